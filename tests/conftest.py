@@ -1,0 +1,48 @@
+"""Shared fixtures: a real containerd per test module, in a temporary directory."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from containerd_daemon import ContainerdDaemon, containerd_available  # noqa: E402
+
+
+def _short_tmp(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
+    # unix socket paths are limited to 107 bytes: keep the base short.
+    base = Path(os.environ.get("NC_TEST_TMP", "/tmp"))
+    import tempfile
+
+    return Path(tempfile.mkdtemp(prefix=f"nc-{name}-", dir=base))
+
+
+@pytest.fixture(scope="module")
+def containerd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ContainerdDaemon]:
+    """A real containerd, shared by the tests of one module."""
+    if not containerd_available():
+        pytest.fail("containerd/ctr not on PATH: run scripts/setup")
+    d = ContainerdDaemon(_short_tmp(tmp_path_factory, "ctd"))
+    d.start()
+    try:
+        yield d
+    finally:
+        d.stop()
+
+
+@pytest.fixture
+def fresh_containerd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ContainerdDaemon]:
+    """A real containerd of this test's own."""
+    if not containerd_available():
+        pytest.fail("containerd/ctr not on PATH: run scripts/setup")
+    d = ContainerdDaemon(_short_tmp(tmp_path_factory, "ctd"))
+    d.start()
+    try:
+        yield d
+    finally:
+        d.stop()
