@@ -1,0 +1,77 @@
+"""The log tree: leveled and raw logs of every DN, kept, read and streamed.
+
+A port of Monogon's ``osbase/logtree`` to the root process of node-containerd. Every
+node of the supervision tree logs under its DN (``root.containerd.runsc``): leveled
+entries (:class:`LeveledEntry`: severity, one or more lines as one atomic entry, time,
+source location) and raw lines (:class:`RawEntry`: bytes split into lines, cut to 1024
+bytes keeping their original length). The tree keeps the newest 8192 entries per DN and
+serves them to readers (:meth:`LogTree.read`) as a backlog, a live stream, or both
+without gap or duplicate, for one DN or a subtree. Sinks copy the stream to stderr or a
+JSON lines file.
+
+Modules:
+    * ``dn`` — DN validation and subtree matching.
+    * ``entry`` — :class:`Severity`, :class:`LeveledEntry`, :class:`RawEntry`.
+    * ``lines`` — :class:`LineSplitter`, the pure raw line splitter.
+    * ``tree`` — :class:`LogTree`, the thread-safe store.
+    * ``reader`` — :class:`LogReader`, backlog plus bounded stream.
+    * ``format`` — text and dict rendering (:func:`format_entry`, :func:`entry_to_dict`).
+    * ``sinks`` — :class:`StderrSink`, :class:`JsonLinesSink`.
+
+Public API::
+
+    LogTree(max_entries_per_dn: int = 8192, clock: Callable[[], float] = time.time)
+        .write_leveled(entry: LeveledEntry) -> None
+        .write_raw(dn: str, data: bytes, timestamp: float | None = None) -> None
+        .flush_raw(dn: str, timestamp: float | None = None) -> None
+        .flush_all_raw() -> None
+        .set_min_severity(pattern: str, severity: Severity) -> None
+        .read(dn: str, *, subtree=False, backlog: int | None = 0, stream=False,
+              leveled=True, raw=True, min_severity=Severity.INFO,
+              buffer=10_000) -> LogReader
+        .dns() -> list[str]
+    LogReader
+        .backlog: list[Entry]
+        .get(timeout: float | None = None) -> Entry | None
+        .get_many(limit: int, timeout: float | None = None) -> list[Entry]
+        .missed: int; .delivered: int; .closed: bool; .streaming: bool
+        .close() -> None; iteration; context manager
+    format_entry(entry: Entry, tz: tzinfo | None = timezone.utc) -> str
+    entry_to_dict(entry: Entry) -> dict[str, Any]
+    StderrSink(tree, stream=None, *, dn="", min_severity=INFO, tz=utc, buffer=10_000)
+    JsonLinesSink(tree, path, *, dn="", min_severity=INFO, buffer=10_000)
+        .flush(timeout=None) -> bool; .stop(timeout=None) -> bool; .missed; .errors
+"""
+
+from __future__ import annotations
+
+from actors.logtree.dn import in_subtree, validate_dn
+from actors.logtree.entry import MAX_LINE_LENGTH, Entry, LeveledEntry, RawEntry, Severity
+from actors.logtree.errors import LogTreeError
+from actors.logtree.format import decode_raw, entry_to_dict, format_entry, format_time
+from actors.logtree.lines import LineSplitter
+from actors.logtree.reader import LogReader
+from actors.logtree.sinks import JsonLinesSink, StderrSink
+from actors.logtree.tree import DEFAULT_MAX_ENTRIES_PER_DN, DEFAULT_STREAM_BUFFER, LogTree
+
+__all__ = [
+    "DEFAULT_MAX_ENTRIES_PER_DN",
+    "DEFAULT_STREAM_BUFFER",
+    "MAX_LINE_LENGTH",
+    "Entry",
+    "JsonLinesSink",
+    "LeveledEntry",
+    "LineSplitter",
+    "LogReader",
+    "LogTree",
+    "LogTreeError",
+    "RawEntry",
+    "Severity",
+    "StderrSink",
+    "decode_raw",
+    "entry_to_dict",
+    "format_entry",
+    "format_time",
+    "in_subtree",
+    "validate_dn",
+]

@@ -1,0 +1,108 @@
+"""Rendering entries: glog-like text lines for people, dicts for JSON.
+
+Text format (one output line per entry line, no trailing newline)::
+
+    root.containerd.preseed  I1128 14:49:14.624512 preseed.py:88] imported k8s.io/pause.tar
+    root.containerd  R1128 14:49:14.624512] level=info msg="starting containerd"
+    root.containerd.runsc  R1128 14:49:14.700001] D1128 14:49:14.700 debug... (cut, 10485760 bytes)
+
+* DN, two spaces, then a glog header: the severity letter (``I``/``W``/``E``/``F``) or
+  ``R`` for a raw line, month and day, time of day with microseconds, and for leveled
+  entries ``file:line``; then ``] `` and the text.
+* A leveled entry of several lines gives several output lines, each with the same full
+  prefix, so every output line can be grepped on its own.
+* A raw line that was cut ends with `` (cut, N bytes)``, N being its original length.
+* Raw bytes that are not UTF-8 are shown as ``\\xNN`` escapes; formatting never raises.
+* Times are UTC unless another time zone is given.
+
+Dict format (:func:`entry_to_dict`), the schema of JSON lines sinks and ``--json``
+output; every key is always present for its kind:
+
+====================  =========  ====================================================
+key                   kind       value
+====================  =========  ====================================================
+``seq``               both       int, tree-wide order of storage
+``dn``                both       str, e.g. ``"root.containerd"``
+``kind``              both       ``"leveled"`` or ``"raw"``
+``time``              both       float, seconds since the Unix epoch
+``severity``          leveled    ``"INFO"``, ``"WARNING"``, ``"ERROR"`` or ``"FATAL"``
+``file``              leveled    str, source file base name
+``line``              leveled    int, source line (0 when unknown)
+``lines``             leveled    list of str, the message lines
+``message``           leveled    str, the lines joined with ``"\\n"``
+``data``              raw        str, the line as UTF-8 with bad bytes as ``\\xNN``
+``original_length``   raw        int, length in bytes before cutting
+``cut``               raw        bool, true when ``data`` was cut from a longer line
+====================  =========  ====================================================
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone, tzinfo
+from typing import Any
+
+from actors.logtree.entry import Entry, RawEntry
+
+__all__ = ["decode_raw", "entry_to_dict", "format_entry", "format_time"]
+
+
+def decode_raw(data: bytes) -> str:
+    """Decodes raw log bytes as UTF-8, escaping invalid bytes as ``\\xNN``."""
+    return data.decode("utf-8", "backslashreplace")
+
+
+def format_time(timestamp: float, tz: tzinfo | None = timezone.utc) -> str:
+    """Formats a Unix time as glog does: ``MMDD HH:MM:SS.ffffff``.
+
+    Args:
+        timestamp: seconds since the Unix epoch.
+        tz: time zone to show the time in; ``None`` for the local zone.
+    """
+    seconds, micros = divmod(round(timestamp * 1_000_000), 1_000_000)
+    when = datetime.fromtimestamp(seconds, tz)
+    return f"{when:%m%d %H:%M:%S}.{micros:06d}"
+
+
+def format_entry(entry: Entry, tz: tzinfo | None = timezone.utc) -> str:
+    """Renders an entry as one or more text lines joined by ``\\n``.
+
+    Args:
+        entry: the entry.
+        tz: time zone of the shown time; ``None`` for the local zone.
+
+    Returns:
+        The text, without a trailing newline.
+    """
+    when = format_time(entry.timestamp, tz)
+    if isinstance(entry, RawEntry):
+        text = decode_raw(entry.data)
+        if entry.original_length > len(entry.data):
+            text = f"{text} (cut, {entry.original_length} bytes)"
+        return f"{entry.dn}  R{when}] {text}"
+    prefix = f"{entry.dn}  {entry.severity.code}{when} {entry.file}:{entry.line}] "
+    return "\n".join(prefix + line for line in entry.lines)
+
+
+def entry_to_dict(entry: Entry) -> dict[str, Any]:
+    """Returns a JSON-ready dict for an entry (schema in the module docstring)."""
+    if isinstance(entry, RawEntry):
+        return {
+            "seq": entry.seq,
+            "dn": entry.dn,
+            "kind": "raw",
+            "time": entry.timestamp,
+            "data": decode_raw(entry.data),
+            "original_length": entry.original_length,
+            "cut": entry.original_length > len(entry.data),
+        }
+    return {
+        "seq": entry.seq,
+        "dn": entry.dn,
+        "kind": "leveled",
+        "time": entry.timestamp,
+        "severity": entry.severity.name,
+        "file": entry.file,
+        "line": entry.line,
+        "lines": list(entry.lines),
+        "message": entry.message,
+    }

@@ -1,0 +1,243 @@
+"""Readers: a backlog snapshot and, optionally, a bounded live stream.
+
+A :class:`LogReader` is what :meth:`LogTree.read <actors.logtree.tree.LogTree.read>`
+returns. Its stream side is a :class:`Subscription` that the tree feeds while holding its
+lock, so entries reach every stream in the order of their ``seq``.
+
+Rules:
+    * Writers never wait for readers. A subscription holds at most ``capacity`` entries;
+      entries that do not fit are dropped for that reader alone and counted in
+      :attr:`LogReader.missed`. What was queued before a drop stays queued, so a reader
+      sees a gap exactly where ``missed`` grew.
+    * The tree calls :meth:`Subscription.offer` and :meth:`Subscription.offer_one` from
+      writer threads; :class:`LogReader` methods run in the reader's thread. The queue is
+      a :class:`collections.deque` (append and popleft are atomic) and an
+      :class:`threading.Event` wakes a waiting reader.
+    * After :meth:`LogReader.close`, no new entry is queued; entries already queued can
+      still be taken, then :meth:`LogReader.get` returns ``None``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from types import TracebackType
+
+from actors.logtree.entry import Entry, LeveledEntry, RawEntry, Severity
+from actors.logtree.errors import LogTreeError
+
+__all__ = ["LogReader", "Subscription"]
+
+
+class Subscription:
+    """The stream side of a reader: its filter, bounded queue and counters.
+
+    Attributes:
+        pattern: the DN read, or ``""`` for the whole tree.
+        subtree: whether descendants of ``pattern`` are read too.
+        leveled: whether leveled entries are wanted.
+        raw: whether raw entries are wanted.
+        min_severity: leveled entries below it are not wanted (raw ones are unaffected).
+        capacity: most entries queued at once.
+        queue: queued entries, oldest first.
+        missed: entries dropped because the queue was full.
+        delivered: entries ever queued (taken or not).
+        closed: set once the reader is closed; the tree then stops offering.
+        wakeup: set when entries are queued or the reader is closed.
+    """
+
+    __slots__ = (
+        "pattern",
+        "subtree",
+        "leveled",
+        "raw",
+        "min_severity",
+        "capacity",
+        "queue",
+        "missed",
+        "delivered",
+        "closed",
+        "wakeup",
+    )
+
+    def __init__(
+        self,
+        pattern: str,
+        *,
+        subtree: bool,
+        leveled: bool,
+        raw: bool,
+        min_severity: Severity,
+        capacity: int,
+    ) -> None:
+        self.pattern = pattern
+        self.subtree = subtree
+        self.leveled = leveled
+        self.raw = raw
+        self.min_severity = min_severity
+        self.capacity = capacity
+        self.queue: deque[Entry] = deque()
+        self.missed = 0
+        self.delivered = 0
+        self.closed = False
+        self.wakeup = threading.Event()
+
+    def offer(self, entries: list[RawEntry]) -> None:
+        """Queues a batch of raw entries of one DN; called with the tree's lock held."""
+        if not self.raw:
+            return
+        count = len(entries)
+        room = self.capacity - len(self.queue)
+        if count <= room:
+            self.queue.extend(entries)
+            self.delivered += count
+        else:
+            if room > 0:
+                self.queue.extend(entries[:room])
+                self.delivered += room
+            else:
+                room = 0
+            self.missed += count - room
+        if not self.wakeup.is_set():
+            self.wakeup.set()
+
+    def offer_one(self, entry: LeveledEntry) -> None:
+        """Queues one leveled entry; called with the tree's lock held."""
+        if not self.leveled or entry.severity < self.min_severity:
+            return
+        if len(self.queue) < self.capacity:
+            self.queue.append(entry)
+            self.delivered += 1
+        else:
+            self.missed += 1
+        if not self.wakeup.is_set():
+            self.wakeup.set()
+
+
+class LogReader:
+    """A backlog of entries and, when streaming, the entries stored after it.
+
+    The stream has a single consumer: take entries (:meth:`get`, :meth:`get_many`,
+    iteration) from one thread at a time. :meth:`close` may come from any thread.
+
+    Attributes:
+        backlog: entries stored before the read, oldest first (ordered by ``seq``).
+    """
+
+    def __init__(
+        self,
+        backlog: list[Entry],
+        subscription: Subscription | None,
+        unsubscribe: Callable[[Subscription], None],
+    ) -> None:
+        self.backlog = backlog
+        self._sub = subscription
+        self._unsubscribe = unsubscribe
+
+    @property
+    def streaming(self) -> bool:
+        """True when this reader was opened with ``stream=True``."""
+        return self._sub is not None
+
+    @property
+    def missed(self) -> int:
+        """Stream entries dropped so far because this reader fell behind (0 if none)."""
+        return 0 if self._sub is None else self._sub.missed
+
+    @property
+    def delivered(self) -> int:
+        """Stream entries queued for this reader so far (taken or not)."""
+        return 0 if self._sub is None else self._sub.delivered
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` has been called."""
+        return self._sub is None or self._sub.closed
+
+    def get(self, timeout: float | None = None) -> Entry | None:
+        """Takes the next stream entry, waiting for one if needed.
+
+        Runs in the reader's thread; never blocks writers.
+
+        Args:
+            timeout: seconds to wait at most; ``None`` waits until an entry arrives or
+                the reader is closed, ``0`` does not wait.
+
+        Returns:
+            The next entry, or ``None`` on timeout or once closed and drained.
+
+        Raises:
+            LogTreeError: the reader was opened without ``stream=True``.
+        """
+        sub = self._stream()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        queue, wakeup = sub.queue, sub.wakeup
+        while True:
+            try:
+                return queue.popleft()
+            except IndexError:
+                pass
+            if sub.closed:
+                return None
+            wakeup.clear()
+            if queue or sub.closed:
+                continue
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return None
+            wakeup.wait(remaining)
+
+    def get_many(self, limit: int, timeout: float | None = None) -> list[Entry]:
+        """Takes up to ``limit`` stream entries, waiting only for the first one.
+
+        Args:
+            limit: most entries to return (at least 1).
+            timeout: as for :meth:`get`, for the first entry.
+
+        Returns:
+            The entries, oldest first; empty on timeout or once closed and drained.
+        """
+        first = self.get(timeout)
+        if first is None:
+            return []
+        queue = self._stream().queue
+        popleft = queue.popleft
+        # Only this reader takes from the queue, so it holds at least len(queue) entries.
+        batch = [popleft() for _ in range(min(limit - 1, len(queue)))]
+        batch.insert(0, first)
+        return batch
+
+    def __iter__(self) -> Iterator[Entry]:
+        """Yields stream entries as they arrive, until closed and drained."""
+        while (entry := self.get()) is not None:
+            yield entry
+
+    def close(self) -> None:
+        """Stops the stream: no new entries are queued, waiting calls return.
+
+        Idempotent; a no-op for a reader without stream. May be called from any thread.
+        """
+        sub = self._sub
+        if sub is None or sub.closed:
+            return
+        self._unsubscribe(sub)
+        sub.closed = True
+        sub.wakeup.set()
+
+    def __enter__(self) -> LogReader:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _stream(self) -> Subscription:
+        if self._sub is None:
+            raise LogTreeError("cannot get stream entries from a reader opened without stream=True")
+        return self._sub

@@ -1,0 +1,216 @@
+"""Sinks: copies of the log tree's stream to stderr or to a JSON lines file.
+
+A sink is a stream reader of the tree drained by a daemon thread of its own. It is
+registered when constructed, so it sees every entry stored from then on. A slow sink
+never slows writers: once its queue is full it misses entries, and it writes a note
+saying how many (see below) after the entries it did get.
+
+Threads: the constructor, :meth:`flush` and :meth:`stop` run in the caller's thread;
+formatting and writing run in the sink's thread (named after the sink).
+
+Output:
+    * :class:`StderrSink` writes :func:`~actors.logtree.format.format_entry` text, one
+      line per entry line, and ``logtree: <sink> missed N entries`` when it fell behind.
+    * :class:`JsonLinesSink` appends one JSON object per line to a file, UTF-8, with
+      the schema of :func:`~actors.logtree.format.entry_to_dict`, and when it fell
+      behind ``{"kind": "missed", "count": N, "time": <float>}``.
+
+Write errors (a closed stream, a full disk) are counted in :attr:`errors` and the
+entries are dropped; they never kill the sink's thread. Invalid UTF-8 is escaped.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from collections.abc import Callable
+from datetime import timezone, tzinfo
+from pathlib import Path
+from typing import TextIO
+
+from actors.logtree.entry import Entry, Severity
+from actors.logtree.format import entry_to_dict, format_entry
+from actors.logtree.tree import DEFAULT_STREAM_BUFFER, LogTree
+
+__all__ = ["JsonLinesSink", "StderrSink"]
+
+_BATCH = 1024
+"""Most entries a sink formats and writes in one go."""
+
+
+class _Sink:
+    """A daemon thread that drains a subtree stream reader into :meth:`_write`."""
+
+    def __init__(
+        self,
+        tree: LogTree,
+        *,
+        dn: str,
+        min_severity: Severity,
+        buffer: int,
+        name: str,
+    ) -> None:
+        self.name = name
+        self.errors = 0
+        """Batches that could not be written."""
+        self._reader = tree.read(
+            dn, subtree=True, stream=True, min_severity=min_severity, buffer=buffer
+        )
+        self._written = 0
+        self._progress = threading.Condition()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    @property
+    def missed(self) -> int:
+        """Entries this sink missed because it fell behind."""
+        return self._reader.missed
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Waits until every entry queued for the sink so far has been written.
+
+        Args:
+            timeout: seconds to wait at most; ``None`` waits as long as needed.
+
+        Returns:
+            True when caught up, False on timeout.
+        """
+        target = self._reader.delivered
+        with self._progress:
+            return self._progress.wait_for(lambda: self._written >= target, timeout)
+
+    def stop(self, timeout: float | None = None) -> bool:
+        """Stops taking new entries, writes those already queued and ends the thread.
+
+        Args:
+            timeout: seconds to wait for the thread at most.
+
+        Returns:
+            True when the thread has ended.
+        """
+        self._reader.close()
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def _run(self) -> None:
+        reader = self._reader
+        reported = 0
+        try:
+            while True:
+                batch = reader.get_many(_BATCH)
+                if batch:
+                    self._guarded(self._write, batch)
+                missed = reader.missed
+                if missed > reported:
+                    self._guarded(self._write_missed, missed - reported)
+                    reported = missed
+                with self._progress:
+                    self._written += len(batch)
+                    self._progress.notify_all()
+                if not batch and reader.closed:
+                    return
+        finally:
+            self._guarded(self._close)
+
+    def _guarded(self, write: Callable[..., None], *args: object) -> None:
+        try:
+            write(*args)
+        except (OSError, ValueError):
+            self.errors += 1
+
+    def _write(self, batch: list[Entry]) -> None:
+        raise NotImplementedError
+
+    def _write_missed(self, count: int) -> None:
+        raise NotImplementedError
+
+    def _close(self) -> None:
+        """Releases what the sink holds; runs in the sink's thread at its end."""
+
+
+class StderrSink(_Sink):
+    """Writes human-readable lines to a text stream (stderr by default).
+
+    Args:
+        tree: the tree to copy from.
+        stream: where to write; ``sys.stderr`` when ``None``. Not closed by the sink.
+        dn: subtree to copy, ``""`` for the whole tree.
+        min_severity: leveled entries below it are not written.
+        tz: time zone of the shown times; ``None`` for the local zone.
+        buffer: entries queued before the sink starts missing some.
+    """
+
+    def __init__(
+        self,
+        tree: LogTree,
+        stream: TextIO | None = None,
+        *,
+        dn: str = "",
+        min_severity: Severity = Severity.INFO,
+        tz: tzinfo | None = timezone.utc,
+        buffer: int = DEFAULT_STREAM_BUFFER,
+    ) -> None:
+        self._stream = sys.stderr if stream is None else stream
+        self._tz = tz
+        super().__init__(
+            tree, dn=dn, min_severity=min_severity, buffer=buffer, name="logtree-stderr-sink"
+        )
+
+    def _write(self, batch: list[Entry]) -> None:
+        tz = self._tz
+        self._emit("".join(format_entry(entry, tz) + "\n" for entry in batch))
+
+    def _write_missed(self, count: int) -> None:
+        self._emit(f"logtree: {self.name} missed {count} entries\n")
+
+    def _emit(self, text: str) -> None:
+        try:
+            self._stream.write(text)
+        except UnicodeEncodeError:
+            # A leveled line holding lone surrogates, or a stream in a narrow encoding.
+            self._stream.write(text.encode("ascii", "backslashreplace").decode("ascii"))
+        self._stream.flush()
+
+
+class JsonLinesSink(_Sink):
+    """Appends one JSON object per entry to a file, for log shippers.
+
+    Args:
+        tree: the tree to copy from.
+        path: the file, created if missing, appended to if present.
+        dn: subtree to copy, ``""`` for the whole tree.
+        min_severity: leveled entries below it are not written.
+        buffer: entries queued before the sink starts missing some.
+    """
+
+    def __init__(
+        self,
+        tree: LogTree,
+        path: str | Path,
+        *,
+        dn: str = "",
+        min_severity: Severity = Severity.INFO,
+        buffer: int = DEFAULT_STREAM_BUFFER,
+    ) -> None:
+        self.path = Path(path)
+        self._file = self.path.open("a", encoding="utf-8", errors="backslashreplace")
+        super().__init__(
+            tree, dn=dn, min_severity=min_severity, buffer=buffer, name="logtree-json-sink"
+        )
+
+    def _write(self, batch: list[Entry]) -> None:
+        dumps = json.dumps
+        self._file.write(
+            "".join(dumps(entry_to_dict(entry), ensure_ascii=False) + "\n" for entry in batch)
+        )
+        self._file.flush()
+
+    def _write_missed(self, count: int) -> None:
+        record = {"kind": "missed", "count": count, "time": time.time()}
+        self._file.write(json.dumps(record) + "\n")
+        self._file.flush()
+
+    def _close(self) -> None:
+        self._file.close()

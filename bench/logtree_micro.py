@@ -1,0 +1,93 @@
+"""Micro-benchmark of the log tree's raw write path, in-process.
+
+Feeds ``LogTree.write_raw`` with 64 KiB chunks and prints lines/s and MB/s:
+
+* ``short``: 100-byte lines (99 bytes + ``\\n``), ~655 per chunk;
+* ``short+stream``: the same, with one stream reader subscribed (and drained);
+* ``crlf``: 100-byte CRLF lines;
+* ``long``: 64 KiB chunks of 8 KiB lines (each cut to 1024 bytes);
+* ``one-line``: a single endless line in 64 KiB chunks (no newline at all);
+* ``leveled``: ``write_leveled`` of one-line entries, for scale.
+
+Usage: ``python bench/logtree_micro.py [seconds per case]``. The last line printed is a
+JSON object with the numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from actors.logtree import LeveledEntry, LogTree, Severity  # noqa: E402
+
+CHUNK = 64 * 1024
+
+
+def _chunk_of(line: bytes) -> bytes:
+    return line * (CHUNK // len(line))
+
+
+def _run_raw(chunk: bytes, seconds: float, *, stream: bool = False) -> tuple[float, float]:
+    tree = LogTree()
+    reader = tree.read("root", subtree=True, stream=True, buffer=1 << 30) if stream else None
+    lines_per_chunk = chunk.count(b"\n")
+    chunks = 0
+    start = time.perf_counter()
+    deadline = start + seconds
+    while True:
+        for _ in range(64):
+            tree.write_raw("root.bench", chunk)
+        chunks += 64
+        if reader is not None:
+            reader.get_many(1 << 30, timeout=0)
+        if time.perf_counter() >= deadline:
+            break
+    elapsed = time.perf_counter() - start
+    if reader is not None:
+        reader.close()
+    lines = chunks * lines_per_chunk
+    return lines / elapsed, chunks * len(chunk) / elapsed / 1e6
+
+
+def _run_leveled(seconds: float) -> tuple[float, float]:
+    tree = LogTree()
+    entry = LeveledEntry(
+        dn="root.bench", severity=Severity.INFO, lines=("x" * 80,), timestamp=0.0,
+        file="bench.py", line=1,
+    )
+    count = 0
+    start = time.perf_counter()
+    deadline = start + seconds
+    while time.perf_counter() < deadline:
+        for _ in range(1000):
+            tree.write_leveled(entry)
+        count += 1000
+    elapsed = time.perf_counter() - start
+    return count / elapsed, count * 80 / elapsed / 1e6
+
+
+def main() -> None:
+    seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 1.0
+    cases = {
+        "short": lambda: _run_raw(_chunk_of(b"x" * 99 + b"\n"), seconds),
+        "short+stream": lambda: _run_raw(_chunk_of(b"x" * 99 + b"\n"), seconds, stream=True),
+        "crlf": lambda: _run_raw(_chunk_of(b"x" * 98 + b"\r\n"), seconds),
+        "long": lambda: _run_raw(_chunk_of(b"y" * 8191 + b"\n"), seconds),
+        "one-line": lambda: _run_raw(b"z" * CHUNK, seconds),
+        "leveled": lambda: _run_leveled(seconds),
+    }
+    results = {}
+    print(f"{'case':<14} {'lines/s':>14} {'MB/s':>10}")
+    for name, case in cases.items():
+        lines_s, mb_s = case()
+        results[name] = {"lines_per_s": round(lines_s), "mb_s": round(mb_s, 1)}
+        print(f"{name:<14} {lines_s:>14,.0f} {mb_s:>10.1f}")
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()
