@@ -1,0 +1,351 @@
+"""The messages between the root and a runnable's process, and their codec.
+
+Every message is a frozen dataclass with a wire tag `TYPE`, validated in
+`__post_init__`, with explicit `to_wire()` (a plain map with a `"type"` key)
+and `from_wire()` (which rejects unknown, missing or mistyped fields with a
+`ProtocolError` naming the message type and the field). `decode(map)` picks the
+class by its tag. Framing lives in `messages.framing`; ordering rules in
+`messages.session`.
+
+Child -> root: Hello, SignalMsg, RunGroupRequest, SubLoggerRequest, LogEntry,
+RawChunk, Exit, Heartbeat.  Root -> child: Start, Cancel, RunGroupReply,
+SubLoggerReply.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from messages.errors import ProtocolError
+
+__all__ = [
+    "PROTOCOL_VERSION",
+    "SEVERITIES",
+    "EXIT_RESULTS",
+    "Message",
+    "Hello",
+    "SignalMsg",
+    "RunGroupRequest",
+    "ChildSpec",
+    "SubLoggerRequest",
+    "LogEntry",
+    "RawChunk",
+    "Exit",
+    "Heartbeat",
+    "Start",
+    "Cancel",
+    "RunGroupReply",
+    "SubLoggerReply",
+    "decode",
+    "CHILD_TO_ROOT",
+    "ROOT_TO_CHILD",
+]
+
+#: Bumped on any incompatible change; the root refuses a child speaking another.
+PROTOCOL_VERSION = 1
+SEVERITIES = ("INFO", "WARNING", "ERROR", "FATAL")
+EXIT_RESULTS = ("ok", "canceled", "error")
+SIGNALS = ("healthy", "done")
+
+def _check(msg: str, name: str, value: Any, kind: type | tuple[type, ...], optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    if isinstance(value, bool) and kind in (int, float, (int, float)):
+        raise ProtocolError(f"{msg}: field {name!r} must be {_kind_name(kind)}, not bool")
+    if not isinstance(value, kind):
+        raise ProtocolError(
+            f"{msg}: field {name!r} must be {_kind_name(kind)}, not {type(value).__name__}"
+        )
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    if isinstance(kind, tuple):
+        return " or ".join(k.__name__ for k in kind)
+    return kind.__name__
+
+
+class Message:
+    """Base of all wire messages."""
+
+    TYPE: ClassVar[str] = ""
+
+    def to_wire(self) -> dict[str, Any]:
+        """This message as a plain map, ready for msgpack."""
+        d: dict[str, Any] = {"type": self.TYPE}
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            d[f.name] = getattr(self, f.name)
+        return d
+
+    @classmethod
+    def from_wire(cls, obj: Mapping[str, Any]) -> Message:
+        """Build and validate from a decoded map (its "type" already matched)."""
+        return _build(cls, obj)
+
+
+def _build(cls: type[Message], obj: Mapping[str, Any]) -> Message:
+    """Construct `cls` from `obj`, rejecting unknown and missing fields."""
+    fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+    names = {f.name for f in fields}
+    extra = sorted(k for k in obj if k != "type" and k not in names)
+    if extra:
+        raise ProtocolError(f"{cls.TYPE} message: unknown field {extra[0]!r}")
+    kwargs = {}
+    for f in fields:
+        if f.name in obj:
+            kwargs[f.name] = obj[f.name]
+        elif f.default is dataclasses.MISSING:
+            raise ProtocolError(f"{cls.TYPE} message: missing field {f.name!r}")
+    return cls(**kwargs)
+
+
+_FROZEN = dict(frozen=True, slots=True, kw_only=True)
+
+
+# ------------------------------------------------------------ child -> root
+
+
+@dataclass(**_FROZEN)
+class Hello(Message):
+    """First frame of a child: who it is. Anything else first is an error."""
+
+    TYPE: ClassVar[str] = "hello"
+    #: The protocol version the child speaks.
+    version: int
+    #: The DN the child was started as (must match what the root started).
+    dn: str
+    #: The child's process id.
+    pid: int
+
+    def __post_init__(self) -> None:
+        _check("hello message", "version", self.version, int)
+        _check("hello message", "dn", self.dn, str)
+        _check("hello message", "pid", self.pid, int)
+
+
+@dataclass(**_FROZEN)
+class SignalMsg(Message):
+    """The runnable signals HEALTHY or DONE."""
+
+    TYPE: ClassVar[str] = "signal"
+    signal: str
+
+    def __post_init__(self) -> None:
+        _check("signal message", "signal", self.signal, str)
+        if self.signal not in SIGNALS:
+            raise ProtocolError(f"signal message: unknown signal {self.signal!r}")
+
+
+@dataclass(**_FROZEN)
+class ChildSpec(Message):
+    """One child of a run-group request: its name and what to run."""
+
+    TYPE: ClassVar[str] = "child"
+    name: str
+    target: str
+    args: dict[str, Any]
+
+    def __post_init__(self) -> None:
+        _check("run_group message", "name", self.name, str)
+        _check("run_group message", "target", self.target, str)
+        _check("run_group message", "args", self.args, dict)
+        for k in self.args:
+            _check("run_group message", "args key", k, str)
+
+
+@dataclass(**_FROZEN)
+class RunGroupRequest(Message):
+    """Start `children` under the sender's node, as one group."""
+
+    TYPE: ClassVar[str] = "run_group"
+    request_id: int
+    children: list[ChildSpec]
+
+    def __post_init__(self) -> None:
+        _check("run_group message", "request_id", self.request_id, int)
+        _check("run_group message", "children", self.children, (list, tuple))
+        if not self.children:
+            raise ProtocolError("run_group message: field 'children' is empty")
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "type": self.TYPE,
+            "request_id": self.request_id,
+            "children": [
+                {"name": c.name, "target": c.target, "args": c.args} for c in self.children
+            ],
+        }
+
+    @classmethod
+    def from_wire(cls, obj: Mapping[str, Any]) -> RunGroupRequest:
+        children = obj.get("children")
+        if not isinstance(children, list):
+            raise ProtocolError("run_group message: field 'children' must be list")
+        parsed = []
+        for c in children:
+            if not isinstance(c, dict):
+                raise ProtocolError("run_group message: a child must be a map")
+            parsed.append(ChildSpec.from_wire(c))
+        rest = {k: v for k, v in obj.items() if k != "children"}
+        rest["children"] = parsed
+        return _build(cls, rest)  # type: ignore[return-value]
+
+
+@dataclass(**_FROZEN)
+class SubLoggerRequest(Message):
+    """Reserve sub-logger `name` (DN `<node>.<name>`)."""
+
+    TYPE: ClassVar[str] = "sub_logger"
+    request_id: int
+    name: str
+
+    def __post_init__(self) -> None:
+        _check("sub_logger message", "request_id", self.request_id, int)
+        _check("sub_logger message", "name", self.name, str)
+
+
+@dataclass(**_FROZEN)
+class LogEntry(Message):
+    """One leveled log entry; `message` may hold several lines, kept atomic."""
+
+    TYPE: ClassVar[str] = "log"
+    severity: str
+    message: str
+    #: Source file (base name) and line of the logging call.
+    file: str
+    line: int
+    #: Wall-clock time of the call, seconds since the epoch.
+    time: float
+    #: A reserved sub-logger name, or None for the node's own DN.
+    sub: str | None = None
+
+    def __post_init__(self) -> None:
+        _check("log message", "severity", self.severity, str)
+        if self.severity not in SEVERITIES:
+            raise ProtocolError(f"log message: unknown severity {self.severity!r}")
+        _check("log message", "message", self.message, str)
+        _check("log message", "file", self.file, str)
+        _check("log message", "line", self.line, int)
+        _check("log message", "time", self.time, (int, float))
+        _check("log message", "sub", self.sub, str, optional=True)
+
+
+@dataclass(**_FROZEN)
+class RawChunk(Message):
+    """Raw log bytes, any number of lines (the root splits them)."""
+
+    TYPE: ClassVar[str] = "raw"
+    data: bytes
+    sub: str | None = None
+
+    def __post_init__(self) -> None:
+        _check("raw message", "data", self.data, bytes)
+        _check("raw message", "sub", self.sub, str, optional=True)
+
+
+@dataclass(**_FROZEN)
+class Exit(Message):
+    """The runnable returned: `result` ok / canceled / error (with `error`)."""
+
+    TYPE: ClassVar[str] = "exit"
+    result: str
+    error: str | None = None
+
+    def __post_init__(self) -> None:
+        _check("exit message", "result", self.result, str)
+        if self.result not in EXIT_RESULTS:
+            raise ProtocolError(f"exit message: unknown result {self.result!r}")
+        _check("exit message", "error", self.error, str, optional=True)
+
+
+@dataclass(**_FROZEN)
+class Heartbeat(Message):
+    """The process is alive; sent every heartbeat interval."""
+
+    TYPE: ClassVar[str] = "heartbeat"
+    seq: int
+
+    def __post_init__(self) -> None:
+        _check("heartbeat message", "seq", self.seq, int)
+
+
+# ------------------------------------------------------------ root -> child
+
+
+@dataclass(**_FROZEN)
+class Start(Message):
+    """Run `target(ctx, **args)` as node `dn`."""
+
+    TYPE: ClassVar[str] = "start"
+    dn: str
+    generation: int
+    target: str
+    args: dict[str, Any]
+    #: Seconds between heartbeats, or None for none.
+    heartbeat_interval: float | None = None
+
+    def __post_init__(self) -> None:
+        _check("start message", "dn", self.dn, str)
+        _check("start message", "generation", self.generation, int)
+        _check("start message", "target", self.target, str)
+        _check("start message", "args", self.args, dict)
+        _check("start message", "heartbeat_interval", self.heartbeat_interval, (int, float), True)
+
+
+@dataclass(**_FROZEN)
+class Cancel(Message):
+    """The node's context is cancelled, for `reason`."""
+
+    TYPE: ClassVar[str] = "cancel"
+    reason: str
+
+    def __post_init__(self) -> None:
+        _check("cancel message", "reason", self.reason, str)
+
+
+@dataclass(**_FROZEN)
+class RunGroupReply(Message):
+    """Answer to a RunGroupRequest; `error` None means the children started."""
+
+    TYPE: ClassVar[str] = "run_group_reply"
+    request_id: int
+    error: str | None = None
+
+    def __post_init__(self) -> None:
+        _check("run_group_reply message", "request_id", self.request_id, int)
+        _check("run_group_reply message", "error", self.error, str, optional=True)
+
+
+@dataclass(**_FROZEN)
+class SubLoggerReply(Message):
+    """Answer to a SubLoggerRequest; `error` None means reserved."""
+
+    TYPE: ClassVar[str] = "sub_logger_reply"
+    request_id: int
+    error: str | None = None
+
+    def __post_init__(self) -> None:
+        _check("sub_logger_reply message", "request_id", self.request_id, int)
+        _check("sub_logger_reply message", "error", self.error, str, optional=True)
+
+
+CHILD_TO_ROOT: dict[str, type[Message]] = {
+    c.TYPE: c
+    for c in (Hello, SignalMsg, RunGroupRequest, SubLoggerRequest, LogEntry, RawChunk, Exit, Heartbeat)
+}
+ROOT_TO_CHILD: dict[str, type[Message]] = {
+    c.TYPE: c for c in (Start, Cancel, RunGroupReply, SubLoggerReply)
+}
+
+
+def decode(obj: Mapping[str, Any], table: Mapping[str, type[Message]]) -> Message:
+    """Turn a decoded frame map into a message of one of `table`'s types."""
+    tag = obj.get("type")
+    if not isinstance(tag, str):
+        raise ProtocolError("message has no string field 'type'")
+    cls = table.get(tag)
+    if cls is None:
+        raise ProtocolError(f"unknown message type {tag!r}")
+    return cls.from_wire(obj)
