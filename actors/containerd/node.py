@@ -1,0 +1,78 @@
+"""What the containerd actors need from their supervision node, and the real adapter.
+
+The actors of this package never touch the runtime directly: they are handed a
+`Node` (the `Context` of their process, through `ContextNode`) so that they can
+also be driven in tests by a fake node, without a supervisor.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from actors.supervisor.api import (
+    Context,
+    Signal,
+    logger,
+    raw_logger,
+    run,
+    signal,
+)
+
+__all__ = ["ChildSpecs", "ContextNode", "Node", "RawSink"]
+
+#: Children to start: name -> (runnable import path, keyword arguments).
+ChildSpecs = Mapping[str, tuple[str, Mapping[str, Any]]]
+
+
+class RawSink(Protocol):
+    """Where raw bytes go: the node's raw log. Must be thread-safe."""
+
+    def write(self, data: bytes) -> Any: ...
+
+    def flush(self) -> None: ...
+
+
+class Node(Protocol):
+    """A supervision node as seen by an actor of this package."""
+
+    #: Set when the node is cancelled.
+    cancelled: threading.Event
+    #: Leveled log of the node.
+    log: logging.Logger
+    #: Raw log of the node.
+    raw: RawSink
+
+    def cancel_reason(self) -> str | None:
+        """Why the node was cancelled, once it was."""
+        ...
+
+    def signal_healthy(self) -> None:
+        """Signal HEALTHY (legal once, from NEW)."""
+        ...
+
+    def start_children(self, children: ChildSpecs) -> None:
+        """Start each child as a group of its own (only while NEW)."""
+        ...
+
+
+class ContextNode:
+    """`Node` backed by a runnable's `Context`."""
+
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+        self.cancelled = ctx.cancelled
+        self.log = logger(ctx)
+        self.raw: RawSink = raw_logger(ctx)
+
+    def cancel_reason(self) -> str | None:
+        return self._ctx.cancel_reason
+
+    def signal_healthy(self) -> None:
+        signal(self._ctx, Signal.HEALTHY)
+
+    def start_children(self, children: ChildSpecs) -> None:
+        for name, (target, args) in children.items():
+            run(self._ctx, name, target, **args)

@@ -1,0 +1,208 @@
+"""A private sd_notify socket: how containerd tells us it is ready.
+
+containerd speaks systemd's notify protocol: when ``NOTIFY_SOCKET`` names a unix
+datagram socket, it sends ``READY=1`` once its gRPC server is serving and
+``STOPPING=1`` when it shuts down (containerd 1.6.20 from Debian does both). We
+bind such a socket of our own in the agent's state directory, pass its path in
+containerd's environment, and read what arrives.
+
+A datagram is newline-separated ``KEY=VALUE`` assignments. `parse_notify` is pure;
+`NotifySocket` does the I/O. Each datagram carries the sender's pid (``SO_PASSCRED``),
+so the caller can ignore datagrams that do not come from the containerd it started.
+The socket file is mode 0600; a stale socket file at its path is replaced, but any
+other kind of file there is refused.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import stat
+import struct
+from dataclasses import dataclass
+
+from actors.containerd.wakeup import Wakeup, wait_readable
+
+__all__ = [
+    "MAX_SOCKET_PATH",
+    "NotifyDatagram",
+    "NotifyError",
+    "NotifyMessage",
+    "NotifySocket",
+    "parse_notify",
+]
+
+MAX_SOCKET_PATH = 107
+"""Longest unix socket path Linux accepts, in bytes (``sun_path`` minus its NUL)."""
+
+_MAX_DATAGRAM = 65536
+_CREDS = struct.Struct("iII")  # struct ucred: pid, uid, gid
+
+
+class NotifyError(Exception):
+    """A notify datagram is malformed, or the notify socket cannot be set up."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NotifyMessage:
+    """One parsed sd_notify datagram.
+
+    Attributes:
+        ready: ``READY=1`` was present: the service finished starting up.
+        stopping: ``STOPPING=1`` was present: the service is shutting down.
+        reloading: ``RELOADING=1`` was present.
+        status: the free-form ``STATUS=`` text, if any.
+        main_pid: the ``MAINPID=`` the sender claims, if any.
+        errno: the ``ERRNO=`` failure code, if any.
+        fields: every assignment in order, unknown ones included.
+    """
+
+    ready: bool = False
+    stopping: bool = False
+    reloading: bool = False
+    status: str | None = None
+    main_pid: int | None = None
+    errno: int | None = None
+    fields: tuple[tuple[str, str], ...] = ()
+
+    def describe(self) -> str:
+        """The datagram as one log-friendly line: ``READY=1 STATUS='...'``."""
+        return " ".join(f"{k}={v!r}" if k == "STATUS" else f"{k}={v}" for k, v in self.fields)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NotifyDatagram:
+    """A datagram received on the notify socket.
+
+    Attributes:
+        pid: the sender's pid, from its kernel-checked credentials (0 if none came).
+        message: the parsed content.
+    """
+
+    pid: int
+    message: NotifyMessage
+
+
+def parse_notify(data: bytes) -> NotifyMessage:
+    """Parses one sd_notify datagram.
+
+    Args:
+        data: the datagram: ``KEY=VALUE`` lines separated by ``\\n``; empty lines are
+            skipped.
+
+    Returns:
+        The message.
+
+    Raises:
+        NotifyError: the datagram is not UTF-8, a line has no ``=``, a key is empty,
+            or ``MAINPID``/``ERRNO`` is not a number.
+    """
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise NotifyError(f"notify datagram {data[:64]!r} is invalid: not utf-8") from e
+    fields: list[tuple[str, str]] = []
+    for line in text.split("\n"):
+        if not line:
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or not key:
+            raise NotifyError(f"notify datagram line {line!r} is invalid: expected KEY=VALUE")
+        fields.append((key, value))
+    values = dict(fields)  # the last assignment of a key wins, as in systemd
+    return NotifyMessage(
+        ready=values.get("READY") == "1",
+        stopping=values.get("STOPPING") == "1",
+        reloading=values.get("RELOADING") == "1",
+        status=values.get("STATUS"),
+        main_pid=_number(values, "MAINPID"),
+        errno=_number(values, "ERRNO"),
+        fields=tuple(fields),
+    )
+
+
+def _number(values: dict[str, str], key: str) -> int | None:
+    if key not in values:
+        return None
+    try:
+        return int(values[key])
+    except ValueError as e:
+        raise NotifyError(
+            f"notify datagram field {key}={values[key]!r} is invalid: not a number"
+        ) from e
+
+
+class NotifySocket:
+    """A bound unix datagram socket for sd_notify, at `path`.
+
+    `receive` blocks (in a helper thread) until a datagram arrives or a `Wakeup`
+    is set. `close` removes the socket file.
+    """
+
+    def __init__(self, path: str) -> None:
+        """Binds the socket at `path` with mode 0600.
+
+        Raises:
+            NotifyError: the path is too long for a unix socket, or a file that is not
+                a socket is in the way, or binding fails.
+        """
+        if len(os.fsencode(path)) > MAX_SOCKET_PATH:
+            raise NotifyError(
+                f"notify socket path {path!r} is too long: "
+                f"{len(os.fsencode(path))} bytes, at most {MAX_SOCKET_PATH}"
+            )
+        _remove_stale_socket(path)
+        self.path = path
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+        try:
+            self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+            self._sock.bind(path)
+            # not umask: it is process-wide and other threads may be creating files.
+            # Until the chmod, a stranger could send us datagrams; they are told
+            # apart by their sender pid anyway.
+            os.chmod(path, 0o600)
+        except OSError as e:
+            self._sock.close()
+            raise NotifyError(f"cannot bind notify socket {path!r}: {e}") from e
+
+    def env(self) -> dict[str, str]:
+        """The environment entry that points a service at this socket."""
+        return {"NOTIFY_SOCKET": self.path}
+
+    def receive(self, wakeup: Wakeup) -> NotifyDatagram | None:
+        """Waits for the next datagram.
+
+        Returns:
+            The datagram, or None once `wakeup` is set.
+
+        Raises:
+            NotifyError: the datagram is malformed (the socket stays usable).
+        """
+        if not wait_readable(self._sock.fileno(), wakeup):
+            return None
+        data, ancdata, _flags, _addr = self._sock.recvmsg(
+            _MAX_DATAGRAM, socket.CMSG_SPACE(_CREDS.size)
+        )
+        pid = 0
+        for level, kind, payload in ancdata:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
+                pid = _CREDS.unpack(payload[: _CREDS.size])[0]
+        return NotifyDatagram(pid=pid, message=parse_notify(data))
+
+    def close(self) -> None:
+        """Closes the socket and removes its file."""
+        self._sock.close()
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+
+
+def _remove_stale_socket(path: str) -> None:
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(st.st_mode):
+        raise NotifyError(f"notify socket path {path!r} exists and is not a socket")
+    os.unlink(path)

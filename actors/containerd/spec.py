@@ -1,0 +1,125 @@
+"""What `root.containerd` runs, and how: validated arguments, command line, env.
+
+Pure: no I/O. `ContainerdSpec` holds the keyword arguments of
+``actors.containerd.process:run`` after validation; `containerd_command` and
+`containerd_env` build exactly what is executed; `describe_exit` turns a
+``Popen.returncode`` into the words an error message uses.
+
+The command runs containerd under ``setpriv --pdeathsig KILL`` when ``setpriv``
+(util-linux, always present on Debian) is available: the parent-death signal then
+kills containerd if the process that started it dies without stopping it (the
+normal paths — cancel, failure, the supervisor's SIGKILL of the process group —
+stop it anyway). ``setpriv`` execs containerd, so the pid we hold and signal is
+containerd's own.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from dataclasses import dataclass, field
+from typing import Any
+
+from actors.containerd.fifo import DEFAULT_FIFO_MODE, DEFAULT_PIPE_SIZE, validate_fifo_mode
+from actors.containerd.readiness import MODES
+
+__all__ = [
+    "NOTIFY_SOCKET_NAME",
+    "ContainerdSpec",
+    "containerd_command",
+    "containerd_env",
+    "describe_exit",
+]
+
+NOTIFY_SOCKET_NAME = "containerd-notify.sock"
+"""File name of the private notify socket inside `ContainerdSpec.notify_dir`."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ContainerdSpec:
+    """The arguments of ``root.containerd``. Paths are absolute; times in seconds.
+
+    Attributes:
+        binary: the containerd executable.
+        config: containerd's config file, passed as ``--config``.
+        address: containerd's gRPC socket (as in the config), for the Version call.
+        path: ``PATH`` of containerd's environment.
+        tmpdir: ``TMPDIR`` of containerd's environment.
+        fifo: the runsc log FIFO.
+        notify_dir: directory (private to the agent) for the notify socket.
+        fifo_mode: permission bits of the FIFO; never world-writable.
+        pipe_size: wanted kernel buffer of the FIFO, in bytes.
+        ready_timeout: seconds from spawn to ready before the node fails.
+        stop_timeout: seconds between SIGTERM and SIGKILL on cancel; keep it below
+            the node's grace period so that containerd is killed by us, not by the
+            supervisor's SIGKILL of the whole process group.
+        readiness: ``"notify"`` (READY=1 then Version) or ``"version"`` (Version only).
+        preseed: arguments of the preseed child, or None when preseeding is disabled.
+    """
+
+    binary: str
+    config: str
+    address: str
+    path: str
+    tmpdir: str
+    fifo: str
+    notify_dir: str
+    fifo_mode: int = DEFAULT_FIFO_MODE
+    pipe_size: int = DEFAULT_PIPE_SIZE
+    ready_timeout: float = 30.0
+    stop_timeout: float = 4.0
+    readiness: str = "notify"
+    preseed: dict[str, Any] | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        for name in ("binary", "config", "address", "tmpdir", "fifo", "notify_dir"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not os.path.isabs(value):
+                raise ValueError(f"containerd argument {name}={value!r} is invalid: not an absolute path")
+        if not isinstance(self.path, str) or not self.path:
+            raise ValueError(f"containerd argument path={self.path!r} is invalid: empty")
+        validate_fifo_mode(self.fifo_mode)
+        if not isinstance(self.pipe_size, int) or self.pipe_size <= 0:
+            raise ValueError(f"containerd argument pipe_size={self.pipe_size!r} is invalid")
+        for name in ("ready_timeout", "stop_timeout"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or value <= 0:
+                raise ValueError(f"containerd argument {name}={value!r} is invalid: not positive")
+        if self.readiness not in MODES:
+            raise ValueError(
+                f"containerd argument readiness={self.readiness!r} is invalid: "
+                f"expected one of {MODES!r}"
+            )
+
+    @property
+    def notify_socket(self) -> str:
+        """Path of the private notify socket."""
+        return os.path.join(self.notify_dir, NOTIFY_SOCKET_NAME)
+
+    @property
+    def preseed_enabled(self) -> bool:
+        """Whether the preseed child imports anything (``enabled: false`` disables it)."""
+        return self.preseed is not None and self.preseed.get("enabled", True) is not False
+
+
+def containerd_command(spec: ContainerdSpec, setpriv: str | None) -> list[str]:
+    """The argv that starts containerd, under ``setpriv --pdeathsig KILL`` if given."""
+    command = [spec.binary, "--config", spec.config]
+    if setpriv is None:
+        return command
+    return [setpriv, "--pdeathsig", "KILL", "--", *command]
+
+
+def containerd_env(spec: ContainerdSpec) -> dict[str, str]:
+    """containerd's whole environment: ``PATH``, ``TMPDIR`` and ``NOTIFY_SOCKET``."""
+    return {"PATH": spec.path, "TMPDIR": spec.tmpdir, "NOTIFY_SOCKET": spec.notify_socket}
+
+
+def describe_exit(returncode: int) -> str:
+    """Words for a ``Popen.returncode``: ``exit status 1``, ``killed by signal SIGKILL``."""
+    if returncode >= 0:
+        return f"exit status {returncode}"
+    try:
+        return f"killed by signal {signal.Signals(-returncode).name}"
+    except ValueError:
+        return f"killed by signal {-returncode}"
