@@ -18,11 +18,12 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from actors.logtree import LeveledEntry, LogTree, Severity  # noqa: E402
+from actors.logtree import LeveledEntry, LogTree, Severity
 
 CHUNK = 64 * 1024
 
@@ -56,8 +57,12 @@ def _run_raw(chunk: bytes, seconds: float, *, stream: bool = False) -> tuple[flo
 def _run_leveled(seconds: float) -> tuple[float, float]:
     tree = LogTree()
     entry = LeveledEntry(
-        dn="root.bench", severity=Severity.INFO, lines=("x" * 80,), timestamp=0.0,
-        file="bench.py", line=1,
+        dn="root.bench",
+        severity=Severity.INFO,
+        lines=("x" * 80,),
+        timestamp=0.0,
+        file="bench.py",
+        line=1,
     )
     count = 0
     start = time.perf_counter()
@@ -72,7 +77,7 @@ def _run_leveled(seconds: float) -> tuple[float, float]:
 
 def main() -> None:
     seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 1.0
-    cases = {
+    cases: dict[str, Callable[[], tuple[float, float]]] = {
         "short": lambda: _run_raw(_chunk_of(b"x" * 99 + b"\n"), seconds),
         "short+stream": lambda: _run_raw(_chunk_of(b"x" * 99 + b"\n"), seconds, stream=True),
         "crlf": lambda: _run_raw(_chunk_of(b"x" * 98 + b"\r\n"), seconds),

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import ClassVar, NamedTuple, TypeAlias
+from typing import ClassVar, Literal, NamedTuple, TypeAlias
 
 from actors.logtree.errors import LogTreeError
 
@@ -72,7 +72,7 @@ class LeveledEntry:
         seq: tree-wide sequence number, assigned by the tree when stored; 0 before.
     """
 
-    kind: ClassVar[str] = "leveled"
+    kind: ClassVar[Literal["leveled"]] = "leveled"
 
     dn: str
     severity: Severity
@@ -136,7 +136,10 @@ class RawEntry(NamedTuple):
     original_length: int
     timestamp: float
 
-    kind = "raw"
+    @property
+    def kind(self) -> Literal["raw"]:
+        """Always ``"raw"``; tells raw entries from leveled ones."""
+        return "raw"
 
     @property
     def cut(self) -> bool:

@@ -38,7 +38,7 @@ key                   kind       value
 
 from __future__ import annotations
 
-from datetime import datetime, timezone, tzinfo
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from actors.logtree.entry import Entry, RawEntry
@@ -51,7 +51,7 @@ def decode_raw(data: bytes) -> str:
     return data.decode("utf-8", "backslashreplace")
 
 
-def format_time(timestamp: float, tz: tzinfo | None = timezone.utc) -> str:
+def format_time(timestamp: float, tz: tzinfo | None = UTC) -> str:
     """Formats a Unix time as glog does: ``MMDD HH:MM:SS.ffffff``.
 
     Args:
@@ -63,7 +63,7 @@ def format_time(timestamp: float, tz: tzinfo | None = timezone.utc) -> str:
     return f"{when:%m%d %H:%M:%S}.{micros:06d}"
 
 
-def format_entry(entry: Entry, tz: tzinfo | None = timezone.utc) -> str:
+def format_entry(entry: Entry, tz: tzinfo | None = UTC) -> str:
     """Renders an entry as one or more text lines joined by ``\\n``.
 
     Args:

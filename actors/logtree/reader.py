@@ -7,8 +7,12 @@ lock, so entries reach every stream in the order of their ``seq``.
 Rules:
     * Writers never wait for readers. A subscription holds at most ``capacity`` entries;
       entries that do not fit are dropped for that reader alone and counted in
-      :attr:`LogReader.missed`. What was queued before a drop stays queued, so a reader
-      sees a gap exactly where ``missed`` grew.
+      :attr:`LogReader.missed`. What was queued before a drop stays queued.
+    * Gaps are placed exactly: each drop is recorded with the number of entries queued
+      before it, :meth:`LogReader.get_many` never returns a batch that spans a gap, and
+      :meth:`LogReader.take_gap` tells, after an entry was taken, how many entries were
+      missed right after it. A sink can so print its "missed N entries" note where the
+      entries went missing.
     * The tree calls :meth:`Subscription.offer` and :meth:`Subscription.offer_one` from
       writer threads; :class:`LogReader` methods run in the reader's thread. The queue is
       a :class:`collections.deque` (append and popleft are atomic) and an
@@ -46,6 +50,9 @@ class Subscription:
         delivered: entries ever queued (taken or not).
         closed: set once the reader is closed; the tree then stops offering.
         wakeup: set when entries are queued or the reader is closed.
+        gaps: ``[after, count]`` pairs, oldest first: ``count`` entries were dropped
+            right after the ``after``-th entry ever queued. Guarded by ``gaps_lock``.
+        gaps_lock: guards ``gaps``; held only for a few operations, never while waiting.
     """
 
     __slots__ = (
@@ -60,6 +67,8 @@ class Subscription:
         "delivered",
         "closed",
         "wakeup",
+        "gaps",
+        "gaps_lock",
     )
 
     def __init__(
@@ -83,6 +92,8 @@ class Subscription:
         self.delivered = 0
         self.closed = False
         self.wakeup = threading.Event()
+        self.gaps: deque[list[int]] = deque()
+        self.gaps_lock = threading.Lock()
 
     def offer(self, entries: list[RawEntry]) -> None:
         """Queues a batch of raw entries of one DN; called with the tree's lock held."""
@@ -99,7 +110,7 @@ class Subscription:
                 self.delivered += room
             else:
                 room = 0
-            self.missed += count - room
+            self._drop(count - room)
         if not self.wakeup.is_set():
             self.wakeup.set()
 
@@ -111,9 +122,19 @@ class Subscription:
             self.queue.append(entry)
             self.delivered += 1
         else:
-            self.missed += 1
+            self._drop(1)
         if not self.wakeup.is_set():
             self.wakeup.set()
+
+    def _drop(self, count: int) -> None:
+        """Counts ``count`` entries dropped after everything delivered so far."""
+        self.missed += count
+        with self.gaps_lock:
+            gaps = self.gaps
+            if gaps and gaps[-1][0] == self.delivered:
+                gaps[-1][1] += count
+            else:
+                gaps.append([self.delivered, count])
 
 
 class LogReader:
@@ -135,6 +156,7 @@ class LogReader:
         self.backlog = backlog
         self._sub = subscription
         self._unsubscribe = unsubscribe
+        self._taken = 0
 
     @property
     def streaming(self) -> bool:
@@ -176,9 +198,12 @@ class LogReader:
         queue, wakeup = sub.queue, sub.wakeup
         while True:
             try:
-                return queue.popleft()
+                entry = queue.popleft()
             except IndexError:
                 pass
+            else:
+                self._taken += 1
+                return entry
             if sub.closed:
                 return None
             wakeup.clear()
@@ -192,6 +217,9 @@ class LogReader:
     def get_many(self, limit: int, timeout: float | None = None) -> list[Entry]:
         """Takes up to ``limit`` stream entries, waiting only for the first one.
 
+        The batch stops short at a gap, so that :meth:`take_gap` right after it tells
+        whether entries went missing after its last entry.
+
         Args:
             limit: most entries to return (at least 1).
             timeout: as for :meth:`get`, for the first entry.
@@ -202,12 +230,38 @@ class LogReader:
         first = self.get(timeout)
         if first is None:
             return []
-        queue = self._stream().queue
-        popleft = queue.popleft
+        sub = self._stream()
+        queue = sub.queue
         # Only this reader takes from the queue, so it holds at least len(queue) entries.
-        batch = [popleft() for _ in range(min(limit - 1, len(queue)))]
+        count = min(limit - 1, len(queue))
+        if sub.gaps:
+            with sub.gaps_lock:
+                for after, _ in sub.gaps:
+                    if after >= self._taken:
+                        count = min(count, after - self._taken)
+                        break
+        popleft = queue.popleft
+        batch = [popleft() for _ in range(count)]
         batch.insert(0, first)
+        self._taken += count
         return batch
+
+    def take_gap(self) -> int:
+        """Returns how many entries were missed right after the last entry taken.
+
+        Gaps further back that were not taken yet are included. Each gap is reported
+        once. Call it after each :meth:`get` or :meth:`get_many` to learn where the
+        stream has holes; :attr:`missed` is the running total.
+        """
+        sub = self._sub
+        if sub is None or not sub.gaps:
+            return 0
+        missed = 0
+        with sub.gaps_lock:
+            gaps = sub.gaps
+            while gaps and gaps[0][0] <= self._taken:
+                missed += gaps.popleft()[1]
+        return missed
 
     def __iter__(self) -> Iterator[Entry]:
         """Yields stream entries as they arrive, until closed and drained."""

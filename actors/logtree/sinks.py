@@ -3,7 +3,7 @@
 A sink is a stream reader of the tree drained by a daemon thread of its own. It is
 registered when constructed, so it sees every entry stored from then on. A slow sink
 never slows writers: once its queue is full it misses entries, and it writes a note
-saying how many (see below) after the entries it did get.
+saying how many (see below) where they went missing.
 
 Threads: the constructor, :meth:`flush` and :meth:`stop` run in the caller's thread;
 formatting and writing run in the sink's thread (named after the sink).
@@ -26,7 +26,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from datetime import timezone, tzinfo
+from datetime import UTC, tzinfo
 from pathlib import Path
 from typing import TextIO
 
@@ -96,16 +96,14 @@ class _Sink:
 
     def _run(self) -> None:
         reader = self._reader
-        reported = 0
         try:
             while True:
                 batch = reader.get_many(_BATCH)
                 if batch:
                     self._guarded(self._write, batch)
-                missed = reader.missed
-                if missed > reported:
-                    self._guarded(self._write_missed, missed - reported)
-                    reported = missed
+                missed = reader.take_gap()
+                if missed:
+                    self._guarded(self._write_missed, missed)
                 with self._progress:
                     self._written += len(batch)
                     self._progress.notify_all()
@@ -149,7 +147,7 @@ class StderrSink(_Sink):
         *,
         dn: str = "",
         min_severity: Severity = Severity.INFO,
-        tz: tzinfo | None = timezone.utc,
+        tz: tzinfo | None = UTC,
         buffer: int = DEFAULT_STREAM_BUFFER,
     ) -> None:
         self._stream = sys.stderr if stream is None else stream

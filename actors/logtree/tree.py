@@ -112,7 +112,9 @@ class LogTree:
             for sub in node.subs:
                 sub.offer_one(stored)
 
-    def write_raw(self, dn: str, data: bytes, timestamp: float | None = None) -> None:
+    def write_raw(
+        self, dn: str, data: bytes | bytearray | memoryview, timestamp: float | None = None
+    ) -> None:
         """Appends bytes to the raw stream of ``dn`` and stores the lines they complete.
 
         A trailing partial line is kept for the next call (or :meth:`flush_raw`); see
@@ -120,7 +122,7 @@ class LogTree:
 
         Args:
             dn: DN of the raw logger.
-            data: the next bytes of its stream, any size.
+            data: the next bytes of its stream, any size (copied if not ``bytes``).
             timestamp: time to give the completed lines, in seconds since the Unix
                 epoch; the tree's clock when ``None``.
 

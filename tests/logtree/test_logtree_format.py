@@ -1,0 +1,123 @@
+"""Text and dict rendering of entries."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta, timezone
+
+from logtree_helpers import T0, leveled
+
+from actors.logtree import (
+    LeveledEntry,
+    RawEntry,
+    Severity,
+    entry_to_dict,
+    format_entry,
+    format_time,
+)
+
+
+def raw(data: bytes, original_length: int | None = None, timestamp: float = T0) -> RawEntry:
+    length = len(data) if original_length is None else original_length
+    return RawEntry(
+        seq=7, dn="root.containerd", data=data, original_length=length, timestamp=timestamp
+    )
+
+
+def test_a_leveled_entry_is_formatted_like_glog() -> None:
+    entry = leveled(
+        "root.containerd.preseed",
+        "imported k8s.io/pause.tar",
+        timestamp=T0 + 0.624512,
+        file="preseed.py",
+        line=88,
+    )
+    assert format_entry(entry) == (
+        "root.containerd.preseed  I1114 22:13:20.624512 preseed.py:88] imported k8s.io/pause.tar"
+    )
+
+
+def test_each_severity_shows_its_letter() -> None:
+    letters = [format_entry(leveled("root", "x", severity=s)).split("  ")[1][0] for s in Severity]
+    assert letters == ["I", "W", "E", "F"]
+
+
+def test_every_line_of_a_multi_line_entry_gets_the_full_prefix() -> None:
+    entry = leveled("root.a", "current tags:", " - one", "", file="tags.py", line=3)
+    assert format_entry(entry).split("\n") == [
+        "root.a  I1114 22:13:20.000000 tags.py:3] current tags:",
+        "root.a  I1114 22:13:20.000000 tags.py:3]  - one",
+        "root.a  I1114 22:13:20.000000 tags.py:3] ",
+    ]
+
+
+def test_a_raw_entry_is_marked_with_r_and_has_no_source_location() -> None:
+    assert format_entry(raw(b'level=info msg="starting"')) == (
+        'root.containerd  R1114 22:13:20.000000] level=info msg="starting"'
+    )
+
+
+def test_a_cut_raw_line_shows_its_original_length() -> None:
+    assert format_entry(raw(b"x" * 4, original_length=10 * 2**20)) == (
+        "root.containerd  R1114 22:13:20.000000] xxxx (cut, 10485760 bytes)"
+    )
+
+
+def test_invalid_utf8_in_raw_data_is_escaped_and_valid_utf8_is_kept() -> None:
+    entry = raw(b"\xff\xfeok \xc3\xa9 \xe2\x82 \x00end")
+    assert format_entry(entry) == (
+        "root.containerd  R1114 22:13:20.000000] \\xff\\xfeok \u00e9 \\xe2\\x82 \x00end"
+    )
+
+
+def test_microseconds_are_rounded_and_carry_into_the_seconds() -> None:
+    assert format_time(T0 + 0.9999996) == "1114 22:13:21.000000"
+    assert format_time(T0 + 0.0000004) == "1114 22:13:20.000000"
+    assert format_time(T0 + 1.000002) == "1114 22:13:21.000002"
+
+
+def test_another_time_zone_can_be_shown() -> None:
+    assert format_time(T0, timezone(timedelta(hours=2))) == "1115 00:13:20.000000"
+
+
+def test_entry_to_dict_of_a_raw_entry() -> None:
+    assert entry_to_dict(raw(b"\xffab", original_length=2000)) == {
+        "seq": 7,
+        "dn": "root.containerd",
+        "kind": "raw",
+        "time": T0,
+        "data": "\\xffab",
+        "original_length": 2000,
+        "cut": True,
+    }
+
+
+def test_entry_to_dict_of_a_leveled_entry() -> None:
+    entry = LeveledEntry(
+        dn="root.a",
+        severity=Severity.WARNING,
+        lines=("one", "two"),
+        timestamp=T0 + 0.5,
+        file="a.py",
+        line=12,
+        seq=3,
+    )
+    assert entry_to_dict(entry) == {
+        "seq": 3,
+        "dn": "root.a",
+        "kind": "leveled",
+        "time": T0 + 0.5,
+        "severity": "WARNING",
+        "file": "a.py",
+        "line": 12,
+        "lines": ["one", "two"],
+        "message": "one\ntwo",
+    }
+
+
+def test_entry_to_dict_of_junk_bytes_survives_a_json_round_trip() -> None:
+    junk = bytes(range(256))
+    decoded = json.loads(json.dumps(entry_to_dict(raw(junk)), ensure_ascii=False))
+    assert decoded["data"] == junk.decode("utf-8", "backslashreplace")
+    assert decoded["data"][:128] == junk[:128].decode("ascii")
+    assert decoded["data"][128:] == "".join(f"\\x{b:02x}" for b in range(128, 256))
