@@ -20,7 +20,12 @@ import signal
 from dataclasses import dataclass, field
 from typing import Any
 
-from actors.containerd.fifo import DEFAULT_FIFO_MODE, DEFAULT_PIPE_SIZE, validate_fifo_mode
+from actors.containerd.fifo import (
+    DEFAULT_FIFO_MODE,
+    DEFAULT_PIPE_SIZE,
+    FifoError,
+    validate_fifo_mode,
+)
 from actors.containerd.readiness import MODES
 
 __all__ = [
@@ -78,7 +83,10 @@ class ContainerdSpec:
                 raise ValueError(f"containerd argument {name}={value!r} is invalid: not an absolute path")
         if not isinstance(self.path, str) or not self.path:
             raise ValueError(f"containerd argument path={self.path!r} is invalid: empty")
-        validate_fifo_mode(self.fifo_mode)
+        try:
+            validate_fifo_mode(self.fifo_mode)
+        except FifoError as e:
+            raise ValueError(f"containerd argument {e}") from e
         if not isinstance(self.pipe_size, int) or self.pipe_size <= 0:
             raise ValueError(f"containerd argument pipe_size={self.pipe_size!r} is invalid")
         for name in ("ready_timeout", "stop_timeout"):
