@@ -1,0 +1,120 @@
+"""`node-containerd run`: the agent in the foreground.
+
+Order of start-up: state directories (0700) and the generated containerd
+config; the log tree and its sinks; metrics (if enabled); the supervision
+tree; the control socket; then the root runnable. SIGTERM or SIGINT shuts the
+tree down gracefully (every node is cancelled, children first, each SIGKILLed
+after its grace period) and the agent exits 0. A failure that escalates past
+the root (restart intensity reached at the root) stops the tree too, and the
+agent exits 1 with the reason on stderr, so the init system sees it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+from actors.agent.config_schema import AgentConfig
+from actors.agent.root import root_spec
+from actors.logtree import JsonLinesSink, LogTree, Severity, StderrSink
+from actors.supervisor.runtime import Supervisor
+from actors.supervisor.spawn import ensure_std_fds
+
+__all__ = ["run_agent", "prepare_state"]
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+#: How long a graceful shutdown may take before the rest is killed.
+SHUTDOWN_TIMEOUT = 120.0
+
+
+def _mkdir_private(path: Path) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    os.chmod(path, 0o700)
+
+
+def prepare_state(cfg: AgentConfig) -> None:
+    """Create the state directories and write the generated containerd config."""
+    _mkdir_private(cfg.state_dir)
+    for d in (
+        cfg.state_dir / "run",
+        cfg.containerd.tmpdir,
+        cfg.runsc.fifo.parent,
+        cfg.control.socket.parent,
+        cfg.containerd.address.parent,
+    ):
+        _mkdir_private(d)
+    cfg.preseed.dir.mkdir(parents=True, exist_ok=True)
+    if cfg.containerd.generate_config:
+        from actors.agent.containerd_config import render_containerd_config
+
+        _mkdir_private(cfg.containerd.config.parent)
+        text = render_containerd_config(cfg)
+        tmp = cfg.containerd.config.with_suffix(".tmp")
+        tmp.write_text(text)
+        os.replace(tmp, cfg.containerd.config)
+
+
+def run_agent(cfg: AgentConfig) -> int:
+    """Run the agent until SIGTERM/SIGINT or a failure at the root; return the exit code."""
+    ensure_std_fds()
+    prepare_state(cfg)
+    tree = LogTree()
+    sinks: list[StderrSink | JsonLinesSink] = []
+    severity = Severity[cfg.log.min_severity]
+    if cfg.log.stderr:
+        sinks.append(StderrSink(tree, sys.stderr, min_severity=severity))
+    if cfg.log.json_file is not None:
+        sinks.append(JsonLinesSink(tree, cfg.log.json_file, min_severity=severity))
+
+    observers = []
+    metrics_server = None
+    metrics = None
+    if cfg.metrics.enabled:
+        from actors.agent.metrics import Metrics
+
+        metrics = Metrics()
+        observers.append(metrics.observe_state)
+
+    supervisor = Supervisor(root_spec(cfg), policies=cfg.policy_set(), log_tree=tree, observers=observers)
+    stop_requested = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        stop_requested.set()
+        supervisor.shutdown(f"received {signal.Signals(signum).name}")
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    control = None
+    try:
+        from actors.agent.control import ControlServer
+
+        control = ControlServer(str(cfg.control.socket), supervisor)
+        control.start()
+        if metrics is not None:
+            metrics_server = metrics.serve(f"{cfg.metrics.host}:{cfg.metrics.port}")
+        supervisor.start()
+        # Wait in short slices so that signal handlers run promptly.
+        while not supervisor.wait(0.5):
+            pass
+        failure = supervisor.stop(timeout=SHUTDOWN_TIMEOUT)
+    except BaseException:
+        supervisor.stop(timeout=SHUTDOWN_TIMEOUT)
+        raise
+    finally:
+        if control is not None:
+            control.stop(1.0)
+        if metrics_server is not None:
+            metrics_server.shutdown()
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        tree.flush_all_raw()
+        for sink in sinks:
+            sink.stop(5.0)
+    if failure is not None:
+        print(f"node-containerd: stopped: {failure}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK

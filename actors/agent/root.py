@@ -1,0 +1,72 @@
+"""The tree the agent runs, built from its configuration.
+
+    root                       this module's `run`: starts containerd, HEALTHY, DONE
+    └── root.containerd        actors.containerd.process:run (the containerd daemon)
+        ├── root.containerd.runsc     actors.containerd.logpump:run (runsc's FIFO)
+        └── root.containerd.preseed   actors.preseed.runnable:run (image tarballs)
+
+As in Metropolis, the containerd service is one node whose children are the
+log pump and preseed; `root` only starts it and is then DONE, so its process
+exits and costs nothing while the tree runs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from actors.agent.config_schema import AgentConfig
+from actors.supervisor.api import Context, Signal, run as run_child, signal
+from actors.supervisor.events import RunnableSpec
+
+__all__ = ["run", "root_spec", "containerd_args", "preseed_args"]
+
+#: How much of root.containerd's grace period containerd gets between SIGTERM
+#: and our own SIGKILL (the rest is for the node's process to report back).
+STOP_SHARE = 0.8
+
+
+def preseed_args(cfg: AgentConfig) -> dict[str, Any]:
+    """Keyword arguments of `root.containerd.preseed`."""
+    p = cfg.preseed
+    return {
+        "enabled": p.enabled,
+        "address": str(cfg.containerd.address),
+        "directory": str(p.dir),
+        "record_path": str(p.record),
+        "all_platforms": p.all_platforms,
+        "skip_missing": p.skip_missing,
+        "labels": dict(p.labels),
+        "ready_timeout": cfg.containerd.ready_timeout,
+    }
+
+
+def containerd_args(cfg: AgentConfig) -> dict[str, Any]:
+    """Keyword arguments of `root.containerd` (see `actors.containerd.spec`)."""
+    c = cfg.containerd
+    grace = cfg.policy_set().for_dn("root.containerd").grace_period
+    return {
+        "binary": c.binary,
+        "config": str(c.config),
+        "address": str(c.address),
+        "path": c.path,
+        "tmpdir": str(c.tmpdir),
+        "fifo": str(cfg.runsc.fifo),
+        "notify_dir": str(cfg.state_dir / "run"),
+        "fifo_mode": cfg.runsc.mode,
+        "pipe_size": cfg.runsc.pipe_size,
+        "ready_timeout": c.ready_timeout,
+        "stop_timeout": max(0.5, grace * STOP_SHARE) if grace > 0 else 0.5,
+        "preseed": preseed_args(cfg),
+    }
+
+
+def root_spec(cfg: AgentConfig) -> RunnableSpec:
+    """The root runnable of the agent's tree for `cfg`."""
+    return RunnableSpec(target="actors.agent.root:run", args={"containerd": containerd_args(cfg)})
+
+
+def run(ctx: Context, *, containerd: dict[str, Any]) -> None:
+    """The root runnable: start `root.containerd`, then HEALTHY and DONE."""
+    run_child(ctx, "containerd", "actors.containerd.process:run", **containerd)
+    signal(ctx, Signal.HEALTHY)
+    signal(ctx, Signal.DONE)

@@ -1,0 +1,150 @@
+"""The API a runnable uses, mirroring Go's `osbase/supervisor`.
+
+A runnable is a module-level function `fn(ctx, **args)` named by its import
+path (`"package.module:fn"`), so that it can start in a fresh process; its
+keyword arguments must be msgpack-serialisable. It runs in the main thread of
+its own process, with:
+
+    signal(ctx, Signal.HEALTHY)            # Go: supervisor.Signal(ctx, SignalHealthy)
+    signal(ctx, Signal.DONE)
+    run(ctx, "name", "pkg.mod:fn", **args) # Go: supervisor.Run(ctx, name, r)
+    run_group(ctx, {"a": ("pkg.mod:fn", {...}), ...})
+    logger(ctx)                            # a logging.Logger on the node's DN
+    raw_logger(ctx)                        # a RawLog: write(bytes)
+    sub_logger(ctx, "name")                # a logging.Logger on DN <node>.name
+    ctx.cancelled                          # threading.Event, set on cancel
+    ctx.cancel_reason                      # why, once cancelled
+
+Ending: returning normally after DONE is a clean exit (DONE). Raising
+`Canceled` -- or returning after the context was cancelled without having
+signalled DONE -- reports a cancelled exit (Go: returning ctx.Err()); the
+supervisor counts it as CANCELED only if it did cancel the node. Returning
+while HEALTHY (not cancelled, no DONE) or raising anything else is a failure
+(DEAD), as in Go.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from actors.supervisor.childlog import SUB_LOGGER_PREFIX, RawLog
+from actors.supervisor.errors import SupervisionError
+from actors.supervisor.link import ChildLink
+from actors.supervisor.states import Signal
+from messages.wire import ChildSpec, RunGroupRequest, SignalMsg, SubLoggerRequest
+
+__all__ = [
+    "Context",
+    "Canceled",
+    "Signal",
+    "signal",
+    "run",
+    "run_group",
+    "logger",
+    "raw_logger",
+    "sub_logger",
+    "target_name",
+]
+
+Target = str | Callable[..., Any]
+
+
+class Canceled(Exception):
+    """Raise from a runnable to say it stopped because it was cancelled."""
+
+
+class Context:
+    """What a runnable knows about its node; passed as its first argument."""
+
+    def __init__(self, dn: str, generation: int, link: ChildLink) -> None:
+        #: This node's DN, e.g. "root.containerd".
+        self.dn = dn
+        #: Which start of this node this is (tree-wide counter).
+        self.generation = generation
+        #: Set when the supervisor cancels this node.
+        self.cancelled = threading.Event()
+        #: Why it was cancelled, once it was.
+        self.cancel_reason: str | None = None
+        self.signalled_done = False
+        self._link = link
+        self._raw: RawLog | None = None
+        self._lock = threading.Lock()
+
+    def cancel(self, reason: str) -> None:
+        """Mark the context cancelled (called by the link's reader thread)."""
+        if self.cancel_reason is None:
+            self.cancel_reason = reason
+        self.cancelled.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until cancelled or `timeout`; True if cancelled."""
+        return self.cancelled.wait(timeout)
+
+    def raise_if_cancelled(self) -> None:
+        """Raise `Canceled` if the context is cancelled."""
+        if self.cancelled.is_set():
+            raise Canceled(self.cancel_reason or "canceled")
+
+    def __repr__(self) -> str:
+        return f"Context(dn={self.dn!r}, cancelled={self.cancelled.is_set()})"
+
+
+def target_name(target: Target) -> str:
+    """The import path of a runnable: a string as is, a function as module:qualname."""
+    if isinstance(target, str):
+        if ":" not in target:
+            raise SupervisionError(f"runnable target {target!r} is not 'module:function'")
+        return target
+    module = getattr(target, "__module__", None)
+    qualname = getattr(target, "__qualname__", "")
+    if not module or module == "__main__" or "<" in qualname or "." in qualname:
+        raise SupervisionError(
+            f"runnable {target!r} is not a module-level function importable in a fresh process"
+        )
+    return f"{module}:{qualname}"
+
+
+def signal(ctx: Context, sig: Signal) -> None:
+    """Tell the supervisor this runnable is HEALTHY or DONE."""
+    if sig is Signal.DONE:
+        ctx.signalled_done = True
+    ctx._link.send(SignalMsg(signal=sig.value))
+
+
+def run(ctx: Context, name: str, target: Target, /, **args: Any) -> None:
+    """Start a child runnable `name` under this node (only while NEW)."""
+    run_group(ctx, {name: (target, args)})
+
+
+def run_group(ctx: Context, children: Mapping[str, tuple[Target, Mapping[str, Any]]]) -> None:
+    """Start several children as one group: if one dies, its siblings are cancelled."""
+    specs = [
+        ChildSpec(name=name, target=target_name(t), args=dict(a)) for name, (t, a) in children.items()
+    ]
+    error = ctx._link.request(lambda rid: RunGroupRequest(request_id=rid, children=specs))
+    if error is not None:
+        raise SupervisionError(error)
+
+
+def logger(ctx: Context) -> logging.Logger:
+    """The leveled logger of this node (any `logging` call lands here too)."""
+    return logging.getLogger("nodecontainerd.node")
+
+
+def raw_logger(ctx: Context) -> RawLog:
+    """The raw (bytes, split into lines) logger of this node."""
+    with ctx._lock:
+        if ctx._raw is None:
+            ctx._raw = RawLog(ctx._link)
+        return ctx._raw
+
+
+def sub_logger(ctx: Context, name: str) -> logging.Logger:
+    """Reserve `name` and return a leveled logger on DN `<node>.<name>`."""
+    error = ctx._link.request(lambda rid: SubLoggerRequest(request_id=rid, name=name))
+    if error is not None:
+        raise SupervisionError(error)
+    return logging.getLogger(SUB_LOGGER_PREFIX + name)

@@ -1,0 +1,240 @@
+"""The root's side of one running host process.
+
+A `ChildProcess` owns the root's end of a host's socket, its stdio pipe and
+its pid, with three daemon threads:
+
+* the reader decodes frames. Logs take the fast path straight into the log
+  tree (raw chunks and leveled entries, in order per DN, never through the
+  actor's mailbox); everything else is handed to `on_message`. A protocol
+  error (a malformed, unknown, out-of-order or oversized frame) is handed to
+  `on_fault` with a text naming the DN, and reading stops;
+* the stdio reader copies whatever the host writes to stdout/stderr (stray
+  prints, an interpreter crash) into the node's raw log;
+* the waiter blocks in waitpid, so a death is noticed the moment the kernel
+  reaps it (no polling), lets the reader drain what the host sent before it
+  died, kills whatever is left in the host's process group, and hands the
+  outcome to `on_exit` exactly once.
+
+Callbacks run on these threads; they must only hand work over (e.g. a pykka
+`tell`), never block.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from actors.logtree import LeveledEntry, LogTree, Severity
+from actors.supervisor.events import ExitKind
+from actors.supervisor.spawn import SpawnedHost
+from messages.errors import ProtocolError
+from messages.framing import DEFAULT_MAX_FRAME, FrameReader, encode_frame
+from messages.session import ChildSession
+from messages.wire import CHILD_TO_ROOT, Exit, LogEntry, Message, RawChunk, decode
+
+__all__ = ["ChildProcess", "ChildOutcome"]
+
+#: How long the waiter lets the reader drain after the process was reaped.
+DRAIN_SECONDS = 1.0
+_RECV_BYTES = 256 * 1024
+_SEVERITY = {s.name: s for s in Severity}
+
+
+@dataclass(frozen=True, slots=True)
+class ChildOutcome:
+    """How a host process ended, as the root saw it."""
+
+    kind: ExitKind
+    error: str | None
+    #: The raw wait status, for logs.
+    status: int
+
+
+def describe_status(status: int) -> str:
+    """A wait status in words: `killed by signal SIGKILL`, `exited with status 3`."""
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        try:
+            name = signal.Signals(sig).name
+        except ValueError:
+            name = str(sig)
+        return f"killed by signal {name}"
+    if os.WIFEXITED(status):
+        return f"exited with status {os.WEXITSTATUS(status)}"
+    return f"ended with wait status {status}"
+
+
+def outcome_of(exit_msg: Exit | None, status: int, fault: str | None) -> ChildOutcome:
+    """Combine the host's Exit message (if any) and its wait status."""
+    if fault is not None:
+        return ChildOutcome(ExitKind.CRASHED, fault, status)
+    if exit_msg is None:
+        return ChildOutcome(
+            ExitKind.CRASHED, f"process {describe_status(status)} without reporting a result", status
+        )
+    kind = {"ok": ExitKind.OK, "canceled": ExitKind.CANCELED, "error": ExitKind.ERROR}[exit_msg.result]
+    return ChildOutcome(kind, exit_msg.error, status)
+
+
+class ChildProcess:
+    """The root's handle on one host process (one start of one node)."""
+
+    def __init__(
+        self,
+        dn: str,
+        generation: int,
+        host: SpawnedHost,
+        *,
+        log_tree: LogTree,
+        on_message: Callable[[ChildProcess, Message], None],
+        on_fault: Callable[[ChildProcess, str], None],
+        on_exit: Callable[[ChildProcess, ChildOutcome], None],
+        max_frame: int = DEFAULT_MAX_FRAME,
+    ) -> None:
+        self.dn = dn
+        self.generation = generation
+        self.pid = host.pid
+        self._sock = host.sock
+        self._stdio_fd = host.stdio_fd
+        self._tree = log_tree
+        self._on_message = on_message
+        self._on_fault = on_fault
+        self._on_exit = on_exit
+        self._max_frame = max_frame
+        self._session = ChildSession(dn)
+        self._exit_msg: Exit | None = None
+        self._fault: str | None = None
+        self._reader_done = threading.Event()
+        self._send_lock = threading.Lock()
+        self.reaped = False
+        #: Sub-logger names the supervisor granted this node.
+        self.sub_loggers: set[str] = set()
+        self._threads = [
+            threading.Thread(target=self._read_loop, name=f"nc-read-{dn}", daemon=True),
+            threading.Thread(target=self._stdio_loop, name=f"nc-stdio-{dn}", daemon=True),
+            threading.Thread(target=self._wait_loop, name=f"nc-wait-{dn}", daemon=True),
+        ]
+
+    def start(self) -> None:
+        """Start the reader, stdio and waiter threads."""
+        for t in self._threads:
+            t.start()
+
+    # ------------------------------------------------------------ to the child
+
+    def send(self, msg: Message) -> bool:
+        """Send a control message without blocking; False if it could not go.
+
+        Control messages are tiny; a host whose socket buffer is full has not
+        read for a long time and is treated as hung.
+        """
+        frame = encode_frame(msg.to_wire())
+        with self._send_lock:
+            try:
+                sent = self._sock.send(frame, socket.MSG_DONTWAIT)
+            except (BlockingIOError, OSError):
+                return False
+            if sent != len(frame):
+                # A torn frame would corrupt the stream: finish it blocking briefly.
+                self._sock.settimeout(1.0)
+                try:
+                    self._sock.sendall(frame[sent:])
+                except OSError:
+                    return False
+                finally:
+                    self._sock.settimeout(None)
+        return True
+
+    def kill(self) -> None:
+        """SIGKILL the host's whole process group (no-op once reaped)."""
+        if self.reaped:
+            return
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    # ------------------------------------------------------------ threads
+
+    def _read_loop(self) -> None:
+        reader = FrameReader(max_frame=self._max_frame)
+        sock = self._sock
+        try:
+            while True:
+                data = sock.recv(_RECV_BYTES)
+                if not data:
+                    reader.close()
+                    break
+                for frame in reader.feed(data):
+                    self._handle(decode(frame, CHILD_TO_ROOT))
+        except ProtocolError as e:
+            self._fault = f"protocol error from {self.dn}: {e}"
+            self._on_fault(self, self._fault)
+        except OSError:
+            pass
+        finally:
+            self._reader_done.set()
+
+    def _handle(self, msg: Message) -> None:
+        self._session.accept(msg)
+        if type(msg) is RawChunk:
+            self._tree.write_raw(self._sub_dn(msg.sub), msg.data)
+        elif type(msg) is LogEntry:
+            self._tree.write_leveled(
+                LeveledEntry(
+                    dn=self._sub_dn(msg.sub),
+                    severity=_SEVERITY[msg.severity],
+                    lines=tuple(msg.message.split("\n")),
+                    timestamp=float(msg.time),
+                    file=msg.file,
+                    line=msg.line,
+                )
+            )
+        else:
+            if type(msg) is Exit:
+                self._exit_msg = msg
+            self._on_message(self, msg)
+
+    def _sub_dn(self, sub: str | None) -> str:
+        if sub is None:
+            return self.dn
+        if sub not in self.sub_loggers:
+            raise ProtocolError(f"log for sub-logger {sub!r} that {self.dn} did not reserve")
+        return f"{self.dn}.{sub}"
+
+    def _stdio_loop(self) -> None:
+        fd = self._stdio_fd
+        try:
+            while True:
+                data = os.read(fd, 65536)
+                if not data:
+                    break
+                self._tree.write_raw(self.dn, data)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+
+    def _wait_loop(self) -> None:
+        _, status = os.waitpid(self.pid, 0)
+        self.reaped = True
+        # The group may hold processes the runnable started (e.g. containerd);
+        # the group id cannot be reused while any member lives, so this is safe.
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self._reader_done.wait(DRAIN_SECONDS)
+        try:
+            self._sock.shutdown(socket.SHUT_RDWR)  # wakes a reader still in recv
+        except OSError:
+            pass
+        try:
+            self._sock.close()
+        except OSError:
+            pass
+        self._on_exit(self, outcome_of(self._exit_msg, status, self._fault))

@@ -1,0 +1,146 @@
+"""The child's end of the root <-> child stream.
+
+`ChildLink` owns the inherited socket of a runnable's process. Any thread may
+`send` (a lock keeps frames whole); one reader thread decodes what the root
+sends and dispatches it: a cancel sets the context's cancellation, replies
+complete the request that waits for them. If the root's end closes, the root
+is gone and this process exits at once (nothing of ours may outlive the root).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from messages.errors import ProtocolError
+from messages.framing import FrameReader, encode_frame
+from messages.wire import (
+    ROOT_TO_CHILD,
+    Cancel,
+    Message,
+    RunGroupReply,
+    Start,
+    SubLoggerReply,
+    decode,
+)
+
+__all__ = ["ChildLink", "LinkClosed"]
+
+#: Exit status of a child whose root went away.
+EXIT_ROOT_GONE = 75
+
+
+class LinkClosed(Exception):
+    """The root closed the stream."""
+
+
+class ChildLink:
+    """Frames to and from the root over one stream socket."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._send_lock = threading.Lock()
+        self._reader = FrameReader()
+        self._pending: dict[int, tuple[threading.Event, list[str | None]]] = {}
+        self._pending_lock = threading.Lock()
+        self._next_id = 1
+        self.on_cancel: Callable[[str], None] = lambda reason: None
+        self._closed = False
+
+    # ------------------------------------------------------------ sending
+
+    def send(self, msg: Message) -> None:
+        """Send one message; blocks if the root is slow (back-pressure)."""
+        frame = encode_frame(msg.to_wire())
+        with self._send_lock:
+            if self._closed:
+                raise LinkClosed("link to the root is closed")
+            self._sock.sendall(frame)
+
+    def send_wire(self, frame: bytes) -> None:
+        """Send an already encoded frame (hot path of raw logs)."""
+        with self._send_lock:
+            if self._closed:
+                raise LinkClosed("link to the root is closed")
+            self._sock.sendall(frame)
+
+    def request(self, make: Callable[[int], Message], timeout: float = 30.0) -> str | None:
+        """Send a request built with a fresh id; wait for its reply's error field."""
+        with self._pending_lock:
+            rid = self._next_id
+            self._next_id += 1
+            waiter: tuple[threading.Event, list[str | None]] = (threading.Event(), [])
+            self._pending[rid] = waiter
+        self.send(make(rid))
+        if not waiter[0].wait(timeout):
+            with self._pending_lock:
+                self._pending.pop(rid, None)
+            raise TimeoutError(f"no reply from the supervisor within {timeout}s")
+        return waiter[1][0]
+
+    # ------------------------------------------------------------ receiving
+
+    def read_start(self) -> Start:
+        """Block until the root's Start message arrives (the first it sends)."""
+        while True:
+            data = self._sock.recv(65536)
+            if not data:
+                raise LinkClosed("root closed the link before sending start")
+            frames = self._reader.feed(data)
+            if frames:
+                first = decode(frames[0], ROOT_TO_CHILD)
+                if not isinstance(first, Start):
+                    raise ProtocolError(f"first message from the root is {first.TYPE}, not start")
+                for rest in frames[1:]:
+                    self._dispatch(decode(rest, ROOT_TO_CHILD))
+                return first
+
+    def start_reader(self) -> threading.Thread:
+        """Read and dispatch the root's messages in a daemon thread."""
+        t = threading.Thread(target=self._read_loop, name="nc-link-reader", daemon=True)
+        t.start()
+        return t
+
+    def _read_loop(self) -> None:
+        try:
+            while True:
+                data = self._sock.recv(65536)
+                if not data:
+                    break
+                for frame in self._reader.feed(data):
+                    self._dispatch(decode(frame, ROOT_TO_CHILD))
+        except (OSError, ProtocolError):
+            pass
+        # The root is gone (or spoke nonsense): nothing of ours may outlive it.
+        os._exit(EXIT_ROOT_GONE)
+
+    def _dispatch(self, msg: Message) -> None:
+        if isinstance(msg, Cancel):
+            self.on_cancel(msg.reason)
+        elif isinstance(msg, (RunGroupReply, SubLoggerReply)):
+            with self._pending_lock:
+                waiter = self._pending.pop(msg.request_id, None)
+            if waiter is not None:
+                waiter[1].append(msg.error)
+                waiter[0].set()
+        else:
+            raise ProtocolError(f"unexpected {msg.TYPE} message from the root")
+
+    def close(self) -> None:
+        """Flush nothing more; shut the socket for writing."""
+        with self._send_lock:
+            self._closed = True
+            try:
+                self._sock.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+
+
+def encode(msg: Message) -> bytes:
+    """Encode a message as one frame (re-exported for the raw log hot path)."""
+    return encode_frame(msg.to_wire())
+
+

@@ -1,0 +1,412 @@
+"""The supervisor actor: the pure core driven by real processes.
+
+`SupervisorActor` (a pykka actor in the root process) owns a `Tree` (the
+pure core) and is its only caller. Everything that happens to the tree
+arrives as a message in its mailbox -- a frame from a child, a child's exit,
+a fault, a timer, an operator's request -- is turned into a core event, fed
+with the current monotonic time, and the actions the core returns are
+carried out in order: spawn a host, send a cancel, SIGKILL a process group,
+arm or disarm a timer, reply to a child, write a log line. Actions that
+produce new facts at once (a spawn that fails) feed them back before the
+next message, so the core sees a consistent sequence.
+
+`Supervisor` is the thread-safe facade the rest of the agent (and tests)
+use: start the tree, read its status, restart a DN, shut it down, wait for
+the end. Spawning happens on the actor's thread, which lives as long as the
+tree, because the hosts' PR_SET_PDEATHSIG fires when the spawning *thread*
+exits.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections import deque
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from typing import Any
+
+import pykka
+
+from actors.logtree import LeveledEntry, LogTree, Severity
+from actors.supervisor import clock
+from actors.supervisor.child import ChildOutcome, ChildProcess
+from actors.supervisor.errors import SupervisionError
+from actors.supervisor.events import (
+    Action,
+    CancelNode,
+    CancelTimer,
+    Event,
+    ExitKind,
+    HeartbeatReceived,
+    KillNode,
+    LogNode,
+    NodeFaulted,
+    ProcessExited,
+    ProcessSpawned,
+    ReplyRunGroup,
+    ReplySubLogger,
+    RestartRequested,
+    RunGroupRequested,
+    RunnableSpec,
+    SetTimer,
+    ShutdownComplete,
+    ShutdownRequested,
+    SignalReceived,
+    StartNode,
+    StateChanged,
+    SubLoggerRequested,
+    TimerFired,
+    TimerKey,
+    TreeFailed,
+    TreeStarted,
+)
+from actors.supervisor.policy import PolicySet
+from actors.supervisor.spawn import spawn_host
+from actors.supervisor.states import Signal
+from actors.supervisor.timers import TimerService
+from actors.supervisor.tree import NodeStatus, Tree
+from messages.wire import (
+    Cancel,
+    Heartbeat,
+    Hello,
+    Message,
+    RunGroupReply,
+    RunGroupRequest,
+    SignalMsg,
+    Start,
+    SubLoggerReply,
+    SubLoggerRequest,
+)
+
+__all__ = ["Supervisor", "SupervisorActor", "StateObserver"]
+
+#: Called with every StateChanged action, on the actor's thread; must not block.
+StateObserver = Callable[[StateChanged, float], None]
+
+
+# ------------------------------------------------------------ mailbox messages
+
+
+@dataclass(frozen=True, slots=True)
+class _Begin:
+    root: RunnableSpec
+
+
+@dataclass(frozen=True, slots=True)
+class _FromChild:
+    child: ChildProcess
+    msg: Message
+
+
+@dataclass(frozen=True, slots=True)
+class _ChildFault:
+    child: ChildProcess
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class _ChildExit:
+    child: ChildProcess
+    outcome: ChildOutcome
+
+
+@dataclass(frozen=True, slots=True)
+class _TimerDue:
+    key: Hashable
+
+
+@dataclass(frozen=True, slots=True)
+class _Shutdown:
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Restart:
+    dn: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Snapshot:
+    pass
+
+
+class SupervisorActor(pykka.ThreadingActor):
+    """Owns the core and the children's processes. Runs on its own thread."""
+
+    def __init__(
+        self,
+        *,
+        policies: PolicySet,
+        log_tree: LogTree,
+        rng: random.Random,
+        finished: threading.Event,
+        observers: list[StateObserver],
+    ) -> None:
+        super().__init__()
+        self._tree = Tree(policies, rng)
+        self._log = log_tree
+        self._finished = finished
+        self._observers = observers
+        self._children: dict[tuple[str, int], ChildProcess] = {}
+        self._pending_sub: dict[tuple[str, int, int], str] = {}
+        self._timers = TimerService(self._timer_due)
+        self._queue: deque[Event] = deque()
+        self.failure: str | None = None
+
+    # ------------------------------------------------------------ pykka hooks
+
+    def on_stop(self) -> None:
+        """Runs on the actor thread when it stops: no timer may fire after."""
+        self._timers.stop()
+        for child in list(self._children.values()):
+            child.kill()
+
+    def on_receive(self, message: Any) -> Any:
+        """Dispatch one mailbox message (actor thread)."""
+        match message:
+            case _FromChild(child, msg):
+                event = self._event_from_child(child, msg)
+                if event is not None:
+                    self._feed(event)
+            case _ChildExit(child, outcome):
+                self._children.pop((child.dn, child.generation), None)
+                self._feed(
+                    ProcessExited(
+                        dn=child.dn,
+                        generation=child.generation,
+                        kind=outcome.kind,
+                        error=outcome.error,
+                    )
+                )
+            case _ChildFault(child, reason):
+                self._feed(NodeFaulted(dn=child.dn, generation=child.generation, reason=reason))
+            case _TimerDue(key):
+                assert isinstance(key, TimerKey)
+                self._feed(TimerFired(key=key))
+            case _Begin(root):
+                self._feed(TreeStarted(root=root))
+            case _Shutdown(reason):
+                self._feed(ShutdownRequested(reason=reason))
+            case _Restart(dn):
+                try:
+                    self._feed(RestartRequested(dn=dn))
+                except SupervisionError as e:
+                    return str(e)
+                return None
+            case _Snapshot():
+                return self._tree.snapshot()
+        return None
+
+    # ------------------------------------------------------------ core driving
+
+    def _feed(self, event: Event) -> None:
+        self._queue.append(event)
+        if len(self._queue) > 1:
+            return  # already draining further up the stack
+        while self._queue:
+            ev = self._queue[0]
+            try:
+                actions = self._tree.handle(ev, clock.monotonic())
+                for action in actions:
+                    self._execute(action)
+            finally:
+                self._queue.popleft()
+
+    def _event_from_child(self, child: ChildProcess, msg: Message) -> Event | None:
+        dn, gen = child.dn, child.generation
+        match msg:
+            case Hello(pid=pid):
+                return ProcessSpawned(dn=dn, generation=gen, pid=pid)
+            case Heartbeat():
+                return HeartbeatReceived(dn=dn, generation=gen)
+            case SignalMsg(signal=sig):
+                return SignalReceived(dn=dn, generation=gen, signal=Signal(sig))
+            case RunGroupRequest(request_id=rid, children=children):
+                return RunGroupRequested(
+                    dn=dn,
+                    generation=gen,
+                    request_id=rid,
+                    children=tuple(
+                        (c.name, RunnableSpec(target=c.target, args=c.args)) for c in children
+                    ),
+                )
+            case SubLoggerRequest(request_id=rid, name=name):
+                self._pending_sub[(dn, gen, rid)] = name
+                return SubLoggerRequested(dn=dn, generation=gen, request_id=rid, name=name)
+        return None  # Exit: its outcome arrives with the reaped process
+
+    def _execute(self, action: Action) -> None:
+        match action:
+            case StartNode():
+                self._start(action)
+            case CancelNode(dn=dn, generation=gen, reason=reason):
+                child = self._children.get((dn, gen))
+                if child is not None:
+                    child.send(Cancel(reason=reason))
+            case KillNode(dn=dn, generation=gen):
+                child = self._children.get((dn, gen))
+                if child is not None:
+                    child.kill()
+            case SetTimer(key=key, deadline=deadline):
+                self._timers.set(key, deadline)
+            case CancelTimer(key=key):
+                self._timers.cancel(key)
+            case ReplyRunGroup(dn=dn, generation=gen, request_id=rid, error=error):
+                child = self._children.get((dn, gen))
+                if child is not None:
+                    child.send(RunGroupReply(request_id=rid, error=error))
+            case ReplySubLogger(dn=dn, generation=gen, request_id=rid, error=error):
+                name = self._pending_sub.pop((dn, gen, rid), None)
+                child = self._children.get((dn, gen))
+                if child is not None:
+                    if error is None and name is not None:
+                        child.sub_loggers.add(name)
+                    child.send(SubLoggerReply(request_id=rid, error=error))
+            case LogNode(dn=dn, severity=severity, message=message):
+                self._log.write_leveled(
+                    LeveledEntry(
+                        dn=dn,
+                        severity=Severity[severity],
+                        lines=tuple(message.split("\n")),
+                        timestamp=clock.wall(),
+                        file="supervisor.py",
+                        line=0,
+                    )
+                )
+            case StateChanged():
+                now = clock.monotonic()
+                for observe in self._observers:
+                    observe(action, now)
+            case TreeFailed(reason=reason):
+                self.failure = reason
+            case ShutdownComplete():
+                self._log.flush_all_raw()
+                self._finished.set()
+
+    def _start(self, action: StartNode) -> None:
+        try:
+            host = spawn_host(action.dn)
+        except OSError as e:
+            self._queue.append(
+                ProcessExited(
+                    dn=action.dn,
+                    generation=action.generation,
+                    kind=ExitKind.CRASHED,
+                    error=f"failed to spawn a process: {e}",
+                )
+            )
+            return
+        me = self.actor_ref
+        child = ChildProcess(
+            action.dn,
+            action.generation,
+            host,
+            log_tree=self._log,
+            on_message=lambda c, m: me.tell(_FromChild(c, m)),
+            on_fault=lambda c, r: me.tell(_ChildFault(c, r)),
+            on_exit=lambda c, o: me.tell(_ChildExit(c, o)),
+        )
+        self._children[(action.dn, action.generation)] = child
+        child.send(
+            Start(
+                dn=action.dn,
+                generation=action.generation,
+                target=action.spec.target,
+                args=dict(action.spec.args),
+                heartbeat_interval=action.policy.heartbeat_interval,
+            )
+        )
+        child.start()
+
+    def _timer_due(self, key: Hashable) -> None:
+        try:
+            self.actor_ref.tell(_TimerDue(key))
+        except pykka.ActorDeadError:
+            pass
+
+    def get_failure(self) -> str | None:
+        """Why the tree failed, if it did (via a proxy/ask)."""
+        return self.failure
+
+
+class Supervisor:
+    """Thread-safe handle on a running supervision tree of processes."""
+
+    def __init__(
+        self,
+        root: RunnableSpec,
+        *,
+        policies: PolicySet | None = None,
+        log_tree: LogTree | None = None,
+        rng: random.Random | None = None,
+        observers: list[StateObserver] | None = None,
+    ) -> None:
+        self.root = root
+        self.log_tree = log_tree if log_tree is not None else LogTree()
+        self._finished = threading.Event()
+        self._ref = SupervisorActor.start(
+            policies=policies or PolicySet(),
+            log_tree=self.log_tree,
+            rng=rng or random.Random(),
+            finished=self._finished,
+            observers=list(observers or []),
+        )
+        self._started = False
+        self._stopped = False
+
+    def start(self) -> None:
+        """Start the root runnable."""
+        if not self._started:
+            self._started = True
+            self._ref.tell(_Begin(self.root))
+
+    def snapshot(self, timeout: float = 10.0) -> list[NodeStatus]:
+        """Every node's status, in tree order."""
+        result: list[NodeStatus] = self._ref.ask(_Snapshot(), timeout=timeout)
+        return result
+
+    def restart(self, dn: str, timeout: float = 10.0) -> None:
+        """Cancel `dn`'s subtree so that it restarts now; raises on an unknown DN."""
+        error = self._ref.ask(_Restart(dn), timeout=timeout)
+        if error is not None:
+            raise SupervisionError(error)
+
+    def shutdown(self, reason: str = "shutdown requested") -> None:
+        """Ask the tree to stop (returns at once; `wait` for the end)."""
+        try:
+            self._ref.tell(_Shutdown(reason))
+        except pykka.ActorDeadError:
+            pass
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until every runnable has exited after a shutdown or failure."""
+        return self._finished.wait(timeout)
+
+    @property
+    def finished(self) -> bool:
+        """Whether the tree has completely stopped."""
+        return self._finished.is_set()
+
+    def failure(self) -> str | None:
+        """Why the tree failed (an escalation reached the root), else None."""
+        if self._stopped:
+            return self._failure
+        return self._ref.proxy().get_failure().get(timeout=10)  # type: ignore[no-any-return]
+
+    def stop(self, timeout: float = 60.0) -> str | None:
+        """Shut down, wait until every runnable exited, stop the actor.
+
+        Returns the failure reason if the tree had failed, else None. If the
+        tree does not finish within `timeout`, whatever still runs is killed.
+        """
+        if self._stopped:
+            return self._failure
+        self.shutdown()
+        self.wait(timeout)
+        self._failure = self._ref.proxy().get_failure().get(timeout=10)
+        self._ref.stop(timeout=10)
+        self._stopped = True
+        return self._failure
+
+    _failure: str | None = None
