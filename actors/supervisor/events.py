@@ -1,0 +1,330 @@
+"""Events into the supervision core and actions out of it.
+
+The core (`tree.py`) is driven as `actions = tree.handle(event, now)`. Events
+are past-tense facts the shell observed; actions are imperatives the shell
+carries out. Both are frozen dataclasses and plain data, so a core test can
+compare whole lists of them. Output order is deterministic.
+
+The shell's contract:
+
+* It feeds every event with the current monotonic time `now` (seconds).
+* For `StartNode` it spawns a fresh process for the node and, once the
+  process exists, feeds `ProcessSpawned`; when the process is gone (exit
+  message received *and* the process reaped, or reaped without a message) it
+  feeds exactly one `ProcessExited` for that start.
+* `SetTimer(key, deadline)` replaces any timer with the same key; when the
+  deadline passes the shell feeds `TimerFired(key)` once. `CancelTimer(key)`
+  removes it (a `TimerFired` for a cancelled key may still race in; the core
+  ignores stale timers by their `generation`).
+* Node identities: every start of a node gets a new `generation` number from
+  the core; events about a process carry it, so a late event about an
+  earlier incarnation of the same DN is recognised and ignored.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from actors.supervisor.policy import RestartPolicy
+from actors.supervisor.states import NodeState, Signal
+
+__all__ = [
+    "RunnableSpec",
+    "ExitKind",
+    # events
+    "Event",
+    "TreeStarted",
+    "ProcessSpawned",
+    "RunGroupRequested",
+    "SubLoggerRequested",
+    "SignalReceived",
+    "HeartbeatReceived",
+    "ProcessExited",
+    "NodeFaulted",
+    "TimerFired",
+    "RestartRequested",
+    "ShutdownRequested",
+    # actions
+    "Action",
+    "StartNode",
+    "CancelNode",
+    "KillNode",
+    "SetTimer",
+    "CancelTimer",
+    "ReplyRunGroup",
+    "ReplySubLogger",
+    "LogNode",
+    "StateChanged",
+    "TreeFailed",
+    "ShutdownComplete",
+    "TimerKey",
+]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunnableSpec:
+    """What to run for a node, as plain data that can cross a process boundary.
+
+    `target` is `"package.module:function"`; the function is called as
+    `function(ctx, **args)` in a fresh process. `args` must be msgpack-serialisable.
+    """
+
+    target: str
+    args: Mapping[str, Any] = field(default_factory=dict)
+
+
+class ExitKind(enum.Enum):
+    """How a runnable's process ended, as the shell saw it."""
+
+    #: The runnable returned normally (Go: returned nil).
+    OK = "ok"
+    #: The runnable returned because its context was cancelled (Go: returned ctx.Err()).
+    CANCELED = "canceled"
+    #: The runnable raised / returned an error.
+    ERROR = "error"
+    #: The process died without saying how (signal, crash, lost connection).
+    CRASHED = "crashed"
+
+
+# ---------------------------------------------------------------- events
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TreeStarted:
+    """The shell started: start the root runnable."""
+
+    root: RunnableSpec
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProcessSpawned:
+    """The process for `dn` (start `generation`) exists and said hello."""
+
+    dn: str
+    generation: int
+    pid: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunGroupRequested:
+    """The runnable of `dn` asks to start `children` (name -> spec) as one group.
+
+    A single `run(ctx, name, r)` is a group of one. Group members are siblings
+    that die together: when one dies, the others are cancelled.
+    """
+
+    dn: str
+    generation: int
+    request_id: int
+    children: tuple[tuple[str, RunnableSpec], ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SubLoggerRequested:
+    """The runnable of `dn` reserves the sub-logger `name` (DN `dn.name`)."""
+
+    dn: str
+    generation: int
+    request_id: int
+    name: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SignalReceived:
+    """The runnable of `dn` signalled HEALTHY or DONE."""
+
+    dn: str
+    generation: int
+    signal: Signal
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HeartbeatReceived:
+    """The process of `dn` is alive (anything it sends counts as a heartbeat)."""
+
+    dn: str
+    generation: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProcessExited:
+    """The process of `dn` is gone; `error` says why for ERROR/CRASHED."""
+
+    dn: str
+    generation: int
+    kind: ExitKind
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NodeFaulted:
+    """The shell caught `dn` misbehaving (e.g. a protocol error): fail it now."""
+
+    dn: str
+    generation: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TimerFired:
+    """A timer set with `SetTimer(key)` reached its deadline."""
+
+    key: TimerKey
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RestartRequested:
+    """An operator asks to restart `dn` (and so its subtree) now."""
+
+    dn: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ShutdownRequested:
+    """Stop the whole tree: cancel every node, then report `ShutdownComplete`."""
+
+    reason: str = "shutdown requested"
+
+
+Event = (
+    TreeStarted
+    | ProcessSpawned
+    | RunGroupRequested
+    | SubLoggerRequested
+    | SignalReceived
+    | HeartbeatReceived
+    | ProcessExited
+    | NodeFaulted
+    | TimerFired
+    | RestartRequested
+    | ShutdownRequested
+)
+
+
+# ---------------------------------------------------------------- actions
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TimerKey:
+    """Names one timer: its purpose, the node and the node's generation."""
+
+    #: "restart" (backoff before a start), "grace" (cancel -> SIGKILL),
+    #: "healthy" (deadline to become HEALTHY), "liveness" (heartbeat watch),
+    #: "uptime" (min healthy uptime before the backoff resets).
+    purpose: str
+    dn: str
+    generation: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StartNode:
+    """Spawn a fresh process running `spec` as node `dn`."""
+
+    dn: str
+    generation: int
+    spec: RunnableSpec
+    policy: RestartPolicy
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CancelNode:
+    """Send the process of `dn` a cancel message carrying `reason`."""
+
+    dn: str
+    generation: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KillNode:
+    """SIGKILL the whole process group of `dn` now."""
+
+    dn: str
+    generation: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SetTimer:
+    """Arm (or re-arm) the timer `key` to fire at monotonic time `deadline`."""
+
+    key: TimerKey
+    deadline: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CancelTimer:
+    """Disarm the timer `key`."""
+
+    key: TimerKey
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReplyRunGroup:
+    """Answer a `RunGroupRequested`: `error` is None on success."""
+
+    dn: str
+    generation: int
+    request_id: int
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReplySubLogger:
+    """Answer a `SubLoggerRequested`: `error` is None on success."""
+
+    dn: str
+    generation: int
+    request_id: int
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LogNode:
+    """Write a leveled line about `dn` into the log tree at DN `dn`.
+
+    `severity` is one of "INFO", "WARNING", "ERROR", "FATAL".
+    """
+
+    dn: str
+    severity: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StateChanged:
+    """`dn` moved from `old` to `new` (old is None for a node just created)."""
+
+    dn: str
+    old: NodeState | None
+    new: NodeState
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TreeFailed:
+    """A failure escalated past the root: the agent must stop and exit non-zero."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ShutdownComplete:
+    """After `ShutdownRequested` (or `TreeFailed`), every runnable has exited."""
+
+
+Action = (
+    StartNode
+    | CancelNode
+    | KillNode
+    | SetTimer
+    | CancelTimer
+    | ReplyRunGroup
+    | ReplySubLogger
+    | LogNode
+    | StateChanged
+    | TreeFailed
+    | ShutdownComplete
+)
