@@ -36,7 +36,8 @@ Public API::
         .get_many(limit: int, timeout: float | None = None) -> list[Entry]
         .missed: int; .delivered: int; .closed: bool; .streaming: bool
         .close() -> None; iteration; context manager
-    format_entry(entry: Entry, tz: tzinfo | None = timezone.utc) -> str
+    format_entry(entry: Entry, tz: tzinfo | None = UTC) -> str
+    format_entries(entries: Iterable[Entry], tz: tzinfo | None = UTC) -> str
     entry_to_dict(entry: Entry) -> dict[str, Any]
     StderrSink(tree, stream=None, *, dn="", min_severity=INFO, tz=utc, buffer=10_000)
     JsonLinesSink(tree, path, *, dn="", min_severity=INFO, buffer=10_000)
@@ -48,7 +49,13 @@ from __future__ import annotations
 from actors.logtree.dn import in_subtree, validate_dn
 from actors.logtree.entry import MAX_LINE_LENGTH, Entry, LeveledEntry, RawEntry, Severity
 from actors.logtree.errors import LogTreeError
-from actors.logtree.format import decode_raw, entry_to_dict, format_entry, format_time
+from actors.logtree.format import (
+    decode_raw,
+    entry_to_dict,
+    format_entries,
+    format_entry,
+    format_time,
+)
 from actors.logtree.lines import LineSplitter
 from actors.logtree.reader import LogReader
 from actors.logtree.sinks import JsonLinesSink, StderrSink
@@ -70,6 +77,7 @@ __all__ = [
     "StderrSink",
     "decode_raw",
     "entry_to_dict",
+    "format_entries",
     "format_entry",
     "format_time",
     "in_subtree",

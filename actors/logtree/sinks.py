@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TextIO
 
 from actors.logtree.entry import Entry, Severity
-from actors.logtree.format import entry_to_dict, format_entry
+from actors.logtree.format import entry_to_dict, format_entries
 from actors.logtree.tree import DEFAULT_STREAM_BUFFER, LogTree
 
 __all__ = ["JsonLinesSink", "StderrSink"]
@@ -67,6 +67,11 @@ class _Sink:
     def missed(self) -> int:
         """Entries this sink missed because it fell behind."""
         return self._reader.missed
+
+    @property
+    def written(self) -> int:
+        """Entries this sink has taken and written (or tried to, see :attr:`errors`)."""
+        return self._written
 
     def flush(self, timeout: float | None = None) -> bool:
         """Waits until every entry queued for the sink so far has been written.
@@ -157,8 +162,7 @@ class StderrSink(_Sink):
         )
 
     def _write(self, batch: list[Entry]) -> None:
-        tz = self._tz
-        self._emit("".join(format_entry(entry, tz) + "\n" for entry in batch))
+        self._emit(format_entries(batch, self._tz))
 
     def _write_missed(self, count: int) -> None:
         self._emit(f"logtree: {self.name} missed {count} entries\n")

@@ -140,6 +140,10 @@ class LogTree:
     def flush_raw(self, dn: str, timestamp: float | None = None) -> None:
         """Stores the partial line buffered for ``dn``, if any, as a complete line.
 
+        Meant for shutdown. Do not call it when one writer of a DN ends and another may
+        follow (a restarted child, a FIFO reopened): the next writer may well complete
+        the partial line, which :meth:`write_raw` keeps for that reason.
+
         Args:
             dn: DN of the raw logger.
             timestamp: as for :meth:`write_raw`.
@@ -147,8 +151,11 @@ class LogTree:
         Raises:
             LogTreeError: ``dn`` is not a valid DN.
         """
+        validate_dn(dn)
         with self._lock:
-            node = self._nodes.get(dn) or self._add_node(dn)
+            node = self._nodes.get(dn)
+            if node is None:
+                return
             lines, lengths = node.splitter.flush()
             if lines:
                 self._store_raw(node, lines, lengths, timestamp)

@@ -8,10 +8,12 @@ from datetime import timedelta, timezone
 from logtree_helpers import T0, leveled
 
 from actors.logtree import (
+    Entry,
     LeveledEntry,
     RawEntry,
     Severity,
     entry_to_dict,
+    format_entries,
     format_entry,
     format_time,
 )
@@ -121,3 +123,17 @@ def test_entry_to_dict_of_junk_bytes_survives_a_json_round_trip() -> None:
     assert decoded["data"] == junk.decode("utf-8", "backslashreplace")
     assert decoded["data"][:128] == junk[:128].decode("ascii")
     assert decoded["data"][128:] == "".join(f"\\x{b:02x}" for b in range(128, 256))
+
+
+def test_format_entries_renders_like_format_entry_line_by_line() -> None:
+    entries: list[Entry] = [
+        raw(b"a"),
+        raw(b"b"),
+        raw(b"cut", original_length=5000),
+        raw(b"later", timestamp=T0 + 1.5),
+        RawEntry(seq=9, dn="root.other", data=b"\xff", original_length=1, timestamp=T0 + 1.5),
+        leveled("root.a", "one", "two"),
+        raw(b"after"),
+    ]
+    assert format_entries(entries) == "".join(format_entry(e) + "\n" for e in entries)
+    assert format_entries([]) == ""

@@ -77,6 +77,16 @@ def test_flush_raw_stores_the_buffered_partial_line(tree: LogTree) -> None:
     assert raw_lines(tree, "root.b") == [b"other"]
 
 
+def test_flush_raw_of_a_dn_never_written_changes_nothing(tree: LogTree) -> None:
+    tree.flush_raw("root.never")
+    assert tree.dns() == []
+    with pytest.raises(LogTreeError) as caught:
+        tree.flush_raw("root.Never")
+    assert str(caught.value) == (
+        "dn 'root.Never' is invalid: part 'Never' does not match [a-z0-9_]{1,64}"
+    )
+
+
 def test_a_ten_mib_line_is_stored_cut_with_its_original_length(tree: LogTree) -> None:
     chunk = b"\xff" * 65536
     for _ in range(160):
