@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from actors.logtree import LeveledEntry, LogTree, Severity, StderrSink  # noqa: E402
+from actors.logtree import LeveledEntry, LogTree, Severity, StderrSink
 
 CHUNK = 64 * 1024
 

@@ -38,9 +38,9 @@ key                   kind       value
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime, tzinfo
 from functools import lru_cache
-from collections.abc import Iterable
 from typing import Any
 
 from actors.logtree.entry import Entry, RawEntry

@@ -28,6 +28,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from types import TracebackType
+from typing import Self
 
 from actors.logtree.entry import Entry, LeveledEntry, RawEntry, Severity
 from actors.logtree.errors import LogTreeError
@@ -280,7 +281,7 @@ class LogReader:
         sub.closed = True
         sub.wakeup.set()
 
-    def __enter__(self) -> LogReader:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
