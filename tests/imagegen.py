@@ -28,6 +28,7 @@ import io
 import json
 import platform as _platform
 import random
+import shutil
 import tarfile
 import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -38,13 +39,13 @@ from typing import BinaryIO, Literal
 import zstandard
 
 __all__ = [
-    "ANNOTATION_IMAGE_NAME", "ANNOTATION_REF_NAME", "DOCKER_CONFIG", "DOCKER_LAYER",
-    "DOCKER_MANIFEST", "OCI_CONFIG", "OCI_INDEX", "OCI_LAYER", "OCI_LAYER_GZIP",
-    "OCI_MANIFEST", "Blob", "BuiltImage", "DockerImageSpec", "ImageSpec",
-    "MultiPlatformSpec", "Platform", "TarEntry", "build_image", "compress", "docker_archive_entries",
-    "iter_random_bytes", "json_bytes", "make_layer", "many_layer_image", "multi_platform_image",
-    "oci_archive_entries", "random_bytes", "random_layer", "small_image", "write_docker_archive",
-    "write_oci_archive", "write_tar",
+    "ANNOTATION_IMAGE_NAME", "ANNOTATION_REF_NAME", "DOCKER_CONFIG", "DOCKER_MANIFEST",
+    "OCI_CONFIG", "OCI_INDEX", "OCI_LAYER", "OCI_LAYER_GZIP", "OCI_MANIFEST", "Blob",
+    "BuiltImage", "DockerImageSpec", "ImageSpec", "MultiPlatformSpec", "Platform", "TarEntry",
+    "build_image", "compress", "docker_archive_entries", "iter_random_bytes", "json_bytes",
+    "make_layer", "many_layer_image", "multi_platform_image", "oci_archive_entries",
+    "random_bytes", "random_layer", "small_image", "write_docker_archive", "write_oci_archive",
+    "write_tar",
 ]
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -54,7 +55,6 @@ OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
 OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
-DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar"
 ANNOTATION_REF_NAME = "org.opencontainers.image.ref.name"
 ANNOTATION_IMAGE_NAME = "io.containerd.image.name"
 
@@ -100,10 +100,8 @@ class Platform:
         return cls("linux", arch, "v8" if arch == "arm64" else None)
 
     def to_json(self) -> dict[str, str]:
-        doc = {"os": self.os, "architecture": self.architecture}
-        if self.variant:
-            doc["variant"] = self.variant
-        return doc
+        doc = {"os": self.os, "architecture": self.architecture, "variant": self.variant}
+        return {k: v for k, v in doc.items() if v}
 
     def __str__(self) -> str:
         return "/".join(p for p in (self.os, self.architecture, self.variant) if p)
@@ -140,10 +138,8 @@ class Blob:
 
     def read(self) -> bytes:
         """All its bytes (reads the spool file if there is one)."""
-        if self.data is not None:
-            return self.data
-        assert self.path is not None
-        return self.path.read_bytes()
+        with self.open() as f:
+            return f.read()
 
     def open(self) -> BinaryIO:
         """A binary stream of its bytes."""
@@ -156,9 +152,6 @@ class Blob:
     def hex(self) -> str:
         """The hex part of the digest, i.e. its file name under `blobs/sha256/`."""
         return self.digest.split(":", 1)[1]
-
-
-# ---------------------------------------------------------------------------- random data
 
 
 def iter_random_bytes(n: int, seed: int) -> Iterator[bytes]:
@@ -182,9 +175,6 @@ def iter_random_bytes(n: int, seed: int) -> Iterator[bytes]:
 def random_bytes(n: int, seed: int) -> bytes:
     """`n` incompressible bytes, deterministic for `seed` (see `iter_random_bytes`)."""
     return b"".join(iter_random_bytes(n, seed))
-
-
-# ---------------------------------------------------------------------------- layers
 
 
 class _HashingSink:
@@ -213,9 +203,7 @@ class _HashingSink:
 
 
 def _layer_media_type(compression: Compression) -> str:
-    if compression not in ("none", "gzip"):
-        raise ValueError(f"layer compression {compression!r} is not 'none' or 'gzip'")
-    return OCI_LAYER_GZIP if compression == "gzip" else OCI_LAYER
+    return {"none": OCI_LAYER, "gzip": OCI_LAYER_GZIP}[compression]
 
 
 def _tar_header(name: str, size: int, kind: bytes = tarfile.REGTYPE, mode: int = 0o644) -> bytes:
@@ -267,17 +255,14 @@ def random_layer(size: int, *, seed: int, compression: Compression = "none",
         size: bytes of file content (the tar adds about 2 KiB of headers and padding).
         seed: makes the content; the same seed gives the same blob.
         compression: "none" or "gzip" (gzip barely shrinks random data but costs CPU).
-        spool_dir: if given, the blob is written to a file there (`<digest hex>`) instead
-            of memory, for layers of hundreds of MB.
+        spool_dir: write the blob to a file there (`<digest hex>`), not to memory.
         level: the gzip level.
     """
     media_type = _layer_media_type(compression)
-    if spool_dir is None:
-        out: BinaryIO = io.BytesIO()
-    else:
-        spool_dir.mkdir(parents=True, exist_ok=True)
-        tmp = spool_dir / f".spool-{seed}-{size}-{compression}"
-        out = open(tmp, "wb")
+    tmp = spool_dir / f".spool-{seed}-{size}-{compression}" if spool_dir else None
+    if tmp:
+        tmp.parent.mkdir(parents=True, exist_ok=True)
+    out: BinaryIO = open(tmp, "wb") if tmp else io.BytesIO()
     sink = _HashingSink(out, compression, level)
     sink.write(_tar_header("data/", 0, tarfile.DIRTYPE, 0o755))
     sink.write(_tar_header(f"data/random-{seed}.bin", size))
@@ -285,16 +270,11 @@ def random_layer(size: int, *, seed: int, compression: Compression = "none",
         sink.write(chunk)
     sink.write(bytes(-size % 512) + bytes(1024))
     sink.close()
-    if spool_dir is None:
+    if tmp is None:
         assert isinstance(out, io.BytesIO)
         return _layer_blob(sink, media_type, data=out.getvalue())
     out.close()
-    final = spool_dir / sink.blob.hexdigest()
-    tmp.replace(final)
-    return _layer_blob(sink, media_type, path=final)
-
-
-# ---------------------------------------------------------------------------- images
+    return _layer_blob(sink, media_type, path=tmp.replace(tmp.with_name(sink.blob.hexdigest())))
 
 
 @dataclass(frozen=True, slots=True)
@@ -399,9 +379,10 @@ def many_layer_image(name: str | None, *, total_size: int, count: int, seed: int
     return ImageSpec(name, layers, platform or Platform.host())
 
 
-def multi_platform_image(name: str | None, platforms: Sequence[str] = ("linux/amd64",
-                                                                       "linux/arm64/v8"),
-                         *, seed: int = 0, include: Sequence[str] | None = None) -> MultiPlatformSpec:
+def multi_platform_image(name: str | None,
+                         platforms: Sequence[str] = ("linux/amd64", "linux/arm64/v8"), *,
+                         seed: int = 0, include: Sequence[str] | None = None,
+                         ) -> MultiPlatformSpec:
     """A `MultiPlatformSpec` of small images, one per platform in `platforms`.
 
     Args:
@@ -414,9 +395,6 @@ def multi_platform_image(name: str | None, platforms: Sequence[str] = ("linux/am
     return MultiPlatformSpec(name, images, inc)
 
 
-# ---------------------------------------------------------------------------- tar writing
-
-
 @dataclass(frozen=True, slots=True)
 class TarEntry:
     """One member of an archive.
@@ -427,7 +405,6 @@ class TarEntry:
         type: a `tarfile` type flag (REGTYPE, DIRTYPE, SYMTYPE, LNKTYPE, CHRTYPE, ...).
         linkname: the target of a symlink or hard link.
         mode: permission bits.
-        size: a header size that differs from the content's length (for corrupt entries).
     """
 
     name: str
@@ -435,7 +412,6 @@ class TarEntry:
     type: bytes = tarfile.REGTYPE
     linkname: str = ""
     mode: int = 0o644
-    size: int | None = None
 
     @classmethod
     def directory(cls, name: str) -> TarEntry:
@@ -444,12 +420,7 @@ class TarEntry:
     def tarinfo(self) -> tarfile.TarInfo:
         info = tarfile.TarInfo(self.name)
         info.type, info.linkname, info.mode, info.mtime = self.type, self.linkname, self.mode, 0
-        if isinstance(self.data, Blob):
-            info.size = self.data.size
-        elif self.data is not None:
-            info.size = len(self.data)
-        if self.size is not None:
-            info.size = self.size
+        info.size = self.data.size if isinstance(self.data, Blob) else len(self.data or b"")
         return info
 
 
@@ -530,25 +501,19 @@ def oci_archive_entries(images: Sequence[ImageSpec | MultiPlatformSpec], *,
 def write_oci_archive(path: Path, images: Sequence[ImageSpec | MultiPlatformSpec], *,
                       annotate: Annotate = "both", layout_version: str = "1.0.0",
                       ) -> dict[str, str]:
-    """Write an OCI image-layout tarball of `images` to `path`.
+    """Write an OCI image-layout tarball of `images`; return name → manifest/index digest.
 
     Args:
         images: single-platform `ImageSpec`s and/or `MultiPlatformSpec`s.
-        annotate: which name annotations to put on each `index.json` descriptor: "both"
+        annotate: the name annotations on each `index.json` descriptor: "both"
             (`io.containerd.image.name` and `org.opencontainers.image.ref.name`),
             "containerd", "oci" or "none".
         layout_version: the `imageLayoutVersion` in `oci-layout`.
-
-    Returns:
-        name → digest of the manifest (or index) each image's descriptor points at.
     """
     entries, names = oci_archive_entries(images, annotate=annotate,
                                          layout_version=layout_version)
     write_tar(path, entries)
     return names
-
-
-# ---------------------------------------------------------------------------- docker save
 
 
 @dataclass(frozen=True, slots=True)
@@ -610,33 +575,25 @@ def write_docker_archive(path: Path, images: Sequence[DockerImageSpec]) -> dict[
     return tags
 
 
-# ---------------------------------------------------------------------------- compression
-
-
 def compress(path: Path, kind: Literal["gzip", "zstd"], *, dest: Path | None = None,
              level: int | None = None) -> Path:
-    """Compress a whole archive, streaming; the original is kept.
+    """Compress a whole archive, streaming, and return the new file; the original is kept.
 
     Args:
         kind: "gzip" (mtime 0, no file name) or "zstd" (one frame, content size unknown).
         dest: where to write; defaults to `path` + ".gz" / ".zst".
         level: defaults to 1 for gzip and 3 for zstd (fast: test data is mostly random).
-
-    Returns:
-        The compressed file's path.
     """
     if kind not in ("gzip", "zstd"):
         raise ValueError(f"compression {kind!r} is not 'gzip' or 'zstd'")
     dest = dest or path.with_name(path.name + (".gz" if kind == "gzip" else ".zst"))
     with open(path, "rb") as src, open(dest, "wb") as raw:
+        out: BinaryIO
         if kind == "gzip":
-            with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0,
-                               compresslevel=level or 1) as out:
-                while chunk := src.read(_CHUNK):
-                    out.write(chunk)
+            out = gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0,
+                                compresslevel=level or 1)
         else:
-            zc = zstandard.ZstdCompressor(level=level or 3)
-            with zc.stream_writer(raw, closefd=False) as zout:
-                while chunk := src.read(_CHUNK):
-                    zout.write(chunk)
+            out = zstandard.ZstdCompressor(level=level or 3).stream_writer(raw, closefd=False)
+        with out:
+            shutil.copyfileobj(src, out, _CHUNK)
     return dest
