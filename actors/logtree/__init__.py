@@ -10,19 +10,32 @@ without gap or duplicate, for one DN or a subtree. Sinks copy the stream to stde
 JSON lines file.
 
 Modules:
+    * ``errors`` — :class:`LogTreeError`, the one exception (a ``ValueError``).
     * ``dn`` — DN validation and subtree matching.
     * ``entry`` — :class:`Severity`, :class:`LeveledEntry`, :class:`RawEntry`.
     * ``lines`` — :class:`LineSplitter`, the pure raw line splitter.
     * ``tree`` — :class:`LogTree`, the thread-safe store.
     * ``reader`` — :class:`LogReader`, backlog plus bounded stream.
-    * ``format`` — text and dict rendering (:func:`format_entry`, :func:`entry_to_dict`).
+    * ``format`` — text and dict rendering (:func:`format_entry`, :func:`format_entries`,
+      :func:`entry_to_dict`); the JSON schema is in its docstring.
     * ``sinks`` — :class:`StderrSink`, :class:`JsonLinesSink`.
 
 Public API::
 
+    Severity                IntEnum INFO < WARNING < ERROR < FATAL; .code "I"/"W"/"E"/"F";
+                            Severity.from_code(code: str) -> Severity
+    LeveledEntry(*, dn: str, severity: Severity, lines: tuple[str, ...], timestamp: float,
+                 file: str, line: int, seq: int = 0)    frozen, slots; .message; .kind
+        LeveledEntry.from_message(dn, severity, message, *, timestamp, file="", line=0)
+    RawEntry(seq: int, dn: str, data: bytes, original_length: int, timestamp: float)
+                            named tuple built by the tree; .cut; .kind == "raw"
+    Entry = LeveledEntry | RawEntry
+    LineSplitter().feed(data: bytes) -> (lines, lengths); .flush(); .pending
+    validate_dn(dn) -> str; in_subtree(dn, pattern) -> bool; LogTreeError(ValueError)
     LogTree(max_entries_per_dn: int = 8192, clock: Callable[[], float] = time.time)
         .write_leveled(entry: LeveledEntry) -> None
-        .write_raw(dn: str, data: bytes, timestamp: float | None = None) -> None
+        .write_raw(dn: str, data: bytes | bytearray | memoryview,
+                   timestamp: float | None = None) -> None
         .flush_raw(dn: str, timestamp: float | None = None) -> None
         .flush_all_raw() -> None
         .set_min_severity(pattern: str, severity: Severity) -> None
@@ -34,14 +47,16 @@ Public API::
         .backlog: list[Entry]
         .get(timeout: float | None = None) -> Entry | None
         .get_many(limit: int, timeout: float | None = None) -> list[Entry]
+        .take_gap() -> int      (entries missed right after the last one taken)
         .missed: int; .delivered: int; .closed: bool; .streaming: bool
         .close() -> None; iteration; context manager
     format_entry(entry: Entry, tz: tzinfo | None = UTC) -> str
     format_entries(entries: Iterable[Entry], tz: tzinfo | None = UTC) -> str
     entry_to_dict(entry: Entry) -> dict[str, Any]
-    StderrSink(tree, stream=None, *, dn="", min_severity=INFO, tz=utc, buffer=10_000)
+    StderrSink(tree, stream=None, *, dn="", min_severity=INFO, tz=UTC, buffer=10_000)
     JsonLinesSink(tree, path, *, dn="", min_severity=INFO, buffer=10_000)
-        .flush(timeout=None) -> bool; .stop(timeout=None) -> bool; .missed; .errors
+        .flush(timeout=None) -> bool; .stop(timeout=None) -> bool
+        .missed: int; .written: int; .errors: int
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ Threads: the constructor, :meth:`flush` and :meth:`stop` run in the caller's thr
 formatting and writing run in the sink's thread (named after the sink).
 
 Output:
-    * :class:`StderrSink` writes :func:`~actors.logtree.format.format_entry` text, one
+    * :class:`StderrSink` writes :func:`~actors.logtree.format.format_entries` text, one
       line per entry line, and ``logtree: <sink> missed N entries`` when it fell behind.
     * :class:`JsonLinesSink` appends one JSON object per line to a file, UTF-8, with
       the schema of :func:`~actors.logtree.format.entry_to_dict`, and when it fell
