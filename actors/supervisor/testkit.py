@@ -198,6 +198,38 @@ def log_levels(ctx: Context, *, events: str) -> None:
     signal(ctx, Signal.DONE)
 
 
+def busy_loop(ctx: Context, *, events: str) -> None:
+    """HEALTHY, then spin on the CPU for ever, ignoring cancellation."""
+    signal(ctx, Signal.HEALTHY)
+    _report(events, ctx, "started")
+    while True:
+        pass
+
+
+def done_without_healthy(ctx: Context, *, events: str) -> None:
+    """Signal DONE straight from NEW (illegal), then wait."""
+    _report(events, ctx, "started")
+    signal(ctx, Signal.DONE)
+    ctx.wait()
+    raise Canceled("canceled")
+
+
+def keeps_running_more(ctx: Context, *, events: str) -> None:
+    """HEALTHY, then try to start a child every 100 ms (refused once not NEW)."""
+    from actors.supervisor.errors import SupervisionError
+
+    signal(ctx, Signal.HEALTHY)
+    _report(events, ctx, "started")
+    n = 0
+    while not ctx.wait(0.1):
+        n += 1
+        try:
+            run(ctx, f"late{n}", "actors.supervisor.testkit:becomes_healthy", events=events)
+        except SupervisionError:
+            _report(events, ctx, "refused")
+    raise Canceled("canceled")
+
+
 class Probe:
     """The test's end: collects events from runnables and sends them commands."""
 

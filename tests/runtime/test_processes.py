@@ -128,3 +128,41 @@ def test_a_stopped_child_is_caught_by_the_heartbeat_and_restarted(harness, probe
     probe.wait_for("root.one", "started", count=2)
     assert not pid_alive(pid)
     assert "heartbeat" in harness.sup.snapshot()[1].last_error
+
+
+def test_a_done_node_is_restarted_when_its_group_sibling_dies(harness, probe):
+    inner = {"inner": [TK + "becomes_healthy", {"events": probe.events_path}]}
+    harness.start(group_spec(probe, {"done": ("group", {"children": inner, "done": True}), "sibling": _rc(probe)}))
+    harness.states.wait_for("root.done", "DONE")
+    probe.wait_for("root.done.inner", "started")
+    probe.command("root.sibling", "die")
+    probe.wait_for("root.done.inner", "started", count=2)
+    probe.wait_for("root.done", "started", count=2)
+
+
+def test_nasty_runnables_are_contained_while_a_well_behaved_one_keeps_restarting(harness, probe):
+    harness.start(
+        group_spec(probe, {"one": ("becomes_healthy", {}), "sibling": _rc(probe)}),
+        base={"grace_period": 0.3},
+    )
+    nasty = group_spec(probe, {"busy": ("busy_loop", {}), "three": ("done_without_healthy", {}),
+                               "five": ("keeps_running_more", {})}, done=False)
+    # The nasty ones live in a second tree next to the first, sharing the machine.
+    from actors.supervisor.policy import PolicyRule, PolicySet
+    from actors.supervisor.runtime import Supervisor
+
+    other = Supervisor(nasty, policies=PolicySet(rules=[PolicyRule("*", {"grace_period": 0.3,
+                                                                          "backoff_initial": 0.05,
+                                                                          "heartbeat_interval": 0.2})]))
+    other.start()
+    try:
+        probe.wait_for("root.five", "refused", timeout=10)
+        for i in range(1, 6):
+            probe.wait_for("root.sibling", "started", count=i)
+            probe.command("root.sibling", "healthy")
+            probe.command("root.sibling", "die")
+            probe.wait_for("root.one", "started", count=i + 1, timeout=10)
+        other_states = {n.dn: n for n in other.snapshot()}
+        assert "DONE" in other_states["root.three"].last_error or other_states["root.three"].restarts >= 1
+    finally:
+        assert other.stop(timeout=20) is None

@@ -1,0 +1,35 @@
+"""A root process for tests: runs a Supervisor on a spec given as JSON in argv[1].
+
+Prints "ready" once started and then waits until SIGTERM; exits with 1 and the
+failure on stderr if the tree failed.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+
+from actors.supervisor.events import RunnableSpec
+from actors.supervisor.policy import PolicyRule, PolicySet
+from actors.supervisor.runtime import Supervisor
+
+
+def main() -> int:
+    spec = json.loads(sys.argv[1])
+    rules = [PolicyRule(p, o) for p, o in spec.get("rules", {}).items()]
+    sup = Supervisor(RunnableSpec(target=spec["target"], args=spec["args"]), policies=PolicySet(rules=rules))
+    signal.signal(signal.SIGTERM, lambda *_: sup.shutdown("SIGTERM"))
+    sup.start()
+    print("ready", flush=True)
+    while not sup.wait(0.2):
+        pass
+    failure = sup.stop()
+    if failure:
+        print(f"failed: {failure}", file=sys.stderr, flush=True)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
