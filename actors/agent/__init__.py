@@ -17,9 +17,9 @@ from actors.agent.config import (
 from actors.agent.containerd_config import render_containerd_config
 
 __all__ = [
-    "__version__",
     "AgentConfig",
     "ConfigError",
+    "__version__",
     "default_toml",
     "load_config",
     "parse_config",

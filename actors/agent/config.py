@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 import tomllib
 from collections.abc import Callable, Mapping
 from importlib import resources
@@ -38,10 +37,10 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from actors.agent.config_policy import read_policies
 from actors.agent.config_schema import (
     DEFAULT_STATE_DIR,
     DERIVED_PATHS,
-    POLICY_KEYS,
     SECTION_KEYS,
     STATE_ENV,
     AgentConfig,
@@ -53,9 +52,9 @@ from actors.agent.config_schema import (
     PreseedSection,
     RunscSection,
 )
-from actors.agent.config_values import Checker, dotted
+from actors.agent.config_values import Checker
 from actors.agent.units import format_duration
-from actors.supervisor.policy import PolicyRule, PolicySet, glob_to_regex
+from actors.supervisor.policy import PolicyRule
 
 __all__ = [
     "DEFAULT_SOURCE",
@@ -76,10 +75,8 @@ _CONTAINERD_DEFAULTS = {
     "state": "/run/containerd",
 }
 _TOP_KEYS = ("state_dir", *SECTION_KEYS, "policy")
-_PATTERN_PART = re.compile(r"[a-z0-9_*?]+")
 _PIPE_MIN = 4096
 _PIPE_MAX_FILE = "/proc/sys/fs/pipe-max-size"
-_BAD = object()
 
 
 def default_toml() -> str:
@@ -144,7 +141,7 @@ def parse_config(
 def _profile_rules() -> tuple[PolicyRule, ...]:
     doc = tomllib.loads(default_toml())
     chk = Checker(DEFAULT_SOURCE)
-    rules = _policies(chk, doc.get("policy", {}))
+    rules = read_policies(chk, doc.get("policy", {}))
     if chk.problems:  # pragma: no cover - a test loads the profile
         raise ConfigError(chk.problems)
     return rules
@@ -168,22 +165,32 @@ def _load_text(
     chk.known_keys("", doc, _TOP_KEYS)
     state_dir = _state_dir(chk, doc, env)
     ctx = _Paths(chk, state_dir)
-    tables = {name: chk.table(name, doc.get(name, {})) for name in SECTION_KEYS}
-    for name, table in tables.items():
-        chk.known_keys(name, table, SECTION_KEYS[name])
-    containerd = _containerd(ctx, tables["containerd"], env, check_binaries)
+    tables: dict[str, dict[str, Any]] = {}
+
+    def section(name: str) -> dict[str, Any]:
+        tables[name] = chk.table(name, doc.get(name, {}))
+        chk.known_keys(name, tables[name], SECTION_KEYS[name])
+        return tables[name]
+
+    # Read in schema order (the default profile's), so problems come in that order.
+    containerd = _containerd(ctx, section("containerd"), env, check_binaries)
+    runsc = _runsc(ctx, section("runsc"))
+    preseed = _preseed(ctx, section("preseed"))
+    log = _log(ctx, section("log"))
+    control = ControlSection(socket=ctx.path("control.socket", section("control")))
+    metrics = _metrics(chk, section("metrics"))
     cfg = AgentConfig(
         source=source,
         state_dir=state_dir,
         containerd=containerd,
-        runsc=_runsc(ctx, tables["runsc"]),
-        preseed=_preseed(ctx, tables["preseed"]),
-        log=_log(ctx, tables["log"]),
-        control=ControlSection(socket=ctx.path("control.socket", tables["control"])),
-        metrics=_metrics(chk, tables["metrics"]),
-        policies=base_rules + _policies(chk, doc.get("policy", {})),
+        runsc=runsc,
+        preseed=preseed,
+        log=log,
+        control=control,
+        metrics=metrics,
+        policies=base_rules + read_policies(chk, doc.get("policy", {})),
     )
-    _cross_check(ctx, cfg)
+    _cross_check(ctx, cfg, tables["containerd"].get("ready_timeout"))
     if chk.problems:
         raise ConfigError(chk.problems)
     return cfg
@@ -216,7 +223,10 @@ def _static_default(cls: type, name: str) -> Any:
 
 
 def _containerd(
-    ctx: _Paths, t: Mapping[str, Any], env: Mapping[str, str], check_binaries: bool
+    ctx: _Paths,
+    t: Mapping[str, Any],
+    env: Mapping[str, str],
+    check_binaries: bool,
 ) -> ContainerdSection:
     chk = ctx.chk
     d: Callable[[str], Any] = functools.partial(_static_default, ContainerdSection)
@@ -372,65 +382,8 @@ def _metrics(chk: Checker, t: Mapping[str, Any]) -> MetricsSection:
     return MetricsSection(enabled=enabled, host=host, port=port)
 
 
-def _policies(chk: Checker, value: object) -> tuple[PolicyRule, ...]:
-    rules: list[PolicyRule] = []
-    for pattern, body in chk.table("policy", value).items():
-        key = dotted("policy", pattern)
-        before = len(chk.problems)
-        _check_pattern(chk, key, pattern)
-        table = chk.table(key, body)
-        chk.known_keys(key, table, POLICY_KEYS)
-        overrides: dict[str, Any] = {}
-        for name, kind in POLICY_KEYS.items():
-            if name in table:
-                converted = _policy_value(chk, f"{key}.{name}", kind, table[name])
-                if converted is not _BAD:
-                    overrides[name] = converted
-        if len(chk.problems) > before:
-            continue
-        try:
-            rules.append(PolicyRule(pattern, MappingProxyType(overrides)))
-        except ValueError as e:  # the policy's own checks, should ours miss one
-            chk.problem(key, str(e))
-    return tuple(rules)
-
-
-def _check_pattern(chk: Checker, key: str, pattern: str) -> None:
-    parts = pattern.split(".")
-    if not all(_PATTERN_PART.fullmatch(p) for p in parts):
-        chk.problem(
-            key,
-            f"{pattern!r} is not a DN pattern; use names of [a-z0-9_] joined by dots, with "
-            'the wildcards * and ?, e.g. "root.containerd" or "root.containerd.*"',
-        )
-    elif "*" not in parts[0] and not glob_to_regex(parts[0]).fullmatch("root"):
-        chk.problem(
-            key,
-            f"{pattern!r} matches no node: every DN starts with 'root'; "
-            f"use e.g. {'root.' + pattern!r}",
-        )
-
-
-def _policy_value(chk: Checker, key: str, kind: str, value: object) -> object:
-    """One restart policy value in the policy's units, or `_BAD` after a problem."""
-    result: object
-    if kind in ("duration", "positive"):
-        result = chk.duration(key, value, positive=kind == "positive")
-    elif kind == "optional":
-        if value == "off":
-            return None
-        result = chk.duration(key, value, positive=True, or_else=', or "off" to turn it off')
-    elif kind == "multiplier":
-        result = chk.number(key, value, low=1, high=None, example="1.5")
-    elif kind == "jitter":
-        result = chk.number(key, value, low=0, high=1, example="0.5")
-    else:  # "count"
-        count = chk.count_or_off(key, value, "never give up")
-        return _BAD if count is False else count
-    return _BAD if result is None else result
-
-
-def _cross_check(ctx: _Paths, cfg: AgentConfig) -> None:
+def _cross_check(ctx: _Paths, cfg: AgentConfig, raw_ready_timeout: object) -> None:
+    """Checks that involve several keys; `raw_ready_timeout` is as written, if it was."""
     chk, ctd = ctx.chk, cfg.containerd
     derived = ctx.derived
     chk.socket_length(
@@ -463,14 +416,14 @@ def _cross_check(ctx: _Paths, cfg: AgentConfig) -> None:
             )
         else:
             seen[path] = key
-    try:
-        deadline = PolicySet(rules=cfg.policies).for_dn("root.containerd").healthy_deadline
-    except ValueError:  # a bad rule, already reported
-        return
+    policies = cfg.policy_set()
+    deadline = policies.for_dn("root.containerd").healthy_deadline
     if deadline is not None and ctd.ready_timeout >= deadline:
+        shown = raw_ready_timeout if isinstance(raw_ready_timeout, str) else None
         chk.problem(
             "containerd.ready_timeout",
-            f"{format_duration(ctd.ready_timeout)!r} is not shorter than the healthy_deadline "
-            f"of root.containerd ({format_duration(deadline)!r}), which would always fail "
-            "the node first; use a shorter ready_timeout or a longer healthy_deadline",
+            f"{shown or format_duration(ctd.ready_timeout)!r} is not shorter than the "
+            f"healthy_deadline of root.containerd ({format_duration(deadline)!r}), which would "
+            "always fail the node first; use a shorter ready_timeout or a longer "
+            "healthy_deadline",
         )

@@ -20,21 +20,21 @@ from types import MappingProxyType
 from actors.supervisor.policy import PolicyRule, PolicySet
 
 __all__ = [
-    "AgentConfig",
-    "ConfigError",
-    "ContainerdSection",
-    "ControlSection",
     "DEFAULT_STATE_DIR",
     "DERIVED_PATHS",
-    "LogSection",
-    "MetricsSection",
     "POLICY_KEYS",
-    "PreseedSection",
-    "RunscSection",
     "SECTION_KEYS",
     "SEVERITIES",
     "STATE_ENV",
     "UNIX_PATH_MAX",
+    "AgentConfig",
+    "ConfigError",
+    "ContainerdSection",
+    "ControlSection",
+    "LogSection",
+    "MetricsSection",
+    "PreseedSection",
+    "RunscSection",
 ]
 
 #: The state directory when neither the config nor the environment names one.

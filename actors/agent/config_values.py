@@ -98,7 +98,9 @@ class Checker:
             if name in allowed:
                 continue
             key = f"{prefix}.{dotted(name)}" if prefix else dotted(name)
-            close = difflib.get_close_matches(name, allowed, n=1, cutoff=0.6)
+            close = difflib.get_close_matches(name, allowed, n=1, cutoff=0.6) or [
+                a for a in allowed if name and (a.startswith(name) or name in a)
+            ][:1]
             if close:
                 self.problem(key, f"unknown key; did you mean {close[0]!r}?")
             else:

@@ -1,0 +1,409 @@
+"""The command line: ``bin/node-containerd`` (``python -m actors.agent.cli``).
+
+One parser per command, one handler per command. Handlers are imported only when
+their command runs, so ``--help``, ``--version`` and ``config ...`` import neither
+grpc nor pykka:
+
+    run           actors.agent.daemon.run_agent(cfg)
+    status        actors.agent.control_cli.cmd_status(args)
+    logs          actors.agent.control_cli.cmd_logs(args)
+    restart       actors.agent.control_cli.cmd_restart(args)
+    import        } parsers and handlers from actors.preseed.cli.add_parsers(subparsers);
+    preseed       } loaded only when one of them is the command
+    config        here: default, check
+
+Every handler gets the parsed `argparse.Namespace` and returns an exit code. A
+subparser names its handler with ``set_defaults(handler=...)``. For ``status``,
+``logs`` and ``restart``, ``args.socket`` is always a path string when the handler
+runs: ``--socket`` if given, else the ``control.socket`` of ``--config FILE``,
+else of the default profile (which honours ``$NODE_CONTAINERD_STATE``).
+
+Exit codes (`ExitCode`): 0 ok; 1 the command failed; 2 bad usage or a bad config;
+3 the agent is not running (nothing answers on the control socket, or what
+answers is not a node-containerd agent); 130 interrupted (Ctrl-C); 141 stdout was
+closed early (e.g. piped into ``head``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import enum
+import os
+import re
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+__all__ = ["ExitCode", "build_parser", "main"]
+
+PROG = "node-containerd"
+
+
+class ExitCode(enum.IntEnum):
+    """The exit status of every command."""
+
+    #: Done, or (``config check``) every file is fine.
+    OK = 0
+    #: The command ran and failed: the agent stopped on an escalation, an import
+    #: failed, a restart was refused.
+    FAILURE = 1
+    #: Bad arguments or a bad config file; nothing was started.
+    USAGE = 2
+    #: No agent answers on the control socket, or what answers is not ours.
+    NOT_RUNNING = 3
+    #: Interrupted by SIGINT (128 + 2), as shells report it.
+    INTERRUPTED = 130
+    #: stdout was closed before all was written (128 + SIGPIPE).
+    BROKEN_PIPE = 141
+
+
+_EXIT_CODES_HELP = """\
+exit codes:
+  0    ok
+  1    the command failed (the agent stopped on an escalation, an import failed, ...)
+  2    bad usage or a bad config file; nothing was started
+  3    the agent is not running (nothing answers on the control socket, or not ours)
+  130  interrupted (Ctrl-C)"""
+
+_DN = re.compile(r"[a-z0-9_]{1,64}(\.[a-z0-9_]{1,64})*")
+_SEVERITIES = ("INFO", "WARNING", "ERROR", "FATAL")
+_PRESEED_COMMANDS = ("import", "preseed")
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs one command.
+
+    Args:
+        argv: the arguments after the program name; None for ``sys.argv[1:]``.
+
+    Returns:
+        The exit code (see `ExitCode`).
+    """
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    command = _command_of(args_list)
+    if command in _PRESEED_COMMANDS and _preseed_cli() is None:
+        print(f"{PROG}: the {command} command is not available in this build",
+              file=sys.stderr)
+        return ExitCode.FAILURE
+    parser = build_parser(command)
+    try:
+        args = parser.parse_args(args_list)
+    except SystemExit as e:  # --help, --version, or a usage error (already printed)
+        return e.code if isinstance(e.code, int) else ExitCode.USAGE
+    handler = getattr(args, "handler", None) or getattr(args, "func", None)
+    if handler is None:
+        parser.print_usage(sys.stderr)
+        print(f"{PROG}: error: a command is required", file=sys.stderr)
+        return ExitCode.USAGE
+    try:
+        return int(handler(args))
+    except KeyboardInterrupt:
+        print(file=sys.stderr)
+        return ExitCode.INTERRUPTED
+    except BrokenPipeError:
+        # Keep Python from complaining again when it flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return ExitCode.BROKEN_PIPE
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser.
+
+    Args:
+        command: the command about to run, if known. Only when it is ``import`` or
+            ``preseed`` are the preseed parsers (and their module) loaded; otherwise
+            those commands appear in ``--help`` by name only.
+    """
+    from actors.agent import __version__
+
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=(
+            "Keep containerd running on this machine, pump gVisor runsc's logs, and\n"
+            "import the container images the machine must have from its first second,\n"
+            "on a supervision tree of processes."
+        ),
+        epilog=(
+            "Run `node-containerd COMMAND --help` for a command's options.\n\n"
+            "environment:\n"
+            "  NODE_CONTAINERD_STATE  the state directory when the config names none\n"
+            "                         (default: ./.node-containerd)\n\n"
+            + _EXIT_CODES_HELP
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    _add_run(commands)
+    _add_status(commands)
+    _add_logs(commands)
+    _add_restart(commands)
+    _add_preseed(commands, load=command in _PRESEED_COMMANDS)
+    _add_config(commands)
+    return parser
+
+
+def _command_of(argv: Sequence[str]) -> str | None:
+    """The command word: the first argument that is not an option."""
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
+def _sub(commands: Any, name: str, summary: str, description: str,
+         epilog: str = _EXIT_CODES_HELP) -> argparse.ArgumentParser:
+    sub: argparse.ArgumentParser = commands.add_parser(
+        name,
+        help=summary,
+        description=description,
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    return sub
+
+
+def _add_run(commands: Any) -> None:
+    p = _sub(
+        commands, "run", "run the agent in the foreground",
+        "Start the supervision tree in the foreground: containerd (root.containerd),\n"
+        "the runsc log pump (root.containerd.runsc) and the image preseed\n"
+        "(root.containerd.preseed). A bad config is refused before anything starts.\n"
+        "SIGTERM or SIGINT shut the tree down in reverse order and exit 0; a failure\n"
+        "that escalates to the root stops the agent with exit 1 and the reason on\n"
+        "stderr.",
+    )
+    _config_option(p, "the config file (default: the built-in default profile, see\n"
+                      "`node-containerd config default`)")
+    p.set_defaults(handler=_cmd_run)
+
+
+def _add_status(commands: Any) -> None:
+    p = _sub(
+        commands, "status", "show every node of the running agent",
+        "Show every node of the running agent's tree: its DN, state, pid, restarts,\n"
+        "last error and time in its state. A tree on a terminal (coloured), or JSON:\n"
+        '  {"nodes": [{"dn": ..., "state": "NEW|HEALTHY|DEAD|DONE|CANCELED",\n'
+        '              "pid": int|null, "restarts": int, "last_error": str|null,\n'
+        '              "since": float}]}',
+    )
+    p.add_argument("--json", action="store_true", help="print JSON instead of a tree")
+    _control_options(p)
+    p.set_defaults(handler=_control("cmd_status"))
+
+
+def _add_logs(commands: Any) -> None:
+    p = _sub(
+        commands, "logs", "show or follow the log of a node",
+        "Show the log of one node of the running agent (or of the whole tree), from\n"
+        "the backlog it keeps (the newest 8192 entries per node), and optionally\n"
+        "follow new entries as they come.",
+    )
+    p.add_argument("dn", nargs="?", type=_dn, metavar="DN",
+                   help="the node, e.g. root.containerd (default: the whole tree)")
+    p.add_argument("-f", "--follow", action="store_true",
+                   help="keep printing new entries until interrupted")
+    p.add_argument("--children", action="store_true",
+                   help="include the node's descendants (its whole subtree)")
+    p.add_argument("-n", "--lines", type=_count, metavar="N", default=None,
+                   help="show at most the last N entries of the backlog (default: all; "
+                        "0 with -f: only new ones)")
+    p.add_argument("--severity", type=_severity, metavar="S", default=None,
+                   help="show leveled entries of at least this severity: "
+                        + ", ".join(_SEVERITIES) + " (raw lines are always shown)")
+    p.add_argument("--json", action="store_true", help="print one JSON object per entry")
+    kinds = p.add_mutually_exclusive_group()
+    kinds.add_argument("--raw-only", action="store_true",
+                       help="only raw lines (a program's own output, e.g. containerd's)")
+    kinds.add_argument("--leveled-only", action="store_true",
+                       help="only leveled entries (INFO ... FATAL with source location)")
+    _control_options(p)
+    p.set_defaults(handler=_control("cmd_logs"))
+
+
+def _add_restart(commands: Any) -> None:
+    p = _sub(
+        commands, "restart", "restart a node and its subtree now",
+        "Cancel a node of the running agent, with its whole subtree, so that the\n"
+        "supervisor starts it again at once (no backoff).",
+    )
+    p.add_argument("dn", type=_dn, metavar="DN", help="the node, e.g. root.containerd.runsc")
+    _control_options(p)
+    p.set_defaults(handler=_control("cmd_restart"))
+
+
+def _add_preseed(commands: Any, *, load: bool) -> None:
+    module = _preseed_cli() if load else None
+    if module is not None:
+        module.add_parsers(commands)
+        return
+    for name, text in (
+        ("import", "import OCI image tarballs into a running containerd"),
+        ("preseed", "import every tarball of a preseed directory into containerd"),
+    ):
+        commands.add_parser(name, help=text, description=text)
+
+
+def _preseed_cli() -> Any:
+    """The module `actors.preseed.cli`, or None when this build lacks it."""
+    return _optional_module("actors.preseed.cli")
+
+
+def _optional_module(name: str) -> Any:
+    """Imports module `name`; None when it (or its package) does not exist."""
+    import importlib
+
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as e:
+        if e.name is None or not name.startswith(e.name):
+            raise
+        return None
+
+
+def _add_config(commands: Any) -> None:
+    p = _sub(
+        commands, "config", "print the default config, or check a config file",
+        "Print the built-in default profile, or check config files.",
+        epilog="",
+    )
+    actions = p.add_subparsers(title="actions", metavar="ACTION")
+    d = _sub(
+        actions, "default", "print the default profile as TOML",
+        "Print the built-in default profile: a commented, working config that\n"
+        "documents every key. Save it, edit it, pass it to `run --config`.",
+        epilog="exit codes:\n  0    ok",
+    )
+    d.set_defaults(handler=_cmd_config_default)
+    c = _sub(
+        actions, "check", "check config files",
+        "Check config files as `run` would, without starting anything: unknown keys,\n"
+        "wrong types, bad durations and sizes, impossible values, socket paths too\n"
+        "long, a missing containerd binary or config file. Prints `FILE: ok`, or\n"
+        "every problem on stderr, one per line, each naming the file, the key, the\n"
+        "value and what is allowed.",
+        epilog="exit codes:\n  0    every file is fine\n  2    a file has problems",
+    )
+    c.add_argument("files", nargs="+", metavar="FILE", help="a config file; - for stdin")
+    c.set_defaults(handler=_cmd_config_check)
+    p.set_defaults(handler=lambda args: _usage_error(p, "an action is required"))
+
+
+def _config_option(p: argparse.ArgumentParser, text: str) -> None:
+    p.add_argument("--config", metavar="FILE", default=None, help=text)
+
+
+def _control_options(p: argparse.ArgumentParser) -> None:
+    group = p.add_argument_group("agent")
+    group.add_argument("--socket", metavar="S", default=None,
+                       help="the agent's control socket (default: control.socket of the "
+                            "config)")
+    group.add_argument("--config", metavar="FILE", default=None,
+                       help="the agent's config file, to find its control socket "
+                            "(default: the default profile)")
+
+
+# -- argument types -------------------------------------------------------------
+
+
+def _dn(text: str) -> str:
+    if not _DN.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a DN: names of [a-z0-9_] joined by dots, e.g. root.containerd"
+        )
+    return text
+
+
+def _count(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a count: use an integer >= 0")
+    return int(text)
+
+
+def _severity(text: str) -> str:
+    if text.upper() not in _SEVERITIES:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a severity: use one of {', '.join(_SEVERITIES)}"
+        )
+    return text.upper()
+
+
+# -- handlers -------------------------------------------------------------------
+
+
+def _print_problems(problems: Sequence[str]) -> None:
+    for line in problems:
+        print(line, file=sys.stderr)
+
+
+def _usage_error(parser: argparse.ArgumentParser, message: str) -> int:
+    parser.print_usage(sys.stderr)
+    print(f"{parser.prog}: error: {message}", file=sys.stderr)
+    return ExitCode.USAGE
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from actors.agent.config import ConfigError, load_config
+
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as e:
+        _print_problems(e.problems)
+        return ExitCode.USAGE
+    from actors.agent.daemon import run_agent
+
+    return int(run_agent(cfg))
+
+
+def _cmd_config_default(args: argparse.Namespace) -> int:
+    from actors.agent.config import default_toml
+
+    sys.stdout.write(default_toml())
+    sys.stdout.flush()
+    return ExitCode.OK
+
+
+def _cmd_config_check(args: argparse.Namespace) -> int:
+    from actors.agent.config import ConfigError, load_config, parse_config
+
+    status = ExitCode.OK
+    for name in args.files:
+        try:
+            if name == "-":
+                name = "<stdin>"
+                parse_config(sys.stdin.read(), source=name)
+            else:
+                load_config(name)
+        except ConfigError as e:
+            _print_problems(e.problems)
+            status = ExitCode.USAGE
+        else:
+            print(f"{name}: ok")
+    return status
+
+
+def _control(name: str) -> Handler:
+    """A handler that finds the control socket, then calls control_cli.<name>."""
+
+    def handler(args: argparse.Namespace) -> int:
+        if args.socket is None:
+            from actors.agent.config import ConfigError, load_config
+
+            try:
+                cfg = load_config(args.config, check_binaries=False)
+            except ConfigError as e:
+                _print_problems(e.problems)
+                return ExitCode.USAGE
+            args.socket = str(cfg.control.socket)
+        control_cli = _optional_module("actors.agent.control_cli")
+        if control_cli is None:
+            print(f"{PROG}: the control commands are not available in this build",
+                  file=sys.stderr)
+            return ExitCode.FAILURE
+        command: Handler = getattr(control_cli, name)
+        return int(command(args))
+
+    return handler
+
+
+if __name__ == "__main__":
+    sys.exit(main())
