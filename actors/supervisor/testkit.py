@@ -198,6 +198,29 @@ def log_levels(ctx: Context, *, events: str) -> None:
     signal(ctx, Signal.DONE)
 
 
+def blast(ctx: Context, *, events: str, total: int, line: int, chunk: int, devnull: bool = False) -> None:
+    """Write `total` bytes of `line`-byte lines in `chunk`-byte writes, then DONE.
+
+    To the node's raw log, or with `devnull` to /dev/null (the reference).
+    """
+    one = b"x" * (line - 1) + b"\n"
+    block = one * max(1, chunk // line)
+    raw = raw_logger(ctx)
+    fd = os.open(os.devnull, os.O_WRONLY) if devnull else -1
+    signal(ctx, Signal.HEALTHY)
+    _report(events, ctx, "started")
+    sent = 0
+    while sent < total:
+        if devnull:
+            os.write(fd, block)
+        else:
+            raw.write(block)
+        sent += len(block)
+    raw.flush()
+    _report(events, ctx, "written")
+    signal(ctx, Signal.DONE)
+
+
 def busy_loop(ctx: Context, *, events: str) -> None:
     """HEALTHY, then spin on the CPU for ever, ignoring cancellation."""
     signal(ctx, Signal.HEALTHY)
