@@ -12,6 +12,7 @@ import concurrent.futures
 import itertools
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -25,12 +26,14 @@ class MemorySink:
 
     def __init__(self) -> None:
         self._chunks: list[bytes] = []
+        self._size = 0
         self._cond = threading.Condition()
         self.flushes = 0
 
     def write(self, data: bytes) -> int:
         with self._cond:
             self._chunks.append(bytes(data))
+            self._size += len(data)
             self._cond.notify_all()
         return len(data)
 
@@ -45,6 +48,18 @@ class MemorySink:
     def chunks(self) -> list[bytes]:
         with self._cond:
             return list(self._chunks)
+
+    @property
+    def size(self) -> int:
+        with self._cond:
+            return self._size
+
+    def wait_for_size(self, size: int, timeout: float) -> None:
+        """Waits until at least `size` bytes arrived; fails the test after `timeout` s."""
+        with self._cond:
+            ok = self._cond.wait_for(lambda: self._size >= size, timeout)
+            got = self._size
+        assert ok, f"only {got} of {size} bytes arrived within {timeout}s"
 
     def wait_for(self, predicate: Callable[[bytes], bool], timeout: float) -> bytes:
         """Waits until `predicate(all data)` holds; fails the test after `timeout` s."""
@@ -127,3 +142,14 @@ def in_thread(fn: Callable[..., T], *args: Any) -> concurrent.futures.Future[T]:
 
     threading.Thread(target=body, daemon=True).start()
     return future
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    """Checks `predicate` every 5 ms until it holds; fails the test after `timeout` s.
+
+    For conditions nothing can notify us of (e.g. bytes queued in a kernel buffer).
+    """
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"{what}: not within {timeout}s"
+        time.sleep(0.005)
