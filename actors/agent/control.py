@@ -1,0 +1,576 @@
+"""The control socket: gRPC over a unix socket, serving status, logs and restarts.
+
+`ControlServer` serves the `nodecontainerd.control.v1.Control` service
+(``messages/control/control.proto``) for a backend: anything with ``snapshot()``,
+``restart(dn)`` and ``log_tree`` — the running `Supervisor`, or a test double.
+The CLI side (``node-containerd status|logs|restart``) is `actors.agent.control_cli`.
+
+Rules:
+    * The socket file is mode 0600 from its first moment: it is bound inside a fresh
+      private (0700) directory next to its final path, chmod-ed, then renamed into
+      place, so it never appears at its path with a wider mode and a stale file is
+      replaced atomically. Only if that detour would exceed the unix socket path limit
+      is it bound in place under ``umask 0o177`` (the umask is process-wide, so this is
+      the fallback, not the rule).
+    * A stale socket file (nobody listens: connect is refused) is replaced. A socket
+      someone answers on is never taken over: `start` raises `ControlError`, naming
+      the other agent's pid when it is one.
+    * On `stop`, the socket file is removed only if it is still ours (same inode).
+    * A slow Logs reader never slows writers: each follow stream reads the log tree
+      through a bounded `LogReader`; entries that do not fit are dropped for that
+      reader alone, and an ``ENTRY_KIND_MISSED`` message with the count is sent
+      exactly where they went missing.
+    * A follow stream ends cleanly (status OK) when the server stops, and its reader
+      is closed when the client goes away. At most ``max_followers`` follow at once,
+      so Status and Restart always find a worker thread.
+    * Monotonic times of the supervisor (``NodeStatus.since``) are sent as wall-clock
+      seconds since the epoch, converted once per reply.
+
+gRPC handlers run on the server's worker threads; `start` and `stop` on the caller's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import stat
+import tempfile
+import threading
+from collections.abc import Iterator, Sequence
+from concurrent import futures
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Protocol
+
+import grpc
+
+from actors.logtree import (
+    DEFAULT_STREAM_BUFFER,
+    Entry,
+    LeveledEntry,
+    LogReader,
+    LogTree,
+    LogTreeError,
+    RawEntry,
+    Severity,
+    in_subtree,
+    validate_dn,
+)
+from actors.supervisor import clock
+from actors.supervisor.errors import SupervisionError
+from actors.supervisor.states import NodeState
+from messages.control import control_pb2 as pb
+from messages.control import control_pb2_grpc as pb_grpc
+
+__all__ = [
+    "PRODUCT",
+    "PROTOCOL_VERSION",
+    "UNIX_PATH_MAX",
+    "ControlBackend",
+    "ControlError",
+    "ControlServer",
+    "NodeStatusLike",
+    "SocketState",
+    "agent_version",
+    "channel_target",
+    "entry_from_proto",
+    "entry_to_proto",
+    "hello",
+    "probe_socket",
+]
+
+#: What `Hello` answers as ``product``; a client trusts no other.
+PRODUCT = "node-containerd"
+#: The protocol version of ``control.proto`` this module speaks.
+PROTOCOL_VERSION = 1
+#: Longest unix socket path in bytes (``sun_path`` is 108 bytes with its NUL).
+UNIX_PATH_MAX = 107
+#: Entries sent per wake-up of a follow stream.
+_BATCH = 256
+#: Worker threads kept free for calls other than follow streams.
+_SPARE_WORKERS = 8
+
+_umask_lock = threading.Lock()
+
+
+class ControlError(Exception):
+    """The control socket cannot be served (path in use, not a socket, bind failed)."""
+
+
+class NodeStatusLike(Protocol):
+    """What the server reads of a node's status (`actors.supervisor.tree.NodeStatus`)."""
+
+    @property
+    def dn(self) -> str: ...
+    @property
+    def state(self) -> NodeState: ...
+    @property
+    def generation(self) -> int: ...
+    @property
+    def pid(self) -> int | None: ...
+    @property
+    def restarts(self) -> int: ...
+    @property
+    def last_error(self) -> str | None: ...
+    @property
+    def since(self) -> float: ...
+
+
+class ControlBackend(Protocol):
+    """What the control server serves; `actors.supervisor.runtime.Supervisor` is one.
+
+    ``snapshot`` and ``restart`` are called from gRPC worker threads.
+    """
+
+    @property
+    def log_tree(self) -> LogTree: ...
+
+    def snapshot(self) -> Sequence[NodeStatusLike]:
+        """Every node's status in tree order; ``since`` in monotonic seconds."""
+        ...
+
+    def restart(self, dn: str) -> None:
+        """Cancels ``dn``'s subtree so it restarts now; raises `SupervisionError`."""
+        ...
+
+
+def agent_version() -> str:
+    """The installed version of node-containerd, or ``"unknown"``."""
+    try:
+        return metadata.version(PRODUCT)
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+# ---------------------------------------------------------------- socket probing
+
+
+class SocketState:
+    """What `probe_socket` found at a path (plain string constants)."""
+
+    MISSING = "missing"
+    """Nothing at the path."""
+    NOT_SOCKET = "not-socket"
+    """A file that is not a unix socket."""
+    REFUSED = "refused"
+    """A socket file nobody listens on (stale)."""
+    DENIED = "denied"
+    """A socket this user may not connect to."""
+    LISTENING = "listening"
+    """A socket something accepts connections on."""
+
+
+def probe_socket(path: str | os.PathLike[str], timeout: float = 2.0) -> str:
+    """Finds out, with one plain connect, whether anything listens on ``path``.
+
+    Returns:
+        One of the `SocketState` constants.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return SocketState.MISSING
+    except PermissionError:
+        return SocketState.DENIED
+    if not stat.S_ISSOCK(mode):
+        return SocketState.NOT_SOCKET
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        try:
+            sock.connect(os.fspath(path))
+        except (ConnectionRefusedError, FileNotFoundError):
+            return SocketState.REFUSED
+        except PermissionError:
+            return SocketState.DENIED
+        except TimeoutError:  # the backlog is full: someone listens but is stuck
+            return SocketState.LISTENING
+    return SocketState.LISTENING
+
+
+def channel_target(path: str | os.PathLike[str]) -> str:
+    """The gRPC target of a unix socket path."""
+    return "unix:" + os.path.abspath(os.fspath(path))
+
+
+def hello(channel: grpc.Channel, timeout: float) -> pb.HelloReply:
+    """Calls Hello; raises `grpc.RpcError` as the call does."""
+    stub = pb_grpc.ControlStub(channel)
+    reply: pb.HelloReply = stub.Hello(
+        pb.HelloRequest(client_version=agent_version(), protocol=PROTOCOL_VERSION),
+        timeout=timeout,
+    )
+    return reply
+
+
+# ---------------------------------------------------------------- conversions
+
+
+def entry_to_proto(entry: Entry) -> pb.LogEntry:
+    """Builds the wire form of a log tree entry (``missed`` left 0)."""
+    if isinstance(entry, RawEntry):
+        return pb.LogEntry(
+            seq=entry.seq,
+            dn=entry.dn,
+            kind=pb.ENTRY_KIND_RAW,
+            time=entry.timestamp,
+            data=entry.data,
+            original_length=entry.original_length,
+        )
+    return pb.LogEntry(
+        seq=entry.seq,
+        dn=entry.dn,
+        kind=pb.ENTRY_KIND_LEVELED,
+        time=entry.timestamp,
+        severity=int(entry.severity),
+        file=entry.file,
+        line=entry.line,
+        lines=list(entry.lines),
+    )
+
+
+def entry_from_proto(msg: pb.LogEntry) -> Entry:
+    """Rebuilds a log tree entry from its wire form (for formatting on the client)."""
+    if msg.kind == pb.ENTRY_KIND_RAW:
+        return RawEntry(msg.seq, msg.dn, msg.data, msg.original_length, msg.time)
+    return LeveledEntry(
+        dn=msg.dn,
+        severity=Severity(msg.severity),
+        lines=tuple(msg.lines) or ("",),
+        timestamp=msg.time,
+        file=msg.file,
+        line=msg.line,
+        seq=msg.seq,
+    )
+
+
+def _status_to_proto(node: NodeStatusLike, wall_minus_mono: float) -> pb.NodeStatus:
+    msg = pb.NodeStatus(
+        dn=node.dn,
+        state=pb.NodeState.Value(node.state.value),
+        restarts=node.restarts,
+        since=node.since + wall_minus_mono,
+        generation=node.generation,
+    )
+    if node.pid is not None:
+        msg.pid = node.pid
+    if node.last_error is not None:
+        msg.last_error = node.last_error
+    restart_at = getattr(node, "restart_at", None)
+    if restart_at is not None:
+        msg.restart_at = restart_at + wall_minus_mono
+    return msg
+
+
+# ---------------------------------------------------------------- the service
+
+
+@dataclass(frozen=True, slots=True)
+class _LogsQuery:
+    """A validated LogsRequest, as `LogTree.read` arguments."""
+
+    dn: str
+    subtree: bool
+    backlog: int | None
+    follow: bool
+    leveled: bool
+    raw: bool
+    min_severity: Severity
+
+
+def _logs_query(request: pb.LogsRequest) -> _LogsQuery:
+    """Checks a LogsRequest; raises `LogTreeError` naming the bad value."""
+    which = request.WhichOneof("backlog")
+    backlog: int | None = 0
+    if which == "backlog_count":
+        backlog = request.backlog_count
+    elif which == "backlog_all" and request.backlog_all:
+        backlog = None
+    if request.subtree and request.dn == "":
+        dn = ""
+    else:
+        dn = validate_dn(request.dn)
+    kinds = request.kinds
+    if kinds not in (pb.KIND_FILTER_ALL, pb.KIND_FILTER_LEVELED, pb.KIND_FILTER_RAW):
+        raise LogTreeError(f"kind filter {kinds!r} is invalid")
+    if request.min_severity not in {int(s) for s in Severity}:
+        raise LogTreeError(f"severity {request.min_severity!r} is invalid")
+    return _LogsQuery(
+        dn=dn,
+        subtree=request.subtree,
+        backlog=backlog,
+        follow=request.follow,
+        leveled=kinds != pb.KIND_FILTER_RAW,
+        raw=kinds != pb.KIND_FILTER_LEVELED,
+        min_severity=Severity(request.min_severity),
+    )
+
+
+class _Servicer(pb_grpc.ControlServicer):
+    """The Control service over a backend. Methods run on gRPC worker threads."""
+
+    def __init__(self, backend: ControlBackend, max_followers: int, buffer: int) -> None:
+        self._backend = backend
+        self._buffer = buffer
+        self._max_followers = max_followers
+        self._followers = threading.BoundedSemaphore(max_followers)
+        self._lock = threading.Lock()
+        self._readers: set[LogReader] = set()
+        self._stopping = False
+
+    @property
+    def open_readers(self) -> int:
+        """Log readers in use by Logs calls right now."""
+        with self._lock:
+            return len(self._readers)
+
+    def close_streams(self) -> None:
+        """Ends every follow stream (they finish with status OK) and refuses new ones."""
+        with self._lock:
+            self._stopping = True
+            readers = list(self._readers)
+        for reader in readers:
+            reader.close()
+
+    def Hello(self, request: pb.HelloRequest, context: grpc.ServicerContext) -> pb.HelloReply:
+        return pb.HelloReply(
+            product=PRODUCT, version=agent_version(), protocol=PROTOCOL_VERSION, pid=os.getpid()
+        )
+
+    def Status(self, request: pb.StatusRequest, context: grpc.ServicerContext) -> pb.StatusReply:
+        nodes = self._snapshot(context)
+        wall = clock.wall()
+        offset = wall - clock.monotonic()
+        return pb.StatusReply(nodes=[_status_to_proto(n, offset) for n in nodes], now=wall)
+
+    def Restart(
+        self, request: pb.RestartRequest, context: grpc.ServicerContext
+    ) -> pb.RestartReply:
+        dn = request.dn
+        try:
+            validate_dn(dn)
+        except LogTreeError as e:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
+        before = [n.dn for n in self._snapshot(context) if in_subtree(n.dn, dn)]
+        try:
+            self._backend.restart(dn)
+        except SupervisionError as e:
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(e))
+        except Exception as e:  # noqa: BLE001 - the supervisor's failure, told to the client
+            context.abort(grpc.StatusCode.UNAVAILABLE, f"supervisor did not restart {dn!r}: {e}")
+        return pb.RestartReply(cancelled=before or [dn])
+
+    def Logs(self, request: pb.LogsRequest, context: grpc.ServicerContext) -> Iterator[pb.LogEntry]:
+        try:
+            query = _logs_query(request)
+        except LogTreeError as e:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
+        if query.dn and not self._known(query):
+            context.abort(grpc.StatusCode.NOT_FOUND, f"no node and no logs at dn {query.dn!r}")
+        if query.follow and not self._followers.acquire(blocking=False):
+            context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"too many log followers: at most {self._max_followers} at once",
+            )
+        try:
+            reader = self._open(query)
+            try:
+                yield from self._send(reader, context)
+            finally:
+                reader.close()
+                with self._lock:
+                    self._readers.discard(reader)
+        finally:
+            if query.follow:
+                self._followers.release()
+
+    def _open(self, query: _LogsQuery) -> LogReader:
+        reader = self._backend.log_tree.read(
+            query.dn,
+            subtree=query.subtree,
+            backlog=query.backlog,
+            stream=query.follow,
+            leveled=query.leveled,
+            raw=query.raw,
+            min_severity=query.min_severity,
+            buffer=self._buffer,
+        )
+        with self._lock:
+            self._readers.add(reader)
+            if self._stopping:
+                reader.close()
+        return reader
+
+    def _send(self, reader: LogReader, context: grpc.ServicerContext) -> Iterator[pb.LogEntry]:
+        if reader.streaming and not context.add_callback(reader.close):
+            reader.close()  # the call already ended
+        for entry in reader.backlog:
+            yield entry_to_proto(entry)
+        if not reader.streaming:
+            return
+        while batch := reader.get_many(_BATCH):
+            for entry in batch:
+                yield entry_to_proto(entry)
+            # get_many stops a batch at a gap, so the gap lies right after its last entry.
+            missed = reader.take_gap()
+            if missed:
+                yield pb.LogEntry(kind=pb.ENTRY_KIND_MISSED, missed=missed)
+
+    def _known(self, query: _LogsQuery) -> bool:
+        dns = [n.dn for n in self._backend.snapshot()] + self._backend.log_tree.dns()
+        if query.subtree:
+            return any(in_subtree(d, query.dn) for d in dns)
+        return query.dn in dns
+
+    def _snapshot(self, context: grpc.ServicerContext) -> Sequence[NodeStatusLike]:
+        try:
+            return self._backend.snapshot()
+        except Exception as e:  # noqa: BLE001 - the supervisor's failure, told to the client
+            context.abort(grpc.StatusCode.UNAVAILABLE, f"supervisor did not answer: {e}")
+            raise  # unreachable: abort raises
+
+
+# ---------------------------------------------------------------- the server
+
+
+class ControlServer:
+    """Serves the control service on a unix socket.
+
+    Args:
+        socket_path: where the socket file goes; its directory is created (0700)
+            if missing.
+        backend: what to serve (see `ControlBackend`).
+        max_followers: most Logs follow streams at once; more are refused with
+            RESOURCE_EXHAUSTED.
+        stream_buffer: entries a follow stream may have queued before it misses some.
+    """
+
+    def __init__(
+        self,
+        socket_path: str | os.PathLike[str],
+        backend: ControlBackend,
+        *,
+        max_followers: int = 16,
+        stream_buffer: int = DEFAULT_STREAM_BUFFER,
+    ) -> None:
+        self.path = Path(os.path.abspath(os.fspath(socket_path)))
+        self._servicer = _Servicer(backend, max_followers, stream_buffer)
+        self._workers = max_followers + _SPARE_WORKERS
+        self._server: grpc.Server | None = None
+        self._inode: tuple[int, int] | None = None
+
+    def start(self) -> None:
+        """Binds the socket (mode 0600) and starts serving.
+
+        Raises:
+            ControlError: another program (or agent) answers on the path, the path is
+                not a socket, or binding failed.
+        """
+        if self._server is not None:
+            raise ControlError(f"control socket {str(self.path)!r} is already served")
+        self._check_free()
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        server = grpc.server(
+            futures.ThreadPoolExecutor(self._workers, thread_name_prefix="nc-control")
+        )
+        pb_grpc.add_ControlServicer_to_server(self._servicer, server)
+        try:
+            self._bind(server)
+        except BaseException:
+            server.stop(None)
+            raise
+        self._server = server
+
+    def stop(self, grace: float | None = 1.0) -> None:
+        """Ends follow streams, stops serving and removes the socket file if ours.
+
+        Args:
+            grace: seconds in-flight calls get to finish; None waits for them.
+        """
+        server, self._server = self._server, None
+        if server is None:
+            return
+        self._servicer.close_streams()
+        server.stop(grace).wait()
+        if self._inode is not None:
+            with contextlib.suppress(FileNotFoundError):
+                st = os.stat(self.path)
+                if (st.st_dev, st.st_ino) == self._inode:
+                    os.unlink(self.path)
+            self._inode = None
+
+    @property
+    def open_readers(self) -> int:
+        """Log readers in use by Logs calls right now (each follow stream holds one)."""
+        return self._servicer.open_readers
+
+    def __enter__(self) -> ControlServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    def _check_free(self) -> None:
+        state = probe_socket(self.path)
+        where = str(self.path)
+        if state == SocketState.NOT_SOCKET:
+            raise ControlError(f"control socket path {where!r} exists and is not a socket")
+        if state == SocketState.DENIED:
+            raise ControlError(f"control socket {where!r} exists and cannot be accessed")
+        if state != SocketState.LISTENING:
+            return  # missing, or stale: replaced when bound
+        try:
+            with grpc.insecure_channel(channel_target(self.path)) as channel:
+                reply = hello(channel, timeout=2.0)
+        except grpc.RpcError:
+            reply = None
+        if reply is not None and reply.product == PRODUCT:
+            raise ControlError(
+                f"another node-containerd agent (pid {reply.pid}) is already serving "
+                f"control socket {where!r}"
+            )
+        raise ControlError(f"control socket {where!r} is in use by another program")
+
+    def _bind(self, server: grpc.Server) -> None:
+        final = os.fspath(self.path)
+        private = tempfile.mkdtemp(prefix=".", dir=self.path.parent)  # mode 0700
+        temp = os.path.join(private, "s")
+        try:
+            if len(os.fsencode(temp)) > UNIX_PATH_MAX:
+                self._bind_in_place(server, final)
+            else:
+                _add_port(server, temp)
+                os.chmod(temp, 0o600)
+                server.start()
+                os.rename(temp, final)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp)
+            os.rmdir(private)
+        st = os.stat(final)
+        self._inode = (st.st_dev, st.st_ino)
+
+    def _bind_in_place(self, server: grpc.Server, final: str) -> None:
+        if len(os.fsencode(final)) > UNIX_PATH_MAX:
+            raise ControlError(
+                f"control socket path {final!r} is too long: at most {UNIX_PATH_MAX} bytes"
+            )
+        with _umask_lock:
+            old = os.umask(0o177)
+            try:
+                _add_port(server, final)  # gRPC unlinks the stale file first
+            finally:
+                os.umask(old)
+        os.chmod(final, 0o600)
+        server.start()
+
+
+def _add_port(server: grpc.Server, path: str) -> None:
+    try:
+        bound = server.add_insecure_port("unix:" + path)
+    except RuntimeError as e:
+        raise ControlError(f"cannot bind control socket {path!r}: {e}") from e
+    if not bound:
+        raise ControlError(f"cannot bind control socket {path!r}")

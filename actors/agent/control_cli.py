@@ -1,0 +1,349 @@
+"""``node-containerd status | logs | restart``: the control socket's client side.
+
+Each command takes the parsed `argparse.Namespace` of `actors.agent.cli` and returns
+an exit code. The socket is ``args.socket``, or, when that is None, the
+``control.socket`` of ``args.config`` (or of the default profile). Before any other
+call the client connects once by hand (to tell "nobody there" from "someone else
+there") and then calls Hello, so it only ever talks to a node-containerd agent.
+
+Exit codes:
+
+====  =====================================================================
+code  meaning
+====  =====================================================================
+0     done (``logs -f``: also when stopped with Ctrl-C, or when the agent stops)
+1     the command failed: unknown DN, a refused restart, the agent lost midway
+2     a bad config file (when the socket is looked up in it) or a bad argument
+3     node-containerd is not running: no socket file, or nobody listens on it
+4     what answers on the socket is not a node-containerd control socket
+====  =====================================================================
+
+Messages go to stderr, unprefixed, each naming the socket or DN at fault, e.g.
+``node-containerd is not running: no control socket at '/run/nc/control.sock'``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, NoReturn, TextIO
+
+import grpc
+
+from actors.agent.control import (
+    PRODUCT,
+    PROTOCOL_VERSION,
+    SocketState,
+    channel_target,
+    entry_from_proto,
+    hello,
+    probe_socket,
+)
+from actors.logtree import Severity, entry_to_dict, format_entry
+from messages.control import control_pb2 as pb
+from messages.control import control_pb2_grpc as pb_grpc
+
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_NOT_OURS",
+    "EXIT_NOT_RUNNING",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "cmd_logs",
+    "cmd_restart",
+    "cmd_status",
+    "render_status",
+    "status_json",
+]
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_NOT_RUNNING = 3
+EXIT_NOT_OURS = 4
+
+#: Seconds to wait for Hello, and for Status and Restart.
+HELLO_TIMEOUT = 5.0
+CALL_TIMEOUT = 30.0
+
+_STATE_COLOURS = {
+    "NEW": "33",  # yellow
+    "HEALTHY": "32",  # green
+    "DONE": "34",  # blue
+    "DEAD": "1;31",  # bold red
+    "CANCELED": "35",  # magenta
+}
+
+
+class _Failure(Exception):
+    """Ends a command with an exit code and a message for stderr."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+# ---------------------------------------------------------------- commands
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """``status [--json]``: every node of the tree, as a tree view or as JSON."""
+    return _run(_status, args)
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    """``logs [DN] [-f] [--children] [-n N] [--severity S] [--json] [--raw-only|--leveled-only]``.
+
+    No DN reads the whole tree. ``-f`` follows until Ctrl-C (exit 0) or until the agent
+    stops; entries the agent had to drop because this reader was too slow are reported
+    on stderr where they were dropped.
+    """
+    return _run(_logs, args)
+
+
+def cmd_restart(args: argparse.Namespace) -> int:
+    """``restart DN``: cancels DN's subtree so the supervisor starts it again now."""
+    return _run(_restart, args)
+
+
+def _run(command: Any, args: argparse.Namespace) -> int:
+    try:
+        code: int = command(args)
+    except _Failure as e:
+        sys.stdout.flush()
+        print(e, file=sys.stderr)
+        return e.code
+    return code
+
+
+def _status(args: argparse.Namespace) -> int:
+    with _connect(args) as (stub, path):
+        reply = _call(stub.Status, pb.StatusRequest(), path, "status")
+    if args.json:
+        print(json.dumps(status_json(reply)))
+    else:
+        colour = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+        sys.stdout.write(render_status(reply, colour=colour))
+    return EXIT_OK
+
+
+def _restart(args: argparse.Namespace) -> int:
+    with _connect(args) as (stub, path):
+        reply = _call(stub.Restart, pb.RestartRequest(dn=args.dn), path, f"restart {args.dn!r}")
+    cancelled = list(reply.cancelled)
+    others = [dn for dn in cancelled if dn != args.dn]
+    print(f"restarting {args.dn}: cancelled it", end="")
+    if others:
+        print(f" and {len(others)} node(s) below it ({', '.join(others)})", end="")
+    print("; the supervisor starts it again now")
+    return EXIT_OK
+
+
+def _logs(args: argparse.Namespace) -> int:
+    request = _logs_request(args)
+    follow = bool(getattr(args, "follow", False))
+    as_json = bool(getattr(args, "json", False))
+    with _connect(args) as (stub, path):
+        call = stub.Logs(request)
+        try:
+            for msg in call:
+                if msg.kind == pb.ENTRY_KIND_MISSED:
+                    sys.stdout.flush()
+                    print(
+                        f"node-containerd: {msg.missed} log entries missed here: this "
+                        "reader was too slow and the agent does not wait for readers",
+                        file=sys.stderr,
+                    )
+                    continue
+                _print_entry(msg, as_json, sys.stdout)
+                if follow:
+                    sys.stdout.flush()
+        except KeyboardInterrupt:
+            call.cancel()
+            if not follow:
+                raise
+        except grpc.RpcError as e:
+            _fail_rpc(e, path, f"read the logs of {request.dn or 'root'!r}")
+    sys.stdout.flush()
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------- rendering
+
+
+def status_json(reply: pb.StatusReply) -> dict[str, list[dict[str, Any]]]:
+    """The ``status --json`` document: ``{"nodes": [...]}`` in tree order."""
+    return {
+        "nodes": [
+            {
+                "dn": n.dn,
+                "state": _state_name(n.state),
+                "pid": n.pid if n.HasField("pid") else None,
+                "restarts": n.restarts,
+                "last_error": n.last_error if n.HasField("last_error") else None,
+                "since": n.since,
+            }
+            for n in reply.nodes
+        ]
+    }
+
+
+def render_status(reply: pb.StatusReply, *, colour: bool = False) -> str:
+    """The ``status`` tree view: one line per node, indented by DN depth.
+
+    Times in state are measured against the agent's clock (``reply.now``).
+    """
+    if not reply.nodes:
+        return "no nodes: the supervision tree has not started yet\n"
+    width = max(2 * n.dn.count(".") + len(n.dn) for n in reply.nodes)
+    lines = [f"{'NODE':<{width}}  {'STATE':<8}  {'PID':>7}  {'RESTARTS':>8}  FOR"]
+    for n in reply.nodes:
+        depth = n.dn.count(".")
+        name = f"{'  ' * depth}{n.dn}"
+        state = _state_name(n.state)
+        shown = f"{state:<8}"
+        if colour:
+            shown = f"\x1b[{_STATE_COLOURS.get(state, '0')}m{shown}\x1b[0m"
+        pid = str(n.pid) if n.HasField("pid") else "-"
+        line = f"{name:<{width}}  {shown}  {pid:>7}  {n.restarts:>8}  "
+        line += _duration(reply.now - n.since)
+        if n.HasField("restart_at"):
+            line += f", restarting in {_duration(n.restart_at - reply.now)}"
+        lines.append(line)
+        if n.HasField("last_error"):
+            error = f"{'  ' * (depth + 1)}last error: {n.last_error}"
+            lines.append(f"\x1b[31m{error}\x1b[0m" if colour else error)
+    return "\n".join(lines) + "\n"
+
+
+def _state_name(state: int) -> str:
+    return pb.NodeState.Name(state).removeprefix("NODE_STATE_")
+
+
+def _duration(seconds: float) -> str:
+    """``"850ms"``, ``"42s"``, ``"3m07s"``, ``"5h02m"``, ``"3d04h"``."""
+    seconds = max(seconds, 0.0)
+    if seconds < 1:
+        return f"{int(seconds * 1000)}ms"
+    whole = int(seconds)
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return f"{whole // 60}m{whole % 60:02d}s"
+    if whole < 86400:
+        return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
+    return f"{whole // 86400}d{whole % 86400 // 3600:02d}h"
+
+
+def _print_entry(msg: pb.LogEntry, as_json: bool, out: TextIO) -> None:
+    entry = entry_from_proto(msg)
+    if as_json:
+        out.write(json.dumps(entry_to_dict(entry)) + "\n")
+    else:
+        out.write(format_entry(entry) + "\n")
+
+
+def _logs_request(args: argparse.Namespace) -> pb.LogsRequest:
+    dn = getattr(args, "dn", None)
+    request = pb.LogsRequest(
+        dn=dn or "",
+        subtree=bool(getattr(args, "children", False)) or not dn,
+        follow=bool(getattr(args, "follow", False)),
+    )
+    lines = getattr(args, "lines", None)
+    if lines is None:
+        request.backlog_all = True
+    else:
+        request.backlog_count = lines
+    severity = getattr(args, "severity", None)
+    if severity is not None:
+        try:
+            request.min_severity = int(Severity[severity.upper()])
+        except KeyError:
+            names = ", ".join(s.name for s in Severity)
+            raise _Failure(
+                EXIT_USAGE, f"severity {severity!r} is invalid: use one of {names}"
+            ) from None
+    if getattr(args, "raw_only", False):
+        request.kinds = pb.KIND_FILTER_RAW
+    elif getattr(args, "leveled_only", False):
+        request.kinds = pb.KIND_FILTER_LEVELED
+    return request
+
+
+# ---------------------------------------------------------------- connecting
+
+
+def _socket_path(args: argparse.Namespace) -> str:
+    socket_path: str | None = getattr(args, "socket", None)
+    if socket_path:
+        return socket_path
+    from actors.agent.config import ConfigError, load_config
+
+    try:
+        cfg = load_config(getattr(args, "config", None), check_binaries=False)
+    except ConfigError as e:
+        raise _Failure(EXIT_USAGE, str(e)) from e
+    return str(cfg.control.socket)
+
+
+def _not_running(path: str) -> _Failure:
+    return _Failure(EXIT_NOT_RUNNING, f"node-containerd is not running: no control socket at {path!r}")
+
+
+def _not_ours(path: str) -> _Failure:
+    return _Failure(EXIT_NOT_OURS, f"{path!r} is not a node-containerd control socket")
+
+
+@contextmanager
+def _connect(args: argparse.Namespace) -> Iterator[tuple[pb_grpc.ControlStub, str]]:
+    """Opens a channel to the agent, checked with Hello; yields its stub and the path."""
+    path = _socket_path(args)
+    state = probe_socket(path)
+    if state in (SocketState.MISSING, SocketState.REFUSED):
+        raise _not_running(path)
+    if state == SocketState.NOT_SOCKET:
+        raise _not_ours(path)
+    if state == SocketState.DENIED:
+        raise _Failure(EXIT_FAILED, f"cannot connect to control socket {path!r}: permission denied")
+    with grpc.insecure_channel(channel_target(path)) as channel:
+        try:
+            reply = hello(channel, HELLO_TIMEOUT)
+        except grpc.RpcError as e:
+            if probe_socket(path) in (SocketState.MISSING, SocketState.REFUSED):
+                raise _not_running(path) from e
+            raise _not_ours(path) from e
+        if reply.product != PRODUCT:
+            raise _not_ours(path)
+        if reply.protocol != PROTOCOL_VERSION:
+            raise _Failure(
+                EXIT_FAILED,
+                f"the agent at {path!r} (version {reply.version}) speaks control protocol "
+                f"{reply.protocol}, this client {PROTOCOL_VERSION}: use the matching client",
+            )
+        yield pb_grpc.ControlStub(channel), path
+
+
+def _call(method: Any, request: Any, path: str, what: str) -> Any:
+    try:
+        return method(request, timeout=CALL_TIMEOUT)
+    except grpc.RpcError as e:
+        _fail_rpc(e, path, what)
+
+
+def _fail_rpc(error: grpc.RpcError, path: str, what: str) -> NoReturn:
+    code: grpc.StatusCode = error.code()  # type: ignore[attr-defined]
+    details: str = error.details() or code.name.lower()  # type: ignore[attr-defined]
+    if code == grpc.StatusCode.UNAVAILABLE and probe_socket(path) in (
+        SocketState.MISSING,
+        SocketState.REFUSED,
+    ):
+        raise _Failure(
+            EXIT_NOT_RUNNING, f"node-containerd stopped: no control socket at {path!r}"
+        ) from error
+    raise _Failure(EXIT_FAILED, f"cannot {what}: {details}") from error
+

@@ -1,0 +1,1 @@
+"""Protobuf and gRPC modules of the agent's control socket (generated from control.proto)."""

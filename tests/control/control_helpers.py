@@ -1,0 +1,162 @@
+"""Helpers of the control socket tests: a backend double, CLI arguments, foreign sockets."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from concurrent import futures
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from actors.logtree import LeveledEntry, LogTree, Severity
+from actors.supervisor.errors import UnknownNode
+from actors.supervisor.states import NodeState
+from actors.supervisor.tree import NodeStatus
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def node(dn: str, state: str = "HEALTHY", *, pid: int | None = 4242, restarts: int = 0,
+         last_error: str | None = None, since: float = 0.0,
+         restart_at: float | None = None) -> NodeStatus:
+    """A NodeStatus as the supervision tree reports it (``since`` monotonic)."""
+    return NodeStatus(dn=dn, state=NodeState[state], generation=1, pid=pid, restarts=restarts,
+                      last_error=last_error, since=since, restart_at=restart_at)
+
+
+class Backend:
+    """A supervisor stand-in: a real log tree, a fixed node list, recorded restarts."""
+
+    def __init__(self, nodes: Sequence[NodeStatus] = ()) -> None:
+        self.log_tree = LogTree()
+        self.nodes = list(nodes)
+        self.restarted: list[str] = []
+
+    def snapshot(self) -> list[NodeStatus]:
+        return list(self.nodes)
+
+    def restart(self, dn: str) -> None:
+        if dn not in {n.dn for n in self.nodes}:
+            raise UnknownNode(f"no node {dn!r}")
+        self.restarted.append(dn)
+
+    def log(self, dn: str, message: str, severity: Severity = Severity.INFO,
+            timestamp: float = 1_700_000_000.0) -> None:
+        self.log_tree.write_leveled(LeveledEntry.from_message(
+            dn, severity, message, timestamp=timestamp, file="test.py", line=7))
+
+
+def status_args(socket_path: str | None, **kw: Any) -> argparse.Namespace:
+    return argparse.Namespace(**{"json": False, "socket": socket_path, "config": None, **kw})
+
+
+def logs_args(socket_path: str | None, dn: str | None = "root", **kw: Any) -> argparse.Namespace:
+    values = {"dn": dn, "follow": False, "children": False, "lines": None, "severity": None,
+              "json": False, "raw_only": False, "leveled_only": False, "socket": socket_path,
+              "config": None}
+    values.update(kw)
+    return argparse.Namespace(**values)
+
+
+def restart_args(socket_path: str | None, dn: str, **kw: Any) -> argparse.Namespace:
+    return argparse.Namespace(**{"dn": dn, "socket": socket_path, "config": None, **kw})
+
+
+class AcceptAndClose:
+    """A plain unix stream server that accepts every connection and closes it at once."""
+
+    def __init__(self, path: str) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(path)
+        self.sock.listen(16)
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            conn.close()
+
+    def close(self) -> None:
+        self.sock.shutdown(socket.SHUT_RDWR)
+        self.sock.close()
+        self._thread.join(timeout=5)
+
+
+def foreign_grpc_server(path: str) -> grpc.Server:
+    """A gRPC server on ``path`` that serves nothing of ours (every call UNIMPLEMENTED)."""
+    server = grpc.server(futures.ThreadPoolExecutor(2))
+    server.add_insecure_port("unix:" + path)
+    server.start()
+    return server
+
+
+class CliProcess:
+    """``node-containerd ARGS`` in a child process, its output read line by line."""
+
+    def __init__(self, args: Sequence[str], *, stdout: Any = subprocess.PIPE,
+                 env: dict[str, str] | None = None) -> None:
+        environ = dict(os.environ if env is None else env, PYTHONPATH=str(REPO))
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "actors.agent.cli", *args], cwd=REPO, env=environ,
+            stdout=stdout, stderr=subprocess.PIPE, text=True)
+        self.out: queue.Queue[str | None] = queue.Queue()
+        self.err: queue.Queue[str | None] = queue.Queue()
+        for stream, q in ((self.proc.stdout, self.out), (self.proc.stderr, self.err)):
+            if stream is not None:
+                threading.Thread(target=self._pump, args=(stream, q), daemon=True).start()
+
+    @staticmethod
+    def _pump(stream: Any, q: queue.Queue[str | None]) -> None:
+        for line in stream:
+            q.put(line.rstrip("\n"))
+        q.put(None)
+
+    @staticmethod
+    def wait_line(q: queue.Queue[str | None], contains: str, timeout: float = 10.0) -> str:
+        """Waits for the next line containing ``contains``; skips others."""
+        deadline = time.monotonic() + timeout
+        seen = []
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                line = q.get(timeout=max(left, 0.001))
+            except queue.Empty:
+                raise TimeoutError(f"no line with {contains!r} within {timeout}s; saw {seen}")
+            if line is None:
+                raise EOFError(f"stream ended without a line with {contains!r}; saw {seen}")
+            if contains in line:
+                return line
+            seen.append(line)
+
+    def interrupt(self, timeout: float = 10.0) -> int:
+        """Sends SIGINT (Ctrl-C) and returns the exit code."""
+        self.proc.send_signal(signal.SIGINT)
+        return self.proc.wait(timeout=timeout)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+
+def wait_until(predicate: Any, timeout: float = 10.0, what: str = "condition") -> None:
+    """Polls ``predicate`` every 10 ms until it is true; fails after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} not reached within {timeout}s")
+        time.sleep(0.01)

@@ -1,0 +1,169 @@
+"""The control server: its socket file, its neighbours, and how its streams end."""
+
+from __future__ import annotations
+
+import os
+import socket
+import stat
+import threading
+from pathlib import Path
+
+import grpc
+import pytest
+from control_helpers import AcceptAndClose, Backend, foreign_grpc_server, wait_until
+
+from actors.agent.control import ControlError, ControlServer, SocketState, probe_socket
+from messages.control import control_pb2 as pb
+from messages.control import control_pb2_grpc as pb_grpc
+
+pytestmark = pytest.mark.timeout(30)
+
+
+def _stub(path: str) -> tuple[grpc.Channel, pb_grpc.ControlStub]:
+    channel = grpc.insecure_channel("unix:" + path)
+    return channel, pb_grpc.ControlStub(channel)
+
+
+def test_the_socket_is_created_with_mode_0600_and_no_temporary_file_is_left(short_dir):
+    path = short_dir / "control.sock"
+    server = ControlServer(path, Backend())
+    server.start()
+    try:
+        st = os.stat(path)
+        assert stat.S_ISSOCK(st.st_mode)
+        assert stat.S_IMODE(st.st_mode) == 0o600
+        assert os.listdir(short_dir) == ["control.sock"]
+    finally:
+        server.stop(0)
+
+
+def test_a_path_too_long_for_the_private_detour_is_bound_in_place_with_mode_0600(short_dir):
+    # 105 bytes fit a socket path; the detour <deep>/.XXXXXXXX/s would take 115.
+    deep = short_dir / ("d" * (102 - len(str(short_dir))))
+    path = deep / "c"
+    assert len(str(path)) == 105
+    server = ControlServer(path, Backend())
+    server.start()
+    try:
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+        assert os.listdir(deep) == ["c"]
+        channel, stub = _stub(str(path))
+        with channel:
+            assert stub.Hello(pb.HelloRequest(), timeout=5).product == "node-containerd"
+    finally:
+        server.stop(0)
+    assert not path.exists()
+
+
+def test_hello_names_the_product_protocol_and_pid(served):
+    channel, stub = _stub(served.path)
+    with channel:
+        reply = stub.Hello(pb.HelloRequest(client_version="0.1.0", protocol=1), timeout=5)
+    assert (reply.product, reply.protocol, reply.pid) == ("node-containerd", 1, os.getpid())
+    assert reply.version
+
+
+def test_a_stale_socket_file_is_replaced(short_dir):
+    path = str(short_dir / "control.sock")
+    stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stale.bind(path)
+    stale.close()  # the file stays, nobody listens
+    assert probe_socket(path) == SocketState.REFUSED
+    server = ControlServer(path, Backend())
+    server.start()
+    try:
+        assert probe_socket(path) == SocketState.LISTENING
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    finally:
+        server.stop(0)
+
+
+def test_start_refuses_a_socket_another_agent_serves(served):
+    other = ControlServer(served.path, Backend())
+    with pytest.raises(ControlError) as e:
+        other.start()
+    assert str(e.value) == (
+        f"another node-containerd agent (pid {os.getpid()}) is already serving "
+        f"control socket {served.path!r}"
+    )
+    channel, stub = _stub(served.path)
+    with channel:  # the first agent still answers
+        assert stub.Status(pb.StatusRequest(), timeout=5).nodes
+
+
+def test_start_refuses_a_socket_another_program_listens_on(short_dir):
+    path = str(short_dir / "control.sock")
+    foreign = AcceptAndClose(path)
+    try:
+        with pytest.raises(ControlError) as e:
+            ControlServer(path, Backend()).start()
+        assert str(e.value) == f"control socket {path!r} is in use by another program"
+    finally:
+        foreign.close()
+
+
+def test_start_refuses_a_path_that_is_not_a_socket(short_dir):
+    path = short_dir / "control.sock"
+    path.write_text("precious")
+    with pytest.raises(ControlError) as e:
+        ControlServer(path, Backend()).start()
+    assert str(e.value) == f"control socket path {str(path)!r} exists and is not a socket"
+    assert path.read_text() == "precious"
+
+
+def test_stop_removes_its_socket_file_but_not_one_that_replaced_it(short_dir):
+    path = str(short_dir / "control.sock")
+    server = ControlServer(path, Backend())
+    server.start()
+    server.stop(0)
+    assert not os.path.exists(path)
+
+    server = ControlServer(path, Backend())
+    server.start()
+    os.unlink(path)
+    newcomer = foreign_grpc_server(path)
+    try:
+        server.stop(0)
+        assert probe_socket(path) == SocketState.LISTENING
+    finally:
+        newcomer.stop(0)
+
+
+def test_a_follow_stream_ends_cleanly_when_the_server_stops(served):
+    served.backend.log("root", "before")
+    channel, stub = _stub(served.path)
+    with channel:
+        call = stub.Logs(pb.LogsRequest(dn="root", backlog_all=True, follow=True))
+        assert next(call).lines == ["before"]
+        stopper = threading.Thread(target=served.server.stop, args=(5,))
+        stopper.start()
+        assert list(call) == []  # no error: the stream ended with OK
+        assert call.code() == grpc.StatusCode.OK
+        stopper.join(timeout=10)
+        assert not stopper.is_alive()
+
+
+def test_a_follow_stream_releases_its_reader_when_the_client_goes_away(served):
+    served.backend.log("root", "before")
+    channel, stub = _stub(served.path)
+    with channel:
+        call = stub.Logs(pb.LogsRequest(dn="root", backlog_all=True, follow=True))
+        assert next(call).lines == ["before"]
+        assert served.server.open_readers == 1
+        call.cancel()
+    wait_until(lambda: served.server.open_readers == 0, what="reader closed")
+    served.backend.log("root", "after")  # nobody is left to offer it to
+
+
+def test_followers_beyond_the_limit_are_refused_and_status_still_answers(served):
+    channel, stub = _stub(served.path)
+    with channel:
+        calls = [stub.Logs(pb.LogsRequest(dn="root", follow=True)) for _ in range(4)]
+        wait_until(lambda: served.server.open_readers == 4, what="4 followers")
+        with pytest.raises(grpc.RpcError) as e:
+            next(stub.Logs(pb.LogsRequest(dn="root", follow=True)))
+        assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert e.value.details() == "too many log followers: at most 4 at once"
+        assert len(stub.Status(pb.StatusRequest(), timeout=5).nodes) == 4
+        for call in calls:
+            call.cancel()
