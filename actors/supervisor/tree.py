@@ -96,7 +96,7 @@ from actors.supervisor.restart import intensity_reached, plan_restarts, recent_r
 from actors.supervisor.rules import exit_outcome, run_group_error, sub_logger_error
 from actors.supervisor.states import SIGNAL_TRANSITIONS, NodeState, Signal
 
-__all__ = ["Tree", "SPAWN_ALLOWANCE", "MISSED_HEARTBEATS"]
+__all__ = ["Tree", "NodeStatus", "SPAWN_ALLOWANCE", "MISSED_HEARTBEATS"]
 
 #: Seconds a fresh process gets, on top of the liveness window, to spawn and
 #: say hello before its first heartbeat is due.
