@@ -15,7 +15,7 @@ import msgpack
 import pytest
 
 from actors.logtree import RawEntry
-from conftest import FAST, TK, group_spec, pid_alive
+from rt_helpers import FAST, TK, group_spec, pid_alive
 
 pytestmark = pytest.mark.timeout(60)
 HERE = Path(__file__).resolve().parent

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import TK, group_spec, pid_alive
+from rt_helpers import TK, group_spec, pid_alive
 
 pytestmark = pytest.mark.timeout(60)
 
