@@ -19,8 +19,9 @@ runs: ``--socket`` if given, else the ``control.socket`` of ``--config FILE``,
 else of the default profile (which honours ``$NODE_CONTAINERD_STATE``).
 
 Exit codes (`ExitCode`): 0 ok; 1 the command failed; 2 bad usage or a bad config;
-3 the agent is not running (nothing answers on the control socket, or what
-answers is not a node-containerd agent); 130 interrupted (Ctrl-C); 141 stdout was
+3 the agent is not running (no control socket, or nobody listens on it); 4 what
+answers on the control socket is not a node-containerd agent; 130 interrupted
+(Ctrl-C; ``run`` shuts down and ``logs -f`` stops with 0 instead); 141 stdout was
 closed early (e.g. piped into ``head``).
 """
 
@@ -49,8 +50,10 @@ class ExitCode(enum.IntEnum):
     FAILURE = 1
     #: Bad arguments or a bad config file; nothing was started.
     USAGE = 2
-    #: No agent answers on the control socket, or what answers is not ours.
+    #: The agent is not running: no control socket, or nobody listens on it.
     NOT_RUNNING = 3
+    #: What answers on the control socket is not a node-containerd agent.
+    NOT_OURS = 4
     #: Interrupted by SIGINT (128 + 2), as shells report it.
     INTERRUPTED = 130
     #: stdout was closed before all was written (128 + SIGPIPE).
@@ -62,8 +65,9 @@ exit codes:
   0    ok
   1    the command failed (the agent stopped on an escalation, an import failed, ...)
   2    bad usage or a bad config file; nothing was started
-  3    the agent is not running (nothing answers on the control socket, or not ours)
-  130  interrupted (Ctrl-C)"""
+  3    the agent is not running (no control socket, or nobody listens on it)
+  4    what answers on the control socket is not a node-containerd agent
+  130  interrupted (Ctrl-C; `run` and `logs -f` exit 0 on it instead)"""
 
 _DN = re.compile(r"[a-z0-9_]{1,64}(\.[a-z0-9_]{1,64})*")
 _SEVERITIES = ("INFO", "WARNING", "ERROR", "FATAL")
@@ -264,7 +268,7 @@ def _add_config(commands: Any) -> None:
     p = _sub(
         commands, "config", "print the default config, or check a config file",
         "Print the built-in default profile, or check config files.",
-        epilog="",
+        epilog="exit codes:\n  0    ok\n  2    bad usage, or a config file has problems",
     )
     actions = p.add_subparsers(title="actions", metavar="ACTION")
     d = _sub(

@@ -1,0 +1,268 @@
+"""The command line: help, version, exit codes, config commands, dispatch, lazy imports."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import types
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from actors.agent.cli import ExitCode, main
+from actors.agent.config import AgentConfig, default_toml
+
+REPO = Path(__file__).resolve().parents[2]
+HAS_PRESEED_CLI = importlib.util.find_spec("actors.preseed.cli") is not None
+
+
+@pytest.fixture
+def short_dir() -> Iterator[Path]:
+    d = Path(tempfile.mkdtemp(prefix="nc-cli-", dir="/tmp"))
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def env(short_dir: Path) -> dict[str, str]:
+    return {**os.environ, "NODE_CONTAINERD_STATE": str(short_dir / "s")}
+
+
+def cli(*args: str, env: dict[str, str], stdin: str = "") -> subprocess.CompletedProcess[str]:
+    """Runs `python -m actors.agent.cli ARGS` as bin/node-containerd does."""
+    return subprocess.run(
+        [sys.executable, "-m", "actors.agent.cli", *args],
+        capture_output=True, text=True, env=env, cwd=REPO, input=stdin, timeout=60,
+    )
+
+
+def test_version_prints_the_program_name_and_version(env: dict[str, str]) -> None:
+    r = cli("--version", env=env)
+    assert (r.returncode, r.stdout, r.stderr) == (0, "node-containerd 0.1.0\n", "")
+
+
+def test_help_lists_every_command_the_environment_and_the_exit_codes(env: dict[str, str]) -> None:
+    r = cli("--help", env=env)
+    assert r.returncode == 0
+    assert r.stdout.startswith("usage: node-containerd [-h] [--version] COMMAND ...\n")
+    for line in (
+        "    run       run the agent in the foreground",
+        "    status    show every node of the running agent",
+        "    logs      show or follow the log of a node",
+        "    restart   restart a node and its subtree now",
+        "    import    ",
+        "    preseed   ",
+        "    config    print the default config, or check a config file",
+        "  NODE_CONTAINERD_STATE  the state directory when the config names none",
+        "  2    bad usage or a bad config file; nothing was started",
+        "  3    the agent is not running (no control socket, or nobody listens on it)",
+    ):
+        assert line in r.stdout
+
+
+@pytest.mark.parametrize(
+    "command",
+    ["run", "status", "logs", "restart", "config", "config default", "config check"],
+)
+def test_every_command_has_its_own_help(command: str, env: dict[str, str]) -> None:
+    r = cli(*command.split(), "--help", env=env)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith(f"usage: node-containerd {command} [-h]")
+    assert "exit codes:\n  0 " in r.stdout
+
+
+@pytest.mark.skipif(not HAS_PRESEED_CLI, reason="actors.preseed.cli is not there yet")
+@pytest.mark.parametrize("command", ["import", "preseed"])
+def test_the_preseed_commands_have_help(command: str, env: dict[str, str]) -> None:
+    r = cli(command, "--help", env=env)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith(f"usage: node-containerd {command}")
+
+
+def test_no_command_is_a_usage_error(env: dict[str, str]) -> None:
+    r = cli(env=env)
+    assert (r.returncode, r.stdout) == (2, "")
+    assert r.stderr == (
+        "usage: node-containerd [-h] [--version] COMMAND ...\n"
+        "node-containerd: error: a command is required\n"
+    )
+    r = cli("config", env=env)
+    assert (r.returncode, r.stderr) == (
+        2,
+        "usage: node-containerd config [-h] ACTION ...\n"
+        "node-containerd config: error: an action is required\n",
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (["restart", "Root"], "argument DN: 'Root' is not a DN: names of [a-z0-9_] joined by "
+                              "dots, e.g. root.containerd"),
+        (["restart"], "the following arguments are required: DN"),
+        (["logs", "-n", "-1"], "argument -n/--lines: '-1' is not a count: use an integer >= 0"),
+        (["logs", "-n", "x"], "argument -n/--lines: 'x' is not a count: use an integer >= 0"),
+        (["logs", "--severity", "debug"],
+         "argument --severity: 'debug' is not a severity: use one of INFO, WARNING, ERROR, FATAL"),
+        (["logs", "--raw-only", "--leveled-only"],
+         "argument --leveled-only: not allowed with argument --raw-only"),
+        (["frobnicate"], "argument COMMAND: invalid choice: 'frobnicate' (choose from "
+                         "'run', 'status', 'logs', 'restart', 'import', 'preseed', 'config')"),
+    ],
+)
+def test_bad_arguments_exit_2_with_argparse_s_message(
+    args: list[str], error: str, env: dict[str, str]
+) -> None:
+    r = cli(*args, env=env)
+    assert r.returncode == 2
+    assert r.stderr.splitlines()[-1].endswith(f" error: {error}")
+
+
+def test_config_default_prints_the_profile_and_passes_config_check(
+    short_dir: Path, env: dict[str, str]
+) -> None:
+    r = cli("config", "default", env=env)
+    assert (r.returncode, r.stdout, r.stderr) == (0, default_toml(), "")
+    (short_dir / "agent.toml").write_text(r.stdout)
+    checked = cli("config", "check", str(short_dir / "agent.toml"), env=env)
+    assert (checked.returncode, checked.stdout, checked.stderr) == (
+        0, f"{short_dir}/agent.toml: ok\n", ""
+    )
+    piped = cli("config", "check", "-", env=env, stdin=r.stdout)
+    assert (piped.returncode, piped.stdout) == (0, "<stdin>: ok\n")
+
+
+def test_config_check_prints_every_problem_of_every_file_and_exits_2(
+    short_dir: Path, env: dict[str, str]
+) -> None:
+    (short_dir / "good.toml").write_text("")
+    (short_dir / "bad.toml").write_text('[runsc]\nmode = "0666"\n[log]\nstderr = "no"\n')
+    r = cli("config", "check", str(short_dir / "bad.toml"), str(short_dir / "good.toml"),
+            str(short_dir / "absent.toml"), env=env)
+    assert r.returncode == 2
+    assert r.stdout == f"{short_dir}/good.toml: ok\n"
+    assert r.stderr == (
+        f"key 'runsc.mode' in {short_dir}/bad.toml: '0666' is world-writable; "
+        'use a mode without the 0002 bit, e.g. "0600"\n'
+        f"key 'log.stderr' in {short_dir}/bad.toml: 'no' is a string; use true or false\n"
+        f"config file '{short_dir}/absent.toml' cannot be read: no such file or directory\n"
+    )
+
+
+def test_run_refuses_a_bad_config_before_starting_anything(
+    short_dir: Path, env: dict[str, str]
+) -> None:
+    (short_dir / "bad.toml").write_text('[containerd]\nbinary = "/nonexistent/containerd"\n')
+    script = (
+        "import sys\n"
+        "from actors.agent.cli import main\n"
+        f"rc = main(['run', '--config', {str(short_dir / 'bad.toml')!r}])\n"
+        "print(rc, 'actors.agent.daemon' in sys.modules)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                       env=env, cwd=REPO, timeout=60)
+    assert r.stdout == "2 False\n"
+    assert r.stderr == (
+        f"key 'containerd.binary' in {short_dir}/bad.toml: '/nonexistent/containerd' does not "
+        "exist; install containerd (Debian: apt-get install containerd) or set "
+        "containerd.binary to its path\n"
+    )
+    assert not (short_dir / "s").exists()
+
+
+def test_run_hands_the_loaded_config_to_run_agent_and_returns_its_code(
+    short_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NODE_CONTAINERD_STATE", str(short_dir / "s"))
+    seen: list[AgentConfig] = []
+    fake = types.ModuleType("actors.agent.daemon")
+    fake.run_agent = lambda cfg: seen.append(cfg) or 7  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "actors.agent.daemon", fake)
+    assert main(["run"]) == 7
+    assert [c.source for c in seen] == ["<default profile>"]
+    assert seen[0].state_dir == short_dir / "s"
+
+
+@pytest.fixture
+def fake_control(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, argparse.Namespace]]:
+    """Replaces actors.agent.control_cli with one that records its calls."""
+    calls: list[tuple[str, argparse.Namespace]] = []
+    fake = types.ModuleType("actors.agent.control_cli")
+    for name in ("cmd_status", "cmd_logs", "cmd_restart"):
+        setattr(fake, name, lambda args, name=name: calls.append((name, args)) or 0)
+    monkeypatch.setitem(sys.modules, "actors.agent.control_cli", fake)
+    return calls
+
+
+def test_control_commands_get_their_options_and_the_socket_of_the_config(
+    short_dir: Path, monkeypatch: pytest.MonkeyPatch,
+    fake_control: list[tuple[str, argparse.Namespace]],
+) -> None:
+    monkeypatch.setenv("NODE_CONTAINERD_STATE", str(short_dir / "s"))
+    (short_dir / "agent.toml").write_text('[control]\nsocket = "/tmp/nc.sock"\n')
+    assert main(["status", "--json"]) == 0
+    assert main(["logs", "root.containerd", "-f", "--children", "-n", "5", "--severity",
+                 "warning", "--json", "--raw-only", "--config", str(short_dir / "agent.toml")]) == 0
+    assert main(["restart", "root.containerd.runsc", "--socket", "/tmp/other.sock"]) == 0
+    assert main(["logs"]) == 0
+    assert [(name, vars(args)) for name, args in fake_control] == [
+        ("cmd_status", {"json": True, "socket": f"{short_dir}/s/control.sock", "config": None,
+                        "handler": fake_control[0][1].handler}),
+        ("cmd_logs", {"dn": "root.containerd", "follow": True, "children": True, "lines": 5,
+                      "severity": "WARNING", "json": True, "raw_only": True,
+                      "leveled_only": False, "socket": "/tmp/nc.sock",
+                      "config": str(short_dir / "agent.toml"),
+                      "handler": fake_control[1][1].handler}),
+        ("cmd_restart", {"dn": "root.containerd.runsc", "socket": "/tmp/other.sock",
+                         "config": None, "handler": fake_control[2][1].handler}),
+        ("cmd_logs", {"dn": None, "follow": False, "children": False, "lines": None,
+                      "severity": None, "json": False, "raw_only": False,
+                      "leveled_only": False, "socket": f"{short_dir}/s/control.sock",
+                      "config": None, "handler": fake_control[3][1].handler}),
+    ]
+
+
+def test_control_commands_refuse_a_bad_config_with_exit_2(
+    short_dir: Path, fake_control: list[tuple[str, argparse.Namespace]],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (short_dir / "agent.toml").write_text('[control]\nsocket = 5\n')
+    assert main(["status", "--config", str(short_dir / "agent.toml")]) == ExitCode.USAGE
+    assert capsys.readouterr().err == (
+        f"key 'control.socket' in {short_dir}/agent.toml: 5 is an integer; "
+        'use a path, or "" for the default\n'
+    )
+    assert fake_control == []
+
+
+@pytest.mark.skipif(importlib.util.find_spec("actors.agent.control_cli") is None,
+                    reason="actors.agent.control_cli is not there yet")
+def test_status_with_no_agent_running_exits_3(short_dir: Path, env: dict[str, str]) -> None:
+    r = cli("status", env=env)
+    assert r.returncode == ExitCode.NOT_RUNNING, r.stderr
+    assert str(short_dir / "s" / "control.sock") in r.stderr
+
+
+def test_help_and_config_commands_import_neither_grpc_nor_pykka(
+    short_dir: Path, env: dict[str, str]
+) -> None:
+    (short_dir / "agent.toml").write_text(default_toml())
+    script = (
+        "import contextlib, io, sys\n"
+        "from actors.agent.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    codes = [main(['--help']), main(['run', '--help']), main(['logs', '--help']),\n"
+        "             main(['config', 'default']),\n"
+        f"             main(['config', 'check', {str(short_dir / 'agent.toml')!r}])]\n"
+        "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'grpc', 'pykka', 'msgpack'})\n"
+        "print(codes, heavy)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                       env=env, cwd=REPO, timeout=60)
+    assert (r.stdout, r.stderr) == ("[0, 0, 0, 0, 0] []\n", "")
