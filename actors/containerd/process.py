@@ -249,20 +249,39 @@ class ContainerdProcessActor(pykka.ThreadingActor):
 
     def _setup(self) -> None:
         spec = self._spec
+        self._check_config_and_sockets()
+        self._prepare_fifo()
+        self._notify = NotifySocket(spec.notify_socket)
+        self._notify_thread = threading.Thread(
+            target=self._read_notify, args=(self._notify,), name="nc-notify", daemon=True
+        )
+        self._notify_thread.start()
+        self._node.start_children(child_specs(spec))
+        self._spawn = "pending"
+        threading.Thread(target=self._spawn_and_wait, name="nc-containerd", daemon=True).start()
+
+    def _prepare_fifo(self) -> None:
+        spec = self._spec
         created = ensure_fifo(spec.fifo, spec.fifo_mode)
-        self._fifo_fd = open_fifo(spec.fifo)
+        self._fifo_fd = open_fifo(spec.fifo)  # held until we exit: see the module doc
         try:
             size = set_pipe_size(self._fifo_fd, spec.pipe_size)
             self._log.info("runsc fifo %r: %s, buffer %d bytes", spec.fifo, created.value, size)
         except FifoError as e:
             self._log.warning("runsc fifo %r: %s, buffer not raised: %s", spec.fifo, created.value, e)
-        self._node.start_children(child_specs(spec))
+
+    def _check_config_and_sockets(self) -> None:
+        """Checks the binary and the config; removes sockets a dead containerd left."""
+        spec = self._spec
+        if not (os.path.isfile(spec.binary) and os.access(spec.binary, os.X_OK)):
+            raise ContainerdError(f"containerd binary {spec.binary!r} is not an executable file")
         try:
             with open(spec.config, encoding="utf-8") as f:
-                config_text = f.read()
+                sockets = socket_paths(f.read())
         except OSError as e:
             raise ContainerdError(f"cannot read containerd config {spec.config!r}: {e}") from e
-        sockets = socket_paths(config_text, spec.address)
+        except ValueError as e:
+            raise ContainerdError(f"cannot use containerd config {spec.config!r}: {e}") from e
         if sockets[0] != spec.address:
             raise ContainerdError(
                 f"containerd config {spec.config!r} serves grpc on {sockets[0]!r}, "
@@ -271,13 +290,6 @@ class ContainerdProcessActor(pykka.ThreadingActor):
         for path in sockets:
             if clear_stale_socket(path):
                 self._log.info("removed stale socket %r left by an earlier containerd", path)
-        self._notify = NotifySocket(spec.notify_socket)
-        self._notify_thread = threading.Thread(
-            target=self._read_notify, args=(self._notify,), name="nc-notify", daemon=True
-        )
-        self._notify_thread.start()
-        self._spawn = "pending"
-        threading.Thread(target=self._spawn_and_wait, name="nc-containerd", daemon=True).start()
 
     # ------------------------------------------------------------ helper threads
 

@@ -23,19 +23,21 @@ import socket
 import stat
 import tomllib
 
-__all__ = ["StaleSocketError", "clear_stale_socket", "socket_paths"]
+__all__ = ["DEFAULT_GRPC_ADDRESS", "StaleSocketError", "clear_stale_socket", "socket_paths"]
+
+DEFAULT_GRPC_ADDRESS = "/run/containerd/containerd.sock"
+"""containerd's gRPC socket when its config names none."""
 
 
 class StaleSocketError(Exception):
     """A socket path is in use by a live process, or is not a socket."""
 
 
-def socket_paths(config_text: str, address: str) -> list[str]:
+def socket_paths(config_text: str) -> list[str]:
     """The unix socket paths containerd will listen on, from its config.
 
     Args:
         config_text: the containerd config file (TOML).
-        address: the gRPC socket given to the agent; used when the config names none.
 
     Returns:
         The gRPC socket, the ttrpc socket (containerd's default: gRPC + ``.ttrpc``)
@@ -48,7 +50,7 @@ def socket_paths(config_text: str, address: str) -> list[str]:
         config = tomllib.loads(config_text)
     except tomllib.TOMLDecodeError as e:
         raise ValueError(f"containerd config is not valid toml: {e}") from e
-    grpc_address = _address(config, "grpc") or address
+    grpc_address = _address(config, "grpc") or DEFAULT_GRPC_ADDRESS
     paths = [grpc_address, _address(config, "ttrpc") or grpc_address + ".ttrpc"]
     debug = _address(config, "debug")
     if debug:

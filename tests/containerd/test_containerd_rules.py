@@ -204,19 +204,22 @@ def test_socket_paths_come_from_the_config() -> None:
         '[ttrpc]\n  address = "/s/t.sock"\n'
         '[debug]\n  address = "/s/d.sock"\n'
     )
-    assert socket_paths(config, "/other.sock") == ["/s/c.sock", "/s/t.sock", "/s/d.sock"]
+    assert socket_paths(config) == ["/s/c.sock", "/s/t.sock", "/s/d.sock"]
 
 
 def test_socket_paths_default_as_containerd_does() -> None:
-    assert socket_paths("version = 2\n", "/s/c.sock") == ["/s/c.sock", "/s/c.sock.ttrpc"]
+    assert socket_paths("version = 2\n") == [
+        "/run/containerd/containerd.sock",
+        "/run/containerd/containerd.sock.ttrpc",
+    ]
 
 
 def test_an_empty_debug_address_names_no_socket() -> None:
     config = '[grpc]\naddress = "/s/c.sock"\n[debug]\naddress = ""\n'
-    assert socket_paths(config, "/s/c.sock") == ["/s/c.sock", "/s/c.sock.ttrpc"]
+    assert socket_paths(config) == ["/s/c.sock", "/s/c.sock.ttrpc"]
 
 
 def test_a_config_that_is_not_toml_is_refused() -> None:
     with pytest.raises(ValueError) as e:
-        socket_paths("version = = 2", "/s/c.sock")
+        socket_paths("version = = 2")
     assert str(e.value).startswith("containerd config is not valid toml: ")

@@ -1,0 +1,280 @@
+"""ContainerdProcessActor with Debian's real containerd, driven by a fake node.
+
+No supervisor here: the actor gets a `FakeNode` that records HEALTHY, the children
+asked for and the logs. The supervised runs are in test_containerd_tree.py.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from actors.containerd.process import Outcome, child_specs, run_containerd
+from actors.containerd.spec import ContainerdSpec
+from containerd_daemon import ContainerdDaemon
+from containerd_helpers import FakeNode, in_thread, wait_until
+
+pytestmark = pytest.mark.containerd
+
+HERE = Path(__file__).resolve().parent
+CONTAINERD = shutil.which("containerd") or "/usr/bin/containerd"
+
+
+@pytest.fixture(scope="module")
+def base() -> Iterator[Path]:
+    """One state directory and config for the module; each test runs its own containerd."""
+    path = Path(tempfile.mkdtemp(prefix="nc-proc-", dir="/tmp"))
+    ContainerdDaemon(path).write_config()
+    (path / "tmp").mkdir()
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def make_spec(base: Path, **overrides: object) -> ContainerdSpec:
+    args: dict[str, object] = dict(
+        binary=CONTAINERD,
+        config=str(base / "config.toml"),
+        address=str(base / "containerd.sock"),
+        path="/usr/sbin:/usr/bin:/sbin:/bin",
+        tmpdir=str(base / "tmp"),
+        fifo=str(base / "runsc.fifo"),
+        notify_dir=str(base),
+        ready_timeout=20.0,
+        stop_timeout=5.0,
+    )
+    args.update(overrides)
+    return ContainerdSpec(**args)  # type: ignore[arg-type]
+
+
+def fake_binary(base: Path, name: str, script: str) -> str:
+    path = base / name
+    path.write_text("#!/bin/sh\n" + script)
+    path.chmod(0o755)
+    return str(path)
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def running_with(config: str) -> list[int]:
+    """Pids of live processes whose command line mentions `config`."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    cmdline = f.read().split(b"\0")
+            except OSError:
+                continue
+            if config.encode() in cmdline and pid_alive(int(entry)):
+                pids.append(int(entry))
+    return pids
+
+
+def started_pid(node: FakeNode) -> int:
+    message = node.wait_message("started containerd", timeout=20)
+    return int(message.rsplit("pid ", 1)[1].rstrip(")"))
+
+
+def test_the_node_is_healthy_only_once_containerd_answers(base: Path) -> None:
+    spec = make_spec(base)
+    node = FakeNode()
+    outcome = in_thread(run_containerd, spec, node)
+    assert node.healthy.wait(20), f"not HEALTHY within 20s: {node.messages()}"
+    answer = subprocess.run(
+        ["ctr", "-a", spec.address, "version"], capture_output=True, text=True, timeout=20
+    )
+    node.cancel()
+    assert outcome.result(timeout=20) == Outcome(canceled=True)
+    assert answer.returncode == 0, answer.stderr
+    assert node.healthy_count == 1
+    assert node.children == [dict(child_specs(spec))]
+    assert b"containerd successfully booted" in node.raw.data()
+    messages = node.messages()
+    assert "containerd notify: READY=1" in messages
+    ready = [m for m in messages if " is ready, " in m]
+    assert len(ready) == 1 and ready[0].startswith("containerd 1.6.20"), messages
+    assert stat.S_IMODE(os.lstat(spec.fifo).st_mode) == 0o600
+
+
+def test_the_children_are_the_pump_and_a_preseed_that_says_it_is_disabled(base: Path) -> None:
+    spec = make_spec(base)
+    assert dict(child_specs(spec)) == {
+        "runsc": ("actors.containerd.logpump:run", {"fifo": spec.fifo, "pipe_size": 1 << 20}),
+        "preseed": ("actors.containerd.process:preseed_disabled", {}),
+    }
+    enabled = dataclasses.replace(spec, preseed={"dir": "/p", "enabled": True})
+    assert dict(child_specs(enabled))["preseed"] == ("actors.preseed.runnable:run", {"dir": "/p"})
+
+
+def test_a_cancel_stops_containerd_with_sigterm_and_leaves_nothing(base: Path) -> None:
+    spec = make_spec(base)
+    node = FakeNode()
+    outcome = in_thread(run_containerd, spec, node)
+    assert node.healthy.wait(20)
+    pid = started_pid(node)
+    node.cancel()
+    assert outcome.result(timeout=20) == Outcome(canceled=True)
+    messages = node.messages()
+    # containerd says STOPPING=1 and exits 0 only when it got a SIGTERM, not a SIGKILL.
+    assert "containerd notify: STOPPING=1" in messages
+    assert "containerd exited: exit status 0" in messages
+    assert not pid_alive(pid)
+    assert running_with(spec.config) == []
+    assert not os.path.exists(spec.notify_socket)
+
+
+def test_containerd_dying_fails_the_node_naming_the_exit_status(base: Path) -> None:
+    spec = make_spec(base)
+    node = FakeNode()
+    outcome = in_thread(run_containerd, spec, node)
+    assert node.healthy.wait(20)
+    os.kill(started_pid(node), signal.SIGKILL)
+    assert outcome.result(timeout=20) == Outcome(
+        error=f"containerd {CONTAINERD!r} exited: killed by signal SIGKILL"
+    )
+
+
+def test_sockets_left_by_a_killed_containerd_do_not_block_the_next_start(base: Path) -> None:
+    spec = make_spec(base)
+    first = FakeNode()
+    outcome = in_thread(run_containerd, spec, first)
+    assert first.healthy.wait(20)
+    os.kill(started_pid(first), signal.SIGKILL)
+    assert outcome.result(timeout=20).error is not None
+    assert os.path.exists(spec.address)  # the dead containerd left its socket
+
+    second = FakeNode()
+    outcome = in_thread(run_containerd, spec, second)
+    assert second.healthy.wait(20), second.messages()
+    second.cancel()
+    assert outcome.result(timeout=20) == Outcome(canceled=True)
+    assert f"removed stale socket {spec.address!r} left by an earlier containerd" in (
+        second.messages()
+    )
+
+
+def test_a_live_process_on_containerds_socket_fails_the_start(base: Path) -> None:
+    spec = make_spec(base)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as squatter:
+        if os.path.exists(spec.address):
+            os.unlink(spec.address)
+        squatter.bind(spec.address)
+        squatter.listen()
+        node = FakeNode()
+        assert run_containerd(spec, node) == Outcome(
+            error=(
+                f"socket {spec.address!r} is in use: "
+                "another process (an earlier containerd?) answers on it"
+            )
+        )
+    os.unlink(spec.address)
+    assert node.children == [] and node.healthy_count == 0
+
+
+def test_a_containerd_that_never_says_ready_fails_after_the_timeout_and_is_killed(
+    base: Path,
+) -> None:
+    binary = fake_binary(base, "never-ready", "exec sleep 1000\n")
+    spec = make_spec(base, binary=binary, ready_timeout=0.5)
+    node = FakeNode()
+    began = time.monotonic()
+    outcome = run_containerd(spec, node)
+    elapsed = time.monotonic() - began
+    assert outcome == Outcome(
+        error=(
+            "containerd did not become ready within 0.5s: "
+            f"no READY=1 on notify socket {spec.notify_socket!r}"
+        )
+    )
+    assert 0.5 <= elapsed < 5
+    assert node.healthy_count == 0
+    assert running_with(spec.config) == []
+
+
+def test_a_containerd_ignoring_sigterm_is_killed_after_the_stop_timeout(base: Path) -> None:
+    binary = fake_binary(base, "stubborn", "trap '' TERM\necho stubborn up\nexec sleep 1000\n")
+    spec = make_spec(base, binary=binary, stop_timeout=0.3)
+    node = FakeNode()
+    outcome = in_thread(run_containerd, spec, node)
+    pid = started_pid(node)
+    node.raw.wait_for(lambda data: b"stubborn up\n" in data, timeout=10)
+    began = time.monotonic()
+    node.cancel()
+    assert outcome.result(timeout=20) == Outcome(canceled=True)
+    assert time.monotonic() - began >= 0.3
+    assert "containerd did not stop within 0.3s of SIGTERM: sending SIGKILL" in node.messages(
+        "WARNING"
+    )
+    assert "containerd exited: killed by signal SIGKILL" in node.messages()
+    assert not pid_alive(pid)
+
+
+def test_containerds_last_words_are_logged_before_the_failure(base: Path) -> None:
+    config = base / "bad.toml"
+    config.write_text(
+        f'version = 2\noom_score = "high"\n[grpc]\n  address = "{base / "containerd.sock"}"\n'
+    )
+    spec = make_spec(base, config=str(config))
+    node = FakeNode()
+    assert run_containerd(spec, node) == Outcome(
+        error=f"containerd {CONTAINERD!r} exited: exit status 1"
+    )
+    assert b"failed to unmarshal TOML" in node.raw.data()
+
+
+def test_a_binary_that_is_not_executable_fails_the_start_naming_it(base: Path) -> None:
+    spec = make_spec(base, binary="/nonexistent/containerd")
+    assert run_containerd(spec, FakeNode()) == Outcome(
+        error="containerd binary '/nonexistent/containerd' is not an executable file"
+    )
+
+
+def test_a_config_serving_another_address_is_refused(base: Path) -> None:
+    spec = make_spec(base, address="/tmp/elsewhere.sock")
+    assert run_containerd(spec, FakeNode()) == Outcome(
+        error=(
+            f"containerd config {spec.config!r} serves grpc on "
+            f"{str(base / 'containerd.sock')!r}, not on address '/tmp/elsewhere.sock'"
+        )
+    )
+
+
+def test_containerd_dies_with_the_process_that_runs_it(base: Path) -> None:
+    spec = make_spec(base)
+    fields = {f.name: getattr(spec, f.name) for f in dataclasses.fields(spec)}
+    child = subprocess.Popen(
+        [sys.executable, str(HERE / "containerd_child.py"), json.dumps(fields)],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert child.stdout is not None
+        pid = int(child.stdout.readline())
+        assert child.stdout.readline() == b"healthy\n"
+        assert pid_alive(pid)
+        child.kill()  # no cancel, no SIGTERM: only the parent-death signal can act
+        child.wait(timeout=10)
+        wait_until(lambda: not pid_alive(pid), 10, "containerd died with its parent")
+    finally:
+        child.kill()
+        child.wait(timeout=10)
+        if child.stdout is not None:
+            child.stdout.close()
