@@ -12,7 +12,10 @@ import pytest
 
 from actors.agent.config import ConfigError, load_config
 
-INSTALL = "install containerd (Debian: apt-get install containerd) or set containerd.binary to its path"
+INSTALL = (
+    "install containerd (Debian: apt-get install containerd) "
+    "or set containerd.binary to its path"
+)
 DURATIONS = 'e.g. "500ms", "5s", "2m" or "1h30m"'
 
 
@@ -26,7 +29,8 @@ def short_dir() -> Iterator[Path]:
 
 @pytest.fixture
 def env(short_dir: Path) -> dict[str, str]:
-    return {"PATH": os.environ.get("PATH", os.defpath), "NODE_CONTAINERD_STATE": str(short_dir / "s")}
+    path = os.environ.get("PATH", os.defpath)
+    return {"PATH": path, "NODE_CONTAINERD_STATE": str(short_dir / "s")}
 
 
 def problems_of(short_dir: Path, env: dict[str, str], text: str) -> list[str]:
@@ -89,7 +93,7 @@ def test_bad_durations_are_refused_saying_how_to_write_one(
         'heartbeat_interval = "never"\n'
         'healthy_deadline = "9000h"\n'
     )
-    k = f"key 'policy.\"root.containerd\"."
+    k = "key 'policy.\"root.containerd\"."
     f = f"in {short_dir}/agent.toml"
     assert problems_of(short_dir, env, text) == [
         f"{k}backoff_initial' {f}: 5 is not a duration: a bare number has no unit; "
@@ -253,7 +257,9 @@ def test_a_missing_or_unreadable_user_containerd_config_is_refused(
     f = f"key 'containerd.config' in {short_dir}/agent.toml"
     fix = 'give an existing containerd config file, or "" to have the agent generate one'
     text = '[containerd]\nconfig = "/nonexistent/ctd.toml"\n'
-    assert problems_of(short_dir, env, text) == [f"{f}: '/nonexistent/ctd.toml' does not exist; {fix}"]
+    assert problems_of(short_dir, env, text) == [
+        f"{f}: '/nonexistent/ctd.toml' does not exist; {fix}"
+    ]
     (short_dir / "ctd.toml").write_text("version = = 2\n")
     text = f'[containerd]\nconfig = "{short_dir}/ctd.toml"\n'
     assert problems_of(short_dir, env, text) == [

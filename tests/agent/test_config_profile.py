@@ -41,7 +41,8 @@ def short_dir() -> Iterator[Path]:
 
 @pytest.fixture
 def env(short_dir: Path) -> dict[str, str]:
-    return {"PATH": os.environ.get("PATH", os.defpath), "NODE_CONTAINERD_STATE": str(short_dir / "s")}
+    path = os.environ.get("PATH", os.defpath)
+    return {"PATH": path, "NODE_CONTAINERD_STATE": str(short_dir / "s")}
 
 
 def profile_rules() -> tuple[PolicyRule, ...]:
@@ -275,7 +276,9 @@ def test_sections_read_every_kind_of_value(short_dir: Path, env: dict[str, str])
         skip_missing=True,
         labels=MappingProxyType({"io.cri-containerd.pinned": "pinned"}),
     )
-    assert cfg.log == LogSection(stderr=False, json_file=Path("/tmp/a.jsonl"), min_severity="WARNING")
+    assert cfg.log == LogSection(
+        stderr=False, json_file=Path("/tmp/a.jsonl"), min_severity="WARNING"
+    )
     assert cfg.metrics == MetricsSection(enabled=True, host="::1", port=0)
     assert (cfg.containerd.ready_timeout, cfg.containerd.path, cfg.containerd.tmpdir) == (
         1.5,

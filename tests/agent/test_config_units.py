@@ -54,7 +54,10 @@ def test_bad_durations_say_what_is_wrong_and_what_to_write(value: object, messag
 
 @pytest.mark.parametrize(
     ("seconds", "text"),
-    [(0, "0s"), (0.5, "500ms"), (5, "5s"), (90, "1m30s"), (3600, "1h"), (600, "10m"), (1.25, "1s250ms")],
+    [
+        (0, "0s"), (0.5, "500ms"), (5, "5s"), (90, "1m30s"), (3600, "1h"), (600, "10m"),
+        (1.25, "1s250ms"),
+    ],
 )
 def test_durations_are_written_so_that_they_read_back(seconds: float, text: str) -> None:
     assert format_duration(seconds) == text
