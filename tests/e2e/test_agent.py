@@ -1,0 +1,180 @@
+"""The agent end to end: default profile, real containerd, the CLI over the control socket."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from imagegen import small_image, write_oci_archive  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+CLI = [str(REPO / "bin" / "node-containerd")]
+IMAGE = "docker.io/library/e2e:1"
+
+pytestmark = pytest.mark.timeout(180)
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+class Agent:
+    """`bin/node-containerd run` on the default profile in a temporary state dir."""
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.state = base / "st"
+        self.env = dict(os.environ, NODE_CONTAINERD_STATE=str(self.state), NO_COLOR="1")
+        self.proc: subprocess.Popen[str] | None = None
+
+    def cli(self, *args: str, check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+        r = subprocess.run([*CLI, *args], env=self.env, cwd=self.base, capture_output=True, text=True,
+                           timeout=timeout)
+        if check and r.returncode != 0:
+            raise AssertionError(f"{args} exited {r.returncode}: {r.stderr}")
+        return r
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen([*CLI, "run"], env=self.env, cwd=self.base,
+                                     stdout=subprocess.DEVNULL, stderr=open(self.base / "agent.err", "w"),
+                                     text=True)
+
+    def status(self) -> dict[str, dict]:
+        r = self.cli("status", "--json", check=False)
+        if r.returncode != 0:
+            return {}
+        return {n["dn"]: n for n in json.loads(r.stdout)["nodes"]}
+
+    def wait_states(self, want: dict[str, str], timeout: float = 60) -> dict[str, dict]:
+        deadline = time.monotonic() + timeout
+        nodes: dict[str, dict] = {}
+        while time.monotonic() < deadline:
+            assert self.proc is not None and self.proc.poll() is None, self.stderr()
+            nodes = self.status()
+            if all(nodes.get(dn, {}).get("state") == s for dn, s in want.items()):
+                return nodes
+            time.sleep(0.1)
+        raise AssertionError(f"states {want} not reached in {timeout}s: {nodes}\n{self.stderr()}")
+
+    def stderr(self) -> str:
+        p = self.base / "agent.err"
+        return p.read_text(errors="replace")[-3000:] if p.exists() else ""
+
+
+@pytest.fixture(scope="module")
+def agent() -> Iterator[Agent]:
+    base = Path(tempfile.mkdtemp(prefix="nc-e2e-", dir="/tmp"))
+    a = Agent(base)
+    (a.state / "preseed" / "k8s.io").mkdir(parents=True)
+    write_oci_archive(a.state / "preseed" / "k8s.io" / "e2e.tar", [small_image(IMAGE, seed=7)])
+    a.start()
+    try:
+        yield a
+    finally:
+        if a.proc is not None and a.proc.poll() is None:
+            a.proc.kill()
+            a.proc.wait(10)
+        subprocess.run(["pkill", "-KILL", "-f", str(a.state)], check=False)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+FULL = {"root": "DONE", "root.containerd": "HEALTHY", "root.containerd.runsc": "HEALTHY",
+        "root.containerd.preseed": "DONE"}
+
+
+def test_the_default_profile_comes_up_with_containerd_healthy_and_images_preseeded(agent):
+    nodes = agent.wait_states(FULL)
+    assert set(nodes) == set(FULL)
+    assert all(n["last_error"] is None for n in nodes.values())
+    sock = agent.state / "containerd" / "containerd.sock"
+    out = subprocess.run(["ctr", "-a", str(sock), "-n", "k8s.io", "images", "ls", "-q"],
+                         capture_output=True, text=True, check=True).stdout.split()
+    assert out == [IMAGE]
+
+
+def test_the_control_socket_and_the_state_dir_are_private(agent):
+    agent.wait_states(FULL)
+    assert stat.S_IMODE(os.stat(agent.state / "control.sock").st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(agent.state).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(agent.state / "runsc" / "logs.fifo").st_mode) == 0o600
+
+
+def test_logs_show_containerds_boot_lines(agent):
+    agent.wait_states(FULL)
+    out = agent.cli("logs", "root.containerd", "-n", "8192").stdout
+    assert "containerd successfully booted" in out
+    preseed = agent.cli("logs", "root.containerd.preseed", "-n", "100").stdout
+    assert IMAGE in preseed and "k8s.io" in preseed
+
+
+def test_logs_follow_streams_a_line_written_into_the_fifo(agent):
+    agent.wait_states(FULL)
+    follower = subprocess.Popen([*CLI, "logs", "root.containerd.runsc", "-f", "-n", "0"], env=agent.env,
+                                stdout=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.5)  # the follower subscribes; nothing is written before that
+        fd = os.open(agent.state / "runsc" / "logs.fifo", os.O_WRONLY | os.O_NONBLOCK)
+        os.write(fd, b"hello from runsc e2e\n")
+        os.close(fd)
+        deadline = time.monotonic() + 10
+        line = ""
+        while time.monotonic() < deadline and "hello from runsc e2e" not in line:
+            line = follower.stdout.readline()
+        assert "hello from runsc e2e" in line
+    finally:
+        follower.send_signal(signal.SIGINT)
+        assert follower.wait(10) == 0
+
+
+def test_restart_restarts_only_that_node(agent):
+    before = agent.wait_states(FULL)
+    agent.cli("restart", "root.containerd.runsc")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        now = agent.status()
+        if now.get("root.containerd.runsc", {}).get("restarts") == before["root.containerd.runsc"]["restarts"] + 1 \
+                and now["root.containerd.runsc"]["state"] == "HEALTHY":
+            break
+        time.sleep(0.1)
+    assert now["root.containerd.runsc"]["pid"] != before["root.containerd.runsc"]["pid"]
+    assert now["root.containerd"]["pid"] == before["root.containerd"]["pid"]
+    assert now["root.containerd"]["restarts"] == before["root.containerd"]["restarts"]
+
+
+def test_restart_of_an_unknown_dn_fails_clearly(agent):
+    agent.wait_states(FULL)
+    r = agent.cli("restart", "root.nope", check=False)
+    assert r.returncode == 1
+    assert "root.nope" in r.stderr
+
+
+def test_sigterm_stops_everything_and_exits_zero(agent):
+    nodes = agent.wait_states(FULL)
+    pids = [n["pid"] for n in nodes.values() if n["pid"]]
+    containerd_pids = subprocess.run(["pgrep", "-f", f"containerd --config {agent.state}"],
+                                     capture_output=True, text=True).stdout.split()
+    assert containerd_pids
+    agent.proc.send_signal(signal.SIGTERM)
+    assert agent.proc.wait(60) == 0, agent.stderr()
+    left = [p for p in pids + [int(x) for x in containerd_pids] if pid_alive(p)]
+    assert left == []
+    r = agent.cli("status", check=False)
+    assert r.returncode == 3
+    assert "not running" in r.stderr
