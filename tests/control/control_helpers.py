@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import queue
 import signal
 import socket
 import subprocess
@@ -105,7 +104,7 @@ def foreign_grpc_server(path: str) -> grpc.Server:
 
 
 class CliProcess:
-    """``node-containerd ARGS`` in a child process, its output read line by line."""
+    """``node-containerd ARGS`` in a child process; every line of its output is kept."""
 
     def __init__(self, args: Sequence[str], *, stdout: Any = subprocess.PIPE,
                  env: dict[str, str] | None = None) -> None:
@@ -113,39 +112,48 @@ class CliProcess:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "actors.agent.cli", *args], cwd=REPO, env=environ,
             stdout=stdout, stderr=subprocess.PIPE, text=True)
-        self.out: queue.Queue[str | None] = queue.Queue()
-        self.err: queue.Queue[str | None] = queue.Queue()
-        for stream, q in ((self.proc.stdout, self.out), (self.proc.stderr, self.err)):
+        self._cond = threading.Condition()
+        #: Lines so far (without newline) and whether the stream ended, per stream.
+        self.lines: dict[str, list[str]] = {"out": [], "err": []}
+        self.ended: dict[str, bool] = {"out": stdout is not subprocess.PIPE, "err": False}
+        self._pumps = []
+        for name, stream in (("out", self.proc.stdout), ("err", self.proc.stderr)):
             if stream is not None:
-                threading.Thread(target=self._pump, args=(stream, q), daemon=True).start()
+                pump = threading.Thread(target=self._pump, args=(name, stream), daemon=True)
+                pump.start()
+                self._pumps.append(pump)
 
-    @staticmethod
-    def _pump(stream: Any, q: queue.Queue[str | None]) -> None:
+    def _pump(self, name: str, stream: Any) -> None:
         for line in stream:
-            q.put(line.rstrip("\n"))
-        q.put(None)
+            with self._cond:
+                self.lines[name].append(line.rstrip("\n"))
+                self._cond.notify_all()
+        with self._cond:
+            self.ended[name] = True
+            self._cond.notify_all()
 
-    @staticmethod
-    def wait_line(q: queue.Queue[str | None], contains: str, timeout: float = 10.0) -> str:
-        """Waits for the next line containing ``contains``; skips others."""
+    def wait_line(self, name: str, contains: str, timeout: float = 10.0) -> str:
+        """Waits until stream ``name`` ("out" or "err") printed a line containing ``contains``."""
         deadline = time.monotonic() + timeout
-        seen = []
-        while True:
-            left = deadline - time.monotonic()
-            try:
-                line = q.get(timeout=max(left, 0.001))
-            except queue.Empty:
-                raise TimeoutError(f"no line with {contains!r} within {timeout}s; saw {seen}")
-            if line is None:
-                raise EOFError(f"stream ended without a line with {contains!r}; saw {seen}")
-            if contains in line:
-                return line
-            seen.append(line)
+        with self._cond:
+            while True:
+                for line in self.lines[name]:
+                    if contains in line:
+                        return line
+                left = deadline - time.monotonic()
+                if self.ended[name] or left <= 0:
+                    raise TimeoutError(
+                        f"no line with {contains!r} on std{name} within {timeout}s; "
+                        f"saw {self.lines[name][-20:]}")
+                self._cond.wait(left)
 
     def interrupt(self, timeout: float = 10.0) -> int:
-        """Sends SIGINT (Ctrl-C) and returns the exit code."""
+        """Sends SIGINT (Ctrl-C), waits for the exit and the end of its output."""
         self.proc.send_signal(signal.SIGINT)
-        return self.proc.wait(timeout=timeout)
+        code = self.proc.wait(timeout=timeout)
+        for pump in self._pumps:
+            pump.join(timeout=timeout)
+        return code
 
     def kill(self) -> None:
         if self.proc.poll() is None:

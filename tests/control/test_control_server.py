@@ -167,3 +167,28 @@ def test_followers_beyond_the_limit_are_refused_and_status_still_answers(served)
         assert len(stub.Status(pb.StatusRequest(), timeout=5).nodes) == 4
         for call in calls:
             call.cancel()
+
+
+def test_a_slow_follower_gets_a_marker_exactly_where_it_missed_entries(served):
+    served.backend.log("root", "ready")
+    channel, stub = _stub(served.path)
+    with channel:
+        call = stub.Logs(pb.LogsRequest(dn="root", backlog_count=1, follow=True))
+        assert next(call).lines == ["ready"]
+        # The stream holds 10 entries (stream_buffer=10); one write of 1000 lines drops 990.
+        served.backend.log_tree.write_raw("root", b"".join(b"burst %d\n" % i for i in range(1000)))
+        got = [next(call) for _ in range(11)]
+        assert [m.data for m in got[:10]] == [b"burst %d" % i for i in range(10)]
+        assert got[10] == pb.LogEntry(kind=pb.ENTRY_KIND_MISSED, missed=990)
+        served.backend.log("root", "after")
+        after = next(call)
+        assert (after.kind, after.lines, after.missed) == (pb.ENTRY_KIND_LEVELED, ["after"], 0)
+        call.cancel()
+
+
+def test_a_logs_request_with_a_bad_dn_is_refused_with_invalid_argument(served):
+    channel, stub = _stub(served.path)
+    with channel, pytest.raises(grpc.RpcError) as e:
+        list(stub.Logs(pb.LogsRequest(dn="Root")))
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert e.value.details() == "dn 'Root' is invalid: part 'Root' does not match [a-z0-9_]{1,64}"

@@ -1,0 +1,298 @@
+"""``status``, ``logs`` and ``restart`` against a real control server on a real socket."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+
+import pytest
+from control_helpers import (
+    AcceptAndClose,
+    CliProcess,
+    foreign_grpc_server,
+    logs_args,
+    node,
+    restart_args,
+    status_args,
+)
+
+from actors.agent.control_cli import cmd_logs, cmd_restart, cmd_status
+from actors.logtree import Severity, entry_to_dict, format_entry
+from actors.supervisor import clock
+
+pytestmark = pytest.mark.timeout(30)
+
+
+# ---------------------------------------------------------------- status
+
+
+def _recent_nodes(age: float = 5.5) -> list:
+    since = clock.monotonic() - age
+    return [
+        node("root", "HEALTHY", pid=100, since=since),
+        node("root.a", "HEALTHY", pid=101, since=since),
+        node("root.a.b", "DEAD", pid=None, restarts=3, last_error="exit status 1", since=since),
+        node("root.ab", "DONE", pid=None, since=since),
+    ]
+
+
+def test_status_json_is_exactly_the_documented_schema_with_wall_clock_since(served, capsys):
+    served.backend.nodes = _recent_nodes(5.5)
+    before = time.time()
+    assert cmd_status(status_args(served.path, json=True)) == 0
+    after = time.time()
+    doc = json.loads(capsys.readouterr().out)
+    assert list(doc) == ["nodes"]
+    since = [n.pop("since") for n in doc["nodes"]]
+    assert doc["nodes"] == [
+        {"dn": "root", "state": "HEALTHY", "pid": 100, "restarts": 0, "last_error": None},
+        {"dn": "root.a", "state": "HEALTHY", "pid": 101, "restarts": 0, "last_error": None},
+        {"dn": "root.a.b", "state": "DEAD", "pid": None, "restarts": 3,
+         "last_error": "exit status 1"},
+        {"dn": "root.ab", "state": "DONE", "pid": None, "restarts": 0, "last_error": None},
+    ]
+    for value in since:
+        assert isinstance(value, float)
+        assert before - 5.5 - 0.5 <= value <= after - 5.5 + 0.5
+
+
+def test_status_prints_a_tree_indented_by_dn_depth_without_colour_off_a_terminal(served, capsys):
+    served.backend.nodes = _recent_nodes(5.5)
+    assert cmd_status(status_args(served.path)) == 0
+    assert capsys.readouterr().out == (
+        "NODE          STATE         PID  RESTARTS  FOR\n"
+        "root          HEALTHY       100         0  5s\n"
+        "  root.a      HEALTHY       101         0  5s\n"
+        "    root.a.b  DEAD            -         3  5s\n"
+        "      last error: exit status 1\n"
+        "  root.ab     DONE            -         0  5s\n"
+    )
+
+
+def _status_on_a_terminal(path: str, no_color: str | None) -> str:
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    if no_color is not None:
+        env["NO_COLOR"] = no_color
+    master, slave = os.openpty()
+    cli = CliProcess(["status", "--socket", path], stdout=slave, env=env)
+    os.close(slave)
+    chunks = []
+    try:
+        while True:
+            try:
+                data = os.read(master, 4096)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not data:
+                break
+            chunks.append(data)
+        assert cli.proc.wait(timeout=20) == 0
+    finally:
+        os.close(master)
+        cli.kill()
+    return b"".join(chunks).decode()
+
+
+def test_status_colours_states_only_on_a_terminal_and_not_with_no_color(served):
+    served.backend.nodes = _recent_nodes()
+    coloured = _status_on_a_terminal(served.path, None)
+    assert "\x1b[32mHEALTHY \x1b[0m" in coloured and "\x1b[1;31mDEAD    \x1b[0m" in coloured
+    plain = _status_on_a_terminal(served.path, "1")
+    assert "\x1b[" not in plain and "HEALTHY" in plain
+
+
+def test_status_of_a_tree_not_started_yet_says_so(served, capsys):
+    served.backend.nodes = []
+    assert cmd_status(status_args(served.path)) == 0
+    assert capsys.readouterr().out == "no nodes: the supervision tree has not started yet\n"
+
+
+# ---------------------------------------------------------------- logs
+
+
+def _stored(served, dn: str = "", **kw) -> list:
+    return served.backend.log_tree.read(dn, subtree=True, backlog=None, **kw).backlog
+
+
+def _lines(entries: list) -> str:
+    return "".join(format_entry(e) + "\n" for e in entries)
+
+
+def test_logs_n_prints_the_newest_entries_of_the_backlog(served, capsys):
+    for i in range(5):
+        served.backend.log("root", f"line {i}")
+    assert cmd_logs(logs_args(served.path, "root", lines=2)) == 0
+    out = capsys.readouterr().out
+    assert out == _lines(_stored(served, "root")[-2:])
+    assert out.endswith("test.py:7] line 4\n") and "line 2" not in out
+
+
+def test_logs_of_a_dn_is_exact_and_children_adds_its_subtree_only(served, capsys):
+    for dn in ("root", "root.a", "root.a.b", "root.ab"):
+        served.backend.log(dn, f"hello from {dn}")
+    assert cmd_logs(logs_args(served.path, "root.a")) == 0
+    assert capsys.readouterr().out == _lines(_stored(served, "root.a")[:1])
+    assert cmd_logs(logs_args(served.path, "root.a", children=True)) == 0
+    out = capsys.readouterr().out
+    assert [line.split("  ")[0] for line in out.splitlines()] == ["root.a", "root.a.b"]
+    assert cmd_logs(logs_args(served.path, None)) == 0
+    assert capsys.readouterr().out == _lines(_stored(served))
+
+
+def test_logs_severity_filters_leveled_entries_and_keeps_raw_lines(served, capsys):
+    for severity in Severity:
+        served.backend.log("root", f"at {severity.name}", severity)
+    served.backend.log_tree.write_raw("root", b"a raw line\n", timestamp=1_700_000_001.0)
+    assert cmd_logs(logs_args(served.path, "root", severity="warning")) == 0
+    out = capsys.readouterr().out
+    assert out == _lines(_stored(served, "root", min_severity=Severity.WARNING))
+    assert ["W", "E", "F", "R"] == [line.split("  ")[1][0] for line in out.splitlines()]
+
+
+def test_logs_raw_only_and_leveled_only_select_the_kind(served, capsys):
+    served.backend.log("root", "leveled")
+    served.backend.log_tree.write_raw("root", b"raw\n", timestamp=1_700_000_001.0)
+    assert cmd_logs(logs_args(served.path, "root", raw_only=True)) == 0
+    assert capsys.readouterr().out == _lines(_stored(served, "root", leveled=False))
+    assert cmd_logs(logs_args(served.path, "root", leveled_only=True)) == 0
+    assert capsys.readouterr().out == _lines(_stored(served, "root", raw=False))
+
+
+def test_logs_json_prints_one_entry_dict_per_line(served, capsys):
+    served.backend.log("root", "two\nlines", Severity.ERROR)
+    served.backend.log_tree.write_raw("root", b"\xffbad utf-8\n" + b"x" * 2000 + b"\n")
+    assert cmd_logs(logs_args(served.path, "root", json=True)) == 0
+    got = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert got == [entry_to_dict(e) for e in _stored(served, "root")]
+    assert got[2]["cut"] is True and got[2]["original_length"] == 2000
+
+
+def test_logs_of_an_unknown_dn_fails_and_says_so(served, capsys):
+    assert cmd_logs(logs_args(served.path, "root.nope")) == 1
+    assert capsys.readouterr().err == (
+        "cannot read the logs of 'root.nope': no node and no logs at dn 'root.nope'\n"
+    )
+
+
+def test_logs_follow_streams_a_line_written_after_it_started_and_exits_0_on_ctrl_c(served):
+    served.backend.log("root", "before the call")
+    cli = CliProcess(["logs", "root", "-f", "--socket", served.path])
+    try:
+        cli.wait_line("out", "before the call")  # backlog sent: the stream is registered
+        served.backend.log("root", "written after the call started")
+        cli.wait_line("out", "written after the call started")
+        assert cli.interrupt() == 0
+    finally:
+        cli.kill()
+
+
+def test_logs_follow_reports_entries_missed_by_a_slow_reader_where_they_went_missing(served):
+    served.backend.log("root", "ready")
+    cli = CliProcess(["logs", "root", "-f", "-n", "1", "--socket", served.path])
+    try:
+        cli.wait_line("out", "ready")
+        # One write of 1000 lines into a stream that holds 10: 990 are dropped at once.
+        served.backend.log_tree.write_raw("root", b"".join(b"burst %d\n" % i for i in range(1000)))
+        assert cli.wait_line("err", "missed") == (
+            "node-containerd: 990 log entries missed here: this reader was too slow "
+            "and the agent does not wait for readers"
+        )
+        served.backend.log("root", "after the burst")
+        cli.wait_line("out", "after the burst")
+        assert cli.interrupt() == 0
+        burst = [line.rsplit("] ", 1)[1] for line in cli.lines["out"] if "] burst" in line]
+        assert burst == [f"burst {i}" for i in range(10)]
+    finally:
+        cli.kill()
+
+
+# ---------------------------------------------------------------- restart
+
+
+def test_restart_of_a_node_cancels_its_subtree_and_says_what_it_did(served, capsys):
+    assert cmd_restart(restart_args(served.path, "root.a")) == 0
+    assert served.backend.restarted == ["root.a"]
+    assert capsys.readouterr().out == (
+        "restarting root.a: cancelled it and 1 node(s) below it (root.a.b); "
+        "the supervisor starts it again now\n"
+    )
+
+
+def test_restart_of_an_unknown_dn_fails_with_exit_1_and_says_so(served, capsys):
+    assert cmd_restart(restart_args(served.path, "root.nope")) == 1
+    assert served.backend.restarted == []
+    assert capsys.readouterr().err == "cannot restart 'root.nope': no node 'root.nope'\n"
+
+
+# ---------------------------------------------------------------- no agent, not ours
+
+
+def test_every_command_exits_3_when_no_socket_file_exists(short_dir, capsys):
+    path = str(short_dir / "control.sock")
+    for code in (
+        cmd_status(status_args(path)),
+        cmd_logs(logs_args(path)),
+        cmd_restart(restart_args(path, "root")),
+    ):
+        assert code == 3
+    message = f"node-containerd is not running: no control socket at {path!r}\n"
+    assert capsys.readouterr().err == message * 3
+
+
+def test_status_exits_3_on_a_stale_socket_file_nobody_listens_on(short_dir, capsys):
+    path = str(short_dir / "control.sock")
+    stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stale.bind(path)
+    stale.close()
+    assert cmd_status(status_args(path)) == 3
+    assert capsys.readouterr().err == (
+        f"node-containerd is not running: no control socket at {path!r}\n"
+    )
+
+
+def test_status_exits_4_when_the_socket_accepts_and_closes(short_dir, capsys):
+    path = str(short_dir / "control.sock")
+    foreign = AcceptAndClose(path)
+    try:
+        assert cmd_status(status_args(path)) == 4
+    finally:
+        foreign.close()
+    assert capsys.readouterr().err == f"{path!r} is not a node-containerd control socket\n"
+
+
+def test_status_exits_4_when_another_grpc_server_answers(short_dir, capsys):
+    path = str(short_dir / "control.sock")
+    foreign = foreign_grpc_server(path)
+    try:
+        assert cmd_status(status_args(path)) == 4
+    finally:
+        foreign.stop(0)
+    assert capsys.readouterr().err == f"{path!r} is not a node-containerd control socket\n"
+
+
+def test_status_exits_4_when_the_path_is_not_a_socket(short_dir, capsys):
+    path = short_dir / "control.sock"
+    path.write_text("not a socket")
+    assert cmd_status(status_args(str(path))) == 4
+    assert capsys.readouterr().err == f"{str(path)!r} is not a node-containerd control socket\n"
+
+
+# ---------------------------------------------------------------- the socket from the config
+
+
+def test_the_socket_is_taken_from_the_config_when_not_given(served, short_dir, capsys):
+    config = short_dir / "agent.toml"
+    config.write_text(f'[control]\nsocket = "{served.path}"\n')
+    assert cmd_status(status_args(None, config=str(config), json=True)) == 0
+    assert len(json.loads(capsys.readouterr().out)["nodes"]) == 4
+
+
+def test_a_bad_config_exits_2_with_its_problems(short_dir, capsys):
+    config = short_dir / "agent.toml"
+    config.write_text("[control]\nsockett = 1\n")
+    assert cmd_status(status_args(None, config=str(config))) == 2
+    assert capsys.readouterr().err == (
+        f"key 'control.sockett' in {str(config)}: unknown key; did you mean 'socket'?\n"
+    )

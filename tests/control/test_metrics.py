@@ -1,0 +1,139 @@
+"""The Prometheus registry: names as Monogon's, the text format, and the HTTP endpoint."""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+
+import pytest
+from prom_text import parse
+
+from actors.agent.metrics import CONTENT_TYPE, Metrics, parse_listen
+from actors.supervisor.events import StateChanged
+from actors.supervisor.states import NodeState
+
+pytestmark = pytest.mark.timeout(30)
+
+NEW, HEALTHY, DEAD = NodeState.NEW, NodeState.HEALTHY, NodeState.DEAD
+
+
+def _feed(metrics: Metrics, *changes: tuple[str, NodeState | None, NodeState]) -> None:
+    for now, (dn, old, new) in enumerate(changes):
+        metrics.observe_state(StateChanged(dn=dn, old=old, new=new), float(now))
+
+
+def test_an_empty_registry_renders_every_family_with_help_and_type_only():
+    types, samples = parse(Metrics().render())
+    assert types == {
+        "monogon_supervisor_dn_state_total": "gauge",
+        "monogon_supervisor_dn_state_transition_count": "counter",
+        "node_containerd_dn_restarts_total": "counter",
+        "node_containerd_preseed_bytes_total": "counter",
+        "node_containerd_preseed_images_total": "counter",
+        "node_containerd_log_bytes_total": "counter",
+    }
+    assert samples == {}
+
+
+def test_state_changes_give_one_hot_state_gauges_transitions_and_restarts_as_go_does():
+    metrics = Metrics()
+    _feed(metrics,
+          ("root", None, NEW), ("root", NEW, HEALTHY),
+          ("root.a", None, NEW), ("root.a", NEW, DEAD), ("root.a", DEAD, NEW))
+    _, samples = parse(metrics.render())
+    gauge = {(dict(k[1])["dn"], dict(k[1])["state"]): v for k, v in samples.items()
+             if k[0] == "monogon_supervisor_dn_state_total"}
+    assert gauge == {
+        (dn, state.value): 1.0 if state is current else 0.0
+        for dn, current in (("root", HEALTHY), ("root.a", NEW))
+        for state in NodeState
+    }
+    transitions = {tuple(v for _, v in k[1]): n for k, n in samples.items()
+                   if k[0] == "monogon_supervisor_dn_state_transition_count"}
+    # Labels sort as dn, new_state, old_state; a DN's first change counts from DEAD.
+    assert transitions == {
+        ("root", "NODE_STATE_NEW", "NODE_STATE_DEAD"): 1.0,
+        ("root", "NODE_STATE_HEALTHY", "NODE_STATE_NEW"): 1.0,
+        ("root.a", "NODE_STATE_NEW", "NODE_STATE_DEAD"): 2.0,
+        ("root.a", "NODE_STATE_DEAD", "NODE_STATE_NEW"): 1.0,
+    }
+    restarts = {k: v for k, v in samples.items() if k[0] == "node_containerd_dn_restarts_total"}
+    assert restarts == {("node_containerd_dn_restarts_total", (("dn", "root.a"),)): 1.0}
+
+
+def test_counters_add_up_per_label_set_and_label_values_are_escaped():
+    metrics = Metrics()
+    odd = 'k8s"io\\x\nz'
+    metrics.add("node_containerd_preseed_bytes_total", 1000, {"namespace": "k8s.io"})
+    metrics.add("node_containerd_preseed_bytes_total", 24, {"namespace": "k8s.io"})
+    metrics.add("node_containerd_preseed_images_total", labels={"namespace": odd})
+    metrics.add("node_containerd_log_bytes_total", 0.5)
+    text = metrics.render()
+    assert 'namespace="k8s\\"io\\\\x\\nz"' in text
+    _, samples = parse(text)
+    assert samples == {
+        ("node_containerd_preseed_bytes_total", (("namespace", "k8s.io"),)): 1024.0,
+        ("node_containerd_preseed_images_total", (("namespace", odd),)): 1.0,
+        ("node_containerd_log_bytes_total", ()): 0.5,
+    }
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "labels", "message"),
+    [
+        ("nope_total", 1, None,
+         "metric 'nope_total' is unknown: expected one of ['node_containerd_log_bytes_total', "
+         "'node_containerd_preseed_bytes_total', 'node_containerd_preseed_images_total']"),
+        ("node_containerd_log_bytes_total", -1, None,
+         "counter increment -1 of 'node_containerd_log_bytes_total' is not a finite number >= 0"),
+        ("node_containerd_log_bytes_total", float("nan"), None,
+         "counter increment nan of 'node_containerd_log_bytes_total' is not a finite number >= 0"),
+        ("node_containerd_log_bytes_total", 1, {"bad-name": "x"},
+         "label name 'bad-name' of 'node_containerd_log_bytes_total' is invalid"),
+    ],
+)
+def test_a_bad_increment_is_refused_and_changes_nothing(name, value, labels, message):
+    metrics = Metrics()
+    before = metrics.render()
+    with pytest.raises(ValueError) as e:
+        metrics.add(name, value, labels)
+    assert str(e.value) == message
+    assert metrics.render() == before
+
+
+@pytest.mark.parametrize(
+    ("listen", "address"),
+    [("127.0.0.1:9464", ("127.0.0.1", 9464)), ("[::1]:9464", ("::1", 9464)),
+     ("::1:0", ("::1", 0)), ("localhost:80", ("localhost", 80))],
+)
+def test_listen_addresses_are_read_as_host_and_port(listen, address):
+    assert parse_listen(listen) == address
+
+
+@pytest.mark.parametrize("listen", ["127.0.0.1", "127.0.0.1:http", "127.0.0.1:70000"])
+def test_a_listen_address_without_a_valid_port_is_refused(listen):
+    with pytest.raises(ValueError) as e:
+        parse_listen(listen)
+    assert str(e.value) == f"metrics listen address {listen!r} is invalid: expected host:port"
+
+
+@pytest.mark.parametrize("listen", [("127.0.0.1", 0), "127.0.0.1:0"])
+def test_the_endpoint_serves_the_registry_over_http_on_loopback(listen):
+    metrics = Metrics()
+    _feed(metrics, ("root", None, NEW))
+    server = metrics.serve(listen)
+    try:
+        host, port = server.server_address[:2]
+        assert host == "127.0.0.1" and port > 0
+        with urllib.request.urlopen(server.url, timeout=10) as reply:
+            assert reply.status == 200
+            assert reply.headers["Content-Type"] == CONTENT_TYPE
+            body = reply.read().decode()
+        assert body == metrics.render()
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(server.url.replace("/metrics", "/other"), timeout=10)
+        assert e.value.code == 404
+    finally:
+        server.shutdown()
+    with pytest.raises(urllib.error.URLError):
+        urllib.request.urlopen(server.url, timeout=10)
