@@ -13,7 +13,7 @@ compute that text (e.g. `names.validate_name`).
 
 from __future__ import annotations
 
-__all__ = ["SupervisionError", "InvalidName", "UnknownNode", "IllegalEvent"]
+__all__ = ["IllegalEvent", "InvalidName", "SupervisionError", "UnknownNode"]
 
 
 class SupervisionError(Exception):

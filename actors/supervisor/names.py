@@ -15,17 +15,17 @@ import re
 from actors.supervisor.errors import InvalidName
 
 __all__ = [
-    "ROOT_DN",
     "NAME_RE",
-    "is_valid_name",
-    "validate_name",
-    "is_valid_dn",
-    "validate_dn",
-    "child_dn",
-    "parent_dn",
-    "name_of",
+    "ROOT_DN",
     "ancestors",
+    "child_dn",
     "in_subtree",
+    "is_valid_dn",
+    "is_valid_name",
+    "name_of",
+    "parent_dn",
+    "validate_dn",
+    "validate_name",
 ]
 
 #: The DN (and name) of the root node.

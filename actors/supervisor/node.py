@@ -42,7 +42,7 @@ from actors.supervisor.names import child_dn
 from actors.supervisor.policy import RestartPolicy
 from actors.supervisor.states import EXITED_STATES, NodeState
 
-__all__ = ["Phase", "Node", "NodeStatus"]
+__all__ = ["Node", "NodeStatus", "Phase"]
 
 
 class Phase(enum.Enum):

@@ -46,7 +46,7 @@ from __future__ import annotations
 from actors.supervisor.node import Node
 from actors.supervisor.policy import RestartPolicy
 
-__all__ = ["plan_restarts", "ready_subtrees", "recent_restarts", "intensity_reached"]
+__all__ = ["intensity_reached", "plan_restarts", "ready_subtrees", "recent_restarts"]
 
 
 def ready_subtrees(root: Node) -> set[str]:

@@ -28,7 +28,7 @@ from actors.supervisor.names import is_valid_name, validate_name
 from actors.supervisor.node import Node
 from actors.supervisor.states import NodeState
 
-__all__ = ["run_group_error", "sub_logger_error", "exit_outcome", "EXIT_RULES"]
+__all__ = ["EXIT_RULES", "exit_outcome", "run_group_error", "sub_logger_error"]
 
 #: A node state after an exit, and the error that made it DEAD (None otherwise).
 Outcome = tuple[NodeState, str | None]

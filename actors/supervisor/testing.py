@@ -77,25 +77,25 @@ from actors.supervisor.events import (
 from actors.supervisor.node import NodeStatus
 from actors.supervisor.policy import PolicySet, RestartPolicy
 from actors.supervisor.states import NodeState, Signal
-from actors.supervisor.tree import Tree
+from actors.supervisor.tree import DEFAULT_POLICIES, Tree
 
 __all__ = [
-    "Simulation",
-    "FakeProcess",
+    "BUILTIN_BEHAVIOURS",
     "Behaviour",
+    "FakeProcess",
+    "Simulation",
     "SimulationError",
     "SimulationTimeout",
-    "remote",
     "becomes_healthy",
-    "spawns_more",
-    "runs_groups",
-    "done_after",
-    "stale_signal",
-    "done_without_healthy",
     "busy_loop",
-    "spawns_forever",
-    "BUILTIN_BEHAVIOURS",
+    "done_after",
+    "done_without_healthy",
     "go_policies",
+    "remote",
+    "runs_groups",
+    "spawns_forever",
+    "spawns_more",
+    "stale_signal",
     "without",
 ]
 
@@ -461,7 +461,7 @@ class Simulation:
         self,
         root: RunnableSpec,
         *,
-        policies: PolicySet = PolicySet(),
+        policies: PolicySet = DEFAULT_POLICIES,
         seed: int = 0,
         behaviours: Mapping[str, Callable[[Mapping[str, Any]], Behaviour]] | None = None,
         start_at: float = 0.0,
@@ -621,9 +621,7 @@ class Simulation:
     def transitions(self, dn: str | None = None) -> list[tuple[str, NodeState | None, NodeState]]:
         """Every state change (dn, old, new), optionally of one DN only."""
         return [
-            (a.dn, a.old, a.new)
-            for a in self.actions_of(StateChanged)
-            if dn is None or a.dn == dn
+            (a.dn, a.old, a.new) for a in self.actions_of(StateChanged) if dn is None or a.dn == dn
         ]
 
     # ------------------------------------------------------------ internals
@@ -685,7 +683,9 @@ class Simulation:
             raise SimulationError(f"no reply to request {request_id} of {dn!r}")
         return self._replies.pop(key)
 
-    def _schedule(self, at: float, proc: FakeProcess, step: Callable[[FakeProcess], object]) -> None:
+    def _schedule(
+        self, at: float, proc: FakeProcess, step: Callable[[FakeProcess], object]
+    ) -> None:
         heapq.heappush(self._callbacks, (at, next(self._seq), proc, step))
 
     def _due_timer(self) -> TimerKey | None:

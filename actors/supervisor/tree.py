@@ -96,7 +96,7 @@ from actors.supervisor.restart import intensity_reached, plan_restarts, recent_r
 from actors.supervisor.rules import exit_outcome, run_group_error, sub_logger_error
 from actors.supervisor.states import SIGNAL_TRANSITIONS, NodeState, Signal
 
-__all__ = ["Tree", "NodeStatus", "SPAWN_ALLOWANCE", "MISSED_HEARTBEATS"]
+__all__ = ["DEFAULT_POLICIES", "MISSED_HEARTBEATS", "SPAWN_ALLOWANCE", "NodeStatus", "Tree"]
 
 #: Seconds a fresh process gets, on top of the liveness window, to spawn and
 #: say hello before its first heartbeat is due.
@@ -104,6 +104,10 @@ SPAWN_ALLOWANCE = 10.0
 
 #: A node is failed after this many heartbeat intervals without a heartbeat.
 MISSED_HEARTBEATS = 3
+
+#: The policies of a tree made without any: Go's behaviour, plus the defaults
+#: of the extensions (see `RestartPolicy`).
+DEFAULT_POLICIES = PolicySet()
 
 
 class Tree:
@@ -115,7 +119,9 @@ class Tree:
             runs); a fresh `random.Random()` if None.
     """
 
-    def __init__(self, policies: PolicySet = PolicySet(), rng: random.Random | None = None) -> None:
+    def __init__(
+        self, policies: PolicySet = DEFAULT_POLICIES, rng: random.Random | None = None
+    ) -> None:
         self._policies = policies
         self._rng = rng if rng is not None else random.Random()
         self._root: Node | None = None
@@ -303,6 +309,8 @@ class Tree:
         node = self._running(event.dn, event.generation, "exit")
         if node is None:
             return
+        state: NodeState
+        error: str | None
         if node.fault is not None:
             state, error = NodeState.DEAD, node.fault
         else:

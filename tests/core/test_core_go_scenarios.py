@@ -43,9 +43,9 @@ DEAD, CANCELED = NodeState.DEAD, NodeState.CANCELED
 GO = RestartPolicy(heartbeat_interval=None)
 
 
-def backoff_delays(seed: int, count: int, backoff: Backoff = Backoff()) -> list[float]:
+def backoff_delays(seed: int, count: int) -> list[float]:
     """The delays the tree draws for `count` consecutive deaths of a fresh node."""
-    rng, delays = random.Random(seed), []
+    backoff, rng, delays = Backoff(), random.Random(seed), []
     for _ in range(count):
         delay, backoff = backoff.next(rng)
         delays.append(delay)
@@ -54,7 +54,9 @@ def backoff_delays(seed: int, count: int, backoff: Backoff = Backoff()) -> list[
 
 def restart_timer(sim: Simulation, dn: str) -> SetTimer:
     """The last restart timer armed for `dn`."""
-    return [a for a in sim.actions_of(SetTimer) if a.key.dn == dn and a.key.purpose == "restart"][-1]
+    return [a for a in sim.actions_of(SetTimer) if a.key.dn == dn and a.key.purpose == "restart"][
+        -1
+    ]
 
 
 def test_both_members_of_a_group_start_and_become_healthy() -> None:
@@ -83,7 +85,9 @@ def test_both_members_of_a_group_start_and_become_healthy() -> None:
 
 def test_group_sibling_restarts_when_one_member_dies() -> None:
     """TestSimpleFailure."""
-    sim = Simulation(runs_groups({"one": becomes_healthy(), "two": remote()}), policies=go_policies())
+    sim = Simulation(
+        runs_groups({"one": becomes_healthy(), "two": remote()}), policies=go_policies()
+    )
     sim.start()
     sim.process("root.two").become_healthy()
     sim.settle()
@@ -103,7 +107,9 @@ def test_group_sibling_restarts_when_one_member_dies() -> None:
             severity="INFO",
             message=f"rescheduling supervised node 'root.two' with backoff {delay:.3f} s",
         ),
-        SetTimer(key=TimerKey(purpose="restart", dn="root.two", generation=4), deadline=1.0 + delay),
+        SetTimer(
+            key=TimerKey(purpose="restart", dn="root.two", generation=4), deadline=1.0 + delay
+        ),
     ]
     sim.settle()
     assert first_one.exit_kind is ExitKind.CANCELED
@@ -155,7 +161,10 @@ def spawns_more_dns(levels: int, order: str = "tree", dn: str = "root.one") -> l
         return found
     if levels == 0:
         return [dn]
-    below = [*spawns_more_dns(levels - 1, order, f"{dn}.a"), *spawns_more_dns(levels - 1, order, f"{dn}.b")]
+    below = [
+        *spawns_more_dns(levels - 1, order, f"{dn}.a"),
+        *spawns_more_dns(levels - 1, order, f"{dn}.b"),
+    ]
     return [*below, dn] if order == "children first" else [dn, *below]
 
 
@@ -189,7 +198,9 @@ def test_a_panicking_or_killed_group_member_restarts_its_sibling() -> None:
 
 def test_a_tree_of_several_levels_comes_up_without_failures() -> None:
     """TestMultipleLevelFailure."""
-    sim = Simulation(runs_groups({"one": spawns_more(4), "two": spawns_more(4)}), policies=go_policies())
+    sim = Simulation(
+        runs_groups({"one": spawns_more(4), "two": spawns_more(4)}), policies=go_policies()
+    )
     sim.start()
 
     states = sim.states()
@@ -252,7 +263,9 @@ def test_a_parent_failure_cancels_the_pending_restart_of_its_child() -> None:
             severity="INFO",
             message=f"rescheduling supervised node 'root' with backoff {root_delay:.3f} s",
         ),
-        SetTimer(key=TimerKey(purpose="restart", dn="root", generation=4), deadline=0.01 + root_delay),
+        SetTimer(
+            key=TimerKey(purpose="restart", dn="root", generation=4), deadline=0.01 + root_delay
+        ),
     ]
     failed_at = sim.now
     sim.run_until(lambda: sim.alive("root"))

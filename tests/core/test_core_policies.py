@@ -80,7 +80,12 @@ def die_repeatedly(sim: Simulation, dn: str, times: int, *, healthy_first: bool)
 
 
 def test_a_node_that_keeps_dying_backs_off_exponentially_up_to_the_cap() -> None:
-    fast = {"backoff_initial": 1.0, "backoff_multiplier": 2.0, "backoff_jitter": 0.0, "backoff_max": 8.0}
+    fast = {
+        "backoff_initial": 1.0,
+        "backoff_multiplier": 2.0,
+        "backoff_jitter": 0.0,
+        "backoff_max": 8.0,
+    }
     sim = Simulation(runs_groups({"one": remote()}), policies=policies({"root.one": fast}))
     sim.start()
 
@@ -116,7 +121,9 @@ def test_healthy_resets_the_backoff_by_default() -> None:
     assert restart_delays(sim, "root.one") == [1.0, 1.0, 1.0]
 
 
-def test_min_healthy_uptime_keeps_growing_the_backoff_of_a_node_that_dies_right_after_healthy() -> None:
+def test_min_healthy_uptime_keeps_growing_the_backoff_of_a_node_that_dies_right_after_healthy() -> (
+    None
+):
     flappy = {
         "backoff_initial": 1.0,
         "backoff_multiplier": 2.0,
@@ -170,7 +177,11 @@ def test_a_death_beyond_the_restart_intensity_fails_the_parent_gracefully() -> N
 
     assert actions == [
         StateChanged(dn="root.mid.leaf", old=NEW, new=DEAD),
-        LogNode(dn="root.mid.leaf", severity="FATAL", message="node 'root.mid.leaf' died: died on request"),
+        LogNode(
+            dn="root.mid.leaf",
+            severity="FATAL",
+            message="node 'root.mid.leaf' died: died on request",
+        ),
         LogNode(dn="root.mid.leaf", severity="FATAL", message=f"{reason}; failing 'root.mid'"),
         CancelNode(dn="root.mid", generation=mid.generation, reason=reason),
         SetTimer(key=key("grace", "root.mid", mid.generation), deadline=sim.now + 5.0),
@@ -178,7 +189,10 @@ def test_a_death_beyond_the_restart_intensity_fails_the_parent_gracefully() -> N
     sim.settle()
     assert mid.exit_kind is ExitKind.CANCELED
     assert sim.status("root.mid").last_error == reason
-    assert LogNode(dn="root.mid", severity="FATAL", message=f"node 'root.mid' died: {reason}") in sim.logs
+    assert (
+        LogNode(dn="root.mid", severity="FATAL", message=f"node 'root.mid' died: {reason}")
+        in sim.logs
+    )
 
     sim.run_until(lambda: sim.alive("root.mid.leaf"))
     assert [(s.dn, s.state, s.restarts) for s in sim.tree.snapshot()] == [
@@ -206,7 +220,9 @@ def test_a_done_parent_fails_at_once_when_its_child_reaches_the_intensity() -> N
     sim = Simulation(root, policies=policies({"root.leaf": {"max_restarts": 0}}))
     sim.start()
     assert sim.states() == {"root": DONE, "root.leaf": NEW}
-    reason = "restart intensity reached: 'root.leaf' was restarted 0 times within 60 s and died again"
+    reason = (
+        "restart intensity reached: 'root.leaf' was restarted 0 times within 60 s and died again"
+    )
 
     sim.process("root.leaf").die()
 
@@ -251,7 +267,10 @@ def test_a_node_that_ignores_its_cancel_is_killed_after_its_grace_period() -> No
     sim.advance_by(1.0)
     reason = "ignored cancel (group sibling 'root.peer' died) for 2 s"
 
-    assert SetTimer(key=key("grace", "root.stubborn", 2), deadline=3.0) in sim.process("root.peer").die()
+    assert (
+        SetTimer(key=key("grace", "root.stubborn", 2), deadline=3.0)
+        in sim.process("root.peer").die()
+    )
     sim.settle()
     assert sim.alive("root.stubborn")
     sim.advance_to(2.999)
@@ -259,7 +278,11 @@ def test_a_node_that_ignores_its_cancel_is_killed_after_its_grace_period() -> No
     sim.advance_to(3.0)
 
     assert sim.actions[mark : mark + 2] == [
-        LogNode(dn="root.stubborn", severity="WARNING", message=f"node 'root.stubborn' {reason}; killing it"),
+        LogNode(
+            dn="root.stubborn",
+            severity="WARNING",
+            message=f"node 'root.stubborn' {reason}; killing it",
+        ),
         KillNode(dn="root.stubborn", generation=2, reason=reason),
     ]
     assert sim.incarnations("root.stubborn")[0].killed
@@ -267,11 +290,15 @@ def test_a_node_that_ignores_its_cancel_is_killed_after_its_grace_period() -> No
 
 
 def test_an_exit_within_the_grace_period_disarms_the_grace_timer() -> None:
-    sim = Simulation(runs_groups({"a": becomes_healthy(), "b": remote()}, then="done"), policies=policies())
+    sim = Simulation(
+        runs_groups({"a": becomes_healthy(), "b": remote()}, then="done"), policies=policies()
+    )
     sim.start()
     sim.process("root.b").die()
 
-    assert CancelTimer(key=key("grace", "root.a", 2)) in sim.process("root.a").exit(ExitKind.CANCELED)
+    assert CancelTimer(key=key("grace", "root.a", 2)) in sim.process("root.a").exit(
+        ExitKind.CANCELED
+    )
 
 
 def test_a_node_not_healthy_by_its_deadline_is_killed() -> None:
@@ -284,7 +311,7 @@ def test_a_node_not_healthy_by_its_deadline_is_killed() -> None:
 
     sim.advance()
 
-    assert sim.actions[mark:mark + 2] == [
+    assert sim.actions[mark : mark + 2] == [
         LogNode(dn="root.slow", severity="FATAL", message=f"node 'root.slow' failed: {reason}"),
         KillNode(dn="root.slow", generation=2, reason=reason),
     ]
@@ -315,8 +342,12 @@ def test_heartbeats_keep_a_node_alive_and_their_absence_kills_it() -> None:
     sim.run_until(lambda: not worker.alive)
 
     assert sim.now == 103.0
-    assert sim.actions[mark:mark + 2] == [
-        LogNode(dn="root.worker", severity="FATAL", message="node 'root.worker' failed: no heartbeat for 3 s"),
+    assert sim.actions[mark : mark + 2] == [
+        LogNode(
+            dn="root.worker",
+            severity="FATAL",
+            message="node 'root.worker' failed: no heartbeat for 3 s",
+        ),
         KillNode(dn="root.worker", generation=2, reason="no heartbeat for 3 s"),
     ]
     assert worker.killed
@@ -329,7 +360,9 @@ def test_the_liveness_watch_allows_time_to_spawn_before_the_first_heartbeat() ->
 
     assert tree.handle(TreeStarted(root=spec), 0.0)[-1] == SetTimer(key=watch, deadline=13.0)
     assert tree.handle(TimerFired(key=watch), 13.0) == [
-        LogNode(dn="root", severity="FATAL", message="node 'root' failed: did not say hello within 13 s"),
+        LogNode(
+            dn="root", severity="FATAL", message="node 'root' failed: did not say hello within 13 s"
+        ),
         KillNode(dn="root", generation=1, reason="did not say hello within 13 s"),
     ]
 
@@ -400,14 +433,25 @@ def test_a_requested_restart_of_a_node_in_backoff_skips_the_rest_of_it() -> None
         LogNode(dn="root.one", severity="INFO", message="restart of 'root.one' requested"),
         CancelTimer(key=key("restart", "root.one", 3)),
         StateChanged(dn="root.one", old=DEAD, new=CANCELED),
-        LogNode(dn="root.one", severity="INFO", message="rescheduling supervised node 'root.one' with backoff 0.000 s"),
+        LogNode(
+            dn="root.one",
+            severity="INFO",
+            message="rescheduling supervised node 'root.one' with backoff 0.000 s",
+        ),
         StateChanged(dn="root.one", old=CANCELED, new=NEW),
-        StartNode(dn="root.one", generation=4, spec=remote(), policy=RestartPolicy(heartbeat_interval=None)),
+        StartNode(
+            dn="root.one",
+            generation=4,
+            spec=remote(),
+            policy=RestartPolicy(heartbeat_interval=None),
+        ),
     ]
 
 
 def test_a_requested_restart_of_a_done_node_runs_it_again() -> None:
-    sim = Simulation(runs_groups({"job": runs_groups(then="done")}, then="healthy"), policies=policies())
+    sim = Simulation(
+        runs_groups({"job": runs_groups(then="done")}, then="healthy"), policies=policies()
+    )
     sim.start()
     assert sim.states() == {"root": HEALTHY, "root.job": DONE}
 

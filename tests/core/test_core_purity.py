@@ -48,7 +48,11 @@ def test_a_core_module_imports_nothing_that_does_io(module: str) -> None:
 @pytest.mark.parametrize("module", CORE)
 def test_a_core_module_imports_only_the_core_from_its_own_package(module: str) -> None:
     imports = imported_modules(PACKAGE / f"{module}.py")
-    own = {m.removeprefix("actors.supervisor.") for m in imports if m.startswith("actors.supervisor.")}
+    own = {
+        m.removeprefix("actors.supervisor.") for m in imports if m.startswith("actors.supervisor.")
+    }
 
     assert own <= set(CORE)
-    assert {m for m in imports if m.startswith("actors.") and not m.startswith("actors.supervisor")} == set()
+    assert {
+        m for m in imports if m.startswith("actors.") and not m.startswith("actors.supervisor")
+    } == set()

@@ -397,7 +397,11 @@ ILLEGAL: list[tuple[Event, float, str]] = [
         1.0,
         "unexpected hello from 'root.one' (generation 2): it is running with pid 101",
     ),
-    (exited("root.two", 4, ExitKind.OK), 1.0, "exit from 'root.two' (generation 4), which has no process"),
+    (
+        exited("root.two", 4, ExitKind.OK),
+        1.0,
+        "exit from 'root.two' (generation 4), which has no process",
+    ),
     (
         signal("root.two", 4, Signal.HEALTHY),
         1.0,
@@ -418,8 +422,8 @@ def test_an_illegal_event_raises_and_leaves_the_tree_unchanged(
     event: Event, now: float, message: str
 ) -> None:
     tree, twin = with_children(), with_children()
-    for t in (tree, twin):
-        t.handle(exited("root.two", 3, ExitKind.ERROR, "boom"), 1.0)
+    for each in (tree, twin):
+        each.handle(exited("root.two", 3, ExitKind.ERROR, "boom"), 1.0)
     before, timers = tree.snapshot(), tree.timers()
 
     with pytest.raises((IllegalEvent, UnknownNode)) as e:
