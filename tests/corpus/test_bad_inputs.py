@@ -28,12 +28,21 @@ ACCEPTED = [c for c in mc.cases() if c.placement == "file" and c.cause is None]
 
 
 def _images(containerd: ContainerdDaemon, namespace: str = mc.NAMESPACE) -> list[str]:
-    """Every row of `ctr images ls` (name, type, digest, size, platforms, labels)."""
-    return sorted(containerd.ctr("images", "ls", namespace=namespace).splitlines()[1:])
+    """The rows of `ctr images ls` (name, type, digest, size, platforms, labels).
+
+    In k8s.io, containerd's CRI plugin adds, in the background, a `sha256:<config>` image
+    beside each named image, with the same target: such rows are left out, so that the
+    listing does not depend on when CRI got round to it.
+    """
+    rows = [row.split() for row in containerd.ctr("images", "ls", namespace=namespace)
+            .splitlines()[1:]]
+    named = {row[2] for row in rows if not re.fullmatch(r"sha256:[0-9a-f]{64}", row[0])}
+    return sorted(" ".join(row) for row in rows
+                  if not (re.fullmatch(r"sha256:[0-9a-f]{64}", row[0]) and row[2] in named))
 
 
 def _names(containerd: ContainerdDaemon, namespace: str) -> list[str]:
-    return sorted(containerd.ctr("images", "ls", "-q", namespace=namespace).split())
+    return [row.split()[0] for row in _images(containerd, namespace)]
 
 
 def _leftovers(containerd: ContainerdDaemon, namespace: str) -> dict[str, list[str]]:
