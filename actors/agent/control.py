@@ -33,58 +33,44 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
-import stat
 import tempfile
 import threading
 from collections.abc import Iterator, Sequence
 from concurrent import futures
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol, Self
 
 import grpc
 
+from actors.agent.control_wire import (
+    PRODUCT,
+    PROTOCOL_VERSION,
+    NodeStatusLike,
+    SocketState,
+    agent_version,
+    channel_target,
+    entry_to_proto,
+    hello,
+    probe_socket,
+    status_to_proto,
+)
 from actors.logtree import (
     DEFAULT_STREAM_BUFFER,
-    Entry,
-    LeveledEntry,
     LogReader,
     LogTree,
     LogTreeError,
-    RawEntry,
     Severity,
     in_subtree,
     validate_dn,
 )
 from actors.supervisor import clock
 from actors.supervisor.errors import SupervisionError
-from actors.supervisor.states import NodeState
 from messages.control import control_pb2 as pb
 from messages.control import control_pb2_grpc as pb_grpc
 
-__all__ = [
-    "PRODUCT",
-    "PROTOCOL_VERSION",
-    "UNIX_PATH_MAX",
-    "ControlBackend",
-    "ControlError",
-    "ControlServer",
-    "NodeStatusLike",
-    "SocketState",
-    "agent_version",
-    "channel_target",
-    "entry_from_proto",
-    "entry_to_proto",
-    "hello",
-    "probe_socket",
-]
+__all__ = ["UNIX_PATH_MAX", "ControlBackend", "ControlError", "ControlServer"]
 
-#: What `Hello` answers as ``product``; a client trusts no other.
-PRODUCT = "node-containerd"
-#: The protocol version of ``control.proto`` this module speaks.
-PROTOCOL_VERSION = 1
 #: Longest unix socket path in bytes (``sun_path`` is 108 bytes with its NUL).
 UNIX_PATH_MAX = 107
 #: Entries sent per wake-up of a follow stream.
@@ -97,25 +83,6 @@ _umask_lock = threading.Lock()
 
 class ControlError(Exception):
     """The control socket cannot be served (path in use, not a socket, bind failed)."""
-
-
-class NodeStatusLike(Protocol):
-    """What the server reads of a node's status (`actors.supervisor.tree.NodeStatus`)."""
-
-    @property
-    def dn(self) -> str: ...
-    @property
-    def state(self) -> NodeState: ...
-    @property
-    def generation(self) -> int: ...
-    @property
-    def pid(self) -> int | None: ...
-    @property
-    def restarts(self) -> int: ...
-    @property
-    def last_error(self) -> str | None: ...
-    @property
-    def since(self) -> float: ...
 
 
 class ControlBackend(Protocol):
@@ -134,133 +101,6 @@ class ControlBackend(Protocol):
     def restart(self, dn: str) -> None:
         """Cancels ``dn``'s subtree so it restarts now; raises `SupervisionError`."""
         ...
-
-
-def agent_version() -> str:
-    """The installed version of node-containerd, or ``"unknown"``."""
-    try:
-        return metadata.version(PRODUCT)
-    except metadata.PackageNotFoundError:
-        return "unknown"
-
-
-# ---------------------------------------------------------------- socket probing
-
-
-class SocketState:
-    """What `probe_socket` found at a path (plain string constants)."""
-
-    MISSING = "missing"
-    """Nothing at the path."""
-    NOT_SOCKET = "not-socket"
-    """A file that is not a unix socket."""
-    REFUSED = "refused"
-    """A socket file nobody listens on (stale)."""
-    DENIED = "denied"
-    """A socket this user may not connect to."""
-    LISTENING = "listening"
-    """A socket something accepts connections on."""
-
-
-def probe_socket(path: str | os.PathLike[str], timeout: float = 2.0) -> str:
-    """Finds out, with one plain connect, whether anything listens on ``path``.
-
-    Returns:
-        One of the `SocketState` constants.
-    """
-    try:
-        mode = os.stat(path).st_mode
-    except FileNotFoundError:
-        return SocketState.MISSING
-    except PermissionError:
-        return SocketState.DENIED
-    if not stat.S_ISSOCK(mode):
-        return SocketState.NOT_SOCKET
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(timeout)
-        try:
-            sock.connect(os.fspath(path))
-        except (ConnectionRefusedError, FileNotFoundError):
-            return SocketState.REFUSED
-        except PermissionError:
-            return SocketState.DENIED
-        except TimeoutError:  # the backlog is full: someone listens but is stuck
-            return SocketState.LISTENING
-    return SocketState.LISTENING
-
-
-def channel_target(path: str | os.PathLike[str]) -> str:
-    """The gRPC target of a unix socket path."""
-    return "unix:" + os.path.abspath(os.fspath(path))
-
-
-def hello(channel: grpc.Channel, timeout: float) -> pb.HelloReply:
-    """Calls Hello; raises `grpc.RpcError` as the call does."""
-    stub = pb_grpc.ControlStub(channel)
-    reply: pb.HelloReply = stub.Hello(
-        pb.HelloRequest(client_version=agent_version(), protocol=PROTOCOL_VERSION),
-        timeout=timeout,
-    )
-    return reply
-
-
-# ---------------------------------------------------------------- conversions
-
-
-def entry_to_proto(entry: Entry) -> pb.LogEntry:
-    """Builds the wire form of a log tree entry (``missed`` left 0)."""
-    if isinstance(entry, RawEntry):
-        return pb.LogEntry(
-            seq=entry.seq,
-            dn=entry.dn,
-            kind=pb.ENTRY_KIND_RAW,
-            time=entry.timestamp,
-            data=entry.data,
-            original_length=entry.original_length,
-        )
-    return pb.LogEntry(
-        seq=entry.seq,
-        dn=entry.dn,
-        kind=pb.ENTRY_KIND_LEVELED,
-        time=entry.timestamp,
-        severity=int(entry.severity),
-        file=entry.file,
-        line=entry.line,
-        lines=list(entry.lines),
-    )
-
-
-def entry_from_proto(msg: pb.LogEntry) -> Entry:
-    """Rebuilds a log tree entry from its wire form (for formatting on the client)."""
-    if msg.kind == pb.ENTRY_KIND_RAW:
-        return RawEntry(msg.seq, msg.dn, msg.data, msg.original_length, msg.time)
-    return LeveledEntry(
-        dn=msg.dn,
-        severity=Severity(msg.severity),
-        lines=tuple(msg.lines) or ("",),
-        timestamp=msg.time,
-        file=msg.file,
-        line=msg.line,
-        seq=msg.seq,
-    )
-
-
-def _status_to_proto(node: NodeStatusLike, wall_minus_mono: float) -> pb.NodeStatus:
-    msg = pb.NodeStatus(
-        dn=node.dn,
-        state=pb.NodeState.Value(node.state.value),
-        restarts=node.restarts,
-        since=node.since + wall_minus_mono,
-        generation=node.generation,
-    )
-    if node.pid is not None:
-        msg.pid = node.pid
-    if node.last_error is not None:
-        msg.last_error = node.last_error
-    restart_at = getattr(node, "restart_at", None)
-    if restart_at is not None:
-        msg.restart_at = restart_at + wall_minus_mono
-    return msg
 
 
 # ---------------------------------------------------------------- the service
@@ -287,10 +127,7 @@ def _logs_query(request: pb.LogsRequest) -> _LogsQuery:
         backlog = request.backlog_count
     elif which == "backlog_all" and request.backlog_all:
         backlog = None
-    if request.subtree and request.dn == "":
-        dn = ""
-    else:
-        dn = validate_dn(request.dn)
+    dn = "" if request.subtree and request.dn == "" else validate_dn(request.dn)
     kinds = request.kinds
     if kinds not in (pb.KIND_FILTER_ALL, pb.KIND_FILTER_LEVELED, pb.KIND_FILTER_RAW):
         raise LogTreeError(f"kind filter {kinds!r} is invalid")
@@ -333,16 +170,20 @@ class _Servicer(pb_grpc.ControlServicer):
         for reader in readers:
             reader.close()
 
-    def Hello(self, request: pb.HelloRequest, context: grpc.ServicerContext) -> pb.HelloReply:
+    def Hello(
+        self, request: pb.HelloRequest, context: grpc.ServicerContext
+    ) -> pb.HelloReply:
         return pb.HelloReply(
             product=PRODUCT, version=agent_version(), protocol=PROTOCOL_VERSION, pid=os.getpid()
         )
 
-    def Status(self, request: pb.StatusRequest, context: grpc.ServicerContext) -> pb.StatusReply:
+    def Status(
+        self, request: pb.StatusRequest, context: grpc.ServicerContext
+    ) -> pb.StatusReply:
         nodes = self._snapshot(context)
         wall = clock.wall()
         offset = wall - clock.monotonic()
-        return pb.StatusReply(nodes=[_status_to_proto(n, offset) for n in nodes], now=wall)
+        return pb.StatusReply(nodes=[status_to_proto(n, offset) for n in nodes], now=wall)
 
     def Restart(
         self, request: pb.RestartRequest, context: grpc.ServicerContext
@@ -361,7 +202,9 @@ class _Servicer(pb_grpc.ControlServicer):
             context.abort(grpc.StatusCode.UNAVAILABLE, f"supervisor did not restart {dn!r}: {e}")
         return pb.RestartReply(cancelled=before or [dn])
 
-    def Logs(self, request: pb.LogsRequest, context: grpc.ServicerContext) -> Iterator[pb.LogEntry]:
+    def Logs(
+        self, request: pb.LogsRequest, context: grpc.ServicerContext
+    ) -> Iterator[pb.LogEntry]:
         try:
             query = _logs_query(request)
         except LogTreeError as e:
@@ -426,7 +269,7 @@ class _Servicer(pb_grpc.ControlServicer):
     def _snapshot(self, context: grpc.ServicerContext) -> Sequence[NodeStatusLike]:
         try:
             return self._backend.snapshot()
-        except Exception as e:  # noqa: BLE001 - the supervisor's failure, told to the client
+        except Exception as e:
             context.abort(grpc.StatusCode.UNAVAILABLE, f"supervisor did not answer: {e}")
             raise  # unreachable: abort raises
 
@@ -505,11 +348,11 @@ class ControlServer:
         """Log readers in use by Logs calls right now (each follow stream holds one)."""
         return self._servicer.open_readers
 
-    def __enter__(self) -> ControlServer:
+    def __enter__(self) -> Self:
         self.start()
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
     def _check_free(self) -> None:

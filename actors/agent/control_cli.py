@@ -34,7 +34,7 @@ from typing import Any, NoReturn, TextIO
 
 import grpc
 
-from actors.agent.control import (
+from actors.agent.control_wire import (
     PRODUCT,
     PROTOCOL_VERSION,
     SocketState,
@@ -79,7 +79,7 @@ _STATE_COLOURS = {
 }
 
 
-class _Failure(Exception):
+class _CommandError(Exception):
     """Ends a command with an exit code and a message for stderr."""
 
     def __init__(self, code: int, message: str) -> None:
@@ -113,7 +113,7 @@ def cmd_restart(args: argparse.Namespace) -> int:
 def _run(command: Any, args: argparse.Namespace) -> int:
     try:
         code: int = command(args)
-    except _Failure as e:
+    except _CommandError as e:
         sys.stdout.flush()
         print(e, file=sys.stderr)
         return e.code
@@ -168,6 +168,10 @@ def _logs(args: argparse.Namespace) -> int:
                 raise
         except grpc.RpcError as e:
             _fail_rpc(e, path, f"read the logs of {request.dn or 'root'!r}")
+        else:
+            if follow:
+                sys.stdout.flush()
+                print("node-containerd: the agent stopped: no more log entries", file=sys.stderr)
     sys.stdout.flush()
     return EXIT_OK
 
@@ -221,7 +225,8 @@ def render_status(reply: pb.StatusReply, *, colour: bool = False) -> str:
 
 
 def _state_name(state: int) -> str:
-    return pb.NodeState.Name(state).removeprefix("NODE_STATE_")
+    name: str = pb.NodeState.Name(state)
+    return name.removeprefix("NODE_STATE_")
 
 
 def _duration(seconds: float) -> str:
@@ -265,7 +270,7 @@ def _logs_request(args: argparse.Namespace) -> pb.LogsRequest:
             request.min_severity = int(Severity[severity.upper()])
         except KeyError:
             names = ", ".join(s.name for s in Severity)
-            raise _Failure(
+            raise _CommandError(
                 EXIT_USAGE, f"severity {severity!r} is invalid: use one of {names}"
             ) from None
     if getattr(args, "raw_only", False):
@@ -287,16 +292,18 @@ def _socket_path(args: argparse.Namespace) -> str:
     try:
         cfg = load_config(getattr(args, "config", None), check_binaries=False)
     except ConfigError as e:
-        raise _Failure(EXIT_USAGE, str(e)) from e
+        raise _CommandError(EXIT_USAGE, str(e)) from e
     return str(cfg.control.socket)
 
 
-def _not_running(path: str) -> _Failure:
-    return _Failure(EXIT_NOT_RUNNING, f"node-containerd is not running: no control socket at {path!r}")
+def _not_running(path: str) -> _CommandError:
+    return _CommandError(
+        EXIT_NOT_RUNNING, f"node-containerd is not running: no control socket at {path!r}"
+    )
 
 
-def _not_ours(path: str) -> _Failure:
-    return _Failure(EXIT_NOT_OURS, f"{path!r} is not a node-containerd control socket")
+def _not_ours(path: str) -> _CommandError:
+    return _CommandError(EXIT_NOT_OURS, f"{path!r} is not a node-containerd control socket")
 
 
 @contextmanager
@@ -309,7 +316,9 @@ def _connect(args: argparse.Namespace) -> Iterator[tuple[pb_grpc.ControlStub, st
     if state == SocketState.NOT_SOCKET:
         raise _not_ours(path)
     if state == SocketState.DENIED:
-        raise _Failure(EXIT_FAILED, f"cannot connect to control socket {path!r}: permission denied")
+        raise _CommandError(
+            EXIT_FAILED, f"cannot connect to control socket {path!r}: permission denied"
+        )
     with grpc.insecure_channel(channel_target(path)) as channel:
         try:
             reply = hello(channel, HELLO_TIMEOUT)
@@ -320,7 +329,7 @@ def _connect(args: argparse.Namespace) -> Iterator[tuple[pb_grpc.ControlStub, st
         if reply.product != PRODUCT:
             raise _not_ours(path)
         if reply.protocol != PROTOCOL_VERSION:
-            raise _Failure(
+            raise _CommandError(
                 EXIT_FAILED,
                 f"the agent at {path!r} (version {reply.version}) speaks control protocol "
                 f"{reply.protocol}, this client {PROTOCOL_VERSION}: use the matching client",
@@ -336,14 +345,15 @@ def _call(method: Any, request: Any, path: str, what: str) -> Any:
 
 
 def _fail_rpc(error: grpc.RpcError, path: str, what: str) -> NoReturn:
-    code: grpc.StatusCode = error.code()  # type: ignore[attr-defined]
-    details: str = error.details() or code.name.lower()  # type: ignore[attr-defined]
+    code, details = grpc.StatusCode.UNKNOWN, str(error)
+    if isinstance(error, grpc.Call):  # what a failed call raises
+        code, details = error.code(), error.details() or error.code().name.lower()
     if code == grpc.StatusCode.UNAVAILABLE and probe_socket(path) in (
         SocketState.MISSING,
         SocketState.REFUSED,
     ):
-        raise _Failure(
+        raise _CommandError(
             EXIT_NOT_RUNNING, f"node-containerd stopped: no control socket at {path!r}"
         ) from error
-    raise _Failure(EXIT_FAILED, f"cannot {what}: {details}") from error
+    raise _CommandError(EXIT_FAILED, f"cannot {what}: {details}") from error
 

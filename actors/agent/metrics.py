@@ -45,7 +45,7 @@ from typing import Any
 from actors.supervisor.events import StateChanged
 from actors.supervisor.states import NodeState
 
-__all__ = ["COUNTERS", "CONTENT_TYPE", "Metrics", "MetricsServer", "escape_label", "parse_listen"]
+__all__ = ["CONTENT_TYPE", "COUNTERS", "Metrics", "MetricsServer", "escape_label", "parse_listen"]
 
 #: Content type of the text exposition format.
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -127,6 +127,7 @@ class Metrics:
         Raises:
             ValueError: ``name`` is not a known counter, ``value`` is negative or not
                 finite, or a label name is invalid.
+            TypeError: a label value is not a string.
         """
         if name not in COUNTERS:
             raise ValueError(f"metric {name!r} is unknown: expected one of {sorted(COUNTERS)}")
@@ -137,7 +138,9 @@ class Metrics:
             if not label.isidentifier() or label.startswith("__"):
                 raise ValueError(f"label name {label!r} of {name!r} is invalid")
             if not isinstance(label_value, str):
-                raise ValueError(f"label {label!r} of {name!r} has a non-string value {label_value!r}")
+                raise TypeError(
+                    f"label {label!r} of {name!r} has a non-string value {label_value!r}"
+                )
         with self._lock:
             series = self._counters[name]
             series[key] = series.get(key, 0) + value
@@ -230,15 +233,15 @@ class MetricsServer(ThreadingHTTPServer):
     @property
     def url(self) -> str:
         """The URL of the metrics page, e.g. ``http://127.0.0.1:9464/metrics``."""
-        host, port = self.server_address[:2]
-        shown = f"[{host}]" if ":" in str(host) else str(host)
-        return f"http://{shown}:{port}/metrics"
+        host = str(self.server_address[0])
+        shown = f"[{host}]" if ":" in host else host
+        return f"http://{shown}:{self.server_port}/metrics"
 
 
 class _Handler(BaseHTTPRequestHandler):
     server: MetricsServer
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         if self.path.split("?", 1)[0] not in ("/metrics", "/metrics/"):
             self._reply(404, "text/plain; charset=utf-8", b"not found: try /metrics\n")
             return
@@ -251,5 +254,5 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         """Keeps request lines off stderr (the agent's log sink)."""

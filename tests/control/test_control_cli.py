@@ -148,7 +148,7 @@ def test_logs_severity_filters_leveled_entries_and_keeps_raw_lines(served, capsy
     assert cmd_logs(logs_args(served.path, "root", severity="warning")) == 0
     out = capsys.readouterr().out
     assert out == _lines(_stored(served, "root", min_severity=Severity.WARNING))
-    assert ["W", "E", "F", "R"] == [line.split("  ")[1][0] for line in out.splitlines()]
+    assert [line.split("  ")[1][0] for line in out.splitlines()] == ["W", "E", "F", "R"]
 
 
 def test_logs_raw_only_and_leveled_only_select_the_kind(served, capsys):
@@ -184,6 +184,18 @@ def test_logs_follow_streams_a_line_written_after_it_started_and_exits_0_on_ctrl
         served.backend.log("root", "written after the call started")
         cli.wait_line("out", "written after the call started")
         assert cli.interrupt() == 0
+    finally:
+        cli.kill()
+
+
+def test_logs_follow_ends_with_exit_0_and_a_notice_when_the_agent_stops(served):
+    served.backend.log("root", "before the stop")
+    cli = CliProcess(["logs", "-f", "--socket", served.path])
+    try:
+        cli.wait_line("out", "before the stop")
+        served.server.stop(5)
+        assert cli.proc.wait(timeout=10) == 0
+        cli.wait_line("err", "node-containerd: the agent stopped: no more log entries")
     finally:
         cli.kill()
 
@@ -294,5 +306,5 @@ def test_a_bad_config_exits_2_with_its_problems(short_dir, capsys):
     config.write_text("[control]\nsockett = 1\n")
     assert cmd_status(status_args(None, config=str(config))) == 2
     assert capsys.readouterr().err == (
-        f"key 'control.sockett' in {str(config)}: unknown key; did you mean 'socket'?\n"
+        f"key 'control.sockett' in {config!s}: unknown key; did you mean 'socket'?\n"
     )

@@ -82,8 +82,8 @@ def test_counters_add_up_per_label_set_and_label_values_are_escaped():
     ("name", "value", "labels", "message"),
     [
         ("nope_total", 1, None,
-         "metric 'nope_total' is unknown: expected one of ['node_containerd_log_bytes_total', "
-         "'node_containerd_preseed_bytes_total', 'node_containerd_preseed_images_total']"),
+         ("metric 'nope_total' is unknown: expected one of ['node_containerd_log_bytes_total', "
+          "'node_containerd_preseed_bytes_total', 'node_containerd_preseed_images_total']")),
         ("node_containerd_log_bytes_total", -1, None,
          "counter increment -1 of 'node_containerd_log_bytes_total' is not a finite number >= 0"),
         ("node_containerd_log_bytes_total", float("nan"), None,

@@ -1,0 +1,199 @@
+"""What crosses the control socket, and who is on the other side of one.
+
+Shared by the server (`actors.agent.control`) and the CLI (`actors.agent.control_cli`):
+
+* the agent's identity on the socket: `PRODUCT` and `PROTOCOL_VERSION`, as `Hello`
+  answers them; a client trusts no other;
+* `probe_socket`: one plain ``connect`` that tells "nothing there" and "a stale file
+  nobody listens on" from "someone listens", before any gRPC is spoken;
+* conversions between log tree entries or supervisor node statuses and their messages
+  (``messages/control/control.proto``).
+
+Rules:
+    * Times on the wire are wall-clock seconds since the epoch; the supervisor's
+      monotonic ``since`` is converted with one offset per reply, taken by the server.
+    * Conversions never raise on what the log tree stores; a leveled entry read back
+      from the wire has at least one line.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import stat
+from typing import Protocol
+
+import grpc
+
+from actors.logtree import Entry, LeveledEntry, RawEntry, Severity
+from actors.supervisor.states import NodeState
+from messages.control import control_pb2 as pb
+from messages.control import control_pb2_grpc as pb_grpc
+
+__all__ = [
+    "PRODUCT",
+    "PROTOCOL_VERSION",
+    "NodeStatusLike",
+    "SocketState",
+    "agent_version",
+    "channel_target",
+    "entry_from_proto",
+    "entry_to_proto",
+    "hello",
+    "probe_socket",
+    "status_to_proto",
+]
+
+#: What `Hello` answers as ``product``; a client trusts no other.
+PRODUCT = "node-containerd"
+#: The protocol version of ``control.proto`` this module speaks.
+PROTOCOL_VERSION = 1
+
+
+class NodeStatusLike(Protocol):
+    """What the server reads of a node's status (`actors.supervisor.tree.NodeStatus`)."""
+
+    @property
+    def dn(self) -> str: ...
+    @property
+    def state(self) -> NodeState: ...
+    @property
+    def generation(self) -> int: ...
+    @property
+    def pid(self) -> int | None: ...
+    @property
+    def restarts(self) -> int: ...
+    @property
+    def last_error(self) -> str | None: ...
+    @property
+    def since(self) -> float: ...
+
+
+
+def agent_version() -> str:
+    """The agent's version, as ``node-containerd --version`` prints it."""
+    from actors.agent import __version__
+
+    return __version__
+
+
+class SocketState:
+    """What `probe_socket` found at a path (plain string constants)."""
+
+    MISSING = "missing"
+    """Nothing at the path."""
+    NOT_SOCKET = "not-socket"
+    """A file that is not a unix socket."""
+    REFUSED = "refused"
+    """A socket file nobody listens on (stale)."""
+    DENIED = "denied"
+    """A socket this user may not connect to."""
+    LISTENING = "listening"
+    """A socket something accepts connections on."""
+
+
+def probe_socket(path: str | os.PathLike[str], timeout: float = 2.0) -> str:
+    """Finds out, with one plain connect, whether anything listens on ``path``.
+
+    Returns:
+        One of the `SocketState` constants.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return SocketState.MISSING
+    except PermissionError:
+        return SocketState.DENIED
+    if not stat.S_ISSOCK(mode):
+        return SocketState.NOT_SOCKET
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        try:
+            sock.connect(os.fspath(path))
+        except (ConnectionRefusedError, FileNotFoundError):
+            return SocketState.REFUSED
+        except PermissionError:
+            return SocketState.DENIED
+        except TimeoutError:  # the backlog is full: someone listens but is stuck
+            return SocketState.LISTENING
+    return SocketState.LISTENING
+
+
+def channel_target(path: str | os.PathLike[str]) -> str:
+    """The gRPC target of a unix socket path."""
+    return "unix:" + os.path.abspath(os.fspath(path))
+
+
+def hello(channel: grpc.Channel, timeout: float) -> pb.HelloReply:
+    """Calls Hello; raises `grpc.RpcError` as the call does."""
+    stub = pb_grpc.ControlStub(channel)
+    reply: pb.HelloReply = stub.Hello(
+        pb.HelloRequest(client_version=agent_version(), protocol=PROTOCOL_VERSION),
+        timeout=timeout,
+    )
+    return reply
+
+
+# ---------------------------------------------------------------- conversions
+
+
+def entry_to_proto(entry: Entry) -> pb.LogEntry:
+    """Builds the wire form of a log tree entry (``missed`` left 0)."""
+    if isinstance(entry, RawEntry):
+        return pb.LogEntry(
+            seq=entry.seq,
+            dn=entry.dn,
+            kind=pb.ENTRY_KIND_RAW,
+            time=entry.timestamp,
+            data=entry.data,
+            original_length=entry.original_length,
+        )
+    return pb.LogEntry(
+        seq=entry.seq,
+        dn=entry.dn,
+        kind=pb.ENTRY_KIND_LEVELED,
+        time=entry.timestamp,
+        severity=int(entry.severity),
+        file=entry.file,
+        line=entry.line,
+        lines=list(entry.lines),
+    )
+
+
+def entry_from_proto(msg: pb.LogEntry) -> Entry:
+    """Rebuilds a log tree entry from its wire form (for formatting on the client)."""
+    if msg.kind == pb.ENTRY_KIND_RAW:
+        return RawEntry(msg.seq, msg.dn, msg.data, msg.original_length, msg.time)
+    return LeveledEntry(
+        dn=msg.dn,
+        severity=Severity(msg.severity),
+        lines=tuple(msg.lines) or ("",),
+        timestamp=msg.time,
+        file=msg.file,
+        line=msg.line,
+        seq=msg.seq,
+    )
+
+
+def status_to_proto(node: NodeStatusLike, wall_minus_mono: float) -> pb.NodeStatus:
+    """Builds the wire form of a node status.
+
+    Args:
+        node: the status, ``since`` (and ``restart_at`` if it has one) in monotonic seconds.
+        wall_minus_mono: wall-clock time minus monotonic time, taken once per reply.
+    """
+    msg = pb.NodeStatus(
+        dn=node.dn,
+        state=pb.NodeState.Value(node.state.value),
+        restarts=node.restarts,
+        since=node.since + wall_minus_mono,
+        generation=node.generation,
+    )
+    if node.pid is not None:
+        msg.pid = node.pid
+    if node.last_error is not None:
+        msg.last_error = node.last_error
+    restart_at = getattr(node, "restart_at", None)
+    if restart_at is not None:
+        msg.restart_at = restart_at + wall_minus_mono
+    return msg
