@@ -22,6 +22,7 @@ CORE = [
     "rules",
     "tree",
     "testing",
+    "fakes",
 ]
 FORBIDDEN = {"os", "subprocess", "socket", "threading", "time", "pykka", "msgpack", "grpc"}
 PACKAGE = Path(actors.supervisor.__file__).parent
