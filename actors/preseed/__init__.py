@@ -1,0 +1,37 @@
+"""Preseed: import OCI image tarballs into containerd over its gRPC API.
+
+The public API (everything else is private to the package)::
+
+    with ContainerdClient("/run/containerd/containerd.sock") as client:
+        client.wait_ready(30)
+        result = import_archive(client, "pause.tar", namespace="k8s.io")
+        report = preseed_dir(client, "/var/lib/preseed", record_path="state/preseed.json")
+
+`import_archive` has the semantics of containerd's Go `client.Import` (with
+`archive.ImportIndex`), and is faster and stricter: it verifies every digest,
+skips blobs containerd has without sending them, and imports nothing of a bad
+archive. `preseed_dir` walks `<dir>/<namespace>/<file>` as Metropolis's
+`runPreseed` does, isolating failures per file. Every failure is a
+`PreseedError`.
+"""
+
+from __future__ import annotations
+
+from actors.preseed.client import ContainerdClient
+from actors.preseed.errors import ContainerdError, PreseedError
+from actors.preseed.importer import import_archive
+from actors.preseed.options import ImportOptions
+from actors.preseed.results import ImportedImage, ImportResult, PreseedReport
+
+__all__ = [
+    "ContainerdClient", "ContainerdError", "ImportOptions", "ImportResult", "ImportedImage",
+    "PreseedError", "PreseedReport", "import_archive", "preseed_dir",
+]
+
+
+def __getattr__(name: str) -> object:
+    if name == "preseed_dir":
+        from actors.preseed.preseed import preseed_dir
+
+        return preseed_dir
+    raise AttributeError(name)

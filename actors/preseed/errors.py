@@ -1,0 +1,52 @@
+"""The few exception types of the preseed importer.
+
+Every failure a caller can see is a `PreseedError`. Its text is the whole
+user-facing message: lowercase, no trailing period, naming the file and the
+cause, for example::
+
+    failed to import preseed image 'k8s.io/pause.tar': blob sha256:3f… does not match its digest
+
+Inside the library, the archive readers raise `ArchiveError` with just the cause
+(they do not know how the file is shown); `import_archive` wraps every failure
+into a `PreseedError` for its file with `PreseedError.for_file`. `ContainerdError`
+marks failures of containerd itself (socket missing, not answering, a call
+refused), so a caller can tell "this tarball is bad" from "containerd is not
+there".
+"""
+
+from __future__ import annotations
+
+__all__ = ["ArchiveError", "ContainerdError", "PreseedError"]
+
+
+class PreseedError(Exception):
+    """A preseed import failed; `str()` is the full message.
+
+    Attributes:
+        file: How the failed file is shown (`<namespace>/<file name>`), or None
+            when the error is not about one file.
+        cause: The cause alone, without the file prefix.
+    """
+
+    def __init__(self, message: str, *, file: str | None = None, cause: str | None = None) -> None:
+        super().__init__(message)
+        self.file = file
+        self.cause = cause if cause is not None else message
+
+    @classmethod
+    def for_file(cls, file: str, cause: str) -> PreseedError:
+        """The error for one preseed file, e.g. `failed to import preseed image 'ns/a.tar': …`."""
+        return cls(f"failed to import preseed image {file!r}: {cause}", file=file, cause=cause)
+
+
+class ContainerdError(PreseedError):
+    """containerd is missing, not answering, or refused a call."""
+
+    @classmethod
+    def for_file(cls, file: str, cause: str) -> ContainerdError:
+        """The containerd failure met while importing one preseed file."""
+        return cls(f"failed to import preseed image {file!r}: {cause}", file=file, cause=cause)
+
+
+class ArchiveError(PreseedError):
+    """The archive's content is bad; the message is the cause only (no file)."""

@@ -1,0 +1,278 @@
+"""Importing one archive into containerd: `client.Import` + `archive.ImportIndex`, in Python.
+
+`import_archive` does, in order:
+
+1. open the file safely and index it as a tar (decompressing gzip/zstd first);
+2. read its images: an OCI layout's `index.json`, or the manifests and index
+   synthesised for a `docker save` archive;
+3. plan: walk the index for the selected platforms, verify every manifest and
+   index read, compute the GC labels (nothing is sent to containerd before the
+   whole archive has been checked this far);
+4. create a lease that expires on its own after 24 h (if we die mid-import the
+   garbage collector reclaims what we wrote) and write every blob under it;
+5. create each image, or update its target (and our labels) if it exists;
+6. delete the lease; the GC labels now keep every blob alive from the images.
+
+On any failure nothing of the archive is left behind: unfinished ingests are
+aborted, images created are deleted and images updated get their old target and
+labels back, and the lease is deleted. Every failure is raised as a
+`PreseedError` naming the file as `<namespace>/<file name>`; no other exception
+escapes for any file content.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import secrets
+import time
+from collections.abc import Callable, Mapping, Sequence
+
+import grpc
+from google.protobuf import field_mask_pb2
+
+from actors.preseed.archive import Archive, open_archive
+from actors.preseed.client import ContainerdClient, code_of
+from actors.preseed.descriptors import DOCKER_LAYER, DOCKER_LAYER_GZIP, Descriptor
+from actors.preseed.docker import read_docker_archive
+from actors.preseed.errors import ContainerdError, PreseedError
+from actors.preseed.layout import Layout
+from actors.preseed.names import validate_namespace
+from actors.preseed.oci import LAYOUT_FILE, read_oci_layout
+from actors.preseed.options import ImportOptions
+from actors.preseed.plan import ImagePlan, make_plan
+from actors.preseed.results import ImportedImage, ImportResult
+from actors.preseed.writer import ContentWriter
+from messages.containerd.services.content.v1 import content_pb2 as cpb
+from messages.containerd.services.images.v1 import images_pb2 as ipb
+from messages.containerd.services.leases.v1 import leases_pb2 as lpb
+from messages.containerd.types import descriptor_pb2
+
+__all__ = ["display_name", "import_archive"]
+
+LEASE_EXPIRY = datetime.timedelta(hours=24)
+_UNCOMPRESSED = "containerd.io/uncompressed"
+_PROGRESS_INTERVAL = 0.5
+
+
+def display_name(namespace: str, path: str | os.PathLike[str]) -> str:
+    """How a file is named in messages: `<namespace>/<file name>`."""
+    return f"{namespace}/{os.path.basename(os.fspath(path))}"
+
+
+def _find_compressed(client: ContainerdClient, namespace: str) -> Callable[
+    [Sequence[str]], Mapping[str, Descriptor]
+]:
+    def find(digests: Sequence[str]) -> Mapping[str, Descriptor]:
+        wanted = set(digests)
+        filters = [f'labels."{_UNCOMPRESSED}"=={d}' for d in digests]
+        found: dict[str, Descriptor] = {}
+        try:
+            stream = client.content.List(
+                cpb.ListContentRequest(filters=filters),
+                metadata=client.metadata(namespace), timeout=client.timeout,
+            )
+            for reply in stream:
+                for info in reply.info:
+                    source = info.labels.get(_UNCOMPRESSED, "")
+                    if source in wanted and source not in found:
+                        head = b"".join(r.data for r in client.content.Read(
+                            cpb.ReadContentRequest(digest=info.digest, offset=0, size=10),
+                            metadata=client.metadata(namespace), timeout=client.timeout,
+                        ))
+                        media = DOCKER_LAYER if head and not head.startswith(
+                            (b"\x1f\x8b\x08", b"\x28\xb5\x2f\xfd")) else DOCKER_LAYER_GZIP
+                        if not head:
+                            media = DOCKER_LAYER
+                        found[source] = Descriptor(media, info.digest, info.size)
+        except grpc.RpcError as e:
+            raise client.error("the search for compressed layers", e) from e
+        return found
+
+    return find
+
+
+def _read_layout(archive: Archive, client: ContainerdClient, namespace: str) -> Layout:
+    if archive.index.lookup(LAYOUT_FILE) is not None:
+        return read_oci_layout(archive)
+    return read_docker_archive(archive, _find_compressed(client, namespace))
+
+
+def _create_lease(client: ContainerdClient, namespace: str, file: str) -> str:
+    expiry = datetime.datetime.now(datetime.timezone.utc) + LEASE_EXPIRY
+    request = lpb.CreateRequest(
+        id=f"node-containerd-preseed-{secrets.token_hex(8)}",
+        labels={
+            "containerd.io/gc.expire": expiry.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "node-containerd/preseed": file[:1024],
+        },
+    )
+    reply = client.call(client.leases.Create, request, what="lease create", namespace=namespace)
+    return str(reply.lease.id)
+
+
+def _delete_lease(client: ContainerdClient, namespace: str, lease: str) -> str | None:
+    try:
+        client.call(client.leases.Delete, lpb.DeleteRequest(id=lease), what="lease delete",
+                    namespace=namespace)
+    except ContainerdError as e:
+        return f"lease {lease!r} was not deleted (it expires on its own): {e.cause}"
+    return None
+
+
+def _target(desc: Descriptor) -> descriptor_pb2.Descriptor:
+    return descriptor_pb2.Descriptor(
+        media_type=desc.media_type, digest=desc.digest, size=desc.size,
+        annotations=dict(desc.annotations),
+    )
+
+
+class _Images:
+    """Creates or updates images, remembering how to undo it."""
+
+    def __init__(self, client: ContainerdClient, namespace: str, labels: Mapping[str, str]):
+        self.client = client
+        self.namespace = namespace
+        self.labels = dict(labels)
+        self.undo: list[tuple[str, ipb.Image | None]] = []
+
+    def get(self, name: str) -> ipb.Image | None:
+        try:
+            reply = self.client.call(self.client.images.Get, ipb.GetImageRequest(name=name),
+                                     what=f"get of image {name!r}", namespace=self.namespace)
+        except ContainerdError as e:
+            if code_of(e) == grpc.StatusCode.NOT_FOUND:
+                return None
+            raise
+        return reply.image
+
+    def update(self, image: ipb.Image, keys: Sequence[str]) -> None:
+        mask = field_mask_pb2.FieldMask(paths=["target", *(f"labels.{k}" for k in keys)])
+        self.client.call(self.client.images.Update,
+                         ipb.UpdateImageRequest(image=image, update_mask=mask),
+                         what=f"update of image {image.name!r}", namespace=self.namespace)
+
+    def apply(self, plan: ImagePlan) -> ImportedImage:
+        image = ipb.Image(name=plan.name, labels=self.labels, target=_target(plan.target))
+        previous = self.get(plan.name)
+        if previous is None:
+            try:
+                self.client.call(self.client.images.Create, ipb.CreateImageRequest(image=image),
+                                 what=f"create of image {plan.name!r}", namespace=self.namespace)
+            except ContainerdError as e:
+                if code_of(e) != grpc.StatusCode.ALREADY_EXISTS:
+                    raise
+                previous = self.get(plan.name)
+                self.update(image, list(self.labels))
+        else:
+            self.update(image, list(self.labels))
+        self.undo.append((plan.name, previous))
+        t = plan.target
+        return ImportedImage(name=plan.name, target_digest=t.digest, media_type=t.media_type,
+                             size=t.size)
+
+    def rollback(self) -> None:
+        for name, previous in reversed(self.undo):
+            try:
+                if previous is None:
+                    self.client.call(self.client.images.Delete, ipb.DeleteImageRequest(name=name),
+                                     what=f"delete of image {name!r}", namespace=self.namespace)
+                else:
+                    restored = ipb.Image(name=name, target=previous.target, labels={
+                        k: previous.labels[k] for k in self.labels if k in previous.labels
+                    })
+                    self.update(restored, list(self.labels))
+            except ContainerdError:
+                pass
+        self.undo.clear()
+
+
+def _import(
+    client: ContainerdClient,
+    path: str | os.PathLike[str],
+    namespace: str,
+    options: ImportOptions,
+    progress: Callable[[int, int], None] | None,
+    file: str,
+) -> ImportResult:
+    started = time.monotonic()
+    with open_archive(path, temp_dir=options.temp_dir) as archive:
+        layout = _read_layout(archive, client, namespace)
+        plan = make_plan(archive, layout, options.matcher(), skip_missing=options.skip_missing,
+                         digest_ref_prefix=options.digest_ref_prefix)
+        total = sum(w.descriptor.size for w in plan.writes if w.source is not None)
+        lease = _create_lease(client, namespace, file)
+        writer = ContentWriter(client, namespace, lease, archive)
+        images = _Images(client, namespace, options.labels)
+        warnings = list(plan.warnings)
+
+        def tick() -> None:
+            if progress is not None:
+                progress(min(writer.stats.bytes_done, total), total)
+
+        try:
+            stats = writer.write_all(plan.writes, tick, _PROGRESS_INTERVAL)
+            imported = tuple(images.apply(p) for p in plan.images)
+        except BaseException:
+            writer.stop.set()
+            writer.abort_open()
+            images.rollback()
+            _delete_lease(client, namespace, lease)
+            raise
+        problem = _delete_lease(client, namespace, lease)
+        if problem:
+            warnings.append(problem)
+        if progress is not None:
+            progress(total, total)
+        return ImportResult(
+            path=os.fspath(path), namespace=namespace, images=imported,
+            bytes_sent=stats.bytes_sent, blobs_written=stats.blobs_written,
+            blobs_skipped=stats.blobs_skipped, unchanged=False,
+            index_digest=plan.index_digest, warnings=tuple(warnings),
+            size=archive.source_size, mtime_ns=archive.source_mtime_ns,
+            seconds=time.monotonic() - started,
+        )
+
+
+def import_archive(
+    client: ContainerdClient,
+    path: str | os.PathLike[str],
+    *,
+    namespace: str,
+    options: ImportOptions = ImportOptions(),
+    progress: Callable[[int, int], None] | None = None,
+) -> ImportResult:
+    """Import one image archive into a containerd namespace.
+
+    Args:
+        client: The containerd to import into.
+        path: An OCI image layout or `docker save` tarball, possibly gzip- or
+            zstd-compressed.
+        namespace: The containerd namespace (e.g. "k8s.io").
+        options: Platforms, missing blobs, image labels.
+        progress: Called with (bytes done, bytes total) about twice a second while
+            blobs are written, and once at the end.
+
+    Returns:
+        The images created or updated and what was sent.
+
+    Raises:
+        PreseedError: for every failure, naming the file as `<namespace>/<file name>`
+            (`ContainerdError`, a subclass, when containerd itself failed).
+    """
+    file = display_name(namespace, path)
+    try:
+        validate_namespace(namespace)
+    except ValueError as e:
+        raise PreseedError.for_file(file, str(e)) from None
+    try:
+        return _import(client, path, namespace, options, progress, file)
+    except ContainerdError as e:
+        raise ContainerdError.for_file(file, e.cause) from e
+    except PreseedError as e:
+        raise PreseedError.for_file(file, e.cause) from e
+    except OSError as e:
+        raise PreseedError.for_file(file, f"cannot read the archive: {e.strerror or e}") from e
+    except Exception as e:  # a bug must still name the file, and be a PreseedError
+        raise PreseedError.for_file(file, f"internal error: {type(e).__name__}: {e}") from e
+
