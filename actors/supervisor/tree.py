@@ -94,7 +94,7 @@ from actors.supervisor.node import Node, NodeStatus, Phase
 from actors.supervisor.policy import PolicySet
 from actors.supervisor.restart import intensity_reached, plan_restarts, recent_restarts
 from actors.supervisor.rules import exit_outcome, run_group_error, sub_logger_error
-from actors.supervisor.states import SIGNAL_TRANSITIONS, NodeState, Signal
+from actors.supervisor.states import EXITED_STATES, SIGNAL_TRANSITIONS, NodeState, Signal
 
 __all__ = ["DEFAULT_POLICIES", "MISSED_HEARTBEATS", "SPAWN_ALLOWANCE", "NodeStatus", "Tree"]
 
@@ -132,6 +132,8 @@ class Tree:
         self._shutting_down = False
         self._finished = False
         self._failure: str | None = None
+        # Something exited or was cancelled since the last GC run (Go: markDirty).
+        self._dirty = False
         self._handlers: dict[type[Any], Callable[[Any], None]] = {
             TreeStarted: self._on_tree_started,
             ProcessSpawned: self._on_process_spawned,
@@ -182,7 +184,7 @@ class Tree:
         except SupervisionError:
             self._now, self._out = previous, []
             raise
-        if not self._shutting_down:
+        if self._dirty and not self._shutting_down:
             self._collect_garbage()
         if self._shutting_down and not self._finished and not self._any_running():
             self._finished = True
@@ -440,6 +442,7 @@ class Tree:
             if node.cancelled:
                 continue
             node.cancelled, node.cancel_reason = True, reason
+            self._dirty = True
             if node.phase is Phase.RUNNING and not node.killed:
                 self._out.append(CancelNode(dn=node.dn, generation=node.generation, reason=reason))
                 self._arm(node, "grace", self._now + node.policy.grace_period)
@@ -458,7 +461,8 @@ class Tree:
 
     def _collect_garbage(self) -> None:
         """Run the restart GC until it finds nothing more to do (see `restart.py`)."""
-        while self._root is not None and not self._shutting_down:
+        while self._dirty and self._root is not None and not self._shutting_down:
+            self._dirty = False
             chosen = plan_restarts(self._root)
             if not chosen:
                 return
@@ -549,6 +553,7 @@ class Tree:
 
     def _change_state(self, node: Node, old: NodeState | None, new: NodeState) -> None:
         node.state, node.since = new, self._now
+        self._dirty = self._dirty or new in EXITED_STATES
         self._out.append(StateChanged(dn=node.dn, old=old, new=new))
 
     def _arm(self, node: Node, purpose: str, deadline: float) -> None:
