@@ -19,6 +19,18 @@ The shell's contract:
 * Node identities: every start of a node gets a new `generation` number from
   the core; events about a process carry it, so a late event about an
   earlier incarnation of the same DN is recognised and ignored.
+* `StartNode` always comes right after a `StateChanged(..., new=NEW)` for the
+  same node. `CancelNode` may come before the process said hello: deliver it
+  once it can be. `CancelNode` or `KillNode` for a process that is already
+  gone is a no-op (the process group was reaped).
+* After `KillNode`, report the exit as usual, whatever it looks like: the core
+  already knows why the node failed and records that reason.
+* A node that died and waits out its backoff stays DEAD (its `NodeStatus`
+  has `restart_at`); it turns NEW with the `StartNode` of its restart.
+* `RestartRequested` for an unknown DN raises `UnknownNode`, and during a
+  shutdown `IllegalEvent`: report these to the operator. Any other raise is a
+  shell bug (an event that cannot happen); the tree is left unchanged.
+* Cancellations are emitted children first, in tree order.
 """
 
 from __future__ import annotations
@@ -215,7 +227,9 @@ class TimerKey:
     #: "healthy" (deadline to become HEALTHY), "liveness" (heartbeat watch),
     #: "uptime" (min healthy uptime before the backoff resets).
     purpose: str
+    #: The node the timer is about.
     dn: str
+    #: The node's incarnation (for "restart": the one about to be started).
     generation: int
 
 

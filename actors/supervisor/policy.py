@@ -50,13 +50,16 @@ class RestartPolicy:
     #: The sliding window of the restart intensity, in seconds.
     restart_window: float = 60.0
     #: After a cancel message, how long the process may take to exit before
-    #: its whole process group is SIGKILLed.
+    #: its whole process group is SIGKILLed (and the node is then DEAD: it
+    #: ignored the cancel). 0: no grace at all.
     grace_period: float = 5.0
-    #: If set, a node still NEW this long after it was started fails.
+    #: If set, a node still NEW this long after it was started fails: it is
+    #: taken as hung, so it is SIGKILLed at once, not cancelled.
     healthy_deadline: float | None = None
     #: If set, the node's process sends a heartbeat this often; a node from
     #: which nothing arrives for 3 intervals (stopped, deadlocked) is killed
-    #: and fails. None disables the watch.
+    #: and fails. Before its hello, a fresh process gets `tree.SPAWN_ALLOWANCE`
+    #: (10 s) more. None disables the watch.
     heartbeat_interval: float | None = 1.0
 
     def __post_init__(self) -> None:
