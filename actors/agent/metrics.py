@@ -195,7 +195,7 @@ class Metrics:
         host, port = parse_listen(listen) if isinstance(listen, str) else listen
         server = MetricsServer((host, port), self)
         thread = threading.Thread(
-            target=server.serve_forever, name="nc-metrics", daemon=True
+            target=server.serve_forever, args=(0.1,), name="nc-metrics", daemon=True
         )
         thread.start()
         return server
