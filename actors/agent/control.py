@@ -209,7 +209,7 @@ class _Servicer(pb_grpc.ControlServicer):
             query = _logs_query(request)
         except LogTreeError as e:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
-        if query.dn and not self._known(query):
+        if query.dn and not self._known(query, context):
             context.abort(grpc.StatusCode.NOT_FOUND, f"no node and no logs at dn {query.dn!r}")
         if query.follow and not self._followers.acquire(blocking=False):
             context.abort(
@@ -260,8 +260,8 @@ class _Servicer(pb_grpc.ControlServicer):
             if missed:
                 yield pb.LogEntry(kind=pb.ENTRY_KIND_MISSED, missed=missed)
 
-    def _known(self, query: _LogsQuery) -> bool:
-        dns = [n.dn for n in self._backend.snapshot()] + self._backend.log_tree.dns()
+    def _known(self, query: _LogsQuery, context: grpc.ServicerContext) -> bool:
+        dns = [n.dn for n in self._snapshot(context)] + self._backend.log_tree.dns()
         if query.subtree:
             return any(in_subtree(d, query.dn) for d in dns)
         return query.dn in dns
@@ -269,7 +269,7 @@ class _Servicer(pb_grpc.ControlServicer):
     def _snapshot(self, context: grpc.ServicerContext) -> Sequence[NodeStatusLike]:
         try:
             return self._backend.snapshot()
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - the supervisor's failure, told to the client
             context.abort(grpc.StatusCode.UNAVAILABLE, f"supervisor did not answer: {e}")
             raise  # unreachable: abort raises
 

@@ -355,5 +355,7 @@ def _fail_rpc(error: grpc.RpcError, path: str, what: str) -> NoReturn:
         raise _CommandError(
             EXIT_NOT_RUNNING, f"node-containerd stopped: no control socket at {path!r}"
         ) from error
-    raise _CommandError(EXIT_FAILED, f"cannot {what}: {details}") from error
+    if not details.startswith("cannot "):  # the agent's own message may say it already
+        details = f"cannot {what}: {details}"
+    raise _CommandError(EXIT_FAILED, details) from error
 
