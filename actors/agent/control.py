@@ -269,7 +269,7 @@ class _Servicer(pb_grpc.ControlServicer):
     def _snapshot(self, context: grpc.ServicerContext) -> Sequence[NodeStatusLike]:
         try:
             return self._backend.snapshot()
-        except Exception as e:  # noqa: BLE001 - the supervisor's failure, told to the client
+        except Exception as e:  # re-raised by abort as an RpcError
             context.abort(grpc.StatusCode.UNAVAILABLE, f"supervisor did not answer: {e}")
             raise  # unreachable: abort raises
 
