@@ -246,6 +246,10 @@ class FakeProcess:
         """Die by a signal, without a word (SIGKILL, OOM...)."""
         return self.exit(ExitKind.CRASHED, f"killed by signal {signal_name}")
 
+    def ignore_cancel(self) -> None:
+        """rc: from now on, do not return when cancelled (only a kill ends it)."""
+        self.ignores_cancel = True
+
     def hang(self) -> None:
         """SIGSTOP: from now on no heartbeats, and cancels are ignored."""
         self.hung = True

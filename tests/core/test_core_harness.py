@@ -148,3 +148,21 @@ def test_metrics_keep_the_last_state_of_forgotten_nodes() -> None:
 
     assert sim.states() == {"root": NodeState.DEAD}
     assert sim.metrics == {"root": NodeState.DEAD, "root.child": NodeState.CANCELED}
+
+
+def test_a_remote_told_to_ignore_cancels_is_only_ended_by_the_grace_kill() -> None:
+    sim = Simulation(runs_groups({"one": remote(), "two": remote()}), policies=go_policies())
+    sim.start()
+    one = sim.process("root.one")
+    one.ignore_cancel()
+    sim.process("root.two").die()
+    sim.settle()
+    assert one.cancelled and one.alive
+
+    sim.advance_to(5.0)
+
+    assert (one.killed, one.exit_kind, one.exit_error) == (
+        True,
+        ExitKind.CRASHED,
+        "killed by signal SIGKILL",
+    )
