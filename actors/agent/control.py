@@ -269,7 +269,7 @@ class _Servicer(pb_grpc.ControlServicer):
     def _snapshot(self, context: grpc.ServicerContext) -> Sequence[NodeStatusLike]:
         try:
             return self._backend.snapshot()
-        except Exception as e:  # re-raised by abort as an RpcError
+        except Exception as e:  # told to the client as UNAVAILABLE
             context.abort(grpc.StatusCode.UNAVAILABLE, f"supervisor did not answer: {e}")
             raise  # unreachable: abort raises
 
