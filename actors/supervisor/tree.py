@@ -498,7 +498,7 @@ class Tree:
         window = node.policy.restart_window
         reason = (
             f"restart intensity reached: {node.dn!r} was restarted {count} times"
-            f" within {window:g} s and died again"
+            f" within {window:g} s and died again: {node.last_error}"
         )
         parent = node.parent
         target = "the tree" if parent is None else repr(parent.dn)

@@ -170,7 +170,7 @@ def test_a_death_beyond_the_restart_intensity_fails_the_parent_gracefully() -> N
     mid = sim.process("root.mid")
     reason = (
         "restart intensity reached: 'root.mid.leaf' was restarted 2 times within 60 s"
-        " and died again"
+        " and died again: died on request"
     )
 
     actions = sim.process("root.mid.leaf").die()
@@ -221,7 +221,8 @@ def test_a_done_parent_fails_at_once_when_its_child_reaches_the_intensity() -> N
     sim.start()
     assert sim.states() == {"root": DONE, "root.leaf": NEW}
     reason = (
-        "restart intensity reached: 'root.leaf' was restarted 0 times within 60 s and died again"
+        "restart intensity reached: 'root.leaf' was restarted 0 times within 60 s"
+        " and died again: died on request"
     )
 
     sim.process("root.leaf").die()
@@ -243,7 +244,9 @@ def test_a_failure_past_the_root_fails_the_tree_and_shuts_it_down() -> None:
     sim.process("root").die("first")
     sim.run_until(lambda: sim.alive("root.x"))
     mark = len(sim.actions)
-    reason = "restart intensity reached: 'root' was restarted 1 times within 60 s and died again"
+    reason = (
+        "restart intensity reached: 'root' was restarted 1 times within 60 s and died again: second"
+    )
 
     sim.process("root").die("second")
     sim.settle()
@@ -255,6 +258,22 @@ def test_a_failure_past_the_root_fails_the_tree_and_shuts_it_down() -> None:
     assert (sim.failed, sim.tree.failure, sim.tree.finished) == (reason, reason, True)
     assert sim.states() == {"root": DEAD, "root.x": CANCELED}
     assert sim.shutdown() == []
+
+
+def test_a_tree_failure_names_the_chain_of_failures_that_led_to_it() -> None:
+    root = runs_groups({"one": remote()}, then="healthy")
+    limits = {"root": {"max_restarts": 0}, "root.one": {"max_restarts": 1}}
+    sim = Simulation(root, policies=policies(limits))
+    sim.start()
+
+    die_repeatedly(sim, "root.one", 2, healthy_first=False)
+
+    assert sim.failed == (
+        "restart intensity reached: 'root' was restarted 0 times within 60 s and died again:"
+        " restart intensity reached: 'root.one' was restarted 1 times within 60 s and died"
+        " again: died on request"
+    )
+    assert sim.complete
 
 
 # ---------------------------------------------------------------- grace, deadlines, liveness
