@@ -65,7 +65,7 @@ from actors.logtree import (
     validate_dn,
 )
 from actors.supervisor import clock
-from actors.supervisor.errors import SupervisionError
+from actors.supervisor.errors import SupervisionError, UnknownNode
 from messages.control import control_pb2 as pb
 from messages.control import control_pb2_grpc as pb_grpc
 
@@ -196,6 +196,8 @@ class _Servicer(pb_grpc.ControlServicer):
         before = [n.dn for n in self._snapshot(context) if in_subtree(n.dn, dn)]
         try:
             self._backend.restart(dn)
+        except UnknownNode as e:
+            context.abort(grpc.StatusCode.NOT_FOUND, str(e))
         except SupervisionError as e:
             context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(e))
         except Exception as e:  # noqa: BLE001 - the supervisor's failure, told to the client

@@ -196,7 +196,7 @@ class SupervisorActor(pykka.ThreadingActor):
                 try:
                     self._feed(RestartRequested(dn=dn))
                 except SupervisionError as e:
-                    return str(e)
+                    return e  # raised again, with its own type, in the asking thread
                 return None
             case _Snapshot():
                 return self._tree.snapshot()
@@ -379,7 +379,7 @@ class Supervisor:
         """Cancel `dn`'s subtree so that it restarts now; raises on an unknown DN."""
         error = self._ref.ask(_Restart(dn), timeout=timeout)
         if error is not None:
-            raise SupervisionError(error)
+            raise error
 
     def shutdown(self, reason: str = "shutdown requested") -> None:
         """Ask the tree to stop (returns at once; `wait` for the end)."""
