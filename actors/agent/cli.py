@@ -13,9 +13,9 @@ grpc nor pykka:
     config        here: default, check
 
 Every handler gets the parsed `argparse.Namespace` and returns an exit code. A
-subparser names its handler with ``set_defaults(handler=...)``. For ``status``,
-``logs`` and ``restart``, ``args.socket`` is always a path string when the handler
-runs: ``--socket`` if given, else the ``control.socket`` of ``--config FILE``,
+subparser names its handler with ``set_defaults(handler=...)`` (or ``func=...``,
+as `actors.preseed.cli` does). For ``status``, ``logs`` and ``restart``,
+``args.socket`` is always a path string when the handler runs: ``--socket`` if given, else the ``control.socket`` of ``--config FILE``,
 else of the default profile (which honours ``$NODE_CONTAINERD_STATE``).
 
 Exit codes (`ExitCode`): 0 ok; 1 the command failed; 2 bad usage or a bad config;
@@ -241,8 +241,9 @@ def _add_preseed(commands: Any, *, load: bool) -> None:
         module.add_parsers(commands)
         return
     for name, text in (
-        ("import", "import OCI image tarballs into a running containerd"),
-        ("preseed", "import every tarball of a preseed directory into containerd"),
+        # Their one-line help as actors.preseed.cli gives it, without importing it.
+        ("import", "import image archives into a containerd namespace"),
+        ("preseed", "import every archive of a preseed directory"),
     ):
         commands.add_parser(name, help=text, description=text)
 
