@@ -15,8 +15,9 @@ grpc nor pykka:
 Every handler gets the parsed `argparse.Namespace` and returns an exit code. A
 subparser names its handler with ``set_defaults(handler=...)`` (or ``func=...``,
 as `actors.preseed.cli` does). For ``status``, ``logs`` and ``restart``,
-``args.socket`` is always a path string when the handler runs: ``--socket`` if given, else the ``control.socket`` of ``--config FILE``,
-else of the default profile (which honours ``$NODE_CONTAINERD_STATE``).
+``args.socket`` is always a path string when the handler runs: ``--socket`` if
+given, else the ``control.socket`` of ``--config FILE``, else of the default
+profile (which honours ``$NODE_CONTAINERD_STATE``).
 
 Exit codes (`ExitCode`): 0 ok; 1 the command failed; 2 bad usage or a bad config;
 3 the agent is not running (no control socket, or nobody listens on it); 4 what
