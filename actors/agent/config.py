@@ -8,12 +8,14 @@ Theory of operation:
    converts it (durations to seconds, sizes to bytes, paths to absolute) or records
    a problem naming the file, the dotted key, the value and what is allowed.
    Unknown keys get a did-you-mean. Checking never stops at the first problem.
-3. **Cross-check.** Socket paths must fit a unix socket address, no two files may
-   share a path, containerd's readiness wait must end before the node's
-   healthy deadline, the binary must exist, a user's containerd config must exist
-   and agree with the address the agent will dial.
+   The binary must be found, and a user's containerd config must exist and agree
+   with the address, root and state given here.
+3. **Cross-check.** Socket paths must fit a unix socket address, no two keys may
+   name the same file, and containerd's readiness wait must end before the
+   healthy deadline of ``root.containerd``.
 4. **Raise or return.** Any problem → one `ConfigError` carrying all of them, in
-   file order. Otherwise a frozen `AgentConfig`.
+   schema order (top-level keys, the sections as the default profile lists them,
+   the policies, the cross-checks). Otherwise a frozen `AgentConfig`.
 
 Layering: a user's file is read on top of the default profile. Keys it omits take
 the defaults of `actors.agent.config_schema` (which `default.toml` writes out);

@@ -10,7 +10,7 @@ that checking goes on), and on a bad value records one line:
 naming the file, the dotted key, the offending value with ``!r``, and what is
 allowed. Keys are written as TOML writes them: ``policy."root.containerd".grace_period``.
 
-This module reads no files; `binary` and `existing_file` look at the filesystem.
+This module reads no files; only `Checker.binary` looks at the filesystem.
 """
 
 from __future__ import annotations
