@@ -113,7 +113,7 @@ NOT_IMAGE = (r"unrecognized|not an? (oci|docker|image)|(no|missing|neither) "
              r"(index\.json|manifest\.json|oci-layout)")
 BAD_HEADER = r"checksum|invalid tar|tar header|corrupt|bad header"
 UNSAFE = r"unsafe|absolute|travers|escapes|outside|out of|illegal|not allowed|forbidden"
-MISSING = r"missing|not found|absent|not in the archive|no such"
+MISSING = r"missing|not found|absent|not in the archive|no such|\bno\b"
 BAD_JSON = r"json|parse|decode|malformed"
 TOO_LARGE = r"too (large|big)|exceeds|limit|larger than"
 NOT_REGULAR = r"not a regular file|fifo|named pipe|socket"
@@ -125,6 +125,9 @@ def _mismatch(blob: ig.Blob) -> str:
 
 
 def _missing(blob: ig.Blob) -> str:
+    """The cause for `blob` missing. A missing leaf is an error only if containerd lacks it,
+    and a failed import may leave blobs in containerd until its GC runs: so each case that
+    leaves out a leaf uses a `_base` variant whose blobs no other case has."""
     return _all(blob.digest, MISSING)
 
 
@@ -140,10 +143,11 @@ class _Base:
 
 
 @functools.cache
-def _base() -> _Base:
+def _base(variant: int = 0) -> _Base:
+    """The good archive; a `variant` > 0 has victim blobs of its own (see `_missing`)."""
     bystander = ig.small_image(BYSTANDER, seed=102)
-    layers = (ig.small_image(None, seed=101).layers[0],
-              ig.small_image(None, seed=103, compression="gzip").layers[0])
+    layers = (ig.small_image(None, seed=101 + 10 * variant).layers[0],
+              ig.small_image(None, seed=103 + 10 * variant, compression="gzip").layers[0])
     victim = ig.ImageSpec(VICTIM, layers, ig.Platform.host())
     entries, _ = ig.oci_archive_entries([bystander, victim])
     return _Base(ig.build_image(victim), ig.build_image(bystander), tuple(entries), *layers)
@@ -317,6 +321,8 @@ def _container_cases(good: bytes) -> list[Case]:
     gz[10] |= 0b110  # the first deflate block gets the reserved block type 11
     zst[4] |= 0x08  # the frame header descriptor's reserved bit
     not_tar = rf"{NOT_TAR}|invalid header|bad checksum"
+    v1 = _base(1)
+    v1_good = _tar_bytes(v1.entries)
     nested = _tar([ig.TarEntry("image.tar", good)])
     return [
         Case("zero-byte.tar", "an empty file", r"empty|zero[- ]byte|0 bytes|no data", _raw(b"")),
@@ -326,7 +332,8 @@ def _container_cases(good: bytes) -> list[Case]:
         Case("truncated-data.tar", "cut in the middle of a blob's data", TRUNCATED,
              _raw(good[:l0.offset_data + l0.size // 2])),
         Case("truncated-at-entry.tar", "cut at an entry boundary, no end-of-archive marker",
-             rf"{TRUNCATED}|{_missing(b.layer0)}", _raw(good[:l0.offset])),
+             rf"{TRUNCATED}|{_all(f'{v1.layer0.digest}|{v1.layer1.digest}', MISSING)}",
+             _raw(v1_good[:_member(v1_good, _blob_path(v1.layer0)).offset])),
         Case("bad-header-checksum.tar", "one byte of a blob's tar header flipped", BAD_HEADER,
              _raw(good[:l0.offset] + b"c" + good[l0.offset + 1:])),
         Case("huge-size-header.tar", "a blob's header claims 8 GiB, checksum fixed",
@@ -376,6 +383,7 @@ def _path_cases() -> list[Case]:
     b = _base()
     l0 = _blob_path(b.layer0)
     hexes = b.layer0.hex
+    v2 = _base(2)
     docker, _ = _docker_base("corpus-docker-link:1", 104)
     first_layer = next(e.name for e in docker if e.name.endswith("/layer.tar"))
     docker_link = _swap(docker, first_layer, ig.TarEntry(first_layer, type=tarfile.SYMTYPE,
@@ -413,8 +421,8 @@ def _path_cases() -> list[Case]:
         Case("fifo-in-blobs.tar", "a layer's entry is a FIFO",
              _all(hexes, NOT_REGULAR_ENTRY), instead_of_l0(ig.TarEntry(l0, type=tarfile.FIFOTYPE))),
         Case("blob-is-directory.tar", "a layer's entry is a directory",
-             _all(hexes, rf"{NOT_REGULAR_ENTRY}|{MISSING}"),
-             instead_of_l0(ig.TarEntry.directory(l0))),
+             _all(v2.layer0.hex, rf"{NOT_REGULAR_ENTRY}|{MISSING}"), _tar(_swap(
+                 v2.entries, _blob_path(v2.layer0), ig.TarEntry.directory(_blob_path(v2.layer0))))),
         Case("duplicate-blob.tar", "a layer's entry twice, same content",
              _all(hexes, r"duplicate|more than once|twice|repeated"),
              _tar(_swap(b.entries, l0, ig.TarEntry(l0, b.layer0), ig.TarEntry(l0, b.layer0)))),
@@ -423,7 +431,8 @@ def _path_cases() -> list[Case]:
 
 def _structure_cases() -> list[Case]:
     b = _base()
-    man, cfg = b.victim.manifest, b.victim.config
+    man = b.victim.manifest
+    v3, v4 = _base(3), _base(4)
     index = next(e for e in b.entries if e.name == "index.json")
     only_bystander = ig.TarEntry("index.json", ig.json_bytes({
         "schemaVersion": 2, "mediaType": ig.OCI_INDEX,
@@ -438,7 +447,7 @@ def _structure_cases() -> list[Case]:
         return _tar(_with_index(b.entries, {**_victim_descriptor(man), **desc}))
     media = rf"{re.escape(ig.OCI_INDEX)}|{re.escape(ig.OCI_MANIFEST)}|mismatch|does not match"
     return [
-        Case("missing-index.tar", "no index.json", _all(r"index\.json", rf"{MISSING}|no index"),
+        Case("missing-index.tar", "no index.json", _all(r"index\.json", MISSING),
              entries_with("index.json", None)),
         Case("duplicate-index.tar", "a second index.json listing only the bystander",
              _all(r"index\.json", r"duplicate|more than once|twice|repeated"),
@@ -447,7 +456,7 @@ def _structure_cases() -> list[Case]:
              _all(r"index\.json", rf"{BAD_JSON}|invalid"),
              entries_with("index.json", index.data[:30])),  # type: ignore[index]
         Case("index-is-list.tar", "index.json is the JSON list []",
-             _all(r"index\.json", r"object|list|array|invalid|expected|not a"),
+             _all(r"index", r"object|list|array|expected"),
              entries_with("index.json", b"[]")),
         Case("index-100mb.tar", "index.json padded with spaces to 100 MiB",
              _all(r"index\.json", TOO_LARGE), _make_big_index),
@@ -456,9 +465,10 @@ def _structure_cases() -> list[Case]:
         Case("index-missing-manifest.tar", "the victim's manifest blob left out",
              _missing(man), entries_with(_blob_path(man), None)),
         Case("manifest-missing-layer.tar", "the victim's second layer left out",
-             _missing(b.layer1), entries_with(_blob_path(b.layer1), None)),
+             _missing(v3.layer1), _tar(_swap(v3.entries, _blob_path(v3.layer1)))),
         Case("manifest-missing-config.tar", "the victim's config left out",
-             _missing(cfg), entries_with(_blob_path(cfg), None)),
+             _missing(v4.victim.config),
+             _tar(_swap(v4.entries, _blob_path(v4.victim.config)))),
         Case("manifest-not-json.tar", "a manifest blob (digest right) that is not JSON",
              _all(r"manifest|sha256:[0-9a-f]{64}", rf"{BAD_JSON}|invalid"), _tar(not_json)),
         Case("wrong-media-type.tar", "index.json lists the manifest as application/octet-stream",
@@ -469,7 +479,7 @@ def _structure_cases() -> list[Case]:
         Case("negative-size.tar", "a layer descriptor with size -1",
              _all("size", r"-1|negative|invalid"), _tar(negative)),
         Case("wrong-layer-size.tar", "a layer descriptor one byte too large",
-             _all(b.layer0.digest, "size"), _tar(bigger)),
+             _all(b.layer0.digest, r"size|bytes"), _tar(bigger)),
         Case("bad-layout-version.tar", "oci-layout says imageLayoutVersion 2.0.0",
              _all(r"2\.0\.0", r"version|layout"),
              entries_with("oci-layout", b'{"imageLayoutVersion":"2.0.0"}')),
