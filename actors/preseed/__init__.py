@@ -21,17 +21,10 @@ from actors.preseed.client import ContainerdClient
 from actors.preseed.errors import ContainerdError, PreseedError
 from actors.preseed.importer import import_archive
 from actors.preseed.options import ImportOptions
+from actors.preseed.preseed import preseed_dir
 from actors.preseed.results import ImportedImage, ImportResult, PreseedReport
 
 __all__ = [
     "ContainerdClient", "ContainerdError", "ImportOptions", "ImportResult", "ImportedImage",
     "PreseedError", "PreseedReport", "import_archive", "preseed_dir",
 ]
-
-
-def __getattr__(name: str) -> object:
-    if name == "preseed_dir":
-        from actors.preseed.preseed import preseed_dir
-
-        return preseed_dir
-    raise AttributeError(name)

@@ -1,0 +1,172 @@
+"""One-shot commands on the importer's code path: `import` and `preseed`.
+
+`add_parsers(subparsers)` registers both on an argparse sub-parser set (the
+agent's top-level CLI owns the parser). Each sets `func` to a callable that takes
+the parsed arguments and returns the exit code: 0 when every file was imported,
+1 when any failed (each failure is printed with its reason), 2 for usage errors
+(argparse itself exits with 2 on those).
+
+With `--json`, stdout is one JSON object: per file the images created (name,
+target digest, media type) or the error, and the warnings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from actors.preseed.client import ContainerdClient
+from actors.preseed.errors import PreseedError
+from actors.preseed.importer import display_name, import_archive
+from actors.preseed.options import ImportOptions
+from actors.preseed.preseed import describe, preseed_dir
+from actors.preseed.results import ImportResult
+
+__all__ = ["add_parsers", "main"]
+
+_IMPORT_HELP = """\
+Import image archives into containerd, through its gRPC API, with the semantics of
+containerd's Go client.Import: OCI image layouts and `docker save` tarballs, optionally
+gzip- or zstd-compressed. Images are created, or updated if they exist. Every digest is
+verified; blobs containerd already has are not sent again; a bad archive leaves nothing
+behind. Exit status: 0 if every file was imported, 1 if any failed, 2 on usage errors."""
+
+_PRESEED_HELP = """\
+Import every archive found at DIR/<namespace>/<file> into that containerd namespace
+(k8s.io is the one Kubernetes sees), as the agent's preseed step does at start-up. A
+non-directory at the top of DIR and a directory inside a namespace directory are
+ignored with a warning. With --record, files imported before that are unchanged, and
+whose images containerd still has, are skipped. Exit status: 0 if every file was
+imported, 1 if any failed, 2 on usage errors."""
+
+
+def _label(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"label {text!r} is not of the form KEY=VALUE")
+    return key, value
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--address", required=True, metavar="SOCK",
+                        help="path of containerd's gRPC socket")
+    parser.add_argument("--json", action="store_true",
+                        help="print one JSON object: per file the images created, or the error")
+    parser.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
+                        help="deadline of each containerd call (default: %(default)s)")
+
+
+def add_parsers(subparsers: Any) -> None:
+    """Register the `import` and `preseed` commands on an argparse subparsers object."""
+    imp = subparsers.add_parser(
+        "import", help="import image archives into a containerd namespace",
+        description=_IMPORT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _common(imp)
+    imp.add_argument("--namespace", required=True, metavar="NS",
+                     help="containerd namespace to import into, e.g. k8s.io")
+    imp.add_argument("--all-platforms", action="store_true",
+                     help="import every platform of multi-platform images (default: this host's)")
+    imp.add_argument("--platform", metavar="OS/ARCH[/VARIANT]",
+                     help="import this platform instead of the host's")
+    imp.add_argument("--skip-missing", action="store_true",
+                     help="leave out blobs the archive lacks instead of failing")
+    imp.add_argument("--label", action="append", type=_label, default=[], metavar="K=V",
+                     help="set this label on every image (repeatable), "
+                          "e.g. io.cri-containerd.pinned=pinned")
+    imp.add_argument("files", nargs="+", metavar="FILE", help="image archives to import")
+    imp.set_defaults(func=run_import)
+
+    pre = subparsers.add_parser(
+        "preseed", help="import every archive of a preseed directory",
+        description=_PRESEED_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _common(pre)
+    pre.add_argument("--dir", required=True, metavar="DIR", help="the preseed directory")
+    pre.add_argument("--record", metavar="FILE",
+                     help="import record to skip unchanged files with (JSON, created if absent)")
+    pre.set_defaults(func=run_preseed)
+
+
+def _entry(result: ImportResult) -> dict[str, object]:
+    return {
+        "file": display_name(result.namespace, result.path), "path": result.path,
+        "namespace": result.namespace, "ok": True, "unchanged": result.unchanged,
+        "images": [{"name": i.name, "target_digest": i.target_digest,
+                    "media_type": i.media_type} for i in result.images],
+        "bytes_sent": result.bytes_sent, "warnings": list(result.warnings), "error": None,
+    }
+
+
+def _emit(entries: list[dict[str, object]], warnings: Sequence[str], as_json: bool,
+          out: TextIO, err: TextIO) -> int:
+    failed = any(not e["ok"] for e in entries)
+    if as_json:
+        json.dump({"ok": not failed, "files": entries, "warnings": list(warnings)}, out, indent=2)
+        out.write("\n")
+    else:
+        for text in warnings:
+            err.write(f"warning: {text}\n")
+        for entry in entries:
+            if not entry["ok"]:
+                err.write(f"error: {entry['error']}\n")
+    return 1 if failed else 0
+
+
+def run_import(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+    """Run `import` with parsed arguments; return the exit code."""
+    try:
+        options = ImportOptions(all_platforms=args.all_platforms, skip_missing=args.skip_missing,
+                                labels=dict(args.label), platform=args.platform)
+    except ValueError as e:
+        err.write(f"error: {e}\n")
+        return 2
+    entries: list[dict[str, object]] = []
+    with ContainerdClient(args.address, timeout=args.timeout) as client:
+        for path in args.files:
+            try:
+                result = import_archive(client, path, namespace=args.namespace, options=options)
+            except PreseedError as e:
+                entries.append({"file": display_name(args.namespace, path), "path": path,
+                                "namespace": args.namespace, "ok": False, "images": [],
+                                "error": str(e)})
+                continue
+            entries.append(_entry(result))
+            if not args.json:
+                out.write(describe(result) + "\n")
+    return _emit(entries, [], args.json, out, err)
+
+
+def run_preseed(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+    """Run `preseed` with parsed arguments; return the exit code."""
+    import logging
+
+    log = logging.getLogger("actors.preseed.cli")
+    with ContainerdClient(args.address, timeout=args.timeout) as client:
+        try:
+            report = preseed_dir(client, args.dir, record_path=args.record, log=log)
+        except PreseedError as e:
+            err.write(f"error: {e}\n")
+            return 1
+    entries = [_entry(r) for r in report.results]
+    entries += [{"file": file, "ok": False, "images": [], "error": text}
+                for file, text in report.failures]
+    if not args.json:
+        for result in report.results:
+            out.write(describe(result) + "\n")
+    return _emit(entries, report.warnings, args.json, out, err)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """A stand-alone entry point: `python -m actors.preseed.cli import|preseed …`."""
+    parser = argparse.ArgumentParser(prog="node-containerd")
+    add_parsers(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,233 @@
+"""import_archive against the real containerd, with ctr as the reference client."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from actors.preseed import ContainerdClient, ImportOptions, PreseedError, import_archive
+from conftest import HELLO, MULTI, Archives, blobs, check, gc, images, ingests, leases
+from containerd_daemon import ContainerdDaemon
+from preseed.fixtures import BlobStore, ctr_export, layer_tar, named, write_oci_archive
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def _ours(daemon: ContainerdDaemon, path: Path, namespace: str, **options: object):
+    with ContainerdClient(daemon.address) as client:
+        return import_archive(client, path, namespace=namespace, options=ImportOptions(**options))
+
+
+def _ctr(daemon: ContainerdDaemon, path: Path, namespace: str, *flags: str) -> None:
+    daemon.ctr("images", "import", "--no-unpack", *flags, str(path), namespace=namespace)
+
+
+@pytest.mark.parametrize("kind", ["oci", "docker", "docker_raw"])
+def test_an_archive_imports_the_images_and_blobs_ctr_imports(
+    kind: str, archives: Archives, containerd: ContainerdDaemon
+) -> None:
+    path = getattr(archives, kind)
+    _ctr(containerd, path, f"ref-{kind}")
+    result = _ours(containerd, path, f"ours-{kind}")
+    gc(containerd, f"ref-{kind}")
+    gc(containerd, f"ours-{kind}")
+
+    expected = {
+        "oci": {HELLO},
+        "docker": {HELLO, "docker.io/library/hello:2"},
+        "docker_raw": {"docker.io/library/alpine:latest", "example.com/team/app:2"},
+    }[kind]
+    assert images(containerd, f"ours-{kind}") == images(containerd, f"ref-{kind}")
+    assert set(images(containerd, f"ours-{kind}")) == expected
+    assert {i.name: i.target_digest for i in result.images} == images(containerd, f"ours-{kind}")
+    assert blobs(containerd, f"ours-{kind}") == blobs(containerd, f"ref-{kind}")
+    assert leases(containerd, f"ours-{kind}") == [] and ingests(containerd, f"ours-{kind}") == []
+
+
+def test_imported_images_are_complete_and_survive_the_lease_gc_and_a_restart(
+    archives: Archives, fresh_containerd: ContainerdDaemon
+) -> None:
+    result = _ours(fresh_containerd, archives.docker, "ns")
+    before = blobs(fresh_containerd, "ns")
+    gc(fresh_containerd, "ns")
+    fresh_containerd.restart()
+
+    assert leases(fresh_containerd, "ns") == []
+    assert blobs(fresh_containerd, "ns") == before
+    assert len(before) == result.blobs_written == 4  # manifest, config, 2 layers
+    assert check(fresh_containerd, "ns") == {
+        HELLO: "complete (3/3)", "docker.io/library/hello:2": "complete (3/3)"}
+
+
+def test_a_reimport_sends_no_blob_and_keeps_the_images(
+    archives: Archives, fresh_containerd: ContainerdDaemon
+) -> None:
+    first = _ours(fresh_containerd, archives.oci, "ns")
+    again = _ours(fresh_containerd, archives.oci, "ns")
+
+    assert (first.bytes_sent > 0, first.blobs_written, first.blobs_skipped) == (True, 4, 0)
+    assert (again.bytes_sent, again.blobs_written, again.blobs_skipped) == (0, 0, 4)
+    assert again.images == first.images
+    assert images(fresh_containerd, "ns") == {HELLO: first.images[0].target_digest}
+
+
+def test_namespaces_are_isolated_and_share_content_without_resending_it(
+    archives: Archives, fresh_containerd: ContainerdDaemon
+) -> None:
+    _ours(fresh_containerd, archives.oci, "one")
+    assert images(fresh_containerd, "two") == {}
+
+    second = _ours(fresh_containerd, archives.oci, "two")
+    fresh_containerd.ctr("images", "rm", "--sync", HELLO, namespace="one")
+
+    assert (second.bytes_sent, second.blobs_skipped) == (0, 4)
+    assert images(fresh_containerd, "one") == {}
+    assert check(fresh_containerd, "two") == {HELLO: "complete (3/3)"}
+
+
+@pytest.mark.parametrize("kind", ["gzip", "zstd"])
+def test_a_compressed_archive_imports_the_same_images_as_the_plain_one(
+    kind: str, archives: Archives, containerd: ContainerdDaemon
+) -> None:
+    plain = _ours(containerd, archives.oci, f"plain-{kind}")
+    packed = _ours(containerd, getattr(archives, kind), f"packed-{kind}")
+
+    assert packed.images == plain.images
+    assert check(containerd, f"packed-{kind}") == {HELLO: "complete (3/3)"}
+
+
+def test_a_multi_platform_image_imports_the_host_platform_by_default_like_ctr(
+    archives: Archives, containerd: ContainerdDaemon
+) -> None:
+    _ctr(containerd, archives.multi, "multi-ref")
+    result = _ours(containerd, archives.multi, "multi-host")
+    gc(containerd, "multi-ref")
+    gc(containerd, "multi-host")
+
+    assert images(containerd, "multi-host") == images(containerd, "multi-ref") == {
+        MULTI: result.images[0].target_digest}
+    assert blobs(containerd, "multi-host") == blobs(containerd, "multi-ref")
+    assert len(blobs(containerd, "multi-host")) == 4  # index, amd64 manifest, config, layer
+
+
+def test_all_platforms_imports_every_platform_like_ctr(
+    archives: Archives, containerd: ContainerdDaemon
+) -> None:
+    _ctr(containerd, archives.multi, "multi-all-ref", "--all-platforms")
+    _ours(containerd, archives.multi, "multi-all", all_platforms=True)
+    gc(containerd, "multi-all-ref")
+    gc(containerd, "multi-all")
+
+    assert blobs(containerd, "multi-all") == blobs(containerd, "multi-all-ref")
+    assert len(blobs(containerd, "multi-all")) == 10
+
+
+def test_a_ctr_export_lacking_other_platforms_needs_skip_missing_for_all_platforms(
+    archives: Archives, fresh_containerd: ContainerdDaemon, tmp_path: Path
+) -> None:
+    _ctr(fresh_containerd, archives.multi, "src")
+    exported = ctr_export(fresh_containerd, "src", tmp_path / "export.tar", MULTI)
+    fresh_containerd.ctr("images", "rm", "--sync", MULTI, namespace="src")
+
+    with pytest.raises(PreseedError) as info:
+        _ours(fresh_containerd, exported, "dst", all_platforms=True)
+    result = _ours(fresh_containerd, exported, "dst", all_platforms=True, skip_missing=True)
+
+    assert str(info.value).startswith("failed to import preseed image 'dst/export.tar': manifest ")
+    assert str(info.value).endswith(" is missing from the archive")
+    assert [i.name for i in result.images] == [MULTI]
+    assert len(result.warnings) == 2  # the arm64 and arm/v7 manifests
+    assert check(fresh_containerd, "dst") == {MULTI: "complete (2/2)"}
+    assert leases(fresh_containerd, "dst") == [] and ingests(fresh_containerd, "dst") == []
+
+
+def test_labels_are_set_on_created_and_updated_images(
+    archives: Archives, fresh_containerd: ContainerdDaemon
+) -> None:
+    _ours(fresh_containerd, archives.oci, "ns")
+    _ours(fresh_containerd, archives.oci, "ns", labels={"io.cri-containerd.pinned": "pinned"})
+    _ours(fresh_containerd, archives.docker, "ns", labels={"team": "a"})
+
+    rows = fresh_containerd.ctr("images", "ls", namespace="ns").splitlines()[1:]
+    labels = {row.split()[0]: row.split()[-1] for row in rows}
+    assert labels == {HELLO: "io.cri-containerd.pinned=pinned,team=a",
+                      "docker.io/library/hello:2": "team=a"}
+
+
+def test_an_unnamed_manifest_is_imported_under_its_digest_with_a_warning(
+    archives: Archives, fresh_containerd: ContainerdDaemon
+) -> None:
+    result = _ours(fresh_containerd, archives.unnamed, "ns")
+    gc(fresh_containerd, "ns")
+
+    (image,) = result.images
+    assert image.name == f"import@{image.target_digest}"
+    assert result.warnings == (
+        f"manifest {image.target_digest} has no image name; imported as {image.name!r}",)
+    assert check(fresh_containerd, "ns") == {image.name: "complete (2/2)"}
+
+
+def test_a_umoci_layout_imports_under_its_ref_name_as_the_go_client_names_it(
+    archives: Archives, fresh_containerd: ContainerdDaemon
+) -> None:
+    result = _ours(fresh_containerd, archives.umoci_tar, "ns")
+
+    assert [i.name for i in result.images] == ["latest"]
+    assert check(fresh_containerd, "ns") == {"latest": "complete (3/3)"}
+
+
+def test_a_bad_archive_changes_no_image_and_leaves_no_lease_or_ingest(
+    archives: Archives, fresh_containerd: ContainerdDaemon, tmp_path: Path
+) -> None:
+    good = _ours(fresh_containerd, archives.oci, "ns")
+    store = BlobStore(tmp_path)
+    big = layer_tar(tmp_path / "big.tar", {"data": os.urandom(3 << 20)})
+    manifest = store.image([big])
+    other = store.image([layer_tar(tmp_path / "small.tar", {"x": b"y"})])
+    layer_digest = next(d for d, c in store.blobs.items() if c == big)
+    broken = tmp_path / "broken-big.tar"
+    shutil.copy(big, broken)
+    with open(broken, "r+b") as f:
+        f.seek(2 << 20)
+        f.write(b"corrupt")
+    store.blobs[layer_digest] = broken
+    bad = write_oci_archive(tmp_path / "bad.tar", store,
+                            [named(other, "docker.io/library/other:1"), named(manifest, HELLO)])
+
+    with pytest.raises(PreseedError) as info:
+        _ours(fresh_containerd, bad, "ns")
+
+    assert str(info.value) == (
+        f"failed to import preseed image 'ns/bad.tar': blob {layer_digest} does not match "
+        "its digest")
+    assert images(fresh_containerd, "ns") == {HELLO: good.images[0].target_digest}
+    assert leases(fresh_containerd, "ns") == [] and ingests(fresh_containerd, "ns") == []
+
+
+def test_an_existing_image_is_updated_to_the_archives_target(
+    archives: Archives, fresh_containerd: ContainerdDaemon
+) -> None:
+    _ours(fresh_containerd, archives.docker, "ns")
+    result = _ours(fresh_containerd, archives.oci, "ns")
+
+    assert images(fresh_containerd, "ns") == {
+        HELLO: result.images[0].target_digest,
+        "docker.io/library/hello:2": images(fresh_containerd, "ns")["docker.io/library/hello:2"]}
+    assert result.images[0].media_type == "application/vnd.oci.image.manifest.v1+json"
+
+
+def test_a_missing_socket_is_a_clear_containerd_error(archives: Archives, tmp_path: Path) -> None:
+    with ContainerdClient(str(tmp_path / "nothing.sock"), timeout=2) as client:
+        with pytest.raises(PreseedError) as info:
+            import_archive(client, archives.oci, namespace="ns")
+        with pytest.raises(PreseedError) as ready:
+            client.wait_ready(0.3)
+
+    assert str(info.value) == (f"failed to import preseed image 'ns/hello-oci.tar': containerd "
+                               f"socket {str(tmp_path / 'nothing.sock')!r} does not exist")
+    assert str(ready.value) == (f"containerd at {str(tmp_path / 'nothing.sock')!r} did not answer "
+                                f"within 0.3s: containerd socket "
+                                f"{str(tmp_path / 'nothing.sock')!r} does not exist")
