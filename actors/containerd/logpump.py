@@ -71,9 +71,7 @@ def run_pump(fifo: str, pipe_size: int, node: Node, sink: RawSink | None = None)
         None when stopped by the cancel, else why the pump failed.
     """
     done: concurrent.futures.Future[str | None] = concurrent.futures.Future()
-    LogPumpActor.start(
-        fifo=fifo, pipe_size=pipe_size, node=node, sink=sink or node.raw, done=done
-    )
+    LogPumpActor.start(fifo=fifo, pipe_size=pipe_size, node=node, sink=sink or node.raw, done=done)
     return done.result()
 
 
@@ -180,7 +178,7 @@ class LogPumpActor(pykka.ThreadingActor):
         error = None
         try:
             pump(self._fd, self._wakeup, self._sink)
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - any read failure fails the node
             error = f"cannot read runsc fifo {self._fifo!r}: {e}"
         self._tell(_ReaderStopped(error))
 

@@ -39,7 +39,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import pykka
 
@@ -63,7 +63,8 @@ from actors.containerd.spec import (
 )
 from actors.containerd.stale import clear_stale_socket, socket_paths
 from actors.containerd.wakeup import Wakeup
-from actors.supervisor.api import Context, Signal, logger, signal as signal_node
+from actors.supervisor.api import Context, Signal, logger
+from actors.supervisor.api import signal as signal_node
 
 __all__ = [
     "ContainerdError",
@@ -229,7 +230,7 @@ class ContainerdProcessActor(pykka.ThreadingActor):
     def on_start(self) -> None:
         try:
             self._setup()
-        except Exception as e:  # a setup error fails the node, naming what broke
+        except Exception as e:  # noqa: BLE001 - a setup error fails the node, naming it
             self._fail(str(e))
             return
         threading.Thread(target=self._watch_cancel, name="nc-cancel", daemon=True).start()
@@ -251,6 +252,7 @@ class ContainerdProcessActor(pykka.ThreadingActor):
         spec = self._spec
         self._check_config_and_sockets()
         self._prepare_fifo()
+        os.makedirs(spec.notify_dir, mode=0o700, exist_ok=True)
         self._notify = NotifySocket(spec.notify_socket)
         self._notify_thread = threading.Thread(
             target=self._read_notify, args=(self._notify,), name="nc-notify", daemon=True
@@ -268,7 +270,9 @@ class ContainerdProcessActor(pykka.ThreadingActor):
             size = set_pipe_size(self._fifo_fd, spec.pipe_size)
             self._log.info("runsc fifo %r: %s, buffer %d bytes", spec.fifo, created.value, size)
         except FifoError as e:
-            self._log.warning("runsc fifo %r: %s, buffer not raised: %s", spec.fifo, created.value, e)
+            self._log.warning(
+                "runsc fifo %r: %s, buffer not raised: %s", spec.fifo, created.value, e
+            )
 
     def _check_config_and_sockets(self) -> None:
         """Checks the binary and the config; removes sockets a dead containerd left."""
@@ -355,7 +359,7 @@ class ContainerdProcessActor(pykka.ThreadingActor):
     def _probe(self, timeout: float) -> None:
         try:
             info = version_call(self._spec.address, timeout)
-        except Exception as e:  # grpc.RpcError or a bad answer: both mean not ready
+        except Exception as e:  # noqa: BLE001 - an RpcError or a bad answer: not ready
             self._tell(_VersionFailed(_rpc_error_text(e)))
         else:
             self._tell(_VersionAnswered(info))
@@ -458,7 +462,7 @@ class ContainerdProcessActor(pykka.ThreadingActor):
             self._report(self._pending)
         # "pending": _on_spawned terminates it; "exited": _on_exited reports
 
-    _HANDLERS: dict[type, Callable[[ContainerdProcessActor, Any], None]] = {
+    _HANDLERS: ClassVar[dict[type, Callable[[ContainerdProcessActor, Any], None]]] = {
         _Spawned: _on_spawned,
         _SpawnFailed: _on_spawn_failed,
         _Exited: _on_exited,

@@ -22,7 +22,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-import grpc
+import grpc  # type: ignore[import-untyped]
 
 from actors.containerd.notify import NotifyMessage
 

@@ -80,7 +80,9 @@ class ContainerdSpec:
         for name in ("binary", "config", "address", "tmpdir", "fifo", "notify_dir"):
             value = getattr(self, name)
             if not isinstance(value, str) or not os.path.isabs(value):
-                raise ValueError(f"containerd argument {name}={value!r} is invalid: not an absolute path")
+                raise ValueError(
+                    f"containerd argument {name}={value!r} is invalid: not an absolute path"
+                )
         if not isinstance(self.path, str) or not self.path:
             raise ValueError(f"containerd argument path={self.path!r} is invalid: empty")
         try:

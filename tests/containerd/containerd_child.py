@@ -16,8 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from actors.containerd.process import run_containerd  # noqa: E402
-from actors.containerd.spec import ContainerdSpec  # noqa: E402
+from actors.containerd.process import run_containerd
+from actors.containerd.spec import ContainerdSpec
 
 
 class _Discard:

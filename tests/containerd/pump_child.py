@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from actors.containerd.logpump import run_pump  # noqa: E402
+from actors.containerd.logpump import run_pump
 
 
 class StdoutSink:

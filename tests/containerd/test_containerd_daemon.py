@@ -12,11 +12,11 @@ from pathlib import Path
 
 import grpc
 import pytest
+from containerd_daemon import ContainerdDaemon
 
 from actors.containerd.notify import NotifyDatagram, NotifySocket
 from actors.containerd.readiness import version_call
 from actors.containerd.wakeup import Wakeup
-from containerd_daemon import ContainerdDaemon
 
 pytestmark = pytest.mark.containerd
 

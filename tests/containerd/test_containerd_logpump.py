@@ -18,11 +18,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from containerd_helpers import FakeNode, MemorySink, in_thread, wait_until
+from fifo_writer import numbered_line
 
 from actors.containerd.fifo import ensure_fifo, open_fifo, set_pipe_size
 from actors.containerd.logpump import READ_SIZE, run_pump
-from containerd_helpers import FakeNode, MemorySink, in_thread, wait_until
-from fifo_writer import numbered_line
 
 HERE = Path(__file__).resolve().parent
 WRITER = str(HERE / "fifo_writer.py")
@@ -73,7 +73,7 @@ def test_every_line_arrives_exactly_once_in_order_across_pump_restarts(
             assert future.result(timeout=10) is None  # type: ignore[attr-defined]
             # Let the writer queue bytes while no pump runs: the next pump must get them.
             wanted = min(256 * 1024, len(STREAM) - sink.size)
-            wait_until(lambda: unread(holder) >= wanted, 30, "writer fills the fifo")
+            wait_until(lambda n=wanted: unread(holder) >= n, 30, "writer fills the fifo")
             pending_at_stop.append(unread(holder))
         node, future = start_pump(path, sink)
         sink.wait_for_size(len(STREAM), timeout=60)
@@ -115,7 +115,7 @@ def test_writers_coming_and_going_cost_the_pump_almost_no_cpu(tmp_path: Path) ->
 
 
 def test_a_sigkilled_pump_loses_at_most_one_read(fifo: tuple[str, int]) -> None:
-    path, holder = fifo
+    path, _ = fifo
     proc = writer("stream", path, LINES)
     try:
         first = subprocess.Popen(

@@ -21,11 +21,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from containerd_daemon import ContainerdDaemon
+from containerd_helpers import FakeNode, in_thread, wait_until
 
 from actors.containerd.process import Outcome, child_specs, run_containerd
 from actors.containerd.spec import ContainerdSpec
-from containerd_daemon import ContainerdDaemon
-from containerd_helpers import FakeNode, in_thread, wait_until
 
 pytestmark = pytest.mark.containerd
 
@@ -44,17 +44,17 @@ def base() -> Iterator[Path]:
 
 
 def make_spec(base: Path, **overrides: object) -> ContainerdSpec:
-    args: dict[str, object] = dict(
-        binary=CONTAINERD,
-        config=str(base / "config.toml"),
-        address=str(base / "containerd.sock"),
-        path="/usr/sbin:/usr/bin:/sbin:/bin",
-        tmpdir=str(base / "tmp"),
-        fifo=str(base / "runsc.fifo"),
-        notify_dir=str(base),
-        ready_timeout=20.0,
-        stop_timeout=5.0,
-    )
+    args: dict[str, object] = {
+        "binary": CONTAINERD,
+        "config": str(base / "config.toml"),
+        "address": str(base / "containerd.sock"),
+        "path": "/usr/sbin:/usr/bin:/sbin:/bin",
+        "tmpdir": str(base / "tmp"),
+        "fifo": str(base / "runsc.fifo"),
+        "notify_dir": str(base),
+        "ready_timeout": 20.0,
+        "stop_timeout": 5.0,
+    }
     args.update(overrides)
     return ContainerdSpec(**args)  # type: ignore[arg-type]
 
@@ -100,7 +100,11 @@ def test_the_node_is_healthy_only_once_containerd_answers(base: Path) -> None:
     outcome = in_thread(run_containerd, spec, node)
     assert node.healthy.wait(20), f"not HEALTHY within 20s: {node.messages()}"
     answer = subprocess.run(
-        ["ctr", "-a", spec.address, "version"], capture_output=True, text=True, timeout=20
+        ["ctr", "-a", spec.address, "version"],
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=False,
     )
     node.cancel()
     assert outcome.result(timeout=20) == Outcome(canceled=True)
@@ -113,6 +117,18 @@ def test_the_node_is_healthy_only_once_containerd_answers(base: Path) -> None:
     ready = [m for m in messages if " is ready, " in m]
     assert len(ready) == 1 and ready[0].startswith("containerd 1.6.20"), messages
     assert stat.S_IMODE(os.lstat(spec.fifo).st_mode) == 0o600
+
+
+def test_a_missing_notify_directory_is_created_private(base: Path) -> None:
+    notify_dir = base / "run"
+    spec = make_spec(base, notify_dir=str(notify_dir))
+    node = FakeNode()
+    outcome = in_thread(run_containerd, spec, node)
+    assert node.healthy.wait(20), node.messages()
+    mode = stat.S_IMODE(os.lstat(notify_dir).st_mode)
+    node.cancel()
+    assert outcome.result(timeout=20) == Outcome(canceled=True)
+    assert mode == 0o700
 
 
 def test_the_children_are_the_pump_and_a_preseed_that_says_it_is_disabled(base: Path) -> None:

@@ -61,7 +61,9 @@ def test_version_mode_probes_at_once() -> None:
 def test_no_ready_by_the_deadline_fails_naming_the_notify_socket() -> None:
     t = tracker()
     assert t.deadline_passed() == [
-        Fail("containerd did not become ready within 10s: no READY=1 on notify socket '/s/notify.sock'")
+        Fail(
+            "containerd did not become ready within 10s: no READY=1 on notify socket '/s/notify.sock'"
+        )
     ]
     assert t.notified(READY, 111.0) == []
 
@@ -70,7 +72,9 @@ def test_no_version_answer_by_the_deadline_fails_naming_the_socket() -> None:
     t = tracker()
     t.notified(READY, 101.0)
     assert t.deadline_passed() == [
-        Fail("containerd did not become ready within 10s: no answer to Version on '/s/containerd.sock'")
+        Fail(
+            "containerd did not become ready within 10s: no answer to Version on '/s/containerd.sock'"
+        )
     ]
     assert t.version_answered(INFO) == []
 
@@ -96,7 +100,9 @@ def test_the_deadline_after_ready_changes_nothing() -> None:
 def test_an_unknown_mode_is_refused() -> None:
     with pytest.raises(ValueError) as e:
         tracker("guess")
-    assert str(e.value) == "readiness mode 'guess' is invalid: expected one of ('notify', 'version')"
+    assert (
+        str(e.value) == "readiness mode 'guess' is invalid: expected one of ('notify', 'version')"
+    )
 
 
 # ---------------------------------------------------------------- the Version answer
@@ -122,15 +128,15 @@ def test_a_truncated_version_response_is_refused() -> None:
 
 
 def spec(**overrides: object) -> ContainerdSpec:
-    args: dict[str, object] = dict(
-        binary="/usr/bin/containerd",
-        config="/s/config.toml",
-        address="/s/containerd.sock",
-        path="/usr/bin:/bin",
-        tmpdir="/s/tmp",
-        fifo="/s/runsc.fifo",
-        notify_dir="/s",
-    )
+    args: dict[str, object] = {
+        "binary": "/usr/bin/containerd",
+        "config": "/s/config.toml",
+        "address": "/s/containerd.sock",
+        "path": "/usr/bin:/bin",
+        "tmpdir": "/s/tmp",
+        "fifo": "/s/runsc.fifo",
+        "notify_dir": "/s",
+    }
     args.update(overrides)
     return ContainerdSpec(**args)  # type: ignore[arg-type]
 
@@ -159,7 +165,9 @@ def test_containerd_environment_is_exactly_path_tmpdir_and_notify_socket() -> No
 def test_a_relative_path_argument_is_refused() -> None:
     with pytest.raises(ValueError) as e:
         spec(config="config.toml")
-    assert str(e.value) == "containerd argument config='config.toml' is invalid: not an absolute path"
+    assert (
+        str(e.value) == "containerd argument config='config.toml' is invalid: not an absolute path"
+    )
 
 
 def test_a_world_writable_fifo_mode_argument_is_refused() -> None:
