@@ -40,15 +40,17 @@ _LOG = logging.getLogger("actors.preseed")
 class _Progress:
     """Logs `importing 'ns/file': 120/300 MB (40%), 151 MB/s` every few seconds."""
 
-    def __init__(self, log: logging.Logger, file: str, interval: float) -> None:
+    def __init__(self, log: logging.Logger, file: str, interval: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.log = log
         self.file = file
         self.interval = interval
-        self.started = time.monotonic()
+        self.clock = clock
+        self.started = clock()
         self.next = self.started + interval
 
     def __call__(self, done: int, total: int) -> None:
-        now = time.monotonic()
+        now = self.clock()
         if now < self.next or done >= total:
             return
         self.next = now + self.interval

@@ -68,9 +68,14 @@ def archives(tmp_path_factory: pytest.TempPathFactory) -> Archives:
 
 
 def images(daemon: object, namespace: str) -> dict[str, str]:
-    """`ctr images ls` as {name: target digest}."""
+    """`ctr images ls` as {name: target digest}.
+
+    In k8s.io, containerd's CRI plugin adds, in the background, a `sha256:<config>` image
+    beside each image: those are left out.
+    """
     out = daemon.ctr("images", "ls", namespace=namespace)  # type: ignore[attr-defined]
-    return {line.split()[0]: line.split()[2] for line in out.splitlines()[1:] if line.strip()}
+    rows = [line.split() for line in out.splitlines()[1:] if line.strip()]
+    return {row[0]: row[2] for row in rows if not re.fullmatch(r"sha256:[0-9a-f]{64}", row[0])}
 
 
 def blobs(daemon: object, namespace: str) -> set[str]:
