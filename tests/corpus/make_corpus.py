@@ -85,9 +85,8 @@ class Case:
     @property
     def relpath(self) -> str:
         """Its path relative to the preseed directory."""
-        if self.placement in ("namespace_dir", "top_file"):
-            return self.name
-        return f"{self.namespace}/{self.name}"
+        top = self.placement in ("namespace_dir", "top_file")
+        return self.name if top else f"{self.namespace}/{self.name}"
 
 
 def error_pattern(case: Case) -> re.Pattern[str]:
@@ -245,36 +244,31 @@ def _make_socket(path: Path) -> None:
         os.close(fd)
 
 
-def _write_padded_json(path: Path, head: bytes, pad: int, tail: bytes) -> str:
-    """Write `head`, `pad` spaces and `tail` to `path`; return the sha256 digest."""
-    h = hashlib.sha256()
-    spaces = b" " * (1 << 20)
-    pads = (spaces[:min(len(spaces), pad - i)] for i in range(0, pad, len(spaces)))
+def _padded_json(path: Path, doc: bytes, media_type: str) -> ig.Blob:
+    """A blob written to `path`: the JSON object `doc` with `BIG` spaces before its `}`."""
+    h, spaces = hashlib.sha256(), b" " * (1 << 20)
+    pads = (spaces[:min(len(spaces), BIG - i)] for i in range(0, BIG, len(spaces)))
     with open(path, "wb") as f:
-        for part in (head, *pads, tail):
+        for part in (doc[:-1], *pads, doc[-1:]):
             h.update(part)
             f.write(part)
-    return "sha256:" + h.hexdigest()
+    return ig.Blob(media_type, "sha256:" + h.hexdigest(), path.stat().st_size, path=path)
 
 
 def _make_big_index(path: Path) -> None:
     """index.json padded with whitespace to 100 MiB (valid JSON, all images listed)."""
-    body = _base().entries[1].data
-    assert isinstance(body, bytes) and body.endswith(b"}")
-    part = path.with_name(path.name + ".index")
-    _write_padded_json(part, body[:-1], BIG, b"}")
-    blob = ig.Blob("application/json", "", part.stat().st_size, path=part)
+    index = next(e.data for e in _base().entries if e.name == "index.json")
+    blob = _padded_json(path.with_name(path.name + ".index"), index, "")  # type: ignore[arg-type]
     ig.write_tar(path, _swap(_base().entries, "index.json", ig.TarEntry("index.json", blob)))
-    part.unlink()
+    assert blob.path is not None
+    blob.path.unlink()
 
 
 def _make_big_manifest(path: Path) -> None:
     """A gzip-compressed archive whose victim manifest is 100 MiB of padded, valid JSON."""
     b = _base()
-    body = b.victim.manifest.read()
     part = path.with_name(path.name + ".manifest")
-    digest = _write_padded_json(part, body[:-1], BIG, b"}")
-    manifest = ig.Blob(ig.OCI_MANIFEST, digest, part.stat().st_size, path=part)
+    manifest = _padded_json(part, b.victim.manifest.read(), ig.OCI_MANIFEST)
     entries = _swap(b.entries, _blob_path(b.victim.manifest),
                     ig.TarEntry(_blob_path(manifest), manifest))
     plain = path.with_name(path.name + ".tar")
@@ -284,29 +278,23 @@ def _make_big_manifest(path: Path) -> None:
     part.unlink()
 
 
-def _good_file(name: str) -> Callable[[Path], None]:
+def _good(name: str, *, in_dir: bool = False) -> Callable[[Path], None]:
+    """Writes a good archive of `name` at the path, or as `good.tar` in a new directory there."""
     def make(path: Path) -> None:
+        if in_dir:
+            path.mkdir()
+            path = path / "good.tar"
         ig.write_oci_archive(path, [ig.small_image(name, seed=len(name))])
     return make
 
-
-def _good_archive(name: str) -> Callable[[Path], None]:
-    def make(path: Path) -> None:
-        path.mkdir(parents=True, exist_ok=True)
-        _good_file(name)(path / "good.tar")
-    return make
-
-
-# ---------------------------------------------------------------------------- the cases
 
 OK_NAMESPACE = "corpus-ok"
 """Where the cases that must import lie, apart from the namespace of the broken ones."""
 
 
-def _docker_base(tag: str, seed: int) -> tuple[list[ig.TarEntry], ig.DockerImageSpec]:
+def _docker_base(tag: str, seed: int) -> list[ig.TarEntry]:
     spec = ig.DockerImageSpec((tag,), ig.small_image(None, seed=seed, layers=2).layers)
-    entries, _ = ig.docker_archive_entries([spec])
-    return entries, spec
+    return ig.docker_archive_entries([spec])[0]
 
 
 def _docker_manifest(entries: Sequence[ig.TarEntry]) -> list[dict[str, object]]:
@@ -384,7 +372,7 @@ def _path_cases() -> list[Case]:
     l0 = _blob_path(b.layer0)
     hexes = b.layer0.hex
     v2 = _base(2)
-    docker, _ = _docker_base("corpus-docker-link:1", 104)
+    docker = _docker_base("corpus-docker-link:1", 104)
     first_layer = next(e.name for e in docker if e.name.endswith("/layer.tar"))
     docker_link = _swap(docker, first_layer, ig.TarEntry(first_layer, type=tarfile.SYMTYPE,
                                                          linkname="/etc/passwd"))
@@ -489,7 +477,7 @@ def _structure_cases() -> list[Case]:
 
 
 def _docker_cases() -> list[Case]:
-    entries, _ = _docker_base("corpus-docker:1", 105)
+    entries = _docker_base("corpus-docker:1", 105)
     manifest = _docker_manifest(entries)
     config = str(manifest[0]["Config"])
     layer = str(manifest[0]["Layers"][0])  # type: ignore[index]
@@ -518,7 +506,7 @@ def _accepted_cases() -> list[Case]:
     dotted, _ = ig.oci_archive_entries([ig.small_image(dot_name, seed=107)])
     dotted = [ig.TarEntry("./" + e.name, e.data, e.type, e.linkname, e.mode) for e in dotted]
     # docker save links a layer shared by two images: <id2>/layer.tar -> ../<id1>/layer.tar
-    entries, _ = _docker_base("corpus-docker-inside-link:1", 108)
+    entries = _docker_base("corpus-docker-inside-link:1", 108)
     manifest = _docker_manifest(entries)
     real = str(manifest[0]["Layers"][0])  # type: ignore[index]
     alias = "f" * 64
@@ -544,12 +532,12 @@ def _layout_cases() -> list[Case]:
         Case("socket.tar", "a real unix socket where a tarball should be", NOT_REGULAR,
              _make_socket),
         Case("invalid..ns", "a namespace directory containerd rejects, holding a good tarball",
-             _all(r"invalid\.\.ns", "namespace"), _good_archive("docker.io/library/corpus-badns:1"),
-             placement="namespace_dir"),
+             _all(r"invalid\.\.ns", "namespace"),
+             _good("docker.io/library/corpus-badns:1", in_dir=True), placement="namespace_dir"),
         Case("nested-dir", "a directory inside a namespace directory, holding a good tarball",
-             None, _good_archive("docker.io/library/corpus-nested:1"), placement="nested_dir"),
+             None, _good("docker.io/library/corpus-nested:1", in_dir=True), placement="nested_dir"),
         Case("top-level.tar", "a good tarball at the top of the preseed directory", None,
-             _good_file("docker.io/library/corpus-top:1"), placement="top_file"),
+             _good("docker.io/library/corpus-top:1"), placement="top_file"),
     ]
 
 

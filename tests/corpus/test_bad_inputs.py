@@ -47,11 +47,18 @@ def _names(containerd: ContainerdDaemon, namespace: str) -> list[str]:
 
 
 def _leftovers(containerd: ContainerdDaemon, namespace: str) -> dict[str, list[str]]:
-    """Leases and active ingests containerd still holds in `namespace`."""
+    """Leases and active ingests containerd holds in `namespace`."""
     return {
         "leases": containerd.ctr("leases", "ls", namespace=namespace).splitlines()[1:],
         "ingests": containerd.ctr("content", "active", namespace=namespace).splitlines()[1:],
     }
+
+
+def _new_leftovers(containerd: ContainerdDaemon, namespace: str,
+                   before: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Leases and ingests in `namespace` that were not there `before`."""
+    now = _leftovers(containerd, namespace)
+    return {kind: [row for row in rows if row not in before[kind]] for kind, rows in now.items()}
 
 
 NO_LEFTOVERS: dict[str, list[str]] = {"leases": [], "ingests": []}
@@ -92,13 +99,23 @@ def test_the_corpus_has_at_least_thirty_bad_files_with_unique_names() -> None:
 def test_a_bad_tarball_fails_naming_file_and_cause_and_leaves_containerd_as_it_was(
     case: mc.Case, corpus: Path, containerd: ContainerdDaemon, seeded: list[str]
 ) -> None:
+    images, leftovers = _images(containerd), _leftovers(containerd, case.namespace)
     with ContainerdClient(containerd.address) as client:
         with pytest.raises(PreseedError) as info:
             import_archive(client, corpus / case.relpath, namespace=case.namespace)
 
     assert mc.error_pattern(case).fullmatch(str(info.value)), str(info.value)
+    assert _images(containerd) == images
+    assert _new_leftovers(containerd, case.namespace, leftovers) == NO_LEFTOVERS
+
+
+@pytest.mark.timeout(60)
+def test_after_every_bad_file_the_namespace_holds_just_the_good_image_as_it_was(
+    containerd: ContainerdDaemon, seeded: list[str]
+) -> None:
+    # runs after the bad files above (pytest keeps definition order within a module)
     assert _images(containerd) == seeded
-    assert _leftovers(containerd, case.namespace) == NO_LEFTOVERS
+    assert _leftovers(containerd, mc.NAMESPACE) == NO_LEFTOVERS
 
 
 @pytest.mark.timeout(60)
@@ -106,6 +123,7 @@ def test_a_bad_tarball_fails_naming_file_and_cause_and_leaves_containerd_as_it_w
 def test_an_odd_but_valid_tarball_imports_complete(
     case: mc.Case, corpus: Path, containerd: ContainerdDaemon
 ) -> None:
+    leftovers = _leftovers(containerd, case.namespace)
     with ContainerdClient(containerd.address) as client:
         result = import_archive(client, corpus / case.relpath, namespace=case.namespace)
 
@@ -114,7 +132,7 @@ def test_an_odd_but_valid_tarball_imports_complete(
     statuses = {row.split()[0]: row.split()[3] for row in check.splitlines()[1:]}
     assert {name: statuses.get(name) for name in case.images} == dict.fromkeys(
         case.images, "complete")
-    assert _leftovers(containerd, case.namespace) == NO_LEFTOVERS
+    assert _new_leftovers(containerd, case.namespace, leftovers) == NO_LEFTOVERS
 
 
 def _failure_for(failures: dict[str, str], relpath: str) -> str | None:
