@@ -4,28 +4,22 @@ The runnable `run` (``actors.containerd.process:run``) validates its arguments i
 a `ContainerdSpec` and hands them to a `ContainerdProcessActor`, then blocks until
 the actor reports an `Outcome`: canceled (return) or an error (raise → DEAD).
 
-Theory of operation (all decisions are taken in the actor's thread; helper threads
+Theory of operation (every decision is taken in the actor's thread; helper threads
 only wait and ``tell`` the actor what happened):
 
-1. Setup. Make the runsc FIFO (mode from config, never world-writable) and hold it
-   open read-write, so its kernel buffer — and the bytes in it — outlive restarts
-   of the pump. Start the children ``runsc`` (the log pump) and ``preseed``, each a
-   group of its own as in Go's two ``supervisor.Run`` calls. Remove stale sockets
-   (`stale`). Bind the private notify socket.
-2. Spawn. A spawner thread starts ``setpriv --pdeathsig KILL -- containerd --config
-   <file>`` in this process's group (so the supervisor's SIGKILL of the group after
-   the grace period kills it too) with exactly ``PATH``, ``TMPDIR`` and
-   ``NOTIFY_SOCKET``; the parent-death signal is tied to the thread that forked, so
-   the spawner thread lives exactly as long as containerd: it waits for its exit.
-   stdout and stderr share one pipe, read 64 KiB at a time into the raw log.
+1. Setup. Check the binary and the config, and remove sockets a killed containerd
+   left (`stale`). Make the runsc FIFO (never world-writable) and hold it open
+   read-write, so its kernel buffer — and the bytes in it — outlive restarts of the
+   pump. Bind the private notify socket. Start the children (`children`).
+2. Spawn. `DaemonProcess` starts ``setpriv --pdeathsig KILL -- containerd --config
+   <file>`` in this process's group with exactly ``PATH``, ``TMPDIR`` and
+   ``NOTIFY_SOCKET``; its stdout and stderr go to the node's raw log.
 3. Ready. `ReadinessTracker`: ``READY=1`` from containerd's pid, then a Version call
    → HEALTHY. Not ready within ``ready_timeout`` → fail.
 4. End. Any exit of containerd is an error naming its exit status. A cancel sends
-   SIGTERM, then SIGKILL after ``stop_timeout``. A failure SIGKILLs containerd at
-   once. Either way the outcome is reported only after containerd has exited and
-   its last output is in the log (or after a short drain timeout).
-
-Signals go through a pidfd, so a recycled pid can never be hit.
+   SIGTERM, then SIGKILL after ``stop_timeout``; a failure SIGKILLs containerd at
+   once. Either way the outcome is reported only once containerd has exited and its
+   last output is in the log (or after `DRAIN_TIMEOUT`).
 """
 
 from __future__ import annotations
@@ -34,7 +28,6 @@ import concurrent.futures
 import os
 import shutil
 import signal
-import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -43,8 +36,10 @@ from typing import Any, ClassVar
 
 import pykka
 
+from actors.containerd.children import child_specs
+from actors.containerd.daemon import DaemonProcess
 from actors.containerd.fifo import FifoError, ensure_fifo, open_fifo, set_pipe_size
-from actors.containerd.node import ChildSpecs, ContextNode, Node
+from actors.containerd.node import ContextNode, Node
 from actors.containerd.notify import NotifyDatagram, NotifyError, NotifySocket
 from actors.containerd.readiness import (
     BecomeHealthy,
@@ -61,25 +56,21 @@ from actors.containerd.spec import (
     containerd_env,
     describe_exit,
 )
-from actors.containerd.stale import clear_stale_socket, socket_paths
+from actors.containerd.stale import clear_stale_sockets
 from actors.containerd.wakeup import Wakeup
-from actors.supervisor.api import Context, Signal, logger
-from actors.supervisor.api import signal as signal_node
+from actors.supervisor.api import Context
 
 __all__ = [
+    "DRAIN_TIMEOUT",
     "ContainerdError",
     "ContainerdProcessActor",
     "Outcome",
-    "child_specs",
-    "preseed_disabled",
     "run",
     "run_containerd",
 ]
 
-#: How long to wait for containerd's last output after it exited.
 DRAIN_TIMEOUT = 2.0
-#: Bytes per read of containerd's output.
-READ_SIZE = 64 * 1024
+"""Seconds to wait for containerd's last output after it exited."""
 
 
 class ContainerdError(Exception):
@@ -111,30 +102,6 @@ def run(ctx: Context, **args: Any) -> None:
         raise ContainerdError(outcome.error)
 
 
-def preseed_disabled(ctx: Context) -> None:
-    """The ``preseed`` child when preseeding is disabled: says so, HEALTHY, DONE."""
-    logger(ctx).info("preseeding is disabled")
-    signal_node(ctx, Signal.HEALTHY)
-    signal_node(ctx, Signal.DONE)
-
-
-def child_specs(spec: ContainerdSpec) -> ChildSpecs:
-    """The children of ``root.containerd``: the runsc log pump and preseed."""
-    if spec.preseed_enabled:
-        assert spec.preseed is not None
-        args = {k: v for k, v in spec.preseed.items() if k != "enabled"}
-        preseed: tuple[str, dict[str, Any]] = ("actors.preseed.runnable:run", args)
-    else:
-        preseed = ("actors.containerd.process:preseed_disabled", {})
-    return {
-        "runsc": (
-            "actors.containerd.logpump:run",
-            {"fifo": spec.fifo, "pipe_size": spec.pipe_size},
-        ),
-        "preseed": preseed,
-    }
-
-
 def run_containerd(spec: ContainerdSpec, node: Node) -> Outcome:
     """Runs containerd for `node` until it fails or the node is cancelled."""
     done: concurrent.futures.Future[Outcome] = concurrent.futures.Future()
@@ -145,8 +112,7 @@ def run_containerd(spec: ContainerdSpec, node: Node) -> Outcome:
 # Messages the helper threads tell the actor.
 @dataclass(frozen=True, slots=True)
 class _Spawned:
-    proc: subprocess.Popen[bytes]
-    pidfd: int
+    pid: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,8 +182,8 @@ class ContainerdProcessActor(pykka.ThreadingActor):
         self._notify_thread: threading.Thread | None = None
         self._wakeup = Wakeup()
         self._timers: dict[str, threading.Timer] = {}
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._pidfd: int | None = None
+        self._daemon: DaemonProcess | None = None
+        self._pid: int | None = None
         self._spawn = "none"  # none → pending → running → exited | failed
         self._output_closed = False
         self._tracker: ReadinessTracker | None = None
@@ -260,7 +226,21 @@ class ContainerdProcessActor(pykka.ThreadingActor):
         self._notify_thread.start()
         self._node.start_children(child_specs(spec))
         self._spawn = "pending"
-        threading.Thread(target=self._spawn_and_wait, name="nc-containerd", daemon=True).start()
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            self._log.warning("setpriv not found: containerd gets no parent-death signal")
+        self._daemon = DaemonProcess(
+            containerd_command(spec, setpriv),
+            containerd_env(spec),
+            self._node.raw,
+            on_spawned=lambda pid: self._tell(_Spawned(pid)),
+            on_spawn_failed=lambda error: self._tell(
+                _SpawnFailed(f"cannot start containerd {spec.binary!r}: {error}")
+            ),
+            on_exited=lambda returncode: self._tell(_Exited(returncode)),
+            on_output_closed=lambda: self._tell(_OutputClosed()),
+        )
+        self._daemon.start()
 
     def _prepare_fifo(self) -> None:
         spec = self._spec
@@ -275,25 +255,11 @@ class ContainerdProcessActor(pykka.ThreadingActor):
             )
 
     def _check_config_and_sockets(self) -> None:
-        """Checks the binary and the config; removes sockets a dead containerd left."""
         spec = self._spec
         if not (os.path.isfile(spec.binary) and os.access(spec.binary, os.X_OK)):
             raise ContainerdError(f"containerd binary {spec.binary!r} is not an executable file")
-        try:
-            with open(spec.config, encoding="utf-8") as f:
-                sockets = socket_paths(f.read())
-        except OSError as e:
-            raise ContainerdError(f"cannot read containerd config {spec.config!r}: {e}") from e
-        except ValueError as e:
-            raise ContainerdError(f"cannot use containerd config {spec.config!r}: {e}") from e
-        if sockets[0] != spec.address:
-            raise ContainerdError(
-                f"containerd config {spec.config!r} serves grpc on {sockets[0]!r}, "
-                f"not on address {spec.address!r}"
-            )
-        for path in sockets:
-            if clear_stale_socket(path):
-                self._log.info("removed stale socket %r left by an earlier containerd", path)
+        for path in clear_stale_sockets(spec.config, spec.address):
+            self._log.info("removed stale socket %r left by an earlier containerd", path)
 
     # ------------------------------------------------------------ helper threads
 
@@ -302,41 +268,6 @@ class ContainerdProcessActor(pykka.ThreadingActor):
             self.actor_ref.tell(message)
         except pykka.ActorDeadError:
             pass
-
-    def _spawn_and_wait(self) -> None:
-        """Spawner thread: its lifetime bounds containerd's (parent-death signal)."""
-        setpriv = shutil.which("setpriv")
-        argv = containerd_command(self._spec, setpriv)
-        try:
-            proc = subprocess.Popen(
-                argv,
-                env=containerd_env(self._spec),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                close_fds=True,
-            )
-        except OSError as e:
-            self._tell(_SpawnFailed(f"cannot start containerd {self._spec.binary!r}: {e}"))
-            return
-        assert proc.stdout is not None
-        pidfd = os.pidfd_open(proc.pid)  # valid: only this thread reaps it
-        threading.Thread(
-            target=self._read_output, args=(proc.stdout.fileno(),), name="nc-output", daemon=True
-        ).start()
-        if setpriv is None:
-            self._log.warning("setpriv not found: containerd gets no parent-death signal")
-        self._tell(_Spawned(proc, pidfd))
-        self._tell(_Exited(proc.wait()))
-
-    def _read_output(self, fd: int) -> None:
-        raw = self._node.raw
-        try:
-            while chunk := os.read(fd, READ_SIZE):
-                raw.write(chunk)
-        finally:
-            raw.flush()
-            self._tell(_OutputClosed())
 
     def _read_notify(self, sock: NotifySocket) -> None:
         while True:
@@ -373,9 +304,9 @@ class ContainerdProcessActor(pykka.ThreadingActor):
     # ------------------------------------------------------------ handlers
 
     def _on_spawned(self, msg: _Spawned) -> None:
-        self._proc, self._pidfd, self._spawn = msg.proc, msg.pidfd, "running"
+        self._pid, self._spawn = msg.pid, "running"
         self._spawned_at = self._clock()
-        self._log.info("started containerd %r (pid %d)", self._spec.binary, msg.proc.pid)
+        self._log.info("started containerd %r (pid %d)", self._spec.binary, msg.pid)
         if self._pending is not None:  # cancelled or failed while it was spawning
             if self._pending.error is None:
                 self._terminate()
@@ -415,7 +346,7 @@ class ContainerdProcessActor(pykka.ThreadingActor):
 
     def _on_notified(self, msg: _Notified) -> None:
         datagram = msg.datagram
-        if self._proc is None or datagram.pid != self._proc.pid:
+        if self._pid is None or datagram.pid != self._pid:
             self._log.warning(
                 "ignoring notify datagram from pid %d, not containerd: %s",
                 datagram.pid,
@@ -514,12 +445,8 @@ class ContainerdProcessActor(pykka.ThreadingActor):
         self._send(signal.SIGKILL)
 
     def _send(self, sig: signal.Signals) -> None:
-        if self._pidfd is None or self._spawn != "running":
-            return
-        try:
-            signal.pidfd_send_signal(self._pidfd, sig)
-        except ProcessLookupError:
-            pass  # already dead; _Exited is on its way
+        if self._daemon is not None and self._spawn == "running":
+            self._daemon.send_signal(sig)  # False if already dead: _Exited is on its way
 
     def _report(self, outcome: Outcome) -> None:
         """Clean up and hand `outcome` to `run_containerd`. Idempotent."""
@@ -535,10 +462,11 @@ class ContainerdProcessActor(pykka.ThreadingActor):
         if self._notify is not None:
             self._notify.close()
         self._wakeup.close()
-        for fd in (self._pidfd, self._fifo_fd):
-            if fd is not None:
-                os.close(fd)
-        self._pidfd = self._fifo_fd = None
+        if self._daemon is not None:
+            self._daemon.close()
+        if self._fifo_fd is not None:
+            os.close(self._fifo_fd)
+            self._fifo_fd = None
         self._node.raw.flush()
         self._done.set_result(outcome)
         try:

@@ -12,7 +12,8 @@ look at each socket path named in the config:
 * any other kind of file → refuse: it is not ours to delete.
 
 containerd 1.6 writes no pid file, so there is none to clear. `socket_paths` (pure)
-reads the socket paths from the config text.
+reads the socket paths from the config text; `clear_stale_sockets` reads the config
+file, checks that it serves the agent's address, and clears each socket.
 """
 
 from __future__ import annotations
@@ -23,14 +24,48 @@ import socket
 import stat
 import tomllib
 
-__all__ = ["DEFAULT_GRPC_ADDRESS", "StaleSocketError", "clear_stale_socket", "socket_paths"]
+__all__ = [
+    "DEFAULT_GRPC_ADDRESS",
+    "StaleSocketError",
+    "clear_stale_socket",
+    "clear_stale_sockets",
+    "socket_paths",
+]
 
 DEFAULT_GRPC_ADDRESS = "/run/containerd/containerd.sock"
 """containerd's gRPC socket when its config names none."""
 
 
 class StaleSocketError(Exception):
-    """A socket path is in use by a live process, or is not a socket."""
+    """A socket path is in use by a live process or is not a socket, or the config is bad."""
+
+
+def clear_stale_sockets(config: str, address: str) -> list[str]:
+    """Removes the stale sockets of the containerd configured by the file `config`.
+
+    Args:
+        config: path of containerd's config file.
+        address: the gRPC socket the agent will call; the config must serve it.
+
+    Returns:
+        The socket paths removed.
+
+    Raises:
+        StaleSocketError: the config cannot be read, is not TOML, serves gRPC
+            elsewhere than `address`, or one of its sockets is live or not a socket.
+    """
+    try:
+        with open(config, encoding="utf-8") as f:
+            paths = socket_paths(f.read())
+    except OSError as e:
+        raise StaleSocketError(f"cannot read containerd config {config!r}: {e}") from e
+    except ValueError as e:
+        raise StaleSocketError(f"cannot use containerd config {config!r}: {e}") from e
+    if paths[0] != address:
+        raise StaleSocketError(
+            f"containerd config {config!r} serves grpc on {paths[0]!r}, not on address {address!r}"
+        )
+    return [path for path in paths if clear_stale_socket(path)]
 
 
 def socket_paths(config_text: str) -> list[str]:

@@ -24,7 +24,8 @@ import pytest
 from containerd_daemon import ContainerdDaemon
 from containerd_helpers import FakeNode, in_thread, wait_until
 
-from actors.containerd.process import Outcome, child_specs, run_containerd
+from actors.containerd.children import child_specs
+from actors.containerd.process import Outcome, run_containerd
 from actors.containerd.spec import ContainerdSpec
 
 pytestmark = pytest.mark.containerd
@@ -135,7 +136,7 @@ def test_the_children_are_the_pump_and_a_preseed_that_says_it_is_disabled(base: 
     spec = make_spec(base)
     assert dict(child_specs(spec)) == {
         "runsc": ("actors.containerd.logpump:run", {"fifo": spec.fifo, "pipe_size": 1 << 20}),
-        "preseed": ("actors.containerd.process:preseed_disabled", {}),
+        "preseed": ("actors.containerd.children:preseed_disabled", {}),
     }
     enabled = dataclasses.replace(spec, preseed={"dir": "/p", "enabled": True})
     assert dict(child_specs(enabled))["preseed"] == ("actors.preseed.runnable:run", {"dir": "/p"})

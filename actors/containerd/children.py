@@ -1,0 +1,47 @@
+"""The children of ``root.containerd``: the runsc log pump and preseed.
+
+As in Go's two ``supervisor.Run`` calls, each child is a group of its own: a dead
+pump does not re-run the preseed import, and a failing preseed (a bad tarball
+backing off) does not restart the pump.
+
+When preseeding is disabled, ``preseed`` is `preseed_disabled`: it says so and is
+DONE. It imports nothing and does not pretend to.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from actors.containerd.node import ChildSpecs
+from actors.containerd.spec import ContainerdSpec
+from actors.supervisor.api import Context, Signal, logger, signal
+
+__all__ = ["LOGPUMP", "PRESEED", "PRESEED_DISABLED", "child_specs", "preseed_disabled"]
+
+LOGPUMP = "actors.containerd.logpump:run"
+PRESEED = "actors.preseed.runnable:run"
+PRESEED_DISABLED = "actors.containerd.children:preseed_disabled"
+
+
+def child_specs(spec: ContainerdSpec) -> ChildSpecs:
+    """Name → (runnable, arguments) of each child, in start order.
+
+    The preseed arguments are `ContainerdSpec.preseed` without its ``enabled`` key.
+    """
+    if spec.preseed_enabled:
+        assert spec.preseed is not None
+        args = {k: v for k, v in spec.preseed.items() if k != "enabled"}
+        preseed: tuple[str, dict[str, Any]] = (PRESEED, args)
+    else:
+        preseed = (PRESEED_DISABLED, {})
+    return {
+        "runsc": (LOGPUMP, {"fifo": spec.fifo, "pipe_size": spec.pipe_size}),
+        "preseed": preseed,
+    }
+
+
+def preseed_disabled(ctx: Context) -> None:
+    """``root.containerd.preseed`` when preseeding is disabled: says so, HEALTHY, DONE."""
+    logger(ctx).info("preseeding is disabled")
+    signal(ctx, Signal.HEALTHY)
+    signal(ctx, Signal.DONE)
