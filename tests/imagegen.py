@@ -262,18 +262,17 @@ def random_layer(size: int, *, seed: int, compression: Compression = "none",
     tmp = spool_dir / f".spool-{seed}-{size}-{compression}" if spool_dir else None
     if tmp:
         tmp.parent.mkdir(parents=True, exist_ok=True)
-    out: BinaryIO = open(tmp, "wb") if tmp else io.BytesIO()
-    sink = _HashingSink(out, compression, level)
-    sink.write(_tar_header("data/", 0, tarfile.DIRTYPE, 0o755))
-    sink.write(_tar_header(f"data/random-{seed}.bin", size))
-    for chunk in iter_random_bytes(size, seed):
-        sink.write(chunk)
-    sink.write(bytes(-size % 512) + bytes(1024))
-    sink.close()
+    with open(tmp, "wb") if tmp else io.BytesIO() as out:
+        sink = _HashingSink(out, compression, level)
+        sink.write(_tar_header("data/", 0, tarfile.DIRTYPE, 0o755))
+        sink.write(_tar_header(f"data/random-{seed}.bin", size))
+        for chunk in iter_random_bytes(size, seed):
+            sink.write(chunk)
+        sink.write(bytes(-size % 512) + bytes(1024))
+        sink.close()
+        data = out.getvalue() if isinstance(out, io.BytesIO) else None
     if tmp is None:
-        assert isinstance(out, io.BytesIO)
-        return _layer_blob(sink, media_type, data=out.getvalue())
-    out.close()
+        return _layer_blob(sink, media_type, data=data)
     return _layer_blob(sink, media_type, path=tmp.replace(tmp.with_name(sink.blob.hexdigest())))
 
 
@@ -344,13 +343,14 @@ def build_image(spec: ImageSpec) -> BuiltImage:
     }
     docker = spec.docker_media_types
     config = Blob.of(DOCKER_CONFIG if docker else OCI_CONFIG, json_bytes(config_doc))
+    media_type = DOCKER_MANIFEST if docker else OCI_MANIFEST
     manifest_doc = {
         "schemaVersion": 2,
-        "mediaType": DOCKER_MANIFEST if docker else OCI_MANIFEST,
+        "mediaType": media_type,
         "config": config.descriptor(),
         "layers": [layer.descriptor() for layer in spec.layers],
     }
-    return BuiltImage(spec, config, Blob.of(manifest_doc["mediaType"], json_bytes(manifest_doc)))
+    return BuiltImage(spec, config, Blob.of(media_type, json_bytes(manifest_doc)))
 
 
 def small_image(name: str | None, *, seed: int = 0, layers: int = 1,
@@ -426,11 +426,9 @@ class TarEntry:
 
 def write_tar(out: Path | BinaryIO, entries: Iterable[TarEntry]) -> None:
     """Write `entries`, in order, as a (PAX-format) tar archive to a path or stream."""
-    if isinstance(out, Path):
-        tar = tarfile.open(name=out, mode="w", format=tarfile.PAX_FORMAT, copybufsize=_CHUNK)
-    else:
-        tar = tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT, copybufsize=_CHUNK)
-    with tar:
+    path, stream = (out, None) if isinstance(out, Path) else (None, out)
+    with tarfile.TarFile(name=path, mode="w", fileobj=stream, format=tarfile.PAX_FORMAT,
+                         copybufsize=_CHUNK) as tar:
         for entry in entries:
             info = entry.tarinfo()
             if entry.data is None or not info.isreg():
@@ -588,12 +586,11 @@ def compress(path: Path, kind: Literal["gzip", "zstd"], *, dest: Path | None = N
         raise ValueError(f"compression {kind!r} is not 'gzip' or 'zstd'")
     dest = dest or path.with_name(path.name + (".gz" if kind == "gzip" else ".zst"))
     with open(path, "rb") as src, open(dest, "wb") as raw:
-        out: BinaryIO
         if kind == "gzip":
-            out = gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0,
-                                compresslevel=level or 1)
+            with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0,
+                               compresslevel=level or 1) as gz:
+                shutil.copyfileobj(src, gz, _CHUNK)
         else:
-            out = zstandard.ZstdCompressor(level=level or 3).stream_writer(raw, closefd=False)
-        with out:
-            shutil.copyfileobj(src, out, _CHUNK)
+            with zstandard.ZstdCompressor(level=level or 3).stream_writer(raw) as zst:
+                shutil.copyfileobj(src, zst, _CHUNK)
     return dest

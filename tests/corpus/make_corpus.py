@@ -77,7 +77,7 @@ class Case:
     name: str
     doc: str
     cause: str | None
-    make: Callable[[Path], None]
+    make: Callable[[Path], object]
     namespace: str = NAMESPACE
     placement: Placement = "file"
     images: tuple[str, ...] = ()
@@ -97,7 +97,7 @@ def error_pattern(case: Case) -> re.Pattern[str]:
     assert case.cause is not None
     file = re.escape(f"{case.namespace}/{case.name}")
     return re.compile(rf"failed to import preseed image '(?:[^']*/)?{file}': "
-                      rf"(?=.*?(?:{case.cause})).+", re.I | re.S)
+                      rf"(?=.*?(?:{case.cause})).+", re.IGNORECASE | re.DOTALL)
 
 
 def _all(*parts: str) -> str:
@@ -202,7 +202,7 @@ def _tar(entries: Sequence[ig.TarEntry]) -> Callable[[Path], None]:
     return lambda path: ig.write_tar(path, entries)
 
 
-def _raw(data: bytes) -> Callable[[Path], None]:
+def _raw(data: bytes) -> Callable[[Path], object]:
     return lambda path: path.write_bytes(data)
 
 

@@ -17,11 +17,11 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 import make_corpus as mc
-from actors.preseed import ContainerdClient, PreseedError, import_archive
+import pytest
 from containerd_daemon import ContainerdDaemon
+
+from actors.preseed import ContainerdClient, PreseedError, import_archive
 
 BAD = [c for c in mc.cases() if c.placement == "file" and c.cause is not None]
 ACCEPTED = [c for c in mc.cases() if c.placement == "file" and c.cause is None]
@@ -100,9 +100,8 @@ def test_a_bad_tarball_fails_naming_file_and_cause_and_leaves_containerd_as_it_w
     case: mc.Case, corpus: Path, containerd: ContainerdDaemon, seeded: list[str]
 ) -> None:
     images, leftovers = _images(containerd), _leftovers(containerd, case.namespace)
-    with ContainerdClient(containerd.address) as client:
-        with pytest.raises(PreseedError) as info:
-            import_archive(client, corpus / case.relpath, namespace=case.namespace)
+    with ContainerdClient(containerd.address) as client, pytest.raises(PreseedError) as info:
+        import_archive(client, corpus / case.relpath, namespace=case.namespace)
 
     assert mc.error_pattern(case).fullmatch(str(info.value)), str(info.value)
     assert _images(containerd) == images
@@ -163,7 +162,7 @@ def test_preseed_dir_imports_the_good_tarballs_and_reports_each_bad_one_with_its
     found = {c.relpath: _failure_for(failures, c.relpath) for c in expected_failures}
     assert [rel for rel, text in found.items() if text is None] == []
     wrong = {c.relpath: found[c.relpath] for c in expected_failures
-             if not re.search(c.cause or "", found[c.relpath] or "", re.I | re.S)}
+             if not re.search(c.cause or "", found[c.relpath] or "", re.IGNORECASE | re.DOTALL)}
     assert wrong == {}
     assert len(failures) == len(expected_failures)
 

@@ -26,14 +26,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import imagegen as ig
 import pytest
 import zstandard
+from containerd_daemon import ContainerdDaemon
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-import imagegen as ig
 from actors.preseed import ContainerdClient, ImportResult, PreseedError, import_archive
-from containerd_daemon import ContainerdDaemon
 
 NAMESPACE = "fuzz"
 NAME = "docker.io/library/fuzz:1"
@@ -41,7 +41,8 @@ PER_IMPORT_S = 10.0
 """An import of a few KiB that takes longer than this counts as a hang."""
 PEAK_BYTES = 64 * 1024 * 1024
 """The Python heap an import of a few KiB may use at its peak."""
-_ERROR = re.compile(r"failed to import preseed image '[^']*fuzz\.tar': (?!internal error).+", re.S)
+_ERROR = re.compile(r"failed to import preseed image '[^']*fuzz\.tar': (?!internal error).+",
+                    re.DOTALL)
 
 FUZZ = settings(max_examples=150, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -136,7 +137,7 @@ digests = st.sampled_from([b.digest for b in _blobs]) | st.sampled_from(
 sizes = st.sampled_from([b.size for b in _blobs]) | st.integers(-2**64, 2**64)
 names = st.sampled_from([NAME, "fuzz", "UPPER/Case:x", "a/b@sha256:" + "0" * 64, ""]) | st.text(
     max_size=40)
-annotations = st.dictionaries(
+annotation_maps = st.dictionaries(
     st.sampled_from([ig.ANNOTATION_IMAGE_NAME, ig.ANNOTATION_REF_NAME, "x"]), names, max_size=2)
 platforms = st.sampled_from([ig.Platform.host().to_json(), {"os": "linux", "architecture": "arm"},
                              {}]) | st.fixed_dictionaries(
@@ -144,11 +145,12 @@ platforms = st.sampled_from([ig.Platform.host().to_json(), {"os": "linux", "arch
 random_descriptors = st.fixed_dictionaries(
     {"mediaType": _mostly(media_types, json_values), "digest": _mostly(digests, json_values),
      "size": _mostly(sizes, json_values)},
-    optional={"annotations": _mostly(annotations, json_values),
+    optional={"annotations": _mostly(annotation_maps, json_values),
               "platform": _mostly(platforms, json_values)})
 real_manifests = st.builds(lambda notes, extra: {**_BUILT.manifest.descriptor(), **extra,
                                                  "annotations": notes},
-                           annotations, st.fixed_dictionaries({}, optional={"platform": platforms}))
+                           annotation_maps,
+                           st.fixed_dictionaries({}, optional={"platform": platforms}))
 index_docs = st.fixed_dictionaries(
     {"schemaVersion": _mostly(st.just(2), json_values),
      "manifests": _mostly(st.lists(_mostly(real_manifests, random_descriptors), max_size=3),

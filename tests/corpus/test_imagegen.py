@@ -9,10 +9,9 @@ import tarfile
 import zlib
 from pathlib import Path
 
+import imagegen as ig
 import pytest
 import zstandard
-
-import imagegen as ig
 from containerd_daemon import ContainerdDaemon
 
 pytestmark = pytest.mark.timeout(120)
@@ -52,7 +51,7 @@ def test_ctr_imports_every_kind_of_oci_archive_and_checks_it_complete(
 ) -> None:
     host = str(ig.Platform.host())
     other = "linux/s390x" if host != "linux/s390x" else "linux/amd64"
-    images = [
+    images: list[ig.ImageSpec | ig.MultiPlatformSpec] = [
         ig.small_image("docker.io/library/plain:1", seed=1),
         ig.small_image("docker.io/library/layered:1", seed=2, layers=4),
         ig.small_image("docker.io/library/gzipped:1", seed=3, compression="gzip"),
