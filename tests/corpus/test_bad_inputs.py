@@ -12,7 +12,11 @@ must fail, not hang.
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -80,9 +84,9 @@ def corpus() -> Iterator[Path]:
 
 
 @pytest.fixture(scope="module")
-def seeded(containerd: ContainerdDaemon, corpus: Path) -> list[str]:
+def seeded(containerd: ContainerdDaemon, tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     """The containerd of this module, holding the good victim image; its image rows."""
-    _seed_victim(containerd, corpus)
+    _seed_victim(containerd, tmp_path_factory.mktemp("victim"))
     rows = _images(containerd)
     assert [row.split()[0] for row in rows] == [mc.VICTIM]
     return rows
@@ -92,6 +96,37 @@ def test_the_corpus_has_at_least_thirty_bad_files_with_unique_names() -> None:
     names = [c.name for c in mc.cases()]
     assert len(BAD) >= 30
     assert len(names) == len(set(names))
+
+
+def _digests(root: Path) -> dict[str, str]:
+    """Relative path → sha256 of every regular file under `root`."""
+    return {str(f.relative_to(root)): hashlib.sha256(f.read_bytes()).hexdigest()
+            for f in sorted(root.rglob("*")) if f.is_file() and not f.is_symlink()}
+
+
+@pytest.mark.timeout(60)
+def test_the_cli_writes_the_same_corpus_byte_for_byte_and_the_good_files(
+    corpus: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    script = Path(mc.__file__).resolve()
+    run = subprocess.run([sys.executable, str(script), str(out)], capture_output=True,
+                         text=True, timeout=50, cwd=tmp_path, env={"PATH": os.environ["PATH"]},
+                         check=False)
+
+    assert (run.returncode, run.stderr) == (0, "")
+    assert run.stdout.splitlines()[-1] == f"{len(mc.cases())} cases in {out}"
+    assert [c.relpath for c in mc.cases() if not os.path.lexists(out / c.relpath)] == []
+    cli = _digests(out)
+    assert {rel: cli.pop(rel, None) is not None for rel in mc.GOOD_FILES} == dict.fromkeys(
+        mc.GOOD_FILES, True)
+    assert cli == _digests(corpus)
+
+
+def test_the_cli_refuses_a_missing_output_directory() -> None:
+    run = subprocess.run([sys.executable, mc.__file__], capture_output=True, text=True,
+                         timeout=30, check=False)
+    assert (run.returncode, run.stdout, run.stderr) == (2, "", "usage: make_corpus.py OUTDIR\n")
 
 
 @pytest.mark.timeout(60)
