@@ -187,6 +187,7 @@ class ContainerdProcessActor(pykka.ThreadingActor):
         self._spawn = "none"  # none → pending → running → exited | failed
         self._output_closed = False
         self._tracker: ReadinessTracker | None = None
+        self._early: list[NotifyDatagram] = []  # arrived before _Spawned: replayed then
         self._spawned_at = 0.0
         self._pending: Outcome | None = None  # decided; reported once containerd is gone
         self._finished = False
@@ -322,6 +323,9 @@ class ContainerdProcessActor(pykka.ThreadingActor):
         )
         self._start_timer("ready", self._spec.ready_timeout)
         self._apply(self._tracker.start(self._spawned_at))
+        for datagram in self._early:
+            self._on_notified(_Notified(datagram))
+        self._early.clear()
 
     def _on_spawn_failed(self, msg: _SpawnFailed) -> None:
         self._spawn = "failed"
@@ -346,7 +350,10 @@ class ContainerdProcessActor(pykka.ThreadingActor):
 
     def _on_notified(self, msg: _Notified) -> None:
         datagram = msg.datagram
-        if self._pid is None or datagram.pid != self._pid:
+        if self._spawn == "pending":
+            self._early.append(datagram)
+            return
+        if datagram.pid != self._pid:
             self._log.warning(
                 "ignoring notify datagram from pid %d, not containerd: %s",
                 datagram.pid,
