@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,6 +34,7 @@ def containerd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ContainerdD
         yield d
     finally:
         d.stop()
+        shutil.rmtree(d.base, ignore_errors=True)
 
 
 @pytest.fixture
@@ -46,3 +48,4 @@ def fresh_containerd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Conta
         yield d
     finally:
         d.stop()
+        shutil.rmtree(d.base, ignore_errors=True)
