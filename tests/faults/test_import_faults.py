@@ -1,0 +1,179 @@
+"""Resource faults during an import, against the real containerd and real signals.
+
+A 256 MiB archive takes a couple of seconds to import here; each test lets bytes flow,
+then takes containerd (or its socket) away:
+
+* containerd stopping (SIGTERM: it removes its socket) → a `ContainerdError` naming the
+  file and the cause; no image of the archive exists afterwards; once containerd is back,
+  a later import completes (``ctr images check``: complete). The same through the CLI
+  (``node-containerd import``): exit status 1 and one clear line on stderr.
+* the socket file unlinked while containerd keeps running → the import under way keeps
+  its connection and completes; a new import says the socket does not exist; once
+  containerd is restarted (it binds its socket again) the image is there, complete, and
+  a new import skips its layers.
+* containerd SIGKILLed → a `ContainerdError`; after a restart no image of the archive
+  exists, and a re-import gives a complete image — and should leave no lease or ingest
+  of the dead import behind (it does not yet: see the xfail below).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from actors.preseed import ContainerdClient, ContainerdError, import_archive
+from containerd_daemon import ContainerdDaemon
+from fault_helpers import (
+    BIG_IMAGE,
+    NAMESPACE,
+    ImportThread,
+    big_archive,
+    check,
+    images,
+    leftovers,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+FLOW_TIMEOUT = 30.0
+IMPORT_TIMEOUT = 60.0
+
+
+@pytest.fixture(scope="module")
+def archive() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="nc-faults-") as d:
+        yield big_archive(Path(d))
+
+
+def _interrupt(containerd: ContainerdDaemon, archive: Path, sig: signal.Signals) -> ImportThread:
+    """Starts an import, and once bytes flow sends `sig` to containerd and reaps it."""
+    job = ImportThread(containerd.address, archive)
+    job.start()
+    assert job.flowing.wait(FLOW_TIMEOUT), "the import never started sending"
+    assert containerd.proc is not None
+    containerd.proc.send_signal(sig)
+    containerd.proc.wait(timeout=30)
+    containerd.proc = None
+    job.join(IMPORT_TIMEOUT)
+    assert not job.is_alive(), "the import hung after containerd went away"
+    return job
+
+
+def _file_error(cause: str) -> re.Pattern[str]:
+    return re.compile(rf"failed to import preseed image '{NAMESPACE}/big\.tar': {cause}")
+
+
+@pytest.mark.timeout(120)
+def test_containerd_stopping_mid_import_fails_clearly_leaves_no_image_and_a_later_import_completes(
+    fresh_containerd: ContainerdDaemon, archive: Path
+) -> None:
+    job = _interrupt(fresh_containerd, archive, signal.SIGTERM)
+
+    assert job.result is None and isinstance(job.error, ContainerdError)
+    socket = re.escape(repr(fresh_containerd.address))
+    assert _file_error(
+        rf"containerd (socket {socket} does not exist|at {socket} is not answering: .+)"
+    ).fullmatch(str(job.error)), str(job.error)
+
+    fresh_containerd.start()
+    assert images(fresh_containerd) == []
+    with ContainerdClient(fresh_containerd.address) as client:
+        result = import_archive(client, archive, namespace=NAMESPACE)
+    assert [i.name for i in result.images] == [BIG_IMAGE]
+    assert check(fresh_containerd) == {BIG_IMAGE: "complete"}
+
+
+@pytest.mark.timeout(120)
+def test_the_import_command_says_in_one_line_that_containerd_went_away_and_exits_1(
+    fresh_containerd: ContainerdDaemon, archive: Path
+) -> None:
+    cli = subprocess.Popen(
+        [str(REPO / "bin" / "node-containerd"), "import", "--address",
+         fresh_containerd.address, "--namespace", NAMESPACE, str(archive)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + FLOW_TIMEOUT
+    while not fresh_containerd.ctr("content", "active", namespace=NAMESPACE).count("\n") > 1:
+        assert time.monotonic() < deadline, "the import never began an ingest"
+        assert cli.poll() is None, f"import ended early: {cli.communicate()}"
+    assert fresh_containerd.proc is not None
+    fresh_containerd.proc.send_signal(signal.SIGTERM)
+    fresh_containerd.proc.wait(timeout=30)
+    fresh_containerd.proc = None
+    out, err = cli.communicate(timeout=IMPORT_TIMEOUT)
+
+    assert cli.returncode == 1
+    socket = re.escape(repr(fresh_containerd.address))
+    assert re.fullmatch(
+        rf"error: failed to import preseed image '{NAMESPACE}/big\.tar': containerd "
+        rf"(socket {socket} does not exist|at {socket} is not answering: [^\n]+)\n",
+        err,
+    ), err
+    assert out == ""
+
+
+@pytest.mark.timeout(120)
+def test_an_unlinked_socket_spares_the_import_under_way_and_a_new_import_says_it_is_gone(
+    fresh_containerd: ContainerdDaemon, archive: Path
+) -> None:
+    job = ImportThread(fresh_containerd.address, archive)
+    job.start()
+    assert job.flowing.wait(FLOW_TIMEOUT)
+    os.unlink(fresh_containerd.address)
+    job.join(IMPORT_TIMEOUT)
+
+    assert job.error is None and job.result is not None
+    assert [i.name for i in job.result.images] == [BIG_IMAGE]
+    with ContainerdClient(fresh_containerd.address, timeout=5) as client:
+        with pytest.raises(ContainerdError) as info:
+            import_archive(client, archive, namespace=NAMESPACE)
+    assert str(info.value) == (
+        f"failed to import preseed image '{NAMESPACE}/big.tar': "
+        f"containerd socket {fresh_containerd.address!r} does not exist"
+    )
+
+    fresh_containerd.restart()
+    assert check(fresh_containerd) == {BIG_IMAGE: "complete"}
+    with ContainerdClient(fresh_containerd.address) as client:
+        again = import_archive(client, archive, namespace=NAMESPACE)
+    assert again.blobs_skipped >= 4, "the layers imported before the restart are kept"
+
+
+@pytest.mark.timeout(120)
+def test_containerd_killed_mid_import_leaves_no_image_and_a_reimport_after_restart_completes(
+    fresh_containerd: ContainerdDaemon, archive: Path
+) -> None:
+    job = _interrupt(fresh_containerd, archive, signal.SIGKILL)
+
+    assert job.result is None and isinstance(job.error, ContainerdError)
+    assert _file_error(".+").fullmatch(str(job.error))
+    fresh_containerd.start()
+    assert images(fresh_containerd) == []
+    with ContainerdClient(fresh_containerd.address) as client:
+        result = import_archive(client, archive, namespace=NAMESPACE)
+    assert ([i.name for i in result.images], result.warnings) == ([BIG_IMAGE], ())
+    assert check(fresh_containerd) == {BIG_IMAGE: "complete"}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="actors/preseed/importer.py: a lease whose import died with containerd is left "
+    "for its 24 h gc.expire, with its partial ingests; the next import does not clean it up",
+)
+@pytest.mark.timeout(120)
+def test_containerd_killed_mid_import_leaves_no_lease_or_ingest_once_reimported(
+    fresh_containerd: ContainerdDaemon, archive: Path
+) -> None:
+    _interrupt(fresh_containerd, archive, signal.SIGKILL)
+    fresh_containerd.start()
+    with ContainerdClient(fresh_containerd.address) as client:
+        import_archive(client, archive, namespace=NAMESPACE)
+
+    assert leftovers(fresh_containerd) == {"leases": 0, "ingests": 0}
