@@ -15,13 +15,14 @@ The result is an `Archive`: a file descriptor, the tar index of it, and
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import stat
 import tempfile
 import zlib
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any, Self, cast
 
 import zstandard
 
@@ -71,6 +72,16 @@ class Archive:
             raise ArchiveError(f"archive is truncated at offset {offset + len(data)}")
         return data
 
+    def sha256(self, entry: TarEntry) -> str:
+        """The sha256 digest of a member, read in 1 MiB chunks."""
+        hasher = hashlib.sha256()
+        offset, end = entry.offset, entry.offset + entry.size
+        while offset < end:
+            data = self.pread(offset, min(_CHUNK, end - offset))
+            hasher.update(data)
+            offset += len(data)
+        return "sha256:" + hasher.hexdigest()
+
     def read_member(self, entry: TarEntry) -> bytes:
         """Read a JSON member of at most `MAX_JSON_BYTES`.
 
@@ -98,7 +109,7 @@ class Archive:
             os.close(self.fd)
             self.fd = -1
 
-    def __enter__(self) -> Archive:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -221,7 +232,7 @@ def _zstd_frames_complete(fd: int, size: int) -> bool:
 
 def _unzstd(src: int, size: int, out: int) -> None:
     reader = zstandard.ZstdDecompressor().stream_reader(
-        _Source(src), read_size=_CHUNK, read_across_frames=True
+        cast("IO[bytes]", _Source(src)), read_size=_CHUNK, read_across_frames=True
     )
     try:
         while chunk := reader.read(_CHUNK):
@@ -241,11 +252,10 @@ def _write_all(fd: int, data: bytes) -> None:
 
 def _decompress(src: int, size: int, kind: str, temp_dir: str | None) -> tuple[int, int]:
     try:
-        tmp = tempfile.TemporaryFile(dir=temp_dir)
+        with tempfile.TemporaryFile(dir=temp_dir) as tmp:
+            out = os.dup(tmp.fileno())
     except OSError as e:
         raise ArchiveError(f"cannot create a temporary file for decompression: {e}") from None
-    out = os.dup(tmp.fileno())
-    tmp.close()
     try:
         (_gunzip if kind == "gzip" else _unzstd)(src, size, out)
         return out, os.fstat(out).st_size

@@ -108,8 +108,7 @@ def _emit(entries: list[dict[str, object]], warnings: Sequence[str], as_json: bo
         json.dump({"ok": not failed, "files": entries, "warnings": list(warnings)}, out, indent=2)
         out.write("\n")
     else:
-        for text in warnings:
-            err.write(f"warning: {text}\n")
+        err.writelines(f"warning: {text}\n" for text in warnings)
         for entry in entries:
             if not entry["ok"]:
                 err.write(f"error: {entry['error']}\n")
@@ -155,8 +154,7 @@ def run_preseed(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO 
     entries += [{"file": file, "ok": False, "images": [], "error": text}
                 for file, text in report.failures]
     if not args.json:
-        for result in report.results:
-            out.write(describe(result) + "\n")
+        out.writelines(describe(result) + "\n" for result in report.results)
     return _emit(entries, report.warnings, args.json, out, err)
 
 

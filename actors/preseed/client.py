@@ -18,19 +18,26 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
-import grpc
-from google.protobuf import empty_pb2
+import grpc  # type: ignore[import-untyped]
+from google.protobuf import empty_pb2  # type: ignore[import-untyped]
 
 from actors.preseed.errors import ContainerdError
-from messages.containerd.services.content.v1 import content_pb2_grpc
-from messages.containerd.services.images.v1 import images_pb2_grpc
-from messages.containerd.services.leases.v1 import leases_pb2_grpc
-from messages.containerd.services.namespaces.v1 import namespace_pb2_grpc
-from messages.containerd.services.version.v1 import version_pb2_grpc
+from messages.containerd.services.content.v1 import content_pb2_grpc as _content
+from messages.containerd.services.images.v1 import images_pb2_grpc as _images
+from messages.containerd.services.leases.v1 import leases_pb2_grpc as _leases
+from messages.containerd.services.namespaces.v1 import namespace_pb2_grpc as _namespaces
+from messages.containerd.services.version.v1 import version_pb2_grpc as _version
 
 __all__ = ["ContainerdClient", "code_of"]
+
+# The generated gRPC modules are untyped.
+content_pb2_grpc: Any = _content
+images_pb2_grpc: Any = _images
+leases_pb2_grpc: Any = _leases
+namespace_pb2_grpc: Any = _namespaces
+version_pb2_grpc: Any = _version
 
 T = TypeVar("T")
 NAMESPACE_HEADER = "containerd-namespace"
@@ -69,7 +76,7 @@ class ContainerdClient:
 
         The connection is made lazily, on the first call.
         """
-        path = address[len("unix://"):] if address.startswith("unix://") else address
+        path = address.removeprefix("unix://")
         if not path:
             raise ValueError("containerd address must not be empty")
         self.address = path
@@ -83,7 +90,7 @@ class ContainerdClient:
         self.namespaces = namespace_pb2_grpc.NamespacesStub(self._channel)
         self._version = version_pb2_grpc.VersionStub(self._channel)
 
-    def __enter__(self) -> ContainerdClient:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -11,21 +11,30 @@ with the normalized reference (`alpine:latest` → `docker.io/library/alpine:lat
 The documents are encoded byte-for-byte as Go's `json.Marshal` would, so the
 digests are the ones containerd's own importer gives.
 
-Layer digests are not in the file names, so every config and layer is hashed
-once here (in parallel threads); the writer then need not hash them again.
+Reading is split in three so that the importer can overlap hashing with writing:
+`read_docker_manifest` checks everything that does not need a digest (the
+manifest list, the files it names, the configs and their platforms, the tags);
+`Archive.sha256` computes a layer's or config's digest (layer digests are not in
+the file names); `synthesise` builds the manifests and the index from the
+digests. `read_docker_archive` does the three in a row.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 from actors.preseed.archive import Archive, parse_json
 from actors.preseed.descriptors import (
-    DOCKER_CONFIG, DOCKER_LAYER, DOCKER_LAYER_GZIP, DOCKER_MANIFEST, Descriptor, digest_bytes,
+    DOCKER_CONFIG,
+    DOCKER_LAYER,
+    DOCKER_LAYER_GZIP,
+    DOCKER_MANIFEST,
+    Descriptor,
+    digest_bytes,
 )
 from actors.preseed.errors import ArchiveError
 from actors.preseed.gojson import go_json
@@ -34,12 +43,14 @@ from actors.preseed.names import normalize_docker_ref, oci_ref_name
 from actors.preseed.platforms import Platform, normalize
 from actors.preseed.tarindex import TarEntry
 
-__all__ = ["MANIFEST_FILE", "FindCompressed", "read_docker_archive"]
+__all__ = [
+    "MANIFEST_FILE", "DockerArchive", "DockerImage", "FindCompressed", "read_docker_archive",
+    "read_docker_manifest", "synthesise",
+]
 
 MANIFEST_FILE = "manifest.json"
 ANNOTATION_IMAGE_NAME = "io.containerd.image.name"
 ANNOTATION_REF_NAME = "org.opencontainers.image.ref.name"
-_HASH_CHUNK = 1 << 20
 
 FindCompressed = Callable[[Sequence[str]], Mapping[str, Descriptor]]
 """Maps uncompressed layer digests to compressed blobs containerd already holds."""
@@ -80,16 +91,6 @@ def _find(archive: Archive, path: str, what: str) -> TarEntry:
     return entry
 
 
-def _hash(archive: Archive, entry: TarEntry) -> str:
-    hasher = hashlib.sha256()
-    offset, end = entry.offset, entry.offset + entry.size
-    while offset < end:
-        data = archive.pread(offset, min(_HASH_CHUNK, end - offset))
-        hasher.update(data)
-        offset += len(data)
-    return "sha256:" + hasher.hexdigest()
-
-
 def _config_platform(archive: Archive, entry: TarEntry) -> Platform:
     config = parse_json(archive.read_member(entry), f"image config {entry.name!r}")
     if not isinstance(config, dict):
@@ -101,49 +102,93 @@ def _config_platform(archive: Archive, entry: TarEntry) -> Platform:
 
 
 def _layer_media_type(head: bytes) -> str:
-    if head.startswith(b"\x1f\x8b\x08") or head.startswith(b"\x28\xb5\x2f\xfd"):
+    if head.startswith((b"\x1f\x8b\x08", b"\x28\xb5\x2f\xfd")):
         return DOCKER_LAYER_GZIP
     if len(head) >= 4 and 0x184D2A50 <= int.from_bytes(head[:4], "little") <= 0x184D2A5F:
         return DOCKER_LAYER_GZIP
     return DOCKER_LAYER
 
 
-def read_docker_archive(archive: Archive, find_compressed: FindCompressed | None = None) -> Layout:
-    """Read `manifest.json`, hash the files it names, and synthesise manifests and index.
+@dataclass(frozen=True)
+class DockerImage:
+    """One entry of `manifest.json`, checked.
 
-    Args:
-        archive: The open archive.
-        find_compressed: Looks up compressed blobs containerd holds for uncompressed
-            layer digests (containerd's `containerd.io/uncompressed` label); None skips it.
+    Attributes:
+        config: The config file.
+        layers: The layer files, in order.
+        names: The RepoTags, normalized.
+        platform: The platform from the config (os and architecture, normalized).
+    """
+
+    config: TarEntry
+    layers: tuple[TarEntry, ...]
+    names: tuple[str, ...]
+    platform: Platform
+
+
+@dataclass(frozen=True)
+class DockerArchive:
+    """A `docker save` archive, checked but not hashed.
+
+    Attributes:
+        images: The entries of `manifest.json`.
+        files: Every config and layer file to hash, once each, largest first.
+    """
+
+    images: tuple[DockerImage, ...]
+    files: tuple[TarEntry, ...]
+
+
+def read_docker_manifest(archive: Archive) -> DockerArchive:
+    """Read and check `manifest.json`, the files it names, the configs and the tags.
 
     Raises:
-        ArchiveError: a bad `manifest.json`, a missing config or layer, a bad config,
-            or an invalid RepoTag.
+        ArchiveError: no or a bad `manifest.json`, a missing config or layer, a bad
+            config, or an invalid RepoTag.
     """
     entry = archive.index.lookup(MANIFEST_FILE)
     if entry is None:
         raise ArchiveError(
             "not an oci image layout or docker archive (no 'oci-layout' or 'manifest.json')"
         )
-    items = _parse_manifest(archive.read_json(entry))
-    resolved = [
-        (_find(archive, config, "image config"), tags,
-         [_find(archive, layer, "layer") for layer in layers])
-        for config, tags, layers in items
-    ]
-    unique = {e.offset: e for cfg, _, layers in resolved for e in (cfg, *layers)}
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        digests = dict(zip(unique, pool.map(lambda e: _hash(archive, e), unique.values())))
-    layer_digests = sorted({digests[e.offset] for _, _, layers in resolved for e in layers})
-    compressed = dict(find_compressed(layer_digests)) if find_compressed and layer_digests else {}
+    images = []
+    for config, tags, layers in _parse_manifest(archive.read_json(entry)):
+        config_entry = _find(archive, config, "image config")
+        images.append(DockerImage(
+            config=config_entry,
+            layers=tuple(_find(archive, layer, "layer") for layer in layers),
+            names=tuple(normalize_docker_ref(tag) for tag in tags),
+            platform=_config_platform(archive, config_entry),
+        ))
+    unique = {e.offset: e for image in images for e in (image.config, *image.layers)}
+    files = sorted(unique.values(), key=lambda e: -e.size)
+    return DockerArchive(tuple(images), tuple(files))
 
+
+def synthesise(
+    archive: Archive,
+    docker: DockerArchive,
+    digests: Mapping[int, str],
+    find_compressed: FindCompressed | None = None,
+) -> Layout:
+    """Build the manifests and the index of a checked archive from its files' digests.
+
+    Args:
+        archive: The open archive.
+        docker: What `read_docker_manifest` found.
+        digests: The digest of every file of `docker.files`, by tar offset.
+        find_compressed: Looks up compressed blobs containerd holds for uncompressed
+            layer digests (containerd's `containerd.io/uncompressed` label); None skips it.
+    """
+    layer_digests = sorted({digests[e.offset] for image in docker.images for e in image.layers})
+    compressed = dict(find_compressed(layer_digests)) if find_compressed and layer_digests else {}
     blobs: dict[str, BlobSource] = {}
     entries: list[dict[str, Any]] = []
-    for config_entry, tags, layer_entries in resolved:
-        config = Descriptor(DOCKER_CONFIG, digests[config_entry.offset], config_entry.size)
-        blobs[config.digest] = BlobSource(config_entry.offset, config_entry.size, verified=True)
+    for image in docker.images:
+        config = Descriptor(DOCKER_CONFIG, digests[image.config.offset], image.config.size)
+        blobs[config.digest] = BlobSource(image.config.offset, image.config.size, verified=True)
         layers = []
-        for layer in layer_entries:
+        for layer in image.layers:
             digest = digests[layer.offset]
             if digest in compressed:
                 layers.append(compressed[digest])
@@ -157,16 +202,15 @@ def read_docker_archive(archive: Archive, find_compressed: FindCompressed | None
             "config": config.to_json(),
             "layers": [layer.to_json() for layer in layers],
         })
-        platform = _config_platform(archive, config_entry)
-        desc = Descriptor(DOCKER_MANIFEST, digest_bytes(manifest), len(manifest), platform=platform)
+        desc = Descriptor(DOCKER_MANIFEST, digest_bytes(manifest), len(manifest),
+                          platform=image.platform)
         blobs[desc.digest] = BlobSource(-1, len(manifest), data=manifest, verified=True)
-        if not tags:
+        if not image.names:
             entries.append(desc.to_json())
-        for tag in tags:
-            name = normalize_docker_ref(tag)
+        for name in image.names:
             annotations = {ANNOTATION_IMAGE_NAME: name, ANNOTATION_REF_NAME: oci_ref_name(name)}
             entries.append(Descriptor(
-                desc.media_type, desc.digest, desc.size, annotations, platform
+                desc.media_type, desc.digest, desc.size, annotations, image.platform
             ).to_json())
     index = go_json({"schemaVersion": 2, "manifests": entries})
     return Layout(
@@ -175,3 +219,16 @@ def read_docker_archive(archive: Archive, find_compressed: FindCompressed | None
         index_digest=digest_bytes(index),
         lookup=lambda d: blobs.get(d.digest),
     )
+
+
+def read_docker_archive(archive: Archive, find_compressed: FindCompressed | None = None) -> Layout:
+    """Check, hash (two threads) and synthesise in a row.
+
+    Raises:
+        ArchiveError: see `read_docker_manifest`.
+    """
+    docker = read_docker_manifest(archive)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        hashed = pool.map(archive.sha256, docker.files)
+        digests = {e.offset: d for e, d in zip(docker.files, hashed, strict=True)}
+    return synthesise(archive, docker, digests, find_compressed)

@@ -27,26 +27,33 @@ import os
 import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
-import grpc
-from google.protobuf import field_mask_pb2
+import grpc  # type: ignore[import-untyped]
+from google.protobuf import field_mask_pb2  # type: ignore[import-untyped]
 
-from actors.preseed.archive import Archive, open_archive
+from actors.preseed.archive import open_archive
 from actors.preseed.client import ContainerdClient, code_of
 from actors.preseed.descriptors import DOCKER_LAYER, DOCKER_LAYER_GZIP, Descriptor
-from actors.preseed.docker import read_docker_archive
-from actors.preseed.errors import ContainerdError, PreseedError
-from actors.preseed.layout import Layout
+from actors.preseed.docker import DockerArchive, read_docker_manifest, synthesise
+from actors.preseed.errors import ArchiveError, ContainerdError, PreseedError
 from actors.preseed.names import validate_namespace
 from actors.preseed.oci import LAYOUT_FILE, read_oci_layout
 from actors.preseed.options import ImportOptions
-from actors.preseed.plan import ImagePlan, make_plan
+from actors.preseed.plan import ImagePlan, Plan, make_plan
 from actors.preseed.results import ImportedImage, ImportResult
+from actors.preseed.tarindex import TarEntry
 from actors.preseed.writer import ContentWriter
-from messages.containerd.services.content.v1 import content_pb2 as cpb
-from messages.containerd.services.images.v1 import images_pb2 as ipb
-from messages.containerd.services.leases.v1 import leases_pb2 as lpb
-from messages.containerd.types import descriptor_pb2
+from messages.containerd.services.content.v1 import content_pb2
+from messages.containerd.services.images.v1 import images_pb2
+from messages.containerd.services.leases.v1 import leases_pb2
+from messages.containerd.types import descriptor_pb2 as _descriptor_pb2
+
+# The generated modules are untyped.
+cpb: Any = content_pb2
+ipb: Any = images_pb2
+lpb: Any = leases_pb2
+descriptor_pb2: Any = _descriptor_pb2
 
 __all__ = ["display_name", "import_archive"]
 
@@ -92,14 +99,8 @@ def _find_compressed(client: ContainerdClient, namespace: str) -> Callable[
     return find
 
 
-def _read_layout(archive: Archive, client: ContainerdClient, namespace: str) -> Layout:
-    if archive.index.lookup(LAYOUT_FILE) is not None:
-        return read_oci_layout(archive)
-    return read_docker_archive(archive, _find_compressed(client, namespace))
-
-
 def _create_lease(client: ContainerdClient, namespace: str, file: str) -> str:
-    expiry = datetime.datetime.now(datetime.timezone.utc) + LEASE_EXPIRY
+    expiry = datetime.datetime.now(datetime.UTC) + LEASE_EXPIRY
     request = lpb.CreateRequest(
         id=f"node-containerd-preseed-{secrets.token_hex(8)}",
         labels={
@@ -187,6 +188,16 @@ class _Images:
         self.undo.clear()
 
 
+def _docker_files(docker: DockerArchive, options: ImportOptions) -> list[TarEntry]:
+    """The files of the images the options select (the others are not written)."""
+    matcher = options.matcher()
+    wanted = [i for i in docker.images if matcher.match(i.platform)]
+    if not wanted:
+        raise ArchiveError(f"no image in the archive is for {matcher}")
+    offsets = {e.offset for image in wanted for e in (image.config, *image.layers)}
+    return [e for e in docker.files if e.offset in offsets]
+
+
 def _import(
     client: ContainerdClient,
     path: str | os.PathLike[str],
@@ -197,20 +208,33 @@ def _import(
 ) -> ImportResult:
     started = time.monotonic()
     with open_archive(path, temp_dir=options.temp_dir) as archive:
-        layout = _read_layout(archive, client, namespace)
-        plan = make_plan(archive, layout, options.matcher(), skip_missing=options.skip_missing,
-                         digest_ref_prefix=options.digest_ref_prefix)
-        total = sum(w.descriptor.size for w in plan.writes if w.source is not None)
+        plan: Plan | None = None
+        docker: DockerArchive | None = None
+        if archive.index.lookup(LAYOUT_FILE) is not None:
+            plan = make_plan(archive, read_oci_layout(archive), options.matcher(),
+                             skip_missing=options.skip_missing,
+                             digest_ref_prefix=options.digest_ref_prefix)
+            total = sum(w.descriptor.size for w in plan.writes if w.source is not None)
+        else:
+            docker = read_docker_manifest(archive)
+            files = _docker_files(docker, options)
+            total = sum(e.size for e in files)
         lease = _create_lease(client, namespace, file)
         writer = ContentWriter(client, namespace, lease, archive)
         images = _Images(client, namespace, options.labels)
-        warnings = list(plan.warnings)
 
         def tick() -> None:
             if progress is not None:
                 progress(min(writer.stats.bytes_done, total), total)
 
         try:
+            if docker is not None:
+                digests = writer.hash_and_write(files, tick, _PROGRESS_INTERVAL)
+                layout = synthesise(archive, docker, digests, _find_compressed(client, namespace))
+                plan = make_plan(archive, layout, options.matcher(),
+                                 skip_missing=options.skip_missing,
+                                 digest_ref_prefix=options.digest_ref_prefix)
+            assert plan is not None
             stats = writer.write_all(plan.writes, tick, _PROGRESS_INTERVAL)
             imported = tuple(images.apply(p) for p in plan.images)
         except BaseException:
@@ -219,6 +243,7 @@ def _import(
             images.rollback()
             _delete_lease(client, namespace, lease)
             raise
+        warnings = list(plan.warnings)
         problem = _delete_lease(client, namespace, lease)
         if problem:
             warnings.append(problem)
@@ -239,7 +264,7 @@ def import_archive(
     path: str | os.PathLike[str],
     *,
     namespace: str,
-    options: ImportOptions = ImportOptions(),
+    options: ImportOptions = ImportOptions(),  # noqa: B008 (frozen, never mutated)
     progress: Callable[[int, int], None] | None = None,
 ) -> ImportResult:
     """Import one image archive into a containerd namespace.

@@ -110,5 +110,5 @@ def oci_ref_name(name: str) -> str:
     for i, char in enumerate(path):
         if char in ":@":
             obj = path[i:]
-            return obj[1:] if obj.startswith(":") else obj
+            return obj.removeprefix(":")
     return ""

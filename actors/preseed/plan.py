@@ -28,7 +28,13 @@ from dataclasses import dataclass, field
 
 from actors.preseed.archive import MAX_JSON_BYTES, Archive, parse_json
 from actors.preseed.descriptors import (
-    Descriptor, check_document, children, gc_labels, is_index, is_manifest, new_hasher,
+    Descriptor,
+    check_document,
+    children,
+    gc_labels,
+    is_index,
+    is_manifest,
+    new_hasher,
     parse_descriptor,
 )
 from actors.preseed.errors import ArchiveError

@@ -81,7 +81,7 @@ def preseed_dir(
     client: ContainerdClient,
     directory: str | os.PathLike[str],
     *,
-    options: ImportOptions = ImportOptions(),
+    options: ImportOptions = ImportOptions(),  # noqa: B008 (frozen, never mutated)
     record_path: str | os.PathLike[str] | None = None,
     log: logging.Logger | None = None,
     cancel: threading.Event | None = None,

@@ -22,26 +22,33 @@ stop at their next chunk, and `abort_open` discards the unfinished ingests.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
-import grpc
-from google.protobuf import field_mask_pb2
+import grpc  # type: ignore[import-untyped]
+from google.protobuf import field_mask_pb2  # type: ignore[import-untyped]
 
 from actors.preseed.archive import Archive
 from actors.preseed.client import ContainerdClient
-from actors.preseed.descriptors import new_hasher
+from actors.preseed.descriptors import Descriptor, new_hasher
 from actors.preseed.errors import ArchiveError, ContainerdError, PreseedError
+from actors.preseed.layout import BlobSource
 from actors.preseed.plan import BlobWrite
-from messages.containerd.services.content.v1 import content_pb2 as cpb
+from actors.preseed.tarindex import TarEntry
+from messages.containerd.services.content.v1 import content_pb2
+
+cpb: Any = content_pb2  # generated, untyped
 
 __all__ = ["CHUNK", "ContentWriter", "WriteStats"]
 
 CHUNK = 1 << 20
 IN_FLIGHT = 8
 STREAMS = 3
+T = TypeVar("T")
 _MIN_RATE = 1 << 20  # bytes per second a stream must at least achieve before its deadline
 
 
@@ -158,6 +165,7 @@ class ContentWriter:
         self.stop = threading.Event()
         self._lock = threading.Lock()
         self._open: set[str] = set()
+        self._written: set[str] = set()
 
     def _count(self, *, sent: int = 0, done: int = 0, written: int = 0, skipped: int = 0) -> None:
         with self._lock:
@@ -186,9 +194,11 @@ class ContentWriter:
         """
         desc = write.descriptor
         ref = f"{self.lease}-{desc.digest}"
-        upload = _Upload(self, write, ref)
         with self._lock:
+            if desc.digest in self._written and not write.labels:
+                return
             self._open.add(ref)
+        upload = _Upload(self, write, ref)
         timeout = self.client.timeout + desc.size / _MIN_RATE
         call = self.client.content.Write(
             upload.requests(), metadata=self.client.metadata(self.namespace, self.lease),
@@ -222,6 +232,7 @@ class ContentWriter:
         if exists or (committed and upload.stat_offset == desc.size and desc.size > 0):
             with self._lock:
                 self._open.discard(ref)
+                self._written.add(desc.digest)
             self._count(done=desc.size - acked if exists else desc.size, skipped=1)
             if exists:
                 self._label(write)
@@ -230,21 +241,21 @@ class ContentWriter:
             raise ContainerdError(f"containerd ended the write of blob {desc.digest} early")
         with self._lock:
             self._open.discard(ref)
+            self._written.add(desc.digest)
         self._count(written=1)
 
-    def write_all(
-        self,
-        writes: Sequence[BlobWrite],
-        tick: Callable[[], None] | None = None,
+    def run(
+        self, jobs: Sequence[Callable[[], T]], tick: Callable[[], None] | None = None,
         interval: float = 0.5,
-    ) -> WriteStats:
-        """Write every blob, several at once; call `tick` every `interval` seconds.
+    ) -> list[T]:
+        """Run jobs (writes) on `STREAMS` threads; call `tick` every `interval` seconds.
 
         Raises:
-            PreseedError: the first failure; the other streams are stopped.
+            PreseedError: the first failure; the other jobs are stopped.
         """
         with ThreadPoolExecutor(max_workers=STREAMS, thread_name_prefix="preseed-write") as pool:
-            pending: set[Future[None]] = {pool.submit(self.write_one, w) for w in writes}
+            futures = [pool.submit(job) for job in jobs]
+            pending: set[Future[T]] = set(futures)
             try:
                 while pending:
                     done, pending = wait(pending, timeout=interval, return_when=FIRST_EXCEPTION)
@@ -257,7 +268,39 @@ class ContentWriter:
                 for future in pending:
                     future.cancel()
                 raise
+        return [f.result() for f in futures]
+
+    def write_all(
+        self, writes: Sequence[BlobWrite], tick: Callable[[], None] | None = None,
+        interval: float = 0.5,
+    ) -> WriteStats:
+        """Write every blob (those already written by this writer are not redone).
+
+        Raises:
+            PreseedError: the first failure; the other streams are stopped.
+        """
+        self.run([functools.partial(self.write_one, w) for w in writes], tick, interval)
         return self.stats
+
+    def hash_and_write(
+        self, files: Sequence[TarEntry], tick: Callable[[], None] | None = None,
+        interval: float = 0.5,
+    ) -> dict[int, str]:
+        """Hash archive members and write each as a blob as soon as it is hashed.
+
+        Hashing one file overlaps with writing others. Returns the digests by tar offset.
+
+        Raises:
+            PreseedError: the first failure; the other streams are stopped.
+        """
+        def job(entry: TarEntry) -> str:
+            digest = self.archive.sha256(entry)
+            source = BlobSource(entry.offset, entry.size, verified=True)
+            self.write_one(BlobWrite(Descriptor("", digest, entry.size), source))
+            return digest
+
+        digests = self.run([functools.partial(job, e) for e in files], tick, interval)
+        return {e.offset: d for e, d in zip(files, digests, strict=True)}
 
     def abort_open(self) -> None:
         """Abort the ingests of blobs that were started but not committed (best effort)."""

@@ -9,9 +9,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
 from preseed.fixtures import (
-    BlobStore, compress, layer_tar, named, skopeo_archive, umoci_layout, write_docker_archive,
+    BlobStore,
+    compress,
+    layer_tar,
+    named,
+    skopeo_archive,
+    umoci_layout,
+    write_docker_archive,
     write_oci_archive,
 )
 

@@ -41,7 +41,7 @@ _CHUNK = 8 << 20
 def run(*cmd: str | os.PathLike[str], cwd: str | os.PathLike[str] | None = None) -> str:
     """Run a tool, fail loudly with its stderr."""
     r = subprocess.run([os.fspath(c) for c in cmd], cwd=cwd, capture_output=True, text=True,
-                       timeout=300)
+                       timeout=300, check=False)
     if r.returncode != 0:
         raise RuntimeError(f"{' '.join(map(str, cmd))} failed: {r.stderr}")
     return r.stdout

@@ -9,11 +9,11 @@ import socket
 from pathlib import Path
 
 import pytest
-
-from actors.preseed import ContainerdClient, ImportOptions, preseed_dir
 from conftest import HELLO, Archives, images, ingests, leases
 from containerd_daemon import ContainerdDaemon
 from preseed.fixtures import BlobStore, layer_tar, named, write_oci_archive
+
+from actors.preseed import ContainerdClient, ImportOptions, preseed_dir
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -126,8 +126,8 @@ def test_a_bad_file_is_isolated_and_its_record_entry_dropped(
     again = _walk(fresh_containerd, root, record_path=record)
 
     assert report.failures == (("k8s.io/bad.tar",
-                                f"failed to import preseed image 'k8s.io/bad.tar': blob "
-                                f"{missing_layer} is missing from the archive"),)
+                                (f"failed to import preseed image 'k8s.io/bad.tar': blob "
+                                f"{missing_layer} is missing from the archive")),)
     assert [r.unchanged for r in again.results] == [True]
     assert again.failures == report.failures
     assert set(images(fresh_containerd, "k8s.io")) == {HELLO}

@@ -7,11 +7,11 @@ import shutil
 from pathlib import Path
 
 import pytest
-
-from actors.preseed import ContainerdClient, ImportOptions, PreseedError, import_archive
 from conftest import HELLO, MULTI, Archives, blobs, check, gc, images, ingests, leases
 from containerd_daemon import ContainerdDaemon
 from preseed.fixtures import BlobStore, ctr_export, layer_tar, named, write_oci_archive
+
+from actors.preseed import ContainerdClient, ImportOptions, PreseedError, import_archive
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -37,8 +37,8 @@ def test_docker_refs_normalize_as_containerds_importer_does(ref: str, normalized
 
 @pytest.mark.parametrize(("ref", "message"), [
     ("Alpine", "invalid image reference 'Alpine': repository name must be lowercase"),
-    ("a" * 64, f"invalid image reference {'a' * 64!r}: cannot be a 64-character hexadecimal "
-               "string"),
+    ("a" * 64, (f"invalid image reference {'a' * 64!r}: cannot be a 64-character hexadecimal "
+               "string")),
     ("alpine:", "invalid image reference 'alpine:'"),
 ])
 def test_invalid_docker_refs_are_refused_naming_the_ref(ref: str, message: str) -> None:
@@ -61,12 +61,12 @@ def test_namespaces_containerd_accepts_are_accepted(name: str) -> None:
 @pytest.mark.parametrize(("name", "message"), [
     ("", "namespace must not be empty"),
     ("x" * 77, f"namespace {'x' * 77!r} is longer than 76 characters"),
-    ("Bad ns", "namespace 'Bad ns' is invalid: it must be letters and digits, separated by "
-               "single '.', '_' or '-'"),
-    ("-x", "namespace '-x' is invalid: it must be letters and digits, separated by single "
-           "'.', '_' or '-'"),
-    ("a..b", "namespace 'a..b' is invalid: it must be letters and digits, separated by single "
-             "'.', '_' or '-'"),
+    ("Bad ns", ("namespace 'Bad ns' is invalid: it must be letters and digits, separated by "
+               "single '.', '_' or '-'")),
+    ("-x", ("namespace '-x' is invalid: it must be letters and digits, separated by single "
+           "'.', '_' or '-'")),
+    ("a..b", ("namespace 'a..b' is invalid: it must be letters and digits, separated by single "
+             "'.', '_' or '-'")),
 ])
 def test_namespaces_containerd_refuses_are_refused(name: str, message: str) -> None:
     with pytest.raises(ValueError) as info:
