@@ -79,7 +79,7 @@ def run_host(link: ChildLink, dn: str) -> int:
     link.send(Hello(version=PROTOCOL_VERSION, dn=dn, pid=os.getpid()))
     start = link.read_start()
     ctx = Context(start.dn, start.generation, link)
-    link.on_cancel = ctx.cancel
+    link.set_cancel_handler(ctx.cancel)
     root_logger = logging.getLogger()
     root_logger.handlers[:] = [LinkLogHandler(link)]
     root_logger.setLevel(logging.INFO)

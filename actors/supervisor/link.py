@@ -47,7 +47,9 @@ class ChildLink:
         self._pending: dict[int, tuple[threading.Event, list[str | None]]] = {}
         self._pending_lock = threading.Lock()
         self._next_id = 1
-        self.on_cancel: Callable[[str], None] = lambda reason: None
+        self._on_cancel: Callable[[str], None] | None = None
+        self._early_cancel: str | None = None
+        self._cancel_lock = threading.Lock()
         self._closed = False
 
     # ------------------------------------------------------------ sending
@@ -82,6 +84,18 @@ class ChildLink:
         return waiter[1][0]
 
     # ------------------------------------------------------------ receiving
+
+    def set_cancel_handler(self, handler: Callable[[str], None]) -> None:
+        """Deliver cancels to `handler`, including one that arrived before it was set.
+
+        The root may send Cancel right behind Start (a sibling died while this
+        process was starting); such a cancel is kept until the handler exists.
+        """
+        with self._cancel_lock:
+            self._on_cancel = handler
+            early, self._early_cancel = self._early_cancel, None
+        if early is not None:
+            handler(early)
 
     def read_start(self) -> Start:
         """Block until the root's Start message arrives (the first it sends)."""
@@ -119,7 +133,12 @@ class ChildLink:
 
     def _dispatch(self, msg: Message) -> None:
         if isinstance(msg, Cancel):
-            self.on_cancel(msg.reason)
+            with self._cancel_lock:
+                handler = self._on_cancel
+                if handler is None and self._early_cancel is None:
+                    self._early_cancel = msg.reason
+            if handler is not None:
+                handler(msg.reason)
         elif isinstance(msg, (RunGroupReply, SubLoggerReply)):
             with self._pending_lock:
                 waiter = self._pending.pop(msg.request_id, None)

@@ -81,8 +81,8 @@ class ContainerdTree:
         )
         rules = [
             PolicyRule("*", FAST),
-            # The children stop within milliseconds; a short grace bounds the cost of
-            # a cancel the runtime drops when it arrives together with Start.
+            # The children stop within milliseconds; a short grace keeps a child
+            # that misbehaves from slowing the tests.
             PolicyRule("root.containerd.*", {"grace_period": 1.0}),
             PolicyRule("root.containerd*", policy),
         ]
@@ -215,9 +215,8 @@ def test_repeated_kills_of_containerd_back_off_longer_each_time(
     gaps = []
     for kill in range(1, 4):
         tree.states.wait_for(CD, "HEALTHY", count=kill, timeout=30)
-        # Kill only once the children run: a cancel that reaches a host together
-        # with its Start is dropped by the runtime (reported), and the child then
-        # holds up the restart until its grace period ends.
+        # Kill only once the children run, so that each round measures one
+        # backoff of a fully started subtree.
         tree.states.wait_for(RUNSC, "HEALTHY", count=kill, timeout=30)
         tree.states.wait_for(PRESEED, "DONE", count=kill, timeout=30)
         os.kill(tree.containerd_pid(kill), signal.SIGKILL)

@@ -193,3 +193,24 @@ def test_well_framed_maps_of_random_fields_only_ever_raise_protocol_errors(tag, 
             decode(f, CHILD_TO_ROOT)
     except ProtocolError:
         pass
+
+
+def test_a_cancel_arriving_with_start_reaches_the_runnable():
+    import socket
+
+    from actors.supervisor.link import ChildLink
+
+    ours, theirs = socket.socketpair()
+    try:
+        ours.sendall(
+            encode_frame(Start(dn="root.a", generation=1, target="m:f", args={}).to_wire())
+            + encode_frame(Cancel(reason="sibling died").to_wire())
+        )
+        link = ChildLink(theirs)
+        assert link.read_start().dn == "root.a"
+        got: list[str] = []
+        link.set_cancel_handler(got.append)
+        assert got == ["sibling died"]
+    finally:
+        ours.close()
+        theirs.close()
