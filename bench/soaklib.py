@@ -58,6 +58,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import select
 import shutil
 import signal
@@ -140,6 +141,8 @@ class SoakSettings:
     #: Tarballs in the preseed directory at start, and the layer size of each image.
     initial_images: int = 3
     image_bytes: int = 32 << 20
+    #: Layer size of the image each preseed fault drops in (its import is the target).
+    fault_image_bytes: int = 48 << 20
     #: backoff_max of every node (backoff_initial is 100 ms, ×1.5, jitter ±50 %).
     backoff_max_s: float = 1.0
     #: The allowance, on top of the drawn backoff, for a restarted subtree to be up.
@@ -246,7 +249,7 @@ class Soak:
 
     # ------------------------------------------------------------ set-up
 
-    def _make_image(self) -> Path:
+    def _make_image(self, size: int | None = None) -> Path:
         """Writes one new tarball into the preseed directory (atomically, by rename)."""
         from imagegen import ImageSpec, random_layer, write_oci_archive
 
@@ -254,7 +257,8 @@ class Soak:
         self._image_seq += 1
         name = f"soak.local/img{i}:v1"
         spool = self.work / "spool"
-        layer = random_layer(self.s.image_bytes, seed=self.s.seed * 1000 + i, spool_dir=spool)
+        size = self.s.image_bytes if size is None else size
+        layer = random_layer(size, seed=self.s.seed * 1000 + i, spool_dir=spool)
         staged = self.work / f"img{i}.tar"
         write_oci_archive(staged, [ImageSpec(name, (layer,))])
         assert layer.path is not None
@@ -340,7 +344,7 @@ class Soak:
         """
         row = self._row(self._rows(), DN["preseed"])
         old = row.pid if row is not None else None
-        tarball = self._make_image().name
+        tarball = self._make_image(self.s.fault_image_bytes).name
         asked = time.time()
         r = self.agent.cli("restart", DN["preseed"])
         if r.returncode != 0:
@@ -366,8 +370,8 @@ class Soak:
         if target == "preseed":
             row, tarball = self._start_preseed_run()
             if row is not None:
-                # A random moment of the import (about 0.5 s for one image here).
-                time.sleep(self.rng.uniform(0.0, 0.5))
+                # A random moment of the import (about 0.6 s for one image here).
+                time.sleep(self.rng.uniform(0.0, 0.4))
                 fault.note = tarball
         else:
             row = self._row(rows, fault.dn)
@@ -485,6 +489,12 @@ class Soak:
                 )
                 f.note = f"after importing {f.note}" if done else f"while importing {f.note}"
 
+    def _count_missed(self, fault: Fault) -> None:
+        self.report.missed += 1
+        why = f"{fault.kind}: {fault.note.split(';')[0]}"
+        why = re.sub(r"pid \d+", "the pid", why)
+        self.report.missed_why[why] = self.report.missed_why.get(why, 0) + 1
+
     def _fault_phase(self) -> None:
         began = time.monotonic()
         n = 0
@@ -495,9 +505,7 @@ class Soak:
             while True:
                 fault = self._inject(n + 1, action, target)
                 if fault.outcome == "missed":
-                    self.report.missed += 1
-                    why = f"{fault.kind}: {fault.note}"
-                    self.report.missed_why[why] = self.report.missed_why.get(why, 0) + 1
+                    self._count_missed(fault)
                     break
                 n += 1
                 chain.append(fault)
@@ -508,7 +516,12 @@ class Soak:
             if not chain:
                 continue
             self._recover(chain)
-            self.report.faults.extend(chain)
+            for fault in chain:
+                if fault.outcome == "missed":  # it had exited by itself: no fault at all
+                    n -= 1
+                    self._count_missed(fault)
+                else:
+                    self.report.faults.append(fault)
             if self.agent.exited() is not None:
                 raise _Abort(f"the agent exited with {self.agent.exited()} during the soak")
             if "mid" not in self.report.rss and n >= self.s.rss_mid_fault:
