@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from procs import pid_alive
 from containerd_daemon import ContainerdDaemon
 from containerd_helpers import FakeNode, in_thread, wait_until
 
@@ -65,14 +66,6 @@ def fake_binary(base: Path, name: str, script: str) -> str:
     path.write_text("#!/bin/sh\n" + script)
     path.chmod(0o755)
     return str(path)
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def running_with(config: str) -> list[int]:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from procs import pid_alive
 from containerd_daemon import ContainerdDaemon
 from containerd_helpers import wait_until
 from fifo_writer import numbered_line
@@ -39,14 +40,6 @@ CD, RUNSC, PRESEED = "root.containerd", "root.containerd.runsc", "root.container
 FAST = {"backoff_initial": 0.1, "backoff_max": 2.0, "grace_period": 5.0, "heartbeat_interval": 0.5}
 LINES = 100_000
 EXPECTED = [numbered_line(i)[:-1] for i in range(LINES)] + [b"END"]
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 class ContainerdTree:

@@ -8,6 +8,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 
 import pytest
+from procs import pid_alive
 
 from actors.supervisor.events import RunnableSpec
 from actors.supervisor.policy import PolicyRule, PolicySet
@@ -23,15 +24,6 @@ FAST = {
     "grace_period": 2.0,
     "heartbeat_interval": 0.2,
 }
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether `pid` exists and is not a zombie."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 @pytest.fixture
