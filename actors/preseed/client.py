@@ -24,6 +24,7 @@ import grpc  # type: ignore[import-untyped]
 from google.protobuf import empty_pb2  # type: ignore[import-untyped]
 
 from actors.preseed.errors import ContainerdError
+from messages.containerd.services.content.v1 import content_pb2 as _content_messages
 from messages.containerd.services.content.v1 import content_pb2_grpc as _content
 from messages.containerd.services.images.v1 import images_pb2_grpc as _images
 from messages.containerd.services.leases.v1 import leases_pb2_grpc as _leases
@@ -32,7 +33,8 @@ from messages.containerd.services.version.v1 import version_pb2_grpc as _version
 
 __all__ = ["ContainerdClient", "code_of"]
 
-# The generated gRPC modules are untyped.
+# The generated modules are untyped.
+content_pb2: Any = _content_messages
 content_pb2_grpc: Any = _content
 images_pb2_grpc: Any = _images
 leases_pb2_grpc: Any = _leases
@@ -89,6 +91,12 @@ class ContainerdClient:
         self.leases = leases_pb2_grpc.LeasesStub(self._channel)
         self.namespaces = namespace_pb2_grpc.NamespacesStub(self._channel)
         self._version = version_pb2_grpc.VersionStub(self._channel)
+        # Content.Write taking requests already serialized (see writer.write_request).
+        self.write_stream = self._channel.stream_stream(
+            "/containerd.services.content.v1.Content/Write",
+            request_serializer=None,
+            response_deserializer=content_pb2.WriteContentResponse.FromString,
+        )
 
     def __enter__(self) -> Self:
         return self

@@ -60,6 +60,13 @@ class _Progress:
                       self.file, done // 1_000_000, total // 1_000_000, percent, rate)
 
 
+def _size(count: int) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if count >= scale:
+            return f"{count / scale:.1f} {unit}"
+    return f"{count} B"
+
+
 def describe(result: ImportResult) -> str:
     """One line naming a result's images and namespace."""
     names = ", ".join(i.name for i in result.images) or "no images"
@@ -67,7 +74,7 @@ def describe(result: ImportResult) -> str:
     if result.unchanged:
         how = "unchanged, not imported again"
     else:
-        how = (f"{result.bytes_sent / 1e6:.1f} MB sent, {result.blobs_skipped} blobs already "
+        how = (f"{_size(result.bytes_sent)} sent, {result.blobs_skipped} blobs already "
                f"present, {result.seconds:.1f}s")
     return f"imported preseed bundle {file!r} into namespace {result.namespace!r}: {names} ({how})"
 

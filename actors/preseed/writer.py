@@ -43,7 +43,7 @@ from messages.containerd.services.content.v1 import content_pb2
 
 cpb: Any = content_pb2  # generated, untyped
 
-__all__ = ["CHUNK", "ContentWriter", "WriteStats"]
+__all__ = ["CHUNK", "ContentWriter", "WriteStats", "write_request"]
 
 CHUNK = 1 << 20
 IN_FLIGHT = 8
@@ -69,6 +69,22 @@ class WriteStats:
     blobs_skipped: int = 0
 
 
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def write_request(offset: int, data: bytes) -> bytes:
+    """A serialized WRITE `WriteContentRequest` (action=1, offset=5, data=6), built
+    directly: the data is copied once, not into a message object and out again."""
+    head = b"\x08\x01" + (b"\x28" + _varint(offset) if offset else b"")
+    return b"".join((head, b"\x32", _varint(len(data)), data)) if data else head
+
+
 class _Upload:
     """The request side of one Write stream; runs in gRPC's request thread."""
 
@@ -92,18 +108,18 @@ class _Upload:
             return source.data[offset : offset + length]
         return self.writer.archive.pread(source.offset + offset, length)
 
-    def commit(self, offset: int, data: bytes = b"") -> cpb.WriteContentRequest:
+    def commit(self, offset: int, data: bytes = b"") -> bytes:
         desc = self.write.descriptor
-        return cpb.WriteContentRequest(
+        return bytes(cpb.WriteContentRequest(
             action=cpb.COMMIT, offset=offset, data=data, total=desc.size,
             expected=desc.digest, labels=dict(self.write.labels),
-        )
+        ).SerializeToString())
 
-    def requests(self) -> Iterator[cpb.WriteContentRequest]:
+    def requests(self) -> Iterator[bytes]:
         desc = self.write.descriptor
-        yield cpb.WriteContentRequest(
+        yield bytes(cpb.WriteContentRequest(
             action=cpb.STAT, ref=self.ref, total=desc.size, expected=desc.digest
-        )
+        ).SerializeToString())
         self.stat_done.wait()
         if self.stopped():
             return
@@ -120,7 +136,7 @@ class _Upload:
         except OSError as e:
             self.failure = ArchiveError(f"cannot read the archive: {e.strerror or e}")
 
-    def data(self) -> Iterator[cpb.WriteContentRequest]:
+    def data(self) -> Iterator[bytes]:
         desc = self.write.descriptor
         source = self.write.source
         assert source is not None
@@ -142,7 +158,7 @@ class _Upload:
             if last:
                 yield self.commit(offset, chunk)
                 return
-            yield cpb.WriteContentRequest(action=cpb.WRITE, offset=offset, data=chunk)
+            yield write_request(offset, chunk)
             offset += length
 
 
@@ -200,7 +216,7 @@ class ContentWriter:
             self._open.add(ref)
         upload = _Upload(self, write, ref)
         timeout = self.client.timeout + desc.size / _MIN_RATE
-        call = self.client.content.Write(
+        call = self.client.write_stream(
             upload.requests(), metadata=self.client.metadata(self.namespace, self.lease),
             timeout=timeout,
         )

@@ -88,6 +88,13 @@ def blobs(daemon: object, namespace: str) -> set[str]:
     return set(daemon.ctr("content", "ls", "-q", namespace=namespace).split())  # type: ignore[attr-defined]
 
 
+def labelled_blobs(daemon: object, namespace: str) -> dict[str, str]:
+    """`ctr content ls` as {digest: labels} (labels sorted, "-" for none)."""
+    out = daemon.ctr("content", "ls", namespace=namespace)  # type: ignore[attr-defined]
+    rows = [line.split("\t") for line in out.splitlines()[1:] if line.strip()]
+    return {row[0]: ",".join(sorted(row[-1].split(","))) for row in rows}
+
+
 def check(daemon: object, namespace: str) -> dict[str, str]:
     """`ctr images check` as {name: status}, e.g. {"docker.io/library/hello:1": "complete (3/3)"}."""
     out = daemon.ctr("images", "check", namespace=namespace)  # type: ignore[attr-defined]

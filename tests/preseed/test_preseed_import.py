@@ -7,7 +7,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import HELLO, MULTI, Archives, blobs, check, gc, images, ingests, leases
+from conftest import (
+    HELLO, MULTI, Archives, blobs, check, gc, images, ingests, labelled_blobs, leases,
+)
 from containerd_daemon import ContainerdDaemon
 from preseed.fixtures import BlobStore, ctr_export, layer_tar, named, write_oci_archive
 
@@ -26,7 +28,7 @@ def _ctr(daemon: ContainerdDaemon, path: Path, namespace: str, *flags: str) -> N
 
 
 @pytest.mark.parametrize("kind", ["oci", "docker", "docker_raw"])
-def test_an_archive_imports_the_images_and_blobs_ctr_imports(
+def test_an_archive_imports_the_images_blobs_and_gc_labels_ctr_imports(
     kind: str, archives: Archives, containerd: ContainerdDaemon
 ) -> None:
     path = getattr(archives, kind)
@@ -43,7 +45,7 @@ def test_an_archive_imports_the_images_and_blobs_ctr_imports(
     assert images(containerd, f"ours-{kind}") == images(containerd, f"ref-{kind}")
     assert set(images(containerd, f"ours-{kind}")) == expected
     assert {i.name: i.target_digest for i in result.images} == images(containerd, f"ours-{kind}")
-    assert blobs(containerd, f"ours-{kind}") == blobs(containerd, f"ref-{kind}")
+    assert labelled_blobs(containerd, f"ours-{kind}") == labelled_blobs(containerd, f"ref-{kind}")
     assert leases(containerd, f"ours-{kind}") == [] and ingests(containerd, f"ours-{kind}") == []
 
 
@@ -109,7 +111,7 @@ def test_a_multi_platform_image_imports_the_host_platform_by_default_like_ctr(
 
     assert images(containerd, "multi-host") == images(containerd, "multi-ref") == {
         MULTI: result.images[0].target_digest}
-    assert blobs(containerd, "multi-host") == blobs(containerd, "multi-ref")
+    assert labelled_blobs(containerd, "multi-host") == labelled_blobs(containerd, "multi-ref")
     assert len(blobs(containerd, "multi-host")) == 4  # index, amd64 manifest, config, layer
 
 
@@ -121,7 +123,7 @@ def test_all_platforms_imports_every_platform_like_ctr(
     gc(containerd, "multi-all-ref")
     gc(containerd, "multi-all")
 
-    assert blobs(containerd, "multi-all") == blobs(containerd, "multi-all-ref")
+    assert labelled_blobs(containerd, "multi-all") == labelled_blobs(containerd, "multi-all-ref")
     assert len(blobs(containerd, "multi-all")) == 10
 
 
@@ -231,3 +233,17 @@ def test_a_missing_socket_is_a_clear_containerd_error(archives: Archives, tmp_pa
     assert str(ready.value) == (f"containerd at {str(tmp_path / 'nothing.sock')!r} did not answer "
                                 f"within 0.3s: containerd socket "
                                 f"{str(tmp_path / 'nothing.sock')!r} does not exist")
+
+
+def test_progress_reports_bytes_done_of_the_total_and_ends_complete(
+    archives: Archives, fresh_containerd: ContainerdDaemon
+) -> None:
+    calls: list[tuple[int, int]] = []
+    with ContainerdClient(fresh_containerd.address) as client:
+        import_archive(client, archives.docker, namespace="ns",
+                       progress=lambda done, total: calls.append((done, total)))
+
+    total = calls[-1][1]
+    assert calls[-1] == (total, total) and total > 0
+    assert all(t == total and 0 <= d <= total for d, t in calls)
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls)

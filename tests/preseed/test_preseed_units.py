@@ -254,3 +254,13 @@ def test_compressed_archives_open_and_corrupt_ones_are_refused(tmp_path: Path) -
         else "corrupt zstd stream: …",
     }
     assert sorted(os.listdir(tmp_path)) == sorted(cases)  # no temporary file left behind
+
+
+@pytest.mark.parametrize(("offset", "size"), [(0, 0), (0, 5), (1 << 20, 1 << 20), (3 << 33, 7)])
+def test_hand_serialized_write_requests_equal_protobufs(offset: int, size: int) -> None:
+    from actors.preseed.writer import write_request
+    from messages.containerd.services.content.v1 import content_pb2
+
+    data = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    message = content_pb2.WriteContentRequest(action=content_pb2.WRITE, offset=offset, data=data)
+    assert write_request(offset, data) == message.SerializeToString()
