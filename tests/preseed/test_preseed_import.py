@@ -8,7 +8,16 @@ from pathlib import Path
 
 import pytest
 from conftest import (
-    HELLO, MULTI, Archives, blobs, check, gc, images, ingests, labelled_blobs, leases,
+    HELLO,
+    MULTI,
+    Archives,
+    blobs,
+    check,
+    gc,
+    images,
+    ingests,
+    labelled_blobs,
+    leases,
 )
 from containerd_daemon import ContainerdDaemon
 from preseed.fixtures import BlobStore, ctr_export, layer_tar, named, write_oci_archive
