@@ -23,6 +23,7 @@ explains is reported as unexplained (a graceful restart must lose nothing).
 from __future__ import annotations
 
 import bisect
+import itertools
 import json
 import os
 import re
@@ -284,7 +285,7 @@ def account_losses(
     received = follower.received
     written = writer.next_seq
     dups = len(received) - len(set(received))
-    disorder = sum(1 for a, b in zip(received, received[1:], strict=False) if b <= a)
+    disorder = sum(1 for a, b in itertools.pairwise(received) if b <= a)
     charged: dict[str, int] = {}
     unexplained: list[str] = []
     lost = 0

@@ -76,9 +76,7 @@ for _p in (REPO, REPO / "tests", REPO / "bench"):
     if str(_p) not in sys.path:
         sys.path.insert(0, str(_p))
 
-from actors.containerd.logpump import READ_SIZE  # noqa: E402
-from actors.supervisor.childlog import CHUNK_BYTES  # noqa: E402
-from soak_agent import (  # noqa: E402
+from soak_agent import (
     NodeRow,
     ProcessTable,
     SoakAgent,
@@ -86,7 +84,7 @@ from soak_agent import (  # noqa: E402
     rss_mb,
     write_config,
 )
-from soak_lines import (  # noqa: E402
+from soak_lines import (
     DeathWindow,
     JsonLogFollower,
     LineWriter,
@@ -94,6 +92,9 @@ from soak_lines import (  # noqa: E402
     account_losses,
     loss_bound_lines,
 )
+
+from actors.containerd.logpump import READ_SIZE
+from actors.supervisor.childlog import CHUNK_BYTES
 
 __all__ = ["LONG", "SHORT", "SoakReport", "SoakSettings", "render_table", "run_soak", "summary"]
 
@@ -466,7 +467,10 @@ class Soak:
             if not flowing:
                 problems.append(f"line {last_line} never reached the log")
             if f.recovery_s > f.bound_s:
-                problems.append(f"recovery {f.recovery_s:.2f} s over its bound {f.bound_s:.2f} s")
+                why = sorted({f"{dn}: {msg}" for t, dn, msg in self.follower.fatals
+                              if f.wall_start - 0.05 <= t <= wall_at})
+                problems.append(f"recovery {f.recovery_s:.2f} s over its bound {f.bound_s:.2f} s"
+                                f" (FATAL meanwhile: {why})")
             f.recovered = not problems
             if problems:
                 f.note = (f.note + "; " if f.note else "") + ", ".join(problems)
@@ -567,13 +571,12 @@ class Soak:
 
     def _judge(self) -> None:
         r, s, v = self.report, self.s, self.report.violations
+        window = MISSED_HEARTBEATS * HEARTBEAT_S
         for f in r.faults:
             if not f.recovered:
                 v.append(f"fault {f.n} ({f.kind}, {f.outcome}) not recovered: {f.note}")
-            if f.outcome == "caught" and f.detect_s is not None:
-                if f.detect_s > MISSED_HEARTBEATS * HEARTBEAT_S + 0.5:
-                    v.append(f"fault {f.n} ({f.kind}): stop caught only after {f.detect_s:.2f} s")
-        window = MISSED_HEARTBEATS * HEARTBEAT_S
+            if f.outcome == "caught" and f.detect_s is not None and f.detect_s > window + 0.5:
+                v.append(f"fault {f.n} ({f.kind}): stop caught only after {f.detect_s:.2f} s")
         for f in r.faults:
             long_stop = f.stop_s is not None and f.stop_s > window
             if long_stop and f.kind != "stop containerd" and f.outcome == "resumed":

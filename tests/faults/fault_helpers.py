@@ -18,14 +18,15 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from actors.preseed import ContainerdClient, ImportResult, PreseedError, import_archive
 from containerd_daemon import ContainerdDaemon
 from imagegen import many_layer_image, write_oci_archive
 
+from actors.preseed import ContainerdClient, ImportResult, PreseedError, import_archive
+
 __all__ = [
     "BIG_IMAGE",
-    "ImportThread",
     "NAMESPACE",
+    "ImportThread",
     "big_archive",
     "check",
     "child_named",

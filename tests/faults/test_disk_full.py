@@ -23,6 +23,7 @@ permitted they skip and say so.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -35,7 +36,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from fault_helpers import child_named, fill, small_disk
 from imagegen import ImageSpec, random_layer, write_oci_archive
 
@@ -147,9 +147,9 @@ def test_a_full_state_disk_fails_preseed_clearly_and_it_retries_no_faster_than_i
         nodes = _status(config)
         assert {dn: n["state"] for dn, n in nodes.items() if dn != PRESEED} == {
             "root": "DONE", "root.containerd": "HEALTHY", "root.containerd.runsc": "HEALTHY"}
-        cause = (rf"PreseedError: 1 of 1 preseed files failed: failed to import preseed image "
-                 rf"'k8s\.io/full\.tar': .*no space left on device")
-        assert [bool(re.fullmatch(rf"node '{PRESEED}' died: {cause}", d["message"], re.S))
+        cause = (r"PreseedError: 1 of 1 preseed files failed: failed to import preseed image "
+                 r"'k8s\.io/full\.tar': .*no space left on device")
+        assert [bool(re.fullmatch(rf"node '{PRESEED}' died: {cause}", d["message"], re.DOTALL))
                 for d in deaths] == [True] * len(deaths), deaths[0]["message"]
         entries = _preseed_log(workdir, since)
         record = str(state_disk / "preseed-record.json")
@@ -159,7 +159,7 @@ def test_a_full_state_disk_fails_preseed_clearly_and_it_retries_no_faster_than_i
         delays = [float(m.group(1)) for e in entries if (m := re.fullmatch(
             rf"rescheduling supervised node '{PRESEED}' with backoff ([0-9.]+) s", e["message"]))]
         times = [d["time"] for d in deaths]
-        gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+        gaps = [b - a for a, b in itertools.pairwise(times)]
         floors = [(1 - JITTER) * min(INITIAL * MULTIPLIER**i, MAXIMUM) for i in range(len(gaps))]
         assert [g >= d for g, d in zip(gaps, delays, strict=False)] == [True] * len(gaps), (
             gaps, delays)

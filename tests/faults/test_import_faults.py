@@ -28,8 +28,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from actors.preseed import ContainerdClient, ContainerdError, import_archive
 from containerd_daemon import ContainerdDaemon
 from fault_helpers import (
     BIG_IMAGE,
@@ -40,6 +38,8 @@ from fault_helpers import (
     images,
     leftovers,
 )
+
+from actors.preseed import ContainerdClient, ContainerdError, import_archive
 
 REPO = Path(__file__).resolve().parents[2]
 FLOW_TIMEOUT = 30.0
@@ -131,9 +131,11 @@ def test_an_unlinked_socket_spares_the_import_under_way_and_a_new_import_says_it
 
     assert job.error is None and job.result is not None
     assert [i.name for i in job.result.images] == [BIG_IMAGE]
-    with ContainerdClient(fresh_containerd.address, timeout=5) as client:
-        with pytest.raises(ContainerdError) as info:
-            import_archive(client, archive, namespace=NAMESPACE)
+    with (
+        ContainerdClient(fresh_containerd.address, timeout=5) as client,
+        pytest.raises(ContainerdError) as info,
+    ):
+        import_archive(client, archive, namespace=NAMESPACE)
     assert str(info.value) == (
         f"failed to import preseed image '{NAMESPACE}/big.tar': "
         f"containerd socket {fresh_containerd.address!r} does not exist"

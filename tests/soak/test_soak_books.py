@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
-from soak_lines import (  # noqa: E402
+from soak_lines import (
     DeathWindow,
     JsonLogFollower,
     LossReport,

@@ -19,7 +19,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
-from soaklib import SHORT, render_table, run_soak, summary  # noqa: E402
+from soaklib import SHORT, render_table, run_soak, summary
 
 
 @pytest.mark.timeout(300)
