@@ -8,8 +8,8 @@
 3. plan: walk the index for the selected platforms, verify every manifest and
    index read, compute the GC labels (nothing is sent to containerd before the
    whole archive has been checked this far);
-4. create a lease that expires on its own after 24 h (if we die mid-import the
-   garbage collector reclaims what we wrote) and write every blob under it;
+4. reclaim the leases of imports that died (see `leases`), create a lease that
+   expires on its own after 24 h and write every blob under it;
 5. create each image, or update its target (and our labels) if it exists;
 6. delete the lease; the GC labels now keep every blob alive from the images.
 
@@ -22,9 +22,8 @@ escapes for any file content.
 
 from __future__ import annotations
 
-import datetime
+import logging
 import os
-import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -37,6 +36,7 @@ from actors.preseed.client import ContainerdClient, code_of
 from actors.preseed.descriptors import DOCKER_LAYER, DOCKER_LAYER_GZIP, Descriptor
 from actors.preseed.docker import DockerArchive, read_docker_manifest, synthesise
 from actors.preseed.errors import ArchiveError, ContainerdError, PreseedError
+from actors.preseed.leases import create_lease, delete_lease, reclaim_dead_leases
 from actors.preseed.names import validate_namespace
 from actors.preseed.oci import LAYOUT_FILE, read_oci_layout
 from actors.preseed.options import ImportOptions
@@ -46,20 +46,18 @@ from actors.preseed.tarindex import TarEntry
 from actors.preseed.writer import ContentWriter
 from messages.containerd.services.content.v1 import content_pb2
 from messages.containerd.services.images.v1 import images_pb2
-from messages.containerd.services.leases.v1 import leases_pb2
 from messages.containerd.types import descriptor_pb2 as _descriptor_pb2
 
 # The generated modules are untyped.
 cpb: Any = content_pb2
 ipb: Any = images_pb2
-lpb: Any = leases_pb2
 descriptor_pb2: Any = _descriptor_pb2
 
 __all__ = ["display_name", "import_archive"]
 
-LEASE_EXPIRY = datetime.timedelta(hours=24)
 _UNCOMPRESSED = "containerd.io/uncompressed"
 _PROGRESS_INTERVAL = 0.5
+_LOG = logging.getLogger("actors.preseed")
 
 
 def display_name(namespace: str, path: str | os.PathLike[str]) -> str:
@@ -97,28 +95,6 @@ def _find_compressed(client: ContainerdClient, namespace: str) -> Callable[
         return found
 
     return find
-
-
-def _create_lease(client: ContainerdClient, namespace: str, file: str) -> str:
-    expiry = datetime.datetime.now(datetime.UTC) + LEASE_EXPIRY
-    request = lpb.CreateRequest(
-        id=f"node-containerd-preseed-{secrets.token_hex(8)}",
-        labels={
-            "containerd.io/gc.expire": expiry.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "node-containerd/preseed": file[:1024],
-        },
-    )
-    reply = client.call(client.leases.Create, request, what="lease create", namespace=namespace)
-    return str(reply.lease.id)
-
-
-def _delete_lease(client: ContainerdClient, namespace: str, lease: str) -> str | None:
-    try:
-        client.call(client.leases.Delete, lpb.DeleteRequest(id=lease), what="lease delete",
-                    namespace=namespace)
-    except ContainerdError as e:
-        return f"lease {lease!r} was not deleted (it expires on its own): {e.cause}"
-    return None
 
 
 def _target(desc: Descriptor) -> descriptor_pb2.Descriptor:
@@ -219,7 +195,9 @@ def _import(
             docker = read_docker_manifest(archive)
             files = _docker_files(docker, options)
             total = sum(e.size for e in files)
-        lease = _create_lease(client, namespace, file)
+        for lease_id in reclaim_dead_leases(client, namespace):
+            _LOG.info("reclaimed lease %r of an import that died", lease_id)
+        lease = create_lease(client, namespace, file)
         writer = ContentWriter(client, namespace, lease, archive)
         images = _Images(client, namespace, options.labels)
 
@@ -241,10 +219,10 @@ def _import(
             writer.stop.set()
             writer.abort_open()
             images.rollback()
-            _delete_lease(client, namespace, lease)
+            delete_lease(client, namespace, lease)
             raise
         warnings = list(plan.warnings)
-        problem = _delete_lease(client, namespace, lease)
+        problem = delete_lease(client, namespace, lease)
         if problem:
             warnings.append(problem)
         if progress is not None:

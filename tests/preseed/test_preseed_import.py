@@ -256,3 +256,32 @@ def test_progress_reports_bytes_done_of_the_total_and_ends_complete(
     assert calls[-1] == (total, total) and total > 0
     assert all(t == total and 0 <= d <= total for d, t in calls)
     assert [d for d, _ in calls] == sorted(d for d, _ in calls)
+
+
+def test_an_import_reclaims_the_lease_and_ingests_of_an_import_that_died(
+    archives: Archives, fresh_containerd: ContainerdDaemon
+) -> None:
+    from actors.preseed.leases import OWNER_LABEL
+    from actors.preseed.writer import write_request
+    from messages.containerd.services.content.v1 import content_pb2
+    from messages.containerd.services.leases.v1 import leases_pb2
+
+    dead = "node-containerd-preseed-0123456789abcdef"
+    mine = "someone-elses-lease"
+    with ContainerdClient(fresh_containerd.address) as client:
+        md = client.metadata("ns")
+        client.leases.Create(leases_pb2.CreateRequest(
+            id=dead, labels={OWNER_LABEL: "another-boot:1:1"}), metadata=md)
+        client.leases.Create(leases_pb2.CreateRequest(id=mine), metadata=md)
+        stat = content_pb2.WriteContentRequest(action=content_pb2.STAT, ref=f"{dead}-x",
+                                               total=10).SerializeToString()
+        replies = client.write_stream(iter([stat, write_request(0, b"half")]),
+                                      metadata=client.metadata("ns", dead))
+        assert [r.offset for r in replies] == [0, 4, 4]
+        assert ingests(fresh_containerd, "ns") == [f"{dead}-x"]
+
+        result = import_archive(client, archives.oci, namespace="ns")
+
+    assert [i.name for i in result.images] == [HELLO]
+    assert leases(fresh_containerd, "ns") == [mine]
+    assert ingests(fresh_containerd, "ns") == []
