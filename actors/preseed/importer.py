@@ -3,15 +3,16 @@
 `import_archive` does, in order:
 
 1. open the file safely and index it as a tar (decompressing gzip/zstd first);
-2. read its images: an OCI layout's `index.json`, or the manifests and index
-   synthesised for a `docker save` archive;
-3. plan: walk the index for the selected platforms, verify every manifest and
-   index read, compute the GC labels (nothing is sent to containerd before the
-   whole archive has been checked this far);
-4. reclaim the leases of imports that died (see `leases`), create a lease that
-   expires on its own after 24 h and write every blob under it;
-5. create each image, or update its target (and our labels) if it exists;
-6. delete the lease; the GC labels now keep every blob alive from the images.
+2. check its images before anything is sent: for an OCI layout, walk `index.json`
+   for the selected platforms, verifying every manifest and index read and
+   computing the GC labels (the plan); for a `docker save` archive, check
+   `manifest.json`, the files it names, the configs and the tags;
+3. reclaim the leases of imports that died (see `leases`), create a lease that
+   expires on its own after 24 h, and write every blob under it (a docker
+   archive's files are hashed as they are written, then its manifests and index
+   are synthesised and planned);
+4. create each image, or update its target (and our labels) if it exists;
+5. delete the lease; the GC labels now keep every blob alive from the images.
 
 On any failure nothing of the archive is left behind: unfinished ingests are
 aborted, images created are deleted and images updated get their old target and
@@ -85,10 +86,8 @@ def _find_compressed(client: ContainerdClient, namespace: str) -> Callable[
                             cpb.ReadContentRequest(digest=info.digest, offset=0, size=10),
                             metadata=client.metadata(namespace), timeout=client.timeout,
                         ))
-                        media = DOCKER_LAYER if head and not head.startswith(
-                            (b"\x1f\x8b\x08", b"\x28\xb5\x2f\xfd")) else DOCKER_LAYER_GZIP
-                        if not head:
-                            media = DOCKER_LAYER
+                        compressed = head.startswith((b"\x1f\x8b\x08", b"\x28\xb5\x2f\xfd"))
+                        media = DOCKER_LAYER_GZIP if compressed else DOCKER_LAYER
                         found[source] = Descriptor(media, info.digest, info.size)
         except grpc.RpcError as e:
             raise client.error("the search for compressed layers", e) from e

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 from pathlib import Path
@@ -20,7 +21,14 @@ from conftest import (
     leases,
 )
 from containerd_daemon import ContainerdDaemon
-from preseed.fixtures import BlobStore, ctr_export, layer_tar, named, write_oci_archive
+from preseed.fixtures import (
+    BlobStore,
+    ctr_export,
+    layer_tar,
+    named,
+    write_docker_archive,
+    write_oci_archive,
+)
 
 from actors.preseed import ContainerdClient, ImportOptions, PreseedError, import_archive
 
@@ -285,3 +293,32 @@ def test_an_import_reclaims_the_lease_and_ingests_of_an_import_that_died(
     assert [i.name for i in result.images] == [HELLO]
     assert leases(fresh_containerd, "ns") == [mine]
     assert ingests(fresh_containerd, "ns") == []
+
+
+def test_a_docker_layer_containerd_has_compressed_is_referenced_compressed_like_ctr(
+    fresh_containerd: ContainerdDaemon, tmp_path: Path
+) -> None:
+    import gzip as gz
+
+    layer = layer_tar(tmp_path / "layer.tar", {"file": os.urandom(5000)})
+    packed = tmp_path / "layer.tar.gz"
+    packed.write_bytes(gz.compress(layer.read_bytes(), mtime=0))
+    store = BlobStore(tmp_path)
+    pulled = store.image([packed], layer_type="application/vnd.oci.image.layer.v1.tar+gzip")
+    oci = write_oci_archive(tmp_path / "pulled.tar", store, [named(pulled, "example.com/p:1")])
+    docker = write_docker_archive(tmp_path / "saved.tar", [(["saved:1"], [layer], "amd64")])
+    raw = "sha256:" + hashlib.sha256(layer.read_bytes()).hexdigest()
+    gzipped = "sha256:" + hashlib.sha256(packed.read_bytes()).hexdigest()
+    for namespace in ("ref", "ours"):
+        _ctr(fresh_containerd, oci, namespace)
+        fresh_containerd.ctr("content", "label", gzipped, f"containerd.io/uncompressed={raw}",
+                             namespace=namespace)
+
+    _ctr(fresh_containerd, docker, "ref")
+    result = _ours(fresh_containerd, docker, "ours")
+    gc(fresh_containerd, "ref")
+    gc(fresh_containerd, "ours")
+
+    assert images(fresh_containerd, "ours") == images(fresh_containerd, "ref")
+    assert raw not in blobs(fresh_containerd, "ours")
+    assert result.blobs_skipped >= 1  # the gzipped layer, already there
