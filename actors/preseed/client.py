@@ -78,7 +78,7 @@ class ContainerdClient:
 
         The connection is made lazily, on the first call.
         """
-        path = address.removeprefix("unix://")
+        path = address.removeprefix("unix://").removeprefix("unix:")
         if not path:
             raise ValueError("containerd address must not be empty")
         self.address = path
