@@ -124,9 +124,10 @@ def _mismatch(blob: ig.Blob) -> str:
 
 
 def _missing(blob: ig.Blob) -> str:
-    """The cause for `blob` missing. A missing leaf is an error only if containerd lacks it,
-    and a failed import may leave blobs in containerd until its GC runs: so each case that
-    leaves out a leaf uses a `_base` variant whose blobs no other case has."""
+    """The cause for `blob` missing. A leaf (layer, config) that containerd already holds is
+    not read from the archive, and a failed import may leave blobs in containerd until its
+    GC runs: so each case that leaves out or breaks a leaf uses a `_base` variant whose
+    blobs no other case has."""
     return _all(blob.digest, MISSING)
 
 
@@ -342,24 +343,25 @@ def _container_cases(good: bytes) -> list[Case]:
 
 
 def _digest_cases() -> list[Case]:
-    b = _base()
-    man, cfg, l0 = b.victim.manifest, b.victim.config, b.layer0
-    def altered(blob: ig.Blob, old: bytes, new: bytes) -> list[ig.TarEntry]:
+    b, v5, v6 = _base(), _base(5), _base(6)
+    man, l0 = b.victim.manifest, b.layer0
+    def altered(base: _Base, blob: ig.Blob, old: bytes, new: bytes) -> list[ig.TarEntry]:
         data = blob.read()
         assert old in data and len(old) == len(new)
-        return _swap(b.entries, _blob_path(blob),
+        return _swap(base.entries, _blob_path(blob),
                      ig.TarEntry(_blob_path(blob), data.replace(old, new, 1)))
+    cfg = v6.victim.config  # broken leaves come from variants of their own: see `_missing`
     sha999, _ = _with_manifest(lambda d: _layer0_desc(d).update(digest=f"sha999:{l0.hex}"))
     sha999 = _swap(sha999, _blob_path(l0), ig.TarEntry(f"blobs/sha999/{l0.hex}", l0))
     malformed = _with_index(b.entries, {**_victim_descriptor(man),
                                         "digest": "sha256:XYZ-not-hex"})
     return [
-        Case("layer-digest-mismatch.tar", "a layer's last byte changed, same size",
-             _mismatch(l0), _tar(altered(l0, l0.read()[-1:], b"\x01"))),
+        Case("layer-digest-mismatch.tar", "two bytes of a layer changed, same size",
+             _mismatch(v5.layer0), _tar(altered(v5, v5.layer0, bytes(2), b"\x01\x01"))),
         Case("manifest-digest-mismatch.tar", "the manifest's schemaVersion 2 made 3",
-             _mismatch(man), _tar(altered(man, b'"schemaVersion":2', b'"schemaVersion":3'))),
+             _mismatch(man), _tar(altered(b, man, b'"schemaVersion":2', b'"schemaVersion":3'))),
         Case("config-digest-mismatch.tar", "one character of the config changed",
-             _mismatch(cfg), _tar(altered(cfg, b"imagegen layer 0", b"imagegen layer X"))),
+             _mismatch(cfg), _tar(altered(v6, cfg, b"imagegen layer 0", b"imagegen layer X"))),
         Case("unknown-digest-algorithm.tar", "a layer listed and stored as sha999:<hex>",
              _all("sha999", r"algorithm|unsupported|unknown|invalid"), _tar(sha999)),
         Case("malformed-digest.tar", "index.json lists the manifest as sha256:XYZ-not-hex",
