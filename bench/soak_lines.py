@@ -139,6 +139,8 @@ class JsonLogFollower:
     watched: list[tuple[float, str]] = field(default_factory=list)
     #: A DN whose leveled entries are kept in `watched`.
     watch_dn: str = "root.containerd.preseed"
+    #: Entries (leveled and raw) seen per DN: the log tree retains min(count, 8192).
+    per_dn: dict[str, int] = field(default_factory=dict)
     _offset: int = 0
     _tail: bytes = b""
 
@@ -167,6 +169,7 @@ class JsonLogFollower:
             self.sink_missed += int(doc["count"])  # type: ignore[call-overload]
             return
         dn = doc.get("dn")
+        self.per_dn[str(dn)] = self.per_dn.get(str(dn), 0) + 1
         if kind == "raw" and dn == RUNSC_DN:
             m = _LINE.fullmatch(str(doc["data"]))
             if m is None:

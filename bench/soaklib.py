@@ -94,6 +94,7 @@ from soak_lines import (
 )
 
 from actors.containerd.logpump import READ_SIZE
+from actors.logtree import DEFAULT_MAX_ENTRIES_PER_DN
 from actors.supervisor.childlog import CHUNK_BYTES
 
 __all__ = ["LONG", "SHORT", "SoakReport", "SoakSettings", "render_table", "run_soak", "summary"]
@@ -155,6 +156,8 @@ class SoakSettings:
     #: The RSS of the root is compared between after this fault and after the last.
     rss_mid_fault: int = 20
     rss_tolerance_pct: float = 10.0
+    #: The RSS is also sampled every this many faults (the curve in the table).
+    rss_every: int = 20
     #: Preseed images (False only while developing without the importer).
     preseed: bool = True
     #: Where to work (default: a fresh directory under /tmp), and whether to keep it.
@@ -206,6 +209,10 @@ class SoakReport:
     rss: dict[str, float] = field(default_factory=dict)
     rss_mid_after: int = 0
     rss_end_after: int = 0
+    #: (fault, RSS MB, every DN's log retention full) every `rss_every` faults.
+    rss_samples: list[tuple[int, float, bool]] = field(default_factory=list)
+    #: Entries each DN logged over the run (the tree keeps the newest 8192 of each).
+    entries_per_dn: dict[str, int] = field(default_factory=dict)
     lines: LossReport | None = None
     images_expected: list[str] = field(default_factory=list)
     images_complete: list[str] = field(default_factory=list)
@@ -502,6 +509,7 @@ class Soak:
     def _fault_phase(self) -> None:
         began = time.monotonic()
         n = 0
+        last_counts: dict[str, int] = {}
         while n < self.s.faults and time.monotonic() - began < self.s.budget_s:
             time.sleep(self.rng.uniform(*self.s.gap_s))  # a random moment: the chaos schedule
             chain: list[Fault] = []
@@ -531,9 +539,20 @@ class Soak:
             if "mid" not in self.report.rss and n >= self.s.rss_mid_fault:
                 self.report.rss["mid"] = rss_mb(self.agent.pid)
                 self.report.rss_mid_after = n
+            samples = self.report.rss_samples
+            if n // self.s.rss_every > (samples[-1][0] if samples else 0) // self.s.rss_every:
+                self.follower.poll()
+                counts = dict(self.follower.per_dn)
+                # Full: every DN still logging keeps 8192 entries, so no longer grows.
+                full = all(c >= DEFAULT_MAX_ENTRIES_PER_DN for dn, c in counts.items()
+                           if c > last_counts.get(dn, 0))
+                last_counts = counts
+                samples.append((n, rss_mb(self.agent.pid), full))
         self.report.fault_phase_s = time.monotonic() - began
         self.report.rss["end"] = rss_mb(self.agent.pid)
         self.report.rss_end_after = n
+        self.follower.poll()
+        self.report.entries_per_dn = dict(sorted(self.follower.per_dn.items()))
 
     # ------------------------------------------------------------ end checks
 
@@ -687,6 +706,14 @@ def _pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1] if q < 100 else max(values)
 
 
+def _steady_growth(r: SoakReport) -> float | None:
+    """RSS growth from the first sample with every DN's log retention full to the end."""
+    full = next(((n, m) for n, m, f in r.rss_samples if f), None)
+    if full is None or "end" not in r.rss or full[0] >= r.rss_end_after:
+        return None
+    return round((r.rss["end"] - full[1]) / full[1] * 100, 2)
+
+
 def summary(r: SoakReport) -> dict[str, Any]:
     """The last line's JSON object."""
     rec = [f.recovery_s for f in r.faults if f.recovery_s is not None]
@@ -720,6 +747,8 @@ def summary(r: SoakReport) -> dict[str, Any]:
         "rss_mb_end": round(r.rss.get("end", 0.0), 1),
         "rss_compared": f"after fault {r.rss_mid_after} vs after fault {r.rss_end_after}",
         "rss_growth_pct": growth,
+        "rss_mb_every_20_faults": [round(m, 1) for _, m, _ in r.rss_samples],
+        "rss_growth_after_retention_full_pct": _steady_growth(r),
         "images_expected": len(r.images_expected),
         "images_complete": len(r.images_complete),
         "preseed": r.settings.preseed,
@@ -782,6 +811,17 @@ def render_table(r: SoakReport) -> str:
         f"{r.rss.get('mid', 0):.1f}, after fault {r.rss_end_after} {r.rss.get('end', 0):.1f}"
         + ("" if r.rss_end_after >= 200 else "  (short run: 200-vs-20 needs --long)")
     )
+    if r.rss_samples:
+        curve = " ".join(f"{m:.1f}{'*' if f else ''}" for _, m, f in r.rss_samples)
+        out.append(f"root RSS MB every {s.rss_every} faults: {curve}  (*: the log retention "
+                   f"({DEFAULT_MAX_ENTRIES_PER_DN} entries) of every DN still logging is full)")
+    entries = ", ".join(f"{dn} {c}" for dn, c in r.entries_per_dn.items())
+    if entries:
+        out.append(f"log entries per DN over the run (the tree keeps the newest "
+                   f"{DEFAULT_MAX_ENTRIES_PER_DN} of each): {entries}")
+    steady = _steady_growth(r)
+    if steady is not None:
+        out.append(f"root RSS growth once every retention was full: {steady:+.1f} %")
     if s.preseed:
         out.append(
             f"images: {len(r.images_complete)}/{len(r.images_expected)} complete "
