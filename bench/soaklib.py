@@ -211,6 +211,8 @@ class SoakReport:
     rss_end_after: int = 0
     #: (fault, RSS MB, every DN's log retention full) every `rss_every` faults.
     rss_samples: list[tuple[int, float, bool]] = field(default_factory=list)
+    #: Every SIGKILL the pump got (from us, or from the supervisor for a caught stop).
+    pump_deaths: list[DeathWindow] = field(default_factory=list)
     #: Entries each DN logged over the run (the tree keeps the newest 8192 of each).
     entries_per_dn: dict[str, int] = field(default_factory=dict)
     lines: LossReport | None = None
@@ -410,6 +412,7 @@ class Soak:
                 signal.pidfd_send_signal(pidfd, signal.SIGKILL)
                 fault.outcome = "killed"
                 fault.end, fault.wall_end = start, fault.wall_start
+                self._note_pump_death(fault)
                 return fault
             window = MISSED_HEARTBEATS * HEARTBEAT_S
             if target == "containerd" or self.rng.random() < 0.5:
@@ -422,6 +425,8 @@ class Soak:
             if poller.poll(int(fault.stop_s * 1000)):
                 fault.outcome = "caught"
                 fault.detect_s = time.monotonic() - start
+                fault.wall_end = time.time()
+                self._note_pump_death(fault)
             else:
                 signal.pidfd_send_signal(pidfd, signal.SIGCONT)
                 fault.outcome = "resumed"
@@ -429,6 +434,13 @@ class Soak:
             fault.outcome, fault.note = "missed", "exited before the signal"
         fault.end, fault.wall_end = time.monotonic(), time.time()
         return fault
+
+    def _note_pump_death(self, fault: Fault) -> None:
+        """Books a SIGKILL of the pump (ours, or the supervisor's for a caught stop)."""
+        if fault.dn == DN["runsc"]:
+            self.report.pump_deaths.append(DeathWindow(
+                fault.wall_start, fault.wall_end + 0.1, f"{fault.n} {fault.kind} ({fault.outcome})"
+            ))
 
     def _recovered(self, faults: list[Fault]) -> Any:
         def accept(rows: list[NodeRow]) -> bool:
@@ -681,13 +693,10 @@ class Soak:
     def _account(self) -> None:
         if self.writer is None:
             return
-        deaths = [
-            DeathWindow(f.wall_start, f.wall_end + 0.1, f"{f.n} {f.kind} ({f.outcome})")
-            for f in self.report.faults
-            if f.dn == DN["runsc"] and f.outcome in ("killed", "caught")
-        ]
         bound = loss_bound_lines(self.s.line_bytes, READ_SIZE, CHUNK_BYTES)
-        self.report.lines = account_losses(self.follower, self.writer, deaths, bound)
+        self.report.lines = account_losses(
+            self.follower, self.writer, self.report.pump_deaths, bound
+        )
 
 
 def run_soak(settings: SoakSettings) -> SoakReport:
@@ -739,9 +748,7 @@ def summary(r: SoakReport) -> dict[str, Any]:
         "lines_lost": lines.lost if lines else 0,
         "lines_lost_unexplained": lines.unexplained_lines if lines else 0,
         "loss_bound_per_pump_kill": lines.bound_per_death if lines else 0,
-        "pump_kills": sum(
-            f.dn == DN["runsc"] and f.outcome in ("killed", "caught") for f in r.faults
-        ),
+        "pump_kills": len(r.pump_deaths),
         "rss_mb_start": round(r.rss.get("start", 0.0), 1),
         "rss_mb_mid": round(r.rss.get("mid", 0.0), 1),
         "rss_mb_end": round(r.rss.get("end", 0.0), 1),
@@ -794,7 +801,7 @@ def render_table(r: SoakReport) -> str:
         out.append(f"stops caught by the heartbeat: {len(caught)}, SIGSTOP→killed in "
                    f"{min(caught):.2f}–{max(caught):.2f} s (window {MISSED_HEARTBEATS * HEARTBEAT_S:g} s)")
     ln = r.lines
-    pump_kills = sum(f.dn == DN["runsc"] and f.outcome in ("killed", "caught") for f in r.faults)
+    pump_kills = len(r.pump_deaths)
     mid_import = sum(f.note.startswith("while importing") for f in r.faults)
     if s.preseed:
         out.append(f"preseed kills/stops that hit an import under way: {mid_import}")
@@ -806,9 +813,11 @@ def render_table(r: SoakReport) -> str:
             f"unexplained {ln.unexplained_lines}; "
             f"spoilt {ln.spoilt}; duplicates {ln.duplicates}; out of order {ln.out_of_order})"
         )
+    mid = (f"after fault {r.rss_mid_after} {r.rss['mid']:.1f}" if "mid" in r.rss
+           else f"fault {s.rss_mid_fault} not reached")
     out.append(
-        f"root RSS MB: start {r.rss.get('start', 0):.1f}, after fault {r.rss_mid_after} "
-        f"{r.rss.get('mid', 0):.1f}, after fault {r.rss_end_after} {r.rss.get('end', 0):.1f}"
+        f"root RSS MB: start {r.rss.get('start', 0):.1f}, {mid}, after fault "
+        f"{r.rss_end_after} {r.rss.get('end', 0):.1f}"
         + ("" if r.rss_end_after >= 200 else "  (short run: 200-vs-20 needs --long)")
     )
     if r.rss_samples:
