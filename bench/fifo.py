@@ -355,9 +355,10 @@ def main(argv: list[str] | None = None) -> int:
     base = Path(tempfile.mkdtemp(prefix="nc-bfifo-", dir="/tmp"))
     try:
         write_containerd_config(base)
-        ends_with_end: Callable[[TreeSink], bool] = lambda s: (
-            last_raw_line(s.tree, "root.x") == b"END"
-        )
+
+        def ends_with_end(s: TreeSink) -> bool:
+            return last_raw_line(s.tree, "root.x") == b"END"
+
         rows = {
             "cat fifo > /dev/null": cat_row(base, total),
             "python, 64 KiB reads → discard": python_read_row(base, total, 65536),

@@ -54,8 +54,9 @@ def _oci(work: Path, name: str, sizes: list[int]) -> Path:
         data = random_file(work / f"{name}-{i}.bin", size)
         layers.append(layer_tar(work / f"{name}-{i}.tar", {"data.bin": data}))
         data.unlink()
-    archive = write_oci_archive(work / f"{name}.tar", store,
-                                [named(store.image(layers), f"docker.io/bench/{name}:1", "1")])
+    archive = write_oci_archive(
+        work / f"{name}.tar", store, [named(store.image(layers), f"docker.io/bench/{name}:1", "1")]
+    )
     for layer in layers:
         layer.unlink()
     return archive
@@ -98,8 +99,10 @@ class Bench:
         ctr: list[float] = []
         for i in range(rounds):
             order: list[tuple[Callable[[Path, str], float], list[float], str]] = [
-                (self.ctr, ctr, "ctr"), (self.ours, ours, "ours")]
-            for run, times, namespace in (order if i % 2 == 0 else order[::-1]):
+                (self.ctr, ctr, "ctr"),
+                (self.ours, ours, "ours"),
+            ]
+            for run, times, namespace in order if i % 2 == 0 else order[::-1]:
                 times.append(run(path, namespace))
                 self.clear(namespace)
         return ours, ctr
@@ -115,11 +118,16 @@ class Bench:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rounds", type=int, default=3, help="runs per case (median shown)")
-    parser.add_argument("--scale", type=float, default=1.0,
-                        help="multiply every size by this (e.g. 0.1 for a quick run)")
+    parser.add_argument(
+        "--scale",
+        type=float,
+        default=1.0,
+        help="multiply every size by this (e.g. 0.1 for a quick run)",
+    )
     args = parser.parse_args()
     size = int(300 * MB * args.scale)
     with tempfile.TemporaryDirectory(prefix="nc-bench-", dir="/tmp") as tmp:
@@ -142,24 +150,38 @@ def main() -> int:
                 results[key] = {"ours_s": statistics.median(ours), "ctr_s": statistics.median(ctr)}
                 print(f"{key}: ours {ours} ctr {ctr}", file=sys.stderr)
             ours, ctr = bench.reimports(files["single_300"], args.rounds)
-            results["reimport_300"] = {"ours_s": statistics.median(ours),
-                                       "ctr_s": statistics.median(ctr)}
+            results["reimport_300"] = {
+                "ours_s": statistics.median(ours),
+                "ctr_s": statistics.median(ctr),
+            }
             print(f"reimport_300: ours {ours} ctr {ctr}", file=sys.stderr)
             bench.client.close()
         finally:
             daemon.stop()
         sizes = {k: os.path.getsize(p) for k, p in files.items()}
     sizes["reimport_300"] = sizes["single_300"]
-    print(f"containerd {version}, {os.cpu_count()} CPUs, median of {args.rounds} rounds; "
-          "reimport_300: images not deleted before the re-import")
-    print(f"{'case':<14}{'MB':>8}{'ours s':>9}{'ctr s':>9}{'ours/ctr':>10}{'ours MB/s':>11}"
-          f"{'ctr MB/s':>10}")
+    print(
+        f"containerd {version}, {os.cpu_count()} CPUs, median of {args.rounds} rounds; "
+        "reimport_300: images not deleted before the re-import"
+    )
+    print(
+        f"{'case':<14}{'MB':>8}{'ours s':>9}{'ctr s':>9}{'ours/ctr':>10}{'ours MB/s':>11}"
+        f"{'ctr MB/s':>10}"
+    )
     for key, r in results.items():
         mb = sizes[key] / MB
-        print(f"{key:<14}{mb:>8.1f}{r['ours_s']:>9.3f}{r['ctr_s']:>9.3f}"
-              f"{r['ours_s'] / r['ctr_s']:>10.3f}{mb / r['ours_s']:>11.0f}{mb / r['ctr_s']:>10.0f}")
-    print(json.dumps({k: {"ours_s": round(v["ours_s"], 3), "ctr_s": round(v["ctr_s"], 3)}
-                      for k, v in results.items()}))
+        print(
+            f"{key:<14}{mb:>8.1f}{r['ours_s']:>9.3f}{r['ctr_s']:>9.3f}"
+            f"{r['ours_s'] / r['ctr_s']:>10.3f}{mb / r['ours_s']:>11.0f}{mb / r['ctr_s']:>10.0f}"
+        )
+    print(
+        json.dumps(
+            {
+                k: {"ours_s": round(v["ours_s"], 3), "ctr_s": round(v["ctr_s"], 3)}
+                for k, v in results.items()
+            }
+        )
+    )
     return 0
 
 

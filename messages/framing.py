@@ -30,11 +30,10 @@ DEFAULT_MAX_FRAME = 8 * 1024 * 1024
 HEADER = struct.Struct(">I")
 
 
-
 def encode_frame(body: dict[str, Any], *, max_frame: int = DEFAULT_MAX_FRAME) -> bytes:
     """Encode one map as a frame. Raises ProtocolError if it would be too large."""
     try:
-        data = msgpack.packb(body, use_bin_type=True)
+        data: bytes = msgpack.packb(body, use_bin_type=True)
     except (TypeError, ValueError, OverflowError) as e:
         raise ProtocolError(f"{body.get('type', 'untyped')} message cannot be encoded: {e}") from e
     if len(data) > max_frame:

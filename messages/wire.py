@@ -8,7 +8,7 @@ class by its tag. Framing lives in `messages.framing`; ordering rules in
 `messages.session`.
 
 Child -> root: Hello, SignalMsg, RunGroupRequest, SubLoggerRequest, LogEntry,
-RawChunk, Exit, Heartbeat.  Root -> child: Start, Cancel, RunGroupReply,
+RawChunk, Exit, Heartbeat, MetricAdd.  Root -> child: Start, Cancel, RunGroupReply,
 SubLoggerReply.
 """
 
@@ -35,6 +35,7 @@ __all__ = [
     "RawChunk",
     "Exit",
     "Heartbeat",
+    "MetricAdd",
     "Start",
     "Cancel",
     "RunGroupReply",
@@ -50,7 +51,10 @@ SEVERITIES = ("INFO", "WARNING", "ERROR", "FATAL")
 EXIT_RESULTS = ("ok", "canceled", "error")
 SIGNALS = ("healthy", "done")
 
-def _check(msg: str, name: str, value: Any, kind: type | tuple[type, ...], optional: bool = False) -> None:
+
+def _check(
+    msg: str, name: str, value: Any, kind: type | tuple[type, ...], optional: bool = False
+) -> None:
     if value is None and optional:
         return
     if isinstance(value, bool) and kind in (int, float, (int, float)):
@@ -271,6 +275,24 @@ class Heartbeat(Message):
         _check("heartbeat message", "seq", self.seq, int)
 
 
+@dataclass(**_FROZEN)
+class MetricAdd(Message):
+    """Add `value` to the agent's counter `name` with `labels` (e.g. bytes imported)."""
+
+    TYPE: ClassVar[str] = "metric"
+    name: str
+    value: float
+    labels: dict[str, str]
+
+    def __post_init__(self) -> None:
+        _check("metric message", "name", self.name, str)
+        _check("metric message", "value", self.value, (int, float))
+        _check("metric message", "labels", self.labels, dict)
+        for k, v in self.labels.items():
+            _check("metric message", "label name", k, str)
+            _check("metric message", "label value", v, str)
+
+
 # ------------------------------------------------------------ root -> child
 
 
@@ -333,7 +355,17 @@ class SubLoggerReply(Message):
 
 CHILD_TO_ROOT: dict[str, type[Message]] = {
     c.TYPE: c
-    for c in (Hello, SignalMsg, RunGroupRequest, SubLoggerRequest, LogEntry, RawChunk, Exit, Heartbeat)
+    for c in (
+        Hello,
+        SignalMsg,
+        RunGroupRequest,
+        SubLoggerRequest,
+        LogEntry,
+        RawChunk,
+        Exit,
+        Heartbeat,
+        MetricAdd,
+    )
 }
 ROOT_TO_CHILD: dict[str, type[Message]] = {
     c.TYPE: c for c in (Start, Cancel, RunGroupReply, SubLoggerReply)

@@ -39,12 +39,36 @@ from typing import BinaryIO, Literal
 import zstandard
 
 __all__ = [
-    "ANNOTATION_IMAGE_NAME", "ANNOTATION_REF_NAME", "DOCKER_CONFIG", "DOCKER_MANIFEST",
-    "OCI_CONFIG", "OCI_INDEX", "OCI_LAYER", "OCI_LAYER_GZIP", "OCI_MANIFEST", "Blob",
-    "BuiltImage", "DockerImageSpec", "ImageSpec", "MultiPlatformSpec", "Platform", "TarEntry",
-    "build_image", "compress", "docker_archive_entries", "iter_random_bytes", "json_bytes",
-    "make_layer", "many_layer_image", "multi_platform_image", "oci_archive_entries",
-    "random_bytes", "random_layer", "small_image", "write_docker_archive", "write_oci_archive",
+    "ANNOTATION_IMAGE_NAME",
+    "ANNOTATION_REF_NAME",
+    "DOCKER_CONFIG",
+    "DOCKER_MANIFEST",
+    "OCI_CONFIG",
+    "OCI_INDEX",
+    "OCI_LAYER",
+    "OCI_LAYER_GZIP",
+    "OCI_MANIFEST",
+    "Blob",
+    "BuiltImage",
+    "DockerImageSpec",
+    "ImageSpec",
+    "MultiPlatformSpec",
+    "Platform",
+    "TarEntry",
+    "build_image",
+    "compress",
+    "docker_archive_entries",
+    "iter_random_bytes",
+    "json_bytes",
+    "make_layer",
+    "many_layer_image",
+    "multi_platform_image",
+    "oci_archive_entries",
+    "random_bytes",
+    "random_layer",
+    "small_image",
+    "write_docker_archive",
+    "write_oci_archive",
     "write_tar",
 ]
 
@@ -60,8 +84,16 @@ ANNOTATION_IMAGE_NAME = "io.containerd.image.name"
 
 _EPOCH = "1970-01-01T00:00:00Z"
 _CHUNK = 1 << 20
-_GOARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64",
-           "armv7l": "arm", "ppc64le": "ppc64le", "s390x": "s390x", "riscv64": "riscv64"}
+_GOARCH = {
+    "x86_64": "amd64",
+    "amd64": "amd64",
+    "aarch64": "arm64",
+    "arm64": "arm64",
+    "armv7l": "arm",
+    "ppc64le": "ppc64le",
+    "s390x": "s390x",
+    "riscv64": "riscv64",
+}
 
 Compression = Literal["none", "gzip"]
 Annotate = Literal["both", "containerd", "oci", "none"]
@@ -168,7 +200,7 @@ def iter_random_bytes(n: int, seed: int) -> Iterator[bytes]:
         size = min(left, _CHUNK)
         start = rng.randrange(len(pool) - size + 1)
         table = bytes(rng.sample(range(256), 256))
-        yield pool[start:start + size].translate(table)
+        yield pool[start : start + size].translate(table)
         left -= size
 
 
@@ -212,15 +244,23 @@ def _tar_header(name: str, size: int, kind: bytes = tarfile.REGTYPE, mode: int =
     return info.tobuf(tarfile.PAX_FORMAT)
 
 
-def _layer_blob(sink: _HashingSink, media_type: str, *, data: bytes | None = None,
-                path: Path | None = None) -> Blob:
+def _layer_blob(
+    sink: _HashingSink, media_type: str, *, data: bytes | None = None, path: Path | None = None
+) -> Blob:
     """The blob a closed sink wrote."""
-    return Blob(media_type, "sha256:" + sink.blob.hexdigest(), sink.size, data=data, path=path,
-                diff_id="sha256:" + sink.diff.hexdigest())
+    return Blob(
+        media_type,
+        "sha256:" + sink.blob.hexdigest(),
+        sink.size,
+        data=data,
+        path=path,
+        diff_id="sha256:" + sink.diff.hexdigest(),
+    )
 
 
-def make_layer(files: Mapping[str, bytes], *, compression: Compression = "none",
-               level: int = 6) -> Blob:
+def make_layer(
+    files: Mapping[str, bytes], *, compression: Compression = "none", level: int = 6
+) -> Blob:
     """A layer blob: a tar of `files` (path → content), parent directories included.
 
     Args:
@@ -247,8 +287,14 @@ def make_layer(files: Mapping[str, bytes], *, compression: Compression = "none",
     return _layer_blob(sink, media_type, data=out.getvalue())
 
 
-def random_layer(size: int, *, seed: int, compression: Compression = "none",
-                 spool_dir: Path | None = None, level: int = 1) -> Blob:
+def random_layer(
+    size: int,
+    *,
+    seed: int,
+    compression: Compression = "none",
+    spool_dir: Path | None = None,
+    level: int = 1,
+) -> Blob:
     """A layer holding one file (`data/random-<seed>.bin`) of `size` incompressible bytes.
 
     Args:
@@ -335,11 +381,15 @@ def build_image(spec: ImageSpec) -> BuiltImage:
     config_doc = {
         **spec.platform.to_json(),
         "created": _EPOCH,
-        "config": {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
-                   "Cmd": ["/bin/true"]},
+        "config": {
+            "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+            "Cmd": ["/bin/true"],
+        },
         "rootfs": {"type": "layers", "diff_ids": [layer.diff_id for layer in spec.layers]},
-        "history": [{"created": _EPOCH, "created_by": f"imagegen layer {i}"}
-                    for i in range(len(spec.layers))],
+        "history": [
+            {"created": _EPOCH, "created_by": f"imagegen layer {i}"}
+            for i in range(len(spec.layers))
+        ],
     }
     docker = spec.docker_media_types
     config = Blob.of(DOCKER_CONFIG if docker else OCI_CONFIG, json_bytes(config_doc))
@@ -353,9 +403,15 @@ def build_image(spec: ImageSpec) -> BuiltImage:
     return BuiltImage(spec, config, Blob.of(media_type, json_bytes(manifest_doc)))
 
 
-def small_image(name: str | None, *, seed: int = 0, layers: int = 1,
-                compression: Compression = "none", platform: Platform | None = None,
-                file_size: int = 64) -> ImageSpec:
+def small_image(
+    name: str | None,
+    *,
+    seed: int = 0,
+    layers: int = 1,
+    compression: Compression = "none",
+    platform: Platform | None = None,
+    file_size: int = 64,
+) -> ImageSpec:
     """A small image of `layers` layers, each a tar of three little files made from `seed`."""
     blobs = []
     for i in range(layers):
@@ -369,28 +425,42 @@ def small_image(name: str | None, *, seed: int = 0, layers: int = 1,
     return ImageSpec(name, tuple(blobs), platform or Platform.host())
 
 
-def many_layer_image(name: str | None, *, total_size: int, count: int, seed: int = 0,
-                     compression: Compression = "none", spool_dir: Path | None = None,
-                     platform: Platform | None = None) -> ImageSpec:
+def many_layer_image(
+    name: str | None,
+    *,
+    total_size: int,
+    count: int,
+    seed: int = 0,
+    compression: Compression = "none",
+    spool_dir: Path | None = None,
+    platform: Platform | None = None,
+) -> ImageSpec:
     """An image of `count` random layers whose file contents add up to `total_size` bytes."""
     sizes = [total_size // count + (1 if i < total_size % count else 0) for i in range(count)]
-    layers = tuple(random_layer(s, seed=seed * 100_003 + i, compression=compression,
-                                spool_dir=spool_dir) for i, s in enumerate(sizes))
+    layers = tuple(
+        random_layer(s, seed=seed * 100_003 + i, compression=compression, spool_dir=spool_dir)
+        for i, s in enumerate(sizes)
+    )
     return ImageSpec(name, layers, platform or Platform.host())
 
 
-def multi_platform_image(name: str | None,
-                         platforms: Sequence[str] = ("linux/amd64", "linux/arm64/v8"), *,
-                         seed: int = 0, include: Sequence[str] | None = None,
-                         ) -> MultiPlatformSpec:
+def multi_platform_image(
+    name: str | None,
+    platforms: Sequence[str] = ("linux/amd64", "linux/arm64/v8"),
+    *,
+    seed: int = 0,
+    include: Sequence[str] | None = None,
+) -> MultiPlatformSpec:
     """A `MultiPlatformSpec` of small images, one per platform in `platforms`.
 
     Args:
         include: the platforms whose blobs are written (None = all), e.g.
             `[str(Platform.host())]` to mimic `ctr images export`.
     """
-    images = tuple(small_image(None, seed=seed * 1000 + i, platform=Platform.parse(p))
-                   for i, p in enumerate(platforms))
+    images = tuple(
+        small_image(None, seed=seed * 1000 + i, platform=Platform.parse(p))
+        for i, p in enumerate(platforms)
+    )
     inc = None if include is None else tuple(Platform.parse(p) for p in include)
     return MultiPlatformSpec(name, images, inc)
 
@@ -427,8 +497,9 @@ class TarEntry:
 def write_tar(out: Path | BinaryIO, entries: Iterable[TarEntry]) -> None:
     """Write `entries`, in order, as a (PAX-format) tar archive to a path or stream."""
     path, stream = (out, None) if isinstance(out, Path) else (None, out)
-    with tarfile.TarFile(name=path, mode="w", fileobj=stream, format=tarfile.PAX_FORMAT,
-                         copybufsize=_CHUNK) as tar:
+    with tarfile.TarFile(
+        name=path, mode="w", fileobj=stream, format=tarfile.PAX_FORMAT, copybufsize=_CHUNK
+    ) as tar:
         for entry in entries:
             info = entry.tarinfo()
             if entry.data is None or not info.isreg():
@@ -440,8 +511,9 @@ def write_tar(out: Path | BinaryIO, entries: Iterable[TarEntry]) -> None:
                 tar.addfile(info, io.BytesIO(entry.data))
 
 
-def _oci_descriptor(blob: Blob, name: str | None, ref_name: str | None, annotate: Annotate,
-                    extra: Mapping[str, str]) -> dict[str, object]:
+def _oci_descriptor(
+    blob: Blob, name: str | None, ref_name: str | None, annotate: Annotate, extra: Mapping[str, str]
+) -> dict[str, object]:
     notes = dict(extra)
     if name is not None and annotate in ("both", "containerd"):
         notes[ANNOTATION_IMAGE_NAME] = name
@@ -450,9 +522,12 @@ def _oci_descriptor(blob: Blob, name: str | None, ref_name: str | None, annotate
     return blob.descriptor(annotations=notes) if notes else blob.descriptor()
 
 
-def oci_archive_entries(images: Sequence[ImageSpec | MultiPlatformSpec], *,
-                        annotate: Annotate = "both", layout_version: str = "1.0.0",
-                        ) -> tuple[list[TarEntry], dict[str, str]]:
+def oci_archive_entries(
+    images: Sequence[ImageSpec | MultiPlatformSpec],
+    *,
+    annotate: Annotate = "both",
+    layout_version: str = "1.0.0",
+) -> tuple[list[TarEntry], dict[str, str]]:
     """The entries of an OCI image-layout archive of `images`, and its name → digest map.
 
     Order: `oci-layout`, `index.json`, `blobs/`, `blobs/sha256/`, then each blob once.
@@ -469,8 +544,9 @@ def oci_archive_entries(images: Sequence[ImageSpec | MultiPlatformSpec], *,
             for blob in built.blobs:
                 blobs.setdefault(blob.digest, blob)
             top, name = built.manifest, spec.name
-            descriptors.append(_oci_descriptor(top, name, spec.ref_name, annotate,
-                                               spec.annotations))
+            descriptors.append(
+                _oci_descriptor(top, name, spec.ref_name, annotate, spec.annotations)
+            )
         else:
             children = []
             for img in spec.images:
@@ -479,8 +555,10 @@ def oci_archive_entries(images: Sequence[ImageSpec | MultiPlatformSpec], *,
                 if spec.include is None or img.platform in spec.include:
                     for blob in built.blobs:
                         blobs.setdefault(blob.digest, blob)
-            top = Blob.of(OCI_INDEX, json_bytes({"schemaVersion": 2, "mediaType": OCI_INDEX,
-                                                 "manifests": children}))
+            top = Blob.of(
+                OCI_INDEX,
+                json_bytes({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": children}),
+            )
             blobs.setdefault(top.digest, top)
             name = spec.name
             descriptors.append(_oci_descriptor(top, name, None, annotate, {}))
@@ -496,9 +574,13 @@ def oci_archive_entries(images: Sequence[ImageSpec | MultiPlatformSpec], *,
     return entries, names
 
 
-def write_oci_archive(path: Path, images: Sequence[ImageSpec | MultiPlatformSpec], *,
-                      annotate: Annotate = "both", layout_version: str = "1.0.0",
-                      ) -> dict[str, str]:
+def write_oci_archive(
+    path: Path,
+    images: Sequence[ImageSpec | MultiPlatformSpec],
+    *,
+    annotate: Annotate = "both",
+    layout_version: str = "1.0.0",
+) -> dict[str, str]:
     """Write an OCI image-layout tarball of `images`; return name → manifest/index digest.
 
     Args:
@@ -508,8 +590,7 @@ def write_oci_archive(path: Path, images: Sequence[ImageSpec | MultiPlatformSpec
             "containerd", "oci" or "none".
         layout_version: the `imageLayoutVersion` in `oci-layout`.
     """
-    entries, names = oci_archive_entries(images, annotate=annotate,
-                                         layout_version=layout_version)
+    entries, names = oci_archive_entries(images, annotate=annotate, layout_version=layout_version)
     write_tar(path, entries)
     return names
 
@@ -529,8 +610,9 @@ class DockerImageSpec:
     platform: Platform = field(default_factory=Platform.host)
 
 
-def docker_archive_entries(images: Sequence[DockerImageSpec],
-                           ) -> tuple[list[TarEntry], dict[str, str]]:
+def docker_archive_entries(
+    images: Sequence[DockerImageSpec],
+) -> tuple[list[TarEntry], dict[str, str]]:
     """The entries of a `docker save` archive and its tag → config digest map."""
     entries: list[TarEntry] = []
     manifest: list[dict[str, object]] = []
@@ -540,23 +622,27 @@ def docker_archive_entries(images: Sequence[DockerImageSpec],
     for spec in images:
         if any(layer.media_type != OCI_LAYER for layer in spec.layers):
             raise ValueError("docker archive layers must be uncompressed tars")
-        config = build_image(ImageSpec(None, spec.layers, spec.platform,
-                                       docker_media_types=True)).config
+        config = build_image(
+            ImageSpec(None, spec.layers, spec.platform, docker_media_types=True)
+        ).config
         layer_paths, parent = [], ""
         for layer in spec.layers:
             layer_id = hashlib.sha256(f"{parent}\n{layer.diff_id}".encode()).hexdigest()
             layer_paths.append(f"{layer_id}/layer.tar")
             if layer_id not in written:
                 written.add(layer_id)
-                entries += [TarEntry.directory(layer_id),
-                            TarEntry(f"{layer_id}/VERSION", b"1.0"),
-                            TarEntry(f"{layer_id}/layer.tar", layer)]
+                entries += [
+                    TarEntry.directory(layer_id),
+                    TarEntry(f"{layer_id}/VERSION", b"1.0"),
+                    TarEntry(f"{layer_id}/layer.tar", layer),
+                ]
             parent = layer_id
         if config.hex not in written:
             written.add(config.hex)
             entries.append(TarEntry(f"{config.hex}.json", config))
-        manifest.append({"Config": f"{config.hex}.json", "RepoTags": list(spec.tags),
-                         "Layers": layer_paths})
+        manifest.append(
+            {"Config": f"{config.hex}.json", "RepoTags": list(spec.tags), "Layers": layer_paths}
+        )
         for tag in spec.tags:
             repo, _, version = tag.rpartition(":")
             repositories.setdefault(repo, {})[version] = parent
@@ -573,8 +659,9 @@ def write_docker_archive(path: Path, images: Sequence[DockerImageSpec]) -> dict[
     return tags
 
 
-def compress(path: Path, kind: Literal["gzip", "zstd"], *, dest: Path | None = None,
-             level: int | None = None) -> Path:
+def compress(
+    path: Path, kind: Literal["gzip", "zstd"], *, dest: Path | None = None, level: int | None = None
+) -> Path:
     """Compress a whole archive, streaming, and return the new file; the original is kept.
 
     Args:
@@ -587,8 +674,9 @@ def compress(path: Path, kind: Literal["gzip", "zstd"], *, dest: Path | None = N
     dest = dest or path.with_name(path.name + (".gz" if kind == "gzip" else ".zst"))
     with open(path, "rb") as src, open(dest, "wb") as raw:
         if kind == "gzip":
-            with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0,
-                               compresslevel=level or 1) as gz:
+            with gzip.GzipFile(
+                filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=level or 1
+            ) as gz:
                 shutil.copyfileobj(src, gz, _CHUNK)
         else:
             with zstandard.ZstdCompressor(level=level or 3).stream_writer(raw) as zst:

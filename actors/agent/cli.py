@@ -89,8 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     command = _command_of(args_list)
     if command in _PRESEED_COMMANDS and _preseed_cli() is None:
-        print(f"{PROG}: the {command} command is not available in this build",
-              file=sys.stderr)
+        print(f"{PROG}: the {command} command is not available in this build", file=sys.stderr)
         return ExitCode.FAILURE
     parser = build_parser(command)
     try:
@@ -135,8 +134,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
             "Run `node-containerd COMMAND --help` for a command's options.\n\n"
             "environment:\n"
             "  NODE_CONTAINERD_STATE  the state directory when the config names none\n"
-            "                         (default: ./.node-containerd)\n\n"
-            + _EXIT_CODES_HELP
+            "                         (default: ./.node-containerd)\n\n" + _EXIT_CODES_HELP
         ),
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
@@ -155,8 +153,9 @@ def _command_of(argv: Sequence[str]) -> str | None:
     return next((a for a in argv if not a.startswith("-")), None)
 
 
-def _sub(commands: Any, name: str, summary: str, description: str,
-         epilog: str = _EXIT_CODES_HELP) -> argparse.ArgumentParser:
+def _sub(
+    commands: Any, name: str, summary: str, description: str, epilog: str = _EXIT_CODES_HELP
+) -> argparse.ArgumentParser:
     sub: argparse.ArgumentParser = commands.add_parser(
         name,
         help=summary,
@@ -169,7 +168,9 @@ def _sub(commands: Any, name: str, summary: str, description: str,
 
 def _add_run(commands: Any) -> None:
     p = _sub(
-        commands, "run", "run the agent in the foreground",
+        commands,
+        "run",
+        "run the agent in the foreground",
         "Start the supervision tree in the foreground: containerd (root.containerd),\n"
         "the runsc log pump (root.containerd.runsc) and the image preseed\n"
         "(root.containerd.preseed). A bad config is refused before anything starts.\n"
@@ -177,14 +178,19 @@ def _add_run(commands: Any) -> None:
         "that escalates to the root stops the agent with exit 1 and the reason on\n"
         "stderr.",
     )
-    _config_option(p, "the config file (default: the built-in default profile, see\n"
-                      "`node-containerd config default`)")
+    _config_option(
+        p,
+        "the config file (default: the built-in default profile, see\n"
+        "`node-containerd config default`)",
+    )
     p.set_defaults(handler=_cmd_run)
 
 
 def _add_status(commands: Any) -> None:
     p = _sub(
-        commands, "status", "show every node of the running agent",
+        commands,
+        "status",
+        "show every node of the running agent",
         "Show every node of the running agent's tree: its DN, state, pid, restarts,\n"
         "last error and time in its state. A tree on a terminal (coloured), or JSON:\n"
         '  {"nodes": [{"dn": ..., "state": "NEW|HEALTHY|DEAD|DONE|CANCELED",\n'
@@ -198,36 +204,65 @@ def _add_status(commands: Any) -> None:
 
 def _add_logs(commands: Any) -> None:
     p = _sub(
-        commands, "logs", "show or follow the log of a node",
+        commands,
+        "logs",
+        "show or follow the log of a node",
         "Show the log of one node of the running agent (or of the whole tree), from\n"
         "the backlog it keeps (the newest 8192 entries per node), and optionally\n"
         "follow new entries as they come.",
     )
-    p.add_argument("dn", nargs="?", type=_dn, metavar="DN",
-                   help="the node, e.g. root.containerd (default: the whole tree)")
-    p.add_argument("-f", "--follow", action="store_true",
-                   help="keep printing new entries until interrupted")
-    p.add_argument("--children", action="store_true",
-                   help="include the node's descendants (its whole subtree)")
-    p.add_argument("-n", "--lines", type=_count, metavar="N", default=None,
-                   help="show at most the last N entries of the backlog (default: all; "
-                        "0 with -f: only new ones)")
-    p.add_argument("--severity", type=_severity, metavar="S", default=None,
-                   help="show leveled entries of at least this severity: "
-                        + ", ".join(_SEVERITIES) + " (raw lines are always shown)")
+    p.add_argument(
+        "dn",
+        nargs="?",
+        type=_dn,
+        metavar="DN",
+        help="the node, e.g. root.containerd (default: the whole tree)",
+    )
+    p.add_argument(
+        "-f", "--follow", action="store_true", help="keep printing new entries until interrupted"
+    )
+    p.add_argument(
+        "--children", action="store_true", help="include the node's descendants (its whole subtree)"
+    )
+    p.add_argument(
+        "-n",
+        "--lines",
+        type=_count,
+        metavar="N",
+        default=None,
+        help="show at most the last N entries of the backlog (default: all; "
+        "0 with -f: only new ones)",
+    )
+    p.add_argument(
+        "--severity",
+        type=_severity,
+        metavar="S",
+        default=None,
+        help="show leveled entries of at least this severity: "
+        + ", ".join(_SEVERITIES)
+        + " (raw lines are always shown)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object per entry")
     kinds = p.add_mutually_exclusive_group()
-    kinds.add_argument("--raw-only", action="store_true",
-                       help="only raw lines (a program's own output, e.g. containerd's)")
-    kinds.add_argument("--leveled-only", action="store_true",
-                       help="only leveled entries (INFO ... FATAL with source location)")
+    kinds.add_argument(
+        "--raw-only",
+        action="store_true",
+        help="only raw lines (a program's own output, e.g. containerd's)",
+    )
+    kinds.add_argument(
+        "--leveled-only",
+        action="store_true",
+        help="only leveled entries (INFO ... FATAL with source location)",
+    )
     _control_options(p)
     p.set_defaults(handler=_control("cmd_logs"))
 
 
 def _add_restart(commands: Any) -> None:
     p = _sub(
-        commands, "restart", "restart a node and its subtree now",
+        commands,
+        "restart",
+        "restart a node and its subtree now",
         "Cancel a node of the running agent, with its whole subtree, so that the\n"
         "supervisor starts it again at once (no backoff).",
     )
@@ -268,20 +303,26 @@ def _optional_module(name: str) -> Any:
 
 def _add_config(commands: Any) -> None:
     p = _sub(
-        commands, "config", "print the default config, or check a config file",
+        commands,
+        "config",
+        "print the default config, or check a config file",
         "Print the built-in default profile, or check config files.",
         epilog="exit codes:\n  0    ok\n  2    bad usage, or a config file has problems",
     )
     actions = p.add_subparsers(title="actions", metavar="ACTION")
     d = _sub(
-        actions, "default", "print the default profile as TOML",
+        actions,
+        "default",
+        "print the default profile as TOML",
         "Print the built-in default profile: a commented, working config that\n"
         "documents every key. Save it, edit it, pass it to `run --config`.",
         epilog="exit codes:\n  0    ok",
     )
     d.set_defaults(handler=_cmd_config_default)
     c = _sub(
-        actions, "check", "check config files",
+        actions,
+        "check",
+        "check config files",
         "Check config files as `run` would, without starting anything: unknown keys,\n"
         "wrong types, bad durations and sizes, impossible values, socket paths too\n"
         "long, a missing containerd binary or config file. Prints `FILE: ok`, or\n"
@@ -300,12 +341,18 @@ def _config_option(p: argparse.ArgumentParser, text: str) -> None:
 
 def _control_options(p: argparse.ArgumentParser) -> None:
     group = p.add_argument_group("agent")
-    group.add_argument("--socket", metavar="S", default=None,
-                       help="the agent's control socket (default: control.socket of the "
-                            "config)")
-    group.add_argument("--config", metavar="FILE", default=None,
-                       help="the agent's config file, to find its control socket "
-                            "(default: the default profile)")
+    group.add_argument(
+        "--socket",
+        metavar="S",
+        default=None,
+        help="the agent's control socket (default: control.socket of the config)",
+    )
+    group.add_argument(
+        "--config",
+        metavar="FILE",
+        default=None,
+        help="the agent's config file, to find its control socket (default: the default profile)",
+    )
 
 
 # -- argument types -------------------------------------------------------------
@@ -402,8 +449,7 @@ def _control(name: str) -> Handler:
             args.socket = str(cfg.control.socket)
         control_cli = _optional_module("actors.agent.control_cli")
         if control_cli is None:
-            print(f"{PROG}: the control commands are not available in this build",
-                  file=sys.stderr)
+            print(f"{PROG}: the control commands are not available in this build", file=sys.stderr)
             return ExitCode.FAILURE
         command: Handler = getattr(control_cli, name)
         return int(command(args))

@@ -263,7 +263,7 @@ def _containerd(
             chk.problem(
                 key,
                 f"{t[name]!r} differs from {file_key} {str(in_file)!r} in containerd.config "
-                f"{str(user_config)!r}; leave it \"\" to use the file's",
+                f'{str(user_config)!r}; leave it "" to use the file\'s',
             )
         places[name] = in_file
     timeout = d("ready_timeout")
@@ -332,8 +332,9 @@ def _runsc(ctx: _Paths, t: Mapping[str, Any]) -> RunscSection:
     size = _static_default(RunscSection, "pipe_size")
     if "pipe_size" in t:
         high, why = _pipe_max_size()
-        size = chk.size("runsc.pipe_size", t["pipe_size"], low=_PIPE_MIN, high=high,
-                        high_why=why, fallback=size)
+        size = chk.size(
+            "runsc.pipe_size", t["pipe_size"], low=_PIPE_MIN, high=high, high_why=why, fallback=size
+        )
     return RunscSection(fifo=ctx.path("runsc.fifo", t), mode=mode, pipe_size=size)
 
 
@@ -394,8 +395,7 @@ def _cross_check(ctx: _Paths, cfg: AgentConfig, raw_ready_timeout: object) -> No
         suffix=".ttrpc" if ctd.generate_config else "",
         derived="containerd.address" in derived,
     )
-    chk.socket_length("control.socket", cfg.control.socket,
-                      derived="control.socket" in derived)
+    chk.socket_length("control.socket", cfg.control.socket, derived="control.socket" in derived)
     files = {
         "containerd.config": ctd.config,
         "containerd.address": ctd.address,
@@ -413,9 +413,7 @@ def _cross_check(ctx: _Paths, cfg: AgentConfig, raw_ready_timeout: object) -> No
         if path is None:
             continue
         if path in seen:
-            chk.problem(
-                key, f"{str(path)!r} is also {seen[path]}; give each its own path"
-            )
+            chk.problem(key, f"{str(path)!r} is also {seen[path]}; give each its own path")
         else:
             seen[path] = key
     policies = cfg.policy_set()

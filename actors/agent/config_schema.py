@@ -89,7 +89,14 @@ POLICY_KEYS: Mapping[str, str] = MappingProxyType(
 SECTION_KEYS: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
         "containerd": (
-            "binary", "config", "address", "root", "state", "path", "tmpdir", "ready_timeout",
+            "binary",
+            "config",
+            "address",
+            "root",
+            "state",
+            "path",
+            "tmpdir",
+            "ready_timeout",
         ),
         "runsc": ("fifo", "mode", "pipe_size"),
         "preseed": ("enabled", "dir", "record", "all_platforms", "skip_missing", "labels"),

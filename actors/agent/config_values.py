@@ -34,8 +34,7 @@ __all__ = ["Checker", "dotted", "toml_type"]
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _MODE = re.compile(r"[0-7]{3,4}")
 _INSTALL_HINT = (
-    "install containerd (Debian: apt-get install containerd) "
-    "or set containerd.binary to its path"
+    "install containerd (Debian: apt-get install containerd) or set containerd.binary to its path"
 )
 
 
@@ -98,9 +97,10 @@ class Checker:
             if name in allowed:
                 continue
             key = f"{prefix}.{dotted(name)}" if prefix else dotted(name)
-            close = difflib.get_close_matches(name, allowed, n=1, cutoff=0.6) or [
-                a for a in allowed if name and (a.startswith(name) or name in a)
-            ][:1]
+            close = (
+                difflib.get_close_matches(name, allowed, n=1, cutoff=0.6)
+                or [a for a in allowed if name and (a.startswith(name) or name in a)][:1]
+            )
             if close:
                 self.problem(key, f"unknown key; did you mean {close[0]!r}?")
             else:
@@ -123,8 +123,9 @@ class Checker:
         self.wrong_type(key, value, allowed)
         return fallback
 
-    def duration(self, key: str, value: object, *, positive: bool = False,
-                 or_else: str = "") -> float | None:
+    def duration(
+        self, key: str, value: object, *, positive: bool = False, or_else: str = ""
+    ) -> float | None:
         """A duration in seconds (see `actors.agent.units`), or None after a problem.
 
         Args:
@@ -144,8 +145,9 @@ class Checker:
             return None
         return seconds
 
-    def number(self, key: str, value: object, *, low: float, high: float | None,
-               example: str) -> float | None:
+    def number(
+        self, key: str, value: object, *, low: float, high: float | None, example: str
+    ) -> float | None:
         """A number with ``low <= value`` and ``value < high`` (if `high`), or None."""
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             self.wrong_type(key, value, f"a number, e.g. {example}")
@@ -201,8 +203,9 @@ class Checker:
             return mode
         return fallback
 
-    def size(self, key: str, value: object, *, low: int, high: int, high_why: str,
-             fallback: int) -> int:
+    def size(
+        self, key: str, value: object, *, low: int, high: int, high_why: str, fallback: int
+    ) -> int:
         """A byte size within [low, high]; `high_why` says where `high` comes from."""
         try:
             size = parse_size(value)

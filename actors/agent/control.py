@@ -170,24 +170,18 @@ class _Servicer(pb_grpc.ControlServicer):
         for reader in readers:
             reader.close()
 
-    def Hello(
-        self, request: pb.HelloRequest, context: grpc.ServicerContext
-    ) -> pb.HelloReply:
+    def Hello(self, request: pb.HelloRequest, context: grpc.ServicerContext) -> pb.HelloReply:
         return pb.HelloReply(
             product=PRODUCT, version=agent_version(), protocol=PROTOCOL_VERSION, pid=os.getpid()
         )
 
-    def Status(
-        self, request: pb.StatusRequest, context: grpc.ServicerContext
-    ) -> pb.StatusReply:
+    def Status(self, request: pb.StatusRequest, context: grpc.ServicerContext) -> pb.StatusReply:
         nodes = self._snapshot(context)
         wall = clock.wall()
         offset = wall - clock.monotonic()
         return pb.StatusReply(nodes=[status_to_proto(n, offset) for n in nodes], now=wall)
 
-    def Restart(
-        self, request: pb.RestartRequest, context: grpc.ServicerContext
-    ) -> pb.RestartReply:
+    def Restart(self, request: pb.RestartRequest, context: grpc.ServicerContext) -> pb.RestartReply:
         dn = request.dn
         try:
             validate_dn(dn)
@@ -204,9 +198,7 @@ class _Servicer(pb_grpc.ControlServicer):
             context.abort(grpc.StatusCode.UNAVAILABLE, f"supervisor did not restart {dn!r}: {e}")
         return pb.RestartReply(cancelled=before or [dn])
 
-    def Logs(
-        self, request: pb.LogsRequest, context: grpc.ServicerContext
-    ) -> Iterator[pb.LogEntry]:
+    def Logs(self, request: pb.LogsRequest, context: grpc.ServicerContext) -> Iterator[pb.LogEntry]:
         try:
             query = _logs_query(request)
         except LogTreeError as e:

@@ -30,7 +30,7 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, NoReturn, TextIO
+from typing import Any, NoReturn, TextIO, cast
 
 import grpc
 
@@ -267,7 +267,7 @@ def _logs_request(args: argparse.Namespace) -> pb.LogsRequest:
     severity = getattr(args, "severity", None)
     if severity is not None:
         try:
-            request.min_severity = int(Severity[severity.upper()])
+            request.min_severity = cast("pb.Severity", int(Severity[severity.upper()]))
         except KeyError:
             names = ", ".join(s.name for s in Severity)
             raise _CommandError(
@@ -358,4 +358,3 @@ def _fail_rpc(error: grpc.RpcError, path: str, what: str) -> NoReturn:
     if not details.startswith("cannot "):  # the agent's own message may say it already
         details = f"cannot {what}: {details}"
     raise _CommandError(EXIT_FAILED, details) from error
-

@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import socket
 import stat
-from typing import Protocol
+from typing import Protocol, cast
 
 import grpc
 
@@ -67,7 +67,6 @@ class NodeStatusLike(Protocol):
     def last_error(self) -> str | None: ...
     @property
     def since(self) -> float: ...
-
 
 
 def agent_version() -> str:
@@ -153,7 +152,7 @@ def entry_to_proto(entry: Entry) -> pb.LogEntry:
         dn=entry.dn,
         kind=pb.ENTRY_KIND_LEVELED,
         time=entry.timestamp,
-        severity=int(entry.severity),
+        severity=cast("pb.Severity", int(entry.severity)),
         file=entry.file,
         line=entry.line,
         lines=list(entry.lines),

@@ -19,9 +19,10 @@ from pathlib import Path
 from types import FrameType
 
 from actors.agent.config_schema import AgentConfig
+from actors.agent.metrics import LOG_BYTES, Metrics
 from actors.agent.root import root_spec
 from actors.logtree import JsonLinesSink, LogTree, Severity, StderrSink
-from actors.supervisor.runtime import Supervisor
+from actors.supervisor.runtime import LogBytesSink, StateObserver, Supervisor
 from actors.supervisor.spawn import ensure_std_fds
 
 __all__ = ["run_agent", "prepare_state"]
@@ -59,6 +60,13 @@ def prepare_state(cfg: AgentConfig) -> None:
         os.replace(tmp, cfg.containerd.config)
 
 
+def _log_bytes_counter(metrics: Metrics) -> LogBytesSink:
+    def count(dn: str, n: int) -> None:
+        metrics.add(LOG_BYTES, n, {"dn": dn})
+
+    return count
+
+
 def run_agent(cfg: AgentConfig) -> int:
     """Run the agent until SIGTERM/SIGINT or a failure at the root; return the exit code."""
     ensure_std_fds()
@@ -71,16 +79,21 @@ def run_agent(cfg: AgentConfig) -> int:
     if cfg.log.json_file is not None:
         sinks.append(JsonLinesSink(tree, cfg.log.json_file, min_severity=severity))
 
-    observers = []
+    observers: list[StateObserver] = []
     metrics_server = None
     metrics = None
     if cfg.metrics.enabled:
-        from actors.agent.metrics import Metrics
-
         metrics = Metrics()
         observers.append(metrics.observe_state)
 
-    supervisor = Supervisor(root_spec(cfg), policies=cfg.policy_set(), log_tree=tree, observers=observers)
+    supervisor = Supervisor(
+        root_spec(cfg),
+        metric_sink=metrics.add if metrics is not None else None,
+        log_bytes=_log_bytes_counter(metrics) if metrics is not None else None,
+        policies=cfg.policy_set(),
+        log_tree=tree,
+        observers=observers,
+    )
     stop_requested = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:

@@ -45,7 +45,17 @@ from typing import Any
 from actors.supervisor.events import StateChanged
 from actors.supervisor.states import NodeState
 
-__all__ = ["CONTENT_TYPE", "COUNTERS", "Metrics", "MetricsServer", "escape_label", "parse_listen"]
+__all__ = [
+    "CONTENT_TYPE",
+    "COUNTERS",
+    "LOG_BYTES",
+    "PRESEED_BYTES",
+    "PRESEED_IMAGES",
+    "Metrics",
+    "MetricsServer",
+    "escape_label",
+    "parse_listen",
+]
 
 #: Content type of the text exposition format.
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -54,11 +64,17 @@ STATE_GAUGE = "monogon_supervisor_dn_state_total"
 TRANSITIONS = "monogon_supervisor_dn_state_transition_count"
 RESTARTS = "node_containerd_dn_restarts_total"
 
-#: Counters the agent feeds with `Metrics.add`, and their help texts.
+PRESEED_BYTES = "node_containerd_preseed_bytes_total"
+PRESEED_IMAGES = "node_containerd_preseed_images_total"
+LOG_BYTES = "node_containerd_log_bytes_total"
+
+#: Counters the agent feeds with `Metrics.add`, and their help texts: log bytes
+#: per DN from the root's readers; preseed bytes and images per namespace from
+#: `root.containerd.preseed` (through `actors.supervisor.api.add_metric`).
 COUNTERS: Mapping[str, str] = {
-    "node_containerd_preseed_bytes_total": "Bytes of image content imported by the preseed",
-    "node_containerd_preseed_images_total": "Images imported by the preseed",
-    "node_containerd_log_bytes_total": "Bytes of log data written into the log tree",
+    PRESEED_BYTES: "Bytes of image content sent to containerd by the preseed",
+    PRESEED_IMAGES: "Images created or updated by the preseed",
+    LOG_BYTES: "Bytes of log data written into the log tree",
 }
 
 _HELP = {
@@ -153,18 +169,34 @@ class Metrics:
             restarts = dict(self._restarts)
             counters = {name: dict(series) for name, series in self._counters.items()}
         out: list[str] = []
-        self._family(out, STATE_GAUGE, "gauge", _HELP[STATE_GAUGE], [
-            ((("dn", dn), ("state", s.value)), 1.0 if s is state else 0.0)
-            for dn, state in sorted(states.items())
-            for s in NodeState
-        ])
-        self._family(out, TRANSITIONS, "counter", _HELP[TRANSITIONS], [
-            ((("dn", dn), ("new_state", new), ("old_state", old)), float(n))
-            for (dn, old, new), n in sorted(transitions.items())
-        ])
-        self._family(out, RESTARTS, "counter", _HELP[RESTARTS], [
-            ((("dn", dn),), float(n)) for dn, n in sorted(restarts.items())
-        ])
+        self._family(
+            out,
+            STATE_GAUGE,
+            "gauge",
+            _HELP[STATE_GAUGE],
+            [
+                ((("dn", dn), ("state", s.value)), 1.0 if s is state else 0.0)
+                for dn, state in sorted(states.items())
+                for s in NodeState
+            ],
+        )
+        self._family(
+            out,
+            TRANSITIONS,
+            "counter",
+            _HELP[TRANSITIONS],
+            [
+                ((("dn", dn), ("new_state", new), ("old_state", old)), float(n))
+                for (dn, old, new), n in sorted(transitions.items())
+            ],
+        )
+        self._family(
+            out,
+            RESTARTS,
+            "counter",
+            _HELP[RESTARTS],
+            [((("dn", dn),), float(n)) for dn, n in sorted(restarts.items())],
+        )
         for name, help_text in COUNTERS.items():
             self._family(out, name, "counter", help_text, sorted(counters[name].items()))
         return "\n".join(out) + "\n"

@@ -22,7 +22,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-import grpc  # type: ignore[import-untyped]
+import grpc
 
 from actors.containerd.notify import NotifyMessage
 

@@ -25,6 +25,13 @@ from actors.preseed.preseed import preseed_dir
 from actors.preseed.results import ImportedImage, ImportResult, PreseedReport
 
 __all__ = [
-    "ContainerdClient", "ContainerdError", "ImportOptions", "ImportResult", "ImportedImage",
-    "PreseedError", "PreseedReport", "import_archive", "preseed_dir",
+    "ContainerdClient",
+    "ContainerdError",
+    "ImportOptions",
+    "ImportResult",
+    "ImportedImage",
+    "PreseedError",
+    "PreseedReport",
+    "import_archive",
+    "preseed_dir",
 ]

@@ -36,8 +36,11 @@ _CHUNK = 1 << 20
 _GZIP_MAGIC = b"\x1f\x8b"
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _KINDS = [
-    (stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a fifo"), (stat.S_ISSOCK, "a socket"),
-    (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a fifo"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
 ]
 
 
@@ -211,7 +214,12 @@ def _zstd_frames_complete(fd: int, size: int) -> bool:
         if head[:4] != _ZSTD_MAGIC or len(head) < 5:
             return False
         desc = head[4]
-        fcs_flag, single, has_checksum, dict_flag = desc >> 6, (desc >> 5) & 1, (desc >> 2) & 1, desc & 3
+        fcs_flag, single, has_checksum, dict_flag = (
+            desc >> 6,
+            (desc >> 5) & 1,
+            (desc >> 2) & 1,
+            desc & 3,
+        )
         header = 1 + (0 if single else 1) + (0, 1, 2, 4)[dict_flag]
         header += (1 if single else 0, 2, 4, 8)[fcs_flag]
         offset += 4 + header

@@ -51,58 +51,102 @@ def _label(text: str) -> tuple[str, str]:
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--address", required=True, metavar="SOCK",
-                        help="path of containerd's gRPC socket")
-    parser.add_argument("--json", action="store_true",
-                        help="print one JSON object: per file the images created, or the error")
-    parser.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
-                        help="deadline of each containerd call (default: %(default)s)")
+    parser.add_argument(
+        "--address", required=True, metavar="SOCK", help="path of containerd's gRPC socket"
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object: per file the images created, or the error",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="deadline of each containerd call (default: %(default)s)",
+    )
 
 
 def add_parsers(subparsers: Any) -> None:
     """Register the `import` and `preseed` commands on an argparse subparsers object."""
     imp = subparsers.add_parser(
-        "import", help="import image archives into a containerd namespace",
-        description=_IMPORT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
+        "import",
+        help="import image archives into a containerd namespace",
+        description=_IMPORT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _common(imp)
-    imp.add_argument("--namespace", required=True, metavar="NS",
-                     help="containerd namespace to import into, e.g. k8s.io")
-    imp.add_argument("--all-platforms", action="store_true",
-                     help="import every platform of multi-platform images (default: this host's)")
-    imp.add_argument("--platform", metavar="OS/ARCH[/VARIANT]",
-                     help="import this platform instead of the host's")
-    imp.add_argument("--skip-missing", action="store_true",
-                     help="leave out blobs the archive lacks instead of failing")
-    imp.add_argument("--label", action="append", type=_label, default=[], metavar="K=V",
-                     help="set this label on every image (repeatable), "
-                          "e.g. io.cri-containerd.pinned=pinned")
+    imp.add_argument(
+        "--namespace",
+        required=True,
+        metavar="NS",
+        help="containerd namespace to import into, e.g. k8s.io",
+    )
+    imp.add_argument(
+        "--all-platforms",
+        action="store_true",
+        help="import every platform of multi-platform images (default: this host's)",
+    )
+    imp.add_argument(
+        "--platform", metavar="OS/ARCH[/VARIANT]", help="import this platform instead of the host's"
+    )
+    imp.add_argument(
+        "--skip-missing",
+        action="store_true",
+        help="leave out blobs the archive lacks instead of failing",
+    )
+    imp.add_argument(
+        "--label",
+        action="append",
+        type=_label,
+        default=[],
+        metavar="K=V",
+        help="set this label on every image (repeatable), e.g. io.cri-containerd.pinned=pinned",
+    )
     imp.add_argument("files", nargs="+", metavar="FILE", help="image archives to import")
     imp.set_defaults(func=run_import)
 
     pre = subparsers.add_parser(
-        "preseed", help="import every archive of a preseed directory",
-        description=_PRESEED_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
+        "preseed",
+        help="import every archive of a preseed directory",
+        description=_PRESEED_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _common(pre)
     pre.add_argument("--dir", required=True, metavar="DIR", help="the preseed directory")
-    pre.add_argument("--record", metavar="FILE",
-                     help="import record to skip unchanged files with (JSON, created if absent)")
+    pre.add_argument(
+        "--record",
+        metavar="FILE",
+        help="import record to skip unchanged files with (JSON, created if absent)",
+    )
     pre.set_defaults(func=run_preseed)
 
 
 def _entry(result: ImportResult) -> dict[str, object]:
     return {
-        "file": display_name(result.namespace, result.path), "path": result.path,
-        "namespace": result.namespace, "ok": True, "unchanged": result.unchanged,
-        "images": [{"name": i.name, "target_digest": i.target_digest,
-                    "media_type": i.media_type} for i in result.images],
-        "bytes_sent": result.bytes_sent, "warnings": list(result.warnings), "error": None,
+        "file": display_name(result.namespace, result.path),
+        "path": result.path,
+        "namespace": result.namespace,
+        "ok": True,
+        "unchanged": result.unchanged,
+        "images": [
+            {"name": i.name, "target_digest": i.target_digest, "media_type": i.media_type}
+            for i in result.images
+        ],
+        "bytes_sent": result.bytes_sent,
+        "warnings": list(result.warnings),
+        "error": None,
     }
 
 
-def _emit(entries: list[dict[str, object]], warnings: Sequence[str], as_json: bool,
-          out: TextIO, err: TextIO) -> int:
+def _emit(
+    entries: list[dict[str, object]],
+    warnings: Sequence[str],
+    as_json: bool,
+    out: TextIO,
+    err: TextIO,
+) -> int:
     failed = any(not e["ok"] for e in entries)
     if as_json:
         json.dump({"ok": not failed, "files": entries, "warnings": list(warnings)}, out, indent=2)
@@ -118,8 +162,12 @@ def _emit(entries: list[dict[str, object]], warnings: Sequence[str], as_json: bo
 def run_import(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
     """Run `import` with parsed arguments; return the exit code."""
     try:
-        options = ImportOptions(all_platforms=args.all_platforms, skip_missing=args.skip_missing,
-                                labels=dict(args.label), platform=args.platform)
+        options = ImportOptions(
+            all_platforms=args.all_platforms,
+            skip_missing=args.skip_missing,
+            labels=dict(args.label),
+            platform=args.platform,
+        )
     except ValueError as e:
         err.write(f"error: {e}\n")
         return 2
@@ -129,9 +177,16 @@ def run_import(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO =
             try:
                 result = import_archive(client, path, namespace=args.namespace, options=options)
             except PreseedError as e:
-                entries.append({"file": display_name(args.namespace, path), "path": path,
-                                "namespace": args.namespace, "ok": False, "images": [],
-                                "error": str(e)})
+                entries.append(
+                    {
+                        "file": display_name(args.namespace, path),
+                        "path": path,
+                        "namespace": args.namespace,
+                        "ok": False,
+                        "images": [],
+                        "error": str(e),
+                    }
+                )
                 continue
             entries.append(_entry(result))
             if not args.json:
@@ -139,7 +194,9 @@ def run_import(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO =
     return _emit(entries, [], args.json, out, err)
 
 
-def run_preseed(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+def run_preseed(
+    args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr
+) -> int:
     """Run `preseed` with parsed arguments; return the exit code."""
     import logging
 
@@ -151,8 +208,9 @@ def run_preseed(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO 
             err.write(f"error: {e}\n")
             return 1
     entries = [_entry(r) for r in report.results]
-    entries += [{"file": file, "ok": False, "images": [], "error": text}
-                for file, text in report.failures]
+    entries += [
+        {"file": file, "ok": False, "images": [], "error": text} for file, text in report.failures
+    ]
     if not args.json:
         out.writelines(describe(result) + "\n" for result in report.results)
     return _emit(entries, report.warnings, args.json, out, err)

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Self, TypeVar
 
-import grpc  # type: ignore[import-untyped]
+import grpc
 from google.protobuf import empty_pb2  # type: ignore[import-untyped]
 
 from actors.preseed.errors import ContainerdError
@@ -183,8 +183,12 @@ class ContainerdClient:
                 break
             if os.path.exists(self.address):
                 try:
-                    self.call(self._version.Version, empty_pb2.Empty(), what="version",
-                              timeout=max(0.05, min(left, 2.0)))
+                    self.call(
+                        self._version.Version,
+                        empty_pb2.Empty(),
+                        what="version",
+                        timeout=max(0.05, min(left, 2.0)),
+                    )
                     return
                 except ContainerdError as e:
                     last = e

@@ -23,10 +23,24 @@ from actors.preseed.errors import ArchiveError
 from actors.preseed.platforms import Platform
 
 __all__ = [
-    "DOCKER_CONFIG", "DOCKER_LAYER", "DOCKER_LAYER_GZIP", "DOCKER_MANIFEST",
-    "DOCKER_MANIFEST_LIST", "OCI_CONFIG", "OCI_INDEX", "OCI_MANIFEST", "Descriptor",
-    "check_digest", "check_document", "children", "digest_bytes", "gc_labels",
-    "is_index", "is_manifest", "new_hasher", "parse_descriptor",
+    "DOCKER_CONFIG",
+    "DOCKER_LAYER",
+    "DOCKER_LAYER_GZIP",
+    "DOCKER_MANIFEST",
+    "DOCKER_MANIFEST_LIST",
+    "OCI_CONFIG",
+    "OCI_INDEX",
+    "OCI_MANIFEST",
+    "Descriptor",
+    "check_digest",
+    "check_document",
+    "children",
+    "digest_bytes",
+    "gc_labels",
+    "is_index",
+    "is_manifest",
+    "new_hasher",
+    "parse_descriptor",
 ]
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -37,16 +51,22 @@ DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+jso
 DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
 DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar"
 DOCKER_LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
-_DOCKER_LAYERS = frozenset({
-    DOCKER_LAYER, DOCKER_LAYER_GZIP,
-    "application/vnd.docker.image.rootfs.foreign.diff.tar",
-    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
-})
-_KNOWN_CONFIGS = frozenset({
-    DOCKER_CONFIG, OCI_CONFIG,
-    "application/vnd.containerd.container.criu.checkpoint.criu.tar",
-    "application/vnd.containerd.container.checkpoint.config.v1+proto",
-})
+_DOCKER_LAYERS = frozenset(
+    {
+        DOCKER_LAYER,
+        DOCKER_LAYER_GZIP,
+        "application/vnd.docker.image.rootfs.foreign.diff.tar",
+        "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+    }
+)
+_KNOWN_CONFIGS = frozenset(
+    {
+        DOCKER_CONFIG,
+        OCI_CONFIG,
+        "application/vnd.containerd.container.criu.checkpoint.criu.tar",
+        "application/vnd.containerd.container.checkpoint.config.v1+proto",
+    }
+)
 _DIGEST = re.compile(r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+")
 _ALGORITHMS = {"sha256": 64, "sha384": 96, "sha512": 128}
 _HEX = re.compile(r"[a-f0-9]+")
@@ -234,8 +254,7 @@ def children(doc: Mapping[str, Any], desc: Descriptor) -> list[Descriptor]:
     if not isinstance(manifests, list):
         raise ArchiveError(f"index {desc.digest} has manifests that are not a list")
     return [
-        parse_descriptor(m, f"manifest {i} of index {desc.digest}")
-        for i, m in enumerate(manifests)
+        parse_descriptor(m, f"manifest {i} of index {desc.digest}") for i, m in enumerate(manifests)
     ]
 
 

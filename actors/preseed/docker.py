@@ -44,8 +44,13 @@ from actors.preseed.platforms import Platform, normalize
 from actors.preseed.tarindex import TarEntry
 
 __all__ = [
-    "MANIFEST_FILE", "DockerArchive", "DockerImage", "FindCompressed", "read_docker_archive",
-    "read_docker_manifest", "synthesise",
+    "MANIFEST_FILE",
+    "DockerArchive",
+    "DockerImage",
+    "FindCompressed",
+    "read_docker_archive",
+    "read_docker_manifest",
+    "synthesise",
 ]
 
 MANIFEST_FILE = "manifest.json"
@@ -154,12 +159,14 @@ def read_docker_manifest(archive: Archive) -> DockerArchive:
     images = []
     for config, tags, layers in _parse_manifest(archive.read_json(entry)):
         config_entry = _find(archive, config, "image config")
-        images.append(DockerImage(
-            config=config_entry,
-            layers=tuple(_find(archive, layer, "layer") for layer in layers),
-            names=tuple(normalize_docker_ref(tag) for tag in tags),
-            platform=_config_platform(archive, config_entry),
-        ))
+        images.append(
+            DockerImage(
+                config=config_entry,
+                layers=tuple(_find(archive, layer, "layer") for layer in layers),
+                names=tuple(normalize_docker_ref(tag) for tag in tags),
+                platform=_config_platform(archive, config_entry),
+            )
+        )
     unique = {e.offset: e for image in images for e in (image.config, *image.layers)}
     files = sorted(unique.values(), key=lambda e: -e.size)
     return DockerArchive(tuple(images), tuple(files))
@@ -196,22 +203,27 @@ def synthesise(
             head = archive.pread(layer.offset, min(10, layer.size))
             layers.append(Descriptor(_layer_media_type(head), digest, layer.size))
             blobs[digest] = BlobSource(layer.offset, layer.size, verified=True)
-        manifest = go_json({
-            "schemaVersion": 2,
-            "mediaType": DOCKER_MANIFEST,
-            "config": config.to_json(),
-            "layers": [layer.to_json() for layer in layers],
-        })
-        desc = Descriptor(DOCKER_MANIFEST, digest_bytes(manifest), len(manifest),
-                          platform=image.platform)
+        manifest = go_json(
+            {
+                "schemaVersion": 2,
+                "mediaType": DOCKER_MANIFEST,
+                "config": config.to_json(),
+                "layers": [layer.to_json() for layer in layers],
+            }
+        )
+        desc = Descriptor(
+            DOCKER_MANIFEST, digest_bytes(manifest), len(manifest), platform=image.platform
+        )
         blobs[desc.digest] = BlobSource(-1, len(manifest), data=manifest, verified=True)
         if not image.names:
             entries.append(desc.to_json())
         for name in image.names:
             annotations = {ANNOTATION_IMAGE_NAME: name, ANNOTATION_REF_NAME: oci_ref_name(name)}
-            entries.append(Descriptor(
-                desc.media_type, desc.digest, desc.size, annotations, image.platform
-            ).to_json())
+            entries.append(
+                Descriptor(
+                    desc.media_type, desc.digest, desc.size, annotations, image.platform
+                ).to_json()
+            )
     index = go_json({"schemaVersion": 2, "manifests": entries})
     return Layout(
         kind="docker",

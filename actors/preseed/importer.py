@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import grpc  # type: ignore[import-untyped]
+import grpc
 from google.protobuf import field_mask_pb2  # type: ignore[import-untyped]
 
 from actors.preseed.archive import open_archive
@@ -66,9 +66,9 @@ def display_name(namespace: str, path: str | os.PathLike[str]) -> str:
     return f"{namespace}/{os.path.basename(os.fspath(path))}"
 
 
-def _find_compressed(client: ContainerdClient, namespace: str) -> Callable[
-    [Sequence[str]], Mapping[str, Descriptor]
-]:
+def _find_compressed(
+    client: ContainerdClient, namespace: str
+) -> Callable[[Sequence[str]], Mapping[str, Descriptor]]:
     def find(digests: Sequence[str]) -> Mapping[str, Descriptor]:
         wanted = set(digests)
         filters = [f'labels."{_UNCOMPRESSED}"=={d}' for d in digests]
@@ -76,16 +76,21 @@ def _find_compressed(client: ContainerdClient, namespace: str) -> Callable[
         try:
             stream = client.content.List(
                 cpb.ListContentRequest(filters=filters),
-                metadata=client.metadata(namespace), timeout=client.timeout,
+                metadata=client.metadata(namespace),
+                timeout=client.timeout,
             )
             for reply in stream:
                 for info in reply.info:
                     source = info.labels.get(_UNCOMPRESSED, "")
                     if source in wanted and source not in found:
-                        head = b"".join(r.data for r in client.content.Read(
-                            cpb.ReadContentRequest(digest=info.digest, offset=0, size=10),
-                            metadata=client.metadata(namespace), timeout=client.timeout,
-                        ))
+                        head = b"".join(
+                            r.data
+                            for r in client.content.Read(
+                                cpb.ReadContentRequest(digest=info.digest, offset=0, size=10),
+                                metadata=client.metadata(namespace),
+                                timeout=client.timeout,
+                            )
+                        )
                         compressed = head.startswith((b"\x1f\x8b\x08", b"\x28\xb5\x2f\xfd"))
                         media = DOCKER_LAYER_GZIP if compressed else DOCKER_LAYER
                         found[source] = Descriptor(media, info.digest, info.size)
@@ -98,7 +103,9 @@ def _find_compressed(client: ContainerdClient, namespace: str) -> Callable[
 
 def _target(desc: Descriptor) -> descriptor_pb2.Descriptor:
     return descriptor_pb2.Descriptor(
-        media_type=desc.media_type, digest=desc.digest, size=desc.size,
+        media_type=desc.media_type,
+        digest=desc.digest,
+        size=desc.size,
         annotations=dict(desc.annotations),
     )
 
@@ -114,8 +121,12 @@ class _Images:
 
     def get(self, name: str) -> ipb.Image | None:
         try:
-            reply = self.client.call(self.client.images.Get, ipb.GetImageRequest(name=name),
-                                     what=f"get of image {name!r}", namespace=self.namespace)
+            reply = self.client.call(
+                self.client.images.Get,
+                ipb.GetImageRequest(name=name),
+                what=f"get of image {name!r}",
+                namespace=self.namespace,
+            )
         except ContainerdError as e:
             if code_of(e) == grpc.StatusCode.NOT_FOUND:
                 return None
@@ -124,17 +135,24 @@ class _Images:
 
     def update(self, image: ipb.Image, keys: Sequence[str]) -> None:
         mask = field_mask_pb2.FieldMask(paths=["target", *(f"labels.{k}" for k in keys)])
-        self.client.call(self.client.images.Update,
-                         ipb.UpdateImageRequest(image=image, update_mask=mask),
-                         what=f"update of image {image.name!r}", namespace=self.namespace)
+        self.client.call(
+            self.client.images.Update,
+            ipb.UpdateImageRequest(image=image, update_mask=mask),
+            what=f"update of image {image.name!r}",
+            namespace=self.namespace,
+        )
 
     def apply(self, plan: ImagePlan) -> ImportedImage:
         image = ipb.Image(name=plan.name, labels=self.labels, target=_target(plan.target))
         previous = self.get(plan.name)
         if previous is None:
             try:
-                self.client.call(self.client.images.Create, ipb.CreateImageRequest(image=image),
-                                 what=f"create of image {plan.name!r}", namespace=self.namespace)
+                self.client.call(
+                    self.client.images.Create,
+                    ipb.CreateImageRequest(image=image),
+                    what=f"create of image {plan.name!r}",
+                    namespace=self.namespace,
+                )
             except ContainerdError as e:
                 if code_of(e) != grpc.StatusCode.ALREADY_EXISTS:
                     raise
@@ -144,19 +162,26 @@ class _Images:
             self.update(image, list(self.labels))
         self.undo.append((plan.name, previous))
         t = plan.target
-        return ImportedImage(name=plan.name, target_digest=t.digest, media_type=t.media_type,
-                             size=t.size)
+        return ImportedImage(
+            name=plan.name, target_digest=t.digest, media_type=t.media_type, size=t.size
+        )
 
     def rollback(self) -> None:
         for name, previous in reversed(self.undo):
             try:
                 if previous is None:
-                    self.client.call(self.client.images.Delete, ipb.DeleteImageRequest(name=name),
-                                     what=f"delete of image {name!r}", namespace=self.namespace)
+                    self.client.call(
+                        self.client.images.Delete,
+                        ipb.DeleteImageRequest(name=name),
+                        what=f"delete of image {name!r}",
+                        namespace=self.namespace,
+                    )
                 else:
-                    restored = ipb.Image(name=name, target=previous.target, labels={
-                        k: previous.labels[k] for k in self.labels if k in previous.labels
-                    })
+                    restored = ipb.Image(
+                        name=name,
+                        target=previous.target,
+                        labels={k: previous.labels[k] for k in self.labels if k in previous.labels},
+                    )
                     self.update(restored, list(self.labels))
             except ContainerdError:
                 pass
@@ -186,9 +211,13 @@ def _import(
         plan: Plan | None = None
         docker: DockerArchive | None = None
         if archive.index.lookup(LAYOUT_FILE) is not None:
-            plan = make_plan(archive, read_oci_layout(archive), options.matcher(),
-                             skip_missing=options.skip_missing,
-                             digest_ref_prefix=options.digest_ref_prefix)
+            plan = make_plan(
+                archive,
+                read_oci_layout(archive),
+                options.matcher(),
+                skip_missing=options.skip_missing,
+                digest_ref_prefix=options.digest_ref_prefix,
+            )
             total = sum(w.descriptor.size for w in plan.writes if w.source is not None)
         else:
             docker = read_docker_manifest(archive)
@@ -208,9 +237,13 @@ def _import(
             if docker is not None:
                 digests = writer.hash_and_write(files, tick, _PROGRESS_INTERVAL)
                 layout = synthesise(archive, docker, digests, _find_compressed(client, namespace))
-                plan = make_plan(archive, layout, options.matcher(),
-                                 skip_missing=options.skip_missing,
-                                 digest_ref_prefix=options.digest_ref_prefix)
+                plan = make_plan(
+                    archive,
+                    layout,
+                    options.matcher(),
+                    skip_missing=options.skip_missing,
+                    digest_ref_prefix=options.digest_ref_prefix,
+                )
             assert plan is not None
             stats = writer.write_all(plan.writes, tick, _PROGRESS_INTERVAL)
             imported = tuple(images.apply(p) for p in plan.images)
@@ -227,11 +260,17 @@ def _import(
         if progress is not None:
             progress(total, total)
         return ImportResult(
-            path=os.fspath(path), namespace=namespace, images=imported,
-            bytes_sent=stats.bytes_sent, blobs_written=stats.blobs_written,
-            blobs_skipped=stats.blobs_skipped, unchanged=False,
-            index_digest=plan.index_digest, warnings=tuple(warnings),
-            size=archive.source_size, mtime_ns=archive.source_mtime_ns,
+            path=os.fspath(path),
+            namespace=namespace,
+            images=imported,
+            bytes_sent=stats.bytes_sent,
+            blobs_written=stats.blobs_written,
+            blobs_skipped=stats.blobs_skipped,
+            unchanged=False,
+            index_digest=plan.index_digest,
+            warnings=tuple(warnings),
+            size=archive.source_size,
+            mtime_ns=archive.source_mtime_ns,
             seconds=time.monotonic() - started,
         )
 
@@ -277,4 +316,3 @@ def import_archive(
         raise PreseedError.for_file(file, f"cannot read the archive: {e.strerror or e}") from e
     except Exception as e:  # a bug must still name the file, and be a PreseedError
         raise PreseedError.for_file(file, f"internal error: {type(e).__name__}: {e}") from e
-

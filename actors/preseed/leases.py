@@ -100,14 +100,19 @@ def create_lease(client: ContainerdClient, namespace: str, file: str) -> str:
     return str(request.id)
 
 
-def delete_lease(client: ContainerdClient, namespace: str, lease: str, *, sync: bool = False
-                 ) -> str | None:
+def delete_lease(
+    client: ContainerdClient, namespace: str, lease: str, *, sync: bool = False
+) -> str | None:
     """Delete a lease; return why it could not be (it then expires on its own), or None."""
     with _live_lock:
         _live.discard(lease)
     try:
-        client.call(client.leases.Delete, lpb.DeleteRequest(id=lease, sync=sync),
-                    what="lease delete", namespace=namespace)
+        client.call(
+            client.leases.Delete,
+            lpb.DeleteRequest(id=lease, sync=sync),
+            what="lease delete",
+            namespace=namespace,
+        )
     except ContainerdError as e:
         return f"lease {lease!r} was not deleted (it expires on its own): {e.cause}"
     return None
@@ -122,21 +127,33 @@ def reclaim_dead_leases(client: ContainerdClient, namespace: str) -> list[str]:
     Raises:
         ContainerdError: containerd failed the listing.
     """
-    reply = client.call(client.leases.List,
-                        lpb.ListRequest(filters=[f'labels."{OWNER_LABEL}"']),
-                        what="lease list", namespace=namespace)
-    dead = [lease.id for lease in reply.leases
-            if _dead(lease.id, lease.labels.get(OWNER_LABEL, ""))]
+    reply = client.call(
+        client.leases.List,
+        lpb.ListRequest(filters=[f'labels."{OWNER_LABEL}"']),
+        what="lease list",
+        namespace=namespace,
+    )
+    dead = [
+        lease.id for lease in reply.leases if _dead(lease.id, lease.labels.get(OWNER_LABEL, ""))
+    ]
     if not dead:
         return []
-    statuses = client.call(client.content.ListStatuses, cpb.ListStatusesRequest(),
-                           what="ingest list", namespace=namespace).statuses
+    statuses = client.call(
+        client.content.ListStatuses,
+        cpb.ListStatusesRequest(),
+        what="ingest list",
+        namespace=namespace,
+    ).statuses
     for lease in dead:
         for status in statuses:
             if status.ref.startswith(f"{lease}-"):
                 try:
-                    client.call(client.content.Abort, cpb.AbortRequest(ref=status.ref),
-                                what=f"abort of ingest {status.ref!r}", namespace=namespace)
+                    client.call(
+                        client.content.Abort,
+                        cpb.AbortRequest(ref=status.ref),
+                        what=f"abort of ingest {status.ref!r}",
+                        namespace=namespace,
+                    )
                 except ContainerdError:
                     pass
         delete_lease(client, namespace, lease, sync=True)

@@ -49,9 +49,7 @@ def validate_namespace(namespace: str) -> None:
     if not namespace:
         raise ValueError("namespace must not be empty")
     if len(namespace) > _IDENTIFIER_MAX:
-        raise ValueError(
-            f"namespace {namespace!r} is longer than {_IDENTIFIER_MAX} characters"
-        )
+        raise ValueError(f"namespace {namespace!r} is longer than {_IDENTIFIER_MAX} characters")
     if not _IDENTIFIER.fullmatch(namespace):
         raise ValueError(
             f"namespace {namespace!r} is invalid: it must be letters and digits, "

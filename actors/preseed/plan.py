@@ -116,8 +116,10 @@ class _Walk:
                 f"{kind} {desc.digest} is larger than the {MAX_JSON_BYTES >> 20} MiB limit "
                 f"for json ({source.size} bytes)"
             )
-        data = source.data if source.data is not None else self.archive.pread(
-            source.offset, source.size
+        data = (
+            source.data
+            if source.data is not None
+            else self.archive.pread(source.offset, source.size)
         )
         if not source.verified:
             hasher = new_hasher(desc.digest)
@@ -194,8 +196,9 @@ def make_plan(
     entries = layout.index.get("manifests") or []
     if not isinstance(entries, list):
         raise ArchiveError("the image index has manifests that are not a list")
-    manifests = [parse_descriptor(m, f"manifest {i} of the image index")
-                 for i, m in enumerate(entries)]
+    manifests = [
+        parse_descriptor(m, f"manifest {i} of the image index") for i, m in enumerate(entries)
+    ]
     images: dict[str, ImagePlan] = {}
     for desc in manifests:
         if not (is_manifest(desc.media_type) or is_index(desc.media_type)):

@@ -143,7 +143,9 @@ def _vector(p: Platform) -> list[Platform]:
         for version in range(int(p.variant[1:]) - 1, 4, -1):
             vector.append(Platform(p.os, "arm", f"v{version}", p.os_version, p.os_features))
     elif p.architecture == "arm64":
-        vector.extend(_vector(Platform(p.os, "arm", p.variant or "v8", p.os_version, p.os_features)))
+        vector.extend(
+            _vector(Platform(p.os, "arm", p.variant or "v8", p.os_version, p.os_features))
+        )
     return vector
 
 

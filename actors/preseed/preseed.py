@@ -40,8 +40,13 @@ _LOG = logging.getLogger("actors.preseed")
 class _Progress:
     """Logs `importing 'ns/file': 120/300 MB (40%), 151 MB/s` every few seconds."""
 
-    def __init__(self, log: logging.Logger, file: str, interval: float,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        log: logging.Logger,
+        file: str,
+        interval: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.log = log
         self.file = file
         self.interval = interval
@@ -56,8 +61,14 @@ class _Progress:
         self.next = now + self.interval
         rate = done / (now - self.started) / 1e6
         percent = 100 * done // total if total else 100
-        self.log.info("importing %r: %d/%d MB (%d%%), %.0f MB/s",
-                      self.file, done // 1_000_000, total // 1_000_000, percent, rate)
+        self.log.info(
+            "importing %r: %d/%d MB (%d%%), %.0f MB/s",
+            self.file,
+            done // 1_000_000,
+            total // 1_000_000,
+            percent,
+            rate,
+        )
 
 
 def _size(count: int) -> str:
@@ -74,8 +85,10 @@ def describe(result: ImportResult) -> str:
     if result.unchanged:
         how = "unchanged, not imported again"
     else:
-        how = (f"{_size(result.bytes_sent)} sent, {result.blobs_skipped} blobs already "
-               f"present, {result.seconds:.1f}s")
+        how = (
+            f"{_size(result.bytes_sent)} sent, {result.blobs_skipped} blobs already "
+            f"present, {result.seconds:.1f}s"
+        )
     return f"imported preseed bundle {file!r} into namespace {result.namespace!r}: {names} ({how})"
 
 
@@ -144,8 +157,11 @@ def preseed_dir(
         try:
             files = _listdir(ns_entry.path)
         except OSError as e:
-            fail(f"{namespace}/", f"failed to list namespace preseed directory for ns "
-                 f"{namespace!r}: {e.strerror or e}")
+            fail(
+                f"{namespace}/",
+                f"failed to list namespace preseed directory for ns "
+                f"{namespace!r}: {e.strerror or e}",
+            )
             continue
         try:
             validate_namespace(namespace)
@@ -163,8 +179,17 @@ def preseed_dir(
                 fail(file, str(PreseedError.for_file(file, bad_namespace)))
                 continue
             seen.append((namespace, file_entry.path))
-            result = _one(client, file_entry.path, namespace, options, record, log, file,
-                          progress_interval, fail)
+            result = _one(
+                client,
+                file_entry.path,
+                namespace,
+                options,
+                record,
+                log,
+                file,
+                progress_interval,
+                fail,
+            )
             if result is not None:
                 results.append(result)
                 for text in result.warnings:
@@ -180,15 +205,26 @@ def preseed_dir(
 
 
 def _one(
-    client: ContainerdClient, path: str, namespace: str, options: ImportOptions,
-    record: ImportRecord | None, log: logging.Logger, file: str, interval: float,
+    client: ContainerdClient,
+    path: str,
+    namespace: str,
+    options: ImportOptions,
+    record: ImportRecord | None,
+    log: logging.Logger,
+    file: str,
+    interval: float,
     fail: Callable[[str, str], None],
 ) -> ImportResult | None:
     try:
         result = record.unchanged(client, path, namespace, options) if record else None
         if result is None:
-            result = import_archive(client, path, namespace=namespace, options=options,
-                                    progress=_Progress(log, file, interval))
+            result = import_archive(
+                client,
+                path,
+                namespace=namespace,
+                options=options,
+                progress=_Progress(log, file, interval),
+            )
     except PreseedError as e:
         if record is not None:
             record.forget(path, namespace)

@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import grpc  # type: ignore[import-untyped]
+import grpc
 
 from actors.preseed.client import ContainerdClient, code_of
 from actors.preseed.errors import ContainerdError
@@ -65,13 +65,17 @@ class RecordEntry:
     def to_json(self) -> dict[str, object]:
         """A JSON-ready dict."""
         return {
-            "path": self.path, "namespace": self.namespace, "size": self.size,
-            "mtime_ns": self.mtime_ns, "index_digest": self.index_digest,
-            "images": [list(i) for i in self.images], "options": self.options,
+            "path": self.path,
+            "namespace": self.namespace,
+            "size": self.size,
+            "mtime_ns": self.mtime_ns,
+            "index_digest": self.index_digest,
+            "images": [list(i) for i in self.images],
+            "options": self.options,
         }
 
     @classmethod
-    def from_json(cls, doc: dict[str, object]) -> RecordEntry:
+    def from_json(cls, doc: dict[str, Any]) -> RecordEntry:
         """Build from `to_json` output; raises KeyError/TypeError/ValueError if malformed."""
         images = doc["images"]
         if not isinstance(images, list):
@@ -80,8 +84,10 @@ class RecordEntry:
         if not isinstance(options, dict):
             raise TypeError("options")
         return cls(
-            path=str(doc["path"]), namespace=str(doc["namespace"]),
-            size=int(doc["size"]), mtime_ns=int(doc["mtime_ns"]),  # type: ignore[call-overload]
+            path=str(doc["path"]),
+            namespace=str(doc["namespace"]),
+            size=int(doc["size"]),
+            mtime_ns=int(doc["mtime_ns"]),
             index_digest=str(doc["index_digest"]),
             images=tuple((str(n), str(d), str(m), int(s)) for n, d, m, s in images),
             options=options,
@@ -131,25 +137,40 @@ class ImportRecord:
             return None
         if (st.st_size, st.st_mtime_ns) != (entry.size, entry.mtime_ns):
             return None
-        if not all(self._present(client, namespace, name, digest)
-                   for name, digest, _, _ in entry.images):
+        if not all(
+            self._present(client, namespace, name, digest) for name, digest, _, _ in entry.images
+        ):
             return None
         return ImportResult(
-            path=path, namespace=namespace,
+            path=path,
+            namespace=namespace,
             images=tuple(ImportedImage(n, d, m, s) for n, d, m, s in entry.images),
-            bytes_sent=0, blobs_written=0, blobs_skipped=0, unchanged=True,
-            index_digest=entry.index_digest, size=entry.size, mtime_ns=entry.mtime_ns,
+            bytes_sent=0,
+            blobs_written=0,
+            blobs_skipped=0,
+            unchanged=True,
+            index_digest=entry.index_digest,
+            size=entry.size,
+            mtime_ns=entry.mtime_ns,
         )
 
     @staticmethod
     def _present(client: ContainerdClient, namespace: str, name: str, digest: str) -> bool:
         try:
-            image = client.call(client.images.Get, ipb.GetImageRequest(name=name),
-                                what=f"get of image {name!r}", namespace=namespace).image
+            image = client.call(
+                client.images.Get,
+                ipb.GetImageRequest(name=name),
+                what=f"get of image {name!r}",
+                namespace=namespace,
+            ).image
             if image.target.digest != digest:
                 return False
-            client.call(client.content.Info, cpb.InfoRequest(digest=digest),
-                        what=f"info of blob {digest}", namespace=namespace)
+            client.call(
+                client.content.Info,
+                cpb.InfoRequest(digest=digest),
+                what=f"info of blob {digest}",
+                namespace=namespace,
+            )
         except ContainerdError as e:
             if code_of(e) == grpc.StatusCode.NOT_FOUND:
                 return False
@@ -159,8 +180,11 @@ class ImportRecord:
     def put(self, result: ImportResult, options: ImportOptions) -> None:
         """Remember a successful import."""
         self.entries[_key(result.namespace, result.path)] = RecordEntry(
-            path=os.path.abspath(result.path), namespace=result.namespace, size=result.size,
-            mtime_ns=result.mtime_ns, index_digest=result.index_digest,
+            path=os.path.abspath(result.path),
+            namespace=result.namespace,
+            size=result.size,
+            mtime_ns=result.mtime_ns,
+            index_digest=result.index_digest,
             images=tuple((i.name, i.target_digest, i.media_type, i.size) for i in result.images),
             options=options.fingerprint(),
         )

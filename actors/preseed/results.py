@@ -25,8 +25,12 @@ class ImportedImage:
 
     def to_json(self) -> dict[str, object]:
         """A JSON-ready dict."""
-        return {"name": self.name, "target_digest": self.target_digest,
-                "media_type": self.media_type, "size": self.size}
+        return {
+            "name": self.name,
+            "target_digest": self.target_digest,
+            "media_type": self.media_type,
+            "size": self.size,
+        }
 
 
 @dataclass(frozen=True)
@@ -65,11 +69,16 @@ class ImportResult:
     def to_json(self) -> dict[str, object]:
         """A JSON-ready dict."""
         return {
-            "path": self.path, "namespace": self.namespace,
-            "images": [i.to_json() for i in self.images], "bytes_sent": self.bytes_sent,
-            "blobs_written": self.blobs_written, "blobs_skipped": self.blobs_skipped,
-            "unchanged": self.unchanged, "index_digest": self.index_digest,
-            "warnings": list(self.warnings), "seconds": round(self.seconds, 3),
+            "path": self.path,
+            "namespace": self.namespace,
+            "images": [i.to_json() for i in self.images],
+            "bytes_sent": self.bytes_sent,
+            "blobs_written": self.blobs_written,
+            "blobs_skipped": self.blobs_skipped,
+            "unchanged": self.unchanged,
+            "index_digest": self.index_digest,
+            "warnings": list(self.warnings),
+            "seconds": round(self.seconds, 3),
         }
 
 

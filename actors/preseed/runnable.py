@@ -20,7 +20,7 @@ from actors.preseed.client import ContainerdClient
 from actors.preseed.errors import ContainerdError, PreseedError
 from actors.preseed.options import ImportOptions
 from actors.preseed.preseed import preseed_dir
-from actors.supervisor.api import Signal, logger, signal
+from actors.supervisor.api import Signal, add_metric, logger, signal
 
 __all__ = ["run"]
 
@@ -54,8 +54,9 @@ def run(
         PreseedError: containerd never answered, or some files failed (summary).
     """
     log = logger(ctx)
-    options = ImportOptions(all_platforms=all_platforms, skip_missing=skip_missing,
-                            labels=dict(labels or {}))
+    options = ImportOptions(
+        all_platforms=all_platforms, skip_missing=skip_missing, labels=dict(labels or {})
+    )
     with ContainerdClient(address) as client:
         deadline = time.monotonic() + ready_timeout
         while True:
@@ -68,8 +69,19 @@ def run(
                 if time.monotonic() >= deadline:
                     raise
         log.info("containerd %s answers; preseeding from %r", client.version(), directory)
-        report = preseed_dir(client, directory, options=options, record_path=record_path,
-                             log=log, cancel=ctx.cancelled)
+        report = preseed_dir(
+            client,
+            directory,
+            options=options,
+            record_path=record_path,
+            log=log,
+            cancel=ctx.cancelled,
+        )
+    for result in report.results:
+        if not result.unchanged:
+            labels = {"namespace": result.namespace}
+            add_metric(ctx, "node_containerd_preseed_bytes_total", result.bytes_sent, labels)
+            add_metric(ctx, "node_containerd_preseed_images_total", len(result.images), labels)
     if ctx.cancelled.is_set():
         return
     if report.failures:

@@ -34,8 +34,12 @@ MAX_ENTRIES = 100_000
 _MAX_META = 1 << 20
 _MAX_LINK_DEPTH = 16
 _REGULAR = (b"0", b"\0", b"7")
-_REFUSED = {b"3": "a character device", b"4": "a block device", b"6": "a fifo",
-            b"S": "a sparse file"}
+_REFUSED = {
+    b"3": "a character device",
+    b"4": "a block device",
+    b"6": "a fifo",
+    b"S": "a sparse file",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,9 +186,7 @@ def _headers(fd: int, file_size: int) -> Iterator[tuple[bytes, int, int, str, st
             elif typeflag == b"L":
                 pending["path"] = payload.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
             elif typeflag == b"K":
-                pending["linkpath"] = payload.split(b"\0", 1)[0].decode(
-                    "utf-8", "surrogateescape"
-                )
+                pending["linkpath"] = payload.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
             offset = next_offset
             continue
         name = header[0:100].split(b"\0", 1)[0]

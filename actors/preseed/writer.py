@@ -29,7 +29,7 @@ from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import grpc  # type: ignore[import-untyped]
+import grpc
 from google.protobuf import field_mask_pb2  # type: ignore[import-untyped]
 
 from actors.preseed.archive import Archive
@@ -110,16 +110,24 @@ class _Upload:
 
     def commit(self, offset: int, data: bytes = b"") -> bytes:
         desc = self.write.descriptor
-        return bytes(cpb.WriteContentRequest(
-            action=cpb.COMMIT, offset=offset, data=data, total=desc.size,
-            expected=desc.digest, labels=dict(self.write.labels),
-        ).SerializeToString())
+        return bytes(
+            cpb.WriteContentRequest(
+                action=cpb.COMMIT,
+                offset=offset,
+                data=data,
+                total=desc.size,
+                expected=desc.digest,
+                labels=dict(self.write.labels),
+            ).SerializeToString()
+        )
 
     def requests(self) -> Iterator[bytes]:
         desc = self.write.descriptor
-        yield bytes(cpb.WriteContentRequest(
-            action=cpb.STAT, ref=self.ref, total=desc.size, expected=desc.digest
-        ).SerializeToString())
+        yield bytes(
+            cpb.WriteContentRequest(
+                action=cpb.STAT, ref=self.ref, total=desc.size, expected=desc.digest
+            ).SerializeToString()
+        )
         self.stat_done.wait()
         if self.stopped():
             return
@@ -196,8 +204,10 @@ class ContentWriter:
         info = cpb.Info(digest=write.descriptor.digest, labels=dict(write.labels))
         mask = field_mask_pb2.FieldMask(paths=[f"labels.{k}" for k in write.labels])
         self.client.call(
-            self.client.content.Update, cpb.UpdateRequest(info=info, update_mask=mask),
-            what=f"labels of blob {write.descriptor.digest}", namespace=self.namespace,
+            self.client.content.Update,
+            cpb.UpdateRequest(info=info, update_mask=mask),
+            what=f"labels of blob {write.descriptor.digest}",
+            namespace=self.namespace,
             lease=self.lease,
         )
 
@@ -217,7 +227,8 @@ class ContentWriter:
         upload = _Upload(self, write, ref)
         timeout = self.client.timeout + desc.size / _MIN_RATE
         call = self.client.write_stream(
-            upload.requests(), metadata=self.client.metadata(self.namespace, self.lease),
+            upload.requests(),
+            metadata=self.client.metadata(self.namespace, self.lease),
             timeout=timeout,
         )
         committed = exists = False
@@ -261,7 +272,9 @@ class ContentWriter:
         self._count(written=1)
 
     def run(
-        self, jobs: Sequence[Callable[[], T]], tick: Callable[[], None] | None = None,
+        self,
+        jobs: Sequence[Callable[[], T]],
+        tick: Callable[[], None] | None = None,
         interval: float = 0.5,
     ) -> list[T]:
         """Run jobs (writes) on `STREAMS` threads; call `tick` every `interval` seconds.
@@ -287,7 +300,9 @@ class ContentWriter:
         return [f.result() for f in futures]
 
     def write_all(
-        self, writes: Sequence[BlobWrite], tick: Callable[[], None] | None = None,
+        self,
+        writes: Sequence[BlobWrite],
+        tick: Callable[[], None] | None = None,
         interval: float = 0.5,
     ) -> WriteStats:
         """Write every blob (those already written by this writer are not redone).
@@ -299,7 +314,9 @@ class ContentWriter:
         return self.stats
 
     def hash_and_write(
-        self, files: Sequence[TarEntry], tick: Callable[[], None] | None = None,
+        self,
+        files: Sequence[TarEntry],
+        tick: Callable[[], None] | None = None,
         interval: float = 0.5,
     ) -> dict[int, str]:
         """Hash archive members and write each as a blob as soon as it is hashed.
@@ -309,6 +326,7 @@ class ContentWriter:
         Raises:
             PreseedError: the first failure; the other streams are stopped.
         """
+
         def job(entry: TarEntry) -> str:
             digest = self.archive.sha256(entry)
             source = BlobSource(entry.offset, entry.size, verified=True)
@@ -325,8 +343,11 @@ class ContentWriter:
         for ref in refs:
             try:
                 self.client.call(
-                    self.client.content.Abort, cpb.AbortRequest(ref=ref),
-                    what=f"abort of ingest {ref!r}", namespace=self.namespace, lease=self.lease,
+                    self.client.content.Abort,
+                    cpb.AbortRequest(ref=ref),
+                    what=f"abort of ingest {ref!r}",
+                    namespace=self.namespace,
+                    lease=self.lease,
                     timeout=5.0,
                 )
             except ContainerdError:

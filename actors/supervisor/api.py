@@ -12,6 +12,7 @@ its own process, with:
     logger(ctx)                            # a logging.Logger on the node's DN
     raw_logger(ctx)                        # a RawLog: write(bytes)
     sub_logger(ctx, "name")                # a logging.Logger on DN <node>.name
+    add_metric(ctx, "name", value, labels) # add to one of the agent's counters
     ctx.cancelled                          # threading.Event, set on cancel
     ctx.cancel_reason                      # why, once cancelled
 
@@ -34,7 +35,7 @@ from actors.supervisor.childlog import SUB_LOGGER_PREFIX, RawLog
 from actors.supervisor.errors import SupervisionError
 from actors.supervisor.link import ChildLink
 from actors.supervisor.states import Signal
-from messages.wire import ChildSpec, RunGroupRequest, SignalMsg, SubLoggerRequest
+from messages.wire import ChildSpec, MetricAdd, RunGroupRequest, SignalMsg, SubLoggerRequest
 
 __all__ = [
     "Context",
@@ -46,6 +47,7 @@ __all__ = [
     "logger",
     "raw_logger",
     "sub_logger",
+    "add_metric",
     "target_name",
 ]
 
@@ -122,7 +124,8 @@ def run(ctx: Context, name: str, target: Target, /, **args: Any) -> None:
 def run_group(ctx: Context, children: Mapping[str, tuple[Target, Mapping[str, Any]]]) -> None:
     """Start several children as one group: if one dies, its siblings are cancelled."""
     specs = [
-        ChildSpec(name=name, target=target_name(t), args=dict(a)) for name, (t, a) in children.items()
+        ChildSpec(name=name, target=target_name(t), args=dict(a))
+        for name, (t, a) in children.items()
     ]
     error = ctx._link.request(lambda rid: RunGroupRequest(request_id=rid, children=specs))
     if error is not None:
@@ -148,3 +151,14 @@ def sub_logger(ctx: Context, name: str) -> logging.Logger:
     if error is not None:
         raise SupervisionError(error)
     return logging.getLogger(SUB_LOGGER_PREFIX + name)
+
+
+def add_metric(
+    ctx: Context, name: str, value: float = 1, labels: Mapping[str, str] | None = None
+) -> None:
+    """Add `value` to the agent's counter `name` (exported when metrics are enabled).
+
+    The root checks the name against the counters it knows and drops (with a
+    warning on this node's DN) one it does not.
+    """
+    ctx._link.send(MetricAdd(name=name, value=value, labels=dict(labels or {})))

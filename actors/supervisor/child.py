@@ -74,9 +74,13 @@ def outcome_of(exit_msg: Exit | None, status: int, fault: str | None) -> ChildOu
         return ChildOutcome(ExitKind.CRASHED, fault, status)
     if exit_msg is None:
         return ChildOutcome(
-            ExitKind.CRASHED, f"process {describe_status(status)} without reporting a result", status
+            ExitKind.CRASHED,
+            f"process {describe_status(status)} without reporting a result",
+            status,
         )
-    kind = {"ok": ExitKind.OK, "canceled": ExitKind.CANCELED, "error": ExitKind.ERROR}[exit_msg.result]
+    kind = {"ok": ExitKind.OK, "canceled": ExitKind.CANCELED, "error": ExitKind.ERROR}[
+        exit_msg.result
+    ]
     return ChildOutcome(kind, exit_msg.error, status)
 
 
@@ -93,8 +97,10 @@ class ChildProcess:
         on_message: Callable[[ChildProcess, Message], None],
         on_fault: Callable[[ChildProcess, str], None],
         on_exit: Callable[[ChildProcess, ChildOutcome], None],
+        on_log_bytes: Callable[[str, int], None] | None = None,
         max_frame: int = DEFAULT_MAX_FRAME,
     ) -> None:
+        self._on_log_bytes = on_log_bytes
         self.dn = dn
         self.generation = generation
         self.pid = host.pid
@@ -182,11 +188,17 @@ class ChildProcess:
     def _handle(self, msg: Message) -> None:
         self._session.accept(msg)
         if type(msg) is RawChunk:
-            self._tree.write_raw(self._sub_dn(msg.sub), msg.data)
+            dn = self._sub_dn(msg.sub)
+            self._tree.write_raw(dn, msg.data)
+            if self._on_log_bytes is not None:
+                self._on_log_bytes(dn, len(msg.data))
         elif type(msg) is LogEntry:
+            dn = self._sub_dn(msg.sub)
+            if self._on_log_bytes is not None:
+                self._on_log_bytes(dn, len(msg.message))
             self._tree.write_leveled(
                 LeveledEntry(
-                    dn=self._sub_dn(msg.sub),
+                    dn=dn,
                     severity=_SEVERITY[msg.severity],
                     lines=tuple(msg.message.split("\n")),
                     timestamp=float(msg.time),
@@ -214,6 +226,8 @@ class ChildProcess:
                 if not data:
                     break
                 self._tree.write_raw(self.dn, data)
+                if self._on_log_bytes is not None:
+                    self._on_log_bytes(self.dn, len(data))
         except OSError:
             pass
         finally:

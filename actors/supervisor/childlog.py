@@ -67,7 +67,7 @@ class LinkLogHandler(logging.Handler):
                 message += "\n" + record.stack_info
             sub = None
             if record.name.startswith(SUB_LOGGER_PREFIX):
-                sub = record.name[len(SUB_LOGGER_PREFIX):]
+                sub = record.name[len(SUB_LOGGER_PREFIX) :]
             self._link.send(
                 LogEntry(
                     severity=severity_of(record.levelno),

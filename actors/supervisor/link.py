@@ -13,7 +13,6 @@ import os
 import socket
 import threading
 from collections.abc import Callable
-from typing import Any
 
 from messages.errors import ProtocolError
 from messages.framing import FrameReader, encode_frame
@@ -161,5 +160,3 @@ class ChildLink:
 def encode(msg: Message) -> bytes:
     """Encode a message as one frame (re-exported for the raw log hot path)."""
     return encode_frame(msg.to_wire())
-
-

@@ -23,9 +23,9 @@ import random
 import sys
 import threading
 from collections import deque
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import pykka
 
@@ -72,6 +72,7 @@ from messages.wire import (
     Heartbeat,
     Hello,
     Message,
+    MetricAdd,
     RunGroupReply,
     RunGroupRequest,
     SignalMsg,
@@ -80,13 +81,18 @@ from messages.wire import (
     SubLoggerRequest,
 )
 
-__all__ = ["Supervisor", "SupervisorActor", "StateObserver"]
+__all__ = ["Supervisor", "SupervisorActor", "StateObserver", "MetricSink", "LogBytesSink"]
 
 #: The GIL switch interval the root runs with, in seconds.
 SWITCH_INTERVAL = 0.001
 
 #: Called with every StateChanged action, on the actor's thread; must not block.
 StateObserver = Callable[[StateChanged, float], None]
+#: Receives a child's `add_metric` (name, value, labels), on the actor's thread;
+#: raises ValueError for a counter it does not know.
+MetricSink = Callable[[str, float, Mapping[str, str]], None]
+#: Told how many log bytes a node's process sent (dn, bytes), on reader threads.
+LogBytesSink = Callable[[str, int], None]
 
 
 # ------------------------------------------------------------ mailbox messages
@@ -146,8 +152,12 @@ class SupervisorActor(pykka.ThreadingActor):
         rng: random.Random,
         finished: threading.Event,
         observers: list[StateObserver],
+        metric_sink: MetricSink | None = None,
+        log_bytes: LogBytesSink | None = None,
     ) -> None:
         super().__init__()
+        self._metric_sink = metric_sink
+        self._log_bytes = log_bytes
         self._tree = Tree(policies, rng)
         self._log = log_tree
         self._finished = finished
@@ -169,6 +179,8 @@ class SupervisorActor(pykka.ThreadingActor):
     def on_receive(self, message: Any) -> Any:
         """Dispatch one mailbox message (actor thread)."""
         match message:
+            case _FromChild(child, MetricAdd() as metric):
+                self._add_metric(child, metric)
             case _FromChild(child, msg):
                 event = self._event_from_child(child, msg)
                 if event is not None:
@@ -216,6 +228,16 @@ class SupervisorActor(pykka.ThreadingActor):
                     self._execute(action)
             finally:
                 self._queue.popleft()
+
+    def _add_metric(self, child: ChildProcess, metric: MetricAdd) -> None:
+        if self._metric_sink is None:
+            return
+        try:
+            self._metric_sink(metric.name, metric.value, metric.labels)
+        except (ValueError, TypeError) as e:
+            self._execute(
+                LogNode(dn=child.dn, severity="WARNING", message=f"metric dropped: {e}")
+            )
 
     def _event_from_child(self, child: ChildProcess, msg: Message) -> Event | None:
         dn, gen = child.dn, child.generation
@@ -310,6 +332,7 @@ class SupervisorActor(pykka.ThreadingActor):
             on_message=lambda c, m: me.tell(_FromChild(c, m)),
             on_fault=lambda c, r: me.tell(_ChildFault(c, r)),
             on_exit=lambda c, o: me.tell(_ChildExit(c, o)),
+            on_log_bytes=self._log_bytes,
         )
         self._children[(action.dn, action.generation)] = child
         child.send(
@@ -345,6 +368,8 @@ class Supervisor:
         log_tree: LogTree | None = None,
         rng: random.Random | None = None,
         observers: list[StateObserver] | None = None,
+        metric_sink: MetricSink | None = None,
+        log_bytes: LogBytesSink | None = None,
     ) -> None:
         # Hand-offs between the reader/waiter threads and the actor are on the
         # critical path of death detection; a 1 ms GIL switch interval (instead
@@ -360,6 +385,8 @@ class Supervisor:
             rng=rng or random.Random(),
             finished=self._finished,
             observers=list(observers or []),
+            metric_sink=metric_sink,
+            log_bytes=log_bytes,
         )
         self._started = False
         self._stopped = False
@@ -372,12 +399,11 @@ class Supervisor:
 
     def snapshot(self, timeout: float = 10.0) -> list[NodeStatus]:
         """Every node's status, in tree order."""
-        result: list[NodeStatus] = self._ref.ask(_Snapshot(), timeout=timeout)
-        return result
+        return cast("list[NodeStatus]", self._ref.ask(_Snapshot(), timeout=timeout))
 
     def restart(self, dn: str, timeout: float = 10.0) -> None:
         """Cancel `dn`'s subtree so that it restarts now; raises on an unknown DN."""
-        error = self._ref.ask(_Restart(dn), timeout=timeout)
+        error = cast("SupervisionError | None", self._ref.ask(_Restart(dn), timeout=timeout))
         if error is not None:
             raise error
 

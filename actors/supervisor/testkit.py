@@ -35,6 +35,7 @@ from actors.supervisor.api import (
     Canceled,
     Context,
     Signal,
+    add_metric,
     logger,
     raw_logger,
     run,
@@ -156,8 +157,9 @@ def send_junk(ctx: Context, *, events: str, payload: bytes) -> None:
     raise Canceled("canceled")
 
 
-def write_lines(ctx: Context, *, events: str, count: int, start: int = 0, chunk: int = 0,
-                then: str = "wait") -> None:
+def write_lines(
+    ctx: Context, *, events: str, count: int, start: int = 0, chunk: int = 0, then: str = "wait"
+) -> None:
     """Write numbered raw lines `start..start+count-1`; then wait, return DONE, or die.
 
     `chunk` > 0 writes that many lines per write call (else one line per write).
@@ -198,7 +200,9 @@ def log_levels(ctx: Context, *, events: str) -> None:
     signal(ctx, Signal.DONE)
 
 
-def blast(ctx: Context, *, events: str, total: int, line: int, chunk: int, devnull: bool = False) -> None:
+def blast(
+    ctx: Context, *, events: str, total: int, line: int, chunk: int, devnull: bool = False
+) -> None:
     """Write `total` bytes of `line`-byte lines in `chunk`-byte writes, then DONE.
 
     To the node's raw log, or with `devnull` to /dev/null (the reference).
@@ -218,6 +222,15 @@ def blast(ctx: Context, *, events: str, total: int, line: int, chunk: int, devnu
         sent += len(block)
     raw.flush()
     _report(events, ctx, "written")
+    signal(ctx, Signal.DONE)
+
+
+def counts(ctx: Context, *, events: str, metrics: Mapping[str, float]) -> None:
+    """Add each of `metrics` ({name: value}) with a label, then HEALTHY and DONE."""
+    for name, value in metrics.items():
+        add_metric(ctx, name, value, {"from": ctx.dn})
+    signal(ctx, Signal.HEALTHY)
+    _report(events, ctx, "started")
     signal(ctx, Signal.DONE)
 
 
@@ -284,7 +297,9 @@ class Probe:
         with self._cond:
             return sum(1 for _, d, e, _ in self.events if d == dn and e == event)
 
-    def wait_for(self, dn: str, event: str, *, count: int = 1, timeout: float = 10.0) -> tuple[float, int]:
+    def wait_for(
+        self, dn: str, event: str, *, count: int = 1, timeout: float = 10.0
+    ) -> tuple[float, int]:
         """Wait until `dn` reported `event` `count` times; return (time, pid) of that one."""
         deadline = time.monotonic() + timeout
         with self._cond:
@@ -310,9 +325,9 @@ class Probe:
                 try:
                     s.sendto(cmd.encode(), path)
                     return
-                except (FileNotFoundError, ConnectionRefusedError):
+                except (FileNotFoundError, ConnectionRefusedError) as e:
                     if time.monotonic() > deadline:
-                        raise TimeoutError(f"no control socket for {dn} within {timeout}s")
+                        raise TimeoutError(f"no control socket for {dn} within {timeout}s") from e
                     time.sleep(0.005)
         finally:
             s.close()

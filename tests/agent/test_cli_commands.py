@@ -38,7 +38,12 @@ def cli(*args: str, env: dict[str, str], stdin: str = "") -> subprocess.Complete
     """Runs `python -m actors.agent.cli ARGS` as bin/node-containerd does."""
     return subprocess.run(
         [sys.executable, "-m", "actors.agent.cli", *args],
-        capture_output=True, text=True, env=env, cwd=REPO, input=stdin, timeout=60,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        input=stdin,
+        timeout=60,
     )
 
 
@@ -103,17 +108,27 @@ def test_no_command_is_a_usage_error(env: dict[str, str]) -> None:
 @pytest.mark.parametrize(
     ("args", "error"),
     [
-        (["restart", "Root"], "argument DN: 'Root' is not a DN: names of [a-z0-9_] joined by "
-                              "dots, e.g. root.containerd"),
+        (
+            ["restart", "Root"],
+            "argument DN: 'Root' is not a DN: names of [a-z0-9_] joined by "
+            "dots, e.g. root.containerd",
+        ),
         (["restart"], "the following arguments are required: DN"),
         (["logs", "-n", "-1"], "argument -n/--lines: '-1' is not a count: use an integer >= 0"),
         (["logs", "-n", "x"], "argument -n/--lines: 'x' is not a count: use an integer >= 0"),
-        (["logs", "--severity", "debug"],
-         "argument --severity: 'debug' is not a severity: use one of INFO, WARNING, ERROR, FATAL"),
-        (["logs", "--raw-only", "--leveled-only"],
-         "argument --leveled-only: not allowed with argument --raw-only"),
-        (["frobnicate"], "argument COMMAND: invalid choice: 'frobnicate' (choose from "
-                         "'run', 'status', 'logs', 'restart', 'import', 'preseed', 'config')"),
+        (
+            ["logs", "--severity", "debug"],
+            "argument --severity: 'debug' is not a severity: use one of INFO, WARNING, ERROR, FATAL",
+        ),
+        (
+            ["logs", "--raw-only", "--leveled-only"],
+            "argument --leveled-only: not allowed with argument --raw-only",
+        ),
+        (
+            ["frobnicate"],
+            "argument COMMAND: invalid choice: 'frobnicate' (choose from "
+            "'run', 'status', 'logs', 'restart', 'import', 'preseed', 'config')",
+        ),
     ],
 )
 def test_bad_arguments_exit_2_with_argparse_s_message(
@@ -132,7 +147,9 @@ def test_config_default_prints_the_profile_and_passes_config_check(
     (short_dir / "agent.toml").write_text(r.stdout)
     checked = cli("config", "check", str(short_dir / "agent.toml"), env=env)
     assert (checked.returncode, checked.stdout, checked.stderr) == (
-        0, f"{short_dir}/agent.toml: ok\n", ""
+        0,
+        f"{short_dir}/agent.toml: ok\n",
+        "",
     )
     piped = cli("config", "check", "-", env=env, stdin=r.stdout)
     assert (piped.returncode, piped.stdout) == (0, "<stdin>: ok\n")
@@ -143,8 +160,14 @@ def test_config_check_prints_every_problem_of_every_file_and_exits_2(
 ) -> None:
     (short_dir / "good.toml").write_text("")
     (short_dir / "bad.toml").write_text('[runsc]\nmode = "0666"\n[log]\nstderr = "no"\n')
-    r = cli("config", "check", str(short_dir / "bad.toml"), str(short_dir / "good.toml"),
-            str(short_dir / "absent.toml"), env=env)
+    r = cli(
+        "config",
+        "check",
+        str(short_dir / "bad.toml"),
+        str(short_dir / "good.toml"),
+        str(short_dir / "absent.toml"),
+        env=env,
+    )
     assert r.returncode == 2
     assert r.stdout == f"{short_dir}/good.toml: ok\n"
     assert r.stderr == (
@@ -165,8 +188,14 @@ def test_run_refuses_a_bad_config_before_starting_anything(
         f"rc = main(['run', '--config', {str(short_dir / 'bad.toml')!r}])\n"
         "print(rc, 'actors.agent.daemon' in sys.modules)\n"
     )
-    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                       env=env, cwd=REPO, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=60,
+    )
     assert r.stdout == "2 False\n"
     assert r.stderr == (
         f"key 'containerd.binary' in {short_dir}/bad.toml: '/nonexistent/containerd' does not "
@@ -201,38 +230,94 @@ def fake_control(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, argparse.Na
 
 
 def test_control_commands_get_their_options_and_the_socket_of_the_config(
-    short_dir: Path, monkeypatch: pytest.MonkeyPatch,
+    short_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
     fake_control: list[tuple[str, argparse.Namespace]],
 ) -> None:
     monkeypatch.setenv("NODE_CONTAINERD_STATE", str(short_dir / "s"))
     (short_dir / "agent.toml").write_text('[control]\nsocket = "/tmp/nc.sock"\n')
     assert main(["status", "--json"]) == 0
-    assert main(["logs", "root.containerd", "-f", "--children", "-n", "5", "--severity",
-                 "warning", "--json", "--raw-only", "--config", str(short_dir / "agent.toml")]) == 0
+    assert (
+        main(
+            [
+                "logs",
+                "root.containerd",
+                "-f",
+                "--children",
+                "-n",
+                "5",
+                "--severity",
+                "warning",
+                "--json",
+                "--raw-only",
+                "--config",
+                str(short_dir / "agent.toml"),
+            ]
+        )
+        == 0
+    )
     assert main(["restart", "root.containerd.runsc", "--socket", "/tmp/other.sock"]) == 0
     assert main(["logs"]) == 0
     assert [(name, vars(args)) for name, args in fake_control] == [
-        ("cmd_status", {"json": True, "socket": f"{short_dir}/s/control.sock", "config": None,
-                        "handler": fake_control[0][1].handler}),
-        ("cmd_logs", {"dn": "root.containerd", "follow": True, "children": True, "lines": 5,
-                      "severity": "WARNING", "json": True, "raw_only": True,
-                      "leveled_only": False, "socket": "/tmp/nc.sock",
-                      "config": str(short_dir / "agent.toml"),
-                      "handler": fake_control[1][1].handler}),
-        ("cmd_restart", {"dn": "root.containerd.runsc", "socket": "/tmp/other.sock",
-                         "config": None, "handler": fake_control[2][1].handler}),
-        ("cmd_logs", {"dn": None, "follow": False, "children": False, "lines": None,
-                      "severity": None, "json": False, "raw_only": False,
-                      "leveled_only": False, "socket": f"{short_dir}/s/control.sock",
-                      "config": None, "handler": fake_control[3][1].handler}),
+        (
+            "cmd_status",
+            {
+                "json": True,
+                "socket": f"{short_dir}/s/control.sock",
+                "config": None,
+                "handler": fake_control[0][1].handler,
+            },
+        ),
+        (
+            "cmd_logs",
+            {
+                "dn": "root.containerd",
+                "follow": True,
+                "children": True,
+                "lines": 5,
+                "severity": "WARNING",
+                "json": True,
+                "raw_only": True,
+                "leveled_only": False,
+                "socket": "/tmp/nc.sock",
+                "config": str(short_dir / "agent.toml"),
+                "handler": fake_control[1][1].handler,
+            },
+        ),
+        (
+            "cmd_restart",
+            {
+                "dn": "root.containerd.runsc",
+                "socket": "/tmp/other.sock",
+                "config": None,
+                "handler": fake_control[2][1].handler,
+            },
+        ),
+        (
+            "cmd_logs",
+            {
+                "dn": None,
+                "follow": False,
+                "children": False,
+                "lines": None,
+                "severity": None,
+                "json": False,
+                "raw_only": False,
+                "leveled_only": False,
+                "socket": f"{short_dir}/s/control.sock",
+                "config": None,
+                "handler": fake_control[3][1].handler,
+            },
+        ),
     ]
 
 
 def test_control_commands_refuse_a_bad_config_with_exit_2(
-    short_dir: Path, fake_control: list[tuple[str, argparse.Namespace]],
+    short_dir: Path,
+    fake_control: list[tuple[str, argparse.Namespace]],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    (short_dir / "agent.toml").write_text('[control]\nsocket = 5\n')
+    (short_dir / "agent.toml").write_text("[control]\nsocket = 5\n")
     assert main(["status", "--config", str(short_dir / "agent.toml")]) == ExitCode.USAGE
     assert capsys.readouterr().err == (
         f"key 'control.socket' in {short_dir}/agent.toml: 5 is an integer; "
@@ -241,8 +326,10 @@ def test_control_commands_refuse_a_bad_config_with_exit_2(
     assert fake_control == []
 
 
-@pytest.mark.skipif(importlib.util.find_spec("actors.agent.control_cli") is None,
-                    reason="actors.agent.control_cli is not there yet")
+@pytest.mark.skipif(
+    importlib.util.find_spec("actors.agent.control_cli") is None,
+    reason="actors.agent.control_cli is not there yet",
+)
 def test_status_with_no_agent_running_exits_3(short_dir: Path, env: dict[str, str]) -> None:
     r = cli("status", env=env)
     assert r.returncode == ExitCode.NOT_RUNNING, r.stderr
@@ -263,6 +350,12 @@ def test_help_and_config_commands_import_neither_grpc_nor_pykka(
         "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'grpc', 'pykka', 'msgpack'})\n"
         "print(codes, heavy)\n"
     )
-    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                       env=env, cwd=REPO, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=60,
+    )
     assert (r.stdout, r.stderr) == ("[0, 0, 0, 0, 0] []\n", "")

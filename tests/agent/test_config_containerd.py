@@ -118,8 +118,9 @@ def ctr_version(address: Path, timeout: float) -> str:
     """`ctr version`'s output once containerd answers; fails after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while True:
-        r = subprocess.run(["ctr", "-a", str(address), "version"], capture_output=True,
-                           text=True, timeout=10)
+        r = subprocess.run(
+            ["ctr", "-a", str(address), "version"], capture_output=True, text=True, timeout=10
+        )
         if r.returncode == 0:
             return r.stdout
         if time.monotonic() > deadline:
@@ -148,7 +149,7 @@ def test_real_containerd_on_the_generated_config_listens_on_no_tcp_port(
     cfg, proc = running_containerd
     ctr_version(cfg.containerd.address, timeout=20)
     socket_inodes = {
-        os.readlink(f"/proc/{proc.pid}/fd/{fd}")[len("socket:["):-1]
+        os.readlink(f"/proc/{proc.pid}/fd/{fd}")[len("socket:[") : -1]
         for fd in os.listdir(f"/proc/{proc.pid}/fd")
         if os.readlink(f"/proc/{proc.pid}/fd/{fd}").startswith("socket:[")
     }

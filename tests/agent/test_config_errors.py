@@ -13,8 +13,7 @@ import pytest
 from actors.agent.config import ConfigError, load_config
 
 INSTALL = (
-    "install containerd (Debian: apt-get install containerd) "
-    "or set containerd.binary to its path"
+    "install containerd (Debian: apt-get install containerd) or set containerd.binary to its path"
 )
 DURATIONS = 'e.g. "500ms", "5s", "2m" or "1h30m"'
 
@@ -93,7 +92,7 @@ def test_bad_durations_are_refused_saying_how_to_write_one(
         'heartbeat_interval = "never"\n'
         'healthy_deadline = "9000h"\n'
     )
-    k = "key 'policy.\"root.containerd\"."
+    k = 'key \'policy."root.containerd".'
     f = f"in {short_dir}/agent.toml"
     assert problems_of(short_dir, env, text) == [
         f"{k}backoff_initial' {f}: 5 is not a duration: a bare number has no unit; "
@@ -118,12 +117,12 @@ def test_impossible_policy_numbers_are_refused(short_dir: Path, env: dict[str, s
         "backoff_jitter = -0.1\n"
         'max_restarts = "many"\n'
     )
-    k = "key 'policy.\"root.*\"."
+    k = 'key \'policy."root.*".'
     f = f"in {short_dir}/agent.toml"
     assert problems_of(short_dir, env, text) == [
         f"{k}backoff_multiplier' {f}: 0.5 is out of range; use a number >= 1, e.g. 1.5",
         f"{k}backoff_jitter' {f}: 1.0 is out of range; use a number >= 0 and < 1, e.g. 0.5",
-        f"{k}max_restarts' {f}: -1 is negative; use an integer >= 0, or \"off\" to never give up",
+        f'{k}max_restarts\' {f}: -1 is negative; use an integer >= 0, or "off" to never give up',
         f"key 'policy.root.backoff_jitter' {f}: -0.1 is negative; "
         "use a number >= 0 and < 1, e.g. 0.5",
         f"key 'policy.root.max_restarts' {f}: 'many' is a string; "
@@ -154,7 +153,7 @@ def test_a_world_writable_or_unusable_fifo_mode_is_refused(
         f"{f}: '0666' is world-writable; use a mode without the 0002 bit, e.g. \"0600\""
     ]
     assert problems_of(short_dir, env, "[runsc]\nmode = 0o600\n") == [
-        f"{f}: 384 is an integer; write the mode as an octal string, e.g. \"0600\" "
+        f'{f}: 384 is an integer; write the mode as an octal string, e.g. "0600" '
         "(TOML integers are decimal)"
     ]
     assert problems_of(short_dir, env, '[runsc]\nmode = "0400"\n') == [
@@ -162,10 +161,10 @@ def test_a_world_writable_or_unusable_fifo_mode_is_refused(
         'a write end open); use e.g. "0600" or "0660"'
     ]
     assert problems_of(short_dir, env, '[runsc]\nmode = "4600"\n') == [
-        f"{f}: '4600' has bits besides the permissions; use e.g. \"0600\" or \"0660\""
+        f'{f}: \'4600\' has bits besides the permissions; use e.g. "0600" or "0660"'
     ]
     assert problems_of(short_dir, env, '[runsc]\nmode = "rw"\n') == [
-        f"{f}: 'rw' is not an octal mode; use e.g. \"0600\" or \"0660\""
+        f'{f}: \'rw\' is not an octal mode; use e.g. "0600" or "0660"'
     ]
 
 
@@ -185,7 +184,7 @@ def test_pipe_sizes_outside_what_the_kernel_allows_are_refused(
         "(this kernel's fs.pipe-max-size)"
     ]
     assert problems_of(short_dir, env, '[runsc]\npipe_size = "1 MB"\n') == [
-        f"{f}: '1 MB' is not a size; use a number of bytes or e.g. \"64KiB\", \"1MiB\""
+        f'{f}: \'1 MB\' is not a size; use a number of bytes or e.g. "64KiB", "1MiB"'
     ]
 
 
@@ -246,8 +245,7 @@ def test_containerd_missing_from_path_is_found_on_containerd_path_else_refused(
     assert load_config(None, env=env).containerd.binary == shutil.which("containerd")
     text = '[containerd]\npath = "/nonexistent"\n'
     assert problems_of(short_dir, env, text) == [
-        f"key 'containerd.binary' in {short_dir}/agent.toml: 'containerd' is not on PATH; "
-        f"{INSTALL}"
+        f"key 'containerd.binary' in {short_dir}/agent.toml: 'containerd' is not on PATH; {INSTALL}"
     ]
 
 
@@ -280,9 +278,7 @@ def test_an_address_that_disagrees_with_the_user_containerd_config_is_refused(
     ]
 
 
-def test_odd_values_of_the_other_sections_are_refused(
-    short_dir: Path, env: dict[str, str]
-) -> None:
+def test_odd_values_of_the_other_sections_are_refused(short_dir: Path, env: dict[str, str]) -> None:
     text = (
         '[containerd]\npath = "bin:/usr/bin"\naddress = "unix:///tmp/c.sock"\n'
         '[log]\nmin_severity = "DEBUG"\n'

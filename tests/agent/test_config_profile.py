@@ -163,7 +163,7 @@ def test_the_default_profile_round_trips_through_a_file(
 def test_default_toml_documents_every_key_with_the_schema_defaults() -> None:
     doc = tomllib.loads(default_toml())
     assert list(doc) == list(SECTION_KEYS) + ["policy"]  # state_dir is commented out
-    assert "# state_dir = \".node-containerd\"" in default_toml()
+    assert '# state_dir = ".node-containerd"' in default_toml()
     classes = {
         "containerd": ContainerdSection,
         "runsc": RunscSection,
@@ -258,8 +258,8 @@ def test_user_rules_cascade_after_the_profile_in_file_order(env: dict[str, str])
 
 def test_sections_read_every_kind_of_value(short_dir: Path, env: dict[str, str]) -> None:
     text = (
-        "[runsc]\nmode = \"0660\"\npipe_size = 65536\n"
-        '[preseed]\nenabled = false\nall_platforms = true\nskip_missing = true\n'
+        '[runsc]\nmode = "0660"\npipe_size = 65536\n'
+        "[preseed]\nenabled = false\nall_platforms = true\nskip_missing = true\n"
         'labels = { "io.cri-containerd.pinned" = "pinned" }\n'
         '[log]\nstderr = false\nmin_severity = "warning"\njson_file = "/tmp/a.jsonl"\n'
         '[metrics]\nenabled = true\nlisten = "[::1]:0"\n'
@@ -307,9 +307,7 @@ def test_a_user_containerd_config_supplies_address_root_and_state(
     assert parse_config(same, source="t", env=env).containerd.address == Path("/tmp/ctd.sock")
 
 
-def test_without_checking_binaries_an_absent_binary_is_kept_as_written(
-    env: dict[str, str]
-) -> None:
+def test_without_checking_binaries_an_absent_binary_is_kept_as_written(env: dict[str, str]) -> None:
     text = '[containerd]\nbinary = "no-such-containerd"\n'
     cfg = parse_config(text, source="t", env=env, check_binaries=False)
     assert cfg.containerd.binary == "no-such-containerd"

@@ -55,7 +55,12 @@ def test_bad_durations_say_what_is_wrong_and_what_to_write(value: object, messag
 @pytest.mark.parametrize(
     ("seconds", "text"),
     [
-        (0, "0s"), (0.5, "500ms"), (5, "5s"), (90, "1m30s"), (3600, "1h"), (600, "10m"),
+        (0, "0s"),
+        (0.5, "500ms"),
+        (5, "5s"),
+        (90, "1m30s"),
+        (3600, "1h"),
+        (600, "10m"),
         (1.25, "1s250ms"),
     ],
 )
@@ -75,12 +80,12 @@ def test_sizes_are_read_in_bytes(value: object, size: int) -> None:
 @pytest.mark.parametrize(
     ("value", "message"),
     [
-        ("1MB", "'1MB' is not a size; use a number of bytes or e.g. \"64KiB\", \"1MiB\""),
-        ("1 MiB", "'1 MiB' is not a size; use a number of bytes or e.g. \"64KiB\", \"1MiB\""),
-        ("1.5MiB", "'1.5MiB' is not a size; use a number of bytes or e.g. \"64KiB\", \"1MiB\""),
-        (-1, "-1 is negative; use a number of bytes or e.g. \"64KiB\", \"1MiB\""),
-        (1.0, "1.0 is not a size; use a number of bytes or e.g. \"64KiB\", \"1MiB\""),
-        (False, "False is not a size; use a number of bytes or e.g. \"64KiB\", \"1MiB\""),
+        ("1MB", '\'1MB\' is not a size; use a number of bytes or e.g. "64KiB", "1MiB"'),
+        ("1 MiB", '\'1 MiB\' is not a size; use a number of bytes or e.g. "64KiB", "1MiB"'),
+        ("1.5MiB", '\'1.5MiB\' is not a size; use a number of bytes or e.g. "64KiB", "1MiB"'),
+        (-1, '-1 is negative; use a number of bytes or e.g. "64KiB", "1MiB"'),
+        (1.0, '1.0 is not a size; use a number of bytes or e.g. "64KiB", "1MiB"'),
+        (False, 'False is not a size; use a number of bytes or e.g. "64KiB", "1MiB"'),
     ],
 )
 def test_bad_sizes_say_what_to_write(value: object, message: str) -> None:
@@ -91,5 +96,10 @@ def test_bad_sizes_say_what_to_write(value: object, message: str) -> None:
 
 def test_sizes_are_written_with_the_largest_binary_unit() -> None:
     assert [format_size(n) for n in (0, 100, 4096, 1 << 20, 3 << 30, 1536)] == [
-        "0B", "100B", "4KiB", "1MiB", "3GiB", "1536B",
+        "0B",
+        "100B",
+        "4KiB",
+        "1MiB",
+        "3GiB",
+        "1536B",
     ]

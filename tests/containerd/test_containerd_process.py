@@ -21,9 +21,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from procs import pid_alive
 from containerd_daemon import ContainerdDaemon
 from containerd_helpers import FakeNode, in_thread, wait_until
+from procs import pid_alive
 
 from actors.containerd.children import child_specs
 from actors.containerd.process import Outcome, run_containerd

@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from procs import pid_alive
 from containerd_daemon import ContainerdDaemon
 from containerd_helpers import wait_until
 from fifo_writer import numbered_line
+from procs import pid_alive
 
 from actors.containerd.logpump import READ_SIZE
 from actors.logtree import LogReader, RawEntry

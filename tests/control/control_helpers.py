@@ -25,12 +25,27 @@ from actors.supervisor.tree import NodeStatus
 REPO = Path(__file__).resolve().parents[2]
 
 
-def node(dn: str, state: str = "HEALTHY", *, pid: int | None = 4242, restarts: int = 0,
-         last_error: str | None = None, since: float = 0.0,
-         restart_at: float | None = None) -> NodeStatus:
+def node(
+    dn: str,
+    state: str = "HEALTHY",
+    *,
+    pid: int | None = 4242,
+    restarts: int = 0,
+    last_error: str | None = None,
+    since: float = 0.0,
+    restart_at: float | None = None,
+) -> NodeStatus:
     """A NodeStatus as the supervision tree reports it (``since`` monotonic)."""
-    return NodeStatus(dn=dn, state=NodeState[state], generation=1, pid=pid, restarts=restarts,
-                      last_error=last_error, since=since, restart_at=restart_at)
+    return NodeStatus(
+        dn=dn,
+        state=NodeState[state],
+        generation=1,
+        pid=pid,
+        restarts=restarts,
+        last_error=last_error,
+        since=since,
+        restart_at=restart_at,
+    )
 
 
 class Backend:
@@ -49,10 +64,18 @@ class Backend:
             raise UnknownNode(f"no node {dn!r}")
         self.restarted.append(dn)
 
-    def log(self, dn: str, message: str, severity: Severity = Severity.INFO,
-            timestamp: float = 1_700_000_000.0) -> None:
-        self.log_tree.write_leveled(LeveledEntry.from_message(
-            dn, severity, message, timestamp=timestamp, file="test.py", line=7))
+    def log(
+        self,
+        dn: str,
+        message: str,
+        severity: Severity = Severity.INFO,
+        timestamp: float = 1_700_000_000.0,
+    ) -> None:
+        self.log_tree.write_leveled(
+            LeveledEntry.from_message(
+                dn, severity, message, timestamp=timestamp, file="test.py", line=7
+            )
+        )
 
 
 def status_args(socket_path: str | None, **kw: Any) -> argparse.Namespace:
@@ -60,9 +83,18 @@ def status_args(socket_path: str | None, **kw: Any) -> argparse.Namespace:
 
 
 def logs_args(socket_path: str | None, dn: str | None = "root", **kw: Any) -> argparse.Namespace:
-    values = {"dn": dn, "follow": False, "children": False, "lines": None, "severity": None,
-              "json": False, "raw_only": False, "leveled_only": False, "socket": socket_path,
-              "config": None}
+    values = {
+        "dn": dn,
+        "follow": False,
+        "children": False,
+        "lines": None,
+        "severity": None,
+        "json": False,
+        "raw_only": False,
+        "leveled_only": False,
+        "socket": socket_path,
+        "config": None,
+    }
     values.update(kw)
     return argparse.Namespace(**values)
 
@@ -106,12 +138,22 @@ def foreign_grpc_server(path: str) -> grpc.Server:
 class CliProcess:
     """``node-containerd ARGS`` in a child process; every line of its output is kept."""
 
-    def __init__(self, args: Sequence[str], *, stdout: Any = subprocess.PIPE,
-                 env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        args: Sequence[str],
+        *,
+        stdout: Any = subprocess.PIPE,
+        env: dict[str, str] | None = None,
+    ) -> None:
         environ = dict(os.environ if env is None else env, PYTHONPATH=str(REPO))
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "actors.agent.cli", *args], cwd=REPO, env=environ,
-            stdout=stdout, stderr=subprocess.PIPE, text=True)
+            [sys.executable, "-m", "actors.agent.cli", *args],
+            cwd=REPO,
+            env=environ,
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         self._cond = threading.Condition()
         #: Lines so far (without newline) and whether the stream ended, per stream.
         self.lines: dict[str, list[str]] = {"out": [], "err": []}
@@ -144,7 +186,8 @@ class CliProcess:
                 if self.ended[name] or left <= 0:
                     raise TimeoutError(
                         f"no line with {contains!r} on std{name} within {timeout}s; "
-                        f"saw {self.lines[name][-20:]}")
+                        f"saw {self.lines[name][-20:]}"
+                    )
                 self._cond.wait(left)
 
     def interrupt(self, timeout: float = 10.0) -> int:

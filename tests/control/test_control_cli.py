@@ -49,8 +49,13 @@ def test_status_json_is_exactly_the_documented_schema_with_wall_clock_since(serv
     assert doc["nodes"] == [
         {"dn": "root", "state": "HEALTHY", "pid": 100, "restarts": 0, "last_error": None},
         {"dn": "root.a", "state": "HEALTHY", "pid": 101, "restarts": 0, "last_error": None},
-        {"dn": "root.a.b", "state": "DEAD", "pid": None, "restarts": 3,
-         "last_error": "exit status 1"},
+        {
+            "dn": "root.a.b",
+            "state": "DEAD",
+            "pid": None,
+            "restarts": 3,
+            "last_error": "exit status 1",
+        },
         {"dn": "root.ab", "state": "DONE", "pid": None, "restarts": 0, "last_error": None},
     ]
     for value in since:

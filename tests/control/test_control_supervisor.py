@@ -20,8 +20,7 @@ from actors.supervisor.testkit import Probe, StateRecorder
 pytestmark = pytest.mark.timeout(60)
 
 TK = "actors.supervisor.testkit:"
-FAST = {"backoff_initial": 0.05, "backoff_max": 1.0, "grace_period": 2.0,
-        "heartbeat_interval": 0.2}
+FAST = {"backoff_initial": 0.05, "backoff_max": 1.0, "grace_period": 2.0, "heartbeat_interval": 0.2}
 
 
 def _status(path: str, capsys) -> dict[str, dict]:
@@ -32,11 +31,20 @@ def _status(path: str, capsys) -> dict[str, dict]:
 def test_status_restart_logs_and_metrics_of_a_real_supervision_tree(short_dir, capsys):
     probe = Probe(short_dir / "probe")
     healthy = [TK + "becomes_healthy", {"events": probe.events_path}]
-    root = RunnableSpec(target=TK + "group", args={
-        "events": probe.events_path, "children": {"a": healthy, "ab": healthy}, "done": False})
+    root = RunnableSpec(
+        target=TK + "group",
+        args={
+            "events": probe.events_path,
+            "children": {"a": healthy, "ab": healthy},
+            "done": False,
+        },
+    )
     metrics, states = Metrics(), StateRecorder()
-    sup = Supervisor(root, policies=PolicySet(rules=[PolicyRule("*", FAST)]),
-                     observers=[metrics.observe_state, states])
+    sup = Supervisor(
+        root,
+        policies=PolicySet(rules=[PolicyRule("*", FAST)]),
+        observers=[metrics.observe_state, states],
+    )
     path = str(short_dir / "control.sock")
     server = ControlServer(path, sup)
     server.start()
@@ -46,12 +54,16 @@ def test_status_restart_logs_and_metrics_of_a_real_supervision_tree(short_dir, c
             states.wait_for(dn, "HEALTHY")
         first = _status(path, capsys)
         assert {dn: (n["state"], n["restarts"]) for dn, n in first.items()} == {
-            "root": ("HEALTHY", 0), "root.a": ("HEALTHY", 0), "root.ab": ("HEALTHY", 0)}
+            "root": ("HEALTHY", 0),
+            "root.a": ("HEALTHY", 0),
+            "root.ab": ("HEALTHY", 0),
+        }
         assert all(isinstance(n["pid"], int) for n in first.values())
 
         assert cmd_restart(restart_args(path, "root.a")) == 0
         assert capsys.readouterr().out == (
-            "restarting root.a: cancelled it; the supervisor starts it again now\n")
+            "restarting root.a: cancelled it; the supervisor starts it again now\n"
+        )
         probe.wait_for("root.a", "started", count=2)
         states.wait_for("root.a", "HEALTHY", count=2)
         second = _status(path, capsys)
@@ -69,8 +81,10 @@ def test_status_restart_logs_and_metrics_of_a_real_supervision_tree(short_dir, c
         _, samples = parse(metrics.render())
         assert samples[("node_containerd_dn_restarts_total", (("dn", "root.a"),))] == 1.0
         assert ("node_containerd_dn_restarts_total", (("dn", "root.ab"),)) not in samples
-        gauge = ("monogon_supervisor_dn_state_total",
-                 (("dn", "root.a"), ("state", "NODE_STATE_HEALTHY")))
+        gauge = (
+            "monogon_supervisor_dn_state_total",
+            (("dn", "root.a"), ("state", "NODE_STATE_HEALTHY")),
+        )
         assert samples[gauge] == 1.0
     finally:
         server.stop(0)

@@ -37,19 +37,30 @@ def test_an_empty_registry_renders_every_family_with_help_and_type_only():
 
 def test_state_changes_give_one_hot_state_gauges_transitions_and_restarts_as_go_does():
     metrics = Metrics()
-    _feed(metrics,
-          ("root", None, NEW), ("root", NEW, HEALTHY),
-          ("root.a", None, NEW), ("root.a", NEW, DEAD), ("root.a", DEAD, NEW))
+    _feed(
+        metrics,
+        ("root", None, NEW),
+        ("root", NEW, HEALTHY),
+        ("root.a", None, NEW),
+        ("root.a", NEW, DEAD),
+        ("root.a", DEAD, NEW),
+    )
     _, samples = parse(metrics.render())
-    gauge = {(dict(k[1])["dn"], dict(k[1])["state"]): v for k, v in samples.items()
-             if k[0] == "monogon_supervisor_dn_state_total"}
+    gauge = {
+        (dict(k[1])["dn"], dict(k[1])["state"]): v
+        for k, v in samples.items()
+        if k[0] == "monogon_supervisor_dn_state_total"
+    }
     assert gauge == {
         (dn, state.value): 1.0 if state is current else 0.0
         for dn, current in (("root", HEALTHY), ("root.a", NEW))
         for state in NodeState
     }
-    transitions = {tuple(v for _, v in k[1]): n for k, n in samples.items()
-                   if k[0] == "monogon_supervisor_dn_state_transition_count"}
+    transitions = {
+        tuple(v for _, v in k[1]): n
+        for k, n in samples.items()
+        if k[0] == "monogon_supervisor_dn_state_transition_count"
+    }
     # Labels sort as dn, new_state, old_state; a DN's first change counts from DEAD.
     assert transitions == {
         ("root", "NODE_STATE_NEW", "NODE_STATE_DEAD"): 1.0,
@@ -81,15 +92,33 @@ def test_counters_add_up_per_label_set_and_label_values_are_escaped():
 @pytest.mark.parametrize(
     ("name", "value", "labels", "message"),
     [
-        ("nope_total", 1, None,
-         ("metric 'nope_total' is unknown: expected one of ['node_containerd_log_bytes_total', "
-          "'node_containerd_preseed_bytes_total', 'node_containerd_preseed_images_total']")),
-        ("node_containerd_log_bytes_total", -1, None,
-         "counter increment -1 of 'node_containerd_log_bytes_total' is not a finite number >= 0"),
-        ("node_containerd_log_bytes_total", float("nan"), None,
-         "counter increment nan of 'node_containerd_log_bytes_total' is not a finite number >= 0"),
-        ("node_containerd_log_bytes_total", 1, {"bad-name": "x"},
-         "label name 'bad-name' of 'node_containerd_log_bytes_total' is invalid"),
+        (
+            "nope_total",
+            1,
+            None,
+            (
+                "metric 'nope_total' is unknown: expected one of ['node_containerd_log_bytes_total', "
+                "'node_containerd_preseed_bytes_total', 'node_containerd_preseed_images_total']"
+            ),
+        ),
+        (
+            "node_containerd_log_bytes_total",
+            -1,
+            None,
+            "counter increment -1 of 'node_containerd_log_bytes_total' is not a finite number >= 0",
+        ),
+        (
+            "node_containerd_log_bytes_total",
+            float("nan"),
+            None,
+            "counter increment nan of 'node_containerd_log_bytes_total' is not a finite number >= 0",
+        ),
+        (
+            "node_containerd_log_bytes_total",
+            1,
+            {"bad-name": "x"},
+            "label name 'bad-name' of 'node_containerd_log_bytes_total' is invalid",
+        ),
     ],
 )
 def test_a_bad_increment_is_refused_and_changes_nothing(name, value, labels, message):
@@ -103,8 +132,12 @@ def test_a_bad_increment_is_refused_and_changes_nothing(name, value, labels, mes
 
 @pytest.mark.parametrize(
     ("listen", "address"),
-    [("127.0.0.1:9464", ("127.0.0.1", 9464)), ("[::1]:9464", ("::1", 9464)),
-     ("::1:0", ("::1", 0)), ("localhost:80", ("localhost", 80))],
+    [
+        ("127.0.0.1:9464", ("127.0.0.1", 9464)),
+        ("[::1]:9464", ("::1", 9464)),
+        ("::1:0", ("::1", 0)),
+        ("localhost:80", ("localhost", 80)),
+    ],
 )
 def test_listen_addresses_are_read_as_host_and_port(listen, address):
     assert parse_listen(listen) == address

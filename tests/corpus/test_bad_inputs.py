@@ -39,11 +39,15 @@ def _images(containerd: ContainerdDaemon, namespace: str = mc.NAMESPACE) -> list
     the same target: the labels column and such rows are left out, so that the listing
     does not depend on when CRI got round to it.
     """
-    rows = [row.split() for row in containerd.ctr("images", "ls", namespace=namespace)
-            .splitlines()[1:]]
+    rows = [
+        row.split() for row in containerd.ctr("images", "ls", namespace=namespace).splitlines()[1:]
+    ]
     named = {row[2] for row in rows if not re.fullmatch(r"sha256:[0-9a-f]{64}", row[0])}
-    return sorted(" ".join(row[:6]) for row in rows
-                  if not (re.fullmatch(r"sha256:[0-9a-f]{64}", row[0]) and row[2] in named))
+    return sorted(
+        " ".join(row[:6])
+        for row in rows
+        if not (re.fullmatch(r"sha256:[0-9a-f]{64}", row[0]) and row[2] in named)
+    )
 
 
 def _names(containerd: ContainerdDaemon, namespace: str) -> list[str]:
@@ -58,8 +62,9 @@ def _leftovers(containerd: ContainerdDaemon, namespace: str) -> dict[str, list[s
     }
 
 
-def _new_leftovers(containerd: ContainerdDaemon, namespace: str,
-                   before: dict[str, list[str]]) -> dict[str, list[str]]:
+def _new_leftovers(
+    containerd: ContainerdDaemon, namespace: str, before: dict[str, list[str]]
+) -> dict[str, list[str]]:
     """Leases and ingests in `namespace` that were not there `before`."""
     now = _leftovers(containerd, namespace)
     return {kind: [row for row in rows if row not in before[kind]] for kind, rows in now.items()}
@@ -100,8 +105,11 @@ def test_the_corpus_has_at_least_thirty_bad_files_with_unique_names() -> None:
 
 def _digests(root: Path) -> dict[str, str]:
     """Relative path → sha256 of every regular file under `root`."""
-    return {str(f.relative_to(root)): hashlib.sha256(f.read_bytes()).hexdigest()
-            for f in sorted(root.rglob("*")) if f.is_file() and not f.is_symlink()}
+    return {
+        str(f.relative_to(root)): hashlib.sha256(f.read_bytes()).hexdigest()
+        for f in sorted(root.rglob("*"))
+        if f.is_file() and not f.is_symlink()
+    }
 
 
 @pytest.mark.timeout(60)
@@ -110,22 +118,30 @@ def test_the_cli_writes_the_same_corpus_byte_for_byte_and_the_good_files(
 ) -> None:
     out = tmp_path / "out"
     script = Path(mc.__file__).resolve()
-    run = subprocess.run([sys.executable, str(script), str(out)], capture_output=True,
-                         text=True, timeout=50, cwd=tmp_path, env={"PATH": os.environ["PATH"]},
-                         check=False)
+    run = subprocess.run(
+        [sys.executable, str(script), str(out)],
+        capture_output=True,
+        text=True,
+        timeout=50,
+        cwd=tmp_path,
+        env={"PATH": os.environ["PATH"]},
+        check=False,
+    )
 
     assert (run.returncode, run.stderr) == (0, "")
     assert run.stdout.splitlines()[-1] == f"{len(mc.cases())} cases in {out}"
     assert [c.relpath for c in mc.cases() if not os.path.lexists(out / c.relpath)] == []
     cli = _digests(out)
     assert {rel: cli.pop(rel, None) is not None for rel in mc.GOOD_FILES} == dict.fromkeys(
-        mc.GOOD_FILES, True)
+        mc.GOOD_FILES, True
+    )
     assert cli == _digests(corpus)
 
 
 def test_the_cli_refuses_a_missing_output_directory() -> None:
-    run = subprocess.run([sys.executable, mc.__file__], capture_output=True, text=True,
-                         timeout=30, check=False)
+    run = subprocess.run(
+        [sys.executable, mc.__file__], capture_output=True, text=True, timeout=30, check=False
+    )
     assert (run.returncode, run.stdout, run.stderr) == (2, "", "usage: make_corpus.py OUTDIR\n")
 
 
@@ -165,14 +181,16 @@ def test_an_odd_but_valid_tarball_imports_complete(
     check = containerd.ctr("images", "check", namespace=case.namespace)
     statuses = {row.split()[0]: row.split()[3] for row in check.splitlines()[1:]}
     assert {name: statuses.get(name) for name in case.images} == dict.fromkeys(
-        case.images, "complete")
+        case.images, "complete"
+    )
     assert _new_leftovers(containerd, case.namespace, leftovers) == NO_LEFTOVERS
 
 
 def _failure_for(failures: dict[str, str], relpath: str) -> str | None:
     """The error text of the failure whose file is (or lies under) `relpath`."""
-    hits = [text for file, text in failures.items()
-            if file.endswith(relpath) or f"{relpath}/" in file]
+    hits = [
+        text for file, text in failures.items() if file.endswith(relpath) or f"{relpath}/" in file
+    ]
     return hits[0] if len(hits) == 1 else None
 
 
@@ -196,21 +214,30 @@ def test_preseed_dir_imports_the_good_tarballs_and_reports_each_bad_one_with_its
     expected_failures = [c for c in cases if c.cause is not None]
     found = {c.relpath: _failure_for(failures, c.relpath) for c in expected_failures}
     assert [rel for rel, text in found.items() if text is None] == []
-    wrong = {c.relpath: found[c.relpath] for c in expected_failures
-             if not re.search(c.cause or "", found[c.relpath] or "", re.IGNORECASE | re.DOTALL)}
+    wrong = {
+        c.relpath: found[c.relpath]
+        for c in expected_failures
+        if not re.search(c.cause or "", found[c.relpath] or "", re.IGNORECASE | re.DOTALL)
+    }
     assert wrong == {}
     assert len(failures) == len(expected_failures)
 
-    warned = {c.name: [w for w in report.warnings if c.name in w]
-              for c in cases if c.placement in ("nested_dir", "top_file")}
-    assert {name: len(hits) for name, hits in warned.items()} == {"nested-dir": 1,
-                                                                   "top-level.tar": 1}
+    warned = {
+        c.name: [w for w in report.warnings if c.name in w]
+        for c in cases
+        if c.placement in ("nested_dir", "top_file")
+    }
+    assert {name: len(hits) for name, hits in warned.items()} == {
+        "nested-dir": 1,
+        "top-level.tar": 1,
+    }
 
     imported = {name for names in good.values() for name in names}
     assert _names(fresh_containerd, mc.NAMESPACE) == sorted(imported | {mc.VICTIM})
     assert victim_row[0] in _images(fresh_containerd)
-    accepted = {name for c in cases if c.placement == "file" and c.cause is None
-                for name in c.images}
+    accepted = {
+        name for c in cases if c.placement == "file" and c.cause is None for name in c.images
+    }
     assert _names(fresh_containerd, mc.OK_NAMESPACE) == sorted(accepted)
     namespaces = set(fresh_containerd.ctr("namespaces", "ls", "-q").split())
     assert namespaces - {"default"} == {mc.NAMESPACE, mc.OK_NAMESPACE}

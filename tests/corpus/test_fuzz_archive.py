@@ -42,17 +42,22 @@ PER_IMPORT_S = 10.0
 PEAK_BYTES = 16 * 1024 * 1024
 """The Python heap an import of a few KiB may use at its peak (a good one peaks near 2 MiB,
 mostly one 1 MiB decompression chunk)."""
-_ERROR = re.compile(r"failed to import preseed image '[^']*fuzz\.tar': (?!internal error).+",
-                    re.DOTALL)
+_ERROR = re.compile(
+    r"failed to import preseed image '[^']*fuzz\.tar': (?!internal error).+", re.DOTALL
+)
 
-FUZZ = settings(max_examples=150, deadline=None, derandomize=True, database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FUZZ = settings(
+    max_examples=150,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 _IMAGE = ig.small_image(NAME, seed=42, layers=2)
 _BUILT = ig.build_image(_IMAGE)
 _OCI_ENTRIES, _ = ig.oci_archive_entries([_IMAGE])
-_DOCKER_ENTRIES, _ = ig.docker_archive_entries([ig.DockerImageSpec(("fuzz:1",),
-                                                                   _IMAGE.layers)])
+_DOCKER_ENTRIES, _ = ig.docker_archive_entries([ig.DockerImageSpec(("fuzz:1",), _IMAGE.layers)])
 
 
 def _tar(entries: list[ig.TarEntry]) -> bytes:
@@ -106,9 +111,10 @@ def _import_behaves(client: ContainerdClient, workdir: Path, data: bytes) -> Non
 
 
 def _no_leftovers(containerd: ContainerdDaemon) -> dict[str, list[str]]:
-    return {"leases": containerd.ctr("leases", "ls", namespace=NAMESPACE).splitlines()[1:],
-            "ingests": containerd.ctr("content", "active",
-                                      namespace=NAMESPACE).splitlines()[1:]}
+    return {
+        "leases": containerd.ctr("leases", "ls", namespace=NAMESPACE).splitlines()[1:],
+        "ingests": containerd.ctr("content", "active", namespace=NAMESPACE).splitlines()[1:],
+    }
 
 
 # ---------------------------------------------------------------------------- strategies
@@ -116,11 +122,16 @@ def _no_leftovers(containerd: ContainerdDaemon) -> dict[str, list[str]]:
 base_names = st.sampled_from(sorted(BASES))
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-2**70, 2**70)
-    | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner,
-                                                                 max_size=4),
-    max_leaves=20)
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
 
 _blobs = [_BUILT.manifest, _BUILT.config, *_IMAGE.layers]
 
@@ -130,47 +141,97 @@ def _mostly(valid: st.SearchStrategy[Any], odd: st.SearchStrategy[Any]) -> st.Se
     return st.integers(0, 3).flatmap(lambda i: odd if i == 0 else valid)
 
 
-media_types = st.sampled_from([ig.OCI_INDEX, ig.OCI_MANIFEST, ig.OCI_CONFIG, ig.OCI_LAYER,
-                               ig.OCI_LAYER_GZIP, ig.DOCKER_MANIFEST, "", "text/plain"])
-digests = st.sampled_from([b.digest for b in _blobs]) | st.sampled_from(
-    ["sha256:", "sha512:00", "md5:abc", "sha256:" + "0" * 64, "", "sha256:../../etc"]) | st.text(
-    max_size=80)
-sizes = st.sampled_from([b.size for b in _blobs]) | st.integers(-2**64, 2**64)
+media_types = st.sampled_from(
+    [
+        ig.OCI_INDEX,
+        ig.OCI_MANIFEST,
+        ig.OCI_CONFIG,
+        ig.OCI_LAYER,
+        ig.OCI_LAYER_GZIP,
+        ig.DOCKER_MANIFEST,
+        "",
+        "text/plain",
+    ]
+)
+digests = (
+    st.sampled_from([b.digest for b in _blobs])
+    | st.sampled_from(
+        ["sha256:", "sha512:00", "md5:abc", "sha256:" + "0" * 64, "", "sha256:../../etc"]
+    )
+    | st.text(max_size=80)
+)
+sizes = st.sampled_from([b.size for b in _blobs]) | st.integers(-(2**64), 2**64)
 names = st.sampled_from([NAME, "fuzz", "UPPER/Case:x", "a/b@sha256:" + "0" * 64, ""]) | st.text(
-    max_size=40)
+    max_size=40
+)
 annotation_maps = st.dictionaries(
-    st.sampled_from([ig.ANNOTATION_IMAGE_NAME, ig.ANNOTATION_REF_NAME, "x"]), names, max_size=2)
-platforms = st.sampled_from([ig.Platform.host().to_json(), {"os": "linux", "architecture": "arm"},
-                             {}]) | st.fixed_dictionaries(
-    {"os": st.text(max_size=8), "architecture": st.text(max_size=8)})
+    st.sampled_from([ig.ANNOTATION_IMAGE_NAME, ig.ANNOTATION_REF_NAME, "x"]), names, max_size=2
+)
+platforms = st.sampled_from(
+    [ig.Platform.host().to_json(), {"os": "linux", "architecture": "arm"}, {}]
+) | st.fixed_dictionaries({"os": st.text(max_size=8), "architecture": st.text(max_size=8)})
 random_descriptors = st.fixed_dictionaries(
-    {"mediaType": _mostly(media_types, json_values), "digest": _mostly(digests, json_values),
-     "size": _mostly(sizes, json_values)},
-    optional={"annotations": _mostly(annotation_maps, json_values),
-              "platform": _mostly(platforms, json_values)})
-real_manifests = st.builds(lambda notes, extra: {**_BUILT.manifest.descriptor(), **extra,
-                                                 "annotations": notes},
-                           annotation_maps,
-                           st.fixed_dictionaries({}, optional={"platform": platforms}))
+    {
+        "mediaType": _mostly(media_types, json_values),
+        "digest": _mostly(digests, json_values),
+        "size": _mostly(sizes, json_values),
+    },
+    optional={
+        "annotations": _mostly(annotation_maps, json_values),
+        "platform": _mostly(platforms, json_values),
+    },
+)
+real_manifests = st.builds(
+    lambda notes, extra: {**_BUILT.manifest.descriptor(), **extra, "annotations": notes},
+    annotation_maps,
+    st.fixed_dictionaries({}, optional={"platform": platforms}),
+)
 index_docs = st.fixed_dictionaries(
-    {"schemaVersion": _mostly(st.just(2), json_values),
-     "manifests": _mostly(st.lists(_mostly(real_manifests, random_descriptors), max_size=3),
-                          json_values)},
-    optional={"mediaType": media_types})
+    {
+        "schemaVersion": _mostly(st.just(2), json_values),
+        "manifests": _mostly(
+            st.lists(_mostly(real_manifests, random_descriptors), max_size=3), json_values
+        ),
+    },
+    optional={"mediaType": media_types},
+)
 manifest_docs = st.fixed_dictionaries(
-    {"schemaVersion": _mostly(st.just(2), json_values), "mediaType": media_types,
-     "config": _mostly(st.just(_BUILT.config.descriptor()), random_descriptors | json_values),
-     "layers": _mostly(st.lists(_mostly(st.sampled_from([b.descriptor() for b in _IMAGE.layers]),
-                                        random_descriptors), max_size=3), json_values)})
+    {
+        "schemaVersion": _mostly(st.just(2), json_values),
+        "mediaType": media_types,
+        "config": _mostly(st.just(_BUILT.config.descriptor()), random_descriptors | json_values),
+        "layers": _mostly(
+            st.lists(
+                _mostly(
+                    st.sampled_from([b.descriptor() for b in _IMAGE.layers]), random_descriptors
+                ),
+                max_size=3,
+            ),
+            json_values,
+        ),
+    }
+)
 _docker_names = [e.name for e in _DOCKER_ENTRIES]
-docker_docs = st.lists(st.fixed_dictionaries(
-    {"Config": _mostly(st.sampled_from([n for n in _docker_names if n.endswith(".json")]),
-                       st.sampled_from(_docker_names) | json_values),
-     "RepoTags": _mostly(st.lists(names, max_size=3), json_values),
-     "Layers": _mostly(st.lists(st.sampled_from([n for n in _docker_names
-                                                 if n.endswith("/layer.tar")]), max_size=3),
-                       st.lists(st.sampled_from(_docker_names) | st.text(max_size=30), max_size=3)
-                       | json_values)}), max_size=2)
+docker_docs = st.lists(
+    st.fixed_dictionaries(
+        {
+            "Config": _mostly(
+                st.sampled_from([n for n in _docker_names if n.endswith(".json")]),
+                st.sampled_from(_docker_names) | json_values,
+            ),
+            "RepoTags": _mostly(st.lists(names, max_size=3), json_values),
+            "Layers": _mostly(
+                st.lists(
+                    st.sampled_from([n for n in _docker_names if n.endswith("/layer.tar")]),
+                    max_size=3,
+                ),
+                st.lists(st.sampled_from(_docker_names) | st.text(max_size=30), max_size=3)
+                | json_values,
+            ),
+        }
+    ),
+    max_size=2,
+)
 
 
 def _replace(entries: list[ig.TarEntry], name: str, data: bytes) -> list[ig.TarEntry]:
@@ -186,8 +247,10 @@ def _doc_bytes(doc: object) -> bytes:
 
 @pytest.mark.timeout(120)
 @FUZZ
-@given(base=base_names, flips=st.lists(st.tuples(st.integers(0, 2**31), st.integers(0, 7)),
-                                       min_size=1, max_size=8))
+@given(
+    base=base_names,
+    flips=st.lists(st.tuples(st.integers(0, 2**31), st.integers(0, 7)), min_size=1, max_size=8),
+)
 def test_bit_flips_give_a_preseed_error_or_an_image(
     client: ContainerdClient, workdir: Path, base: str, flips: list[tuple[int, int]]
 ) -> None:
@@ -199,14 +262,21 @@ def test_bit_flips_give_a_preseed_error_or_an_image(
 
 @pytest.mark.timeout(120)
 @FUZZ
-@given(base=base_names, cut=st.floats(0, 1, exclude_max=True),
-       junk=st.binary(max_size=700), at=st.floats(0, 1))
+@given(
+    base=base_names,
+    cut=st.floats(0, 1, exclude_max=True),
+    junk=st.binary(max_size=700),
+    at=st.floats(0, 1),
+)
 def test_truncated_or_junk_spliced_archives_give_a_preseed_error_or_an_image(
     client: ContainerdClient, workdir: Path, base: str, cut: float, junk: bytes, at: float
 ) -> None:
     data = BASES[base]
-    data = data[:int(cut * len(data))] if not junk else (
-        data[:int(at * len(data))] + junk + data[int(at * len(data)):])
+    data = (
+        data[: int(cut * len(data))]
+        if not junk
+        else (data[: int(at * len(data))] + junk + data[int(at * len(data)) :])
+    )
     _import_behaves(client, workdir, data)
 
 
@@ -214,8 +284,9 @@ tar_fields = st.one_of(
     st.tuples(st.just(0), st.binary(min_size=1, max_size=100)),  # name
     st.tuples(st.just(124), st.integers(0, 8**11 - 1).map(lambda n: b"%011o\0" % n)),  # size
     st.tuples(st.just(124), st.binary(min_size=12, max_size=12)),  # size, garbage
-    st.tuples(st.just(156), st.sampled_from(list(b"0123456789AgxKLSVD\0")).map(
-        lambda c: bytes([c]))),  # typeflag
+    st.tuples(
+        st.just(156), st.sampled_from(list(b"0123456789AgxKLSVD\0")).map(lambda c: bytes([c]))
+    ),  # typeflag
     st.tuples(st.just(157), st.binary(min_size=1, max_size=100)),  # linkname
     st.tuples(st.just(345), st.binary(min_size=1, max_size=155)),  # ustar prefix
 )
@@ -223,20 +294,22 @@ tar_fields = st.one_of(
 
 @pytest.mark.timeout(120)
 @FUZZ
-@given(header=st.sampled_from(HEADERS), change=tar_fields | st.tuples(
-    st.just(-1), st.binary(min_size=512, max_size=512)))
+@given(
+    header=st.sampled_from(HEADERS),
+    change=tar_fields | st.tuples(st.just(-1), st.binary(min_size=512, max_size=512)),
+)
 def test_random_tar_headers_give_a_preseed_error_or_an_image(
     client: ContainerdClient, workdir: Path, header: int, change: tuple[int, bytes]
 ) -> None:
     at, value = change
-    block = bytearray(_OCI[header:header + 512])
+    block = bytearray(_OCI[header : header + 512])
     if at < 0:
         block[:] = value
     else:
-        block[at:at + len(value)] = value
+        block[at : at + len(value)] = value
         block[148:156] = b" " * 8
         block[148:156] = b"%06o\0 " % sum(block)
-    _import_behaves(client, workdir, _OCI[:header] + bytes(block) + _OCI[header + 512:])
+    _import_behaves(client, workdir, _OCI[:header] + bytes(block) + _OCI[header + 512 :])
 
 
 @pytest.mark.timeout(120)
@@ -255,11 +328,15 @@ def test_random_manifests_with_a_matching_digest_give_a_preseed_error_or_an_imag
     client: ContainerdClient, workdir: Path, doc: object
 ) -> None:
     manifest = ig.Blob.of(ig.OCI_MANIFEST, _doc_bytes(doc))
-    index = {"schemaVersion": 2, "manifests": [manifest.descriptor(
-        annotations={ig.ANNOTATION_IMAGE_NAME: NAME})]}
+    index = {
+        "schemaVersion": 2,
+        "manifests": [manifest.descriptor(annotations={ig.ANNOTATION_IMAGE_NAME: NAME})],
+    }
     entries = [e for e in _OCI_ENTRIES if e.name != f"blobs/sha256/{_BUILT.manifest.hex}"]
-    entries = [*_replace(entries, "index.json", _doc_bytes(index)),
-               ig.TarEntry(f"blobs/sha256/{manifest.hex}", manifest)]
+    entries = [
+        *_replace(entries, "index.json", _doc_bytes(index)),
+        ig.TarEntry(f"blobs/sha256/{manifest.hex}", manifest),
+    ]
     _import_behaves(client, workdir, _tar(entries))
 
 
@@ -269,8 +346,9 @@ def test_random_manifests_with_a_matching_digest_give_a_preseed_error_or_an_imag
 def test_random_docker_manifest_json_documents_give_a_preseed_error_or_an_image(
     client: ContainerdClient, workdir: Path, doc: object
 ) -> None:
-    _import_behaves(client, workdir,
-                    _tar(_replace(_DOCKER_ENTRIES, "manifest.json", _doc_bytes(doc))))
+    _import_behaves(
+        client, workdir, _tar(_replace(_DOCKER_ENTRIES, "manifest.json", _doc_bytes(doc)))
+    )
 
 
 @pytest.mark.timeout(60)

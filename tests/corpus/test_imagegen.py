@@ -30,8 +30,9 @@ def _ctr_check(containerd: ContainerdDaemon, namespace: str) -> dict[str, str]:
 
 
 def _skopeo_inspect(ref: str) -> dict[str, object]:
-    out = subprocess.run(["skopeo", "inspect", ref], capture_output=True, text=True,
-                         timeout=60, check=True)
+    out = subprocess.run(
+        ["skopeo", "inspect", ref], capture_output=True, text=True, timeout=60, check=True
+    )
     doc: dict[str, object] = json.loads(out.stdout)
     return doc
 
@@ -71,8 +72,9 @@ def test_ctr_imports_every_kind_of_oci_archive_and_checks_it_complete(
 
 
 def test_a_multi_platform_export_omits_only_the_other_platforms_blobs(tmp_path: Path) -> None:
-    spec = ig.multi_platform_image("x.io/m:1", ["linux/amd64", "linux/arm64/v8"],
-                                   include=["linux/arm64/v8"])
+    spec = ig.multi_platform_image(
+        "x.io/m:1", ["linux/amd64", "linux/arm64/v8"], include=["linux/arm64/v8"]
+    )
     ig.write_oci_archive(tmp_path / "m.tar", [spec])
     with tarfile.open(tmp_path / "m.tar") as tar:
         present = {n.rsplit("/", 1)[1] for n in tar.getnames() if n.startswith("blobs/sha256/")}
@@ -85,13 +87,16 @@ def test_ctr_imports_a_docker_archive_under_every_tag(
     tmp_path: Path, containerd: ContainerdDaemon
 ) -> None:
     layers = ig.small_image(None, seed=4, layers=2).layers
-    tags = ig.write_docker_archive(tmp_path / "d.tar", [
-        ig.DockerImageSpec(("alpine:latest", "quay.io/team/tool:2"), layers)])
+    tags = ig.write_docker_archive(
+        tmp_path / "d.tar", [ig.DockerImageSpec(("alpine:latest", "quay.io/team/tool:2"), layers)]
+    )
     containerd.ctr("images", "import", "--no-unpack", str(tmp_path / "d.tar"), namespace="ig2")
 
     assert list(tags) == ["alpine:latest", "quay.io/team/tool:2"]
     assert sorted(_ctr_images(containerd, "ig2")) == [
-        "docker.io/library/alpine:latest", "quay.io/team/tool:2"]
+        "docker.io/library/alpine:latest",
+        "quay.io/team/tool:2",
+    ]
     assert set(_ctr_check(containerd, "ig2").values()) == {"complete (3/3)"}
 
 
@@ -134,8 +139,7 @@ def test_a_gzip_random_layer_keeps_the_tar_digest_as_diff_id(tmp_path: Path) -> 
 
 
 def test_many_layer_image_splits_the_total_size_over_its_layers(tmp_path: Path) -> None:
-    img = ig.many_layer_image("x.io/many:1", total_size=40_003, count=4, seed=1,
-                              spool_dir=tmp_path)
+    img = ig.many_layer_image("x.io/many:1", total_size=40_003, count=4, seed=1, spool_dir=tmp_path)
     sizes = []
     for layer in img.layers:
         with tarfile.open(fileobj=layer.open()) as tar:
@@ -151,8 +155,11 @@ def test_compress_writes_a_stream_that_decompresses_to_the_archive(
     ig.write_oci_archive(tmp_path / "a.tar", [ig.small_image("x.io/c:1", seed=3)])
     out = ig.compress(tmp_path / "a.tar", kind)  # type: ignore[arg-type]
     packed = out.read_bytes()
-    restored = (gzip.decompress(packed) if kind == "gzip"
-                else zstandard.ZstdDecompressor().decompressobj().decompress(packed))
+    restored = (
+        gzip.decompress(packed)
+        if kind == "gzip"
+        else zstandard.ZstdDecompressor().decompressobj().decompress(packed)
+    )
     assert out.name == "a.tar" + (".gz" if kind == "gzip" else ".zst")
-    assert packed[:len(magic)] == magic
+    assert packed[: len(magic)] == magic
     assert restored == (tmp_path / "a.tar").read_bytes()

@@ -37,34 +37,61 @@ class Agent:
         self.env = dict(os.environ, NODE_CONTAINERD_STATE=str(self.state), NO_COLOR="1")
         self.proc: subprocess.Popen[str] | None = None
 
-    def cli(self, *args: str, check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-        r = subprocess.run([*CLI, *args], env=self.env, cwd=self.base, capture_output=True, text=True,
-                           timeout=timeout)
+    def cli(
+        self, *args: str, check: bool = True, timeout: float = 30
+    ) -> subprocess.CompletedProcess[str]:
+        r = subprocess.run(
+            [*CLI, *args],
+            env=self.env,
+            cwd=self.base,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         if check and r.returncode != 0:
             raise AssertionError(f"{args} exited {r.returncode}: {r.stderr}")
         return r
 
-    def start(self) -> None:
-        self.proc = subprocess.Popen([*CLI, "run"], env=self.env, cwd=self.base,
-                                     stdout=subprocess.DEVNULL, stderr=open(self.base / "agent.err", "w"),
-                                     text=True)
+    def start(self, config: Path | None = None) -> None:
+        self.proc = subprocess.Popen(
+            [*CLI, "run", *(["--config", str(config)] if config else [])],
+            env=self.env,
+            cwd=self.base,
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.base / "agent.err", "w"),
+            text=True,
+        )
 
-    def status(self) -> dict[str, dict]:
-        r = self.cli("status", "--json", check=False)
+    def status(self, config: Path | None = None) -> dict[str, dict]:
+        extra = ["--config", str(config)] if config else []
+        r = self.cli("status", "--json", *extra, check=False)
         if r.returncode != 0:
             return {}
         return {n["dn"]: n for n in json.loads(r.stdout)["nodes"]}
 
-    def wait_states(self, want: dict[str, str], timeout: float = 60) -> dict[str, dict]:
+    def wait_states(
+        self, want: dict[str, str], timeout: float = 60, config: Path | None = None
+    ) -> dict[str, dict]:
         deadline = time.monotonic() + timeout
         nodes: dict[str, dict] = {}
         while time.monotonic() < deadline:
             assert self.proc is not None and self.proc.poll() is None, self.stderr()
-            nodes = self.status()
+            nodes = self.status(config)
             if all(nodes.get(dn, {}).get("state") == s for dn, s in want.items()):
                 return nodes
             time.sleep(0.1)
         raise AssertionError(f"states {want} not reached in {timeout}s: {nodes}\n{self.stderr()}")
+
+    def stop(self) -> None:
+        """SIGTERM the agent and wait; SIGKILL what is left of it after 30 s."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        subprocess.run(["pkill", "-KILL", "-f", str(self.state)], check=False)
 
     def stderr(self) -> str:
         p = self.base / "agent.err"
@@ -88,8 +115,12 @@ def agent() -> Iterator[Agent]:
         shutil.rmtree(base, ignore_errors=True)
 
 
-FULL = {"root": "DONE", "root.containerd": "HEALTHY", "root.containerd.runsc": "HEALTHY",
-        "root.containerd.preseed": "DONE"}
+FULL = {
+    "root": "DONE",
+    "root.containerd": "HEALTHY",
+    "root.containerd.runsc": "HEALTHY",
+    "root.containerd.preseed": "DONE",
+}
 
 
 def test_the_default_profile_comes_up_with_containerd_healthy_and_images_preseeded(agent):
@@ -97,8 +128,12 @@ def test_the_default_profile_comes_up_with_containerd_healthy_and_images_preseed
     assert set(nodes) == set(FULL)
     assert all(n["last_error"] is None for n in nodes.values())
     sock = agent.state / "containerd" / "containerd.sock"
-    out = subprocess.run(["ctr", "-a", str(sock), "-n", "k8s.io", "images", "ls", "-q"],
-                         capture_output=True, text=True, check=True).stdout.split()
+    out = subprocess.run(
+        ["ctr", "-a", str(sock), "-n", "k8s.io", "images", "ls", "-q"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     # containerd's CRI plugin adds its own "sha256:<config digest>" reference in k8s.io.
     assert IMAGE in out
     assert [ref for ref in out if ref != IMAGE and not ref.startswith("sha256:")] == []
@@ -121,8 +156,12 @@ def test_logs_show_containerds_boot_lines(agent):
 
 def test_logs_follow_streams_a_line_written_into_the_fifo(agent):
     agent.wait_states(FULL)
-    follower = subprocess.Popen([*CLI, "logs", "root.containerd.runsc", "-f", "-n", "0"], env=agent.env,
-                                stdout=subprocess.PIPE, text=True)
+    follower = subprocess.Popen(
+        [*CLI, "logs", "root.containerd.runsc", "-f", "-n", "0"],
+        env=agent.env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         time.sleep(0.5)  # the follower subscribes; nothing is written before that
         fd = os.open(agent.state / "runsc" / "logs.fifo", os.O_WRONLY | os.O_NONBLOCK)
@@ -144,8 +183,11 @@ def test_restart_restarts_only_that_node(agent):
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         now = agent.status()
-        if now.get("root.containerd.runsc", {}).get("restarts") == before["root.containerd.runsc"]["restarts"] + 1 \
-                and now["root.containerd.runsc"]["state"] == "HEALTHY":
+        if (
+            now.get("root.containerd.runsc", {}).get("restarts")
+            == before["root.containerd.runsc"]["restarts"] + 1
+            and now["root.containerd.runsc"]["state"] == "HEALTHY"
+        ):
             break
         time.sleep(0.1)
     assert now["root.containerd.runsc"]["pid"] != before["root.containerd.runsc"]["pid"]
@@ -163,8 +205,9 @@ def test_restart_of_an_unknown_dn_fails_clearly(agent):
 def test_sigterm_stops_everything_and_exits_zero(agent):
     nodes = agent.wait_states(FULL)
     pids = [n["pid"] for n in nodes.values() if n["pid"]]
-    containerd_pids = subprocess.run(["pgrep", "-f", f"containerd --config {agent.state}"],
-                                     capture_output=True, text=True).stdout.split()
+    containerd_pids = subprocess.run(
+        ["pgrep", "-f", f"containerd --config {agent.state}"], capture_output=True, text=True
+    ).stdout.split()
     assert containerd_pids
     agent.proc.send_signal(signal.SIGTERM)
     assert agent.proc.wait(60) == 0, agent.stderr()

@@ -28,32 +28,37 @@ MULTI = "docker.io/library/multi:1"
 class Archives:
     """Paths of the archives every test module may use (never modified by tests)."""
 
-    oci: Path          # skopeo oci-archive of a 2-layer umoci image, named HELLO
-    docker: Path       # skopeo docker-archive of the same, tags hello:1 and hello:2
-    docker_raw: Path   # our docker writer, tags "alpine:latest" and "example.com/team/app:2"
-    gzip: Path         # oci, gzip-compressed
-    zstd: Path         # oci, zstd-compressed
-    multi: Path        # index for linux/amd64, linux/arm64, linux/arm/v7, named MULTI
-    unnamed: Path      # one manifest without any name annotation
-    umoci_tar: Path    # umoci's layout tarred with ./ prefixes (ref name "latest")
+    oci: Path  # skopeo oci-archive of a 2-layer umoci image, named HELLO
+    docker: Path  # skopeo docker-archive of the same, tags hello:1 and hello:2
+    docker_raw: Path  # our docker writer, tags "alpine:latest" and "example.com/team/app:2"
+    gzip: Path  # oci, gzip-compressed
+    zstd: Path  # oci, zstd-compressed
+    multi: Path  # index for linux/amd64, linux/arm64, linux/arm/v7, named MULTI
+    unnamed: Path  # one manifest without any name annotation
+    umoci_tar: Path  # umoci's layout tarred with ./ prefixes (ref name "latest")
     work: Path
 
 
 @pytest.fixture(scope="session")
 def archives(tmp_path_factory: pytest.TempPathFactory) -> Archives:
     work = tmp_path_factory.mktemp("archives")
-    layout = umoci_layout(work / "umoci", {"etc/hello": b"hello\n", "bin/tool": b"\x7fELF" * 100},
-                          layers=2)
+    layout = umoci_layout(
+        work / "umoci", {"etc/hello": b"hello\n", "bin/tool": b"\x7fELF" * 100}, layers=2
+    )
     oci = skopeo_archive(layout, work / "hello-oci.tar", "oci-archive", HELLO)
-    docker = skopeo_archive(layout, work / "hello-docker.tar", "docker-archive", "hello:1",
-                            extra_tags=["hello:2"])
+    docker = skopeo_archive(
+        layout, work / "hello-docker.tar", "docker-archive", "hello:1", extra_tags=["hello:2"]
+    )
     umoci_tar = work / "umoci.tar"
     subprocess.run(["tar", "-C", str(layout), "-cf", str(umoci_tar), "."], check=True)
 
     layers = [layer_tar(work / f"raw{i}.tar", {f"f{i}": os.urandom(2000 + i)}) for i in range(2)]
-    docker_raw = write_docker_archive(work / "raw-docker.tar", [
-        (["alpine:latest", "example.com/team/app:2"], layers, "amd64"),
-    ])
+    docker_raw = write_docker_archive(
+        work / "raw-docker.tar",
+        [
+            (["alpine:latest", "example.com/team/app:2"], layers, "amd64"),
+        ],
+    )
 
     store = BlobStore(work / "multi-blobs")
     manifests = []
@@ -67,9 +72,17 @@ def archives(tmp_path_factory: pytest.TempPathFactory) -> Archives:
     plain = store2.image([layer_tar(work / "unnamed.tar", {"x": os.urandom(100)})])
     unnamed = write_oci_archive(work / "unnamed.tar.oci", store2, [plain])
 
-    return Archives(oci=oci, docker=docker, docker_raw=docker_raw, gzip=compress(oci, "gzip"),
-                    zstd=compress(oci, "zstd"), multi=multi, unnamed=unnamed,
-                    umoci_tar=umoci_tar, work=work)
+    return Archives(
+        oci=oci,
+        docker=docker,
+        docker_raw=docker_raw,
+        gzip=compress(oci, "gzip"),
+        zstd=compress(oci, "zstd"),
+        multi=multi,
+        unnamed=unnamed,
+        umoci_tar=umoci_tar,
+        work=work,
+    )
 
 
 def images(daemon: object, namespace: str) -> dict[str, str]:

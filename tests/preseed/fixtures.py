@@ -40,15 +40,22 @@ _CHUNK = 8 << 20
 
 def run(*cmd: str | os.PathLike[str], cwd: str | os.PathLike[str] | None = None) -> str:
     """Run a tool, fail loudly with its stderr."""
-    r = subprocess.run([os.fspath(c) for c in cmd], cwd=cwd, capture_output=True, text=True,
-                       timeout=300, check=False)
+    r = subprocess.run(
+        [os.fspath(c) for c in cmd],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     if r.returncode != 0:
         raise RuntimeError(f"{' '.join(map(str, cmd))} failed: {r.stderr}")
     return r.stdout
 
 
-def umoci_layout(work: Path, files: Mapping[str, bytes], *, tag: str = "latest",
-                 layers: int = 1) -> Path:
+def umoci_layout(
+    work: Path, files: Mapping[str, bytes], *, tag: str = "latest", layers: int = 1
+) -> Path:
     """An OCI layout made by umoci: `layers` layers, the files spread over them."""
     layout = work / "layout"
     bundle = work / "bundle"
@@ -63,21 +70,39 @@ def umoci_layout(work: Path, files: Mapping[str, bytes], *, tag: str = "latest",
             target.write_bytes(data)
         run("umoci", "repack", "--image", f"{layout}:{tag}", bundle)
         shutil.rmtree(bundle)
-    run("umoci", "config", "--image", f"{layout}:{tag}", "--config.cmd", "/bin/true",
-        "--os", "linux", "--architecture", "amd64")
+    run(
+        "umoci",
+        "config",
+        "--image",
+        f"{layout}:{tag}",
+        "--config.cmd",
+        "/bin/true",
+        "--os",
+        "linux",
+        "--architecture",
+        "amd64",
+    )
     return layout
 
 
-def skopeo_archive(layout: Path, out: Path, kind: str, ref: str, *,
-                   tag: str = "latest", extra_tags: Sequence[str] = ()) -> Path:
+def skopeo_archive(
+    layout: Path,
+    out: Path,
+    kind: str,
+    ref: str,
+    *,
+    tag: str = "latest",
+    extra_tags: Sequence[str] = (),
+) -> Path:
     """`skopeo copy oci:LAYOUT:tag <kind>:OUT:ref` (kind: oci-archive or docker-archive)."""
     extra = [a for t in extra_tags for a in ("--additional-tag", t)]
     run("skopeo", "copy", "-q", *extra, f"oci:{layout}:{tag}", f"{kind}:{out}:{ref}")
     return out
 
 
-def ctr_export(daemon: object, namespace: str, out: Path, *names: str,
-               all_platforms: bool = False) -> Path:
+def ctr_export(
+    daemon: object, namespace: str, out: Path, *names: str, all_platforms: bool = False
+) -> Path:
     """`ctr images export` from a test containerd."""
     flags = ["--all-platforms"] if all_platforms else []
     daemon.ctr("images", "export", *flags, str(out), *names, namespace=namespace)  # type: ignore[attr-defined]
@@ -148,13 +173,21 @@ class BlobStore:
     def add_json(self, doc: object, media_type: str, **extra: object) -> dict[str, object]:
         return self.add(json.dumps(doc, separators=(",", ":")).encode(), media_type, **extra)
 
-    def image(self, layers: Sequence[bytes | Path], *, os_name: str = "linux",
-              arch: str = "amd64", variant: str = "", with_platform: bool = False,
-              layer_type: str = OCI_LAYER) -> dict[str, object]:
+    def image(
+        self,
+        layers: Sequence[bytes | Path],
+        *,
+        os_name: str = "linux",
+        arch: str = "amd64",
+        variant: str = "",
+        with_platform: bool = False,
+        layer_type: str = OCI_LAYER,
+    ) -> dict[str, object]:
         """An OCI manifest over these layers; returns the manifest's descriptor."""
         descs = [self.add(layer, layer_type) for layer in layers]
         config: dict[str, object] = {
-            "architecture": arch, "os": os_name,
+            "architecture": arch,
+            "os": os_name,
             "rootfs": {"type": "layers", "diff_ids": [d["digest"] for d in descs]},
             "config": {"Cmd": ["/bin/true"]},
         }
@@ -167,16 +200,22 @@ class BlobStore:
             if variant:
                 platform["variant"] = variant
             extra["platform"] = platform
-        return self.add_json({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": cfg,
-                              "layers": descs}, OCI_MANIFEST, **extra)
+        return self.add_json(
+            {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": cfg, "layers": descs},
+            OCI_MANIFEST,
+            **extra,
+        )
 
     def index(self, manifests: Sequence[dict[str, object]]) -> dict[str, object]:
         """An OCI index over these descriptors; returns its descriptor."""
-        return self.add_json({"schemaVersion": 2, "mediaType": OCI_INDEX,
-                              "manifests": list(manifests)}, OCI_INDEX)
+        return self.add_json(
+            {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": list(manifests)}, OCI_INDEX
+        )
 
 
-def named(desc: Mapping[str, object], name: str | None, ref: str | None = None) -> dict[str, object]:
+def named(
+    desc: Mapping[str, object], name: str | None, ref: str | None = None
+) -> dict[str, object]:
     """A copy of a descriptor with image name annotations (containerd's and/or OCI's)."""
     out = dict(desc)
     annotations = {}
@@ -202,8 +241,14 @@ def _add(tar: tarfile.TarFile, name: str, content: bytes | Path) -> None:
         tar.addfile(info, io.BytesIO(content))
 
 
-def write_oci_archive(out: Path, store: BlobStore, manifests: Iterable[Mapping[str, object]],
-                      *, omit: Iterable[str] = (), extra: Mapping[str, bytes] | None = None) -> Path:
+def write_oci_archive(
+    out: Path,
+    store: BlobStore,
+    manifests: Iterable[Mapping[str, object]],
+    *,
+    omit: Iterable[str] = (),
+    extra: Mapping[str, bytes] | None = None,
+) -> Path:
     """An OCI layout tarball: `index.json` over `manifests`, every blob of `store`
     except the digests in `omit`, plus `extra` raw members."""
     skip = set(omit)
@@ -219,8 +264,9 @@ def write_oci_archive(out: Path, store: BlobStore, manifests: Iterable[Mapping[s
     return out
 
 
-def write_docker_archive(out: Path, images: Sequence[tuple[Sequence[str], Sequence[bytes | Path],
-                                                          str]]) -> Path:
+def write_docker_archive(
+    out: Path, images: Sequence[tuple[Sequence[str], Sequence[bytes | Path], str]]
+) -> Path:
     """A `docker save` style tarball: per image (RepoTags, layer tars, arch)."""
     entries = []
     members: dict[str, bytes | Path] = {}
@@ -234,8 +280,13 @@ def write_docker_archive(out: Path, images: Sequence[tuple[Sequence[str], Sequen
             members[f"{digest}/layer.tar"] = layer
             members[f"{digest}/VERSION"] = b"1.0"
             paths.append(f"{digest}/layer.tar")
-        config = json.dumps({"architecture": arch, "os": "linux",
-                             "rootfs": {"type": "layers", "diff_ids": diff_ids}}).encode()
+        config = json.dumps(
+            {
+                "architecture": arch,
+                "os": "linux",
+                "rootfs": {"type": "layers", "diff_ids": diff_ids},
+            }
+        ).encode()
         config_name = hashlib.sha256(config).hexdigest() + ".json"
         members[config_name] = config
         entries.append({"Config": config_name, "RepoTags": list(tags), "Layers": paths})

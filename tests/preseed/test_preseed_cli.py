@@ -34,20 +34,40 @@ def _cli(*argv: str) -> tuple[int, str, str]:
 def test_import_prints_the_images_per_file_as_json_and_exits_zero(
     archives: Archives, fresh_containerd: ContainerdDaemon
 ) -> None:
-    code, out, err = _cli("import", "--address", fresh_containerd.address, "--namespace", "ns",
-                          "--label", "io.cri-containerd.pinned=pinned", "--json",
-                          str(archives.docker))
+    code, out, err = _cli(
+        "import",
+        "--address",
+        fresh_containerd.address,
+        "--namespace",
+        "ns",
+        "--label",
+        "io.cri-containerd.pinned=pinned",
+        "--json",
+        str(archives.docker),
+    )
     doc = json.loads(out)
     digest = images(fresh_containerd, "ns")[HELLO]
 
     assert (code, err) == (0, "")
     assert doc["ok"] is True
     assert [(f["file"], f["error"], f["images"]) for f in doc["files"]] == [
-        ("ns/hello-docker.tar", None, [
-            {"name": HELLO, "target_digest": digest,
-             "media_type": "application/vnd.docker.distribution.manifest.v2+json"},
-            {"name": "docker.io/library/hello:2", "target_digest": digest,
-             "media_type": "application/vnd.docker.distribution.manifest.v2+json"}])]
+        (
+            "ns/hello-docker.tar",
+            None,
+            [
+                {
+                    "name": HELLO,
+                    "target_digest": digest,
+                    "media_type": "application/vnd.docker.distribution.manifest.v2+json",
+                },
+                {
+                    "name": "docker.io/library/hello:2",
+                    "target_digest": digest,
+                    "media_type": "application/vnd.docker.distribution.manifest.v2+json",
+                },
+            ],
+        )
+    ]
 
 
 def test_import_exits_one_naming_the_failed_file_and_still_imports_the_others(
@@ -55,26 +75,39 @@ def test_import_exits_one_naming_the_failed_file_and_still_imports_the_others(
 ) -> None:
     junk = tmp_path / "junk.tar"
     junk.write_bytes(b"not a tarball" * 100)
-    code, out, err = _cli("import", "--address", fresh_containerd.address, "--namespace", "ns",
-                          str(junk), str(archives.oci))
-    code_json, out_json, _ = _cli("import", "--address", fresh_containerd.address,
-                                  "--namespace", "ns", "--json", str(junk))
+    code, out, err = _cli(
+        "import",
+        "--address",
+        fresh_containerd.address,
+        "--namespace",
+        "ns",
+        str(junk),
+        str(archives.oci),
+    )
+    code_json, out_json, _ = _cli(
+        "import", "--address", fresh_containerd.address, "--namespace", "ns", "--json", str(junk)
+    )
 
     assert code == code_json == 1
     assert err == "error: failed to import preseed image 'ns/junk.tar': not a tar archive\n"
-    assert out.startswith("imported preseed bundle 'ns/hello-oci.tar' into namespace 'ns': "
-                          f"{HELLO} (")
+    assert out.startswith(
+        f"imported preseed bundle 'ns/hello-oci.tar' into namespace 'ns': {HELLO} ("
+    )
     assert json.loads(out_json)["files"][0]["error"] == (
-        "failed to import preseed image 'ns/junk.tar': not a tar archive")
+        "failed to import preseed image 'ns/junk.tar': not a tar archive"
+    )
     assert set(images(fresh_containerd, "ns")) == {HELLO}
 
 
-@pytest.mark.parametrize("argv", [
-    ["import", "--address", "x", "--namespace", "ns", "--label", "novalue", "f.tar"],
-    ["import", "--address", "x", "f.tar"],
-    ["preseed", "--address", "x"],
-    ["import", "--address", "x", "--namespace", "ns", "--platform", "a/b/c/d", "f.tar"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["import", "--address", "x", "--namespace", "ns", "--label", "novalue", "f.tar"],
+        ["import", "--address", "x", "f.tar"],
+        ["preseed", "--address", "x"],
+        ["import", "--address", "x", "--namespace", "ns", "--platform", "a/b/c/d", "f.tar"],
+    ],
+)
 def test_usage_errors_exit_two(argv: list[str]) -> None:
     assert _cli(*argv)[0] == 2
 
@@ -85,16 +118,25 @@ def test_preseed_walks_the_directory_with_a_record_and_reports_json(
     (tmp_path / "dir" / "k8s.io").mkdir(parents=True)
     shutil.copy(archives.oci, tmp_path / "dir" / "k8s.io" / "a.tar")
     (tmp_path / "dir" / "stray").write_text("x")
-    argv = ["preseed", "--address", fresh_containerd.address, "--dir", str(tmp_path / "dir"),
-            "--record", str(tmp_path / "record.json"), "--json"]
+    argv = [
+        "preseed",
+        "--address",
+        fresh_containerd.address,
+        "--dir",
+        str(tmp_path / "dir"),
+        "--record",
+        str(tmp_path / "record.json"),
+        "--json",
+    ]
 
     first = _cli(*argv)
     second = _cli(*argv)
     doc = json.loads(second[1])
 
     assert (first[0], second[0]) == (0, 0)
-    assert [(f["file"], f["unchanged"], [i["name"] for i in f["images"]]) for f in doc["files"]] \
-        == [("k8s.io/a.tar", True, [HELLO])]
+    assert [
+        (f["file"], f["unchanged"], [i["name"] for i in f["images"]]) for f in doc["files"]
+    ] == [("k8s.io/a.tar", True, [HELLO])]
     assert doc["warnings"] == ["non-directory 'stray' found in preseed folder, ignoring"]
 
 
@@ -102,14 +144,23 @@ def test_the_module_runs_as_a_command_with_help_and_a_clear_error(
     archives: Archives, tmp_path: Path
 ) -> None:
     def run(*argv: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "actors.preseed.cli", *argv], cwd=ROOT,
-                              capture_output=True, text=True, timeout=60, check=False)
+        return subprocess.run(
+            [sys.executable, "-m", "actors.preseed.cli", *argv],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
 
     helped = run("preseed", "--help")
-    failed = run("import", "--address", str(tmp_path / "no.sock"), "--namespace", "ns",
-                 str(archives.oci))
+    failed = run(
+        "import", "--address", str(tmp_path / "no.sock"), "--namespace", "ns", str(archives.oci)
+    )
 
     assert helped.returncode == 0 and "DIR/<namespace>/<file>" in helped.stdout
     assert failed.returncode == 1
-    assert failed.stderr == ("error: failed to import preseed image 'ns/hello-oci.tar': containerd "
-                             f"socket {str(tmp_path / 'no.sock')!r} does not exist\n")
+    assert failed.stderr == (
+        "error: failed to import preseed image 'ns/hello-oci.tar': containerd "
+        f"socket {str(tmp_path / 'no.sock')!r} does not exist\n"
+    )

@@ -48,13 +48,13 @@ def test_every_namespace_directory_is_imported_and_odd_entries_are_warned_about_
     )
     assert dict(report.failures) == {
         "Bad ns/x.tar": "failed to import preseed image 'Bad ns/x.tar': namespace 'Bad ns' is "
-                        "invalid: it must be letters and digits, separated by single '.', '_' "
-                        "or '-'",
+        "invalid: it must be letters and digits, separated by single '.', '_' "
+        "or '-'",
         "default/fifo.tar": "failed to import preseed image 'default/fifo.tar': not a regular "
-                            "file (a fifo)",
+        "file (a fifo)",
         "default/junk.tar": "failed to import preseed image 'default/junk.tar': not a tar archive",
         "k8s.io/sock.tar": "failed to import preseed image 'k8s.io/sock.tar': not a regular file "
-                           "(a socket)",
+        "(a socket)",
     }
     assert [(r.namespace, [i.name for i in r.images]) for r in report.results] == [
         ("default", ["docker.io/library/alpine:latest", "example.com/team/app:2"]),
@@ -62,7 +62,9 @@ def test_every_namespace_directory_is_imported_and_odd_entries_are_warned_about_
     ]
     assert set(images(fresh_containerd, "k8s.io")) == {HELLO}
     assert set(images(fresh_containerd, "default")) == {
-        "docker.io/library/alpine:latest", "example.com/team/app:2"}
+        "docker.io/library/alpine:latest",
+        "example.com/team/app:2",
+    }
     assert set(fresh_containerd.ctr("namespaces", "ls", "-q").split()) == {"default", "k8s.io"}
 
 
@@ -80,8 +82,12 @@ def test_the_record_skips_unchanged_files_and_reimports_changed_or_vanished_imag
     shutil.copy(archives.docker, root / "k8s.io" / "a.tar")  # changed file
     fresh_containerd.ctr("images", "rm", "--sync", "example.com/team/app:2", namespace="k8s.io")
     third = _walk(fresh_containerd, root, record_path=record)
-    fourth = _walk(fresh_containerd, root, record_path=record, options=ImportOptions(
-        labels={"io.cri-containerd.pinned": "pinned"}))
+    fourth = _walk(
+        fresh_containerd,
+        root,
+        record_path=record,
+        options=ImportOptions(labels={"io.cri-containerd.pinned": "pinned"}),
+    )
 
     assert [r.unchanged for r in first.results] == [False, False]
     assert [(r.unchanged, r.bytes_sent) for r in second.results] == [(True, 0), (True, 0)]
@@ -89,13 +95,18 @@ def test_the_record_skips_unchanged_files_and_reimports_changed_or_vanished_imag
     assert [i.name for i in third.results[0].images] == [HELLO, "docker.io/library/hello:2"]
     assert [r.unchanged for r in fourth.results] == [False, False]  # options changed
     assert set(images(fresh_containerd, "k8s.io")) == {
-        HELLO, "docker.io/library/hello:2", "docker.io/library/alpine:latest",
-        "example.com/team/app:2"}
+        HELLO,
+        "docker.io/library/hello:2",
+        "docker.io/library/alpine:latest",
+        "example.com/team/app:2",
+    }
 
 
 def test_a_fresh_containerd_gets_everything_again_despite_the_record(
-    archives: Archives, fresh_containerd: ContainerdDaemon, containerd: ContainerdDaemon,
-    tmp_path: Path
+    archives: Archives,
+    fresh_containerd: ContainerdDaemon,
+    containerd: ContainerdDaemon,
+    tmp_path: Path,
 ) -> None:
     root = tmp_path / "preseed"
     (root / "pre-b").mkdir(parents=True)
@@ -117,17 +128,27 @@ def test_a_bad_file_is_isolated_and_its_record_entry_dropped(
     store = BlobStore(tmp_path)
     manifest = store.image([layer_tar(tmp_path / "l.tar", {"x": b"y"})])
     missing_layer = next(d for d, c in store.blobs.items() if isinstance(c, Path))
-    write_oci_archive(root / "k8s.io" / "bad.tar", store, [named(manifest, "docker.io/x/bad:1")],
-                      omit=[missing_layer])
+    write_oci_archive(
+        root / "k8s.io" / "bad.tar",
+        store,
+        [named(manifest, "docker.io/x/bad:1")],
+        omit=[missing_layer],
+    )
     shutil.copy(archives.oci, root / "k8s.io" / "good.tar")
     record = tmp_path / "record.json"
 
     report = _walk(fresh_containerd, root, record_path=record)
     again = _walk(fresh_containerd, root, record_path=record)
 
-    assert report.failures == (("k8s.io/bad.tar",
-                                (f"failed to import preseed image 'k8s.io/bad.tar': blob "
-                                f"{missing_layer} is missing from the archive")),)
+    assert report.failures == (
+        (
+            "k8s.io/bad.tar",
+            (
+                f"failed to import preseed image 'k8s.io/bad.tar': blob "
+                f"{missing_layer} is missing from the archive"
+            ),
+        ),
+    )
     assert [r.unchanged for r in again.results] == [True]
     assert again.failures == report.failures
     assert set(images(fresh_containerd, "k8s.io")) == {HELLO}
@@ -135,7 +156,9 @@ def test_a_bad_file_is_isolated_and_its_record_entry_dropped(
 
 
 def test_every_file_logs_one_line_naming_its_images_and_namespace(
-    archives: Archives, fresh_containerd: ContainerdDaemon, tmp_path: Path,
+    archives: Archives,
+    fresh_containerd: ContainerdDaemon,
+    tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     root = tmp_path / "preseed"
@@ -151,7 +174,8 @@ def test_every_file_logs_one_line_naming_its_images_and_namespace(
     assert len(lines) == 1
     assert lines[0].startswith(
         "imported preseed bundle 'k8s.io/hello.tar' into namespace 'k8s.io': "
-        "docker.io/library/hello:1, docker.io/library/hello:2 (")
+        "docker.io/library/hello:1, docker.io/library/hello:2 ("
+    )
 
 
 def test_progress_is_logged_every_interval_with_bytes_total_and_rate(
@@ -160,11 +184,17 @@ def test_progress_is_logged_every_interval_with_bytes_total_and_rate(
     from actors.preseed.preseed import _Progress
 
     now = [100.0]
-    progress = _Progress(logging.getLogger("test.progress"), "k8s.io/big.tar", 5.0,
-                         clock=lambda: now[0])
+    progress = _Progress(
+        logging.getLogger("test.progress"), "k8s.io/big.tar", 5.0, clock=lambda: now[0]
+    )
     with caplog.at_level(logging.INFO, logger="test.progress"):
-        for t, done in ((101, 10_000_000), (105, 150_000_000), (106, 160_000_000),
-                        (110, 300_000_000), (111, 400_000_000)):
+        for t, done in (
+            (101, 10_000_000),
+            (105, 150_000_000),
+            (106, 160_000_000),
+            (110, 300_000_000),
+            (111, 400_000_000),
+        ):
             now[0] = t
             progress(done, 400_000_000)
 

@@ -12,14 +12,17 @@ ROOT = Path(__file__).resolve().parents[2]
 def _generated(base: Path) -> dict[str, bytes]:
     return {
         str(p.relative_to(base)): p.read_bytes()
-        for pattern in ("*_pb2.py", "*_pb2_grpc.py")
+        for pattern in ("*_pb2.py", "*_pb2.pyi", "*_pb2_grpc.py")
         for p in (base / "messages").rglob(pattern)
     }
 
 
 def test_checked_in_generated_modules_match_a_fresh_generation(tmp_path: Path) -> None:
-    subprocess.run([str(ROOT / "scripts" / "gen_protos"), str(tmp_path)], check=True,
-                   env={"PYTHON": sys.executable, "PATH": "/usr/bin:/bin"})
+    subprocess.run(
+        [str(ROOT / "scripts" / "gen_protos"), str(tmp_path)],
+        check=True,
+        env={"PYTHON": sys.executable, "PATH": "/usr/bin:/bin"},
+    )
     fresh = _generated(tmp_path)
     checked_in = _generated(ROOT)
 
@@ -51,9 +54,19 @@ def test_every_containerd_proto_keeps_containerds_package_names() -> None:
     assert descriptor_pb2.Descriptor.DESCRIPTOR.full_name == "containerd.types.Descriptor"
     write = content_pb2.WriteContentRequest.DESCRIPTOR
     assert {f.name: f.number for f in write.fields} == {
-        "action": 1, "ref": 2, "total": 3, "expected": 4, "offset": 5, "data": 6, "labels": 7,
+        "action": 1,
+        "ref": 2,
+        "total": 3,
+        "expected": 4,
+        "offset": 5,
+        "data": 6,
+        "labels": 7,
     }
     image = images_pb2.Image.DESCRIPTOR
     assert {f.name: f.number for f in image.fields} == {
-        "name": 1, "labels": 2, "target": 3, "created_at": 7, "updated_at": 8,
+        "name": 1,
+        "labels": 2,
+        "target": 3,
+        "created_at": 7,
+        "updated_at": 8,
     }

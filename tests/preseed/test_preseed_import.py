@@ -78,7 +78,9 @@ def test_imported_images_are_complete_and_survive_the_lease_gc_and_a_restart(
     assert blobs(fresh_containerd, "ns") == before
     assert len(before) == result.blobs_written == 4  # manifest, config, 2 layers
     assert check(fresh_containerd, "ns") == {
-        HELLO: "complete (3/3)", "docker.io/library/hello:2": "complete (3/3)"}
+        HELLO: "complete (3/3)",
+        "docker.io/library/hello:2": "complete (3/3)",
+    }
 
 
 def test_a_reimport_sends_no_blob_and_keeps_the_images(
@@ -126,8 +128,11 @@ def test_a_multi_platform_image_imports_the_host_platform_by_default_like_ctr(
     gc(containerd, "multi-ref")
     gc(containerd, "multi-host")
 
-    assert images(containerd, "multi-host") == images(containerd, "multi-ref") == {
-        MULTI: result.images[0].target_digest}
+    assert (
+        images(containerd, "multi-host")
+        == images(containerd, "multi-ref")
+        == {MULTI: result.images[0].target_digest}
+    )
     assert labelled_blobs(containerd, "multi-host") == labelled_blobs(containerd, "multi-ref")
     assert len(blobs(containerd, "multi-host")) == 4  # index, amd64 manifest, config, layer
 
@@ -172,8 +177,10 @@ def test_labels_are_set_on_created_and_updated_images(
 
     rows = fresh_containerd.ctr("images", "ls", namespace="ns").splitlines()[1:]
     labels = {row.split()[0]: row.split()[-1] for row in rows}
-    assert labels == {HELLO: "io.cri-containerd.pinned=pinned,team=a",
-                      "docker.io/library/hello:2": "team=a"}
+    assert labels == {
+        HELLO: "io.cri-containerd.pinned=pinned,team=a",
+        "docker.io/library/hello:2": "team=a",
+    }
 
 
 def test_an_unnamed_manifest_is_imported_under_its_digest_with_a_warning(
@@ -185,7 +192,8 @@ def test_an_unnamed_manifest_is_imported_under_its_digest_with_a_warning(
     (image,) = result.images
     assert image.name == f"import@{image.target_digest}"
     assert result.warnings == (
-        f"manifest {image.target_digest} has no image name; imported as {image.name!r}",)
+        f"manifest {image.target_digest} has no image name; imported as {image.name!r}",
+    )
     assert check(fresh_containerd, "ns") == {image.name: "complete (2/2)"}
 
 
@@ -213,15 +221,19 @@ def test_a_bad_archive_changes_no_image_and_leaves_no_lease_or_ingest(
         f.seek(2 << 20)
         f.write(b"corrupt")
     store.blobs[layer_digest] = broken
-    bad = write_oci_archive(tmp_path / "bad.tar", store,
-                            [named(other, "docker.io/library/other:1"), named(manifest, HELLO)])
+    bad = write_oci_archive(
+        tmp_path / "bad.tar",
+        store,
+        [named(other, "docker.io/library/other:1"), named(manifest, HELLO)],
+    )
 
     with pytest.raises(PreseedError) as info:
         _ours(fresh_containerd, bad, "ns")
 
     assert str(info.value) == (
         f"failed to import preseed image 'ns/bad.tar': blob {layer_digest} does not match "
-        "its digest")
+        "its digest"
+    )
     assert images(fresh_containerd, "ns") == {HELLO: good.images[0].target_digest}
     assert leases(fresh_containerd, "ns") == [] and ingests(fresh_containerd, "ns") == []
 
@@ -234,7 +246,8 @@ def test_an_existing_image_is_updated_to_the_archives_target(
 
     assert images(fresh_containerd, "ns") == {
         HELLO: result.images[0].target_digest,
-        "docker.io/library/hello:2": images(fresh_containerd, "ns")["docker.io/library/hello:2"]}
+        "docker.io/library/hello:2": images(fresh_containerd, "ns")["docker.io/library/hello:2"],
+    }
     assert result.images[0].media_type == "application/vnd.oci.image.manifest.v1+json"
 
 
@@ -245,11 +258,15 @@ def test_a_missing_socket_is_a_clear_containerd_error(archives: Archives, tmp_pa
         with pytest.raises(PreseedError) as ready:
             client.wait_ready(0.3)
 
-    assert str(info.value) == (f"failed to import preseed image 'ns/hello-oci.tar': containerd "
-                               f"socket {str(tmp_path / 'nothing.sock')!r} does not exist")
-    assert str(ready.value) == (f"containerd at {str(tmp_path / 'nothing.sock')!r} did not answer "
-                                f"within 0.3s: containerd socket "
-                                f"{str(tmp_path / 'nothing.sock')!r} does not exist")
+    assert str(info.value) == (
+        f"failed to import preseed image 'ns/hello-oci.tar': containerd "
+        f"socket {str(tmp_path / 'nothing.sock')!r} does not exist"
+    )
+    assert str(ready.value) == (
+        f"containerd at {str(tmp_path / 'nothing.sock')!r} did not answer "
+        f"within 0.3s: containerd socket "
+        f"{str(tmp_path / 'nothing.sock')!r} does not exist"
+    )
 
 
 def test_progress_reports_bytes_done_of_the_total_and_ends_complete(
@@ -257,8 +274,12 @@ def test_progress_reports_bytes_done_of_the_total_and_ends_complete(
 ) -> None:
     calls: list[tuple[int, int]] = []
     with ContainerdClient(fresh_containerd.address) as client:
-        import_archive(client, archives.docker, namespace="ns",
-                       progress=lambda done, total: calls.append((done, total)))
+        import_archive(
+            client,
+            archives.docker,
+            namespace="ns",
+            progress=lambda done, total: calls.append((done, total)),
+        )
 
     total = calls[-1][1]
     assert calls[-1] == (total, total) and total > 0
@@ -278,13 +299,16 @@ def test_an_import_reclaims_the_lease_and_ingests_of_an_import_that_died(
     mine = "someone-elses-lease"
     with ContainerdClient(fresh_containerd.address) as client:
         md = client.metadata("ns")
-        client.leases.Create(leases_pb2.CreateRequest(
-            id=dead, labels={OWNER_LABEL: "another-boot:1:1"}), metadata=md)
+        client.leases.Create(
+            leases_pb2.CreateRequest(id=dead, labels={OWNER_LABEL: "another-boot:1:1"}), metadata=md
+        )
         client.leases.Create(leases_pb2.CreateRequest(id=mine), metadata=md)
-        stat = content_pb2.WriteContentRequest(action=content_pb2.STAT, ref=f"{dead}-x",
-                                               total=10).SerializeToString()
-        replies = client.write_stream(iter([stat, write_request(0, b"half")]),
-                                      metadata=client.metadata("ns", dead))
+        stat = content_pb2.WriteContentRequest(
+            action=content_pb2.STAT, ref=f"{dead}-x", total=10
+        ).SerializeToString()
+        replies = client.write_stream(
+            iter([stat, write_request(0, b"half")]), metadata=client.metadata("ns", dead)
+        )
         assert [r.offset for r in replies] == [0, 4, 4]
         assert ingests(fresh_containerd, "ns") == [f"{dead}-x"]
 
@@ -311,8 +335,9 @@ def test_a_docker_layer_containerd_has_compressed_is_referenced_compressed_like_
     gzipped = "sha256:" + hashlib.sha256(packed.read_bytes()).hexdigest()
     for namespace in ("ref", "ours"):
         _ctr(fresh_containerd, oci, namespace)
-        fresh_containerd.ctr("content", "label", gzipped, f"containerd.io/uncompressed={raw}",
-                             namespace=namespace)
+        fresh_containerd.ctr(
+            "content", "label", gzipped, f"containerd.io/uncompressed={raw}", namespace=namespace
+        )
 
     _ctr(fresh_containerd, docker, "ref")
     result = _ours(fresh_containerd, docker, "ours")

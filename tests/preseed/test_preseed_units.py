@@ -21,26 +21,34 @@ from actors.preseed.platforms import Matcher, Platform, normalize, parse_platfor
 from actors.preseed.tarindex import index_tar
 
 
-@pytest.mark.parametrize(("ref", "normalized"), [
-    ("alpine", "docker.io/library/alpine:latest"),
-    ("alpine:3.19", "docker.io/library/alpine:3.19"),
-    ("team/app:1", "docker.io/team/app:1"),
-    ("index.docker.io/library/busybox", "docker.io/library/busybox:latest"),
-    ("example.com/a/b:2", "example.com/a/b:2"),
-    ("localhost:5000/x", "localhost:5000/x:latest"),
-    ("localhost/x:1", "localhost/x:1"),
-    ("alpine:1@sha256:" + "a" * 64, "docker.io/library/alpine@sha256:" + "a" * 64),
-])
+@pytest.mark.parametrize(
+    ("ref", "normalized"),
+    [
+        ("alpine", "docker.io/library/alpine:latest"),
+        ("alpine:3.19", "docker.io/library/alpine:3.19"),
+        ("team/app:1", "docker.io/team/app:1"),
+        ("index.docker.io/library/busybox", "docker.io/library/busybox:latest"),
+        ("example.com/a/b:2", "example.com/a/b:2"),
+        ("localhost:5000/x", "localhost:5000/x:latest"),
+        ("localhost/x:1", "localhost/x:1"),
+        ("alpine:1@sha256:" + "a" * 64, "docker.io/library/alpine@sha256:" + "a" * 64),
+    ],
+)
 def test_docker_refs_normalize_as_containerds_importer_does(ref: str, normalized: str) -> None:
     assert normalize_docker_ref(ref) == normalized
 
 
-@pytest.mark.parametrize(("ref", "message"), [
-    ("Alpine", "invalid image reference 'Alpine': repository name must be lowercase"),
-    ("a" * 64, (f"invalid image reference {'a' * 64!r}: cannot be a 64-character hexadecimal "
-               "string")),
-    ("alpine:", "invalid image reference 'alpine:'"),
-])
+@pytest.mark.parametrize(
+    ("ref", "message"),
+    [
+        ("Alpine", "invalid image reference 'Alpine': repository name must be lowercase"),
+        (
+            "a" * 64,
+            (f"invalid image reference {'a' * 64!r}: cannot be a 64-character hexadecimal string"),
+        ),
+        ("alpine:", "invalid image reference 'alpine:'"),
+    ],
+)
 def test_invalid_docker_refs_are_refused_naming_the_ref(ref: str, message: str) -> None:
     with pytest.raises(ArchiveError) as info:
         normalize_docker_ref(ref)
@@ -58,16 +66,34 @@ def test_namespaces_containerd_accepts_are_accepted(name: str) -> None:
     validate_namespace(name)
 
 
-@pytest.mark.parametrize(("name", "message"), [
-    ("", "namespace must not be empty"),
-    ("x" * 77, f"namespace {'x' * 77!r} is longer than 76 characters"),
-    ("Bad ns", ("namespace 'Bad ns' is invalid: it must be letters and digits, separated by "
-               "single '.', '_' or '-'")),
-    ("-x", ("namespace '-x' is invalid: it must be letters and digits, separated by single "
-           "'.', '_' or '-'")),
-    ("a..b", ("namespace 'a..b' is invalid: it must be letters and digits, separated by single "
-             "'.', '_' or '-'")),
-])
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("", "namespace must not be empty"),
+        ("x" * 77, f"namespace {'x' * 77!r} is longer than 76 characters"),
+        (
+            "Bad ns",
+            (
+                "namespace 'Bad ns' is invalid: it must be letters and digits, separated by "
+                "single '.', '_' or '-'"
+            ),
+        ),
+        (
+            "-x",
+            (
+                "namespace '-x' is invalid: it must be letters and digits, separated by single "
+                "'.', '_' or '-'"
+            ),
+        ),
+        (
+            "a..b",
+            (
+                "namespace 'a..b' is invalid: it must be letters and digits, separated by single "
+                "'.', '_' or '-'"
+            ),
+        ),
+    ],
+)
 def test_namespaces_containerd_refuses_are_refused(name: str, message: str) -> None:
     with pytest.raises(ValueError) as info:
         validate_namespace(name)
@@ -85,12 +111,21 @@ def test_platforms_normalize_go_spellings() -> None:
 def test_a_platform_matcher_accepts_what_the_platform_can_run_as_containerds_only() -> None:
     amd64 = Matcher(Platform("linux", "amd64"))
     arm64 = Matcher(Platform("linux", "arm64"))
-    accepted = [str(p) for p in (Platform("linux", "amd64"), Platform("linux", "386"),
-                                 Platform("linux", "arm64"), Platform("linux", "arm", "v7"),
-                                 Platform("windows", "amd64"))
-                if amd64.match(p)]
+    accepted = [
+        str(p)
+        for p in (
+            Platform("linux", "amd64"),
+            Platform("linux", "386"),
+            Platform("linux", "arm64"),
+            Platform("linux", "arm", "v7"),
+            Platform("windows", "amd64"),
+        )
+        if amd64.match(p)
+    ]
     assert accepted == ["linux/amd64", "linux/386"]
-    assert arm64.match(Platform("linux", "arm", "v5")) and not arm64.match(Platform("linux", "amd64"))
+    assert arm64.match(Platform("linux", "arm", "v5")) and not arm64.match(
+        Platform("linux", "amd64")
+    )
     assert Matcher(None).match(Platform("plan9", "mips"))
 
 
@@ -113,12 +148,15 @@ def test_gc_labels_are_the_ones_containerds_client_sets() -> None:
     }
 
 
-@pytest.mark.parametrize(("digest", "message"), [
-    ("md5:" + "a" * 32, f"digest {'md5:' + 'a' * 32!r} uses an unsupported algorithm 'md5'"),
-    ("sha256:" + "A" * 64, f"digest {'sha256:' + 'A' * 64!r} is malformed"),
-    ("sha256:abc", "digest 'sha256:abc' is malformed"),
-    (5, "digest 5 is malformed"),
-])
+@pytest.mark.parametrize(
+    ("digest", "message"),
+    [
+        ("md5:" + "a" * 32, f"digest {'md5:' + 'a' * 32!r} uses an unsupported algorithm 'md5'"),
+        ("sha256:" + "A" * 64, f"digest {'sha256:' + 'A' * 64!r} is malformed"),
+        ("sha256:abc", "digest 'sha256:abc' is malformed"),
+        (5, "digest 5 is malformed"),
+    ],
+)
 def test_bad_digests_are_refused(digest: object, message: str) -> None:
     with pytest.raises(ArchiveError) as info:
         check_digest(digest)
@@ -126,8 +164,11 @@ def test_bad_digests_are_refused(digest: object, message: str) -> None:
 
 
 def test_go_json_is_compact_ordered_and_escapes_like_go() -> None:
-    doc = {"b": [1, None, True], "a": "x<y>&\u2028\x01\n\"\\é"}
-    assert go_json(doc) == '{"b":[1,null,true],"a":"x\\u003cy\\u003e\\u0026\\u2028\\u0001\\n\\"\\\\é"}'.encode()
+    doc = {"b": [1, None, True], "a": 'x<y>&\u2028\x01\n"\\é'}
+    assert (
+        go_json(doc)
+        == '{"b":[1,null,true],"a":"x\\u003cy\\u003e\\u0026\\u2028\\u0001\\n\\"\\\\é"}'.encode()
+    )
 
 
 def _tar(entries: list[tuple[tarfile.TarInfo, bytes]]) -> bytes:
@@ -158,37 +199,53 @@ def _index(tmp_path: Path, data: bytes) -> object:
 
 def test_the_tar_index_maps_cleaned_names_and_resolves_links_inside(tmp_path: Path) -> None:
     long_name = "blobs/" + "d" * 200
-    data = _tar([
-        (_entry("./index.json"), b"{}"),
-        (_entry("blobs", tarfile.DIRTYPE), b""),
-        (_entry(long_name), b"long"),
-        (_entry("a/layer.tar", tarfile.SYMTYPE, "../" + long_name), b""),
-        (_entry("hard", tarfile.LNKTYPE, "index.json"), b""),
-    ])
+    data = _tar(
+        [
+            (_entry("./index.json"), b"{}"),
+            (_entry("blobs", tarfile.DIRTYPE), b""),
+            (_entry(long_name), b"long"),
+            (_entry("a/layer.tar", tarfile.SYMTYPE, "../" + long_name), b""),
+            (_entry("hard", tarfile.LNKTYPE, "index.json"), b""),
+        ]
+    )
     index = _index(tmp_path, data)
     assert sorted(index.files) == [long_name, "index.json"]  # type: ignore[attr-defined]
     entry = index.lookup("a/layer.tar")  # type: ignore[attr-defined]
-    assert (entry.name, data[entry.offset:entry.offset + entry.size]) == (long_name, b"long")
+    assert (entry.name, data[entry.offset : entry.offset + entry.size]) == (long_name, b"long")
     assert index.lookup("hard").name == "index.json"  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize(("entries", "message"), [
-    ([(_entry("../evil"), b"x")], "entry '../evil' escapes the archive"),
-    ([(_entry("a/../../evil"), b"x")], "entry 'a/../../evil' escapes the archive"),
-    ([(_entry("/etc/passwd"), b"x")], "entry '/etc/passwd' has an absolute path"),
-    ([(_entry("l", tarfile.SYMTYPE, "../../etc/passwd"), b"")],
-     "symlink 'l' points out of the archive ('../../etc/passwd')"),
-    ([(_entry("l", tarfile.SYMTYPE, "/etc/passwd"), b"")],
-     "symlink 'l' points out of the archive ('/etc/passwd')"),
-    ([(_entry("h", tarfile.LNKTYPE, "../x"), b"")], "hard link 'h' points out of the archive ('../x')"),
-    ([(_entry("h", tarfile.LNKTYPE, "nothing"), b"")],
-     "hard link 'h' points to 'nothing', which is not an earlier file"),
-    ([(_entry("null", tarfile.CHRTYPE), b"")], "entry 'null' is a character device"),
-    ([(_entry("disk", tarfile.BLKTYPE), b"")], "entry 'disk' is a block device"),
-    ([(_entry("pipe", tarfile.FIFOTYPE), b"")], "entry 'pipe' is a fifo"),
-    ([(_entry("index.json"), b"1"), (_entry("./index.json"), b"2")],
-     "duplicate entry 'index.json'"),
-])
+@pytest.mark.parametrize(
+    ("entries", "message"),
+    [
+        ([(_entry("../evil"), b"x")], "entry '../evil' escapes the archive"),
+        ([(_entry("a/../../evil"), b"x")], "entry 'a/../../evil' escapes the archive"),
+        ([(_entry("/etc/passwd"), b"x")], "entry '/etc/passwd' has an absolute path"),
+        (
+            [(_entry("l", tarfile.SYMTYPE, "../../etc/passwd"), b"")],
+            "symlink 'l' points out of the archive ('../../etc/passwd')",
+        ),
+        (
+            [(_entry("l", tarfile.SYMTYPE, "/etc/passwd"), b"")],
+            "symlink 'l' points out of the archive ('/etc/passwd')",
+        ),
+        (
+            [(_entry("h", tarfile.LNKTYPE, "../x"), b"")],
+            "hard link 'h' points out of the archive ('../x')",
+        ),
+        (
+            [(_entry("h", tarfile.LNKTYPE, "nothing"), b"")],
+            "hard link 'h' points to 'nothing', which is not an earlier file",
+        ),
+        ([(_entry("null", tarfile.CHRTYPE), b"")], "entry 'null' is a character device"),
+        ([(_entry("disk", tarfile.BLKTYPE), b"")], "entry 'disk' is a block device"),
+        ([(_entry("pipe", tarfile.FIFOTYPE), b"")], "entry 'pipe' is a fifo"),
+        (
+            [(_entry("index.json"), b"1"), (_entry("./index.json"), b"2")],
+            "duplicate entry 'index.json'",
+        ),
+    ],
+)
 def test_unsafe_or_odd_tar_entries_are_refused_naming_the_entry(
     tmp_path: Path, entries: list[tuple[tarfile.TarInfo, bytes]], message: str
 ) -> None:
@@ -234,8 +291,14 @@ def test_compressed_archives_open_and_corrupt_ones_are_refused(tmp_path: Path) -
     data = _tar([(_entry("index.json"), b"{}" * 1000)])
     gz = gzip.compress(data)
     zst = zstandard.ZstdCompressor().compress(data)
-    cases = {"ok.gz": gz, "ok.zst": zst, "trunc.gz": gz[:-20], "trunc.zst": zst[:-5],
-             "junk.gz": gz + b"junk", "bad.zst": zst[:4] + b"\xff" * 20}
+    cases = {
+        "ok.gz": gz,
+        "ok.zst": zst,
+        "trunc.gz": gz[:-20],
+        "trunc.zst": zst[:-5],
+        "junk.gz": gz + b"junk",
+        "bad.zst": zst[:4] + b"\xff" * 20,
+    }
     found = {}
     for name, content in cases.items():
         (tmp_path / name).write_bytes(content)
@@ -250,7 +313,8 @@ def test_compressed_archives_open_and_corrupt_ones_are_refused(tmp_path: Path) -
         "trunc.gz": "corrupt gzip stream: unexpected end of data",
         "trunc.zst": "corrupt zstd stream: unexpected end of data",
         "junk.gz": "corrupt gzip stream: trailing garbage after the data",
-        "bad.zst": found["bad.zst"] if str(found["bad.zst"]).startswith("corrupt zstd stream: ")
+        "bad.zst": found["bad.zst"]
+        if str(found["bad.zst"]).startswith("corrupt zstd stream: ")
         else "corrupt zstd stream: …",
     }
     assert sorted(os.listdir(tmp_path)) == sorted(cases)  # no temporary file left behind

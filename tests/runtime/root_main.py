@@ -18,7 +18,9 @@ from actors.supervisor.runtime import Supervisor
 def main() -> int:
     spec = json.loads(sys.argv[1])
     rules = [PolicyRule(p, o) for p, o in spec.get("rules", {}).items()]
-    sup = Supervisor(RunnableSpec(target=spec["target"], args=spec["args"]), policies=PolicySet(rules=rules))
+    sup = Supervisor(
+        RunnableSpec(target=spec["target"], args=spec["args"]), policies=PolicySet(rules=rules)
+    )
     signal.signal(signal.SIGTERM, lambda *_: sup.shutdown("SIGTERM"))
     sup.start()
     print("ready", flush=True)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 from procs import pid_alive
@@ -45,8 +44,9 @@ class Harness:
         self.sup: Supervisor | None = None
         self.states = StateRecorder()
 
-    def start(self, root: RunnableSpec, *, rules: dict[str, dict] | None = None,
-              base: dict | None = None) -> Supervisor:
+    def start(
+        self, root: RunnableSpec, *, rules: dict[str, dict] | None = None, base: dict | None = None
+    ) -> Supervisor:
         overrides = dict(FAST, **(base or {}))
         policy_rules = [PolicyRule("*", overrides)]
         for pattern, o in (rules or {}).items():
@@ -73,14 +73,18 @@ def harness(probe: Probe) -> Iterator[Harness]:
             assert leftover == [], f"processes left behind: {leftover}"
 
 
-def group_spec(probe: Probe, children: dict[str, tuple[str, dict]], done: bool = True) -> RunnableSpec:
+def group_spec(
+    probe: Probe, children: dict[str, tuple[str, dict]], done: bool = True
+) -> RunnableSpec:
     """A root that starts `children` as one group, then HEALTHY (and DONE)."""
     return RunnableSpec(
         target=TK + "group",
         args={
             "events": probe.events_path,
-            "children": {n: [TK + t if ":" not in t else t, dict(a, events=probe.events_path)]
-                         for n, (t, a) in children.items()},
+            "children": {
+                n: [TK + t if ":" not in t else t, dict(a, events=probe.events_path)]
+                for n, (t, a) in children.items()
+            },
             "done": done,
         },
     )

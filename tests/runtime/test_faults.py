@@ -13,9 +13,9 @@ from pathlib import Path
 
 import msgpack
 import pytest
+from rt_helpers import FAST, TK, group_spec, pid_alive
 
 from actors.logtree import RawEntry
-from rt_helpers import FAST, TK, group_spec, pid_alive
 
 pytestmark = pytest.mark.timeout(60)
 HERE = Path(__file__).resolve().parent
@@ -27,14 +27,19 @@ def _root_process(probe, children, rules=None):
     env = dict(os.environ, PYTHONPATH=str(HERE.parents[1]))
     proc = subprocess.Popen(
         [sys.executable, str(HERE / "root_main.py"), json.dumps(payload)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        text=True,
     )
     assert proc.stdout.readline().strip() == "ready"
     return proc
 
 
 def test_sigkill_of_the_root_takes_every_descendant_with_it_within_two_seconds(probe):
-    proc = _root_process(probe, {"one": ("spawns_more", {"levels": 2}), "two": ("becomes_healthy", {})})
+    proc = _root_process(
+        probe, {"one": ("spawns_more", {"levels": 2}), "two": ("becomes_healthy", {})}
+    )
     try:
         probe.wait_for("root.one.sub.sub", "started")
         probe.wait_for("root.two", "started")
@@ -66,8 +71,11 @@ def test_sigterm_of_the_root_stops_the_tree_gracefully_and_exits_zero(probe):
 
 
 def test_restart_intensity_reached_at_the_root_exits_non_zero_with_the_reason(probe):
-    rules = {"*": dict(FAST, backoff_initial=0.01), "root.one": {"max_restarts": 2, "restart_window": 60.0},
-             "root": {"max_restarts": 0, "restart_window": 60.0}}
+    rules = {
+        "*": dict(FAST, backoff_initial=0.01),
+        "root.one": {"max_restarts": 2, "restart_window": 60.0},
+        "root": {"max_restarts": 0, "restart_window": 60.0},
+    }
     rc = ("remote_controlled", {"control_dir": str(probe.dir)})
     proc = _root_process(probe, {"one": rc}, rules=rules)
     try:
@@ -88,7 +96,9 @@ def test_restart_intensity_escalates_to_the_parent_which_restarts_its_subtree(ha
     outer = ("remote_controlled", {"control_dir": str(probe.dir), "children": {"inner": inner}})
     harness.start(
         group_spec(probe, {"outer": outer}),
-        rules={"root.outer.inner": {"max_restarts": 1, "restart_window": 60.0, "backoff_initial": 0.01}},
+        rules={
+            "root.outer.inner": {"max_restarts": 1, "restart_window": 60.0, "backoff_initial": 0.01}
+        },
     )
     probe.wait_for("root.outer.inner", "started")
     probe.command("root.outer.inner", "die")
@@ -120,9 +130,14 @@ def _frame(obj) -> bytes:
     ids=["oversized", "junk", "unknown-type", "out-of-order", "unreserved-sub", "extra-field"],
 )
 def test_a_hostile_frame_fails_only_the_node_that_sent_it(harness, probe, payload, cause):
-    harness.start(group_spec(probe, {"bad": ("send_junk", {"payload": payload}), "good": ("becomes_healthy", {})},
-                             done=True),
-                  rules={"root.bad": {"backoff_initial": 60.0}})
+    harness.start(
+        group_spec(
+            probe,
+            {"bad": ("send_junk", {"payload": payload}), "good": ("becomes_healthy", {})},
+            done=True,
+        ),
+        rules={"root.bad": {"backoff_initial": 60.0}},
+    )
     harness.states.wait_for("root.bad", "DEAD")
     status = {n.dn: n for n in harness.sup.snapshot()}
     assert "protocol error from root.bad" in status["root.bad"].last_error
@@ -132,7 +147,9 @@ def test_a_hostile_frame_fails_only_the_node_that_sent_it(harness, probe, payloa
 
 
 def test_raw_lines_cross_the_process_boundary_in_order_and_complete(harness, probe):
-    harness.start(group_spec(probe, {"w": ("write_lines", {"count": 20000, "chunk": 37, "then": "done"})}))
+    harness.start(
+        group_spec(probe, {"w": ("write_lines", {"count": 20000, "chunk": 37, "then": "done"})})
+    )
     harness.states.wait_for("root.w", "DONE")
     harness.sup.snapshot()
     r = harness.sup.log_tree.read("root.w", backlog=None, leveled=False)
@@ -142,8 +159,10 @@ def test_raw_lines_cross_the_process_boundary_in_order_and_complete(harness, pro
 
 
 def test_a_sigkilled_writer_loses_at_most_its_unsent_partial_chunk(harness, probe):
-    harness.start(group_spec(probe, {"w": ("write_lines", {"count": 5000, "chunk": 1, "then": "crash"})}),
-                  rules={"root.w": {"backoff_initial": 60.0}})
+    harness.start(
+        group_spec(probe, {"w": ("write_lines", {"count": 5000, "chunk": 1, "then": "crash"})}),
+        rules={"root.w": {"backoff_initial": 60.0}},
+    )
     harness.states.wait_for("root.w", "DEAD")
     r = harness.sup.log_tree.read("root.w", backlog=None, leveled=False)
     got = [e.data for e in r.backlog if isinstance(e, RawEntry)]
@@ -161,8 +180,42 @@ def test_logging_calls_land_in_the_node_dn_and_sub_loggers_in_theirs(harness, pr
     texts = ["\n".join(e.lines) for e in foo.backlog if hasattr(e, "lines")]
     assert "hello from root.foo" in texts
     assert "library warning" in texts
-    assert any(t.startswith("with a traceback\nTraceback") and "ValueError: boom" in t for t in texts)
+    assert any(
+        t.startswith("with a traceback\nTraceback") and "ValueError: boom" in t for t in texts
+    )
     raw = [e.data for e in foo.backlog if isinstance(e, RawEntry)]
     assert b"printed to stdout" in raw
     dut = tree.read("root.foo.dut", backlog=None)
     assert [e.lines for e in dut.backlog] == [("hello from dut",)]
+
+
+def test_a_childs_metrics_reach_the_sink_and_an_unknown_one_is_dropped_with_a_warning(probe):
+    from actors.supervisor.runtime import Supervisor
+
+    got: list[tuple[str, float, dict]] = []
+    logged: list[tuple[str, int]] = []
+
+    def sink(name, value, labels):
+        if name != "known_total":
+            raise ValueError(f"metric {name!r} is unknown")
+        got.append((name, value, dict(labels)))
+
+    spec = group_spec(probe, {"m": ("counts", {"metrics": {"known_total": 3, "bogus": 1}})})
+    sup = Supervisor(spec, metric_sink=sink, log_bytes=lambda dn, n: logged.append((dn, n)))
+    sup.start()
+    try:
+        probe.wait_for("root.m", "started")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not any(
+            "metric dropped" in "\n".join(e.lines)
+            for e in sup.log_tree.read("root.m", backlog=None, raw=False).backlog
+        ):
+            time.sleep(0.02)
+        assert got == [("known_total", 3, {"from": "root.m"})]
+        warnings = [
+            "\n".join(e.lines)
+            for e in sup.log_tree.read("root.m", backlog=None, raw=False).backlog
+        ]
+        assert "metric dropped: metric 'bogus' is unknown" in warnings
+    finally:
+        sup.stop(timeout=20)

@@ -7,14 +7,15 @@ import signal
 import time
 
 import pytest
-
 from rt_helpers import TK, group_spec, pid_alive
 
 pytestmark = pytest.mark.timeout(60)
 
 
 def test_simple_group_of_two_processes_comes_up(harness, probe):
-    harness.start(group_spec(probe, {"one": ("becomes_healthy", {}), "two": ("becomes_healthy", {})}))
+    harness.start(
+        group_spec(probe, {"one": ("becomes_healthy", {}), "two": ("becomes_healthy", {})})
+    )
     probe.wait_for("root.one", "started")
     probe.wait_for("root.two", "started")
     # A runnable reports "started" to the probe after sending HEALTHY to the root:
@@ -48,7 +49,9 @@ def test_when_a_group_member_dies_its_sibling_is_cancelled_and_both_restart(harn
 
 
 def test_sigkill_of_a_child_from_outside_is_noticed_and_the_subtree_restarts(harness, probe):
-    harness.start(group_spec(probe, {"one": ("spawns_more", {"levels": 2}), "two": ("becomes_healthy", {})}))
+    harness.start(
+        group_spec(probe, {"one": ("spawns_more", {"levels": 2}), "two": ("becomes_healthy", {})})
+    )
     probe.wait_for("root.one.sub.sub", "started")
     _, pid = probe.wait_for("root.one", "started")
     os.kill(pid, signal.SIGKILL)
@@ -86,7 +89,10 @@ def test_a_pending_restart_is_dropped_when_the_parent_fails(harness, probe):
     outer = ("remote_controlled", {"control_dir": str(probe.dir), "children": {"inner": inner}})
     harness.start(
         group_spec(probe, {"outer": outer}),
-        rules={"root.outer": {"backoff_initial": 0.05}, "root.outer.inner": {"backoff_initial": 30.0}},
+        rules={
+            "root.outer": {"backoff_initial": 0.05},
+            "root.outer.inner": {"backoff_initial": 30.0},
+        },
     )
     probe.wait_for("root.outer.inner", "started")
     probe.command("root.outer.inner", "die")
@@ -100,8 +106,9 @@ def test_a_pending_restart_is_dropped_when_the_parent_fails(harness, probe):
 
 
 def test_a_child_that_ignores_cancel_is_killed_after_its_grace_period(harness, probe):
-    harness.start(group_spec(probe, {"one": _rc(probe), "two": _rc(probe)}),
-                  base={"grace_period": 0.5})
+    harness.start(
+        group_spec(probe, {"one": _rc(probe), "two": _rc(probe)}), base={"grace_period": 0.5}
+    )
     probe.wait_for("root.one", "started")
     probe.wait_for("root.two", "started")
     probe.command("root.one", "healthy")
@@ -122,7 +129,9 @@ def test_a_child_that_ignores_cancel_is_killed_after_its_grace_period(harness, p
 
 
 def test_a_stopped_child_is_caught_by_the_heartbeat_and_restarted(harness, probe):
-    harness.start(group_spec(probe, {"one": ("becomes_healthy", {})}), base={"heartbeat_interval": 0.2})
+    harness.start(
+        group_spec(probe, {"one": ("becomes_healthy", {})}), base={"heartbeat_interval": 0.2}
+    )
     _, pid = probe.wait_for("root.one", "started")
     t0 = time.monotonic()
     os.kill(pid, signal.SIGSTOP)
@@ -135,7 +144,11 @@ def test_a_stopped_child_is_caught_by_the_heartbeat_and_restarted(harness, probe
 
 def test_a_done_node_is_restarted_when_its_group_sibling_dies(harness, probe):
     inner = {"inner": [TK + "becomes_healthy", {"events": probe.events_path}]}
-    harness.start(group_spec(probe, {"done": ("group", {"children": inner, "done": True}), "sibling": _rc(probe)}))
+    harness.start(
+        group_spec(
+            probe, {"done": ("group", {"children": inner, "done": True}), "sibling": _rc(probe)}
+        )
+    )
     harness.states.wait_for("root.done", "DONE")
     probe.wait_for("root.done.inner", "started")
     probe.command("root.sibling", "die")
@@ -148,15 +161,29 @@ def test_nasty_runnables_are_contained_while_a_well_behaved_one_keeps_restarting
         group_spec(probe, {"one": ("becomes_healthy", {}), "sibling": _rc(probe)}),
         base={"grace_period": 0.3},
     )
-    nasty = group_spec(probe, {"busy": ("busy_loop", {}), "three": ("done_without_healthy", {}),
-                               "five": ("keeps_running_more", {})}, done=False)
+    nasty = group_spec(
+        probe,
+        {
+            "busy": ("busy_loop", {}),
+            "three": ("done_without_healthy", {}),
+            "five": ("keeps_running_more", {}),
+        },
+        done=False,
+    )
     # The nasty ones live in a second tree next to the first, sharing the machine.
     from actors.supervisor.policy import PolicyRule, PolicySet
     from actors.supervisor.runtime import Supervisor
 
-    other = Supervisor(nasty, policies=PolicySet(rules=[PolicyRule("*", {"grace_period": 0.3,
-                                                                          "backoff_initial": 0.05,
-                                                                          "heartbeat_interval": 0.2})]))
+    other = Supervisor(
+        nasty,
+        policies=PolicySet(
+            rules=[
+                PolicyRule(
+                    "*", {"grace_period": 0.3, "backoff_initial": 0.05, "heartbeat_interval": 0.2}
+                )
+            ]
+        ),
+    )
     other.start()
     try:
         probe.wait_for("root.five", "refused", timeout=10)

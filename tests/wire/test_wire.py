@@ -22,6 +22,7 @@ from messages.wire import (
     Heartbeat,
     Hello,
     LogEntry,
+    MetricAdd,
     RawChunk,
     RunGroupReply,
     RunGroupRequest,
@@ -41,6 +42,7 @@ CHILD_MESSAGES = [
     RawChunk(data=b"a\nb\xff\n"),
     Exit(result="error", error="boom"),
     Heartbeat(seq=9),
+    MetricAdd(name="node_containerd_preseed_bytes_total", value=12.5, labels={"namespace": "k8s.io"}),
 ]
 ROOT_MESSAGES = [
     Start(dn="root.a", generation=3, target="m:f", args={}, heartbeat_interval=1.0),
@@ -116,12 +118,21 @@ def test_junk_frame_bodies_are_protocol_errors(body, message):
         ({"type": "teleport"}, "unknown message type 'teleport'"),
         ({"type": "heartbeat"}, "heartbeat message: missing field 'seq'"),
         ({"type": "heartbeat", "seq": "1"}, "heartbeat message: field 'seq' must be int, not str"),
-        ({"type": "heartbeat", "seq": True}, "heartbeat message: field 'seq' must be int, not bool"),
+        (
+            {"type": "heartbeat", "seq": True},
+            "heartbeat message: field 'seq' must be int, not bool",
+        ),
         ({"type": "heartbeat", "seq": 1, "x": 0}, "heartbeat message: unknown field 'x'"),
         ({"type": "signal", "signal": "dead"}, "signal message: unknown signal 'dead'"),
         ({"type": "exit", "result": "maybe"}, "exit message: unknown result 'maybe'"),
-        ({"type": "run_group", "request_id": 1, "children": []}, "run_group message: field 'children' is empty"),
-        ({"type": "run_group", "request_id": 1, "children": [3]}, "run_group message: a child must be a map"),
+        (
+            {"type": "run_group", "request_id": 1, "children": []},
+            "run_group message: field 'children' is empty",
+        ),
+        (
+            {"type": "run_group", "request_id": 1, "children": [3]},
+            "run_group message: a child must be a map",
+        ),
         ({"type": "raw", "data": "text"}, "raw message: field 'data' must be bytes, not str"),
         ({"type": "cancel", "reason": "x"}, "unknown message type 'cancel'"),
     ],
@@ -150,7 +161,10 @@ def test_a_child_must_say_hello_first_and_nothing_after_exit():
 def test_a_hello_with_another_version_or_dn_is_refused():
     with pytest.raises(ProtocolError) as e:
         ChildSession("root.a").accept(Hello(version=99, dn="root.a", pid=1))
-    assert str(e.value) == f"root.a: protocol version 99 is not supported (this root speaks {PROTOCOL_VERSION})"
+    assert (
+        str(e.value)
+        == f"root.a: protocol version 99 is not supported (this root speaks {PROTOCOL_VERSION})"
+    )
     with pytest.raises(ProtocolError) as e:
         ChildSession("root.a").accept(Hello(version=PROTOCOL_VERSION, dn="root.b", pid=1))
     assert str(e.value) == "root.a: hello names dn 'root.b'"
@@ -168,9 +182,20 @@ def test_random_bytes_only_ever_raise_protocol_errors(chunks):
         pass
 
 
+def _containers(inner: st.SearchStrategy[object]) -> st.SearchStrategy[object]:
+    return st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    )
+
+
 _wire_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.floats(allow_nan=False) | st.text(max_size=8) | st.binary(max_size=8),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**64 - 1)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=8)
+    | st.binary(max_size=8),
+    _containers,
     max_leaves=10,
 )
 
@@ -179,9 +204,28 @@ _wire_values = st.recursive(
 @given(
     st.sampled_from(sorted(CHILD_TO_ROOT) + ["bogus"]),
     st.dictionaries(
-        st.sampled_from(["dn", "pid", "version", "signal", "request_id", "children", "name",
-                         "severity", "message", "file", "line", "time", "sub", "data",
-                         "result", "error", "seq", "other"]),
+        st.sampled_from(
+            [
+                "dn",
+                "pid",
+                "version",
+                "signal",
+                "request_id",
+                "children",
+                "name",
+                "severity",
+                "message",
+                "file",
+                "line",
+                "time",
+                "sub",
+                "data",
+                "result",
+                "error",
+                "seq",
+                "other",
+            ]
+        ),
         _wire_values,
         max_size=8,
     ),

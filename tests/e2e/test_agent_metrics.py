@@ -1,0 +1,65 @@
+"""The agent's Prometheus endpoint, fed by the tree, the log readers and the preseed."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from imagegen import small_image, write_oci_archive
+from test_agent import FULL, Agent
+
+pytestmark = pytest.mark.timeout(180)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _scrape(url: str) -> dict[str, float]:
+    text = urllib.request.urlopen(url, timeout=10).read().decode()
+    samples = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            key, value = line.rsplit(" ", 1)
+            samples[key] = float(value)
+    return samples
+
+
+def test_metrics_show_node_states_preseeded_images_and_log_bytes():
+    base = Path(tempfile.mkdtemp(prefix="nc-e2m-", dir="/tmp"))
+    agent = Agent(base)
+    port = _free_port()
+    config = base / "agent.toml"
+    config.write_text(f'[metrics]\nenabled = true\nlisten = "127.0.0.1:{port}"\n')
+    (agent.state / "preseed" / "k8s.io").mkdir(parents=True)
+    write_oci_archive(
+        agent.state / "preseed" / "k8s.io" / "m.tar",
+        [small_image("docker.io/library/m:1", seed=3), small_image("docker.io/library/n:1", seed=4)],
+    )
+    agent.start(config)
+    try:
+        agent.wait_states(FULL, config=config)
+        url = f"http://127.0.0.1:{port}/metrics"
+        deadline = time.monotonic() + 10
+        while True:
+            samples = _scrape(url)
+            if samples.get('node_containerd_preseed_images_total{namespace="k8s.io"}') or (
+                time.monotonic() > deadline
+            ):
+                break
+            time.sleep(0.1)
+        healthy = 'monogon_supervisor_dn_state_total{dn="root.containerd",state="NODE_STATE_HEALTHY"}'
+        assert samples[healthy] == 1
+        assert samples['node_containerd_preseed_images_total{namespace="k8s.io"}'] == 2
+        assert samples['node_containerd_preseed_bytes_total{namespace="k8s.io"}'] > 0
+        assert samples['node_containerd_log_bytes_total{dn="root.containerd"}'] > 1000
+    finally:
+        agent.stop()
+        shutil.rmtree(base, ignore_errors=True)
