@@ -44,7 +44,10 @@ Lifecycle of a node (see `node.py` for the record):
   gracefully and, when it has exited, is DEAD with a "restart intensity
   reached" reason and so handled by its own policy. Past the root there is
   no parent: the tree emits `TreeFailed` and shuts down.
-* **Shutdown** cancels everything (no more restarts) and emits
+* **Shutdown** cancels everything (no more restarts) in reverse tree order:
+  every context is cancelled at once, but a running node is *told* (CancelNode
+  and its grace timer) only when no process below it runs any more, so children
+  stop before their parents (the pump and preseed before containerd). It emits
   `ShutdownComplete` once no process is left; later events are ignored.
 
 Errors: an event that cannot happen (an exit of a node with no process, a
@@ -131,6 +134,9 @@ class Tree:
         self._out: list[Action] = []
         self._shutting_down = False
         self._finished = False
+        #: During shutdown: DN -> reason of running nodes whose cancel waits until
+        #: every process below them has exited (children stop before parents).
+        self._deferred: dict[str, str] = {}
         self._failure: str | None = None
         # Something exited or was cancelled since the last GC run (Go: markDirty).
         self._dirty = False
@@ -186,6 +192,8 @@ class Tree:
             raise
         if self._dirty and not self._shutting_down:
             self._collect_garbage()
+        if self._deferred:
+            self._release_deferred_cancels()
         if self._shutting_down and not self._finished and not self._any_running():
             self._finished = True
             self._out.append(ShutdownComplete())
@@ -436,26 +444,52 @@ class Tree:
         self._disarm_all(node)
         self._out.append(KillNode(dn=node.dn, generation=node.generation, reason=reason))
 
-    def _cancel(self, top: Node, reason: str) -> None:
-        """Cancel `top`'s context and so its whole subtree, children first."""
+    def _cancel(self, top: Node, reason: str, *, bottom_up: bool = False) -> None:
+        """Cancel `top`'s context and so its whole subtree, children first.
+
+        With `bottom_up` (shutdown), a running node is told only once nothing
+        below it runs any more: containerd stops after the pump and the preseed
+        that talk to it, not under them.
+        """
         for node in top.walk_children_first():
             if node.cancelled:
                 continue
             node.cancelled, node.cancel_reason = True, reason
             self._dirty = True
             if node.phase is Phase.RUNNING and not node.killed:
-                self._out.append(CancelNode(dn=node.dn, generation=node.generation, reason=reason))
-                self._arm(node, "grace", self._now + node.policy.grace_period)
+                if bottom_up and self._below_running(node):
+                    self._deferred[node.dn] = reason
+                else:
+                    self._send_cancel(node, reason)
             elif node.phase is Phase.PENDING:
                 self._disarm(node, "restart")
                 node.phase = Phase.EXITED
                 self._set_state(node, NodeState.CANCELED)
 
+    def _send_cancel(self, node: Node, reason: str) -> None:
+        self._out.append(CancelNode(dn=node.dn, generation=node.generation, reason=reason))
+        self._arm(node, "grace", self._now + node.policy.grace_period)
+
+    @staticmethod
+    def _below_running(node: Node) -> bool:
+        """Whether any descendant of `node` still has a process."""
+        return any(n.running for c in node.children.values() for n in c.walk())
+
+    def _release_deferred_cancels(self) -> None:
+        """Tell each deferred node its cancel once nothing below it runs."""
+        for dn, reason in list(self._deferred.items()):
+            node = self._index.get(dn)
+            if node is None or not node.running or node.killed:
+                del self._deferred[dn]
+            elif not self._below_running(node):
+                del self._deferred[dn]
+                self._send_cancel(node, reason)
+
     def _shutdown(self, reason: str) -> None:
         self._shutting_down = True
         if self._root is not None:
             self._log(self._root, "INFO", f"shutting down: {reason}")
-            self._cancel(self._root, reason)
+            self._cancel(self._root, reason, bottom_up=True)
 
     # ================================================================ restarts
 

@@ -511,19 +511,45 @@ def test_shutdown_cancels_children_before_parents_and_completes_once_all_exited(
             SetTimer(key=key("grace", dn, generation), deadline=5.0),
         ]
 
+    # Only the leaves are told at once; a parent hears of it when nothing below it runs.
     assert actions == [
         LogNode(dn="root", severity="INFO", message="shutting down: agent stopping"),
         *cancel("root.a.a", 4),
         *cancel("root.a.b", 5),
-        *cancel("root.a", 2),
         *cancel("root.b", 3),
-        *cancel("root", 1),
     ]
     sim.settle()
+    assert [a.dn for a in sim.actions_of(CancelNode)] == [
+        "root.a.a",
+        "root.a.b",
+        "root.b",
+        "root.a",
+        "root",
+    ]
     assert sim.actions_of(ShutdownComplete) == [ShutdownComplete()]
     assert isinstance(sim.actions[-1], ShutdownComplete)
     assert set(sim.states().values()) == {CANCELED}
     assert sim.timers == {} and sim.tree.timers() == {}
+
+
+def test_shutdown_cancels_a_parent_only_after_its_stubborn_child_was_killed() -> None:
+    root = runs_groups({"parent": runs_groups({"child": busy_loop()}, then="healthy")}, then="done")
+    sim = Simulation(root, policies=policies())
+    sim.start()
+
+    sim.shutdown()
+    sim.settle()
+    assert [a.dn for a in sim.actions_of(CancelNode)] == ["root.parent.child"]
+    assert sim.states()["root.parent"] == HEALTHY
+
+    sim.advance()  # the child's grace period ends: it is killed, then its parent is told
+
+    assert sim.now == 5.0
+    assert [a.dn for a in sim.actions_of(KillNode)] == ["root.parent.child"]
+    assert [a.dn for a in sim.actions_of(CancelNode)] == ["root.parent.child", "root.parent"]
+    sim.settle()
+    assert sim.complete
+    assert sim.states() == {"root": DONE, "root.parent": CANCELED, "root.parent.child": DEAD}
 
 
 def test_shutdown_turns_pending_restarts_into_canceled_at_once() -> None:
