@@ -224,11 +224,7 @@ class SoakAgent:
         while True:
             rows = self.status()
             now = time.monotonic()
-            if (
-                rows
-                and all(r.state in SETTLED for r in rows)
-                and (accept is None or accept(rows))
-            ):
+            if rows and all(r.state in SETTLED for r in rows) and (accept is None or accept(rows)):
                 return rows, now
             if now >= deadline or self.exited() is not None:
                 return None, now

@@ -296,9 +296,7 @@ def account_losses(
         n = last - first + 1
         lost += n
         t0, t1 = writer.written_at(first), writer.written_at(last)
-        owner = next(
-            (d for d in deaths if d.start - slack <= t0 and t1 <= d.end + slack), None
-        )
+        owner = next((d for d in deaths if d.start - slack <= t0 and t1 <= d.end + slack), None)
         if owner is None:
             unexplained.append(f"{first}-{last}" if last > first else f"{first}")
         else:

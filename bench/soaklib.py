@@ -438,9 +438,13 @@ class Soak:
     def _note_pump_death(self, fault: Fault) -> None:
         """Books a SIGKILL of the pump (ours, or the supervisor's for a caught stop)."""
         if fault.dn == DN["runsc"]:
-            self.report.pump_deaths.append(DeathWindow(
-                fault.wall_start, fault.wall_end + 0.1, f"{fault.n} {fault.kind} ({fault.outcome})"
-            ))
+            self.report.pump_deaths.append(
+                DeathWindow(
+                    fault.wall_start,
+                    fault.wall_end + 0.1,
+                    f"{fault.n} {fault.kind} ({fault.outcome})",
+                )
+            )
 
     def _recovered(self, faults: list[Fault]) -> Any:
         def accept(rows: list[NodeRow]) -> bool:
@@ -486,10 +490,17 @@ class Soak:
             if not flowing:
                 problems.append(f"line {last_line} never reached the log")
             if f.recovery_s > f.bound_s:
-                why = sorted({f"{dn}: {msg}" for t, dn, msg in self.follower.fatals
-                              if f.wall_start - 0.05 <= t <= wall_at})
-                problems.append(f"recovery {f.recovery_s:.2f} s over its bound {f.bound_s:.2f} s"
-                                f" (FATAL meanwhile: {why})")
+                why = sorted(
+                    {
+                        f"{dn}: {msg}"
+                        for t, dn, msg in self.follower.fatals
+                        if f.wall_start - 0.05 <= t <= wall_at
+                    }
+                )
+                problems.append(
+                    f"recovery {f.recovery_s:.2f} s over its bound {f.bound_s:.2f} s"
+                    f" (FATAL meanwhile: {why})"
+                )
             f.recovered = not problems
             if problems:
                 f.note = (f.note + "; " if f.note else "") + ", ".join(problems)
@@ -556,8 +567,11 @@ class Soak:
                 self.follower.poll()
                 counts = dict(self.follower.per_dn)
                 # Full: every DN still logging keeps 8192 entries, so no longer grows.
-                full = all(c >= DEFAULT_MAX_ENTRIES_PER_DN for dn, c in counts.items()
-                           if c > last_counts.get(dn, 0))
+                full = all(
+                    c >= DEFAULT_MAX_ENTRIES_PER_DN
+                    for dn, c in counts.items()
+                    if c > last_counts.get(dn, 0)
+                )
                 last_counts = counts
                 samples.append((n, rss_mb(self.agent.pid), full))
         self.report.fault_phase_s = time.monotonic() - began
@@ -618,18 +632,23 @@ class Soak:
         if "mid" in r.rss and "end" in r.rss:
             growth = (r.rss["end"] - r.rss["mid"]) / r.rss["mid"] * 100
             if growth > s.rss_tolerance_pct:
-                v.append(f"root RSS grew {growth:.1f} % between fault {r.rss_mid_after} "
-                         f"and fault {r.rss_end_after}")
+                v.append(
+                    f"root RSS grew {growth:.1f} % between fault {r.rss_mid_after} "
+                    f"and fault {r.rss_end_after}"
+                )
         lines = r.lines
         if lines is not None:
             if lines.unexplained:
                 v.append(f"lines lost that no pump death explains: {lines.unexplained[:10]}")
             if lines.worst_per_death > lines.bound_per_death:
-                v.append(f"a pump death lost {lines.worst_per_death} lines, "
-                         f"over the bound of {lines.bound_per_death}")
+                v.append(
+                    f"a pump death lost {lines.worst_per_death} lines, "
+                    f"over the bound of {lines.bound_per_death}"
+                )
             if lines.duplicates or lines.out_of_order:
-                v.append(f"{lines.duplicates} duplicate and {lines.out_of_order} "
-                         "out-of-order lines")
+                v.append(
+                    f"{lines.duplicates} duplicate and {lines.out_of_order} out-of-order lines"
+                )
             if self.follower.sink_missed:
                 v.append(f"the JSON sink missed {self.follower.sink_missed} entries")
         if r.exit_code != 0:
@@ -707,14 +726,6 @@ def run_soak(settings: SoakSettings) -> SoakReport:
 # ---------------------------------------------------------------- output
 
 
-def _pct(values: list[float], q: float) -> float:
-    if not values:
-        return 0.0
-    if len(values) == 1:
-        return values[0]
-    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1] if q < 100 else max(values)
-
-
 def _steady_growth(r: SoakReport) -> float | None:
     """RSS growth from the first sample with every DN's log retention full to the end."""
     full = next(((n, m) for n, m, f in r.rss_samples if f), None)
@@ -774,13 +785,19 @@ def render_table(r: SoakReport) -> str:
         f"chaos soak, {s.mode} mode, seed {s.seed}: {len(r.faults)} faults in "
         f"{r.fault_phase_s:.0f} s ({r.missed} targets gone before the signal, not counted)"
     )
-    out.append(f"recovery bound per fault = backoff drawn + {s.start_bound_s:g} s "
-               "(+ time to the next fault of a chain)")
-    head = f"{'fault':<22}{'n':>4}{'outcome':>22}{'recovered':>10}{'p50 s':>8}{'max s':>8}{'bound s':>9}"
+    out.append(
+        f"recovery bound per fault = backoff drawn + {s.start_bound_s:g} s "
+        "(+ time to the next fault of a chain)"
+    )
+    head = (
+        f"{'fault':<22}{'n':>4}{'outcome':>22}{'recovered':>10}"
+        f"{'p50 s':>8}{'max s':>8}{'bound s':>9}"
+    )
     out.append(head)
     out.append("-" * len(head))
-    kinds = sorted({f.kind for f in r.faults}, key=lambda k: list(KINDS).index(
-        tuple(k.split(" ", 1))))  # type: ignore[arg-type]
+    kinds = sorted(
+        {f.kind for f in r.faults}, key=lambda k: list(KINDS).index(tuple(k.split(" ", 1)))
+    )  # type: ignore[arg-type]
     for kind in [*kinds, "all"]:
         fs = [f for f in r.faults if kind in ("all", f.kind)]
         rec = [f.recovery_s for f in fs if f.recovery_s is not None]
@@ -798,8 +815,11 @@ def render_table(r: SoakReport) -> str:
         out.append(f"not counted ({count}×): {why}")
     caught = [f.detect_s for f in r.faults if f.outcome == "caught" and f.detect_s]
     if caught:
-        out.append(f"stops caught by the heartbeat: {len(caught)}, SIGSTOP→killed in "
-                   f"{min(caught):.2f}–{max(caught):.2f} s (window {MISSED_HEARTBEATS * HEARTBEAT_S:g} s)")
+        window = MISSED_HEARTBEATS * HEARTBEAT_S
+        out.append(
+            f"stops caught by the heartbeat: {len(caught)}, SIGSTOP→killed in "
+            f"{min(caught):.2f}–{max(caught):.2f} s (window {window:g} s)"
+        )
     ln = r.lines
     pump_kills = len(r.pump_deaths)
     mid_import = sum(f.note.startswith("while importing") for f in r.faults)
@@ -813,8 +833,11 @@ def render_table(r: SoakReport) -> str:
             f"unexplained {ln.unexplained_lines}; "
             f"spoilt {ln.spoilt}; duplicates {ln.duplicates}; out of order {ln.out_of_order})"
         )
-    mid = (f"after fault {r.rss_mid_after} {r.rss['mid']:.1f}" if "mid" in r.rss
-           else f"fault {s.rss_mid_fault} not reached")
+    mid = (
+        f"after fault {r.rss_mid_after} {r.rss['mid']:.1f}"
+        if "mid" in r.rss
+        else f"fault {s.rss_mid_fault} not reached"
+    )
     out.append(
         f"root RSS MB: start {r.rss.get('start', 0):.1f}, {mid}, after fault "
         f"{r.rss_end_after} {r.rss.get('end', 0):.1f}"
@@ -822,12 +845,16 @@ def render_table(r: SoakReport) -> str:
     )
     if r.rss_samples:
         curve = " ".join(f"{m:.1f}{'*' if f else ''}" for _, m, f in r.rss_samples)
-        out.append(f"root RSS MB every {s.rss_every} faults: {curve}  (*: the log retention "
-                   f"({DEFAULT_MAX_ENTRIES_PER_DN} entries) of every DN still logging is full)")
+        out.append(
+            f"root RSS MB every {s.rss_every} faults: {curve}  (*: the log retention "
+            f"({DEFAULT_MAX_ENTRIES_PER_DN} entries) of every DN still logging is full)"
+        )
     entries = ", ".join(f"{dn} {c}" for dn, c in r.entries_per_dn.items())
     if entries:
-        out.append(f"log entries per DN over the run (the tree keeps the newest "
-                   f"{DEFAULT_MAX_ENTRIES_PER_DN} of each): {entries}")
+        out.append(
+            f"log entries per DN over the run (the tree keeps the newest "
+            f"{DEFAULT_MAX_ENTRIES_PER_DN} of each): {entries}"
+        )
     steady = _steady_growth(r)
     if steady is not None:
         out.append(f"root RSS growth once every retention was full: {steady:+.1f} %")

@@ -47,8 +47,7 @@ def big_archive(directory: Path) -> Path:
     path = directory / "big.tar"
     if not path.exists():
         spool = directory / "spool"
-        image = many_layer_image(BIG_IMAGE, total_size=BIG_BYTES, count=4, seed=11,
-                                 spool_dir=spool)
+        image = many_layer_image(BIG_IMAGE, total_size=BIG_BYTES, count=4, seed=11, spool_dir=spool)
         staged = directory / "big.tar.part"
         write_oci_archive(staged, [image])
         os.replace(staged, path)
@@ -114,8 +113,12 @@ def leftovers(containerd: ContainerdDaemon, namespace: str = NAMESPACE) -> dict[
 def small_disk(mountpoint: Path, size: str) -> Iterator[Path]:
     """A tmpfs of `size` (e.g. "32m") at `mountpoint`, unmounted (lazily) at the end."""
     mountpoint.mkdir(parents=True, exist_ok=True)
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs",
-                        str(mountpoint)], capture_output=True, text=True, check=False)
+    r = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(mountpoint)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if r.returncode != 0:
         raise PermissionError(f"cannot mount a tmpfs at {mountpoint}: {r.stderr.strip()}")
     try:
@@ -147,6 +150,9 @@ def child_named(ppid: int, comm: str) -> int | None:
         except OSError:
             continue
         close = raw.rindex(b")")
-        if raw[raw.index(b"(") + 1 : close] == comm.encode() and int(raw[close + 2 :].split()[1]) == ppid:
+        if (
+            raw[raw.index(b"(") + 1 : close] == comm.encode()
+            and int(raw[close + 2 :].split()[1]) == ppid
+        ):
             return int(name)
     return None

@@ -81,8 +81,13 @@ def _config(workdir: Path, state: Path) -> Path:
 
 
 def _status(config: Path) -> dict[str, dict[str, Any]]:
-    r = subprocess.run([str(AGENT), "status", "--json", "--config", str(config)],
-                       capture_output=True, text=True, timeout=30, check=False)
+    r = subprocess.run(
+        [str(AGENT), "status", "--json", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
     if r.returncode != 0:
         return {}
     return {n["dn"]: n for n in json.loads(r.stdout)["nodes"]}
@@ -114,8 +119,11 @@ def _settled(config: Path) -> dict[str, dict[str, Any]] | None:
 
 
 def _preseed_log(workdir: Path, since: float) -> list[dict[str, Any]]:
-    return [e for e in _log(workdir)
-            if e.get("dn") == PRESEED and e.get("kind") == "leveled" and e["time"] >= since]
+    return [
+        e
+        for e in _log(workdir)
+        if e.get("dn") == PRESEED and e.get("kind") == "leveled" and e["time"] >= since
+    ]
 
 
 @pytest.mark.timeout(120)
@@ -124,9 +132,12 @@ def test_a_full_state_disk_fails_preseed_clearly_and_it_retries_no_faster_than_i
 ) -> None:
     config = _config(workdir, state_disk)
     (workdir / "preseed" / "k8s.io").mkdir(parents=True)
-    agent = subprocess.Popen([str(AGENT), "run", "--config", str(config)],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                             start_new_session=True)
+    agent = subprocess.Popen(
+        [str(AGENT), "run", "--config", str(config)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     try:
         nodes = _wait("the tree to come up", lambda: _settled(config), 60)
         filler = fill(state_disk)
@@ -139,40 +150,81 @@ def test_a_full_state_disk_fails_preseed_clearly_and_it_retries_no_faster_than_i
         os.kill(containerd, signal.SIGKILL)
 
         def four_deaths() -> list[dict[str, Any]] | None:
-            deaths = [e for e in _preseed_log(workdir, since)
-                      if e["severity"] == "FATAL" and " died: " in e["message"]]
+            deaths = [
+                e
+                for e in _preseed_log(workdir, since)
+                if e["severity"] == "FATAL" and " died: " in e["message"]
+            ]
             return deaths if len(deaths) >= 4 else None
 
         deaths = _wait("four preseed deaths", four_deaths, 60)
         nodes = _status(config)
         assert {dn: n["state"] for dn, n in nodes.items() if dn != PRESEED} == {
-            "root": "DONE", "root.containerd": "HEALTHY", "root.containerd.runsc": "HEALTHY"}
-        cause = (r"PreseedError: 1 of 1 preseed files failed: failed to import preseed image "
-                 r"'k8s\.io/full\.tar': .*no space left on device")
-        assert [bool(re.fullmatch(rf"node '{PRESEED}' died: {cause}", d["message"], re.DOTALL))
-                for d in deaths] == [True] * len(deaths), deaths[0]["message"]
+            "root": "DONE",
+            "root.containerd": "HEALTHY",
+            "root.containerd.runsc": "HEALTHY",
+        }
+        cause = (
+            r"PreseedError: 1 of 1 preseed files failed: failed to import preseed image "
+            r"'k8s\.io/full\.tar': .*no space left on device"
+        )
+        assert [
+            bool(re.fullmatch(rf"node '{PRESEED}' died: {cause}", d["message"], re.DOTALL))
+            for d in deaths
+        ] == [True] * len(deaths), deaths[0]["message"]
         entries = _preseed_log(workdir, since)
         record = str(state_disk / "preseed-record.json")
-        assert any(e["severity"] == "WARNING" and repr(record) in e["message"]
-                   and "No space left on device" in e["message"] for e in entries)
+        assert any(
+            e["severity"] == "WARNING"
+            and repr(record) in e["message"]
+            and "No space left on device" in e["message"]
+            for e in entries
+        )
 
-        delays = [float(m.group(1)) for e in entries if (m := re.fullmatch(
-            rf"rescheduling supervised node '{PRESEED}' with backoff ([0-9.]+) s", e["message"]))]
+        delays = [
+            float(m.group(1))
+            for e in entries
+            if (
+                m := re.fullmatch(
+                    rf"rescheduling supervised node '{PRESEED}' with backoff ([0-9.]+) s",
+                    e["message"],
+                )
+            )
+        ]
         times = [d["time"] for d in deaths]
         gaps = [b - a for a, b in itertools.pairwise(times)]
         floors = [(1 - JITTER) * min(INITIAL * MULTIPLIER**i, MAXIMUM) for i in range(len(gaps))]
         assert [g >= d for g, d in zip(gaps, delays, strict=False)] == [True] * len(gaps), (
-            gaps, delays)
+            gaps,
+            delays,
+        )
         assert [d >= f for d, f in zip(delays, floors, strict=False)] == [True] * len(gaps), (
-            delays, floors)
+            delays,
+            floors,
+        )
 
         os.unlink(filler)
-        done = _wait("preseed DONE after space was freed",
-                     lambda: (_status(config).get(PRESEED) or {}).get("state") == "DONE", 30)
+        done = _wait(
+            "preseed DONE after space was freed",
+            lambda: (_status(config).get(PRESEED) or {}).get("state") == "DONE",
+            30,
+        )
         assert done
-        r = subprocess.run(["ctr", "-a", str(state_disk / "containerd" / "containerd.sock"),
-                            "-n", "k8s.io", "images", "check"],
-                           capture_output=True, text=True, timeout=30, check=True)
+        r = subprocess.run(
+            [
+                "ctr",
+                "-a",
+                str(state_disk / "containerd" / "containerd.sock"),
+                "-n",
+                "k8s.io",
+                "images",
+                "check",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
         rows = {row.split()[0]: row.split()[3] for row in r.stdout.splitlines()[1:]}
         assert rows.get(IMAGE) == "complete"
     finally:
@@ -193,8 +245,13 @@ def test_an_agent_started_on_a_full_state_disk_exits_1_with_one_line_naming_file
     config = _config(workdir, state_disk)
     fill(state_disk)
 
-    r = subprocess.run([str(AGENT), "run", "--config", str(config)],
-                       capture_output=True, text=True, timeout=50, check=False)
+    r = subprocess.run(
+        [str(AGENT), "run", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=50,
+        check=False,
+    )
 
     assert r.returncode == 1
     assert "Traceback" not in r.stderr

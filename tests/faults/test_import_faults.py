@@ -12,8 +12,8 @@ then takes containerd (or its socket) away:
   containerd is restarted (it binds its socket again) the image is there, complete, and
   a new import skips its layers.
 * containerd SIGKILLed → a `ContainerdError`; after a restart no image of the archive
-  exists, and a re-import gives a complete image — and should leave no lease or ingest
-  of the dead import behind (it does not yet: see the xfail below).
+  exists, and a re-import gives a complete image and leaves no lease or ingest of the
+  dead import behind (the import reclaims them, `actors/preseed/leases.py`).
 """
 
 from __future__ import annotations
@@ -95,9 +95,18 @@ def test_the_import_command_says_in_one_line_that_containerd_went_away_and_exits
     fresh_containerd: ContainerdDaemon, archive: Path
 ) -> None:
     cli = subprocess.Popen(
-        [str(REPO / "bin" / "node-containerd"), "import", "--address",
-         fresh_containerd.address, "--namespace", NAMESPACE, str(archive)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            str(REPO / "bin" / "node-containerd"),
+            "import",
+            "--address",
+            fresh_containerd.address,
+            "--namespace",
+            NAMESPACE,
+            str(archive),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     deadline = time.monotonic() + FLOW_TIMEOUT
     while not fresh_containerd.ctr("content", "active", namespace=NAMESPACE).count("\n") > 1:
@@ -164,11 +173,6 @@ def test_containerd_killed_mid_import_leaves_no_image_and_a_reimport_after_resta
     assert check(fresh_containerd) == {BIG_IMAGE: "complete"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="actors/preseed/importer.py: a lease whose import died with containerd is left "
-    "for its 24 h gc.expire, with its partial ingests; the next import does not clean it up",
-)
 @pytest.mark.timeout(120)
 def test_containerd_killed_mid_import_leaves_no_lease_or_ingest_once_reimported(
     fresh_containerd: ContainerdDaemon, archive: Path

@@ -51,8 +51,15 @@ def test_a_gap_written_just_before_a_pump_kill_is_charged_to_it() -> None:
     report = account_losses(_follower(received), _Books(100), [kill], 10, slack=1.0)  # type: ignore[arg-type]
 
     assert report == LossReport(
-        written=100, received=95, lost=5, duplicates=0, out_of_order=0, spoilt=0,
-        charged={"3 kill runsc (killed)": 5}, worst_per_death=5, bound_per_death=10,
+        written=100,
+        received=95,
+        lost=5,
+        duplicates=0,
+        out_of_order=0,
+        spoilt=0,
+        charged={"3 kill runsc (killed)": 5},
+        worst_per_death=5,
+        bound_per_death=10,
         unexplained=[],
     )
 
@@ -64,7 +71,10 @@ def test_a_gap_far_from_every_pump_death_is_unexplained() -> None:
     report = account_losses(_follower(received), _Books(100), [kill], 10, slack=0.5)  # type: ignore[arg-type]
 
     assert (report.unexplained, report.unexplained_lines, report.charged) == (
-        ["10-11"], 2, {"1 kill runsc (killed)": 1})
+        ["10-11"],
+        2,
+        {"1 kill runsc (killed)": 1},
+    )
 
 
 def test_lines_never_received_at_the_end_are_a_gap_too() -> None:

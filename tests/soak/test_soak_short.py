@@ -23,8 +23,9 @@ from soaklib import SHORT, render_table, run_soak, summary
 
 
 @pytest.mark.timeout(300)
-def test_the_agent_recovers_from_a_minute_of_random_kills_and_stops_and_keeps_every_invariant(
-) -> None:
+def test_the_agent_recovers_from_a_minute_of_random_kills_and_stops_and_keeps_every_invariant() -> (
+    None
+):
     report = run_soak(SHORT)
     print(render_table(report))
     s = summary(report)
