@@ -49,7 +49,8 @@ def prepare_state(cfg: AgentConfig) -> None:
         cfg.containerd.address.parent,
     ):
         _mkdir_private(d)
-    cfg.preseed.dir.mkdir(parents=True, exist_ok=True)
+    # The namespace Kubernetes sees, so an operator knows where to drop tarballs.
+    (cfg.preseed.dir / "k8s.io").mkdir(parents=True, exist_ok=True)
     if cfg.containerd.generate_config:
         from actors.agent.containerd_config import render_containerd_config
 
