@@ -148,6 +148,10 @@ class Node:
         """Whether the node has a process (started and not yet exited)."""
         return self.phase is Phase.RUNNING
 
+    def runs_below(self) -> bool:
+        """Whether any descendant still has a process."""
+        return any(n.running for c in self.children.values() for n in c.walk())
+
     def child_dn(self, name: str) -> str:
         """The DN a child called `name` has or would have."""
         return child_dn(self.dn, name)

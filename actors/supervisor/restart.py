@@ -46,7 +46,13 @@ from __future__ import annotations
 from actors.supervisor.node import Node
 from actors.supervisor.policy import RestartPolicy
 
-__all__ = ["intensity_reached", "plan_restarts", "ready_subtrees", "recent_restarts"]
+__all__ = [
+    "intensity_reached",
+    "intensity_reason",
+    "plan_restarts",
+    "ready_subtrees",
+    "recent_restarts",
+]
 
 
 def ready_subtrees(root: Node) -> set[str]:
@@ -102,3 +108,11 @@ def intensity_reached(recent: list[float], policy: RestartPolicy) -> bool:
         policy: the node's policy; `max_restarts=None` never gives up (Go).
     """
     return policy.max_restarts is not None and len(recent) >= policy.max_restarts
+
+
+def intensity_reason(node: Node, count: int) -> str:
+    """Why `node`'s parent fails: `node` was restarted `count` times and died again."""
+    return (
+        f"restart intensity reached: {node.dn!r} was restarted {count} times"
+        f" within {node.policy.restart_window:g} s and died again: {node.last_error}"
+    )

@@ -95,7 +95,12 @@ from actors.supervisor.events import (
 from actors.supervisor.names import ROOT_DN
 from actors.supervisor.node import Node, NodeStatus, Phase
 from actors.supervisor.policy import PolicySet
-from actors.supervisor.restart import intensity_reached, plan_restarts, recent_restarts
+from actors.supervisor.restart import (
+    intensity_reached,
+    intensity_reason,
+    plan_restarts,
+    recent_restarts,
+)
 from actors.supervisor.rules import exit_outcome, run_group_error, sub_logger_error
 from actors.supervisor.states import EXITED_STATES, SIGNAL_TRANSITIONS, NodeState, Signal
 
@@ -457,7 +462,7 @@ class Tree:
             node.cancelled, node.cancel_reason = True, reason
             self._dirty = True
             if node.phase is Phase.RUNNING and not node.killed:
-                if bottom_up and self._below_running(node):
+                if bottom_up and node.runs_below():
                     self._deferred[node.dn] = reason
                 else:
                     self._send_cancel(node, reason)
@@ -470,20 +475,14 @@ class Tree:
         self._out.append(CancelNode(dn=node.dn, generation=node.generation, reason=reason))
         self._arm(node, "grace", self._now + node.policy.grace_period)
 
-    @staticmethod
-    def _below_running(node: Node) -> bool:
-        """Whether any descendant of `node` still has a process."""
-        return any(n.running for c in node.children.values() for n in c.walk())
-
     def _release_deferred_cancels(self) -> None:
         """Tell each deferred node its cancel once nothing below it runs."""
         for dn, reason in list(self._deferred.items()):
             node = self._index.get(dn)
-            if node is None or not node.running or node.killed:
+            if node is None or not node.running or node.killed or not node.runs_below():
                 del self._deferred[dn]
-            elif not self._below_running(node):
-                del self._deferred[dn]
-                self._send_cancel(node, reason)
+                if node is not None and node.running and not node.killed:
+                    self._send_cancel(node, reason)
 
     def _shutdown(self, reason: str) -> None:
         self._shutting_down = True
@@ -529,11 +528,7 @@ class Tree:
 
     def _escalate(self, node: Node, count: int) -> None:
         """`node` died once too often: fail its parent, or the whole tree at the root."""
-        window = node.policy.restart_window
-        reason = (
-            f"restart intensity reached: {node.dn!r} was restarted {count} times"
-            f" within {window:g} s and died again: {node.last_error}"
-        )
+        reason = intensity_reason(node, count)
         parent = node.parent
         target = "the tree" if parent is None else repr(parent.dn)
         self._log(node, "FATAL", f"{reason}; failing {target}")
