@@ -235,9 +235,7 @@ class SupervisorActor(pykka.ThreadingActor):
         try:
             self._metric_sink(metric.name, metric.value, metric.labels)
         except (ValueError, TypeError) as e:
-            self._execute(
-                LogNode(dn=child.dn, severity="WARNING", message=f"metric dropped: {e}")
-            )
+            self._execute(LogNode(dn=child.dn, severity="WARNING", message=f"metric dropped: {e}"))
 
     def _event_from_child(self, child: ChildProcess, msg: Message) -> Event | None:
         dn, gen = child.dn, child.generation
