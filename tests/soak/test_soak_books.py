@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
@@ -87,3 +88,54 @@ def test_duplicates_and_disorder_are_counted() -> None:
     report = account_losses(_follower([0, 1, 2, 2, 4, 3]), _Books(5), [], 10)  # type: ignore[arg-type]
 
     assert (report.duplicates, report.out_of_order, report.lost) == (1, 2, 0)
+
+
+def _report(samples: list[tuple[int, float, bool]], mid: float, end: float, last: int) -> Any:
+    from soaklib import LONG, SoakReport
+
+    report = SoakReport(settings=LONG)
+    report.rss = {"start": 40.0, "mid": mid, "end": end}
+    report.rss_mid_after, report.rss_end_after = 20, last
+    report.rss_samples = samples
+    return report
+
+
+def test_rss_that_stops_growing_once_every_log_retention_is_full_is_judged_on_the_plateau() -> None:
+    from soaklib import RssVerdict, rss_verdict
+
+    filling = [(n, 48.0 + n / 40, False) for n in range(20, 300, 20)]
+    plateau = [(n, 56.0, True) for n in range(300, 420, 20)]
+
+    verdict = rss_verdict(_report(filling + plateau, mid=48.0, end=56.1, last=400))
+
+    assert verdict == RssVerdict(
+        literal_pct=10.42,
+        literal_between=(20, 200),
+        steady_pct=0.18,
+        steady_between=(300, 400),
+        judged="steady",
+        ok=True,
+    )
+
+
+def test_rss_growing_past_the_tolerance_with_no_plateau_is_a_failure() -> None:
+    from soaklib import rss_verdict
+
+    samples = [(n, 48.0 + n / 20, False) for n in range(20, 240, 20)]
+
+    verdict = rss_verdict(_report(samples, mid=48.0, end=59.0, last=220))
+
+    assert (verdict.judged, verdict.literal_between, verdict.ok) == ("literal", (20, 200), False)
+
+
+def test_a_short_run_compares_fault_20_with_its_last_fault() -> None:
+    from soaklib import rss_verdict
+
+    verdict = rss_verdict(_report([(20, 48.0, False)], mid=48.0, end=48.5, last=27))
+
+    assert (verdict.literal_between, verdict.literal_pct, verdict.judged, verdict.ok) == (
+        (20, 27),
+        1.04,
+        "literal",
+        True,
+    )
