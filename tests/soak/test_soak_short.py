@@ -5,7 +5,7 @@ mode (seed 1) against the real agent, the real containerd and real signals, and 
 the invariants of issue 7 on the report: every fault recovered within the drawn backoff
 plus the stated bound, every preseeded image complete, lines lost only within the bound
 per SIGKILL of the pump (none otherwise), exit code 0 after SIGTERM, and nothing of ours
-left. The long mode (``bench/soak --long``, 400 faults) is the one that compares the
+left. The long mode (``bench/soak --long``, 500 faults) is the one that compares the
 root's RSS after 200 faults with that after 20, and after every log retention is full;
 here the comparison is between fault 20 and the last fault of the minute.
 """
