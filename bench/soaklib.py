@@ -52,8 +52,8 @@ Memory. The RSS of the root is sampled after fault 20, every 20 faults, and afte
 last. Two comparisons are printed: after fault 200 against after fault 20 (issue 7's
 wording), and from the first sample at which every DN still logging has filled its
 log retention (the tree keeps 8192 entries per DN; containerd's ~45 boot lines per
-restart and preseed's one line per tarball per run fill theirs near fault 300 here) to the last
-fault. Retention filling up is bounded growth, not a leak, so when the run goes on for
+restart and preseed's one line per tarball per run fill theirs near fault 300 here) to
+the last fault. Retention filling up is bounded growth, not a leak, so when the run goes on for
 at least `STEADY_MIN_FAULTS` faults past that point (``--long``: 500 faults) the second
 comparison is the one judged; otherwise the first (the short mode: fault 20 against the
 last fault of its minute).
