@@ -402,9 +402,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     except ConfigError as e:
         _print_problems(e.problems)
         return ExitCode.USAGE
-    from actors.agent.daemon import run_agent
+    from actors.agent.daemon import AgentError, run_agent
 
-    return int(run_agent(cfg))
+    try:
+        return int(run_agent(cfg))
+    except AgentError as e:
+        print(f"node-containerd: {e}", file=sys.stderr)
+        return ExitCode.FAILURE
 
 
 def _cmd_config_default(args: argparse.Namespace) -> int:

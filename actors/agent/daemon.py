@@ -25,12 +25,16 @@ from actors.logtree import JsonLinesSink, LogTree, Severity, StderrSink
 from actors.supervisor.runtime import LogBytesSink, StateObserver, Supervisor
 from actors.supervisor.spawn import ensure_std_fds
 
-__all__ = ["run_agent", "prepare_state"]
+__all__ = ["AgentError", "run_agent", "prepare_state"]
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 #: How long a graceful shutdown may take before the rest is killed.
 SHUTDOWN_TIMEOUT = 120.0
+
+
+class AgentError(Exception):
+    """The agent cannot start: the text names the file and the cause."""
 
 
 def _mkdir_private(path: Path) -> None:
@@ -39,7 +43,22 @@ def _mkdir_private(path: Path) -> None:
 
 
 def prepare_state(cfg: AgentConfig) -> None:
-    """Create the state directories and write the generated containerd config."""
+    """Create the state directories and write the generated containerd config.
+
+    Raises:
+        AgentError: a directory or file could not be made (full disk, permissions),
+            naming the path and the cause.
+    """
+    try:
+        _prepare_state(cfg)
+    except OSError as e:
+        where = e.filename if e.filename is not None else cfg.state_dir
+        raise AgentError(
+            f"cannot prepare the state directory: {str(where)!r}: {e.strerror or e}"
+        ) from e
+
+
+def _prepare_state(cfg: AgentConfig) -> None:
     _mkdir_private(cfg.state_dir)
     for d in (
         cfg.state_dir / "run",

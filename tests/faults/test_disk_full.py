@@ -233,11 +233,6 @@ def test_a_full_state_disk_fails_preseed_clearly_and_it_retries_no_faster_than_i
     assert code == 0, agent.stderr.read() if agent.stderr else ""
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="actors/agent/daemon.py prepare_state: an OSError writing the generated "
-    "containerd config escapes run_agent as a Python traceback",
-)
 @pytest.mark.timeout(60)
 def test_an_agent_started_on_a_full_state_disk_exits_1_with_one_line_naming_file_and_cause(
     workdir: Path, state_disk: Path
