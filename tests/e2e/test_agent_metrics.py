@@ -41,7 +41,10 @@ def test_metrics_show_node_states_preseeded_images_and_log_bytes():
     (agent.state / "preseed" / "k8s.io").mkdir(parents=True)
     write_oci_archive(
         agent.state / "preseed" / "k8s.io" / "m.tar",
-        [small_image("docker.io/library/m:1", seed=3), small_image("docker.io/library/n:1", seed=4)],
+        [
+            small_image("docker.io/library/m:1", seed=3),
+            small_image("docker.io/library/n:1", seed=4),
+        ],
     )
     agent.start(config)
     try:
@@ -55,7 +58,9 @@ def test_metrics_show_node_states_preseeded_images_and_log_bytes():
             ):
                 break
             time.sleep(0.1)
-        healthy = 'monogon_supervisor_dn_state_total{dn="root.containerd",state="NODE_STATE_HEALTHY"}'
+        healthy = (
+            'monogon_supervisor_dn_state_total{dn="root.containerd",state="NODE_STATE_HEALTHY"}'
+        )
         assert samples[healthy] == 1
         assert samples['node_containerd_preseed_images_total{namespace="k8s.io"}'] == 2
         assert samples['node_containerd_preseed_bytes_total{namespace="k8s.io"}'] > 0

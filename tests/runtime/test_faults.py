@@ -213,8 +213,7 @@ def test_a_childs_metrics_reach_the_sink_and_an_unknown_one_is_dropped_with_a_wa
             time.sleep(0.02)
         assert got == [("known_total", 3, {"from": "root.m"})]
         warnings = [
-            "\n".join(e.lines)
-            for e in sup.log_tree.read("root.m", backlog=None, raw=False).backlog
+            "\n".join(e.lines) for e in sup.log_tree.read("root.m", backlog=None, raw=False).backlog
         ]
         assert "metric dropped: metric 'bogus' is unknown" in warnings
     finally:

@@ -42,7 +42,9 @@ CHILD_MESSAGES = [
     RawChunk(data=b"a\nb\xff\n"),
     Exit(result="error", error="boom"),
     Heartbeat(seq=9),
-    MetricAdd(name="node_containerd_preseed_bytes_total", value=12.5, labels={"namespace": "k8s.io"}),
+    MetricAdd(
+        name="node_containerd_preseed_bytes_total", value=12.5, labels={"namespace": "k8s.io"}
+    ),
 ]
 ROOT_MESSAGES = [
     Start(dn="root.a", generation=3, target="m:f", args={}, heartbeat_interval=1.0),
