@@ -829,7 +829,11 @@ def summary(r: SoakReport) -> dict[str, Any]:
         "rss_growth_pct": rss.literal_pct,
         "rss_mb_every_20_faults": [round(m, 1) for _, m, _ in r.rss_samples],
         "rss_growth_after_retention_full_pct": rss.steady_pct,
-        "rss_steady_compared": "after fault {} vs after fault {}".format(*rss.steady_between),
+        "rss_steady_compared": (
+            "after fault {} vs after fault {}".format(*rss.steady_between)
+            if rss.steady_pct is not None
+            else None
+        ),
         "rss_judged": rss.judged,
         "images_expected": len(r.images_expected),
         "images_complete": len(r.images_complete),
