@@ -4,9 +4,11 @@ A version 2 config, which Debian's containerd 1.6 reads as it is and containerd 
 migrates on load. Everything containerd writes lies under the agent's state
 directory: root, state, the gRPC socket and the ttrpc socket (``<address>.ttrpc``),
 and the ``opt`` plugin's directory (which would otherwise be created as
-``/opt/containerd``). Nothing listens on the network: the debug and metrics
+``/opt/containerd``). Nothing listens beyond loopback: the debug and metrics
 addresses are empty and the CRI plugin's TCP service is disabled. The CRI plugin
-itself stays on, since Kubernetes reaches containerd through it.
+itself stays on, since Kubernetes reaches containerd through it; containerd 1.6
+still opens its streaming server (exec, attach, port-forward) on 127.0.0.1 at a
+random port, reachable only with the per-request tokens CRI hands out.
 
 `render_containerd_config` is pure; `write_containerd_config` writes the file
 atomically, and only when the config says the agent owns it.

@@ -19,6 +19,7 @@ from pathlib import Path
 from types import FrameType
 
 from actors.agent.config_schema import AgentConfig
+from actors.agent.containerd_config import write_containerd_config
 from actors.agent.metrics import LOG_BYTES, Metrics
 from actors.agent.root import root_spec
 from actors.logtree import JsonLinesSink, LogTree, Severity, StderrSink
@@ -49,35 +50,29 @@ def prepare_state(cfg: AgentConfig) -> None:
         AgentError: a directory or file could not be made (full disk, permissions),
             naming the path and the cause.
     """
+    where: Path = cfg.state_dir
     try:
-        _prepare_state(cfg)
+        for where in (
+            cfg.state_dir,
+            cfg.state_dir / "run",
+            cfg.containerd.tmpdir,
+            cfg.runsc.fifo.parent,
+            cfg.control.socket.parent,
+            cfg.containerd.address.parent,
+        ):
+            _mkdir_private(where)
+        # The namespace Kubernetes sees, so an operator knows where to drop tarballs.
+        where = cfg.preseed.dir / "k8s.io"
+        where.mkdir(parents=True, exist_ok=True)
+        if cfg.containerd.generate_config:
+            where = cfg.containerd.config
+            _mkdir_private(where.parent)
+            write_containerd_config(cfg)
     except OSError as e:
-        where = e.filename if e.filename is not None else cfg.state_dir
+        # A failed write (ENOSPC) carries no file name: name the file being made.
         raise AgentError(
-            f"cannot prepare the state directory: {str(where)!r}: {e.strerror or e}"
+            f"cannot prepare the state directory: {str(e.filename or where)!r}: {e.strerror or e}"
         ) from e
-
-
-def _prepare_state(cfg: AgentConfig) -> None:
-    _mkdir_private(cfg.state_dir)
-    for d in (
-        cfg.state_dir / "run",
-        cfg.containerd.tmpdir,
-        cfg.runsc.fifo.parent,
-        cfg.control.socket.parent,
-        cfg.containerd.address.parent,
-    ):
-        _mkdir_private(d)
-    # The namespace Kubernetes sees, so an operator knows where to drop tarballs.
-    (cfg.preseed.dir / "k8s.io").mkdir(parents=True, exist_ok=True)
-    if cfg.containerd.generate_config:
-        from actors.agent.containerd_config import render_containerd_config
-
-        _mkdir_private(cfg.containerd.config.parent)
-        text = render_containerd_config(cfg)
-        tmp = cfg.containerd.config.with_suffix(".tmp")
-        tmp.write_text(text)
-        os.replace(tmp, cfg.containerd.config)
 
 
 def _log_bytes_counter(metrics: Metrics) -> LogBytesSink:

@@ -12,7 +12,8 @@ Text format (one output line per entry line, no trailing newline)::
 * A leveled entry of several lines gives several output lines, each with the same full
   prefix, so every output line can be grepped on its own.
 * A raw line that was cut ends with `` (cut, N bytes)``, N being its original length.
-* Raw bytes that are not UTF-8 are shown as ``\\xNN`` escapes; formatting never raises.
+* Raw bytes that are not UTF-8, and terminal control characters (C0 but tab, DEL) in
+  any text line, are shown as ``\\xNN`` escapes; formatting never raises.
 * Times are UTC unless another time zone is given.
 
 Dict format (:func:`entry_to_dict`), the schema of JSON lines sinks and ``--json``
@@ -46,6 +47,16 @@ from typing import Any
 from actors.logtree.entry import Entry, RawEntry
 
 __all__ = ["decode_raw", "entry_to_dict", "format_entries", "format_entry", "format_time"]
+
+
+#: C0 controls but tab, and DEL, shown as ``\\xNN`` in text output: a line from the
+#: FIFO must not move a terminal's cursor, erase a line or fake another entry.
+_CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0x09), *range(0x0A, 0x20), 0x7F)}
+
+
+def escape_controls(text: str) -> str:
+    """Escapes terminal control characters (all C0 but tab, and DEL) as ``\\xNN``."""
+    return text.translate(_CONTROLS)
 
 
 def decode_raw(data: bytes) -> str:
@@ -82,12 +93,12 @@ def format_entry(entry: Entry, tz: tzinfo | None = UTC) -> str:
     """
     when = format_time(entry.timestamp, tz)
     if isinstance(entry, RawEntry):
-        text = decode_raw(entry.data)
+        text = escape_controls(decode_raw(entry.data))
         if entry.original_length > len(entry.data):
             text = f"{text} (cut, {entry.original_length} bytes)"
         return f"{entry.dn}  R{when}] {text}"
     prefix = f"{entry.dn}  {entry.severity.code}{when} {entry.file}:{entry.line}] "
-    return "\n".join(prefix + line for line in entry.lines)
+    return "\n".join(prefix + escape_controls(line) for line in entry.lines)
 
 
 def format_entries(entries: Iterable[Entry], tz: tzinfo | None = UTC) -> str:
@@ -109,7 +120,7 @@ def format_entries(entries: Iterable[Entry], tz: tzinfo | None = UTC) -> str:
             if key != last_key:
                 last_key = key
                 raw_prefix = f"{entry.dn}  R{format_time(entry.timestamp, tz)}] "
-            text = entry.data.decode("utf-8", "backslashreplace")
+            text = entry.data.decode("utf-8", "backslashreplace").translate(_CONTROLS)
             if entry.original_length > len(entry.data):
                 text = f"{text} (cut, {entry.original_length} bytes)"
             out.append(raw_prefix + text)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from actors.agent.cli import ExitCode, main
-from actors.agent.config import AgentConfig, default_toml
+from actors.agent.config import default_toml
 
 REPO = Path(__file__).resolve().parents[2]
 HAS_PRESEED_CLI = importlib.util.find_spec("actors.preseed.cli") is not None
@@ -203,19 +203,6 @@ def test_run_refuses_a_bad_config_before_starting_anything(
         "containerd.binary to its path\n"
     )
     assert not (short_dir / "s").exists()
-
-
-def test_run_hands_the_loaded_config_to_run_agent_and_returns_its_code(
-    short_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("NODE_CONTAINERD_STATE", str(short_dir / "s"))
-    seen: list[AgentConfig] = []
-    fake = types.ModuleType("actors.agent.daemon")
-    fake.run_agent = lambda cfg: seen.append(cfg) or 7  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "actors.agent.daemon", fake)
-    assert main(["run"]) == 7
-    assert [c.source for c in seen] == ["<default profile>"]
-    assert seen[0].state_dir == short_dir / "s"
 
 
 @pytest.fixture

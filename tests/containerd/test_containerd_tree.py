@@ -7,6 +7,7 @@ The root of each tree is the runtime's testkit `group` runnable, starting one ch
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -256,17 +257,31 @@ def start_writer(fifo: str) -> subprocess.Popen[bytes]:
     )
 
 
-def test_every_fifo_line_is_logged_exactly_once_while_the_pump_restarts(
+@contextlib.contextmanager
+def pumping(
     make_tree: Callable[..., ContainerdTree],
-) -> None:
+) -> Iterator[tuple[ContainerdTree, LogReader, list[bytes], subprocess.Popen[bytes]]]:
+    """A running tree, a stream reader of the pump's log, and a FIFO writer of LINES lines."""
     tree = make_tree()
     sup = tree.start()
     tree.states.wait_for(RUNSC, "HEALTHY", timeout=30)
     tree.pid(CD)
     reader = sup.log_tree.read(RUNSC, stream=True, leveled=False, buffer=LINES + 10)
-    lines: list[bytes] = []
     writer = start_writer(tree.args["fifo"])
     try:
+        yield tree, reader, [], writer
+    finally:
+        writer.kill()
+        writer.wait(timeout=10)
+        reader.close()
+
+
+def test_every_fifo_line_is_logged_exactly_once_while_the_pump_restarts(
+    make_tree: Callable[..., ContainerdTree],
+) -> None:
+    with pumping(make_tree) as (tree, reader, lines, writer):
+        sup = tree.sup
+        assert sup is not None
         for restart in range(1, 6):
             collect(reader, lines, restart * 15_000, timeout=30)
             sup.restart(RUNSC)
@@ -275,10 +290,6 @@ def test_every_fifo_line_is_logged_exactly_once_while_the_pump_restarts(
             tree.pid(RUNSC)
         collect(reader, lines, len(EXPECTED), timeout=60)
         assert writer.wait(timeout=30) == 0
-    finally:
-        writer.kill()
-        writer.wait(timeout=10)
-        reader.close()
     assert reader.missed == 0
     assert lines == EXPECTED
     assert tree.states.count(RUNSC, "DEAD") == 0
@@ -287,14 +298,7 @@ def test_every_fifo_line_is_logged_exactly_once_while_the_pump_restarts(
 def test_a_sigkilled_pump_loses_at_most_one_read_and_the_unsent_raw_buffer(
     make_tree: Callable[..., ContainerdTree],
 ) -> None:
-    tree = make_tree()
-    sup = tree.start()
-    tree.states.wait_for(RUNSC, "HEALTHY", timeout=30)
-    tree.pid(CD)
-    reader = sup.log_tree.read(RUNSC, stream=True, leveled=False, buffer=LINES + 10)
-    lines: list[bytes] = []
-    writer = start_writer(tree.args["fifo"])
-    try:
+    with pumping(make_tree) as (tree, reader, lines, writer):
         collect(reader, lines, 30_000, timeout=30)
         os.kill(tree.pid(RUNSC), signal.SIGKILL)
         tree.states.wait_for(RUNSC, "DEAD", timeout=30)
@@ -302,10 +306,6 @@ def test_a_sigkilled_pump_loses_at_most_one_read_and_the_unsent_raw_buffer(
         tree.pid(RUNSC)
         wait_until(lambda: _drain(reader, lines) > 0 and lines[-1] == b"END", 60, "the END line")
         assert writer.wait(timeout=30) == 0
-    finally:
-        writer.kill()
-        writer.wait(timeout=10)
-        reader.close()
     assert reader.missed == 0
     expected = b"\n".join(EXPECTED)
     got = b"\n".join(lines)

@@ -68,7 +68,7 @@ def test_a_cut_raw_line_shows_its_original_length() -> None:
 def test_invalid_utf8_in_raw_data_is_escaped_and_valid_utf8_is_kept() -> None:
     entry = raw(b"\xff\xfeok \xc3\xa9 \xe2\x82 \x00end")
     assert format_entry(entry) == (
-        "root.containerd  R1114 22:13:20.000000] \\xff\\xfeok \u00e9 \\xe2\\x82 \x00end"
+        "root.containerd  R1114 22:13:20.000000] \\xff\\xfeok \u00e9 \\xe2\\x82 \\x00end"
     )
 
 
@@ -137,3 +137,19 @@ def test_format_entries_renders_like_format_entry_line_by_line() -> None:
     ]
     assert format_entries(entries) == "".join(format_entry(e) + "\n" for e in entries)
     assert format_entries([]) == ""
+
+
+def test_terminal_control_characters_are_escaped_in_text_but_tabs_are_kept() -> None:
+    spoof = b"ok\x1b[1A\x1b[2K\rroot.other  I1128 00:00:00.000000 x.py:1] forged\tend\x7f"
+    expected_tail = (
+        "ok\\x1b[1A\\x1b[2K\\x0droot.other  I1128 00:00:00.000000 x.py:1] forged\tend\\x7f"
+    )
+    assert format_entry(raw(spoof)).endswith("] " + expected_tail)
+    assert format_entries([raw(spoof)]).endswith("] " + expected_tail + "\n")
+    entry = leveled("root.a", "bell\x07 and\x1b]0;title\x07")
+    assert format_entry(entry).endswith("] bell\\x07 and\\x1b]0;title\\x07")
+
+
+def test_json_keeps_control_characters_as_json_escapes() -> None:
+    doc = json.loads(json.dumps(entry_to_dict(raw(b"a\x1bb\rc"))))
+    assert doc["data"] == "a\x1bb\rc"
