@@ -25,6 +25,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
+from types import TracebackType
 from typing import Any, cast
 
 import pykka
@@ -154,8 +155,10 @@ class SupervisorActor(pykka.ThreadingActor):
         observers: list[StateObserver],
         metric_sink: MetricSink | None = None,
         log_bytes: LogBytesSink | None = None,
+        crash: list[str] | None = None,
     ) -> None:
         super().__init__()
+        self._crash = crash if crash is not None else []
         self._metric_sink = metric_sink
         self._log_bytes = log_bytes
         self._tree = Tree(policies, rng)
@@ -175,6 +178,29 @@ class SupervisorActor(pykka.ThreadingActor):
         self._timers.stop()
         for child in list(self._children.values()):
             child.kill()
+
+    def on_failure(
+        self,
+        exception_type: type[BaseException] | None,
+        exception_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """The actor itself broke (a bug): fail loudly rather than hang.
+
+        Runs on the actor thread before pykka stops it. Every process of the
+        tree is killed, the reason is logged FATAL at DN `root` and becomes the
+        tree's failure, and waiters are released, so the agent exits non-zero.
+        """
+        reason = f"supervisor crashed: {exception_type.__name__ if exception_type else 'error'}"
+        if exception_value is not None:
+            reason += f": {exception_value}"
+        self.failure = reason
+        self._crash.append(reason)
+        self._execute(LogNode(dn="root", severity="FATAL", message=reason))
+        self._timers.stop()
+        for child in list(self._children.values()):
+            child.kill()
+        self._finished.set()
 
     def on_receive(self, message: Any) -> Any:
         """Dispatch one mailbox message (actor thread)."""
@@ -321,15 +347,15 @@ class SupervisorActor(pykka.ThreadingActor):
                 )
             )
             return
-        me = self.actor_ref
+        post = self._post
         child = ChildProcess(
             action.dn,
             action.generation,
             host,
             log_tree=self._log,
-            on_message=lambda c, m: me.tell(_FromChild(c, m)),
-            on_fault=lambda c, r: me.tell(_ChildFault(c, r)),
-            on_exit=lambda c, o: me.tell(_ChildExit(c, o)),
+            on_message=lambda c, m: post(_FromChild(c, m)),
+            on_fault=lambda c, r: post(_ChildFault(c, r)),
+            on_exit=lambda c, o: post(_ChildExit(c, o)),
             on_log_bytes=self._log_bytes,
         )
         self._children[(action.dn, action.generation)] = child
@@ -344,11 +370,15 @@ class SupervisorActor(pykka.ThreadingActor):
         )
         child.start()
 
-    def _timer_due(self, key: Hashable) -> None:
+    def _post(self, message: object) -> None:
+        """Hand a message to this actor from another thread; dropped once it stopped."""
         try:
-            self.actor_ref.tell(_TimerDue(key))
+            self.actor_ref.tell(message)
         except pykka.ActorDeadError:
             pass
+
+    def _timer_due(self, key: Hashable) -> None:
+        self._post(_TimerDue(key))
 
     def get_failure(self) -> str | None:
         """Why the tree failed, if it did (via a proxy/ask)."""
@@ -377,7 +407,9 @@ class Supervisor:
         self.root = root
         self.log_tree = log_tree if log_tree is not None else LogTree()
         self._finished = threading.Event()
+        self._crash: list[str] = []
         self._ref = SupervisorActor.start(
+            crash=self._crash,
             policies=policies or PolicySet(),
             log_tree=self.log_tree,
             rng=rng or random.Random(),
@@ -425,6 +457,8 @@ class Supervisor:
         """Why the tree failed (an escalation reached the root), else None."""
         if self._stopped:
             return self._failure
+        if self._crash:
+            return self._crash[0]
         return self._ref.proxy().get_failure().get(timeout=10)  # type: ignore[no-any-return]
 
     def stop(self, timeout: float = 60.0) -> str | None:
@@ -437,8 +471,13 @@ class Supervisor:
             return self._failure
         self.shutdown()
         self.wait(timeout)
-        self._failure = self._ref.proxy().get_failure().get(timeout=10)
-        self._ref.stop(timeout=10)
+        try:
+            self._failure = self._ref.proxy().get_failure().get(timeout=10)
+            self._ref.stop(timeout=10)
+        except pykka.ActorDeadError:
+            pass  # the actor crashed; on_failure left the reason in self._crash
+        if self._failure is None and self._crash:
+            self._failure = self._crash[0]
         self._stopped = True
         return self._failure
 

@@ -218,3 +218,28 @@ def test_a_childs_metrics_reach_the_sink_and_an_unknown_one_is_dropped_with_a_wa
         assert "metric dropped: metric 'bogus' is unknown" in warnings
     finally:
         sup.stop(timeout=20)
+
+
+def test_a_crash_of_the_supervisor_actor_kills_the_tree_and_reports_why(harness, probe):
+    from types import SimpleNamespace
+
+    from actors.supervisor.child import ChildOutcome
+    from actors.supervisor.events import ExitKind
+    from actors.supervisor.runtime import _ChildExit
+
+    sup = harness.start(group_spec(probe, {"one": ("becomes_healthy", {})}))
+    harness.states.wait_for("root.one", "HEALTHY")
+    harness.states.wait_for("root", "DONE")
+    _, pid = probe.wait_for("root.one", "started")
+    root_gen = {n.dn: n.generation for n in sup.snapshot()}["root"]
+    # A second exit of the root, which has no process any more: a bug in a shell
+    # would look like this. The core refuses it, and the actor must not die quietly.
+    bogus = SimpleNamespace(dn="root", generation=root_gen)
+    sup._ref.tell(_ChildExit(bogus, ChildOutcome(ExitKind.OK, None, 0)))
+    assert sup.wait(10)
+    failure = sup.stop()
+    assert failure is not None and failure.startswith("supervisor crashed: IllegalEvent: ")
+    deadline = time.monotonic() + 5
+    while pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not pid_alive(pid)
