@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,20 +16,28 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from containerd_daemon import ContainerdDaemon, containerd_available  # noqa: E402
 
 
-def _short_tmp(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
+def _short_tmp(name: str) -> Path:
     # unix socket paths are limited to 107 bytes: keep the base short.
     base = Path(os.environ.get("NC_TEST_TMP", "/tmp"))
-    import tempfile
-
     return Path(tempfile.mkdtemp(prefix=f"nc-{name}-", dir=base))
 
 
+@pytest.fixture
+def short_dir() -> Iterator[Path]:
+    """A fresh directory with a short path (unix sockets under it must fit 107 bytes)."""
+    d = _short_tmp("t")
+    try:
+        yield d
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 @pytest.fixture(scope="module")
-def containerd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ContainerdDaemon]:
+def containerd() -> Iterator[ContainerdDaemon]:
     """A real containerd, shared by the tests of one module."""
     if not containerd_available():
         pytest.fail("containerd/ctr not on PATH: run scripts/setup")
-    d = ContainerdDaemon(_short_tmp(tmp_path_factory, "ctd"))
+    d = ContainerdDaemon(_short_tmp("ctd"))
     d.start()
     try:
         yield d
@@ -38,11 +47,11 @@ def containerd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ContainerdD
 
 
 @pytest.fixture
-def fresh_containerd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ContainerdDaemon]:
+def fresh_containerd() -> Iterator[ContainerdDaemon]:
     """A real containerd of this test's own."""
     if not containerd_available():
         pytest.fail("containerd/ctr not on PATH: run scripts/setup")
-    d = ContainerdDaemon(_short_tmp(tmp_path_factory, "ctd"))
+    d = ContainerdDaemon(_short_tmp("ctd"))
     d.start()
     try:
         yield d

@@ -5,12 +5,9 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import types
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,13 +17,6 @@ from actors.agent.config import default_toml
 
 REPO = Path(__file__).resolve().parents[2]
 HAS_PRESEED_CLI = importlib.util.find_spec("actors.preseed.cli") is not None
-
-
-@pytest.fixture
-def short_dir() -> Iterator[Path]:
-    d = Path(tempfile.mkdtemp(prefix="nc-cli-", dir="/tmp"))
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture

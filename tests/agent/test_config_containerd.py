@@ -18,13 +18,6 @@ from actors.agent.config import AgentConfig, load_config, parse_config
 from actors.agent.containerd_config import render_containerd_config, write_containerd_config
 
 
-@pytest.fixture
-def short_dir() -> Iterator[Path]:
-    d = Path(tempfile.mkdtemp(prefix="nc-ctd-", dir="/tmp"))
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
-
-
 def config_in(state: Path, text: str = "") -> AgentConfig:
     env = {"PATH": os.environ.get("PATH", os.defpath), "NODE_CONTAINERD_STATE": str(state)}
     return parse_config(text, source="/etc/agent.toml", env=env, check_binaries=False)

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,20 +13,6 @@ INSTALL = (
     "install containerd (Debian: apt-get install containerd) or set containerd.binary to its path"
 )
 DURATIONS = 'e.g. "500ms", "5s", "2m" or "1h30m"'
-
-
-@pytest.fixture
-def short_dir() -> Iterator[Path]:
-    """A directory with a short path, so that derived socket paths fit."""
-    d = Path(tempfile.mkdtemp(prefix="nc-cfg-", dir="/tmp"))
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
-
-
-@pytest.fixture
-def env(short_dir: Path) -> dict[str, str]:
-    path = os.environ.get("PATH", os.defpath)
-    return {"PATH": path, "NODE_CONTAINERD_STATE": str(short_dir / "s")}
 
 
 def problems_of(short_dir: Path, env: dict[str, str], text: str) -> list[str]:

@@ -5,9 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
-import tempfile
 import tomllib
-from collections.abc import Iterator
 from pathlib import Path
 from types import MappingProxyType
 
@@ -30,19 +28,6 @@ from actors.agent.config_schema import (
 from actors.supervisor.policy import PolicyRule, RestartPolicy
 
 CONTAINERD = shutil.which("containerd") or "containerd"
-
-
-@pytest.fixture
-def short_dir() -> Iterator[Path]:
-    d = Path(tempfile.mkdtemp(prefix="nc-cfg-", dir="/tmp"))
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
-
-
-@pytest.fixture
-def env(short_dir: Path) -> dict[str, str]:
-    path = os.environ.get("PATH", os.defpath)
-    return {"PATH": path, "NODE_CONTAINERD_STATE": str(short_dir / "s")}
 
 
 def profile_rules() -> tuple[PolicyRule, ...]:

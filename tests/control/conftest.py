@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,16 +10,6 @@ import pytest
 from control_helpers import Backend, node
 
 from actors.agent.control import ControlServer
-
-
-@pytest.fixture
-def short_dir() -> Iterator[Path]:
-    """A fresh directory under /tmp, short enough for unix socket paths."""
-    d = Path(tempfile.mkdtemp(prefix="nc-ctl-", dir="/tmp"))
-    try:
-        yield d
-    finally:
-        shutil.rmtree(d, ignore_errors=True)
 
 
 @dataclass
