@@ -8,7 +8,8 @@ Life of a host:
     1. ask the kernel for SIGKILL when the root dies (PR_SET_PDEATHSIG), then
        check the root did not die before that (getppid);
     2. send Hello; read Start (DN, generation, target, args, heartbeat);
-    3. route `logging` to the node's DN, start heartbeats and the link reader;
+    3. route `logging` to the node's DN, start the link's reader (which also
+       sends the heartbeats);
     4. import the target and call it in the main thread;
     5. report how it ended (Exit ok / canceled / error), flush logs, exit.
 """
@@ -23,14 +24,13 @@ import os
 import signal
 import socket
 import sys
-import threading
 import traceback
 from typing import Any
 
 from actors.supervisor.api import Canceled, Context
 from actors.supervisor.childlog import LinkLogHandler
 from actors.supervisor.link import ChildLink
-from messages.wire import PROTOCOL_VERSION, Exit, Heartbeat, Hello
+from messages.wire import PROTOCOL_VERSION, Exit, Hello
 
 __all__ = ["main", "LINK_FD"]
 
@@ -59,16 +59,6 @@ def load_target(target: str) -> Any:
     return fn
 
 
-def _heartbeat(link: ChildLink, interval: float, stop: threading.Event) -> None:
-    seq = 0
-    while not stop.wait(interval):
-        seq += 1
-        try:
-            link.send(Heartbeat(seq=seq))
-        except Exception:
-            return
-
-
 def _describe(exc: BaseException) -> str:
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
@@ -83,15 +73,8 @@ def run_host(link: ChildLink, dn: str) -> int:
     root_logger = logging.getLogger()
     root_logger.handlers[:] = [LinkLogHandler(link)]
     root_logger.setLevel(logging.INFO)
-    link.start_reader()
-    stop = threading.Event()
-    if start.heartbeat_interval:
-        threading.Thread(
-            target=_heartbeat,
-            args=(link, float(start.heartbeat_interval), stop),
-            name="nc-heartbeat",
-            daemon=True,
-        ).start()
+    interval = start.heartbeat_interval
+    link.start_reader(float(interval) if interval else None)
     log = logging.getLogger("nodecontainerd.host")
     try:
         fn = load_target(start.target)
@@ -106,7 +89,6 @@ def run_host(link: ChildLink, dn: str) -> int:
             result, error = "canceled", None
         else:
             result, error = "ok", None
-    stop.set()
     if ctx._raw is not None:
         ctx._raw.close()
     link.send(Exit(result=result, error=error))

@@ -10,8 +10,10 @@ is gone and this process exits at once (nothing of ours may outlive the root).
 from __future__ import annotations
 
 import os
+import select
 import socket
 import threading
+import time
 from collections.abc import Callable
 
 from messages.errors import ProtocolError
@@ -19,6 +21,7 @@ from messages.framing import FrameReader, encode_frame
 from messages.wire import (
     ROOT_TO_CHILD,
     Cancel,
+    Heartbeat,
     Message,
     RunGroupReply,
     Start,
@@ -111,20 +114,42 @@ class ChildLink:
                     self._dispatch(decode(rest, ROOT_TO_CHILD))
                 return first
 
-    def start_reader(self) -> threading.Thread:
-        """Read and dispatch the root's messages in a daemon thread."""
-        t = threading.Thread(target=self._read_loop, name="nc-link-reader", daemon=True)
+    def start_reader(self, heartbeat_interval: float | None = None) -> threading.Thread:
+        """Read and dispatch the root's messages in a daemon thread.
+
+        The same thread sends a Heartbeat every `heartbeat_interval` seconds (if
+        set): one thread fewer per process, and a process whose interpreter is
+        stopped or wedged stops both reading and beating.
+        """
+        t = threading.Thread(
+            target=self._read_loop, args=(heartbeat_interval,), name="nc-link", daemon=True
+        )
         t.start()
         return t
 
-    def _read_loop(self) -> None:
+    def _read_loop(self, heartbeat_interval: float | None) -> None:
+        poller = select.poll()
+        poller.register(self._sock.fileno(), select.POLLIN)
+        seq = 0
+        next_beat = time.monotonic() + heartbeat_interval if heartbeat_interval else None
         try:
             while True:
+                if next_beat is not None:
+                    left = next_beat - time.monotonic()
+                    if left <= 0:
+                        seq += 1
+                        self.send(Heartbeat(seq=seq))
+                        next_beat += heartbeat_interval or 0.0
+                        continue
+                    if not poller.poll(left * 1000):
+                        continue
                 data = self._sock.recv(65536)
                 if not data:
                     break
                 for frame in self._reader.feed(data):
                     self._dispatch(decode(frame, ROOT_TO_CHILD))
+        except LinkClosed:
+            return  # this process closed its end: it is exiting on its own
         except (OSError, ProtocolError):
             pass
         # The root is gone (or spoke nonsense): nothing of ours may outlive it.
