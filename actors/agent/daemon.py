@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import threading
 from pathlib import Path
 from types import FrameType
 
@@ -109,10 +108,8 @@ def run_agent(cfg: AgentConfig) -> int:
         log_tree=tree,
         observers=observers,
     )
-    stop_requested = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
-        stop_requested.set()
         supervisor.shutdown(f"received {signal.Signals(signum).name}")
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}

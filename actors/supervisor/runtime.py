@@ -420,6 +420,7 @@ class Supervisor:
         )
         self._started = False
         self._stopped = False
+        self._failure: str | None = None
 
     def start(self) -> None:
         """Start the root runnable."""
@@ -480,5 +481,3 @@ class Supervisor:
             self._failure = self._crash[0]
         self._stopped = True
         return self._failure
-
-    _failure: str | None = None
