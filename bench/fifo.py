@@ -56,10 +56,10 @@ from actors.containerd.readiness import version_call
 from actors.containerd.spec import ContainerdSpec
 from actors.containerd.wakeup import Wakeup
 from actors.logtree import LogTree, RawEntry
-from actors.supervisor.events import RunnableSpec
-from actors.supervisor.policy import PolicyRule, PolicySet
-from actors.supervisor.runtime import Supervisor
-from actors.supervisor.testkit import StateRecorder
+from actors.supervisor.core.events import RunnableSpec
+from actors.supervisor.core.policy import PolicyRule, PolicySet
+from actors.supervisor.runtime.actor import Supervisor
+from actors.supervisor.testing.kit import StateRecorder
 
 RUNSC = "root.containerd.runsc"
 CONTAINERD = shutil.which("containerd") or "/usr/bin/containerd"

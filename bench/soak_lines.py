@@ -50,7 +50,8 @@ _RESCHEDULE = re.compile(r"rescheduling supervised node '([^']+)' with backoff (
 def loss_bound_lines(line_bytes: int, read_size: int, chunk_bytes: int) -> int:
     """Most lines one SIGKILL of the pump may cost.
 
-    The documented bound (``actors/containerd/logpump.py``, ``actors/supervisor/childlog.py``):
+    The documented bound (``actors/containerd/logpump.py``,
+    ``actors/supervisor/process/childlog.py``):
     the read taken from the FIFO and not yet handed on (at most `read_size` bytes) plus the
     raw log's unsent partial chunk (under `chunk_bytes`). Those bytes hold at most
     ``ceil(bytes / line_bytes)`` whole lines; the line cut at each end of the lost span is

@@ -103,7 +103,7 @@ from soak_lines import (
 
 from actors.containerd.logpump import READ_SIZE
 from actors.logtree import DEFAULT_MAX_ENTRIES_PER_DN
-from actors.supervisor.childlog import CHUNK_BYTES
+from actors.supervisor.process.childlog import CHUNK_BYTES
 
 __all__ = [
     "LONG",

@@ -27,12 +27,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from actors.supervisor.events import RunnableSpec  # noqa: E402
-from actors.supervisor.policy import PolicyRule, PolicySet  # noqa: E402
-from actors.supervisor.runtime import Supervisor  # noqa: E402
-from actors.supervisor.testkit import Probe, StateRecorder  # noqa: E402
+from actors.supervisor.core.events import RunnableSpec  # noqa: E402
+from actors.supervisor.core.policy import PolicyRule, PolicySet  # noqa: E402
+from actors.supervisor.runtime.actor import Supervisor  # noqa: E402
+from actors.supervisor.testing.kit import Probe, StateRecorder  # noqa: E402
 
-TK = "actors.supervisor.testkit:"
+TK = "actors.supervisor.testing.kit:"
 
 
 def rss_mb(pid: int | str = "self") -> float:

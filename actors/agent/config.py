@@ -56,7 +56,7 @@ from actors.agent.config_schema import (
 )
 from actors.agent.config_values import Checker
 from actors.agent.units import format_duration
-from actors.supervisor.policy import PolicyRule
+from actors.supervisor.core.policy import PolicyRule
 
 __all__ = [
     "DEFAULT_SOURCE",

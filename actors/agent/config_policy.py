@@ -1,6 +1,6 @@
 """The ``[policy."<pattern>"]`` tables of the config: restart policy rules per DN glob.
 
-Each table becomes one `PolicyRule` (see `actors.supervisor.policy`), in file
+Each table becomes one `PolicyRule` (see `actors.supervisor.core.policy`), in file
 order, so that later rules override earlier ones field by field. Durations are
 converted to seconds; ``"off"`` turns an optional knob off (None). A pattern must
 be able to match a DN: names of ``[a-z0-9_]`` joined by dots, with ``*`` and ``?``
@@ -16,7 +16,7 @@ from typing import Any
 
 from actors.agent.config_schema import POLICY_KEYS
 from actors.agent.config_values import Checker, dotted
-from actors.supervisor.policy import PolicyRule, glob_to_regex
+from actors.supervisor.core.policy import PolicyRule, glob_to_regex
 
 __all__ = ["read_policies"]
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
-from actors.supervisor.policy import PolicyRule, PolicySet
+from actors.supervisor.core.policy import PolicyRule, PolicySet
 
 __all__ = [
     "DEFAULT_STATE_DIR",

@@ -64,8 +64,8 @@ from actors.logtree import (
     in_subtree,
     validate_dn,
 )
-from actors.supervisor import clock
-from actors.supervisor.errors import SupervisionError, UnknownNode
+from actors.supervisor.core.errors import SupervisionError, UnknownNode
+from actors.supervisor.runtime import clock
 from messages.control import control_pb2 as pb
 from messages.control import control_pb2_grpc as pb_grpc
 

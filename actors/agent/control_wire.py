@@ -26,7 +26,7 @@ from typing import Protocol, cast
 import grpc
 
 from actors.logtree import Entry, LeveledEntry, RawEntry, Severity
-from actors.supervisor.states import NodeState
+from actors.supervisor.core.states import NodeState
 from messages.control import control_pb2 as pb
 from messages.control import control_pb2_grpc as pb_grpc
 
@@ -51,7 +51,7 @@ PROTOCOL_VERSION = 1
 
 
 class NodeStatusLike(Protocol):
-    """What the server reads of a node's status (`actors.supervisor.tree.NodeStatus`)."""
+    """What the server reads of a node's status (`actors.supervisor.core.tree.NodeStatus`)."""
 
     @property
     def dn(self) -> str: ...

@@ -22,8 +22,8 @@ from actors.agent.containerd_config import write_containerd_config
 from actors.agent.metrics import LOG_BYTES, Metrics
 from actors.agent.root import root_spec
 from actors.logtree import JsonLinesSink, LogTree, Severity, StderrSink
-from actors.supervisor.runtime import LogBytesSink, StateObserver, Supervisor
-from actors.supervisor.spawn import ensure_std_fds
+from actors.supervisor.runtime.actor import LogBytesSink, StateObserver, Supervisor
+from actors.supervisor.runtime.spawn import ensure_std_fds
 
 __all__ = ["AgentError", "run_agent", "prepare_state"]
 

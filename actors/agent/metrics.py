@@ -42,8 +42,8 @@ from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from actors.supervisor.events import StateChanged
-from actors.supervisor.states import NodeState
+from actors.supervisor.core.events import StateChanged
+from actors.supervisor.core.states import NodeState
 
 __all__ = [
     "CONTENT_TYPE",
@@ -70,7 +70,7 @@ LOG_BYTES = "node_containerd_log_bytes_total"
 
 #: Counters the agent feeds with `Metrics.add`, and their help texts: log bytes
 #: per DN from the root's readers; preseed bytes and images per namespace from
-#: `root.containerd.preseed` (through `actors.supervisor.api.add_metric`).
+#: `root.containerd.preseed` (through `actors.supervisor.process.api.add_metric`).
 COUNTERS: Mapping[str, str] = {
     PRESEED_BYTES: "Bytes of image content sent to containerd by the preseed",
     PRESEED_IMAGES: "Images created or updated by the preseed",

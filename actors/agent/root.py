@@ -15,9 +15,9 @@ from __future__ import annotations
 from typing import Any
 
 from actors.agent.config_schema import AgentConfig
-from actors.supervisor.api import Context, Signal, signal
-from actors.supervisor.api import run as run_child
-from actors.supervisor.events import RunnableSpec
+from actors.supervisor.core.events import RunnableSpec
+from actors.supervisor.process.api import Context, Signal, signal
+from actors.supervisor.process.api import run as run_child
 
 __all__ = ["run", "root_spec", "containerd_args", "preseed_args"]
 

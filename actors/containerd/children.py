@@ -14,7 +14,7 @@ from typing import Any
 
 from actors.containerd.node import ChildSpecs
 from actors.containerd.spec import ContainerdSpec
-from actors.supervisor.api import Context, Signal, logger, signal
+from actors.supervisor.process.api import Context, Signal, logger, signal
 
 __all__ = ["LOGPUMP", "PRESEED", "PRESEED_DISABLED", "child_specs", "preseed_disabled"]
 

@@ -39,7 +39,7 @@ import pykka
 from actors.containerd.fifo import DEFAULT_PIPE_SIZE, FifoError, open_fifo, set_pipe_size
 from actors.containerd.node import ContextNode, Node, RawSink
 from actors.containerd.wakeup import Wakeup, wait_readable
-from actors.supervisor.api import Context
+from actors.supervisor.process.api import Context
 
 __all__ = ["READ_SIZE", "LogPumpActor", "PumpError", "pump", "run", "run_pump"]
 

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from actors.supervisor.api import (
+from actors.supervisor.process.api import (
     Context,
     Signal,
     logger,

@@ -58,7 +58,7 @@ from actors.containerd.spec import (
 )
 from actors.containerd.stale import clear_stale_sockets
 from actors.containerd.wakeup import Wakeup
-from actors.supervisor.api import Context
+from actors.supervisor.process.api import Context
 
 __all__ = [
     "DRAIN_TIMEOUT",

@@ -20,7 +20,7 @@ from actors.preseed.client import ContainerdClient
 from actors.preseed.errors import ContainerdError, PreseedError
 from actors.preseed.options import ImportOptions
 from actors.preseed.preseed import preseed_dir
-from actors.supervisor.api import Signal, add_metric, logger, signal
+from actors.supervisor.process.api import Signal, add_metric, logger, signal
 
 __all__ = ["run"]
 

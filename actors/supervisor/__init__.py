@@ -5,7 +5,7 @@ out, names, errors, and `Tree`, the state machine that decides. Importing it
 pulls in no threads, processes, sockets, clocks, pykka or msgpack; the runtime
 that carries the core's actions out lives in its own modules.
 
-The simulation harness for tests is `actors.supervisor.testing`.
+The simulation harness for tests is `actors.supervisor.testing.simulation`.
 """
 
 from __future__ import annotations
@@ -14,8 +14,13 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from actors.supervisor.errors import IllegalEvent, InvalidName, SupervisionError, UnknownNode
-    from actors.supervisor.events import (
+    from actors.supervisor.core.errors import (
+        IllegalEvent,
+        InvalidName,
+        SupervisionError,
+        UnknownNode,
+    )
+    from actors.supervisor.core.events import (
         Action,
         CancelNode,
         CancelTimer,
@@ -44,61 +49,67 @@ if TYPE_CHECKING:
         TreeFailed,
         TreeStarted,
     )
-    from actors.supervisor.names import ROOT_DN, child_dn, is_valid_name, parent_dn, validate_name
-    from actors.supervisor.node import NodeStatus
-    from actors.supervisor.policy import PolicyRule, PolicySet, RestartPolicy
-    from actors.supervisor.states import EXITED_STATES, SIGNAL_TRANSITIONS, NodeState, Signal
-    from actors.supervisor.tree import Tree
+    from actors.supervisor.core.names import (
+        ROOT_DN,
+        child_dn,
+        is_valid_name,
+        parent_dn,
+        validate_name,
+    )
+    from actors.supervisor.core.node import NodeStatus
+    from actors.supervisor.core.policy import PolicyRule, PolicySet, RestartPolicy
+    from actors.supervisor.core.states import EXITED_STATES, SIGNAL_TRANSITIONS, NodeState, Signal
+    from actors.supervisor.core.tree import Tree
 
 #: Facade name -> the module that defines it. Loaded on first use (PEP 562), so
-#: that a runnable's process, which imports only `actors.supervisor.api` and the
+#: that a runnable's process, which imports only `actors.supervisor.process.api` and the
 #: host, does not pay for the core it never runs (about 60 ms and 6 MB a process).
 _EXPORTS = {
-    "IllegalEvent": "actors.supervisor.errors",
-    "InvalidName": "actors.supervisor.errors",
-    "SupervisionError": "actors.supervisor.errors",
-    "UnknownNode": "actors.supervisor.errors",
-    "Action": "actors.supervisor.events",
-    "CancelNode": "actors.supervisor.events",
-    "CancelTimer": "actors.supervisor.events",
-    "Event": "actors.supervisor.events",
-    "ExitKind": "actors.supervisor.events",
-    "HeartbeatReceived": "actors.supervisor.events",
-    "KillNode": "actors.supervisor.events",
-    "LogNode": "actors.supervisor.events",
-    "NodeFaulted": "actors.supervisor.events",
-    "ProcessExited": "actors.supervisor.events",
-    "ProcessSpawned": "actors.supervisor.events",
-    "ReplyRunGroup": "actors.supervisor.events",
-    "ReplySubLogger": "actors.supervisor.events",
-    "RestartRequested": "actors.supervisor.events",
-    "RunGroupRequested": "actors.supervisor.events",
-    "RunnableSpec": "actors.supervisor.events",
-    "SetTimer": "actors.supervisor.events",
-    "ShutdownComplete": "actors.supervisor.events",
-    "ShutdownRequested": "actors.supervisor.events",
-    "SignalReceived": "actors.supervisor.events",
-    "StartNode": "actors.supervisor.events",
-    "StateChanged": "actors.supervisor.events",
-    "SubLoggerRequested": "actors.supervisor.events",
-    "TimerFired": "actors.supervisor.events",
-    "TimerKey": "actors.supervisor.events",
-    "TreeFailed": "actors.supervisor.events",
-    "TreeStarted": "actors.supervisor.events",
-    "ROOT_DN": "actors.supervisor.names",
-    "child_dn": "actors.supervisor.names",
-    "is_valid_name": "actors.supervisor.names",
-    "parent_dn": "actors.supervisor.names",
-    "validate_name": "actors.supervisor.names",
-    "NodeStatus": "actors.supervisor.node",
-    "PolicyRule": "actors.supervisor.policy",
-    "PolicySet": "actors.supervisor.policy",
-    "RestartPolicy": "actors.supervisor.policy",
-    "EXITED_STATES": "actors.supervisor.states",
-    "SIGNAL_TRANSITIONS": "actors.supervisor.states",
-    "NodeState": "actors.supervisor.states",
-    "Signal": "actors.supervisor.states",
-    "Tree": "actors.supervisor.tree",
+    "IllegalEvent": "actors.supervisor.core.errors",
+    "InvalidName": "actors.supervisor.core.errors",
+    "SupervisionError": "actors.supervisor.core.errors",
+    "UnknownNode": "actors.supervisor.core.errors",
+    "Action": "actors.supervisor.core.events",
+    "CancelNode": "actors.supervisor.core.events",
+    "CancelTimer": "actors.supervisor.core.events",
+    "Event": "actors.supervisor.core.events",
+    "ExitKind": "actors.supervisor.core.events",
+    "HeartbeatReceived": "actors.supervisor.core.events",
+    "KillNode": "actors.supervisor.core.events",
+    "LogNode": "actors.supervisor.core.events",
+    "NodeFaulted": "actors.supervisor.core.events",
+    "ProcessExited": "actors.supervisor.core.events",
+    "ProcessSpawned": "actors.supervisor.core.events",
+    "ReplyRunGroup": "actors.supervisor.core.events",
+    "ReplySubLogger": "actors.supervisor.core.events",
+    "RestartRequested": "actors.supervisor.core.events",
+    "RunGroupRequested": "actors.supervisor.core.events",
+    "RunnableSpec": "actors.supervisor.core.events",
+    "SetTimer": "actors.supervisor.core.events",
+    "ShutdownComplete": "actors.supervisor.core.events",
+    "ShutdownRequested": "actors.supervisor.core.events",
+    "SignalReceived": "actors.supervisor.core.events",
+    "StartNode": "actors.supervisor.core.events",
+    "StateChanged": "actors.supervisor.core.events",
+    "SubLoggerRequested": "actors.supervisor.core.events",
+    "TimerFired": "actors.supervisor.core.events",
+    "TimerKey": "actors.supervisor.core.events",
+    "TreeFailed": "actors.supervisor.core.events",
+    "TreeStarted": "actors.supervisor.core.events",
+    "ROOT_DN": "actors.supervisor.core.names",
+    "child_dn": "actors.supervisor.core.names",
+    "is_valid_name": "actors.supervisor.core.names",
+    "parent_dn": "actors.supervisor.core.names",
+    "validate_name": "actors.supervisor.core.names",
+    "NodeStatus": "actors.supervisor.core.node",
+    "PolicyRule": "actors.supervisor.core.policy",
+    "PolicySet": "actors.supervisor.core.policy",
+    "RestartPolicy": "actors.supervisor.core.policy",
+    "EXITED_STATES": "actors.supervisor.core.states",
+    "SIGNAL_TRANSITIONS": "actors.supervisor.core.states",
+    "NodeState": "actors.supervisor.core.states",
+    "Signal": "actors.supervisor.core.states",
+    "Tree": "actors.supervisor.core.tree",
 }
 
 

@@ -25,7 +25,7 @@ from actors.agent.config_schema import (
     PreseedSection,
     RunscSection,
 )
-from actors.supervisor.policy import PolicyRule, RestartPolicy
+from actors.supervisor.core.policy import PolicyRule, RestartPolicy
 
 CONTAINERD = shutil.which("containerd") or "containerd"
 

@@ -27,11 +27,11 @@ from procs import pid_alive
 
 from actors.containerd.logpump import READ_SIZE
 from actors.logtree import LogReader, RawEntry
-from actors.supervisor.childlog import CHUNK_BYTES
-from actors.supervisor.events import RunnableSpec
-from actors.supervisor.policy import PolicyRule, PolicySet
-from actors.supervisor.runtime import Supervisor
-from actors.supervisor.testkit import Probe, StateRecorder
+from actors.supervisor.core.events import RunnableSpec
+from actors.supervisor.core.policy import PolicyRule, PolicySet
+from actors.supervisor.process.childlog import CHUNK_BYTES
+from actors.supervisor.runtime.actor import Supervisor
+from actors.supervisor.testing.kit import Probe, StateRecorder
 
 pytestmark = [pytest.mark.containerd, pytest.mark.timeout(120)]
 
@@ -66,7 +66,7 @@ class ContainerdTree:
 
     def start(self, **policy: Any) -> Supervisor:
         root = RunnableSpec(
-            target="actors.supervisor.testkit:group",
+            target="actors.supervisor.testing.kit:group",
             args={
                 "events": self.probe.events_path,
                 "children": {"containerd": ["actors.containerd.process:run", self.args]},

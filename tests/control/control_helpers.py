@@ -18,9 +18,9 @@ from typing import Any
 import grpc
 
 from actors.logtree import LeveledEntry, LogTree, Severity
-from actors.supervisor.errors import UnknownNode
-from actors.supervisor.states import NodeState
-from actors.supervisor.tree import NodeStatus
+from actors.supervisor.core.errors import UnknownNode
+from actors.supervisor.core.states import NodeState
+from actors.supervisor.core.tree import NodeStatus
 
 REPO = Path(__file__).resolve().parents[2]
 

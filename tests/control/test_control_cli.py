@@ -20,7 +20,7 @@ from control_helpers import (
 
 from actors.agent.control_cli import cmd_logs, cmd_restart, cmd_status
 from actors.logtree import Severity, entry_to_dict, format_entry
-from actors.supervisor import clock
+from actors.supervisor.runtime import clock
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -12,14 +12,14 @@ from prom_text import parse
 from actors.agent.control import ControlServer
 from actors.agent.control_cli import cmd_logs, cmd_restart, cmd_status
 from actors.agent.metrics import Metrics
-from actors.supervisor.events import RunnableSpec
-from actors.supervisor.policy import PolicyRule, PolicySet
-from actors.supervisor.runtime import Supervisor
-from actors.supervisor.testkit import Probe, StateRecorder
+from actors.supervisor.core.events import RunnableSpec
+from actors.supervisor.core.policy import PolicyRule, PolicySet
+from actors.supervisor.runtime.actor import Supervisor
+from actors.supervisor.testing.kit import Probe, StateRecorder
 
 pytestmark = pytest.mark.timeout(60)
 
-TK = "actors.supervisor.testkit:"
+TK = "actors.supervisor.testing.kit:"
 FAST = {"backoff_initial": 0.05, "backoff_max": 1.0, "grace_period": 2.0, "heartbeat_interval": 0.2}
 
 

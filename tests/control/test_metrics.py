@@ -9,8 +9,8 @@ import pytest
 from prom_text import parse
 
 from actors.agent.metrics import CONTENT_TYPE, Metrics, parse_listen
-from actors.supervisor.events import StateChanged
-from actors.supervisor.states import NodeState
+from actors.supervisor.core.events import StateChanged
+from actors.supervisor.core.states import NodeState
 
 pytestmark = pytest.mark.timeout(30)
 

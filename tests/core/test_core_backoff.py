@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 from actors.supervisor import RestartPolicy
-from actors.supervisor.backoff import Backoff
+from actors.supervisor.core.backoff import Backoff
 
 
 def test_the_defaults_are_go_s() -> None:

@@ -22,9 +22,9 @@ from actors.supervisor import (
     StateChanged,
     TimerKey,
 )
-from actors.supervisor.backoff import Backoff
-from actors.supervisor.states import EXITED_STATES
-from actors.supervisor.testing import (
+from actors.supervisor.core.backoff import Backoff
+from actors.supervisor.core.states import EXITED_STATES
+from actors.supervisor.testing.simulation import (
     Simulation,
     becomes_healthy,
     busy_loop,

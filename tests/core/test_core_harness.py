@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from actors.supervisor import ExitKind, HeartbeatReceived, NodeState, RunnableSpec
-from actors.supervisor.testing import (
+from actors.supervisor.testing.simulation import (
     Behaviour,
     FakeProcess,
     Simulation,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from actors.supervisor import InvalidName, SupervisionError
-from actors.supervisor.names import (
+from actors.supervisor.core.names import (
     ancestors,
     child_dn,
     in_subtree,

@@ -32,7 +32,7 @@ from actors.supervisor import (
     TreeFailed,
     TreeStarted,
 )
-from actors.supervisor.testing import (
+from actors.supervisor.testing.simulation import (
     Simulation,
     becomes_healthy,
     busy_loop,

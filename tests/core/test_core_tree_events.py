@@ -44,7 +44,7 @@ from actors.supervisor import (
     TreeStarted,
     UnknownNode,
 )
-from actors.supervisor.events import Event
+from actors.supervisor.core.events import Event
 
 NEW, HEALTHY, DONE = NodeState.NEW, NodeState.HEALTHY, NodeState.DONE
 DEAD, CANCELED = NodeState.DEAD, NodeState.CANCELED

@@ -10,9 +10,9 @@ import json
 import signal
 import sys
 
-from actors.supervisor.events import RunnableSpec
-from actors.supervisor.policy import PolicyRule, PolicySet
-from actors.supervisor.runtime import Supervisor
+from actors.supervisor.core.events import RunnableSpec
+from actors.supervisor.core.policy import PolicyRule, PolicySet
+from actors.supervisor.runtime.actor import Supervisor
 
 
 def main() -> int:

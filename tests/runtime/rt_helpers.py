@@ -9,12 +9,12 @@ from collections.abc import Iterator
 import pytest
 from procs import pid_alive
 
-from actors.supervisor.events import RunnableSpec
-from actors.supervisor.policy import PolicyRule, PolicySet
-from actors.supervisor.runtime import Supervisor
-from actors.supervisor.testkit import Probe, StateRecorder
+from actors.supervisor.core.events import RunnableSpec
+from actors.supervisor.core.policy import PolicyRule, PolicySet
+from actors.supervisor.runtime.actor import Supervisor
+from actors.supervisor.testing.kit import Probe, StateRecorder
 
-TK = "actors.supervisor.testkit:"
+TK = "actors.supervisor.testing.kit:"
 
 #: Fast policies for tests: short backoff and grace, quick heartbeats.
 FAST = {

@@ -190,7 +190,7 @@ def test_logging_calls_land_in_the_node_dn_and_sub_loggers_in_theirs(harness, pr
 
 
 def test_a_childs_metrics_reach_the_sink_and_an_unknown_one_is_dropped_with_a_warning(probe):
-    from actors.supervisor.runtime import Supervisor
+    from actors.supervisor.runtime.actor import Supervisor
 
     got: list[tuple[str, float, dict]] = []
     logged: list[tuple[str, int]] = []
@@ -223,9 +223,9 @@ def test_a_childs_metrics_reach_the_sink_and_an_unknown_one_is_dropped_with_a_wa
 def test_a_crash_of_the_supervisor_actor_kills_the_tree_and_reports_why(harness, probe):
     from types import SimpleNamespace
 
-    from actors.supervisor.child import ChildOutcome
-    from actors.supervisor.events import ExitKind
-    from actors.supervisor.runtime import _ChildExit
+    from actors.supervisor.core.events import ExitKind
+    from actors.supervisor.runtime.actor import _ChildExit
+    from actors.supervisor.runtime.child import ChildOutcome
 
     sup = harness.start(group_spec(probe, {"one": ("becomes_healthy", {})}))
     harness.states.wait_for("root.one", "HEALTHY")

@@ -171,8 +171,8 @@ def test_nasty_runnables_are_contained_while_a_well_behaved_one_keeps_restarting
         done=False,
     )
     # The nasty ones live in a second tree next to the first, sharing the machine.
-    from actors.supervisor.policy import PolicyRule, PolicySet
-    from actors.supervisor.runtime import Supervisor
+    from actors.supervisor.core.policy import PolicyRule, PolicySet
+    from actors.supervisor.runtime.actor import Supervisor
 
     other = Supervisor(
         nasty,

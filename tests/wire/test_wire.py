@@ -244,7 +244,7 @@ def test_well_framed_maps_of_random_fields_only_ever_raise_protocol_errors(tag, 
 def test_a_cancel_arriving_with_start_reaches_the_runnable():
     import socket
 
-    from actors.supervisor.link import ChildLink
+    from actors.supervisor.process.link import ChildLink
 
     ours, theirs = socket.socketpair()
     try:

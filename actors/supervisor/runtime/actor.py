@@ -31,10 +31,8 @@ from typing import Any, cast
 import pykka
 
 from actors.logtree import LeveledEntry, LogTree, Severity
-from actors.supervisor import clock
-from actors.supervisor.child import ChildOutcome, ChildProcess
-from actors.supervisor.errors import SupervisionError
-from actors.supervisor.events import (
+from actors.supervisor.core.errors import SupervisionError
+from actors.supervisor.core.events import (
     Action,
     CancelNode,
     CancelTimer,
@@ -63,11 +61,13 @@ from actors.supervisor.events import (
     TreeFailed,
     TreeStarted,
 )
-from actors.supervisor.policy import PolicySet
-from actors.supervisor.spawn import spawn_host
-from actors.supervisor.states import Signal
-from actors.supervisor.timers import TimerService
-from actors.supervisor.tree import NodeStatus, Tree
+from actors.supervisor.core.policy import PolicySet
+from actors.supervisor.core.states import Signal
+from actors.supervisor.core.tree import NodeStatus, Tree
+from actors.supervisor.runtime import clock
+from actors.supervisor.runtime.child import ChildOutcome, ChildProcess
+from actors.supervisor.runtime.spawn import spawn_host
+from actors.supervisor.runtime.timers import TimerService
 from messages.wire import (
     Cancel,
     Heartbeat,

@@ -24,7 +24,7 @@ import logging
 import os
 import threading
 
-from actors.supervisor.link import ChildLink, LinkClosed
+from actors.supervisor.process.link import ChildLink, LinkClosed
 from messages.framing import encode_frame
 from messages.wire import LogEntry
 

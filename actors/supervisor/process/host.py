@@ -1,6 +1,6 @@
 """The process host: runs one runnable in a fresh process.
 
-Started by the root as `python -m actors.supervisor.host --parent PID --dn DN`
+Started by the root as `python -m actors.supervisor.process.host --parent PID --dn DN`
 with the root's end of a stream socket on fd 3, stdout and stderr on a pipe the
 root reads into the node's raw log, and in a process group of its own.
 
@@ -27,17 +27,15 @@ import sys
 import traceback
 from typing import Any
 
-from actors.supervisor.api import Canceled, Context
-from actors.supervisor.childlog import LinkLogHandler
-from actors.supervisor.link import ChildLink
+from actors.supervisor.process.api import Canceled, Context
+from actors.supervisor.process.childlog import LinkLogHandler
+from actors.supervisor.process.link import ChildLink
+from actors.supervisor.process.protocol import EXIT_ORPHANED, LINK_FD
 from messages.wire import PROTOCOL_VERSION, Exit, Hello
 
-__all__ = ["main", "LINK_FD"]
+__all__ = ["main"]
 
-#: The fd on which a host finds its socket to the root.
-LINK_FD = 3
 _PR_SET_PDEATHSIG = 1
-EXIT_ORPHANED = 76
 
 
 def die_with_parent(parent: int) -> None:
@@ -97,7 +95,7 @@ def run_host(link: ChildLink, dn: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of `python -m actors.supervisor.host`."""
+    """Entry point of `python -m actors.supervisor.process.host`."""
     parser = argparse.ArgumentParser(prog="node-containerd-host", description=__doc__)
     parser.add_argument("--parent", type=int, required=True, help="pid of the root")
     parser.add_argument("--dn", required=True, help="the DN this process runs")

@@ -21,7 +21,7 @@ import dataclasses
 import random
 from dataclasses import dataclass
 
-from actors.supervisor.policy import RestartPolicy
+from actors.supervisor.core.policy import RestartPolicy
 
 __all__ = ["Backoff"]
 

@@ -40,8 +40,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from actors.supervisor.policy import RestartPolicy
-from actors.supervisor.states import NodeState, Signal
+from actors.supervisor.core.policy import RestartPolicy
+from actors.supervisor.core.states import NodeState, Signal
 
 __all__ = [
     "RunnableSpec",

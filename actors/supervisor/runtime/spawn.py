@@ -2,7 +2,7 @@
 
 A host is started with `posix_spawn` (fork+exec semantics without running
 Python in the child between them, so it is safe from a threaded parent): a
-fresh interpreter running `actors.supervisor.host`, in a new process group
+fresh interpreter running `actors.supervisor.process.host`, in a new process group
 (so that killing the group takes whatever the runnable started with it), with
 a connected stream socket on fd 3 and stdout/stderr on a pipe, stdin on
 /dev/null. The host itself asks for PR_SET_PDEATHSIG: the kernel sends it
@@ -18,7 +18,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from actors.supervisor.host import LINK_FD
+from actors.supervisor.process.protocol import HOST_MODULE, LINK_FD
 
 __all__ = ["SpawnedHost", "spawn_host", "ensure_std_fds"]
 
@@ -73,7 +73,7 @@ def spawn_host(dn: str, *, python: str = sys.executable) -> SpawnedHost:
             child_fd = moved
         pid = os.posix_spawn(
             python,
-            [python, "-m", "actors.supervisor.host", "--parent", str(os.getpid()), "--dn", dn],
+            [python, "-m", HOST_MODULE, "--parent", str(os.getpid()), "--dn", dn],
             _host_env(),
             file_actions=[
                 (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),

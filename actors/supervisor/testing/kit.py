@@ -17,7 +17,7 @@ writing their own runnables can drive real processes:
   (return), `ignore_cancel`, `hang` (stop answering and ignore everything);
   reports `started`, `cancelled` and every command it ran.
 
-All run as `actors.supervisor.testkit:<name>`.
+All run as `actors.supervisor.testing.kit:<name>`.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from actors.supervisor.api import (
+from actors.supervisor.process.api import (
     Canceled,
     Context,
     Signal,
@@ -79,7 +79,13 @@ def becomes_healthy(ctx: Context, *, events: str) -> None:
 def spawns_more(ctx: Context, *, events: str, levels: int) -> None:
     """Start a chain of `levels` more nodes below, then act as becomes_healthy."""
     if levels > 0:
-        run(ctx, "sub", "actors.supervisor.testkit:spawns_more", events=events, levels=levels - 1)
+        run(
+            ctx,
+            "sub",
+            "actors.supervisor.testing.kit:spawns_more",
+            events=events,
+            levels=levels - 1,
+        )
     becomes_healthy(ctx, events=events)
 
 
@@ -252,7 +258,7 @@ def done_without_healthy(ctx: Context, *, events: str) -> None:
 
 def keeps_running_more(ctx: Context, *, events: str) -> None:
     """HEALTHY, then try to start a child every 100 ms (refused once not NEW)."""
-    from actors.supervisor.errors import SupervisionError
+    from actors.supervisor.core.errors import SupervisionError
 
     signal(ctx, Signal.HEALTHY)
     _report(events, ctx, "started")
@@ -260,7 +266,7 @@ def keeps_running_more(ctx: Context, *, events: str) -> None:
     while not ctx.wait(0.1):
         n += 1
         try:
-            run(ctx, f"late{n}", "actors.supervisor.testkit:becomes_healthy", events=events)
+            run(ctx, f"late{n}", "actors.supervisor.testing.kit:becomes_healthy", events=events)
         except SupervisionError:
             _report(events, ctx, "refused")
     raise Canceled("canceled")

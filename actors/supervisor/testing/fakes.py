@@ -25,11 +25,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from actors.supervisor.events import ExitKind, RunnableSpec, SignalReceived
-from actors.supervisor.states import Signal
+from actors.supervisor.core.events import ExitKind, RunnableSpec, SignalReceived
+from actors.supervisor.core.states import Signal
 
 if TYPE_CHECKING:
-    from actors.supervisor.testing import FakeProcess
+    from actors.supervisor.testing.simulation import FakeProcess
 
 __all__ = [
     "BUILTIN_BEHAVIOURS",

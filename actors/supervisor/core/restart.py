@@ -43,8 +43,8 @@ This module is pure and reads no clock.
 
 from __future__ import annotations
 
-from actors.supervisor.node import Node
-from actors.supervisor.policy import RestartPolicy
+from actors.supervisor.core.node import Node
+from actors.supervisor.core.policy import RestartPolicy
 
 __all__ = [
     "intensity_reached",

@@ -46,7 +46,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
-from actors.supervisor.events import (
+from actors.supervisor.core.events import (
     Action,
     CancelNode,
     CancelTimer,
@@ -75,7 +75,11 @@ from actors.supervisor.events import (
     TreeFailed,
     TreeStarted,
 )
-from actors.supervisor.fakes import (
+from actors.supervisor.core.node import NodeStatus
+from actors.supervisor.core.policy import PolicySet, RestartPolicy
+from actors.supervisor.core.states import NodeState, Signal
+from actors.supervisor.core.tree import DEFAULT_POLICIES, Tree
+from actors.supervisor.testing.fakes import (
     BUILTIN_BEHAVIOURS,
     Behaviour,
     becomes_healthy,
@@ -88,10 +92,6 @@ from actors.supervisor.fakes import (
     spawns_more,
     stale_signal,
 )
-from actors.supervisor.node import NodeStatus
-from actors.supervisor.policy import PolicySet, RestartPolicy
-from actors.supervisor.states import NodeState, Signal
-from actors.supervisor.tree import DEFAULT_POLICIES, Tree
 
 __all__ = [
     "BUILTIN_BEHAVIOURS",

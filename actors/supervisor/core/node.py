@@ -36,11 +36,11 @@ import enum
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from actors.supervisor.backoff import Backoff
-from actors.supervisor.events import RunnableSpec
-from actors.supervisor.names import child_dn
-from actors.supervisor.policy import RestartPolicy
-from actors.supervisor.states import EXITED_STATES, NodeState
+from actors.supervisor.core.backoff import Backoff
+from actors.supervisor.core.events import RunnableSpec
+from actors.supervisor.core.names import child_dn
+from actors.supervisor.core.policy import RestartPolicy
+from actors.supervisor.core.states import EXITED_STATES, NodeState
 
 __all__ = ["Node", "NodeStatus", "Phase"]
 

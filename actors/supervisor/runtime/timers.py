@@ -14,7 +14,7 @@ import itertools
 import threading
 from collections.abc import Callable, Hashable
 
-from actors.supervisor import clock
+from actors.supervisor.runtime import clock
 
 __all__ = ["TimerService"]
 

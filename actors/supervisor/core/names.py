@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from actors.supervisor.errors import InvalidName
+from actors.supervisor.core.errors import InvalidName
 
 __all__ = [
     "NAME_RE",

@@ -62,9 +62,9 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-from actors.supervisor.backoff import Backoff
-from actors.supervisor.errors import IllegalEvent, SupervisionError, UnknownNode
-from actors.supervisor.events import (
+from actors.supervisor.core.backoff import Backoff
+from actors.supervisor.core.errors import IllegalEvent, SupervisionError, UnknownNode
+from actors.supervisor.core.events import (
     Action,
     CancelNode,
     CancelTimer,
@@ -92,17 +92,17 @@ from actors.supervisor.events import (
     TreeFailed,
     TreeStarted,
 )
-from actors.supervisor.names import ROOT_DN
-from actors.supervisor.node import Node, NodeStatus, Phase
-from actors.supervisor.policy import PolicySet
-from actors.supervisor.restart import (
+from actors.supervisor.core.names import ROOT_DN
+from actors.supervisor.core.node import Node, NodeStatus, Phase
+from actors.supervisor.core.policy import PolicySet
+from actors.supervisor.core.restart import (
     intensity_reached,
     intensity_reason,
     plan_restarts,
     recent_restarts,
 )
-from actors.supervisor.rules import exit_outcome, run_group_error, sub_logger_error
-from actors.supervisor.states import EXITED_STATES, SIGNAL_TRANSITIONS, NodeState, Signal
+from actors.supervisor.core.rules import exit_outcome, run_group_error, sub_logger_error
+from actors.supervisor.core.states import EXITED_STATES, SIGNAL_TRANSITIONS, NodeState, Signal
 
 __all__ = ["DEFAULT_POLICIES", "MISSED_HEARTBEATS", "SPAWN_ALLOWANCE", "NodeStatus", "Tree"]
 

@@ -29,8 +29,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from actors.logtree import LeveledEntry, LogTree, Severity
-from actors.supervisor.events import ExitKind
-from actors.supervisor.spawn import SpawnedHost
+from actors.supervisor.core.events import ExitKind
+from actors.supervisor.runtime.spawn import SpawnedHost
 from messages.errors import ProtocolError
 from messages.framing import DEFAULT_MAX_FRAME, FrameReader, encode_frame
 from messages.session import ChildSession

@@ -31,10 +31,10 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from actors.supervisor.childlog import SUB_LOGGER_PREFIX, RawLog
-from actors.supervisor.errors import SupervisionError
-from actors.supervisor.link import ChildLink
-from actors.supervisor.states import Signal
+from actors.supervisor.core.errors import SupervisionError
+from actors.supervisor.core.states import Signal
+from actors.supervisor.process.childlog import SUB_LOGGER_PREFIX, RawLog
+from actors.supervisor.process.link import ChildLink
 from messages.wire import ChildSpec, MetricAdd, RunGroupRequest, SignalMsg, SubLoggerRequest
 
 __all__ = [

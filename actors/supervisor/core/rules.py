@@ -22,11 +22,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from actors.supervisor.errors import InvalidName
-from actors.supervisor.events import ExitKind, RunnableSpec
-from actors.supervisor.names import is_valid_name, validate_name
-from actors.supervisor.node import Node
-from actors.supervisor.states import NodeState
+from actors.supervisor.core.errors import InvalidName
+from actors.supervisor.core.events import ExitKind, RunnableSpec
+from actors.supervisor.core.names import is_valid_name, validate_name
+from actors.supervisor.core.node import Node
+from actors.supervisor.core.states import NodeState
 
 __all__ = ["EXIT_RULES", "exit_outcome", "run_group_error", "sub_logger_error"]
 
