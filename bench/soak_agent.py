@@ -28,7 +28,7 @@ from typing import Any
 
 import grpc
 
-from actors.agent.control_cli import status_json
+from actors.agent.control.client import status_json
 from messages.control import control_pb2 as pb
 from messages.control import control_pb2_grpc as pb_grpc
 

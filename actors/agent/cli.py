@@ -5,9 +5,9 @@ their command runs, so ``--help``, ``--version`` and ``config ...`` import neith
 grpc nor pykka:
 
     run           actors.agent.daemon.run_agent(cfg)
-    status        actors.agent.control_cli.cmd_status(args)
-    logs          actors.agent.control_cli.cmd_logs(args)
-    restart       actors.agent.control_cli.cmd_restart(args)
+    status        actors.agent.control.client.cmd_status(args)
+    logs          actors.agent.control.client.cmd_logs(args)
+    restart       actors.agent.control.client.cmd_restart(args)
     import        } parsers and handlers from actors.preseed.cli.add_parsers(subparsers);
     preseed       } loaded only when one of them is the command
     config        here: default, check
@@ -451,7 +451,7 @@ def _control(name: str) -> Handler:
                 _print_problems(e.problems)
                 return ExitCode.USAGE
             args.socket = str(cfg.control.socket)
-        control_cli = _optional_module("actors.agent.control_cli")
+        control_cli = _optional_module("actors.agent.control.client")
         if control_cli is None:
             print(f"{PROG}: the control commands are not available in this build", file=sys.stderr)
             return ExitCode.FAILURE

@@ -20,7 +20,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from actors.agent.config_schema import AgentConfig
+from actors.agent.config.schema import AgentConfig
 
 __all__ = ["render_containerd_config", "write_containerd_config"]
 

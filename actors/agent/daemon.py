@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from types import FrameType
 
-from actors.agent.config_schema import AgentConfig
+from actors.agent.config.schema import AgentConfig
 from actors.agent.containerd_config import write_containerd_config
 from actors.agent.metrics import LOG_BYTES, Metrics
 from actors.agent.root import root_spec
@@ -115,7 +115,7 @@ def run_agent(cfg: AgentConfig) -> int:
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     control = None
     try:
-        from actors.agent.control import ControlServer
+        from actors.agent.control.server import ControlServer
 
         control = ControlServer(str(cfg.control.socket), supervisor)
         control.start()

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from actors.agent.config_schema import AgentConfig
+from actors.agent.config.schema import AgentConfig
 from actors.supervisor.core.events import RunnableSpec
 from actors.supervisor.process.api import Context, Signal, signal
 from actors.supervisor.process.api import run as run_child

@@ -197,12 +197,12 @@ def test_run_refuses_a_bad_config_before_starting_anything(
 
 @pytest.fixture
 def fake_control(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, argparse.Namespace]]:
-    """Replaces actors.agent.control_cli with one that records its calls."""
+    """Replaces actors.agent.control.client with one that records its calls."""
     calls: list[tuple[str, argparse.Namespace]] = []
-    fake = types.ModuleType("actors.agent.control_cli")
+    fake = types.ModuleType("actors.agent.control.client")
     for name in ("cmd_status", "cmd_logs", "cmd_restart"):
         setattr(fake, name, lambda args, name=name: calls.append((name, args)) or 0)
-    monkeypatch.setitem(sys.modules, "actors.agent.control_cli", fake)
+    monkeypatch.setitem(sys.modules, "actors.agent.control.client", fake)
     return calls
 
 
@@ -304,8 +304,8 @@ def test_control_commands_refuse_a_bad_config_with_exit_2(
 
 
 @pytest.mark.skipif(
-    importlib.util.find_spec("actors.agent.control_cli") is None,
-    reason="actors.agent.control_cli is not there yet",
+    importlib.util.find_spec("actors.agent.control.client") is None,
+    reason="actors.agent.control.client is not there yet",
 )
 def test_status_with_no_agent_running_exits_3(short_dir: Path, env: dict[str, str]) -> None:
     r = cli("status", env=env)

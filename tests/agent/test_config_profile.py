@@ -13,7 +13,7 @@ import pytest
 
 from actors.agent import __version__
 from actors.agent.config import DEFAULT_SOURCE, default_toml, load_config, parse_config
-from actors.agent.config_schema import (
+from actors.agent.config.schema import (
     DERIVED_PATHS,
     POLICY_KEYS,
     SECTION_KEYS,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from control_helpers import Backend, node
 
-from actors.agent.control import ControlServer
+from actors.agent.control.server import ControlServer
 
 
 @dataclass

@@ -18,7 +18,7 @@ from control_helpers import (
     status_args,
 )
 
-from actors.agent.control_cli import cmd_logs, cmd_restart, cmd_status
+from actors.agent.control.client import cmd_logs, cmd_restart, cmd_status
 from actors.logtree import Severity, entry_to_dict, format_entry
 from actors.supervisor.runtime import clock
 

@@ -11,8 +11,8 @@ import grpc
 import pytest
 from control_helpers import AcceptAndClose, Backend, foreign_grpc_server, wait_until
 
-from actors.agent.control import ControlError, ControlServer
-from actors.agent.control_wire import SocketState, probe_socket
+from actors.agent.control.server import ControlError, ControlServer
+from actors.agent.control.wire import SocketState, probe_socket
 from messages.control import control_pb2 as pb
 from messages.control import control_pb2_grpc as pb_grpc
 

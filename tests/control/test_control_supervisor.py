@@ -9,8 +9,8 @@ import pytest
 from control_helpers import logs_args, restart_args, status_args
 from prom_text import parse
 
-from actors.agent.control import ControlServer
-from actors.agent.control_cli import cmd_logs, cmd_restart, cmd_status
+from actors.agent.control.client import cmd_logs, cmd_restart, cmd_status
+from actors.agent.control.server import ControlServer
 from actors.agent.metrics import Metrics
 from actors.supervisor.core.events import RunnableSpec
 from actors.supervisor.core.policy import PolicyRule, PolicySet

@@ -1,6 +1,6 @@
 """What crosses the control socket, and who is on the other side of one.
 
-Shared by the server (`actors.agent.control`) and the CLI (`actors.agent.control_cli`):
+Shared by the server (`actors.agent.control.server`) and the CLI (`actors.agent.control.client`):
 
 * the agent's identity on the socket: `PRODUCT` and `PROTOCOL_VERSION`, as `Hello`
   answers them; a client trusts no other;

@@ -3,7 +3,7 @@
 `ControlServer` serves the `nodecontainerd.control.v1.Control` service
 (``messages/control/control.proto``) for a backend: anything with ``snapshot()``,
 ``restart(dn)`` and ``log_tree`` — the running `Supervisor`, or a test double.
-The CLI side (``node-containerd status|logs|restart``) is `actors.agent.control_cli`.
+The CLI side (``node-containerd status|logs|restart``) is `actors.agent.control.client`.
 
 Rules:
     * The socket file is mode 0600 from its first moment: it is bound inside a fresh
@@ -43,7 +43,7 @@ from typing import Protocol, Self
 
 import grpc
 
-from actors.agent.control_wire import (
+from actors.agent.control.wire import (
     PRODUCT,
     PROTOCOL_VERSION,
     NodeStatusLike,

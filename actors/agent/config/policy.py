@@ -14,8 +14,8 @@ import re
 from types import MappingProxyType
 from typing import Any
 
-from actors.agent.config_schema import POLICY_KEYS
-from actors.agent.config_values import Checker, dotted
+from actors.agent.config.schema import POLICY_KEYS
+from actors.agent.config.values import Checker, dotted
 from actors.supervisor.core.policy import PolicyRule, glob_to_regex
 
 __all__ = ["read_policies"]

@@ -26,8 +26,8 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
-from actors.agent.config_schema import SEVERITIES, UNIX_PATH_MAX
-from actors.agent.units import format_size, parse_duration, parse_size
+from actors.agent.config.schema import SEVERITIES, UNIX_PATH_MAX
+from actors.agent.config.units import format_size, parse_duration, parse_size
 
 __all__ = ["Checker", "dotted", "toml_type"]
 
@@ -126,7 +126,7 @@ class Checker:
     def duration(
         self, key: str, value: object, *, positive: bool = False, or_else: str = ""
     ) -> float | None:
-        """A duration in seconds (see `actors.agent.units`), or None after a problem.
+        """A duration in seconds (see `actors.agent.config.units`), or None after a problem.
 
         Args:
             key: the dotted key.

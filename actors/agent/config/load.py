@@ -18,7 +18,7 @@ Theory of operation:
    the policies, the cross-checks). Otherwise a frozen `AgentConfig`.
 
 Layering: a user's file is read on top of the default profile. Keys it omits take
-the defaults of `actors.agent.config_schema` (which `default.toml` writes out);
+the defaults of `actors.agent.config.schema` (which `default.toml` writes out);
 its ``[policy."<pattern>"]`` rules come *after* the default profile's rules, so
 they override them field by field and keep the rest.
 
@@ -39,8 +39,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from actors.agent.config_policy import read_policies
-from actors.agent.config_schema import (
+from actors.agent.config.policy import read_policies
+from actors.agent.config.schema import (
     DEFAULT_STATE_DIR,
     DERIVED_PATHS,
     SECTION_KEYS,
@@ -54,8 +54,8 @@ from actors.agent.config_schema import (
     PreseedSection,
     RunscSection,
 )
-from actors.agent.config_values import Checker
-from actors.agent.units import format_duration
+from actors.agent.config.units import format_duration
+from actors.agent.config.values import Checker
 from actors.supervisor.core.policy import PolicyRule
 
 __all__ = [
@@ -83,7 +83,9 @@ _PIPE_MAX_FILE = "/proc/sys/fs/pipe-max-size"
 
 def default_toml() -> str:
     """The embedded default profile: a commented, working config of every key."""
-    return resources.files("actors.agent").joinpath("default.toml").read_text(encoding="utf-8")
+    return (
+        resources.files("actors.agent.config").joinpath("default.toml").read_text(encoding="utf-8")
+    )
 
 
 def load_config(

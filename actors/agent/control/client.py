@@ -34,7 +34,7 @@ from typing import Any, NoReturn, TextIO, cast
 
 import grpc
 
-from actors.agent.control_wire import (
+from actors.agent.control.wire import (
     PRODUCT,
     PROTOCOL_VERSION,
     SocketState,
