@@ -52,8 +52,8 @@ from actors.containerd.fifo import ensure_fifo, open_fifo, set_pipe_size
 from actors.containerd.logpump import run_pump
 from actors.containerd.notify import NotifySocket
 from actors.containerd.process import run_containerd
-from actors.containerd.readiness import version_call
 from actors.containerd.spec import ContainerdSpec
+from actors.containerd.version import version_call
 from actors.containerd.wakeup import Wakeup
 from actors.logtree import LogTree, RawEntry
 from actors.supervisor.core.events import RunnableSpec
@@ -127,6 +127,9 @@ class BenchNode:
         self.healthy.set()
 
     def start_children(self, children: object) -> None:
+        pass
+
+    def add_metric(self, name: str, value: float, labels: object) -> None:
         pass
 
 

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from actors.supervisor.process.api import (
     Context,
     Signal,
+    add_metric,
     logger,
     raw_logger,
     run,
@@ -57,6 +58,10 @@ class Node(Protocol):
         """Start each child as a group of its own (only while NEW)."""
         ...
 
+    def add_metric(self, name: str, value: float, labels: Mapping[str, str]) -> None:
+        """Add `value` to the agent's counter `name` for `labels`."""
+        ...
+
 
 class ContextNode:
     """`Node` backed by a runnable's `Context`."""
@@ -76,3 +81,6 @@ class ContextNode:
     def start_children(self, children: ChildSpecs) -> None:
         for name, (target, args) in children.items():
             run(self._ctx, name, target, **args)
+
+    def add_metric(self, name: str, value: float, labels: Mapping[str, str]) -> None:
+        add_metric(self._ctx, name, value, labels)

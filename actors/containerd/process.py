@@ -4,8 +4,11 @@ The runnable `run` (``actors.containerd.process:run``) validates its arguments i
 a `ContainerdSpec` and hands them to a `ContainerdProcessActor`, then blocks until
 the actor reports an `Outcome`: canceled (return) or an error (raise → DEAD).
 
-Theory of operation (every decision is taken in the actor's thread; helper threads
-only wait and ``tell`` the actor what happened):
+The actor is the thin I/O shell of `ContainerdLifecycle`, which takes every
+decision (readiness, liveness, stopping, draining; see its module doc). The actor
+does what needs the OS, turns what it sees into lifecycle events and carries out
+the actions that come back. Every event is handled in the actor's thread; helper
+threads only wait and ``tell`` the actor what happened:
 
 1. Setup. Check the binary and the config, and remove sockets a killed containerd
    left (`stale`). Make the runsc FIFO (never world-writable) and hold it open
@@ -14,12 +17,9 @@ only wait and ``tell`` the actor what happened):
 2. Spawn. `DaemonProcess` starts ``setpriv --pdeathsig KILL -- containerd --config
    <file>`` in this process's group with exactly ``PATH``, ``TMPDIR`` and
    ``NOTIFY_SOCKET``; its stdout and stderr go to the node's raw log.
-3. Ready. `ReadinessTracker`: ``READY=1`` from containerd's pid, then a Version call
-   → HEALTHY. Not ready within ``ready_timeout`` → fail.
-4. End. Any exit of containerd is an error naming its exit status. A cancel sends
-   SIGTERM, then SIGKILL after ``stop_timeout``; a failure SIGKILLs containerd at
-   once. Either way the outcome is reported only once containerd has exited and its
-   last output is in the log (or after `DRAIN_TIMEOUT`).
+3. Probes. Each `StartProbe` is one `version_call` (the one Version probe) in a
+   thread of its own; timers are `threading.Timer` s telling `TimerFired`.
+4. Report. Close everything, flush the raw log and hand the `Outcome` over.
 """
 
 from __future__ import annotations
@@ -31,32 +31,47 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, assert_never
 
 import pykka
 
 from actors.containerd.children import child_specs
 from actors.containerd.daemon import DaemonProcess
+from actors.containerd.events import (
+    Action,
+    AddMetric,
+    CancelRequested,
+    CancelTimer,
+    Event,
+    Exited,
+    Kill,
+    Log,
+    Notified,
+    NotifyBroken,
+    Outcome,
+    OutputClosed,
+    ProbeAnswered,
+    ProbeFailed,
+    Report,
+    SetTimer,
+    SetupFailed,
+    SetupSucceeded,
+    SignalHealthy,
+    Spawn,
+    Spawned,
+    SpawnFailed,
+    StartProbe,
+    Terminate,
+    Timer,
+    TimerFired,
+)
 from actors.containerd.fifo import FifoError, ensure_fifo, open_fifo, set_pipe_size
+from actors.containerd.lifecycle import DRAIN_TIMEOUT, ContainerdLifecycle
 from actors.containerd.node import ContextNode, Node
-from actors.containerd.notify import NotifyDatagram, NotifyError, NotifySocket
-from actors.containerd.readiness import (
-    BecomeHealthy,
-    Fail,
-    Probe,
-    ReadinessAction,
-    ReadinessTracker,
-    VersionInfo,
-    version_call,
-)
-from actors.containerd.spec import (
-    ContainerdSpec,
-    containerd_command,
-    containerd_env,
-    describe_exit,
-)
+from actors.containerd.notify import NotifyError, NotifySocket
+from actors.containerd.spec import ContainerdSpec, containerd_command, containerd_env
 from actors.containerd.stale import clear_stale_sockets
+from actors.containerd.version import describe_probe_error, version_call
 from actors.containerd.wakeup import Wakeup
 from actors.supervisor.process.api import Context
 
@@ -69,32 +84,17 @@ __all__ = [
     "run_containerd",
 ]
 
-DRAIN_TIMEOUT = 2.0
-"""Seconds to wait for containerd's last output after it exited."""
-
 
 class ContainerdError(Exception):
     """containerd failed: it exited, did not become ready, or could not start."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Outcome:
-    """How a run of containerd ended.
-
-    Attributes:
-        canceled: it was stopped because the node was cancelled.
-        error: why it failed, or None.
-    """
-
-    canceled: bool = False
-    error: str | None = None
 
 
 def run(ctx: Context, **args: Any) -> None:
     """The runnable of ``root.containerd``; `args` are `ContainerdSpec`'s fields.
 
     Raises:
-        ContainerdError: containerd exited, was not ready in time or could not start.
+        ContainerdError: containerd exited, was not ready in time, stopped answering
+            the liveness probe, or could not start.
     """
     spec = ContainerdSpec(**args)
     outcome = run_containerd(spec, ContextNode(ctx))
@@ -109,59 +109,11 @@ def run_containerd(spec: ContainerdSpec, node: Node) -> Outcome:
     return done.result()
 
 
-# Messages the helper threads tell the actor.
-@dataclass(frozen=True, slots=True)
-class _Spawned:
-    pid: int
-
-
-@dataclass(frozen=True, slots=True)
-class _SpawnFailed:
-    error: str
-
-
-@dataclass(frozen=True, slots=True)
-class _Exited:
-    returncode: int
-
-
-@dataclass(frozen=True, slots=True)
-class _OutputClosed:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class _Notified:
-    datagram: NotifyDatagram
-
-
-@dataclass(frozen=True, slots=True)
-class _NotifyBroken:
-    error: str
-
-
-@dataclass(frozen=True, slots=True)
-class _VersionAnswered:
-    info: VersionInfo
-
-
-@dataclass(frozen=True, slots=True)
-class _VersionFailed:
-    error: str
-
-
-@dataclass(frozen=True, slots=True)
-class _Timeout:
-    what: str  # "ready", "stop" or "drain"
-
-
-@dataclass(frozen=True, slots=True)
-class _CancelRequested:
-    pass
-
-
 class ContainerdProcessActor(pykka.ThreadingActor):
-    """Runs one containerd; see the module doc. Handlers run in the actor's thread."""
+    """Runs one containerd; see the module doc. Handlers run in the actor's thread.
+
+    Messages are lifecycle `Event` s, told by the helper threads.
+    """
 
     def __init__(
         self,
@@ -177,43 +129,40 @@ class ContainerdProcessActor(pykka.ThreadingActor):
         self._log = node.log
         self._done = done
         self._clock = clock
+        self._lifecycle = ContainerdLifecycle(spec)
         self._fifo_fd: int | None = None
         self._notify: NotifySocket | None = None
         self._notify_thread: threading.Thread | None = None
         self._wakeup = Wakeup()
-        self._timers: dict[str, threading.Timer] = {}
+        self._timers: dict[Timer, threading.Timer] = {}
         self._daemon: DaemonProcess | None = None
-        self._pid: int | None = None
-        self._spawn = "none"  # none → pending → running → exited | failed
-        self._output_closed = False
-        self._tracker: ReadinessTracker | None = None
-        self._early: list[NotifyDatagram] = []  # arrived before _Spawned: replayed then
-        self._spawned_at = 0.0
-        self._pending: Outcome | None = None  # decided; reported once containerd is gone
         self._finished = False
 
-    # ------------------------------------------------------------ lifecycle
+    # ------------------------------------------------------------ pykka hooks
 
     def on_start(self) -> None:
         try:
             self._setup()
         except Exception as e:  # noqa: BLE001 - a setup error fails the node, naming it
-            self._fail(str(e))
+            self._feed(SetupFailed(str(e)))
             return
+        self._feed(SetupSucceeded())
         threading.Thread(target=self._watch_cancel, name="nc-cancel", daemon=True).start()
 
     def on_receive(self, message: Any) -> None:
-        handler = self._HANDLERS.get(type(message))
-        if handler is None:
-            raise TypeError(f"unexpected message {message!r}")
-        handler(self, message)
+        self._feed(message)
 
     def on_failure(self, exception_type: Any, exception_value: Any, traceback: Any) -> None:
-        # A bug in a handler: containerd must not outlive us unreported.
-        self._kill()
+        # A bug in a handler (or an illegal event): containerd must not outlive us
+        # unreported.
+        self._send(signal.SIGKILL)
         self._report(Outcome(error=f"containerd actor crashed: {exception_value!r}"))
 
-    # ------------------------------------------------------------ setup (step 1 and 2)
+    def _feed(self, event: Event) -> None:
+        for action in self._lifecycle.handle(event, self._clock()):
+            self._execute(action)
+
+    # ------------------------------------------------------------ setup
 
     def _setup(self) -> None:
         spec = self._spec
@@ -226,22 +175,6 @@ class ContainerdProcessActor(pykka.ThreadingActor):
         )
         self._notify_thread.start()
         self._node.start_children(child_specs(spec))
-        self._spawn = "pending"
-        setpriv = shutil.which("setpriv")
-        if setpriv is None:
-            self._log.warning("setpriv not found: containerd gets no parent-death signal")
-        self._daemon = DaemonProcess(
-            containerd_command(spec, setpriv),
-            containerd_env(spec),
-            self._node.raw,
-            on_spawned=lambda pid: self._tell(_Spawned(pid)),
-            on_spawn_failed=lambda error: self._tell(
-                _SpawnFailed(f"cannot start containerd {spec.binary!r}: {error}")
-            ),
-            on_exited=lambda returncode: self._tell(_Exited(returncode)),
-            on_output_closed=lambda: self._tell(_OutputClosed()),
-        )
-        self._daemon.start()
 
     def _prepare_fifo(self) -> None:
         spec = self._spec
@@ -262,9 +195,24 @@ class ContainerdProcessActor(pykka.ThreadingActor):
         for path in clear_stale_sockets(spec.config, spec.address):
             self._log.info("removed stale socket %r left by an earlier containerd", path)
 
+    def _spawn(self) -> None:
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            self._log.warning("setpriv not found: containerd gets no parent-death signal")
+        self._daemon = DaemonProcess(
+            containerd_command(self._spec, setpriv),
+            containerd_env(self._spec),
+            self._node.raw,
+            on_spawned=lambda pid: self._tell(Spawned(pid)),
+            on_spawn_failed=lambda error: self._tell(SpawnFailed(error)),
+            on_exited=lambda returncode: self._tell(Exited(returncode)),
+            on_output_closed=lambda: self._tell(OutputClosed()),
+        )
+        self._daemon.start()
+
     # ------------------------------------------------------------ helper threads
 
-    def _tell(self, message: object) -> None:
+    def _tell(self, message: Event) -> None:
         try:
             self.actor_ref.tell(message)
         except pykka.ActorDeadError:
@@ -278,191 +226,73 @@ class ContainerdProcessActor(pykka.ThreadingActor):
                 self._log.warning("ignoring notify datagram: %s", e)
                 continue
             except OSError as e:
-                self._tell(_NotifyBroken(str(e)))
+                self._tell(NotifyBroken(str(e)))
                 return
             if datagram is None:
                 return
-            self._tell(_Notified(datagram))
+            self._tell(Notified(datagram))
 
     def _watch_cancel(self) -> None:
         self._node.cancelled.wait()
-        self._tell(_CancelRequested())
+        self._tell(CancelRequested(self._node.cancel_reason()))
 
-    def _probe(self, timeout: float) -> None:
+    def _probe(self, probe: int, timeout: float) -> None:
         try:
             info = version_call(self._spec.address, timeout)
-        except Exception as e:  # noqa: BLE001 - an RpcError or a bad answer: not ready
-            self._tell(_VersionFailed(_rpc_error_text(e)))
+        except Exception as e:  # noqa: BLE001 - an RpcError or a bad answer: a failure
+            self._tell(ProbeFailed(probe, describe_probe_error(e)))
         else:
-            self._tell(_VersionAnswered(info))
+            self._tell(ProbeAnswered(probe, info))
 
-    def _start_timer(self, what: str, seconds: float) -> None:
-        timer = threading.Timer(seconds, self._tell, args=(_Timeout(what),))
-        timer.daemon = True
-        self._timers[what] = timer
-        timer.start()
+    # ------------------------------------------------------------ actions
 
-    # ------------------------------------------------------------ handlers
-
-    def _on_spawned(self, msg: _Spawned) -> None:
-        self._pid, self._spawn = msg.pid, "running"
-        self._spawned_at = self._clock()
-        self._log.info("started containerd %r (pid %d)", self._spec.binary, msg.pid)
-        if self._pending is not None:  # cancelled or failed while it was spawning
-            if self._pending.error is None:
-                self._terminate()
-            else:
-                self._kill()
-            return
-        self._tracker = ReadinessTracker(
-            address=self._spec.address,
-            notify_path=self._spec.notify_socket,
-            timeout=self._spec.ready_timeout,
-            started_at=self._spawned_at,
-            mode=self._spec.readiness,
-        )
-        self._start_timer("ready", self._spec.ready_timeout)
-        self._apply(self._tracker.start(self._spawned_at))
-        for datagram in self._early:
-            self._on_notified(_Notified(datagram))
-        self._early.clear()
-
-    def _on_spawn_failed(self, msg: _SpawnFailed) -> None:
-        self._spawn = "failed"
-        self._fail(msg.error)
-
-    def _on_exited(self, msg: _Exited) -> None:
-        self._spawn = "exited"
-        status = describe_exit(msg.returncode)
-        if self._pending is None:
-            self._pending = Outcome(error=f"containerd {self._spec.binary!r} exited: {status}")
-        else:
-            self._log.info("containerd exited: %s", status)
-        if self._output_closed:
-            self._report(self._pending)
-        else:
-            self._start_timer("drain", DRAIN_TIMEOUT)
-
-    def _on_output_closed(self, msg: _OutputClosed) -> None:
-        self._output_closed = True
-        if self._spawn == "exited" and self._pending is not None:
-            self._report(self._pending)
-
-    def _on_notified(self, msg: _Notified) -> None:
-        datagram = msg.datagram
-        if self._spawn == "pending":
-            self._early.append(datagram)
-            return
-        if datagram.pid != self._pid:
-            self._log.warning(
-                "ignoring notify datagram from pid %d, not containerd: %s",
-                datagram.pid,
-                datagram.message.describe(),
-            )
-            return
-        self._log.info("containerd notify: %s", datagram.message.describe())
-        if self._tracker is not None and self._pending is None:
-            self._apply(self._tracker.notified(datagram.message, self._clock()))
-
-    def _on_notify_broken(self, msg: _NotifyBroken) -> None:
-        self._log.warning("notify socket %r broke: %s", self._spec.notify_socket, msg.error)
-
-    def _on_version_answered(self, msg: _VersionAnswered) -> None:
-        if self._tracker is not None and self._pending is None:
-            self._apply(self._tracker.version_answered(msg.info))
-
-    def _on_version_failed(self, msg: _VersionFailed) -> None:
-        if self._tracker is not None and self._pending is None:
-            self._apply(self._tracker.version_failed(msg.error))
-
-    def _on_timeout(self, msg: _Timeout) -> None:
-        self._timers.pop(msg.what, None)
-        if msg.what == "ready" and self._tracker is not None and self._pending is None:
-            self._apply(self._tracker.deadline_passed())
-        elif msg.what == "stop" and self._spawn == "running":
-            self._log.warning(
-                "containerd did not stop within %gs of SIGTERM: sending SIGKILL",
-                self._spec.stop_timeout,
-            )
-            self._kill()
-        elif msg.what == "drain" and self._pending is not None:
-            self._log.warning("containerd's output did not close: something still holds it")
-            self._report(self._pending)
-
-    def _on_cancel(self, msg: _CancelRequested) -> None:
-        if self._pending is not None:
-            return  # already failing or stopping: that outcome stands
-        self._pending = Outcome(canceled=True)
-        self._log.info("cancelled (%s): stopping containerd", self._node.cancel_reason())
-        if self._spawn == "running":
-            self._terminate()
-        elif self._spawn in ("none", "failed"):
-            self._report(self._pending)
-        # "pending": _on_spawned terminates it; "exited": _on_exited reports
-
-    _HANDLERS: ClassVar[dict[type, Callable[[ContainerdProcessActor, Any], None]]] = {
-        _Spawned: _on_spawned,
-        _SpawnFailed: _on_spawn_failed,
-        _Exited: _on_exited,
-        _OutputClosed: _on_output_closed,
-        _Notified: _on_notified,
-        _NotifyBroken: _on_notify_broken,
-        _VersionAnswered: _on_version_answered,
-        _VersionFailed: _on_version_failed,
-        _Timeout: _on_timeout,
-        _CancelRequested: _on_cancel,
-    }
-
-    # ------------------------------------------------------------ decisions
-
-    def _apply(self, actions: list[ReadinessAction]) -> None:
-        for action in actions:
-            if isinstance(action, Probe):
+    def _execute(self, action: Action) -> None:
+        match action:
+            case Spawn():
+                self._spawn()
+            case StartProbe(probe=probe, timeout=timeout):
                 threading.Thread(
-                    target=self._probe, args=(action.timeout,), name="nc-version", daemon=True
+                    target=self._probe, args=(probe, timeout), name="nc-version", daemon=True
                 ).start()
-            elif isinstance(action, BecomeHealthy):
-                self._timers.pop("ready").cancel()
-                elapsed = (self._clock() - self._spawned_at) * 1000
-                self._log.info(
-                    "containerd %s (%s) is ready, %.0f ms after spawn",
-                    action.info.version,
-                    action.info.revision,
-                    elapsed,
-                )
+            case SetTimer(timer=timer, token=token, delay=delay):
+                self._cancel_timer(timer)
+                thread = threading.Timer(delay, self._tell, args=(TimerFired(timer, token),))
+                thread.daemon = True
+                self._timers[timer] = thread
+                thread.start()
+            case CancelTimer(timer=timer):
+                self._cancel_timer(timer)
+            case Terminate():
+                self._send(signal.SIGTERM)
+            case Kill():
+                self._send(signal.SIGKILL)
+            case SignalHealthy():
                 self._node.signal_healthy()
-            elif isinstance(action, Fail):
-                self._fail(action.reason)
+            case Log(level=level, message=message):
+                self._log.log(level, "%s", message)
+            case AddMetric(name=name, value=value, labels=labels):
+                self._node.add_metric(name, value, labels)
+            case Report(outcome=outcome):
+                self._report(outcome)
+            case _:
+                assert_never(action)
 
-    def _fail(self, reason: str) -> None:
-        """Fail the node: kill containerd at once, report once it is gone."""
-        if self._pending is not None:
-            return
-        self._pending = Outcome(error=reason)
-        if self._spawn == "running":
-            self._kill()
-        elif self._spawn in ("none", "failed"):
-            self._report(self._pending)
-
-    def _terminate(self) -> None:
-        self._send(signal.SIGTERM)
-        self._start_timer("stop", self._spec.stop_timeout)
-
-    def _kill(self) -> None:
-        self._send(signal.SIGKILL)
+    def _cancel_timer(self, timer: Timer) -> None:
+        thread = self._timers.pop(timer, None)
+        if thread is not None:
+            thread.cancel()
 
     def _send(self, sig: signal.Signals) -> None:
-        if self._daemon is not None and self._spawn == "running":
-            self._daemon.send_signal(sig)  # False if already dead: _Exited is on its way
+        if self._daemon is not None:
+            self._daemon.send_signal(sig)  # False if already dead: Exited is on its way
 
     def _report(self, outcome: Outcome) -> None:
         """Clean up and hand `outcome` to `run_containerd`. Idempotent."""
         if self._finished:
             return
         self._finished = True
-        for timer in self._timers.values():
-            timer.cancel()
-        self._timers.clear()
+        for timer in list(self._timers):
+            self._cancel_timer(timer)
         self._wakeup.set()
         if self._notify_thread is not None:
             self._notify_thread.join()
@@ -480,11 +310,3 @@ class ContainerdProcessActor(pykka.ThreadingActor):
             self.stop()
         except pykka.ActorDeadError:
             pass  # reporting from on_failure: pykka stopped us already
-
-
-def _rpc_error_text(error: Exception) -> str:
-    details = getattr(error, "details", None)
-    code = getattr(error, "code", None)
-    if callable(details) and callable(code):
-        return f"{code().name.lower()}: {details()}"
-    return str(error)

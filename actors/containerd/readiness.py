@@ -11,10 +11,9 @@ A spawned process is not a ready containerd. `ReadinessTracker` is the pure rule
   gRPC's own reconnect (``wait_for_ready``) waits for the socket, no sleep loop here.
 * Either way, not ready within ``timeout`` seconds of the spawn → fail.
 
-`version_call` does the I/O: a raw unary call whose request is the empty
-``google.protobuf.Empty`` (zero bytes, wire-valid) and whose response is decoded by
-`parse_version_response` — fields 1 (``version``) and 2 (``revision``) of
-``VersionResponse`` — without generated code.
+The Version call itself is the one probe of `actors.containerd.version`; the
+tracker only asks for it (`Probe`) and is told how it went. `ContainerdLifecycle`
+(`actors.containerd.lifecycle`) owns one tracker per start of containerd.
 """
 
 from __future__ import annotations
@@ -22,39 +21,20 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-import grpc
-
 from actors.containerd.notify import NotifyMessage
+from actors.containerd.version import VersionInfo
 
 __all__ = [
-    "VERSION_METHOD",
+    "MODES",
     "BecomeHealthy",
     "Fail",
     "Probe",
     "ReadinessAction",
     "ReadinessTracker",
-    "VersionInfo",
-    "parse_version_response",
-    "version_call",
 ]
 
-VERSION_METHOD = "/containerd.services.version.v1.Version/Version"
-"""The gRPC method every containerd (1.x and 2.x) serves."""
-
 MODES = ("notify", "version")
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class VersionInfo:
-    """What containerd's Version call answered.
-
-    Attributes:
-        version: e.g. ``1.6.20~ds1``.
-        revision: e.g. ``1.6.20~ds1-1+deb12u3``.
-    """
-
-    version: str
-    revision: str
+"""The readiness modes (see the module doc)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,62 +143,3 @@ class ReadinessTracker:
     def _fail(self, reason: str) -> list[ReadinessAction]:
         self._phase = _Phase.FAILED
         return [Fail(reason)]
-
-
-def version_call(address: str, timeout: float) -> VersionInfo:
-    """Calls Version on the containerd socket `address` and decodes the answer.
-
-    Waits (inside gRPC, up to `timeout` seconds) for the socket to accept.
-
-    Raises:
-        grpc.RpcError: the call failed or timed out.
-        ValueError: the answer is not a valid ``VersionResponse``.
-    """
-    with grpc.insecure_channel(f"unix://{address}") as channel:
-        call = channel.unary_unary(VERSION_METHOD)  # bytes in, bytes out
-        answer = call(b"", timeout=timeout, wait_for_ready=True)
-    return parse_version_response(answer)
-
-
-def parse_version_response(data: bytes) -> VersionInfo:
-    """Decodes a ``containerd.services.version.v1.VersionResponse``.
-
-    Fields 1 and 2 are strings; any other field is skipped by its wire type.
-
-    Raises:
-        ValueError: the bytes are not a valid protobuf message.
-    """
-    strings = {1: "", 2: ""}
-    pos = 0
-    while pos < len(data):
-        key, pos = _varint(data, pos)
-        number, wire_type = key >> 3, key & 7
-        if wire_type == 0:
-            _, pos = _varint(data, pos)
-        elif wire_type == 1:
-            pos += 8
-        elif wire_type == 5:
-            pos += 4
-        elif wire_type == 2:
-            length, pos = _varint(data, pos)
-            if number in strings:
-                strings[number] = data[pos : pos + length].decode("utf-8", "replace")
-            pos += length
-        else:
-            raise ValueError(f"version response is invalid: wire type {wire_type} at {pos}")
-        if pos > len(data):
-            raise ValueError("version response is invalid: truncated")
-    return VersionInfo(version=strings[1], revision=strings[2])
-
-
-def _varint(data: bytes, pos: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        if pos >= len(data) or shift > 63:
-            raise ValueError("version response is invalid: bad varint")
-        byte = data[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        shift += 7
-        if not byte & 0x80:
-            return value, pos

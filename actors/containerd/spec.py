@@ -59,6 +59,10 @@ class ContainerdSpec:
             the node's grace period so that containerd is killed by us, not by the
             supervisor's SIGKILL of the whole process group.
         readiness: ``"notify"`` (READY=1 then Version) or ``"version"`` (Version only).
+        liveness_interval: seconds between liveness probes (Version calls) while
+            HEALTHY, or None for no liveness probing.
+        liveness_timeout: seconds one liveness probe may take before it fails.
+        liveness_failures: liveness probes failed in a row that fail the node.
         preseed: arguments of the preseed child, or None when preseeding is disabled.
     """
 
@@ -74,6 +78,9 @@ class ContainerdSpec:
     ready_timeout: float = 30.0
     stop_timeout: float = 4.0
     readiness: str = "notify"
+    liveness_interval: float | None = 5.0
+    liveness_timeout: float = 5.0
+    liveness_failures: int = 3
     preseed: dict[str, Any] | None = field(default=None)
 
     def __post_init__(self) -> None:
@@ -95,6 +102,7 @@ class ContainerdSpec:
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or value <= 0:
                 raise ValueError(f"containerd argument {name}={value!r} is invalid: not positive")
+        _check_liveness(self)
         if self.readiness not in MODES:
             raise ValueError(
                 f"containerd argument readiness={self.readiness!r} is invalid: "
@@ -110,6 +118,25 @@ class ContainerdSpec:
     def preseed_enabled(self) -> bool:
         """Whether the preseed child imports anything (``enabled: false`` disables it)."""
         return self.preseed is not None and self.preseed.get("enabled", True) is not False
+
+
+def _check_liveness(spec: ContainerdSpec) -> None:
+    interval = spec.liveness_interval
+    if interval is not None and (not isinstance(interval, (int, float)) or interval <= 0):
+        raise ValueError(
+            f"containerd argument liveness_interval={interval!r} is invalid: "
+            "not positive (None turns liveness off)"
+        )
+    timeout = spec.liveness_timeout
+    if not isinstance(timeout, (int, float)) or timeout <= 0:
+        raise ValueError(
+            f"containerd argument liveness_timeout={timeout!r} is invalid: not positive"
+        )
+    failures = spec.liveness_failures
+    if isinstance(failures, bool) or not isinstance(failures, int) or failures < 1:
+        raise ValueError(
+            f"containerd argument liveness_failures={failures!r} is invalid: not an integer >= 1"
+        )
 
 
 def containerd_command(spec: ContainerdSpec, setpriv: str | None) -> list[str]:

@@ -8,21 +8,21 @@ into a `ContainerdError` with a clear message: the socket does not exist,
 containerd is not answering, or what containerd said. Calls that the importer
 expects to fail (NotFound, AlreadyExists) can be told apart with `code_of`.
 
-The channel reconnects quickly (backoff 100 ms to 1 s) so that `wait_ready`
-notices a containerd that has just started. Thread-safe: the importer's writer
-threads share one client.
+`wait_ready` asks the agent's one Version probe (`actors.containerd.version`),
+which notices a containerd that has just started within about 100 ms.
+Thread-safe: the importer's writer threads share one client.
 """
 
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable
 from typing import Any, Self, TypeVar
 
 import grpc
 from google.protobuf import empty_pb2  # type: ignore[import-untyped]
 
+from actors.containerd.version import version_call
 from actors.preseed.errors import ContainerdError
 from messages.containerd.services.content.v1 import content_pb2 as _content_messages
 from messages.containerd.services.content.v1 import content_pb2_grpc as _content
@@ -170,32 +170,24 @@ class ContainerdClient:
         return str(reply.version)
 
     def wait_ready(self, timeout: float) -> None:
-        """Wait until containerd answers a version call, for at most `timeout` seconds.
+        """Wait until containerd answers Version, for at most `timeout` seconds.
+
+        One call of the agent's one Version probe
+        (`actors.containerd.version.version_call`), whose channel retries the
+        connection every 100 ms: no polling loop here.
 
         Raises:
             ContainerdError: it did not answer in time; the message says why.
         """
-        deadline = time.monotonic() + timeout
-        last: ContainerdError | None = None
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            if os.path.exists(self.address):
-                try:
-                    self.call(
-                        self._version.Version,
-                        empty_pb2.Empty(),
-                        what="version",
-                        timeout=max(0.05, min(left, 2.0)),
-                    )
-                    return
-                except ContainerdError as e:
-                    last = e
+        try:
+            version_call(self.address, timeout)
+        except (grpc.RpcError, ValueError) as e:
+            if not os.path.exists(self.address):
+                cause = f"containerd socket {self.address!r} does not exist"
+            elif isinstance(e, grpc.RpcError):
+                cause = self.error("version", e).cause
             else:
-                last = ContainerdError(f"containerd socket {self.address!r} does not exist")
-            time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
-        reason = f": {last.cause}" if last is not None else ""
-        raise ContainerdError(
-            f"containerd at {self.address!r} did not answer within {timeout:g}s{reason}"
-        )
+                cause = str(e)
+            raise ContainerdError(
+                f"containerd at {self.address!r} did not answer within {timeout:g}s: {cause}"
+            ) from e

@@ -45,6 +45,9 @@ class ChildNode:
     def start_children(self, children: object) -> None:
         pass
 
+    def add_metric(self, name: str, value: float, labels: object) -> None:
+        pass
+
 
 class _PidPrinter(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:

@@ -1,9 +1,9 @@
 """Test doubles for the containerd actors: a fake supervision node and a memory sink.
 
 `FakeNode` stands in for a runnable's `Context` (through the `Node` protocol of
-`actors.containerd.node`): it records HEALTHY, the children asked for and the log
-lines, and lets a test cancel it. `MemorySink` collects raw bytes and lets a test
-wait, with a timeout, until a condition on them holds.
+`actors.containerd.node`): it records HEALTHY, the children asked for, the
+metrics added and the log lines, and lets a test cancel it. `MemorySink` collects
+raw bytes and lets a test wait, with a timeout, until a condition on them holds.
 """
 
 from __future__ import annotations
@@ -96,6 +96,7 @@ class FakeNode:
         self.healthy = threading.Event()
         self.healthy_count = 0
         self.children: list[dict[str, tuple[str, Mapping[str, Any]]]] = []
+        self.metrics: list[tuple[str, float, dict[str, str]]] = []
         self._reason: str | None = None
 
     def cancel(self, reason: str = "test cancelled the node") -> None:
@@ -111,6 +112,10 @@ class FakeNode:
 
     def start_children(self, children: Mapping[str, tuple[str, Mapping[str, Any]]]) -> None:
         self.children.append(dict(children))
+
+    def add_metric(self, name: str, value: float, labels: Mapping[str, str]) -> None:
+        with self._records.cond:
+            self.metrics.append((name, value, dict(labels)))
 
     def messages(self, level: str | None = None) -> list[str]:
         with self._records.cond:

@@ -15,7 +15,7 @@ import pytest
 from containerd_daemon import ContainerdDaemon
 
 from actors.containerd.notify import NotifyDatagram, NotifySocket
-from actors.containerd.readiness import version_call
+from actors.containerd.version import version_call
 from actors.containerd.wakeup import Wakeup
 
 pytestmark = pytest.mark.containerd

@@ -10,8 +10,6 @@ from actors.containerd.readiness import (
     Fail,
     Probe,
     ReadinessTracker,
-    VersionInfo,
-    parse_version_response,
 )
 from actors.containerd.spec import (
     ContainerdSpec,
@@ -20,6 +18,7 @@ from actors.containerd.spec import (
     describe_exit,
 )
 from actors.containerd.stale import socket_paths
+from actors.containerd.version import VersionInfo, parse_version_response
 
 READY = NotifyMessage(ready=True, fields=(("READY", "1"),))
 STATUS = NotifyMessage(status="loading", fields=(("STATUS", "loading"),))
