@@ -67,14 +67,19 @@ RESTARTS = "node_containerd_dn_restarts_total"
 PRESEED_BYTES = "node_containerd_preseed_bytes_total"
 PRESEED_IMAGES = "node_containerd_preseed_images_total"
 LOG_BYTES = "node_containerd_log_bytes_total"
+LIVENESS_SECONDS = "node_containerd_containerd_liveness_probe_seconds_total"
+LIVENESS_PROBES = "node_containerd_containerd_liveness_probes_total"
 
 #: Counters the agent feeds with `Metrics.add`, and their help texts: log bytes
 #: per DN from the root's readers; preseed bytes and images per namespace from
-#: `root.containerd.preseed` (through `actors.supervisor.process.api.add_metric`).
+#: `root.containerd.preseed`, containerd liveness probes from `root.containerd`
+#: (both through `actors.supervisor.process.api.add_metric`).
 COUNTERS: Mapping[str, str] = {
     PRESEED_BYTES: "Bytes of image content sent to containerd by the preseed",
     PRESEED_IMAGES: "Images created or updated by the preseed",
     LOG_BYTES: "Bytes of log data written into the log tree",
+    LIVENESS_SECONDS: "Seconds spent in root.containerd's liveness probes of containerd",
+    LIVENESS_PROBES: "Liveness probes of containerd by root.containerd, by result (ok, fail)",
 }
 
 _HELP = {

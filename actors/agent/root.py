@@ -56,6 +56,9 @@ def containerd_args(cfg: AgentConfig) -> dict[str, Any]:
         "fifo_mode": cfg.runsc.mode,
         "pipe_size": cfg.runsc.pipe_size,
         "ready_timeout": c.ready_timeout,
+        "liveness_interval": c.liveness_interval,
+        "liveness_timeout": c.liveness_timeout,
+        "liveness_failures": c.liveness_failures,
         "stop_timeout": max(0.5, grace * STOP_SHARE) if grace > 0 else 0.5,
         "preseed": preseed_args(cfg),
     }

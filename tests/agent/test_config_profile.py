@@ -161,6 +161,8 @@ def test_default_toml_documents_every_key_with_the_schema_defaults() -> None:
         "runsc.mode": "0600",
         "runsc.pipe_size": "1MiB",
         "containerd.ready_timeout": "30s",
+        "containerd.liveness_interval": "5s",
+        "containerd.liveness_timeout": "5s",
         "metrics.listen": "127.0.0.1:9464",
         "log.json_file": "",
         "preseed.labels": {},

@@ -55,7 +55,7 @@ from actors.agent.config.schema import (
     RunscSection,
 )
 from actors.agent.config.units import format_duration
-from actors.agent.config.values import Checker
+from actors.agent.config.values import Checker, toml_type
 from actors.supervisor.core.policy import PolicyRule
 
 __all__ = [
@@ -281,7 +281,43 @@ def _containerd(
         path=path_list,
         tmpdir=ctx.path("containerd.tmpdir", t),
         ready_timeout=d("ready_timeout") if timeout is None else timeout,
+        **_liveness(chk, t),
     )
+
+
+def _liveness(chk: Checker, t: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``containerd.liveness_*`` keys, as `ContainerdSection` fields."""
+    d: Callable[[str], Any] = functools.partial(_static_default, ContainerdSection)
+    names = ("liveness_interval", "liveness_timeout", "liveness_failures")
+    values = {name: d(name) for name in names}
+    if "liveness_interval" in t and t["liveness_interval"] == "off":
+        values["liveness_interval"] = None
+    elif "liveness_interval" in t:
+        interval = chk.duration(
+            "containerd.liveness_interval",
+            t["liveness_interval"],
+            positive=True,
+            or_else=', or "off" to turn liveness probing off',
+        )
+        values["liveness_interval"] = d("liveness_interval") if interval is None else interval
+    if "liveness_timeout" in t:
+        timeout = chk.duration("containerd.liveness_timeout", t["liveness_timeout"], positive=True)
+        values["liveness_timeout"] = d("liveness_timeout") if timeout is None else timeout
+    if "liveness_failures" in t:
+        failures = t["liveness_failures"]
+        if isinstance(failures, bool) or not isinstance(failures, int):
+            chk.problem(
+                "containerd.liveness_failures",
+                f"{failures!r} is {toml_type(failures)}; use an integer >= 1, e.g. 3",
+            )
+        elif failures < 1:
+            chk.problem(
+                "containerd.liveness_failures",
+                f"{failures!r} is less than 1; use an integer >= 1, e.g. 3",
+            )
+        else:
+            values["liveness_failures"] = failures
+    return values
 
 
 def _path_list(chk: Checker, value: object, fallback: str) -> str:

@@ -97,6 +97,9 @@ SECTION_KEYS: Mapping[str, tuple[str, ...]] = MappingProxyType(
             "path",
             "tmpdir",
             "ready_timeout",
+            "liveness_interval",
+            "liveness_timeout",
+            "liveness_failures",
         ),
         "runsc": ("fifo", "mode", "pipe_size"),
         "preseed": ("enabled", "dir", "record", "all_platforms", "skip_missing", "labels"),
@@ -145,6 +148,14 @@ class ContainerdSection:
     tmpdir: Path
     #: Seconds containerd may take to answer on `address` before the node fails.
     ready_timeout: float = 30.0
+    #: Seconds between liveness probes (a Version call on `address`) while
+    #: ``root.containerd`` is HEALTHY; None (``"off"``) for no probing.
+    liveness_interval: float | None = 5.0
+    #: Seconds one liveness probe may take before it counts as failed.
+    liveness_timeout: float = 5.0
+    #: Liveness probes failed in a row that fail ``root.containerd`` (so that its
+    #: restart policy kills and restarts containerd).
+    liveness_failures: int = 3
 
     @property
     def ttrpc_address(self) -> Path:
