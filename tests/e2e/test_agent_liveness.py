@@ -1,0 +1,61 @@
+"""The agent probes containerd's liveness and exports each probe as a counter."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from test_agent import FULL, Agent
+
+pytestmark = pytest.mark.timeout(180)
+
+PROBES_OK = 'node_containerd_containerd_liveness_probes_total{result="ok"}'
+PROBES_FAIL = 'node_containerd_containerd_liveness_probes_total{result="fail"}'
+SECONDS = "node_containerd_containerd_liveness_probe_seconds_total"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _scrape(url: str) -> dict[str, float]:
+    text = urllib.request.urlopen(url, timeout=10).read().decode()
+    samples = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            key, value = line.rsplit(" ", 1)
+            samples[key] = float(value)
+    return samples
+
+
+def test_liveness_probes_of_containerd_are_counted_with_their_seconds() -> None:
+    base = Path(tempfile.mkdtemp(prefix="nc-e2l-", dir="/tmp"))
+    agent = Agent(base)
+    port = _free_port()
+    config = base / "agent.toml"
+    config.write_text(
+        '[containerd]\nliveness_interval = "200ms"\n'
+        f'[metrics]\nenabled = true\nlisten = "127.0.0.1:{port}"\n'
+    )
+    agent.start(config)
+    try:
+        agent.wait_states(FULL, config=config)
+        url = f"http://127.0.0.1:{port}/metrics"
+        deadline = time.monotonic() + 30
+        samples = _scrape(url)
+        while samples.get(PROBES_OK, 0) < 3:
+            assert time.monotonic() < deadline, f"fewer than 3 probes answered in 30s: {samples}"
+            time.sleep(0.1)
+            samples = _scrape(url)
+        assert samples[SECONDS] > 0
+        assert PROBES_FAIL not in samples
+    finally:
+        agent.stop()
+        shutil.rmtree(base, ignore_errors=True)
