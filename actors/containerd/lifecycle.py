@@ -21,12 +21,11 @@ Theory of operation, by `Phase`::
    says whose they must be. `SpawnFailed` → the outcome at once.
 3. STARTING: a `ReadinessTracker` decides (``READY=1``, then a Version probe);
    the READY timer fails the node at ``ready_timeout``.
-4. HEALTHY: liveness. Every ``liveness_interval`` a Version probe starts (at a fixed
-   rate, even while an earlier one is still out), each with ``liveness_timeout``;
-   an answer resets the count of failures, and ``liveness_failures`` failures in a
-   row fail the node naming the probe and its last error. A stopped containerd is
-   thus failed within interval × failures + timeout. Each result adds its seconds
-   and a count to the `LIVENESS_SECONDS` and `LIVENESS_PROBES` counters.
+4. HEALTHY: liveness. The LIVENESS timer starts a Version probe every
+   ``liveness_interval`` (at a fixed rate, even while an earlier one is still out),
+   each with ``liveness_timeout``; a `LivenessTracker` counts the results and fails
+   the node after ``liveness_failures`` failures in a row: a stopped containerd is
+   failed within interval × failures + timeout.
 5. STOPPING: the outcome is decided. A failure SIGKILLs containerd at once; a
    cancel sends SIGTERM and SIGKILL after ``stop_timeout``. Decided while SPAWNING,
    the signal goes as soon as the pid is known (or the spawn failure reports).
@@ -43,10 +42,7 @@ import enum
 from typing import assert_never
 
 from actors.containerd.events import (
-    LIVENESS_PROBES,
-    LIVENESS_SECONDS,
     Action,
-    AddMetric,
     CancelRequested,
     CancelTimer,
     Event,
@@ -73,6 +69,7 @@ from actors.containerd.events import (
     Timer,
     TimerFired,
 )
+from actors.containerd.liveness import LivenessTracker
 from actors.containerd.notify import NotifyDatagram
 from actors.containerd.readiness import BecomeHealthy, Fail, Probe, ReadinessTracker
 from actors.containerd.spec import ContainerdSpec, describe_exit
@@ -121,8 +118,9 @@ class ContainerdLifecycle:
         self._outcome: Outcome | None = None  # decided; reported once containerd is gone
         self._tracker: ReadinessTracker | None = None
         self._readiness_probe: int | None = None
-        self._liveness_probes: dict[int, float] = {}  # probe → monotonic start
-        self._failures = 0  # liveness failures in a row
+        self._live = LivenessTracker(
+            address=spec.address, timeout=spec.liveness_timeout, failures=spec.liveness_failures
+        )
         self._timers: dict[Timer, int] = {}  # armed timer → its token
         self._serial = 0  # last probe number or timer token handed out
 
@@ -144,7 +142,7 @@ class ContainerdLifecycle:
     @property
     def liveness_failures(self) -> int:
         """Liveness probes failed in a row since the last answer."""
-        return self._failures
+        return self._live.failures
 
     @property
     def armed(self) -> dict[Timer, int]:
@@ -283,18 +281,8 @@ class ContainerdLifecycle:
             assert self._tracker is not None
             self._readiness_probe = None
             return self._readiness(self._tracker.version_answered(event.info), now)
-        if self._phase is Phase.HEALTHY and event.probe in self._liveness_probes:
-            actions = self._liveness_result(event.probe, "ok", now)
-            if self._failures:
-                actions.append(
-                    Log(
-                        LogLevel.INFO,
-                        f"containerd answered the liveness probe again "
-                        f"after {self._failures} failure(s)",
-                    )
-                )
-            self._failures = 0
-            return actions
+        if self._phase is Phase.HEALTHY and self._live.owns(event.probe):
+            return list(self._live.answered(event.probe, now).actions)
         return []  # late: the outcome is decided
 
     def _on_probe_failed(self, event: ProbeFailed, now: float) -> list[Action]:
@@ -302,28 +290,10 @@ class ContainerdLifecycle:
             assert self._tracker is not None
             self._readiness_probe = None
             return self._readiness(self._tracker.version_failed(event.error), now)
-        if self._phase is Phase.HEALTHY and event.probe in self._liveness_probes:
-            actions = self._liveness_result(event.probe, "fail", now)
-            self._failures += 1
-            spec = self._spec
-            probe = (
-                f"the liveness probe (Version on {spec.address!r}, "
-                f"timeout {spec.liveness_timeout:g}s)"
-            )
-            if self._failures >= spec.liveness_failures:
-                reason = (
-                    f"containerd did not answer {probe} {self._failures} times in a row; "
-                    f"last error: {event.error}"
-                )
-                return actions + self._fail(reason)
-            actions.append(
-                Log(
-                    LogLevel.WARNING,
-                    f"containerd did not answer {probe} "
-                    f"({self._failures} of {spec.liveness_failures} in a row): {event.error}",
-                )
-            )
-            return actions
+        if self._phase is Phase.HEALTHY and self._live.owns(event.probe):
+            verdict = self._live.failed(event.probe, event.error, now)
+            failure = [] if verdict.failure is None else self._fail(verdict.failure)
+            return [*verdict.actions, *failure]
         return []
 
     def _on_timer_fired(self, event: TimerFired, now: float) -> list[Action]:
@@ -336,7 +306,7 @@ class ContainerdLifecycle:
                 return self._readiness(self._tracker.deadline_passed(), now)
             case Timer.LIVENESS:
                 self._serial += 1
-                self._liveness_probes[self._serial] = now
+                self._live.started(self._serial, now)
                 return [
                     StartProbe(self._serial, self._spec.liveness_timeout),
                     self._set_timer(Timer.LIVENESS, self._liveness_interval()),
@@ -389,13 +359,6 @@ class ContainerdLifecycle:
                     actions += self._fail(reason)
         return actions
 
-    def _liveness_result(self, probe: int, result: str, now: float) -> list[Action]:
-        seconds = max(now - self._liveness_probes.pop(probe), 0.0)
-        return [
-            AddMetric(LIVENESS_SECONDS, seconds),
-            AddMetric(LIVENESS_PROBES, 1, {"result": result}),
-        ]
-
     def _fail(self, reason: str) -> list[Action]:
         """Decides the failure: containerd is killed at once, reported once gone."""
         if self._outcome is not None:
@@ -410,7 +373,6 @@ class ContainerdLifecycle:
         running = self._phase in _RUNNING
         self._phase = Phase.STOPPING
         self._tracker, self._readiness_probe = None, None
-        self._liveness_probes.clear()
         actions: list[Action] = self._cancel_timers(Timer.READY, Timer.LIVENESS)
         return actions + self._stop_signal() if running else actions
 

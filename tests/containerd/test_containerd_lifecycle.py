@@ -574,7 +574,7 @@ def test_bad_liveness_arguments_are_refused_naming_them(
 FORBIDDEN = {"os", "subprocess", "socket", "threading", "time", "pykka", "msgpack", "grpc"}
 
 
-@pytest.mark.parametrize("module", ["lifecycle", "events", "readiness"])
+@pytest.mark.parametrize("module", ["lifecycle", "events", "readiness", "liveness"])
 def test_the_lifecycle_modules_import_no_io_threads_or_clocks(module: str) -> None:
     path = Path(actors.containerd.__file__).parent / f"{module}.py"
     imported = set()
