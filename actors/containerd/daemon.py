@@ -14,7 +14,8 @@
 * Signals go through a pidfd, so a pid recycled after the exit is never hit.
 * Every event is reported by a callback, in a helper thread, in this order:
   ``on_spawned(pid)`` or ``on_spawn_failed(reason)``; later ``on_exited(returncode)``;
-  ``on_output_closed()`` any time after ``on_spawned``.
+  ``on_output_closed()`` any time after the process exists (its reader thread
+  starts before ``on_spawned`` is called, so it may even come first).
 """
 
 from __future__ import annotations

@@ -246,7 +246,8 @@ class ContainerdLifecycle:
         return [*actions, self._set_timer(Timer.DRAIN, DRAIN_TIMEOUT)]
 
     def _on_output_closed(self, event: OutputClosed) -> list[Action]:
-        if self._pid is None:
+        # The pipe's reader starts before `Spawned` is told: it may close first.
+        if self._phase is Phase.SETUP:
             raise self._illegal(event)
         self._output_closed = True
         if self._phase is Phase.DRAINING:

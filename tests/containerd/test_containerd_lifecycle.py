@@ -265,6 +265,17 @@ def test_an_exit_after_the_output_closed_reports_at_once() -> None:
     ]
 
 
+def test_output_closed_before_the_pid_is_known_is_remembered_for_the_exit() -> None:
+    lc = ContainerdLifecycle(make_spec())
+    lc.handle(SetupSucceeded(), 99.0)
+    assert lc.handle(OutputClosed(), 99.1) == []
+    lc.handle(Spawned(PID), 99.1)
+    assert lc.handle(Exited(1), 99.2) == [
+        CancelTimer(Timer.READY),
+        Report(Outcome(error=f"containerd {BINARY!r} exited: exit status 1")),
+    ]
+
+
 def test_output_that_never_closes_is_given_up_after_the_drain_timeout() -> None:
     lc = spawned()
     lc.handle(Exited(2), 101.0)
@@ -377,7 +388,7 @@ def test_probe_answers_after_the_outcome_was_decided_are_ignored() -> None:
     ("event", "phase"),
     [
         (Exited(0), "spawning"),
-        (OutputClosed(), "spawning"),
+        (OutputClosed(), "setup"),
         (Spawned(1), "setup"),
         (SetupFailed("x"), "spawning"),
     ],
