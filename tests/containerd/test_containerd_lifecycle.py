@@ -1,24 +1,35 @@
-"""Pure tests of ContainerdLifecycle: every phase, race branch and liveness rule.
+"""Pure tests of ContainerdLifecycle: every phase and race branch.
 
 No containerd, no threads, no sleeps: events go in with an explicit `now`, and
-each test asserts the whole list of actions that comes out (and the phase).
+each test asserts the whole list of actions that comes out (and the phase). The
+liveness rule is in test_containerd_lifecycle_liveness.py.
 """
 
 from __future__ import annotations
 
 import ast
 import dataclasses
-import heapq
 from pathlib import Path
 
 import pytest
+from lifecycle_support import (
+    ADDRESS,
+    BINARY,
+    DEADLINE,
+    INFO,
+    NOTIFY,
+    PID,
+    READY,
+    STARTED,
+    STOPPING,
+    healthy,
+    make_spec,
+    ready_line,
+    spawned,
+)
 
 import actors.containerd
 from actors.containerd.events import (
-    LIVENESS_PROBES,
-    LIVENESS_SECONDS,
-    Action,
-    AddMetric,
     CancelRequested,
     CancelTimer,
     Exited,
@@ -36,7 +47,6 @@ from actors.containerd.events import (
     SetupFailed,
     SetupSucceeded,
     SignalHealthy,
-    Spawn,
     Spawned,
     SpawnFailed,
     StartProbe,
@@ -44,71 +54,7 @@ from actors.containerd.events import (
     Timer,
     TimerFired,
 )
-from actors.containerd.lifecycle import (
-    DRAIN_TIMEOUT,
-    ContainerdLifecycle,
-    LifecycleError,
-    Phase,
-)
-from actors.containerd.notify import NotifyDatagram, NotifyMessage
-from actors.containerd.spec import ContainerdSpec
-from actors.containerd.version import VersionInfo
-
-PID = 4242
-BINARY = "/usr/bin/containerd"
-ADDRESS = "/s/containerd.sock"
-NOTIFY = "/s/containerd-notify.sock"
-INFO = VersionInfo(version="1.6.20~ds1", revision="1.6.20~ds1-1+deb12u3")
-READY = NotifyDatagram(pid=PID, message=NotifyMessage(ready=True, fields=(("READY", "1"),)))
-STOPPING = NotifyDatagram(
-    pid=PID, message=NotifyMessage(stopping=True, fields=(("STOPPING", "1"),))
-)
-STARTED = Log(LogLevel.INFO, f"started containerd {BINARY!r} (pid {PID})")
-PROBE = f"the liveness probe (Version on {ADDRESS!r}, timeout 5s)"
-DEADLINE = "deadline_exceeded: Deadline Exceeded"
-
-
-def make_spec(**overrides: object) -> ContainerdSpec:
-    args: dict[str, object] = {
-        "binary": BINARY,
-        "config": "/s/config.toml",
-        "address": ADDRESS,
-        "path": "/usr/bin",
-        "tmpdir": "/s/tmp",
-        "fifo": "/s/runsc.fifo",
-        "notify_dir": "/s",
-        "ready_timeout": 20.0,
-        "stop_timeout": 4.0,
-        "liveness_interval": 5.0,
-        "liveness_timeout": 5.0,
-        "liveness_failures": 3,
-    }
-    args.update(overrides)
-    return ContainerdSpec(**args)  # type: ignore[arg-type]
-
-
-def spawned(**overrides: object) -> ContainerdLifecycle:
-    """A lifecycle whose containerd was spawned at t=100 (READY timer token 1)."""
-    lc = ContainerdLifecycle(make_spec(**overrides))
-    assert lc.handle(SetupSucceeded(), 99.0) == [Spawn()]
-    lc.handle(Spawned(PID), 100.0)
-    return lc
-
-
-def healthy(**overrides: object) -> ContainerdLifecycle:
-    """A lifecycle HEALTHY at t=100.5: probe 2 answered; LIVENESS armed with token 3."""
-    lc = spawned(**overrides)
-    lc.handle(Notified(READY), 100.25)
-    lc.handle(ProbeAnswered(2, INFO), 100.5)
-    assert lc.phase is Phase.HEALTHY
-    return lc
-
-
-def ready_line(ms: int) -> Log:
-    return Log(
-        LogLevel.INFO, f"containerd {INFO.version} ({INFO.revision}) is ready, {ms} ms after spawn"
-    )
-
+from actors.containerd.lifecycle import DRAIN_TIMEOUT, ContainerdLifecycle, LifecycleError, Phase
 
 # ---------------------------------------------------------------- setup and spawn
 
@@ -415,169 +361,6 @@ def test_a_second_spawn_is_refused() -> None:
         "containerd lifecycle event Spawned(pid=5) cannot happen in phase 'starting'"
     )
     assert (lc.phase, lc.pid) == (Phase.STARTING, PID)
-
-
-# ---------------------------------------------------------------- liveness
-
-
-def metrics(seconds: float, result: str) -> list[Action]:
-    return [AddMetric(LIVENESS_SECONDS, seconds), AddMetric(LIVENESS_PROBES, 1, {"result": result})]
-
-
-def test_each_liveness_tick_starts_a_probe_and_rearms_at_a_fixed_rate() -> None:
-    lc = healthy()
-    assert lc.handle(TimerFired(Timer.LIVENESS, 3), 105.5) == [
-        StartProbe(4, 5.0),
-        SetTimer(Timer.LIVENESS, 5, 5.0),
-    ]
-    assert lc.handle(ProbeAnswered(4, INFO), 105.75) == metrics(0.25, "ok")
-    assert (lc.phase, lc.liveness_failures) == (Phase.HEALTHY, 0)
-
-
-def test_failures_below_the_limit_warn_and_an_answer_resets_the_count() -> None:
-    lc = healthy()
-    lc.handle(TimerFired(Timer.LIVENESS, 3), 105.5)
-    assert lc.handle(ProbeFailed(4, DEADLINE), 110.5) == [
-        *metrics(5.0, "fail"),
-        Log(LogLevel.WARNING, f"containerd did not answer {PROBE} (1 of 3 in a row): {DEADLINE}"),
-    ]
-    lc.handle(TimerFired(Timer.LIVENESS, 5), 110.5)
-    assert lc.handle(ProbeFailed(6, DEADLINE), 115.5) == [
-        *metrics(5.0, "fail"),
-        Log(LogLevel.WARNING, f"containerd did not answer {PROBE} (2 of 3 in a row): {DEADLINE}"),
-    ]
-    lc.handle(TimerFired(Timer.LIVENESS, 7), 115.5)
-    assert lc.handle(ProbeAnswered(8, INFO), 116.0) == [
-        *metrics(0.5, "ok"),
-        Log(LogLevel.INFO, "containerd answered the liveness probe again after 2 failure(s)"),
-    ]
-    assert (lc.phase, lc.liveness_failures) == (Phase.HEALTHY, 0)
-
-
-def test_the_last_allowed_failure_fails_the_node_naming_the_probe_and_its_error() -> None:
-    lc = healthy(liveness_failures=1)
-    lc.handle(TimerFired(Timer.LIVENESS, 3), 105.5)
-    assert lc.handle(ProbeFailed(4, DEADLINE), 110.5) == [
-        *metrics(5.0, "fail"),
-        CancelTimer(Timer.LIVENESS),
-        Kill(),
-    ]
-    reason = f"containerd did not answer {PROBE} 1 times in a row; last error: {DEADLINE}"
-    assert (lc.phase, lc.outcome) == (Phase.STOPPING, Outcome(error=reason))
-    lc.handle(OutputClosed(), 110.6)
-    assert lc.handle(Exited(-9), 110.6) == [
-        Log(LogLevel.INFO, "containerd exited: killed by signal SIGKILL"),
-        Report(Outcome(error=reason)),
-    ]
-
-
-def test_overlapping_probes_each_count_when_their_result_arrives() -> None:
-    lc = healthy(liveness_interval=1.0, liveness_timeout=5.0, liveness_failures=2)
-    assert lc.handle(TimerFired(Timer.LIVENESS, 3), 101.5) == [
-        StartProbe(4, 5.0),
-        SetTimer(Timer.LIVENESS, 5, 1.0),
-    ]
-    assert lc.handle(TimerFired(Timer.LIVENESS, 5), 102.5) == [
-        StartProbe(6, 5.0),
-        SetTimer(Timer.LIVENESS, 7, 1.0),
-    ]
-    lc.handle(ProbeFailed(4, DEADLINE), 106.5)
-    assert lc.liveness_failures == 1
-    actions = lc.handle(ProbeFailed(6, DEADLINE), 107.5)
-    assert actions == [*metrics(5.0, "fail"), CancelTimer(Timer.LIVENESS), Kill()]
-
-
-class _Containerd:
-    """Drives a lifecycle against a simulated containerd on a fake clock.
-
-    containerd answers a probe after `latency` seconds unless it is stopped when
-    the probe starts (or becomes stopped before it would answer); a probe to a
-    stopped containerd fails at its timeout. The clock jumps to the next due event.
-    """
-
-    def __init__(self, lc: ContainerdLifecycle, latency: float, stopped_at: float | None) -> None:
-        self.lc, self.latency, self.stopped_at = lc, latency, stopped_at
-        self.queue: list[tuple[float, int, object]] = []
-        self.seq = 0
-        self.killed_at: float | None = None
-
-    def stopped(self, at: float) -> bool:
-        return self.stopped_at is not None and at >= self.stopped_at
-
-    def run(self, actions: list[Action], now: float, until: float) -> None:
-        self.apply(actions, now)
-        while self.queue and self.killed_at is None:
-            now, _, event = heapq.heappop(self.queue)
-            if now > until:
-                return
-            self.apply(self.lc.handle(event, now), now)  # type: ignore[arg-type]
-
-    def apply(self, actions: list[Action], now: float) -> None:
-        for action in actions:
-            match action:
-                case SetTimer(timer=timer, token=token, delay=delay):
-                    self.push(now + delay, TimerFired(timer, token))
-                case StartProbe(probe=probe, timeout=timeout):
-                    if self.stopped(now + self.latency) or self.latency >= timeout:
-                        self.push(now + timeout, ProbeFailed(probe, DEADLINE))
-                    else:
-                        self.push(now + self.latency, ProbeAnswered(probe, INFO))
-                case Kill():
-                    self.killed_at = now
-
-    def push(self, at: float, event: object) -> None:
-        self.seq += 1
-        heapq.heappush(self.queue, (at, self.seq, event))
-
-
-@pytest.mark.parametrize("stopped_after", [0.0, 0.01, 2.5, 4.99, 5.0, 7.3])
-def test_a_stopped_containerd_is_killed_within_interval_times_failures_plus_timeout(
-    stopped_after: float,
-) -> None:
-    lc = healthy()
-    sim = _Containerd(lc, latency=0.01, stopped_at=100.5 + 60 + stopped_after)
-    sim.run([SetTimer(Timer.LIVENESS, 3, 5.0)], 100.5, until=1000.0)
-    assert sim.killed_at is not None and sim.stopped_at is not None
-    assert sim.killed_at - sim.stopped_at <= 5.0 * 3 + 5.0
-    assert lc.phase is Phase.STOPPING
-
-
-def test_a_slow_but_alive_containerd_is_never_failed() -> None:
-    lc = healthy()
-    sim = _Containerd(lc, latency=4.9, stopped_at=None)
-    sim.run([SetTimer(Timer.LIVENESS, 3, 5.0)], 100.5, until=100.5 + 3600)
-    assert sim.killed_at is None
-    assert (lc.phase, lc.liveness_failures) == (Phase.HEALTHY, 0)
-
-
-@pytest.mark.parametrize(
-    ("overrides", "message"),
-    [
-        (
-            {"liveness_interval": 0},
-            "containerd argument liveness_interval=0 is invalid: "
-            "not positive (None turns liveness off)",
-        ),
-        (
-            {"liveness_timeout": -1.0},
-            "containerd argument liveness_timeout=-1.0 is invalid: not positive",
-        ),
-        (
-            {"liveness_failures": 0},
-            "containerd argument liveness_failures=0 is invalid: not an integer >= 1",
-        ),
-        (
-            {"liveness_failures": True},
-            "containerd argument liveness_failures=True is invalid: not an integer >= 1",
-        ),
-    ],
-)
-def test_bad_liveness_arguments_are_refused_naming_them(
-    overrides: dict[str, object], message: str
-) -> None:
-    with pytest.raises(ValueError) as e:
-        make_spec(**overrides)
-    assert str(e.value) == message
 
 
 # ---------------------------------------------------------------- purity
