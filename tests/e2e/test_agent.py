@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import shutil
 import signal
 import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -162,16 +164,25 @@ def test_logs_follow_streams_a_line_written_into_the_fifo(agent):
         stdout=subprocess.PIPE,
         text=True,
     )
+    lines: queue.Queue[str] = queue.Queue()
+    reader = threading.Thread(
+        target=lambda: [lines.put(line) for line in follower.stdout], daemon=True
+    )
+    reader.start()
     try:
-        time.sleep(0.5)  # the follower subscribes; nothing is written before that
-        fd = os.open(agent.state / "runsc" / "logs.fifo", os.O_WRONLY | os.O_NONBLOCK)
-        os.write(fd, b"hello from runsc e2e\n")
-        os.close(fd)
-        deadline = time.monotonic() + 10
-        line = ""
-        while time.monotonic() < deadline and "hello from runsc e2e" not in line:
-            line = follower.stdout.readline()
-        assert "hello from runsc e2e" in line
+        # The follower subscribes at a time we cannot see, and `-n 0` shows only what
+        # comes after: write the line again until the follower prints it.
+        seen = ""
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and "hello from runsc e2e" not in seen:
+            fd = os.open(agent.state / "runsc" / "logs.fifo", os.O_WRONLY | os.O_NONBLOCK)
+            os.write(fd, b"hello from runsc e2e\n")
+            os.close(fd)
+            try:
+                seen = lines.get(timeout=0.5)
+            except queue.Empty:
+                continue
+        assert "hello from runsc e2e" in seen
     finally:
         follower.send_signal(signal.SIGINT)
         assert follower.wait(10) == 0
