@@ -26,7 +26,7 @@ from typing import IO, Any, Self, cast
 
 import zstandard
 
-from actors.preseed.errors import ArchiveError
+from actors.preseed.errors import ArchiveError, IncompleteArchive
 from actors.preseed.tarindex import TarEntry, TarIndex, index_tar
 
 __all__ = ["MAX_JSON_BYTES", "Archive", "open_archive", "parse_json"]
@@ -72,7 +72,7 @@ class Archive:
         """
         data = os.pread(self.fd, length, offset)
         if len(data) != length:
-            raise ArchiveError(f"archive is truncated at offset {offset + len(data)}")
+            raise IncompleteArchive(f"archive is truncated at offset {offset + len(data)}")
         return data
 
     def sha256(self, entry: TarEntry) -> str:
@@ -182,7 +182,7 @@ def _gunzip(src: int, size: int, out: int) -> None:
                 d = zlib.decompressobj(16 + zlib.MAX_WBITS)
                 data = rest
     if not d.eof:
-        raise ArchiveError("corrupt gzip stream: unexpected end of data")
+        raise IncompleteArchive("corrupt gzip stream: unexpected end of data")
 
 
 class _Source:
@@ -248,7 +248,7 @@ def _unzstd(src: int, size: int, out: int) -> None:
     except zstandard.ZstdError as e:
         raise ArchiveError(f"corrupt zstd stream: {e}") from None
     if not _zstd_frames_complete(src, size):
-        raise ArchiveError("corrupt zstd stream: unexpected end of data")
+        raise IncompleteArchive("corrupt zstd stream: unexpected end of data")
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -288,7 +288,7 @@ def open_archive(path: str | os.PathLike[str], *, temp_dir: str | None = None) -
     fd, st = _open_regular(path)
     try:
         if st.st_size == 0:
-            raise ArchiveError("file is empty")
+            raise IncompleteArchive("file is empty")
         magic = os.pread(fd, 4, 0)
         compression = "none"
         tar_fd, tar_size = fd, st.st_size

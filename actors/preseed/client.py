@@ -1,7 +1,8 @@
 """A thin gRPC client for containerd's API over its unix socket.
 
 `ContainerdClient` owns one channel to `unix://<path>` and the stubs of the
-services the importer uses (content, images, leases, namespaces, version). Every
+services the importer uses (content, images, leases, namespaces, version,
+and snapshots and diff for unpacking). Every
 call goes through `call`, which sets the `containerd-namespace` (and
 `containerd-lease`) metadata headers and a deadline, and turns a gRPC failure
 into a `ContainerdError` with a clear message: the socket does not exist,
@@ -26,9 +27,11 @@ from actors.containerd.version import version_call
 from actors.preseed.errors import ContainerdError
 from messages.containerd.services.content.v1 import content_pb2 as _content_messages
 from messages.containerd.services.content.v1 import content_pb2_grpc as _content
+from messages.containerd.services.diff.v1 import diff_pb2_grpc as _diff
 from messages.containerd.services.images.v1 import images_pb2_grpc as _images
 from messages.containerd.services.leases.v1 import leases_pb2_grpc as _leases
 from messages.containerd.services.namespaces.v1 import namespace_pb2_grpc as _namespaces
+from messages.containerd.services.snapshots.v1 import snapshots_pb2_grpc as _snapshots
 from messages.containerd.services.version.v1 import version_pb2_grpc as _version
 
 __all__ = ["ContainerdClient", "code_of"]
@@ -36,6 +39,8 @@ __all__ = ["ContainerdClient", "code_of"]
 # The generated modules are untyped.
 content_pb2: Any = _content_messages
 content_pb2_grpc: Any = _content
+diff_pb2_grpc: Any = _diff
+snapshots_pb2_grpc: Any = _snapshots
 images_pb2_grpc: Any = _images
 leases_pb2_grpc: Any = _leases
 namespace_pb2_grpc: Any = _namespaces
@@ -90,6 +95,8 @@ class ContainerdClient:
         self.images = images_pb2_grpc.ImagesStub(self._channel)
         self.leases = leases_pb2_grpc.LeasesStub(self._channel)
         self.namespaces = namespace_pb2_grpc.NamespacesStub(self._channel)
+        self.snapshots = snapshots_pb2_grpc.SnapshotsStub(self._channel)
+        self.diff = diff_pb2_grpc.DiffStub(self._channel)
         self._version = version_pb2_grpc.VersionStub(self._channel)
         # Content.Write taking requests already serialized (see writer.write_request).
         self.write_stream = self._channel.stream_stream(

@@ -13,7 +13,8 @@ digests are the ones containerd's own importer gives.
 
 Reading is split in three so that the importer can overlap hashing with writing:
 `read_docker_manifest` checks everything that does not need a digest (the
-manifest list, the files it names, the configs and their platforms, the tags);
+manifest list, the files it names, the configs and their platforms, the tags —
+one tag on two different images is refused, naming both configs);
 `Archive.sha256` computes a layer's or config's digest (layer digests are not in
 the file names); `synthesise` builds the manifests and the index from the
 digests. `read_docker_archive` does the three in a row.
@@ -144,6 +145,28 @@ class DockerArchive:
     files: tuple[TarEntry, ...]
 
 
+def _candidate(image: DockerImage, other: DockerImage) -> str:
+    if image.config.offset != other.config.offset:
+        return f"config {image.config.name!r}"
+    return f"layers {[layer.name for layer in image.layers]!r}"
+
+
+def _check_tags(images: Sequence[DockerImage]) -> None:
+    """Refuse one RepoTag on two different images (containerd lets the last one win)."""
+    owners: dict[str, DockerImage] = {}
+    for image in images:
+        for name in image.names:
+            earlier = owners.setdefault(name, image)
+            same = earlier.config.offset == image.config.offset and [
+                e.offset for e in earlier.layers
+            ] == [e.offset for e in image.layers]
+            if not same:
+                raise ArchiveError(
+                    f"image name {name!r} is given twice with different targets: "
+                    f"{_candidate(earlier, image)} and {_candidate(image, earlier)}"
+                )
+
+
 def read_docker_manifest(archive: Archive) -> DockerArchive:
     """Read and check `manifest.json`, the files it names, the configs and the tags.
 
@@ -167,6 +190,7 @@ def read_docker_manifest(archive: Archive) -> DockerArchive:
                 platform=_config_platform(archive, config_entry),
             )
         )
+    _check_tags(images)
     unique = {e.offset: e for image in images for e in (image.config, *image.layers)}
     files = sorted(unique.values(), key=lambda e: -e.size)
     return DockerArchive(tuple(images), tuple(files))

@@ -8,7 +8,8 @@ cause, for example::
 
 Inside the library, the archive readers raise `ArchiveError` with just the cause
 (they do not know how the file is shown); `import_archive` wraps every failure
-into a `PreseedError` for its file with `PreseedError.for_file`. `ContainerdError`
+into a `PreseedError` for its file with `PreseedError.for_file` (keeping
+`incomplete` set when the cause was an `IncompleteArchive`). `ContainerdError`
 marks failures of containerd itself (socket missing, not answering, a call
 refused), so a caller can tell "this tarball is bad" from "containerd is not
 there".
@@ -16,7 +17,7 @@ there".
 
 from __future__ import annotations
 
-__all__ = ["ArchiveError", "ContainerdError", "PreseedError"]
+__all__ = ["ArchiveError", "ContainerdError", "IncompleteArchive", "PreseedError"]
 
 
 class PreseedError(Exception):
@@ -26,27 +27,52 @@ class PreseedError(Exception):
         file: How the failed file is shown (`<namespace>/<file name>`), or None
             when the error is not about one file.
         cause: The cause alone, without the file prefix.
+        incomplete: The archive ended too early (truncated, or still being copied).
     """
 
-    def __init__(self, message: str, *, file: str | None = None, cause: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        cause: str | None = None,
+        incomplete: bool = False,
+    ) -> None:
         super().__init__(message)
         self.file = file
         self.cause = cause if cause is not None else message
+        self.incomplete = incomplete
 
     @classmethod
-    def for_file(cls, file: str, cause: str) -> PreseedError:
+    def for_file(cls, file: str, cause: str, *, incomplete: bool = False) -> PreseedError:
         """The error for one preseed file, e.g. `failed to import preseed image 'ns/a.tar': …`."""
-        return cls(f"failed to import preseed image {file!r}: {cause}", file=file, cause=cause)
+        return cls(
+            f"failed to import preseed image {file!r}: {cause}",
+            file=file,
+            cause=cause,
+            incomplete=incomplete,
+        )
 
 
 class ContainerdError(PreseedError):
     """containerd is missing, not answering, or refused a call."""
 
     @classmethod
-    def for_file(cls, file: str, cause: str) -> ContainerdError:
+    def for_file(cls, file: str, cause: str, *, incomplete: bool = False) -> ContainerdError:
         """The containerd failure met while importing one preseed file."""
         return cls(f"failed to import preseed image {file!r}: {cause}", file=file, cause=cause)
 
 
 class ArchiveError(PreseedError):
     """The archive's content is bad; the message is the cause only (no file)."""
+
+
+class IncompleteArchive(ArchiveError):
+    """The archive ends too early: truncated, or still being written.
+
+    A one-shot import reports it as any bad archive; the preseed watch waits for
+    the file to change instead of reporting it as failed.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, incomplete=True)

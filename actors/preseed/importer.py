@@ -12,7 +12,15 @@
    archive's files are hashed as they are written, then its manifests and index
    are synthesised and planned);
 4. create each image, or update its target (and our labels) if it exists;
-5. delete the lease; the GC labels now keep every blob alive from the images.
+5. with `ImportOptions.unpack`, unpack each image for the host platform into
+   the snapshotter (see `unpack`), under the same lease;
+6. delete the lease; the GC labels now keep every blob (and snapshot) alive
+   from the images.
+
+The two formats are planned differently (`_OciPlan`: everything is known
+before writing; `_DockerPlan`: the files are hashed as they are written, then
+the manifests are synthesised and planned); both give a final `Plan` and the
+write statistics, so the rest of the import does not care which it was.
 
 On any failure nothing of the archive is left behind: unfinished ingests are
 aborted, images created are deleted and images updated get their old target and
@@ -27,12 +35,13 @@ import logging
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
 from google.protobuf import field_mask_pb2  # type: ignore[import-untyped]
 
-from actors.preseed.archive import open_archive
+from actors.preseed.archive import Archive, open_archive
 from actors.preseed.client import ContainerdClient, code_of
 from actors.preseed.descriptors import DOCKER_LAYER, DOCKER_LAYER_GZIP, Descriptor
 from actors.preseed.docker import DockerArchive, read_docker_manifest, synthesise
@@ -42,9 +51,11 @@ from actors.preseed.names import validate_namespace
 from actors.preseed.oci import LAYOUT_FILE, read_oci_layout
 from actors.preseed.options import ImportOptions
 from actors.preseed.plan import ImagePlan, Plan, make_plan
+from actors.preseed.platforms import parse_platform
 from actors.preseed.results import ImportedImage, ImportResult
 from actors.preseed.tarindex import TarEntry
-from actors.preseed.writer import ContentWriter
+from actors.preseed.unpack import unpack_image
+from actors.preseed.writer import ContentWriter, WriteStats
 from messages.containerd.services.content.v1 import content_pb2
 from messages.containerd.services.images.v1 import images_pb2
 from messages.containerd.types import descriptor_pb2 as _descriptor_pb2
@@ -54,7 +65,7 @@ cpb: Any = content_pb2
 ipb: Any = images_pb2
 descriptor_pb2: Any = _descriptor_pb2
 
-__all__ = ["display_name", "import_archive"]
+__all__ = ["display_name", "import_archive", "unpack_images"]
 
 _UNCOMPRESSED = "containerd.io/uncompressed"
 _PROGRESS_INTERVAL = 0.5
@@ -198,6 +209,92 @@ def _docker_files(docker: DockerArchive, options: ImportOptions) -> list[TarEntr
     return [e for e in docker.files if e.offset in offsets]
 
 
+@dataclass(frozen=True)
+class _OciPlan:
+    """An OCI layout, planned before anything is sent: the plan is final."""
+
+    plan: Plan
+    total: int
+
+    def write(self, writer: ContentWriter, tick: Callable[[], None]) -> tuple[Plan, WriteStats]:
+        return self.plan, writer.write_all(self.plan.writes, tick, _PROGRESS_INTERVAL)
+
+
+@dataclass(frozen=True)
+class _DockerPlan:
+    """A `docker save` archive: its files are hashed as they are written, then planned."""
+
+    archive: Archive
+    docker: DockerArchive
+    files: tuple[TarEntry, ...]
+    total: int
+    options: ImportOptions
+    find_compressed: Callable[[Sequence[str]], Mapping[str, Descriptor]]
+
+    def write(self, writer: ContentWriter, tick: Callable[[], None]) -> tuple[Plan, WriteStats]:
+        digests = writer.hash_and_write(list(self.files), tick, _PROGRESS_INTERVAL)
+        layout = synthesise(self.archive, self.docker, digests, self.find_compressed)
+        plan = make_plan(
+            self.archive,
+            layout,
+            self.options.matcher(),
+            skip_missing=self.options.skip_missing,
+            digest_ref_prefix=self.options.digest_ref_prefix,
+        )
+        return plan, writer.write_all(plan.writes, tick, _PROGRESS_INTERVAL)
+
+
+def _prepare(
+    client: ContainerdClient, archive: Archive, namespace: str, options: ImportOptions
+) -> _OciPlan | _DockerPlan:
+    """Check the archive's images before anything is sent."""
+    if archive.index.lookup(LAYOUT_FILE) is not None:
+        plan = make_plan(
+            archive,
+            read_oci_layout(archive),
+            options.matcher(),
+            skip_missing=options.skip_missing,
+            digest_ref_prefix=options.digest_ref_prefix,
+        )
+        total = sum(w.descriptor.size for w in plan.writes if w.source is not None)
+        return _OciPlan(plan, total)
+    docker = read_docker_manifest(archive)
+    files = tuple(_docker_files(docker, options))
+    return _DockerPlan(
+        archive,
+        docker,
+        files,
+        sum(e.size for e in files),
+        options,
+        _find_compressed(client, namespace),
+    )
+
+
+def unpack_images(
+    client: ContainerdClient,
+    namespace: str,
+    images: Sequence[ImportedImage],
+    options: ImportOptions,
+    lease: str,
+) -> tuple[int, int]:
+    """Unpack each image for the host platform; return (layers applied, layers present)."""
+    applied = present = 0
+    platform = parse_platform(options.platform) if options.platform else None
+    for image in images:
+        target = Descriptor(image.media_type, image.target_digest, image.size)
+        stats = unpack_image(
+            client,
+            namespace,
+            target,
+            lease=lease,
+            snapshotter=options.snapshotter,
+            platform=platform,
+        )
+        applied += stats.applied
+        present += stats.present
+    return applied, present
+
+
 def _import(
     client: ContainerdClient,
     path: str | os.PathLike[str],
@@ -208,21 +305,8 @@ def _import(
 ) -> ImportResult:
     started = time.monotonic()
     with open_archive(path, temp_dir=options.temp_dir) as archive:
-        plan: Plan | None = None
-        docker: DockerArchive | None = None
-        if archive.index.lookup(LAYOUT_FILE) is not None:
-            plan = make_plan(
-                archive,
-                read_oci_layout(archive),
-                options.matcher(),
-                skip_missing=options.skip_missing,
-                digest_ref_prefix=options.digest_ref_prefix,
-            )
-            total = sum(w.descriptor.size for w in plan.writes if w.source is not None)
-        else:
-            docker = read_docker_manifest(archive)
-            files = _docker_files(docker, options)
-            total = sum(e.size for e in files)
+        prepared = _prepare(client, archive, namespace, options)
+        total = prepared.total
         for lease_id in reclaim_dead_leases(client, namespace):
             _LOG.info("reclaimed lease %r of an import that died", lease_id)
         lease = create_lease(client, namespace, file)
@@ -234,19 +318,13 @@ def _import(
                 progress(min(writer.stats.bytes_done, total), total)
 
         try:
-            if docker is not None:
-                digests = writer.hash_and_write(files, tick, _PROGRESS_INTERVAL)
-                layout = synthesise(archive, docker, digests, _find_compressed(client, namespace))
-                plan = make_plan(
-                    archive,
-                    layout,
-                    options.matcher(),
-                    skip_missing=options.skip_missing,
-                    digest_ref_prefix=options.digest_ref_prefix,
-                )
-            assert plan is not None
-            stats = writer.write_all(plan.writes, tick, _PROGRESS_INTERVAL)
+            plan, stats = prepared.write(writer, tick)
             imported = tuple(images.apply(p) for p in plan.images)
+            unpacked = (
+                unpack_images(client, namespace, imported, options, lease)
+                if options.unpack
+                else (0, 0)
+            )
         except BaseException:
             writer.stop.set()
             writer.abort_open()
@@ -272,6 +350,8 @@ def _import(
             size=archive.source_size,
             mtime_ns=archive.source_mtime_ns,
             seconds=time.monotonic() - started,
+            layers_unpacked=unpacked[0],
+            layers_present=unpacked[1],
         )
 
 
@@ -311,7 +391,7 @@ def import_archive(
     except ContainerdError as e:
         raise ContainerdError.for_file(file, e.cause) from e
     except PreseedError as e:
-        raise PreseedError.for_file(file, e.cause) from e
+        raise PreseedError.for_file(file, e.cause, incomplete=e.incomplete) from e
     except OSError as e:
         raise PreseedError.for_file(file, f"cannot read the archive: {e.strerror or e}") from e
     except Exception as e:  # a bug must still name the file, and be a PreseedError

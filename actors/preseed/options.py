@@ -30,6 +30,9 @@ class ImportOptions:
             (`<prefix>@<digest>`).
         temp_dir: Directory where compressed archives are decompressed (None: the
             system's temporary directory).
+        unpack: After importing, unpack each image's layers for the platform into
+            `snapshotter` (as `ctr images import` does by default).
+        snapshotter: The snapshotter to unpack into: the one CRI uses.
     """
 
     all_platforms: bool = False
@@ -38,6 +41,8 @@ class ImportOptions:
     platform: str | None = None
     digest_ref_prefix: str = "import"
     temp_dir: str | None = None
+    unpack: bool = False
+    snapshotter: str = "overlayfs"
 
     def __post_init__(self) -> None:
         labels = dict(self.labels)
@@ -51,6 +56,8 @@ class ImportOptions:
             parse_platform(self.platform)
         if not self.digest_ref_prefix:
             raise ValueError("digest_ref_prefix must not be empty")
+        if not self.snapshotter:
+            raise ValueError("snapshotter must not be empty")
 
     def matcher(self) -> Matcher:
         """The platform matcher these options select."""
@@ -66,4 +73,5 @@ class ImportOptions:
             "labels": dict(sorted(self.labels.items())),
             "platform": str(self.matcher()),
             "digest_ref_prefix": self.digest_ref_prefix,
+            "unpack": self.snapshotter if self.unpack else False,
         }

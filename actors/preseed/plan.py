@@ -6,7 +6,9 @@ containerd: starting at the top-level index it
 1. names each top-level manifest from `io.containerd.image.name`, else
    `org.opencontainers.image.ref.name` (the Go client with no options); a
    manifest with neither is not dropped (its content would be collected) but
-   named `<digest_ref_prefix>@<digest>`, with a warning;
+   named `<digest_ref_prefix>@<digest>`, with a warning; one name given to two
+   different targets (among the platforms kept) is an error naming both — Go's
+   client lets the last one win silently;
 2. keeps the descriptors whose platform the matcher accepts (those with no
    platform always); a top-level image for another platform is left out with a
    warning, and if none is left the import fails, as Go's `WalkNotEmpty` does;
@@ -212,7 +214,12 @@ def make_plan(
                 f"image {name!r} is for {desc.platform}, not {matcher}; not imported"
             )
             continue
-        images.pop(name, None)
+        earlier = images.get(name)
+        if earlier is not None and earlier.target.digest != desc.digest:
+            raise ArchiveError(
+                f"image name {name!r} is given twice with different targets: "
+                f"{earlier.target.digest} and {desc.digest}"
+            )
         images[name] = ImagePlan(name, desc)
     if not images:
         if not manifests:

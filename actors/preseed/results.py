@@ -51,6 +51,8 @@ class ImportResult:
         size: Size of the archive file in bytes.
         mtime_ns: Modification time of the archive file, in nanoseconds.
         seconds: Wall-clock duration of the import, in seconds.
+        layers_unpacked: Layers extracted into the snapshotter (with unpack on).
+        layers_present: Layers whose snapshot already existed (with unpack on).
     """
 
     path: str
@@ -65,6 +67,8 @@ class ImportResult:
     size: int = 0
     mtime_ns: int = 0
     seconds: float = 0.0
+    layers_unpacked: int = 0
+    layers_present: int = 0
 
     def to_json(self) -> dict[str, object]:
         """A JSON-ready dict."""
@@ -79,6 +83,8 @@ class ImportResult:
             "index_digest": self.index_digest,
             "warnings": list(self.warnings),
             "seconds": round(self.seconds, 3),
+            "layers_unpacked": self.layers_unpacked,
+            "layers_present": self.layers_present,
         }
 
 

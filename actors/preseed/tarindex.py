@@ -8,7 +8,12 @@ understands ustar, POSIX pax (`x`, `g`) and GNU long names (`L`, `K`).
 Rules (each broken rule raises `ArchiveError` naming the entry):
 
 - names are cleaned like Go's `path.Clean`; an absolute name or a `..`
-  component is refused, as is a name seen twice;
+  component is refused; a name seen twice is refused when its two entries
+  differ (naming both: digest, size and offset), and the repeat is ignored when
+  they are the same bytes;
+- the archive must end with its end-of-archive blocks: a file that ends before
+  them (or inside an entry) raises `IncompleteArchive`, which a watcher reads
+  as "still being copied";
 - symbolic links must resolve inside the archive (relative to their directory),
   hard links must name an earlier regular file;
 - character and block devices, FIFOs, sparse files and unknown entry types are
@@ -20,12 +25,13 @@ Rules (each broken rule raises `ArchiveError` naming the entry):
 
 from __future__ import annotations
 
+import hashlib
 import os
 import posixpath
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-from actors.preseed.errors import ArchiveError
+from actors.preseed.errors import ArchiveError, IncompleteArchive
 
 __all__ = ["MAX_ENTRIES", "TarEntry", "TarIndex", "index_tar"]
 
@@ -40,6 +46,18 @@ _REFUSED = {
     b"6": "a fifo",
     b"S": "a sparse file",
 }
+
+
+# The fields of a ustar header block, as byte ranges (POSIX.1-1988 + ustar).
+_NAME = slice(0, 100)
+_SIZE = slice(124, 136)
+_CHECKSUM = slice(148, 156)
+_TYPEFLAG = slice(156, 157)
+_LINKNAME = slice(157, 257)
+_MAGIC = slice(257, 263)
+_PREFIX = slice(345, 500)
+_USTAR = b"ustar\x00"
+_META = (b"x", b"g", b"L", b"K")
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,12 +131,12 @@ def _number(field: bytes, what: str) -> int:
 
 
 def _checksum_ok(header: bytes) -> bool:
-    stored = header[148:156]
+    stored = header[_CHECKSUM]
     try:
         expected = _number(stored, "checksum")
     except ArchiveError:
         return False
-    blanked = header[:148] + b" " * 8 + header[156:]
+    blanked = header[: _CHECKSUM.start] + b" " * 8 + header[_CHECKSUM.stop :]
     unsigned = sum(blanked)
     signed = sum(b - 256 if b > 127 else b for b in blanked)
     return expected in (unsigned, signed)
@@ -148,66 +166,160 @@ def _pax_records(data: bytes, offset: int) -> dict[str, str]:
     return records
 
 
-def _headers(fd: int, file_size: int) -> Iterator[tuple[bytes, int, int, str, str]]:
-    """Yield (typeflag, data offset, size, name, linkname) with pax/GNU records applied."""
+@dataclass(frozen=True, slots=True)
+class _Header:
+    """One tar entry as its header block(s) describe it, pax/GNU records applied.
+
+    Attributes:
+        typeflag: The entry type byte (`b"0"` regular, `b"2"` symlink, …).
+        data: Byte offset of the entry's data in the tar.
+        size: Size of the data in bytes.
+        name: The raw (uncleaned) path.
+        link: The raw link target ("" for non-links).
+        next: Offset of the header after this entry.
+    """
+
+    typeflag: bytes
+    data: int
+    size: int
+    name: str
+    link: str
+    next: int
+
+
+def _text(field: bytes) -> str:
+    return field.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+
+
+def _padded(data: int, size: int) -> int:
+    return data + (size + BLOCK - 1) // BLOCK * BLOCK
+
+
+def _block(fd: int, offset: int) -> bytes | None:
+    """The header block at `offset`, or None at the end-of-archive marker."""
+    header = os.pread(fd, BLOCK, offset)
+    if len(header) < BLOCK:
+        raise IncompleteArchive(
+            f"archive ends at offset {offset + len(header)} without its end-of-archive blocks"
+        )
+    if header == bytes(BLOCK):
+        following = os.pread(fd, BLOCK, offset + BLOCK)
+        if following and following != bytes(len(following)):
+            raise ArchiveError(f"corrupt tar header at offset {offset + BLOCK}")
+        return None
+    if not _checksum_ok(header):
+        if offset == 0:
+            raise ArchiveError("not a tar archive")
+        raise ArchiveError(f"corrupt tar header at offset {offset}")
+    return header
+
+
+def _apply_meta(typeflag: bytes, payload: bytes, offset: int, pending: dict[str, str]) -> None:
+    """Record a pax (`x`) or GNU long-name (`L`, `K`) record for the next entry."""
+    if typeflag == b"x":
+        pending.update(_pax_records(payload, offset))
+    elif typeflag == b"L":
+        pending["path"] = _text(payload)
+    elif typeflag == b"K":
+        pending["linkpath"] = _text(payload)
+
+
+def _entry(header: bytes, offset: int, file_size: int, pending: dict[str, str]) -> _Header:
+    """The entry of a (non-metadata) header block, with the pending records applied."""
+    data = offset + BLOCK
+    size = _number(header[_SIZE], f"size of the entry at offset {offset}")
+    name = header[_NAME].split(b"\0", 1)[0]
+    if header[_MAGIC] == _USTAR:
+        prefix = header[_PREFIX].split(b"\0", 1)[0]
+        if prefix:
+            name = prefix + b"/" + name
+    name_text = pending.pop("path", None) or name.decode("utf-8", "surrogateescape")
+    link_text = pending.pop("linkpath", None) or _text(header[_LINKNAME])
+    if "size" in pending:
+        try:
+            size = int(pending.pop("size"))
+        except ValueError:
+            raise ArchiveError(f"corrupt pax size at offset {offset}") from None
+        if size < 0:
+            raise ArchiveError(f"corrupt pax size at offset {offset}")
+    pending.clear()
+    if data + size > file_size:
+        raise IncompleteArchive(f"archive is truncated at offset {file_size}")
+    return _Header(header[_TYPEFLAG], data, size, name_text, link_text, _padded(data, size))
+
+
+def _headers(fd: int, file_size: int) -> Iterator[_Header]:
+    """The entries of the tar, in order, up to its end-of-archive marker."""
     offset = 0
     pending: dict[str, str] = {}
-    count = 0
-    while True:
-        header = os.pread(fd, BLOCK, offset)
-        if not header:
+    for _ in range(MAX_ENTRIES * 2):
+        header = _block(fd, offset)
+        if header is None:
             return
-        if len(header) < BLOCK:
-            raise ArchiveError(f"archive is truncated at offset {offset}")
-        if header == bytes(BLOCK):
-            following = os.pread(fd, BLOCK, offset + BLOCK)
-            if following and following != bytes(len(following)):
-                raise ArchiveError(f"corrupt tar header at offset {offset + BLOCK}")
-            return
-        if not _checksum_ok(header):
-            if offset == 0:
-                raise ArchiveError("not a tar archive")
-            raise ArchiveError(f"corrupt tar header at offset {offset}")
-        count += 1
-        if count > MAX_ENTRIES * 2:
-            raise ArchiveError(f"archive has more than {MAX_ENTRIES} entries")
-        typeflag = header[156:157]
-        size = _number(header[124:136], f"size of the entry at offset {offset}")
-        data = offset + BLOCK
-        if data + size > file_size:
-            raise ArchiveError(f"archive is truncated at offset {file_size}")
-        next_offset = data + (size + BLOCK - 1) // BLOCK * BLOCK
-        if typeflag in (b"x", b"g", b"L", b"K"):
+        typeflag = header[_TYPEFLAG]
+        if typeflag in _META:
+            size = _number(header[_SIZE], f"size of the entry at offset {offset}")
+            if offset + BLOCK + size > file_size:
+                raise IncompleteArchive(f"archive is truncated at offset {file_size}")
             if size > _MAX_META:
                 raise ArchiveError(f"tar metadata record at offset {offset} is too large")
-            payload = os.pread(fd, size, data)
-            if typeflag == b"x":
-                pending.update(_pax_records(payload, offset))
-            elif typeflag == b"L":
-                pending["path"] = payload.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
-            elif typeflag == b"K":
-                pending["linkpath"] = payload.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
-            offset = next_offset
+            _apply_meta(typeflag, os.pread(fd, size, offset + BLOCK), offset, pending)
+            offset = _padded(offset + BLOCK, size)
             continue
-        name = header[0:100].split(b"\0", 1)[0]
-        if header[257:263] == b"ustar\x00":
-            prefix = header[345:500].split(b"\0", 1)[0]
-            if prefix:
-                name = prefix + b"/" + name
-        link = header[157:257].split(b"\0", 1)[0]
-        name_text = pending.pop("path", None) or name.decode("utf-8", "surrogateescape")
-        link_text = pending.pop("linkpath", None) or link.decode("utf-8", "surrogateescape")
-        if "size" in pending:
-            try:
-                size = int(pending.pop("size"))
-            except ValueError:
-                raise ArchiveError(f"corrupt pax size at offset {offset}") from None
-            if size < 0 or data + size > file_size:
-                raise ArchiveError(f"archive is truncated at offset {file_size}")
-            next_offset = data + (size + BLOCK - 1) // BLOCK * BLOCK
-        pending.clear()
-        yield typeflag, data, size, name_text, link_text
-        offset = next_offset
+        entry = _entry(header, offset, file_size, pending)
+        yield entry
+        offset = entry.next
+    raise ArchiveError(f"archive has more than {MAX_ENTRIES} entries")
+
+
+def _same_content(fd: int, a: TarEntry, b: TarEntry) -> bool:
+    if a.size != b.size:
+        return False
+    return _member_digest(fd, a) == _member_digest(fd, b)
+
+
+def _member_digest(fd: int, entry: TarEntry) -> str:
+    hasher = hashlib.sha256()
+    offset, end = entry.offset, entry.offset + entry.size
+    while offset < end:
+        data = os.pread(fd, min(1 << 20, end - offset), offset)
+        if not data:
+            break
+        hasher.update(data)
+        offset += len(data)
+    return "sha256:" + hasher.hexdigest()
+
+
+def _describe(fd: int, entry: TarEntry | str) -> str:
+    if isinstance(entry, str):
+        return f"a link to {entry!r}"
+    return f"{_member_digest(fd, entry)} ({entry.size} bytes at offset {entry.offset})"
+
+
+def _classify(header: _Header, name: str, files: Mapping[str, TarEntry]) -> TarEntry | str:
+    """A regular file's entry, or a link's cleaned target; refuses every other type."""
+    typeflag, raw_link = header.typeflag, header.link
+    if typeflag in _REGULAR:
+        return TarEntry(name, header.data, header.size)
+    if typeflag == b"2":
+        if raw_link.startswith("/"):
+            raise ArchiveError(f"symlink {name!r} points out of the archive ({raw_link!r})")
+        target = posixpath.normpath(posixpath.join(posixpath.dirname(name), raw_link))
+        if target == ".." or target.startswith("../"):
+            raise ArchiveError(f"symlink {name!r} points out of the archive ({raw_link!r})")
+        return target
+    if typeflag == b"1":
+        if raw_link.startswith("/") or ".." in raw_link.split("/"):
+            raise ArchiveError(f"hard link {name!r} points out of the archive ({raw_link!r})")
+        target = posixpath.normpath(raw_link)
+        if target not in files:
+            raise ArchiveError(
+                f"hard link {name!r} points to {raw_link!r}, which is not an earlier file"
+            )
+        return target
+    if typeflag in _REFUSED:
+        raise ArchiveError(f"entry {name!r} is {_REFUSED[typeflag]}")
+    raise ArchiveError(f"entry {name!r} has unsupported type {typeflag!r}")
 
 
 def index_tar(fd: int, file_size: int) -> TarIndex:
@@ -218,38 +330,28 @@ def index_tar(fd: int, file_size: int) -> TarIndex:
     """
     files: dict[str, TarEntry] = {}
     links: dict[str, str] = {}
-    seen: set[str] = set()
-    for typeflag, data, size, raw_name, raw_link in _headers(fd, file_size):
-        name = _clean(raw_name)
-        if typeflag == b"5":
+    for header in _headers(fd, file_size):
+        if header.typeflag == b"5":
             continue
+        name = _clean(header.name)
         if name == ".":
-            raise ArchiveError(f"entry {raw_name!r} has an empty name")
-        if name in seen:
-            raise ArchiveError(f"duplicate entry {name!r}")
-        seen.add(name)
-        if len(seen) > MAX_ENTRIES:
+            raise ArchiveError(f"entry {header.name!r} has an empty name")
+        entry = _classify(header, name, files)
+        earlier = files.get(name) or links.get(name)
+        if earlier is not None:
+            if isinstance(earlier, TarEntry) and isinstance(entry, TarEntry):
+                if _same_content(fd, earlier, entry):
+                    continue
+            elif earlier == entry:
+                continue
+            raise ArchiveError(
+                f"member {name!r} appears twice with different content: "
+                f"{_describe(fd, earlier)} and {_describe(fd, entry)}"
+            )
+        if len(files) + len(links) >= MAX_ENTRIES:
             raise ArchiveError(f"archive has more than {MAX_ENTRIES} entries")
-        if typeflag in _REGULAR:
-            files[name] = TarEntry(name, data, size)
-        elif typeflag == b"2":
-            if raw_link.startswith("/"):
-                raise ArchiveError(f"symlink {name!r} points out of the archive ({raw_link!r})")
-            target = posixpath.normpath(posixpath.join(posixpath.dirname(name), raw_link))
-            if target == ".." or target.startswith("../"):
-                raise ArchiveError(f"symlink {name!r} points out of the archive ({raw_link!r})")
-            links[name] = target
-        elif typeflag == b"1":
-            if raw_link.startswith("/") or ".." in raw_link.split("/"):
-                raise ArchiveError(f"hard link {name!r} points out of the archive ({raw_link!r})")
-            target = posixpath.normpath(raw_link)
-            if target not in files:
-                raise ArchiveError(
-                    f"hard link {name!r} points to {raw_link!r}, which is not an earlier file"
-                )
-            links[name] = target
-        elif typeflag in _REFUSED:
-            raise ArchiveError(f"entry {name!r} is {_REFUSED[typeflag]}")
+        if isinstance(entry, TarEntry):
+            files[name] = entry
         else:
-            raise ArchiveError(f"entry {name!r} has unsupported type {typeflag!r}")
+            links[name] = entry
     return TarIndex(files=files, links=links)

@@ -14,11 +14,11 @@ import zstandard
 
 from actors.preseed.archive import open_archive
 from actors.preseed.descriptors import Descriptor, check_digest, gc_labels
-from actors.preseed.errors import ArchiveError, PreseedError
+from actors.preseed.errors import ArchiveError, IncompleteArchive, PreseedError
 from actors.preseed.gojson import go_json
 from actors.preseed.names import normalize_docker_ref, oci_ref_name, validate_namespace
 from actors.preseed.platforms import Matcher, Platform, normalize, parse_platform
-from actors.preseed.tarindex import index_tar
+from actors.preseed.tarindex import TarIndex, index_tar
 
 
 @pytest.mark.parametrize(
@@ -242,7 +242,11 @@ def test_the_tar_index_maps_cleaned_names_and_resolves_links_inside(tmp_path: Pa
         ([(_entry("pipe", tarfile.FIFOTYPE), b"")], "entry 'pipe' is a fifo"),
         (
             [(_entry("index.json"), b"1"), (_entry("./index.json"), b"2")],
-            "duplicate entry 'index.json'",
+            "member 'index.json' appears twice with different content: "
+            "sha256:6b86b273ff34fce19d6b804eff5a3f5747ada4eaa22f1d49c01e52ddb7875b4b "
+            "(1 bytes at offset 512) and "
+            "sha256:d4735e3a265e16eee03f59718b9b5d03019c07d8b6c51f90da3a666eec13ab35 "
+            "(1 bytes at offset 1536)",
         ),
     ],
 )
@@ -259,9 +263,19 @@ def test_a_file_that_is_not_a_tar_or_is_truncated_is_refused(tmp_path: Path) -> 
     with pytest.raises(ArchiveError) as info:
         _index(tmp_path, b"this is not a tar archive".ljust(1024, b"!"))
     assert str(info.value) == "not a tar archive"
-    with pytest.raises(ArchiveError) as info:
+    with pytest.raises(IncompleteArchive) as info:
         _index(tmp_path, data[:2048])
     assert str(info.value) == "archive is truncated at offset 2048"
+    with pytest.raises(IncompleteArchive) as info:
+        _index(tmp_path, data[: 512 + 5120])
+    assert str(info.value) == "archive ends at offset 5632 without its end-of-archive blocks"
+
+
+def test_a_member_repeated_with_the_same_bytes_is_indexed_once(tmp_path: Path) -> None:
+    index = _index(tmp_path, _tar([(_entry("a"), b"same"), (_entry("./a"), b"same")]))
+    assert isinstance(index, TarIndex)
+    assert list(index.files) == ["a"]
+    assert index.files["a"].offset == 512
 
 
 def test_fifos_sockets_directories_and_empty_files_are_refused_without_hanging(
