@@ -38,6 +38,12 @@ def preseed_args(cfg: AgentConfig) -> dict[str, Any]:
         "skip_missing": p.skip_missing,
         "labels": dict(p.labels),
         "ready_timeout": cfg.containerd.ready_timeout,
+        "watch": p.watch,
+        "pin": p.pin,
+        "unpack": p.unpack,
+        "parallel": p.parallel or None,
+        # Wired to `[cri] sandbox_image` once that key exists; None: unknown.
+        "sandbox_image": None,
     }
 
 

@@ -60,6 +60,17 @@ def _common(parser: argparse.ArgumentParser) -> None:
         help="print one JSON object: per file the images created, or the error",
     )
     parser.add_argument(
+        "--unpack",
+        action="store_true",
+        help="also unpack each image for this host into the snapshotter (as ctr does)",
+    )
+    parser.add_argument(
+        "--snapshotter",
+        default="overlayfs",
+        metavar="NAME",
+        help="the snapshotter to unpack into (default: %(default)s, CRI's)",
+    )
+    parser.add_argument(
         "--timeout",
         type=float,
         default=30.0,
@@ -120,6 +131,18 @@ def add_parsers(subparsers: Any) -> None:
         metavar="FILE",
         help="import record to skip unchanged files with (JSON, created if absent)",
     )
+    pre.add_argument(
+        "--parallel",
+        type=int,
+        default=1,
+        metavar="N",
+        help="import N tarballs at once (default: %(default)s)",
+    )
+    pre.add_argument(
+        "--pin",
+        action="store_true",
+        help="pin every image (io.cri-containerd.pinned) and unpin those of removed tarballs",
+    )
     pre.set_defaults(func=run_preseed)
 
 
@@ -167,6 +190,8 @@ def run_import(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO =
             skip_missing=args.skip_missing,
             labels=dict(args.label),
             platform=args.platform,
+            unpack=args.unpack,
+            snapshotter=args.snapshotter,
         )
     except ValueError as e:
         err.write(f"error: {e}\n")
@@ -203,7 +228,15 @@ def run_preseed(
     log = logging.getLogger("actors.preseed.cli")
     with ContainerdClient(args.address, timeout=args.timeout) as client:
         try:
-            report = preseed_dir(client, args.dir, record_path=args.record, log=log)
+            report = preseed_dir(
+                client,
+                args.dir,
+                options=ImportOptions(unpack=args.unpack, snapshotter=args.snapshotter),
+                record_path=args.record,
+                log=log,
+                parallel=max(1, args.parallel),
+                pin=args.pin,
+            )
         except PreseedError as e:
             err.write(f"error: {e}\n")
             return 1

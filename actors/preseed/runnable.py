@@ -1,30 +1,66 @@
-"""`root.containerd.preseed`: the PreseedActor's runnable.
+"""`root.containerd.preseed`: the runnable that hosts the `PreseedActor`.
 
-It runs in its own process under the supervision tree. It waits until
-containerd answers (checking for cancellation while it waits), imports the
-preseed directory with `preseed_dir` (one log line per tarball naming its images
-and namespace, progress lines for large ones, warnings as the Go original), and
-then either signals HEALTHY and DONE, or — if any file failed — raises a
-`PreseedError` with a summary, which fails the node so that its restart policy
-retries (the import record makes a retry cheap: only what failed is imported
-again).
+It runs in its own process under the supervision tree, as a child of
+`root.containerd`, so that it lives and restarts with the containerd it feeds.
+It waits until containerd answers (checking for cancellation while it waits),
+then starts a `PreseedActor` (see `actors.preseed.actor`) on the preseed
+directory and blocks until the actor stops:
+
+- the initial pass imports every tarball (one log line per tarball naming its
+  images and namespace, progress lines for large ones) and ends with the line
+  `initial preseed finished: …`. That moment is the node's **HEALTHY** signal:
+  "the initial preseed is done" is observable as the node's state (`status`)
+  and as that line (`logs root.containerd.preseed`);
+- if any file failed in the initial pass, the runnable raises a
+  `PreseedError` with a summary, which fails the node so that its restart
+  policy retries (the import record makes a retry cheap);
+- with `watch` off, the node then signals **DONE** and exits, as before the
+  watch existed; with `watch` on (the default) it stays HEALTHY and imports
+  tarballs copied into the directory later, until it is cancelled.
+
+The watch runs here rather than in a sibling node because it shares the import
+record, the queue and the containerd connection with the initial pass: one
+owner of the record, one queue, never two imports of one file at once.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
+import os
+import threading
 import time
 from collections.abc import Mapping
 from typing import Any
 
+from actors.preseed.actor import InitialPass, PreseedActor, PreseedSettings, StopRequested
 from actors.preseed.client import ContainerdClient
 from actors.preseed.errors import ContainerdError, PreseedError
 from actors.preseed.options import ImportOptions
-from actors.preseed.preseed import preseed_dir
+from actors.preseed.preseed import Preseeder
+from actors.preseed.results import ImportResult
 from actors.supervisor.process.api import Signal, add_metric, logger, signal
 
-__all__ = ["run"]
+__all__ = ["MAX_DEFAULT_PARALLEL", "default_parallel", "run"]
 
+MAX_DEFAULT_PARALLEL = 4
 _WAIT_STEP = 1.0
+
+
+def default_parallel() -> int:
+    """The default number of imports at once: the CPUs this process may use, at most 4."""
+    return max(1, min(MAX_DEFAULT_PARALLEL, len(os.sched_getaffinity(0))))
+
+
+def _wait_for_containerd(ctx: Any, client: ContainerdClient, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not ctx.cancelled.is_set():
+        try:
+            client.wait_ready(min(_WAIT_STEP, max(0.0, deadline - time.monotonic())))
+            return True
+        except ContainerdError:
+            if time.monotonic() >= deadline:
+                raise
+    return False
 
 
 def run(
@@ -37,8 +73,14 @@ def run(
     skip_missing: bool = False,
     labels: Mapping[str, str] | None = None,
     ready_timeout: float = 60.0,
+    watch: bool = True,
+    pin: bool = True,
+    unpack: bool = False,
+    parallel: int | None = None,
+    snapshotter: str = "overlayfs",
+    sandbox_image: str | None = None,
 ) -> None:
-    """Preseed containerd's images, then signal HEALTHY and DONE.
+    """Preseed containerd's images; signal HEALTHY after the initial pass, then watch or DONE.
 
     Args:
         ctx: The runnable's context (`cancelled` event, `cancel_reason`).
@@ -47,48 +89,79 @@ def run(
         record_path: The import record file in the agent's state directory.
         all_platforms: Import every platform, not only the host's.
         skip_missing: Leave out blobs archives lack instead of failing.
-        labels: Labels for every image, e.g. `{"io.cri-containerd.pinned": "pinned"}`.
+        labels: Labels for every image.
         ready_timeout: Seconds to wait for containerd to answer.
+        watch: Keep importing tarballs copied in later.
+        pin: Pin every preseeded image (and release the pins of removed tarballs).
+        unpack: Unpack every image into `snapshotter` after importing it.
+        parallel: Imports at once; None: `default_parallel()`.
+        snapshotter: The snapshotter CRI uses.
+        sandbox_image: CRI's sandbox image (imported first, always pinned); None if unknown.
 
     Raises:
-        PreseedError: containerd never answered, or some files failed (summary).
+        PreseedError: containerd never answered, or some files failed in the initial pass.
     """
     log = logger(ctx)
     options = ImportOptions(
-        all_platforms=all_platforms, skip_missing=skip_missing, labels=dict(labels or {})
+        all_platforms=all_platforms,
+        skip_missing=skip_missing,
+        labels=dict(labels or {}),
+        unpack=unpack,
+        snapshotter=snapshotter,
     )
+    initial: concurrent.futures.Future[InitialPass] = concurrent.futures.Future()
+    done: concurrent.futures.Future[str | None] = concurrent.futures.Future()
+
+    def on_result(result: ImportResult) -> None:
+        if not result.unchanged:
+            tags = {"namespace": result.namespace}
+            add_metric(ctx, "node_containerd_preseed_bytes_total", result.bytes_sent, tags)
+            add_metric(ctx, "node_containerd_preseed_images_total", len(result.images), tags)
+
     with ContainerdClient(address) as client:
-        deadline = time.monotonic() + ready_timeout
-        while True:
-            if ctx.cancelled.is_set():
-                return
-            try:
-                client.wait_ready(min(_WAIT_STEP, max(0.0, deadline - time.monotonic())))
-                break
-            except ContainerdError:
-                if time.monotonic() >= deadline:
-                    raise
+        if not _wait_for_containerd(ctx, client, ready_timeout):
+            return
         log.info("containerd %s answers; preseeding from %r", client.version(), directory)
-        report = preseed_dir(
+        preseeder = Preseeder(
             client,
-            directory,
             options=options,
             record_path=record_path,
             log=log,
-            cancel=ctx.cancelled,
+            pin=pin,
+            sandbox_image=sandbox_image,
         )
-    for result in report.results:
-        if not result.unchanged:
-            labels = {"namespace": result.namespace}
-            add_metric(ctx, "node_containerd_preseed_bytes_total", result.bytes_sent, labels)
-            add_metric(ctx, "node_containerd_preseed_images_total", len(result.images), labels)
-    if ctx.cancelled.is_set():
+        settings = PreseedSettings(
+            directory=directory,
+            watch=watch,
+            parallel=parallel if parallel is not None else default_parallel(),
+        )
+        actor = PreseedActor.start(
+            preseeder=preseeder,
+            settings=settings,
+            log=log,
+            on_initial=initial.set_result,
+            on_result=on_result,
+            done=done,
+        )
+
+        def stop_on_cancel() -> None:
+            ctx.cancelled.wait()
+            actor.tell(StopRequested())
+
+        threading.Thread(target=stop_on_cancel, name="nc-cancel", daemon=True).start()
+        waited: list[concurrent.futures.Future[Any]] = [initial, done]
+        concurrent.futures.wait(waited, return_when=concurrent.futures.FIRST_COMPLETED)
+        passed = initial.result() if initial.done() else None
+        if passed is not None and not passed.failures and not ctx.cancelled.is_set():
+            signal(ctx, Signal.HEALTHY)
+        error = done.result()
+    if error is not None:
+        raise PreseedError(error)
+    if ctx.cancelled.is_set() or passed is None:
         return
-    if report.failures:
-        listed = "; ".join(text for _, text in report.failures)
+    if passed.failures:
         raise PreseedError(
-            f"{len(report.failures)} of {len(report.failures) + len(report.results)} preseed "
-            f"files failed: {listed}"
+            f"{len(passed.failures)} of {passed.files} preseed files failed: "
+            + "; ".join(passed.failures)
         )
-    signal(ctx, Signal.HEALTHY)
     signal(ctx, Signal.DONE)

@@ -388,15 +388,27 @@ def _pipe_max_size() -> tuple[int, str]:
 def _preseed(ctx: _Paths, t: Mapping[str, Any]) -> PreseedSection:
     chk = ctx.chk
     flags: dict[str, bool] = {}
-    for name in ("enabled", "all_platforms", "skip_missing"):
+    for name in ("enabled", "all_platforms", "skip_missing", "watch", "pin", "unpack"):
         flags[name] = _static_default(PreseedSection, name)
         if name in t:
             flags[name] = chk.boolean(f"preseed.{name}", t[name], flags[name])
     labels = chk.labels("preseed.labels", t["labels"]) if "labels" in t else {}
+    parallel = 0
+    if "parallel" in t:
+        value = t["parallel"]
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 64:
+            chk.problem(
+                "preseed.parallel",
+                f"{value!r} is not an integer from 0 to 64; use 0 for the number of CPUs "
+                "(at most 4), or a count of imports at once, e.g. 2",
+            )
+        else:
+            parallel = value
     return PreseedSection(
         dir=ctx.path("preseed.dir", t),
         record=ctx.path("preseed.record", t),
         labels=MappingProxyType(labels),
+        parallel=parallel,
         **flags,
     )
 

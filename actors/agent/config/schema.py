@@ -102,7 +102,18 @@ SECTION_KEYS: Mapping[str, tuple[str, ...]] = MappingProxyType(
             "liveness_failures",
         ),
         "runsc": ("fifo", "mode", "pipe_size"),
-        "preseed": ("enabled", "dir", "record", "all_platforms", "skip_missing", "labels"),
+        "preseed": (
+            "enabled",
+            "dir",
+            "record",
+            "all_platforms",
+            "skip_missing",
+            "labels",
+            "watch",
+            "pin",
+            "unpack",
+            "parallel",
+        ),
         "log": ("stderr", "json_file", "min_severity"),
         "control": ("socket",),
         "metrics": ("enabled", "listen"),
@@ -191,6 +202,15 @@ class PreseedSection:
     skip_missing: bool = False
     #: Labels set on every image imported (read-only mapping).
     labels: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    #: Keep watching the directory (inotify) and import tarballs copied in later.
+    watch: bool = True
+    #: Pin preseeded images (``io.cri-containerd.pinned``) and unpin them when their
+    #: tarball is removed.
+    pin: bool = True
+    #: Unpack every image into CRI's snapshotter after importing it.
+    unpack: bool = False
+    #: Tarballs imported at once; 0 means the number of CPUs, at most 4.
+    parallel: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
