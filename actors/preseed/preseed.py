@@ -368,6 +368,8 @@ class Preseeder:
         if self._record is None:
             return warnings
         with self._lock:
+            namespaces = {e.namespace for e in self._record.entries.values()}
+            namespaces |= {f.namespace for f in files}
             self._record.keep_only((f.namespace, f.path) for f in files)
             try:
                 self._record.save()
@@ -382,7 +384,7 @@ class Preseeder:
                     names.update(name for name, *_ in entry.images)
         if self.sandbox_image is not None:
             keep.setdefault("k8s.io", set()).add(self.sandbox_image)
-        for namespace in sorted(keep | {f.namespace: set() for f in files}):
+        for namespace in sorted(namespaces | set(keep)):
             for name in release_stale_pins(self._client, namespace, keep.get(namespace, set())):
                 self._log.info(
                     "unpinned image %r in namespace %r: its tarball is gone", name, namespace
