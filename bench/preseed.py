@@ -7,6 +7,12 @@ Cases (random, incompressible layer data generated at run time in a temporary di
     layers40_300   a 300 MB OCI archive in 40 layers
     docker_300     a 300 MB `docker save` archive (5 layers)
     reimport_300   single_300 imported again, images NOT deleted in between
+    unpack_300     single_300 imported and unpacked into overlayfs (`import_archive`
+                   with unpack) against `ctr images import` (which unpacks by default)
+    many_20x15     20 OCI archives of 15 MB each: the preseed walk with the default
+                   parallelism (CPUs, at most 4) against `ctr images import` of
+                   each file one after another
+    many_20x15_seq the same walk with one import at a time (to choose the default)
 
 For first imports both clients import into an empty namespace whose images are then
 deleted with `ctr images rm --sync` (containerd's GC removes the blobs before the next
@@ -42,7 +48,8 @@ from preseed.fixtures import (
     write_oci_archive,
 )
 
-from actors.preseed import ContainerdClient, import_archive
+from actors.preseed import ContainerdClient, ImportOptions, import_archive, preseed_dir
+from actors.preseed.runnable import default_parallel
 
 MB = 1_000_000
 
@@ -86,7 +93,16 @@ class Bench:
 
     def ctr(self, path: Path, namespace: str) -> float:
         start = time.monotonic()
-        self.daemon.ctr("images", "import", "--no-unpack", str(path), namespace=namespace)
+        if path.is_dir():
+            for file in sorted(path.iterdir()):
+                self.daemon.ctr("images", "import", "--no-unpack", str(file), namespace=namespace)
+        else:
+            self.daemon.ctr("images", "import", "--no-unpack", str(path), namespace=namespace)
+        return time.monotonic() - start
+
+    def ctr_unpack(self, path: Path, namespace: str) -> float:
+        start = time.monotonic()
+        self.daemon.ctr("images", "import", str(path), namespace=namespace)
         return time.monotonic() - start
 
     def ours(self, path: Path, namespace: str) -> float:
@@ -94,13 +110,37 @@ class Bench:
         import_archive(self.client, path, namespace=namespace)
         return time.monotonic() - start
 
-    def first_imports(self, path: Path, rounds: int) -> tuple[list[float], list[float]]:
+    def ours_unpack(self, path: Path, namespace: str) -> float:
+        start = time.monotonic()
+        import_archive(self.client, path, namespace=namespace, options=ImportOptions(unpack=True))
+        return time.monotonic() - start
+
+    def walk(self, path: Path, namespace: str, parallel: int) -> float:
+        """The preseed walk over a directory whose one namespace directory is `path`."""
+        root = path.parent / f"root-{namespace}"
+        (root / namespace).mkdir(parents=True, exist_ok=True)
+        for file in path.iterdir():
+            target = root / namespace / file.name
+            if not target.exists():
+                os.link(file, target)
+        start = time.monotonic()
+        report = preseed_dir(self.client, root, parallel=parallel)
+        assert report.ok, report.failures
+        return time.monotonic() - start
+
+    def first_imports(
+        self,
+        path: Path,
+        rounds: int,
+        ours_run: Callable[[Path, str], float] | None = None,
+        ctr_run: Callable[[Path, str], float] | None = None,
+    ) -> tuple[list[float], list[float]]:
         ours: list[float] = []
         ctr: list[float] = []
         for i in range(rounds):
             order: list[tuple[Callable[[Path, str], float], list[float], str]] = [
-                (self.ctr, ctr, "ctr"),
-                (self.ours, ours, "ours"),
+                (ctr_run or self.ctr, ctr, "ctr"),
+                (ours_run or self.ours, ours, "ours"),
             ]
             for run, times, namespace in order if i % 2 == 0 else order[::-1]:
                 times.append(run(path, namespace))
@@ -128,17 +168,37 @@ def main() -> int:
         default=1.0,
         help="multiply every size by this (e.g. 0.1 for a quick run)",
     )
+    parser.add_argument(
+        "--cases",
+        default="all",
+        help="comma-separated cases to run (default: all), e.g. unpack_300,many_20x15",
+    )
     args = parser.parse_args()
+    wanted = set(args.cases.split(",")) if args.cases != "all" else None
     size = int(300 * MB * args.scale)
     with tempfile.TemporaryDirectory(prefix="nc-bench-", dir="/tmp") as tmp:
         work = Path(tmp)
         print("generating archives ...", file=sys.stderr)
-        files = {
-            "small_5": _oci(work, "small", [int(5 * MB * args.scale)]),
-            "single_300": _oci(work, "single", [size]),
-            "layers40_300": _oci(work, "layers40", [size // 40] * 40),
-            "docker_300": _docker(work, "docker", [size // 5] * 5),
+        makers: dict[str, Callable[[], Path]] = {
+            "small_5": lambda: _oci(work, "small", [int(5 * MB * args.scale)]),
+            "single_300": lambda: _oci(work, "single", [size]),
+            "layers40_300": lambda: _oci(work, "layers40", [size // 40] * 40),
+            "docker_300": lambda: _docker(work, "docker", [size // 5] * 5),
         }
+        needs_single = wanted is None or {"reimport_300", "unpack_300"} & wanted
+        files = {
+            k: make()
+            for k, make in makers.items()
+            if wanted is None or k in wanted or (k == "single_300" and needs_single)
+        }
+        many = None
+        if wanted is None or {"many_20x15", "many_20x15_seq"} & wanted:
+            many = work / "many"
+            many.mkdir()
+            for i in range(20):
+                os.rename(
+                    _oci(work, f"many{i:02}", [int(15 * MB * args.scale)]), many / f"{i:02}.tar"
+                )
         daemon = ContainerdDaemon(work / "ctd")
         daemon.start()
         results: dict[str, dict[str, float]] = {}
@@ -146,32 +206,61 @@ def main() -> int:
             bench = Bench(daemon)
             version = bench.client.version()
             for key, path in files.items():
+                if wanted is not None and key not in wanted:
+                    continue
                 ours, ctr = bench.first_imports(path, args.rounds)
                 results[key] = {"ours_s": statistics.median(ours), "ctr_s": statistics.median(ctr)}
                 print(f"{key}: ours {ours} ctr {ctr}", file=sys.stderr)
-            ours, ctr = bench.reimports(files["single_300"], args.rounds)
-            results["reimport_300"] = {
-                "ours_s": statistics.median(ours),
-                "ctr_s": statistics.median(ctr),
-            }
-            print(f"reimport_300: ours {ours} ctr {ctr}", file=sys.stderr)
+            if wanted is None or "reimport_300" in wanted:
+                ours, ctr = bench.reimports(files["single_300"], args.rounds)
+                results["reimport_300"] = {
+                    "ours_s": statistics.median(ours),
+                    "ctr_s": statistics.median(ctr),
+                }
+                print(f"reimport_300: ours {ours} ctr {ctr}", file=sys.stderr)
+            if wanted is None or "unpack_300" in wanted:
+                ours, ctr = bench.first_imports(
+                    files["single_300"], args.rounds, bench.ours_unpack, bench.ctr_unpack
+                )
+                results["unpack_300"] = {
+                    "ours_s": statistics.median(ours),
+                    "ctr_s": statistics.median(ctr),
+                }
+                print(f"unpack_300: ours {ours} ctr {ctr}", file=sys.stderr)
+            if many is not None:
+                for key, parallel in (("many_20x15", default_parallel()), ("many_20x15_seq", 1)):
+                    if wanted is not None and key not in wanted:
+                        continue
+                    ours, ctr = bench.first_imports(
+                        many, args.rounds, lambda p, ns, n=parallel: bench.walk(p, ns, n)
+                    )
+                    results[key] = {
+                        "ours_s": statistics.median(ours),
+                        "ctr_s": statistics.median(ctr),
+                    }
+                    print(f"{key} (parallel {parallel}): ours {ours} ctr {ctr}", file=sys.stderr)
             bench.client.close()
         finally:
             daemon.stop()
         sizes = {k: os.path.getsize(p) for k, p in files.items()}
-    sizes["reimport_300"] = sizes["single_300"]
+        if many is not None:
+            sizes["many_20x15"] = sum(f.stat().st_size for f in many.iterdir())
+            sizes["many_20x15_seq"] = sizes["many_20x15"]
+    if "single_300" in sizes:
+        sizes["reimport_300"] = sizes["unpack_300"] = sizes["single_300"]
     print(
         f"containerd {version}, {os.cpu_count()} CPUs, median of {args.rounds} rounds; "
-        "reimport_300: images not deleted before the re-import"
+        f"reimport_300: images not deleted before the re-import; many_20x15: "
+        f"{default_parallel()} imports at once"
     )
     print(
-        f"{'case':<14}{'MB':>8}{'ours s':>9}{'ctr s':>9}{'ours/ctr':>10}{'ours MB/s':>11}"
+        f"{'case':<16}{'MB':>8}{'ours s':>9}{'ctr s':>9}{'ours/ctr':>10}{'ours MB/s':>11}"
         f"{'ctr MB/s':>10}"
     )
     for key, r in results.items():
         mb = sizes[key] / MB
         print(
-            f"{key:<14}{mb:>8.1f}{r['ours_s']:>9.3f}{r['ctr_s']:>9.3f}"
+            f"{key:<16}{mb:>8.1f}{r['ours_s']:>9.3f}{r['ctr_s']:>9.3f}"
             f"{r['ours_s'] / r['ctr_s']:>10.3f}{mb / r['ours_s']:>11.0f}{mb / r['ctr_s']:>10.0f}"
         )
     print(

@@ -19,7 +19,7 @@ import re
 
 from actors.preseed.errors import ArchiveError
 
-__all__ = ["normalize_docker_ref", "oci_ref_name", "validate_namespace"]
+__all__ = ["is_config_digest_name", "normalize_docker_ref", "oci_ref_name", "validate_namespace"]
 
 _IDENTIFIER = re.compile(r"[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*")
 _IDENTIFIER_MAX = 76
@@ -35,6 +35,7 @@ _DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}
 _NAME = rf"(?:{_DOMAIN}/)?{_COMPONENT}(?:/{_COMPONENT})*"
 _REFERENCE = re.compile(rf"({_NAME})(?::({_TAG}))?(?:@({_DIGEST}))?")
 _HEX64 = re.compile(r"[a-f0-9]{64}")
+_CONFIG_DIGEST_NAME = re.compile(r"sha256:[0-9a-f]{64}")
 _NAME_MAX = 255
 _DEFAULT_DOMAIN = "docker.io"
 
@@ -110,3 +111,9 @@ def oci_ref_name(name: str) -> str:
             obj = path[i:]
             return obj.removeprefix(":")
     return ""
+
+
+def is_config_digest_name(name: str) -> bool:
+    """Whether an image name is `sha256:<config digest>`: the reference CRI adds beside
+    each image in `k8s.io` (not an image anyone named)."""
+    return _CONFIG_DIGEST_NAME.fullmatch(name) is not None

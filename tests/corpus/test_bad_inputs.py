@@ -26,6 +26,7 @@ import pytest
 from containerd_daemon import ContainerdDaemon
 
 from actors.preseed import ContainerdClient, PreseedError, import_archive
+from actors.preseed.names import is_config_digest_name
 
 BAD = [c for c in mc.cases() if c.placement == "file" and c.cause is not None]
 ACCEPTED = [c for c in mc.cases() if c.placement == "file" and c.cause is None]
@@ -42,11 +43,9 @@ def _images(containerd: ContainerdDaemon, namespace: str = mc.NAMESPACE) -> list
     rows = [
         row.split() for row in containerd.ctr("images", "ls", namespace=namespace).splitlines()[1:]
     ]
-    named = {row[2] for row in rows if not re.fullmatch(r"sha256:[0-9a-f]{64}", row[0])}
+    named = {row[2] for row in rows if not is_config_digest_name(row[0])}
     return sorted(
-        " ".join(row[:6])
-        for row in rows
-        if not (re.fullmatch(r"sha256:[0-9a-f]{64}", row[0]) and row[2] in named)
+        " ".join(row[:6]) for row in rows if not (is_config_digest_name(row[0]) and row[2] in named)
     )
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from containerd_daemon import ContainerdDaemon
 from imagegen import many_layer_image, write_oci_archive
 
 from actors.preseed import ContainerdClient, ImportResult, PreseedError, import_archive
+from actors.preseed.names import is_config_digest_name
 
 __all__ = [
     "BIG_IMAGE",
@@ -92,7 +92,7 @@ def _rows(text: str) -> list[list[str]]:
 def images(containerd: ContainerdDaemon, namespace: str = NAMESPACE) -> list[str]:
     """Image names in `namespace`, without CRI's `sha256:<config>` twins."""
     out = containerd.ctr("images", "ls", "-q", namespace=namespace)
-    return sorted(n for n in out.split() if not re.fullmatch(r"sha256:[0-9a-f]{64}", n))
+    return sorted(n for n in out.split() if not is_config_digest_name(n))
 
 
 def check(containerd: ContainerdDaemon, namespace: str = NAMESPACE) -> dict[str, str]:

@@ -205,8 +205,8 @@ def test_a_full_state_disk_fails_preseed_clearly_and_it_retries_no_faster_than_i
 
         os.unlink(filler)
         done = _wait(
-            "preseed DONE after space was freed",
-            lambda: (_status(config).get(PRESEED) or {}).get("state") == "DONE",
+            "preseed HEALTHY after space was freed",
+            lambda: (_status(config).get(PRESEED) or {}).get("state") == "HEALTHY",
             30,
         )
         assert done

@@ -20,6 +20,8 @@ from preseed.fixtures import (
     write_oci_archive,
 )
 
+from actors.preseed.names import is_config_digest_name
+
 HELLO = "docker.io/library/hello:1"
 MULTI = "docker.io/library/multi:1"
 
@@ -93,7 +95,7 @@ def images(daemon: object, namespace: str) -> dict[str, str]:
     """
     out = daemon.ctr("images", "ls", namespace=namespace)  # type: ignore[attr-defined]
     rows = [line.split() for line in out.splitlines()[1:] if line.strip()]
-    return {row[0]: row[2] for row in rows if not re.fullmatch(r"sha256:[0-9a-f]{64}", row[0])}
+    return {row[0]: row[2] for row in rows if not is_config_digest_name(row[0])}
 
 
 def blobs(daemon: object, namespace: str) -> set[str]:
