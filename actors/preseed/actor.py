@@ -4,8 +4,9 @@ Theory of operation. The actor's thread owns all the state; nothing in it
 blocks:
 
 - On start it begins watching the directory (when `watch` is on, *before* it
-  lists the directory, so that no file copied in meanwhile is missed), lists
-  it, and queues every archive in the documented order (`import_order`).
+  lists the directory for the import, so that no file copied in meanwhile is
+  missed), lists it, and queues every archive in the documented order
+  (`import_order`).
 - `ImportQueue` (pure) holds the files waiting, in that order, and the ones
   being imported; a file that becomes ready again while being imported is
   imported once more after. At most `parallel` imports run at a time, each in
@@ -200,6 +201,7 @@ class PreseedActor(pykka.ThreadingActor):
     def on_start(self) -> None:
         directory = self._settings.directory
         try:
+            scan_dir(directory)  # a missing directory fails with the walk's own message
             if self._settings.watch:
                 self._watch = DirectoryWatch(
                     directory,
