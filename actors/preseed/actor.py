@@ -310,8 +310,11 @@ class PreseedActor(pykka.ThreadingActor):
             for text in self._preseeder.settle(present):
                 self._log.warning("%s", text)
         except PreseedError as e:
-            self._finish(str(e))
-            return
+            if self._initial:
+                self._finish(str(e))
+                return
+            # containerd restarting takes this node down with it; until then, say so.
+            self._log.warning("preseed pins not updated: %s", e)
         if self._initial:
             self._initial = False
             self._end_initial_pass()
