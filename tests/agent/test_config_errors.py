@@ -339,3 +339,19 @@ def test_a_file_that_is_not_toml_or_not_there_is_one_problem(
     assert caught.value.problems == [
         f"config file '{short_dir}/absent.toml' cannot be read: no such file or directory"
     ]
+
+
+def test_preseed_watch_pin_unpack_and_parallel_are_checked(
+    short_dir: Path, env: dict[str, str]
+) -> None:
+    f = f"{short_dir}/agent.toml"
+    text = '[preseed]\nwatch = "no"\npin = 1\nparallel = -1\n'
+    assert problems_of(short_dir, env, text) == [
+        f"key 'preseed.watch' in {f}: 'no' is a string; use true or false",
+        f"key 'preseed.pin' in {f}: 1 is an integer; use true or false",
+        f"key 'preseed.parallel' in {f}: -1 is not an integer from 0 to 64; use 0 for the "
+        "number of CPUs (at most 4), or a count of imports at once, e.g. 2",
+    ]
+    (short_dir / "ok.toml").write_text("[preseed]\nwatch = false\nunpack = true\nparallel = 3\n")
+    cfg = load_config(short_dir / "ok.toml", env=env).preseed
+    assert (cfg.watch, cfg.pin, cfg.unpack, cfg.parallel) == (False, True, True, 3)

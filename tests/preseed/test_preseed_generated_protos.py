@@ -70,3 +70,46 @@ def test_every_containerd_proto_keeps_containerds_package_names() -> None:
         "created_at": 7,
         "updated_at": 8,
     }
+
+
+def test_the_unpack_protos_keep_containerds_names_and_field_numbers() -> None:
+    from messages.containerd.services.diff.v1 import diff_pb2
+    from messages.containerd.services.snapshots.v1 import snapshots_pb2
+    from messages.containerd.types import mount_pb2
+
+    def numbers(message: object) -> dict[str, int]:
+        return {f.name: f.number for f in message.DESCRIPTOR.fields}  # type: ignore[attr-defined]
+
+    assert sorted(snapshots_pb2.DESCRIPTOR.services_by_name["Snapshots"].methods_by_name) == [
+        "Commit",
+        "Prepare",
+        "Remove",
+        "Stat",
+    ]
+    assert sorted(diff_pb2.DESCRIPTOR.services_by_name["Diff"].methods_by_name) == ["Apply"]
+    assert snapshots_pb2.DESCRIPTOR.package == "containerd.services.snapshots.v1"
+    assert diff_pb2.DESCRIPTOR.package == "containerd.services.diff.v1"
+    assert mount_pb2.Mount.DESCRIPTOR.full_name == "containerd.types.Mount"
+    assert numbers(mount_pb2.Mount) == {"type": 1, "source": 2, "target": 3, "options": 4}
+    assert numbers(snapshots_pb2.PrepareSnapshotRequest) == {
+        "snapshotter": 1,
+        "key": 2,
+        "parent": 3,
+        "labels": 4,
+    }
+    assert numbers(snapshots_pb2.CommitSnapshotRequest) == {
+        "snapshotter": 1,
+        "name": 2,
+        "key": 3,
+        "labels": 4,
+    }
+    assert numbers(snapshots_pb2.Info) == {
+        "name": 1,
+        "parent": 2,
+        "kind": 3,
+        "created_at": 4,
+        "updated_at": 5,
+        "labels": 6,
+    }
+    assert numbers(diff_pb2.ApplyRequest) == {"diff": 1, "mounts": 2, "payloads": 3}
+    assert numbers(diff_pb2.ApplyResponse) == {"applied": 1}

@@ -38,7 +38,17 @@ class _Lines(logging.Handler):
 class _Running:
     """A PreseedActor on `root`, with its log lines collected."""
 
-    def __init__(self, daemon: ContainerdDaemon, root: Path, record: Path, parallel: int = 2):
+    def __init__(
+        self,
+        daemon: ContainerdDaemon,
+        root: Path,
+        record: Path,
+        *,
+        parallel: int = 2,
+        watch: bool = True,
+        pin: bool = True,
+        sandbox_image: str | None = None,
+    ) -> None:
         self.handler = _Lines()
         self.log = logging.getLogger(f"test.preseed.watch.{id(self)}")
         self.log.propagate = False
@@ -46,13 +56,18 @@ class _Running:
         self.log.setLevel(logging.INFO)
         self.client = ContainerdClient(daemon.address)
         preseeder = Preseeder(
-            self.client, options=ImportOptions(), record_path=record, log=self.log, pin=True
+            self.client,
+            options=ImportOptions(),
+            record_path=record,
+            log=self.log,
+            pin=pin,
+            sandbox_image=sandbox_image,
         )
         self.initial: concurrent.futures.Future[InitialPass] = concurrent.futures.Future()
         self.done: concurrent.futures.Future[str | None] = concurrent.futures.Future()
         self.ref = PreseedActor.start(
             preseeder=preseeder,
-            settings=PreseedSettings(directory=str(root), watch=True, parallel=parallel),
+            settings=PreseedSettings(directory=str(root), watch=watch, parallel=parallel),
             log=self.log,
             on_initial=self.initial.set_result,
             on_result=lambda result: None,
@@ -222,3 +237,30 @@ def test_pins_survive_gc_and_only_images_we_labelled_are_unpinned(
     os.unlink(root / "k8s.io" / "hello.tar")
     running.wait_for(lambda: _labels(fresh_containerd, HELLO) == {}, "the unpin")
     assert _labels(fresh_containerd, other) == {PINNED_LABEL: "pinned"}
+
+
+def test_without_the_watch_the_actor_stops_after_the_initial_pass_and_pins_the_sandbox_image(
+    archives: Archives, fresh_containerd: ContainerdDaemon, root: Path, tmp_path: Path
+) -> None:
+    shutil.copy(archives.oci, root / "k8s.io" / "hello.tar")
+    shutil.copy(archives.docker_raw, root / "k8s.io" / "raw.tar")
+    r = _Running(
+        fresh_containerd,
+        root,
+        tmp_path / "record.json",
+        watch=False,
+        pin=False,
+        sandbox_image=HELLO,
+    )
+    assert r.done.result(timeout=_WAIT) is None
+    r.client.close()
+
+    assert r.messages()[-1].startswith("initial preseed finished in ")
+    assert r.messages()[-1].endswith(
+        ": 2 imported, 0 unchanged, 0 failed, 0 waiting to be complete; not watching"
+    )
+    assert _labels(fresh_containerd, HELLO) == {
+        PINNED_LABEL: "pinned",
+        PRESEEDED_LABEL: "k8s.io/hello.tar",
+    }
+    assert _labels(fresh_containerd, "docker.io/library/alpine:latest") == {}
