@@ -164,3 +164,20 @@ def test_the_module_runs_as_a_command_with_help_and_a_clear_error(
         "error: failed to import preseed image 'ns/hello-oci.tar': containerd "
         f"socket {str(tmp_path / 'no.sock')!r} does not exist\n"
     )
+
+
+@pytest.mark.containerd
+def test_import_unpack_leaves_the_image_unpacked_as_ctr_checks_it(
+    archives: Archives, fresh_containerd: ContainerdDaemon
+) -> None:
+    code, out, err = _cli(
+        "import", "--address", fresh_containerd.address, "--namespace", "k8s.io", "--unpack",
+        str(archives.docker),
+    )  # fmt: skip
+
+    assert (code, err) == (0, "")
+    assert out.endswith(", 2 layers unpacked, 2 present)\n")  # hello:2 finds them there
+    # `ctr run` would unpack an image that is not: `ctr images check` says whether it is.
+    listing = fresh_containerd.ctr("images", "check", namespace="k8s.io")
+    rows = [line.split() for line in listing.splitlines() if line.startswith(HELLO)]
+    assert rows and rows[0][-1] == "true", listing
