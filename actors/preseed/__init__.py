@@ -13,6 +13,10 @@ skips blobs containerd has without sending them, and imports nothing of a bad
 archive. `preseed_dir` walks `<dir>/<namespace>/<file>` as Metropolis's
 `runPreseed` does, isolating failures per file. Every failure is a
 `PreseedError`.
+
+The agent's node `root.containerd.preseed` (`runnable`) hosts a `PreseedActor`
+(`actor`): the import queue, its worker threads and the inotify watch of the
+directory (`watch`, `inotify`); pins are in `pins`, unpacking in `unpack`.
 """
 
 from __future__ import annotations
