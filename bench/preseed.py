@@ -13,6 +13,10 @@ Cases (random, incompressible layer data generated at run time in a temporary di
                    parallelism (CPUs, at most 4) against `ctr images import` of
                    each file one after another
     many_20x15_seq the same walk with one import at a time (to choose the default)
+    first_start_300 what unpack buys: `ctr run --rm` of /bin/true (busybox) from a
+                   300 MB image, right after our import with unpack ("ours") against
+                   right after our import without it ("ctr" column: ctr run then
+                   unpacks first, as CRI does for a container's first start)
 
 For first imports both clients import into an empty namespace whose images are then
 deleted with `ctr images rm --sync` (containerd's GC removes the blobs before the next
@@ -28,8 +32,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import sys
+import tarfile
 import tempfile
 import time
 from collections.abc import Callable
@@ -81,6 +87,27 @@ def _docker(work: Path, name: str, sizes: list[int]) -> Path:
     return archive
 
 
+def _runnable(work: Path, name: str, size: int) -> Path:
+    """An image whose /bin/true is busybox, over a layer of `size` random bytes."""
+    store = BlobStore(work)
+    tool = work / f"{name}-tool.tar"
+    with tarfile.open(tool, "w", format=tarfile.PAX_FORMAT) as tar:
+        info = tar.gettarinfo(shutil.which("busybox") or "/bin/busybox", arcname="bin/true")
+        info.mode, info.uid, info.gid, info.uname, info.gname = 0o755, 0, 0, "", ""
+        with open(shutil.which("busybox") or "/bin/busybox", "rb") as f:
+            tar.addfile(info, f)
+    data = random_file(work / f"{name}.bin", size)
+    bulk = layer_tar(work / f"{name}-bulk.tar", {"data.bin": data})
+    data.unlink()
+    manifest = store.image([tool, bulk])
+    archive = write_oci_archive(
+        work / f"{name}.tar", store, [named(manifest, f"docker.io/bench/{name}:1", "1")]
+    )
+    tool.unlink()
+    bulk.unlink()
+    return archive
+
+
 class Bench:
     def __init__(self, daemon: ContainerdDaemon) -> None:
         self.daemon = daemon
@@ -113,6 +140,16 @@ class Bench:
     def ours_unpack(self, path: Path, namespace: str) -> float:
         start = time.monotonic()
         import_archive(self.client, path, namespace=namespace, options=ImportOptions(unpack=True))
+        return time.monotonic() - start
+
+    def first_start(self, path: Path, namespace: str, unpack: bool) -> float:
+        """Import (with or without unpack), then time `ctr run --rm` of the image."""
+        result = import_archive(
+            self.client, path, namespace=namespace, options=ImportOptions(unpack=unpack)
+        )
+        image = result.images[0].name
+        start = time.monotonic()
+        self.daemon.ctr("run", "--rm", image, f"first-{namespace}", namespace=namespace)
         return time.monotonic() - start
 
     def walk(self, path: Path, namespace: str, parallel: int) -> float:
@@ -199,6 +236,9 @@ def main() -> int:
                 os.rename(
                     _oci(work, f"many{i:02}", [int(15 * MB * args.scale)]), many / f"{i:02}.tar"
                 )
+        runnable = None
+        if wanted is None or "first_start_300" in wanted:
+            runnable = _runnable(work, "runnable", size)
         daemon = ContainerdDaemon(work / "ctd")
         daemon.start()
         results: dict[str, dict[str, float]] = {}
@@ -239,6 +279,18 @@ def main() -> int:
                         "ctr_s": statistics.median(ctr),
                     }
                     print(f"{key} (parallel {parallel}): ours {ours} ctr {ctr}", file=sys.stderr)
+            if runnable is not None:
+                ours, ctr = bench.first_imports(
+                    runnable,
+                    args.rounds,
+                    lambda p, ns: bench.first_start(p, ns, True),
+                    lambda p, ns: bench.first_start(p, ns, False),
+                )
+                results["first_start_300"] = {
+                    "ours_s": statistics.median(ours),
+                    "ctr_s": statistics.median(ctr),
+                }
+                print(f"first_start_300: ours {ours} ctr {ctr}", file=sys.stderr)
             bench.client.close()
         finally:
             daemon.stop()
@@ -246,6 +298,8 @@ def main() -> int:
         if many is not None:
             sizes["many_20x15"] = sum(f.stat().st_size for f in many.iterdir())
             sizes["many_20x15_seq"] = sizes["many_20x15"]
+    if runnable is not None:
+        sizes["first_start_300"] = runnable.stat().st_size
     if "single_300" in sizes:
         sizes["reimport_300"] = sizes["unpack_300"] = sizes["single_300"]
     print(
@@ -254,13 +308,13 @@ def main() -> int:
         f"{default_parallel()} imports at once"
     )
     print(
-        f"{'case':<16}{'MB':>8}{'ours s':>9}{'ctr s':>9}{'ours/ctr':>10}{'ours MB/s':>11}"
+        f"{'case':<17}{'MB':>8}{'ours s':>9}{'ctr s':>9}{'ours/ctr':>10}{'ours MB/s':>11}"
         f"{'ctr MB/s':>10}"
     )
     for key, r in results.items():
         mb = sizes[key] / MB
         print(
-            f"{key:<16}{mb:>8.1f}{r['ours_s']:>9.3f}{r['ctr_s']:>9.3f}"
+            f"{key:<17}{mb:>8.1f}{r['ours_s']:>9.3f}{r['ctr_s']:>9.3f}"
             f"{r['ours_s'] / r['ctr_s']:>10.3f}{mb / r['ours_s']:>11.0f}{mb / r['ctr_s']:>10.0f}"
         )
     print(
