@@ -295,11 +295,11 @@ def main() -> int:
         finally:
             daemon.stop()
         sizes = {k: os.path.getsize(p) for k, p in files.items()}
+        if runnable is not None:
+            sizes["first_start_300"] = runnable.stat().st_size
         if many is not None:
             sizes["many_20x15"] = sum(f.stat().st_size for f in many.iterdir())
             sizes["many_20x15_seq"] = sizes["many_20x15"]
-    if runnable is not None:
-        sizes["first_start_300"] = runnable.stat().st_size
     if "single_300" in sizes:
         sizes["reimport_300"] = sizes["unpack_300"] = sizes["single_300"]
     print(
