@@ -8,9 +8,9 @@ understands ustar, POSIX pax (`x`, `g`) and GNU long names (`L`, `K`).
 Rules (each broken rule raises `ArchiveError` naming the entry):
 
 - names are cleaned like Go's `path.Clean`; an absolute name or a `..`
-  component is refused; a name seen twice is refused when its two entries
-  differ (naming both: digest, size and offset), and the repeat is ignored when
-  they are the same bytes;
+  component is refused, as is a name seen twice (naming both entries: digest,
+  size and offset, and saying whether their content differs — Go's reader lets
+  the last one win);
 - the archive must end with its end-of-archive blocks: a file that ends before
   them (or inside an entry) raises `IncompleteArchive`, which a watcher reads
   as "still being copied";
@@ -198,10 +198,12 @@ def _padded(data: int, size: int) -> int:
 def _block(fd: int, offset: int) -> bytes | None:
     """The header block at `offset`, or None at the end-of-archive marker."""
     header = os.pread(fd, BLOCK, offset)
-    if len(header) < BLOCK:
+    if not header:
         raise IncompleteArchive(
-            f"archive ends at offset {offset + len(header)} without its end-of-archive blocks"
+            f"archive is truncated at offset {offset}: it ends without its end-of-archive blocks"
         )
+    if len(header) < BLOCK:
+        raise IncompleteArchive(f"archive is truncated at offset {offset}")
     if header == bytes(BLOCK):
         following = os.pread(fd, BLOCK, offset + BLOCK)
         if following and following != bytes(len(following)):
@@ -339,13 +341,14 @@ def index_tar(fd: int, file_size: int) -> TarIndex:
         entry = _classify(header, name, files)
         earlier = files.get(name) or links.get(name)
         if earlier is not None:
-            if isinstance(earlier, TarEntry) and isinstance(entry, TarEntry):
-                if _same_content(fd, earlier, entry):
-                    continue
-            elif earlier == entry:
-                continue
+            same = (
+                _same_content(fd, earlier, entry)
+                if isinstance(earlier, TarEntry) and isinstance(entry, TarEntry)
+                else earlier == entry
+            )
+            how = "" if same else " with different content"
             raise ArchiveError(
-                f"member {name!r} appears twice with different content: "
+                f"member {name!r} appears twice{how}: "
                 f"{_describe(fd, earlier)} and {_describe(fd, entry)}"
             )
         if len(files) + len(links) >= MAX_ENTRIES:

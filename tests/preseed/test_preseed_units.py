@@ -18,7 +18,7 @@ from actors.preseed.errors import ArchiveError, IncompleteArchive, PreseedError
 from actors.preseed.gojson import go_json
 from actors.preseed.names import normalize_docker_ref, oci_ref_name, validate_namespace
 from actors.preseed.platforms import Matcher, Platform, normalize, parse_platform
-from actors.preseed.tarindex import TarIndex, index_tar
+from actors.preseed.tarindex import index_tar
 
 
 @pytest.mark.parametrize(
@@ -268,14 +268,19 @@ def test_a_file_that_is_not_a_tar_or_is_truncated_is_refused(tmp_path: Path) -> 
     assert str(info.value) == "archive is truncated at offset 2048"
     with pytest.raises(IncompleteArchive) as info:
         _index(tmp_path, data[: 512 + 5120])
-    assert str(info.value) == "archive ends at offset 5632 without its end-of-archive blocks"
+    assert str(info.value) == (
+        "archive is truncated at offset 5632: it ends without its end-of-archive blocks"
+    )
 
 
-def test_a_member_repeated_with_the_same_bytes_is_indexed_once(tmp_path: Path) -> None:
-    index = _index(tmp_path, _tar([(_entry("a"), b"same"), (_entry("./a"), b"same")]))
-    assert isinstance(index, TarIndex)
-    assert list(index.files) == ["a"]
-    assert index.files["a"].offset == 512
+def test_a_member_repeated_with_the_same_bytes_is_refused_too_naming_both(tmp_path: Path) -> None:
+    with pytest.raises(ArchiveError) as info:
+        _index(tmp_path, _tar([(_entry("a"), b"same"), (_entry("./a"), b"same")]))
+    digest = "sha256:0967115f2813a3541eaef77de9d9d5773f1c0c04314b0bbfe4ff3b3b1c55b5d5"
+    assert str(info.value) == (
+        f"member 'a' appears twice: {digest} (4 bytes at offset 512) and "
+        f"{digest} (4 bytes at offset 1536)"
+    )
 
 
 def test_fifos_sockets_directories_and_empty_files_are_refused_without_hanging(
