@@ -1,4 +1,4 @@
-"""Benchmark: our importer against `ctr images import --no-unpack`, same containerd, same files.
+"""Benchmark: our importer against `ctr images import` (--no-unpack unless said), same containerd.
 
 Cases (random, incompressible layer data generated at run time in a temporary directory):
 
