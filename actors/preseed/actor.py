@@ -40,15 +40,8 @@ from typing import Any
 import pykka
 
 from actors.preseed.errors import PreseedError
-from actors.preseed.preseed import (
-    Outcome,
-    OutcomeKind,
-    Preseeder,
-    PreseedFile,
-    describe,
-    import_order,
-    scan_dir,
-)
+from actors.preseed.preseed import describe, import_order, scan_dir
+from actors.preseed.preseeder import Outcome, OutcomeKind, Preseeder, PreseedFile
 from actors.preseed.results import ImportResult
 from actors.preseed.watch import DEFAULT_QUIET, DirectoryWatch
 

@@ -36,7 +36,7 @@ from actors.preseed.actor import InitialPass, PreseedActor, PreseedSettings, Sto
 from actors.preseed.client import ContainerdClient
 from actors.preseed.errors import ContainerdError, PreseedError
 from actors.preseed.options import ImportOptions
-from actors.preseed.preseed import Preseeder
+from actors.preseed.preseeder import Preseeder
 from actors.preseed.results import ImportResult
 from actors.supervisor.process.api import Signal, add_metric, logger, signal
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from actors.preseed.actor import ImportQueue
-from actors.preseed.preseed import PreseedFile, import_order
+from actors.preseed.preseed import import_order
+from actors.preseed.preseeder import PreseedFile
 from actors.preseed.watch import Settler
 
 

@@ -19,7 +19,7 @@ from actors.preseed.actor import InitialPass, PreseedActor, PreseedSettings, Sto
 from actors.preseed.client import ContainerdClient
 from actors.preseed.options import ImportOptions
 from actors.preseed.pins import PINNED_LABEL, PRESEEDED_LABEL
-from actors.preseed.preseed import Preseeder
+from actors.preseed.preseeder import Preseeder
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.containerd]
 
