@@ -274,6 +274,8 @@ class Soak:
         self.report = SoakReport(settings=settings, workdir=str(base))
         self.images: list[str] = []
         self._image_seq = 0
+        #: Fault kinds still to be drawn once each before drawing by weight.
+        self._deck: list[tuple[str, str]] | None = None
 
     # ------------------------------------------------------------ set-up
 
@@ -362,6 +364,13 @@ class Soak:
         kinds = [k for k in KINDS if self.s.preseed or k[1] != "preseed"]
         if kills_only:
             kinds = [k for k in kinds if k[0] == "kill" and k[1] != "preseed"]
+            return self.rng.choices(kinds, weights=[KINDS[k] for k in kinds])[0]
+        # Every kind once first (in a random order), so that even a short run covers
+        # each, whatever the faults' durations do to the draws; then by weight.
+        if self._deck is None:
+            self._deck = self.rng.sample(kinds, len(kinds))
+        if self._deck:
+            return self._deck.pop()
         return self.rng.choices(kinds, weights=[KINDS[k] for k in kinds])[0]
 
     def _start_preseed_run(self) -> tuple[NodeRow | None, str]:
