@@ -20,6 +20,7 @@ from actors.agent.config.schema import (
     AgentConfig,
     ContainerdSection,
     ControlSection,
+    CriSection,
     LogSection,
     MetricsSection,
     PreseedSection,
@@ -28,6 +29,7 @@ from actors.agent.config.schema import (
 from actors.supervisor.core.policy import PolicyRule, RestartPolicy
 
 CONTAINERD = shutil.which("containerd") or "containerd"
+RUNSC = shutil.which("runsc")
 
 
 def profile_rules() -> tuple[PolicyRule, ...]:
@@ -69,7 +71,9 @@ def expected_default(state: Path, source: str = DEFAULT_SOURCE) -> AgentConfig:
             tmpdir=state / "tmp",
             ready_timeout=30.0,
         ),
-        runsc=RunscSection(fifo=state / "runsc" / "logs.fifo", mode=0o600, pipe_size=1 << 20),
+        runsc=RunscSection(
+            fifo=state / "runsc" / "logs.fifo", mode=0o600, pipe_size=1 << 20, binary=RUNSC
+        ),
         preseed=PreseedSection(
             enabled=True,
             dir=state / "preseed",
@@ -152,6 +156,7 @@ def test_default_toml_documents_every_key_with_the_schema_defaults() -> None:
     classes = {
         "containerd": ContainerdSection,
         "runsc": RunscSection,
+        "cri": CriSection,
         "preseed": PreseedSection,
         "log": LogSection,
         "control": ControlSection,
@@ -160,6 +165,8 @@ def test_default_toml_documents_every_key_with_the_schema_defaults() -> None:
     written = {
         "runsc.mode": "0600",
         "runsc.pipe_size": "1MiB",
+        "runsc.binary": "runsc",
+        "runsc.flags": [],
         "containerd.ready_timeout": "30s",
         "containerd.liveness_interval": "5s",
         "containerd.liveness_timeout": "5s",
@@ -254,7 +261,9 @@ def test_sections_read_every_kind_of_value(short_dir: Path, env: dict[str, str])
     )
     cfg = parse_config(text, source="t", env=env)
     state = short_dir / "s"
-    assert cfg.runsc == RunscSection(fifo=state / "runsc/logs.fifo", mode=0o660, pipe_size=65536)
+    assert cfg.runsc == RunscSection(
+        fifo=state / "runsc/logs.fifo", mode=0o660, pipe_size=65536, binary=RUNSC
+    )
     assert cfg.preseed == PreseedSection(
         enabled=False,
         dir=state / "preseed",

@@ -30,6 +30,7 @@ time. ``state_dir`` defaults to ``$NODE_CONTAINERD_STATE``, else
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import tomllib
@@ -40,6 +41,7 @@ from types import MappingProxyType
 from typing import Any
 
 from actors.agent.config.policy import read_policies
+from actors.agent.config.runtimes import read_cri, read_runsc_runtime
 from actors.agent.config.schema import (
     DEFAULT_STATE_DIR,
     DERIVED_PATHS,
@@ -178,7 +180,12 @@ def _load_text(
 
     # Read in schema order (the default profile's), so problems come in that order.
     containerd = _containerd(ctx, section("containerd"), env, check_binaries)
-    runsc = _runsc(ctx, section("runsc"))
+    runsc_table = section("runsc")
+    runsc = _runsc(ctx, runsc_table)
+    search = f"{env.get('PATH', os.defpath)}:{containerd.path}"
+    binary, platform, flags = read_runsc_runtime(chk, runsc_table, search)
+    runsc = dataclasses.replace(runsc, binary=binary, platform=platform, flags=flags)
+    cri = read_cri(chk, section("cri"), runsc.binary)
     preseed = _preseed(ctx, section("preseed"))
     log = _log(ctx, section("log"))
     control = ControlSection(socket=ctx.path("control.socket", section("control")))
@@ -192,6 +199,7 @@ def _load_text(
         log=log,
         control=control,
         metrics=metrics,
+        cri=cri,
         policies=base_rules + read_policies(chk, doc.get("policy", {})),
     )
     _cross_check(ctx, cfg, tables["containerd"].get("ready_timeout"))

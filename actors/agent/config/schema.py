@@ -31,6 +31,7 @@ __all__ = [
     "ConfigError",
     "ContainerdSection",
     "ControlSection",
+    "CriSection",
     "LogSection",
     "MetricsSection",
     "PreseedSection",
@@ -101,7 +102,8 @@ SECTION_KEYS: Mapping[str, tuple[str, ...]] = MappingProxyType(
             "liveness_timeout",
             "liveness_failures",
         ),
-        "runsc": ("fifo", "mode", "pipe_size"),
+        "runsc": ("fifo", "mode", "pipe_size", "binary", "platform", "flags"),
+        "cri": ("default_runtime", "sandbox_image"),
         "preseed": (
             "enabled",
             "dir",
@@ -184,6 +186,23 @@ class RunscSection:
     mode: int = 0o600
     #: The pipe buffer asked for with F_SETPIPE_SZ, in bytes.
     pipe_size: int = 1 << 20
+    #: The runsc binary, absolute; None when ``binary`` names one that is not on
+    #: PATH (then no ``runsc`` CRI handler is registered).
+    binary: str | None = None
+    #: runsc's ``--platform``; "" leaves the binary's own default.
+    platform: str = ""
+    #: Further runsc flags, put before the shim's own, in order.
+    flags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CriSection:
+    """``[cri]``: what containerd's CRI plugin does with pods in the generated config."""
+
+    #: The runtime handler of pods that name none: ``runc`` or ``runsc``.
+    default_runtime: str = "runc"
+    #: The pod sandbox ("pause") image; "" → containerd's own default for its version.
+    sandbox_image: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -263,6 +282,7 @@ class AgentConfig:
     log: LogSection
     control: ControlSection
     metrics: MetricsSection
+    cri: CriSection = field(default_factory=CriSection)
     #: The restart policy rules in cascade order: the default profile's first,
     #: then the file's, each in file order.
     policies: tuple[PolicyRule, ...] = ()
