@@ -20,8 +20,15 @@ from types import FrameType
 from actors.agent.config.schema import AgentConfig
 from actors.agent.containerd_config import write_containerd_config
 from actors.agent.metrics import LOG_BYTES, Metrics
+from actors.agent.pod_runtimes import (
+    containerd_version,
+    may_lower_oom_score,
+    pod_runtime_settings,
+)
 from actors.agent.root import root_spec
 from actors.logtree import JsonLinesSink, LogTree, Severity, StderrSink
+from actors.runsc.access import AccessError
+from actors.runsc.state import prepare_runsc
 from actors.supervisor.runtime.actor import LogBytesSink, StateObserver, Supervisor
 from actors.supervisor.runtime.spawn import ensure_std_fds
 
@@ -66,7 +73,16 @@ def prepare_state(cfg: AgentConfig) -> None:
         if cfg.containerd.generate_config:
             where = cfg.containerd.config
             _mkdir_private(where.parent)
-            write_containerd_config(cfg)
+            pods = pod_runtime_settings(
+                cfg,
+                version=containerd_version(cfg.containerd.binary),
+                may_lower_oom=may_lower_oom_score(),
+            )
+            write_containerd_config(cfg, pods)
+            where = cfg.state_dir / "runsc"
+            prepare_runsc(cfg)
+    except AccessError as e:
+        raise AgentError(str(e)) from e
     except OSError as e:
         # A failed write (ENOSPC) carries no file name: name the file being made.
         raise AgentError(

@@ -152,7 +152,9 @@ def _start(prefix: list[str], sub: list[str]) -> int:
         stdio = None
     if stdio is None:
         os.execv(prefix[0], [*prefix, "start", *sub])
-    done = subprocess.run([*prefix, "start", *sub], stdin=stdio[0], stdout=stdio[1], stderr=stdio[2])
+    done = subprocess.run(
+        [*prefix, "start", *sub], stdin=stdio[0], stdout=stdio[1], stderr=stdio[2]
+    )
     for fd in stdio:
         os.close(fd)
     return done.returncode

@@ -96,7 +96,9 @@ def read_cri(chk: Checker, t: Mapping[str, Any], runsc_binary: str | None) -> Cr
             "cri.default_runtime", t["default_runtime"], runtime, '"runc" or "runsc"'
         )
         if runtime not in RUNTIMES:
-            chk.problem("cri.default_runtime", f'{runtime!r} is not a handler; use "runc" or "runsc"')
+            chk.problem(
+                "cri.default_runtime", f'{runtime!r} is not a handler; use "runc" or "runsc"'
+            )
             runtime = default.default_runtime
         elif runtime == "runsc" and runsc_binary is None:
             chk.problem(
@@ -107,7 +109,10 @@ def read_cri(chk: Checker, t: Mapping[str, Any], runsc_binary: str | None) -> Cr
     image = default.sandbox_image
     if "sandbox_image" in t:
         image = chk.string(
-            "cri.sandbox_image", t["sandbox_image"], image, 'an image reference, or "" for the default'
+            "cri.sandbox_image",
+            t["sandbox_image"],
+            image,
+            'an image reference, or "" for the default',
         )
         if image != image.strip() or any(c.isspace() for c in image):
             chk.problem("cri.sandbox_image", f"{image!r} is not an image reference")

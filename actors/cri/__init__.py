@@ -1,0 +1,1 @@
+"""Kubernetes' CRI as kubelet speaks it to containerd: pods for checks, tests, benches."""

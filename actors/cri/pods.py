@@ -1,0 +1,180 @@
+"""A small CRI client that runs one pod the way kubelet does, and cleans it up.
+
+`CriClient` talks ``runtime.v1`` (`messages.cri.runtime.v1`) to containerd's CRI
+plugin on containerd's own socket. `PodRun` is one pod: a sandbox with the host's
+network (no CNI needed), one container from an image, its log under a directory
+of the caller's. Every wait has a deadline; `PodRun.remove` stops and removes the
+sandbox (and so its containers) and is safe to call in any state, more than once.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from messages.cri.runtime.v1 import api_pb2 as cri
+from messages.cri.runtime.v1 import api_pb2_grpc as cri_grpc
+
+__all__ = ["CriClient", "CriError", "PodRun"]
+
+#: How often a wait looks at a container's state, in seconds.
+_POLL = 0.05
+
+
+class CriError(Exception):
+    """A CRI call failed or a wait timed out; the text says which and why."""
+
+
+def _rpc(what: str, call: Any, request: object, timeout: float) -> object:
+    try:
+        return call(request, timeout=timeout)
+    except grpc.RpcError as e:
+        raise CriError(f"{what} failed: {e.details() or e.code().name}") from e
+
+
+class CriClient:
+    """containerd's CRI services on `address` (a unix socket path)."""
+
+    def __init__(self, address: str | Path, timeout: float = 60.0) -> None:
+        self.channel = grpc.insecure_channel(f"unix://{address}")
+        self.runtime = cri_grpc.RuntimeServiceStub(self.channel)
+        self.images = cri_grpc.ImageServiceStub(self.channel)
+        self.timeout = timeout
+
+    def close(self) -> None:
+        """Closes the channel."""
+        self.channel.close()
+
+    def version(self, timeout: float = 5.0) -> cri.VersionResponse:
+        """The runtime's name and version (``containerd``, ``1.6.20~ds1``)."""
+        reply = _rpc("Version", self.runtime.Version, cri.VersionRequest(), timeout)
+        assert isinstance(reply, cri.VersionResponse)
+        return reply
+
+    def image_present(self, ref: str) -> bool:
+        """Whether the image `ref` is in CRI's namespace (``k8s.io``)."""
+        request = cri.ImageStatusRequest(image=cri.ImageSpec(image=ref))
+        reply = _rpc("ImageStatus", self.images.ImageStatus, request, self.timeout)
+        assert isinstance(reply, cri.ImageStatusResponse)
+        return bool(reply.HasField("image"))
+
+    def sandbox_ids(self) -> list[str]:
+        """Every pod sandbox CRI knows."""
+        reply = _rpc("ListPodSandbox", self.runtime.ListPodSandbox, cri.ListPodSandboxRequest(), 10)
+        assert isinstance(reply, cri.ListPodSandboxResponse)
+        return [s.id for s in reply.items]
+
+    def container_status(self, container_id: str) -> cri.ContainerStatus:
+        """A container's CRI status."""
+        request = cri.ContainerStatusRequest(container_id=container_id)
+        reply = _rpc("ContainerStatus", self.runtime.ContainerStatus, request, self.timeout)
+        assert isinstance(reply, cri.ContainerStatusResponse)
+        return reply.status
+
+    def sandbox_ready(self, sandbox_id: str) -> bool:
+        """Whether the sandbox is SANDBOX_READY."""
+        request = cri.PodSandboxStatusRequest(pod_sandbox_id=sandbox_id)
+        reply = _rpc("PodSandboxStatus", self.runtime.PodSandboxStatus, request, self.timeout)
+        assert isinstance(reply, cri.PodSandboxStatusResponse)
+        return bool(reply.status.state == cri.SANDBOX_READY)
+
+
+@dataclass
+class PodRun:
+    """One pod with one container, under one runtime handler.
+
+    Attributes:
+        client: the CRI client.
+        handler: the runtime handler (``runc``, ``runsc``); "" is containerd's default.
+        log_dir: the pod's log directory (CRI writes ``<log_dir>/<name>.log``).
+        name: the pod's name; unique by default.
+        sandbox_id: set by `start_sandbox`.
+        container_id: set by `start_container` (the last container started).
+    """
+
+    client: CriClient
+    handler: str
+    log_dir: Path
+    name: str = field(default_factory=lambda: f"nc-{uuid.uuid4().hex[:10]}")
+    sandbox_id: str = ""
+    container_id: str = ""
+
+    def config(self) -> cri.PodSandboxConfig:
+        """The sandbox config: host network, host PID namespace off, its log dir."""
+        namespaces = cri.NamespaceOption(network=cri.NODE)
+        return cri.PodSandboxConfig(
+            metadata=cri.PodSandboxMetadata(name=self.name, uid=self.name, namespace="nc-check"),
+            log_directory=str(self.log_dir),
+            linux=cri.LinuxPodSandboxConfig(
+                security_context=cri.LinuxSandboxSecurityContext(namespace_options=namespaces)
+            ),
+        )
+
+    def start_sandbox(self) -> str:
+        """RunPodSandbox; returns the sandbox ID."""
+        request = cri.RunPodSandboxRequest(config=self.config(), runtime_handler=self.handler)
+        reply = _rpc(
+            f"RunPodSandbox under {self.handler!r}",
+            self.client.runtime.RunPodSandbox,
+            request,
+            self.client.timeout,
+        )
+        assert isinstance(reply, cri.RunPodSandboxResponse)
+        self.sandbox_id = reply.pod_sandbox_id
+        return self.sandbox_id
+
+    def start_container(self, image: str, command: list[str] | None, name: str = "c") -> str:
+        """CreateContainer + StartContainer; `command` None runs the image's own."""
+        config = cri.ContainerConfig(
+            metadata=cri.ContainerMetadata(name=name),
+            image=cri.ImageSpec(image=image),
+            command=command or [],
+            log_path=f"{name}.log",
+        )
+        request = cri.CreateContainerRequest(
+            pod_sandbox_id=self.sandbox_id, config=config, sandbox_config=self.config()
+        )
+        what = f"CreateContainer from {image!r} under {self.handler!r}"
+        reply = _rpc(what, self.client.runtime.CreateContainer, request, self.client.timeout)
+        assert isinstance(reply, cri.CreateContainerResponse)
+        self.container_id = reply.container_id
+        start = cri.StartContainerRequest(container_id=self.container_id)
+        _rpc("StartContainer", self.client.runtime.StartContainer, start, self.client.timeout)
+        return self.container_id
+
+    def wait_state(self, states: tuple[int, ...], timeout: float) -> cri.ContainerStatus:
+        """Waits until the container is in one of `states`; returns its status."""
+        deadline = time.monotonic() + timeout
+        while True:
+            status = self.client.container_status(self.container_id)
+            if status.state in states:
+                return status
+            if time.monotonic() >= deadline:
+                state = cri.ContainerState.Name(status.state)
+                short = self.container_id[:12]
+                raise CriError(f"container {short} still {state} after {timeout:g}s")
+            time.sleep(_POLL)
+
+    def stop_container(self, grace: int = 10) -> None:
+        """StopContainer: SIGTERM, SIGKILL after `grace` seconds."""
+        request = cri.StopContainerRequest(container_id=self.container_id, timeout=grace)
+        _rpc("StopContainer", self.client.runtime.StopContainer, request, grace + 30)
+
+    def log_text(self) -> str:
+        """The container's CRI log (``<time> <stream> <tag> <line>`` per line)."""
+        path = self.client.container_status(self.container_id).log_path
+        return Path(path).read_text(encoding="utf-8", errors="replace") if path else ""
+
+    def remove(self) -> None:
+        """StopPodSandbox + RemovePodSandbox; a pod never started is left as it is."""
+        if not self.sandbox_id:
+            return
+        stop = cri.StopPodSandboxRequest(pod_sandbox_id=self.sandbox_id)
+        _rpc("StopPodSandbox", self.client.runtime.StopPodSandbox, stop, self.client.timeout)
+        remove = cri.RemovePodSandboxRequest(pod_sandbox_id=self.sandbox_id)
+        _rpc("RemovePodSandbox", self.client.runtime.RemovePodSandbox, remove, self.client.timeout)
