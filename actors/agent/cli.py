@@ -11,6 +11,7 @@ grpc nor pykka:
     import        } parsers and handlers from actors.preseed.cli.add_parsers(subparsers);
     preseed       } loaded only when one of them is the command
     config        here: default, check
+    check         actors.agent.check.cmd_check(args, cfg)
 
 Every handler gets the parsed `argparse.Namespace` and returns an exit code. A
 subparser names its handler with ``set_defaults(handler=...)`` (or ``func=...``,
@@ -145,6 +146,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     _add_restart(commands)
     _add_preseed(commands, load=command in _PRESEED_COMMANDS)
     _add_config(commands)
+    _add_check(commands)
     return parser
 
 
@@ -335,6 +337,29 @@ def _add_config(commands: Any) -> None:
     p.set_defaults(handler=lambda args: _usage_error(p, "an action is required"))
 
 
+def _add_check(commands: Any) -> None:
+    p = _sub(
+        commands,
+        "check",
+        "preflight: can this node run pods?",
+        "Check the running agent's node, one line per check, `ok` or `FAIL: cause`:\n"
+        "containerd answers; the sandbox image is present; under every registered\n"
+        "runtime handler (runc, runsc) a pod sandbox and a container from --image\n"
+        "start and exit 0 (a container still running is stopped with SIGTERM and must\n"
+        "exit 0); runsc's debug lines reach root.containerd.runsc. Every pod is\n"
+        "removed afterwards, even when a step fails. Exit 0 only if all pass.",
+    )
+    _config_option(p, "the agent's config file (default: the default profile)")
+    p.add_argument(
+        "--image",
+        metavar="REF",
+        default=None,
+        help="the container's image (default: the sandbox image)",
+    )
+    p.add_argument("--json", action="store_true", help='print {"ok": bool, "checks": [...]}')
+    p.set_defaults(handler=_cmd_check)
+
+
 def _config_option(p: argparse.ArgumentParser, text: str) -> None:
     p.add_argument("--config", metavar="FILE", default=None, help=text)
 
@@ -409,6 +434,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
     except AgentError as e:
         print(f"node-containerd: {e}", file=sys.stderr)
         return ExitCode.FAILURE
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from actors.agent.config import ConfigError, load_config
+
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as e:
+        _print_problems(e.problems)
+        return ExitCode.USAGE
+    from actors.agent.check import cmd_check
+
+    return int(cmd_check(args, cfg))
 
 
 def _cmd_config_default(args: argparse.Namespace) -> int:

@@ -36,6 +36,7 @@ __all__ = [
     "containerd_version",
     "default_sandbox_image",
     "may_lower_oom_score",
+    "parse_version",
     "pod_runtime_settings",
     "runsc_paths",
 ]
@@ -138,6 +139,12 @@ def pod_runtime_settings(
     )
 
 
+def parse_version(text: str) -> tuple[int, int] | None:
+    """The first ``[v]MAJOR.MINOR.PATCH`` of `text` as (major, minor), or None."""
+    found = _VERSION.search(text)
+    return (int(found.group(1)), int(found.group(2))) if found else None
+
+
 def containerd_version(binary: str) -> tuple[int, int] | None:
     """``containerd --version`` as (major, minor); None when it cannot be told."""
     try:
@@ -146,8 +153,7 @@ def containerd_version(binary: str) -> tuple[int, int] | None:
         ).stdout
     except (OSError, subprocess.SubprocessError):
         return None
-    found = _VERSION.search(out.partition("\n")[0])
-    return (int(found.group(1)), int(found.group(2))) if found else None
+    return parse_version(out.partition("\n")[0])
 
 
 def may_lower_oom_score(status: str = "/proc/self/status") -> bool:

@@ -1,0 +1,197 @@
+"""``node-containerd check``: the preflight an operator runs on a new machine.
+
+Against the running agent (found through ``--config``, or the default profile),
+in this order, one result per check:
+
+1. containerd answers CRI's ``Version`` on its socket;
+2. the sandbox image is present in namespace ``k8s.io``;
+3. for every registered runtime handler (``runc``; ``runsc`` when a runsc binary
+   is configured): a pod sandbox (host network) and a container from ``--image``
+   (default: the sandbox image, with its own command) start, and the container
+   exits 0 — by itself, or on SIGTERM from ``StopContainer`` if it is still
+   running (as a pause image does);
+4. for ``runsc``: runsc's debug lines naming that pod's sandbox ID arrive in the
+   log of ``root.containerd.runsc`` (read through the control socket).
+
+Nothing is left behind: every pod is stopped and removed, even when a step
+failed, and the pods' log directory (under ``<state>/run``) is deleted. Later
+checks that depend on an earlier one fail naming it instead of running.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+
+from actors.agent.config.schema import AgentConfig
+from actors.agent.control.wire import channel_target
+from actors.agent.pod_runtimes import default_sandbox_image, parse_version, pod_runtime_settings
+from actors.cri.pods import CriClient, CriError, PodRun
+from messages.control import control_pb2 as control
+from messages.control import control_pb2_grpc as control_grpc
+from messages.cri.runtime.v1 import api_pb2 as cri
+
+__all__ = ["CheckResult", "cmd_check", "run_checks"]
+
+#: The DN whose log receives runsc's FIFO.
+RUNSC_DN = "root.containerd.runsc"
+#: Seconds a container may take to start, and to exit once asked to.
+_CONTAINER_TIMEOUT = 60.0
+#: Seconds runsc's lines may take to arrive in the log tree.
+_LOG_TIMEOUT = 15.0
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """One check's outcome.
+
+    Attributes:
+        name: what was checked, e.g. ``pod under runsc starts and exits 0``.
+        cause: why it failed; None when it passed.
+    """
+
+    name: str
+    cause: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether the check passed."""
+        return self.cause is None
+
+
+def _attempt(name: str, step: Callable[[], None]) -> CheckResult:
+    try:
+        step()
+    except (CriError, OSError, grpc.RpcError) as e:
+        return CheckResult(name, str(e))
+    except _Failed as e:
+        return CheckResult(name, str(e))
+    return CheckResult(name)
+
+
+class _Failed(Exception):
+    """A check's own failure (not an RPC's)."""
+
+
+def _run_pod(client: CriClient, handler: str, image: str, log_dir: Path) -> str:
+    """Runs one pod to a clean exit 0; returns its sandbox ID. Always removes it."""
+    pod = PodRun(client=client, handler=handler, log_dir=log_dir / handler)
+    try:
+        pod.start_sandbox()
+        pod.start_container(image, None)
+        status = pod.wait_state((cri.CONTAINER_RUNNING, cri.CONTAINER_EXITED), _CONTAINER_TIMEOUT)
+        if status.state == cri.CONTAINER_RUNNING:
+            pod.stop_container(grace=10)
+            status = pod.wait_state((cri.CONTAINER_EXITED,), _CONTAINER_TIMEOUT)
+        if status.exit_code != 0:
+            why = " ".join(p for p in (status.reason, status.message) if p)
+            raise _Failed(
+                f"container from {image!r} exited {status.exit_code}" + (f" ({why})" if why else "")
+            )
+        return pod.sandbox_id
+    finally:
+        pod.remove()
+
+
+def _runsc_lines_arrive(socket: Path, sandbox_id: str) -> None:
+    """Waits until a line of `RUNSC_DN`'s log names `sandbox_id`."""
+    needle = sandbox_id.encode()
+    deadline = time.monotonic() + _LOG_TIMEOUT
+    with grpc.insecure_channel(channel_target(str(socket))) as channel:
+        stub = control_grpc.ControlStub(channel)
+        while True:
+            request = control.LogsRequest(dn=RUNSC_DN, backlog_all=True)
+            try:
+                entries = list(stub.Logs(request, timeout=10))
+            except grpc.RpcError as e:
+                raise _Failed(
+                    f"cannot read the log of {RUNSC_DN!r} from the agent at {str(socket)!r}: "
+                    f"{e.details() or e.code().name}"
+                ) from e
+            for entry in entries:
+                if needle in entry.data or any(sandbox_id in line for line in entry.lines):
+                    return
+            if time.monotonic() >= deadline:
+                raise _Failed(
+                    f"no line of {RUNSC_DN!r} names sandbox {sandbox_id[:12]} after "
+                    f"{_LOG_TIMEOUT:g}s: runsc's debug log does not reach the FIFO"
+                )
+            time.sleep(0.2)
+
+
+def run_checks(cfg: AgentConfig, image: str | None = None) -> list[CheckResult]:
+    """Runs every check against the agent of `cfg`; never raises for a failed check."""
+    address = cfg.containerd.address
+    client = CriClient(address)
+    results: list[CheckResult] = []
+    version: list[cri.VersionResponse] = []
+    results.append(
+        _attempt(
+            f"containerd answers on {str(address)!r}",
+            lambda: version.append(client.version()),
+        )
+    )
+    if not version:
+        client.close()
+        return results
+    sandbox_image = cfg.cri.sandbox_image or default_sandbox_image(
+        parse_version(version[0].runtime_version)
+    )
+
+    def image_present() -> None:
+        if not client.image_present(sandbox_image):
+            raise _Failed(
+                f"not in containerd's namespace 'k8s.io'; preseed it: put its image tarball "
+                f"into {str(cfg.preseed.dir / 'k8s.io')!r} and restart the agent"
+            )
+
+    results.append(_attempt(f"sandbox image {sandbox_image!r} is present", image_present))
+    image = image or sandbox_image
+    log_dir = Path(tempfile.mkdtemp(prefix="check-", dir=cfg.state_dir / "run"))
+    try:
+        for runtime in pod_runtime_settings(cfg).runtimes:
+            sandbox: list[str] = []
+            name = f"pod under {runtime.name} starts and exits 0"
+            handler = runtime.name
+
+            def pod(handler: str = handler, sandbox: list[str] = sandbox) -> None:
+                sandbox.append(_run_pod(client, handler, image, log_dir))
+
+            results.append(_attempt(name, pod))
+            if runtime.name == "runsc":
+                name = f"runsc's debug lines reach {RUNSC_DN}"
+                if sandbox:
+                    sid = sandbox[0]
+                    step = lambda sid=sid: _runsc_lines_arrive(cfg.control.socket, sid)  # noqa: E731
+                    results.append(_attempt(name, step))
+                else:
+                    results.append(CheckResult(name, "no runsc pod ran (see above)"))
+    finally:
+        shutil.rmtree(log_dir, ignore_errors=True)
+        client.close()
+    return results
+
+
+def cmd_check(args: argparse.Namespace, cfg: AgentConfig) -> int:
+    """Prints one line per check (or JSON); 0 when all passed, else 1."""
+    results = run_checks(cfg, image=args.image)
+    if args.json:
+        doc = {
+            "ok": all(r.ok for r in results),
+            "checks": [{"name": r.name, "ok": r.ok, "cause": r.cause} for r in results],
+        }
+        print(json.dumps(doc))
+    else:
+        for r in results:
+            print(f"{r.name}: {'ok' if r.ok else 'FAIL: ' + str(r.cause)}")
+    sys.stdout.flush()
+    return 0 if all(r.ok for r in results) else 1
