@@ -1,0 +1,169 @@
+"""`bin/node-containerd run` with pod images preseeded, for the pod tests and bench/pods.
+
+`PodAgent` runs the real agent in a state directory whose ancestors gVisor's
+sandbox user may search (the base is made 0711; see actors.runsc.access), with
+a config registering both handlers. `cleanup` removes every pod through CRI,
+then kills what is left of ours by pid (shims, sandboxes) and unmounts what is
+left under the base, so a failed test leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+from actors.cri.pods import CriClient, CriError  # noqa: E402
+
+CLI = [str(REPO / "bin" / "node-containerd")]
+#: The test's sandbox image and its application image.
+PAUSE_REF = "example.test/pause:1"
+BUSYBOX_REF = "example.test/busybox:1"
+#: Host-network pods under gVisor need a network flag (see the README's [runsc]).
+RUNSC_FLAGS = ["--network=none"]
+
+__all__ = ["BUSYBOX_REF", "CLI", "PAUSE_REF", "PodAgent", "pids_mentioning"]
+
+
+def pids_mentioning(text: str) -> list[int]:
+    """Processes whose command line contains `text` (read from /proc)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                if text.encode() in f.read():
+                    found.append(int(entry))
+        except OSError:
+            continue
+    return found
+
+
+class PodAgent:
+    """The agent, its config and its CRI client, under `base`."""
+
+    def __init__(self, base: Path, *, extra_config: str = "") -> None:
+        os.chmod(base, 0o711)
+        self.base = base
+        self.state = base / "st"
+        self.config = base / "agent.toml"
+        flags = ", ".join(json.dumps(f) for f in RUNSC_FLAGS)
+        self.config.write_text(
+            f'state_dir = "{self.state}"\n'
+            f"[runsc]\nflags = [{flags}]\n{extra_config}\n"
+            f'[cri]\nsandbox_image = "{PAUSE_REF}"\n'
+        )
+        self.env = dict(os.environ, NO_COLOR="1")
+        self.proc: subprocess.Popen[str] | None = None
+        self.client = CriClient(self.state / "containerd" / "containerd.sock")
+
+    def preseed(self, *tars: Path) -> None:
+        target = self.state / "preseed" / "k8s.io"
+        target.mkdir(parents=True, exist_ok=True)
+        for tar in tars:
+            shutil.copy2(tar, target / tar.name)
+
+    def cli(
+        self, *args: str, check: bool = True, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
+        r = subprocess.run(
+            [*CLI, *args],
+            env=self.env,
+            cwd=self.base,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if check and r.returncode != 0:
+            raise AssertionError(f"{args} exited {r.returncode}: {r.stdout}\n{r.stderr}")
+        return r
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [*CLI, "run", "--config", str(self.config)],
+            env=self.env,
+            cwd=self.base,
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.base / "agent.err", "a"),
+            text=True,
+        )
+
+    def status(self) -> dict[str, dict]:
+        r = self.cli("status", "--json", "--config", str(self.config), check=False, timeout=30)
+        return {n["dn"]: n for n in json.loads(r.stdout)["nodes"]} if r.returncode == 0 else {}
+
+    def wait_ready(self, timeout: float = 90) -> dict[str, dict]:
+        """Until containerd is HEALTHY and the preseed DONE."""
+        want = {"root.containerd": "HEALTHY", "root.containerd.preseed": "DONE"}
+        deadline = time.monotonic() + timeout
+        nodes: dict[str, dict] = {}
+        while time.monotonic() < deadline:
+            assert self.proc is not None and self.proc.poll() is None, self.stderr()
+            nodes = self.status()
+            if all(nodes.get(dn, {}).get("state") == s for dn, s in want.items()):
+                return nodes
+            time.sleep(0.1)
+        raise AssertionError(f"agent not ready in {timeout}s: {nodes}\n{self.stderr()}")
+
+    def containerd_pid(self) -> int:
+        """containerd's own pid: the child of root.containerd's process."""
+        node = self.status()["root.containerd"]["pid"]
+        for task in os.listdir(f"/proc/{node}/task"):
+            with open(f"/proc/{node}/task/{task}/children") as f:
+                for child in f.read().split():
+                    with open(f"/proc/{child}/comm") as c:
+                        if c.read().strip() == "containerd":
+                            return int(child)
+        raise AssertionError(f"no containerd below root.containerd (pid {node})")
+
+    def stop(self, timeout: float = 60) -> int:
+        """SIGTERM the agent; its exit code."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout)
+
+    def stderr(self) -> str:
+        p = self.base / "agent.err"
+        return p.read_text(errors="replace")[-4000:] if p.exists() else ""
+
+    def remove_all_pods(self) -> None:
+        try:
+            for sandbox in self.client.sandbox_ids():
+                from actors.cri.pods import PodRun
+
+                PodRun(
+                    client=self.client, handler="", log_dir=self.base, sandbox_id=sandbox
+                ).remove()
+        except CriError:
+            pass
+
+    def cleanup(self) -> None:
+        """Pods removed, the agent stopped, leftovers killed and unmounted."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.remove_all_pods()
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.client.close()
+        for pid in pids_mentioning(str(self.state)):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        with open("/proc/self/mounts") as f:
+            mounts = [line.split()[1] for line in f if str(self.base) in line]
+        for mount in sorted(mounts, reverse=True):
+            subprocess.run(["umount", "-l", mount], check=False)
+        shutil.rmtree(self.base, ignore_errors=True)
