@@ -171,10 +171,11 @@ class PodRun:
         return Path(path).read_text(encoding="utf-8", errors="replace") if path else ""
 
     def remove(self) -> None:
-        """StopPodSandbox + RemovePodSandbox; a pod never started is left as it is."""
+        """StopPodSandbox + RemovePodSandbox; once done (or never started), nothing."""
         if not self.sandbox_id:
             return
         stop = cri.StopPodSandboxRequest(pod_sandbox_id=self.sandbox_id)
         _rpc("StopPodSandbox", self.client.runtime.StopPodSandbox, stop, self.client.timeout)
         remove = cri.RemovePodSandboxRequest(pod_sandbox_id=self.sandbox_id)
         _rpc("RemovePodSandbox", self.client.runtime.RemovePodSandbox, remove, self.client.timeout)
+        self.sandbox_id = ""

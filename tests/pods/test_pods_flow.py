@@ -65,7 +65,9 @@ def mounts_mentioning(text: str) -> list[str]:
 @pytest.mark.parametrize("handler", ["runc", "runsc"])
 def test_a_pod_runs_to_exit_0_and_leaves_nothing_behind(pod_agent: PodAgent, handler: str) -> None:
     before = system_paths()
-    pod = PodRun(client=pod_agent.client, handler=handler, log_dir=pod_agent.base / "logs" / handler)
+    pod = PodRun(
+        client=pod_agent.client, handler=handler, log_dir=pod_agent.base / "logs" / handler
+    )
     try:
         sandbox = pod.start_sandbox()
         assert pod_agent.client.sandbox_ready(sandbox)
