@@ -98,7 +98,8 @@ def test_check_fails_naming_a_broken_runsc_binary(broken_runsc_agent: PodAgent) 
     assert lines[3].startswith(
         "pod under runsc starts and exits 0: FAIL: RunPodSandbox under 'runsc' failed: "
     )
-    assert "runsc broken on purpose" in lines[3], lines[3]
+    launcher = broken_runsc_agent.state / "runsc" / "launcher"
+    assert f"{launcher} did not terminate successfully: exit status 3" in lines[3], lines[3]
     assert (
         lines[4]
         == "runsc's debug lines reach root.containerd.runsc: FAIL: no runsc pod ran (see above)"
