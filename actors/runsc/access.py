@@ -22,7 +22,7 @@ import stat
 import struct
 from pathlib import Path
 
-__all__ = ["SANDBOX_UID", "AccessError", "grant_search", "search_blocked_at"]
+__all__ = ["SANDBOX_UID", "AccessError", "grant_search", "named_grants", "search_blocked_at"]
 
 #: The host uid of runsc's sandbox and gofer-less processes (``nobody``).
 SANDBOX_UID = 65534
@@ -45,6 +45,12 @@ def _entries(path: Path) -> list[tuple[int, int, int]]:
     if len(data) < 4 or struct.unpack_from("<I", data)[0] != _VERSION:
         return []
     return [struct.unpack_from("<HHI", data, off) for off in range(4, len(data) - 7, 8)]
+
+
+def named_grants(path: Path) -> dict[str, int]:
+    """The ACL's named entries of `path`: ``{"user:65534": 1, "group:10": 5}`` (rwx bits)."""
+    kinds = {_USER: "user", _GROUP: "group"}
+    return {f"{kinds[tag]}:{ident}": perm for tag, perm, ident in _entries(path) if tag in kinds}
 
 
 def grant_search(path: Path, uid: int = SANDBOX_UID) -> None:

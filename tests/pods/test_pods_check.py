@@ -19,7 +19,6 @@ def check(agent: PodAgent, *args: str) -> subprocess.CompletedProcess[str]:
     return agent.cli("check", "--config", str(agent.config), *args, check=False, timeout=200)
 
 
-
 def test_check_passes_on_a_good_node_and_leaves_no_pod(pod_agent: PodAgent) -> None:
     r = check(pod_agent)
     sock = pod_agent.state / "containerd" / "containerd.sock"
