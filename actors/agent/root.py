@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from actors.agent.config.schema import AgentConfig
+from actors.agent.pod_runtimes import containerd_version, default_sandbox_image
 from actors.supervisor.core.events import RunnableSpec
 from actors.supervisor.process.api import Context, Signal, signal
 from actors.supervisor.process.api import run as run_child
@@ -24,6 +25,15 @@ __all__ = ["run", "root_spec", "containerd_args", "preseed_args"]
 #: How much of root.containerd's grace period containerd gets between SIGTERM
 #: and our own SIGKILL (the rest is for the node's process to report back).
 STOP_SHARE = 0.8
+
+
+def sandbox_image(cfg: AgentConfig) -> str | None:
+    """CRI's sandbox image in the generated config (``[cri] sandbox_image``, else
+    containerd's default for its version); None with the user's own containerd config."""
+    if not cfg.containerd.generate_config:
+        return None
+    version = containerd_version(cfg.containerd.binary)
+    return cfg.cri.sandbox_image or default_sandbox_image(version)
 
 
 def preseed_args(cfg: AgentConfig) -> dict[str, Any]:
@@ -42,8 +52,8 @@ def preseed_args(cfg: AgentConfig) -> dict[str, Any]:
         "pin": p.pin,
         "unpack": p.unpack,
         "parallel": p.parallel or None,
-        # Wired to `[cri] sandbox_image` once that key exists; None: unknown.
-        "sandbox_image": None,
+        # Known only when the agent writes containerd's config; None: unknown.
+        "sandbox_image": sandbox_image(cfg),
     }
 
 

@@ -30,8 +30,10 @@ import os
 import threading
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
+from actors.cri.sandbox_image import warn_if_sandbox_image_missing
 from actors.preseed.actor import InitialPass, PreseedActor, PreseedSettings, StopRequested
 from actors.preseed.client import ContainerdClient
 from actors.preseed.errors import ContainerdError, PreseedError
@@ -96,7 +98,8 @@ def run(
         unpack: Unpack every image into `snapshotter` after importing it.
         parallel: Imports at once; None: `default_parallel()`.
         snapshotter: The snapshotter CRI uses.
-        sandbox_image: CRI's sandbox image (imported first, always pinned); None if unknown.
+        sandbox_image: CRI's sandbox image (imported first, always pinned; after the
+            initial pass, one WARNING if it is missing); None if unknown.
 
     Raises:
         PreseedError: containerd never answered, or some files failed in the initial pass.
@@ -152,6 +155,8 @@ def run(
         waited: list[concurrent.futures.Future[Any]] = [initial, done]
         concurrent.futures.wait(waited, return_when=concurrent.futures.FIRST_COMPLETED)
         passed = initial.result() if initial.done() else None
+        if sandbox_image is not None and passed is not None and not ctx.cancelled.is_set():
+            warn_if_sandbox_image_missing(client, sandbox_image, Path(directory), log)
         if passed is not None and not passed.failures and not ctx.cancelled.is_set():
             signal(ctx, Signal.HEALTHY)
         error = done.result()

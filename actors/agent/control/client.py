@@ -28,7 +28,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, NoReturn, TextIO, cast
 
@@ -123,12 +123,29 @@ def _run(command: Any, args: argparse.Namespace) -> int:
 def _status(args: argparse.Namespace) -> int:
     with _connect(args) as (stub, path):
         reply = _call(stub.Status, pb.StatusRequest(), path, "status")
+        warnings = {} if args.json else _sandbox_warnings(stub, reply)
     if args.json:
         print(json.dumps(status_json(reply)))
     else:
         colour = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
-        sys.stdout.write(render_status(reply, colour=colour))
+        sys.stdout.write(render_status(reply, colour=colour, warnings=warnings))
     return EXIT_OK
+
+
+def _sandbox_warnings(stub: pb_grpc.ControlStub, reply: pb.StatusReply) -> dict[str, str]:
+    """{preseed DN: its latest run's missing-sandbox-image warning}, if there is one."""
+    from actors.cri.sandbox_image import latest_sandbox_warning
+
+    dn = "root.containerd.preseed"
+    if not any(n.dn == dn for n in reply.nodes):
+        return {}
+    request = pb.LogsRequest(dn=dn, backlog_all=True, kinds=pb.KIND_FILTER_LEVELED)
+    try:
+        messages = ["\n".join(e.lines) for e in stub.Logs(request, timeout=CALL_TIMEOUT)]
+    except grpc.RpcError:
+        return {}
+    warning = latest_sandbox_warning(messages)
+    return {dn: warning} if warning else {}
 
 
 def _restart(args: argparse.Namespace) -> int:
@@ -196,10 +213,13 @@ def status_json(reply: pb.StatusReply) -> dict[str, list[dict[str, Any]]]:
     }
 
 
-def render_status(reply: pb.StatusReply, *, colour: bool = False) -> str:
+def render_status(
+    reply: pb.StatusReply, *, colour: bool = False, warnings: Mapping[str, str] | None = None
+) -> str:
     """The ``status`` tree view: one line per node, indented by DN depth.
 
     Times in state are measured against the agent's clock (``reply.now``).
+    `warnings` (DN → text) are shown under their node, e.g. a missing sandbox image.
     """
     if not reply.nodes:
         return "no nodes: the supervision tree has not started yet\n"
@@ -221,6 +241,9 @@ def render_status(reply: pb.StatusReply, *, colour: bool = False) -> str:
         if n.HasField("last_error"):
             error = f"{'  ' * (depth + 1)}last error: {n.last_error}"
             lines.append(f"\x1b[31m{error}\x1b[0m" if colour else error)
+        if warnings and n.dn in warnings:
+            warning = f"{'  ' * (depth + 1)}warning: {warnings[n.dn]}"
+            lines.append(f"\x1b[33m{warning}\x1b[0m" if colour else warning)
     return "\n".join(lines) + "\n"
 
 

@@ -1,0 +1,44 @@
+"""A sandbox image missing after preseed: one WARNING naming it and its preseed place, shown by status."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import pytest
+from pod_agent import PAUSE_REF, PodAgent
+
+pytestmark = [pytest.mark.containerd, pytest.mark.pods, pytest.mark.timeout(240)]
+
+
+def test_a_missing_sandbox_image_is_warned_about_once_and_shown_by_status(
+    pod_images: dict[str, Path],
+) -> None:
+    agent = PodAgent(Path(tempfile.mkdtemp(prefix="nc-pod-", dir="/tmp")))
+    try:
+        agent.preseed(pod_images["busybox"])  # not the pause image
+        agent.start()
+        agent.wait_ready()
+        where = str(agent.state / "preseed" / "k8s.io")
+        message = (
+            f"sandbox image {PAUSE_REF!r} is missing from namespace 'k8s.io': pods cannot "
+            f"start without a registry; preseed it: put its image tarball into {where!r}"
+        )
+        logs = agent.cli(
+            "logs",
+            "root.containerd.preseed",
+            "--severity",
+            "WARNING",
+            "--leveled-only",
+            "--json",
+            "--config",
+            str(agent.config),
+        ).stdout
+        entries = [json.loads(line) for line in logs.splitlines()]
+        warnings = [e["message"] for e in entries if e.get("severity") == "WARNING"]
+        assert warnings == [message], logs
+        status = agent.cli("status", "--config", str(agent.config)).stdout
+        assert f"      warning: {message}\n" in status, status
+    finally:
+        agent.cleanup()
