@@ -117,7 +117,7 @@ def test_no_command_is_a_usage_error(env: dict[str, str]) -> None:
         (
             ["frobnicate"],
             "argument COMMAND: invalid choice: 'frobnicate' (choose from "
-            "'run', 'status', 'logs', 'restart', 'import', 'preseed', 'config')",
+            "'run', 'status', 'logs', 'restart', 'import', 'preseed', 'config', 'check')",
         ),
     ],
 )

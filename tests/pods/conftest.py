@@ -12,7 +12,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from pod_agent import BUSYBOX_REF, PAUSE_REF, PodAgent  # noqa: E402
+from pod_agent import BUSYBOX_REF, PAUSE_REF, PodAgent, new_agent  # noqa: E402
 from pod_images import PAUSE_ENTRYPOINT, busybox_image  # noqa: E402
 
 
@@ -36,21 +36,6 @@ def pod_images() -> Iterator[dict[str, Path]]:
         }
     finally:
         shutil.rmtree(work, ignore_errors=True)
-
-
-def new_agent(pod_images: dict[str, Path], extra_config: str = "") -> PodAgent:
-    """A started agent with both images preseeded, ready."""
-    agent = PodAgent(
-        Path(tempfile.mkdtemp(prefix="nc-pod-", dir="/tmp")), extra_config=extra_config
-    )
-    agent.preseed(pod_images["pause"], pod_images["busybox"])
-    agent.start()
-    try:
-        agent.wait_ready()
-    except BaseException:
-        agent.cleanup()
-        raise
-    return agent
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -30,7 +31,7 @@ BUSYBOX_REF = "example.test/busybox:1"
 #: Host-network pods under gVisor need a network flag (see the README's [runsc]).
 RUNSC_FLAGS = ["--network=none"]
 
-__all__ = ["BUSYBOX_REF", "CLI", "PAUSE_REF", "PodAgent", "pids_mentioning"]
+__all__ = ["BUSYBOX_REF", "CLI", "PAUSE_REF", "PodAgent", "new_agent", "pids_mentioning"]
 
 
 def pids_mentioning(text: str) -> list[int]:
@@ -167,3 +168,18 @@ class PodAgent:
         for mount in sorted(mounts, reverse=True):
             subprocess.run(["umount", "-l", mount], check=False)
         shutil.rmtree(self.base, ignore_errors=True)
+
+
+def new_agent(pod_images: dict[str, Path], extra_config: str = "") -> PodAgent:
+    """A started agent with both images preseeded, ready."""
+    agent = PodAgent(
+        Path(tempfile.mkdtemp(prefix="nc-pod-", dir="/tmp")), extra_config=extra_config
+    )
+    agent.preseed(pod_images["pause"], pod_images["busybox"])
+    agent.start()
+    try:
+        agent.wait_ready()
+    except BaseException:
+        agent.cleanup()
+        raise
+    return agent

@@ -9,8 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import new_agent
-from pod_agent import BUSYBOX_REF, PAUSE_REF, PodAgent
+from pod_agent import BUSYBOX_REF, PAUSE_REF, PodAgent, new_agent
 
 pytestmark = [pytest.mark.containerd, pytest.mark.pods, pytest.mark.timeout(240)]
 

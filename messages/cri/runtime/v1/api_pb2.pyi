@@ -25,7 +25,6 @@ class ContainerState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CONTAINER_RUNNING: _ClassVar[ContainerState]
     CONTAINER_EXITED: _ClassVar[ContainerState]
     CONTAINER_UNKNOWN: _ClassVar[ContainerState]
-
 POD: NamespaceMode
 CONTAINER: NamespaceMode
 NODE: NamespaceMode
@@ -53,13 +52,7 @@ class VersionResponse(_message.Message):
     runtime_name: str
     runtime_version: str
     runtime_api_version: str
-    def __init__(
-        self,
-        version: _Optional[str] = ...,
-        runtime_name: _Optional[str] = ...,
-        runtime_version: _Optional[str] = ...,
-        runtime_api_version: _Optional[str] = ...,
-    ) -> None: ...
+    def __init__(self, version: _Optional[str] = ..., runtime_name: _Optional[str] = ..., runtime_version: _Optional[str] = ..., runtime_api_version: _Optional[str] = ...) -> None: ...
 
 class NamespaceOption(_message.Message):
     __slots__ = ("network", "pid", "ipc", "target_id")
@@ -71,21 +64,13 @@ class NamespaceOption(_message.Message):
     pid: NamespaceMode
     ipc: NamespaceMode
     target_id: str
-    def __init__(
-        self,
-        network: _Optional[_Union[NamespaceMode, str]] = ...,
-        pid: _Optional[_Union[NamespaceMode, str]] = ...,
-        ipc: _Optional[_Union[NamespaceMode, str]] = ...,
-        target_id: _Optional[str] = ...,
-    ) -> None: ...
+    def __init__(self, network: _Optional[_Union[NamespaceMode, str]] = ..., pid: _Optional[_Union[NamespaceMode, str]] = ..., ipc: _Optional[_Union[NamespaceMode, str]] = ..., target_id: _Optional[str] = ...) -> None: ...
 
 class LinuxSandboxSecurityContext(_message.Message):
     __slots__ = ("namespace_options",)
     NAMESPACE_OPTIONS_FIELD_NUMBER: _ClassVar[int]
     namespace_options: NamespaceOption
-    def __init__(
-        self, namespace_options: _Optional[_Union[NamespaceOption, _Mapping]] = ...
-    ) -> None: ...
+    def __init__(self, namespace_options: _Optional[_Union[NamespaceOption, _Mapping]] = ...) -> None: ...
 
 class LinuxPodSandboxConfig(_message.Message):
     __slots__ = ("cgroup_parent", "security_context")
@@ -93,11 +78,7 @@ class LinuxPodSandboxConfig(_message.Message):
     SECURITY_CONTEXT_FIELD_NUMBER: _ClassVar[int]
     cgroup_parent: str
     security_context: LinuxSandboxSecurityContext
-    def __init__(
-        self,
-        cgroup_parent: _Optional[str] = ...,
-        security_context: _Optional[_Union[LinuxSandboxSecurityContext, _Mapping]] = ...,
-    ) -> None: ...
+    def __init__(self, cgroup_parent: _Optional[str] = ..., security_context: _Optional[_Union[LinuxSandboxSecurityContext, _Mapping]] = ...) -> None: ...
 
 class PodSandboxMetadata(_message.Message):
     __slots__ = ("name", "uid", "namespace", "attempt")
@@ -109,13 +90,7 @@ class PodSandboxMetadata(_message.Message):
     uid: str
     namespace: str
     attempt: int
-    def __init__(
-        self,
-        name: _Optional[str] = ...,
-        uid: _Optional[str] = ...,
-        namespace: _Optional[str] = ...,
-        attempt: _Optional[int] = ...,
-    ) -> None: ...
+    def __init__(self, name: _Optional[str] = ..., uid: _Optional[str] = ..., namespace: _Optional[str] = ..., attempt: _Optional[int] = ...) -> None: ...
 
 class PodSandboxConfig(_message.Message):
     __slots__ = ("metadata", "hostname", "log_directory", "labels", "annotations", "linux")
@@ -126,7 +101,6 @@ class PodSandboxConfig(_message.Message):
         key: str
         value: str
         def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
-
     class AnnotationsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -134,7 +108,6 @@ class PodSandboxConfig(_message.Message):
         key: str
         value: str
         def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
-
     METADATA_FIELD_NUMBER: _ClassVar[int]
     HOSTNAME_FIELD_NUMBER: _ClassVar[int]
     LOG_DIRECTORY_FIELD_NUMBER: _ClassVar[int]
@@ -147,15 +120,7 @@ class PodSandboxConfig(_message.Message):
     labels: _containers.ScalarMap[str, str]
     annotations: _containers.ScalarMap[str, str]
     linux: LinuxPodSandboxConfig
-    def __init__(
-        self,
-        metadata: _Optional[_Union[PodSandboxMetadata, _Mapping]] = ...,
-        hostname: _Optional[str] = ...,
-        log_directory: _Optional[str] = ...,
-        labels: _Optional[_Mapping[str, str]] = ...,
-        annotations: _Optional[_Mapping[str, str]] = ...,
-        linux: _Optional[_Union[LinuxPodSandboxConfig, _Mapping]] = ...,
-    ) -> None: ...
+    def __init__(self, metadata: _Optional[_Union[PodSandboxMetadata, _Mapping]] = ..., hostname: _Optional[str] = ..., log_directory: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., annotations: _Optional[_Mapping[str, str]] = ..., linux: _Optional[_Union[LinuxPodSandboxConfig, _Mapping]] = ...) -> None: ...
 
 class RunPodSandboxRequest(_message.Message):
     __slots__ = ("config", "runtime_handler")
@@ -163,11 +128,7 @@ class RunPodSandboxRequest(_message.Message):
     RUNTIME_HANDLER_FIELD_NUMBER: _ClassVar[int]
     config: PodSandboxConfig
     runtime_handler: str
-    def __init__(
-        self,
-        config: _Optional[_Union[PodSandboxConfig, _Mapping]] = ...,
-        runtime_handler: _Optional[str] = ...,
-    ) -> None: ...
+    def __init__(self, config: _Optional[_Union[PodSandboxConfig, _Mapping]] = ..., runtime_handler: _Optional[str] = ...) -> None: ...
 
 class RunPodSandboxResponse(_message.Message):
     __slots__ = ("pod_sandbox_id",)
@@ -201,20 +162,10 @@ class PodSandboxStatusRequest(_message.Message):
     VERBOSE_FIELD_NUMBER: _ClassVar[int]
     pod_sandbox_id: str
     verbose: bool
-    def __init__(
-        self, pod_sandbox_id: _Optional[str] = ..., verbose: _Optional[bool] = ...
-    ) -> None: ...
+    def __init__(self, pod_sandbox_id: _Optional[str] = ..., verbose: _Optional[bool] = ...) -> None: ...
 
 class PodSandboxStatus(_message.Message):
-    __slots__ = (
-        "id",
-        "metadata",
-        "state",
-        "created_at",
-        "labels",
-        "annotations",
-        "runtime_handler",
-    )
+    __slots__ = ("id", "metadata", "state", "created_at", "labels", "annotations", "runtime_handler")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -222,7 +173,6 @@ class PodSandboxStatus(_message.Message):
         key: str
         value: str
         def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
-
     class AnnotationsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -230,7 +180,6 @@ class PodSandboxStatus(_message.Message):
         key: str
         value: str
         def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
-
     ID_FIELD_NUMBER: _ClassVar[int]
     METADATA_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -245,16 +194,7 @@ class PodSandboxStatus(_message.Message):
     labels: _containers.ScalarMap[str, str]
     annotations: _containers.ScalarMap[str, str]
     runtime_handler: str
-    def __init__(
-        self,
-        id: _Optional[str] = ...,
-        metadata: _Optional[_Union[PodSandboxMetadata, _Mapping]] = ...,
-        state: _Optional[_Union[PodSandboxState, str]] = ...,
-        created_at: _Optional[int] = ...,
-        labels: _Optional[_Mapping[str, str]] = ...,
-        annotations: _Optional[_Mapping[str, str]] = ...,
-        runtime_handler: _Optional[str] = ...,
-    ) -> None: ...
+    def __init__(self, id: _Optional[str] = ..., metadata: _Optional[_Union[PodSandboxMetadata, _Mapping]] = ..., state: _Optional[_Union[PodSandboxState, str]] = ..., created_at: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., annotations: _Optional[_Mapping[str, str]] = ..., runtime_handler: _Optional[str] = ...) -> None: ...
 
 class PodSandboxStatusResponse(_message.Message):
     __slots__ = ("status", "info")
@@ -265,16 +205,11 @@ class PodSandboxStatusResponse(_message.Message):
         key: str
         value: str
         def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
-
     STATUS_FIELD_NUMBER: _ClassVar[int]
     INFO_FIELD_NUMBER: _ClassVar[int]
     status: PodSandboxStatus
     info: _containers.ScalarMap[str, str]
-    def __init__(
-        self,
-        status: _Optional[_Union[PodSandboxStatus, _Mapping]] = ...,
-        info: _Optional[_Mapping[str, str]] = ...,
-    ) -> None: ...
+    def __init__(self, status: _Optional[_Union[PodSandboxStatus, _Mapping]] = ..., info: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class PodSandboxStateValue(_message.Message):
     __slots__ = ("state",)
@@ -291,19 +226,13 @@ class PodSandboxFilter(_message.Message):
         key: str
         value: str
         def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
-
     ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     LABEL_SELECTOR_FIELD_NUMBER: _ClassVar[int]
     id: str
     state: PodSandboxStateValue
     label_selector: _containers.ScalarMap[str, str]
-    def __init__(
-        self,
-        id: _Optional[str] = ...,
-        state: _Optional[_Union[PodSandboxStateValue, _Mapping]] = ...,
-        label_selector: _Optional[_Mapping[str, str]] = ...,
-    ) -> None: ...
+    def __init__(self, id: _Optional[str] = ..., state: _Optional[_Union[PodSandboxStateValue, _Mapping]] = ..., label_selector: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class ListPodSandboxRequest(_message.Message):
     __slots__ = ("filter",)
@@ -312,15 +241,7 @@ class ListPodSandboxRequest(_message.Message):
     def __init__(self, filter: _Optional[_Union[PodSandboxFilter, _Mapping]] = ...) -> None: ...
 
 class PodSandbox(_message.Message):
-    __slots__ = (
-        "id",
-        "metadata",
-        "state",
-        "created_at",
-        "labels",
-        "annotations",
-        "runtime_handler",
-    )
+    __slots__ = ("id", "metadata", "state", "created_at", "labels", "annotations", "runtime_handler")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -328,7 +249,6 @@ class PodSandbox(_message.Message):
         key: str
         value: str
         def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
-
     class AnnotationsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -336,7 +256,6 @@ class PodSandbox(_message.Message):
         key: str
         value: str
         def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
-
     ID_FIELD_NUMBER: _ClassVar[int]
     METADATA_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -351,16 +270,7 @@ class PodSandbox(_message.Message):
     labels: _containers.ScalarMap[str, str]
     annotations: _containers.ScalarMap[str, str]
     runtime_handler: str
-    def __init__(
-        self,
-        id: _Optional[str] = ...,
-        metadata: _Optional[_Union[PodSandboxMetadata, _Mapping]] = ...,
-        state: _Optional[_Union[PodSandboxState, str]] = ...,
-        created_at: _Optional[int] = ...,
-        labels: _Optional[_Mapping[str, str]] = ...,
-        annotations: _Optional[_Mapping[str, str]] = ...,
-        runtime_handler: _Optional[str] = ...,
-    ) -> None: ...
+    def __init__(self, id: _Optional[str] = ..., metadata: _Optional[_Union[PodSandboxMetadata, _Mapping]] = ..., state: _Optional[_Union[PodSandboxState, str]] = ..., created_at: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., annotations: _Optional[_Mapping[str, str]] = ..., runtime_handler: _Optional[str] = ...) -> None: ...
 
 class ListPodSandboxResponse(_message.Message):
     __slots__ = ("items",)
@@ -377,14 +287,11 @@ class ImageSpec(_message.Message):
         key: str
         value: str
         def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
-
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     ANNOTATIONS_FIELD_NUMBER: _ClassVar[int]
     image: str
     annotations: _containers.ScalarMap[str, str]
-    def __init__(
-        self, image: _Optional[str] = ..., annotations: _Optional[_Mapping[str, str]] = ...
-    ) -> None: ...
+    def __init__(self, image: _Optional[str] = ..., annotations: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class KeyValue(_message.Message):
     __slots__ = ("key", "value")
@@ -403,17 +310,7 @@ class ContainerMetadata(_message.Message):
     def __init__(self, name: _Optional[str] = ..., attempt: _Optional[int] = ...) -> None: ...
 
 class ContainerConfig(_message.Message):
-    __slots__ = (
-        "metadata",
-        "image",
-        "command",
-        "args",
-        "working_dir",
-        "envs",
-        "labels",
-        "annotations",
-        "log_path",
-    )
+    __slots__ = ("metadata", "image", "command", "args", "working_dir", "envs", "labels", "annotations", "log_path")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -421,7 +318,6 @@ class ContainerConfig(_message.Message):
         key: str
         value: str
         def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
-
     class AnnotationsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -429,7 +325,6 @@ class ContainerConfig(_message.Message):
         key: str
         value: str
         def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
-
     METADATA_FIELD_NUMBER: _ClassVar[int]
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     COMMAND_FIELD_NUMBER: _ClassVar[int]
@@ -448,18 +343,7 @@ class ContainerConfig(_message.Message):
     labels: _containers.ScalarMap[str, str]
     annotations: _containers.ScalarMap[str, str]
     log_path: str
-    def __init__(
-        self,
-        metadata: _Optional[_Union[ContainerMetadata, _Mapping]] = ...,
-        image: _Optional[_Union[ImageSpec, _Mapping]] = ...,
-        command: _Optional[_Iterable[str]] = ...,
-        args: _Optional[_Iterable[str]] = ...,
-        working_dir: _Optional[str] = ...,
-        envs: _Optional[_Iterable[_Union[KeyValue, _Mapping]]] = ...,
-        labels: _Optional[_Mapping[str, str]] = ...,
-        annotations: _Optional[_Mapping[str, str]] = ...,
-        log_path: _Optional[str] = ...,
-    ) -> None: ...
+    def __init__(self, metadata: _Optional[_Union[ContainerMetadata, _Mapping]] = ..., image: _Optional[_Union[ImageSpec, _Mapping]] = ..., command: _Optional[_Iterable[str]] = ..., args: _Optional[_Iterable[str]] = ..., working_dir: _Optional[str] = ..., envs: _Optional[_Iterable[_Union[KeyValue, _Mapping]]] = ..., labels: _Optional[_Mapping[str, str]] = ..., annotations: _Optional[_Mapping[str, str]] = ..., log_path: _Optional[str] = ...) -> None: ...
 
 class CreateContainerRequest(_message.Message):
     __slots__ = ("pod_sandbox_id", "config", "sandbox_config")
@@ -469,12 +353,7 @@ class CreateContainerRequest(_message.Message):
     pod_sandbox_id: str
     config: ContainerConfig
     sandbox_config: PodSandboxConfig
-    def __init__(
-        self,
-        pod_sandbox_id: _Optional[str] = ...,
-        config: _Optional[_Union[ContainerConfig, _Mapping]] = ...,
-        sandbox_config: _Optional[_Union[PodSandboxConfig, _Mapping]] = ...,
-    ) -> None: ...
+    def __init__(self, pod_sandbox_id: _Optional[str] = ..., config: _Optional[_Union[ContainerConfig, _Mapping]] = ..., sandbox_config: _Optional[_Union[PodSandboxConfig, _Mapping]] = ...) -> None: ...
 
 class CreateContainerResponse(_message.Message):
     __slots__ = ("container_id",)
@@ -498,9 +377,7 @@ class StopContainerRequest(_message.Message):
     TIMEOUT_FIELD_NUMBER: _ClassVar[int]
     container_id: str
     timeout: int
-    def __init__(
-        self, container_id: _Optional[str] = ..., timeout: _Optional[int] = ...
-    ) -> None: ...
+    def __init__(self, container_id: _Optional[str] = ..., timeout: _Optional[int] = ...) -> None: ...
 
 class StopContainerResponse(_message.Message):
     __slots__ = ()
@@ -531,7 +408,6 @@ class ContainerFilter(_message.Message):
         key: str
         value: str
         def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
-
     ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     POD_SANDBOX_ID_FIELD_NUMBER: _ClassVar[int]
@@ -540,13 +416,7 @@ class ContainerFilter(_message.Message):
     state: ContainerStateValue
     pod_sandbox_id: str
     label_selector: _containers.ScalarMap[str, str]
-    def __init__(
-        self,
-        id: _Optional[str] = ...,
-        state: _Optional[_Union[ContainerStateValue, _Mapping]] = ...,
-        pod_sandbox_id: _Optional[str] = ...,
-        label_selector: _Optional[_Mapping[str, str]] = ...,
-    ) -> None: ...
+    def __init__(self, id: _Optional[str] = ..., state: _Optional[_Union[ContainerStateValue, _Mapping]] = ..., pod_sandbox_id: _Optional[str] = ..., label_selector: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class ListContainersRequest(_message.Message):
     __slots__ = ("filter",)
@@ -555,17 +425,7 @@ class ListContainersRequest(_message.Message):
     def __init__(self, filter: _Optional[_Union[ContainerFilter, _Mapping]] = ...) -> None: ...
 
 class Container(_message.Message):
-    __slots__ = (
-        "id",
-        "pod_sandbox_id",
-        "metadata",
-        "image",
-        "image_ref",
-        "state",
-        "created_at",
-        "labels",
-        "annotations",
-    )
+    __slots__ = ("id", "pod_sandbox_id", "metadata", "image", "image_ref", "state", "created_at", "labels", "annotations")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -573,7 +433,6 @@ class Container(_message.Message):
         key: str
         value: str
         def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
-
     class AnnotationsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -581,7 +440,6 @@ class Container(_message.Message):
         key: str
         value: str
         def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
-
     ID_FIELD_NUMBER: _ClassVar[int]
     POD_SANDBOX_ID_FIELD_NUMBER: _ClassVar[int]
     METADATA_FIELD_NUMBER: _ClassVar[int]
@@ -600,26 +458,13 @@ class Container(_message.Message):
     created_at: int
     labels: _containers.ScalarMap[str, str]
     annotations: _containers.ScalarMap[str, str]
-    def __init__(
-        self,
-        id: _Optional[str] = ...,
-        pod_sandbox_id: _Optional[str] = ...,
-        metadata: _Optional[_Union[ContainerMetadata, _Mapping]] = ...,
-        image: _Optional[_Union[ImageSpec, _Mapping]] = ...,
-        image_ref: _Optional[str] = ...,
-        state: _Optional[_Union[ContainerState, str]] = ...,
-        created_at: _Optional[int] = ...,
-        labels: _Optional[_Mapping[str, str]] = ...,
-        annotations: _Optional[_Mapping[str, str]] = ...,
-    ) -> None: ...
+    def __init__(self, id: _Optional[str] = ..., pod_sandbox_id: _Optional[str] = ..., metadata: _Optional[_Union[ContainerMetadata, _Mapping]] = ..., image: _Optional[_Union[ImageSpec, _Mapping]] = ..., image_ref: _Optional[str] = ..., state: _Optional[_Union[ContainerState, str]] = ..., created_at: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., annotations: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class ListContainersResponse(_message.Message):
     __slots__ = ("containers",)
     CONTAINERS_FIELD_NUMBER: _ClassVar[int]
     containers: _containers.RepeatedCompositeFieldContainer[Container]
-    def __init__(
-        self, containers: _Optional[_Iterable[_Union[Container, _Mapping]]] = ...
-    ) -> None: ...
+    def __init__(self, containers: _Optional[_Iterable[_Union[Container, _Mapping]]] = ...) -> None: ...
 
 class ContainerStatusRequest(_message.Message):
     __slots__ = ("container_id", "verbose")
@@ -627,27 +472,10 @@ class ContainerStatusRequest(_message.Message):
     VERBOSE_FIELD_NUMBER: _ClassVar[int]
     container_id: str
     verbose: bool
-    def __init__(
-        self, container_id: _Optional[str] = ..., verbose: _Optional[bool] = ...
-    ) -> None: ...
+    def __init__(self, container_id: _Optional[str] = ..., verbose: _Optional[bool] = ...) -> None: ...
 
 class ContainerStatus(_message.Message):
-    __slots__ = (
-        "id",
-        "metadata",
-        "state",
-        "created_at",
-        "started_at",
-        "finished_at",
-        "exit_code",
-        "image",
-        "image_ref",
-        "reason",
-        "message",
-        "labels",
-        "annotations",
-        "log_path",
-    )
+    __slots__ = ("id", "metadata", "state", "created_at", "started_at", "finished_at", "exit_code", "image", "image_ref", "reason", "message", "labels", "annotations", "log_path")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -655,7 +483,6 @@ class ContainerStatus(_message.Message):
         key: str
         value: str
         def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
-
     class AnnotationsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -663,7 +490,6 @@ class ContainerStatus(_message.Message):
         key: str
         value: str
         def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
-
     ID_FIELD_NUMBER: _ClassVar[int]
     METADATA_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -692,23 +518,7 @@ class ContainerStatus(_message.Message):
     labels: _containers.ScalarMap[str, str]
     annotations: _containers.ScalarMap[str, str]
     log_path: str
-    def __init__(
-        self,
-        id: _Optional[str] = ...,
-        metadata: _Optional[_Union[ContainerMetadata, _Mapping]] = ...,
-        state: _Optional[_Union[ContainerState, str]] = ...,
-        created_at: _Optional[int] = ...,
-        started_at: _Optional[int] = ...,
-        finished_at: _Optional[int] = ...,
-        exit_code: _Optional[int] = ...,
-        image: _Optional[_Union[ImageSpec, _Mapping]] = ...,
-        image_ref: _Optional[str] = ...,
-        reason: _Optional[str] = ...,
-        message: _Optional[str] = ...,
-        labels: _Optional[_Mapping[str, str]] = ...,
-        annotations: _Optional[_Mapping[str, str]] = ...,
-        log_path: _Optional[str] = ...,
-    ) -> None: ...
+    def __init__(self, id: _Optional[str] = ..., metadata: _Optional[_Union[ContainerMetadata, _Mapping]] = ..., state: _Optional[_Union[ContainerState, str]] = ..., created_at: _Optional[int] = ..., started_at: _Optional[int] = ..., finished_at: _Optional[int] = ..., exit_code: _Optional[int] = ..., image: _Optional[_Union[ImageSpec, _Mapping]] = ..., image_ref: _Optional[str] = ..., reason: _Optional[str] = ..., message: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., annotations: _Optional[_Mapping[str, str]] = ..., log_path: _Optional[str] = ...) -> None: ...
 
 class ContainerStatusResponse(_message.Message):
     __slots__ = ("status", "info")
@@ -719,16 +529,11 @@ class ContainerStatusResponse(_message.Message):
         key: str
         value: str
         def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
-
     STATUS_FIELD_NUMBER: _ClassVar[int]
     INFO_FIELD_NUMBER: _ClassVar[int]
     status: ContainerStatus
     info: _containers.ScalarMap[str, str]
-    def __init__(
-        self,
-        status: _Optional[_Union[ContainerStatus, _Mapping]] = ...,
-        info: _Optional[_Mapping[str, str]] = ...,
-    ) -> None: ...
+    def __init__(self, status: _Optional[_Union[ContainerStatus, _Mapping]] = ..., info: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class ImageFilter(_message.Message):
     __slots__ = ("image",)
@@ -752,13 +557,7 @@ class Image(_message.Message):
     repo_tags: _containers.RepeatedScalarFieldContainer[str]
     repo_digests: _containers.RepeatedScalarFieldContainer[str]
     size: int
-    def __init__(
-        self,
-        id: _Optional[str] = ...,
-        repo_tags: _Optional[_Iterable[str]] = ...,
-        repo_digests: _Optional[_Iterable[str]] = ...,
-        size: _Optional[int] = ...,
-    ) -> None: ...
+    def __init__(self, id: _Optional[str] = ..., repo_tags: _Optional[_Iterable[str]] = ..., repo_digests: _Optional[_Iterable[str]] = ..., size: _Optional[int] = ...) -> None: ...
 
 class ListImagesResponse(_message.Message):
     __slots__ = ("images",)
@@ -772,9 +571,7 @@ class ImageStatusRequest(_message.Message):
     VERBOSE_FIELD_NUMBER: _ClassVar[int]
     image: ImageSpec
     verbose: bool
-    def __init__(
-        self, image: _Optional[_Union[ImageSpec, _Mapping]] = ..., verbose: _Optional[bool] = ...
-    ) -> None: ...
+    def __init__(self, image: _Optional[_Union[ImageSpec, _Mapping]] = ..., verbose: _Optional[bool] = ...) -> None: ...
 
 class ImageStatusResponse(_message.Message):
     __slots__ = ("image", "info")
@@ -785,13 +582,8 @@ class ImageStatusResponse(_message.Message):
         key: str
         value: str
         def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
-
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     INFO_FIELD_NUMBER: _ClassVar[int]
     image: Image
     info: _containers.ScalarMap[str, str]
-    def __init__(
-        self,
-        image: _Optional[_Union[Image, _Mapping]] = ...,
-        info: _Optional[_Mapping[str, str]] = ...,
-    ) -> None: ...
+    def __init__(self, image: _Optional[_Union[Image, _Mapping]] = ..., info: _Optional[_Mapping[str, str]] = ...) -> None: ...
