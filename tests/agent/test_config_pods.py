@@ -1,0 +1,169 @@
+"""The pod runtime keys ([runsc] binary/platform/flags, [cri]) and what they render to."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from actors.agent.config import ConfigError, parse_config
+from actors.agent.containerd_config import render_containerd_config
+from actors.agent.pod_runtimes import (
+    containerd_version,
+    default_sandbox_image,
+    parse_version,
+    pod_runtime_settings,
+)
+from actors.runsc.access import grant_search, named_grants, search_blocked_at
+from actors.runsc.launcher import render_launcher
+from actors.runsc.launcher_main import split_command
+from actors.runsc.state import launcher_flags
+
+SRC = "/etc/agent.toml"
+
+
+def config(text: str, state: str = "/s"):
+    env = {"PATH": os.environ.get("PATH", os.defpath), "NODE_CONTAINERD_STATE": state}
+    return parse_config(text, source=SRC, env=env, check_binaries=False)
+
+
+def problems(text: str) -> list[str]:
+    with pytest.raises(ConfigError) as e:
+        config(text)
+    return e.value.problems
+
+
+def fake_runsc(tmp_path: Path) -> Path:
+    binary = tmp_path / "runsc"
+    binary.write_text("#!/bin/sh\nexit 0\n")
+    binary.chmod(0o755)
+    return binary
+
+
+def test_runsc_renders_as_the_runc_shim_running_the_launcher_with_its_root_in_the_state_dir(
+    tmp_path: Path,
+) -> None:
+    cfg = config(
+        f'[runsc]\nbinary = "{fake_runsc(tmp_path)}"\n'
+        '[cri]\ndefault_runtime = "runsc"\nsandbox_image = "example.test/pause:1"\n'
+    )
+    cri = tomllib.loads(render_containerd_config(cfg))["plugins"]["io.containerd.grpc.v1.cri"]
+    assert cri["sandbox_image"] == "example.test/pause:1"
+    assert cri["containerd"] == {
+        "default_runtime_name": "runsc",
+        "runtimes": {
+            "runc": {"runtime_type": "io.containerd.runc.v2", "options": {"Root": "/s/runc"}},
+            "runsc": {
+                "runtime_type": "io.containerd.runc.v2",
+                "options": {"BinaryName": "/s/runsc/launcher", "Root": "/s/runsc/root"},
+            },
+        },
+    }
+    assert cri["cni"] == {"conf_dir": "/s/cni/net.d"}
+
+
+def test_both_renderers_get_the_same_settings_as_data(tmp_path: Path) -> None:
+    cfg = config(f'[runsc]\nbinary = "{fake_runsc(tmp_path)}"\n')
+    pods = pod_runtime_settings(cfg, version=(2, 1), may_lower_oom=False)
+    assert [(r.name, str(r.binary_name), str(r.root)) for r in pods.runtimes] == [
+        ("runc", "None", "/s/runc"),
+        ("runsc", "/s/runsc/launcher", "/s/runsc/root"),
+    ]
+    assert (pods.sandbox_image, pods.default_runtime) == ("registry.k8s.io/pause:3.10", "runc")
+    assert pods.restrict_oom_score_adj is True
+
+
+def test_no_runsc_on_path_registers_only_runc() -> None:
+    cfg = config('[runsc]\nbinary = "no-such-runsc"\n')
+    assert cfg.runsc.binary is None
+    assert [r.name for r in pod_runtime_settings(cfg).runtimes] == ["runc"]
+
+
+def test_the_sandbox_image_default_follows_containerds_version() -> None:
+    assert default_sandbox_image(None) == "registry.k8s.io/pause:3.6"
+    assert default_sandbox_image((1, 6)) == "registry.k8s.io/pause:3.6"
+    assert default_sandbox_image((1, 7)) == "registry.k8s.io/pause:3.8"
+    assert default_sandbox_image((2, 0)) == "registry.k8s.io/pause:3.10"
+    assert default_sandbox_image((2, 1)) == "registry.k8s.io/pause:3.10"
+    assert parse_version("containerd github.com/containerd/containerd 1.6.20~ds1 1.6.20") == (1, 6)
+    assert parse_version("containerd containerd.io v2.1.0 05044ec0a9") == (2, 1)
+    assert parse_version("no version") is None
+
+
+@pytest.mark.containerd
+def test_the_default_sandbox_image_is_what_the_installed_containerd_says() -> None:
+    out = subprocess.run(
+        ["containerd", "config", "default"], capture_output=True, text=True, check=True
+    ).stdout
+    line = next(x for x in out.splitlines() if x.strip().startswith("sandbox_image"))
+    assert line.split("=", 1)[1].strip().strip('"') == default_sandbox_image(
+        containerd_version("containerd")
+    )
+
+
+def test_runsc_flags_owned_by_the_agent_are_refused_naming_the_key() -> None:
+    assert problems('[runsc]\nflags = ["--debug-log=/tmp/x", "net"]\n') == [
+        f"key 'runsc.flags' in {SRC}: '--debug-log=/tmp/x' is set by node-containerd itself "
+        "(debug and panic logs go to runsc.fifo, the root lies in the state directory, the "
+        "platform is runsc.platform); remove it",
+        f"key 'runsc.flags' in {SRC}: 'net' is not a flag; each entry must start with '-'",
+    ]
+
+
+def test_cri_keys_are_checked_naming_the_key_and_value() -> None:
+    assert problems('[cri]\ndefault_runtime = "kata"\nsandbox_image = "a b"\n') == [
+        f"key 'cri.default_runtime' in {SRC}: 'kata' is not a handler; use \"runc\" or \"runsc\"",
+        f"key 'cri.sandbox_image' in {SRC}: 'a b' is not an image reference",
+    ]
+    assert problems('[runsc]\nbinary = "no-such-runsc"\n[cri]\ndefault_runtime = "runsc"\n') == [
+        f"key 'cri.default_runtime' in {SRC}: 'runsc' needs the runsc binary, which "
+        'runsc.binary does not find; install runsc (Debian: apt-get install runsc) or use "runc"'
+    ]
+
+
+def test_the_launcher_puts_logs_platform_and_flags_before_the_shims_arguments(
+    tmp_path: Path,
+) -> None:
+    cfg = config(
+        f'[runsc]\nbinary = "{fake_runsc(tmp_path)}"\nplatform = "kvm"\nflags = ["--network=none"]\n'
+    )
+    assert launcher_flags(cfg) == [
+        "--debug",
+        "--debug-log=/s/runsc/logs.fifo",
+        "--panic-log=/s/runsc/logs.fifo",
+        "--platform=kvm",
+        "--network=none",
+    ]
+    text = render_launcher(runsc="/usr/bin/runsc", flags=["--debug"], tmpdir=Path("/s/runsc/tmp"))
+    assert text.startswith("#!")
+    compile(text, "launcher", "exec")
+    assert text.endswith(
+        "    raise SystemExit(main('/usr/bin/runsc', ['--debug'], '/s/runsc/tmp'))\n"
+    )
+
+
+def test_the_launcher_splits_runc_style_arguments_as_go_runc_passes_them() -> None:
+    args = ["--root", "/r", "--log", "/l.json", "--log-format", "json", "--systemd-cgroup"]
+    assert split_command([*args, "create", "--bundle", "/b", "id"]) == (
+        args,
+        "create",
+        ["--bundle", "/b", "id"],
+    )
+    assert split_command(["--version"]) == (["--version"], "", [])
+
+
+def test_the_sandbox_user_gets_search_only_on_the_state_dir(short_dir: Path) -> None:
+    tmp_path = short_dir
+    state = tmp_path / "st"
+    state.mkdir(mode=0o700)
+    os.chmod(state, 0o700)
+    grant_search(state)
+    assert named_grants(state) == {"user:65534": 1}
+    assert oct(state.stat().st_mode & 0o777) == "0o710"
+    os.chmod(tmp_path, 0o700)
+    assert search_blocked_at(state) == tmp_path
+    os.chmod(tmp_path, 0o711)
+    assert search_blocked_at(state) is None
