@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 __all__ = ["BUSYBOX", "PAUSE_ENTRYPOINT", "busybox_image"]
@@ -28,9 +28,18 @@ def _run(*cmd: object) -> None:
 
 
 def busybox_image(
-    work: Path, ref: str, *, entrypoint: Sequence[str] = (), cmd: Sequence[str] = ("/bin/sh",)
+    work: Path,
+    ref: str,
+    *,
+    entrypoint: Sequence[str] = (),
+    cmd: Sequence[str] = ("/bin/sh",),
+    files: Mapping[str, bytes] | None = None,
 ) -> Path:
-    """``<work>/<name>.tar``: an oci-archive of a busybox image named `ref`."""
+    """``<work>/<name>.tar``: an oci-archive of a busybox image named `ref`.
+
+    `files` (path in the image → content) are added to its one layer, e.g. to give
+    each image of a benchmark a layer of its own.
+    """
     name = ref.rsplit("/", 1)[-1].replace(":", "-")
     layout, bundle = work / f"{name}-layout", work / f"{name}-bundle"
     _run("umoci", "init", "--layout", layout)
@@ -41,6 +50,10 @@ def busybox_image(
     shutil.copy2(BUSYBOX, bin_dir / "busybox")
     for applet in _APPLETS:
         (bin_dir / applet).symlink_to("busybox")
+    for name_in_image, data in (files or {}).items():
+        target = bundle / "rootfs" / name_in_image.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
     _run("umoci", "repack", "--image", f"{layout}:latest", bundle)
     config = ["--os", "linux", "--architecture", "amd64"]
     if entrypoint:
