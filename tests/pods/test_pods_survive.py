@@ -1,7 +1,7 @@
 """Running pods outlive containerd's death and the agent's stop, as containerd's shims are meant to.
 
-containerd starts each shim in a process group and session of its own, with no
-parent-death signal: the agent's grace-kill of root.containerd's process group
+containerd starts each shim in a process group of its own, with no parent-death
+signal: the agent's grace-kill of root.containerd's process group
 and containerd's ``setpriv --pdeathsig`` reach containerd, never the shims or
 the sandboxes below them.
 """
@@ -72,6 +72,10 @@ def test_pods_keep_running_while_containerd_is_sigkilled_and_restarted(pod_agent
         shims = shim_pids(pod_agent, pods)
         restarts = pod_agent.status()["root.containerd"]["restarts"]
         old = pod_agent.containerd_pid()
+        # Out of reach of the grace-kill of root.containerd's process group.
+        node = pod_agent.status()["root.containerd"]["pid"]
+        for shim in shims.values():
+            assert os.getpgid(shim) not in (os.getpgid(old), os.getpgid(node))
         os.kill(old, signal.SIGKILL)
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
