@@ -98,8 +98,10 @@ def test_the_default_sandbox_image_is_what_the_installed_containerd_says() -> No
     out = subprocess.run(
         ["containerd", "config", "default"], capture_output=True, text=True, check=True
     ).stdout
-    line = next(x for x in out.splitlines() if x.strip().startswith("sandbox_image"))
-    assert line.split("=", 1)[1].strip().strip('"') == default_sandbox_image(
+    # 1.x: sandbox_image = "…" under the CRI plugin; 2.x: sandbox = '…' under pinned_images.
+    keys = ("sandbox_image", "sandbox")
+    line = next(x for x in out.splitlines() if x.split("=", 1)[0].strip() in keys)
+    assert line.split("=", 1)[1].strip().strip("\"'") == default_sandbox_image(
         containerd_version("containerd")
     )
 
