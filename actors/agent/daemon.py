@@ -11,6 +11,7 @@ agent exits 1 with the reason on stderr, so the init system sees it.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import sys
@@ -73,21 +74,36 @@ def prepare_state(cfg: AgentConfig) -> None:
         if cfg.containerd.generate_config:
             where = cfg.containerd.config
             _mkdir_private(where.parent)
+            where = cfg.state_dir / "runsc"
+            runtimes_cfg = _prepare_runsc_or_drop_it(cfg)
             pods = pod_runtime_settings(
-                cfg,
+                runtimes_cfg,
                 version=containerd_version(cfg.containerd.binary),
                 may_lower_oom=may_lower_oom_score(),
             )
-            write_containerd_config(cfg, pods)
-            where = cfg.state_dir / "runsc"
-            prepare_runsc(cfg)
-    except AccessError as e:
-        raise AgentError(str(e)) from e
+            where = cfg.containerd.config
+            write_containerd_config(runtimes_cfg, pods)
     except OSError as e:
         # A failed write (ENOSPC) carries no file name: name the file being made.
         raise AgentError(
             f"cannot prepare the state directory: {str(e.filename or where)!r}: {e.strerror or e}"
         ) from e
+
+
+def _prepare_runsc_or_drop_it(cfg: AgentConfig) -> AgentConfig:
+    """Prepares the runsc handler; without ACL support, `cfg` with no runsc binary.
+
+    A file system that refuses the sandbox user's ACL costs the ``runsc`` handler
+    (said on stderr), not the agent, unless runsc is the default runtime.
+    """
+    try:
+        prepare_runsc(cfg)
+    except AccessError as e:
+        if cfg.cri.default_runtime == "runsc":
+            raise AgentError(f"{e}; cri.default_runtime is 'runsc'") from e
+        print(f"node-containerd: warning: no runsc runtime handler: {e}", file=sys.stderr)
+        return dataclasses.replace(cfg, runsc=dataclasses.replace(cfg.runsc, binary=None))
+    return cfg
 
 
 def _log_bytes_counter(metrics: Metrics) -> LogBytesSink:
