@@ -1,0 +1,68 @@
+"""Our CRI subset keeps kubernetes/cri-api's runtime.v1 names and field numbers.
+
+Regeneration and staleness of the modules are checked with every other proto by
+tests/preseed/test_preseed_generated_protos.py (scripts/gen_protos covers messages/cri).
+"""
+
+from __future__ import annotations
+
+from messages.cri.runtime.v1 import api_pb2 as cri
+
+
+def fields(message: type) -> dict[str, int]:
+    return {f.name: f.number for f in message.DESCRIPTOR.fields}  # type: ignore[attr-defined]
+
+
+def test_the_services_and_rpcs_are_runtime_v1s() -> None:
+    services = cri.DESCRIPTOR.services_by_name
+    assert cri.DESCRIPTOR.package == "runtime.v1"
+    assert sorted(services) == ["ImageService", "RuntimeService"]
+    assert sorted(m.name for m in services["ImageService"].methods) == ["ImageStatus", "ListImages"]
+    assert sorted(m.name for m in services["RuntimeService"].methods) == [
+        "ContainerStatus",
+        "CreateContainer",
+        "ListContainers",
+        "ListPodSandbox",
+        "PodSandboxStatus",
+        "RemoveContainer",
+        "RemovePodSandbox",
+        "RunPodSandbox",
+        "StartContainer",
+        "StopContainer",
+        "StopPodSandbox",
+        "Version",
+    ]
+
+
+def test_the_fields_kubelet_sets_keep_their_numbers() -> None:
+    assert fields(cri.PodSandboxConfig) == {
+        "metadata": 1,
+        "hostname": 2,
+        "log_directory": 3,
+        "labels": 6,
+        "annotations": 7,
+        "linux": 8,
+    }
+    assert fields(cri.RunPodSandboxRequest) == {"config": 1, "runtime_handler": 2}
+    assert fields(cri.NamespaceOption) == {"network": 1, "pid": 2, "ipc": 3, "target_id": 4}
+    assert cri.NamespaceMode.Value("NODE") == 2
+    assert fields(cri.ContainerConfig) == {
+        "metadata": 1,
+        "image": 2,
+        "command": 3,
+        "args": 4,
+        "working_dir": 5,
+        "envs": 6,
+        "labels": 9,
+        "annotations": 10,
+        "log_path": 11,
+    }
+    status = fields(cri.ContainerStatus)
+    assert (status["state"], status["exit_code"], status["reason"], status["log_path"]) == (
+        3,
+        7,
+        10,
+        15,
+    )
+    assert cri.ContainerState.Value("CONTAINER_EXITED") == 2
+    assert fields(cri.ImageSpec) == {"image": 1, "annotations": 2}
