@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import grpc
 
@@ -41,6 +42,8 @@ from messages.control import control_pb2_grpc as control_grpc
 from messages.cri.runtime.v1 import api_pb2 as cri
 
 __all__ = ["CheckResult", "cmd_check", "run_checks"]
+
+T = TypeVar("T")
 
 #: The DN whose log receives runsc's FIFO.
 RUNSC_DN = "root.containerd.runsc"
@@ -68,14 +71,13 @@ class CheckResult:
         return self.cause is None
 
 
-def _attempt(name: str, step: Callable[[], None]) -> CheckResult:
+def _attempt(name: str, step: Callable[..., T], *args: Any) -> tuple[CheckResult, T | None]:
+    """Runs ``step(*args)``: its check result, and its value when it passed."""
     try:
-        step()
-    except (CriError, OSError, grpc.RpcError) as e:
-        return CheckResult(name, str(e))
-    except _Failed as e:
-        return CheckResult(name, str(e))
-    return CheckResult(name)
+        value = step(*args)
+    except (CriError, OSError, grpc.RpcError, _Failed) as e:
+        return CheckResult(name, str(e)), None
+    return CheckResult(name), value
 
 
 class _Failed(Exception):
@@ -128,57 +130,66 @@ def _runsc_lines_arrive(socket: Path, sandbox_id: str) -> None:
             time.sleep(0.2)
 
 
+def _image_present(client: CriClient, image: str, preseed_dir: Path) -> None:
+    if not client.image_present(image):
+        raise _Failed(
+            f"not in containerd's namespace 'k8s.io'; preseed it: put its image tarball "
+            f"into {str(preseed_dir / 'k8s.io')!r} and restart the agent"
+        )
+
+
+def _check_names(cfg: AgentConfig) -> list[str]:
+    """The names of the checks after the first, in order, for the handlers of `cfg`."""
+    names = []
+    for runtime in pod_runtime_settings(cfg).runtimes:
+        names.append(f"pod under {runtime.name} starts and exits 0")
+        if runtime.name == "runsc":
+            names.append(f"runsc's debug lines reach {RUNSC_DN}")
+    return names
+
+
 def run_checks(cfg: AgentConfig, image: str | None = None) -> list[CheckResult]:
     """Runs every check against the agent of `cfg`; never raises for a failed check."""
     address = cfg.containerd.address
     client = CriClient(address)
-    results: list[CheckResult] = []
-    version: list[cri.VersionResponse] = []
-    results.append(
-        _attempt(
-            f"containerd answers on {str(address)!r}",
-            lambda: version.append(client.version()),
-        )
-    )
-    if not version:
-        client.close()
-        return results
-    sandbox_image = cfg.cri.sandbox_image or default_sandbox_image(
-        parse_version(version[0].runtime_version)
-    )
-
-    def image_present() -> None:
-        if not client.image_present(sandbox_image):
-            raise _Failed(
-                f"not in containerd's namespace 'k8s.io'; preseed it: put its image tarball "
-                f"into {str(cfg.preseed.dir / 'k8s.io')!r} and restart the agent"
-            )
-
-    results.append(_attempt(f"sandbox image {sandbox_image!r} is present", image_present))
-    image = image or sandbox_image
-    log_dir = Path(tempfile.mkdtemp(prefix="check-", dir=cfg.state_dir / "run"))
     try:
-        for runtime in pod_runtime_settings(cfg).runtimes:
-            sandbox: list[str] = []
-            name = f"pod under {runtime.name} starts and exits 0"
-            handler = runtime.name
-
-            def pod(handler: str = handler, sandbox: list[str] = sandbox) -> None:
-                sandbox.append(_run_pod(client, handler, image, log_dir))
-
-            results.append(_attempt(name, pod))
-            if runtime.name == "runsc":
+        answered, version = _attempt(f"containerd answers on {str(address)!r}", client.version)
+        if version is None:
+            rest = ["the sandbox image is present", *_check_names(cfg)]
+            return [
+                answered,
+                *(CheckResult(n, "containerd does not answer (see above)") for n in rest),
+            ]
+        sandbox_image = cfg.cri.sandbox_image or default_sandbox_image(
+            parse_version(version.runtime_version)
+        )
+        name = f"sandbox image {sandbox_image!r} is present"
+        results = [
+            answered,
+            _attempt(name, _image_present, client, sandbox_image, cfg.preseed.dir)[0],
+        ]
+        log_dir = Path(tempfile.mkdtemp(prefix="check-", dir=cfg.state_dir / "run"))
+        try:
+            for runtime in pod_runtime_settings(cfg).runtimes:
+                name = f"pod under {runtime.name} starts and exits 0"
+                ran, sandbox = _attempt(
+                    name, _run_pod, client, runtime.name, image or sandbox_image, log_dir
+                )
+                results.append(ran)
+                if runtime.name != "runsc":
+                    continue
                 name = f"runsc's debug lines reach {RUNSC_DN}"
-                if sandbox:
-                    sid = sandbox[0]
-                    step = lambda sid=sid: _runsc_lines_arrive(cfg.control.socket, sid)  # noqa: E731
-                    results.append(_attempt(name, step))
-                else:
+                if sandbox is None:
                     results.append(CheckResult(name, "no runsc pod ran (see above)"))
+                else:
+                    results.append(
+                        _attempt(name, _runsc_lines_arrive, cfg.control.socket, sandbox)[0]
+                    )
+        finally:
+            shutil.rmtree(log_dir, ignore_errors=True)
+        return results
     finally:
-        shutil.rmtree(log_dir, ignore_errors=True)
         client.close()
-    return results
 
 
 def cmd_check(args: argparse.Namespace, cfg: AgentConfig) -> int:

@@ -104,3 +104,22 @@ def test_check_fails_naming_a_broken_runsc_binary(broken_runsc_agent: PodAgent) 
     )
     assert r.returncode == 1
     assert broken_runsc_agent.client.sandbox_ids() == []
+
+
+def test_check_without_containerd_fails_every_check_naming_the_first() -> None:
+    agent = PodAgent(Path(tempfile.mkdtemp(prefix="nc-pod-", dir="/tmp")))
+    try:
+        r = check(agent)
+        lines = r.stdout.splitlines()
+        sock = agent.state / "containerd" / "containerd.sock"
+        assert lines[0].startswith(f"containerd answers on {str(sock)!r}: FAIL: Version failed: ")
+        cause = "FAIL: containerd does not answer (see above)"
+        assert lines[1:] == [
+            f"the sandbox image is present: {cause}",
+            f"pod under runc starts and exits 0: {cause}",
+            f"pod under runsc starts and exits 0: {cause}",
+            f"runsc's debug lines reach root.containerd.runsc: {cause}",
+        ]
+        assert r.returncode == 1
+    finally:
+        agent.cleanup()
