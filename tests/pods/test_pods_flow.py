@@ -26,12 +26,21 @@ SYSTEM_DIRS = ("/run/containerd", "/var/lib/containerd", "/run/runc")
 SHIM_SOCKET_DIR = "/run/containerd/s"
 
 
+def _others(path: str) -> bool:
+    """Paths a concurrent `ctr run` elsewhere on the machine makes, never CRI: its
+    client FIFOs and runc state of namespaces other than k8s.io."""
+    if path.startswith("/run/containerd/fifo/"):
+        return True
+    parts = path.split("/")
+    return path.startswith("/run/containerd/runc/") and len(parts) > 4 and parts[4] != "k8s.io"
+
+
 def system_paths() -> set[str]:
     found: set[str] = set()
     for top in SYSTEM_DIRS:
         for root, dirs, files in os.walk(top):
             found.update(os.path.join(root, name) for name in dirs + files)
-    return found - {SHIM_SOCKET_DIR}
+    return {p for p in found if not _others(p)} - {SHIM_SOCKET_DIR}
 
 
 def wait_until(what: str, predicate, timeout: float = 30.0):
