@@ -8,7 +8,7 @@ class by its tag. Framing lives in `messages.framing`; ordering rules in
 `messages.session`.
 
 Child -> root: Hello, SignalMsg, RunGroupRequest, SubLoggerRequest, LogEntry,
-RawChunk, Exit, Heartbeat, MetricAdd.  Root -> child: Start, Cancel, RunGroupReply,
+RawChunk, ParsedBatch, Exit, Heartbeat, MetricAdd.  Root -> child: Start, Cancel, RunGroupReply,
 SubLoggerReply.
 """
 
@@ -19,6 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from actors.logtree.parse.line import ParseFormat
+from actors.logtree.severity import Severity
 from messages.errors import ProtocolError
 
 __all__ = [
@@ -33,6 +35,7 @@ __all__ = [
     "SubLoggerRequest",
     "LogEntry",
     "RawChunk",
+    "ParsedBatch",
     "Exit",
     "Heartbeat",
     "MetricAdd",
@@ -47,7 +50,10 @@ __all__ = [
 
 #: Bumped on any incompatible change; the root refuses a child speaking another.
 PROTOCOL_VERSION = 1
-SEVERITIES = ("INFO", "WARNING", "ERROR", "FATAL")
+#: A leveled entry's severity travels as its `Severity` name ("INFO").
+SEVERITIES = frozenset(Severity.__members__)
+#: How a node's raw lines are parsed, as the `ParseFormat` value ("glog").
+PARSE_FORMATS = frozenset(f.value for f in ParseFormat)
 EXIT_RESULTS = ("ok", "canceled", "error")
 SIGNALS = ("healthy", "done")
 
@@ -249,6 +255,79 @@ class RawChunk(Message):
         _check("raw message", "sub", self.sub, str, optional=True)
 
 
+_PARSED_COLUMNS: tuple[tuple[str, type], ...] = (
+    ("times", float),
+    ("files", str),
+    ("lines", int),
+    ("pids", int),
+    ("texts", str),
+    ("heads", bytes),
+    ("lengths", int),
+    ("mores", bytes),
+)
+_SEVERITY_CODES = "".join(s.code for s in Severity).encode()
+
+
+@dataclass(**_FROZEN)
+class ParsedBatch(Message):
+    """Raw log lines parsed in the child, as columns: one entry per index, plus raw lines.
+
+    Built from an `actors.logtree.parse.Batch`; see its docstring for each column.
+    Validation is by column, with C-level checks, so that a batch of thousands of
+    entries costs the root little.
+    """
+
+    TYPE: ClassVar[str] = "parsed"
+    codes: bytes
+    times: list[float]
+    files: list[str]
+    lines: list[int]
+    pids: list[int]
+    texts: list[str]
+    fields: list[dict[str, str] | None]
+    heads: list[bytes]
+    lengths: list[int]
+    mores: list[bytes]
+    #: Raw lines: [position in the batch, bytes, length before cutting].
+    raws: list[list[Any]]
+    sub: str | None = None
+
+    def __post_init__(self) -> None:
+        _check("parsed message", "codes", self.codes, bytes)
+        if self.codes.translate(None, _SEVERITY_CODES):
+            raise ProtocolError("parsed message: field 'codes' holds an unknown severity code")
+        count = len(self.codes)
+        for name, kind in _PARSED_COLUMNS:
+            column = getattr(self, name)
+            _check("parsed message", name, column, list)
+            if len(column) != count:
+                raise ProtocolError(f"parsed message: field {name!r} has not {count} items")
+            if column and not set(map(type, column)) <= {kind}:
+                raise ProtocolError(f"parsed message: field {name!r} holds a non-{kind.__name__}")
+        _check("parsed message", "fields", self.fields, list)
+        if len(self.fields) != count:
+            raise ProtocolError(f"parsed message: field 'fields' has not {count} items")
+        for fields in self.fields:
+            if fields is not None and not (
+                type(fields) is dict and set(map(type, fields.values())) <= {str}
+            ):
+                raise ProtocolError("parsed message: field 'fields' holds a non-map of text")
+        _check("parsed message", "raws", self.raws, list)
+        _check("parsed message", "sub", self.sub, str, optional=True)
+        last = -1
+        for raw in self.raws:
+            if not (
+                type(raw) is list
+                and len(raw) == 3
+                and type(raw[0]) is int
+                and type(raw[1]) is bytes
+                and type(raw[2]) is int
+                and last < raw[0] < count + len(self.raws)
+            ):
+                raise ProtocolError(f"parsed message: raw record {raw!r:.60} is invalid")
+            last = raw[0]
+
+
 @dataclass(**_FROZEN)
 class Exit(Message):
     """The runnable returned: `result` ok / canceled / error (with `error`)."""
@@ -307,6 +386,8 @@ class Start(Message):
     args: dict[str, Any]
     #: Seconds between heartbeats, or None for none.
     heartbeat_interval: float | None = None
+    #: How the node's raw log lines are parsed in the child (a `ParseFormat` value).
+    raw_format: str = "raw"
 
     def __post_init__(self) -> None:
         _check("start message", "dn", self.dn, str)
@@ -314,6 +395,9 @@ class Start(Message):
         _check("start message", "target", self.target, str)
         _check("start message", "args", self.args, dict)
         _check("start message", "heartbeat_interval", self.heartbeat_interval, (int, float), True)
+        _check("start message", "raw_format", self.raw_format, str)
+        if self.raw_format not in PARSE_FORMATS:
+            raise ProtocolError(f"start message: unknown raw_format {self.raw_format!r}")
 
 
 @dataclass(**_FROZEN)
@@ -362,6 +446,7 @@ CHILD_TO_ROOT: dict[str, type[Message]] = {
         SubLoggerRequest,
         LogEntry,
         RawChunk,
+        ParsedBatch,
         Exit,
         Heartbeat,
         MetricAdd,

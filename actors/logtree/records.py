@@ -1,0 +1,101 @@
+"""Building the tree's entries from a batch parsed in a child, with C-level calls.
+
+A child's :class:`~actors.logtree.parse.stream.StreamParser` sends its records as
+columns (the ``parsed`` wire message). The root turns them into
+:class:`~actors.logtree.entry.ParsedEntry` tuples with ``map`` and ``zip``, without a
+Python-level step per entry, and interleaves raw records (rare: lines of a parsed
+stream that did not parse) at their positions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import partial
+from itertools import islice, repeat
+from typing import Any, Protocol
+
+from actors.logtree.entry import Entry, ParsedEntry, RawEntry
+from actors.logtree.severity import Severity
+
+__all__ = ["ParsedRecords", "build_records"]
+
+_new_parsed = partial(tuple.__new__, ParsedEntry)
+_new_raw = partial(tuple.__new__, RawEntry)
+_SEVERITY_OF_BYTE: list[Severity | None] = [None] * 256
+for _s in Severity:
+    _SEVERITY_OF_BYTE[ord(_s.code)] = _s
+
+
+class ParsedRecords(Protocol):
+    """The columns of a parsed batch (see :class:`~actors.logtree.parse.stream.Batch`)."""
+
+    @property
+    def codes(self) -> bytes | bytearray: ...
+    @property
+    def times(self) -> Sequence[float]: ...
+    @property
+    def files(self) -> Sequence[str]: ...
+    @property
+    def lines(self) -> Sequence[int]: ...
+    @property
+    def pids(self) -> Sequence[int]: ...
+    @property
+    def texts(self) -> Sequence[str]: ...
+    @property
+    def fields(self) -> Sequence[dict[str, str] | None]: ...
+    @property
+    def heads(self) -> Sequence[bytes]: ...
+    @property
+    def lengths(self) -> Sequence[int]: ...
+    @property
+    def mores(self) -> Sequence[bytes]: ...
+    @property
+    def raws(self) -> Sequence[Sequence[Any]]: ...
+
+
+def build_records(first_seq: int, dn: str, records: ParsedRecords, now: float) -> list[Entry]:
+    """The batch's entries in batch order, numbered from ``first_seq`` on.
+
+    Args:
+        first_seq: ``seq`` of the batch's first record.
+        dn: DN of the stream.
+        records: the columns; valid (the wire message checks them), raw records'
+            positions increasing and within the batch.
+        now: arrival time, the time of raw records.
+    """
+    count = len(records.codes)
+    raws = records.raws
+    if raws:
+        total = count + len(raws)
+        positions = {int(r[0]) for r in raws}
+        seqs: Sequence[int] = [first_seq + i for i in range(total) if i not in positions]
+    else:
+        seqs = range(first_seq, first_seq + count)
+    parsed: list[Entry] = list(
+        map(
+            _new_parsed,
+            zip(
+                seqs,
+                repeat(dn),
+                map(_SEVERITY_OF_BYTE.__getitem__, records.codes),
+                records.times,
+                records.files,
+                records.lines,
+                records.pids,
+                records.texts,
+                records.fields,
+                records.heads,
+                records.lengths,
+                records.mores,
+            ),
+        )
+    )
+    if not raws:
+        return parsed
+    out: list[Entry] = []
+    rest = iter(parsed)
+    for position, data, length in raws:
+        out.extend(islice(rest, position - len(out)))
+        out.append(_new_raw((first_seq + position, dn, data, length, now)))
+    out.extend(rest)
+    return out
