@@ -21,7 +21,7 @@ from actors.agent.config.schema import AgentConfig
 from actors.agent.containerd_config import write_containerd_config
 from actors.agent.metrics import LOG_BYTES, Metrics
 from actors.agent.root import root_spec
-from actors.logtree import JsonLinesSink, LogTree, Severity, StderrSink
+from actors.logtree import JsonLinesSink, LogTree, ParseFormat, Severity, StderrSink
 from actors.supervisor.runtime.actor import LogBytesSink, StateObserver, Supervisor
 from actors.supervisor.runtime.spawn import ensure_std_fds
 
@@ -86,8 +86,10 @@ def run_agent(cfg: AgentConfig) -> int:
     ensure_std_fds()
     prepare_state(cfg)
     tree = LogTree()
+    for pattern, fmt in cfg.log.parse.items():
+        tree.set_parse(pattern, ParseFormat(fmt))
     sinks: list[StderrSink | JsonLinesSink] = []
-    severity = Severity[cfg.log.min_severity]
+    severity = Severity.from_name(cfg.log.min_severity)
     if cfg.log.stderr:
         sinks.append(StderrSink(tree, sys.stderr, min_severity=severity))
     if cfg.log.json_file is not None:

@@ -16,6 +16,7 @@ from actors.agent.config import DEFAULT_SOURCE, default_toml, load_config, parse
 from actors.agent.config.schema import (
     DERIVED_PATHS,
     POLICY_KEYS,
+    DEFAULT_LOG_PARSE,
     SECTION_KEYS,
     AgentConfig,
     ContainerdSection,
@@ -166,6 +167,7 @@ def test_default_toml_documents_every_key_with_the_schema_defaults() -> None:
         "metrics.listen": "127.0.0.1:9464",
         "log.json_file": "",
         "preseed.labels": {},
+        "log.parse": dict(DEFAULT_LOG_PARSE),
     }
     for section, keys in SECTION_KEYS.items():
         assert list(doc[section]) == list(keys), section
