@@ -108,7 +108,7 @@ class Subscription:
             entries = [
                 e
                 for e in entries
-                if (raw if type(e) is RawEntry else leveled and e.severity >= floor)
+                if (raw if isinstance(e, RawEntry) else leveled and e.severity >= floor)
             ]
             if not entries:
                 return

@@ -34,6 +34,7 @@ from actors.logtree.errors import LogTreeError
 
 __all__ = ["NAMES", "Severity"]
 
+
 class Severity(enum.IntEnum):
     """Severity of a leveled entry, ordered ``DEBUG < INFO < WARNING < ERROR < FATAL``."""
 
@@ -68,8 +69,9 @@ class Severity(enum.IntEnum):
         try:
             return _BY_CODE[code]
         except (KeyError, TypeError):
+            codes = ", ".join(map(repr, _BY_CODE))
             raise LogTreeError(
-                f"severity code {code!r} is invalid: expected one of {', '.join(map(repr, _BY_CODE))}"
+                f"severity code {code!r} is invalid: expected one of {codes}"
             ) from None
 
     @classmethod

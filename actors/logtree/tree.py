@@ -36,7 +36,7 @@ from itertools import chain, islice, repeat
 from operator import attrgetter
 
 from actors.logtree.dn import in_subtree, validate_dn, validate_pattern
-from actors.logtree.entry import Entry, LeveledEntry, ParsedEntry, RawEntry, Severity
+from actors.logtree.entry import Entry, LeveledEntry, RawEntry, Severity
 from actors.logtree.errors import LogTreeError
 from actors.logtree.lines import LineSplitter
 from actors.logtree.parse.line import ParseFormat
@@ -161,7 +161,7 @@ class LogTree:
             self._next_seq = seq + len(entries)
             if node.min_severity > Severity.DEBUG:
                 floor = node.min_severity
-                entries = [e for e in entries if type(e) is RawEntry or e.severity >= floor]
+                entries = [e for e in entries if isinstance(e, RawEntry) or e.severity >= floor]
             node.entries.extend(entries)
             for sub in node.subs:
                 sub.offer_mixed(entries)

@@ -14,9 +14,9 @@ import pytest
 from actors.agent import __version__
 from actors.agent.config import DEFAULT_SOURCE, default_toml, load_config, parse_config
 from actors.agent.config.schema import (
+    DEFAULT_LOG_PARSE,
     DERIVED_PATHS,
     POLICY_KEYS,
-    DEFAULT_LOG_PARSE,
     SECTION_KEYS,
     AgentConfig,
     ContainerdSection,

@@ -347,4 +347,6 @@ def test_severities_are_ordered_and_have_glog_codes() -> None:
     assert Severity.from_code("E") is Severity.ERROR
     with pytest.raises(LogTreeError) as caught:
         Severity.from_code("X")
-    assert str(caught.value) == "severity code 'X' is invalid: expected one of 'D', 'I', 'W', 'E', 'F'"
+    assert (
+        str(caught.value) == "severity code 'X' is invalid: expected one of 'D', 'I', 'W', 'E', 'F'"
+    )

@@ -239,7 +239,9 @@ class LogSection:
     #: DN pattern (the DN and its subtree, "" for all) -> how its raw lines are parsed
     #: (one of `PARSE_FORMATS`); the most specific pattern wins. The file's entries
     #: are merged over `DEFAULT_LOG_PARSE` (read-only mapping).
-    parse: Mapping[str, str] = field(default_factory=lambda: MappingProxyType(dict(DEFAULT_LOG_PARSE)))
+    parse: Mapping[str, str] = field(
+        default_factory=lambda: MappingProxyType(dict(DEFAULT_LOG_PARSE))
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

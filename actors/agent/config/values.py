@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from actors.agent.config.schema import PARSE_FORMATS, SEVERITIES, UNIX_PATH_MAX
+from actors.agent.config.units import format_size, parse_duration, parse_size
 from actors.logtree.dn import validate_pattern
 from actors.logtree.errors import LogTreeError
-from actors.agent.config.units import format_size, parse_duration, parse_size
 
 __all__ = ["Checker", "dotted", "toml_type"]
 

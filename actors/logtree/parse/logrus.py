@@ -2,9 +2,10 @@
 
 Text (logrus' ``TextFormatter`` without colours)::
 
-    time="2026-12-04T02:36:55.921039556Z" level=info msg="loading plugin \\"x\\"..." type=io.containerd.grpc.v1
+    time="2026-12-04T02:36:55.921039556Z" level=info msg="loading \\"x\\"..." type=io.c.v1
 
-* The line starts with ``time=`` or ``level=`` and is a run of ``key=value`` pairs separated by spaces. A value is either bare
+* The line starts with ``time=`` or ``level=`` and is a run of ``key=value`` pairs
+  separated by spaces. A value is either bare
   (no space, no ``"``) or a Go-quoted string (``strconv.Quote``: ``\\"``, ``\\\\``,
   ``\\n``, ``\\t``, ``\\xNN``, ``\\uNNNN`` … are unescaped). A key without ``=`` or with
   an empty value has the value ``""``. Anything else on the line (a stray ``"``)
@@ -47,7 +48,7 @@ _PAIR = re.compile(rb' *([^ ="]+)(?:=("(?:[^"\\]|\\.)*"|[^ "]*))?|(.)', re.DOTAL
 """A ``key[=value]`` pair after optional spaces, or (third group) a byte that is not."""
 
 _ESCAPE = re.compile(
-    rb'\\(?:x([0-9a-fA-F]{2})|u([0-9a-fA-F]{4})|U([0-9a-fA-F]{8})|([0-7]{3})|(.))', re.DOTALL
+    rb"\\(?:x([0-9a-fA-F]{2})|u([0-9a-fA-F]{4})|U([0-9a-fA-F]{8})|([0-7]{3})|(.))", re.DOTALL
 )
 _SIMPLE = {
     b"n": b"\n",
@@ -62,7 +63,8 @@ _SIMPLE = {
     b"'": b"'",
 }
 _RFC3339 = re.compile(
-    r"((\d{4})-(\d\d)-(\d\d)[Tt ](\d\d)):(\d\d):(\d\d)(?:\.(\d{1,9}))?(?:([Zz])|([+-])(\d\d):(\d\d))"
+    r"((\d{4})-(\d\d)-(\d\d)[Tt ](\d\d)):(\d\d):(\d\d)(?:\.(\d{1,9}))?"
+    r"(?:([Zz])|([+-])(\d\d):(\d\d))"
 ).fullmatch
 _UNSEEN = -1e300
 
@@ -159,10 +161,8 @@ def _entry(values: dict[str, str], now: float, cache: HourCache) -> ParsedLine |
     text = values.pop("msg", None)
     if severity is None or text is None:
         return None
-    when: float | None = now
     stamp = values.pop("time", None)
-    if stamp is not None:
-        when = parse_rfc3339(stamp, cache)
-        if when is None:
-            return None
+    when = now if stamp is None else parse_rfc3339(stamp, cache)
+    if when is None:
+        return None
     return ParsedLine(severity, when, "", 0, 0, text, values or None)

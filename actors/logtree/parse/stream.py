@@ -254,7 +254,7 @@ class StreamParser:
     def _add(self, lines: list[bytes], lengths: list[int], now: float) -> None:
         batch, parse, cache = self._batch, self._parse, self._cache
         codes, raws = batch.codes, batch.raws
-        for line, length in zip(lines, lengths):
+        for line, length in zip(lines, lengths, strict=True):
             parsed = parse(line, now, cache)
             if parsed is None and line.startswith(_CRASH):
                 text = line.decode("utf-8", "backslashreplace")

@@ -31,9 +31,9 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from actors.logtree.parse import ParseFormat
 from actors.supervisor.core.errors import SupervisionError
 from actors.supervisor.core.states import Signal
-from actors.logtree.parse import ParseFormat
 from actors.supervisor.process.childlog import SUB_LOGGER_PREFIX, RawLog
 from actors.supervisor.process.link import ChildLink
 from messages.wire import ChildSpec, MetricAdd, RunGroupRequest, SignalMsg, SubLoggerRequest

@@ -56,13 +56,8 @@ class ChildOutcome:
 def _parsed_bytes(msg: ParsedBatch) -> int:
     """Bytes of the stream a parsed batch stands for (its lines and their newlines)."""
     raws = msg.raws
-    return (
-        sum(msg.lengths)
-        + sum(map(len, msg.mores))
-        + sum(r[2] for r in raws)
-        + len(msg.lengths)
-        + len(raws)
-    )
+    raw_bytes: int = sum(r[2] for r in raws)
+    return sum(msg.lengths) + sum(map(len, msg.mores)) + raw_bytes + len(msg.lengths) + len(raws)
 
 
 def describe_status(status: int) -> str:
