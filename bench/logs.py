@@ -1,9 +1,16 @@
 #!/usr/bin/env python3
-"""Raw log throughput end to end: a child process writes -> entries stored in the root.
+"""Log throughput end to end: a child process writes -> entries stored in the root.
 
-For 100-byte lines and for 64 KiB lines, each written in 64 KiB chunks, next to
-the same child writing the same bytes to /dev/null. Reports MB/s, lines/s and
-the root's CPU time per MB. The last line is one JSON object.
+Raw: 100-byte lines and 64 KiB lines, each written in 64 KiB chunks, next to the
+same child writing the same bytes to /dev/null.
+
+Parsed: real captured lines (runsc's glog debug output, containerd's logrus text;
+tests/logtree/data), written in 64 KiB chunks, once with the node's lines sent raw
+(parse format "raw") and once parsed in the child ("glog" / "logrus") and stored
+as leveled entries.
+
+Reports MB/s, lines/s and the root's CPU time per MB. The last line is one JSON
+object.
 
 Usage: bench/logs [--mb N]
 """
@@ -20,12 +27,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from actors.logtree import LogTree, RawEntry  # noqa: E402
+from actors.logtree import LogTree, ParsedEntry, ParseFormat, RawEntry  # noqa: E402
 from actors.supervisor.core.events import RunnableSpec  # noqa: E402
 from actors.supervisor.runtime.actor import Supervisor  # noqa: E402
 from actors.supervisor.testing.kit import Probe, StateRecorder  # noqa: E402
+from bench.logs_replay import workload  # noqa: E402
 
 TK = "actors.supervisor.testing.kit:"
+DATA = Path(__file__).resolve().parents[1] / "tests" / "logtree" / "data"
+SAMPLES = {"glog": DATA / "runsc-do-debug.log", "logrus": DATA / "containerd-1.6.log"}
+CHUNK = 65536
 
 
 def cpu() -> float:
@@ -73,6 +84,39 @@ def one_run(total: int, line: int, devnull: bool) -> tuple[float, float, int]:
     return t1 - t0, c1 - c0, stored
 
 
+def one_replay(total: int, sample: Path, fmt: ParseFormat) -> tuple[float, float, int, int]:
+    """Seconds, root CPU s, bytes and lines of replaying `sample` with `fmt` parsing."""
+    _, round_bytes, round_lines = workload(str(sample), CHUNK)
+    rounds = max(1, total // round_bytes)
+    d = tempfile.mkdtemp(prefix="nc-bench-", dir="/tmp")
+    probe = Probe(d)
+    rec = StateRecorder()
+    tree = LogTree()
+    tree.set_parse("root.w", fmt)
+    child = [
+        "bench.logs_replay:replay",
+        {"events": probe.events_path, "sample": str(sample), "rounds": rounds, "chunk": CHUNK},
+    ]
+    root = RunnableSpec(
+        target=TK + "group", args={"events": probe.events_path, "children": {"w": child}}
+    )
+    sup = Supervisor(root, log_tree=tree, observers=[rec])
+    try:
+        sup.start()
+        t0, _ = probe.wait_for("root.w", "started", timeout=30)
+        c0 = cpu()
+        t1 = rec.wait_for("root.w", "DONE", timeout=600)
+        c1 = cpu()
+        last = tree.read("root.w", backlog=1).backlog
+        want = ParsedEntry if fmt is not ParseFormat.RAW else RawEntry
+        assert last and isinstance(last[0], want), f"{fmt} lines were not stored as {want}"
+    finally:
+        sup.stop(timeout=30)
+        probe.close()
+        shutil.rmtree(d, ignore_errors=True)
+    return t1 - t0, c1 - c0, rounds * round_bytes, rounds * round_lines
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -92,6 +136,19 @@ def main() -> int:
         rows[name] = (mb / secs, (total // line) / secs, cpu_s / mb, mb / ref_secs)
         r = rows[name]
         print(f"{name:<26} {r[0]:>10.1f} {r[1]:>12,.0f} {r[2]:>14.5f}   {r[3]:>14.1f}")
+    parsed: dict[str, tuple[float, float, float]] = {}
+    for name, sample in SAMPLES.items():
+        for fmt in (ParseFormat.RAW, ParseFormat(name)):
+            secs, cpu_s, size, lines = one_replay(total, sample, fmt)
+            mb = size / 2**20
+            case = f"{sample.stem} {fmt.value}"
+            parsed[case] = (mb / secs, lines / secs, cpu_s / mb)
+            r = parsed[case]
+            print(f"{case:<26} {r[0]:>10.1f} {r[1]:>12,.0f} {r[2]:>14.5f}")
+    glog = parsed[f"{SAMPLES['glog'].stem} glog"]
+    logrus = parsed[f"{SAMPLES['logrus'].stem} logrus"]
+    glog_raw = parsed[f"{SAMPLES['glog'].stem} raw"]
+    logrus_raw = parsed[f"{SAMPLES['logrus'].stem} raw"]
     short, long = rows["100-byte lines"], rows["64 KiB lines"]
     print(
         json.dumps(
@@ -103,6 +160,14 @@ def main() -> int:
                 "devnull_short_mb_s": round(short[3], 1),
                 "root_cpu_s_per_mb_short": round(short[2], 5),
                 "root_cpu_s_per_mb_long": round(long[2], 5),
+                "glog_lines_per_s": round(glog[1]),
+                "glog_mb_s": round(glog[0], 1),
+                "logrus_lines_per_s": round(logrus[1]),
+                "logrus_mb_s": round(logrus[0], 1),
+                "glog_root_cpu_s_per_mb": round(glog[2], 5),
+                "glog_raw_root_cpu_s_per_mb": round(glog_raw[2], 5),
+                "logrus_root_cpu_s_per_mb": round(logrus[2], 5),
+                "logrus_raw_root_cpu_s_per_mb": round(logrus_raw[2], 5),
                 "mb": args.mb,
             }
         )

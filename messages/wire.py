@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any, ClassVar
 
 from actors.logtree.parse.line import ParseFormat
@@ -255,15 +256,14 @@ class RawChunk(Message):
         _check("raw message", "sub", self.sub, str, optional=True)
 
 
-_PARSED_COLUMNS: tuple[tuple[str, type], ...] = (
-    ("times", float),
-    ("files", str),
-    ("lines", int),
-    ("pids", int),
-    ("texts", str),
-    ("heads", bytes),
-    ("lengths", int),
-    ("mores", bytes),
+_PARSED_COLUMNS: tuple[tuple[str, frozenset[type]], ...] = (
+    ("times", frozenset({float})),
+    ("origins", frozenset({int})),
+    ("texts", frozenset({str, int})),
+    ("fields", frozenset({dict, type(None)})),
+    ("heads", frozenset({bytes})),
+    ("lengths", frozenset({int})),
+    ("mores", frozenset({bytes})),
 )
 _SEVERITY_CODES = "".join(s.code for s in Severity).encode()
 
@@ -280,40 +280,50 @@ class ParsedBatch(Message):
     TYPE: ClassVar[str] = "parsed"
     codes: bytes
     times: list[float]
-    files: list[str]
-    lines: list[int]
-    pids: list[int]
-    texts: list[str]
+    origins: list[int]
+    texts: list[str | int]
     fields: list[dict[str, str] | None]
     heads: list[bytes]
     lengths: list[int]
     mores: list[bytes]
+    #: [file, line, pid] rows that `origins` index.
+    origin_table: list[list[Any]]
     #: Raw lines: [position in the batch, bytes, length before cutting].
     raws: list[list[Any]]
     sub: str | None = None
 
     def __post_init__(self) -> None:
-        _check("parsed message", "codes", self.codes, bytes)
+        msg = "parsed message"
+        _check(msg, "codes", self.codes, bytes)
         if self.codes.translate(None, _SEVERITY_CODES):
-            raise ProtocolError("parsed message: field 'codes' holds an unknown severity code")
+            raise ProtocolError(f"{msg}: field 'codes' holds an unknown severity code")
         count = len(self.codes)
-        for name, kind in _PARSED_COLUMNS:
+        for name, kinds in _PARSED_COLUMNS:
             column = getattr(self, name)
-            _check("parsed message", name, column, list)
+            _check(msg, name, column, list)
             if len(column) != count:
-                raise ProtocolError(f"parsed message: field {name!r} has not {count} items")
-            if column and not set(map(type, column)) <= {kind}:
-                raise ProtocolError(f"parsed message: field {name!r} holds a non-{kind.__name__}")
-        _check("parsed message", "fields", self.fields, list)
-        if len(self.fields) != count:
-            raise ProtocolError(f"parsed message: field 'fields' has not {count} items")
-        for fields in self.fields:
-            if fields is not None and not (
-                type(fields) is dict and set(map(type, fields.values())) <= {str}
+                raise ProtocolError(f"{msg}: field {name!r} has {len(column)} items, not {count}")
+            if column and not set(map(type, column)) <= kinds:
+                raise ProtocolError(f"{msg}: field {name!r} holds a value of a wrong type")
+        _check(msg, "origin_table", self.origin_table, list)
+        for row in self.origin_table:
+            if not (
+                type(row) is list
+                and len(row) == 3
+                and type(row[0]) is str
+                and type(row[1]) is int
+                and type(row[2]) is int
             ):
-                raise ProtocolError("parsed message: field 'fields' holds a non-map of text")
-        _check("parsed message", "raws", self.raws, list)
-        _check("parsed message", "sub", self.sub, str, optional=True)
+                raise ProtocolError(f"{msg}: origin {row!r:.60} is not [file, line, pid]")
+        if self.origins and not 0 <= min(self.origins) <= max(self.origins) < len(
+            self.origin_table
+        ):
+            raise ProtocolError(f"{msg}: field 'origins' points outside 'origin_table'")
+        dicts = [f for f in self.fields if f is not None]
+        if dicts and not set(map(type, chain.from_iterable(map(dict.values, dicts)))) <= {str}:
+            raise ProtocolError(f"{msg}: field 'fields' holds a value that is not text")
+        _check(msg, "raws", self.raws, list)
+        _check(msg, "sub", self.sub, str, optional=True)
         last = -1
         for raw in self.raws:
             if not (
@@ -324,7 +334,7 @@ class ParsedBatch(Message):
                 and type(raw[2]) is int
                 and last < raw[0] < count + len(self.raws)
             ):
-                raise ProtocolError(f"parsed message: raw record {raw!r:.60} is invalid")
+                raise ProtocolError(f"{msg}: raw record {raw!r:.60} is invalid")
             last = raw[0]
 
 

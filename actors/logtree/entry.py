@@ -142,7 +142,9 @@ class ParsedEntry(NamedTuple):
         file: source file base name the line gave (glog), or ``""``.
         line: source line the line gave, 0 when none.
         pid: process or thread id the line gave (glog), 0 when none.
-        text: the message of the first line (logrus: unquoted and unescaped).
+        body: the message of the first line (logrus: unquoted and unescaped); or,
+            when it is the rest of ``head`` as is (glog), its byte offset in
+            ``head``. :attr:`text` gives it as text either way.
         fields: the line's other ``key=value`` fields, values as text, or None.
         head: the first line's original bytes, cut to ``PARSE_LIMIT`` bytes.
         original_length: the first line's length in bytes before cutting.
@@ -157,7 +159,7 @@ class ParsedEntry(NamedTuple):
     file: str
     line: int
     pid: int
-    text: str
+    body: str | int
     fields: dict[str, str] | None
     head: bytes
     original_length: int
@@ -167,6 +169,14 @@ class ParsedEntry(NamedTuple):
     def kind(self) -> Literal["leveled"]:
         """Always ``"leveled"``: a parsed entry is a leveled entry."""
         return "leveled"
+
+    @property
+    def text(self) -> str:
+        """The first line's message."""
+        body = self.body
+        if isinstance(body, str):
+            return body
+        return self.head[body:].decode("utf-8", "backslashreplace")
 
     @property
     def lines(self) -> tuple[str, ...]:

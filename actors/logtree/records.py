@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from functools import partial
 from itertools import islice, repeat
+from operator import itemgetter
 from typing import Any, Protocol
 
 from actors.logtree.entry import Entry, ParsedEntry, RawEntry
@@ -19,6 +20,7 @@ from actors.logtree.severity import Severity
 
 __all__ = ["ParsedRecords", "build_records"]
 
+_FILE, _LINE, _PID = itemgetter(0), itemgetter(1), itemgetter(2)
 _new_parsed = partial(tuple.__new__, ParsedEntry)
 _new_raw = partial(tuple.__new__, RawEntry)
 _SEVERITY_OF_BYTE: list[Severity | None] = [None] * 256
@@ -34,13 +36,11 @@ class ParsedRecords(Protocol):
     @property
     def times(self) -> Sequence[float]: ...
     @property
-    def files(self) -> Sequence[str]: ...
+    def origins(self) -> Sequence[int]: ...
     @property
-    def lines(self) -> Sequence[int]: ...
+    def origin_table(self) -> Sequence[Sequence[Any]]: ...
     @property
-    def pids(self) -> Sequence[int]: ...
-    @property
-    def texts(self) -> Sequence[str]: ...
+    def texts(self) -> Sequence[str | int]: ...
     @property
     def fields(self) -> Sequence[dict[str, str] | None]: ...
     @property
@@ -71,6 +71,7 @@ def build_records(first_seq: int, dn: str, records: ParsedRecords, now: float) -
         seqs: Sequence[int] = [first_seq + i for i in range(total) if i not in positions]
     else:
         seqs = range(first_seq, first_seq + count)
+    rows = list(map(records.origin_table.__getitem__, records.origins))
     parsed: list[Entry] = list(
         map(
             _new_parsed,
@@ -79,9 +80,9 @@ def build_records(first_seq: int, dn: str, records: ParsedRecords, now: float) -
                 repeat(dn),
                 map(_SEVERITY_OF_BYTE.__getitem__, records.codes),
                 records.times,
-                records.files,
-                records.lines,
-                records.pids,
+                map(_FILE, rows),
+                map(_LINE, rows),
+                map(_PID, rows),
                 records.texts,
                 records.fields,
                 records.heads,

@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 from actors.logtree.severity import Severity
 
-__all__ = ["MAX_FIELDS", "ParseFormat", "ParsedLine"]
+__all__ = ["MAX_FIELDS", "ParseFormat", "ParsedLine", "message_of"]
 
 MAX_FIELDS = 64
 """Most ``key=value`` fields of a line; a line with more is not parsed (it stays raw)."""
@@ -40,7 +40,9 @@ class ParsedLine(NamedTuple):
         file: source file base name (glog), else ``""``.
         line: source line number (glog), else 0.
         pid: process or thread id (glog), else 0.
-        text: the message.
+        text: the message; or, when the message is the rest of the line as it is
+            (glog), the byte offset where it starts — decoding waits until it is
+            shown (:meth:`message`).
         fields: other ``key=value`` fields, values as text; None when there are none.
     """
 
@@ -49,5 +51,16 @@ class ParsedLine(NamedTuple):
     file: str
     line: int
     pid: int
-    text: str
+    text: str | int
     fields: dict[str, str] | None
+
+    def message(self, line: bytes) -> str:
+        """The message as text, given the line this was parsed from."""
+        return message_of(self.text, line)
+
+
+def message_of(text: str | int, line: bytes) -> str:
+    """A message as text: ``text`` itself, or the tail of ``line`` from offset ``text``."""
+    if isinstance(text, str):
+        return text
+    return line[text:].decode("utf-8", "backslashreplace")

@@ -162,6 +162,8 @@ def _entry(values: dict[str, str], now: float, cache: HourCache) -> ParsedLine |
     if severity is None or text is None:
         return None
     stamp = values.pop("time", None)
+    if len(values) > MAX_FIELDS:
+        return None
     when = now if stamp is None else parse_rfc3339(stamp, cache)
     if when is None:
         return None

@@ -35,11 +35,13 @@ Bounds (a hostile or broken writer cannot make the parser or the tree grow):
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import groupby, repeat
+from operator import methodcaller
 from typing import Any
 
 from actors.logtree.entry import MAX_LINE_LENGTH
 from actors.logtree.lines import LineSplitter
-from actors.logtree.parse.glog import parse_glog
+from actors.logtree.parse.glog import GlogRun, glog_matches, parse_glog, parse_glog_run
 from actors.logtree.parse.line import ParsedLine, ParseFormat
 from actors.logtree.parse.logrus import parse_logrus, parse_logrus_json, parse_logrus_text
 from actors.logtree.parse.times import HourCache
@@ -110,13 +112,17 @@ def parse_line(
 class Batch:
     """Records of one chunk, in columns; parsed entries and raw records interleaved.
 
+    The columns are shaped so that the root allocates little per entry: sources and
+    pids repeat, so they are sent once per batch in ``origin_table`` and referred to
+    by index; a glog message is an offset into its line (see
+    :class:`~actors.logtree.parse.line.ParsedLine`).
+
     Attributes:
         codes: one severity code byte (``b"DIWEF"``) per parsed entry.
         times: each entry's time, seconds since the Unix epoch.
-        files: each entry's source file, ``""`` when none.
-        lines: each entry's source line, 0 when none.
-        pids: each entry's pid, 0 when none.
-        texts: each entry's message.
+        origins: each entry's index in ``origin_table``.
+        origin_table: ``[file, line, pid]`` rows (``["", 0, 0]`` when none).
+        texts: each entry's message, or its byte offset in the entry's head.
         fields: each entry's fields, or None.
         heads: each entry's first line, cut to :data:`PARSE_LIMIT` bytes.
         lengths: each entry's first line's length before cutting.
@@ -128,46 +134,72 @@ class Batch:
     __slots__ = (
         "codes",
         "times",
-        "files",
-        "lines",
-        "pids",
+        "origins",
         "texts",
         "fields",
         "heads",
         "lengths",
         "mores",
+        "origin_table",
         "raws",
+        "_origin_ids",
+        "_origin_bytes",
     )
 
     def __init__(self) -> None:
         self.codes = bytearray()
         self.times: list[float] = []
-        self.files: list[str] = []
-        self.lines: list[int] = []
-        self.pids: list[int] = []
-        self.texts: list[str] = []
+        self.origins: list[int] = []
+        self.texts: list[str | int] = []
         self.fields: list[dict[str, str] | None] = []
         self.heads: list[bytes] = []
         self.lengths: list[int] = []
         self.mores: list[bytes] = []
+        self.origin_table: list[list[Any]] = []
         self.raws: list[list[Any]] = []
+        self._origin_ids: dict[tuple[str, int, int], int] = {}
+        self._origin_bytes: dict[tuple[bytes, bytes, bytes], int] = {}
 
     def __len__(self) -> int:
         return len(self.codes) + len(self.raws)
+
+    def origin(self, file: str, line: int, pid: int) -> int:
+        """The index of ``[file, line, pid]`` in ``origin_table``, added if new."""
+        key = (file, line, pid)
+        index = self._origin_ids.get(key)
+        if index is None:
+            index = self._origin_ids[key] = len(self.origin_table)
+            self.origin_table.append([file, line, pid])
+        return index
+
+    def add_glog_run(self, run: GlogRun, lines: list[bytes], lengths: list[int]) -> None:
+        """Appends the entries of a run of glog lines, column by column."""
+        count = len(lines)
+        self.codes += run.codes
+        self.times += run.times
+        ids = self._origin_bytes
+        for key in set(run.origins).difference(ids):
+            file, line, pid = key
+            ids[key] = self.origin(file.decode("utf-8", "backslashreplace"), int(line), int(pid))
+        self.origins += map(ids.__getitem__, run.origins)
+        self.texts += run.offsets
+        self.fields += repeat(None, count)
+        self.heads += lines
+        self.lengths += lengths
+        self.mores += repeat(b"", count)
 
     def columns(self) -> dict[str, Any]:
         """The columns by name, as the ``parsed`` wire message carries them."""
         return {
             "codes": bytes(self.codes),
             "times": self.times,
-            "files": self.files,
-            "lines": self.lines,
-            "pids": self.pids,
+            "origins": self.origins,
             "texts": self.texts,
             "fields": self.fields,
             "heads": self.heads,
             "lengths": self.lengths,
             "mores": self.mores,
+            "origin_table": self.origin_table,
             "raws": self.raws,
         }
 
@@ -175,8 +207,9 @@ class Batch:
         """Removes the last parsed entry (the last record) into a batch of its own."""
         last = Batch()
         last.codes.append(self.codes.pop())
-        for name in Batch.__slots__[1:-1]:
+        for name in ("times", "texts", "fields", "heads", "lengths", "mores"):
             getattr(last, name).append(getattr(self, name).pop())
+        last.origins.append(last.origin(*self.origin_table[self.origins.pop()]))
         return last
 
 
@@ -252,8 +285,51 @@ class StreamParser:
         return batch if len(batch) else None
 
     def _add(self, lines: list[bytes], lengths: list[int], now: float) -> None:
+        """Adds complete lines; runs of glog lines in a glog stream go column-wise."""
+        if self.format is not ParseFormat.GLOG:
+            self._add_lines(lines, lengths, now)
+            return
+        matches = glog_matches(lines)
+        start = 0
+        for is_glog, group in groupby(map(bool, matches)):
+            end = start + len(list(group))
+            run_lines, run_lengths = lines[start:end], lengths[start:end]
+            if is_glog:
+                run = parse_glog_run(matches[start:end], now, self._cache)  # type: ignore[arg-type]
+                if run is None:
+                    self._add_lines(run_lines, run_lengths, now)
+                else:
+                    self._batch.add_glog_run(run, run_lines, run_lengths)
+                    self._open, self._more_lines, self._more_bytes = True, 0, 0
+            elif not self._attach_all(run_lines, run_lengths):
+                self._add_lines(run_lines, run_lengths, now)
+            start = end
+
+    def _attach_all(self, lines: list[bytes], lengths: list[int]) -> bool:
+        """Attaches a run of lines that are not entries to the open entry, if all fit.
+
+        False (nothing done) when there is no open entry, a line was cut, a line
+        starts a Go crash, or the run would pass the bounds: then line by line.
+        """
+        count = len(lines)
+        size = sum(lengths) + count
+        if (
+            not self._open
+            or self._more_lines + count > MORE_LINES
+            or self._more_bytes + size > MORE_LIMIT
+            or list(map(len, lines)) != lengths
+            or any(map(_STARTS_CRASH, lines))
+        ):
+            return False
+        self._batch.mores[-1] += b"\n" + b"\n".join(lines)
+        self._more_lines += count
+        self._more_bytes += size
+        return True
+
+    def _add_lines(self, lines: list[bytes], lengths: list[int], now: float) -> None:
+        """Adds complete lines one by one."""
         batch, parse, cache = self._batch, self._parse, self._cache
-        codes, raws = batch.codes, batch.raws
+        codes, raws, origin = batch.codes, batch.raws, batch.origin
         for line, length in zip(lines, lengths, strict=True):
             parsed = parse(line, now, cache)
             if parsed is None and line.startswith(_CRASH):
@@ -262,9 +338,7 @@ class StreamParser:
             if parsed is not None:
                 codes.append(_CODE[parsed[0]])
                 batch.times.append(parsed[1])
-                batch.files.append(parsed[2])
-                batch.lines.append(parsed[3])
-                batch.pids.append(parsed[4])
+                batch.origins.append(origin(parsed[2], parsed[3], parsed[4]))
                 batch.texts.append(parsed[5])
                 batch.fields.append(parsed[6])
                 batch.heads.append(line)
@@ -290,3 +364,4 @@ class StreamParser:
 
 
 _CODE = {s: ord(s.code) for s in Severity}
+_STARTS_CRASH = methodcaller("startswith", _CRASH)
