@@ -44,7 +44,7 @@ LEVELS = {
 }
 """logrus level names -> severity (trace joins debug; panic joins fatal)."""
 
-_PAIR = re.compile(rb' *([^ ="]+)(?:=("(?:[^"\\]|\\.)*"|[^ "]*))?|(.)', re.DOTALL).findall
+_PAIR = re.compile(rb' *([^ ="]+)(?:=("[^"\\]*(?:\\.[^"\\]*)*"|[^ "]*))?|(.)', re.DOTALL).findall
 """A ``key[=value]`` pair after optional spaces, or (third group) a byte that is not."""
 
 _ESCAPE = re.compile(
