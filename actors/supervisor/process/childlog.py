@@ -168,10 +168,12 @@ class RawLog:
         if parser is None:
             self._send_frame({"type": "raw", "data": data})
             return
-        parser.feed(data, self._clock())
-        batch = parser.take(keep_open=True)
-        if batch is not None:
-            self._send_frame({"type": "parsed", **batch.columns()})
+        now = self._clock()
+        for start in range(0, len(data), CHUNK_BYTES):  # a frame per chunk, however large
+            parser.feed(data[start : start + CHUNK_BYTES], now)
+            batch = parser.take(keep_open=True)
+            if batch is not None:
+                self._send_frame({"type": "parsed", **batch.columns()})
         if parser.open:
             self._wake_flusher()
 
