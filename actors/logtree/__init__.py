@@ -62,6 +62,7 @@ Public API::
     format_entry(entry: Entry, tz: tzinfo | None = UTC) -> str
     format_entries(entries: Iterable[Entry], tz: tzinfo | None = UTC) -> str
     entry_to_dict(entry: Entry) -> dict[str, Any]
+    syslog_priority(entry: Entry) -> int     (severity's syslog priority; raw lines 6)
     StderrSink(tree, stream=None, *, dn="", min_severity=INFO, tz=UTC, buffer=10_000)
     JsonLinesSink(tree, path, *, dn="", min_severity=INFO, buffer=10_000)
         .flush(timeout=None) -> bool; .stop(timeout=None) -> bool
@@ -79,6 +80,7 @@ from actors.logtree.format import (
     format_entries,
     format_entry,
     format_time,
+    syslog_priority,
 )
 from actors.logtree.lines import LineSplitter
 from actors.logtree.parse import ParseFormat, StreamParser
@@ -110,5 +112,6 @@ __all__ = [
     "format_entry",
     "format_time",
     "in_subtree",
+    "syslog_priority",
     "validate_dn",
 ]

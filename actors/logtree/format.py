@@ -59,8 +59,16 @@ from functools import lru_cache
 from typing import Any
 
 from actors.logtree.entry import Entry, LeveledEntry, ParsedEntry, RawEntry
+from actors.logtree.severity import Severity
 
-__all__ = ["decode_raw", "entry_to_dict", "format_entries", "format_entry", "format_time"]
+__all__ = [
+    "decode_raw",
+    "entry_to_dict",
+    "format_entries",
+    "format_entry",
+    "format_time",
+    "syslog_priority",
+]
 
 
 #: C0 controls but tab, and DEL, shown as ``\\xNN`` in text output: a line from the
@@ -128,6 +136,17 @@ def format_fields(fields: Mapping[str, str]) -> str:
         f" {key}={json.dumps(value, ensure_ascii=False) if _NEEDS_QUOTES(value) else value}"
         for key, value in fields.items()
     )
+
+
+def syslog_priority(entry: Entry) -> int:
+    """The syslog priority of an entry for ``<N>`` prefixes (journald's stderr).
+
+    A leveled entry's is its severity's (:attr:`Severity.syslog`); a raw line has no
+    severity and is INFO's (6).
+    """
+    if isinstance(entry, RawEntry):
+        return Severity.INFO.syslog
+    return entry.severity.syslog
 
 
 def format_entries(entries: Iterable[Entry], tz: tzinfo | None = UTC) -> str:

@@ -262,3 +262,10 @@ def test_a_real_child_parses_its_raw_log_and_the_root_stores_leveled_entries() -
     ]
     assert entries[3].lines == ("panic: boom", "", "goroutine 1 [running]:", "main.main()")
     assert not any(isinstance(e, RawEntry | LeveledEntry) for e in entries)
+
+
+def test_the_syslog_priority_of_an_entry_comes_from_its_severity_and_raw_lines_are_info() -> None:
+    from actors.logtree import syslog_priority
+
+    entries = tree_with(ParseFormat.GLOG, b"junk\n" + GLOG).read("root.x", backlog=None).backlog
+    assert [syslog_priority(e) for e in entries] == [6, 6, 7, 3]
