@@ -9,6 +9,9 @@ serves them to readers (:meth:`LogTree.read`) as a backlog, a live stream, or bo
 without gap or duplicate, for one DN or a subtree. Sinks copy the stream to stderr or a
 JSON lines file.
 
+The package loads its modules on first use of one of their names, so that a child
+process needing only :class:`Severity` and the parsers stays light.
+
 Modules:
     * ``errors`` — :class:`LogTreeError`, the one exception (a ``ValueError``).
     * ``dn`` — DN validation and subtree matching.
@@ -71,23 +74,27 @@ Public API::
 
 from __future__ import annotations
 
-from actors.logtree.dn import in_subtree, validate_dn
-from actors.logtree.entry import MAX_LINE_LENGTH, Entry, LeveledEntry, ParsedEntry, RawEntry
-from actors.logtree.errors import LogTreeError
-from actors.logtree.format import (
-    decode_raw,
-    entry_to_dict,
-    format_entries,
-    format_entry,
-    format_time,
-    syslog_priority,
-)
-from actors.logtree.lines import LineSplitter
-from actors.logtree.parse import ParseFormat, StreamParser
-from actors.logtree.reader import LogReader
-from actors.logtree.severity import Severity
-from actors.logtree.sinks import JsonLinesSink, StderrSink
-from actors.logtree.tree import DEFAULT_MAX_ENTRIES_PER_DN, DEFAULT_STREAM_BUFFER, LogTree
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from actors.logtree.dn import in_subtree, validate_dn
+    from actors.logtree.entry import MAX_LINE_LENGTH, Entry, LeveledEntry, ParsedEntry, RawEntry
+    from actors.logtree.errors import LogTreeError
+    from actors.logtree.format import (
+        decode_raw,
+        entry_to_dict,
+        format_entries,
+        format_entry,
+        format_time,
+        syslog_priority,
+    )
+    from actors.logtree.lines import LineSplitter
+    from actors.logtree.parse import ParseFormat, StreamParser
+    from actors.logtree.reader import LogReader
+    from actors.logtree.severity import Severity
+    from actors.logtree.sinks import JsonLinesSink, StderrSink
+    from actors.logtree.tree import DEFAULT_MAX_ENTRIES_PER_DN, DEFAULT_STREAM_BUFFER, LogTree
 
 __all__ = [
     "DEFAULT_MAX_ENTRIES_PER_DN",
@@ -115,3 +122,43 @@ __all__ = [
     "syslog_priority",
     "validate_dn",
 ]
+
+
+#: Where each public name lives. The package imports a module only when one of its
+#: names is first used, so a child process that needs only `Severity` and the parsers
+#: does not load the tree, the readers and the sinks.
+_HOME = {
+    "DEFAULT_MAX_ENTRIES_PER_DN": "tree",
+    "DEFAULT_STREAM_BUFFER": "tree",
+    "MAX_LINE_LENGTH": "entry",
+    "Entry": "entry",
+    "JsonLinesSink": "sinks",
+    "LeveledEntry": "entry",
+    "LineSplitter": "lines",
+    "LogReader": "reader",
+    "LogTree": "tree",
+    "LogTreeError": "errors",
+    "ParseFormat": "parse",
+    "ParsedEntry": "entry",
+    "RawEntry": "entry",
+    "Severity": "severity",
+    "StderrSink": "sinks",
+    "StreamParser": "parse",
+    "decode_raw": "format",
+    "entry_to_dict": "format",
+    "format_entries": "format",
+    "format_entry": "format",
+    "format_time": "format",
+    "in_subtree": "dn",
+    "syslog_priority": "format",
+    "validate_dn": "dn",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value

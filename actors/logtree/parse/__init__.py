@@ -14,23 +14,27 @@ Modules:
 
 from __future__ import annotations
 
-from actors.logtree.parse.glog import parse_glog
-from actors.logtree.parse.line import MAX_FIELDS, ParsedLine, ParseFormat
-from actors.logtree.parse.logrus import (
-    parse_logrus,
-    parse_logrus_json,
-    parse_logrus_text,
-    unquote,
-)
-from actors.logtree.parse.stream import (
-    MORE_LIMIT,
-    MORE_LINES,
-    PARSE_LIMIT,
-    Batch,
-    StreamParser,
-    parse_line,
-)
-from actors.logtree.parse.times import HourCache
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from actors.logtree.parse.glog import parse_glog
+    from actors.logtree.parse.line import MAX_FIELDS, ParsedLine, ParseFormat
+    from actors.logtree.parse.logrus import (
+        parse_logrus,
+        parse_logrus_json,
+        parse_logrus_text,
+        unquote,
+    )
+    from actors.logtree.parse.stream import (
+        MORE_LIMIT,
+        MORE_LINES,
+        PARSE_LIMIT,
+        Batch,
+        StreamParser,
+        parse_line,
+    )
+    from actors.logtree.parse.times import HourCache
 
 __all__ = [
     "MAX_FIELDS",
@@ -49,3 +53,31 @@ __all__ = [
     "parse_logrus_text",
     "unquote",
 ]
+
+#: Where each public name lives; modules load on first use (see ``actors.logtree``).
+_HOME = {
+    "MAX_FIELDS": "line",
+    "MORE_LIMIT": "stream",
+    "MORE_LINES": "stream",
+    "PARSE_LIMIT": "stream",
+    "Batch": "stream",
+    "HourCache": "times",
+    "ParseFormat": "line",
+    "ParsedLine": "line",
+    "StreamParser": "stream",
+    "parse_glog": "glog",
+    "parse_line": "stream",
+    "parse_logrus": "logrus",
+    "parse_logrus_json": "logrus",
+    "parse_logrus_text": "logrus",
+    "unquote": "logrus",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value

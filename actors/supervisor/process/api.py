@@ -31,7 +31,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from actors.logtree.parse import ParseFormat
+from actors.logtree.parse.line import ParseFormat
 from actors.supervisor.core.errors import SupervisionError
 from actors.supervisor.core.states import Signal
 from actors.supervisor.process.childlog import SUB_LOGGER_PREFIX, RawLog

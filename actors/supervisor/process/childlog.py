@@ -34,12 +34,16 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from actors.logtree.parse import ParseFormat, StreamParser
+from actors.logtree.parse.line import ParseFormat
 from actors.logtree.severity import Severity
 from actors.supervisor.process.link import ChildLink, LinkClosed
 from messages.framing import encode_frame
 from messages.wire import LogEntry
+
+if TYPE_CHECKING:
+    from actors.logtree.parse.stream import StreamParser
 
 __all__ = ["LinkLogHandler", "RawLog", "SUB_LOGGER_PREFIX", "CHUNK_BYTES", "FLUSH_SECONDS"]
 
@@ -105,7 +109,11 @@ class RawLog:
     ) -> None:
         self._link = link
         self._sub = sub
-        self._parser = None if parse is ParseFormat.RAW else StreamParser(parse)
+        self._parser: StreamParser | None = None
+        if parse is not ParseFormat.RAW:
+            from actors.logtree.parse.stream import StreamParser  # only nodes that parse
+
+            self._parser = StreamParser(parse)
         self._clock = clock
         self._buf = bytearray()
         self._cond = threading.Condition()

@@ -27,7 +27,7 @@ import sys
 import traceback
 from typing import Any
 
-from actors.logtree.parse import ParseFormat
+from actors.logtree.parse.line import ParseFormat
 from actors.supervisor.process.api import Canceled, Context
 from actors.supervisor.process.childlog import LinkLogHandler
 from actors.supervisor.process.link import ChildLink
