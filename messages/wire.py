@@ -265,6 +265,8 @@ _PARSED_COLUMNS: tuple[tuple[str, frozenset[type]], ...] = (
     ("lengths", frozenset({int})),
     ("mores", frozenset({bytes})),
 )
+#: Columns that may be None: they then hold only their default.
+_OPTIONAL_COLUMNS = frozenset({"fields", "lengths", "mores"})
 _SEVERITY_CODES = "".join(s.code for s in Severity).encode()
 
 
@@ -282,10 +284,13 @@ class ParsedBatch(Message):
     times: list[float]
     origins: list[int]
     texts: list[str | int]
-    fields: list[dict[str, str] | None]
+    #: None: no entry has fields.
+    fields: list[dict[str, str] | None] | None
     heads: list[bytes]
-    lengths: list[int]
-    mores: list[bytes]
+    #: None: each is its head's length (no line was cut).
+    lengths: list[int] | None
+    #: None: no entry has continuation lines.
+    mores: list[bytes] | None
     #: [file, line, pid] rows that `origins` index.
     origin_table: list[list[Any]]
     #: Raw lines: [position in the batch, bytes, length before cutting].
@@ -300,6 +305,8 @@ class ParsedBatch(Message):
         count = len(self.codes)
         for name, kinds in _PARSED_COLUMNS:
             column = getattr(self, name)
+            if column is None and name in _OPTIONAL_COLUMNS:
+                continue
             _check(msg, name, column, list)
             if len(column) != count:
                 raise ProtocolError(f"{msg}: field {name!r} has {len(column)} items, not {count}")
@@ -319,7 +326,7 @@ class ParsedBatch(Message):
             self.origin_table
         ):
             raise ProtocolError(f"{msg}: field 'origins' points outside 'origin_table'")
-        dicts = [f for f in self.fields if f is not None]
+        dicts = [f for f in self.fields or () if f is not None]
         if dicts and not set(map(type, chain.from_iterable(map(dict.values, dicts)))) <= {str}:
             raise ProtocolError(f"{msg}: field 'fields' holds a value that is not text")
         _check(msg, "raws", self.raws, list)

@@ -29,7 +29,11 @@ for _s in Severity:
 
 
 class ParsedRecords(Protocol):
-    """The columns of a parsed batch (see :class:`~actors.logtree.parse.stream.Batch`)."""
+    """The columns of a parsed batch (see :class:`~actors.logtree.parse.stream.Batch`).
+
+    ``fields``, ``lengths`` and ``mores`` may be None: no fields, no line cut (each
+    length is its head's), no continuation lines.
+    """
 
     @property
     def codes(self) -> bytes | bytearray: ...
@@ -42,13 +46,13 @@ class ParsedRecords(Protocol):
     @property
     def texts(self) -> Sequence[str | int]: ...
     @property
-    def fields(self) -> Sequence[dict[str, str] | None]: ...
+    def fields(self) -> Sequence[dict[str, str] | None] | None: ...
     @property
     def heads(self) -> Sequence[bytes]: ...
     @property
-    def lengths(self) -> Sequence[int]: ...
+    def lengths(self) -> Sequence[int] | None: ...
     @property
-    def mores(self) -> Sequence[bytes]: ...
+    def mores(self) -> Sequence[bytes] | None: ...
     @property
     def raws(self) -> Sequence[Sequence[Any]]: ...
 
@@ -84,10 +88,10 @@ def build_records(first_seq: int, dn: str, records: ParsedRecords, now: float) -
                 map(_LINE, rows),
                 map(_PID, rows),
                 records.texts,
-                records.fields,
+                repeat(None) if records.fields is None else records.fields,
                 records.heads,
-                records.lengths,
-                records.mores,
+                map(len, records.heads) if records.lengths is None else records.lengths,
+                repeat(b"") if records.mores is None else records.mores,
             ),
         )
     )

@@ -189,16 +189,22 @@ class Batch:
         self.mores += repeat(b"", count)
 
     def columns(self) -> dict[str, Any]:
-        """The columns by name, as the ``parsed`` wire message carries them."""
+        """The columns by name, as the ``parsed`` wire message carries them.
+
+        ``fields``, ``lengths`` and ``mores`` are None when they hold nothing but their
+        default (no fields, no line cut, no continuation lines): the common case costs
+        the root nothing for them.
+        """
+        heads, lengths = self.heads, self.lengths
         return {
             "codes": bytes(self.codes),
             "times": self.times,
             "origins": self.origins,
             "texts": self.texts,
-            "fields": self.fields,
-            "heads": self.heads,
-            "lengths": self.lengths,
-            "mores": self.mores,
+            "fields": self.fields if any(self.fields) else None,
+            "heads": heads,
+            "lengths": None if list(map(len, heads)) == lengths else lengths,
+            "mores": self.mores if any(self.mores) else None,
             "origin_table": self.origin_table,
             "raws": self.raws,
         }

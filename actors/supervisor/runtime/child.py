@@ -57,7 +57,9 @@ def _parsed_bytes(msg: ParsedBatch) -> int:
     """Bytes of the stream a parsed batch stands for (its lines and their newlines)."""
     raws = msg.raws
     raw_bytes: int = sum(r[2] for r in raws)
-    return sum(msg.lengths) + sum(map(len, msg.mores)) + raw_bytes + len(msg.lengths) + len(raws)
+    lines: int = sum(map(len, msg.heads)) if msg.lengths is None else sum(msg.lengths)
+    more: int = 0 if msg.mores is None else sum(map(len, msg.mores))
+    return lines + more + raw_bytes + len(msg.heads) + len(raws)
 
 
 def describe_status(status: int) -> str:
