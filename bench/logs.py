@@ -9,10 +9,11 @@ tests/logtree/data), written in 64 KiB chunks, once with the node's lines sent r
 (parse format "raw") and once parsed in the child ("glog" / "logrus") and stored
 as leveled entries.
 
-Reports MB/s, lines/s and the root's CPU time per MB. The last line is one JSON
-object.
+Reports MB/s, lines/s and the root's CPU time per MB; the parsed cases and their
+raw twins run --repeat times, alternating, and show their best run. The last line
+is one JSON object.
 
-Usage: bench/logs [--mb N]
+Usage: bench/logs [--mb N] [--repeat N]
 """
 
 from __future__ import annotations
@@ -122,6 +123,9 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--mb", type=int, default=256, help="MiB written per case")
+    ap.add_argument(
+        "--repeat", type=int, default=3, help="runs of each parsed/raw case; the best is shown"
+    )
     args = ap.parse_args()
     total = args.mb * 2**20
     rows = {}
@@ -138,12 +142,21 @@ def main() -> int:
         print(f"{name:<26} {r[0]:>10.1f} {r[1]:>12,.0f} {r[2]:>14.5f}   {r[3]:>14.1f}")
     parsed: dict[str, tuple[float, float, float]] = {}
     for name, sample in SAMPLES.items():
-        for fmt in (ParseFormat.RAW, ParseFormat(name)):
-            secs, cpu_s, size, lines = one_replay(total, sample, fmt)
-            mb = size / 2**20
-            case = f"{sample.stem} {fmt.value}"
-            parsed[case] = (mb / secs, lines / secs, cpu_s / mb)
-            r = parsed[case]
+        runs: dict[str, list[tuple[float, float, float]]] = {}
+        for _ in range(args.repeat):  # raw and parsed alternate, so load hits both alike
+            for fmt in (ParseFormat.RAW, ParseFormat(name)):
+                secs, cpu_s, size, lines = one_replay(total, sample, fmt)
+                mb = size / 2**20
+                runs.setdefault(f"{sample.stem} {fmt.value}", []).append(
+                    (mb / secs, lines / secs, cpu_s / mb)
+                )
+        for case, results in runs.items():
+            # Best of the runs: the most MB/s and lines/s, the least root CPU per MB.
+            r = parsed[case] = (
+                max(x[0] for x in results),
+                max(x[1] for x in results),
+                min(x[2] for x in results),
+            )
             print(f"{case:<26} {r[0]:>10.1f} {r[1]:>12,.0f} {r[2]:>14.5f}")
     glog = parsed[f"{SAMPLES['glog'].stem} glog"]
     logrus = parsed[f"{SAMPLES['logrus'].stem} logrus"]
