@@ -257,14 +257,13 @@ class RawChunk(Message):
 
 
 _PARSED_COLUMNS: tuple[tuple[str, frozenset[type]], ...] = (
-    ("times", frozenset({float})),
-    ("origins", frozenset({int})),
-    ("texts", frozenset({str, int})),
+    ("texts", frozenset({str})),
     ("fields", frozenset({dict, type(None)})),
     ("heads", frozenset({bytes})),
-    ("lengths", frozenset({int})),
     ("mores", frozenset({bytes})),
 )
+#: Columns of packed numbers, native byte order: name -> item size in bytes.
+_PACKED_COLUMNS = {"times": 8, "origins": 4, "texts": 4, "lengths": 4}
 #: Columns that may be None: they then hold only their default.
 _OPTIONAL_COLUMNS = frozenset({"fields", "lengths", "mores"})
 _SEVERITY_CODES = "".join(s.code for s in Severity).encode()
@@ -281,14 +280,18 @@ class ParsedBatch(Message):
 
     TYPE: ClassVar[str] = "parsed"
     codes: bytes
-    times: list[float]
-    origins: list[int]
-    texts: list[str | int]
+    #: Packed doubles.
+    times: bytes
+    #: Packed unsigned 32-bit indexes into `origin_table`.
+    origins: bytes
+    #: The messages; or, packed unsigned 32-bit, offsets of the messages in the heads.
+    texts: list[str] | bytes
     #: None: no entry has fields.
     fields: list[dict[str, str] | None] | None
     heads: list[bytes]
     #: None: each is its head's length (no line was cut).
-    lengths: list[int] | None
+    #: Packed unsigned 32-bit; None: each is its head's length (no line was cut).
+    lengths: bytes | None
     #: None: no entry has continuation lines.
     mores: list[bytes] | None
     #: [file, line, pid] rows that `origins` index.
@@ -303,9 +306,20 @@ class ParsedBatch(Message):
         if self.codes.translate(None, _SEVERITY_CODES):
             raise ProtocolError(f"{msg}: field 'codes' holds an unknown severity code")
         count = len(self.codes)
+        for name, size in _PACKED_COLUMNS.items():
+            column = getattr(self, name)
+            if (column is None and name in _OPTIONAL_COLUMNS) or (
+                name == "texts" and type(column) is list
+            ):
+                continue
+            _check(msg, name, column, bytes)
+            if len(column) != count * size:
+                raise ProtocolError(
+                    f"{msg}: field {name!r} holds {len(column)} bytes, not {count * size}"
+                )
         for name, kinds in _PARSED_COLUMNS:
             column = getattr(self, name)
-            if column is None and name in _OPTIONAL_COLUMNS:
+            if (column is None and name in _OPTIONAL_COLUMNS) or type(column) is bytes:
                 continue
             _check(msg, name, column, list)
             if len(column) != count:
@@ -322,9 +336,7 @@ class ParsedBatch(Message):
                 and type(row[2]) is int
             ):
                 raise ProtocolError(f"{msg}: origin {row!r:.60} is not [file, line, pid]")
-        if self.origins and not 0 <= min(self.origins) <= max(self.origins) < len(
-            self.origin_table
-        ):
+        if max(memoryview(self.origins).cast("I"), default=-1) >= len(self.origin_table):
             raise ProtocolError(f"{msg}: field 'origins' points outside 'origin_table'")
         dicts = [f for f in self.fields or () if f is not None]
         if dicts and not set(map(type, chain.from_iterable(map(dict.values, dicts)))) <= {str}:

@@ -13,12 +13,12 @@ from collections.abc import Sequence
 from functools import partial
 from itertools import islice, repeat
 from operator import itemgetter
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from actors.logtree.entry import Entry, ParsedEntry, RawEntry
 from actors.logtree.severity import Severity
 
-__all__ = ["ParsedRecords", "build_records"]
+__all__ = ["ParsedRecords", "build_records", "unpacked"]
 
 _FILE, _LINE, _PID = itemgetter(0), itemgetter(1), itemgetter(2)
 _new_parsed = partial(tuple.__new__, ParsedEntry)
@@ -32,29 +32,38 @@ class ParsedRecords(Protocol):
     """The columns of a parsed batch (see :class:`~actors.logtree.parse.stream.Batch`).
 
     ``fields``, ``lengths`` and ``mores`` may be None: no fields, no line cut (each
-    length is its head's), no continuation lines.
+    length is its head's), no continuation lines. ``times``, ``origins``, ``texts`` and
+    ``lengths`` may be packed (bytes of native doubles, unsigned 32-bit integers).
     """
 
     @property
     def codes(self) -> bytes | bytearray: ...
     @property
-    def times(self) -> Sequence[float]: ...
+    def times(self) -> Sequence[float] | bytes: ...
     @property
-    def origins(self) -> Sequence[int]: ...
+    def origins(self) -> Sequence[int] | bytes: ...
     @property
     def origin_table(self) -> Sequence[Sequence[Any]]: ...
     @property
-    def texts(self) -> Sequence[str | int]: ...
+    def texts(self) -> Sequence[str | int] | bytes: ...
     @property
     def fields(self) -> Sequence[dict[str, str] | None] | None: ...
     @property
     def heads(self) -> Sequence[bytes]: ...
     @property
-    def lengths(self) -> Sequence[int] | None: ...
+    def lengths(self) -> Sequence[int] | bytes | None: ...
     @property
     def mores(self) -> Sequence[bytes] | None: ...
     @property
     def raws(self) -> Sequence[Sequence[Any]]: ...
+
+
+def unpacked(column: Sequence[Any] | bytes, kind: Literal["d", "I"]) -> Sequence[Any]:
+    """A column as a sequence: packed bytes viewed as ``kind`` (no copy), a list as is."""
+    if isinstance(column, bytes):
+        view: Sequence[Any] = memoryview(column).cast(kind)
+        return view
+    return column
 
 
 def build_records(first_seq: int, dn: str, records: ParsedRecords, now: float) -> list[Entry]:
@@ -75,7 +84,8 @@ def build_records(first_seq: int, dn: str, records: ParsedRecords, now: float) -
         seqs: Sequence[int] = [first_seq + i for i in range(total) if i not in positions]
     else:
         seqs = range(first_seq, first_seq + count)
-    rows = list(map(records.origin_table.__getitem__, records.origins))
+    rows = list(map(records.origin_table.__getitem__, unpacked(records.origins, "I")))
+    lengths = records.lengths
     parsed: list[Entry] = list(
         map(
             _new_parsed,
@@ -83,14 +93,14 @@ def build_records(first_seq: int, dn: str, records: ParsedRecords, now: float) -
                 seqs,
                 repeat(dn),
                 map(_SEVERITY_OF_BYTE.__getitem__, records.codes),
-                records.times,
+                unpacked(records.times, "d"),
                 map(_FILE, rows),
                 map(_LINE, rows),
                 map(_PID, rows),
-                records.texts,
+                unpacked(records.texts, "I"),
                 repeat(None) if records.fields is None else records.fields,
                 records.heads,
-                map(len, records.heads) if records.lengths is None else records.lengths,
+                map(len, records.heads) if lengths is None else unpacked(lengths, "I"),
                 repeat(b"") if records.mores is None else records.mores,
             ),
         )

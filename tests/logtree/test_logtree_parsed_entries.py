@@ -6,6 +6,7 @@ import shutil
 import tempfile
 import threading
 import time
+from array import array
 from datetime import datetime
 from typing import Any
 
@@ -175,9 +176,10 @@ def test_json_output_carries_time_severity_source_pid_fields_and_the_raw_line() 
     ("change", "error"),
     [
         ({"codes": b"IX"}, "parsed message: field 'codes' holds an unknown severity code"),
-        ({"times": [1.0]}, "parsed message: field 'times' has 1 items, not 2"),
+        ({"times": b"\0" * 8}, "parsed message: field 'times' holds 8 bytes, not 16"),
+        ({"times": [1.0, 2.0]}, "parsed message: field 'times' must be bytes, not list"),
         ({"texts": [1, b"x"]}, "parsed message: field 'texts' holds a value of a wrong type"),
-        ({"origins": [0, 5]}, "parsed message: field 'origins' points outside 'origin_table'"),
+        ({"origins": array("I", [0, 5]).tobytes()}, "parsed message: field 'origins' points outside 'origin_table'"),
         ({"origin_table": [["a.go", "1", 1]]}, "parsed message: origin ['a.go', '1', 1] is not [file, line, pid]"),
         ({"fields": [None, {"k": 1}]}, "parsed message: field 'fields' holds a value that is not text"),
         ({"raws": [[7, b"x", 1]]}, "parsed message: raw record [7, b'x', 1] is invalid"),
