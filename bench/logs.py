@@ -9,6 +9,10 @@ tests/logtree/data), written in 64 KiB chunks, once with the node's lines sent r
 (parse format "raw") and once parsed in the child ("glog" / "logrus") and stored
 as leveled entries.
 
+Then the root's own work per MB (decode and store the frames a child sends, in one
+process, best of 5) for the captured lines raw and parsed: the end-to-end root CPU
+also counts a wake-up per frame, and parsed frames arrive at the child's slower pace.
+
 Reports MB/s, lines/s and the root's CPU time per MB; the parsed cases and their
 raw twins run --repeat times, alternating, and show their best run. The last line
 is one JSON object.
@@ -24,15 +28,22 @@ import resource
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
+from typing import cast
+
+import msgpack
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from actors.logtree import LogTree, ParsedEntry, ParseFormat, RawEntry  # noqa: E402
+from actors.logtree.parse import StreamParser  # noqa: E402
 from actors.supervisor.core.events import RunnableSpec  # noqa: E402
 from actors.supervisor.runtime.actor import Supervisor  # noqa: E402
 from actors.supervisor.testing.kit import Probe, StateRecorder  # noqa: E402
 from bench.logs_replay import workload  # noqa: E402
+from messages.framing import encode_frame  # noqa: E402
+from messages.wire import CHILD_TO_ROOT, ParsedBatch, RawChunk, decode  # noqa: E402
 
 TK = "actors.supervisor.testing.kit:"
 DATA = Path(__file__).resolve().parents[1] / "tests" / "logtree" / "data"
@@ -118,6 +129,40 @@ def one_replay(total: int, sample: Path, fmt: ParseFormat) -> tuple[float, float
     return t1 - t0, c1 - c0, rounds * round_bytes, rounds * round_lines
 
 
+def root_work(sample: Path, fmt: ParseFormat, mb: int) -> float:
+    """The root's CPU seconds per MB to decode and store `sample`'s frames, in one process.
+
+    The frames are what the child sends (raw chunks, or parsed batches), made
+    beforehand; the best of 5 runs, so that neither the child nor the socket nor a
+    loaded machine is counted.
+    """
+    blocks, size, _ = workload(str(sample), CHUNK)
+    frames: list[bytes] = []
+    if fmt is ParseFormat.RAW:
+        frames = [encode_frame({"type": "raw", "data": b}) for b in blocks]
+    else:
+        parser = StreamParser(fmt)
+        for block in blocks:
+            parser.feed(block, time.time())
+            batch = parser.take()
+            if batch is not None:
+                frames.append(encode_frame({"type": "parsed", **batch.columns()}))
+    rounds = max(1, mb * 2**20 // size)
+    best = float("inf")
+    for _ in range(5):
+        tree = LogTree()
+        started = time.process_time()
+        for _ in range(rounds):
+            for frame in frames:
+                msg = decode(msgpack.unpackb(frame[4:], raw=False), CHILD_TO_ROOT)
+                if isinstance(msg, RawChunk):
+                    tree.write_raw("root.w", msg.data)
+                else:
+                    tree.write_parsed("root.w", cast(ParsedBatch, msg))
+        best = min(best, time.process_time() - started)
+    return best / (rounds * size / 2**20)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -158,6 +203,14 @@ def main() -> int:
                 min(x[2] for x in results),
             )
             print(f"{case:<26} {r[0]:>10.1f} {r[1]:>12,.0f} {r[2]:>14.5f}")
+    print()
+    print(f"{'root work, one process':<26} {'CPU s/MB':>10}")
+    work: dict[str, float] = {}
+    for name, sample in SAMPLES.items():
+        for fmt in (ParseFormat.RAW, ParseFormat(name)):
+            case = f"{sample.stem} {fmt.value}"
+            work[case] = root_work(sample, fmt, min(args.mb, 64))
+            print(f"{case:<26} {work[case]:>10.5f}")
     glog = parsed[f"{SAMPLES['glog'].stem} glog"]
     logrus = parsed[f"{SAMPLES['logrus'].stem} logrus"]
     glog_raw = parsed[f"{SAMPLES['glog'].stem} raw"]
@@ -181,6 +234,7 @@ def main() -> int:
                 "glog_raw_root_cpu_s_per_mb": round(glog_raw[2], 5),
                 "logrus_root_cpu_s_per_mb": round(logrus[2], 5),
                 "logrus_raw_root_cpu_s_per_mb": round(logrus_raw[2], 5),
+                "root_work_s_per_mb": {case: round(value, 5) for case, value in work.items()},
                 "mb": args.mb,
             }
         )
