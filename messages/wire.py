@@ -8,7 +8,7 @@ class by its tag. Framing lives in `messages.framing`; ordering rules in
 `messages.session`.
 
 Child -> root: Hello, SignalMsg, RunGroupRequest, SubLoggerRequest, LogEntry,
-RawChunk, Exit, Heartbeat, MetricAdd.  Root -> child: Start, Cancel, RunGroupReply,
+RawChunk, ParsedBatch, Exit, Heartbeat, MetricAdd.  Root -> child: Start, Cancel, RunGroupReply,
 SubLoggerReply.
 """
 
@@ -17,8 +17,11 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any, ClassVar
 
+from actors.logtree.parse.line import ParseFormat
+from actors.logtree.severity import Severity
 from messages.errors import ProtocolError
 
 __all__ = [
@@ -33,6 +36,7 @@ __all__ = [
     "SubLoggerRequest",
     "LogEntry",
     "RawChunk",
+    "ParsedBatch",
     "Exit",
     "Heartbeat",
     "MetricAdd",
@@ -47,7 +51,10 @@ __all__ = [
 
 #: Bumped on any incompatible change; the root refuses a child speaking another.
 PROTOCOL_VERSION = 1
-SEVERITIES = ("INFO", "WARNING", "ERROR", "FATAL")
+#: A leveled entry's severity travels as its `Severity` name ("INFO").
+SEVERITIES = frozenset(Severity.__members__)
+#: How a node's raw lines are parsed, as the `ParseFormat` value ("glog").
+PARSE_FORMATS = frozenset(f.value for f in ParseFormat)
 EXIT_RESULTS = ("ok", "canceled", "error")
 SIGNALS = ("healthy", "done")
 
@@ -249,6 +256,107 @@ class RawChunk(Message):
         _check("raw message", "sub", self.sub, str, optional=True)
 
 
+_PARSED_COLUMNS: tuple[tuple[str, frozenset[type]], ...] = (
+    ("texts", frozenset({str})),
+    ("fields", frozenset({dict, type(None)})),
+    ("heads", frozenset({bytes})),
+    ("mores", frozenset({bytes})),
+)
+#: Columns of packed numbers, native byte order: name -> item size in bytes.
+_PACKED_COLUMNS = {"times": 8, "origins": 4, "texts": 4, "lengths": 4}
+#: Columns that may be None: they then hold only their default.
+_OPTIONAL_COLUMNS = frozenset({"fields", "lengths", "mores"})
+_SEVERITY_CODES = "".join(s.code for s in Severity).encode()
+
+
+@dataclass(**_FROZEN)
+class ParsedBatch(Message):
+    """Raw log lines parsed in the child, as columns: one entry per index, plus raw lines.
+
+    Built from an `actors.logtree.parse.Batch`; see its docstring for each column.
+    Validation is by column, with C-level checks, so that a batch of thousands of
+    entries costs the root little.
+    """
+
+    TYPE: ClassVar[str] = "parsed"
+    codes: bytes
+    #: Packed doubles.
+    times: bytes
+    #: Packed unsigned 32-bit indexes into `origin_table`.
+    origins: bytes
+    #: The messages; or, packed unsigned 32-bit, offsets of the messages in the heads.
+    texts: list[str] | bytes
+    #: None: no entry has fields.
+    fields: list[dict[str, str] | None] | None
+    heads: list[bytes]
+    #: None: each is its head's length (no line was cut).
+    #: Packed unsigned 32-bit; None: each is its head's length (no line was cut).
+    lengths: bytes | None
+    #: None: no entry has continuation lines.
+    mores: list[bytes] | None
+    #: [file, line, pid] rows that `origins` index.
+    origin_table: list[list[Any]]
+    #: Raw lines: [position in the batch, bytes, length before cutting].
+    raws: list[list[Any]]
+    sub: str | None = None
+
+    def __post_init__(self) -> None:
+        msg = "parsed message"
+        _check(msg, "codes", self.codes, bytes)
+        if self.codes.translate(None, _SEVERITY_CODES):
+            raise ProtocolError(f"{msg}: field 'codes' holds an unknown severity code")
+        count = len(self.codes)
+        for name, size in _PACKED_COLUMNS.items():
+            column = getattr(self, name)
+            if (column is None and name in _OPTIONAL_COLUMNS) or (
+                name == "texts" and type(column) is list
+            ):
+                continue
+            _check(msg, name, column, bytes)
+            if len(column) != count * size:
+                raise ProtocolError(
+                    f"{msg}: field {name!r} holds {len(column)} bytes, not {count * size}"
+                )
+        for name, kinds in _PARSED_COLUMNS:
+            column = getattr(self, name)
+            if (column is None and name in _OPTIONAL_COLUMNS) or type(column) is bytes:
+                continue
+            _check(msg, name, column, list)
+            if len(column) != count:
+                raise ProtocolError(f"{msg}: field {name!r} has {len(column)} items, not {count}")
+            if column and not set(map(type, column)) <= kinds:
+                raise ProtocolError(f"{msg}: field {name!r} holds a value of a wrong type")
+        _check(msg, "origin_table", self.origin_table, list)
+        for row in self.origin_table:
+            if not (
+                type(row) is list
+                and len(row) == 3
+                and type(row[0]) is str
+                and type(row[1]) is int
+                and type(row[2]) is int
+            ):
+                raise ProtocolError(f"{msg}: origin {row!r:.60} is not [file, line, pid]")
+        if max(memoryview(self.origins).cast("I"), default=-1) >= len(self.origin_table):
+            raise ProtocolError(f"{msg}: field 'origins' points outside 'origin_table'")
+        dicts = [f for f in self.fields or () if f is not None]
+        if dicts and not set(map(type, chain.from_iterable(map(dict.values, dicts)))) <= {str}:
+            raise ProtocolError(f"{msg}: field 'fields' holds a value that is not text")
+        _check(msg, "raws", self.raws, list)
+        _check(msg, "sub", self.sub, str, optional=True)
+        last = -1
+        for raw in self.raws:
+            if not (
+                type(raw) is list
+                and len(raw) == 3
+                and type(raw[0]) is int
+                and type(raw[1]) is bytes
+                and type(raw[2]) is int
+                and last < raw[0] < count + len(self.raws)
+            ):
+                raise ProtocolError(f"{msg}: raw record {raw!r:.60} is invalid")
+            last = raw[0]
+
+
 @dataclass(**_FROZEN)
 class Exit(Message):
     """The runnable returned: `result` ok / canceled / error (with `error`)."""
@@ -307,6 +415,8 @@ class Start(Message):
     args: dict[str, Any]
     #: Seconds between heartbeats, or None for none.
     heartbeat_interval: float | None = None
+    #: How the node's raw log lines are parsed in the child (a `ParseFormat` value).
+    raw_format: str = "raw"
 
     def __post_init__(self) -> None:
         _check("start message", "dn", self.dn, str)
@@ -314,6 +424,9 @@ class Start(Message):
         _check("start message", "target", self.target, str)
         _check("start message", "args", self.args, dict)
         _check("start message", "heartbeat_interval", self.heartbeat_interval, (int, float), True)
+        _check("start message", "raw_format", self.raw_format, str)
+        if self.raw_format not in PARSE_FORMATS:
+            raise ProtocolError(f"start message: unknown raw_format {self.raw_format!r}")
 
 
 @dataclass(**_FROZEN)
@@ -362,6 +475,7 @@ CHILD_TO_ROOT: dict[str, type[Message]] = {
         SubLoggerRequest,
         LogEntry,
         RawChunk,
+        ParsedBatch,
         Exit,
         Heartbeat,
         MetricAdd,

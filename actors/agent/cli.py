@@ -35,7 +35,10 @@ import os
 import re
 import sys
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
+
+from actors.logtree.severity import Severity
 
 __all__ = ["ExitCode", "build_parser", "main"]
 
@@ -72,7 +75,7 @@ exit codes:
   130  interrupted (Ctrl-C; `run` and `logs -f` exit 0 on it instead)"""
 
 _DN = re.compile(r"[a-z0-9_]{1,64}(\.[a-z0-9_]{1,64})*")
-_SEVERITIES = ("INFO", "WARNING", "ERROR", "FATAL")
+_SEVERITIES = tuple(Severity.__members__)
 _PRESEED_COMMANDS = ("import", "preseed")
 
 Handler = Callable[[argparse.Namespace], int]
@@ -242,7 +245,16 @@ def _add_logs(commands: Any) -> None:
         default=None,
         help="show leveled entries of at least this severity: "
         + ", ".join(_SEVERITIES)
-        + " (raw lines are always shown)",
+        + " (raw lines are always shown; containerd's and runsc's lines are leveled "
+        "entries when parsed, see [log.parse])",
+    )
+    p.add_argument(
+        "--since",
+        type=_since,
+        metavar="WHEN",
+        default=None,
+        help="show only backlog entries whose own time is at or after WHEN: a duration "
+        "before now (90s, 15m, 2h) or a time (2026-12-04T02:36:55Z; no zone: local)",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object per entry")
     kinds = p.add_mutually_exclusive_group()
@@ -395,6 +407,25 @@ def _count(text: str) -> int:
     if not text.isdigit():
         raise argparse.ArgumentTypeError(f"{text!r} is not a count: use an integer >= 0")
     return int(text)
+
+
+def _since(text: str) -> float:
+    """``--since``: a duration before now, or an ISO 8601 time; seconds since the epoch."""
+    import time
+
+    from actors.agent.config.units import parse_duration
+
+    try:
+        return time.time() - parse_duration(text)
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is neither a duration nor a time: use e.g. 90s, 15m, 2h, "
+            "or 2026-12-04T02:36:55Z"
+        ) from None
 
 
 def _severity(text: str) -> str:

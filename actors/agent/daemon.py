@@ -27,7 +27,7 @@ from actors.agent.pod_runtimes import (
     pod_runtime_settings,
 )
 from actors.agent.root import root_spec
-from actors.logtree import JsonLinesSink, LogTree, Severity, StderrSink
+from actors.logtree import JsonLinesSink, LogTree, ParseFormat, Severity, StderrSink
 from actors.runsc.access import AccessError
 from actors.runsc.state import prepare_runsc
 from actors.supervisor.runtime.actor import LogBytesSink, StateObserver, Supervisor
@@ -118,8 +118,10 @@ def run_agent(cfg: AgentConfig) -> int:
     ensure_std_fds()
     prepare_state(cfg)
     tree = LogTree()
+    for pattern, fmt in cfg.log.parse.items():
+        tree.set_parse(pattern, ParseFormat(fmt))
     sinks: list[StderrSink | JsonLinesSink] = []
-    severity = Severity[cfg.log.min_severity]
+    severity = Severity.from_name(cfg.log.min_severity)
     if cfg.log.stderr:
         sinks.append(StderrSink(tree, sys.stderr, min_severity=severity))
     if cfg.log.json_file is not None:

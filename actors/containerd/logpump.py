@@ -19,8 +19,12 @@ Rules (compare the Go original's 10 ms sleep loop):
 * Loss bound on SIGKILL of the pump: the one read (≤ 64 KiB) taken from the FIFO
   and not yet handed to the raw log, plus what the raw log had buffered and not
   sent (for reads under 4 KiB, at most 20 ms worth; larger ones are sent at once).
-* Lines are not the pump's business: a read may end inside a line; the log tree
-  joins the pieces, even across two incarnations of the pump.
+* Lines are not the pump's business: a read may end inside a line, and the raw log
+  joins the pieces. Unparsed (``[log] parse`` "raw"), the root's log tree does, even
+  across two incarnations of the pump. Parsed (the default, glog), the pump's own
+  process does, and a line still partial when that process ends is stored as it is,
+  as a line of its own: its bytes are kept, but a restart in the middle of a line
+  splits it in two.
 * The pipe buffer is raised with ``F_SETPIPE_SZ`` (a failure is a warning).
 * HEALTHY once the FIFO is open and the reader runs.
 """

@@ -9,11 +9,17 @@ serves them to readers (:meth:`LogTree.read`) as a backlog, a live stream, or bo
 without gap or duplicate, for one DN or a subtree. Sinks copy the stream to stderr or a
 JSON lines file.
 
+The package loads its modules on first use of one of their names, so that a child
+process needing only :class:`Severity` and the parsers stays light.
+
 Modules:
     * ``errors`` — :class:`LogTreeError`, the one exception (a ``ValueError``).
     * ``dn`` — DN validation and subtree matching.
-    * ``entry`` — :class:`Severity`, :class:`LeveledEntry`, :class:`RawEntry`.
+    * ``severity`` — :class:`Severity`, the one severity vocabulary and its mappings.
+    * ``entry`` — :class:`LeveledEntry`, :class:`ParsedEntry`, :class:`RawEntry`.
     * ``lines`` — :class:`LineSplitter`, the pure raw line splitter.
+    * ``parse`` — pure glog/logrus parsers and :class:`StreamParser` (runs in children).
+    * ``records`` — parsed batches into entries (C-level, in the root).
     * ``tree`` — :class:`LogTree`, the thread-safe store.
     * ``reader`` — :class:`LogReader`, backlog plus bounded stream.
     * ``format`` — text and dict rendering (:func:`format_entry`, :func:`format_entries`,
@@ -22,14 +28,18 @@ Modules:
 
 Public API::
 
-    Severity                IntEnum INFO < WARNING < ERROR < FATAL; .code "I"/"W"/"E"/"F";
-                            Severity.from_code(code: str) -> Severity
+    Severity                IntEnum DEBUG < INFO < WARNING < ERROR < FATAL; .code "D"/"I"/...;
+                            .proto; .syslog; from_code/from_name/from_proto/from_logging
     LeveledEntry(*, dn: str, severity: Severity, lines: tuple[str, ...], timestamp: float,
                  file: str, line: int, seq: int = 0)    frozen, slots; .message; .kind
         LeveledEntry.from_message(dn, severity, message, *, timestamp, file="", line=0)
     RawEntry(seq: int, dn: str, data: bytes, original_length: int, timestamp: float)
                             named tuple built by the tree; .cut; .kind == "raw"
-    Entry = LeveledEntry | RawEntry
+    ParsedEntry(seq, dn, severity, timestamp, file, line, pid, text, fields, head,
+                original_length, more)  named tuple; .kind == "leveled"; .lines; .raw
+    Entry = LeveledEntry | ParsedEntry | RawEntry
+    ParseFormat             StrEnum raw | glog | logrus | auto
+    StreamParser(fmt).feed(data, now); .take() -> Batch | None; .close_entry()
     LineSplitter().feed(data: bytes) -> (lines, lengths); .flush(); .pending
     validate_dn(dn) -> str; in_subtree(dn, pattern) -> bool; LogTreeError(ValueError)
     LogTree(max_entries_per_dn: int = 8192, clock: Callable[[], float] = time.time)
@@ -38,10 +48,12 @@ Public API::
                    timestamp: float | None = None) -> None
         .flush_raw(dn: str, timestamp: float | None = None) -> None
         .flush_all_raw() -> None
+        .write_parsed(dn: str, records: ParsedRecords) -> None
+        .set_parse(pattern: str, fmt: ParseFormat) -> None; .parse_format(dn) -> ParseFormat
         .set_min_severity(pattern: str, severity: Severity) -> None
         .read(dn: str, *, subtree=False, backlog: int | None = 0, stream=False,
-              leveled=True, raw=True, min_severity=Severity.INFO,
-              buffer=10_000) -> LogReader
+              leveled=True, raw=True, min_severity=Severity.DEBUG,
+              buffer=10_000, since: float | None = None) -> LogReader
         .dns() -> list[str]
     LogReader
         .backlog: list[Entry]
@@ -53,6 +65,7 @@ Public API::
     format_entry(entry: Entry, tz: tzinfo | None = UTC) -> str
     format_entries(entries: Iterable[Entry], tz: tzinfo | None = UTC) -> str
     entry_to_dict(entry: Entry) -> dict[str, Any]
+    syslog_priority(entry: Entry) -> int     (severity's syslog priority; raw lines 6)
     StderrSink(tree, stream=None, *, dn="", min_severity=INFO, tz=UTC, buffer=10_000)
     JsonLinesSink(tree, path, *, dn="", min_severity=INFO, buffer=10_000)
         .flush(timeout=None) -> bool; .stop(timeout=None) -> bool
@@ -61,20 +74,27 @@ Public API::
 
 from __future__ import annotations
 
-from actors.logtree.dn import in_subtree, validate_dn
-from actors.logtree.entry import MAX_LINE_LENGTH, Entry, LeveledEntry, RawEntry, Severity
-from actors.logtree.errors import LogTreeError
-from actors.logtree.format import (
-    decode_raw,
-    entry_to_dict,
-    format_entries,
-    format_entry,
-    format_time,
-)
-from actors.logtree.lines import LineSplitter
-from actors.logtree.reader import LogReader
-from actors.logtree.sinks import JsonLinesSink, StderrSink
-from actors.logtree.tree import DEFAULT_MAX_ENTRIES_PER_DN, DEFAULT_STREAM_BUFFER, LogTree
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from actors.logtree.dn import in_subtree, validate_dn
+    from actors.logtree.entry import MAX_LINE_LENGTH, Entry, LeveledEntry, ParsedEntry, RawEntry
+    from actors.logtree.errors import LogTreeError
+    from actors.logtree.format import (
+        decode_raw,
+        entry_to_dict,
+        format_entries,
+        format_entry,
+        format_time,
+        syslog_priority,
+    )
+    from actors.logtree.lines import LineSplitter
+    from actors.logtree.parse import ParseFormat, StreamParser
+    from actors.logtree.reader import LogReader
+    from actors.logtree.severity import Severity
+    from actors.logtree.sinks import JsonLinesSink, StderrSink
+    from actors.logtree.tree import DEFAULT_MAX_ENTRIES_PER_DN, DEFAULT_STREAM_BUFFER, LogTree
 
 __all__ = [
     "DEFAULT_MAX_ENTRIES_PER_DN",
@@ -87,14 +107,58 @@ __all__ = [
     "LogReader",
     "LogTree",
     "LogTreeError",
+    "ParseFormat",
+    "ParsedEntry",
     "RawEntry",
     "Severity",
     "StderrSink",
+    "StreamParser",
     "decode_raw",
     "entry_to_dict",
     "format_entries",
     "format_entry",
     "format_time",
     "in_subtree",
+    "syslog_priority",
     "validate_dn",
 ]
+
+
+#: Where each public name lives. The package imports a module only when one of its
+#: names is first used, so a child process that needs only `Severity` and the parsers
+#: does not load the tree, the readers and the sinks.
+_HOME = {
+    "DEFAULT_MAX_ENTRIES_PER_DN": "tree",
+    "DEFAULT_STREAM_BUFFER": "tree",
+    "MAX_LINE_LENGTH": "entry",
+    "Entry": "entry",
+    "JsonLinesSink": "sinks",
+    "LeveledEntry": "entry",
+    "LineSplitter": "lines",
+    "LogReader": "reader",
+    "LogTree": "tree",
+    "LogTreeError": "errors",
+    "ParseFormat": "parse",
+    "ParsedEntry": "entry",
+    "RawEntry": "entry",
+    "Severity": "severity",
+    "StderrSink": "sinks",
+    "StreamParser": "parse",
+    "decode_raw": "format",
+    "entry_to_dict": "format",
+    "format_entries": "format",
+    "format_entry": "format",
+    "format_time": "format",
+    "in_subtree": "dn",
+    "syslog_priority": "format",
+    "validate_dn": "dn",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value

@@ -1,6 +1,7 @@
 """Log entries: what the tree stores and what readers get back.
 
-There are two kinds of entry, told apart by their ``kind`` attribute:
+There are two kinds of entry, told apart by their ``kind`` attribute (``"leveled"`` or
+``"raw"``), and three classes:
 
 * :class:`LeveledEntry` — one call to a leveled logger: a severity, one or more lines of
   text kept together as one atomic entry, the writer's wall-clock time and the source
@@ -18,42 +19,17 @@ reader that took a backlog and then a stream sees strictly increasing ``seq`` va
 
 from __future__ import annotations
 
-import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar, Literal, NamedTuple, TypeAlias
 
 from actors.logtree.errors import LogTreeError
+from actors.logtree.severity import Severity
 
-__all__ = ["MAX_LINE_LENGTH", "Entry", "LeveledEntry", "RawEntry", "Severity"]
+__all__ = ["MAX_LINE_LENGTH", "Entry", "LeveledEntry", "ParsedEntry", "RawEntry", "Severity"]
 
 MAX_LINE_LENGTH = 1024
 """Bytes of a raw line kept; the rest is cut and only counted in ``original_length``."""
-
-
-class Severity(enum.IntEnum):
-    """Severity of a leveled entry, ordered: ``INFO < WARNING < ERROR < FATAL``."""
-
-    INFO = 0
-    WARNING = 1
-    ERROR = 2
-    FATAL = 3
-
-    @property
-    def code(self) -> str:
-        """The one-letter glog code: ``I``, ``W``, ``E`` or ``F``."""
-        return self.name[0]
-
-    @classmethod
-    def from_code(cls, code: str) -> Severity:
-        """Returns the severity whose one-letter code is ``code``.
-
-        Raises:
-            LogTreeError: ``code`` is not one of ``I``, ``W``, ``E``, ``F``.
-        """
-        for severity in cls:
-            if severity.name[0] == code:
-                return severity
-        raise LogTreeError(f"severity code {code!r} is invalid: expected one of 'I', 'W', 'E', 'F'")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -70,9 +46,13 @@ class LeveledEntry:
         file: base name of the source file of the log call, e.g. ``preseed.py``.
         line: line number of the log call in ``file`` (0 when unknown).
         seq: tree-wide sequence number, assigned by the tree when stored; 0 before.
+        pid: process id of the writer, 0 when unknown.
+        fields: structured key/value fields, or None for none.
     """
 
     kind: ClassVar[Literal["leveled"]] = "leveled"
+    raw: ClassVar[None] = None
+    """A leveled call has no original line (see :attr:`ParsedEntry.raw`)."""
 
     dn: str
     severity: Severity
@@ -81,6 +61,8 @@ class LeveledEntry:
     file: str
     line: int
     seq: int = 0
+    pid: int = 0
+    fields: Mapping[str, str] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.severity, Severity):
@@ -147,5 +129,78 @@ class RawEntry(NamedTuple):
         return self.original_length > len(self.data)
 
 
-Entry: TypeAlias = LeveledEntry | RawEntry
+class ParsedEntry(NamedTuple):
+    """A leveled entry parsed from a line of a program's log (see ``actors.logtree.parse``).
+
+    Attributes:
+        seq: tree-wide sequence number, assigned when stored (arrival order; the
+            parsed time never reorders entries).
+        dn: DN of the raw logger the line came from, e.g. ``root.containerd``.
+        severity: the severity the line gave.
+        timestamp: the time the line gave, seconds since the Unix epoch; when it gave
+            none (a Go panic), the time the child read it. Data only, never an order.
+        file: source file base name the line gave (glog), or ``""``.
+        line: source line the line gave, 0 when none.
+        pid: process or thread id the line gave (glog), 0 when none.
+        body: the message of the first line (logrus: unquoted and unescaped); or,
+            when it is the rest of ``head`` as is (glog), its byte offset in
+            ``head``. :attr:`text` gives it as text either way.
+        fields: the line's other ``key=value`` fields, values as text, or None.
+        head: the first line's original bytes, cut to ``PARSE_LIMIT`` bytes.
+        original_length: the first line's length in bytes before cutting.
+        more: continuation lines (a goroutine dump, a multi-line message) as their
+            original bytes joined with ``\n``; ``b""`` when none.
+    """
+
+    seq: int
+    dn: str
+    severity: Severity
+    timestamp: float
+    file: str
+    line: int
+    pid: int
+    body: str | int
+    fields: dict[str, str] | None
+    head: bytes
+    original_length: int
+    more: bytes
+
+    @property
+    def kind(self) -> Literal["leveled"]:
+        """Always ``"leveled"``: a parsed entry is a leveled entry."""
+        return "leveled"
+
+    @property
+    def text(self) -> str:
+        """The first line's message."""
+        body = self.body
+        if isinstance(body, str):
+            return body
+        return self.head[body:].decode("utf-8", "backslashreplace")
+
+    @property
+    def lines(self) -> tuple[str, ...]:
+        """The message lines: the first line's message, then the continuation lines."""
+        lines = self.text.split("\n")
+        if self.more:
+            lines.extend(self.more[1:].decode("utf-8", "backslashreplace").split("\n"))
+        return tuple(lines)
+
+    @property
+    def message(self) -> str:
+        """The lines joined with ``\n``."""
+        return "\n".join(self.lines)
+
+    @property
+    def raw(self) -> bytes:
+        """The original bytes: the first line, then ``\n`` and the continuation lines."""
+        return self.head + self.more
+
+    @property
+    def cut(self) -> bool:
+        """True when the first line was longer than the parse limit and was cut."""
+        return self.original_length > len(self.head)
+
+
+Entry: TypeAlias = LeveledEntry | ParsedEntry | RawEntry
 """What readers get: a leveled or a raw entry; ``entry.kind`` tells which."""

@@ -5,10 +5,16 @@ Text format (one output line per entry line, no trailing newline)::
     root.containerd.preseed  I1128 14:49:14.624512 preseed.py:88] imported k8s.io/pause.tar
     root.containerd  R1128 14:49:14.624512] level=info msg="starting containerd"
     root.containerd.runsc  R1128 14:49:14.700001] D1128 14:49:14.700 debug... (cut, 10485760 bytes)
+    root.containerd.runsc  D1205 07:04:54.546508 specutils.go:75] Spec:
+    root.containerd  W1205 07:04:41.733973] failed to load plugin error="devmapper not configured"
 
-* DN, two spaces, then a glog header: the severity letter (``I``/``W``/``E``/``F``) or
-  ``R`` for a raw line, month and day, time of day with microseconds, and for leveled
-  entries ``file:line``; then ``] `` and the text.
+* DN, two spaces, then a glog header: the severity letter (``D``/``I``/``W``/``E``/``F``)
+  or ``R`` for a raw line, month and day, time of day with microseconds, and for
+  leveled entries with a source ``file:line``; then ``] `` and the text.
+* The time is the entry's own: the logging call's, or the time a parsed line gave (a
+  raw line's is the time it reached the tree).
+* A parsed entry's fields follow its first line as `` key=value``, the value quoted
+  (JSON style) when it is empty or holds a space, ``"``, ``=`` or a control character.
 * A leveled entry of several lines gives several output lines, each with the same full
   prefix, so every output line can be grepped on its own.
 * A raw line that was cut ends with `` (cut, N bytes)``, N being its original length.
@@ -26,11 +32,17 @@ key                   kind       value
 ``dn``                both       str, e.g. ``"root.containerd"``
 ``kind``              both       ``"leveled"`` or ``"raw"``
 ``time``              both       float, seconds since the Unix epoch
-``severity``          leveled    ``"INFO"``, ``"WARNING"``, ``"ERROR"`` or ``"FATAL"``
-``file``              leveled    str, source file base name
+``severity``          leveled    ``"DEBUG"``, ``"INFO"``, ``"WARNING"``, ``"ERROR"``, ``"FATAL"``
+``file``              leveled    str, source file base name (``""`` when none)
 ``line``              leveled    int, source line (0 when unknown)
+``source``            leveled    str, ``"file:line"``, or ``""`` when the entry has none
+``pid``               leveled    int, the writer's pid or thread id, or null
+``fields``            leveled    object of str, a parsed line's ``key=value`` fields
 ``lines``             leveled    list of str, the message lines
 ``message``           leveled    str, the lines joined with ``"\\n"``
+``raw``               leveled    str, the original line(s) of a parsed entry (UTF-8,
+                                 bad bytes as ``\\xNN``), null for a logging call
+``original_length``   leveled    int, the first original line's length, or null
 ``data``              raw        str, the line as UTF-8 with bad bytes as ``\\xNN``
 ``original_length``   raw        int, length in bytes before cutting
 ``cut``               raw        bool, true when ``data`` was cut from a longer line
@@ -39,14 +51,24 @@ key                   kind       value
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+import re
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, tzinfo
 from functools import lru_cache
 from typing import Any
 
-from actors.logtree.entry import Entry, RawEntry
+from actors.logtree.entry import Entry, LeveledEntry, ParsedEntry, RawEntry
+from actors.logtree.severity import Severity
 
-__all__ = ["decode_raw", "entry_to_dict", "format_entries", "format_entry", "format_time"]
+__all__ = [
+    "decode_raw",
+    "entry_to_dict",
+    "format_entries",
+    "format_entry",
+    "format_time",
+    "syslog_priority",
+]
 
 
 #: C0 controls but tab, and DEL, shown as ``\\xNN`` in text output: a line from the
@@ -97,8 +119,34 @@ def format_entry(entry: Entry, tz: tzinfo | None = UTC) -> str:
         if entry.original_length > len(entry.data):
             text = f"{text} (cut, {entry.original_length} bytes)"
         return f"{entry.dn}  R{when}] {text}"
-    prefix = f"{entry.dn}  {entry.severity.code}{when} {entry.file}:{entry.line}] "
-    return "\n".join(prefix + escape_controls(line) for line in entry.lines)
+    source = f" {entry.file}:{entry.line}" if entry.file or type(entry) is LeveledEntry else ""
+    prefix = f"{entry.dn}  {entry.severity.code}{when}{source}] "
+    lines = entry.lines
+    if entry.fields:
+        lines = (lines[0] + format_fields(entry.fields), *lines[1:])
+    return "\n".join(prefix + escape_controls(line) for line in lines)
+
+
+_NEEDS_QUOTES = re.compile(r'[\s"=\x00-\x1f\x7f]|^$').search
+
+
+def format_fields(fields: Mapping[str, str]) -> str:
+    """`` key=value`` for each field, values quoted JSON-style when they need it."""
+    return "".join(
+        f" {key}={json.dumps(value, ensure_ascii=False) if _NEEDS_QUOTES(value) else value}"
+        for key, value in fields.items()
+    )
+
+
+def syslog_priority(entry: Entry) -> int:
+    """The syslog priority of an entry for ``<N>`` prefixes (journald's stderr).
+
+    A leveled entry's is its severity's (:attr:`Severity.syslog`); a raw line has no
+    severity and is INFO's (6).
+    """
+    if isinstance(entry, RawEntry):
+        return Severity.INFO.syslog
+    return entry.severity.syslog
 
 
 def format_entries(entries: Iterable[Entry], tz: tzinfo | None = UTC) -> str:
@@ -150,6 +198,11 @@ def entry_to_dict(entry: Entry) -> dict[str, Any]:
         "severity": entry.severity.name,
         "file": entry.file,
         "line": entry.line,
+        "source": f"{entry.file}:{entry.line}" if entry.file else "",
+        "pid": entry.pid or None,
+        "fields": dict(entry.fields or {}),
         "lines": list(entry.lines),
         "message": entry.message,
+        "raw": decode_raw(entry.raw) if isinstance(entry, ParsedEntry) else None,
+        "original_length": entry.original_length if isinstance(entry, ParsedEntry) else None,
     }

@@ -5,12 +5,14 @@ One :class:`LineSplitter` per raw DN turns chunks of bytes, as they arrive, into
 Rules:
     * A line ends at ``\\n``; the ``\\n`` and one ``\\r`` just before it (CRLF) are not
       part of the line. Empty lines are lines.
+    * ``limit`` (default :data:`~actors.logtree.entry.MAX_LINE_LENGTH`, the raw
+      entries' cut) bounds the bytes kept of one line; parsing streams keep more.
     * Bytes after the last ``\\n`` of a chunk are a partial line, kept until a later chunk
       completes it or :meth:`LineSplitter.flush` emits it. A line may so arrive in any
       number of chunks, even from two successive writers of the same DN.
-    * A line longer than :data:`~actors.logtree.entry.MAX_LINE_LENGTH` is cut to that
+    * A line longer than ``limit`` is cut to that
       many bytes; its length before cutting is reported with it. A partial line keeps
-      only its first ``MAX_LINE_LENGTH`` bytes and a byte count, so a line of any size
+      only its first ``limit`` bytes and a byte count, so a line of any size
       costs O(1) memory between chunks.
 
 Speed: a chunk without a pending partial line costs a few C-level bytes operations
@@ -33,11 +35,13 @@ class LineSplitter:
     Not thread-safe: the owner (the log tree) serialises calls.
     """
 
-    __slots__ = ("_head", "_length", "_last_cr")
+    __slots__ = ("_head", "_length", "_last_cr", "_limit")
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int = MAX_LINE_LENGTH) -> None:
+        self._limit = limit
+        """Bytes of a line kept; the rest is cut (``MAX_LINE_LENGTH`` unless given)."""
         self._head = b""
-        """First bytes (at most ``MAX_LINE_LENGTH``) of the pending partial line."""
+        """First bytes (at most ``limit``) of the pending partial line."""
         self._length = 0
         """Length in bytes of the pending partial line; 0 when there is none."""
         self._last_cr = False
@@ -56,7 +60,7 @@ class LineSplitter:
 
         Returns:
             ``(lines, lengths)``: the completed lines in order, each without its line
-            ending and cut to ``MAX_LINE_LENGTH`` bytes, and their lengths before
+            ending and cut to ``limit`` bytes, and their lengths before
             cutting. The lists may be empty. The caller owns them.
         """
         if self._length:
@@ -106,8 +110,9 @@ class LineSplitter:
         if tail:
             self._append(tail)
         lengths = list(map(len, lines))
-        if lengths and max(lengths) > MAX_LINE_LENGTH:
-            lines = [line[:MAX_LINE_LENGTH] for line in lines]
+        limit = self._limit
+        if lengths and max(lengths) > limit:
+            lines = [line[:limit] for line in lines]
         return lines, lengths
 
     def _append(self, segment: bytes | memoryview) -> None:
@@ -115,7 +120,7 @@ class LineSplitter:
         size = len(segment)
         if not size:
             return
-        room = MAX_LINE_LENGTH - len(self._head)
+        room = self._limit - len(self._head)
         if room > 0:
             self._head += bytes(segment[:room])
         self._length += size

@@ -26,7 +26,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from types import TracebackType
 from typing import Self
 
@@ -98,8 +98,23 @@ class Subscription:
 
     def offer(self, entries: list[RawEntry]) -> None:
         """Queues a batch of raw entries of one DN; called with the tree's lock held."""
-        if not self.raw:
-            return
+        if self.raw:
+            self._enqueue(entries)
+
+    def offer_mixed(self, entries: list[Entry]) -> None:
+        """Queues a batch of raw and parsed entries of one DN; with the tree's lock held."""
+        if not (self.leveled and self.raw and self.min_severity == Severity.DEBUG):
+            floor, raw, leveled = self.min_severity, self.raw, self.leveled
+            entries = [
+                e
+                for e in entries
+                if (raw if isinstance(e, RawEntry) else leveled and e.severity >= floor)
+            ]
+            if not entries:
+                return
+        self._enqueue(entries)
+
+    def _enqueue(self, entries: Sequence[Entry]) -> None:
         count = len(entries)
         room = self.capacity - len(self.queue)
         if count <= room:

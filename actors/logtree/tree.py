@@ -39,7 +39,9 @@ from actors.logtree.dn import in_subtree, validate_dn, validate_pattern
 from actors.logtree.entry import Entry, LeveledEntry, RawEntry, Severity
 from actors.logtree.errors import LogTreeError
 from actors.logtree.lines import LineSplitter
+from actors.logtree.parse.line import ParseFormat
 from actors.logtree.reader import LogReader, Subscription
+from actors.logtree.records import ParsedRecords, build_records
 
 __all__ = ["DEFAULT_MAX_ENTRIES_PER_DN", "DEFAULT_STREAM_BUFFER", "LogTree"]
 
@@ -62,7 +64,7 @@ class _Node:
         self.dn = dn
         self.entries: deque[Entry] = deque(maxlen=max_entries)
         self.splitter = LineSplitter()
-        self.min_severity = Severity.INFO
+        self.min_severity = Severity.DEBUG
         self.subs: tuple[Subscription, ...] = ()
 
 
@@ -89,6 +91,7 @@ class LogTree:
         self._nodes: dict[str, _Node] = {}
         self._subs: list[Subscription] = []
         self._verbosity: dict[str, Severity] = {}
+        self._parse: dict[str, ParseFormat] = {}
         self._next_seq = 1
 
     # Writing.
@@ -136,6 +139,32 @@ class LogTree:
             lines, lengths = node.splitter.feed(data)
             if lines:
                 self._store_raw(node, lines, lengths, timestamp)
+
+    def write_parsed(self, dn: str, records: ParsedRecords) -> None:
+        """Stores a batch parsed in a child: entries and raw lines, in their order.
+
+        The entries get ``seq`` numbers in the batch's order (arrival order); their
+        own times are data and order nothing. Entries below the DN's minimum severity
+        are not stored.
+
+        Args:
+            dn: DN of the raw logger the lines came from.
+            records: the batch's columns (see :class:`~actors.logtree.records.ParsedRecords`).
+
+        Raises:
+            LogTreeError: ``dn`` is not a valid DN.
+        """
+        with self._lock:
+            node = self._nodes.get(dn) or self._add_node(dn)
+            seq = self._next_seq
+            entries = build_records(seq, dn, records, self._clock())
+            self._next_seq = seq + len(entries)
+            if node.min_severity > Severity.DEBUG:
+                floor = node.min_severity
+                entries = [e for e in entries if isinstance(e, RawEntry) or e.severity >= floor]
+            node.entries.extend(entries)
+            for sub in node.subs:
+                sub.offer_mixed(entries)
 
     def flush_raw(self, dn: str, timestamp: float | None = None) -> None:
         """Stores the partial line buffered for ``dn``, if any, as a complete line.
@@ -187,7 +216,7 @@ class LogTree:
     def set_min_severity(self, pattern: str, severity: Severity) -> None:
         """Drops, from now on, leveled entries below ``severity`` in a subtree.
 
-        The most specific pattern covering a DN wins; ``Severity.INFO`` stores all.
+        The most specific pattern covering a DN wins; ``Severity.DEBUG`` stores all.
 
         Args:
             pattern: a DN (it and its descendants), or ``""`` for the whole tree.
@@ -203,10 +232,39 @@ class LogTree:
                 node.min_severity = self._min_severity_for(node.dn)
 
     def _min_severity_for(self, dn: str) -> Severity:
-        best, best_len = Severity.INFO, -1
+        best, best_len = Severity.DEBUG, -1
         for pattern, severity in self._verbosity.items():
             if len(pattern) > best_len and in_subtree(dn, pattern):
                 best, best_len = severity, len(pattern)
+        return best
+
+    # Parsing.
+
+    def set_parse(self, pattern: str, fmt: ParseFormat) -> None:
+        """Says how the raw lines of a subtree are to be parsed (by their writers).
+
+        The most specific pattern covering a DN wins; nothing set means raw. The tree
+        only keeps the table: a child asks :meth:`parse_format` when it starts and
+        parses in its own process.
+
+        Args:
+            pattern: a DN (it and its descendants), or ``""`` for the whole tree.
+            fmt: the format.
+
+        Raises:
+            LogTreeError: the pattern is invalid.
+        """
+        validate_pattern(pattern)
+        with self._lock:
+            self._parse[pattern] = ParseFormat(fmt)
+
+    def parse_format(self, dn: str) -> ParseFormat:
+        """The format the raw lines of ``dn`` are parsed in (see :meth:`set_parse`)."""
+        best, best_len = ParseFormat.RAW, -1
+        with self._lock:
+            for pattern, fmt in self._parse.items():
+                if len(pattern) > best_len and in_subtree(dn, pattern):
+                    best, best_len = fmt, len(pattern)
         return best
 
     # Reading.
@@ -225,8 +283,9 @@ class LogTree:
         stream: bool = False,
         leveled: bool = True,
         raw: bool = True,
-        min_severity: Severity = Severity.INFO,
+        min_severity: Severity = Severity.DEBUG,
         buffer: int = DEFAULT_STREAM_BUFFER,
+        since: float | None = None,
     ) -> LogReader:
         """Reads stored entries and/or streams new ones.
 
@@ -242,6 +301,9 @@ class LogTree:
             raw: include raw entries.
             min_severity: leveled entries below it are left out.
             buffer: most stream entries queued before further ones are missed.
+            since: leave out backlog entries whose own time (parsed, or of arrival for
+                raw lines) is before it, seconds since the Unix epoch. The stream is
+                not filtered by time.
 
         Returns:
             The reader; its backlog is ordered by ``seq``, oldest first.
@@ -261,7 +323,7 @@ class LogTree:
                 min_severity=min_severity,
                 capacity=buffer,
             )
-        unfiltered = leveled and raw and min_severity == Severity.INFO
+        unfiltered = leveled and raw and min_severity == Severity.DEBUG and since is None
         with self._lock:
             nodes = [n for n in self._nodes.values() if self._matches(n.dn, dn, subtree)]
             if backlog is None or not unfiltered:
@@ -277,6 +339,8 @@ class LogTree:
         entries = _merge(copies) if len(copies) > 1 else (copies[0] if copies else [])
         if not unfiltered:
             entries = [e for e in entries if _wanted(e, leveled, raw, min_severity)]
+            if since is not None:
+                entries = [e for e in entries if e.timestamp >= since]
         if backlog is not None and len(entries) > backlog:
             entries = entries[len(entries) - backlog :]
         return LogReader(entries, sub, self._unsubscribe)

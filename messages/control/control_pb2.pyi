@@ -28,6 +28,7 @@ class Severity(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SEVERITY_WARNING: _ClassVar[Severity]
     SEVERITY_ERROR: _ClassVar[Severity]
     SEVERITY_FATAL: _ClassVar[Severity]
+    SEVERITY_DEBUG: _ClassVar[Severity]
 
 class EntryKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -48,6 +49,7 @@ SEVERITY_INFO: Severity
 SEVERITY_WARNING: Severity
 SEVERITY_ERROR: Severity
 SEVERITY_FATAL: Severity
+SEVERITY_DEBUG: Severity
 ENTRY_KIND_UNSPECIFIED: EntryKind
 ENTRY_KIND_LEVELED: EntryKind
 ENTRY_KIND_RAW: EntryKind
@@ -106,7 +108,7 @@ class StatusReply(_message.Message):
     def __init__(self, nodes: _Optional[_Iterable[_Union[NodeStatus, _Mapping]]] = ..., now: _Optional[float] = ...) -> None: ...
 
 class LogsRequest(_message.Message):
-    __slots__ = ("dn", "subtree", "backlog_count", "backlog_all", "follow", "min_severity", "kinds")
+    __slots__ = ("dn", "subtree", "backlog_count", "backlog_all", "follow", "min_severity", "kinds", "since")
     DN_FIELD_NUMBER: _ClassVar[int]
     SUBTREE_FIELD_NUMBER: _ClassVar[int]
     BACKLOG_COUNT_FIELD_NUMBER: _ClassVar[int]
@@ -114,6 +116,7 @@ class LogsRequest(_message.Message):
     FOLLOW_FIELD_NUMBER: _ClassVar[int]
     MIN_SEVERITY_FIELD_NUMBER: _ClassVar[int]
     KINDS_FIELD_NUMBER: _ClassVar[int]
+    SINCE_FIELD_NUMBER: _ClassVar[int]
     dn: str
     subtree: bool
     backlog_count: int
@@ -121,10 +124,18 @@ class LogsRequest(_message.Message):
     follow: bool
     min_severity: Severity
     kinds: KindFilter
-    def __init__(self, dn: _Optional[str] = ..., subtree: _Optional[bool] = ..., backlog_count: _Optional[int] = ..., backlog_all: _Optional[bool] = ..., follow: _Optional[bool] = ..., min_severity: _Optional[_Union[Severity, str]] = ..., kinds: _Optional[_Union[KindFilter, str]] = ...) -> None: ...
+    since: float
+    def __init__(self, dn: _Optional[str] = ..., subtree: _Optional[bool] = ..., backlog_count: _Optional[int] = ..., backlog_all: _Optional[bool] = ..., follow: _Optional[bool] = ..., min_severity: _Optional[_Union[Severity, str]] = ..., kinds: _Optional[_Union[KindFilter, str]] = ..., since: _Optional[float] = ...) -> None: ...
 
 class LogEntry(_message.Message):
-    __slots__ = ("seq", "dn", "kind", "time", "severity", "file", "line", "lines", "data", "original_length", "missed")
+    __slots__ = ("seq", "dn", "kind", "time", "severity", "file", "line", "lines", "data", "original_length", "missed", "pid", "fields", "head", "more", "text")
+    class FieldsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     SEQ_FIELD_NUMBER: _ClassVar[int]
     DN_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
@@ -136,6 +147,11 @@ class LogEntry(_message.Message):
     DATA_FIELD_NUMBER: _ClassVar[int]
     ORIGINAL_LENGTH_FIELD_NUMBER: _ClassVar[int]
     MISSED_FIELD_NUMBER: _ClassVar[int]
+    PID_FIELD_NUMBER: _ClassVar[int]
+    FIELDS_FIELD_NUMBER: _ClassVar[int]
+    HEAD_FIELD_NUMBER: _ClassVar[int]
+    MORE_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
     seq: int
     dn: str
     kind: EntryKind
@@ -147,7 +163,12 @@ class LogEntry(_message.Message):
     data: bytes
     original_length: int
     missed: int
-    def __init__(self, seq: _Optional[int] = ..., dn: _Optional[str] = ..., kind: _Optional[_Union[EntryKind, str]] = ..., time: _Optional[float] = ..., severity: _Optional[_Union[Severity, str]] = ..., file: _Optional[str] = ..., line: _Optional[int] = ..., lines: _Optional[_Iterable[str]] = ..., data: _Optional[bytes] = ..., original_length: _Optional[int] = ..., missed: _Optional[int] = ...) -> None: ...
+    pid: int
+    fields: _containers.ScalarMap[str, str]
+    head: bytes
+    more: bytes
+    text: str
+    def __init__(self, seq: _Optional[int] = ..., dn: _Optional[str] = ..., kind: _Optional[_Union[EntryKind, str]] = ..., time: _Optional[float] = ..., severity: _Optional[_Union[Severity, str]] = ..., file: _Optional[str] = ..., line: _Optional[int] = ..., lines: _Optional[_Iterable[str]] = ..., data: _Optional[bytes] = ..., original_length: _Optional[int] = ..., missed: _Optional[int] = ..., pid: _Optional[int] = ..., fields: _Optional[_Mapping[str, str]] = ..., head: _Optional[bytes] = ..., more: _Optional[bytes] = ..., text: _Optional[str] = ...) -> None: ...
 
 class RestartRequest(_message.Message):
     __slots__ = ("dn",)

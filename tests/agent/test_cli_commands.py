@@ -107,8 +107,9 @@ def test_no_command_is_a_usage_error(env: dict[str, str]) -> None:
         (["logs", "-n", "-1"], "argument -n/--lines: '-1' is not a count: use an integer >= 0"),
         (["logs", "-n", "x"], "argument -n/--lines: 'x' is not a count: use an integer >= 0"),
         (
-            ["logs", "--severity", "debug"],
-            "argument --severity: 'debug' is not a severity: use one of INFO, WARNING, ERROR, FATAL",
+            ["logs", "--severity", "verbose"],
+            "argument --severity: 'verbose' is not a severity: "
+            "use one of DEBUG, INFO, WARNING, ERROR, FATAL",
         ),
         (
             ["logs", "--raw-only", "--leveled-only"],
@@ -253,6 +254,7 @@ def test_control_commands_get_their_options_and_the_socket_of_the_config(
                 "children": True,
                 "lines": 5,
                 "severity": "WARNING",
+                "since": None,
                 "json": True,
                 "raw_only": True,
                 "leveled_only": False,
@@ -278,6 +280,7 @@ def test_control_commands_get_their_options_and_the_socket_of_the_config(
                 "children": False,
                 "lines": None,
                 "severity": None,
+                "since": None,
                 "json": False,
                 "raw_only": False,
                 "leveled_only": False,

@@ -264,7 +264,8 @@ def test_an_address_that_disagrees_with_the_user_containerd_config_is_refused(
 def test_odd_values_of_the_other_sections_are_refused(short_dir: Path, env: dict[str, str]) -> None:
     text = (
         '[containerd]\npath = "bin:/usr/bin"\naddress = "unix:///tmp/c.sock"\n'
-        '[log]\nmin_severity = "DEBUG"\n'
+        '[log]\nmin_severity = "VERBOSE"\n'
+        '[log.parse]\n"root.Containerd" = "glog"\n"root.containerd" = "klog"\n'
         '[metrics]\nlisten = "example.com:80"\n'
     )
     f = f"in {short_dir}/agent.toml"
@@ -273,8 +274,12 @@ def test_odd_values_of_the_other_sections_are_refused(short_dir: Path, env: dict
         'use absolute directories, e.g. "/usr/sbin:/usr/bin:/sbin:/bin"',
         f"key 'containerd.address' {f}: 'unix:///tmp/c.sock' is not a path; "
         "give the unix socket's path without a scheme",
-        f"key 'log.min_severity' {f}: 'DEBUG' is not a severity; "
-        'use one of "INFO", "WARNING", "ERROR", "FATAL"',
+        f"key 'log.min_severity' {f}: 'VERBOSE' is not a severity; "
+        'use one of "DEBUG", "INFO", "WARNING", "ERROR", "FATAL"',
+        f"key 'log.parse.\"root.Containerd\"' {f}: 'root.Containerd' is not a DN pattern; "
+        'use a DN such as "root.containerd" (it and its subtree), or "" for every DN',
+        f"key 'log.parse.\"root.containerd\"' {f}: 'klog' is not a log format; "
+        'use one of "raw", "glog", "logrus", "auto"',
         f"key 'metrics.listen' {f}: 'example.com:80' is not host:port; use an IP address and "
         'a port, e.g. "127.0.0.1:9464" or "[::1]:9464"',
     ]

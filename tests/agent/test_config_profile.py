@@ -14,6 +14,7 @@ import pytest
 from actors.agent import __version__
 from actors.agent.config import DEFAULT_SOURCE, default_toml, load_config, parse_config
 from actors.agent.config.schema import (
+    DEFAULT_LOG_PARSE,
     DERIVED_PATHS,
     POLICY_KEYS,
     SECTION_KEYS,
@@ -173,6 +174,7 @@ def test_default_toml_documents_every_key_with_the_schema_defaults() -> None:
         "metrics.listen": "127.0.0.1:9464",
         "log.json_file": "",
         "preseed.labels": {},
+        "log.parse": dict(DEFAULT_LOG_PARSE),
     }
     for section, keys in SECTION_KEYS.items():
         assert list(doc[section]) == list(keys), section

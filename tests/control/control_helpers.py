@@ -89,6 +89,7 @@ def logs_args(socket_path: str | None, dn: str | None = "root", **kw: Any) -> ar
         "children": False,
         "lines": None,
         "severity": None,
+        "since": None,
         "json": False,
         "raw_only": False,
         "leveled_only": False,

@@ -313,3 +313,54 @@ def test_a_bad_config_exits_2_with_its_problems(short_dir, capsys):
     assert capsys.readouterr().err == (
         f"key 'control.sockett' in {config!s}: unknown key; did you mean 'socket'?\n"
     )
+
+
+def _write_parsed(served, data: bytes, fmt: str = "glog") -> None:
+    from actors.logtree import ParseFormat
+    from actors.logtree.parse import StreamParser
+
+    parser = StreamParser(ParseFormat(fmt))
+    parser.feed(data, 1_800_000_000.0)
+    parser.close_entry()
+    served.backend.log_tree.write_parsed("root", parser.take(keep_open=False))
+
+
+RUNSC = (
+    b"D1204 02:46:05.100000 7 boot.go:1] debug line\n"
+    b"W1204 02:46:06.200000 7 boot.go:2] a warning\n"
+    b"E1204 02:46:07.300000 7 boot.go:3] an error\n"
+)
+
+
+def test_logs_show_parsed_entries_with_their_own_time_severity_and_source(served, capsys):
+    _write_parsed(served, RUNSC)
+    assert cmd_logs(logs_args(served.path, "root", severity="error")) == 0
+    out = capsys.readouterr().out
+    assert out == _lines(_stored(served, "root", min_severity=Severity.ERROR))
+    assert out.endswith(" boot.go:3] an error\n") and out.startswith("root  E1204 ")
+    assert cmd_logs(logs_args(served.path, "root", json=True, severity="warning")) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(r["severity"], r["source"], r["pid"], r["raw"]) for r in rows] == [
+        ("WARNING", "boot.go:2", 7, RUNSC.splitlines()[1].decode()),
+        ("ERROR", "boot.go:3", 7, RUNSC.splitlines()[2].decode()),
+    ]
+
+
+def test_logs_since_leaves_out_entries_older_than_their_own_time(served, capsys):
+    _write_parsed(served, RUNSC)
+    middle = [e for e in _stored(served, "root")][1].timestamp
+    assert cmd_logs(logs_args(served.path, "root", since=middle)) == 0
+    assert capsys.readouterr().out == _lines(_stored(served, "root")[1:])
+
+
+def test_logs_since_takes_a_duration_or_a_time_and_names_a_bad_one() -> None:
+    from actors.agent.cli import build_parser
+
+    parser = build_parser()
+    before = time.time()
+    args = parser.parse_args(["logs", "--since", "2h"])
+    assert before - 7200 - 1 <= args.since <= time.time() - 7200
+    args = parser.parse_args(["logs", "--since", "2026-12-04T02:36:55Z"])
+    assert args.since == 1796351815.0
+    with pytest.raises(SystemExit):
+        parser.parse_args(["logs", "--since", "yesterday"])

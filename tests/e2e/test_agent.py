@@ -162,6 +162,47 @@ def test_logs_show_containerds_boot_lines(agent):
     assert IMAGE in preseed and "k8s.io" in preseed
 
 
+def test_logs_severity_error_finds_containerds_own_error_with_its_own_time(agent):
+    agent.wait_states(FULL)
+    out = agent.cli("logs", "root.containerd", "--severity", "ERROR").stdout
+    errors = [line for line in out.splitlines() if line.startswith("root.containerd  E")]
+    assert errors, out
+    # The CRI plugin finds no CNI config on this host: containerd's level=error line.
+    assert any("failed to load cni during init" in line for line in errors), out
+    rows = [
+        json.loads(line)
+        for line in agent.cli(
+            "logs", "root.containerd", "--severity", "error", "--json"
+        ).stdout.splitlines()
+    ]
+    cni = next(r for r in rows if r["kind"] == "leveled" and "cni" in r["message"])
+    assert cni["severity"] == "ERROR" and cni["fields"]["error"].startswith(
+        "cni config load failed"
+    )
+    assert cni["raw"].startswith('time="') and "level=error" in cni["raw"]
+    # Its time is containerd's own time= field, not the time the chunk reached the agent.
+    assert f'time="{time.strftime("%Y-%m-%dT%H", time.gmtime(cni["time"]))}' in cni["raw"]
+    assert "failed to load cni" in agent.cli("logs", "root.containerd", "--since", "1h").stdout
+    later = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600))
+    assert agent.cli("logs", "root.containerd", "--since", later).stdout == ""
+
+
+def test_runscs_glog_lines_become_leveled_entries(agent):
+    agent.wait_states(FULL)
+    fd = os.open(agent.state / "runsc" / "logs.fifo", os.O_WRONLY | os.O_NONBLOCK)
+    os.write(fd, b"W1204 02:46:05.465477   25623 sandbox.go:42] runsc e2e warning\n\tdetail\n")
+    os.close(fd)
+    deadline = time.monotonic() + 20
+    rows: list[dict] = []
+    while time.monotonic() < deadline and not rows:
+        out = agent.cli("logs", "root.containerd.runsc", "--severity", "WARNING", "--json").stdout
+        rows = [json.loads(line) for line in out.splitlines() if "runsc e2e warning" in line]
+        time.sleep(0.2)
+    (row,) = rows
+    assert (row["severity"], row["source"], row["pid"]) == ("WARNING", "sandbox.go:42", 25623)
+    assert row["lines"] == ["runsc e2e warning", "\tdetail"]
+
+
 def test_logs_follow_streams_a_line_written_into_the_fifo(agent):
     agent.wait_states(FULL)
     follower = subprocess.Popen(

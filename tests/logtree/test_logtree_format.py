@@ -41,7 +41,7 @@ def test_a_leveled_entry_is_formatted_like_glog() -> None:
 
 def test_each_severity_shows_its_letter() -> None:
     letters = [format_entry(leveled("root", "x", severity=s)).split("  ")[1][0] for s in Severity]
-    assert letters == ["I", "W", "E", "F"]
+    assert letters == ["D", "I", "W", "E", "F"]
 
 
 def test_every_line_of_a_multi_line_entry_gets_the_full_prefix() -> None:
@@ -112,8 +112,13 @@ def test_entry_to_dict_of_a_leveled_entry() -> None:
         "severity": "WARNING",
         "file": "a.py",
         "line": 12,
+        "source": "a.py:12",
+        "pid": None,
+        "fields": {},
         "lines": ["one", "two"],
         "message": "one\ntwo",
+        "raw": None,
+        "original_length": None,
     }
 
 

@@ -151,8 +151,13 @@ def test_json_sink_writes_one_valid_json_object_per_entry_even_for_junk(
             "severity": "FATAL",
             "file": "main.py",
             "line": 1,
+            "source": "main.py:1",
+            "pid": None,
+            "fields": {},
             "lines": ["caf\u00e9", "lone \udcff"],
             "message": "caf\u00e9\nlone \udcff",
+            "raw": None,
+            "original_length": None,
         },
     ]
 

@@ -43,6 +43,7 @@ from typing import Any
 from actors.agent.config.policy import read_policies
 from actors.agent.config.runtimes import read_cri, read_runsc_runtime
 from actors.agent.config.schema import (
+    DEFAULT_LOG_PARSE,
     DEFAULT_STATE_DIR,
     DERIVED_PATHS,
     SECTION_KEYS,
@@ -430,7 +431,15 @@ def _log(ctx: _Paths, t: Mapping[str, Any]) -> LogSection:
     if "min_severity" in t:
         severity = chk.severity("log.min_severity", t["min_severity"], severity)
     json_file = chk.path("log.json_file", t.get("json_file", ""), None)
-    return LogSection(stderr=stderr, json_file=json_file, min_severity=severity)
+    parse = dict(DEFAULT_LOG_PARSE)
+    if "parse" in t:
+        parse.update(chk.log_parse("log.parse", t["parse"]))
+    return LogSection(
+        stderr=stderr,
+        json_file=json_file,
+        min_severity=severity,
+        parse=MappingProxyType(parse),
+    )
 
 
 def _metrics(chk: Checker, t: Mapping[str, Any]) -> MetricsSection:

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
+from actors.logtree.parse.line import ParseFormat
+from actors.logtree.severity import Severity
 from actors.supervisor.core.policy import PolicyRule, PolicySet
 
 __all__ = [
@@ -25,6 +27,8 @@ __all__ = [
     "POLICY_KEYS",
     "SECTION_KEYS",
     "SEVERITIES",
+    "PARSE_FORMATS",
+    "DEFAULT_LOG_PARSE",
     "STATE_ENV",
     "UNIX_PATH_MAX",
     "AgentConfig",
@@ -64,8 +68,16 @@ DERIVED_PATHS: Mapping[str, str] = MappingProxyType(
     }
 )
 
-#: Leveled log severities, lowest first, spelled as in Go's logtree.
-SEVERITIES = ("INFO", "WARNING", "ERROR", "FATAL")
+#: Leveled log severities, lowest first: the names of `actors.logtree.Severity`.
+SEVERITIES = tuple(Severity.__members__)
+
+#: How a DN's raw lines are parsed: the values of `actors.logtree.ParseFormat`.
+PARSE_FORMATS = tuple(f.value for f in ParseFormat)
+
+#: ``[log] parse`` entries in force unless the config file sets the same pattern.
+DEFAULT_LOG_PARSE: Mapping[str, str] = MappingProxyType(
+    {"root.containerd": "logrus", "root.containerd.runsc": "glog"}
+)
 
 #: Policy key -> how its value is read (see `actors.agent.config`):
 #: "duration" >= 0, "positive" duration > 0, "optional" duration > 0 or "off",
@@ -116,7 +128,7 @@ SECTION_KEYS: Mapping[str, tuple[str, ...]] = MappingProxyType(
             "unpack",
             "parallel",
         ),
-        "log": ("stderr", "json_file", "min_severity"),
+        "log": ("stderr", "json_file", "min_severity", "parse"),
         "control": ("socket",),
         "metrics": ("enabled", "listen"),
     }
@@ -241,8 +253,14 @@ class LogSection:
     #: Append every entry as one JSON object per line to this file, absolute; None: off.
     json_file: Path | None = None
     #: The lowest severity of leveled entries written to the sinks above (one of
-    #: `SEVERITIES`). Raw lines (containerd's, runsc's) are always written.
+    #: `SEVERITIES`). Raw lines are always written.
     min_severity: str = "INFO"
+    #: DN pattern (the DN and its subtree, "" for all) -> how its raw lines are parsed
+    #: (one of `PARSE_FORMATS`); the most specific pattern wins. The file's entries
+    #: are merged over `DEFAULT_LOG_PARSE` (read-only mapping).
+    parse: Mapping[str, str] = field(
+        default_factory=lambda: MappingProxyType(dict(DEFAULT_LOG_PARSE))
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

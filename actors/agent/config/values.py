@@ -26,8 +26,10 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
-from actors.agent.config.schema import SEVERITIES, UNIX_PATH_MAX
+from actors.agent.config.schema import PARSE_FORMATS, SEVERITIES, UNIX_PATH_MAX
 from actors.agent.config.units import format_size, parse_duration, parse_size
+from actors.logtree.dn import validate_pattern
+from actors.logtree.errors import LogTreeError
 
 __all__ = ["Checker", "dotted", "toml_type"]
 
@@ -231,6 +233,30 @@ class Checker:
         else:
             self.wrong_type(key, value, f"one of {listed}")
         return fallback
+
+    def log_parse(self, key: str, value: object) -> dict[str, str]:
+        """The ``[log] parse`` table: DN pattern -> one of `PARSE_FORMATS`."""
+        table = self.table(key, value)
+        parse: dict[str, str] = {}
+        listed = ", ".join(json.dumps(f) for f in PARSE_FORMATS)
+        for pattern, fmt in table.items():
+            sub = f"{key}.{dotted(pattern)}"
+            try:
+                validate_pattern(pattern)
+            except LogTreeError:
+                self.problem(
+                    sub,
+                    f"{pattern!r} is not a DN pattern; use a DN such as "
+                    '"root.containerd" (it and its subtree), or "" for every DN',
+                )
+                continue
+            if not isinstance(fmt, str):
+                self.wrong_type(sub, fmt, f"one of {listed}")
+            elif fmt not in PARSE_FORMATS:
+                self.problem(sub, f"{fmt!r} is not a log format; use one of {listed}")
+            else:
+                parse[pattern] = fmt
+        return parse
 
     def listen(self, key: str, value: object, fallback: tuple[str, int]) -> tuple[str, int]:
         """``host:port`` with an IP literal (IPv6 in brackets) or ``localhost``."""

@@ -43,7 +43,7 @@ from actors.agent.control.wire import (
     hello,
     probe_socket,
 )
-from actors.logtree import Severity, entry_to_dict, format_entry
+from actors.logtree import LogTreeError, Severity, entry_to_dict, format_entry
 from messages.control import control_pb2 as pb
 from messages.control import control_pb2_grpc as pb_grpc
 
@@ -96,7 +96,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
-    """``logs [DN] [-f] [--children] [-n N] [--severity S] [--json] [--raw-only|--leveled-only]``.
+    """``logs [DN] [-f] [--children] [-n N] [--severity S] [--since WHEN] [--json] [--raw-only]``.
 
     No DN reads the whole tree. ``-f`` follows until Ctrl-C (exit 0) or until the agent
     stops; entries the agent had to drop because this reader was too slow are reported
@@ -290,12 +290,12 @@ def _logs_request(args: argparse.Namespace) -> pb.LogsRequest:
     severity = getattr(args, "severity", None)
     if severity is not None:
         try:
-            request.min_severity = cast("pb.Severity", int(Severity[severity.upper()]))
-        except KeyError:
-            names = ", ".join(s.name for s in Severity)
-            raise _CommandError(
-                EXIT_USAGE, f"severity {severity!r} is invalid: use one of {names}"
-            ) from None
+            request.min_severity = cast("pb.Severity", Severity.from_name(severity).proto)
+        except LogTreeError as e:
+            raise _CommandError(EXIT_USAGE, str(e)) from None
+    since = getattr(args, "since", None)
+    if since is not None:
+        request.since = since
     if getattr(args, "raw_only", False):
         request.kinds = pb.KIND_FILTER_RAW
     elif getattr(args, "leveled_only", False):

@@ -117,6 +117,7 @@ class _LogsQuery:
     leveled: bool
     raw: bool
     min_severity: Severity
+    since: float | None
 
 
 def _logs_query(request: pb.LogsRequest) -> _LogsQuery:
@@ -131,8 +132,12 @@ def _logs_query(request: pb.LogsRequest) -> _LogsQuery:
     kinds = request.kinds
     if kinds not in (pb.KIND_FILTER_ALL, pb.KIND_FILTER_LEVELED, pb.KIND_FILTER_RAW):
         raise LogTreeError(f"kind filter {kinds!r} is invalid")
-    if request.min_severity not in {int(s) for s in Severity}:
-        raise LogTreeError(f"severity {request.min_severity!r} is invalid")
+    min_severity = Severity.DEBUG
+    if request.HasField("min_severity"):
+        min_severity = Severity.from_proto(request.min_severity)
+    since = request.since if request.HasField("since") else None
+    if since is not None and since != since:
+        raise LogTreeError("since nan is invalid")
     return _LogsQuery(
         dn=dn,
         subtree=request.subtree,
@@ -140,7 +145,8 @@ def _logs_query(request: pb.LogsRequest) -> _LogsQuery:
         follow=request.follow,
         leveled=kinds != pb.KIND_FILTER_RAW,
         raw=kinds != pb.KIND_FILTER_LEVELED,
-        min_severity=Severity(request.min_severity),
+        min_severity=min_severity,
+        since=since,
     )
 
 
@@ -232,6 +238,7 @@ class _Servicer(pb_grpc.ControlServicer):
             raw=query.raw,
             min_severity=query.min_severity,
             buffer=self._buffer,
+            since=query.since,
         )
         with self._lock:
             self._readers.add(reader)

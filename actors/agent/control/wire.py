@@ -25,7 +25,7 @@ from typing import Protocol, cast
 
 import grpc
 
-from actors.logtree import Entry, LeveledEntry, RawEntry, Severity
+from actors.logtree import Entry, LeveledEntry, ParsedEntry, RawEntry, Severity
 from actors.supervisor.core.states import NodeState
 from messages.control import control_pb2 as pb
 from messages.control import control_pb2_grpc as pb_grpc
@@ -147,30 +147,61 @@ def entry_to_proto(entry: Entry) -> pb.LogEntry:
             data=entry.data,
             original_length=entry.original_length,
         )
-    return pb.LogEntry(
+    msg = pb.LogEntry(
         seq=entry.seq,
         dn=entry.dn,
         kind=pb.ENTRY_KIND_LEVELED,
         time=entry.timestamp,
-        severity=cast("pb.Severity", int(entry.severity)),
+        severity=cast("pb.Severity", entry.severity.proto),
         file=entry.file,
         line=entry.line,
         lines=list(entry.lines),
+        pid=entry.pid,
+        fields=entry.fields or {},
     )
+    if isinstance(entry, ParsedEntry):
+        msg.head = entry.head
+        msg.more = entry.more
+        msg.text = entry.text
+        msg.original_length = entry.original_length
+    return msg
 
 
 def entry_from_proto(msg: pb.LogEntry) -> Entry:
-    """Rebuilds a log tree entry from its wire form (for formatting on the client)."""
+    """Rebuilds a log tree entry from its wire form (for formatting on the client).
+
+    Raises:
+        LogTreeError: the severity number is unknown.
+    """
     if msg.kind == pb.ENTRY_KIND_RAW:
         return RawEntry(msg.seq, msg.dn, msg.data, msg.original_length, msg.time)
+    severity = Severity.from_proto(msg.severity)
+    fields = dict(msg.fields) or None
+    if msg.head:
+        return ParsedEntry(
+            msg.seq,
+            msg.dn,
+            severity,
+            msg.time,
+            msg.file,
+            msg.line,
+            msg.pid,
+            msg.text,
+            fields,
+            msg.head,
+            msg.original_length,
+            msg.more,
+        )
     return LeveledEntry(
         dn=msg.dn,
-        severity=Severity(msg.severity),
+        severity=severity,
         lines=tuple(msg.lines) or ("",),
         timestamp=msg.time,
         file=msg.file,
         line=msg.line,
         seq=msg.seq,
+        pid=msg.pid,
+        fields=fields,
     )
 
 

@@ -31,6 +31,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from actors.logtree.parse.line import ParseFormat
 from actors.supervisor.core.errors import SupervisionError
 from actors.supervisor.core.states import Signal
 from actors.supervisor.process.childlog import SUB_LOGGER_PREFIX, RawLog
@@ -61,7 +62,13 @@ class Canceled(Exception):
 class Context:
     """What a runnable knows about its node; passed as its first argument."""
 
-    def __init__(self, dn: str, generation: int, link: ChildLink) -> None:
+    def __init__(
+        self,
+        dn: str,
+        generation: int,
+        link: ChildLink,
+        raw_format: ParseFormat = ParseFormat.RAW,
+    ) -> None:
         #: This node's DN, e.g. "root.containerd".
         self.dn = dn
         #: Which start of this node this is (tree-wide counter).
@@ -71,6 +78,8 @@ class Context:
         #: Why it was cancelled, once it was.
         self.cancel_reason: str | None = None
         self.signalled_done = False
+        #: How this node's raw log lines are parsed (the `[log] parse` table's format).
+        self.raw_format = raw_format
         self._link = link
         self._raw: RawLog | None = None
         self._lock = threading.Lock()
@@ -138,10 +147,13 @@ def logger(ctx: Context) -> logging.Logger:
 
 
 def raw_logger(ctx: Context) -> RawLog:
-    """The raw (bytes, split into lines) logger of this node."""
+    """The raw (bytes, split into lines) logger of this node.
+
+    Its lines are parsed in this process when the node's `raw_format` says so.
+    """
     with ctx._lock:
         if ctx._raw is None:
-            ctx._raw = RawLog(ctx._link)
+            ctx._raw = RawLog(ctx._link, parse=ctx.raw_format)
         return ctx._raw
 
 

@@ -4,13 +4,22 @@ Leveled: `LinkLogHandler` is installed on the process's root `logging` logger,
 so every `logging` call in the runnable (its own, or a library's) becomes one
 `LogEntry` frame on the node's DN, sent as it happens. A record of a
 sub-logger (`sub_logger(ctx, "dut")`) goes to DN `<node>.dut`. Severity:
-CRITICAL -> FATAL, ERROR, WARNING, anything lower -> INFO. A formatted
-exception is part of the same entry (multi-line entries are atomic).
+`Severity.from_logging` (CRITICAL -> FATAL, ERROR, WARNING, INFO, lower ->
+DEBUG; the handler passes INFO and up). A formatted exception is part of the
+same entry (multi-line entries are atomic).
 
 Raw: `RawLog` batches bytes into chunks (many lines per frame). A write of at
 least `DIRECT_BYTES` goes out at once, as one frame (after whatever was
 buffered, so order is kept); smaller writes are buffered and sent when the
 buffer reaches `CHUNK_BYTES` or `FLUSH_SECONDS` after the first buffered byte.
+
+Parsed: a `RawLog` made with a `ParseFormat` other than RAW (the node's
+`[log] parse` format, given in its Start message) parses its bytes here, in the
+child, with a `StreamParser`, and sends each chunk's lines as one `parsed`
+frame of columns instead of a `raw` frame: the same batching, the root only
+stores. The last entry of a chunk is held back for continuation lines (a Go
+goroutine dump) until the next entry starts or no byte came for
+`FLUSH_SECONDS`; `close` (at exit) also ends a partial last line.
 
 Loss bound: a process that is SIGKILLed loses only what it had not sent yet,
 i.e. at most its buffered partial chunk: under `CHUNK_BYTES` bytes written in
@@ -23,10 +32,18 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
+from actors.logtree.parse.line import ParseFormat
+from actors.logtree.severity import Severity
 from actors.supervisor.process.link import ChildLink, LinkClosed
 from messages.framing import encode_frame
 from messages.wire import LogEntry
+
+if TYPE_CHECKING:
+    from actors.logtree.parse.stream import StreamParser
 
 __all__ = ["LinkLogHandler", "RawLog", "SUB_LOGGER_PREFIX", "CHUNK_BYTES", "FLUSH_SECONDS"]
 
@@ -38,17 +55,6 @@ DIRECT_BYTES = 4096
 CHUNK_BYTES = 64 * 1024
 #: ...or this long after the first of them.
 FLUSH_SECONDS = 0.02
-
-
-def severity_of(levelno: int) -> str:
-    """Map a `logging` level to a log tree severity."""
-    if levelno >= logging.CRITICAL:
-        return "FATAL"
-    if levelno >= logging.ERROR:
-        return "ERROR"
-    if levelno >= logging.WARNING:
-        return "WARNING"
-    return "INFO"
 
 
 class LinkLogHandler(logging.Handler):
@@ -70,7 +76,7 @@ class LinkLogHandler(logging.Handler):
                 sub = record.name[len(SUB_LOGGER_PREFIX) :]
             self._link.send(
                 LogEntry(
-                    severity=severity_of(record.levelno),
+                    severity=Severity.from_logging(record.levelno).name,
                     message=message.rstrip("\n"),
                     file=os.path.basename(record.pathname),
                     line=record.lineno,
@@ -85,15 +91,35 @@ class LinkLogHandler(logging.Handler):
 
 
 class RawLog:
-    """A byte sink for the node's raw log (thread-safe)."""
+    """A byte sink for the node's raw log (thread-safe).
 
-    def __init__(self, link: ChildLink, sub: str | None = None) -> None:
+    Args:
+        link: the link to the root.
+        sub: a reserved sub-logger name, or None for the node's own DN.
+        parse: how to parse the lines here before sending; RAW sends bytes.
+        clock: wall clock for parsed lines without a time of their own.
+    """
+
+    def __init__(
+        self,
+        link: ChildLink,
+        sub: str | None = None,
+        parse: ParseFormat = ParseFormat.RAW,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._link = link
         self._sub = sub
+        self._parser: StreamParser | None = None
+        if parse is not ParseFormat.RAW:
+            from actors.logtree.parse.stream import StreamParser  # only nodes that parse
+
+            self._parser = StreamParser(parse)
+        self._clock = clock
         self._buf = bytearray()
         self._cond = threading.Condition()
         self._flusher: threading.Thread | None = None
         self._closed = False
+        self._writes = 0
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
         """Queue `data` for the node's raw log; returns its length."""
@@ -101,6 +127,7 @@ class RawLog:
         if not n:
             return 0
         with self._cond:
+            self._writes += 1
             if n >= DIRECT_BYTES:
                 self._send_locked(bytes(self._buf) + bytes(data) if self._buf else bytes(data))
                 self._buf.clear()
@@ -110,32 +137,64 @@ class RawLog:
             if len(self._buf) >= CHUNK_BYTES:
                 self._send_locked(bytes(self._buf))
                 self._buf.clear()
-            else:
-                if self._flusher is None:
-                    self._flusher = threading.Thread(
-                        target=self._flush_loop, name="nc-rawlog-flush", daemon=True
-                    )
-                    self._flusher.start()
-                elif was_empty:
-                    self._cond.notify()
+            elif was_empty:
+                self._wake_flusher()
         return n
 
     def flush(self) -> None:
-        """Send whatever is buffered now."""
+        """Send whatever is buffered now, a held parsed entry included."""
         with self._cond:
             if self._buf:
                 self._send_locked(bytes(self._buf))
                 self._buf.clear()
+            self._release_locked()
 
     def close(self) -> None:
-        """Flush and stop the flusher thread."""
+        """Flush (a partial last line too) and stop the flusher thread."""
         with self._cond:
             self._closed = True
             self._cond.notify()
-        self.flush()
+            if self._buf:
+                self._send_locked(bytes(self._buf))
+                self._buf.clear()
+            if self._parser is not None:
+                self._parser.flush_line(self._clock())
+            self._release_locked()
+
+    def _wake_flusher(self) -> None:
+        """Starts the flusher thread, or wakes it; called with the lock held."""
+        if self._flusher is None:
+            self._flusher = threading.Thread(
+                target=self._flush_loop, name="nc-rawlog-flush", daemon=True
+            )
+            self._flusher.start()
+        else:
+            self._cond.notify()
 
     def _send_locked(self, data: bytes) -> None:
-        body: dict[str, object] = {"type": "raw", "data": data}
+        parser = self._parser
+        if parser is None:
+            self._send_frame({"type": "raw", "data": data})
+            return
+        now = self._clock()
+        for start in range(0, len(data), CHUNK_BYTES):  # a frame per chunk, however large
+            parser.feed(data[start : start + CHUNK_BYTES], now)
+            batch = parser.take(keep_open=True)
+            if batch is not None:
+                self._send_frame({"type": "parsed", **batch.columns()})
+        if parser.open:
+            self._wake_flusher()
+
+    def _release_locked(self) -> None:
+        """Sends a parsed entry held back for continuation lines, if any."""
+        if self._parser is None:
+            return
+        self._parser.close_entry()
+        batch = self._parser.take(keep_open=False)
+        if batch is not None:
+            self._send_frame({"type": "parsed", **batch.columns()})
+
+    def _send_frame(self, body: dict[str, object]) -> None:
         if self._sub is not None:
             body["sub"] = self._sub
         try:
@@ -146,11 +205,18 @@ class RawLog:
     def _flush_loop(self) -> None:
         with self._cond:
             while not self._closed:
-                if not self._buf:
-                    self._cond.wait()
-                    continue
-                # Something is buffered: give it FLUSH_SECONDS to grow.
-                self._cond.wait(FLUSH_SECONDS)
                 if self._buf:
-                    self._send_locked(bytes(self._buf))
-                    self._buf.clear()
+                    # Something is buffered: give it FLUSH_SECONDS to grow.
+                    self._cond.wait(FLUSH_SECONDS)
+                    if self._buf:
+                        self._send_locked(bytes(self._buf))
+                        self._buf.clear()
+                elif self._parser is not None and self._parser.open:
+                    # An entry is held for continuation lines: release it once no
+                    # byte came for FLUSH_SECONDS.
+                    writes = self._writes
+                    self._cond.wait(FLUSH_SECONDS)
+                    if writes == self._writes and not self._buf:
+                        self._release_locked()
+                else:
+                    self._cond.wait()

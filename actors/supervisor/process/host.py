@@ -27,6 +27,7 @@ import sys
 import traceback
 from typing import Any
 
+from actors.logtree.parse.line import ParseFormat
 from actors.supervisor.process.api import Canceled, Context
 from actors.supervisor.process.childlog import LinkLogHandler
 from actors.supervisor.process.link import ChildLink
@@ -66,7 +67,7 @@ def run_host(link: ChildLink, dn: str) -> int:
     """Run the node's runnable over `link`; return the process exit status."""
     link.send(Hello(version=PROTOCOL_VERSION, dn=dn, pid=os.getpid()))
     start = link.read_start()
-    ctx = Context(start.dn, start.generation, link)
+    ctx = Context(start.dn, start.generation, link, ParseFormat(start.raw_format))
     link.set_cancel_handler(ctx.cancel)
     root_logger = logging.getLogger()
     root_logger.handlers[:] = [LinkLogHandler(link)]

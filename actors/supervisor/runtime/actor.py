@@ -317,7 +317,7 @@ class SupervisorActor(pykka.ThreadingActor):
                 self._log.write_leveled(
                     LeveledEntry(
                         dn=dn,
-                        severity=Severity[severity],
+                        severity=Severity.from_name(severity),
                         lines=tuple(message.split("\n")),
                         timestamp=clock.wall(),
                         file="supervisor.py",
@@ -366,6 +366,7 @@ class SupervisorActor(pykka.ThreadingActor):
                 target=action.spec.target,
                 args=dict(action.spec.args),
                 heartbeat_interval=action.policy.heartbeat_interval,
+                raw_format=self._log.parse_format(action.dn).value,
             )
         )
         child.start()

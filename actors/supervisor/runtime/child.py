@@ -34,14 +34,13 @@ from actors.supervisor.runtime.spawn import SpawnedHost
 from messages.errors import ProtocolError
 from messages.framing import DEFAULT_MAX_FRAME, FrameReader, encode_frame
 from messages.session import ChildSession
-from messages.wire import CHILD_TO_ROOT, Exit, LogEntry, Message, RawChunk, decode
+from messages.wire import CHILD_TO_ROOT, Exit, LogEntry, Message, ParsedBatch, RawChunk, decode
 
 __all__ = ["ChildProcess", "ChildOutcome"]
 
 #: How long the waiter lets the reader drain after the process was reaped.
 DRAIN_SECONDS = 1.0
 _RECV_BYTES = 256 * 1024
-_SEVERITY = {s.name: s for s in Severity}
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +51,15 @@ class ChildOutcome:
     error: str | None
     #: The raw wait status, for logs.
     status: int
+
+
+def _parsed_bytes(msg: ParsedBatch) -> int:
+    """Bytes of the stream a parsed batch stands for (its lines and their newlines)."""
+    raws = msg.raws
+    raw_bytes: int = sum(r[2] for r in raws)
+    lines: int = sum(map(len, msg.heads)) if msg.lengths is None else sum(msg.lengths)
+    more: int = 0 if msg.mores is None else sum(map(len, msg.mores))
+    return lines + more + raw_bytes + len(msg.heads) + len(raws)
 
 
 def describe_status(status: int) -> str:
@@ -192,6 +200,11 @@ class ChildProcess:
             self._tree.write_raw(dn, msg.data)
             if self._on_log_bytes is not None:
                 self._on_log_bytes(dn, len(msg.data))
+        elif type(msg) is ParsedBatch:
+            dn = self._sub_dn(msg.sub)
+            self._tree.write_parsed(dn, msg)
+            if self._on_log_bytes is not None:
+                self._on_log_bytes(dn, _parsed_bytes(msg))
         elif type(msg) is LogEntry:
             dn = self._sub_dn(msg.sub)
             if self._on_log_bytes is not None:
@@ -199,7 +212,7 @@ class ChildProcess:
             self._tree.write_leveled(
                 LeveledEntry(
                     dn=dn,
-                    severity=_SEVERITY[msg.severity],
+                    severity=Severity[msg.severity],
                     lines=tuple(msg.message.split("\n")),
                     timestamp=float(msg.time),
                     file=msg.file,

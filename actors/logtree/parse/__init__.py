@@ -1,0 +1,83 @@
+"""Parsers of programs' own log lines: glog/klog (runsc) and logrus (containerd).
+
+Pure and small: no I/O, no clock (``now`` is an argument), no threads. They run in the
+child process that reads the bytes, so the root only stores what they produced.
+
+Modules:
+    * ``line`` — :class:`ParseFormat` (raw, glog, logrus, auto), :class:`ParsedLine`.
+    * ``times`` — glog's year inference and RFC 3339 times, with an hour cache.
+    * ``glog`` — :func:`parse_glog`.
+    * ``logrus`` — :func:`parse_logrus` (text and JSON), :func:`unquote`.
+    * ``stream`` — :class:`StreamParser`: lines of a byte stream into a columnar
+      :class:`Batch`, continuation lines attached, bounds enforced.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from actors.logtree.parse.glog import parse_glog
+    from actors.logtree.parse.line import MAX_FIELDS, ParsedLine, ParseFormat
+    from actors.logtree.parse.logrus import (
+        parse_logrus,
+        parse_logrus_json,
+        parse_logrus_text,
+        unquote,
+    )
+    from actors.logtree.parse.stream import (
+        MORE_LIMIT,
+        MORE_LINES,
+        PARSE_LIMIT,
+        Batch,
+        StreamParser,
+        parse_line,
+    )
+    from actors.logtree.parse.times import HourCache
+
+__all__ = [
+    "MAX_FIELDS",
+    "MORE_LIMIT",
+    "MORE_LINES",
+    "PARSE_LIMIT",
+    "Batch",
+    "HourCache",
+    "ParseFormat",
+    "ParsedLine",
+    "StreamParser",
+    "parse_glog",
+    "parse_line",
+    "parse_logrus",
+    "parse_logrus_json",
+    "parse_logrus_text",
+    "unquote",
+]
+
+#: Where each public name lives; modules load on first use (see ``actors.logtree``).
+_HOME = {
+    "MAX_FIELDS": "line",
+    "MORE_LIMIT": "stream",
+    "MORE_LINES": "stream",
+    "PARSE_LIMIT": "stream",
+    "Batch": "stream",
+    "HourCache": "times",
+    "ParseFormat": "line",
+    "ParsedLine": "line",
+    "StreamParser": "stream",
+    "parse_glog": "glog",
+    "parse_line": "stream",
+    "parse_logrus": "logrus",
+    "parse_logrus_json": "logrus",
+    "parse_logrus_text": "logrus",
+    "unquote": "logrus",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,170 @@
+"""logrus lines, as containerd writes them: text, or JSON with ``--log-format json``.
+
+Text (logrus' ``TextFormatter`` without colours)::
+
+    time="2026-12-04T02:36:55.921039556Z" level=info msg="loading \\"x\\"..." type=io.c.v1
+
+* The line starts with ``time=`` or ``level=`` and is a run of ``key=value`` pairs
+  separated by spaces. A value is either bare
+  (no space, no ``"``) or a Go-quoted string (``strconv.Quote``: ``\\"``, ``\\\\``,
+  ``\\n``, ``\\t``, ``\\xNN``, ``\\uNNNN`` … are unescaped). A key without ``=`` or with
+  an empty value has the value ``""``. Anything else on the line (a stray ``"``)
+  makes it not logrus.
+* ``level`` (trace, debug, info, warning/warn, error, fatal, panic) and ``msg`` are
+  required; ``time`` is optional (RFC 3339, any zone, 0 to 9 fraction digits; a bad
+  time makes the line not logrus). The other keys are the entry's fields, in order.
+* At most :data:`~actors.logtree.parse.line.MAX_FIELDS` fields.
+
+JSON (``JSONFormatter``): one object per line with string ``level`` and ``msg``, an
+optional string ``time``; other members are fields, non-string values as their JSON
+text. Nesting deeper than Python's recursion limit is not JSON here (None).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from actors.logtree.parse.line import MAX_FIELDS, ParsedLine
+from actors.logtree.parse.times import HourCache, rfc3339_hour_start
+from actors.logtree.severity import Severity
+
+__all__ = ["LEVELS", "parse_logrus", "parse_logrus_json", "parse_logrus_text", "unquote"]
+
+LEVELS = {
+    "trace": Severity.DEBUG,
+    "debug": Severity.DEBUG,
+    "info": Severity.INFO,
+    "warning": Severity.WARNING,
+    "warn": Severity.WARNING,
+    "error": Severity.ERROR,
+    "fatal": Severity.FATAL,
+    "panic": Severity.FATAL,
+}
+"""logrus level names -> severity (trace joins debug; panic joins fatal)."""
+
+_PAIR = re.compile(rb' *([^ ="]+)(?:=("[^"\\]*(?:\\.[^"\\]*)*"|[^ "]*))?|(.)', re.DOTALL).findall
+"""A ``key[=value]`` pair after optional spaces, or (third group) a byte that is not."""
+
+_ESCAPE = re.compile(
+    rb"\\(?:x([0-9a-fA-F]{2})|u([0-9a-fA-F]{4})|U([0-9a-fA-F]{8})|([0-7]{3})|(.))", re.DOTALL
+)
+_SIMPLE = {
+    b"n": b"\n",
+    b"t": b"\t",
+    b"r": b"\r",
+    b"a": b"\a",
+    b"b": b"\b",
+    b"f": b"\f",
+    b"v": b"\v",
+    b"\\": b"\\",
+    b'"': b'"',
+    b"'": b"'",
+}
+_RFC3339 = re.compile(
+    r"((\d{4})-(\d\d)-(\d\d)[Tt ](\d\d)):(\d\d):(\d\d)(?:\.(\d{1,9}))?"
+    r"(?:([Zz])|([+-])(\d\d):(\d\d))"
+).fullmatch
+_UNSEEN = -1e300
+
+
+def _unescape_one(m: re.Match[bytes]) -> bytes:
+    hex2, u4, u8, octal, other = m.groups()
+    if hex2 is not None:
+        return bytes((int(hex2, 16),))
+    if octal is not None:
+        return bytes((int(octal, 8) & 0xFF,))
+    if u4 is not None or u8 is not None:
+        point = int(u4 or u8, 16)
+        if point > 0x10FFFF:
+            return m.group(0)
+        return chr(point).encode("utf-8", "surrogatepass")
+    return _SIMPLE.get(other, m.group(0))
+
+
+def unquote(value: bytes) -> str:
+    """A logrus value as text: a Go-quoted string unescaped, a bare one as is.
+
+    Bytes that are not UTF-8 (from ``\\xNN`` escapes or raw) become ``\\xNN`` text.
+    """
+    if value[:1] == b'"':
+        value = value[1:-1]
+        if b"\\" in value:
+            value = _ESCAPE.sub(_unescape_one, value)
+    return value.decode("utf-8", "backslashreplace")
+
+
+def parse_rfc3339(text: str, cache: HourCache) -> float | None:
+    """Seconds since the epoch of an RFC 3339 time, or None when it is not one."""
+    m = _RFC3339(text)
+    if m is None:
+        return None
+    key, year, month, day, hour, minute, second, frac, zulu, sign, oh, om = m.groups()
+    hours = cache.hours
+    bkey = key.encode()
+    start = hours.get(bkey, _UNSEEN)
+    if start == _UNSEEN:
+        if len(hours) >= 4096:
+            hours.clear()
+        start = hours[bkey] = rfc3339_hour_start(int(year), int(month), int(day), int(hour))
+    if start is None or int(minute) > 59 or int(second) > 60:
+        return None
+    when = start + int(minute) * 60 + int(second)
+    if frac:
+        when += int(frac) / 10 ** len(frac)
+    if not zulu:
+        offset = int(oh) * 3600 + int(om) * 60
+        when -= offset if sign == "+" else -offset
+    return when
+
+
+def parse_logrus_text(line: bytes, now: float, cache: HourCache) -> ParsedLine | None:
+    """Parses one logrus text line; None when it is not one (see the module doc)."""
+    if not line.startswith((b"time=", b"level=")):
+        return None
+    pairs = _PAIR(line)
+    if len(pairs) > MAX_FIELDS + 3:
+        return None
+    values: dict[str, str] = {}
+    for key, value, stray in pairs:
+        if stray:
+            return None
+        values[key.decode("utf-8", "backslashreplace")] = unquote(value) if value else ""
+    return _entry(values, now, cache)
+
+
+def parse_logrus_json(line: bytes, now: float, cache: HourCache) -> ParsedLine | None:
+    """Parses one logrus JSON line; None when it is not one (see the module doc)."""
+    try:
+        obj: Any = json.loads(line)
+    except (ValueError, RecursionError):
+        return None
+    if type(obj) is not dict or len(obj) > MAX_FIELDS + 3:
+        return None
+    if type(obj.get("msg")) is not str or type(obj.get("level")) is not str:
+        return None
+    values = {k: v if type(v) is str else json.dumps(v, ensure_ascii=False) for k, v in obj.items()}
+    return _entry(values, now, cache)
+
+
+def parse_logrus(line: bytes, now: float, cache: HourCache) -> ParsedLine | None:
+    """Parses a logrus line, JSON when it starts with ``{``, else text."""
+    if line[:1] == b"{":
+        return parse_logrus_json(line, now, cache)
+    return parse_logrus_text(line, now, cache)
+
+
+def _entry(values: dict[str, str], now: float, cache: HourCache) -> ParsedLine | None:
+    """Builds the entry from the line's key/value pairs; None without level or msg."""
+    severity = LEVELS.get(values.pop("level", ""))
+    text = values.pop("msg", None)
+    if severity is None or text is None:
+        return None
+    stamp = values.pop("time", None)
+    if len(values) > MAX_FIELDS:
+        return None
+    when = now if stamp is None else parse_rfc3339(stamp, cache)
+    if when is None:
+        return None
+    return ParsedLine(severity, when, "", 0, 0, text, values or None)

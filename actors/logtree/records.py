@@ -1,0 +1,116 @@
+"""Building the tree's entries from a batch parsed in a child, with C-level calls.
+
+A child's :class:`~actors.logtree.parse.stream.StreamParser` sends its records as
+columns (the ``parsed`` wire message). The root turns them into
+:class:`~actors.logtree.entry.ParsedEntry` tuples with ``map`` and ``zip``, without a
+Python-level step per entry, and interleaves raw records (rare: lines of a parsed
+stream that did not parse) at their positions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import partial
+from itertools import islice, repeat
+from operator import itemgetter
+from typing import Any, Literal, Protocol
+
+from actors.logtree.entry import Entry, ParsedEntry, RawEntry
+from actors.logtree.severity import Severity
+
+__all__ = ["ParsedRecords", "build_records", "unpacked"]
+
+_FILE, _LINE, _PID = itemgetter(0), itemgetter(1), itemgetter(2)
+_new_parsed = partial(tuple.__new__, ParsedEntry)
+_new_raw = partial(tuple.__new__, RawEntry)
+_SEVERITY_OF_BYTE: list[Severity | None] = [None] * 256
+for _s in Severity:
+    _SEVERITY_OF_BYTE[ord(_s.code)] = _s
+
+
+class ParsedRecords(Protocol):
+    """The columns of a parsed batch (see :class:`~actors.logtree.parse.stream.Batch`).
+
+    ``fields``, ``lengths`` and ``mores`` may be None: no fields, no line cut (each
+    length is its head's), no continuation lines. ``times``, ``origins``, ``texts`` and
+    ``lengths`` may be packed (bytes of native doubles, unsigned 32-bit integers).
+    """
+
+    @property
+    def codes(self) -> bytes | bytearray: ...
+    @property
+    def times(self) -> Sequence[float] | bytes: ...
+    @property
+    def origins(self) -> Sequence[int] | bytes: ...
+    @property
+    def origin_table(self) -> Sequence[Sequence[Any]]: ...
+    @property
+    def texts(self) -> Sequence[str | int] | bytes: ...
+    @property
+    def fields(self) -> Sequence[dict[str, str] | None] | None: ...
+    @property
+    def heads(self) -> Sequence[bytes]: ...
+    @property
+    def lengths(self) -> Sequence[int] | bytes | None: ...
+    @property
+    def mores(self) -> Sequence[bytes] | None: ...
+    @property
+    def raws(self) -> Sequence[Sequence[Any]]: ...
+
+
+def unpacked(column: Sequence[Any] | bytes, kind: Literal["d", "I"]) -> Sequence[Any]:
+    """A column as a sequence: packed bytes viewed as ``kind`` (no copy), a list as is."""
+    if isinstance(column, bytes):
+        view: Sequence[Any] = memoryview(column).cast(kind)
+        return view
+    return column
+
+
+def build_records(first_seq: int, dn: str, records: ParsedRecords, now: float) -> list[Entry]:
+    """The batch's entries in batch order, numbered from ``first_seq`` on.
+
+    Args:
+        first_seq: ``seq`` of the batch's first record.
+        dn: DN of the stream.
+        records: the columns; valid (the wire message checks them), raw records'
+            positions increasing and within the batch.
+        now: arrival time, the time of raw records.
+    """
+    count = len(records.codes)
+    raws = records.raws
+    if raws:
+        total = count + len(raws)
+        positions = {int(r[0]) for r in raws}
+        seqs: Sequence[int] = [first_seq + i for i in range(total) if i not in positions]
+    else:
+        seqs = range(first_seq, first_seq + count)
+    rows = list(map(records.origin_table.__getitem__, unpacked(records.origins, "I")))
+    lengths = records.lengths
+    parsed: list[Entry] = list(
+        map(
+            _new_parsed,
+            zip(
+                seqs,
+                repeat(dn),
+                map(_SEVERITY_OF_BYTE.__getitem__, records.codes),
+                unpacked(records.times, "d"),
+                map(_FILE, rows),
+                map(_LINE, rows),
+                map(_PID, rows),
+                unpacked(records.texts, "I"),
+                repeat(None) if records.fields is None else records.fields,
+                records.heads,
+                map(len, records.heads) if lengths is None else unpacked(lengths, "I"),
+                repeat(b"") if records.mores is None else records.mores,
+            ),
+        )
+    )
+    if not raws:
+        return parsed
+    out: list[Entry] = []
+    rest = iter(parsed)
+    for position, data, length in raws:
+        out.extend(islice(rest, position - len(out)))
+        out.append(_new_raw((first_seq + position, dn, data, length, now)))
+    out.extend(rest)
+    return out
