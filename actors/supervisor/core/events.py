@@ -73,6 +73,7 @@ __all__ = [
     "TreeFailed",
     "ShutdownComplete",
     "TimerKey",
+    "TimerPurpose",
 ]
 
 
@@ -219,17 +220,34 @@ Event = (
 # ---------------------------------------------------------------- actions
 
 
+class TimerPurpose(enum.StrEnum):
+    """Why the core armed a timer; one handler in `Tree` per member.
+
+    A `StrEnum`, so a purpose compares (and hashes) equal to its lowercase
+    string: `TimerPurpose.GRACE == "grace"`.
+    """
+
+    #: The backoff before a dead node's restart.
+    RESTART = "restart"
+    #: From a cancel message to SIGKILL (the policy's grace period).
+    GRACE = "grace"
+    #: The deadline to signal HEALTHY after a start.
+    HEALTHY = "healthy"
+    #: The heartbeat watch: no heartbeat for this long fails the node.
+    LIVENESS = "liveness"
+    #: The minimum healthy uptime before the backoff resets.
+    UPTIME = "uptime"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TimerKey:
     """Names one timer: its purpose, the node and the node's generation."""
 
-    #: "restart" (backoff before a start), "grace" (cancel -> SIGKILL),
-    #: "healthy" (deadline to become HEALTHY), "liveness" (heartbeat watch),
-    #: "uptime" (min healthy uptime before the backoff resets).
-    purpose: str
+    #: What the timer is for.
+    purpose: TimerPurpose
     #: The node the timer is about.
     dn: str
-    #: The node's incarnation (for "restart": the one about to be started).
+    #: The node's incarnation (for RESTART: the one about to be started).
     generation: int
 
 

@@ -37,7 +37,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from actors.supervisor.core.backoff import Backoff
-from actors.supervisor.core.events import RunnableSpec
+from actors.supervisor.core.events import RunnableSpec, TimerPurpose
 from actors.supervisor.core.names import child_dn
 from actors.supervisor.core.policy import RestartPolicy
 from actors.supervisor.core.states import EXITED_STATES, NodeState
@@ -129,7 +129,7 @@ class Node:
     #: The `now` of each restart after a death, for the restart intensity.
     restart_history: list[float] = field(default_factory=list)
     #: Armed timers of the current generation: purpose -> deadline (seconds).
-    timers: dict[str, float] = field(default_factory=dict)
+    timers: dict[TimerPurpose, float] = field(default_factory=dict)
 
     # ------------------------------------------------------------ queries
 
@@ -185,7 +185,7 @@ class Node:
             restarts=self.restarts,
             last_error=self.last_error,
             since=self.since,
-            restart_at=self.timers.get("restart"),
+            restart_at=self.timers.get(TimerPurpose.RESTART),
         )
 
     # ------------------------------------------------------------ mutation

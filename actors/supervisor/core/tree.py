@@ -60,7 +60,8 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from typing import Any
+from functools import partial
+from typing import Never, assert_never
 
 from actors.supervisor.core.backoff import Backoff
 from actors.supervisor.core.errors import IllegalEvent, SupervisionError, UnknownNode
@@ -89,6 +90,7 @@ from actors.supervisor.core.events import (
     SubLoggerRequested,
     TimerFired,
     TimerKey,
+    TimerPurpose,
     TreeFailed,
     TreeStarted,
 )
@@ -145,26 +147,6 @@ class Tree:
         self._failure: str | None = None
         # Something exited or was cancelled since the last GC run (Go: markDirty).
         self._dirty = False
-        self._handlers: dict[type[Any], Callable[[Any], None]] = {
-            TreeStarted: self._on_tree_started,
-            ProcessSpawned: self._on_process_spawned,
-            RunGroupRequested: self._on_run_group,
-            SubLoggerRequested: self._on_sub_logger,
-            SignalReceived: self._on_signal,
-            HeartbeatReceived: self._on_heartbeat,
-            ProcessExited: self._on_process_exited,
-            NodeFaulted: self._on_node_faulted,
-            TimerFired: self._on_timer,
-            RestartRequested: self._on_restart_requested,
-            ShutdownRequested: self._on_shutdown_requested,
-        }
-        self._timer_handlers: dict[str, Callable[[Node], None]] = {
-            "restart": self._on_restart_due,
-            "grace": self._on_grace_over,
-            "healthy": self._on_healthy_deadline,
-            "liveness": self._on_liveness_lost,
-            "uptime": self._on_uptime_reached,
-        }
 
     # ================================================================ API
 
@@ -184,14 +166,12 @@ class Tree:
         """
         if self._finished:
             return []
-        handler = self._handlers.get(type(event))
-        if handler is None:
-            raise IllegalEvent(f"unknown event {event!r}")
+        handler = self._handler(event)
         if now < self._now:
             raise IllegalEvent(f"time went backwards: {now!r} after {self._now!r}")
         previous, self._now, self._out = self._now, now, []
         try:
-            handler(event)
+            handler()
         except SupervisionError:
             self._now, self._out = previous, []
             raise
@@ -243,6 +223,34 @@ class Tree:
         return self._failure
 
     # ================================================================ events
+
+    def _handler(self, event: Event) -> Callable[[], None]:
+        """The handler of `event`, bound to it; one case per `Event` type."""
+        match event:
+            case TreeStarted():
+                return partial(self._on_tree_started, event)
+            case ProcessSpawned():
+                return partial(self._on_process_spawned, event)
+            case RunGroupRequested():
+                return partial(self._on_run_group, event)
+            case SubLoggerRequested():
+                return partial(self._on_sub_logger, event)
+            case SignalReceived():
+                return partial(self._on_signal, event)
+            case HeartbeatReceived():
+                return partial(self._on_heartbeat, event)
+            case ProcessExited():
+                return partial(self._on_process_exited, event)
+            case NodeFaulted():
+                return partial(self._on_node_faulted, event)
+            case TimerFired():
+                return partial(self._on_timer, event)
+            case RestartRequested():
+                return partial(self._on_restart_requested, event)
+            case ShutdownRequested():
+                return partial(self._on_shutdown_requested, event)
+            case _:
+                _unknown_event(event)
 
     def _on_tree_started(self, event: TreeStarted) -> None:
         if self._root is not None:
@@ -305,9 +313,9 @@ class Tree:
             self._fail(node, f"illegal signal {event.signal.name} in state {node.declared.short}")
         elif event.signal is Signal.HEALTHY:
             self._set_state(node, after)
-            self._disarm(node, "healthy")
+            self._disarm(node, TimerPurpose.HEALTHY)
             if node.policy.min_healthy_uptime > 0:
-                self._arm(node, "uptime", self._now + node.policy.min_healthy_uptime)
+                self._arm(node, TimerPurpose.UPTIME, self._now + node.policy.min_healthy_uptime)
             else:
                 node.backoff = node.backoff.reset()
         else:
@@ -349,7 +357,19 @@ class Tree:
         if node is None or node.generation != key.generation or key.purpose not in node.timers:
             return
         del node.timers[key.purpose]
-        self._timer_handlers[key.purpose](node)
+        match key.purpose:
+            case TimerPurpose.RESTART:
+                self._on_restart_due(node)
+            case TimerPurpose.GRACE:
+                self._on_grace_over(node)
+            case TimerPurpose.HEALTHY:
+                self._on_healthy_deadline(node)
+            case TimerPurpose.LIVENESS:
+                self._on_liveness_lost(node)
+            case TimerPurpose.UPTIME:
+                self._on_uptime_reached(node)
+            case _:
+                assert_never(key.purpose)
 
     def _on_restart_requested(self, event: RestartRequested) -> None:
         node = self._lookup(event.dn)
@@ -421,10 +441,10 @@ class Tree:
             StartNode(dn=node.dn, generation=node.generation, spec=node.spec, policy=policy)
         )
         if policy.healthy_deadline is not None:
-            self._arm(node, "healthy", self._now + policy.healthy_deadline)
+            self._arm(node, TimerPurpose.HEALTHY, self._now + policy.healthy_deadline)
         if policy.heartbeat_interval is not None:
             window = MISSED_HEARTBEATS * policy.heartbeat_interval
-            self._arm(node, "liveness", self._now + window + SPAWN_ALLOWANCE)
+            self._arm(node, TimerPurpose.LIVENESS, self._now + window + SPAWN_ALLOWANCE)
 
     def _die(self, node: Node, error: str) -> None:
         node.last_error = error
@@ -467,13 +487,13 @@ class Tree:
                 else:
                     self._send_cancel(node, reason)
             elif node.phase is Phase.PENDING:
-                self._disarm(node, "restart")
+                self._disarm(node, TimerPurpose.RESTART)
                 node.phase = Phase.EXITED
                 self._set_state(node, NodeState.CANCELED)
 
     def _send_cancel(self, node: Node, reason: str) -> None:
         self._out.append(CancelNode(dn=node.dn, generation=node.generation, reason=reason))
-        self._arm(node, "grace", self._now + node.policy.grace_period)
+        self._arm(node, TimerPurpose.GRACE, self._now + node.policy.grace_period)
 
     def _release_deferred_cancels(self) -> None:
         """Tell each deferred node its cancel once nothing below it runs."""
@@ -522,7 +542,7 @@ class Tree:
         )
         if delay > 0:
             node.phase = Phase.PENDING
-            self._arm(node, "restart", self._now + delay)
+            self._arm(node, TimerPurpose.RESTART, self._now + delay)
         else:
             self._start(node, node.state)
 
@@ -585,12 +605,12 @@ class Tree:
         self._dirty = self._dirty or new in EXITED_STATES
         self._out.append(StateChanged(dn=node.dn, old=old, new=new))
 
-    def _arm(self, node: Node, purpose: str, deadline: float) -> None:
+    def _arm(self, node: Node, purpose: TimerPurpose, deadline: float) -> None:
         node.timers[purpose] = deadline
         key = TimerKey(purpose=purpose, dn=node.dn, generation=node.generation)
         self._out.append(SetTimer(key=key, deadline=deadline))
 
-    def _disarm(self, node: Node, purpose: str) -> None:
+    def _disarm(self, node: Node, purpose: TimerPurpose) -> None:
         if node.timers.pop(purpose, None) is not None:
             key = TimerKey(purpose=purpose, dn=node.dn, generation=node.generation)
             self._out.append(CancelTimer(key=key))
@@ -601,8 +621,17 @@ class Tree:
 
     def _feed_liveness(self, node: Node) -> None:
         interval = node.policy.heartbeat_interval
-        if interval is not None and "liveness" in node.timers:
-            self._arm(node, "liveness", self._now + MISSED_HEARTBEATS * interval)
+        if interval is not None and TimerPurpose.LIVENESS in node.timers:
+            self._arm(node, TimerPurpose.LIVENESS, self._now + MISSED_HEARTBEATS * interval)
 
     def _log(self, node: Node, severity: str, message: str) -> None:
         self._out.append(LogNode(dn=node.dn, severity=severity, message=message))
+
+
+def _unknown_event(event: Never) -> Never:
+    """Refuse an event of no `Event` type.
+
+    Typed `Never` like `typing.assert_never`, so mypy proves `Tree._handler`
+    has a case for every `Event`; at run time it raises the core's own error.
+    """
+    raise IllegalEvent(f"unknown event {event!r}")
