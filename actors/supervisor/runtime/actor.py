@@ -26,7 +26,7 @@ from collections import deque
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, cast
+from typing import Any, assert_never, cast
 
 import pykka
 
@@ -333,6 +333,8 @@ class SupervisorActor(pykka.ThreadingActor):
             case ShutdownComplete():
                 self._log.flush_all_raw()
                 self._finished.set()
+            case _:
+                assert_never(action)
 
     def _start(self, action: StartNode) -> None:
         try:

@@ -44,7 +44,7 @@ import itertools
 import random
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, TypeVar
+from typing import Any, TypeVar, assert_never
 
 from actors.supervisor.core.events import (
     Action,
@@ -318,7 +318,7 @@ class Simulation:
         self.complete = False
         self._root = root
         self._behaviours = {**BUILTIN_BEHAVIOURS, **(behaviours or {})}
-        self._pending: deque[Action] = deque()
+        self._pending: deque[StartNode | CancelNode | KillNode] = deque()
         self._live: dict[tuple[str, int], FakeProcess] = {}
         self._replies: dict[tuple[str, int, int], str | None] = {}
         self._timer_order: dict[TimerKey, int] = {}
@@ -457,39 +457,46 @@ class Simulation:
     # ------------------------------------------------------------ internals
 
     def _record(self, action: Action) -> None:
-        if isinstance(action, (StartNode, CancelNode, KillNode)):
-            self._pending.append(action)
-        elif isinstance(action, SetTimer):
-            self.timers[action.key] = action.deadline
-            self._timer_order[action.key] = next(self._seq)
-        elif isinstance(action, CancelTimer):
-            self.timers.pop(action.key, None)
-        elif isinstance(action, (ReplyRunGroup, ReplySubLogger)):
-            self._replies[(action.dn, action.generation, action.request_id)] = action.error
-        elif isinstance(action, LogNode):
-            self.logs.append(action)
-        elif isinstance(action, StateChanged):
-            self.metrics[action.dn] = action.new
-        elif isinstance(action, TreeFailed):
-            self.failed = action.reason
-        elif isinstance(action, ShutdownComplete):
-            self.complete = True
+        match action:
+            case StartNode() | CancelNode() | KillNode():
+                self._pending.append(action)
+            case SetTimer(key=key, deadline=deadline):
+                self.timers[key] = deadline
+                self._timer_order[key] = next(self._seq)
+            case CancelTimer(key=key):
+                self.timers.pop(key, None)
+            case ReplyRunGroup() | ReplySubLogger():
+                self._replies[(action.dn, action.generation, action.request_id)] = action.error
+            case LogNode():
+                self.logs.append(action)
+            case StateChanged(dn=dn, new=new):
+                self.metrics[dn] = new
+            case TreeFailed(reason=reason):
+                self.failed = reason
+            case ShutdownComplete():
+                self.complete = True
+            case _:
+                assert_never(action)
 
-    def _perform(self, action: Action) -> None:
-        if isinstance(action, StartNode):
-            self._spawn(action)
-            return
-        assert isinstance(action, (CancelNode, KillNode))
-        proc = self._live.get((action.dn, action.generation))
-        if proc is None:
-            return  # already gone: like signalling a reaped process group
-        if isinstance(action, CancelNode):
-            proc.cancel_reason = action.reason
-            if not proc.hung:
-                proc.behaviour.on_cancel(proc)
-        else:
-            proc.killed = True
-            proc.exit(ExitKind.CRASHED, "killed by signal SIGKILL")
+    def _perform(self, action: StartNode | CancelNode | KillNode) -> None:
+        match action:
+            case StartNode():
+                self._spawn(action)
+            case CancelNode(dn=dn, generation=generation, reason=reason):
+                proc = self._live.get((dn, generation))
+                if proc is None:
+                    return  # already gone: like signalling a reaped process group
+                proc.cancel_reason = reason
+                if not proc.hung:
+                    proc.behaviour.on_cancel(proc)
+            case KillNode(dn=dn, generation=generation):
+                proc = self._live.get((dn, generation))
+                if proc is None:
+                    return
+                proc.killed = True
+                proc.exit(ExitKind.CRASHED, "killed by signal SIGKILL")
+            case _:
+                assert_never(action)
 
     def _spawn(self, start: StartNode) -> None:
         factory = self._behaviours.get(start.spec.target)
