@@ -18,16 +18,21 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import chain
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 from actors.logtree.parse.line import ParseFormat
 from actors.logtree.severity import Severity
+from actors.supervisor.core.states import ExitKind, Signal
 from messages.errors import ProtocolError
 
 __all__ = [
     "PROTOCOL_VERSION",
     "SEVERITIES",
     "EXIT_RESULTS",
+    "EXIT_KIND_WIRE",
+    "SIGNALS",
+    "SIGNAL_WIRE",
     "Message",
     "Hello",
     "SignalMsg",
@@ -55,8 +60,22 @@ PROTOCOL_VERSION = 1
 SEVERITIES = frozenset(Severity.__members__)
 #: How a node's raw lines are parsed, as the `ParseFormat` value ("glog").
 PARSE_FORMATS = frozenset(f.value for f in ParseFormat)
-EXIT_RESULTS = ("ok", "canceled", "error")
-SIGNALS = ("healthy", "done")
+
+#: The one mapping between the core's signals and their spelling on the wire.
+SIGNAL_WIRE: Mapping[Signal, str] = MappingProxyType(
+    {Signal.HEALTHY: "healthy", Signal.DONE: "done"}
+)
+#: The one mapping between the exit kinds a runnable reports and their spelling
+#: on the wire. CRASHED is not here: the root concludes it, no runnable says it.
+EXIT_KIND_WIRE: Mapping[ExitKind, str] = MappingProxyType(
+    {ExitKind.OK: "ok", ExitKind.CANCELED: "canceled", ExitKind.ERROR: "error"}
+)
+#: The wire strings of `SignalMsg.signal`.
+SIGNALS = tuple(SIGNAL_WIRE.values())
+#: The wire strings of `Exit.result`.
+EXIT_RESULTS = tuple(EXIT_KIND_WIRE.values())
+_SIGNAL_OF = {text: sig for sig, text in SIGNAL_WIRE.items()}
+_EXIT_KIND_OF = {text: kind for kind, text in EXIT_KIND_WIRE.items()}
 
 
 def _check(
@@ -141,12 +160,23 @@ class SignalMsg(Message):
     """The runnable signals HEALTHY or DONE."""
 
     TYPE: ClassVar[str] = "signal"
+    #: The signal's wire string, one of `SIGNALS`.
     signal: str
 
     def __post_init__(self) -> None:
         _check("signal message", "signal", self.signal, str)
         if self.signal not in SIGNALS:
             raise ProtocolError(f"signal message: unknown signal {self.signal!r}")
+
+    @classmethod
+    def of(cls, signal: Signal) -> SignalMsg:
+        """The message that carries `signal`."""
+        return cls(signal=SIGNAL_WIRE[signal])
+
+    @property
+    def kind(self) -> Signal:
+        """The signal this message carries."""
+        return _SIGNAL_OF[self.signal]
 
 
 @dataclass(**_FROZEN)
@@ -362,7 +392,9 @@ class Exit(Message):
     """The runnable returned: `result` ok / canceled / error (with `error`)."""
 
     TYPE: ClassVar[str] = "exit"
+    #: How the runnable ended, one of `EXIT_RESULTS`.
     result: str
+    #: What went wrong, for "error".
     error: str | None = None
 
     def __post_init__(self) -> None:
@@ -370,6 +402,16 @@ class Exit(Message):
         if self.result not in EXIT_RESULTS:
             raise ProtocolError(f"exit message: unknown result {self.result!r}")
         _check("exit message", "error", self.error, str, optional=True)
+
+    @classmethod
+    def of(cls, kind: ExitKind, error: str | None = None) -> Exit:
+        """The message that reports `kind` (OK, CANCELED or ERROR)."""
+        return cls(result=EXIT_KIND_WIRE[kind], error=error)
+
+    @property
+    def kind(self) -> ExitKind:
+        """The exit kind this message reports."""
+        return _EXIT_KIND_OF[self.result]
 
 
 @dataclass(**_FROZEN)

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from actors.supervisor.core.policy import RestartPolicy
-from actors.supervisor.core.states import NodeState, Signal
+from actors.supervisor.core.states import ExitKind, NodeState, Signal
 
 __all__ = [
     "RunnableSpec",
@@ -87,19 +87,6 @@ class RunnableSpec:
 
     target: str
     args: Mapping[str, Any] = field(default_factory=dict)
-
-
-class ExitKind(enum.Enum):
-    """How a runnable's process ended, as the shell saw it."""
-
-    #: The runnable returned normally (Go: returned nil).
-    OK = "ok"
-    #: The runnable returned because its context was cancelled (Go: returned ctx.Err()).
-    CANCELED = "canceled"
-    #: The runnable raised / returned an error.
-    ERROR = "error"
-    #: The process died without saying how (signal, crash, lost connection).
-    CRASHED = "crashed"
 
 
 # ---------------------------------------------------------------- events

@@ -1,4 +1,4 @@
-"""Node states and signals of the supervision tree, with Go's names and strings.
+"""Node states, signals and exit kinds of the supervision tree, with Go's names and strings.
 
 This module has no dependencies. Legal signal transitions are data
 (`SIGNAL_TRANSITIONS`), not an if-chain: a signal that is not in the table is a
@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["NodeState", "Signal", "SIGNAL_TRANSITIONS", "EXITED_STATES"]
+__all__ = ["EXITED_STATES", "SIGNAL_TRANSITIONS", "ExitKind", "NodeState", "Signal"]
 
 
 class NodeState(enum.Enum):
@@ -48,10 +48,32 @@ class NodeState(enum.Enum):
 
 
 class Signal(enum.Enum):
-    """What a runnable may tell its supervisor about itself."""
+    """What a runnable may tell its supervisor about itself.
 
+    The wire spelling is `messages.wire.SIGNAL_WIRE`, not the value.
+    """
+
+    #: The runnable is up (from NEW only).
     HEALTHY = "healthy"
+    #: The runnable's work is done; it returns soon (from HEALTHY only, once).
     DONE = "done"
+
+
+class ExitKind(enum.Enum):
+    """How a runnable's process ended, as the shell saw it.
+
+    The wire spelling of the kinds a runnable reports itself is
+    `messages.wire.EXIT_KIND_WIRE`; CRASHED is the root's own finding.
+    """
+
+    #: The runnable returned normally (Go: returned nil).
+    OK = "ok"
+    #: The runnable returned because its context was cancelled (Go: returned ctx.Err()).
+    CANCELED = "canceled"
+    #: The runnable raised / returned an error.
+    ERROR = "error"
+    #: The process died without saying how (signal, crash, lost connection).
+    CRASHED = "crashed"
 
 
 #: (declared state before, signal) -> declared state after. Anything else is illegal.

@@ -122,7 +122,7 @@ def signal(ctx: Context, sig: Signal) -> None:
     """Tell the supervisor this runnable is HEALTHY or DONE."""
     if sig is Signal.DONE:
         ctx.signalled_done = True
-    ctx._link.send(SignalMsg(signal=sig.value))
+    ctx._link.send(SignalMsg.of(sig))
 
 
 def run(ctx: Context, name: str, target: Target, /, **args: Any) -> None:

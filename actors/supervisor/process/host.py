@@ -28,6 +28,7 @@ import traceback
 from typing import Any
 
 from actors.logtree.parse.line import ParseFormat
+from actors.supervisor.core.states import ExitKind
 from actors.supervisor.process.api import Canceled, Context
 from actors.supervisor.process.childlog import LinkLogHandler
 from actors.supervisor.process.link import ChildLink
@@ -79,18 +80,18 @@ def run_host(link: ChildLink, dn: str) -> int:
         fn = load_target(start.target)
         fn(ctx, **start.args)
     except Canceled:
-        result, error = "canceled", None
+        kind, error = ExitKind.CANCELED, None
     except BaseException as e:  # noqa: BLE001 - any failure of the runnable is reported
         log.error("runnable %s raised:\n%s", start.target, traceback.format_exc().rstrip())
-        result, error = "error", _describe(e)
+        kind, error = ExitKind.ERROR, _describe(e)
     else:
         if ctx.cancelled.is_set() and not ctx.signalled_done:
-            result, error = "canceled", None
+            kind, error = ExitKind.CANCELED, None
         else:
-            result, error = "ok", None
+            kind, error = ExitKind.OK, None
     if ctx._raw is not None:
         ctx._raw.close()
-    link.send(Exit(result=result, error=error))
+    link.send(Exit.of(kind, error))
     link.close()
     return 0
 

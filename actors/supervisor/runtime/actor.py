@@ -62,7 +62,6 @@ from actors.supervisor.core.events import (
     TreeStarted,
 )
 from actors.supervisor.core.policy import PolicySet
-from actors.supervisor.core.states import Signal
 from actors.supervisor.core.tree import NodeStatus, Tree
 from actors.supervisor.runtime import clock
 from actors.supervisor.runtime.child import ChildOutcome, ChildProcess
@@ -270,8 +269,8 @@ class SupervisorActor(pykka.ThreadingActor):
                 return ProcessSpawned(dn=dn, generation=gen, pid=pid)
             case Heartbeat():
                 return HeartbeatReceived(dn=dn, generation=gen)
-            case SignalMsg(signal=sig):
-                return SignalReceived(dn=dn, generation=gen, signal=Signal(sig))
+            case SignalMsg():
+                return SignalReceived(dn=dn, generation=gen, signal=msg.kind)
             case RunGroupRequest(request_id=rid, children=children):
                 return RunGroupRequested(
                     dn=dn,

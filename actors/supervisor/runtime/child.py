@@ -86,10 +86,7 @@ def outcome_of(exit_msg: Exit | None, status: int, fault: str | None) -> ChildOu
             f"process {describe_status(status)} without reporting a result",
             status,
         )
-    kind = {"ok": ExitKind.OK, "canceled": ExitKind.CANCELED, "error": ExitKind.ERROR}[
-        exit_msg.result
-    ]
-    return ChildOutcome(kind, exit_msg.error, status)
+    return ChildOutcome(exit_msg.kind, exit_msg.error, status)
 
 
 class ChildProcess:
