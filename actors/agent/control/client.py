@@ -30,7 +30,7 @@ import os
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, NoReturn, TextIO, cast
+from typing import Any, NoReturn, TextIO, assert_never, cast
 
 import grpc
 
@@ -333,15 +333,19 @@ def _not_ours(path: str) -> _CommandError:
 def _connect(args: argparse.Namespace) -> Iterator[tuple[pb_grpc.ControlStub, str]]:
     """Opens a channel to the agent, checked with Hello; yields its stub and the path."""
     path = _socket_path(args)
-    state = probe_socket(path)
-    if state in (SocketState.MISSING, SocketState.REFUSED):
-        raise _not_running(path)
-    if state == SocketState.NOT_SOCKET:
-        raise _not_ours(path)
-    if state == SocketState.DENIED:
-        raise _CommandError(
-            EXIT_FAILED, f"cannot connect to control socket {path!r}: permission denied"
-        )
+    match probe_socket(path):
+        case SocketState.MISSING | SocketState.REFUSED:
+            raise _not_running(path)
+        case SocketState.NOT_SOCKET:
+            raise _not_ours(path)
+        case SocketState.DENIED:
+            raise _CommandError(
+                EXIT_FAILED, f"cannot connect to control socket {path!r}: permission denied"
+            )
+        case SocketState.LISTENING:
+            pass
+        case unexpected:
+            assert_never(unexpected)
     with grpc.insecure_channel(channel_target(path)) as channel:
         try:
             reply = hello(channel, HELLO_TIMEOUT)

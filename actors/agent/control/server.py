@@ -359,11 +359,11 @@ class ControlServer:
     def _check_free(self) -> None:
         state = probe_socket(self.path)
         where = str(self.path)
-        if state == SocketState.NOT_SOCKET:
+        if state is SocketState.NOT_SOCKET:
             raise ControlError(f"control socket path {where!r} exists and is not a socket")
-        if state == SocketState.DENIED:
+        if state is SocketState.DENIED:
             raise ControlError(f"control socket {where!r} exists and cannot be accessed")
-        if state != SocketState.LISTENING:
+        if state is not SocketState.LISTENING:
             return  # missing, or stale: replaced when bound
         try:
             with grpc.insecure_channel(channel_target(self.path)) as channel:

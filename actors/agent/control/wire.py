@@ -18,6 +18,7 @@ Rules:
 
 from __future__ import annotations
 
+import enum
 import os
 import socket
 import stat
@@ -76,26 +77,26 @@ def agent_version() -> str:
     return __version__
 
 
-class SocketState:
-    """What `probe_socket` found at a path (plain string constants)."""
+class SocketState(enum.Enum):
+    """What `probe_socket` found at a path."""
 
+    #: Nothing at the path.
     MISSING = "missing"
-    """Nothing at the path."""
+    #: A file that is not a unix socket.
     NOT_SOCKET = "not-socket"
-    """A file that is not a unix socket."""
+    #: A socket file nobody listens on (stale).
     REFUSED = "refused"
-    """A socket file nobody listens on (stale)."""
+    #: A socket this user may not connect to.
     DENIED = "denied"
-    """A socket this user may not connect to."""
+    #: A socket something accepts connections on.
     LISTENING = "listening"
-    """A socket something accepts connections on."""
 
 
-def probe_socket(path: str | os.PathLike[str], timeout: float = 2.0) -> str:
+def probe_socket(path: str | os.PathLike[str], timeout: float = 2.0) -> SocketState:
     """Finds out, with one plain connect, whether anything listens on ``path``.
 
     Returns:
-        One of the `SocketState` constants.
+        What is at the path.
     """
     try:
         mode = os.stat(path).st_mode
