@@ -201,8 +201,8 @@ def test_sub_logger_names_are_reserved_and_may_be_reserved_again() -> None:
     first = tree.handle(SubLoggerRequested(dn="root", generation=1, request_id=1, name="dut"), 0)
     again = tree.handle(SubLoggerRequested(dn="root", generation=1, request_id=2, name="dut"), 0)
 
-    assert first == [ReplySubLogger(dn="root", generation=1, request_id=1, error=None)]
-    assert again == [ReplySubLogger(dn="root", generation=1, request_id=2, error=None)]
+    assert first == [ReplySubLogger(dn="root", generation=1, request_id=1, name="dut", error=None)]
+    assert again == [ReplySubLogger(dn="root", generation=1, request_id=2, name="dut", error=None)]
 
 
 @pytest.mark.parametrize(
@@ -218,7 +218,9 @@ def test_a_refused_sub_logger_replies_with_the_error(name: str, error: str) -> N
 
     actions = tree.handle(SubLoggerRequested(dn="root", generation=1, request_id=9, name=name), 0)
 
-    assert actions == [ReplySubLogger(dn="root", generation=1, request_id=9, error=error)]
+    assert actions == [
+        ReplySubLogger(dn="root", generation=1, request_id=9, name=name, error=error)
+    ]
 
 
 # ---------------------------------------------------------------- signals

@@ -298,6 +298,8 @@ class ReplySubLogger:
     dn: str
     generation: int
     request_id: int
+    #: The sub-logger name asked for: on success, the node may log under `dn.name`.
+    name: str
     error: str | None
 
 

@@ -300,7 +300,11 @@ class Tree:
             node.reserved[event.name] = None
         self._out.append(
             ReplySubLogger(
-                dn=node.dn, generation=node.generation, request_id=event.request_id, error=error
+                dn=node.dn,
+                generation=node.generation,
+                request_id=event.request_id,
+                name=event.name,
+                error=error,
             )
         )
 

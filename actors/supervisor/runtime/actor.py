@@ -165,7 +165,6 @@ class SupervisorActor(pykka.ThreadingActor):
         self._finished = finished
         self._observers = observers
         self._children: dict[tuple[str, int], ChildProcess] = {}
-        self._pending_sub: dict[tuple[str, int, int], str] = {}
         self._timers = TimerService(self._timer_due)
         self._queue: deque[Event] = deque()
         self.failure: str | None = None
@@ -281,7 +280,6 @@ class SupervisorActor(pykka.ThreadingActor):
                     ),
                 )
             case SubLoggerRequest(request_id=rid, name=name):
-                self._pending_sub[(dn, gen, rid)] = name
                 return SubLoggerRequested(dn=dn, generation=gen, request_id=rid, name=name)
         return None  # Exit: its outcome arrives with the reaped process
 
@@ -305,11 +303,10 @@ class SupervisorActor(pykka.ThreadingActor):
                 child = self._children.get((dn, gen))
                 if child is not None:
                     child.send(RunGroupReply(request_id=rid, error=error))
-            case ReplySubLogger(dn=dn, generation=gen, request_id=rid, error=error):
-                name = self._pending_sub.pop((dn, gen, rid), None)
+            case ReplySubLogger(dn=dn, generation=gen, request_id=rid, name=name, error=error):
                 child = self._children.get((dn, gen))
                 if child is not None:
-                    if error is None and name is not None:
+                    if error is None:
                         child.sub_loggers.add(name)
                     child.send(SubLoggerReply(request_id=rid, error=error))
             case LogNode(dn=dn, severity=severity, message=message):
