@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import random
 import sys
-import threading
 from collections import deque
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
@@ -65,6 +64,7 @@ from actors.supervisor.core.policy import PolicySet
 from actors.supervisor.core.tree import NodeStatus, Tree
 from actors.supervisor.runtime import clock
 from actors.supervisor.runtime.child import ChildOutcome, ChildProcess
+from actors.supervisor.runtime.ending import TreeEnd
 from actors.supervisor.runtime.spawn import spawn_host
 from actors.supervisor.runtime.timers import TimerService
 from messages.wire import (
@@ -150,24 +150,21 @@ class SupervisorActor(pykka.ThreadingActor):
         policies: PolicySet,
         log_tree: LogTree,
         rng: random.Random,
-        finished: threading.Event,
+        end: TreeEnd,
         observers: list[StateObserver],
         metric_sink: MetricSink | None = None,
         log_bytes: LogBytesSink | None = None,
-        crash: list[str] | None = None,
     ) -> None:
         super().__init__()
-        self._crash = crash if crash is not None else []
         self._metric_sink = metric_sink
         self._log_bytes = log_bytes
         self._tree = Tree(policies, rng)
         self._log = log_tree
-        self._finished = finished
+        self._end = end
         self._observers = observers
         self._children: dict[tuple[str, int], ChildProcess] = {}
         self._timers = TimerService(self._timer_due)
         self._queue: deque[Event] = deque()
-        self.failure: str | None = None
 
     # ------------------------------------------------------------ pykka hooks
 
@@ -192,13 +189,11 @@ class SupervisorActor(pykka.ThreadingActor):
         reason = f"supervisor crashed: {exception_type.__name__ if exception_type else 'error'}"
         if exception_value is not None:
             reason += f": {exception_value}"
-        self.failure = reason
-        self._crash.append(reason)
         self._execute(LogNode(dn="root", severity="FATAL", message=reason))
         self._timers.stop()
         for child in list(self._children.values()):
             child.kill()
-        self._finished.set()
+        self._end.crashed(reason)
 
     def on_receive(self, message: Any) -> Any:
         """Dispatch one mailbox message (actor thread)."""
@@ -325,10 +320,10 @@ class SupervisorActor(pykka.ThreadingActor):
                 for observe in self._observers:
                     observe(action, now)
             case TreeFailed(reason=reason):
-                self.failure = reason
+                self._end.failed(reason)
             case ShutdownComplete():
                 self._log.flush_all_raw()
-                self._finished.set()
+                self._end.finished.set()
             case _:
                 assert_never(action)
 
@@ -379,10 +374,6 @@ class SupervisorActor(pykka.ThreadingActor):
     def _timer_due(self, key: Hashable) -> None:
         self._post(_TimerDue(key))
 
-    def get_failure(self) -> str | None:
-        """Why the tree failed, if it did (via a proxy/ask)."""
-        return self.failure
-
 
 class Supervisor:
     """Thread-safe handle on a running supervision tree of processes."""
@@ -405,21 +396,18 @@ class Supervisor:
             sys.setswitchinterval(SWITCH_INTERVAL)
         self.root = root
         self.log_tree = log_tree if log_tree is not None else LogTree()
-        self._finished = threading.Event()
-        self._crash: list[str] = []
+        self._end = TreeEnd()
         self._ref = SupervisorActor.start(
-            crash=self._crash,
             policies=policies or PolicySet(),
             log_tree=self.log_tree,
             rng=rng or random.Random(),
-            finished=self._finished,
+            end=self._end,
             observers=list(observers or []),
             metric_sink=metric_sink,
             log_bytes=log_bytes,
         )
         self._started = False
         self._stopped = False
-        self._failure: str | None = None
 
     def start(self) -> None:
         """Start the root runnable."""
@@ -446,20 +434,16 @@ class Supervisor:
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until every runnable has exited after a shutdown or failure."""
-        return self._finished.wait(timeout)
+        return self._end.finished.wait(timeout)
 
     @property
     def finished(self) -> bool:
         """Whether the tree has completely stopped."""
-        return self._finished.is_set()
+        return self._end.finished.is_set()
 
     def failure(self) -> str | None:
-        """Why the tree failed (an escalation reached the root), else None."""
-        if self._stopped:
-            return self._failure
-        if self._crash:
-            return self._crash[0]
-        return self._ref.proxy().get_failure().get(timeout=10)  # type: ignore[no-any-return]
+        """Why the tree failed (an escalation reached the root, or the actor crashed), else None."""
+        return self._end.failure
 
     def stop(self, timeout: float = 60.0) -> str | None:
         """Shut down, wait until every runnable exited, stop the actor.
@@ -468,15 +452,12 @@ class Supervisor:
         tree does not finish within `timeout`, whatever still runs is killed.
         """
         if self._stopped:
-            return self._failure
+            return self._end.failure
         self.shutdown()
         self.wait(timeout)
         try:
-            self._failure = self._ref.proxy().get_failure().get(timeout=10)
             self._ref.stop(timeout=10)
         except pykka.ActorDeadError:
-            pass  # the actor crashed; on_failure left the reason in self._crash
-        if self._failure is None and self._crash:
-            self._failure = self._crash[0]
+            pass  # the actor crashed; on_failure recorded why in the TreeEnd
         self._stopped = True
-        return self._failure
+        return self._end.failure
