@@ -76,10 +76,14 @@ def describe_status(status: int) -> str:
     return f"ended with wait status {status}"
 
 
-def outcome_of(exit_msg: Exit | None, status: int, fault: str | None) -> ChildOutcome:
-    """Combine the host's Exit message (if any) and its wait status."""
-    if fault is not None:
-        return ChildOutcome(ExitKind.CRASHED, fault, status)
+def outcome_of(exit_msg: Exit | None, status: int) -> ChildOutcome:
+    """Combine the host's Exit message (if any) and its wait status.
+
+    A protocol fault does not enter into it: the fault reached the core first
+    (`on_fault` is called before the reader finishes, and the waiter waits for
+    the reader), and the core alone decides that a faulted node is DEAD with
+    the fault's reason whatever exit follows.
+    """
     if exit_msg is None:
         return ChildOutcome(
             ExitKind.CRASHED,
@@ -118,7 +122,6 @@ class ChildProcess:
         self._max_frame = max_frame
         self._session = ChildSession(dn)
         self._exit_msg: Exit | None = None
-        self._fault: str | None = None
         self._reader_done = threading.Event()
         self._send_lock = threading.Lock()
         self.reaped = False
@@ -183,8 +186,7 @@ class ChildProcess:
                 for frame in reader.feed(data):
                     self._handle(decode(frame, CHILD_TO_ROOT))
         except ProtocolError as e:
-            self._fault = f"protocol error from {self.dn}: {e}"
-            self._on_fault(self, self._fault)
+            self._on_fault(self, f"protocol error from {self.dn}: {e}")
         except OSError:
             pass
         finally:
@@ -261,4 +263,4 @@ class ChildProcess:
             self._sock.close()
         except OSError:
             pass
-        self._on_exit(self, outcome_of(self._exit_msg, status, self._fault))
+        self._on_exit(self, outcome_of(self._exit_msg, status))
