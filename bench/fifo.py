@@ -59,6 +59,7 @@ from actors.logtree import LogTree, RawEntry
 from actors.supervisor.core.events import RunnableSpec
 from actors.supervisor.core.policy import PolicyRule, PolicySet
 from actors.supervisor.runtime.actor import Supervisor
+from actors.supervisor.runtime.switching import use_fast_switching
 from actors.supervisor.testing.kit import StateRecorder
 
 RUNSC = "root.containerd.runsc"
@@ -354,6 +355,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mb", type=int, default=256, help="MB written per throughput row")
     ap.add_argument("--runs", type=int, default=5, help="runs per latency row (median)")
     args = ap.parse_args(argv)
+    use_fast_switching()  # as the agent's `run` does
     total = args.mb * 1_000_000
     base = Path(tempfile.mkdtemp(prefix="nc-bfifo-", dir="/tmp"))
     try:

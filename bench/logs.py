@@ -40,6 +40,7 @@ from actors.logtree import LogTree, ParsedEntry, ParseFormat, RawEntry  # noqa: 
 from actors.logtree.parse import StreamParser  # noqa: E402
 from actors.supervisor.core.events import RunnableSpec  # noqa: E402
 from actors.supervisor.runtime.actor import Supervisor  # noqa: E402
+from actors.supervisor.runtime.switching import use_fast_switching  # noqa: E402
 from actors.supervisor.testing.kit import Probe, StateRecorder  # noqa: E402
 from bench.logs_replay import workload  # noqa: E402
 from messages.framing import encode_frame  # noqa: E402
@@ -172,6 +173,7 @@ def main() -> int:
         "--repeat", type=int, default=3, help="runs of each parsed/raw case; the best is shown"
     )
     args = ap.parse_args()
+    use_fast_switching()  # as the agent's `run` does
     total = args.mb * 2**20
     rows = {}
     print(

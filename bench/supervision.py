@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from actors.supervisor.core.events import RunnableSpec  # noqa: E402
 from actors.supervisor.core.policy import PolicyRule, PolicySet  # noqa: E402
 from actors.supervisor.runtime.actor import Supervisor  # noqa: E402
+from actors.supervisor.runtime.switching import use_fast_switching  # noqa: E402
 from actors.supervisor.testing.kit import Probe, StateRecorder  # noqa: E402
 
 TK = "actors.supervisor.testing.kit:"
@@ -134,6 +135,7 @@ def main() -> int:
     )
     ap.add_argument("--rounds", type=int, default=30)
     args = ap.parse_args()
+    use_fast_switching()  # as the agent's `run` does
     detect, restart, root_rss, child_rss = ours(args.rounds)
     raw_wait = raw_waitpid_ms(args.rounds)
     raw_interp = raw_interpreter_kill_ms(args.rounds)

@@ -459,7 +459,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         _print_problems(e.problems)
         return ExitCode.USAGE
     from actors.agent.daemon import AgentError, run_agent
+    from actors.supervisor.runtime.switching import use_fast_switching
 
+    use_fast_switching()  # process-global: set here, at the entry point, not by a library
     try:
         return int(run_agent(cfg))
     except AgentError as e:

@@ -13,9 +13,11 @@ import sys
 from actors.supervisor.core.events import RunnableSpec
 from actors.supervisor.core.policy import PolicyRule, PolicySet
 from actors.supervisor.runtime.actor import Supervisor
+from actors.supervisor.runtime.switching import use_fast_switching
 
 
 def main() -> int:
+    use_fast_switching()
     spec = json.loads(sys.argv[1])
     rules = [PolicyRule(p, o) for p, o in spec.get("rules", {}).items()]
     sup = Supervisor(

@@ -20,7 +20,6 @@ exits.
 from __future__ import annotations
 
 import random
-import sys
 from collections import deque
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
@@ -82,9 +81,6 @@ from messages.wire import (
 )
 
 __all__ = ["Supervisor", "SupervisorActor", "StateObserver", "MetricSink", "LogBytesSink"]
-
-#: The GIL switch interval the root runs with, in seconds.
-SWITCH_INTERVAL = 0.001
 
 #: Called with every StateChanged action, on the actor's thread; must not block.
 StateObserver = Callable[[StateChanged, float], None]
@@ -376,7 +372,11 @@ class SupervisorActor(pykka.ThreadingActor):
 
 
 class Supervisor:
-    """Thread-safe handle on a running supervision tree of processes."""
+    """Thread-safe handle on a running supervision tree of processes.
+
+    The process hosting it should call `switching.use_fast_switching()` first
+    (see there why); the supervisor does not change that process-global setting.
+    """
 
     def __init__(
         self,
@@ -389,11 +389,6 @@ class Supervisor:
         metric_sink: MetricSink | None = None,
         log_bytes: LogBytesSink | None = None,
     ) -> None:
-        # Hand-offs between the reader/waiter threads and the actor are on the
-        # critical path of death detection; a 1 ms GIL switch interval (instead
-        # of 5 ms) keeps a busy log reader from delaying them.
-        if sys.getswitchinterval() > SWITCH_INTERVAL:
-            sys.setswitchinterval(SWITCH_INTERVAL)
         self.root = root
         self.log_tree = log_tree if log_tree is not None else LogTree()
         self._end = TreeEnd()
