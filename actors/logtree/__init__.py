@@ -14,7 +14,8 @@ process needing only :class:`Severity` and the parsers stays light.
 
 Modules:
     * ``errors`` — :class:`LogTreeError`, the one exception (a ``ValueError``).
-    * ``dn`` — DN validation and subtree matching.
+    * ``dn`` — DN validation and subtree matching, over the one DN grammar in
+      ``actors.supervisor.core.names``.
     * ``severity`` — :class:`Severity`, the one severity vocabulary and its mappings.
     * ``entry`` — :class:`LeveledEntry`, :class:`ParsedEntry`, :class:`RawEntry`.
     * ``lines`` — :class:`LineSplitter`, the pure raw line splitter.

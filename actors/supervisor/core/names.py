@@ -1,9 +1,17 @@
 """Runnable names and distinguished names (DNs) of the supervision tree.
 
+This is the one module that knows what names and DNs look like; the log tree
+(`actors.logtree`) checks its DNs with `dn_problem` and matches subtrees with
+`in_subtree` from here.
+
 A name is `[a-z0-9_]{1,64}`, checked against the *whole* name. (Go's
 `reNodeName` is an unanchored regexp, so Go accepts e.g. `oneSibling`; we do
-not copy that bug.) A DN is the path of names from the root, joined by dots:
-the root is `root`, its child `foo` is `root.foo`, and so on.
+not copy that bug.) A DN is a path of names joined by dots. The supervision
+tree's DNs start at its root: the root is `root`, its child `foo` is
+`root.foo`, and so on (`is_valid_dn`); the log tree accepts any such path
+(`dn_problem`), since what it stores is not limited to supervised nodes.
+A DN's subtree is the DN itself and every DN that extends it by whole parts:
+`root.a` holds `root.a.b` but not `root.ab`.
 
 This module is pure: string functions only.
 """
@@ -19,6 +27,7 @@ __all__ = [
     "ROOT_DN",
     "ancestors",
     "child_dn",
+    "dn_problem",
     "in_subtree",
     "is_valid_dn",
     "is_valid_name",
@@ -56,12 +65,27 @@ def validate_name(name: object, *, what: str = "runnable name") -> str:
     return name
 
 
-def is_valid_dn(dn: object) -> bool:
-    """Whether `dn` is `root` followed by zero or more `.name` parts."""
+def dn_problem(dn: object) -> str | None:
+    """What is wrong with `dn` as a dotted path of names; None if nothing is.
+
+    Args:
+        dn: the candidate DN.
+
+    Returns:
+        None for a valid DN, else the reason, e.g. `not a string` or
+        `part 'Foo' does not match [a-z0-9_]{1,64}`.
+    """
     if not isinstance(dn, str):
-        return False
-    parts = dn.split(".")
-    return parts[0] == ROOT_DN and all(is_valid_name(p) for p in parts[1:])
+        return "not a string"
+    for part in dn.split("."):
+        if NAME_RE.fullmatch(part) is None:
+            return f"part {part!r} does not match [a-z0-9_]{{1,64}}"
+    return None
+
+
+def is_valid_dn(dn: object) -> bool:
+    """Whether `dn` is a DN of the supervision tree: `root`, then `.name` parts."""
+    return dn_problem(dn) is None and isinstance(dn, str) and dn.split(".")[0] == ROOT_DN
 
 
 def validate_dn(dn: object) -> str:
@@ -95,5 +119,12 @@ def ancestors(dn: str) -> tuple[str, ...]:
 
 
 def in_subtree(dn: str, top: str) -> bool:
-    """Whether `dn` is `top` or one of its descendants."""
+    """Whether `dn` is `top` or one of its descendants by whole parts.
+
+    Args:
+        dn: a valid DN.
+        top: a valid DN, or `""` for the whole tree (every DN is in it).
+    """
+    if not top:
+        return True
     return dn == top or dn.startswith(top + ".")
