@@ -2,8 +2,9 @@
 
 Pure: no I/O. `ContainerdSpec` holds the keyword arguments of
 ``actors.containerd.process:run`` after validation; `containerd_command` and
-`containerd_env` build exactly what is executed; `describe_exit` turns a
-``Popen.returncode`` into the words an error message uses.
+`containerd_env` build exactly what is executed; `describe_exit` (from
+`actors.exit_status`, re-exported) turns a ``Popen.returncode`` into the words
+an error message uses.
 
 The command runs containerd under ``setpriv --pdeathsig KILL`` when ``setpriv``
 (util-linux, always present on Debian) is available: the parent-death signal then
@@ -16,7 +17,6 @@ containerd's own.
 from __future__ import annotations
 
 import os
-import signal
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +27,7 @@ from actors.containerd.fifo import (
     validate_fifo_mode,
 )
 from actors.containerd.readiness import MODES
+from actors.exit_status import describe_returncode as describe_exit
 
 __all__ = [
     "NOTIFY_SOCKET_NAME",
@@ -150,13 +151,3 @@ def containerd_command(spec: ContainerdSpec, setpriv: str | None) -> list[str]:
 def containerd_env(spec: ContainerdSpec) -> dict[str, str]:
     """containerd's whole environment: ``PATH``, ``TMPDIR`` and ``NOTIFY_SOCKET``."""
     return {"PATH": spec.path, "TMPDIR": spec.tmpdir, "NOTIFY_SOCKET": spec.notify_socket}
-
-
-def describe_exit(returncode: int) -> str:
-    """Words for a ``Popen.returncode``: ``exit status 1``, ``killed by signal SIGKILL``."""
-    if returncode >= 0:
-        return f"exit status {returncode}"
-    try:
-        return f"killed by signal {signal.Signals(-returncode).name}"
-    except ValueError:
-        return f"killed by signal {-returncode}"

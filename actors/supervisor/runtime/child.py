@@ -28,6 +28,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from actors.exit_status import describe_wait_status
 from actors.logtree import LeveledEntry, LogTree, Severity
 from actors.supervisor.core.events import ExitKind
 from actors.supervisor.runtime.spawn import SpawnedHost
@@ -62,20 +63,6 @@ def _parsed_bytes(msg: ParsedBatch) -> int:
     return lines + more + raw_bytes + len(msg.heads) + len(raws)
 
 
-def describe_status(status: int) -> str:
-    """A wait status in words: `killed by signal SIGKILL`, `exited with status 3`."""
-    if os.WIFSIGNALED(status):
-        sig = os.WTERMSIG(status)
-        try:
-            name = signal.Signals(sig).name
-        except ValueError:
-            name = str(sig)
-        return f"killed by signal {name}"
-    if os.WIFEXITED(status):
-        return f"exited with status {os.WEXITSTATUS(status)}"
-    return f"ended with wait status {status}"
-
-
 def outcome_of(exit_msg: Exit | None, status: int) -> ChildOutcome:
     """Combine the host's Exit message (if any) and its wait status.
 
@@ -87,7 +74,7 @@ def outcome_of(exit_msg: Exit | None, status: int) -> ChildOutcome:
     if exit_msg is None:
         return ChildOutcome(
             ExitKind.CRASHED,
-            f"process {describe_status(status)} without reporting a result",
+            f"process ended ({describe_wait_status(status)}) without reporting a result",
             status,
         )
     return ChildOutcome(exit_msg.kind, exit_msg.error, status)
