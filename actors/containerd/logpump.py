@@ -43,6 +43,7 @@ import pykka
 from actors.containerd.fifo import DEFAULT_PIPE_SIZE, FifoError, open_fifo, set_pipe_size
 from actors.containerd.node import ContextNode, Node, RawSink
 from actors.containerd.wakeup import Wakeup, wait_readable
+from actors.mailbox import tell_or_drop, tell_when_set
 from actors.supervisor.process.api import Context
 
 __all__ = ["READ_SIZE", "LogPumpActor", "PumpError", "pump", "run", "run_pump"]
@@ -155,7 +156,7 @@ class LogPumpActor(pykka.ThreadingActor):
             self._node.log.warning("pumping runsc fifo %r, buffer not raised: %s", self._fifo, e)
         self._reader = threading.Thread(target=self._read, name="nc-pump", daemon=True)
         self._reader.start()
-        threading.Thread(target=self._watch_cancel, name="nc-cancel", daemon=True).start()
+        tell_when_set(self._node.cancelled, self.actor_ref, _CancelRequested())
         self._node.signal_healthy()
 
     def on_receive(self, message: Any) -> None:
@@ -171,12 +172,6 @@ class LogPumpActor(pykka.ThreadingActor):
         if not self._done.done():
             self._done.set_result(f"log pump actor crashed: {exception_value!r}")
 
-    def _tell(self, message: object) -> None:
-        try:
-            self.actor_ref.tell(message)
-        except pykka.ActorDeadError:
-            pass
-
     def _read(self) -> None:
         assert self._fd is not None
         error = None
@@ -184,11 +179,7 @@ class LogPumpActor(pykka.ThreadingActor):
             pump(self._fd, self._wakeup, self._sink)
         except Exception as e:  # noqa: BLE001 - any read failure fails the node
             error = f"cannot read runsc fifo {self._fifo!r}: {e}"
-        self._tell(_ReaderStopped(error))
-
-    def _watch_cancel(self) -> None:
-        self._node.cancelled.wait()
-        self._tell(_CancelRequested())
+        tell_or_drop(self.actor_ref, _ReaderStopped(error))
 
     def _finish(self, error: str | None) -> None:
         # The reader has returned (or never ran): nothing polls the descriptors now.

@@ -29,6 +29,7 @@ from typing import Any, assert_never, cast
 import pykka
 
 from actors.logtree import LeveledEntry, LogTree, Severity
+from actors.mailbox import tell_or_drop
 from actors.supervisor.core.errors import SupervisionError
 from actors.supervisor.core.events import (
     Action,
@@ -362,10 +363,7 @@ class SupervisorActor(pykka.ThreadingActor):
 
     def _post(self, message: object) -> None:
         """Hand a message to this actor from another thread; dropped once it stopped."""
-        try:
-            self.actor_ref.tell(message)
-        except pykka.ActorDeadError:
-            pass
+        tell_or_drop(self.actor_ref, message)
 
     def _timer_due(self, key: Hashable) -> None:
         self._post(_TimerDue(key))
