@@ -7,13 +7,15 @@ every such actor needs, written once:
 * `tell_or_drop(ref, message)`: tell the actor, or drop the message if the
   actor has already stopped (a helper thread may outlive it by a moment, and
   what it reports no longer matters then);
-* `tell_when_set(event, ref, message)`: a daemon thread that waits for an
-  event (a runnable's `ctx.cancelled`) and then tells the actor once.
+* `tell_when_set(event, ref, make_message)`: a daemon thread that waits for
+  an event (a runnable's `ctx.cancelled`) and then tells the actor once, a
+  message made at that moment (so it can carry, e.g., the cancel's reason).
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import pykka
@@ -37,16 +39,18 @@ def tell_or_drop(ref: pykka.ActorRef[Any], message: object) -> None:
 def tell_when_set(
     event: threading.Event,
     ref: pykka.ActorRef[Any],
-    message: object,
+    make_message: Callable[[], object],
     *,
     name: str = "nc-cancel",
 ) -> threading.Thread:
-    """Start a daemon thread that tells `ref` `message` once `event` is set.
+    """Start a daemon thread that tells `ref` `make_message()` once `event` is set.
 
     Args:
         event: what to wait for, e.g. the runnable's `ctx.cancelled`.
         ref: the actor to tell.
-        message: the message, told at most once (dropped if the actor stopped).
+        make_message: called once `event` is set, on the watcher thread; its
+            result is told at most once (dropped if the actor stopped). A message
+            class without fields will do.
         name: the thread's name.
 
     Returns:
@@ -55,7 +59,7 @@ def tell_when_set(
 
     def watch() -> None:
         event.wait()
-        tell_or_drop(ref, message)
+        tell_or_drop(ref, make_message())
 
     thread = threading.Thread(target=watch, name=name, daemon=True)
     thread.start()

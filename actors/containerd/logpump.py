@@ -156,7 +156,7 @@ class LogPumpActor(pykka.ThreadingActor):
             self._node.log.warning("pumping runsc fifo %r, buffer not raised: %s", self._fifo, e)
         self._reader = threading.Thread(target=self._read, name="nc-pump", daemon=True)
         self._reader.start()
-        tell_when_set(self._node.cancelled, self.actor_ref, _CancelRequested())
+        tell_when_set(self._node.cancelled, self.actor_ref, _CancelRequested)
         self._node.signal_healthy()
 
     def on_receive(self, message: Any) -> None:

@@ -73,6 +73,7 @@ from actors.containerd.spec import ContainerdSpec, containerd_command, container
 from actors.containerd.stale import clear_stale_sockets
 from actors.containerd.version import describe_probe_error, version_call
 from actors.containerd.wakeup import Wakeup
+from actors.mailbox import tell_or_drop, tell_when_set
 from actors.supervisor.process.api import Context
 
 __all__ = [
@@ -147,7 +148,11 @@ class ContainerdProcessActor(pykka.ThreadingActor):
             self._feed(SetupFailed(str(e)))
             return
         self._feed(SetupSucceeded())
-        threading.Thread(target=self._watch_cancel, name="nc-cancel", daemon=True).start()
+        tell_when_set(
+            self._node.cancelled,
+            self.actor_ref,
+            lambda: CancelRequested(self._node.cancel_reason()),
+        )
 
     def on_receive(self, message: Any) -> None:
         self._feed(message)
@@ -213,10 +218,7 @@ class ContainerdProcessActor(pykka.ThreadingActor):
     # ------------------------------------------------------------ helper threads
 
     def _tell(self, message: Event) -> None:
-        try:
-            self.actor_ref.tell(message)
-        except pykka.ActorDeadError:
-            pass
+        tell_or_drop(self.actor_ref, message)
 
     def _read_notify(self, sock: NotifySocket) -> None:
         while True:
@@ -231,10 +233,6 @@ class ContainerdProcessActor(pykka.ThreadingActor):
             if datagram is None:
                 return
             self._tell(Notified(datagram))
-
-    def _watch_cancel(self) -> None:
-        self._node.cancelled.wait()
-        self._tell(CancelRequested(self._node.cancel_reason()))
 
     def _probe(self, probe: int, timeout: float) -> None:
         try:
