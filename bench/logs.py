@@ -64,7 +64,7 @@ def one_run(total: int, line: int, devnull: bool) -> tuple[float, float, int]:
     rec = StateRecorder()
     tree = LogTree()
     child = [
-        TK + "blast",
+        "bench.workloads:blast",
         {
             "events": probe.events_path,
             "total": total,

@@ -34,7 +34,7 @@ from actors.supervisor.testing.simulation import (
     remote,
     runs_groups,
     spawns_forever,
-    spawns_more,
+    spawns_tree,
     stale_signal,
 )
 
@@ -123,7 +123,7 @@ def test_group_sibling_restarts_when_one_member_dies() -> None:
 
 def test_a_group_sibling_death_restarts_a_whole_deep_subtree() -> None:
     """TestDeepFailure."""
-    sim = Simulation(runs_groups({"one": spawns_more(5), "two": remote()}), policies=go_policies())
+    sim = Simulation(runs_groups({"one": spawns_tree(5), "two": remote()}), policies=go_policies())
     sim.start()
     sim.process("root.two").become_healthy()
     sim.settle()
@@ -148,10 +148,10 @@ def test_a_group_sibling_death_restarts_a_whole_deep_subtree() -> None:
 
 
 def spawns_more_dns(levels: int, order: str = "tree", dn: str = "root.one") -> list[str]:
-    """The DNs of a spawns_more(levels) subtree at `dn`.
+    """The DNs of a spawns_tree(levels) subtree at `dn`.
 
     Orders: "tree" (parents first, a before b), "children first" (how a
-    cancel reaches them), "breadth first" (how spawns_more starts them).
+    cancel reaches them), "breadth first" (how spawns_tree starts them).
     """
     if order == "breadth first":
         found, level = [], [dn]
@@ -199,7 +199,7 @@ def test_a_panicking_or_killed_group_member_restarts_its_sibling() -> None:
 def test_a_tree_of_several_levels_comes_up_without_failures() -> None:
     """TestMultipleLevelFailure."""
     sim = Simulation(
-        runs_groups({"one": spawns_more(4), "two": spawns_more(4)}), policies=go_policies()
+        runs_groups({"one": spawns_tree(4), "two": spawns_tree(4)}), policies=go_policies()
     )
     sim.start()
 

@@ -38,7 +38,7 @@ from actors.supervisor.testing.simulation import (
     busy_loop,
     remote,
     runs_groups,
-    spawns_more,
+    spawns_tree,
 )
 
 NEW, HEALTHY, DONE = NodeState.NEW, NodeState.HEALTHY, NodeState.DONE
@@ -412,7 +412,7 @@ def test_a_fault_the_shell_caught_fails_the_node() -> None:
 
 
 def test_a_requested_restart_cancels_the_subtree_and_starts_it_again_at_once() -> None:
-    root = runs_groups({"svc": spawns_more(1), "peer": becomes_healthy()}, then="done")
+    root = runs_groups({"svc": spawns_tree(1), "peer": becomes_healthy()}, then="done")
     sim = Simulation(root, policies=policies())
     sim.start()
     sim.advance_by(2.0)
@@ -499,7 +499,7 @@ def test_no_restart_can_be_requested_during_shutdown() -> None:
 
 
 def test_shutdown_cancels_children_before_parents_and_completes_once_all_exited() -> None:
-    root = runs_groups({"a": spawns_more(1), "b": becomes_healthy()}, then="healthy")
+    root = runs_groups({"a": spawns_tree(1), "b": becomes_healthy()}, then="healthy")
     sim = Simulation(root, policies=policies())
     sim.start()
 

@@ -5,19 +5,26 @@ remote-controlled runnable) so that tests of the agent, benchmarks and users
 writing their own runnables can drive real processes:
 
 * `Probe` (test side) owns a directory with an event socket. Every runnable
-  here reports what it does to it as a datagram `"<dn> <event> <pid>"`;
-  `Probe.wait_for(dn, event)` waits for one, with a timeout.
+  here reports what it does to it (`report`) as a datagram
+  `"<dn> <event> <pid>"`; `Probe.wait_for(dn, event)` waits for one, with a
+  timeout. `StateRecorder` records the tree's state changes.
 * `becomes_healthy`: HEALTHY, reports `started`, waits for cancel, reports
   `done`, returns cancelled.
-* `spawns_more(levels)`: starts a child `sub` that is spawns_more(levels-1),
-  then behaves like becomes_healthy.
+* `spawns_more(levels)`: a chain: starts a child `sub` that is
+  spawns_more(levels-1), then behaves like becomes_healthy (GO_SCENARIOS.md;
+  the simulation's `fakes.spawns_more` has the same shape).
 * `group(children, done)`: starts `children` as one group, HEALTHY, and DONE if asked.
 * `remote_controlled`: obeys commands sent with `Probe.command(dn, cmd)`:
   `healthy`, `done`, `die` (raise), `crash` (SIGKILL itself), `exit_ok`
   (return), `ignore_cancel`, `hang` (stop answering and ignore everything);
   reports `started`, `cancelled` and every command it ran.
+* `send_junk`, `write_lines`, `log_levels`, `counts`: a bad frame, raw lines,
+  every log path, metrics.
+* TestResilience's nasty ones: `busy_loop`, `done_without_healthy`,
+  `keeps_running_more`.
 
-All run as `actors.supervisor.testing.kit:<name>`.
+All run as `actors.supervisor.testing.kit:<name>`. Benchmark workloads are not
+here: they live in `bench/workloads.py`.
 """
 
 from __future__ import annotations
@@ -46,18 +53,24 @@ from actors.supervisor.process.api import (
 
 __all__ = [
     "Probe",
-    "becomes_healthy",
-    "spawns_more",
-    "group",
-    "remote_controlled",
-    "send_junk",
-    "write_lines",
-    "log_levels",
     "StateRecorder",
+    "becomes_healthy",
+    "busy_loop",
+    "counts",
+    "done_without_healthy",
+    "group",
+    "keeps_running_more",
+    "log_levels",
+    "remote_controlled",
+    "report",
+    "send_junk",
+    "spawns_more",
+    "write_lines",
 ]
 
 
-def _report(events: str, ctx: Context, event: str) -> None:
+def report(events: str, ctx: Context, event: str) -> None:
+    """Tell the `Probe` listening at `events` that `ctx`'s node did `event`."""
     s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     try:
         s.sendto(f"{ctx.dn} {event} {os.getpid()}".encode(), events)
@@ -70,9 +83,9 @@ def _report(events: str, ctx: Context, event: str) -> None:
 def becomes_healthy(ctx: Context, *, events: str) -> None:
     """HEALTHY, report `started`, wait for cancellation, report `done`."""
     signal(ctx, Signal.HEALTHY)
-    _report(events, ctx, "started")
+    report(events, ctx, "started")
     ctx.wait()
-    _report(events, ctx, "done")
+    report(events, ctx, "done")
     raise Canceled(ctx.cancel_reason or "canceled")
 
 
@@ -93,7 +106,7 @@ def group(ctx: Context, *, events: str, children: Mapping[str, Any], done: bool 
     """Start `children` ({name: [target, args]}) as one group, then HEALTHY (and DONE)."""
     run_group(ctx, {name: (spec[0], dict(spec[1])) for name, spec in children.items()})
     signal(ctx, Signal.HEALTHY)
-    _report(events, ctx, "started")
+    report(events, ctx, "started")
     if done:
         signal(ctx, Signal.DONE)
         return
@@ -120,19 +133,19 @@ def remote_controlled(
     sock.settimeout(0.05)
     ignore_cancel = False
     cancel_seen = False
-    _report(events, ctx, "started")
+    report(events, ctx, "started")
     try:
         while True:
             if ctx.cancelled.is_set() and not cancel_seen:
                 cancel_seen = True
-                _report(events, ctx, "cancelled")
+                report(events, ctx, "cancelled")
                 if not ignore_cancel:
                     raise Canceled(ctx.cancel_reason or "canceled")
             try:
                 cmd = sock.recv(256).decode()
             except TimeoutError:
                 continue
-            _report(events, ctx, f"cmd:{cmd}")
+            report(events, ctx, f"cmd:{cmd}")
             if cmd == "healthy":
                 signal(ctx, Signal.HEALTHY)
             elif cmd == "done":
@@ -155,10 +168,10 @@ def remote_controlled(
 def send_junk(ctx: Context, *, events: str, payload: bytes) -> None:
     """HEALTHY, then write `payload` straight onto the link socket (bypassing framing)."""
     signal(ctx, Signal.HEALTHY)
-    _report(events, ctx, "started")
+    report(events, ctx, "started")
     link_sock = socket.socket(fileno=os.dup(3))
     link_sock.sendall(payload)
-    _report(events, ctx, "sent")
+    report(events, ctx, "sent")
     ctx.wait()
     raise Canceled("canceled")
 
@@ -172,12 +185,12 @@ def write_lines(
     """
     raw = raw_logger(ctx)
     signal(ctx, Signal.HEALTHY)
-    _report(events, ctx, "started")
+    report(events, ctx, "started")
     per = max(1, chunk)
     for base in range(start, start + count, per):
         stop = min(base + per, start + count)
         raw.write(b"".join(b"line %08d\n" % i for i in range(base, stop)))
-    _report(events, ctx, "written")
+    report(events, ctx, "written")
     if then == "done":
         raw.flush()
         signal(ctx, Signal.DONE)
@@ -202,32 +215,7 @@ def log_levels(ctx: Context, *, events: str) -> None:
         logger(ctx).exception("with a traceback")
     print("printed to stdout", flush=True)
     signal(ctx, Signal.HEALTHY)
-    _report(events, ctx, "started")
-    signal(ctx, Signal.DONE)
-
-
-def blast(
-    ctx: Context, *, events: str, total: int, line: int, chunk: int, devnull: bool = False
-) -> None:
-    """Write `total` bytes of `line`-byte lines in `chunk`-byte writes, then DONE.
-
-    To the node's raw log, or with `devnull` to /dev/null (the reference).
-    """
-    one = b"x" * (line - 1) + b"\n"
-    block = one * max(1, chunk // line)
-    raw = raw_logger(ctx)
-    fd = os.open(os.devnull, os.O_WRONLY) if devnull else -1
-    signal(ctx, Signal.HEALTHY)
-    _report(events, ctx, "started")
-    sent = 0
-    while sent < total:
-        if devnull:
-            os.write(fd, block)
-        else:
-            raw.write(block)
-        sent += len(block)
-    raw.flush()
-    _report(events, ctx, "written")
+    report(events, ctx, "started")
     signal(ctx, Signal.DONE)
 
 
@@ -236,21 +224,21 @@ def counts(ctx: Context, *, events: str, metrics: Mapping[str, float]) -> None:
     for name, value in metrics.items():
         add_metric(ctx, name, value, {"from": ctx.dn})
     signal(ctx, Signal.HEALTHY)
-    _report(events, ctx, "started")
+    report(events, ctx, "started")
     signal(ctx, Signal.DONE)
 
 
 def busy_loop(ctx: Context, *, events: str) -> None:
     """HEALTHY, then spin on the CPU for ever, ignoring cancellation."""
     signal(ctx, Signal.HEALTHY)
-    _report(events, ctx, "started")
+    report(events, ctx, "started")
     while True:
         pass
 
 
 def done_without_healthy(ctx: Context, *, events: str) -> None:
     """Signal DONE straight from NEW (illegal), then wait."""
-    _report(events, ctx, "started")
+    report(events, ctx, "started")
     signal(ctx, Signal.DONE)
     ctx.wait()
     raise Canceled("canceled")
@@ -261,14 +249,14 @@ def keeps_running_more(ctx: Context, *, events: str) -> None:
     from actors.supervisor.core.errors import SupervisionError
 
     signal(ctx, Signal.HEALTHY)
-    _report(events, ctx, "started")
+    report(events, ctx, "started")
     n = 0
     while not ctx.wait(0.1):
         n += 1
         try:
             run(ctx, f"late{n}", "actors.supervisor.testing.kit:becomes_healthy", events=events)
         except SupervisionError:
-            _report(events, ctx, "refused")
+            report(events, ctx, "refused")
     raise Canceled("canceled")
 
 

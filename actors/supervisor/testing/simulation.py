@@ -34,7 +34,8 @@ step, e.g. its next heartbeat) and settles; `advance_to`, `advance_by` and
 Fake runnables are chosen by `RunnableSpec.target` (`sim:<name>`); the
 built-in ones live in `fakes.py` and are re-exported here with the functions
 that make their specs (`becomes_healthy()`, `spawns_more(3)`, `remote()`,
-...). Pass `behaviours={target: factory}` for your own `Behaviour`s.
+...). Pass `behaviours={target: factory}` for your own `Behaviour`s. The
+import runs one way: `fakes` knows a process only as its `Process` protocol.
 """
 
 from __future__ import annotations
@@ -90,6 +91,7 @@ from actors.supervisor.testing.fakes import (
     runs_groups,
     spawns_forever,
     spawns_more,
+    spawns_tree,
     stale_signal,
 )
 
@@ -109,6 +111,7 @@ __all__ = [
     "runs_groups",
     "spawns_forever",
     "spawns_more",
+    "spawns_tree",
     "stale_signal",
     "without",
 ]
