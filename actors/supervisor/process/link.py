@@ -180,8 +180,3 @@ class ChildLink:
                 self._sock.shutdown(socket.SHUT_WR)
             except OSError:
                 pass
-
-
-def encode(msg: Message) -> bytes:
-    """Encode a message as one frame (re-exported for the raw log hot path)."""
-    return encode_frame(msg.to_wire())
