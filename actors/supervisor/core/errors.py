@@ -13,7 +13,7 @@ compute that text (e.g. `names.validate_name`).
 
 from __future__ import annotations
 
-__all__ = ["IllegalEvent", "InvalidName", "SupervisionError", "UnknownNode"]
+__all__ = ["IllegalEvent", "InvalidName", "InvalidPolicy", "SupervisionError", "UnknownNode"]
 
 
 class SupervisionError(Exception):
@@ -22,6 +22,10 @@ class SupervisionError(Exception):
 
 class InvalidName(SupervisionError, ValueError):
     """A runnable name, sub-logger name or DN does not have the required form."""
+
+
+class InvalidPolicy(SupervisionError, ValueError):
+    """A restart policy or policy rule has an unknown field or a bad value."""
 
 
 class UnknownNode(SupervisionError, LookupError):

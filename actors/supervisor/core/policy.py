@@ -13,6 +13,9 @@ the whole DN: `*` matches any run of characters (dots included), `?` one
 character; everything else is literal. `root.containerd` matches only that
 DN; `root.containerd.*` matches its descendants; `*` matches all.
 
+An unknown field or a bad value raises `InvalidPolicy` (a `SupervisionError`
+and a `ValueError`) naming the field and the value.
+
 This module is pure: no I/O, no clock.
 """
 
@@ -23,6 +26,8 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from actors.supervisor.core.errors import InvalidPolicy
 
 __all__ = ["RestartPolicy", "PolicyRule", "PolicySet", "glob_to_regex"]
 
@@ -65,7 +70,7 @@ class RestartPolicy:
     def __post_init__(self) -> None:
         problems = validate_policy_fields(dataclasses.asdict(self))
         if problems:
-            raise ValueError(problems[0])
+            raise InvalidPolicy(problems[0])
 
 
 def validate_policy_fields(values: Mapping[str, Any]) -> list[str]:
@@ -130,10 +135,10 @@ class PolicyRule:
     def __post_init__(self) -> None:
         unknown = sorted(set(self.overrides) - {f.name for f in dataclasses.fields(RestartPolicy)})
         if unknown:
-            raise ValueError(f"unknown restart policy field {unknown[0]!r}")
+            raise InvalidPolicy(f"unknown restart policy field {unknown[0]!r}")
         problems = validate_policy_fields(self.overrides)
         if problems:
-            raise ValueError(problems[0])
+            raise InvalidPolicy(problems[0])
         object.__setattr__(self, "_regex", glob_to_regex(self.pattern))
 
     def matches(self, dn: str) -> bool:
