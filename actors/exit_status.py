@@ -15,13 +15,13 @@ __all__ = ["describe_returncode", "describe_wait_status"]
 
 
 def describe_returncode(returncode: int) -> str:
-    """Words for a ``Popen.returncode``: ``exit status 1``, ``killed by signal SIGKILL``.
+    """Words for a `Popen.returncode`: `exit status 1`, `killed by signal SIGKILL`.
 
     Args:
         returncode: the exit code, or minus the number of the signal that killed it.
 
     Returns:
-        The words, e.g. ``killed by signal 77`` for a signal without a name.
+        The words, e.g. `killed by signal 77` for a signal without a name.
     """
     if returncode >= 0:
         return f"exit status {returncode}"

@@ -1,8 +1,8 @@
 """The runnable of bench/logs' parsed cases: replay a captured log into the raw log.
 
-Runs as ``bench.logs_replay:replay`` in a child process (the project root is on its
-``PYTHONPATH``). The node's ``raw_format`` (set by the benchmark with
-``LogTree.set_parse``) decides whether the child parses the lines or sends them raw.
+Runs as `bench.logs_replay:replay` in a child process (the project root is on its
+`PYTHONPATH`). The node's `raw_format` (set by the benchmark with
+`LogTree.set_parse`) decides whether the child parses the lines or sends them raw.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ __all__ = ["replay", "workload"]
 
 
 def _report(events: str, ctx: Context, event: str) -> None:
-    """Tells the benchmark's probe ``"<dn> <event> <pid>"`` (as the testing kit does)."""
+    """Tells the benchmark's probe `"<dn> <event> <pid>"` (as the testing kit does)."""
     s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     try:
         s.sendto(f"{ctx.dn} {event} {os.getpid()}".encode(), events)
@@ -25,12 +25,12 @@ def _report(events: str, ctx: Context, event: str) -> None:
 
 
 def workload(sample: str, chunk: int) -> tuple[list[bytes], int, int]:
-    """One round of a replay: writes of whole lines, about ``chunk`` bytes each.
+    """One round of a replay: writes of whole lines, about `chunk` bytes each.
 
     The sample's lines are repeated until a round holds at least four chunks.
 
     Returns:
-        ``(blocks, bytes, lines)`` of one round.
+        `(blocks, bytes, lines)` of one round.
     """
     with open(sample, "rb") as f:
         lines = f.read().splitlines(keepends=True)
@@ -48,7 +48,7 @@ def workload(sample: str, chunk: int) -> tuple[list[bytes], int, int]:
 
 
 def replay(ctx: Context, *, events: str, sample: str, rounds: int, chunk: int) -> None:
-    """Writes ``rounds`` rounds of :func:`workload` to the raw log, then DONE.
+    """Writes `rounds` rounds of `workload` to the raw log, then DONE.
 
     Args:
         ctx: the node's context.

@@ -1,19 +1,19 @@
 """Micro-benchmark of the log tree's raw write path, in-process.
 
-Feeds ``LogTree.write_raw`` from one thread with 64 KiB chunks and prints lines/s and
+Feeds `LogTree.write_raw` from one thread with 64 KiB chunks and prints lines/s and
 MB/s stored:
 
-* ``short``: 100-byte lines (99 bytes + ``\\n``), 655 per chunk;
-* ``short+stream``: the same, with one stream reader subscribed and drained in between;
-* ``short+sink``: the same, with a StderrSink writing to /dev/null in its own thread
-  (it competes for the GIL; its ``sink %`` column is the share of lines it wrote, the
+* `short`: 100-byte lines (99 bytes + `\\n`), 655 per chunk;
+* `short+stream`: the same, with one stream reader subscribed and drained in between;
+* `short+sink`: the same, with a StderrSink writing to /dev/null in its own thread
+  (it competes for the GIL; its `sink %` column is the share of lines it wrote, the
   rest it missed, as designed);
-* ``crlf``: 100-byte CRLF lines;
-* ``long``: 64 KiB chunks of 8 KiB lines (each cut to 1024 bytes);
-* ``one-line``: a single endless line in 64 KiB chunks (no newline at all);
-* ``leveled``: ``write_leveled`` of one-line entries, for scale.
+* `crlf`: 100-byte CRLF lines;
+* `long`: 64 KiB chunks of 8 KiB lines (each cut to 1024 bytes);
+* `one-line`: a single endless line in 64 KiB chunks (no newline at all);
+* `leveled`: `write_leveled` of one-line entries, for scale.
 
-Usage: ``python bench/logtree_micro.py [seconds per case]``. The last line printed is a
+Usage: `python bench/logtree_micro.py [seconds per case]`. The last line printed is a
 JSON object with the numbers.
 """
 
@@ -32,8 +32,8 @@ from actors.logtree import LeveledEntry, LogTree, Severity, StderrSink
 
 CHUNK = 64 * 1024
 
+#: Lines/s, MB/s, share of lines a sink wrote (None without sink).
 Result = tuple[float, float, float | None]
-"""lines/s, MB/s, share of lines a sink wrote (None without sink)."""
 
 
 def _chunk_of(line: bytes) -> bytes:

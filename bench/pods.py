@@ -1,6 +1,6 @@
 """Benchmark: pod start latency through CRI, runc vs runsc (gVisor), side by side.
 
-The real agent (``bin/node-containerd run``) with every image preseeded and none
+The real agent (`bin/node-containerd run`) with every image preseeded and none
 unpacked. Per handler and run (median of --runs, in ms):
 
     sandbox_ms            RunPodSandbox (host network) → it returned and the
@@ -12,7 +12,7 @@ unpacked. Per handler and run (median of --runs, in ms):
                           the same pod (already unpacked)
 
 The last line printed is one JSON object:
-``{"runc": {"sandbox_ms": …, "first_container_ms": …, "next_container_ms": …}, "runsc": {…}}``.
+`{"runc": {"sandbox_ms": …, "first_container_ms": …, "next_container_ms": …}, "runsc": {…}}`.
 """
 
 from __future__ import annotations

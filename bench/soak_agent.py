@@ -1,16 +1,16 @@
 """The agent under soak: its config, its process, its status, and the processes it owns.
 
-`SoakAgent` runs ``bin/node-containerd run --config FILE`` as a subprocess (its own
+`SoakAgent` runs `bin/node-containerd run --config FILE` as a subprocess (its own
 session, stdout and stderr to a file), reads the tree's status through the control
-socket (the same Status call and the same JSON document as ``status --json``, without
+socket (the same Status call and the same JSON document as `status --json`, without
 paying a Python start-up per poll), restarts DNs with the real CLI, and shuts the agent
 down with SIGTERM.
 
 `ProcessTable` remembers every process of the agent it has ever seen (pid and kernel
 start time, so a recycled pid is never mistaken for ours) and, after the agent is gone,
 finds whatever is left: a remembered process still alive, or any process whose command
-line names the agent's pid as ``--parent`` or lies under the soak's state directory
-(containerd's ``--config`` does).
+line names the agent's pid as `--parent` or lies under the soak's state directory
+(containerd's `--config` does).
 
 Nothing here decides what a fault is or whether the soak passed: see `soaklib`.
 """
@@ -77,7 +77,7 @@ def write_config(path: Path, *, state_dir: Path, json_log: Path, backoff_max_s: 
 
 @dataclass(frozen=True, slots=True)
 class NodeRow:
-    """One node of ``status --json``."""
+    """One node of `status --json`."""
 
     dn: str
     state: str
@@ -169,7 +169,7 @@ class ProcessTable:
 
 
 class SoakAgent:
-    """One running ``node-containerd run`` and a control-socket client for it."""
+    """One running `node-containerd run` and a control-socket client for it."""
 
     def __init__(self, config: Path, control_socket: Path, log_dir: Path) -> None:
         self.config = config
@@ -199,7 +199,7 @@ class SoakAgent:
         return self.proc.poll()
 
     def status(self, timeout: float = 5.0) -> list[NodeRow] | None:
-        """Every node, as ``status --json`` lists it; None while the socket is not up."""
+        """Every node, as `status --json` lists it; None while the socket is not up."""
         if not self.control_socket.exists():
             return None
         if self._stub is None:
@@ -231,7 +231,7 @@ class SoakAgent:
             time.sleep(poll)
 
     def cli(self, *args: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
-        """Runs ``bin/node-containerd ARGS --config FILE``."""
+        """Runs `bin/node-containerd ARGS --config FILE`."""
         return subprocess.run(
             [str(AGENT_BIN), *args, "--config", str(self.config)],
             capture_output=True,

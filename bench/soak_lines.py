@@ -1,18 +1,18 @@
 """Numbered lines through the runsc FIFO: the writer, the reader of the JSON log, the loss books.
 
-`LineWriter` (a thread) writes ``soak <9-digit seq> xxx…\\n`` lines of a fixed length into
-the FIFO at a steady rate, a batch per tick. Each batch is one ``write`` of at most
-``PIPE_BUF`` bytes, so the kernel takes it whole or not at all: a batch refused with
-``EAGAIN`` (pipe full while no pump runs) is retried on the next tick and only lines the
+`LineWriter` (a thread) writes `soak <9-digit seq> xxx…\\n` lines of a fixed length into
+the FIFO at a steady rate, a batch per tick. Each batch is one `write` of at most
+`PIPE_BUF` bytes, so the kernel takes it whole or not at all: a batch refused with
+`EAGAIN` (pipe full while no pump runs) is retried on the next tick and only lines the
 kernel took count as written. The FIFO is opened read-write and non-blocking, like the
-agent's own descriptors: the open never blocks and a write never raises ``EPIPE`` while
+agent's own descriptors: the open never blocks and a write never raises `EPIPE` while
 no pump holds the read end. Every batch is booked with its wall-clock time, so a lost
 line can be placed in time.
 
-`JsonLogFollower` reads the agent's JSON log sink (``[log] json_file``, every entry of
+`JsonLogFollower` reads the agent's JSON log sink (`[log] json_file`, every entry of
 every DN, appended as it happens) incrementally: the numbered lines that reached
-``root.containerd.runsc``, the supervisor's ``rescheduling supervised node … with backoff
-D s`` entries (the backoff each restart actually drew), and the sink's own ``missed``
+`root.containerd.runsc`, the supervisor's ``rescheduling supervised node … with backoff
+D s` entries (the backoff each restart actually drew), and the sink's own `missed``
 records. The in-memory log tree keeps only 8192 entries per DN, so counts come from here.
 
 `account_losses` turns the received sequence into gaps, and charges each gap to a death
@@ -50,11 +50,11 @@ _RESCHEDULE = re.compile(r"rescheduling supervised node '([^']+)' with backoff (
 def loss_bound_lines(line_bytes: int, read_size: int, chunk_bytes: int) -> int:
     """Most lines one SIGKILL of the pump may cost.
 
-    The documented bound (``actors/containerd/logpump.py``,
-    ``actors/supervisor/process/childlog.py``):
+    The documented bound (`actors/containerd/logpump.py`,
+    `actors/supervisor/process/childlog.py`):
     the read taken from the FIFO and not yet handed on (at most `read_size` bytes) plus the
     raw log's unsent partial chunk (under `chunk_bytes`). Those bytes hold at most
-    ``ceil(bytes / line_bytes)`` whole lines; the line cut at each end of the lost span is
+    `ceil(bytes / line_bytes)` whole lines; the line cut at each end of the lost span is
     spoilt too (the log tree joins the two halves into one line that is neither).
     """
     return -(-(read_size + chunk_bytes) // line_bytes) + 2
@@ -217,17 +217,14 @@ class JsonLogFollower:
 
 @dataclass(frozen=True, slots=True)
 class DeathWindow:
-    """A death of the pump that may cost lines.
+    """A death of the pump that may cost lines."""
 
-    Attributes:
-        start: wall time the fault began (SIGKILL sent, or SIGSTOP sent for a stop the
-            heartbeat caught): the pump read nothing after it.
-        end: wall time the pump was seen dead.
-        what: the fault, for the report.
-    """
-
+    #: Wall time the fault began (SIGKILL sent, or SIGSTOP sent for a stop the heartbeat caught):
+    #: the pump read nothing after it.
     start: float
+    #: Wall time the pump was seen dead.
     end: float
+    #: The fault, for the report.
     what: str
 
 
@@ -282,8 +279,8 @@ def account_losses(
 ) -> LossReport:
     """Charges every missing line to a pump death whose window covers its write time.
 
-    A gap of lines written between ``t_first`` and ``t_last`` is charged to a death with
-    ``start - slack <= t_first`` and ``t_last <= end + slack``: the lines a killed pump
+    A gap of lines written between `t_first` and `t_last` is charged to a death with
+    `start - slack <= t_first` and `t_last <= end + slack`: the lines a killed pump
     loses were written before it stopped reading, at most a read's worth earlier.
     """
     received = follower.received

@@ -105,7 +105,7 @@ class SoakRig:
                 self.procs.remember(pid, "containerd")
 
     def containerd_answers(self) -> bool:
-        """Whether ``ctr version`` gets an answer from containerd."""
+        """Whether `ctr version` gets an answer from containerd."""
         try:
             r = subprocess.run(
                 ["ctr", "-a", str(self.socket), "version"],

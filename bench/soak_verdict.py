@@ -65,25 +65,22 @@ def judge(r: SoakReport, sink_missed: int) -> None:
 
 @dataclass(frozen=True, slots=True)
 class RssVerdict:
-    """The root's memory over the faults, as judged.
+    """The root's memory over the faults, as judged."""
 
-    Attributes:
-        literal_pct: growth from after fault 20 to after fault 200 (the first sample at
-            or past it; the last fault in a shorter run), percent.
-        literal_between: the two fault numbers compared.
-        steady_pct: growth from the first sample at which every DN still logging had
-            filled its log retention (8192 entries) to the last fault, percent.
-        steady_between: the two fault numbers compared.
-        judged: "steady" when that window spans at least `STEADY_MIN_FAULTS` faults
-            (bounded retention filling up is not a leak), else "literal".
-        ok: the judged growth is within the tolerance.
-    """
-
+    #: Growth from after fault 20 to after fault 200 (the first sample at or past it; the last fault
+    #: in a shorter run), percent.
     literal_pct: float | None
+    #: The two fault numbers compared.
     literal_between: tuple[int, int]
+    #: Growth from the first sample at which every DN still logging had filled its log retention
+    #: (8192 entries) to the last fault, percent.
     steady_pct: float | None
+    #: The two fault numbers compared.
     steady_between: tuple[int, int]
+    #: "steady" when that window spans at least `STEADY_MIN_FAULTS` faults (bounded retention
+    #: filling up is not a leak), else "literal".
     judged: str
+    #: The judged growth is within the tolerance.
     ok: bool
 
 

@@ -1,6 +1,6 @@
 """The chaos soak: the agent under random kills and stops, and the invariants it must keep.
 
-`run_soak(settings)` starts ``bin/node-containerd run`` on a config of its own (the
+`run_soak(settings)` starts `bin/node-containerd run` on a config of its own (the
 default profile with a short state directory, a JSON log sink and a faster backoff; see
 `soak_agent.write_config`), with image tarballs to preseed, and a writer putting
 numbered lines into the runsc FIFO at a steady rate. Then a driver, from a seeded random
@@ -22,15 +22,15 @@ stop <actor>          SIGSTOP, then SIGCONT after a random time: either short (u
                       the node)
 stop containerd       SIGSTOP/SIGCONT of the containerd binary (the agent does not watch
                       containerd once it answered, so it only has to resume)
-restart runsc         ``node-containerd restart root.containerd.runsc``: a graceful restart
+restart runsc         `node-containerd restart root.containerd.runsc`: a graceful restart
 ====================  ==================================================================
 
-Now and then (``chain_p``) a kill comes while the tree is still recovering from the one
+Now and then (`chain_p`) a kill comes while the tree is still recovering from the one
 before. After every fault the driver waits until:
 
-* ``status --json`` lists every node HEALTHY or DONE, and every node the fault killed
+* `status --json` lists every node HEALTHY or DONE, and every node the fault killed
   runs in a new process (or is DONE again);
-* containerd answers (``ctr version``), and the line written last before the recovery
+* containerd answers (`ctr version`), and the line written last before the recovery
   has arrived in the JSON log (the pump really pumps again).
 
 Recovery time runs from the end of the fault (SIGKILL sent; SIGCONT sent; the stopped
@@ -42,7 +42,7 @@ fresh Python processes for the restarted nodes, containerd's start until it answ
 preseed re-checking or importing its tarballs, on a loaded 2-core machine), plus, for a
 fault followed by another before it recovered, the time until that last fault.
 
-At the end: every preseeded image must be complete (``ctr images check``); the root's
+At the end: every preseeded image must be complete (`ctr images check`); the root's
 RSS must not grow with the faults (see below); every lost line must be charged to a
 SIGKILL of the pump (or a stop the heartbeat caught) within the documented bound per
 death, so graceful restarts and every other fault lose nothing; SIGTERM must end the
@@ -54,7 +54,7 @@ wording), and from the first sample at which every DN still logging has filled i
 log retention (the tree keeps 8192 entries per DN; containerd's ~45 boot lines per
 restart and preseed's one line per tarball per run fill theirs near fault 300 here) to
 the last fault. Retention filling up is bounded growth, not a leak, so when the run goes on for
-at least `STEADY_MIN_FAULTS` faults past that point (``--long``: 500 faults) the second
+at least `STEADY_MIN_FAULTS` faults past that point (`--long`: 500 faults) the second
 comparison is the one judged; otherwise the first (the short mode: fault 20 against the
 last fault of its minute).
 

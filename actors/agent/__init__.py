@@ -1,8 +1,8 @@
 """The node agent: its configuration, its command line, and the daemon that runs the tree.
 
 The public face of the configuration lives here; the command line is
-`actors.agent.cli` (``bin/node-containerd``). Importing this package is cheap: it
-pulls in neither grpc nor pykka, so ``--help`` and ``config check`` stay fast.
+`actors.agent.cli` (`bin/node-containerd`). Importing this package is cheap: it
+pulls in neither grpc nor pykka, so `--help` and `config check` stay fast.
 """
 
 from __future__ import annotations

@@ -1,20 +1,20 @@
-"""``node-containerd check``: the preflight an operator runs on a new machine.
+"""`node-containerd check`: the preflight an operator runs on a new machine.
 
-Against the running agent (found through ``--config``, or the default profile),
+Against the running agent (found through `--config`, or the default profile),
 in this order, one result per check:
 
-1. containerd answers CRI's ``Version`` on its socket;
-2. the sandbox image is present in namespace ``k8s.io``;
-3. for every registered runtime handler (``runc``; ``runsc`` when a runsc binary
-   is configured): a pod sandbox (host network) and a container from ``--image``
+1. containerd answers CRI's `Version` on its socket;
+2. the sandbox image is present in namespace `k8s.io`;
+3. for every registered runtime handler (`runc`; `runsc` when a runsc binary
+   is configured): a pod sandbox (host network) and a container from `--image`
    (default: the sandbox image, with its own command) start, and the container
-   exits 0 — by itself, or on SIGTERM from ``StopContainer`` if it is still
+   exits 0 — by itself, or on SIGTERM from `StopContainer` if it is still
    running (as a pause image does);
-4. for ``runsc``: runsc's debug lines naming that pod's sandbox ID arrive in the
-   log of ``root.containerd.runsc`` (read through the control socket).
+4. for `runsc`: runsc's debug lines naming that pod's sandbox ID arrive in the
+   log of `root.containerd.runsc` (read through the control socket).
 
 Nothing is left behind: every pod is stopped and removed, even when a step
-failed, and the pods' log directory (under ``<state>/run``) is deleted. Later
+failed, and the pods' log directory (under `<state>/run`) is deleted. Later
 checks that depend on an earlier one fail naming it instead of running.
 """
 
@@ -55,14 +55,11 @@ _LOG_TIMEOUT = 15.0
 
 @dataclass(frozen=True, slots=True)
 class CheckResult:
-    """One check's outcome.
+    """One check's outcome."""
 
-    Attributes:
-        name: what was checked, e.g. ``pod under runsc starts and exits 0``.
-        cause: why it failed; None when it passed.
-    """
-
+    #: What was checked, e.g. `pod under runsc starts and exits 0`.
     name: str
+    #: Why it failed; None when it passed.
     cause: str | None = None
 
     @property
@@ -72,7 +69,7 @@ class CheckResult:
 
 
 def _attempt(name: str, step: Callable[..., T], *args: Any) -> tuple[CheckResult, T | None]:
-    """Runs ``step(*args)``: its check result, and its value when it passed."""
+    """Runs `step(*args)`: its check result, and its value when it passed."""
     try:
         value = step(*args)
     except (CriError, OSError, grpc.RpcError, _Failed) as e:

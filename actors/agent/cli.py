@@ -1,7 +1,7 @@
-"""The command line: ``bin/node-containerd`` (``python -m actors.agent.cli``).
+"""The command line: `bin/node-containerd` (`python -m actors.agent.cli`).
 
 One parser per command, one handler per command. Handlers are imported only when
-their command runs, so ``--help``, ``--version`` and ``config ...`` import neither
+their command runs, so `--help`, `--version` and `config ...` import neither
 grpc nor pykka:
 
     run           actors.agent.daemon.run_agent(cfg)
@@ -14,17 +14,17 @@ grpc nor pykka:
     check         actors.agent.check.cmd_check(args, cfg)
 
 Every handler gets the parsed `argparse.Namespace` and returns an exit code. A
-subparser names its handler with ``set_defaults(handler=...)`` (or ``func=...``,
-as `actors.preseed.cli` does). For ``status``, ``logs`` and ``restart``,
-``args.socket`` is always a path string when the handler runs: ``--socket`` if
-given, else the ``control.socket`` of ``--config FILE``, else of the default
-profile (which honours ``$NODE_CONTAINERD_STATE``).
+subparser names its handler with `set_defaults(handler=...)` (or `func=...`,
+as `actors.preseed.cli` does). For `status`, `logs` and `restart`,
+`args.socket` is always a path string when the handler runs: `--socket` if
+given, else the `control.socket` of `--config FILE`, else of the default
+profile (which honours `$NODE_CONTAINERD_STATE`).
 
 Exit codes (`ExitCode`): 0 ok; 1 the command failed; 2 bad usage or a bad config;
 3 the agent is not running (no control socket, or nobody listens on it); 4 what
 answers on the control socket is not a node-containerd agent; 130 interrupted
-(Ctrl-C; ``run`` shuts down and ``logs -f`` stops with 0 instead); 141 stdout was
-closed early (e.g. piped into ``head``).
+(Ctrl-C; `run` shuts down and `logs -f` stops with 0 instead); 141 stdout was
+closed early (e.g. piped into `head`).
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ PROG = "node-containerd"
 class ExitCode(enum.IntEnum):
     """The exit status of every command."""
 
-    #: Done, or (``config check``) every file is fine.
+    #: Done, or (`config check`) every file is fine.
     OK = 0
     #: The command ran and failed: the agent stopped on an escalation, an import
     #: failed, a restart was refused.
@@ -85,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Runs one command.
 
     Args:
-        argv: the arguments after the program name; None for ``sys.argv[1:]``.
+        argv: the arguments after the program name; None for `sys.argv[1:]`.
 
     Returns:
         The exit code (see `ExitCode`).
@@ -120,9 +120,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The whole parser.
 
     Args:
-        command: the command about to run, if known. Only when it is ``import`` or
-            ``preseed`` are the preseed parsers (and their module) loaded; otherwise
-            those commands appear in ``--help`` by name only.
+        command: the command about to run, if known. Only when it is `import` or
+            `preseed` are the preseed parsers (and their module) loaded; otherwise
+            those commands appear in `--help` by name only.
     """
     from actors.agent import __version__
 
@@ -410,7 +410,7 @@ def _count(text: str) -> int:
 
 
 def _since(text: str) -> float:
-    """``--since``: a duration before now, or an ISO 8601 time; seconds since the epoch."""
+    """`--since`: a duration before now, or an ISO 8601 time; seconds since the epoch."""
     import time
 
     from actors.agent.config.units import parse_duration

@@ -2,16 +2,16 @@
 
 A version 2 config, which Debian's containerd 1.6 reads as it is and containerd 2.x
 migrates on load. Everything containerd writes lies under the agent's state
-directory: root, state, the gRPC socket and the ttrpc socket (``<address>.ttrpc``),
-and the ``opt`` plugin's directory (which would otherwise be created as
-``/opt/containerd``). Nothing listens beyond loopback: the debug and metrics
+directory: root, state, the gRPC socket and the ttrpc socket (`<address>.ttrpc`),
+and the `opt` plugin's directory (which would otherwise be created as
+`/opt/containerd`). Nothing listens beyond loopback: the debug and metrics
 addresses are empty and the CRI plugin's TCP service is disabled. The CRI plugin
 itself stays on, since Kubernetes reaches containerd through it; containerd 1.6
 still opens its streaming server (exec, attach, port-forward) on 127.0.0.1 at a
 random port, reachable only with the per-request tokens CRI hands out.
 
 The CRI plugin gets the pod runtimes of `actors.agent.pod_runtimes` (handlers
-``runc`` and ``runsc``, default handler, sandbox image, runc's root, CNI's config
+`runc` and `runsc`, default handler, sandbox image, runc's root, CNI's config
 directory, all under the state directory).
 
 `render_containerd_config` is pure; `write_containerd_config` writes the file
@@ -54,7 +54,7 @@ def _toml_string(value: str | Path) -> str:
 
 
 def _cri_lines(pods: PodRuntimeSettings) -> list[str]:
-    """The CRI plugin's pod runtime keys, inside ``[plugins."io.containerd.grpc.v1.cri"]``."""
+    """The CRI plugin's pod runtime keys, inside `[plugins."io.containerd.grpc.v1.cri"]`."""
     cri = 'plugins."io.containerd.grpc.v1.cri"'
     lines = [
         f"    sandbox_image = {_toml_string(pods.sandbox_image)}",
@@ -81,7 +81,7 @@ def render_containerd_config(cfg: AgentConfig, pods: PodRuntimeSettings | None =
     """The text of containerd's config for `cfg` (version 2; containerd 1.6 and 2.x).
 
     Args:
-        cfg: a loaded agent config; its ``containerd`` section gives root, state
+        cfg: a loaded agent config; its `containerd` section gives root, state
             and the socket address.
         pods: the pod runtimes; default: `pod_runtime_settings` of `cfg` with
             containerd's version unknown.
@@ -125,13 +125,13 @@ def render_containerd_config(cfg: AgentConfig, pods: PodRuntimeSettings | None =
 
 
 def write_containerd_config(cfg: AgentConfig, pods: PodRuntimeSettings | None = None) -> Path:
-    """Writes the generated config to ``cfg.containerd.config``, atomically.
+    """Writes the generated config to `cfg.containerd.config`, atomically.
 
     Does nothing when the config names the user's own file
-    (``cfg.containerd.generate_config`` is False).
+    (`cfg.containerd.generate_config` is False).
 
     Returns:
-        The path containerd is to be started with (``--config``).
+        The path containerd is to be started with (`--config`).
     """
     target = cfg.containerd.config
     if not cfg.containerd.generate_config:

@@ -93,7 +93,7 @@ def prepare_state(cfg: AgentConfig) -> None:
 def _prepare_runsc_or_drop_it(cfg: AgentConfig) -> AgentConfig:
     """Prepares the runsc handler; without ACL support, `cfg` with no runsc binary.
 
-    A file system that refuses the sandbox user's ACL costs the ``runsc`` handler
+    A file system that refuses the sandbox user's ACL costs the `runsc` handler
     (said on stderr), not the agent, unless runsc is the default runtime.
     """
     try:

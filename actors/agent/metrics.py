@@ -1,35 +1,35 @@
 """Prometheus metrics of the agent: node states, transitions, restarts, preseed and log bytes.
 
-Optional and off by default (``[metrics] enabled``). `Metrics` is a small thread-safe
+Optional and off by default (`[metrics] enabled`). `Metrics` is a small thread-safe
 registry written for exactly these metrics, rendered in the Prometheus text exposition
 format 0.0.4 by hand (no prometheus_client dependency); `Metrics.serve` exposes it on
-``GET /metrics`` from a daemon thread, on loopback unless configured otherwise.
+`GET /metrics` from a daemon thread, on loopback unless configured otherwise.
 
-Metrics (the first two as Monogon's ``osbase/supervisor`` exports them):
+Metrics (the first two as Monogon's `osbase/supervisor` exports them):
 
 =================================================  =======  ==========================
 name                                               type     labels
 =================================================  =======  ==========================
-``monogon_supervisor_dn_state_total``              gauge    ``dn``, ``state``
-``monogon_supervisor_dn_state_transition_count``   counter  ``dn``, ``old_state``,
-                                                            ``new_state``
-``node_containerd_dn_restarts_total``              counter  ``dn``
-``node_containerd_preseed_bytes_total``            counter  set by the caller
-``node_containerd_preseed_images_total``           counter  set by the caller
-``node_containerd_log_bytes_total``                counter  set by the caller
+`monogon_supervisor_dn_state_total`              gauge    `dn`, `state`
+`monogon_supervisor_dn_state_transition_count`   counter  `dn`, `old_state`,
+                                                            `new_state`
+`node_containerd_dn_restarts_total`              counter  `dn`
+`node_containerd_preseed_bytes_total`            counter  set by the caller
+`node_containerd_preseed_images_total`           counter  set by the caller
+`node_containerd_log_bytes_total`                counter  set by the caller
 =================================================  =======  ==========================
 
 Rules:
-    * States are spelled as in Go (``NODE_STATE_HEALTHY``). For every DN seen, the state
+    * States are spelled as in Go (`NODE_STATE_HEALTHY`). For every DN seen, the state
       gauge has one series per state: 1 for the current one, 0 for the others, as Go's
-      ``NotifyNodeState`` sets them. A DN keeps its last state after it is forgotten.
-    * A DN's first transition is counted from ``NODE_STATE_DEAD``, as Go does ("assume
+      `NotifyNodeState` sets them. A DN keeps its last state after it is forgotten.
+    * A DN's first transition is counted from `NODE_STATE_DEAD`, as Go does ("assume
       previous state was Dead if this is the first time we see this DN"), so Monogon's
       dashboards read the same; restarts are counted apart, in
-      ``node_containerd_dn_restarts_total``: a start of a node that had a state before.
+      `node_containerd_dn_restarts_total`: a start of a node that had a state before.
     * `Metrics.observe_state` runs on the supervisor actor's thread and only updates
       dicts under a lock; rendering copies under the same lock and formats outside it.
-    * Label values are escaped (``\\``, ``"``, newline); series are sorted, so the output
+    * Label values are escaped (`\\`, `"`, newline); series are sorted, so the output
       is deterministic.
 """
 
@@ -129,7 +129,7 @@ class Metrics:
         self._counters: dict[str, dict[_Labels, float]] = {name: {} for name in COUNTERS}
 
     def observe_state(self, action: StateChanged, now: float) -> None:
-        """Records a node's state change; a `Supervisor` observer (``now`` unused).
+        """Records a node's state change; a `Supervisor` observer (`now` unused).
 
         Runs on the supervisor actor's thread; never blocks beyond a short lock.
         """
@@ -143,10 +143,10 @@ class Metrics:
                 self._restarts[action.dn] = self._restarts.get(action.dn, 0) + 1
 
     def add(self, name: str, value: float = 1, labels: Mapping[str, str] | None = None) -> None:
-        """Adds ``value`` to the counter ``name`` (one of `COUNTERS`) for ``labels``.
+        """Adds `value` to the counter `name` (one of `COUNTERS`) for `labels`.
 
         Raises:
-            ValueError: ``name`` is not a known counter, ``value`` is negative or not
+            ValueError: `name` is not a known counter, `value` is negative or not
                 finite, or a label name is invalid.
             TypeError: a label value is not a string.
         """
@@ -215,18 +215,18 @@ class Metrics:
         out.extend(_series(name, labels, value) for labels, value in series)
 
     def serve(self, listen: str | tuple[str, int]) -> MetricsServer:
-        """Serves ``GET /metrics`` on ``listen`` from a daemon thread.
+        """Serves `GET /metrics` on `listen` from a daemon thread.
 
         Args:
-            listen: ``"host:port"`` (``"[::1]:9464"`` or ``"::1:9464"`` for IPv6) or a
-                ``(host, port)`` pair; port 0 picks a free port (see
+            listen: `"host:port"` (`"[::1]:9464"` or `"::1:9464"` for IPv6) or a
+                `(host, port)` pair; port 0 picks a free port (see
                 `MetricsServer.server_address`).
 
         Returns:
-            The running server; call ``shutdown()`` to stop it.
+            The running server; call `shutdown()` to stop it.
 
         Raises:
-            ValueError: ``listen`` cannot be read.
+            ValueError: `listen` cannot be read.
             OSError: the address cannot be bound.
         """
         host, port = parse_listen(listen) if isinstance(listen, str) else listen
@@ -239,7 +239,7 @@ class Metrics:
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
-    """Reads ``"host:port"``; the host may be an IPv6 literal, bracketed or not.
+    """Reads `"host:port"`; the host may be an IPv6 literal, bracketed or not.
 
     Raises:
         ValueError: no port, or a port that is not an integer in 0..65535.
@@ -269,7 +269,7 @@ class MetricsServer(ThreadingHTTPServer):
 
     @property
     def url(self) -> str:
-        """The URL of the metrics page, e.g. ``http://127.0.0.1:9464/metrics``."""
+        """The URL of the metrics page, e.g. `http://127.0.0.1:9464/metrics`."""
         host = str(self.server_address[0])
         shown = f"[{host}]" if ":" in host else host
         return f"http://{shown}:{self.server_port}/metrics"

@@ -1,19 +1,19 @@
 """The pod runtimes of the generated containerd config, as data both renderers share.
 
 `pod_runtime_settings` says what containerd's CRI plugin gets: the runtime
-handlers ``runc`` and (when a runsc binary is found) ``runsc``, the default one,
+handlers `runc` and (when a runsc binary is found) `runsc`, the default one,
 the sandbox image, and the places under the state directory that replace
 containerd's defaults outside it:
 
-* ``<state>/runc``: runc's ``--root`` (the shim option ``Root``; containerd's
-  default is ``/run/containerd/runc``);
-* ``<state>/runsc/root``: runsc's ``--root``;
-* ``<state>/runsc/tmp``: the ``TMPDIR`` runsc runs with (gVisor's sandbox mounts
+* `<state>/runc`: runc's `--root` (the shim option `Root`; containerd's
+  default is `/run/containerd/runc`);
+* `<state>/runsc/root`: runsc's `--root`;
+* `<state>/runsc/tmp`: the `TMPDIR` runsc runs with (gVisor's sandbox mounts
   the tmpfs of its chroot there; see `actors.runsc.access`);
-* ``<state>/runsc/launcher``: the launcher the ``runsc`` handler's shim runs as
+* `<state>/runsc/launcher`: the launcher the `runsc` handler's shim runs as
   its runc (`actors.runsc.launcher`);
-* ``<state>/cni/net.d``: the CNI config directory, which containerd's CRI plugin
-  would otherwise create as ``/etc/cni/net.d``.
+* `<state>/cni/net.d`: the CNI config directory, which containerd's CRI plugin
+  would otherwise create as `/etc/cni/net.d`.
 
 Pure: the containerd version and whether the agent may lower OOM scores are
 parameters (`containerd_version`, `may_lower_oom_score` do that I/O).
@@ -59,25 +59,25 @@ _CAP_SYS_RESOURCE = 24
 class RunscPaths:
     """Where the runsc handler keeps its things, all under the state directory."""
 
-    #: The launcher script, the shim's ``BinaryName``.
+    #: The launcher script, the shim's `BinaryName`.
     launcher: Path
-    #: runsc's ``--root`` (container state).
+    #: runsc's `--root` (container state).
     root: Path
-    #: The ``TMPDIR`` runsc runs with; gVisor's sandbox user must reach it.
+    #: The `TMPDIR` runsc runs with; gVisor's sandbox user must reach it.
     tmpdir: Path
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CriRuntime:
-    """One CRI runtime handler (``[plugins.…cri.containerd.runtimes.<name>]``)."""
+    """One CRI runtime handler (`[plugins.…cri.containerd.runtimes.<name>]`)."""
 
     #: The handler's name, as a RuntimeClass or RunPodSandbox names it.
     name: str
     #: containerd's shim for it.
     runtime_type: str = RUNC_V2
-    #: The shim option ``BinaryName``: the runc-compatible binary; None: ``runc``.
+    #: The shim option `BinaryName`: the runc-compatible binary; None: `runc`.
     binary_name: Path | None = None
-    #: The shim option ``Root``: the runtime's ``--root``.
+    #: The shim option `Root`: the runtime's `--root`.
     root: Path
 
 
@@ -89,7 +89,7 @@ class PodRuntimeSettings:
     sandbox_image: str
     #: The handler of pods that name none.
     default_runtime: str
-    #: The handlers, ``runc`` first.
+    #: The handlers, `runc` first.
     runtimes: tuple[CriRuntime, ...]
     #: CNI's config directory (read by CRI, created if missing).
     cni_conf_dir: Path
@@ -140,13 +140,13 @@ def pod_runtime_settings(
 
 
 def parse_version(text: str) -> tuple[int, int] | None:
-    """The first ``[v]MAJOR.MINOR.PATCH`` of `text` as (major, minor), or None."""
+    """The first `[v]MAJOR.MINOR.PATCH` of `text` as (major, minor), or None."""
     found = _VERSION.search(text)
     return (int(found.group(1)), int(found.group(2))) if found else None
 
 
 def containerd_version(binary: str) -> tuple[int, int] | None:
-    """``containerd --version`` as (major, minor); None when it cannot be told."""
+    """`containerd --version` as (major, minor); None when it cannot be told."""
     try:
         out = subprocess.run(
             [binary, "--version"], capture_output=True, text=True, timeout=10, check=False

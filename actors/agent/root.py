@@ -28,7 +28,7 @@ STOP_SHARE = 0.8
 
 
 def sandbox_image(cfg: AgentConfig) -> str | None:
-    """CRI's sandbox image in the generated config (``[cri] sandbox_image``, else
+    """CRI's sandbox image in the generated config (`[cri] sandbox_image`, else
     containerd's default for its version); None with the user's own containerd config."""
     if not cfg.containerd.generate_config:
         return None

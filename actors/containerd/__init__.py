@@ -2,12 +2,12 @@
 
 Runnables (import paths for the supervision tree):
 
-* ``actors.containerd.process:run`` — ``root.containerd``: creates and holds the
-  runsc FIFO, starts the children ``runsc`` and ``preseed``, runs containerd,
+* `actors.containerd.process:run` — `root.containerd`: creates and holds the
+  runsc FIFO, starts the children `runsc` and `preseed`, runs containerd,
   HEALTHY once containerd is ready, failed when it stops answering (`process`).
-* ``actors.containerd.logpump:run`` — ``root.containerd.runsc``: pumps the FIFO
+* `actors.containerd.logpump:run` — `root.containerd.runsc`: pumps the FIFO
   into the node's raw log (`logpump`).
-* ``actors.containerd.children:preseed_disabled`` — ``root.containerd.preseed`` when
+* `actors.containerd.children:preseed_disabled` — `root.containerd.preseed` when
   preseeding is disabled.
 
 Modules, one concept each: `lifecycle` (the pure state machine deciding about one

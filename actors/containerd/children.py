@@ -1,10 +1,10 @@
-"""The children of ``root.containerd``: the runsc log pump and preseed.
+"""The children of `root.containerd`: the runsc log pump and preseed.
 
-As in Go's two ``supervisor.Run`` calls, each child is a group of its own: a dead
+As in Go's two `supervisor.Run` calls, each child is a group of its own: a dead
 pump does not re-run the preseed import, and a failing preseed (a bad tarball
 backing off) does not restart the pump.
 
-When preseeding is disabled, ``preseed`` is `preseed_disabled`: it says so and is
+When preseeding is disabled, `preseed` is `preseed_disabled`: it says so and is
 DONE. It imports nothing and does not pretend to.
 """
 
@@ -26,7 +26,7 @@ PRESEED_DISABLED = "actors.containerd.children:preseed_disabled"
 def child_specs(spec: ContainerdSpec) -> ChildSpecs:
     """Name → (runnable, arguments) of each child, in start order.
 
-    The preseed arguments are `ContainerdSpec.preseed` without its ``enabled`` key.
+    The preseed arguments are `ContainerdSpec.preseed` without its `enabled` key.
     """
     if spec.preseed_enabled:
         assert spec.preseed is not None
@@ -41,7 +41,7 @@ def child_specs(spec: ContainerdSpec) -> ChildSpecs:
 
 
 def preseed_disabled(ctx: Context) -> None:
-    """``root.containerd.preseed`` when preseeding is disabled: says so, HEALTHY, DONE."""
+    """`root.containerd.preseed` when preseeding is disabled: says so, HEALTHY, DONE."""
     logger(ctx).info("preseeding is disabled")
     signal(ctx, Signal.HEALTHY)
     signal(ctx, Signal.DONE)

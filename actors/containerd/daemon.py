@@ -1,10 +1,10 @@
 """The containerd OS process: spawn it, read its output, signal it, see it exit.
 
-`DaemonProcess` is the I/O half of ``root.containerd``; the decisions stay in
+`DaemonProcess` is the I/O half of `root.containerd`; the decisions stay in
 `ContainerdProcessActor`. Rules:
 
 * The spawn happens in a dedicated thread that then waits for the process. The
-  parent-death signal (``setpriv --pdeathsig KILL``, see `spec`) is tied to the
+  parent-death signal (`setpriv --pdeathsig KILL`, see `spec`) is tied to the
   *thread* that forked, so this thread must live exactly as long as containerd —
   which a thread that spawns and then waits does by construction.
 * containerd stays in the caller's process group: when the supervisor SIGKILLs
@@ -13,9 +13,9 @@
   time straight into the sink; the sink is flushed when the pipe closes.
 * Signals go through a pidfd, so a pid recycled after the exit is never hit.
 * Every event is reported by a callback, in a helper thread, in this order:
-  ``on_spawned(pid)`` or ``on_spawn_failed(reason)``; later ``on_exited(returncode)``;
-  ``on_output_closed()`` any time after the process exists (its reader thread
-  starts before ``on_spawned`` is called, so it may even come first).
+  `on_spawned(pid)` or `on_spawn_failed(reason)`; later `on_exited(returncode)`;
+  `on_output_closed()` any time after the process exists (its reader thread
+  starts before `on_spawned` is called, so it may even come first).
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ from actors.containerd.node import RawSink
 
 __all__ = ["READ_SIZE", "DaemonProcess"]
 
+#: Bytes per read of containerd's output.
 READ_SIZE = 64 * 1024
-"""Bytes per read of containerd's output."""
 
 
 class DaemonProcess:
@@ -44,7 +44,7 @@ class DaemonProcess:
         sink: where stdout and stderr go.
         on_spawned: called with the pid once the process exists.
         on_spawn_failed: called with the OS error's text if it could not be started.
-        on_exited: called with ``Popen.returncode`` once it has exited and been reaped.
+        on_exited: called with `Popen.returncode` once it has exited and been reaped.
         on_output_closed: called once its output pipe reached end of file.
     """
 

@@ -45,37 +45,34 @@ __all__ = [
     "TimerFired",
 ]
 
+#: Counter: seconds spent in liveness probes (answered or failed).
 LIVENESS_SECONDS = "node_containerd_containerd_liveness_probe_seconds_total"
-"""Counter: seconds spent in liveness probes (answered or failed)."""
 
+#: Counter: liveness probes made, by label `result` (`ok` or `fail`).
 LIVENESS_PROBES = "node_containerd_containerd_liveness_probes_total"
-"""Counter: liveness probes made, by label ``result`` (``ok`` or ``fail``)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Outcome:
-    """How a run of containerd ended.
+    """How a run of containerd ended."""
 
-    Attributes:
-        canceled: it was stopped because the node was cancelled.
-        error: why it failed, or None.
-    """
-
+    #: It was stopped because the node was cancelled.
     canceled: bool = False
+    #: Why it failed, or None.
     error: str | None = None
 
 
 class Timer(enum.Enum):
     """The timers of one run; at most one of each is armed at a time."""
 
+    #: `ready_timeout` after the spawn: not ready by then fails the node.
     READY = "ready"
-    """``ready_timeout`` after the spawn: not ready by then fails the node."""
+    #: `stop_timeout` after SIGTERM: still running then gets SIGKILL.
     STOP = "stop"
-    """``stop_timeout`` after SIGTERM: still running then gets SIGKILL."""
+    #: `DRAIN_TIMEOUT` after the exit: stop waiting for containerd's last output.
     DRAIN = "drain"
-    """`DRAIN_TIMEOUT` after the exit: stop waiting for containerd's last output."""
+    #: `liveness_interval` while HEALTHY: time for the next liveness probe.
     LIVENESS = "liveness"
-    """``liveness_interval`` while HEALTHY: time for the next liveness probe."""
 
 
 class LogLevel(enum.IntEnum):
@@ -95,45 +92,33 @@ class SetupSucceeded:
 
 @dataclass(frozen=True, slots=True)
 class SetupFailed:
-    """Setting up failed (bad binary, socket in use, FIFO error).
+    """Setting up failed (bad binary, socket in use, FIFO error)."""
 
-    Attributes:
-        error: the whole message, naming the file at fault.
-    """
-
+    #: The whole message, naming the file at fault.
     error: str
 
 
 @dataclass(frozen=True, slots=True)
 class Spawned:
-    """containerd's process exists.
+    """containerd's process exists."""
 
-    Attributes:
-        pid: its pid.
-    """
-
+    #: Its pid.
     pid: int
 
 
 @dataclass(frozen=True, slots=True)
 class SpawnFailed:
-    """containerd's process could not be started.
+    """containerd's process could not be started."""
 
-    Attributes:
-        error: the OS error's text.
-    """
-
+    #: The OS error's text.
     error: str
 
 
 @dataclass(frozen=True, slots=True)
 class Exited:
-    """containerd exited and was reaped.
+    """containerd exited and was reaped."""
 
-    Attributes:
-        returncode: ``Popen.returncode`` (negative: killed by that signal).
-    """
-
+    #: `Popen.returncode` (negative: killed by that signal).
     returncode: int
 
 
@@ -144,73 +129,55 @@ class OutputClosed:
 
 @dataclass(frozen=True, slots=True)
 class Notified:
-    """A datagram arrived on the notify socket.
+    """A datagram arrived on the notify socket."""
 
-    Attributes:
-        datagram: the sender's pid and the parsed message.
-    """
-
+    #: The sender's pid and the parsed message.
     datagram: NotifyDatagram
 
 
 @dataclass(frozen=True, slots=True)
 class NotifyBroken:
-    """The notify socket failed; nothing more will arrive on it.
+    """The notify socket failed; nothing more will arrive on it."""
 
-    Attributes:
-        error: the OS error's text.
-    """
-
+    #: The OS error's text.
     error: str
 
 
 @dataclass(frozen=True, slots=True)
 class ProbeAnswered:
-    """A Version probe answered.
+    """A Version probe answered."""
 
-    Attributes:
-        probe: the `StartProbe.probe` it answers.
-        info: what containerd said.
-    """
-
+    #: The `StartProbe.probe` it answers.
     probe: int
+    #: What containerd said.
     info: VersionInfo
 
 
 @dataclass(frozen=True, slots=True)
 class ProbeFailed:
-    """A Version probe failed, its deadline included.
+    """A Version probe failed, its deadline included."""
 
-    Attributes:
-        probe: the `StartProbe.probe` that failed.
-        error: why, e.g. ``deadline_exceeded: Deadline Exceeded``.
-    """
-
+    #: The `StartProbe.probe` that failed.
     probe: int
+    #: Why, e.g. `deadline_exceeded: Deadline Exceeded`.
     error: str
 
 
 @dataclass(frozen=True, slots=True)
 class TimerFired:
-    """A timer set by `SetTimer` expired.
+    """A timer set by `SetTimer` expired."""
 
-    Attributes:
-        timer: which one.
-        token: the `SetTimer.token` it was set with (a stale firing is ignored).
-    """
-
+    #: Which one.
     timer: Timer
+    #: The `SetTimer.token` it was set with (a stale firing is ignored).
     token: int
 
 
 @dataclass(frozen=True, slots=True)
 class CancelRequested:
-    """The node was cancelled.
+    """The node was cancelled."""
 
-    Attributes:
-        reason: why, as the supervisor said, or None.
-    """
-
+    #: Why, as the supervisor said, or None.
     reason: str | None
 
 
@@ -239,40 +206,31 @@ class Spawn:
 
 @dataclass(frozen=True, slots=True)
 class StartProbe:
-    """Make one Version call (`actors.containerd.version.version_call`).
+    """Make one Version call (`actors.containerd.version.version_call`)."""
 
-    Attributes:
-        probe: its number, echoed by `ProbeAnswered` or `ProbeFailed`.
-        timeout: seconds before it gives up.
-    """
-
+    #: Its number, echoed by `ProbeAnswered` or `ProbeFailed`.
     probe: int
+    #: Seconds before it gives up.
     timeout: float
 
 
 @dataclass(frozen=True, slots=True)
 class SetTimer:
-    """Arm `timer`; when it expires, feed ``TimerFired(timer, token)``.
+    """Arm `timer`; when it expires, feed `TimerFired(timer, token)`."""
 
-    Attributes:
-        timer: which one (replaces an armed one of the same kind).
-        token: tells this arming from earlier ones.
-        delay: seconds from now.
-    """
-
+    #: Which one (replaces an armed one of the same kind).
     timer: Timer
+    #: Tells this arming from earlier ones.
     token: int
+    #: Seconds from now.
     delay: float
 
 
 @dataclass(frozen=True, slots=True)
 class CancelTimer:
-    """Disarm `timer` (a firing already on its way is ignored by its token).
+    """Disarm `timer` (a firing already on its way is ignored by its token)."""
 
-    Attributes:
-        timer: which one.
-    """
-
+    #: Which one.
     timer: Timer
 
 
@@ -293,40 +251,31 @@ class SignalHealthy:
 
 @dataclass(frozen=True, slots=True)
 class Log:
-    """Write a line in the node's log.
+    """Write a line in the node's log."""
 
-    Attributes:
-        level: its severity.
-        message: the text.
-    """
-
+    #: Its severity.
     level: LogLevel
+    #: The text.
     message: str
 
 
 @dataclass(frozen=True, slots=True)
 class AddMetric:
-    """Add `value` to the agent's counter `name` (a ``MetricAdd`` message).
+    """Add `value` to the agent's counter `name` (a `MetricAdd` message)."""
 
-    Attributes:
-        name: the counter, e.g. `LIVENESS_PROBES`.
-        value: what to add (a count, or seconds).
-        labels: the series' labels.
-    """
-
+    #: The counter, e.g. `LIVENESS_PROBES`.
     name: str
+    #: What to add (a count, or seconds).
     value: float
+    #: The series' labels.
     labels: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
 class Report:
-    """containerd is gone and its output is in: clean up and hand over `outcome`.
+    """containerd is gone and its output is in: clean up and hand over `outcome`."""
 
-    Attributes:
-        outcome: how the run ended.
-    """
-
+    #: How the run ended.
     outcome: Outcome
 
 

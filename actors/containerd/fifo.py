@@ -3,20 +3,20 @@
 gVisor's runsc writes its debug logs into a named pipe; the log pump reads them.
 The rules this module enforces:
 
-* The FIFO is a real named pipe made with ``mkfifo``. Its mode comes from config,
+* The FIFO is a real named pipe made with `mkfifo`. Its mode comes from config,
   defaults to 0600 and is never world-writable (a world-writable log pipe lets any
   local user forge runsc log lines).
 * A path that exists but is not a FIFO (a file, a directory, a symlink — even one
   pointing at a FIFO) is refused, never replaced: it may be someone else's data.
 * An existing FIFO with the wrong mode has its mode fixed, on the open descriptor
-  (``fchmod``), so a rename race cannot redirect the chmod.
-* Every open is ``O_RDWR``: opening a FIFO read-write never blocks on Linux and makes
+  (`fchmod`), so a rename race cannot redirect the chmod.
+* Every open is `O_RDWR`: opening a FIFO read-write never blocks on Linux and makes
   the opener a writer too, so a reader on such a descriptor never sees EOF when the
   real writers come and go — it blocks (or polls) instead of spinning. The same
-  descriptor held by ``root.containerd`` keeps the kernel buffer, and the bytes in it,
+  descriptor held by `root.containerd` keeps the kernel buffer, and the bytes in it,
   alive while the pump restarts.
-* The buffer is raised with ``F_SETPIPE_SZ``, capped at the kernel's
-  ``/proc/sys/fs/pipe-max-size``.
+* The buffer is raised with `F_SETPIPE_SZ`, capped at the kernel's
+  `/proc/sys/fs/pipe-max-size`.
 
 The pure parts (`validate_fifo_mode`, `clamp_pipe_size`) have no I/O.
 """
@@ -41,11 +41,11 @@ __all__ = [
     "validate_fifo_mode",
 ]
 
+#: Permission bits of a newly made FIFO: owner read/write only.
 DEFAULT_FIFO_MODE = 0o600
-"""Permission bits of a newly made FIFO: owner read/write only."""
 
+#: Requested kernel buffer of the FIFO, in bytes (1 MiB).
 DEFAULT_PIPE_SIZE = 1 << 20
-"""Requested kernel buffer of the FIFO, in bytes (1 MiB)."""
 
 _F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 _F_GETPIPE_SZ = getattr(fcntl, "F_GETPIPE_SZ", 1032)
@@ -68,13 +68,13 @@ def validate_fifo_mode(mode: int) -> int:
     """Checks the permission bits configured for the FIFO.
 
     Args:
-        mode: permission bits, e.g. ``0o600``.
+        mode: permission bits, e.g. `0o600`.
 
     Returns:
         The mode, unchanged.
 
     Raises:
-        FifoError: the mode has bits outside ``0o777``, is world-writable, or does
+        FifoError: the mode has bits outside `0o777`, is world-writable, or does
             not let its owner both read and write.
     """
     if not isinstance(mode, int) or isinstance(mode, bool) or mode & ~0o777:
@@ -91,7 +91,7 @@ def clamp_pipe_size(requested: int, kernel_max: int) -> int:
 
     Args:
         requested: wanted buffer size in bytes; must be positive.
-        kernel_max: ``/proc/sys/fs/pipe-max-size`` in bytes.
+        kernel_max: `/proc/sys/fs/pipe-max-size` in bytes.
 
     Raises:
         FifoError: `requested` is not a positive integer.
@@ -143,7 +143,7 @@ def open_fifo(path: str, *, nonblocking: bool = False) -> int:
 
     Args:
         path: the FIFO.
-        nonblocking: open with ``O_NONBLOCK`` (for a reader that polls).
+        nonblocking: open with `O_NONBLOCK` (for a reader that polls).
 
     Raises:
         FifoError: `path` does not exist, is not a FIFO (symlinks are refused), or
@@ -173,7 +173,7 @@ def open_fifo(path: str, *, nonblocking: bool = False) -> int:
 
 
 def pipe_max_size() -> int:
-    """The kernel's ceiling for ``F_SETPIPE_SZ`` (``/proc/sys/fs/pipe-max-size``)."""
+    """The kernel's ceiling for `F_SETPIPE_SZ` (`/proc/sys/fs/pipe-max-size`)."""
     with open(_PIPE_MAX_SIZE_FILE, "rb") as f:
         return int(f.read())
 
@@ -182,7 +182,7 @@ def set_pipe_size(fd: int, requested: int) -> int:
     """Raises the kernel buffer of the pipe `fd` to `requested` bytes (capped).
 
     Never shrinks the buffer: a pipe already at least that large is left alone, so a
-    second caller cannot fail with ``EBUSY`` by asking for less than is buffered.
+    second caller cannot fail with `EBUSY` by asking for less than is buffered.
 
     Args:
         fd: a descriptor of the FIFO.
@@ -193,7 +193,7 @@ def set_pipe_size(fd: int, requested: int) -> int:
         The buffer size in bytes after the call.
 
     Raises:
-        FifoError: the size is invalid or the kernel refused it (e.g. ``EPERM`` when
+        FifoError: the size is invalid or the kernel refused it (e.g. `EPERM` when
             the user's pipe-buffer quota is exhausted).
     """
     wanted = clamp_pipe_size(requested, pipe_max_size())

@@ -1,9 +1,9 @@
-"""The life of one containerd under ``root.containerd``, as a pure state machine.
+"""The life of one containerd under `root.containerd`, as a pure state machine.
 
 `ContainerdLifecycle` takes every decision about one run of containerd;
 `ContainerdProcessActor` feeds it the `events` it observes and carries out the
-actions it returns. ``handle(event, now) -> list[Action]``: no I/O, no threads, no
-clock reads (``now`` is monotonic seconds, passed in). An event that cannot happen
+actions it returns. `handle(event, now) -> list[Action]`: no I/O, no threads, no
+clock reads (`now` is monotonic seconds, passed in). An event that cannot happen
 in the current phase (an exit before the spawn) raises `LifecycleError` and changes
 nothing; an event that merely came late (a probe answer or a timer after the
 outcome was decided) is ignored.
@@ -19,15 +19,15 @@ Theory of operation, by `Phase`::
    `SetupSucceeded` → `Spawn`; `SetupFailed` → the outcome at once.
 2. SPAWNING: no pid yet. Notify datagrams are kept and replayed once `Spawned`
    says whose they must be. `SpawnFailed` → the outcome at once.
-3. STARTING: a `ReadinessTracker` decides (``READY=1``, then a Version probe);
-   the READY timer fails the node at ``ready_timeout``.
+3. STARTING: a `ReadinessTracker` decides (`READY=1`, then a Version probe);
+   the READY timer fails the node at `ready_timeout`.
 4. HEALTHY: liveness. The LIVENESS timer starts a Version probe every
-   ``liveness_interval`` (at a fixed rate, even while an earlier one is still out),
-   each with ``liveness_timeout``; a `LivenessTracker` counts the results and fails
-   the node after ``liveness_failures`` failures in a row: a stopped containerd is
+   `liveness_interval` (at a fixed rate, even while an earlier one is still out),
+   each with `liveness_timeout`; a `LivenessTracker` counts the results and fails
+   the node after `liveness_failures` failures in a row: a stopped containerd is
    failed within interval × failures + timeout.
 5. STOPPING: the outcome is decided. A failure SIGKILLs containerd at once; a
-   cancel sends SIGTERM and SIGKILL after ``stop_timeout``. Decided while SPAWNING,
+   cancel sends SIGTERM and SIGKILL after `stop_timeout`. Decided while SPAWNING,
    the signal goes as soon as the pid is known (or the spawn failure reports).
 6. DRAINING: containerd exited (any exit not asked for is the failure, naming its
    exit status); the outcome is reported once its output is closed, so its last
@@ -76,8 +76,8 @@ from actors.containerd.spec import ContainerdSpec, describe_exit
 
 __all__ = ["DRAIN_TIMEOUT", "ContainerdLifecycle", "LifecycleError", "Phase"]
 
+#: Seconds to wait for containerd's last output after it exited.
 DRAIN_TIMEOUT = 2.0
-"""Seconds to wait for containerd's last output after it exited."""
 
 
 class LifecycleError(Exception):

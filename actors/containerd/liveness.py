@@ -5,17 +5,17 @@ Heartbeats cover only the agent's own processes; a containerd that is stopped
 `LivenessTracker` is the pure rule for one HEALTHY containerd (probe numbers and
 times passed in, actions out):
 
-* `ContainerdLifecycle` starts a Version probe every ``interval`` seconds, at a
+* `ContainerdLifecycle` starts a Version probe every `interval` seconds, at a
   fixed rate (a probe still out does not delay the next), each giving up after
-  ``timeout`` seconds, and tells the tracker with `started`.
-* An answer resets the count of failures in a row; ``failures`` failures in a row
+  `timeout` seconds, and tells the tracker with `started`.
+* An answer resets the count of failures in a row; `failures` failures in a row
   fail the node with a reason naming the probe and its last error. With a fixed
-  rate, a containerd stopped at any moment has its ``failures``-th failed probe
-  started within ``interval × failures`` and failed ``timeout`` later: it is failed
-  within interval × failures + timeout. One that answers within ``timeout``, however
+  rate, a containerd stopped at any moment has its `failures`-th failed probe
+  started within `interval × failures` and failed `timeout` later: it is failed
+  within interval × failures + timeout. One that answers within `timeout`, however
   slowly, is never failed.
 * Each result adds its seconds to `LIVENESS_SECONDS` and one to `LIVENESS_PROBES`
-  with the label ``result`` = ``ok`` or ``fail``.
+  with the label `result` = `ok` or `fail`.
 """
 
 from __future__ import annotations
@@ -35,14 +35,11 @@ __all__ = ["LivenessTracker", "LivenessVerdict"]
 
 @dataclass(frozen=True, slots=True)
 class LivenessVerdict:
-    """What one probe result means.
+    """What one probe result means."""
 
-    Attributes:
-        actions: the metrics and log lines to emit.
-        failure: the reason to fail the node, or None to carry on.
-    """
-
+    #: The metrics and log lines to emit.
     actions: list[AddMetric | Log]
+    #: The reason to fail the node, or None to carry on.
     failure: str | None = None
 
 

@@ -1,31 +1,31 @@
-"""``root.containerd.runsc``: pump every byte of runsc's log FIFO into the raw log.
+"""`root.containerd.runsc`: pump every byte of runsc's log FIFO into the raw log.
 
-The runnable `run` (``actors.containerd.logpump:run``) starts a `LogPumpActor` on
+The runnable `run` (`actors.containerd.logpump:run`) starts a `LogPumpActor` on
 the node's raw log and blocks until it stops.
 
 Rules (compare the Go original's 10 ms sleep loop):
 
-* The FIFO is opened ``O_RDWR | O_NONBLOCK``. Read-write: this descriptor is itself
+* The FIFO is opened `O_RDWR | O_NONBLOCK`. Read-write: this descriptor is itself
   a writer, so the read end never sees EOF when runsc's writers come and go — no
-  EOF spin. Non-blocking: after ``poll`` said readable, a read never blocks, so the
+  EOF spin. Non-blocking: after `poll` said readable, a read never blocks, so the
   pump can always be stopped.
-* A reader thread blocks in ``poll`` on the FIFO and a wake-up pipe; nothing sleeps
+* A reader thread blocks in `poll` on the FIFO and a wake-up pipe; nothing sleeps
   or wakes on a timer. It reads up to 64 KiB at a time and writes each read
   straight to the sink before polling again.
 * Stopping sets the wake-up pipe. The reader checks it before every read, so it
   stops between reads: every byte it read has been written to the sink, and every
-  byte it did not read stays in the FIFO's kernel buffer — which ``root.containerd``
+  byte it did not read stays in the FIFO's kernel buffer — which `root.containerd`
   holds open — for the next pump. A graceful restart loses nothing.
 * Loss bound on SIGKILL of the pump: the one read (≤ 64 KiB) taken from the FIFO
   and not yet handed to the raw log, plus what the raw log had buffered and not
   sent (for reads under 4 KiB, at most 20 ms worth; larger ones are sent at once).
 * Lines are not the pump's business: a read may end inside a line, and the raw log
-  joins the pieces. Unparsed (``[log] parse`` "raw"), the root's log tree does, even
+  joins the pieces. Unparsed (`[log] parse` "raw"), the root's log tree does, even
   across two incarnations of the pump. Parsed (the default, glog), the pump's own
   process does, and a line still partial when that process ends is stored as it is,
   as a line of its own: its bytes are kept, but a restart in the middle of a line
   splits it in two.
-* The pipe buffer is raised with ``F_SETPIPE_SZ`` (a failure is a warning).
+* The pipe buffer is raised with `F_SETPIPE_SZ` (a failure is a warning).
 * HEALTHY once the FIFO is open and the reader runs.
 """
 
@@ -48,8 +48,8 @@ from actors.supervisor.process.api import Context
 
 __all__ = ["READ_SIZE", "LogPumpActor", "PumpError", "pump", "run", "run_pump"]
 
+#: Bytes per read: as fast as larger reads on a pipe, and the SIGKILL loss bound.
 READ_SIZE = 64 * 1024
-"""Bytes per read: as fast as larger reads on a pipe, and the SIGKILL loss bound."""
 
 
 class PumpError(Exception):
@@ -57,7 +57,7 @@ class PumpError(Exception):
 
 
 def run(ctx: Context, *, fifo: str, pipe_size: int = DEFAULT_PIPE_SIZE) -> None:
-    """The runnable of ``root.containerd.runsc``.
+    """The runnable of `root.containerd.runsc`.
 
     Returns once cancelled (the node ends CANCELED).
 

@@ -1,13 +1,13 @@
 """A private sd_notify socket: how containerd tells us it is ready.
 
-containerd speaks systemd's notify protocol: when ``NOTIFY_SOCKET`` names a unix
-datagram socket, it sends ``READY=1`` once its gRPC server is serving and
-``STOPPING=1`` when it shuts down (containerd 1.6.20 from Debian does both). We
+containerd speaks systemd's notify protocol: when `NOTIFY_SOCKET` names a unix
+datagram socket, it sends `READY=1` once its gRPC server is serving and
+`STOPPING=1` when it shuts down (containerd 1.6.20 from Debian does both). We
 bind such a socket of our own in the agent's state directory, pass its path in
 containerd's environment, and read what arrives.
 
-A datagram is newline-separated ``KEY=VALUE`` assignments. `parse_notify` is pure;
-`NotifySocket` does the I/O. Each datagram carries the sender's pid (``SO_PASSCRED``),
+A datagram is newline-separated `KEY=VALUE` assignments. `parse_notify` is pure;
+`NotifySocket` does the I/O. Each datagram carries the sender's pid (`SO_PASSCRED`),
 so the caller can ignore datagrams that do not come from the containerd it started.
 The socket file is mode 0600; a stale socket file at its path is replaced, but any
 other kind of file there is refused.
@@ -32,8 +32,8 @@ __all__ = [
     "parse_notify",
 ]
 
+#: Longest unix socket path Linux accepts, in bytes (`sun_path` minus its NUL).
 MAX_SOCKET_PATH = 107
-"""Longest unix socket path Linux accepts, in bytes (``sun_path`` minus its NUL)."""
 
 _MAX_DATAGRAM = 65536
 _CREDS = struct.Struct("iII")  # struct ucred: pid, uid, gid
@@ -45,41 +45,35 @@ class NotifyError(Exception):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class NotifyMessage:
-    """One parsed sd_notify datagram.
+    """One parsed sd_notify datagram."""
 
-    Attributes:
-        ready: ``READY=1`` was present: the service finished starting up.
-        stopping: ``STOPPING=1`` was present: the service is shutting down.
-        reloading: ``RELOADING=1`` was present.
-        status: the free-form ``STATUS=`` text, if any.
-        main_pid: the ``MAINPID=`` the sender claims, if any.
-        errno: the ``ERRNO=`` failure code, if any.
-        fields: every assignment in order, unknown ones included.
-    """
-
+    #: `READY=1` was present: the service finished starting up.
     ready: bool = False
+    #: `STOPPING=1` was present: the service is shutting down.
     stopping: bool = False
+    #: `RELOADING=1` was present.
     reloading: bool = False
+    #: The free-form `STATUS=` text, if any.
     status: str | None = None
+    #: The `MAINPID=` the sender claims, if any.
     main_pid: int | None = None
+    #: The `ERRNO=` failure code, if any.
     errno: int | None = None
+    #: Every assignment in order, unknown ones included.
     fields: tuple[tuple[str, str], ...] = ()
 
     def describe(self) -> str:
-        """The datagram as one log-friendly line: ``READY=1 STATUS='...'``."""
+        """The datagram as one log-friendly line: `READY=1 STATUS='...'`."""
         return " ".join(f"{k}={v!r}" if k == "STATUS" else f"{k}={v}" for k, v in self.fields)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class NotifyDatagram:
-    """A datagram received on the notify socket.
+    """A datagram received on the notify socket."""
 
-    Attributes:
-        pid: the sender's pid, from its kernel-checked credentials (0 if none came).
-        message: the parsed content.
-    """
-
+    #: The sender's pid, from its kernel-checked credentials (0 if none came).
     pid: int
+    #: The parsed content.
     message: NotifyMessage
 
 
@@ -87,15 +81,15 @@ def parse_notify(data: bytes) -> NotifyMessage:
     """Parses one sd_notify datagram.
 
     Args:
-        data: the datagram: ``KEY=VALUE`` lines separated by ``\\n``; empty lines are
+        data: the datagram: `KEY=VALUE` lines separated by `\\n`; empty lines are
             skipped.
 
     Returns:
         The message.
 
     Raises:
-        NotifyError: the datagram is not UTF-8, a line has no ``=``, a key is empty,
-            or ``MAINPID``/``ERRNO`` is not a number.
+        NotifyError: the datagram is not UTF-8, a line has no `=`, a key is empty,
+            or `MAINPID`/`ERRNO` is not a number.
     """
     try:
         text = data.decode("utf-8")

@@ -1,6 +1,6 @@
-"""``root.containerd``: run the containerd daemon under supervision.
+"""`root.containerd`: run the containerd daemon under supervision.
 
-The runnable `run` (``actors.containerd.process:run``) validates its arguments into
+The runnable `run` (`actors.containerd.process:run`) validates its arguments into
 a `ContainerdSpec` and hands them to a `ContainerdProcessActor`, then blocks until
 the actor reports an `Outcome`: canceled (return) or an error (raise → DEAD).
 
@@ -8,15 +8,15 @@ The actor is the thin I/O shell of `ContainerdLifecycle`, which takes every
 decision (readiness, liveness, stopping, draining; see its module doc). The actor
 does what needs the OS, turns what it sees into lifecycle events and carries out
 the actions that come back. Every event is handled in the actor's thread; helper
-threads only wait and ``tell`` the actor what happened:
+threads only wait and `tell` the actor what happened:
 
 1. Setup. Check the binary and the config, and remove sockets a killed containerd
    left (`stale`). Make the runsc FIFO (never world-writable) and hold it open
    read-write, so its kernel buffer — and the bytes in it — outlive restarts of the
    pump. Bind the private notify socket. Start the children (`children`).
 2. Spawn. `DaemonProcess` starts ``setpriv --pdeathsig KILL -- containerd --config
-   <file>`` in this process's group with exactly ``PATH``, ``TMPDIR`` and
-   ``NOTIFY_SOCKET``; its stdout and stderr go to the node's raw log.
+   <file>` in this process's group with exactly `PATH`, `TMPDIR`` and
+   `NOTIFY_SOCKET`; its stdout and stderr go to the node's raw log.
 3. Probes. Each `StartProbe` is one `version_call` (the one Version probe) in a
    thread of its own; timers are `threading.Timer` s telling `TimerFired`.
 4. Report. Close everything, flush the raw log and hand the `Outcome` over.
@@ -91,7 +91,7 @@ class ContainerdError(Exception):
 
 
 def run(ctx: Context, **args: Any) -> None:
-    """The runnable of ``root.containerd``; `args` are `ContainerdSpec`'s fields.
+    """The runnable of `root.containerd`; `args` are `ContainerdSpec`'s fields.
 
     Raises:
         ContainerdError: containerd exited, was not ready in time, stopped answering

@@ -1,15 +1,15 @@
-"""Deciding when containerd is ready: ``READY=1``, then a Version call that answers.
+"""Deciding when containerd is ready: `READY=1`, then a Version call that answers.
 
 A spawned process is not a ready containerd. `ReadinessTracker` is the pure rule
 (events in, actions out, time passed in):
 
-* mode ``"notify"`` (default): wait for ``READY=1`` on the private notify socket,
-  then confirm with one gRPC ``containerd.services.version.v1.Version/Version`` call
-  on containerd's socket; HEALTHY when it answers. containerd sends ``READY=1`` only
+* mode `"notify"` (default): wait for `READY=1` on the private notify socket,
+  then confirm with one gRPC `containerd.services.version.v1.Version/Version` call
+  on containerd's socket; HEALTHY when it answers. containerd sends `READY=1` only
   after its gRPC listener is bound, so the confirming call succeeds at once.
-* mode ``"version"``: for a containerd that does not speak sd_notify, probe at once;
-  gRPC's own reconnect (``wait_for_ready``) waits for the socket, no sleep loop here.
-* Either way, not ready within ``timeout`` seconds of the spawn → fail.
+* mode `"version"`: for a containerd that does not speak sd_notify, probe at once;
+  gRPC's own reconnect (`wait_for_ready`) waits for the socket, no sleep loop here.
+* Either way, not ready within `timeout` seconds of the spawn → fail.
 
 The Version call itself is the one probe of `actors.containerd.version`; the
 tracker only asks for it (`Probe`) and is told how it went. `ContainerdLifecycle`
@@ -33,8 +33,8 @@ __all__ = [
     "ReadinessTracker",
 ]
 
+#: The readiness modes (see the module doc).
 MODES = ("notify", "version")
-"""The readiness modes (see the module doc)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +76,7 @@ class ReadinessTracker:
         notify_path: the notify socket (for messages).
         timeout: seconds from `started_at` to become ready.
         started_at: monotonic time of the spawn.
-        mode: ``"notify"`` or ``"version"`` (see the module doc).
+        mode: `"notify"` or `"version"` (see the module doc).
     """
 
     def __init__(

@@ -1,16 +1,16 @@
 """What `root.containerd` runs, and how: validated arguments, command line, env.
 
 Pure: no I/O. `ContainerdSpec` holds the keyword arguments of
-``actors.containerd.process:run`` after validation; `containerd_command` and
+`actors.containerd.process:run` after validation; `containerd_command` and
 `containerd_env` build exactly what is executed; `describe_exit` (from
-`actors.exit_status`, re-exported) turns a ``Popen.returncode`` into the words
+`actors.exit_status`, re-exported) turns a `Popen.returncode` into the words
 an error message uses.
 
-The command runs containerd under ``setpriv --pdeathsig KILL`` when ``setpriv``
+The command runs containerd under `setpriv --pdeathsig KILL` when `setpriv`
 (util-linux, always present on Debian) is available: the parent-death signal then
 kills containerd if the process that started it dies without stopping it (the
 normal paths — cancel, failure, the supervisor's SIGKILL of the process group —
-stop it anyway). ``setpriv`` execs containerd, so the pid we hold and signal is
+stop it anyway). `setpriv` execs containerd, so the pid we hold and signal is
 containerd's own.
 """
 
@@ -37,51 +37,47 @@ __all__ = [
     "describe_exit",
 ]
 
+#: File name of the private notify socket inside `ContainerdSpec.notify_dir`.
 NOTIFY_SOCKET_NAME = "containerd-notify.sock"
-"""File name of the private notify socket inside `ContainerdSpec.notify_dir`."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ContainerdSpec:
-    """The arguments of ``root.containerd``. Paths are absolute; times in seconds.
+    """The arguments of `root.containerd`. Paths are absolute; times in seconds."""
 
-    Attributes:
-        binary: the containerd executable.
-        config: containerd's config file, passed as ``--config``.
-        address: containerd's gRPC socket (as in the config), for the Version call.
-        path: ``PATH`` of containerd's environment.
-        tmpdir: ``TMPDIR`` of containerd's environment.
-        fifo: the runsc log FIFO.
-        notify_dir: directory (private to the agent) for the notify socket.
-        fifo_mode: permission bits of the FIFO; never world-writable.
-        pipe_size: wanted kernel buffer of the FIFO, in bytes.
-        ready_timeout: seconds from spawn to ready before the node fails.
-        stop_timeout: seconds between SIGTERM and SIGKILL on cancel; keep it below
-            the node's grace period so that containerd is killed by us, not by the
-            supervisor's SIGKILL of the whole process group.
-        readiness: ``"notify"`` (READY=1 then Version) or ``"version"`` (Version only).
-        liveness_interval: seconds between liveness probes (Version calls) while
-            HEALTHY, or None for no liveness probing.
-        liveness_timeout: seconds one liveness probe may take before it fails.
-        liveness_failures: liveness probes failed in a row that fail the node.
-        preseed: arguments of the preseed child, or None when preseeding is disabled.
-    """
-
+    #: The containerd executable.
     binary: str
+    #: Containerd's config file, passed as `--config`.
     config: str
+    #: Containerd's gRPC socket (as in the config), for the Version call.
     address: str
+    #: `PATH` of containerd's environment.
     path: str
+    #: `TMPDIR` of containerd's environment.
     tmpdir: str
+    #: The runsc log FIFO.
     fifo: str
+    #: Directory (private to the agent) for the notify socket.
     notify_dir: str
+    #: Permission bits of the FIFO; never world-writable.
     fifo_mode: int = DEFAULT_FIFO_MODE
+    #: Wanted kernel buffer of the FIFO, in bytes.
     pipe_size: int = DEFAULT_PIPE_SIZE
+    #: Seconds from spawn to ready before the node fails.
     ready_timeout: float = 30.0
+    #: Seconds between SIGTERM and SIGKILL on cancel; keep it below the node's grace period so that
+    #: containerd is killed by us, not by the supervisor's SIGKILL of the whole process group.
     stop_timeout: float = 4.0
+    #: `"notify"` (READY=1 then Version) or `"version"` (Version only).
     readiness: str = "notify"
+    #: Seconds between liveness probes (Version calls) while HEALTHY, or None for no liveness
+    #: probing.
     liveness_interval: float | None = 5.0
+    #: Seconds one liveness probe may take before it fails.
     liveness_timeout: float = 5.0
+    #: Liveness probes failed in a row that fail the node.
     liveness_failures: int = 3
+    #: Arguments of the preseed child, or None when preseeding is disabled.
     preseed: dict[str, Any] | None = field(default=None)
 
     def __post_init__(self) -> None:
@@ -117,7 +113,7 @@ class ContainerdSpec:
 
     @property
     def preseed_enabled(self) -> bool:
-        """Whether the preseed child imports anything (``enabled: false`` disables it)."""
+        """Whether the preseed child imports anything (`enabled: false` disables it)."""
         return self.preseed is not None and self.preseed.get("enabled", True) is not False
 
 
@@ -141,7 +137,7 @@ def _check_liveness(spec: ContainerdSpec) -> None:
 
 
 def containerd_command(spec: ContainerdSpec, setpriv: str | None) -> list[str]:
-    """The argv that starts containerd, under ``setpriv --pdeathsig KILL`` if given."""
+    """The argv that starts containerd, under `setpriv --pdeathsig KILL` if given."""
     command = [spec.binary, "--config", spec.config]
     if setpriv is None:
         return command
@@ -149,5 +145,5 @@ def containerd_command(spec: ContainerdSpec, setpriv: str | None) -> list[str]:
 
 
 def containerd_env(spec: ContainerdSpec) -> dict[str, str]:
-    """containerd's whole environment: ``PATH``, ``TMPDIR`` and ``NOTIFY_SOCKET``."""
+    """containerd's whole environment: `PATH`, `TMPDIR` and `NOTIFY_SOCKET`."""
     return {"PATH": spec.path, "TMPDIR": spec.tmpdir, "NOTIFY_SOCKET": spec.notify_socket}

@@ -5,7 +5,7 @@ unlink them) leaves its gRPC and ttrpc socket files behind. Before the next star
 look at each socket path named in the config:
 
 * nothing there → nothing to do;
-* a socket nobody answers on (``ECONNREFUSED``) → stale: remove it;
+* a socket nobody answers on (`ECONNREFUSED`) → stale: remove it;
 * a socket somebody answers on → another containerd (an orphan of an earlier start,
   or the system's own) still owns this state; starting a second one on the same
   root would hang on its metadata lock, so refuse with an error naming the socket;
@@ -32,8 +32,8 @@ __all__ = [
     "socket_paths",
 ]
 
+#: Containerd's gRPC socket when its config names none.
 DEFAULT_GRPC_ADDRESS = "/run/containerd/containerd.sock"
-"""containerd's gRPC socket when its config names none."""
 
 
 class StaleSocketError(Exception):
@@ -75,7 +75,7 @@ def socket_paths(config_text: str) -> list[str]:
         config_text: the containerd config file (TOML).
 
     Returns:
-        The gRPC socket, the ttrpc socket (containerd's default: gRPC + ``.ttrpc``)
+        The gRPC socket, the ttrpc socket (containerd's default: gRPC + `.ttrpc`)
         and the debug socket if configured, in that order, without duplicates.
 
     Raises:

@@ -1,22 +1,22 @@
-"""The one Version probe: does containerd answer ``Version`` on its socket.
+"""The one Version probe: does containerd answer `Version` on its socket.
 
 Every place that asks "is containerd there?" asks it here, with `version_call`:
-readiness (``root.containerd`` after ``READY=1``, or at once in ``"version"``
-mode), liveness (``root.containerd`` while HEALTHY, see `lifecycle`), and the
+readiness (`root.containerd` after `READY=1`, or at once in `"version"`
+mode), liveness (`root.containerd` while HEALTHY, see `lifecycle`), and the
 preseed's wait for containerd (`actors.preseed.client`).
 
-The call is the gRPC method ``containerd.services.version.v1.Version/Version``,
+The call is the gRPC method `containerd.services.version.v1.Version/Version`,
 which every containerd (1.x and 2.x) serves. It is made raw: the request is the
-empty ``google.protobuf.Empty`` (zero bytes, wire-valid) and the response is
-decoded by `parse_version_response` — fields 1 (``version``) and 2
-(``revision``) of ``VersionResponse`` — without generated code.
+empty `google.protobuf.Empty` (zero bytes, wire-valid) and the response is
+decoded by `parse_version_response` — fields 1 (`version`) and 2
+(`revision`) of `VersionResponse` — without generated code.
 
 Waiting for a containerd that is still starting is gRPC's job, not a sleep loop's:
-the call is made with ``wait_for_ready``, on a channel that retries the connection
+the call is made with `wait_for_ready`, on a channel that retries the connection
 every 100 ms (at most every second), so a socket that appears is used within about
 100 ms and the call fails only at its deadline. A stopped (SIGSTOP) or deadlocked
 containerd accepts the connection in the kernel but never answers: the call then
-fails with ``DEADLINE_EXCEEDED`` at its deadline.
+fails with `DEADLINE_EXCEEDED` at its deadline.
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ __all__ = [
     "version_call",
 ]
 
+#: The gRPC method every containerd (1.x and 2.x) serves.
 VERSION_METHOD = "/containerd.services.version.v1.Version/Version"
-"""The gRPC method every containerd (1.x and 2.x) serves."""
 
 _CHANNEL_OPTIONS = [
     ("grpc.enable_http_proxy", 0),
@@ -46,14 +46,11 @@ _CHANNEL_OPTIONS = [
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class VersionInfo:
-    """What containerd's Version call answered.
+    """What containerd's Version call answered."""
 
-    Attributes:
-        version: e.g. ``1.6.20~ds1``.
-        revision: e.g. ``1.6.20~ds1-1+deb12u3``.
-    """
-
+    #: e.g. `1.6.20~ds1`.
     version: str
+    #: e.g. `1.6.20~ds1-1+deb12u3`.
     revision: str
 
 
@@ -64,7 +61,7 @@ def version_call(address: str, timeout: float) -> VersionInfo:
 
     Raises:
         grpc.RpcError: the call failed or timed out.
-        ValueError: the answer is not a valid ``VersionResponse``.
+        ValueError: the answer is not a valid `VersionResponse`.
     """
     with grpc.insecure_channel(f"unix://{address}", options=_CHANNEL_OPTIONS) as channel:
         call = channel.unary_unary(VERSION_METHOD)  # bytes in, bytes out
@@ -73,7 +70,7 @@ def version_call(address: str, timeout: float) -> VersionInfo:
 
 
 def describe_probe_error(error: Exception) -> str:
-    """Words for a failed `version_call`: ``deadline_exceeded: Deadline Exceeded``.
+    """Words for a failed `version_call`: `deadline_exceeded: Deadline Exceeded`.
 
     A gRPC error gives its status code (lowercase) and details; anything else
     (a `ValueError` about the answer) its text.
@@ -86,7 +83,7 @@ def describe_probe_error(error: Exception) -> str:
 
 
 def parse_version_response(data: bytes) -> VersionInfo:
-    """Decodes a ``containerd.services.version.v1.VersionResponse``.
+    """Decodes a `containerd.services.version.v1.VersionResponse`.
 
     Fields 1 and 2 are strings; any other field is skipped by its wire type.
 

@@ -1,6 +1,6 @@
 """A wake-up pipe: lets one thread interrupt another thread's poll(2).
 
-A helper thread that blocks in ``poll`` on a FIFO or a socket also polls
+A helper thread that blocks in `poll` on a FIFO or a socket also polls
 `Wakeup.fd`; another thread calls `Wakeup.set()` to make that descriptor readable,
 and the helper returns. No timeouts, no sleep loops. Setting twice is harmless.
 """
@@ -28,7 +28,7 @@ class Wakeup:
 
     @property
     def fd(self) -> int:
-        """The descriptor to poll for ``POLLIN``."""
+        """The descriptor to poll for `POLLIN`."""
         return self._r
 
     def is_set(self) -> bool:

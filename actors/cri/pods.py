@@ -1,6 +1,6 @@
 """A small CRI client that runs one pod the way kubelet does, and cleans it up.
 
-`CriClient` talks ``runtime.v1`` (`messages.cri.runtime.v1`) to containerd's CRI
+`CriClient` talks `runtime.v1` (`messages.cri.runtime.v1`) to containerd's CRI
 plugin on containerd's own socket. `PodRun` is one pod: a sandbox with the host's
 network (no CNI needed), one container from an image, its log under a directory
 of the caller's. Every wait has a deadline; `PodRun.remove` stops and removes the
@@ -51,13 +51,13 @@ class CriClient:
         self.channel.close()
 
     def version(self, timeout: float = 5.0) -> cri.VersionResponse:
-        """The runtime's name and version (``containerd``, ``1.6.20~ds1``)."""
+        """The runtime's name and version (`containerd`, `1.6.20~ds1`)."""
         reply = _rpc("Version", self.runtime.Version, cri.VersionRequest(), timeout)
         assert isinstance(reply, cri.VersionResponse)
         return reply
 
     def image_present(self, ref: str) -> bool:
-        """Whether the image `ref` is in CRI's namespace (``k8s.io``)."""
+        """Whether the image `ref` is in CRI's namespace (`k8s.io`)."""
         request = cri.ImageStatusRequest(image=cri.ImageSpec(image=ref))
         reply = _rpc("ImageStatus", self.images.ImageStatus, request, self.timeout)
         assert isinstance(reply, cri.ImageStatusResponse)
@@ -86,22 +86,19 @@ class CriClient:
 
 @dataclass
 class PodRun:
-    """One pod with one container, under one runtime handler.
+    """One pod with one container, under one runtime handler."""
 
-    Attributes:
-        client: the CRI client.
-        handler: the runtime handler (``runc``, ``runsc``); "" is containerd's default.
-        log_dir: the pod's log directory (CRI writes ``<log_dir>/<name>.log``).
-        name: the pod's name; unique by default.
-        sandbox_id: set by `start_sandbox`.
-        container_id: set by `start_container` (the last container started).
-    """
-
+    #: The CRI client.
     client: CriClient
+    #: The runtime handler (`runc`, `runsc`); "" is containerd's default.
     handler: str
+    #: The pod's log directory (CRI writes `<log_dir>/<name>.log`).
     log_dir: Path
+    #: The pod's name; unique by default.
     name: str = field(default_factory=lambda: f"nc-{uuid.uuid4().hex[:10]}")
+    #: Set by `start_sandbox`.
     sandbox_id: str = ""
+    #: Set by `start_container` (the last container started).
     container_id: str = ""
 
     def config(self) -> cri.PodSandboxConfig:
@@ -166,7 +163,7 @@ class PodRun:
         _rpc("StopContainer", self.client.runtime.StopContainer, request, grace + 30)
 
     def log_text(self) -> str:
-        """The container's CRI log (``<time> <stream> <tag> <line>`` per line)."""
+        """The container's CRI log (`<time> <stream> <tag> <line>` per line)."""
         path = self.client.container_status(self.container_id).log_path
         return Path(path).read_text(encoding="utf-8", errors="replace") if path else ""
 

@@ -1,7 +1,7 @@
 """Is the pod sandbox ("pause") image there? Pods cannot start without it.
 
 No registry is reachable at boot, so CRI can start a pod only if the sandbox
-image was preseeded into namespace ``k8s.io``. `warn_if_sandbox_image_missing`
+image was preseeded into namespace `k8s.io`. `warn_if_sandbox_image_missing`
 runs at the end of every preseed (`root.containerd.preseed`) and logs one
 WARNING naming the image and where its tarball was expected; `status` shows the
 latest such warning under the preseed node (`latest_sandbox_warning`).
@@ -56,7 +56,7 @@ def warn_if_sandbox_image_missing(
 
     Args:
         client: the preseed's containerd client.
-        configured: ``cri.sandbox_image``; "" means containerd's own default.
+        configured: `cri.sandbox_image`; "" means containerd's own default.
         preseed_dir: the preseed directory.
         log: the preseed node's logger.
     """

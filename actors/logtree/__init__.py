@@ -1,31 +1,31 @@
 """The log tree: leveled and raw logs of every DN, kept, read and streamed.
 
-A port of Monogon's ``osbase/logtree`` to the root process of node-containerd. Every
-node of the supervision tree logs under its DN (``root.containerd.runsc``): leveled
-entries (:class:`LeveledEntry`: severity, one or more lines as one atomic entry, time,
-source location) and raw lines (:class:`RawEntry`: bytes split into lines, cut to 1024
+A port of Monogon's `osbase/logtree` to the root process of node-containerd. Every
+node of the supervision tree logs under its DN (`root.containerd.runsc`): leveled
+entries (`LeveledEntry`: severity, one or more lines as one atomic entry, time,
+source location) and raw lines (`RawEntry`: bytes split into lines, cut to 1024
 bytes keeping their original length). The tree keeps the newest 8192 entries per DN and
-serves them to readers (:meth:`LogTree.read`) as a backlog, a live stream, or both
+serves them to readers (`LogTree.read`) as a backlog, a live stream, or both
 without gap or duplicate, for one DN or a subtree. Sinks copy the stream to stderr or a
 JSON lines file.
 
 The package loads its modules on first use of one of their names, so that a child
-process needing only :class:`Severity` and the parsers stays light.
+process needing only `Severity` and the parsers stays light.
 
 Modules:
-    * ``errors`` — :class:`LogTreeError`, the one exception (a ``ValueError``).
-    * ``dn`` — DN validation and subtree matching, over the one DN grammar in
-      ``actors.supervisor.core.names``.
-    * ``severity`` — :class:`Severity`, the one severity vocabulary and its mappings.
-    * ``entry`` — :class:`LeveledEntry`, :class:`ParsedEntry`, :class:`RawEntry`.
-    * ``lines`` — :class:`LineSplitter`, the pure raw line splitter.
-    * ``parse`` — pure glog/logrus parsers and :class:`StreamParser` (runs in children).
-    * ``records`` — parsed batches into entries (C-level, in the root).
-    * ``tree`` — :class:`LogTree`, the thread-safe store.
-    * ``reader`` — :class:`LogReader`, backlog plus bounded stream.
-    * ``format`` — text and dict rendering (:func:`format_entry`, :func:`format_entries`,
-      :func:`entry_to_dict`); the JSON schema is in its docstring.
-    * ``sinks`` — :class:`StderrSink`, :class:`JsonLinesSink`.
+    * `errors` — `LogTreeError`, the one exception (a `ValueError`).
+    * `dn` — DN validation and subtree matching, over the one DN grammar in
+      `actors.supervisor.core.names`.
+    * `severity` — `Severity`, the one severity vocabulary and its mappings.
+    * `entry` — `LeveledEntry`, `ParsedEntry`, `RawEntry`.
+    * `lines` — `LineSplitter`, the pure raw line splitter.
+    * `parse` — pure glog/logrus parsers and `StreamParser` (runs in children).
+    * `records` — parsed batches into entries (C-level, in the root).
+    * `tree` — `LogTree`, the thread-safe store.
+    * `reader` — `LogReader`, backlog plus bounded stream.
+    * `format` — text and dict rendering (`format_entry`, `format_entries`,
+      `entry_to_dict`); the JSON schema is in its docstring.
+    * `sinks` — `StderrSink`, `JsonLinesSink`.
 
 Public API::
 

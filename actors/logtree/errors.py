@@ -8,6 +8,6 @@ __all__ = ["LogTreeError"]
 class LogTreeError(ValueError):
     """A caller handed the log tree something invalid: a bad DN, entry or read option.
 
-    It subclasses :class:`ValueError` so that callers that already treat bad arguments
-    as ``ValueError`` keep working.
+    It subclasses `ValueError` so that callers that already treat bad arguments
+    as `ValueError` keep working.
     """

@@ -8,44 +8,44 @@ Text format (one output line per entry line, no trailing newline)::
     root.containerd.runsc  D1205 07:04:54.546508 specutils.go:75] Spec:
     root.containerd  W1205 07:04:41.733973] failed to load plugin error="devmapper not configured"
 
-* DN, two spaces, then a glog header: the severity letter (``D``/``I``/``W``/``E``/``F``)
-  or ``R`` for a raw line, month and day, time of day with microseconds, and for
-  leveled entries with a source ``file:line``; then ``] `` and the text.
+* DN, two spaces, then a glog header: the severity letter (`D`/`I`/`W`/`E`/`F`)
+  or `R` for a raw line, month and day, time of day with microseconds, and for
+  leveled entries with a source `file:line`; then `] ` and the text.
 * The time is the entry's own: the logging call's, or the time a parsed line gave (a
   raw line's is the time it reached the tree).
-* A parsed entry's fields follow its first line as `` key=value``, the value quoted
-  (JSON style) when it is empty or holds a space, ``"``, ``=`` or a control character.
+* A parsed entry's fields follow its first line as ` key=value`, the value quoted
+  (JSON style) when it is empty or holds a space, `"`, `=` or a control character.
 * A leveled entry of several lines gives several output lines, each with the same full
   prefix, so every output line can be grepped on its own.
-* A raw line that was cut ends with `` (cut, N bytes)``, N being its original length.
+* A raw line that was cut ends with ` (cut, N bytes)`, N being its original length.
 * Raw bytes that are not UTF-8, and terminal control characters (C0 but tab, DEL) in
-  any text line, are shown as ``\\xNN`` escapes; formatting never raises.
+  any text line, are shown as `\\xNN` escapes; formatting never raises.
 * Times are UTC unless another time zone is given.
 
-Dict format (:func:`entry_to_dict`), the schema of JSON lines sinks and ``--json``
+Dict format (`entry_to_dict`), the schema of JSON lines sinks and `--json`
 output; every key is always present for its kind:
 
 ====================  =========  ====================================================
 key                   kind       value
 ====================  =========  ====================================================
-``seq``               both       int, tree-wide order of storage
-``dn``                both       str, e.g. ``"root.containerd"``
-``kind``              both       ``"leveled"`` or ``"raw"``
-``time``              both       float, seconds since the Unix epoch
-``severity``          leveled    ``"DEBUG"``, ``"INFO"``, ``"WARNING"``, ``"ERROR"``, ``"FATAL"``
-``file``              leveled    str, source file base name (``""`` when none)
-``line``              leveled    int, source line (0 when unknown)
-``source``            leveled    str, ``"file:line"``, or ``""`` when the entry has none
-``pid``               leveled    int, the writer's pid or thread id, or null
-``fields``            leveled    object of str, a parsed line's ``key=value`` fields
-``lines``             leveled    list of str, the message lines
-``message``           leveled    str, the lines joined with ``"\\n"``
-``raw``               leveled    str, the original line(s) of a parsed entry (UTF-8,
-                                 bad bytes as ``\\xNN``), null for a logging call
-``original_length``   leveled    int, the first original line's length, or null
-``data``              raw        str, the line as UTF-8 with bad bytes as ``\\xNN``
-``original_length``   raw        int, length in bytes before cutting
-``cut``               raw        bool, true when ``data`` was cut from a longer line
+`seq`               both       int, tree-wide order of storage
+`dn`                both       str, e.g. `"root.containerd"`
+`kind`              both       `"leveled"` or `"raw"`
+`time`              both       float, seconds since the Unix epoch
+`severity`          leveled    `"DEBUG"`, `"INFO"`, `"WARNING"`, `"ERROR"`, `"FATAL"`
+`file`              leveled    str, source file base name (`""` when none)
+`line`              leveled    int, source line (0 when unknown)
+`source`            leveled    str, `"file:line"`, or `""` when the entry has none
+`pid`               leveled    int, the writer's pid or thread id, or null
+`fields`            leveled    object of str, a parsed line's `key=value` fields
+`lines`             leveled    list of str, the message lines
+`message`           leveled    str, the lines joined with `"\\n"`
+`raw`               leveled    str, the original line(s) of a parsed entry (UTF-8,
+                                 bad bytes as `\\xNN`), null for a logging call
+`original_length`   leveled    int, the first original line's length, or null
+`data`              raw        str, the line as UTF-8 with bad bytes as `\\xNN`
+`original_length`   raw        int, length in bytes before cutting
+`cut`               raw        bool, true when `data` was cut from a longer line
 ====================  =========  ====================================================
 """
 
@@ -71,27 +71,27 @@ __all__ = [
 ]
 
 
-#: C0 controls but tab, and DEL, shown as ``\\xNN`` in text output: a line from the
+#: C0 controls but tab, and DEL, shown as `\\xNN` in text output: a line from the
 #: FIFO must not move a terminal's cursor, erase a line or fake another entry.
 _CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0x09), *range(0x0A, 0x20), 0x7F)}
 
 
 def escape_controls(text: str) -> str:
-    """Escapes terminal control characters (all C0 but tab, and DEL) as ``\\xNN``."""
+    """Escapes terminal control characters (all C0 but tab, and DEL) as `\\xNN`."""
     return text.translate(_CONTROLS)
 
 
 def decode_raw(data: bytes) -> str:
-    """Decodes raw log bytes as UTF-8, escaping invalid bytes as ``\\xNN``."""
+    """Decodes raw log bytes as UTF-8, escaping invalid bytes as `\\xNN`."""
     return data.decode("utf-8", "backslashreplace")
 
 
 def format_time(timestamp: float, tz: tzinfo | None = UTC) -> str:
-    """Formats a Unix time as glog does: ``MMDD HH:MM:SS.ffffff``.
+    """Formats a Unix time as glog does: `MMDD HH:MM:SS.ffffff`.
 
     Args:
         timestamp: seconds since the Unix epoch.
-        tz: time zone to show the time in; ``None`` for the local zone.
+        tz: time zone to show the time in; `None` for the local zone.
     """
     seconds, micros = divmod(round(timestamp * 1_000_000), 1_000_000)
     return f"{_seconds_text(seconds, tz)}.{micros:06d}"
@@ -99,16 +99,16 @@ def format_time(timestamp: float, tz: tzinfo | None = UTC) -> str:
 
 @lru_cache(maxsize=256)
 def _seconds_text(seconds: int, tz: tzinfo | None) -> str:
-    """``MMDD HH:MM:SS`` of a whole second; cached, as entries come in bursts."""
+    """`MMDD HH:MM:SS` of a whole second; cached, as entries come in bursts."""
     return f"{datetime.fromtimestamp(seconds, tz):%m%d %H:%M:%S}"
 
 
 def format_entry(entry: Entry, tz: tzinfo | None = UTC) -> str:
-    """Renders an entry as one or more text lines joined by ``\\n``.
+    """Renders an entry as one or more text lines joined by `\\n`.
 
     Args:
         entry: the entry.
-        tz: time zone of the shown time; ``None`` for the local zone.
+        tz: time zone of the shown time; `None` for the local zone.
 
     Returns:
         The text, without a trailing newline.
@@ -131,7 +131,7 @@ _NEEDS_QUOTES = re.compile(r'[\s"=\x00-\x1f\x7f]|^$').search
 
 
 def format_fields(fields: Mapping[str, str]) -> str:
-    """`` key=value`` for each field, values quoted JSON-style when they need it."""
+    """` key=value` for each field, values quoted JSON-style when they need it."""
     return "".join(
         f" {key}={json.dumps(value, ensure_ascii=False) if _NEEDS_QUOTES(value) else value}"
         for key, value in fields.items()
@@ -139,9 +139,9 @@ def format_fields(fields: Mapping[str, str]) -> str:
 
 
 def syslog_priority(entry: Entry) -> int:
-    """The syslog priority of an entry for ``<N>`` prefixes (journald's stderr).
+    """The syslog priority of an entry for `<N>` prefixes (journald's stderr).
 
-    A leveled entry's is its severity's (:attr:`Severity.syslog`); a raw line has no
+    A leveled entry's is its severity's (`Severity.syslog`); a raw line has no
     severity and is INFO's (6).
     """
     if isinstance(entry, RawEntry):
@@ -150,14 +150,14 @@ def syslog_priority(entry: Entry) -> int:
 
 
 def format_entries(entries: Iterable[Entry], tz: tzinfo | None = UTC) -> str:
-    """Renders entries as :func:`format_entry` does, each line ending in ``\\n``.
+    """Renders entries as `format_entry` does, each line ending in `\\n`.
 
-    Faster than calling :func:`format_entry` per entry: raw lines of one chunk share
+    Faster than calling `format_entry` per entry: raw lines of one chunk share
     their DN and time, so their prefix is built once.
 
     Args:
         entries: the entries, in the order to show them.
-        tz: time zone of the shown time; ``None`` for the local zone.
+        tz: time zone of the shown time; `None` for the local zone.
     """
     out: list[str] = []
     last_key: tuple[str, float] | None = None

@@ -1,22 +1,22 @@
 """Splitting a raw byte stream into lines: a pure core, no locks, no I/O.
 
-One :class:`LineSplitter` per raw DN turns chunks of bytes, as they arrive, into lines.
+One `LineSplitter` per raw DN turns chunks of bytes, as they arrive, into lines.
 
 Rules:
-    * A line ends at ``\\n``; the ``\\n`` and one ``\\r`` just before it (CRLF) are not
+    * A line ends at `\\n`; the `\\n` and one `\\r` just before it (CRLF) are not
       part of the line. Empty lines are lines.
-    * ``limit`` (default :data:`~actors.logtree.entry.MAX_LINE_LENGTH`, the raw
+    * `limit` (default `actors.logtree.entry.MAX_LINE_LENGTH`, the raw
       entries' cut) bounds the bytes kept of one line; parsing streams keep more.
-    * Bytes after the last ``\\n`` of a chunk are a partial line, kept until a later chunk
-      completes it or :meth:`LineSplitter.flush` emits it. A line may so arrive in any
+    * Bytes after the last `\\n` of a chunk are a partial line, kept until a later chunk
+      completes it or `LineSplitter.flush` emits it. A line may so arrive in any
       number of chunks, even from two successive writers of the same DN.
-    * A line longer than ``limit`` is cut to that
+    * A line longer than `limit` is cut to that
       many bytes; its length before cutting is reported with it. A partial line keeps
-      only its first ``limit`` bytes and a byte count, so a line of any size
+      only its first `limit` bytes and a byte count, so a line of any size
       costs O(1) memory between chunks.
 
 Speed: a chunk without a pending partial line costs a few C-level bytes operations
-(``in``, ``replace``, ``split``, ``map(len, ...)``); Python-level work is per chunk, not
+(`in`, `replace`, `split`, `map(len, ...)`); Python-level work is per chunk, not
 per line, except for the rare chunk holding an over-long line.
 """
 
@@ -39,13 +39,13 @@ class LineSplitter:
 
     def __init__(self, limit: int = MAX_LINE_LENGTH) -> None:
         self._limit = limit
-        """Bytes of a line kept; the rest is cut (``MAX_LINE_LENGTH`` unless given)."""
+        """Bytes of a line kept; the rest is cut (`MAX_LINE_LENGTH` unless given)."""
         self._head = b""
-        """First bytes (at most ``limit``) of the pending partial line."""
+        """First bytes (at most `limit`) of the pending partial line."""
         self._length = 0
         """Length in bytes of the pending partial line; 0 when there is none."""
         self._last_cr = False
-        """True when the last byte of the pending partial line is ``\\r``."""
+        """True when the last byte of the pending partial line is `\\r`."""
 
     @property
     def pending(self) -> int:
@@ -59,8 +59,8 @@ class LineSplitter:
             data: the next bytes of the stream.
 
         Returns:
-            ``(lines, lengths)``: the completed lines in order, each without its line
-            ending and cut to ``limit`` bytes, and their lengths before
+            `(lines, lengths)`: the completed lines in order, each without its line
+            ending and cut to `limit` bytes, and their lengths before
             cutting. The lists may be empty. The caller owns them.
         """
         if self._length:
@@ -77,10 +77,10 @@ class LineSplitter:
         return self._split(data)
 
     def flush(self) -> tuple[list[bytes], list[int]]:
-        """Ends the pending partial line, as if a ``\\n`` had arrived.
+        """Ends the pending partial line, as if a `\\n` had arrived.
 
         Returns:
-            ``(lines, lengths)`` holding the partial line, or two empty lists if none
+            `(lines, lengths)` holding the partial line, or two empty lists if none
             was pending.
         """
         if not self._length:
@@ -91,7 +91,7 @@ class LineSplitter:
     def flush_line(self) -> tuple[bytes, int]:
         """Ends the pending partial line and returns it with its uncut length.
 
-        Only meaningful when :attr:`pending` is non-zero.
+        Only meaningful when `pending` is non-zero.
         """
         head, length = self._head, self._length
         if self._last_cr:
@@ -102,7 +102,7 @@ class LineSplitter:
         return head, length
 
     def _split(self, data: bytes) -> tuple[list[bytes], list[int]]:
-        """Splits ``data``, with no partial line pending, and buffers its tail."""
+        """Splits `data`, with no partial line pending, and buffers its tail."""
         if b"\r" in data:
             data = data.replace(b"\r\n", b"\n")
         lines = data.split(b"\n")

@@ -1,24 +1,24 @@
 """Readers: a backlog snapshot and, optionally, a bounded live stream.
 
-A :class:`LogReader` is what :meth:`LogTree.read <actors.logtree.tree.LogTree.read>`
-returns. Its stream side is a :class:`Subscription` that the tree feeds while holding its
-lock, so entries reach every stream in the order of their ``seq``.
+A `LogReader` is what `LogTree.read <actors.logtree.tree.LogTree.read>`
+returns. Its stream side is a `Subscription` that the tree feeds while holding its
+lock, so entries reach every stream in the order of their `seq`.
 
 Rules:
-    * Writers never wait for readers. A subscription holds at most ``capacity`` entries;
+    * Writers never wait for readers. A subscription holds at most `capacity` entries;
       entries that do not fit are dropped for that reader alone and counted in
-      :attr:`LogReader.missed`. What was queued before a drop stays queued.
+      `LogReader.missed`. What was queued before a drop stays queued.
     * Gaps are placed exactly: each drop is recorded with the number of entries queued
-      before it, :meth:`LogReader.get_many` never returns a batch that spans a gap, and
-      :meth:`LogReader.take_gap` tells, after an entry was taken, how many entries were
+      before it, `LogReader.get_many` never returns a batch that spans a gap, and
+      `LogReader.take_gap` tells, after an entry was taken, how many entries were
       missed right after it. A sink can so print its "missed N entries" note where the
       entries went missing.
-    * The tree calls :meth:`Subscription.offer` and :meth:`Subscription.offer_one` from
-      writer threads; :class:`LogReader` methods run in the reader's thread. The queue is
-      a :class:`collections.deque` (append and popleft are atomic) and an
-      :class:`threading.Event` wakes a waiting reader.
-    * After :meth:`LogReader.close`, no new entry is queued; entries already queued can
-      still be taken, then :meth:`LogReader.get` returns ``None``.
+    * The tree calls `Subscription.offer` and `Subscription.offer_one` from
+      writer threads; `LogReader` methods run in the reader's thread. The queue is
+      a `collections.deque` (append and popleft are atomic) and an
+      `threading.Event` wakes a waiting reader.
+    * After `LogReader.close`, no new entry is queued; entries already queued can
+      still be taken, then `LogReader.get` returns `None`.
 """
 
 from __future__ import annotations
@@ -37,24 +37,7 @@ __all__ = ["LogReader", "Subscription"]
 
 
 class Subscription:
-    """The stream side of a reader: its filter, bounded queue and counters.
-
-    Attributes:
-        pattern: the DN read, or ``""`` for the whole tree.
-        subtree: whether descendants of ``pattern`` are read too.
-        leveled: whether leveled entries are wanted.
-        raw: whether raw entries are wanted.
-        min_severity: leveled entries below it are not wanted (raw ones are unaffected).
-        capacity: most entries queued at once.
-        queue: queued entries, oldest first.
-        missed: entries dropped because the queue was full.
-        delivered: entries ever queued (taken or not).
-        closed: set once the reader is closed; the tree then stops offering.
-        wakeup: set when entries are queued or the reader is closed.
-        gaps: ``[after, count]`` pairs, oldest first: ``count`` entries were dropped
-            right after the ``after``-th entry ever queued. Guarded by ``gaps_lock``.
-        gaps_lock: guards ``gaps``; held only for a few operations, never while waiting.
-    """
+    """The stream side of a reader: its filter, bounded queue and counters."""
 
     __slots__ = (
         "pattern",
@@ -82,18 +65,32 @@ class Subscription:
         min_severity: Severity,
         capacity: int,
     ) -> None:
+        #: The DN read, or `""` for the whole tree.
         self.pattern = pattern
+        #: Whether descendants of `pattern` are read too.
         self.subtree = subtree
+        #: Whether leveled entries are wanted.
         self.leveled = leveled
+        #: Whether raw entries are wanted.
         self.raw = raw
+        #: Leveled entries below it are not wanted (raw ones are unaffected).
         self.min_severity = min_severity
+        #: Most entries queued at once.
         self.capacity = capacity
+        #: Queued entries, oldest first.
         self.queue: deque[Entry] = deque()
+        #: Entries dropped because the queue was full.
         self.missed = 0
+        #: Entries ever queued (taken or not).
         self.delivered = 0
+        #: Set once the reader is closed; the tree then stops offering.
         self.closed = False
+        #: Set when entries are queued or the reader is closed.
         self.wakeup = threading.Event()
+        #: `[after, count]` pairs, oldest first: `count` entries were dropped right after the
+        #: `after`-th entry ever queued. Guarded by `gaps_lock`.
         self.gaps: deque[list[int]] = deque()
+        #: Guards `gaps`; held only for a few operations, never while waiting.
         self.gaps_lock = threading.Lock()
 
     def offer(self, entries: list[RawEntry]) -> None:
@@ -143,7 +140,7 @@ class Subscription:
             self.wakeup.set()
 
     def _drop(self, count: int) -> None:
-        """Counts ``count`` entries dropped after everything delivered so far."""
+        """Counts `count` entries dropped after everything delivered so far."""
         self.missed += count
         with self.gaps_lock:
             gaps = self.gaps
@@ -156,11 +153,8 @@ class Subscription:
 class LogReader:
     """A backlog of entries and, when streaming, the entries stored after it.
 
-    The stream has a single consumer: take entries (:meth:`get`, :meth:`get_many`,
-    iteration) from one thread at a time. :meth:`close` may come from any thread.
-
-    Attributes:
-        backlog: entries stored before the read, oldest first (ordered by ``seq``).
+    The stream has a single consumer: take entries (`get`, `get_many`,
+    iteration) from one thread at a time. `close` may come from any thread.
     """
 
     def __init__(
@@ -169,6 +163,7 @@ class LogReader:
         subscription: Subscription | None,
         unsubscribe: Callable[[Subscription], None],
     ) -> None:
+        #: Entries stored before the read, oldest first (ordered by `seq`).
         self.backlog = backlog
         self._sub = subscription
         self._unsubscribe = unsubscribe
@@ -176,7 +171,7 @@ class LogReader:
 
     @property
     def streaming(self) -> bool:
-        """True when this reader was opened with ``stream=True``."""
+        """True when this reader was opened with `stream=True`."""
         return self._sub is not None
 
     @property
@@ -191,7 +186,7 @@ class LogReader:
 
     @property
     def closed(self) -> bool:
-        """True once :meth:`close` has been called."""
+        """True once `close` has been called."""
         return self._sub is None or self._sub.closed
 
     def get(self, timeout: float | None = None) -> Entry | None:
@@ -200,14 +195,14 @@ class LogReader:
         Runs in the reader's thread; never blocks writers.
 
         Args:
-            timeout: seconds to wait at most; ``None`` waits until an entry arrives or
-                the reader is closed, ``0`` does not wait.
+            timeout: seconds to wait at most; `None` waits until an entry arrives or
+                the reader is closed, `0` does not wait.
 
         Returns:
-            The next entry, or ``None`` on timeout or once closed and drained.
+            The next entry, or `None` on timeout or once closed and drained.
 
         Raises:
-            LogTreeError: the reader was opened without ``stream=True``.
+            LogTreeError: the reader was opened without `stream=True`.
         """
         sub = self._stream()
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -231,14 +226,14 @@ class LogReader:
             wakeup.wait(remaining)
 
     def get_many(self, limit: int, timeout: float | None = None) -> list[Entry]:
-        """Takes up to ``limit`` stream entries, waiting only for the first one.
+        """Takes up to `limit` stream entries, waiting only for the first one.
 
-        The batch stops short at a gap, so that :meth:`take_gap` right after it tells
+        The batch stops short at a gap, so that `take_gap` right after it tells
         whether entries went missing after its last entry.
 
         Args:
             limit: most entries to return (at least 1).
-            timeout: as for :meth:`get`, for the first entry.
+            timeout: as for `get`, for the first entry.
 
         Returns:
             The entries, oldest first; empty on timeout or once closed and drained.
@@ -266,8 +261,8 @@ class LogReader:
         """Returns how many entries were missed right after the last entry taken.
 
         Gaps further back that were not taken yet are included. Each gap is reported
-        once. Call it after each :meth:`get` or :meth:`get_many` to learn where the
-        stream has holes; :attr:`missed` is the running total.
+        once. Call it after each `get` or `get_many` to learn where the
+        stream has holes; `missed` is the running total.
         """
         sub = self._sub
         if sub is None or not sub.gaps:

@@ -1,8 +1,8 @@
 """Building the tree's entries from a batch parsed in a child, with C-level calls.
 
-A child's :class:`~actors.logtree.parse.stream.StreamParser` sends its records as
-columns (the ``parsed`` wire message). The root turns them into
-:class:`~actors.logtree.entry.ParsedEntry` tuples with ``map`` and ``zip``, without a
+A child's `actors.logtree.parse.stream.StreamParser` sends its records as
+columns (the `parsed` wire message). The root turns them into
+`actors.logtree.entry.ParsedEntry` tuples with `map` and `zip`, without a
 Python-level step per entry, and interleaves raw records (rare: lines of a parsed
 stream that did not parse) at their positions.
 """
@@ -29,11 +29,11 @@ for _s in Severity:
 
 
 class ParsedRecords(Protocol):
-    """The columns of a parsed batch (see :class:`~actors.logtree.parse.stream.Batch`).
+    """The columns of a parsed batch (see `actors.logtree.parse.stream.Batch`).
 
-    ``fields``, ``lengths`` and ``mores`` may be None: no fields, no line cut (each
-    length is its head's), no continuation lines. ``times``, ``origins``, ``texts`` and
-    ``lengths`` may be packed (bytes of native doubles, unsigned 32-bit integers).
+    `fields`, `lengths` and `mores` may be None: no fields, no line cut (each
+    length is its head's), no continuation lines. `times`, `origins`, `texts` and
+    `lengths` may be packed (bytes of native doubles, unsigned 32-bit integers).
     """
 
     @property
@@ -59,7 +59,7 @@ class ParsedRecords(Protocol):
 
 
 def unpacked(column: Sequence[Any] | bytes, kind: Literal["d", "I"]) -> Sequence[Any]:
-    """A column as a sequence: packed bytes viewed as ``kind`` (no copy), a list as is."""
+    """A column as a sequence: packed bytes viewed as `kind` (no copy), a list as is."""
     if isinstance(column, bytes):
         view: Sequence[Any] = memoryview(column).cast(kind)
         return view
@@ -67,10 +67,10 @@ def unpacked(column: Sequence[Any] | bytes, kind: Literal["d", "I"]) -> Sequence
 
 
 def build_records(first_seq: int, dn: str, records: ParsedRecords, now: float) -> list[Entry]:
-    """The batch's entries in batch order, numbered from ``first_seq`` on.
+    """The batch's entries in batch order, numbered from `first_seq` on.
 
     Args:
-        first_seq: ``seq`` of the batch's first record.
+        first_seq: `seq` of the batch's first record.
         dn: DN of the stream.
         records: the columns; valid (the wire message checks them), raw records'
             positions increasing and within the batch.

@@ -1,29 +1,29 @@
 """The one severity vocabulary of node-containerd, with every mapping in one place.
 
 A leveled entry has one of five severities, ordered ``DEBUG < INFO < WARNING < ERROR <
-FATAL``. Everything that names a severity converts through :class:`Severity`:
+FATAL``. Everything that names a severity converts through `Severity`:
 
 ==========  ====  ==================  ======  ======  =============================
-severity    code  Python ``logging``  proto   syslog  read from
+severity    code  Python `logging`  proto   syslog  read from
 ==========  ====  ==================  ======  ======  =============================
-DEBUG       D     DEBUG (10)          4       7       runsc ``D``, logrus trace/debug
-INFO        I     INFO (20)           0       6       glog ``I``, logrus info
-WARNING     W     WARNING (30)        1       4       glog ``W``, logrus warning/warn
-ERROR       E     ERROR (40)          2       3       glog ``E``, logrus error
-FATAL       F     CRITICAL (50)       3       2       glog ``F``, logrus fatal/panic
+DEBUG       D     DEBUG (10)          4       7       runsc `D`, logrus trace/debug
+INFO        I     INFO (20)           0       6       glog `I`, logrus info
+WARNING     W     WARNING (30)        1       4       glog `W`, logrus warning/warn
+ERROR       E     ERROR (40)          2       3       glog `E`, logrus error
+FATAL       F     CRITICAL (50)       3       2       glog `F`, logrus fatal/panic
 ==========  ====  ==================  ======  ======  =============================
 
-* The integer value is Python ``logging``'s level, so comparisons and ``logging``
+* The integer value is Python `logging`'s level, so comparisons and `logging`
   levels agree; it is never sent anywhere.
-* ``code`` is the one-letter glog code, shown in text output and sent in parsed
+* `code` is the one-letter glog code, shown in text output and sent in parsed
   batches (one byte per entry).
-* ``name`` (``"INFO"``) is the msgpack wire form of a leveled entry and the JSON form.
-* ``proto`` is the control socket's enum number (``SEVERITY_DEBUG = 4`` came last, so
+* `name` (`"INFO"`) is the msgpack wire form of a leveled entry and the JSON form.
+* `proto` is the control socket's enum number (`SEVERITY_DEBUG = 4` came last, so
   older numbers stay).
-* ``syslog`` is the syslog/journald priority, for ``<N>`` prefixes on stderr.
+* `syslog` is the syslog/journald priority, for `<N>` prefixes on stderr.
 
-runsc's ``D`` lines (its ``--debug`` output) are DEBUG, a level of their own, below
-INFO: ``--severity INFO`` hides them, and logrus ``trace`` joins them there.
+runsc's `D` lines (its `--debug` output) are DEBUG, a level of their own, below
+INFO: `--severity INFO` hides them, and logrus `trace` joins them there.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ __all__ = ["NAMES", "Severity"]
 
 
 class Severity(enum.IntEnum):
-    """Severity of a leveled entry, ordered ``DEBUG < INFO < WARNING < ERROR < FATAL``."""
+    """Severity of a leveled entry, ordered `DEBUG < INFO < WARNING < ERROR < FATAL`."""
 
     DEBUG = 10
     INFO = 20
@@ -46,12 +46,12 @@ class Severity(enum.IntEnum):
 
     @property
     def code(self) -> str:
-        """The one-letter glog code: ``D``, ``I``, ``W``, ``E`` or ``F``."""
+        """The one-letter glog code: `D`, `I`, `W`, `E` or `F`."""
         return self.name[0]
 
     @property
     def proto(self) -> int:
-        """The control socket's enum number (``SEVERITY_<NAME>``)."""
+        """The control socket's enum number (`SEVERITY_<NAME>`)."""
         return _PROTO[self]
 
     @property
@@ -61,10 +61,10 @@ class Severity(enum.IntEnum):
 
     @classmethod
     def from_code(cls, code: str) -> Severity:
-        """Returns the severity whose one-letter code is ``code``.
+        """Returns the severity whose one-letter code is `code`.
 
         Raises:
-            LogTreeError: ``code`` is not one of ``D``, ``I``, ``W``, ``E``, ``F``.
+            LogTreeError: `code` is not one of `D`, `I`, `W`, `E`, `F`.
         """
         try:
             return _BY_CODE[code]
@@ -76,10 +76,10 @@ class Severity(enum.IntEnum):
 
     @classmethod
     def from_name(cls, text: str) -> Severity:
-        """Returns the severity named ``text``, in any case (``"error"``, ``"ERROR"``).
+        """Returns the severity named `text`, in any case (`"error"`, `"ERROR"`).
 
         Raises:
-            LogTreeError: ``text`` names no severity.
+            LogTreeError: `text` names no severity.
         """
         found = cls.__members__.get(text.upper()) if isinstance(text, str) else None
         if found is None:
@@ -91,7 +91,7 @@ class Severity(enum.IntEnum):
         """Returns the severity of a control socket enum number.
 
         Raises:
-            LogTreeError: ``number`` is not a severity's number.
+            LogTreeError: `number` is not a severity's number.
         """
         try:
             return _BY_PROTO[number]
@@ -100,7 +100,7 @@ class Severity(enum.IntEnum):
 
     @classmethod
     def from_logging(cls, levelno: int) -> Severity:
-        """Maps a Python ``logging`` level: CRITICAL and up FATAL, ..., below INFO DEBUG."""
+        """Maps a Python `logging` level: CRITICAL and up FATAL, ..., below INFO DEBUG."""
         for severity in (cls.FATAL, cls.ERROR, cls.WARNING, cls.INFO):
             if levelno >= severity:
                 return severity
@@ -124,5 +124,5 @@ _SYSLOG = {
 _BY_CODE = {s.code: s for s in Severity}
 _BY_PROTO = {number: s for s, number in _PROTO.items()}
 
+#: The severities' names in order, for error and help texts.
 NAMES = ", ".join(s.name for s in Severity)
-"""The severities' names in order, for error and help texts."""

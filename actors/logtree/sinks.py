@@ -5,17 +5,17 @@ registered when constructed, so it sees every entry stored from then on. A slow 
 never slows writers: once its queue is full it misses entries, and it writes a note
 saying how many (see below) where they went missing.
 
-Threads: the constructor, :meth:`flush` and :meth:`stop` run in the caller's thread;
+Threads: the constructor, `flush` and `stop` run in the caller's thread;
 formatting and writing run in the sink's thread (named after the sink).
 
 Output:
-    * :class:`StderrSink` writes :func:`~actors.logtree.format.format_entries` text, one
-      line per entry line, and ``logtree: <sink> missed N entries`` when it fell behind.
-    * :class:`JsonLinesSink` appends one JSON object per line to a file, UTF-8, with
-      the schema of :func:`~actors.logtree.format.entry_to_dict`, and when it fell
-      behind ``{"kind": "missed", "count": N, "time": <float>}``.
+    * `StderrSink` writes `actors.logtree.format.format_entries` text, one
+      line per entry line, and `logtree: <sink> missed N entries` when it fell behind.
+    * `JsonLinesSink` appends one JSON object per line to a file, UTF-8, with
+      the schema of `actors.logtree.format.entry_to_dict`, and when it fell
+      behind `{"kind": "missed", "count": N, "time": <float>}`.
 
-Write errors (a closed stream, a full disk) are counted in :attr:`errors` and the
+Write errors (a closed stream, a full disk) are counted in `errors` and the
 entries are dropped; they never kill the sink's thread. Invalid UTF-8 is escaped.
 """
 
@@ -36,12 +36,12 @@ from actors.logtree.tree import DEFAULT_STREAM_BUFFER, LogTree
 
 __all__ = ["JsonLinesSink", "StderrSink"]
 
+#: Most entries a sink formats and writes in one go.
 _BATCH = 1024
-"""Most entries a sink formats and writes in one go."""
 
 
 class _Sink:
-    """A daemon thread that drains a subtree stream reader into :meth:`_write`."""
+    """A daemon thread that drains a subtree stream reader into `_write`."""
 
     def __init__(
         self,
@@ -70,14 +70,14 @@ class _Sink:
 
     @property
     def written(self) -> int:
-        """Entries this sink has taken and written (or tried to, see :attr:`errors`)."""
+        """Entries this sink has taken and written (or tried to, see `errors`)."""
         return self._written
 
     def flush(self, timeout: float | None = None) -> bool:
         """Waits until every entry queued for the sink so far has been written.
 
         Args:
-            timeout: seconds to wait at most; ``None`` waits as long as needed.
+            timeout: seconds to wait at most; `None` waits as long as needed.
 
         Returns:
             True when caught up, False on timeout.
@@ -138,10 +138,10 @@ class StderrSink(_Sink):
 
     Args:
         tree: the tree to copy from.
-        stream: where to write; ``sys.stderr`` when ``None``. Not closed by the sink.
-        dn: subtree to copy, ``""`` for the whole tree.
+        stream: where to write; `sys.stderr` when `None`. Not closed by the sink.
+        dn: subtree to copy, `""` for the whole tree.
         min_severity: leveled entries below it are not written.
-        tz: time zone of the shown times; ``None`` for the local zone.
+        tz: time zone of the shown times; `None` for the local zone.
         buffer: entries queued before the sink starts missing some.
     """
 
@@ -182,7 +182,7 @@ class JsonLinesSink(_Sink):
     Args:
         tree: the tree to copy from.
         path: the file, created if missing, appended to if present.
-        dn: subtree to copy, ``""`` for the whole tree.
+        dn: subtree to copy, `""` for the whole tree.
         min_severity: leveled entries below it are not written.
         buffer: entries queued before the sink starts missing some.
     """

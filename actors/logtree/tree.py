@@ -2,26 +2,26 @@
 
 Theory of operation:
     The tree keeps one record per DN: a ring of its newest entries (a
-    ``deque(maxlen=max_entries_per_dn)``, leveled and raw together, so retention is per
-    DN and costs nothing extra), its raw :class:`LineSplitter`, its minimum severity and
+    `deque(maxlen=max_entries_per_dn)`, leveled and raw together, so retention is per
+    DN and costs nothing extra), its raw `LineSplitter`, its minimum severity and
     the stream subscriptions that want its entries (recomputed only when a DN appears or
     a reader comes or goes).
 
-    One lock guards it all. A write takes it once: ``write_raw`` splits a whole chunk,
-    assigns a run of ``seq`` numbers, builds the raw entries in C (``zip`` + ``map``
+    One lock guards it all. A write takes it once: `write_raw` splits a whole chunk,
+    assigns a run of `seq` numbers, builds the raw entries in C (`zip` + `map`
     over the lines), extends the DN's ring and offers the batch to each subscription;
-    ``write_leveled`` does the same for one entry. Since streams are fed under the
-    lock, they see entries in ``seq`` order. A read takes the lock to copy the matching
+    `write_leveled` does the same for one entry. Since streams are fed under the
+    lock, they see entries in `seq` order. A read takes the lock to copy the matching
     rings and to register its subscription in the same critical section, so a backlog
     followed by its stream has no gap and no duplicate; filtering and merging the
     copies happen after the lock is released.
 
 Rules:
     * Writers never wait for readers: a full subscription drops entries and counts them.
-    * Verbosity (:meth:`LogTree.set_min_severity`) applies at write time: a leveled
+    * Verbosity (`LogTree.set_min_severity`) applies at write time: a leveled
       entry below its DN's minimum is not stored at all. Raw entries have no severity.
-    * ``min_severity`` in :meth:`LogTree.read` filters leveled entries only; raw entries
-      pass unless ``raw=False``.
+    * `min_severity` in `LogTree.read` filters leveled entries only; raw entries
+      pass unless `raw=False`.
 """
 
 from __future__ import annotations
@@ -45,11 +45,11 @@ from actors.logtree.records import ParsedRecords, build_records
 
 __all__ = ["DEFAULT_MAX_ENTRIES_PER_DN", "DEFAULT_STREAM_BUFFER", "LogTree"]
 
+#: Entries kept per DN, as in Go's logtree.
 DEFAULT_MAX_ENTRIES_PER_DN = 8192
-"""Entries kept per DN, as in Go's logtree."""
 
+#: Entries a stream reader may have queued before it starts missing entries.
 DEFAULT_STREAM_BUFFER = 10_000
-"""Entries a stream reader may have queued before it starts missing entries."""
 
 _new_raw = partial(tuple.__new__, RawEntry)
 _seq_of = attrgetter("seq")
@@ -100,10 +100,10 @@ class LogTree:
         """Stores one leveled entry (all its lines as one atomic entry).
 
         Args:
-            entry: the entry; its ``seq`` is ignored and a stamped copy is stored.
+            entry: the entry; its `seq` is ignored and a stamped copy is stored.
 
         Raises:
-            LogTreeError: ``entry.dn`` is not a valid DN.
+            LogTreeError: `entry.dn` is not a valid DN.
         """
         with self._lock:
             node = self._nodes.get(entry.dn) or self._add_node(entry.dn)
@@ -118,19 +118,19 @@ class LogTree:
     def write_raw(
         self, dn: str, data: bytes | bytearray | memoryview, timestamp: float | None = None
     ) -> None:
-        """Appends bytes to the raw stream of ``dn`` and stores the lines they complete.
+        """Appends bytes to the raw stream of `dn` and stores the lines they complete.
 
-        A trailing partial line is kept for the next call (or :meth:`flush_raw`); see
-        :mod:`actors.logtree.lines` for the splitting rules.
+        A trailing partial line is kept for the next call (or `flush_raw`); see
+        `actors.logtree.lines` for the splitting rules.
 
         Args:
             dn: DN of the raw logger.
-            data: the next bytes of its stream, any size (copied if not ``bytes``).
+            data: the next bytes of its stream, any size (copied if not `bytes`).
             timestamp: time to give the completed lines, in seconds since the Unix
-                epoch; the tree's clock when ``None``.
+                epoch; the tree's clock when `None`.
 
         Raises:
-            LogTreeError: ``dn`` is not a valid DN.
+            LogTreeError: `dn` is not a valid DN.
         """
         if type(data) is not bytes:
             data = bytes(data)
@@ -143,16 +143,16 @@ class LogTree:
     def write_parsed(self, dn: str, records: ParsedRecords) -> None:
         """Stores a batch parsed in a child: entries and raw lines, in their order.
 
-        The entries get ``seq`` numbers in the batch's order (arrival order); their
+        The entries get `seq` numbers in the batch's order (arrival order); their
         own times are data and order nothing. Entries below the DN's minimum severity
         are not stored.
 
         Args:
             dn: DN of the raw logger the lines came from.
-            records: the batch's columns (see :class:`~actors.logtree.records.ParsedRecords`).
+            records: the batch's columns (see `actors.logtree.records.ParsedRecords`).
 
         Raises:
-            LogTreeError: ``dn`` is not a valid DN.
+            LogTreeError: `dn` is not a valid DN.
         """
         with self._lock:
             node = self._nodes.get(dn) or self._add_node(dn)
@@ -167,18 +167,18 @@ class LogTree:
                 sub.offer_mixed(entries)
 
     def flush_raw(self, dn: str, timestamp: float | None = None) -> None:
-        """Stores the partial line buffered for ``dn``, if any, as a complete line.
+        """Stores the partial line buffered for `dn`, if any, as a complete line.
 
         Meant for shutdown. Do not call it when one writer of a DN ends and another may
         follow (a restarted child, a FIFO reopened): the next writer may well complete
-        the partial line, which :meth:`write_raw` keeps for that reason.
+        the partial line, which `write_raw` keeps for that reason.
 
         Args:
             dn: DN of the raw logger.
-            timestamp: as for :meth:`write_raw`.
+            timestamp: as for `write_raw`.
 
         Raises:
-            LogTreeError: ``dn`` is not a valid DN.
+            LogTreeError: `dn` is not a valid DN.
         """
         validate_dn(dn)
         with self._lock:
@@ -200,7 +200,7 @@ class LogTree:
     def _store_raw(
         self, node: _Node, lines: list[bytes], lengths: list[int], timestamp: float | None
     ) -> None:
-        """Stores completed raw lines of ``node``; called with the lock held."""
+        """Stores completed raw lines of `node`; called with the lock held."""
         count = len(lines)
         seq = self._next_seq
         self._next_seq = seq + count
@@ -214,12 +214,12 @@ class LogTree:
     # Verbosity.
 
     def set_min_severity(self, pattern: str, severity: Severity) -> None:
-        """Drops, from now on, leveled entries below ``severity`` in a subtree.
+        """Drops, from now on, leveled entries below `severity` in a subtree.
 
-        The most specific pattern covering a DN wins; ``Severity.DEBUG`` stores all.
+        The most specific pattern covering a DN wins; `Severity.DEBUG` stores all.
 
         Args:
-            pattern: a DN (it and its descendants), or ``""`` for the whole tree.
+            pattern: a DN (it and its descendants), or `""` for the whole tree.
             severity: the minimum severity stored.
 
         Raises:
@@ -244,11 +244,11 @@ class LogTree:
         """Says how the raw lines of a subtree are to be parsed (by their writers).
 
         The most specific pattern covering a DN wins; nothing set means raw. The tree
-        only keeps the table: a child asks :meth:`parse_format` when it starts and
+        only keeps the table: a child asks `parse_format` when it starts and
         parses in its own process.
 
         Args:
-            pattern: a DN (it and its descendants), or ``""`` for the whole tree.
+            pattern: a DN (it and its descendants), or `""` for the whole tree.
             fmt: the format.
 
         Raises:
@@ -259,7 +259,7 @@ class LogTree:
             self._parse[pattern] = ParseFormat(fmt)
 
     def parse_format(self, dn: str) -> ParseFormat:
-        """The format the raw lines of ``dn`` are parsed in (see :meth:`set_parse`)."""
+        """The format the raw lines of `dn` are parsed in (see `set_parse`)."""
         best, best_len = ParseFormat.RAW, -1
         with self._lock:
             for pattern, fmt in self._parse.items():
@@ -290,13 +290,13 @@ class LogTree:
         """Reads stored entries and/or streams new ones.
 
         Args:
-            dn: the DN to read; with ``subtree=True``, ``""`` reads the whole tree.
-            subtree: also read every descendant of ``dn`` (``root.a`` covers
-                ``root.a.b`` but not ``root.ab``).
+            dn: the DN to read; with `subtree=True`, `""` reads the whole tree.
+            subtree: also read every descendant of `dn` (`root.a` covers
+                `root.a.b` but not `root.ab`).
             backlog: how many of the newest matching entries to return in
-                ``reader.backlog``; ``None`` for all stored, 0 for none.
+                `reader.backlog`; `None` for all stored, 0 for none.
             stream: also queue entries stored after the backlog snapshot, to be taken
-                with ``reader.get()``; close the reader when done.
+                with `reader.get()`; close the reader when done.
             leveled: include leveled entries.
             raw: include raw entries.
             min_severity: leveled entries below it are left out.
@@ -306,7 +306,7 @@ class LogTree:
                 not filtered by time.
 
         Returns:
-            The reader; its backlog is ordered by ``seq``, oldest first.
+            The reader; its backlog is ordered by `seq`, oldest first.
 
         Raises:
             LogTreeError: an argument is invalid.
@@ -383,7 +383,7 @@ class LogTree:
 
 
 def _merge(runs: list[list[Entry]]) -> list[Entry]:
-    """Merges runs each ordered by ``seq`` into one list ordered by ``seq``."""
+    """Merges runs each ordered by `seq` into one list ordered by `seq`."""
     return sorted(chain.from_iterable(runs), key=_seq_of)
 
 

@@ -56,18 +56,15 @@ __all__ = [
 
 @dataclass
 class ImportQueue:
-    """The files waiting to be imported and those being imported (pure).
+    """The files waiting to be imported and those being imported (pure)."""
 
-    Attributes:
-        key: The sort key of the import order.
-        waiting: Files waiting, unordered (ordered when taken).
-        running: Files being imported now.
-        again: Files that became ready again while being imported.
-    """
-
+    #: The sort key of the import order.
     key: Callable[[PreseedFile], Any]
+    #: Files waiting, unordered (ordered when taken).
     waiting: set[PreseedFile] = field(default_factory=set)
+    #: Files being imported now.
     running: set[PreseedFile] = field(default_factory=set)
+    #: Files that became ready again while being imported.
     again: set[PreseedFile] = field(default_factory=set)
 
     def add(self, f: PreseedFile) -> None:
@@ -106,31 +103,25 @@ class ImportQueue:
 
 @dataclass(frozen=True, slots=True)
 class InitialPass:
-    """How the initial pass ended.
+    """How the initial pass ended."""
 
-    Attributes:
-        failures: The error text of every file that failed.
-        files: How many files it took up (imported, unchanged, failed).
-    """
-
+    #: The error text of every file that failed.
     failures: tuple[str, ...]
+    #: How many files it took up (imported, unchanged, failed).
     files: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PreseedSettings:
-    """How the actor runs.
+    """How the actor runs."""
 
-    Attributes:
-        directory: The preseed directory.
-        watch: Keep watching after the initial pass.
-        parallel: Imports at once (at least 1).
-        quiet: Seconds a closed file must stay untouched before it is imported.
-    """
-
+    #: The preseed directory.
     directory: str
+    #: Keep watching after the initial pass.
     watch: bool = True
+    #: Imports at once (at least 1).
     parallel: int = 1
+    #: Seconds a closed file must stay untouched before it is imported.
     quiet: float = DEFAULT_QUIET
 
 

@@ -46,22 +46,19 @@ _KINDS = [
 
 @dataclass
 class Archive:
-    """An open tar archive, indexed.
+    """An open tar archive, indexed."""
 
-    Attributes:
-        fd: Descriptor of the (decompressed) tar; read with `pread` only.
-        size: Size of the tar in bytes.
-        index: The tar's files and links.
-        compression: "none", "gzip" or "zstd".
-        source_size: Size of the file as found on disk, in bytes.
-        source_mtime_ns: Modification time of that file, in nanoseconds.
-    """
-
+    #: Descriptor of the (decompressed) tar; read with `pread` only.
     fd: int
+    #: Size of the tar in bytes.
     size: int
+    #: The tar's files and links.
     index: TarIndex
+    #: "none", "gzip" or "zstd".
     compression: str
+    #: Size of the file as found on disk, in bytes.
     source_size: int
+    #: Modification time of that file, in nanoseconds.
     source_mtime_ns: int
 
     def pread(self, offset: int, length: int) -> bytes:

@@ -71,12 +71,7 @@ def code_of(error: BaseException) -> grpc.StatusCode | None:
 
 
 class ContainerdClient:
-    """A connection to one containerd.
-
-    Attributes:
-        address: Path of containerd's gRPC socket.
-        timeout: Deadline of each unary call, in seconds.
-    """
+    """A connection to one containerd."""
 
     def __init__(self, address: str, *, timeout: float = 30.0) -> None:
         """Prepare a channel to `address` (a socket path, optionally `unix://`-prefixed).
@@ -86,7 +81,9 @@ class ContainerdClient:
         path = address.removeprefix("unix://").removeprefix("unix:")
         if not path:
             raise ValueError("containerd address must not be empty")
+        #: Path of containerd's gRPC socket.
         self.address = path
+        #: Deadline of each unary call, in seconds.
         self.timeout = timeout
         self._channel = grpc.insecure_channel(
             "unix:" + os.path.abspath(path), options=_CHANNEL_OPTIONS

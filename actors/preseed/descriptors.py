@@ -75,20 +75,17 @@ _GC_PREFIX = "containerd.io/gc.ref.content."
 
 @dataclass(frozen=True, slots=True)
 class Descriptor:
-    """An OCI content descriptor.
+    """An OCI content descriptor."""
 
-    Attributes:
-        media_type: The blob's media type ("" when the document gives none).
-        digest: `algorithm:hex` digest of the blob.
-        size: Blob size in bytes.
-        annotations: Annotations, in document order.
-        platform: The platform the descriptor is for, if it says.
-    """
-
+    #: The blob's media type ("" when the document gives none).
     media_type: str
+    #: `algorithm:hex` digest of the blob.
     digest: str
+    #: Blob size in bytes.
     size: int
+    #: Annotations, in document order.
     annotations: Mapping[str, str] = field(default_factory=dict)
+    #: The platform the descriptor is for, if it says.
     platform: Platform | None = None
 
     def to_json(self) -> dict[str, object]:

@@ -58,8 +58,8 @@ MANIFEST_FILE = "manifest.json"
 ANNOTATION_IMAGE_NAME = "io.containerd.image.name"
 ANNOTATION_REF_NAME = "org.opencontainers.image.ref.name"
 
+#: Maps uncompressed layer digests to compressed blobs containerd already holds.
 FindCompressed = Callable[[Sequence[str]], Mapping[str, Descriptor]]
-"""Maps uncompressed layer digests to compressed blobs containerd already holds."""
 
 
 def _strings(value: object, what: str) -> list[str]:
@@ -117,31 +117,25 @@ def _layer_media_type(head: bytes) -> str:
 
 @dataclass(frozen=True)
 class DockerImage:
-    """One entry of `manifest.json`, checked.
+    """One entry of `manifest.json`, checked."""
 
-    Attributes:
-        config: The config file.
-        layers: The layer files, in order.
-        names: The RepoTags, normalized.
-        platform: The platform from the config (os and architecture, normalized).
-    """
-
+    #: The config file.
     config: TarEntry
+    #: The layer files, in order.
     layers: tuple[TarEntry, ...]
+    #: The RepoTags, normalized.
     names: tuple[str, ...]
+    #: The platform from the config (os and architecture, normalized).
     platform: Platform
 
 
 @dataclass(frozen=True)
 class DockerArchive:
-    """A `docker save` archive, checked but not hashed.
+    """A `docker save` archive, checked but not hashed."""
 
-    Attributes:
-        images: The entries of `manifest.json`.
-        files: Every config and layer file to hash, once each, largest first.
-    """
-
+    #: The entries of `manifest.json`.
     images: tuple[DockerImage, ...]
+    #: Every config and layer file to hash, once each, largest first.
     files: tuple[TarEntry, ...]
 
 

@@ -21,14 +21,7 @@ __all__ = ["ArchiveError", "ContainerdError", "IncompleteArchive", "PreseedError
 
 
 class PreseedError(Exception):
-    """A preseed import failed; `str()` is the full message.
-
-    Attributes:
-        file: How the failed file is shown (`<namespace>/<file name>`), or None
-            when the error is not about one file.
-        cause: The cause alone, without the file prefix.
-        incomplete: The archive ended too early (truncated, or still being copied).
-    """
+    """A preseed import failed; `str()` is the full message."""
 
     def __init__(
         self,
@@ -39,8 +32,12 @@ class PreseedError(Exception):
         incomplete: bool = False,
     ) -> None:
         super().__init__(message)
+        #: How the failed file is shown (`<namespace>/<file name>`), or None when the error is not
+        #: about one file.
         self.file = file
+        #: The cause alone, without the file prefix.
         self.cause = cause if cause is not None else message
+        #: The archive ended too early (truncated, or still being copied).
         self.incomplete = incomplete
 
     @classmethod

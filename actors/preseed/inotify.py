@@ -49,16 +49,13 @@ _READ_SIZE = 64 * 1024
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """One inotify event.
+    """One inotify event."""
 
-    Attributes:
-        wd: The watch it belongs to (-1 for a queue overflow).
-        mask: What happened.
-        name: The entry's name inside the watched directory ("" for the directory itself).
-    """
-
+    #: The watch it belongs to (-1 for a queue overflow).
     wd: int
+    #: What happened.
     mask: Mask
+    #: The entry's name inside the watched directory ("" for the directory itself).
     name: str
 
 

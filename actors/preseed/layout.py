@@ -19,34 +19,28 @@ __all__ = ["BlobSource", "Layout"]
 
 @dataclass(frozen=True, slots=True)
 class BlobSource:
-    """Where a blob's bytes are.
+    """Where a blob's bytes are."""
 
-    Attributes:
-        offset: Byte offset of the blob in the tar, or -1 when `data` holds it.
-        size: Size in bytes.
-        data: The blob itself, for small documents already read (or synthesised).
-        verified: True when the bytes are known to match the digest (we computed
-            it from them), so the writer need not hash them again.
-    """
-
+    #: Byte offset of the blob in the tar, or -1 when `data` holds it.
     offset: int
+    #: Size in bytes.
     size: int
+    #: The blob itself, for small documents already read (or synthesised).
     data: bytes | None = None
+    #: True when the bytes are known to match the digest (we computed it from them), so the writer
+    #: need not hash them again.
     verified: bool = False
 
 
 @dataclass(frozen=True)
 class Layout:
-    """An archive's images, format-independent.
+    """An archive's images, format-independent."""
 
-    Attributes:
-        kind: "oci" or "docker".
-        index: The top-level index document (parsed JSON).
-        index_digest: Digest of the index document's bytes.
-        lookup: Finds the bytes of a blob by descriptor; None if not in the archive.
-    """
-
+    #: "oci" or "docker".
     kind: str
+    #: The top-level index document (parsed JSON).
     index: Any
+    #: Digest of the index document's bytes.
     index_digest: str
+    #: Finds the bytes of a blob by descriptor; None if not in the archive.
     lookup: Callable[[Descriptor], BlobSource | None]

@@ -15,33 +15,27 @@ _LABEL_MAX = 4096
 
 @dataclass(frozen=True)
 class ImportOptions:
-    """Options of one import (validated on construction).
+    """Options of one import (validated on construction)."""
 
-    Attributes:
-        all_platforms: Import every platform of a multi-platform image, not only
-            `platform` (containerd's `WithAllPlatforms`).
-        skip_missing: Leave out blobs that the archive lacks instead of failing
-            (containerd's `WithSkipMissing`; `ctr images export` archives often lack
-            other platforms' blobs).
-        labels: Labels set on every image created or updated, e.g.
-            `{"io.cri-containerd.pinned": "pinned"}`.
-        platform: The platform to import, `os/arch[/variant]`; None is the host's.
-        digest_ref_prefix: Name prefix of images made for unnamed manifests
-            (`<prefix>@<digest>`).
-        temp_dir: Directory where compressed archives are decompressed (None: the
-            system's temporary directory).
-        unpack: After importing, unpack each image's layers for the platform into
-            `snapshotter` (as `ctr images import` does by default).
-        snapshotter: The snapshotter to unpack into: the one CRI uses.
-    """
-
+    #: Import every platform of a multi-platform image, not only `platform` (containerd's
+    #: `WithAllPlatforms`).
     all_platforms: bool = False
+    #: Leave out blobs that the archive lacks instead of failing (containerd's `WithSkipMissing`;
+    #: `ctr images export` archives often lack other platforms' blobs).
     skip_missing: bool = False
+    #: Labels set on every image created or updated, e.g. `{"io.cri-containerd.pinned": "pinned"}`.
     labels: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    #: The platform to import, `os/arch[/variant]`; None is the host's.
     platform: str | None = None
+    #: Name prefix of images made for unnamed manifests (`<prefix>@<digest>`).
     digest_ref_prefix: str = "import"
+    #: Directory where compressed archives are decompressed (None: the system's temporary
+    #: directory).
     temp_dir: str | None = None
+    #: After importing, unpack each image's layers for the platform into `snapshotter` (as `ctr
+    #: images import` does by default).
     unpack: bool = False
+    #: The snapshotter to unpack into: the one CRI uses.
     snapshotter: str = "overlayfs"
 
     def __post_init__(self) -> None:

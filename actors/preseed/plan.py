@@ -53,47 +53,38 @@ _REF_NAME = "org.opencontainers.image.ref.name"
 
 @dataclass(frozen=True, slots=True)
 class BlobWrite:
-    """One blob to put in containerd's content store.
+    """One blob to put in containerd's content store."""
 
-    Attributes:
-        descriptor: The blob.
-        source: Its bytes in the archive, or None when the archive lacks it and
-            containerd must already hold it.
-        labels: GC reference labels to set on it (empty for leaves).
-    """
-
+    #: The blob.
     descriptor: Descriptor
+    #: Its bytes in the archive, or None when the archive lacks it and containerd must already hold
+    #: it.
     source: BlobSource | None
+    #: GC reference labels to set on it (empty for leaves).
     labels: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
 class ImagePlan:
-    """One image to create or update.
+    """One image to create or update."""
 
-    Attributes:
-        name: Image name.
-        target: The manifest or index it points to.
-    """
-
+    #: Image name.
     name: str
+    #: The manifest or index it points to.
     target: Descriptor
 
 
 @dataclass(frozen=True)
 class Plan:
-    """Everything an import will do in containerd.
+    """Everything an import will do in containerd."""
 
-    Attributes:
-        images: Images to create or update, in index order (one per name).
-        writes: Blobs to write, children before parents.
-        warnings: What the walk left out or renamed.
-        index_digest: Digest of the archive's top-level index document.
-    """
-
+    #: Images to create or update, in index order (one per name).
     images: tuple[ImagePlan, ...]
+    #: Blobs to write, children before parents.
     writes: tuple[BlobWrite, ...]
+    #: What the walk left out or renamed.
     warnings: tuple[str, ...]
+    #: Digest of the archive's top-level index document.
     index_digest: str
 
 

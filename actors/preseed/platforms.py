@@ -35,20 +35,17 @@ _MACHINE_ARCH = {
 
 @dataclass(frozen=True, slots=True)
 class Platform:
-    """One platform.
+    """One platform."""
 
-    Attributes:
-        os: Operating system, e.g. "linux".
-        architecture: CPU architecture in Go's spelling, e.g. "amd64".
-        variant: CPU variant, e.g. "v7" for arm, or "".
-        os_version: OS version (Windows only), or "".
-        os_features: OS features, in the order the document gives them.
-    """
-
+    #: Operating system, e.g. "linux".
     os: str
+    #: CPU architecture in Go's spelling, e.g. "amd64".
     architecture: str
+    #: CPU variant, e.g. "v7" for arm, or "".
     variant: str = ""
+    #: OS version (Windows only), or "".
     os_version: str = ""
+    #: OS features, in the order the document gives them.
     os_features: tuple[str, ...] = ()
 
     def __str__(self) -> str:

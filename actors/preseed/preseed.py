@@ -64,17 +64,14 @@ def describe(result: ImportResult) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Scan:
-    """What `scan_dir` found.
+    """What `scan_dir` found."""
 
-    Attributes:
-        files: The archives, by namespace and name.
-        warnings: Entries ignored, as the Go original warns about them.
-        failures: (file, error text) of what cannot be imported at all (a
-            namespace directory that cannot be listed, a namespace name containerd refuses).
-    """
-
+    #: The archives, by namespace and name.
     files: tuple[PreseedFile, ...]
+    #: Entries ignored, as the Go original warns about them.
     warnings: tuple[str, ...]
+    #: (file, error text) of what cannot be imported at all (a namespace directory that cannot be
+    #: listed, a namespace name containerd refuses).
     failures: tuple[tuple[str, str], ...]
 
 

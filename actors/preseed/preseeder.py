@@ -71,16 +71,13 @@ class _Progress:
 
 @dataclass(frozen=True, order=True, slots=True)
 class PreseedFile:
-    """One archive of the preseed directory.
+    """One archive of the preseed directory."""
 
-    Attributes:
-        namespace: The containerd namespace (the directory it lies in).
-        name: Its file name.
-        path: Its path (`<dir>/<namespace>/<name>`).
-    """
-
+    #: The containerd namespace (the directory it lies in).
     namespace: str
+    #: Its file name.
     name: str
+    #: Its path (`<dir>/<namespace>/<name>`).
     path: str
 
     @property
@@ -99,19 +96,16 @@ class OutcomeKind(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """The outcome of one file's import.
+    """The outcome of one file's import."""
 
-    Attributes:
-        file: The file.
-        kind: Imported (or unchanged), failed, or incomplete (it ends too early:
-            still being copied, or truncated).
-        result: The import's result, when imported.
-        error: The full error text, when failed or incomplete.
-    """
-
+    #: The file.
     file: PreseedFile
+    #: Imported (or unchanged), failed, or incomplete (it ends too early: still being copied, or
+    #: truncated).
     kind: OutcomeKind
+    #: The import's result, when imported.
     result: ImportResult | None = None
+    #: The full error text, when failed or incomplete.
     error: str = ""
 
 
@@ -120,9 +114,6 @@ class Preseeder:
 
     Thread-safe: `import_file` may run in several threads at once (on different
     files); the record is guarded by a lock.
-
-    Attributes:
-        sandbox_image: The CRI sandbox image (always pinned), or None.
     """
 
     def __init__(
@@ -139,6 +130,7 @@ class Preseeder:
         self._client = client
         self._log = log
         self._pin = pin
+        #: The CRI sandbox image (always pinned), or None.
         self.sandbox_image = sandbox_image
         self._interval = progress_interval
         self._lock = threading.Lock()

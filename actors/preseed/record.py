@@ -42,24 +42,21 @@ _VERSION = 1
 
 @dataclass(frozen=True)
 class RecordEntry:
-    """What was imported from one file.
+    """What was imported from one file."""
 
-    Attributes:
-        path: Absolute path of the file.
-        namespace: containerd namespace it was imported into.
-        size: File size in bytes at import time.
-        mtime_ns: File modification time at import time, in nanoseconds.
-        index_digest: Digest of the archive's top-level index.
-        images: The images created, as (name, target digest, media type, size).
-        options: `ImportOptions.fingerprint()` of the import.
-    """
-
+    #: Absolute path of the file.
     path: str
+    #: Containerd namespace it was imported into.
     namespace: str
+    #: File size in bytes at import time.
     size: int
+    #: File modification time at import time, in nanoseconds.
     mtime_ns: int
+    #: Digest of the archive's top-level index.
     index_digest: str
+    #: The images created, as (name, target digest, media type, size).
     images: tuple[tuple[str, str, str, int], ...]
+    #: `ImportOptions.fingerprint()` of the import.
     options: dict[str, object]
 
     def to_json(self) -> dict[str, object]:

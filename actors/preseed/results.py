@@ -9,18 +9,15 @@ __all__ = ["ImportResult", "ImportedImage", "PreseedReport"]
 
 @dataclass(frozen=True)
 class ImportedImage:
-    """One image created or updated.
+    """One image created or updated."""
 
-    Attributes:
-        name: Image name.
-        target_digest: Digest of the manifest or index the image points to.
-        media_type: Media type of that target.
-        size: Size of the target document in bytes.
-    """
-
+    #: Image name.
     name: str
+    #: Digest of the manifest or index the image points to.
     target_digest: str
+    #: Media type of that target.
     media_type: str
+    #: Size of the target document in bytes.
     size: int
 
     def to_json(self) -> dict[str, object]:
@@ -35,39 +32,36 @@ class ImportedImage:
 
 @dataclass(frozen=True)
 class ImportResult:
-    """The outcome of importing one archive.
+    """The outcome of importing one archive."""
 
-    Attributes:
-        path: The archive's path, as given.
-        namespace: containerd namespace imported into.
-        images: Images created or updated (or found unchanged).
-        bytes_sent: Blob bytes sent to containerd.
-        blobs_written: Blobs committed with data we sent.
-        blobs_skipped: Blobs containerd already had (not sent).
-        unchanged: True when the import record showed the file unchanged and its
-            images present, so nothing was read or sent.
-        index_digest: Digest of the archive's top-level index document.
-        warnings: What was left out or renamed (platforms, unnamed manifests, …).
-        size: Size of the archive file in bytes.
-        mtime_ns: Modification time of the archive file, in nanoseconds.
-        seconds: Wall-clock duration of the import, in seconds.
-        layers_unpacked: Layers extracted into the snapshotter (with unpack on).
-        layers_present: Layers whose snapshot already existed (with unpack on).
-    """
-
+    #: The archive's path, as given.
     path: str
+    #: Containerd namespace imported into.
     namespace: str
+    #: Images created or updated (or found unchanged).
     images: tuple[ImportedImage, ...]
+    #: Blob bytes sent to containerd.
     bytes_sent: int
+    #: Blobs committed with data we sent.
     blobs_written: int
+    #: Blobs containerd already had (not sent).
     blobs_skipped: int
+    #: True when the import record showed the file unchanged and its images present, so nothing was
+    #: read or sent.
     unchanged: bool
+    #: Digest of the archive's top-level index document.
     index_digest: str = ""
+    #: What was left out or renamed (platforms, unnamed manifests, …).
     warnings: tuple[str, ...] = ()
+    #: Size of the archive file in bytes.
     size: int = 0
+    #: Modification time of the archive file, in nanoseconds.
     mtime_ns: int = 0
+    #: Wall-clock duration of the import, in seconds.
     seconds: float = 0.0
+    #: Layers extracted into the snapshotter (with unpack on).
     layers_unpacked: int = 0
+    #: Layers whose snapshot already existed (with unpack on).
     layers_present: int = 0
 
     def to_json(self) -> dict[str, object]:
@@ -90,17 +84,13 @@ class ImportResult:
 
 @dataclass(frozen=True)
 class PreseedReport:
-    """The outcome of a preseed directory walk.
+    """The outcome of a preseed directory walk."""
 
-    Attributes:
-        results: One result per file imported (or found unchanged).
-        failures: One (file, error text) per file that failed; the file is shown as
-            `<namespace>/<file name>`.
-        warnings: Things ignored, as the Go original warns about them.
-    """
-
+    #: One result per file imported (or found unchanged).
     results: tuple[ImportResult, ...]
+    #: One (file, error text) per file that failed; the file is shown as `<namespace>/<file name>`.
     failures: tuple[tuple[str, str], ...]
+    #: Things ignored, as the Go original warns about them.
     warnings: tuple[str, ...]
 
     @property

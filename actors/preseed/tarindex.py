@@ -62,29 +62,23 @@ _META = (b"x", b"g", b"L", b"K")
 
 @dataclass(frozen=True, slots=True)
 class TarEntry:
-    """One regular file in the tar.
+    """One regular file in the tar."""
 
-    Attributes:
-        name: Cleaned path inside the archive.
-        offset: Byte offset of the file's data in the tar file.
-        size: Size of the data in bytes.
-    """
-
+    #: Cleaned path inside the archive.
     name: str
+    #: Byte offset of the file's data in the tar file.
     offset: int
+    #: Size of the data in bytes.
     size: int
 
 
 @dataclass(frozen=True, slots=True)
 class TarIndex:
-    """The regular files of a tar and its links, resolved.
+    """The regular files of a tar and its links, resolved."""
 
-    Attributes:
-        files: Regular files by cleaned name, in archive order.
-        links: Symbolic and hard links: cleaned name → cleaned target name.
-    """
-
+    #: Regular files by cleaned name, in archive order.
     files: Mapping[str, TarEntry]
+    #: Symbolic and hard links: cleaned name → cleaned target name.
     links: Mapping[str, str]
 
     def lookup(self, name: str) -> TarEntry | None:
@@ -168,22 +162,19 @@ def _pax_records(data: bytes, offset: int) -> dict[str, str]:
 
 @dataclass(frozen=True, slots=True)
 class _Header:
-    """One tar entry as its header block(s) describe it, pax/GNU records applied.
+    """One tar entry as its header block(s) describe it, pax/GNU records applied."""
 
-    Attributes:
-        typeflag: The entry type byte (`b"0"` regular, `b"2"` symlink, …).
-        data: Byte offset of the entry's data in the tar.
-        size: Size of the data in bytes.
-        name: The raw (uncleaned) path.
-        link: The raw link target ("" for non-links).
-        next: Offset of the header after this entry.
-    """
-
+    #: The entry type byte (`b"0"` regular, `b"2"` symlink, …).
     typeflag: bytes
+    #: Byte offset of the entry's data in the tar.
     data: int
+    #: Size of the data in bytes.
     size: int
+    #: The raw (uncleaned) path.
     name: str
+    #: The raw link target ("" for non-links).
     link: str
+    #: Offset of the header after this entry.
     next: int
 
 

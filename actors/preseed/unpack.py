@@ -59,16 +59,13 @@ _MAX_DOCUMENT = 16 << 20
 
 @dataclass(frozen=True, slots=True)
 class UnpackStats:
-    """What one unpack did.
+    """What one unpack did."""
 
-    Attributes:
-        applied: Layers extracted into new snapshots.
-        present: Layers whose snapshot (chain ID) already existed.
-        top: The chain ID of the image's top layer ("" for an image without layers).
-    """
-
+    #: Layers extracted into new snapshots.
     applied: int
+    #: Layers whose snapshot (chain ID) already existed.
     present: int
+    #: The chain ID of the image's top layer ("" for an image without layers).
     top: str
 
 

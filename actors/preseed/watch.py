@@ -33,28 +33,25 @@ from actors.preseed.inotify import Event, Inotify, Mask
 
 __all__ = ["DEFAULT_QUIET", "DirectoryWatch", "Settler"]
 
+#: Seconds a closed file must stay untouched before it is imported.
 DEFAULT_QUIET = 0.5
-"""Seconds a closed file must stay untouched before it is imported."""
 
 _DIR_MASK = Mask.CREATE | Mask.MOVED_TO | Mask.MOVED_FROM | Mask.DELETE | Mask.ONLYDIR
 _NS_MASK = _DIR_MASK | Mask.MODIFY | Mask.CLOSE_WRITE | Mask.ATTRIB
 
+#: A file as (namespace, file name).
 Key = tuple[str, str]
-"""A file as (namespace, file name)."""
 
 
 @dataclass
 class Settler:
-    """Which files are complete, from their events (pure; time is an argument).
+    """Which files are complete, from their events (pure; time is an argument)."""
 
-    Attributes:
-        quiet: Seconds without events a closed file needs to be ready.
-        writing: Files written to and not closed since, with their last event time.
-        closed: Files closed (or moved in) and their last event time.
-    """
-
+    #: Seconds without events a closed file needs to be ready.
     quiet: float = DEFAULT_QUIET
+    #: Files written to and not closed since, with their last event time.
     writing: dict[Key, float] = field(default_factory=dict)
+    #: Files closed (or moved in) and their last event time.
     closed: dict[Key, float] = field(default_factory=dict)
 
     def written(self, key: Key, now: float) -> None:

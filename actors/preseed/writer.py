@@ -54,18 +54,15 @@ _MIN_RATE = 1 << 20  # bytes per second a stream must at least achieve before it
 
 @dataclass
 class WriteStats:
-    """What the writer did so far (updated from several threads under a lock).
+    """What the writer did so far (updated from several threads under a lock)."""
 
-    Attributes:
-        bytes_sent: Blob bytes sent to containerd.
-        bytes_done: Bytes of blobs written or skipped (for progress).
-        blobs_written: Blobs committed with data we sent.
-        blobs_skipped: Blobs containerd already had.
-    """
-
+    #: Blob bytes sent to containerd.
     bytes_sent: int = 0
+    #: Bytes of blobs written or skipped (for progress).
     bytes_done: int = 0
+    #: Blobs committed with data we sent.
     blobs_written: int = 0
+    #: Blobs containerd already had.
     blobs_skipped: int = 0
 
 
@@ -171,12 +168,7 @@ class _Upload:
 
 
 class ContentWriter:
-    """Writes the blobs of one import into one namespace, under one lease.
-
-    Attributes:
-        stats: Counters, updated as blobs complete.
-        stop: Set to make every stream stop at its next chunk.
-    """
+    """Writes the blobs of one import into one namespace, under one lease."""
 
     def __init__(
         self, client: ContainerdClient, namespace: str, lease: str, archive: Archive
@@ -185,7 +177,9 @@ class ContentWriter:
         self.namespace = namespace
         self.lease = lease
         self.archive = archive
+        #: Counters, updated as blobs complete.
         self.stats = WriteStats()
+        #: Set to make every stream stop at its next chunk.
         self.stop = threading.Event()
         self._lock = threading.Lock()
         self._open: set[str] = set()

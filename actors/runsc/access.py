@@ -1,16 +1,16 @@
 """Lets gVisor's sandbox reach its TMPDIR inside the private state directory.
 
-runsc's sandbox process runs as user ``nobody`` (65534) in a user namespace of
-its own, and at start it opens its ``TMPDIR`` (``O_PATH``) to mount the tmpfs of
+runsc's sandbox process runs as user `nobody` (65534) in a user namespace of
+its own, and at start it opens its `TMPDIR` (`O_PATH`) to mount the tmpfs of
 its chroot there. Under a 0700 state directory that open fails
-(``Open(<state>/tmp, _, _): permission denied``). Rather than a world-writable
-``/tmp``, or opening the state directory to everyone, `grant_search` adds one
-POSIX ACL entry, ``user:65534:--x``, to the directories on the way (the state
-directory and ``<state>/runsc``): search only — nobody can list, read or write
+(`Open(<state>/tmp, _, _): permission denied`). Rather than a world-writable
+`/tmp`, or opening the state directory to everyone, `grant_search` adds one
+POSIX ACL entry, `user:65534:--x`, to the directories on the way (the state
+directory and `<state>/runsc`): search only — nobody can list, read or write
 anything there — and only for that one user. Files keep their own modes.
 
-The ACL is written as the kernel's ``system.posix_acl_access`` xattr (version 2:
-entries of tag, permissions, id, sorted by tag then id), so no ``setfacl`` is
+The ACL is written as the kernel's `system.posix_acl_access` xattr (version 2:
+entries of tag, permissions, id, sorted by tag then id), so no `setfacl` is
 needed. `search_blocked_at` finds an ancestor the sandbox cannot pass, for the
 preflight check to name.
 """
@@ -24,7 +24,7 @@ from pathlib import Path
 
 __all__ = ["SANDBOX_UID", "AccessError", "grant_search", "named_grants", "search_blocked_at"]
 
-#: The host uid of runsc's sandbox and gofer-less processes (``nobody``).
+#: The host uid of runsc's sandbox and gofer-less processes (`nobody`).
 SANDBOX_UID = 65534
 _XATTR = "system.posix_acl_access"
 _VERSION = 2
@@ -48,13 +48,13 @@ def _entries(path: Path) -> list[tuple[int, int, int]]:
 
 
 def named_grants(path: Path) -> dict[str, int]:
-    """The ACL's named entries of `path`: ``{"user:65534": 1, "group:10": 5}`` (rwx bits)."""
+    """The ACL's named entries of `path`: `{"user:65534": 1, "group:10": 5}` (rwx bits)."""
     kinds = {_USER: "user", _GROUP: "group"}
     return {f"{kinds[tag]}:{ident}": perm for tag, perm, ident in _entries(path) if tag in kinds}
 
 
 def grant_search(path: Path, uid: int = SANDBOX_UID) -> None:
-    """Adds ``user:<uid>:--x`` to `path`'s access ACL, keeping its mode's bits.
+    """Adds `user:<uid>:--x` to `path`'s access ACL, keeping its mode's bits.
 
     Raises:
         AccessError: the file system refuses ACLs (or the path is gone).
@@ -94,9 +94,9 @@ def _searchable(path: Path, uid: int) -> bool:
 
 
 def search_blocked_at(path: Path, uid: int = SANDBOX_UID) -> Path | None:
-    """The first directory from ``/`` down to `path` that `uid` may not search, or None.
+    """The first directory from `/` down to `path` that `uid` may not search, or None.
 
-    Group membership is not considered (``nobody`` is in no group that matters).
+    Group membership is not considered (`nobody` is in no group that matters).
     """
     for directory in [*reversed(path.parents), path]:
         try:

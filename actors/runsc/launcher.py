@@ -3,7 +3,7 @@
 `render_launcher` is pure: the text of the script, from the config's values.
 `write_launcher` writes it atomically, mode 0755 (root-owned, like the directory
 it lies in: the shim runs it as root), at every start of the agent, so a change of
-``[runsc]`` takes effect at the next start and a stale launcher never lingers.
+`[runsc]` takes effect at the next start and a stale launcher never lingers.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ def render_launcher(
     Args:
         runsc: the runsc binary, absolute.
         flags: runsc's flags put in front of the shim's own, in order.
-        tmpdir: the ``TMPDIR`` runsc runs with (gVisor's sandbox must reach it).
-        python: the interpreter of the ``#!`` line, absolute.
+        tmpdir: the `TMPDIR` runsc runs with (gVisor's sandbox must reach it).
+        python: the interpreter of the `#!` line, absolute.
 
     Returns:
         The script, ending with a newline.

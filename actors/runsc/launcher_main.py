@@ -1,33 +1,33 @@
 """The body of the runsc launcher: what containerd's runc v2 shim runs as its runc.
 
-Debian ships no ``containerd-shim-runsc-v1``, so the ``runsc`` CRI handler is the
-runc v2 shim (``io.containerd.runc.v2``) with this launcher as its ``BinaryName``.
+Debian ships no `containerd-shim-runsc-v1`, so the `runsc` CRI handler is the
+runc v2 shim (`io.containerd.runc.v2`) with this launcher as its `BinaryName`.
 The agent writes the launcher into its state directory at every start
-(`actors.runsc.launcher.write_launcher`): a ``#!`` line naming the agent's Python
-(run with ``-IS``: no site, no environment), the values from the config, then the
+(`actors.runsc.launcher.write_launcher`): a `#!` line naming the agent's Python
+(run with `-IS`: no site, no environment), the values from the config, then the
 source of this module, then a call of `main`. It imports nothing but the standard
 library, so it starts in a few milliseconds.
 
 What it does, and nothing else:
 
-* Runs runsc with the configured flags in front of the shim's own: ``--debug``,
-  ``--debug-log`` and ``--panic-log`` into the runsc FIFO, the platform, the
-  extra flags; and with ``TMPDIR`` set to the directory gVisor's sandbox can reach
+* Runs runsc with the configured flags in front of the shim's own: `--debug`,
+  `--debug-log` and `--panic-log` into the runsc FIFO, the platform, the
+  extra flags; and with `TMPDIR` set to the directory gVisor's sandbox can reach
   (where it mounts the tmpfs of its chroot).
 * One addition the runc shim needs: runsc reports the *sandbox's* pid for every
   container of a pod, so the shim would never see an application container exit
-  (gVisor's own shim asks ``runsc wait`` instead). For ``create`` of a container
-  that joins a sandbox (annotation ``io.kubernetes.cri.container-type`` =
-  ``container``), the launcher starts a waiter process and writes *its* pid into
+  (gVisor's own shim asks `runsc wait` instead). For `create` of a container
+  that joins a sandbox (annotation `io.kubernetes.cri.container-type` =
+  `container`), the launcher starts a waiter process and writes *its* pid into
   the shim's pid file. The waiter waits until the container has started, runs
-  ``runsc wait``, and exits with the container's exit status, which the shim
+  `runsc wait`, and exits with the container's exit status, which the shim
   (a child subreaper) reaps as the container's.
-* runsc hands a joining container the stdio of ``runsc start`` (not of ``create``,
-  as runc does), and the shim captures ``start``'s output: the container's output
-  would vanish and ``start`` would block until the container exits. So the waiter
-  keeps the container's stdio from ``create`` as its fds 3-5 (its own stdio is
-  ``/dev/null``), records its pid as ``<runsc root>/<id>.waiter``, and ``start``
-  runs runsc with those three descriptors, reopened through ``/proc/<pid>/fd``.
+* runsc hands a joining container the stdio of `runsc start` (not of `create`,
+  as runc does), and the shim captures `start`'s output: the container's output
+  would vanish and `start` would block until the container exits. So the waiter
+  keeps the container's stdio from `create` as its fds 3-5 (its own stdio is
+  `/dev/null`), records its pid as `<runsc root>/<id>.waiter`, and `start`
+  runs runsc with those three descriptors, reopened through `/proc/<pid>/fd`.
   The waiter's copies close when it exits, right after the container.
 """
 
@@ -141,7 +141,7 @@ def _write_atomic(path: str, text: str) -> None:
 
 
 def _start(prefix: list[str], sub: list[str]) -> int:
-    """``start``; a joining container gets the stdio its waiter kept from ``create``."""
+    """`start`; a joining container gets the stdio its waiter kept from `create`."""
     root = _option(prefix, "--root")
     record = os.path.join(root, sub[-1] + ".waiter") if root and sub else None
     try:
@@ -185,11 +185,11 @@ def main(runsc: str, flags: Sequence[str], tmpdir: str) -> int:
 
 
 def _kill(prefix: list[str], sub: list[str]) -> int:
-    """``kill``, with runsc's "not running" said the way the runc shim understands.
+    """`kill`, with runsc's "not running" said the way the runc shim understands.
 
     The shim treats a kill of a process that is gone as done only when runc's error
-    says ``container not running``; runsc says ``sandbox is not running`` or
-    ``... is not running`` instead, and the shim would then fail the sandbox's exit
+    says `container not running`; runsc says `sandbox is not running` or
+    `... is not running` instead, and the shim would then fail the sandbox's exit
     handling for ever.
     """
     done = subprocess.run([*prefix, "kill", *sub], capture_output=True, text=True)

@@ -1,9 +1,9 @@
 """Prepares the runsc handler's corner of the state directory at every start.
 
-`prepare_runsc` makes ``<state>/runsc/{root,tmp}`` (0700), lets gVisor's sandbox
+`prepare_runsc` makes `<state>/runsc/{root,tmp}` (0700), lets gVisor's sandbox
 user search its way to the TMPDIR (`actors.runsc.access`), and writes the
 launcher (`actors.runsc.launcher`) with the config's flags. Run it after the
-state directories were made 0700 (a ``chmod`` resets an ACL's mask).
+state directories were made 0700 (a `chmod` resets an ACL's mask).
 """
 
 from __future__ import annotations

@@ -5,9 +5,9 @@
 - `values`: the checkers that turn one TOML value into a typed one, each naming
   the key and the offending value.
 - `units`: durations, sizes and modes as strings with units.
-- `policy`: the ``[policy."<pattern>"]`` tables, read into the supervisor's rules.
+- `policy`: the `[policy."<pattern>"]` tables, read into the supervisor's rules.
 - `load`: reading a file (or text) into an `AgentConfig`, every problem at once.
-- ``default.toml``: the default profile, commented; ``config default`` prints it.
+- `default.toml`: the default profile, commented; `config default` prints it.
 
 Importing this package pulls in neither grpc nor pykka.
 """

@@ -12,20 +12,20 @@ Theory of operation:
    with the address, root and state given here.
 3. **Cross-check.** Socket paths must fit a unix socket address, no two keys may
    name the same file, and containerd's readiness wait must end before the
-   healthy deadline of ``root.containerd``.
+   healthy deadline of `root.containerd`.
 4. **Raise or return.** Any problem → one `ConfigError` carrying all of them, in
    schema order (top-level keys, the sections as the default profile lists them,
    the policies, the cross-checks). Otherwise a frozen `AgentConfig`.
 
 Layering: a user's file is read on top of the default profile. Keys it omits take
 the defaults of `actors.agent.config.schema` (which `default.toml` writes out);
-its ``[policy."<pattern>"]`` rules come *after* the default profile's rules, so
+its `[policy."<pattern>"]` rules come *after* the default profile's rules, so
 they override them field by field and keep the rest.
 
 Paths: a relative path is made absolute against the current directory at load
-time. ``state_dir`` defaults to ``$NODE_CONTAINERD_STATE``, else
-``./.node-containerd``; every other path key, when omitted or ``""``, lies under it
-(`DERIVED_PATHS`). No ``~`` or ``$VAR`` expansion.
+time. `state_dir` defaults to `$NODE_CONTAINERD_STATE`, else
+`./.node-containerd`; every other path key, when omitted or `""`, lies under it
+(`DERIVED_PATHS`). No `~` or `$VAR` expansion.
 """
 
 from __future__ import annotations
@@ -101,11 +101,11 @@ def load_config(
 
     Args:
         path: the TOML file; None for the embedded default profile.
-        env: the environment: ``NODE_CONTAINERD_STATE`` names the state directory
-            when the file does not, ``PATH`` is where the containerd binary is
+        env: the environment: `NODE_CONTAINERD_STATE` names the state directory
+            when the file does not, `PATH` is where the containerd binary is
             looked up first.
         check_binaries: also require the containerd binary to be found. Off for
-            commands that only need the paths (``status``, ``logs``).
+            commands that only need the paths (`status`, `logs`).
 
     Returns:
         The checked config, every path absolute.
@@ -137,7 +137,7 @@ def parse_config(
 
     Args:
         text: the TOML text.
-        source: how problems name where it came from (a file name, ``<stdin>``).
+        source: how problems name where it came from (a file name, `<stdin>`).
         env: as for `load_config`.
         check_binaries: as for `load_config`.
     """
@@ -295,7 +295,7 @@ def _containerd(
 
 
 def _liveness(chk: Checker, t: Mapping[str, Any]) -> dict[str, Any]:
-    """The ``containerd.liveness_*`` keys, as `ContainerdSection` fields."""
+    """The `containerd.liveness_*` keys, as `ContainerdSection` fields."""
     d: Callable[[str], Any] = functools.partial(_static_default, ContainerdSection)
     names = ("liveness_interval", "liveness_timeout", "liveness_failures")
     values = {name: d(name) for name in names}

@@ -1,10 +1,10 @@
-"""The ``[policy."<pattern>"]`` tables of the config: restart policy rules per DN glob.
+"""The `[policy."<pattern>"]` tables of the config: restart policy rules per DN glob.
 
 Each table becomes one `PolicyRule` (see `actors.supervisor.core.policy`), in file
 order, so that later rules override earlier ones field by field. Durations are
-converted to seconds; ``"off"`` turns an optional knob off (None). A pattern must
-be able to match a DN: names of ``[a-z0-9_]`` joined by dots, with ``*`` and ``?``
-wildcards, starting at ``root`` unless its first part has a ``*``.
+converted to seconds; `"off"` turns an optional knob off (None). A pattern must
+be able to match a DN: names of `[a-z0-9_]` joined by dots, with `*` and `?`
+wildcards, starting at `root` unless its first part has a `*`.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ _BAD = object()
 
 
 def read_policies(chk: Checker, value: object) -> tuple[PolicyRule, ...]:
-    """Reads the ``policy`` table; records problems in `chk`; returns the good rules."""
+    """Reads the `policy` table; records problems in `chk`; returns the good rules."""
     rules: list[PolicyRule] = []
     for pattern, body in chk.table("policy", value).items():
         key = dotted("policy", pattern)

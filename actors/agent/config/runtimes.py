@@ -1,14 +1,14 @@
-"""Reads the keys of the pod runtimes: ``[runsc] binary/platform/flags`` and ``[cri]``.
+"""Reads the keys of the pod runtimes: `[runsc] binary/platform/flags` and `[cri]`.
 
 Kept apart from `actors.agent.config.load` (which calls these) so the keys the pod
 runtimes add stay in one place. Rules:
 
-* ``runsc.binary``: a name is looked up on the agent's PATH, then on
-  ``containerd.path``; not found → no ``runsc`` handler (not an error, since runsc
-  is optional), unless ``cri.default_runtime`` is ``runsc``. A path must exist.
-* ``runsc.flags``: strings starting with ``-``; the flags the launcher sets itself
-  (debug and panic logs, ``--root``, ``--platform``) are refused there.
-* ``cri.default_runtime``: ``runc`` or ``runsc``.
+* `runsc.binary`: a name is looked up on the agent's PATH, then on
+  `containerd.path`; not found → no `runsc` handler (not an error, since runsc
+  is optional), unless `cri.default_runtime` is `runsc`. A path must exist.
+* `runsc.flags`: strings starting with `-`; the flags the launcher sets itself
+  (debug and panic logs, `--root`, `--platform`) are refused there.
+* `cri.default_runtime`: `runc` or `runsc`.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ __all__ = ["OWNED_FLAGS", "RUNTIMES", "read_cri", "read_runsc_runtime"]
 
 #: The CRI runtime handlers the generated config can register.
 RUNTIMES = ("runc", "runsc")
-#: runsc flags the launcher sets from other keys; refused in ``runsc.flags``.
+#: runsc flags the launcher sets from other keys; refused in `runsc.flags`.
 OWNED_FLAGS = ("--debug-log", "--panic-log", "--debug", "--root", "--platform")
 _PLATFORM = re.compile(r"[a-z0-9_-]{1,32}")
 
@@ -34,7 +34,7 @@ _PLATFORM = re.compile(r"[a-z0-9_-]{1,32}")
 def read_runsc_runtime(
     chk: Checker, t: Mapping[str, Any], search_path: str
 ) -> tuple[str | None, str, tuple[str, ...]]:
-    """``[runsc]`` binary, platform, flags: (absolute binary or None, platform, flags)."""
+    """`[runsc]` binary, platform, flags: (absolute binary or None, platform, flags)."""
     name = "runsc"
     if "binary" in t:
         name = chk.string("runsc.binary", t["binary"], name, "a name or a path")
@@ -88,7 +88,7 @@ def _flags(chk: Checker, value: object) -> tuple[str, ...]:
 
 
 def read_cri(chk: Checker, t: Mapping[str, Any], runsc_binary: str | None) -> CriSection:
-    """``[cri]``: the default runtime handler and the sandbox image."""
+    """`[cri]`: the default runtime handler and the sandbox image."""
     default = CriSection()
     runtime = default.default_runtime
     if "default_runtime" in t:

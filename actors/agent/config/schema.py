@@ -74,7 +74,7 @@ SEVERITIES = tuple(Severity.__members__)
 #: How a DN's raw lines are parsed: the values of `actors.logtree.ParseFormat`.
 PARSE_FORMATS = tuple(f.value for f in ParseFormat)
 
-#: ``[log] parse`` entries in force unless the config file sets the same pattern.
+#: `[log] parse` entries in force unless the config file sets the same pattern.
 DEFAULT_LOG_PARSE: Mapping[str, str] = MappingProxyType(
     {"root.containerd": "logrus", "root.containerd.runsc": "glog"}
 )
@@ -136,32 +136,29 @@ SECTION_KEYS: Mapping[str, tuple[str, ...]] = MappingProxyType(
 
 
 class ConfigError(Exception):
-    """A config file that cannot be used. `str()` is every problem, one per line.
-
-    Attributes:
-        problems: one message per problem, each naming the file, the dotted key,
-            the offending value (``!r``) and what is allowed.
-    """
+    """A config file that cannot be used. `str()` is every problem, one per line."""
 
     def __init__(self, problems: Sequence[str]) -> None:
+        #: One message per problem, each naming the file, the dotted key, the offending value
+        #: (`!r`) and what is allowed.
         self.problems: list[str] = list(problems)
         super().__init__("\n".join(self.problems))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ContainerdSection:
-    """``[containerd]``: the containerd daemon that ``root.containerd`` runs."""
+    """`[containerd]`: the containerd daemon that `root.containerd` runs."""
 
     #: The binary: an absolute path after lookup on the agent's PATH, then on
     #: `path`. Left as written when it was not found and binaries were not checked.
     binary: str = "containerd"
-    #: The config file containerd is started with (``--config``), absolute.
+    #: The config file containerd is started with (`--config`), absolute.
     config: Path
     #: True when the agent writes `config` itself (`render_containerd_config`);
     #: False when `config` is the user's own file, which the agent never writes.
     generate_config: bool = True
     #: containerd's gRPC unix socket, absolute. With the user's own config file,
-    #: the file's ``grpc.address`` (containerd's default if it has none).
+    #: the file's `grpc.address` (containerd's default if it has none).
     address: Path
     #: containerd's persistent root directory, absolute.
     root: Path
@@ -174,23 +171,23 @@ class ContainerdSection:
     #: Seconds containerd may take to answer on `address` before the node fails.
     ready_timeout: float = 30.0
     #: Seconds between liveness probes (a Version call on `address`) while
-    #: ``root.containerd`` is HEALTHY; None (``"off"``) for no probing.
+    #: `root.containerd` is HEALTHY; None (`"off"`) for no probing.
     liveness_interval: float | None = 5.0
     #: Seconds one liveness probe may take before it counts as failed.
     liveness_timeout: float = 5.0
-    #: Liveness probes failed in a row that fail ``root.containerd`` (so that its
+    #: Liveness probes failed in a row that fail `root.containerd` (so that its
     #: restart policy kills and restarts containerd).
     liveness_failures: int = 3
 
     @property
     def ttrpc_address(self) -> Path:
-        """containerd's ttrpc socket in a generated config: `address` + ``.ttrpc``."""
+        """containerd's ttrpc socket in a generated config: `address` + `.ttrpc`."""
         return Path(f"{self.address}.ttrpc")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunscSection:
-    """``[runsc]``: the FIFO that gVisor's runsc writes its debug logs into."""
+    """`[runsc]`: the FIFO that gVisor's runsc writes its debug logs into."""
 
     #: The named pipe, absolute.
     fifo: Path
@@ -198,10 +195,10 @@ class RunscSection:
     mode: int = 0o600
     #: The pipe buffer asked for with F_SETPIPE_SZ, in bytes.
     pipe_size: int = 1 << 20
-    #: The runsc binary, absolute; None when ``binary`` names one that is not on
-    #: PATH (then no ``runsc`` CRI handler is registered).
+    #: The runsc binary, absolute; None when `binary` names one that is not on
+    #: PATH (then no `runsc` CRI handler is registered).
     binary: str | None = None
-    #: runsc's ``--platform``; "" leaves the binary's own default.
+    #: runsc's `--platform`; "" leaves the binary's own default.
     platform: str = ""
     #: Further runsc flags, put before the shim's own, in order.
     flags: tuple[str, ...] = ()
@@ -209,9 +206,9 @@ class RunscSection:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CriSection:
-    """``[cri]``: what containerd's CRI plugin does with pods in the generated config."""
+    """`[cri]`: what containerd's CRI plugin does with pods in the generated config."""
 
-    #: The runtime handler of pods that name none: ``runc`` or ``runsc``.
+    #: The runtime handler of pods that name none: `runc` or `runsc`.
     default_runtime: str = "runc"
     #: The pod sandbox ("pause") image; "" → containerd's own default for its version.
     sandbox_image: str = ""
@@ -219,11 +216,11 @@ class CriSection:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PreseedSection:
-    """``[preseed]``: OCI image tarballs imported into containerd at start-up."""
+    """`[preseed]`: OCI image tarballs imported into containerd at start-up."""
 
-    #: Whether ``root.containerd.preseed`` imports anything at all.
+    #: Whether `root.containerd.preseed` imports anything at all.
     enabled: bool = True
-    #: The tarballs, laid out as ``<dir>/<namespace>/<file>``, absolute.
+    #: The tarballs, laid out as `<dir>/<namespace>/<file>`, absolute.
     dir: Path
     #: The import record (which tarballs were imported, by size, mtime and digest).
     record: Path
@@ -235,7 +232,7 @@ class PreseedSection:
     labels: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     #: Keep watching the directory (inotify) and import tarballs copied in later.
     watch: bool = True
-    #: Pin preseeded images (``io.cri-containerd.pinned``) and unpin them when their
+    #: Pin preseeded images (`io.cri-containerd.pinned`) and unpin them when their
     #: tarball is removed.
     pin: bool = True
     #: Unpack every image into CRI's snapshotter after importing it.
@@ -246,7 +243,7 @@ class PreseedSection:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LogSection:
-    """``[log]``: where the agent writes the log tree besides keeping it in memory."""
+    """`[log]`: where the agent writes the log tree besides keeping it in memory."""
 
     #: Write log lines to the agent's stderr.
     stderr: bool = True
@@ -265,7 +262,7 @@ class LogSection:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ControlSection:
-    """``[control]``: the gRPC control socket that the CLI talks to."""
+    """`[control]`: the gRPC control socket that the CLI talks to."""
 
     #: The unix socket, absolute; created with mode 0600.
     socket: Path
@@ -273,7 +270,7 @@ class ControlSection:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MetricsSection:
-    """``[metrics]``: the optional Prometheus endpoint."""
+    """`[metrics]`: the optional Prometheus endpoint."""
 
     #: Whether the endpoint is served at all.
     enabled: bool = False
@@ -287,10 +284,10 @@ class MetricsSection:
 class AgentConfig:
     """A loaded, checked configuration: everything `run_agent` needs to start.
 
-    Not hashable (`preseed.labels` is a mapping); compare with ``==``.
+    Not hashable (`preseed.labels` is a mapping); compare with `==`.
     """
 
-    #: The file it was read from, or ``<default profile>``.
+    #: The file it was read from, or `<default profile>`.
     source: str
     #: The state directory, absolute; every derived path lies under it.
     state_dir: Path

@@ -1,18 +1,18 @@
 """Quantities with units in the config file: durations and byte sizes.
 
 Rules:
-    * A duration is a string of one or more ``<number><unit>`` terms, units ``h``,
-      ``m``, ``s``, ``ms`` (``"500ms"``, ``"5s"``, ``"2m"``, ``"1h30m"``, ``"1.5s"``),
-      or the bare string ``"0"``, as Go's ``time.ParseDuration`` reads them. A bare
-      TOML number is refused: ``5`` could mean seconds or milliseconds, so the unit
+    * A duration is a string of one or more `<number><unit>` terms, units `h`,
+      `m`, `s`, `ms` (`"500ms"`, `"5s"`, `"2m"`, `"1h30m"`, `"1.5s"`),
+      or the bare string `"0"`, as Go's `time.ParseDuration` reads them. A bare
+      TOML number is refused: `5` could mean seconds or milliseconds, so the unit
       must be written. Signs are refused too (no policy knob can be negative), and
       so is anything longer than a year (no timer needs that; it would only hide a
-      typo like ``"6000000h"``).
-    * A size is a TOML integer of bytes, or a string ``<integer><unit>`` with a
-      binary unit ``B``, ``KiB``, ``MiB``, ``GiB`` (``"64KiB"``, ``"1MiB"``).
-      Decimal units (``KB``, ``MB``) are refused as ambiguous.
+      typo like `"6000000h"`).
+    * A size is a TOML integer of bytes, or a string `<integer><unit>` with a
+      binary unit `B`, `KiB`, `MiB`, `GiB` (`"64KiB"`, `"1MiB"`).
+      Decimal units (`KB`, `MB`) are refused as ambiguous.
     * Every error is a `ValueError` whose message starts with the offending value
-      (``!r``) and says what is allowed, so that the config loader only prefixes it
+      (`!r`) and says what is allowed, so that the config loader only prefixes it
       with the file and the key.
 
 This module is pure: no I/O.
@@ -53,8 +53,8 @@ def parse_duration(value: object) -> float:
         The duration in seconds, >= 0.
 
     Raises:
-        ValueError: ``value`` is not a duration string; the message starts with
-            ``value!r`` and says what is allowed.
+        ValueError: `value` is not a duration string; the message starts with
+            `value!r` and says what is allowed.
     """
     if isinstance(value, bool) or not isinstance(value, str):
         if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -82,9 +82,9 @@ def parse_duration(value: object) -> float:
 def format_duration(seconds: float) -> str:
     """Writes seconds as the shortest duration string `parse_duration` reads back.
 
-    Whole hours, minutes and seconds become ``h``/``m``/``s`` terms; a remainder
-    below one second becomes milliseconds (``0.5`` → ``"500ms"``, ``90`` →
-    ``"1m30s"``, ``0`` → ``"0s"``).
+    Whole hours, minutes and seconds become `h`/`m`/`s` terms; a remainder
+    below one second becomes milliseconds (`0.5` → `"500ms"`, `90` →
+    `"1m30s"`, `0` → `"0s"`).
     """
     millis = round(seconds * 1000)
     if millis == 0:
@@ -108,7 +108,7 @@ def parse_size(value: object) -> int:
         caller checks bounds).
 
     Raises:
-        ValueError: ``value`` is not a size; the message starts with ``value!r``.
+        ValueError: `value` is not a size; the message starts with `value!r`.
     """
     if isinstance(value, int) and not isinstance(value, bool):
         if value < 0:
@@ -122,7 +122,7 @@ def parse_size(value: object) -> int:
 
 
 def format_size(size: int) -> str:
-    """Writes bytes with the largest binary unit that divides them (``"1MiB"``)."""
+    """Writes bytes with the largest binary unit that divides them (`"1MiB"`)."""
     for unit in ("GiB", "MiB", "KiB"):
         if size and size % _SIZE_UNITS[unit] == 0:
             return f"{size // _SIZE_UNITS[unit]}{unit}"

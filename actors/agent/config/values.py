@@ -7,8 +7,8 @@ that checking goes on), and on a bad value records one line:
 
     key 'runsc.mode' in /etc/agent.toml: '0666' is world-writable; use ...
 
-naming the file, the dotted key, the offending value with ``!r``, and what is
-allowed. Keys are written as TOML writes them: ``policy."root.containerd".grace_period``.
+naming the file, the dotted key, the offending value with `!r`, and what is
+allowed. Keys are written as TOML writes them: `policy."root.containerd".grace_period`.
 
 This module reads no files; only `Checker.binary` looks at the filesystem.
 """
@@ -46,7 +46,7 @@ def dotted(*parts: str) -> str:
 
 
 def toml_type(value: object) -> str:
-    """The TOML type of a parsed value, with its article: ``a string``, ``an integer``."""
+    """The TOML type of a parsed value, with its article: `a string`, `an integer`."""
     if isinstance(value, bool):
         return "a boolean"
     if isinstance(value, int):
@@ -68,7 +68,7 @@ class Checker:
     """Collects the problems of one config source.
 
     Args:
-        source: the file name as the user gave it, or ``<default profile>``.
+        source: the file name as the user gave it, or `<default profile>`.
     """
 
     def __init__(self, source: str) -> None:
@@ -76,7 +76,7 @@ class Checker:
         self.problems: list[str] = []
 
     def problem(self, key: str, text: str) -> None:
-        """Records ``key '<key>' in <source>: <text>``."""
+        """Records `key '<key>' in <source>: <text>`."""
         self.problems.append(f"key {key!r} in {self.source}: {text}")
 
     def wrong_type(self, key: str, value: object, allowed: str) -> None:
@@ -135,7 +135,7 @@ class Checker:
             value: the TOML value.
             positive: refuse zero too.
             or_else: appended to the error, for keys that take another word too
-                (e.g. ``', or "off" to turn it off'``).
+                (e.g. `', or "off" to turn it off'`).
         """
         try:
             seconds = parse_duration(value)
@@ -150,7 +150,7 @@ class Checker:
     def number(
         self, key: str, value: object, *, low: float, high: float | None, example: str
     ) -> float | None:
-        """A number with ``low <= value`` and ``value < high`` (if `high`), or None."""
+        """A number with `low <= value` and `value < high` (if `high`), or None."""
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             self.wrong_type(key, value, f"a number, e.g. {example}")
             return None
@@ -162,7 +162,7 @@ class Checker:
         return float(value)
 
     def count_or_off(self, key: str, value: object, what_off_means: str) -> int | None | bool:
-        """An integer >= 0, or ``"off"`` (returned as None). False after a problem."""
+        """An integer >= 0, or `"off"` (returned as None). False after a problem."""
         if value == "off":
             return None
         allowed = f'an integer >= 0, or "off" to {what_off_means}'
@@ -235,7 +235,7 @@ class Checker:
         return fallback
 
     def log_parse(self, key: str, value: object) -> dict[str, str]:
-        """The ``[log] parse`` table: DN pattern -> one of `PARSE_FORMATS`."""
+        """The `[log] parse` table: DN pattern -> one of `PARSE_FORMATS`."""
         table = self.table(key, value)
         parse: dict[str, str] = {}
         listed = ", ".join(json.dumps(f) for f in PARSE_FORMATS)
@@ -259,7 +259,7 @@ class Checker:
         return parse
 
     def listen(self, key: str, value: object, fallback: tuple[str, int]) -> tuple[str, int]:
-        """``host:port`` with an IP literal (IPv6 in brackets) or ``localhost``."""
+        """`host:port` with an IP literal (IPv6 in brackets) or `localhost`."""
         hint = 'use an IP address and a port, e.g. "127.0.0.1:9464" or "[::1]:9464"'
         if not isinstance(value, str):
             self.wrong_type(key, value, 'a string "host:port"')
@@ -295,7 +295,7 @@ class Checker:
     # -- paths -----------------------------------------------------------------
 
     def path(self, key: str, value: object, default: Path | None) -> Path | None:
-        """A path made absolute against the current directory; ``""`` → `default`."""
+        """A path made absolute against the current directory; `""` → `default`."""
         if value == "":
             return default
         if not isinstance(value, str):
@@ -307,7 +307,7 @@ class Checker:
         return Path(os.path.abspath(value))
 
     def socket_length(self, key: str, path: Path, *, suffix: str = "", derived: bool) -> None:
-        """Checks that `path` (plus `suffix`, e.g. ``.ttrpc``) fits a unix socket address."""
+        """Checks that `path` (plus `suffix`, e.g. `.ttrpc`) fits a unix socket address."""
         full = f"{path}{suffix}"
         length = len(os.fsencode(full))
         if length <= UNIX_PATH_MAX:
@@ -321,7 +321,7 @@ class Checker:
         )
 
     def binary(self, key: str, name: str, search_path: str) -> str:
-        """Finds an executable: a name with no ``/`` on `search_path`, else a path."""
+        """Finds an executable: a name with no `/` on `search_path`, else a path."""
         if "/" not in name:
             found = shutil.which(name, path=search_path)
             if found is None:

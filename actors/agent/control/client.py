@@ -1,8 +1,8 @@
-"""``node-containerd status | logs | restart``: the control socket's client side.
+"""`node-containerd status | logs | restart`: the control socket's client side.
 
 Each command takes the parsed `argparse.Namespace` of `actors.agent.cli` and returns
-an exit code. The socket is ``args.socket``, or, when that is None, the
-``control.socket`` of ``args.config`` (or of the default profile). Before any other
+an exit code. The socket is `args.socket`, or, when that is None, the
+`control.socket` of `args.config` (or of the default profile). Before any other
 call the client connects once by hand (to tell "nobody there" from "someone else
 there") and then calls Hello, so it only ever talks to a node-containerd agent.
 
@@ -11,7 +11,7 @@ Exit codes:
 ====  =====================================================================
 code  meaning
 ====  =====================================================================
-0     done (``logs -f``: also when stopped with Ctrl-C, or when the agent stops)
+0     done (`logs -f`: also when stopped with Ctrl-C, or when the agent stops)
 1     the command failed: unknown DN, a refused restart, the agent lost midway
 2     a bad config file (when the socket is looked up in it) or a bad argument
 3     node-containerd is not running: no socket file, or nobody listens on it
@@ -19,7 +19,7 @@ code  meaning
 ====  =====================================================================
 
 Messages go to stderr, unprefixed, each naming the socket or DN at fault, e.g.
-``node-containerd is not running: no control socket at '/run/nc/control.sock'``.
+`node-containerd is not running: no control socket at '/run/nc/control.sock'`.
 """
 
 from __future__ import annotations
@@ -91,14 +91,14 @@ class _CommandError(Exception):
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    """``status [--json]``: every node of the tree, as a tree view or as JSON."""
+    """`status [--json]`: every node of the tree, as a tree view or as JSON."""
     return _run(_status, args)
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
-    """``logs [DN] [-f] [--children] [-n N] [--severity S] [--since WHEN] [--json] [--raw-only]``.
+    """`logs [DN] [-f] [--children] [-n N] [--severity S] [--since WHEN] [--json] [--raw-only]`.
 
-    No DN reads the whole tree. ``-f`` follows until Ctrl-C (exit 0) or until the agent
+    No DN reads the whole tree. `-f` follows until Ctrl-C (exit 0) or until the agent
     stops; entries the agent had to drop because this reader was too slow are reported
     on stderr where they were dropped.
     """
@@ -106,7 +106,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
 
 
 def cmd_restart(args: argparse.Namespace) -> int:
-    """``restart DN``: cancels DN's subtree so the supervisor starts it again now."""
+    """`restart DN`: cancels DN's subtree so the supervisor starts it again now."""
     return _run(_restart, args)
 
 
@@ -197,7 +197,7 @@ def _logs(args: argparse.Namespace) -> int:
 
 
 def status_json(reply: pb.StatusReply) -> dict[str, list[dict[str, Any]]]:
-    """The ``status --json`` document: ``{"nodes": [...]}`` in tree order."""
+    """The `status --json` document: `{"nodes": [...]}` in tree order."""
     return {
         "nodes": [
             {
@@ -216,9 +216,9 @@ def status_json(reply: pb.StatusReply) -> dict[str, list[dict[str, Any]]]:
 def render_status(
     reply: pb.StatusReply, *, colour: bool = False, warnings: Mapping[str, str] | None = None
 ) -> str:
-    """The ``status`` tree view: one line per node, indented by DN depth.
+    """The `status` tree view: one line per node, indented by DN depth.
 
-    Times in state are measured against the agent's clock (``reply.now``).
+    Times in state are measured against the agent's clock (`reply.now`).
     `warnings` (DN → text) are shown under their node, e.g. a missing sandbox image.
     """
     if not reply.nodes:
@@ -253,7 +253,7 @@ def _state_name(state: int) -> str:
 
 
 def _duration(seconds: float) -> str:
-    """``"850ms"``, ``"42s"``, ``"3m07s"``, ``"5h02m"``, ``"3d04h"``."""
+    """`"850ms"`, `"42s"`, `"3m07s"`, `"5h02m"`, `"3d04h"`."""
     seconds = max(seconds, 0.0)
     if seconds < 1:
         return f"{int(seconds * 1000)}ms"

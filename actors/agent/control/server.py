@@ -1,16 +1,16 @@
 """The control socket: gRPC over a unix socket, serving status, logs and restarts.
 
 `ControlServer` serves the `nodecontainerd.control.v1.Control` service
-(``messages/control/control.proto``) for a backend: anything with ``snapshot()``,
-``restart(dn)`` and ``log_tree`` — the running `Supervisor`, or a test double.
-The CLI side (``node-containerd status|logs|restart``) is `actors.agent.control.client`.
+(`messages/control/control.proto`) for a backend: anything with `snapshot()`,
+`restart(dn)` and `log_tree` — the running `Supervisor`, or a test double.
+The CLI side (`node-containerd status|logs|restart`) is `actors.agent.control.client`.
 
 Rules:
     * The socket file is mode 0600 from its first moment: it is bound inside a fresh
       private (0700) directory next to its final path, chmod-ed, then renamed into
       place, so it never appears at its path with a wider mode and a stale file is
       replaced atomically. Only if that detour would exceed the unix socket path limit
-      is it bound in place under ``umask 0o177`` (the umask is process-wide, so this is
+      is it bound in place under `umask 0o177` (the umask is process-wide, so this is
       the fallback, not the rule).
     * A stale socket file (nobody listens: connect is refused) is replaced. A socket
       someone answers on is never taken over: `start` raises `ControlError`, naming
@@ -18,12 +18,12 @@ Rules:
     * On `stop`, the socket file is removed only if it is still ours (same inode).
     * A slow Logs reader never slows writers: each follow stream reads the log tree
       through a bounded `LogReader`; entries that do not fit are dropped for that
-      reader alone, and an ``ENTRY_KIND_MISSED`` message with the count is sent
+      reader alone, and an `ENTRY_KIND_MISSED` message with the count is sent
       exactly where they went missing.
     * A follow stream ends cleanly (status OK) when the server stops, and its reader
-      is closed when the client goes away. At most ``max_followers`` follow at once,
+      is closed when the client goes away. At most `max_followers` follow at once,
       so Status and Restart always find a worker thread.
-    * Monotonic times of the supervisor (``NodeStatus.since``) are sent as wall-clock
+    * Monotonic times of the supervisor (`NodeStatus.since`) are sent as wall-clock
       seconds since the epoch, converted once per reply.
 
 gRPC handlers run on the server's worker threads; `start` and `stop` on the caller's.
@@ -71,7 +71,7 @@ from messages.control import control_pb2_grpc as pb_grpc
 
 __all__ = ["UNIX_PATH_MAX", "ControlBackend", "ControlError", "ControlServer"]
 
-#: Longest unix socket path in bytes (``sun_path`` is 108 bytes with its NUL).
+#: Longest unix socket path in bytes (`sun_path` is 108 bytes with its NUL).
 UNIX_PATH_MAX = 107
 #: Entries sent per wake-up of a follow stream.
 _BATCH = 256
@@ -88,18 +88,18 @@ class ControlError(Exception):
 class ControlBackend(Protocol):
     """What the control server serves; `actors.supervisor.runtime.Supervisor` is one.
 
-    ``snapshot`` and ``restart`` are called from gRPC worker threads.
+    `snapshot` and `restart` are called from gRPC worker threads.
     """
 
     @property
     def log_tree(self) -> LogTree: ...
 
     def snapshot(self) -> Sequence[NodeStatusLike]:
-        """Every node's status in tree order; ``since`` in monotonic seconds."""
+        """Every node's status in tree order; `since` in monotonic seconds."""
         ...
 
     def restart(self, dn: str) -> None:
-        """Cancels ``dn``'s subtree so it restarts now; raises `SupervisionError`."""
+        """Cancels `dn`'s subtree so it restarts now; raises `SupervisionError`."""
         ...
 
 

@@ -4,14 +4,14 @@ Shared by the server (`actors.agent.control.server`) and the CLI (`actors.agent.
 
 * the agent's identity on the socket: `PRODUCT` and `PROTOCOL_VERSION`, as `Hello`
   answers them; a client trusts no other;
-* `probe_socket`: one plain ``connect`` that tells "nothing there" and "a stale file
+* `probe_socket`: one plain `connect` that tells "nothing there" and "a stale file
   nobody listens on" from "someone listens", before any gRPC is spoken;
 * conversions between log tree entries or supervisor node statuses and their messages
-  (``messages/control/control.proto``).
+  (`messages/control/control.proto`).
 
 Rules:
     * Times on the wire are wall-clock seconds since the epoch; the supervisor's
-      monotonic ``since`` is converted with one offset per reply, taken by the server.
+      monotonic `since` is converted with one offset per reply, taken by the server.
     * Conversions never raise on what the log tree stores; a leveled entry read back
       from the wire has at least one line.
 """
@@ -45,9 +45,9 @@ __all__ = [
     "status_to_proto",
 ]
 
-#: What `Hello` answers as ``product``; a client trusts no other.
+#: What `Hello` answers as `product`; a client trusts no other.
 PRODUCT = "node-containerd"
-#: The protocol version of ``control.proto`` this module speaks.
+#: The protocol version of `control.proto` this module speaks.
 PROTOCOL_VERSION = 1
 
 
@@ -71,7 +71,7 @@ class NodeStatusLike(Protocol):
 
 
 def agent_version() -> str:
-    """The agent's version, as ``node-containerd --version`` prints it."""
+    """The agent's version, as `node-containerd --version` prints it."""
     from actors.agent import __version__
 
     return __version__
@@ -93,7 +93,7 @@ class SocketState(enum.Enum):
 
 
 def probe_socket(path: str | os.PathLike[str], timeout: float = 2.0) -> SocketState:
-    """Finds out, with one plain connect, whether anything listens on ``path``.
+    """Finds out, with one plain connect, whether anything listens on `path`.
 
     Returns:
         What is at the path.
@@ -138,7 +138,7 @@ def hello(channel: grpc.Channel, timeout: float) -> pb.HelloReply:
 
 
 def entry_to_proto(entry: Entry) -> pb.LogEntry:
-    """Builds the wire form of a log tree entry (``missed`` left 0)."""
+    """Builds the wire form of a log tree entry (`missed` left 0)."""
     if isinstance(entry, RawEntry):
         return pb.LogEntry(
             seq=entry.seq,
@@ -210,7 +210,7 @@ def status_to_proto(node: NodeStatusLike, wall_minus_mono: float) -> pb.NodeStat
     """Builds the wire form of a node status.
 
     Args:
-        node: the status, ``since`` (and ``restart_at`` if it has one) in monotonic seconds.
+        node: the status, `since` (and `restart_at` if it has one) in monotonic seconds.
         wall_minus_mono: wall-clock time minus monotonic time, taken once per reply.
     """
     msg = pb.NodeStatus(

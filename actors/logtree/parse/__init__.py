@@ -1,15 +1,15 @@
 """Parsers of programs' own log lines: glog/klog (runsc) and logrus (containerd).
 
-Pure and small: no I/O, no clock (``now`` is an argument), no threads. They run in the
+Pure and small: no I/O, no clock (`now` is an argument), no threads. They run in the
 child process that reads the bytes, so the root only stores what they produced.
 
 Modules:
-    * ``line`` — :class:`ParseFormat` (raw, glog, logrus, auto), :class:`ParsedLine`.
-    * ``times`` — glog's year inference and RFC 3339 times, with an hour cache.
-    * ``glog`` — :func:`parse_glog`.
-    * ``logrus`` — :func:`parse_logrus` (text and JSON), :func:`unquote`.
-    * ``stream`` — :class:`StreamParser`: lines of a byte stream into a columnar
-      :class:`Batch`, continuation lines attached, bounds enforced.
+    * `line` — `ParseFormat` (raw, glog, logrus, auto), `ParsedLine`.
+    * `times` — glog's year inference and RFC 3339 times, with an hour cache.
+    * `glog` — `parse_glog`.
+    * `logrus` — `parse_logrus` (text and JSON), `unquote`.
+    * `stream` — `StreamParser`: lines of a byte stream into a columnar
+      `Batch`, continuation lines attached, bounds enforced.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ __all__ = [
     "unquote",
 ]
 
-#: Where each public name lives; modules load on first use (see ``actors.logtree``).
+#: Where each public name lives; modules load on first use (see `actors.logtree`).
 _HOME = {
     "MAX_FIELDS": "line",
     "MORE_LIMIT": "stream",

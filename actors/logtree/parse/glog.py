@@ -6,12 +6,12 @@ Format::
     ^^^^^ ^^^^^^^^^^^^^^^   ^^^^^ ^^^^^^^^^^^  ^^^^^^^
     level+MMDD  time        pid   file:line    message (the rest of the line)
 
-* The level letter is ``I``, ``W``, ``E``, ``F`` or runsc's ``D`` (debug, see
-  :mod:`actors.logtree.severity`).
+* The level letter is `I`, `W`, `E`, `F` or runsc's `D` (debug, see
+  `actors.logtree.severity`).
 * The fraction may have 1 to 9 digits or be missing; the pid column may be padded
-  with any number of spaces; one space after ``]`` is dropped, the rest is the message.
-* Year and zone are inferred (see :mod:`actors.logtree.parse.times`).
-* Anything else — another letter, a bad date, no ``]`` — is not glog: None.
+  with any number of spaces; one space after `]` is dropped, the rest is the message.
+* Year and zone are inferred (see `actors.logtree.parse.times`).
+* Anything else — another letter, a bad date, no `]` — is not glog: None.
 * The message is returned as its byte offset in the line (it is the line's tail, as
   is): the child sends the line once, and the text is decoded only when shown.
 """
@@ -36,11 +36,11 @@ _HEADER = (
 _GLOG = re.compile(_HEADER).match
 _GROUPS = methodcaller("groups")
 _END = methodcaller("end")
+#: Not a cached second (a real one is a finite time near now).
 _UNSEEN = -1e300
-"""Not a cached second (a real one is a finite time near now)."""
 _SEVERITY = {ord(s.code): s for s in Severity}
+#: `_SCALE[n]` turns an `n`-digit fraction into seconds.
 _SCALE = [0.0] + [10.0**-n for n in range(1, 10)]
-"""``_SCALE[n]`` turns an ``n``-digit fraction into seconds."""
 _new = partial(tuple.__new__, ParsedLine)
 
 
@@ -82,7 +82,7 @@ def parse_glog(line: bytes, now: float, cache: HourCache) -> ParsedLine | None:
 
 
 def _second_start(key: bytes, now: float) -> float | None:
-    """Epoch seconds of a glog second (``b"MMDD HH:MM:SS"``), or None when it names none."""
+    """Epoch seconds of a glog second (`b"MMDD HH:MM:SS"`), or None when it names none."""
     month, day, hour, minute, second = (int(key[i : i + 2]) for i in (0, 2, 5, 8, 11))
     start = glog_hour_start(month, day, hour, now)
     if start is None or minute > 59 or second > 60:
@@ -91,18 +91,15 @@ def _second_start(key: bytes, now: float) -> float | None:
 
 
 class GlogRun(NamedTuple):
-    """The parts of a run of glog lines, as columns.
+    """The parts of a run of glog lines, as columns."""
 
-    Attributes:
-        codes: the level letters, one byte per line.
-        times: each line's time, seconds since the Unix epoch.
-        origins: each line's ``(file, line, pid)`` as the bytes the line gives.
-        offsets: where each line's message starts (the header's length).
-    """
-
+    #: The level letters, one byte per line.
     codes: bytes
+    #: Each line's time, seconds since the Unix epoch.
     times: list[float]
+    #: Each line's `(file, line, pid)` as the bytes the line gives.
     origins: list[tuple[bytes, bytes, bytes]]
+    #: Where each line's message starts (the header's length).
     offsets: list[int]
 
 
@@ -114,10 +111,10 @@ def glog_matches(lines: list[bytes]) -> list[re.Match[bytes] | None]:
 def parse_glog_run(matches: list[re.Match[bytes]], now: float, cache: HourCache) -> GlogRun | None:
     """Parses a run of lines that all have a glog header, with C-level column work.
 
-    The same results as :func:`parse_glog` line by line.
+    The same results as `parse_glog` line by line.
 
     Args:
-        matches: the lines' header matches (from :func:`glog_matches`), none None.
+        matches: the lines' header matches (from `glog_matches`), none None.
         now: the current time, for the year and for the cache.
         cache: the stream's time cache.
 

@@ -1,22 +1,22 @@
-"""logrus lines, as containerd writes them: text, or JSON with ``--log-format json``.
+"""logrus lines, as containerd writes them: text, or JSON with `--log-format json`.
 
-Text (logrus' ``TextFormatter`` without colours)::
+Text (logrus' `TextFormatter` without colours)::
 
     time="2026-12-04T02:36:55.921039556Z" level=info msg="loading \\"x\\"..." type=io.c.v1
 
-* The line starts with ``time=`` or ``level=`` and is a run of ``key=value`` pairs
+* The line starts with `time=` or `level=` and is a run of `key=value` pairs
   separated by spaces. A value is either bare
-  (no space, no ``"``) or a Go-quoted string (``strconv.Quote``: ``\\"``, ``\\\\``,
-  ``\\n``, ``\\t``, ``\\xNN``, ``\\uNNNN`` … are unescaped). A key without ``=`` or with
-  an empty value has the value ``""``. Anything else on the line (a stray ``"``)
+  (no space, no `"`) or a Go-quoted string (`strconv.Quote`: `\\"`, `\\\\`,
+  `\\n`, `\\t`, `\\xNN`, `\\uNNNN` … are unescaped). A key without `=` or with
+  an empty value has the value `""`. Anything else on the line (a stray `"`)
   makes it not logrus.
-* ``level`` (trace, debug, info, warning/warn, error, fatal, panic) and ``msg`` are
-  required; ``time`` is optional (RFC 3339, any zone, 0 to 9 fraction digits; a bad
+* `level` (trace, debug, info, warning/warn, error, fatal, panic) and `msg` are
+  required; `time` is optional (RFC 3339, any zone, 0 to 9 fraction digits; a bad
   time makes the line not logrus). The other keys are the entry's fields, in order.
-* At most :data:`~actors.logtree.parse.line.MAX_FIELDS` fields.
+* At most `actors.logtree.parse.line.MAX_FIELDS` fields.
 
-JSON (``JSONFormatter``): one object per line with string ``level`` and ``msg``, an
-optional string ``time``; other members are fields, non-string values as their JSON
+JSON (`JSONFormatter`): one object per line with string `level` and `msg`, an
+optional string `time`; other members are fields, non-string values as their JSON
 text. Nesting deeper than Python's recursion limit is not JSON here (None).
 """
 
@@ -32,6 +32,7 @@ from actors.logtree.severity import Severity
 
 __all__ = ["LEVELS", "parse_logrus", "parse_logrus_json", "parse_logrus_text", "unquote"]
 
+#: Logrus level names -> severity (trace joins debug; panic joins fatal).
 LEVELS = {
     "trace": Severity.DEBUG,
     "debug": Severity.DEBUG,
@@ -42,10 +43,9 @@ LEVELS = {
     "fatal": Severity.FATAL,
     "panic": Severity.FATAL,
 }
-"""logrus level names -> severity (trace joins debug; panic joins fatal)."""
 
+#: A `key[=value]` pair after optional spaces, or (third group) a byte that is not.
 _PAIR = re.compile(rb' *([^ ="]+)(?:=("[^"\\]*(?:\\.[^"\\]*)*"|[^ "]*))?|(.)', re.DOTALL).findall
-"""A ``key[=value]`` pair after optional spaces, or (third group) a byte that is not."""
 
 _ESCAPE = re.compile(
     rb"\\(?:x([0-9a-fA-F]{2})|u([0-9a-fA-F]{4})|U([0-9a-fA-F]{8})|([0-7]{3})|(.))", re.DOTALL
@@ -86,7 +86,7 @@ def _unescape_one(m: re.Match[bytes]) -> bytes:
 def unquote(value: bytes) -> str:
     """A logrus value as text: a Go-quoted string unescaped, a bare one as is.
 
-    Bytes that are not UTF-8 (from ``\\xNN`` escapes or raw) become ``\\xNN`` text.
+    Bytes that are not UTF-8 (from `\\xNN` escapes or raw) become `\\xNN` text.
     """
     if value[:1] == b'"':
         value = value[1:-1]
@@ -149,7 +149,7 @@ def parse_logrus_json(line: bytes, now: float, cache: HourCache) -> ParsedLine |
 
 
 def parse_logrus(line: bytes, now: float, cache: HourCache) -> ParsedLine | None:
-    """Parses a logrus line, JSON when it starts with ``{``, else text."""
+    """Parses a logrus line, JSON when it starts with `{`, else text."""
     if line[:1] == b"{":
         return parse_logrus_json(line, now, cache)
     return parse_logrus_text(line, now, cache)

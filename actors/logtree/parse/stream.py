@@ -1,34 +1,34 @@
 """Parsing a raw byte stream into a batch of entries: pure, per chunk, bounded.
 
-A :class:`StreamParser` runs in the child process that reads a program's output (the
+A `StreamParser` runs in the child process that reads a program's output (the
 runsc pump, containerd's output reader). It splits the bytes into lines, parses each
-line in its :class:`~actors.logtree.parse.line.ParseFormat`, and collects the results
-in a :class:`Batch` — columns, not objects, so that a whole chunk crosses to the root
+line in its `actors.logtree.parse.line.ParseFormat`, and collects the results
+in a `Batch` — columns, not objects, so that a whole chunk crosses to the root
 as one message and the root builds its entries with a few C-level calls.
 
 Rules:
     * A line that parses starts an entry. A line that does not parse and follows an
       entry that is still open is a continuation line of it (a Go goroutine dump,
-      runsc's multi-line spec dump): kept byte for byte in the entry's ``more``.
+      runsc's multi-line spec dump): kept byte for byte in the entry's `more`.
       Otherwise the line is a raw record, exactly as an unparsed stream would store
-      it (cut to :data:`~actors.logtree.entry.MAX_LINE_LENGTH`).
-    * A line starting ``panic: `` or ``fatal error: `` (Go's crash output) that does
-      not parse starts a FATAL entry, timed at ``now``, so the dump that follows
+      it (cut to `actors.logtree.entry.MAX_LINE_LENGTH`).
+    * A line starting `panic: ` or `fatal error: ` (Go's crash output) that does
+      not parse starts a FATAL entry, timed at `now`, so the dump that follows
       attaches to it.
     * An entry stays open until the next entry starts, its bounds are reached, or
-      :meth:`StreamParser.close_entry` is called (the child does that when no byte
-      came for ``FLUSH_SECONDS``, and at exit).
+      `StreamParser.close_entry` is called (the child does that when no byte
+      came for `FLUSH_SECONDS`, and at exit).
     * Arrival order is kept: records leave in the order their lines came; the time a
       line gives is data and never reorders anything.
 
 Bounds (a hostile or broken writer cannot make the parser or the tree grow):
-    * :data:`PARSE_LIMIT` bytes of a line are kept and parsed; the rest is counted
-      in ``original_length`` only. A logrus line cut this way usually no longer
+    * `PARSE_LIMIT` bytes of a line are kept and parsed; the rest is counted
+      in `original_length` only. A logrus line cut this way usually no longer
       parses and stays raw (cut to 1024 bytes like any raw line).
-    * An entry takes at most :data:`MORE_LINES` continuation lines and
-      :data:`MORE_LIMIT` bytes of them; a line past either bound, or a cut line,
+    * An entry takes at most `MORE_LINES` continuation lines and
+      `MORE_LIMIT` bytes of them; a line past either bound, or a cut line,
       closes the entry and is a raw record.
-    * At most :data:`~actors.logtree.parse.line.MAX_FIELDS` fields per line.
+    * At most `actors.logtree.parse.line.MAX_FIELDS` fields per line.
     * Parsing a line is linear in its length (the patterns do not backtrack).
 """
 
@@ -59,15 +59,15 @@ __all__ = [
     "parser_for",
 ]
 
+#: Bytes of one line kept and parsed.
 PARSE_LIMIT = 4096
-"""Bytes of one line kept and parsed."""
+#: Bytes of continuation lines one entry takes at most.
 MORE_LIMIT = 16384
-"""Bytes of continuation lines one entry takes at most."""
+#: Continuation lines one entry takes at most.
 MORE_LINES = 1024
-"""Continuation lines one entry takes at most."""
 
+#: A one-line parser: `(line, now, cache) -> ParsedLine | None`.
 LineParse = Callable[[bytes, float, HourCache], ParsedLine | None]
-"""A one-line parser: ``(line, now, cache) -> ParsedLine | None``."""
 
 _CRASH = (b"panic: ", b"fatal error: ")
 
@@ -96,9 +96,9 @@ def parser_for(fmt: ParseFormat) -> LineParse:
 def parse_line(
     fmt: ParseFormat, line: bytes, now: float, cache: HourCache | None = None
 ) -> ParsedLine | None:
-    """Parses one line in ``fmt``, Go crash lines included; None when it does not parse.
+    """Parses one line in `fmt`, Go crash lines included; None when it does not parse.
 
-    Never raises, whatever ``line`` holds.
+    Never raises, whatever `line` holds.
     """
     if fmt is ParseFormat.RAW:
         return None
@@ -114,22 +114,9 @@ class Batch:
     """Records of one chunk, in columns; parsed entries and raw records interleaved.
 
     The columns are shaped so that the root allocates little per entry: sources and
-    pids repeat, so they are sent once per batch in ``origin_table`` and referred to
+    pids repeat, so they are sent once per batch in `origin_table` and referred to
     by index; a glog message is an offset into its line (see
-    :class:`~actors.logtree.parse.line.ParsedLine`).
-
-    Attributes:
-        codes: one severity code byte (``b"DIWEF"``) per parsed entry.
-        times: each entry's time, seconds since the Unix epoch.
-        origins: each entry's index in ``origin_table``.
-        origin_table: ``[file, line, pid]`` rows (``["", 0, 0]`` when none).
-        texts: each entry's message, or its byte offset in the entry's head.
-        fields: each entry's fields, or None.
-        heads: each entry's first line, cut to :data:`PARSE_LIMIT` bytes.
-        lengths: each entry's first line's length before cutting.
-        mores: each entry's continuation lines, each after a ``\\n``; ``b""`` if none.
-        raws: raw records as ``[position, data, original_length]``: ``position`` is
-            the number of records (entries and raws) before it in the batch.
+    `actors.logtree.parse.line.ParsedLine`).
     """
 
     __slots__ = (
@@ -148,15 +135,26 @@ class Batch:
     )
 
     def __init__(self) -> None:
+        #: One severity code byte (`b"DIWEF"`) per parsed entry.
         self.codes = bytearray()
+        #: Each entry's time, seconds since the Unix epoch.
         self.times: list[float] = []
+        #: Each entry's index in `origin_table`.
         self.origins: list[int] = []
+        #: Each entry's message, or its byte offset in the entry's head.
         self.texts: list[str | int] = []
+        #: Each entry's fields, or None.
         self.fields: list[dict[str, str] | None] = []
+        #: Each entry's first line, cut to `PARSE_LIMIT` bytes.
         self.heads: list[bytes] = []
+        #: Each entry's first line's length before cutting.
         self.lengths: list[int] = []
+        #: Each entry's continuation lines, each after a `\n`; `b""` if none.
         self.mores: list[bytes] = []
+        #: `[file, line, pid]` rows (`["", 0, 0]` when none).
         self.origin_table: list[list[Any]] = []
+        #: Raw records as `[position, data, original_length]`: `position` is the number of
+        #: records (entries and raws) before it in the batch.
         self.raws: list[list[Any]] = []
         self._origin_ids: dict[tuple[str, int, int], int] = {}
         self._origin_bytes: dict[tuple[bytes, bytes, bytes], int] = {}
@@ -165,7 +163,7 @@ class Batch:
         return len(self.codes) + len(self.raws)
 
     def origin(self, file: str, line: int, pid: int) -> int:
-        """The index of ``[file, line, pid]`` in ``origin_table``, added if new."""
+        """The index of `[file, line, pid]` in `origin_table`, added if new."""
         key = (file, line, pid)
         index = self._origin_ids.get(key)
         if index is None:
@@ -190,12 +188,12 @@ class Batch:
         self.mores += repeat(b"", count)
 
     def columns(self) -> dict[str, Any]:
-        """The columns by name, as the ``parsed`` wire message carries them.
+        """The columns by name, as the `parsed` wire message carries them.
 
-        Numbers travel packed (native byte order: both ends run on one host): ``times``
-        as doubles, ``origins``, ``lengths`` and ``texts`` when all are offsets as
+        Numbers travel packed (native byte order: both ends run on one host): `times`
+        as doubles, `origins`, `lengths` and `texts` when all are offsets as
         unsigned 32-bit integers, so the root neither decodes nor type-checks them one
-        by one. ``fields``, ``lengths`` and ``mores`` are None when they hold nothing
+        by one. `fields`, `lengths` and `mores` are None when they hold nothing
         but their default (no fields, no line cut, no continuation lines).
         """
         heads, lengths, texts = self.heads, self.lengths, self.texts
@@ -224,10 +222,10 @@ class Batch:
 
 
 class StreamParser:
-    """Parses one raw stream chunk by chunk. Not thread-safe; pure (``now`` is given).
+    """Parses one raw stream chunk by chunk. Not thread-safe; pure (`now` is given).
 
     Args:
-        fmt: how to read the lines; not :attr:`ParseFormat.RAW`.
+        fmt: how to read the lines; not `ParseFormat.RAW`.
     """
 
     def __init__(self, fmt: ParseFormat) -> None:
@@ -279,8 +277,8 @@ class StreamParser:
 
         Args:
             keep_open: keep an open last entry back for continuation lines of the
-                next chunk; it leaves with a later :meth:`take` (after
-                :meth:`close_entry`, or once the next entry started).
+                next chunk; it leaves with a later `take` (after
+                `close_entry`, or once the next entry started).
 
         Returns:
             The batch, or None when there is nothing to send.

@@ -1,13 +1,13 @@
 """Turning the time text of a log line into seconds since the Unix epoch: pure, cached.
 
-* glog (``I1205 07:04:54.546508``) has no year and no zone. The time is read in the
+* glog (`I1205 07:04:54.546508`) has no year and no zone. The time is read in the
   local time zone of the parsing process (the writer runs on the same host), and the
-  year is the one of ``now - 1``, ``now`` or ``now + 1`` that puts the time closest to
-  ``now``: a line written on 31 December and parsed on 1 January is last year's, a
+  year is the one of `now - 1`, `now` or `now + 1` that puts the time closest to
+  `now`: a line written on 31 December and parsed on 1 January is last year's, a
   line from a clock running a little ahead on 31 December is next year's. (Monogon's
-  ``KLogParser`` corrects only the first case and drops lines more than an hour ahead;
+  `KLogParser` corrects only the first case and drops lines more than an hour ahead;
   we keep every line: a time is data, never a reason to drop.)
-* logrus (``2026-12-04T02:36:55.921039556Z``) is RFC 3339: the zone is in the text.
+* logrus (`2026-12-04T02:36:55.921039556Z`) is RFC 3339: the zone is in the text.
 * Fractions of any length (1 to 9 digits) are read exactly; the result is a float,
   whose resolution near today is about 0.2 µs.
 
@@ -22,38 +22,35 @@ from datetime import datetime
 
 __all__ = ["HourCache", "glog_hour_start", "rfc3339_hour_start"]
 
+#: Hours kept in one cache before it is emptied (a hostile stream cannot grow it).
 _CACHE_LIMIT = 4096
-"""Hours kept in one cache before it is emptied (a hostile stream cannot grow it)."""
 
+#: A glog cache is emptied when `now` moved this far since its first entry, so the year choice
+#: follows the clock across a New Year.
 _RECHECK_SECONDS = 3600.0
-"""A glog cache is emptied when ``now`` moved this far since its first entry, so the
-year choice follows the clock across a New Year."""
 
 
 class HourCache:
-    """Epoch seconds of seconds or hours, keyed by their text as the line gives it.
-
-    Attributes:
-        hours: time text (glog ``b"1205 07:04:54"``, RFC 3339 ``b"2026-12-05T07"``) ->
-            epoch seconds of its start, or None when the text names no valid time.
-        since: ``now`` when the first entry was added (glog's year choice depends on it).
-    """
+    """Epoch seconds of seconds or hours, keyed by their text as the line gives it."""
 
     __slots__ = ("hours", "since")
 
     def __init__(self) -> None:
+        #: Time text (glog `b"1205 07:04:54"`, RFC 3339 `b"2026-12-05T07"`) -> epoch seconds of
+        #: its start, or None when the text names no valid time.
         self.hours: dict[bytes, float | None] = {}
+        #: `now` when the first entry was added (glog's year choice depends on it).
         self.since = 0.0
 
     def check(self, now: float) -> None:
-        """Empties the cache when it is full or ``now`` moved too far since it filled."""
+        """Empties the cache when it is full or `now` moved too far since it filled."""
         if len(self.hours) >= _CACHE_LIMIT or abs(now - self.since) >= _RECHECK_SECONDS:
             self.hours.clear()
             self.since = now
 
 
 def glog_hour_start(month: int, day: int, hour: int, now: float) -> float | None:
-    """Epoch seconds of a glog hour (local time) in the year that puts it nearest ``now``.
+    """Epoch seconds of a glog hour (local time) in the year that puts it nearest `now`.
 
     Args:
         month: 1 to 12.
@@ -62,8 +59,8 @@ def glog_hour_start(month: int, day: int, hour: int, now: float) -> float | None
         now: the current time, seconds since the Unix epoch.
 
     Returns:
-        The hour's start, or None when no year of the three has that date (``0230``, or
-        ``0229`` with no leap year near).
+        The hour's start, or None when no year of the three has that date (`0230`, or
+        `0229` with no leap year near).
     """
     year = datetime.fromtimestamp(now).year
     best: float | None = None

@@ -14,7 +14,7 @@ __all__ = ["EXIT_ORPHANED", "HOST_MODULE", "LINK_FD"]
 #: The fd on which a runnable's process finds its socket to the root.
 LINK_FD = 3
 
-#: The module the root runs (``python -m HOST_MODULE``) for every runnable.
+#: The module the root runs (`python -m HOST_MODULE`) for every runnable.
 HOST_MODULE = "actors.supervisor.process.host"
 
 #: Exit code of a host whose parent died before it could ask to die with it.

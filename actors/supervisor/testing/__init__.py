@@ -1,4 +1,4 @@
-"""Test support shipped with the supervisor, like ``trio.testing``.
+"""Test support shipped with the supervisor, like `trio.testing`.
 
 - `simulation`: `Simulation`, the pure core driven to exact quiescence under a
   fake clock, with fake processes (`FakeProcess`) standing in for runnables.
