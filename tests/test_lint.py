@@ -42,3 +42,25 @@ def test_mypy_strict_finds_nothing() -> None:
         text=True,
     )
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_docstrings_and_field_docs_follow_the_one_house_style() -> None:
+    """Single backticks, no reST roles, fields documented by `#:` comments (scripts/docstyle.py)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("docstyle", ROOT / "scripts" / "docstyle.py")
+    assert spec is not None and spec.loader is not None
+    docstyle = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(docstyle)
+    off = []
+    for top in ("actors", "messages", "bench"):
+        for path in sorted((ROOT / top).rglob("*.py")):
+            if path.name.endswith(("_pb2.py", "_pb2_grpc.py")) or ".venv" in path.parts:
+                continue
+            src = path.read_text()
+            styled = docstyle.single_backticks(
+                docstyle.attribute_strings_to_comments(docstyle.attributes_to_comments(src))
+            )
+            if styled != src:
+                off.append(str(path.relative_to(ROOT)))
+    assert off == [], "run scripts/docstyle.py on these files, then ruff format"
