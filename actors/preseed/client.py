@@ -25,7 +25,7 @@ from google.protobuf import empty_pb2  # type: ignore[import-untyped]
 
 from actors.containerd.version import version_call
 from actors.preseed.errors import ContainerdError
-from messages.containerd.services.content.v1 import content_pb2 as _content_messages
+from messages.containerd.services.content.v1 import content_pb2
 from messages.containerd.services.content.v1 import content_pb2_grpc as _content
 from messages.containerd.services.diff.v1 import diff_pb2_grpc as _diff
 from messages.containerd.services.images.v1 import images_pb2_grpc as _images
@@ -36,8 +36,7 @@ from messages.containerd.services.version.v1 import version_pb2_grpc as _version
 
 __all__ = ["ContainerdClient", "code_of"]
 
-# The generated modules are untyped.
-content_pb2: Any = _content_messages
+# The generated gRPC stubs (*_pb2_grpc) have no .pyi; the messages (*_pb2) do.
 content_pb2_grpc: Any = _content
 diff_pb2_grpc: Any = _diff
 snapshots_pb2_grpc: Any = _snapshots

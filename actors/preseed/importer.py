@@ -36,7 +36,6 @@ import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import grpc
 from google.protobuf import field_mask_pb2  # type: ignore[import-untyped]
@@ -56,14 +55,9 @@ from actors.preseed.results import ImportedImage, ImportResult
 from actors.preseed.tarindex import TarEntry
 from actors.preseed.unpack import unpack_image
 from actors.preseed.writer import ContentWriter, WriteStats
-from messages.containerd.services.content.v1 import content_pb2
-from messages.containerd.services.images.v1 import images_pb2
-from messages.containerd.types import descriptor_pb2 as _descriptor_pb2
-
-# The generated modules are untyped.
-cpb: Any = content_pb2
-ipb: Any = images_pb2
-descriptor_pb2: Any = _descriptor_pb2
+from messages.containerd.services.content.v1 import content_pb2 as cpb
+from messages.containerd.services.images.v1 import images_pb2 as ipb
+from messages.containerd.types import descriptor_pb2
 
 __all__ = ["display_name", "import_archive", "unpack_images"]
 
@@ -132,7 +126,7 @@ class _Images:
 
     def get(self, name: str) -> ipb.Image | None:
         try:
-            reply = self.client.call(
+            reply: ipb.GetImageResponse = self.client.call(
                 self.client.images.Get,
                 ipb.GetImageRequest(name=name),
                 what=f"get of image {name!r}",

@@ -22,17 +22,14 @@ import datetime
 import os
 import secrets
 import threading
-from typing import Any
 
 from actors.preseed.client import ContainerdClient
 from actors.preseed.errors import ContainerdError
-from messages.containerd.services.content.v1 import content_pb2
-from messages.containerd.services.leases.v1 import leases_pb2
+from messages.containerd.services.content.v1 import content_pb2 as cpb
+from messages.containerd.services.leases.v1 import leases_pb2 as lpb
 
 __all__ = ["LEASE_EXPIRY", "OWNER_LABEL", "create_lease", "delete_lease", "reclaim_dead_leases"]
 
-cpb: Any = content_pb2  # generated, untyped
-lpb: Any = leases_pb2
 
 LEASE_EXPIRY = datetime.timedelta(hours=24)
 OWNER_LABEL = "node-containerd/preseed.owner"

@@ -14,14 +14,11 @@ did not label are never touched, even if someone else pinned them.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from typing import Any
 
 from google.protobuf import field_mask_pb2  # type: ignore[import-untyped]
 
 from actors.preseed.client import ContainerdClient
-from messages.containerd.services.images.v1 import images_pb2
-
-ipb: Any = images_pb2  # generated, untyped
+from messages.containerd.services.images.v1 import images_pb2 as ipb
 
 __all__ = [
     "PINNED_LABEL",

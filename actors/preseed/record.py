@@ -29,11 +29,8 @@ from actors.preseed.client import ContainerdClient, code_of
 from actors.preseed.errors import ContainerdError
 from actors.preseed.options import ImportOptions
 from actors.preseed.results import ImportedImage, ImportResult
-from messages.containerd.services.content.v1 import content_pb2
-from messages.containerd.services.images.v1 import images_pb2
-
-cpb: Any = content_pb2  # generated, untyped
-ipb: Any = images_pb2
+from messages.containerd.services.content.v1 import content_pb2 as cpb
+from messages.containerd.services.images.v1 import images_pb2 as ipb
 
 __all__ = ["ImportRecord", "RecordEntry"]
 

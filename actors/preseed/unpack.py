@@ -38,15 +38,10 @@ from actors.preseed.client import ContainerdClient, code_of
 from actors.preseed.descriptors import Descriptor, is_index, is_manifest, parse_descriptor
 from actors.preseed.errors import ArchiveError, ContainerdError
 from actors.preseed.platforms import Matcher, Platform, host_platform
-from messages.containerd.services.content.v1 import content_pb2
-from messages.containerd.services.diff.v1 import diff_pb2
-from messages.containerd.services.snapshots.v1 import snapshots_pb2
-from messages.containerd.types import descriptor_pb2
-
-cpb: Any = content_pb2  # generated, untyped
-dpb: Any = diff_pb2
-spb: Any = snapshots_pb2
-tpb: Any = descriptor_pb2
+from messages.containerd.services.content.v1 import content_pb2 as cpb
+from messages.containerd.services.diff.v1 import diff_pb2 as dpb
+from messages.containerd.services.snapshots.v1 import snapshots_pb2 as spb
+from messages.containerd.types import descriptor_pb2 as tpb
 
 __all__ = ["DEFAULT_SNAPSHOTTER", "UnpackStats", "chain_ids", "unpack_image"]
 

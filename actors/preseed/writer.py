@@ -27,7 +27,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import grpc
 from google.protobuf import field_mask_pb2  # type: ignore[import-untyped]
@@ -39,9 +39,7 @@ from actors.preseed.errors import ArchiveError, ContainerdError, PreseedError
 from actors.preseed.layout import BlobSource
 from actors.preseed.plan import BlobWrite
 from actors.preseed.tarindex import TarEntry
-from messages.containerd.services.content.v1 import content_pb2
-
-cpb: Any = content_pb2  # generated, untyped
+from messages.containerd.services.content.v1 import content_pb2 as cpb
 
 __all__ = ["CHUNK", "ContentWriter", "WriteStats", "write_request"]
 
