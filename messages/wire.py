@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import chain
 from types import MappingProxyType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, get_args
 
 from actors.logtree.parse.line import ParseFormat
 from actors.logtree.severity import Severity
@@ -52,6 +52,8 @@ __all__ = [
     "decode",
     "CHILD_TO_ROOT",
     "ROOT_TO_CHILD",
+    "ChildMessage",
+    "RootMessage",
 ]
 
 #: Bumped on any incompatible change; the root refuses a child speaking another.
@@ -508,24 +510,26 @@ class SubLoggerReply(Message):
         _check("sub_logger_reply message", "error", self.error, str, optional=True)
 
 
-CHILD_TO_ROOT: dict[str, type[Message]] = {
-    c.TYPE: c
-    for c in (
-        Hello,
-        SignalMsg,
-        RunGroupRequest,
-        SubLoggerRequest,
-        LogEntry,
-        RawChunk,
-        ParsedBatch,
-        Exit,
-        Heartbeat,
-        MetricAdd,
-    )
-}
-ROOT_TO_CHILD: dict[str, type[Message]] = {
-    c.TYPE: c for c in (Start, Cancel, RunGroupReply, SubLoggerReply)
-}
+#: Every message a runnable's process sends the root.
+ChildMessage = (
+    Hello
+    | SignalMsg
+    | RunGroupRequest
+    | SubLoggerRequest
+    | LogEntry
+    | RawChunk
+    | ParsedBatch
+    | Exit
+    | Heartbeat
+    | MetricAdd
+)
+#: Every message the root sends a runnable's process.
+RootMessage = Start | Cancel | RunGroupReply | SubLoggerReply
+
+#: Tag -> class of the messages a child may send (a decode table).
+CHILD_TO_ROOT: dict[str, type[Message]] = {c.TYPE: c for c in get_args(ChildMessage)}
+#: Tag -> class of the messages the root may send (a decode table).
+ROOT_TO_CHILD: dict[str, type[Message]] = {c.TYPE: c for c in get_args(RootMessage)}
 
 
 def decode(obj: Mapping[str, Any], table: Mapping[str, type[Message]]) -> Message:

@@ -15,6 +15,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from typing import assert_never, cast
 
 from messages.errors import ProtocolError
 from messages.framing import FrameReader, encode_frame
@@ -23,6 +24,7 @@ from messages.wire import (
     Cancel,
     Heartbeat,
     Message,
+    RootMessage,
     RunGroupReply,
     Start,
     SubLoggerReply,
@@ -156,21 +158,26 @@ class ChildLink:
         os._exit(EXIT_ROOT_GONE)
 
     def _dispatch(self, msg: Message) -> None:
-        if isinstance(msg, Cancel):
-            with self._cancel_lock:
-                handler = self._on_cancel
-                if handler is None and self._early_cancel is None:
-                    self._early_cancel = msg.reason
-            if handler is not None:
-                handler(msg.reason)
-        elif isinstance(msg, (RunGroupReply, SubLoggerReply)):
-            with self._pending_lock:
-                waiter = self._pending.pop(msg.request_id, None)
-            if waiter is not None:
-                waiter[1].append(msg.error)
-                waiter[0].set()
-        else:
-            raise ProtocolError(f"unexpected {msg.TYPE} message from the root")
+        # decode(..., ROOT_TO_CHILD) only makes the RootMessage types.
+        root_msg = cast("RootMessage", msg)
+        match root_msg:
+            case Cancel(reason=reason):
+                with self._cancel_lock:
+                    handler = self._on_cancel
+                    if handler is None and self._early_cancel is None:
+                        self._early_cancel = reason
+                if handler is not None:
+                    handler(reason)
+            case RunGroupReply() | SubLoggerReply():
+                with self._pending_lock:
+                    waiter = self._pending.pop(root_msg.request_id, None)
+                if waiter is not None:
+                    waiter[1].append(root_msg.error)
+                    waiter[0].set()
+            case Start():
+                raise ProtocolError(f"unexpected {root_msg.TYPE} message from the root")
+            case _:
+                assert_never(root_msg)
 
     def close(self) -> None:
         """Flush nothing more; shut the socket for writing."""

@@ -69,10 +69,14 @@ from actors.supervisor.runtime.spawn import spawn_host
 from actors.supervisor.runtime.timers import TimerService
 from messages.wire import (
     Cancel,
+    ChildMessage,
+    Exit,
     Heartbeat,
     Hello,
-    Message,
+    LogEntry,
     MetricAdd,
+    ParsedBatch,
+    RawChunk,
     RunGroupReply,
     RunGroupRequest,
     SignalMsg,
@@ -103,7 +107,7 @@ class _Begin:
 @dataclass(frozen=True, slots=True)
 class _FromChild:
     child: ChildProcess
-    msg: Message
+    msg: ChildMessage
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,7 +257,7 @@ class SupervisorActor(pykka.ThreadingActor):
         except (ValueError, TypeError) as e:
             self._execute(LogNode(dn=child.dn, severity="WARNING", message=f"metric dropped: {e}"))
 
-    def _event_from_child(self, child: ChildProcess, msg: Message) -> Event | None:
+    def _event_from_child(self, child: ChildProcess, msg: ChildMessage) -> Event | None:
         dn, gen = child.dn, child.generation
         match msg:
             case Hello(pid=pid):
@@ -273,7 +277,12 @@ class SupervisorActor(pykka.ThreadingActor):
                 )
             case SubLoggerRequest(request_id=rid, name=name):
                 return SubLoggerRequested(dn=dn, generation=gen, request_id=rid, name=name)
-        return None  # Exit: its outcome arrives with the reaped process
+            case Exit() | MetricAdd() | LogEntry() | RawChunk() | ParsedBatch():
+                # Exit: its outcome arrives with the reaped process. The others
+                # never come here: logs go straight to the tree, metrics to the sink.
+                return None
+            case _:
+                assert_never(msg)
 
     def _execute(self, action: Action) -> None:
         match action:

@@ -27,6 +27,7 @@ import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 from actors.exit_status import describe_wait_status
 from actors.logtree import LeveledEntry, LogTree, Severity
@@ -35,7 +36,16 @@ from actors.supervisor.runtime.spawn import SpawnedHost
 from messages.errors import ProtocolError
 from messages.framing import DEFAULT_MAX_FRAME, FrameReader, encode_frame
 from messages.session import ChildSession
-from messages.wire import CHILD_TO_ROOT, Exit, LogEntry, Message, ParsedBatch, RawChunk, decode
+from messages.wire import (
+    CHILD_TO_ROOT,
+    ChildMessage,
+    Exit,
+    LogEntry,
+    Message,
+    ParsedBatch,
+    RawChunk,
+    decode,
+)
 
 __all__ = ["ChildProcess", "ChildOutcome"]
 
@@ -90,7 +100,7 @@ class ChildProcess:
         host: SpawnedHost,
         *,
         log_tree: LogTree,
-        on_message: Callable[[ChildProcess, Message], None],
+        on_message: Callable[[ChildProcess, ChildMessage], None],
         on_fault: Callable[[ChildProcess, str], None],
         on_exit: Callable[[ChildProcess, ChildOutcome], None],
         on_log_bytes: Callable[[str, int], None] | None = None,
@@ -208,7 +218,8 @@ class ChildProcess:
         else:
             if type(msg) is Exit:
                 self._exit_msg = msg
-            self._on_message(self, msg)
+            # decode(..., CHILD_TO_ROOT) only makes the ChildMessage types.
+            self._on_message(self, cast("ChildMessage", msg))
 
     def _sub_dn(self, sub: str | None) -> str:
         if sub is None:
