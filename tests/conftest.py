@@ -15,6 +15,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from containerd_daemon import ContainerdDaemon, containerd_available  # noqa: E402
 
+from actors.supervisor.runtime.switching import use_fast_switching  # noqa: E402
+
+# The test process hosts supervision trees, as the agent's `run` does: same GIL setting.
+use_fast_switching()
+
 
 def _short_tmp(name: str) -> Path:
     # unix socket paths are limited to 107 bytes: keep the base short.
