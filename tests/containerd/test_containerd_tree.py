@@ -1,6 +1,6 @@
 """root.containerd and its children under a real Supervisor, with the real containerd.
 
-The root of each tree is the runtime's testkit `group` runnable, starting one child
+The root of each tree is the test kit's `group` runnable, starting one child
 `containerd` (`actors.containerd.process:run`), so the DNs are the agent's own:
 `root.containerd`, `root.containerd.runsc`, `root.containerd.preseed`.
 """
