@@ -429,10 +429,7 @@ class Supervisor:
 
     def shutdown(self, reason: str = "shutdown requested") -> None:
         """Ask the tree to stop (returns at once; `wait` for the end)."""
-        try:
-            self._ref.tell(_Shutdown(reason))
-        except pykka.ActorDeadError:
-            pass
+        tell_or_drop(self._ref, _Shutdown(reason))
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until every runnable has exited after a shutdown or failure."""
