@@ -39,6 +39,7 @@ from typing import Any
 
 import pykka
 
+from actors.mailbox import tell_or_drop
 from actors.preseed.errors import PreseedError
 from actors.preseed.preseed import describe, import_order, scan_dir
 from actors.preseed.preseeder import Outcome, OutcomeKind, Preseeder, PreseedFile
@@ -244,10 +245,7 @@ class PreseedActor(pykka.ThreadingActor):
             self._done.set_result(f"preseed actor crashed: {exception_value!r}")
 
     def _tell(self, message: object) -> None:
-        try:
-            self.actor_ref.tell(message)
-        except pykka.ActorDeadError:
-            pass
+        tell_or_drop(self.actor_ref, message)
 
     def _pump(self) -> None:
         if self._done.done():

@@ -27,13 +27,13 @@ from __future__ import annotations
 
 import concurrent.futures
 import os
-import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from actors.cri.sandbox_image import warn_if_sandbox_image_missing
+from actors.mailbox import tell_when_set
 from actors.preseed.actor import InitialPass, PreseedActor, PreseedSettings, StopRequested
 from actors.preseed.client import ContainerdClient
 from actors.preseed.errors import ContainerdError, PreseedError
@@ -147,11 +147,7 @@ def run(
             done=done,
         )
 
-        def stop_on_cancel() -> None:
-            ctx.cancelled.wait()
-            actor.tell(StopRequested())
-
-        threading.Thread(target=stop_on_cancel, name="nc-cancel", daemon=True).start()
+        tell_when_set(ctx.cancelled, actor, StopRequested)
         waited: list[concurrent.futures.Future[Any]] = [initial, done]
         concurrent.futures.wait(waited, return_when=concurrent.futures.FIRST_COMPLETED)
         passed = initial.result() if initial.done() else None
