@@ -29,6 +29,13 @@ What it does, and nothing else:
   `/dev/null`), records its pid as `<runsc root>/<id>.waiter`, and `start`
   runs runsc with those three descriptors, reopened through `/proc/<pid>/fd`.
   The waiter's copies close when it exits, right after the container.
+* A host-network pod (its spec has no ``network`` namespace) gets runsc's
+  ``--network=host`` unless the configured flags choose a ``--network`` already:
+  gVisor refuses its own network stack in the host's network namespace. runsc sets
+  the network up at ``start`` of the sandbox, not at ``create``, so ``create``
+  records the choice as ``<runsc root>/<id>.hostnet`` and ``start`` passes the same
+  flag; ``delete`` removes the record. A pod with a network namespace of its own
+  keeps gVisor's network stack.
 """
 
 from __future__ import annotations
@@ -49,6 +56,8 @@ _VALUE_FLAGS = frozenset({"--root", "--log", "--log-format", "--criu"})
 _TYPE_ANNOTATION = "io.kubernetes.cri.container-type"
 #: How often the waiter looks whether its container has started, in seconds.
 _POLL = 0.05
+#: runsc's flag for a host-network pod: gVisor passes the host's network through.
+_HOST_NETWORK = "--network=host"
 #: The waiter's copies of the container's stdin, stdout, stderr, and how to reopen them.
 _KEPT = ((3, os.O_RDONLY), (4, os.O_WRONLY), (5, os.O_WRONLY))
 
@@ -76,14 +85,37 @@ def _option(args: Sequence[str], name: str) -> str | None:
     return None
 
 
-def _joins_sandbox(bundle: str) -> bool:
+def _spec(bundle: str) -> dict[str, object]:
+    """The bundle's OCI spec; empty when it cannot be read (runsc then says why)."""
     try:
         with open(os.path.join(bundle, "config.json"), encoding="utf-8") as f:
             spec = json.load(f)
     except (OSError, ValueError):
-        return False
+        return {}
+    return spec if isinstance(spec, dict) else {}
+
+
+def _joins_sandbox(spec: dict[str, object]) -> bool:
     annotations = spec.get("annotations") or {}
-    return annotations.get(_TYPE_ANNOTATION) == "container"
+    return isinstance(annotations, dict) and annotations.get(_TYPE_ANNOTATION) == "container"
+
+
+def _host_network(spec: dict[str, object]) -> bool:
+    """Whether the spec has no ``network`` namespace: the pod uses the host's network."""
+    linux = spec.get("linux")
+    namespaces = linux.get("namespaces") if isinstance(linux, dict) else None
+    if not isinstance(namespaces, list):
+        return False
+    return not any(isinstance(n, dict) and n.get("type") == "network" for n in namespaces)
+
+
+def _chooses_network(flags: Sequence[str]) -> bool:
+    return any(f == "--network" or f.startswith("--network=") for f in flags)
+
+
+def _hostnet_record(prefix: list[str], sub: list[str]) -> str | None:
+    root = _option(prefix, "--root")
+    return os.path.join(root, sub[-1] + ".hostnet") if root and sub else None
 
 
 def _wait(prefix: list[str], container: str) -> int:
@@ -166,18 +198,28 @@ def main(runsc: str, flags: Sequence[str], tmpdir: str) -> int:
     args = sys.argv[1:]
     global_flags, command, sub = split_command(args)
     prefix = [runsc, *flags, *global_flags]
+    hostnet = _hostnet_record(prefix, sub)
     if command == "create":
-        bundle = _option(sub, "--bundle") or _option(sub, "-b") or "."
+        spec = _spec(_option(sub, "--bundle") or _option(sub, "-b") or ".")
+        if _host_network(spec) and not _chooses_network(flags):
+            prefix = [runsc, *flags, _HOST_NETWORK, *global_flags]
+            if hostnet is not None:  # runsc makes its root at the first create, 0711 too
+                os.makedirs(os.path.dirname(hostnet), mode=0o711, exist_ok=True)
+                _write_atomic(hostnet, _HOST_NETWORK)
         pid_file = _option(sub, "--pid-file")
-        if pid_file is not None and _joins_sandbox(bundle):
+        if pid_file is not None and _joins_sandbox(spec):
             return _create_with_waiter(prefix, sub, pid_file)
+        os.execv(runsc, [*prefix, command, *sub])
     if command == "start":
+        if hostnet is not None and os.path.exists(hostnet):
+            prefix = [runsc, *flags, _HOST_NETWORK, *global_flags]
         return _start(prefix, sub)
     if command == "delete" and sub:
         root = _option(prefix, "--root")
         if root is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(os.path.join(root, sub[-1] + ".waiter"))
+            for suffix in (".waiter", ".hostnet"):
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(root, sub[-1] + suffix))
     if command == "kill":
         return _kill(prefix, sub)
     os.execv(runsc, [runsc, *flags, *args])

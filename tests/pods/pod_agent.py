@@ -28,8 +28,6 @@ CLI = [str(REPO / "bin" / "node-containerd")]
 #: The test's sandbox image and its application image.
 PAUSE_REF = "example.test/pause:1"
 BUSYBOX_REF = "example.test/busybox:1"
-#: Host-network pods under gVisor need a network flag (see the README's [runsc]).
-RUNSC_FLAGS = ["--network=none"]
 
 __all__ = ["BUSYBOX_REF", "CLI", "PAUSE_REF", "PodAgent", "new_agent", "pids_mentioning"]
 
@@ -52,12 +50,14 @@ def pids_mentioning(text: str) -> list[int]:
 class PodAgent:
     """The agent, its config and its CRI client, under `base`."""
 
-    def __init__(self, base: Path, *, extra_config: str = "") -> None:
+    def __init__(
+        self, base: Path, *, extra_config: str = "", runsc_flags: tuple[str, ...] = ()
+    ) -> None:
         os.chmod(base, 0o711)
         self.base = base
         self.state = base / "st"
         self.config = base / "agent.toml"
-        flags = ", ".join(json.dumps(f) for f in RUNSC_FLAGS)
+        flags = ", ".join(json.dumps(f) for f in runsc_flags)
         self.config.write_text(
             f'state_dir = "{self.state}"\n'
             f"[runsc]\nflags = [{flags}]\n{extra_config}\n"
@@ -171,10 +171,14 @@ class PodAgent:
         shutil.rmtree(self.base, ignore_errors=True)
 
 
-def new_agent(pod_images: dict[str, Path], extra_config: str = "") -> PodAgent:
-    """A started agent with both images preseeded, ready."""
+def new_agent(
+    pod_images: dict[str, Path], extra_config: str = "", runsc_flags: tuple[str, ...] = ()
+) -> PodAgent:
+    """A started agent with both images preseeded, ready; `runsc_flags` are `[runsc] flags`."""
     agent = PodAgent(
-        Path(tempfile.mkdtemp(prefix="nc-pod-", dir="/tmp")), extra_config=extra_config
+        Path(tempfile.mkdtemp(prefix="nc-pod-", dir="/tmp")),
+        extra_config=extra_config,
+        runsc_flags=runsc_flags,
     )
     agent.preseed(pod_images["pause"], pod_images["busybox"])
     agent.start()
