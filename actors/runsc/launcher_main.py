@@ -29,12 +29,12 @@ What it does, and nothing else:
   `/dev/null`), records its pid as `<runsc root>/<id>.waiter`, and `start`
   runs runsc with those three descriptors, reopened through `/proc/<pid>/fd`.
   The waiter's copies close when it exits, right after the container.
-* A host-network pod (its spec has no ``network`` namespace) gets runsc's
-  ``--network=host`` unless the configured flags choose a ``--network`` already:
+* A host-network pod (its spec has no `network` namespace) gets runsc's
+  `--network=host` unless the configured flags choose a `--network` already:
   gVisor refuses its own network stack in the host's network namespace. runsc sets
-  the network up at ``start`` of the sandbox, not at ``create``, so ``create``
-  records the choice as ``<runsc root>/<id>.hostnet`` and ``start`` passes the same
-  flag; ``delete`` removes the record. A pod with a network namespace of its own
+  the network up at `start` of the sandbox, not at `create`, so `create`
+  records the choice as `<runsc root>/<id>.hostnet` and `start` passes the same
+  flag; `delete` removes the record. A pod with a network namespace of its own
   keeps gVisor's network stack.
 """
 
@@ -101,7 +101,7 @@ def _joins_sandbox(spec: dict[str, object]) -> bool:
 
 
 def _host_network(spec: dict[str, object]) -> bool:
-    """Whether the spec has no ``network`` namespace: the pod uses the host's network."""
+    """Whether the spec has no `network` namespace: the pod uses the host's network."""
     linux = spec.get("linux")
     namespaces = linux.get("namespaces") if isinstance(linux, dict) else None
     if not isinstance(namespaces, list):
