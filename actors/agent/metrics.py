@@ -1,221 +1,281 @@
-"""Prometheus metrics of the agent: node states, transitions, restarts, preseed and log bytes.
+"""Prometheus metrics of the agent, on `prometheus_client`.
 
-Optional and off by default (`[metrics] enabled`). `Metrics` is a small thread-safe
-registry written for exactly these metrics, rendered in the Prometheus text exposition
-format 0.0.4 by hand (no prometheus_client dependency); `Metrics.serve` exposes it on
-`GET /metrics` from a daemon thread, on loopback unless configured otherwise.
+Optional and off by default (`[metrics] enabled`). `Metrics` holds a
+`CollectorRegistry` of our own (never the library's global one) with three
+collectors, rendered by the library's text writer and served by the library's HTTP
+server (`Metrics.serve`) on the configured address, loopback unless configured
+otherwise.
 
-Metrics (the first two as Monogon's `osbase/supervisor` exports them):
-
-=================================================  =======  ==========================
-name                                               type     labels
-=================================================  =======  ==========================
-`monogon_supervisor_dn_state_total`              gauge    `dn`, `state`
-`monogon_supervisor_dn_state_transition_count`   counter  `dn`, `old_state`,
-                                                            `new_state`
-`node_containerd_dn_restarts_total`              counter  `dn`
-`node_containerd_preseed_bytes_total`            counter  set by the caller
-`node_containerd_preseed_images_total`           counter  set by the caller
-`node_containerd_log_bytes_total`                counter  set by the caller
-=================================================  =======  ==========================
+===========================================================  =======  =====================
+name                                                         type     labels
+===========================================================  =======  =====================
+`monogon_supervisor_dn_state_total`                        gauge    `dn`, `state`
+`monogon_supervisor_dn_state_transition_count`             untyped  `dn`, `old_state`,
+                                                                      `new_state`
+`node_containerd_dn_restarts_total`                        counter  `dn`
+`node_containerd_dn_state_age_seconds`                     gauge    `dn`
+`node_containerd_log_entries_dropped_total`                counter  (none)
+`node_containerd_preseed_bytes_total`                      counter  `namespace`
+`node_containerd_preseed_images_total`                     counter  `namespace`
+`node_containerd_preseed_failures_total`                   counter  `namespace`, `file`
+`node_containerd_log_bytes_total`                          counter  `dn`
+`node_containerd_containerd_liveness_probe_seconds_total`  counter  (none)
+`node_containerd_containerd_liveness_probes_total`         counter  `result`
+any other `*_total` a runnable adds                        counter  its own
+===========================================================  =======  =====================
 
 Rules:
-    * States are spelled as in Go (`NODE_STATE_HEALTHY`). For every DN seen, the state
-      gauge has one series per state: 1 for the current one, 0 for the others, as Go's
-      `NotifyNodeState` sets them. A DN keeps its last state after it is forgotten.
-    * A DN's first transition is counted from `NODE_STATE_DEAD`, as Go does ("assume
-      previous state was Dead if this is the first time we see this DN"), so Monogon's
-      dashboards read the same; restarts are counted apart, in
-      `node_containerd_dn_restarts_total`: a start of a node that had a state before.
+    * The two `monogon_supervisor_*` metrics keep Monogon's names, labels and state
+      spellings (`NODE_STATE_HEALTHY`) so that Metropolis dashboards work unchanged.
+      They predate the naming rules: the first is a gauge named `_total`, and the
+      second a counter without `_total`, which `prometheus_client` cannot write as a
+      counter (it appends `_total` to every counter), so it is served untyped under
+      its Go name; `rate()` reads it the same. Every metric of ours follows the rules:
+      counters end in `_total`, durations are in seconds.
+    * For every DN seen, the state gauge has one series per state: 1 for the current
+      one, 0 for the others, as Go's `NotifyNodeState` sets them. A DN keeps its last
+      state after it is forgotten. Its first transition is counted from
+      `NODE_STATE_DEAD`, as Go does; restarts (a start of a node that had a state
+      before) are counted apart.
+    * Counters arrive by name through `Metrics.add` (the root's log readers, and
+      runnables' `add_metric` over the `MetricAdd` wire message). A known name
+      (`COUNTERS`) is always rendered, with its help text; any other valid counter name
+      is rendered from its first increment on.
     * `Metrics.observe_state` runs on the supervisor actor's thread and only updates
-      dicts under a lock; rendering copies under the same lock and formats outside it.
-    * Label values are escaped (`\\`, `"`, newline); series are sorted, so the output
-      is deterministic.
+      dicts under a lock; collection copies under the same lock at scrape time.
 """
 
 from __future__ import annotations
 
 import math
-import socket
+import re
 import threading
-from collections.abc import Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterator, Mapping
 from typing import Any
 
+from prometheus_client import CollectorRegistry, generate_latest, start_http_server
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    Metric,
+    UnknownMetricFamily,
+)
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+from prometheus_client.registry import Collector
+
+from actors.logtree import LogTree
 from actors.supervisor.core.events import StateChanged
 from actors.supervisor.core.states import NodeState
+from actors.supervisor.runtime import clock
 
 __all__ = [
     "CONTENT_TYPE",
     "COUNTERS",
     "LOG_BYTES",
     "PRESEED_BYTES",
+    "PRESEED_FAILURES",
     "PRESEED_IMAGES",
     "Metrics",
     "MetricsServer",
-    "escape_label",
     "parse_listen",
 ]
 
-#: Content type of the text exposition format.
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+#: Content type of the text exposition format the endpoint serves.
+CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 
 STATE_GAUGE = "monogon_supervisor_dn_state_total"
 TRANSITIONS = "monogon_supervisor_dn_state_transition_count"
 RESTARTS = "node_containerd_dn_restarts_total"
+STATE_AGE = "node_containerd_dn_state_age_seconds"
+LOG_DROPPED = "node_containerd_log_entries_dropped_total"
 
 PRESEED_BYTES = "node_containerd_preseed_bytes_total"
 PRESEED_IMAGES = "node_containerd_preseed_images_total"
+PRESEED_FAILURES = "node_containerd_preseed_failures_total"
 LOG_BYTES = "node_containerd_log_bytes_total"
 LIVENESS_SECONDS = "node_containerd_containerd_liveness_probe_seconds_total"
 LIVENESS_PROBES = "node_containerd_containerd_liveness_probes_total"
 
-#: Counters the agent feeds with `Metrics.add`, and their help texts: log bytes
-#: per DN from the root's readers; preseed bytes and images per namespace from
-#: `root.containerd.preseed`, containerd liveness probes from `root.containerd`
+#: Counters fed through `Metrics.add` that are always rendered, and their help texts:
+#: log bytes per DN from the root's readers; preseed bytes, images and failed files
+#: from `root.containerd.preseed`, containerd liveness probes from `root.containerd`
 #: (both through `actors.supervisor.process.api.add_metric`).
 COUNTERS: Mapping[str, str] = {
     PRESEED_BYTES: "Bytes of image content sent to containerd by the preseed",
     PRESEED_IMAGES: "Images created or updated by the preseed",
+    PRESEED_FAILURES: "Preseed tarballs that failed to import, by file",
     LOG_BYTES: "Bytes of log data written into the log tree",
     LIVENESS_SECONDS: "Seconds spent in root.containerd's liveness probes of containerd",
     LIVENESS_PROBES: "Liveness probes of containerd by root.containerd, by result (ok, fail)",
 }
 
-_HELP = {
-    STATE_GAUGE: "Total count of supervisor runnables, broken up by DN and state",
-    TRANSITIONS: (
-        "Total count of supervisor runnable state transitions, broken up by DN and "
-        "(old_state, new_state) tuple"
-    ),
-    RESTARTS: "Restarts of a supervised node (starts after its first one), by DN",
-}
+#: Help text of a counter a runnable adds that `COUNTERS` does not know.
+OTHER_COUNTER_HELP = "Counter added by a runnable of the supervision tree"
+
+#: A counter name: the exposition format's metric name, ending in `_total`.
+_COUNTER_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*_total")
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+#: Names our own collectors render; `Metrics.add` refuses them.
+_RESERVED = (STATE_GAUGE, TRANSITIONS, RESTARTS, STATE_AGE, LOG_DROPPED)
 
 _Labels = tuple[tuple[str, str], ...]
 
 
-def escape_label(value: str) -> str:
-    """Escapes a label value for the text format: backslash, double quote, newline."""
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+class _SupervisorCollector(Collector):
+    """Node states, transitions, restarts and time in state, from the tree's changes."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.state: dict[str, NodeState] = {}
+        self.since: dict[str, float] = {}
+        self.transitions: dict[tuple[str, str, str], int] = {}
+        self.restarts: dict[str, int] = {}
+
+    def collect(self) -> Iterator[Metric]:
+        now = clock.monotonic()
+        with self.lock:
+            states = sorted(self.state.items())
+            since = dict(self.since)
+            transitions = sorted(self.transitions.items())
+            restarts = sorted(self.restarts.items())
+        gauge = GaugeMetricFamily(
+            STATE_GAUGE,
+            "Total count of supervisor runnables, broken up by DN and state",
+            labels=["dn", "state"],
+        )
+        for dn, current in states:
+            for s in NodeState:
+                gauge.add_metric([dn, s.value], 1.0 if s is current else 0.0)
+        yield gauge
+        counts = UnknownMetricFamily(
+            TRANSITIONS,
+            "Total count of supervisor runnable state transitions, broken up by DN and "
+            "(old_state, new_state) tuple",
+            labels=["dn", "old_state", "new_state"],
+        )
+        for (dn, old, new), n in transitions:
+            counts.add_metric([dn, old, new], float(n))
+        yield counts
+        restarted = CounterMetricFamily(
+            RESTARTS,
+            "Restarts of a supervised node (starts after its first one), by DN",
+            labels=["dn"],
+        )
+        for dn, n in restarts:
+            restarted.add_metric([dn], float(n))
+        yield restarted
+        age = GaugeMetricFamily(
+            STATE_AGE, "Seconds since the node entered its current state, by DN", labels=["dn"]
+        )
+        for dn, _ in states:
+            age.add_metric([dn], max(0.0, now - since[dn]))
+        yield age
 
 
-def _escape_help(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("\n", "\\n")
+class _CounterCollector(Collector):
+    """Counters added by name: the known `COUNTERS` always, others once added."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.series: dict[str, dict[_Labels, float]] = {name: {} for name in COUNTERS}
+
+    def collect(self) -> Iterator[Metric]:
+        with self.lock:
+            copies = {name: sorted(s.items()) for name, s in self.series.items()}
+        for name in sorted(copies):
+            family = Metric(
+                name.removesuffix("_total"), COUNTERS.get(name, OTHER_COUNTER_HELP), "counter"
+            )
+            for labels, value in copies[name]:
+                family.add_sample(name, dict(labels), value)
+            yield family
 
 
-def _format_value(value: float) -> str:
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    if value == int(value) and abs(value) < 2**53:
-        return str(int(value))
-    return repr(float(value))
+class _LogDropCollector(Collector):
+    """Log entries dropped for readers that fell behind, read from the log tree."""
 
+    def __init__(self, tree: LogTree) -> None:
+        self.tree = tree
 
-def _series(name: str, labels: _Labels, value: float) -> str:
-    if not labels:
-        return f"{name} {_format_value(value)}"
-    inner = ",".join(f'{k}="{escape_label(v)}"' for k, v in labels)
-    return f"{name}{{{inner}}} {_format_value(value)}"
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(
+            LOG_DROPPED,
+            "Log entries dropped for readers (stderr and JSON sinks, logs -f followers) "
+            "that fell behind",
+        )
+        family.add_metric([], float(self.tree.missed_total()))
+        yield family
 
 
 class Metrics:
-    """The agent's metrics registry. Every method may be called from any thread."""
+    """The agent's metrics registry. Every method may be called from any thread.
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._state: dict[str, NodeState] = {}
-        self._transitions: dict[tuple[str, str, str], int] = {}
-        self._restarts: dict[str, int] = {}
-        self._counters: dict[str, dict[_Labels, float]] = {name: {} for name in COUNTERS}
+    Args:
+        log_tree: the tree whose dropped entries are counted; None leaves that
+            counter out.
+    """
+
+    def __init__(self, log_tree: LogTree | None = None) -> None:
+        self.registry = CollectorRegistry(auto_describe=False)
+        self._tree = _SupervisorCollector()
+        self._counters = _CounterCollector()
+        self.registry.register(self._tree)
+        self.registry.register(self._counters)
+        if log_tree is not None:
+            self.registry.register(_LogDropCollector(log_tree))
 
     def observe_state(self, action: StateChanged, now: float) -> None:
-        """Records a node's state change; a `Supervisor` observer (`now` unused).
+        """Records a node's state change at monotonic time `now`; a `Supervisor` observer.
 
         Runs on the supervisor actor's thread; never blocks beyond a short lock.
         """
         old = action.old
-        with self._lock:
-            self._state[action.dn] = action.new
+        tree = self._tree
+        with tree.lock:
+            tree.state[action.dn] = action.new
+            tree.since[action.dn] = now
             first = old.value if old is not None else NodeState.DEAD.value
             key = (action.dn, first, action.new.value)
-            self._transitions[key] = self._transitions.get(key, 0) + 1
+            tree.transitions[key] = tree.transitions.get(key, 0) + 1
             if old is not None and action.new is NodeState.NEW:
-                self._restarts[action.dn] = self._restarts.get(action.dn, 0) + 1
+                tree.restarts[action.dn] = tree.restarts.get(action.dn, 0) + 1
 
     def add(self, name: str, value: float = 1, labels: Mapping[str, str] | None = None) -> None:
-        """Adds `value` to the counter `name` (one of `COUNTERS`) for `labels`.
+        """Adds `value` to the counter `name` for `labels`.
 
         Raises:
-            ValueError: `name` is not a known counter, `value` is negative or not
-                finite, or a label name is invalid.
+            ValueError: `name` is not a counter name (`[a-zA-Z_:][a-zA-Z0-9_:]*`
+                ending in `_total`) or one our collectors render, `value` is
+                negative or not finite, or a label name is invalid.
             TypeError: a label value is not a string.
         """
-        if name not in COUNTERS:
-            raise ValueError(f"metric {name!r} is unknown: expected one of {sorted(COUNTERS)}")
+        if not _COUNTER_NAME.fullmatch(name) or name in _RESERVED:
+            raise ValueError(
+                f"metric {name!r} is not a counter name a runnable may add: expected "
+                "[a-zA-Z_:][a-zA-Z0-9_:]* ending in '_total', and not one of "
+                f"{sorted(_RESERVED)}"
+            )
         if not math.isfinite(value) or value < 0:
             raise ValueError(f"counter increment {value!r} of {name!r} is not a finite number >= 0")
         key = tuple(sorted((labels or {}).items()))
         for label, label_value in key:
-            if not label.isidentifier() or label.startswith("__"):
+            if not _LABEL_NAME.fullmatch(label) or label.startswith("__"):
                 raise ValueError(f"label name {label!r} of {name!r} is invalid")
             if not isinstance(label_value, str):
                 raise TypeError(
                     f"label {label!r} of {name!r} has a non-string value {label_value!r}"
                 )
-        with self._lock:
-            series = self._counters[name]
+        counters = self._counters
+        with counters.lock:
+            series = counters.series.setdefault(name, {})
             series[key] = series.get(key, 0) + value
 
     def render(self) -> str:
         """The whole registry in the Prometheus text format, ending with a newline."""
-        with self._lock:
-            states = dict(self._state)
-            transitions = dict(self._transitions)
-            restarts = dict(self._restarts)
-            counters = {name: dict(series) for name, series in self._counters.items()}
-        out: list[str] = []
-        self._family(
-            out,
-            STATE_GAUGE,
-            "gauge",
-            _HELP[STATE_GAUGE],
-            [
-                ((("dn", dn), ("state", s.value)), 1.0 if s is state else 0.0)
-                for dn, state in sorted(states.items())
-                for s in NodeState
-            ],
-        )
-        self._family(
-            out,
-            TRANSITIONS,
-            "counter",
-            _HELP[TRANSITIONS],
-            [
-                ((("dn", dn), ("new_state", new), ("old_state", old)), float(n))
-                for (dn, old, new), n in sorted(transitions.items())
-            ],
-        )
-        self._family(
-            out,
-            RESTARTS,
-            "counter",
-            _HELP[RESTARTS],
-            [((("dn", dn),), float(n)) for dn, n in sorted(restarts.items())],
-        )
-        for name, help_text in COUNTERS.items():
-            self._family(out, name, "counter", help_text, sorted(counters[name].items()))
-        return "\n".join(out) + "\n"
-
-    @staticmethod
-    def _family(
-        out: list[str], name: str, kind: str, help_text: str, series: list[tuple[_Labels, float]]
-    ) -> None:
-        out.append(f"# HELP {name} {_escape_help(help_text)}")
-        out.append(f"# TYPE {name} {kind}")
-        out.extend(_series(name, labels, value) for labels, value in series)
+        return generate_latest(self.registry).decode()
 
     def serve(self, listen: str | tuple[str, int]) -> MetricsServer:
-        """Serves `GET /metrics` on `listen` from a daemon thread.
+        """Serves the registry on `listen` with the library's HTTP server (daemon thread).
 
         Args:
             listen: `"host:port"` (`"[::1]:9464"` or `"::1:9464"` for IPv6) or a
@@ -230,12 +290,8 @@ class Metrics:
             OSError: the address cannot be bound.
         """
         host, port = parse_listen(listen) if isinstance(listen, str) else listen
-        server = MetricsServer((host, port), self)
-        thread = threading.Thread(
-            target=server.serve_forever, args=(0.1,), name="nc-metrics", daemon=True
-        )
-        thread.start()
-        return server
+        server, thread = start_http_server(port, addr=host, registry=self.registry)
+        return MetricsServer(server, thread)
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
@@ -251,45 +307,33 @@ def parse_listen(listen: str) -> tuple[str, int]:
     return host or "127.0.0.1", int(port_text)
 
 
-class MetricsServer(ThreadingHTTPServer):
-    """The HTTP server of `Metrics.serve`. Handlers run on per-request daemon threads."""
+class MetricsServer:
+    """The library's HTTP server of `Metrics.serve` and the thread serving it.
 
-    daemon_threads = True
+    Args:
+        server: the WSGI server `start_http_server` returned.
+        thread: its serving thread.
+    """
 
-    def __init__(self, address: tuple[str, int], metrics: Metrics) -> None:
-        if ":" in address[0]:
-            self.address_family = socket.AF_INET6
-        self.metrics = metrics
-        super().__init__(address, _Handler)
+    def __init__(self, server: Any, thread: threading.Thread) -> None:
+        self._server = server
+        self._thread = thread
 
-    def shutdown(self) -> None:
-        """Stops serving and closes the listening socket."""
-        super().shutdown()
-        self.server_close()
+    @property
+    def server_address(self) -> tuple[str, int]:
+        """The bound `(host, port)`."""
+        address = self._server.server_address
+        return str(address[0]), int(address[1])
 
     @property
     def url(self) -> str:
         """The URL of the metrics page, e.g. `http://127.0.0.1:9464/metrics`."""
-        host = str(self.server_address[0])
+        host, port = self.server_address
         shown = f"[{host}]" if ":" in host else host
-        return f"http://{shown}:{self.server_port}/metrics"
+        return f"http://{shown}:{port}/metrics"
 
-
-class _Handler(BaseHTTPRequestHandler):
-    server: MetricsServer
-
-    def do_GET(self) -> None:
-        if self.path.split("?", 1)[0] not in ("/metrics", "/metrics/"):
-            self._reply(404, "text/plain; charset=utf-8", b"not found: try /metrics\n")
-            return
-        self._reply(200, CONTENT_TYPE, self.server.metrics.render().encode())
-
-    def _reply(self, status: int, content_type: str, body: bytes) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Keeps request lines off stderr (the agent's log sink)."""
+    def shutdown(self) -> None:
+        """Stops serving, closes the listening socket and waits for the thread."""
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(5.0)

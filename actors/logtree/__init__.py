@@ -56,6 +56,7 @@ Public API::
               leveled=True, raw=True, min_severity=Severity.DEBUG,
               buffer=10_000, since: float | None = None) -> LogReader
         .dns() -> list[str]
+        .missed_total() -> int  (entries dropped for slow stream readers, ever)
     LogReader
         .backlog: list[Entry]
         .get(timeout: float | None = None) -> Entry | None

@@ -90,6 +90,7 @@ class LogTree:
         self._lock = threading.Lock()
         self._nodes: dict[str, _Node] = {}
         self._subs: list[Subscription] = []
+        self._missed_closed = 0
         self._verbosity: dict[str, Severity] = {}
         self._parse: dict[str, ParseFormat] = {}
         self._next_seq = 1
@@ -364,10 +365,16 @@ class LogTree:
     def _matches(node_dn: str, dn: str, subtree: bool) -> bool:
         return in_subtree(node_dn, dn) if subtree else node_dn == dn
 
+    def missed_total(self) -> int:
+        """Entries ever dropped for stream readers that fell behind, closed ones included."""
+        with self._lock:
+            return self._missed_closed + sum(sub.missed for sub in self._subs)
+
     def _unsubscribe(self, sub: Subscription) -> None:
         with self._lock:
             if sub in self._subs:
                 self._subs.remove(sub)
+                self._missed_closed += sub.missed
             for node in self._nodes.values():
                 if sub in node.subs:
                     node.subs = tuple(s for s in node.subs if s is not sub)

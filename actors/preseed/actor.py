@@ -162,8 +162,11 @@ class PreseedActor(pykka.ThreadingActor):
         on_initial: Callable[[InitialPass], None],
         on_result: Callable[[ImportResult], None],
         done: concurrent.futures.Future[str | None],
+        on_failure: Callable[[str], None] | None = None,
     ) -> None:
         super().__init__()
+        #: Told `<namespace>/<file>` of every file that failed (for the failures metric).
+        self._on_failure = on_failure
         self._preseeder = preseeder
         self._settings = settings
         self._log = log
@@ -204,9 +207,10 @@ class PreseedActor(pykka.ThreadingActor):
             self._log.warning("%s", self._preseeder.problem)
         for text in scan.warnings:
             self._log.warning("%s", text)
-        for _, text in scan.failures:
+        for file, text in scan.failures:
             self._log.error("%s", text)
             self._initial_failures.append(text)
+            self._failed(file)
         self._scan_failures = len(scan.failures)
         for f in scan.files:
             self._queue.add(f)
@@ -284,7 +288,12 @@ class PreseedActor(pykka.ThreadingActor):
             self._log.error("%s", outcome.error)
             if self._initial:
                 self._initial_failures.append(outcome.error)
+            self._failed(outcome.file.display)
         self._counts[outcome.kind] += 1
+
+    def _failed(self, file: str) -> None:
+        if self._on_failure is not None and not self._stopping:  # a stop cancels imports
+            self._on_failure(file)
 
     def _settle(self) -> None:
         try:

@@ -121,6 +121,11 @@ def run(
             add_metric(ctx, "node_containerd_preseed_bytes_total", result.bytes_sent, tags)
             add_metric(ctx, "node_containerd_preseed_images_total", len(result.images), tags)
 
+    def on_failure(file: str) -> None:
+        namespace, _, name = file.partition("/")
+        tags = {"namespace": namespace, "file": name}
+        add_metric(ctx, "node_containerd_preseed_failures_total", 1, tags)
+
     with ContainerdClient(address) as client:
         if not _wait_for_containerd(ctx, client, ready_timeout):
             return
@@ -145,6 +150,7 @@ def run(
             on_initial=initial.set_result,
             on_result=on_result,
             done=done,
+            on_failure=on_failure,
         )
 
         tell_when_set(ctx.cancelled, actor, StopRequested)

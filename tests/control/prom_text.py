@@ -1,47 +1,61 @@
-"""A strict reader of the Prometheus text format 0.0.4, for checking what we render."""
+"""Reading what we render with prometheus_client's own text parser, and the naming rules."""
 
 from __future__ import annotations
 
 import re
 
-_NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
-_SAMPLE = re.compile(rf"({_NAME})(?:\{{(.*)\}})? (\S+)")
-_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\\n]|\\.)*)"(,|$)')
-_UNESCAPE = {"\\\\": "\\", '\\"': '"', "\\n": "\n"}
+from prometheus_client.parser import text_string_to_metric_families
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
+#: Monogon's names, kept for its dashboards although they predate the naming rules.
+MONOGON = {
+    "monogon_supervisor_dn_state_total": "gauge",
+    "monogon_supervisor_dn_state_transition_count": "untyped",
+}
+
+#: Units that are not base units (Prometheus wants seconds and bytes).
+_NOT_BASE_UNITS = re.compile(
+    r"_(milliseconds|microseconds|nanoseconds|minutes|hours|days|ms|us|ns|"
+    r"kilobytes|megabytes|gigabytes|kib|mib|gib|kb|mb|gb|bits)(_|$)"
+)
+
 
 def parse(text: str) -> tuple[dict[str, str], Samples]:
-    """Returns ({family: type}, {(name, sorted labels): value}); raises on any deviation."""
+    """Returns ({name as exposed: type}, {(sample name, sorted labels): value}).
+
+    The text is read by ``prometheus_client.parser``; a family's exposed name is its
+    counters' ``..._total``. Raises on a malformed line, a family twice or a series twice.
+    """
     assert text.endswith("\n"), "the exposition must end with a newline"
     types: dict[str, str] = {}
-    helps: set[str] = set()
     samples: Samples = {}
-    for line in text[:-1].split("\n"):
-        if line.startswith("# HELP "):
-            name = line.split(" ", 3)[2]
-            assert name not in helps, f"second HELP for {name}"
-            helps.add(name)
-        elif line.startswith("# TYPE "):
-            _, _, name, kind = line.split(" ")
-            assert kind in ("counter", "gauge"), line
-            assert name not in types, f"second TYPE for {name}"
-            types[name] = kind
-        else:
-            m = _SAMPLE.fullmatch(line)
-            assert m, f"bad sample line {line!r}"
-            name, body, value = m.groups()
-            assert name in types, f"sample of {name} before its TYPE"
-            labels = []
-            pos = 0
-            while body and pos < len(body):
-                lm = _LABEL.match(body, pos)
-                assert lm, f"bad labels in {line!r}"
-                raw = lm.group(2)
-                labels.append((lm.group(1), re.sub(r"\\.", lambda e: _UNESCAPE[e.group()], raw)))
-                pos = lm.end()
-            key = (name, tuple(sorted(labels)))
+    for family in text_string_to_metric_families(text):
+        exposed = family.name + "_total" if family.type == "counter" else family.name
+        assert exposed not in types, f"second family {exposed}"
+        types[exposed] = "untyped" if family.type == "unknown" else family.type
+        for sample in family.samples:
+            assert sample.name == exposed, f"sample {sample.name} in family {exposed}"
+            key = (sample.name, tuple(sorted(sample.labels.items())))
             assert key not in samples, f"duplicate series {key}"
-            samples[key] = float(value)
+            samples[key] = sample.value
     return types, samples
+
+
+def naming_problems(types: dict[str, str]) -> list[str]:
+    """What breaks Prometheus's naming rules among ``types`` (Monogon's names exempt)."""
+    problems = []
+    for name, kind in sorted(types.items()):
+        if MONOGON.get(name) == kind:
+            continue
+        if kind == "counter" and not name.endswith("_total"):
+            problems.append(f"counter {name} does not end in _total")
+        if kind != "counter" and name.endswith("_total"):
+            problems.append(f"{kind} {name} ends in _total")
+        if kind not in ("counter", "gauge"):
+            problems.append(f"{name} is {kind}")
+        if _NOT_BASE_UNITS.search(name):
+            problems.append(f"{name} is not in base units")
+        if not name.startswith("node_containerd_"):
+            problems.append(f"{name} lacks the node_containerd_ prefix")
+    return problems

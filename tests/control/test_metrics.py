@@ -1,4 +1,5 @@
-"""The Prometheus registry: names as Monogon's, the text format, and the HTTP endpoint."""
+"""The Prometheus registry on prometheus_client: names as Monogon's, the text format read by
+the library's own parser, the naming rules, and the library's HTTP endpoint."""
 
 from __future__ import annotations
 
@@ -6,11 +7,13 @@ import urllib.error
 import urllib.request
 
 import pytest
-from prom_text import parse
+from prom_text import naming_problems, parse
 
 from actors.agent.metrics import CONTENT_TYPE, Metrics, parse_listen
+from actors.logtree import LeveledEntry, LogTree, Severity
 from actors.supervisor.core.events import StateChanged
 from actors.supervisor.core.states import NodeState
+from actors.supervisor.runtime import clock
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -26,13 +29,82 @@ def test_an_empty_registry_renders_every_family_with_help_and_type_only():
     types, samples = parse(Metrics().render())
     assert types == {
         "monogon_supervisor_dn_state_total": "gauge",
-        "monogon_supervisor_dn_state_transition_count": "counter",
+        # prometheus_client appends _total to every counter: Go's name is served untyped.
+        "monogon_supervisor_dn_state_transition_count": "untyped",
         "node_containerd_dn_restarts_total": "counter",
+        "node_containerd_dn_state_age_seconds": "gauge",
         "node_containerd_preseed_bytes_total": "counter",
         "node_containerd_preseed_images_total": "counter",
+        "node_containerd_preseed_failures_total": "counter",
         "node_containerd_log_bytes_total": "counter",
+        "node_containerd_containerd_liveness_probe_seconds_total": "counter",
+        "node_containerd_containerd_liveness_probes_total": "counter",
     }
     assert samples == {}
+
+
+def test_every_metric_of_ours_follows_the_naming_rules_and_monogons_keep_their_names():
+    metrics = Metrics(LogTree())
+    _feed(metrics, ("root", None, NEW), ("root", NEW, DEAD), ("root", DEAD, NEW))
+    metrics.add(
+        "node_containerd_preseed_failures_total", 1, {"namespace": "k8s.io", "file": "a.tar"}
+    )
+    metrics.add("node_containerd_containerd_liveness_probes_total", 1, {"result": "ok"})
+    metrics.add("node_containerd_containerd_liveness_probe_seconds_total", 0.002)
+    types, samples = parse(metrics.render())
+    assert naming_problems(types) == []
+    assert types["monogon_supervisor_dn_state_total"] == "gauge"
+    assert types["node_containerd_log_entries_dropped_total"] == "counter"
+    assert len(types) == 11
+    assert samples[("node_containerd_dn_restarts_total", (("dn", "root"),))] == 1.0
+    assert samples[("node_containerd_containerd_liveness_probe_seconds_total", ())] == 0.002
+
+
+def test_the_age_of_each_nodes_state_is_the_time_since_its_last_change():
+    metrics = Metrics()
+    now = clock.monotonic()
+    metrics.observe_state(StateChanged(dn="root", old=None, new=NEW), now - 100)
+    metrics.observe_state(StateChanged(dn="root.a", old=None, new=NEW), now - 50)
+    metrics.observe_state(StateChanged(dn="root.a", old=NEW, new=HEALTHY), now - 7)
+    _, samples = parse(metrics.render())
+    root = samples[("node_containerd_dn_state_age_seconds", (("dn", "root"),))]
+    child = samples[("node_containerd_dn_state_age_seconds", (("dn", "root.a"),))]
+    assert 100 <= root < 100 + 60
+    assert 7 <= child < 7 + 60
+
+
+def test_log_entries_dropped_for_slow_readers_are_counted_also_after_the_reader_closed():
+    tree = LogTree()
+    metrics = Metrics(tree)
+    slow = tree.read("", subtree=True, stream=True, buffer=2)
+    for i in range(5):
+        tree.write_leveled(
+            LeveledEntry.from_message("root", Severity.INFO, f"line {i}", timestamp=1.0)
+        )
+    dropped = ("node_containerd_log_entries_dropped_total", ())
+    assert parse(metrics.render())[1][dropped] == 3.0
+    slow.close()
+    with tree.read("", subtree=True, stream=True, buffer=1):
+        for i in range(3):
+            tree.write_leveled(
+                LeveledEntry.from_message("root", Severity.INFO, f"more {i}", timestamp=1.0)
+            )
+        assert parse(metrics.render())[1][dropped] == 5.0
+    assert parse(metrics.render())[1][dropped] == 5.0
+
+
+def test_a_counter_no_one_declared_is_rendered_from_its_first_increment():
+    metrics = Metrics()
+    name = "node_containerd_something_new_total"
+    assert name not in parse(metrics.render())[0]
+    metrics.add(name, 1, {"result": "ok"})
+    metrics.add(name, 2, {"result": "timeout"})
+    types, samples = parse(metrics.render())
+    assert types[name] == "counter"
+    assert {k: v for k, v in samples.items() if k[0] == name} == {
+        (name, (("result", "ok"),)): 1.0,
+        (name, (("result", "timeout"),)): 2.0,
+    }
 
 
 def test_state_changes_give_one_hot_state_gauges_transitions_and_restarts_as_go_does():
@@ -93,12 +165,29 @@ def test_counters_add_up_per_label_set_and_label_values_are_escaped():
     ("name", "value", "labels", "message"),
     [
         (
-            "nope_total",
+            "nope",
             1,
             None,
             (
-                "metric 'nope_total' is unknown: expected one of ['node_containerd_log_bytes_total', "
-                "'node_containerd_preseed_bytes_total', 'node_containerd_preseed_images_total']"
+                "metric 'nope' is not a counter name a runnable may add: expected "
+                "[a-zA-Z_:][a-zA-Z0-9_:]* ending in '_total', and not one of "
+                "['monogon_supervisor_dn_state_total', "
+                "'monogon_supervisor_dn_state_transition_count', "
+                "'node_containerd_dn_restarts_total', 'node_containerd_dn_state_age_seconds', "
+                "'node_containerd_log_entries_dropped_total']"
+            ),
+        ),
+        (
+            "node_containerd_dn_restarts_total",
+            1,
+            None,
+            (
+                "metric 'node_containerd_dn_restarts_total' is not a counter name a runnable may "
+                "add: expected [a-zA-Z_:][a-zA-Z0-9_:]* ending in '_total', and not one of "
+                "['monogon_supervisor_dn_state_total', "
+                "'monogon_supervisor_dn_state_transition_count', "
+                "'node_containerd_dn_restarts_total', 'node_containerd_dn_state_age_seconds', "
+                "'node_containerd_log_entries_dropped_total']"
             ),
         ),
         (
@@ -154,6 +243,7 @@ def test_a_listen_address_without_a_valid_port_is_refused(listen):
 def test_the_endpoint_serves_the_registry_over_http_on_loopback(listen):
     metrics = Metrics()
     _feed(metrics, ("root", None, NEW))
+    metrics.add("node_containerd_preseed_images_total", 2, {"namespace": "k8s.io"})
     server = metrics.serve(listen)
     try:
         host, port = server.server_address[:2]
@@ -162,10 +252,15 @@ def test_the_endpoint_serves_the_registry_over_http_on_loopback(listen):
             assert reply.status == 200
             assert reply.headers["Content-Type"] == CONTENT_TYPE
             body = reply.read().decode()
-        assert body == metrics.render()
-        with pytest.raises(urllib.error.HTTPError) as e:
-            urllib.request.urlopen(server.url.replace("/metrics", "/other"), timeout=10)
-        assert e.value.code == 404
+        # The same registry, but for the age of the states, which grows between reads.
+        served_types, served = parse(body)
+        types, samples = parse(metrics.render())
+        assert served_types == types
+        age = "node_containerd_dn_state_age_seconds"
+        assert {k: v for k, v in served.items() if k[0] != age} == {
+            k: v for k, v in samples.items() if k[0] != age
+        }
+        assert served[("node_containerd_preseed_images_total", (("namespace", "k8s.io"),))] == 2
     finally:
         server.shutdown()
     with pytest.raises(urllib.error.URLError):
