@@ -30,8 +30,9 @@ from datetime import UTC, tzinfo
 from pathlib import Path
 from typing import TextIO
 
-from actors.logtree.entry import Entry, Severity
+from actors.logtree.entry import Entry, RawEntry, Severity
 from actors.logtree.format import entry_to_dict, format_entries
+from actors.logtree.journal import RAW_PRIORITY, syslog_priority
 from actors.logtree.tree import DEFAULT_STREAM_BUFFER, LogTree
 
 __all__ = ["JsonLinesSink", "StderrSink"]
@@ -143,6 +144,8 @@ class StderrSink(_Sink):
         min_severity: leveled entries below it are not written.
         tz: time zone of the shown times; `None` for the local zone.
         buffer: entries queued before the sink starts missing some.
+        journal: the stream is systemd's journal: each line starts with its syslog
+            priority (``<3>`` for ERROR, see `actors.logtree.journal`).
     """
 
     def __init__(
@@ -154,18 +157,30 @@ class StderrSink(_Sink):
         min_severity: Severity = Severity.INFO,
         tz: tzinfo | None = UTC,
         buffer: int = DEFAULT_STREAM_BUFFER,
+        journal: bool = False,
     ) -> None:
         self._stream = sys.stderr if stream is None else stream
         self._tz = tz
+        self._journal = journal
         super().__init__(
             tree, dn=dn, min_severity=min_severity, buffer=buffer, name="logtree-stderr-sink"
         )
 
     def _write(self, batch: list[Entry]) -> None:
-        self._emit(format_entries(batch, self._tz))
+        if not self._journal:
+            self._emit(format_entries(batch, self._tz))
+            return
+        out: list[str] = []
+        for entry in batch:
+            level = RAW_PRIORITY if isinstance(entry, RawEntry) else syslog_priority(entry.severity)
+            out.extend(
+                f"<{level}>{line}\n" for line in format_entries([entry], self._tz)[:-1].split("\n")
+            )
+        self._emit("".join(out))
 
     def _write_missed(self, count: int) -> None:
-        self._emit(f"logtree: {self.name} missed {count} entries\n")
+        prefix = "<4>" if self._journal else ""
+        self._emit(f"{prefix}logtree: {self.name} missed {count} entries\n")
 
     def _emit(self, text: str) -> None:
         try:
