@@ -15,6 +15,8 @@ import dataclasses
 import os
 import signal
 import sys
+from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 from types import FrameType
 
@@ -27,9 +29,20 @@ from actors.agent.pod_runtimes import (
     pod_runtime_settings,
 )
 from actors.agent.root import root_spec
-from actors.logtree import JsonLinesSink, LogTree, ParseFormat, Severity, StderrSink
+from actors.agent.sdnotify import NotifySender, NotifyUnsupported, take_environment
+from actors.agent.systemd import SystemdNotifier
+from actors.logtree import (
+    JsonLinesSink,
+    LeveledEntry,
+    LogTree,
+    ParseFormat,
+    Severity,
+    StderrSink,
+)
+from actors.logtree.journal import stream_is_journal
 from actors.runsc.access import AccessError
 from actors.runsc.state import prepare_runsc
+from actors.supervisor.runtime import clock
 from actors.supervisor.runtime.actor import LogBytesSink, StateObserver, Supervisor
 from actors.supervisor.runtime.spawn import ensure_std_fds
 
@@ -113,66 +126,108 @@ def _log_bytes_counter(metrics: Metrics) -> LogBytesSink:
     return count
 
 
+def _root_log(tree: LogTree) -> Callable[[Severity, str], None]:
+    """Writes the agent's own lines (systemd notices) on DN ``root``."""
+
+    def log(severity: Severity, message: str) -> None:
+        tree.write_leveled(
+            LeveledEntry.from_message(
+                "root", severity, message, timestamp=clock.wall(), file="systemd.py"
+            )
+        )
+
+    return log
+
+
+def _stderr_is_journal() -> bool:
+    try:
+        return stream_is_journal(os.environ, sys.stderr.fileno())
+    except (AttributeError, OSError, ValueError):
+        return False  # stderr replaced by an object without a file descriptor
+
+
+def _start_sinks(cfg: AgentConfig, tree: LogTree, stack: ExitStack) -> None:
+    severity = Severity.from_name(cfg.log.min_severity)
+    if cfg.log.stderr:
+        sink = StderrSink(tree, sys.stderr, min_severity=severity, journal=_stderr_is_journal())
+        stack.callback(sink.stop, 5.0)
+    if cfg.log.json_file is not None:
+        json_sink = JsonLinesSink(tree, cfg.log.json_file, min_severity=severity)
+        stack.callback(json_sink.stop, 5.0)
+
+
+def _systemd_notifier(tree: LogTree) -> SystemdNotifier | None:
+    """The notifier when systemd started us with ``NOTIFY_SOCKET``, else None."""
+    log = _root_log(tree)
+    try:
+        env = take_environment(os.environ, os.getpid())
+        if env.socket is None:
+            return None
+        sender = NotifySender(env.socket)
+    except (NotifyUnsupported, OSError) as e:
+        log(Severity.WARNING, f"not notifying systemd: {e}")
+        return None
+    return SystemdNotifier(sender, watchdog=env.watchdog, log=log)
+
+
 def run_agent(cfg: AgentConfig) -> int:
-    """Run the agent until SIGTERM/SIGINT or a failure at the root; return the exit code."""
+    """Run the agent until SIGTERM/SIGINT or a failure at the root; return the exit code.
+
+    What is started is stopped in reverse order by one `ExitStack`, whatever way the
+    run ends (a signal, a failure at the root, an exception while starting).
+    """
     ensure_std_fds()
     prepare_state(cfg)
     tree = LogTree()
     for pattern, fmt in cfg.log.parse.items():
         tree.set_parse(pattern, ParseFormat(fmt))
-    sinks: list[StderrSink | JsonLinesSink] = []
-    severity = Severity.from_name(cfg.log.min_severity)
-    if cfg.log.stderr:
-        sinks.append(StderrSink(tree, sys.stderr, min_severity=severity))
-    if cfg.log.json_file is not None:
-        sinks.append(JsonLinesSink(tree, cfg.log.json_file, min_severity=severity))
+    with ExitStack() as stack:
+        _start_sinks(cfg, tree, stack)
+        stack.callback(tree.flush_all_raw)
+        observers: list[StateObserver] = []
+        metrics = Metrics(tree) if cfg.metrics.enabled else None
+        if metrics is not None:
+            observers.append(metrics.observe_state)
+        notifier = _systemd_notifier(tree)
+        if notifier is not None:
+            observers.append(notifier.observe_state)
+        supervisor = Supervisor(
+            root_spec(cfg),
+            metric_sink=metrics.add if metrics is not None else None,
+            log_bytes=_log_bytes_counter(metrics) if metrics is not None else None,
+            policies=cfg.policy_set(),
+            log_tree=tree,
+            observers=observers,
+        )
+        if notifier is not None:
+            stack.callback(notifier.close)
+            stack.callback(notifier.stopping, "the agent is exiting")
+            notifier.start(supervisor.ping)
 
-    observers: list[StateObserver] = []
-    metrics_server = None
-    metrics = None
-    if cfg.metrics.enabled:
-        metrics = Metrics()
-        observers.append(metrics.observe_state)
+        def on_signal(signum: int, _frame: FrameType | None) -> None:
+            reason = f"received {signal.Signals(signum).name}"
+            if notifier is not None:
+                notifier.stopping(reason)
+            supervisor.shutdown(reason)
 
-    supervisor = Supervisor(
-        root_spec(cfg),
-        metric_sink=metrics.add if metrics is not None else None,
-        log_bytes=_log_bytes_counter(metrics) if metrics is not None else None,
-        policies=cfg.policy_set(),
-        log_tree=tree,
-        observers=observers,
-    )
-
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        supervisor.shutdown(f"received {signal.Signals(signum).name}")
-
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
-    control = None
-    try:
+        for s in (signal.SIGTERM, signal.SIGINT):
+            stack.callback(signal.signal, s, signal.signal(s, on_signal))
+        stack.callback(supervisor.stop, timeout=SHUTDOWN_TIMEOUT)
         from actors.agent.control.server import ControlServer
 
         control = ControlServer(str(cfg.control.socket), supervisor)
         control.start()
+        stack.callback(control.stop, 1.0)
         if metrics is not None:
-            metrics_server = metrics.serve(f"{cfg.metrics.host}:{cfg.metrics.port}")
+            server = metrics.serve(f"{cfg.metrics.host}:{cfg.metrics.port}")
+            stack.callback(server.shutdown)
         supervisor.start()
         # Wait in short slices so that signal handlers run promptly.
         while not supervisor.wait(0.5):
             pass
         failure = supervisor.stop(timeout=SHUTDOWN_TIMEOUT)
-    except BaseException:
-        supervisor.stop(timeout=SHUTDOWN_TIMEOUT)
-        raise
-    finally:
-        if control is not None:
-            control.stop(1.0)
-        if metrics_server is not None:
-            metrics_server.shutdown()
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-        tree.flush_all_raw()
-        for sink in sinks:
-            sink.stop(5.0)
+        if notifier is not None:
+            notifier.stopping("the tree has stopped" if failure is None else f"failed: {failure}")
     if failure is not None:
         print(f"node-containerd: stopped: {failure}", file=sys.stderr)
         return EXIT_FAILED

@@ -377,6 +377,10 @@ class SupervisorActor(pykka.ThreadingActor):
     def _timer_due(self, key: Hashable) -> None:
         self._post(_TimerDue(key))
 
+    def ping(self) -> bool:
+        """Answers True (via a proxy): the actor is taking messages from its mailbox."""
+        return True
+
 
 class Supervisor:
     """Thread-safe handle on a running supervision tree of processes.
@@ -426,6 +430,16 @@ class Supervisor:
         error = cast("SupervisionError | None", self._ref.ask(_Restart(dn), timeout=timeout))
         if error is not None:
             raise error
+
+    def ping(self, timeout: float) -> bool:
+        """Whether the actor answers a call through its mailbox within `timeout` seconds.
+
+        False when it is busy, deadlocked or dead: what systemd's watchdog keys on.
+        """
+        try:
+            return bool(self._ref.proxy().ping().get(timeout=timeout))
+        except (pykka.Timeout, pykka.ActorDeadError):
+            return False
 
     def shutdown(self, reason: str = "shutdown requested") -> None:
         """Ask the tree to stop (returns at once; `wait` for the end)."""

@@ -1,0 +1,131 @@
+"""The notifier in front of a real Supervisor: status, stopping, and a watchdog that
+stops when the root actor stops answering. A datagram socket stands in for systemd."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import pytest
+
+from actors.agent.sdnotify import NotifySender
+from actors.agent.systemd import SystemdNotifier
+from actors.logtree import Severity
+from actors.supervisor.core.events import RunnableSpec, StateChanged
+from actors.supervisor.runtime.actor import Supervisor
+from actors.supervisor.testing.kit import Probe
+
+pytestmark = pytest.mark.timeout(120)
+
+#: systemd's WatchdogSec in the test: pings every 0.5 s, each answered within 0.25 s.
+WATCHDOG = 1.0
+
+
+class FakeSystemd:
+    """The receiving end of NOTIFY_SOCKET: every datagram, in order, from a thread."""
+
+    def __init__(self, path: str) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(path)
+        self.cond = threading.Condition()
+        self.datagrams: list[tuple[float, str]] = []
+        threading.Thread(target=self._loop, daemon=True).start()
+
+    def _loop(self) -> None:
+        while True:
+            try:
+                data = self.sock.recv(65536)
+            except OSError:
+                return
+            with self.cond:
+                self.datagrams.append((time.monotonic(), data.decode()))
+                self.cond.notify_all()
+
+    def wait_for(self, text: str, *, after: int = 0, timeout: float = 30.0) -> int:
+        """Index of the first datagram from index ``after`` on that equals ``text``."""
+        with self.cond:
+            ok = self.cond.wait_for(
+                lambda: any(d == text for _, d in self.datagrams[after:]), timeout
+            )
+            assert ok, f"no {text!r} within {timeout}s: {self.datagrams[after:]}"
+            return after + [d for _, d in self.datagrams[after:]].index(text)
+
+    def count(self, text: str, after: int = 0) -> int:
+        with self.cond:
+            return sum(1 for _, d in self.datagrams[after:] if d == text)
+
+    def __len__(self) -> int:
+        with self.cond:
+            return len(self.datagrams)
+
+
+class Blocker:
+    """A state observer that, once armed, blocks the supervisor actor's thread."""
+
+    def __init__(self) -> None:
+        self.armed = threading.Event()
+        self.blocked = threading.Event()
+        self.release = threading.Event()
+
+    def __call__(self, change: StateChanged, now: float) -> None:
+        if self.armed.is_set():
+            self.blocked.set()
+            self.release.wait(60)
+
+
+def test_watchdog_pings_stop_while_the_root_actor_is_deadlocked_and_resume_after(short_dir):
+    systemd = FakeSystemd(str(short_dir / "notify"))
+    probe = Probe(short_dir / "probe")
+    lines: list[tuple[Severity, str]] = []
+    notifier = SystemdNotifier(
+        NotifySender(str(short_dir / "notify")),
+        watchdog=WATCHDOG,
+        log=lambda severity, text: lines.append((severity, text)),
+    )
+    blocker = Blocker()
+    sup = Supervisor(
+        RunnableSpec(
+            target="actors.supervisor.testing.kit:becomes_healthy",
+            args={"events": probe.events_path},
+        ),
+        observers=[notifier.observe_state, blocker],
+    )
+    try:
+        notifier.start(sup.ping)
+        sup.start()
+        probe.wait_for("root", "started", timeout=30)
+        assert systemd.wait_for("STATUS=starting containerd") == 0
+        first = systemd.wait_for("WATCHDOG=1")
+        systemd.wait_for("WATCHDOG=1", after=first + 1)
+
+        # Deadlock the root actor: its next state change never returns.
+        blocker.armed.set()
+        sup.shutdown("test")
+        assert blocker.blocked.wait(30)
+        deadline = time.monotonic() + 30
+        while not any(s is Severity.ERROR for s, _ in lines):
+            assert time.monotonic() < deadline, lines
+            time.sleep(0.05)
+        assert lines[0] == (
+            Severity.ERROR,
+            "the supervisor did not answer within 0.25s: WATCHDOG=1 withheld until it does "
+            "(systemd restarts the agent when its WatchdogSec runs out)",
+        )
+        silent_from = len(systemd)
+        time.sleep(5 * WATCHDOG / 2)  # five ping periods, every one unanswered
+        assert systemd.count("WATCHDOG=1", after=silent_from) == 0
+
+        blocker.release.set()
+        systemd.wait_for("WATCHDOG=1", after=silent_from)
+        assert (Severity.WARNING, "the supervisor answers again: WATCHDOG=1 resumed") in lines
+        assert sup.wait(30)
+        notifier.stopping("the tree has stopped")
+        systemd.wait_for("STOPPING=1\nSTATUS=stopping: the tree has stopped")
+    finally:
+        blocker.release.set()
+        sup.stop(timeout=30)
+        notifier.close()
+        probe.close()
+        systemd.sock.close()
+    assert notifier.watchdog_pings >= 3
