@@ -26,6 +26,7 @@ Modules:
     * `format` — text and dict rendering (`format_entry`, `format_entries`,
       `entry_to_dict`); the JSON schema is in its docstring.
     * `sinks` — `StderrSink`, `JsonLinesSink`.
+    * `journal` — whether stderr is systemd's journal (lines then carry priorities).
 
 Public API::
 
@@ -68,7 +69,8 @@ Public API::
     format_entries(entries: Iterable[Entry], tz: tzinfo | None = UTC) -> str
     entry_to_dict(entry: Entry) -> dict[str, Any]
     syslog_priority(entry: Entry) -> int     (severity's syslog priority; raw lines 6)
-    StderrSink(tree, stream=None, *, dn="", min_severity=INFO, tz=UTC, buffer=10_000)
+    StderrSink(tree, stream=None, *, dn="", min_severity=INFO, tz=UTC, buffer=10_000,
+               journal=False)   journal: lines start with their syslog priority <N>
     JsonLinesSink(tree, path, *, dn="", min_severity=INFO, buffer=10_000)
         .flush(timeout=None) -> bool; .stop(timeout=None) -> bool
         .missed: int; .written: int; .errors: int

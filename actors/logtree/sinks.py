@@ -11,6 +11,8 @@ formatting and writing run in the sink's thread (named after the sink).
 Output:
     * `StderrSink` writes `actors.logtree.format.format_entries` text, one
       line per entry line, and `logtree: <sink> missed N entries` when it fell behind.
+      With `journal=True` every line starts with its syslog priority (`<3>` …, see
+      `actors.logtree.format.syslog_priority`).
     * `JsonLinesSink` appends one JSON object per line to a file, UTF-8, with
       the schema of `actors.logtree.format.entry_to_dict`, and when it fell
       behind `{"kind": "missed", "count": N, "time": <float>}`.
