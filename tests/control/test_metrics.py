@@ -105,6 +105,14 @@ def test_a_counter_no_one_declared_is_rendered_from_its_first_increment():
         (name, (("result", "ok"),)): 1.0,
         (name, (("result", "timeout"),)): 2.0,
     }
+    metrics.add("other_runnable_things_total", 3)
+    text = metrics.render()
+    assert f"# HELP {name} Liveness probes of containerd by root.containerd, by result\n" in text
+    assert (
+        "# HELP other_runnable_things_total Counter added by a runnable of the supervision tree\n"
+        in text
+    )
+    assert parse(text)[1][("other_runnable_things_total", ())] == 3.0
 
 
 def test_state_changes_give_one_hot_state_gauges_transitions_and_restarts_as_go_does():
