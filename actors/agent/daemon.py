@@ -1,12 +1,15 @@
 """`node-containerd run`: the agent in the foreground.
 
 Order of start-up: state directories (0700) and the generated containerd
-config; the log tree and its sinks; metrics (if enabled); the supervision
-tree; the control socket; then the root runnable. SIGTERM or SIGINT shuts the
-tree down gracefully (every node is cancelled, children first, each SIGKILLed
-after its grace period) and the agent exits 0. A failure that escalates past
-the root (restart intensity reached at the root) stops the tree too, and the
-agent exits 1 with the reason on stderr, so the init system sees it.
+config; the log tree and its sinks (stderr with syslog priorities when it is
+the journal); metrics (if enabled); the systemd notifier (if ``NOTIFY_SOCKET``
+is set); the supervision tree; the control socket; the metrics endpoint; then
+the root runnable. One `ExitStack` stops them in reverse order, however the run
+ends. SIGTERM or SIGINT sends ``STOPPING=1`` and shuts the tree down gracefully
+(every node is cancelled, children first, each SIGKILLed after its grace
+period) and the agent exits 0. A failure that escalates past the root (restart
+intensity reached at the root) stops the tree too, and the agent exits 1 with
+the reason on stderr and in systemd's status, so the init system sees it.
 """
 
 from __future__ import annotations
