@@ -42,6 +42,7 @@ class ServiceState:
         preseed_failed: the preseed's last run failed (it went DEAD and has not
             finished since).
         status: the last ``STATUS=`` text returned, or None before the first.
+        shutting_down: ``STOPPING=1`` has been returned.
     """
 
     def __init__(self) -> None:
@@ -49,7 +50,7 @@ class ServiceState:
         self.preseed_failed = False
         self.status: str | None = None
         self._preseed_finished = False
-        self._stopping = False
+        self.shutting_down = False
         self._states: dict[str, NodeState] = {}
 
     def starting(self) -> list[str]:
@@ -58,7 +59,7 @@ class ServiceState:
 
     def handle(self, change: StateChanged) -> list[str]:
         """Records one state change; returns the assignments to send (maybe none)."""
-        if self._stopping:
+        if self.shutting_down:
             return []
         self._states[change.dn] = change.new
         if change.dn == PRESEED:
@@ -80,9 +81,9 @@ class ServiceState:
 
     def stopping(self, reason: str) -> list[str]:
         """The assignments to send when the agent begins to shut down, for ``reason``."""
-        if self._stopping:
+        if self.shutting_down:
             return []
-        self._stopping = True
+        self.shutting_down = True
         self.status = f"stopping: {reason}"
         return ["STOPPING=1", f"STATUS={self.status}"]
 

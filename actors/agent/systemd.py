@@ -14,6 +14,9 @@ Threads:
       that must be answered within a quarter of ``WATCHDOG_USEC``). ``WATCHDOG=1`` is
       sent only when the ping was answered: a deadlocked or wedged root actor stops
       the keep-alives, and systemd kills and restarts the agent (``WatchdogSec=``).
+      After ``STOPPING=1`` there are no more pings: systemd stops the watchdog when
+      the service stops (``TimeoutStopSec=`` bounds that), and the supervisor actor
+      ends before the notifier does.
 
 A datagram that cannot be sent (no listener, a full buffer) is reported once at
 WARNING on DN ``root`` and the agent carries on: systemd's view is advisory, the
@@ -123,7 +126,7 @@ class SystemdNotifier:
             if isinstance(item, list):
                 self._send(item)
             timeout = None
-            if period is not None:
+            if period is not None and not self._state.shutting_down:
                 now = clock.monotonic()
                 if now >= next_ping and item is None:
                     self._keep_alive(period / 2)

@@ -117,4 +117,4 @@ def test_stopping_is_said_once_and_silences_the_shutdowns_own_state_changes():
     ]
     assert _run(state, (C, HEALTHY, CANCELED), (P, None, DEAD)) == [[], []]
     assert state.stopping("the tree has stopped") == []
-    assert not state.ready
+    assert state.shutting_down and not state.ready

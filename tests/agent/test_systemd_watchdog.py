@@ -121,7 +121,11 @@ def test_watchdog_pings_stop_while_the_root_actor_is_deadlocked_and_resume_after
         assert (Severity.WARNING, "the supervisor answers again: WATCHDOG=1 resumed") in lines
         assert sup.wait(30)
         notifier.stopping("the tree has stopped")
-        systemd.wait_for("STOPPING=1\nSTATUS=stopping: the tree has stopped")
+        stopping = systemd.wait_for("STOPPING=1\nSTATUS=stopping: the tree has stopped")
+        sup.stop(timeout=30)
+        time.sleep(WATCHDOG)  # two ping periods: no ping, so no error about a dead actor
+        assert systemd.count("WATCHDOG=1", after=stopping + 1) <= 1  # one may be in flight
+        assert [s for s, _ in lines].count(Severity.ERROR) == 1
     finally:
         blocker.release.set()
         sup.stop(timeout=30)
