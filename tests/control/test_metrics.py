@@ -273,3 +273,28 @@ def test_the_endpoint_serves_the_registry_over_http_on_loopback(listen):
         server.shutdown()
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen(server.url, timeout=10)
+
+
+def _has_ipv6_loopback() -> bool:
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _has_ipv6_loopback(), reason="no IPv6 loopback here")
+def test_the_endpoint_serves_on_an_ipv6_loopback_address():
+    metrics = Metrics()
+    server = metrics.serve("[::1]:0")
+    try:
+        assert server.server_address[0] == "::1"
+        assert server.url.startswith("http://[::1]:")
+        with urllib.request.urlopen(server.url, timeout=10) as reply:
+            types, _ = parse(reply.read().decode())
+        assert types["monogon_supervisor_dn_state_total"] == "gauge"
+    finally:
+        server.shutdown()
