@@ -1,0 +1,67 @@
+"""`run` under a stand-in systemd when the tree fails: STOPPING=1 with the failure, exit 1.
+
+No containerd needed: ``/bin/false`` stands in for it, and restart intensities of 0
+make its first exit fail the tree at once.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.timeout(120)
+
+REPO = Path(__file__).resolve().parents[2]
+
+CONFIG = """\
+[containerd]
+binary = "/bin/false"
+[policy."root.containerd"]
+max_restarts = 0
+[policy."root"]
+max_restarts = 0
+"""
+
+
+def test_a_tree_that_fails_says_stopping_with_the_reason_and_never_ready(short_dir: Path):
+    notify = short_dir / "notify"
+    receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    receiver.bind(str(notify))
+    config = short_dir / "agent.toml"
+    config.write_text(CONFIG)
+    env = {
+        **os.environ,
+        "NODE_CONTAINERD_STATE": str(short_dir / "s"),
+        "NOTIFY_SOCKET": str(notify),
+        "WATCHDOG_USEC": "60000000",
+    }
+    try:
+        r = subprocess.run(
+            [sys.executable, "-m", "actors.agent.cli", "run", "--config", str(config)],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=REPO,
+            timeout=100,
+        )
+        assert r.returncode == 1, r.stderr
+        receiver.setblocking(False)
+        datagrams = []
+        while True:
+            try:
+                datagrams.append(receiver.recv(65536).decode())
+            except BlockingIOError:
+                break
+    finally:
+        receiver.close()
+    failure = r.stderr.splitlines()[-1].removeprefix("node-containerd: stopped: ")
+    assert failure.endswith("containerd '/bin/false' exited: exit status 1"), r.stderr
+    assert datagrams[0] == "STATUS=starting containerd"
+    assert datagrams[-1] == f"STOPPING=1\nSTATUS=stopping: failed: {failure}"
+    assert "STATUS=root.containerd DEAD, restarting (node-containerd status shows why)" in datagrams
+    assert not any(d.startswith("READY=1") for d in datagrams)
