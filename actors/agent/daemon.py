@@ -2,10 +2,10 @@
 
 Order of start-up: state directories (0700) and the generated containerd
 config; the log tree and its sinks (stderr with syslog priorities when it is
-the journal); metrics (if enabled); the systemd notifier (if ``NOTIFY_SOCKET``
+the journal); metrics (if enabled); the systemd notifier (if `NOTIFY_SOCKET`
 is set); the supervision tree; the control socket; the metrics endpoint; then
 the root runnable. One `ExitStack` stops them in reverse order, however the run
-ends. SIGTERM or SIGINT sends ``STOPPING=1`` and shuts the tree down gracefully
+ends. SIGTERM or SIGINT sends `STOPPING=1` and shuts the tree down gracefully
 (every node is cancelled, children first, each SIGKILLed after its grace
 period) and the agent exits 0. A failure that escalates past the root (restart
 intensity reached at the root) stops the tree too, and the agent exits 1 with
@@ -130,7 +130,7 @@ def _log_bytes_counter(metrics: Metrics) -> LogBytesSink:
 
 
 def _root_log(tree: LogTree) -> Callable[[Severity, str], None]:
-    """Writes the agent's own lines (systemd notices) on DN ``root``."""
+    """Writes the agent's own lines (systemd notices) on DN `root`."""
 
     def log(severity: Severity, message: str) -> None:
         tree.write_leveled(
@@ -160,7 +160,7 @@ def _start_sinks(cfg: AgentConfig, tree: LogTree, stack: ExitStack) -> None:
 
 
 def _systemd_notifier(tree: LogTree) -> SystemdNotifier | None:
-    """The notifier when systemd started us with ``NOTIFY_SOCKET``, else None."""
+    """The notifier when systemd started us with `NOTIFY_SOCKET`, else None."""
     log = _root_log(tree)
     try:
         env = take_environment(os.environ, os.getpid())

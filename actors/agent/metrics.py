@@ -109,18 +109,7 @@ COUNTERS: Mapping[str, str] = {
     LIVENESS_PROBES: "Liveness probes of containerd by root.containerd, by result (ok, fail)",
 }
 
-#: Counters rendered from their first increment on, and their help texts: the
-#: containerd liveness probe of `root.containerd`.
-LATER_COUNTERS: Mapping[str, str] = {
-    "node_containerd_containerd_liveness_probes_total": (
-        "Liveness probes of containerd by root.containerd, by result"
-    ),
-    "node_containerd_containerd_liveness_probe_seconds_total": (
-        "Seconds containerd took to answer liveness probes, summed"
-    ),
-}
-
-#: Help text of a counter a runnable adds that neither table knows.
+#: Help text of a counter a runnable adds that `COUNTERS` does not know.
 OTHER_COUNTER_HELP = "Counter added by a runnable of the supervision tree"
 
 #: A counter name: the exposition format's metric name, ending in `_total`.
@@ -194,7 +183,7 @@ class _CounterCollector(Collector):
         with self.lock:
             copies = {name: sorted(s.items()) for name, s in self.series.items()}
         for name in sorted(copies):
-            help_text = COUNTERS.get(name) or LATER_COUNTERS.get(name, OTHER_COUNTER_HELP)
+            help_text = COUNTERS.get(name, OTHER_COUNTER_HELP)
             family = Metric(name.removesuffix("_total"), help_text, "counter")
             for labels, value in copies[name]:
                 family.add_sample(name, dict(labels), value)

@@ -1,22 +1,22 @@
-"""The sending side of systemd's notify protocol: ``NOTIFY_SOCKET`` and ``WATCHDOG_USEC``.
+"""The sending side of systemd's notify protocol: `NOTIFY_SOCKET` and `WATCHDOG_USEC`.
 
-A service started with ``Type=notify`` finds in ``NOTIFY_SOCKET`` the address of a
-unix datagram socket and sends it datagrams of newline-separated ``KEY=VALUE``
-assignments: ``READY=1`` when it has started, ``STATUS=...`` for humans,
-``STOPPING=1`` when it begins to shut down, ``WATCHDOG=1`` as a keep-alive. This is
+A service started with `Type=notify` finds in `NOTIFY_SOCKET` the address of a
+unix datagram socket and sends it datagrams of newline-separated `KEY=VALUE`
+assignments: `READY=1` when it has started, `STATUS=...` for humans,
+`STOPPING=1` when it begins to shut down, `WATCHDOG=1` as a keep-alive. This is
 our own small client of that protocol (no libsystemd binding).
 
 Rules:
-    * An address starting with ``/`` is a socket file; one starting with ``@`` is in
-      the abstract namespace (the ``@`` stands for a leading NUL byte). Anything else
-      (e.g. ``vsock:``) is refused with `NotifyUnsupported`.
+    * An address starting with `/` is a socket file; one starting with `@` is in
+      the abstract namespace (the `@` stands for a leading NUL byte). Anything else
+      (e.g. `vsock:`) is refused with `NotifyUnsupported`.
     * `NotifySender.send` never blocks: the socket is non-blocking, and a datagram the
-      receiver cannot take now fails with ``OSError`` (``EAGAIN``) for the caller to
+      receiver cannot take now fails with `OSError` (`EAGAIN`) for the caller to
       report. systemd's receive buffer is large; this happens only if it is wedged.
-    * `watchdog_interval` applies ``sd_watchdog_enabled``'s rules: ``WATCHDOG_USEC`` is
-      a positive integer of microseconds, and ``WATCHDOG_PID``, when set, must be us.
+    * `watchdog_interval` applies `sd_watchdog_enabled`'s rules: `WATCHDOG_USEC` is
+      a positive integer of microseconds, and `WATCHDOG_PID`, when set, must be us.
     * `take_environment` removes the variables from the environment, as
-      ``sd_notify(unset_environment=1)`` does, so the processes the agent starts
+      `sd_notify(unset_environment=1)` does, so the processes the agent starts
       (runnables, containerd) do not inherit them and speak to systemd in our name.
 """
 
@@ -40,28 +40,25 @@ _VARIABLES = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")
 
 
 class NotifyUnsupported(ValueError):
-    """``NOTIFY_SOCKET`` or ``WATCHDOG_USEC`` holds a value this client cannot use."""
+    """`NOTIFY_SOCKET` or `WATCHDOG_USEC` holds a value this client cannot use."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class NotifyEnvironment:
-    """What systemd told the service through its environment.
+    """What systemd told the service through its environment."""
 
-    Attributes:
-        socket: ``NOTIFY_SOCKET``, or None when the service is not ``Type=notify``.
-        watchdog: seconds between the watchdog's deadlines (``WATCHDOG_USEC`` / 1e6),
-            or None when the watchdog is off or meant for another process.
-    """
-
+    #: `NOTIFY_SOCKET`, or None when the service is not `Type=notify`.
     socket: str | None
+    #: Seconds between the watchdog's deadlines (`WATCHDOG_USEC` / 1e6), or None when the watchdog
+    #: is off or meant for another process.
     watchdog: float | None
 
 
 def socket_address(value: str) -> str | bytes:
-    """The address to ``sendto`` for a ``NOTIFY_SOCKET`` value.
+    """The address to `sendto` for a `NOTIFY_SOCKET` value.
 
     Raises:
-        NotifyUnsupported: the value is neither a path nor an abstract ``@name``.
+        NotifyUnsupported: the value is neither a path nor an abstract `@name`.
     """
     if value.startswith("/"):
         return value
@@ -73,10 +70,10 @@ def socket_address(value: str) -> str | bytes:
 
 
 def watchdog_interval(usec: str | None, pid_text: str | None, pid: int) -> float | None:
-    """Seconds of the watchdog from ``WATCHDOG_USEC``, if it is on and meant for ``pid``.
+    """Seconds of the watchdog from `WATCHDOG_USEC`, if it is on and meant for `pid`.
 
     Raises:
-        NotifyUnsupported: ``WATCHDOG_USEC`` or ``WATCHDOG_PID`` is not a positive integer.
+        NotifyUnsupported: `WATCHDOG_USEC` or `WATCHDOG_PID` is not a positive integer.
     """
     if not usec:
         return None
@@ -91,7 +88,7 @@ def watchdog_interval(usec: str | None, pid_text: str | None, pid: int) -> float
 
 
 def take_environment(environ: MutableMapping[str, str], pid: int) -> NotifyEnvironment:
-    """Reads the protocol's variables for process ``pid`` and removes them from ``environ``.
+    """Reads the protocol's variables for process `pid` and removes them from `environ`.
 
     Raises:
         NotifyUnsupported: a variable holds a value this client cannot use (they are
@@ -109,7 +106,7 @@ class NotifySender:
     """A non-blocking unix datagram socket that sends to systemd's notify socket.
 
     Args:
-        notify_socket: the ``NOTIFY_SOCKET`` value (path or ``@abstract``).
+        notify_socket: the `NOTIFY_SOCKET` value (path or `@abstract`).
 
     Raises:
         NotifyUnsupported: the address cannot be used.
@@ -123,9 +120,9 @@ class NotifySender:
         )
 
     def send(self, *assignments: str) -> None:
-        """Sends one datagram of ``KEY=VALUE`` assignments, e.g. ``send("READY=1")``.
+        """Sends one datagram of `KEY=VALUE` assignments, e.g. `send("READY=1")`.
 
-        A ``STATUS=`` value is kept to its first line (the protocol is line-based).
+        A `STATUS=` value is kept to its first line (the protocol is line-based).
 
         Raises:
             OSError: the datagram was not delivered (no listener, a full buffer).

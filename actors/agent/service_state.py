@@ -1,15 +1,15 @@
 """What the agent tells its init system, as a pure function of the tree's state changes.
 
 `ServiceState` is fed every `StateChanged` of the supervision tree and returns the
-notify assignments to send (``READY=1``, ``STATUS=...``); it does no I/O, so the
+notify assignments to send (`READY=1`, `STATUS=...`); it does no I/O, so the
 sequence is tested without processes. `actors.agent.systemd` sends what it returns.
 
 Rules:
-    * **Ready** once ``root.containerd`` is HEALTHY *and* the initial preseed has
-      finished: ``root.containerd.preseed`` signalled HEALTHY (it keeps watching its
+    * **Ready** once `root.containerd` is HEALTHY *and* the initial preseed has
+      finished: `root.containerd.preseed` signalled HEALTHY (it keeps watching its
       directory) or DONE, or it failed (went DEAD). A failed preseed does not hold the
-      machine back: ``READY=1`` is sent with a ``STATUS=`` that says the preseed
-      failed. ``READY=1`` is sent once; a later restart of containerd changes only
+      machine back: `READY=1` is sent with a `STATUS=` that says the preseed
+      failed. `READY=1` is sent once; a later restart of containerd changes only
       the status.
     * **Status** is one line computed from the current states, sent only when it
       changes: a DEAD node is named (it is being restarted by its policy), a preseed
@@ -35,21 +35,17 @@ _FINISHED = (NodeState.HEALTHY, NodeState.DONE)
 
 
 class ServiceState:
-    """The agent's readiness and status line, driven by the tree's state changes.
-
-    Attributes:
-        ready: ``READY=1`` has been returned.
-        preseed_failed: the preseed's last run failed (it went DEAD and has not
-            finished since).
-        status: the last ``STATUS=`` text returned, or None before the first.
-        shutting_down: ``STOPPING=1`` has been returned.
-    """
+    """The agent's readiness and status line, driven by the tree's state changes."""
 
     def __init__(self) -> None:
+        #: `READY=1` has been returned.
         self.ready = False
+        #: The preseed's last run failed (it went DEAD and has not finished since).
         self.preseed_failed = False
+        #: The last `STATUS=` text returned, or None before the first.
         self.status: str | None = None
         self._preseed_finished = False
+        #: `STOPPING=1` has been returned.
         self.shutting_down = False
         self._states: dict[str, NodeState] = {}
 
@@ -80,7 +76,7 @@ class ServiceState:
         return out + self._status_update()
 
     def stopping(self, reason: str) -> list[str]:
-        """The assignments to send when the agent begins to shut down, for ``reason``."""
+        """The assignments to send when the agent begins to shut down, for `reason`."""
         if self.shutting_down:
             return []
         self.shutting_down = True

@@ -1,7 +1,7 @@
 """The agent under systemd: readiness, status, stopping and the watchdog, from one thread.
 
 `SystemdNotifier` carries out what `ServiceState` decides and keeps systemd's
-watchdog fed. It is created by the daemon only when ``NOTIFY_SOCKET`` is set.
+watchdog fed. It is created by the daemon only when `NOTIFY_SOCKET` is set.
 
 Threads:
     * `SystemdNotifier.observe_state` is a `Supervisor` state observer: it runs on the
@@ -9,17 +9,17 @@ Threads:
       returns; it never does I/O.
     * `SystemdNotifier.stopping` runs in the main thread (from the signal handler or
       when the tree has ended).
-    * The notifier's own thread (``nc-systemd``) sends the queued datagrams and, every
-      half of ``WATCHDOG_USEC``, pings the supervisor actor (a call through its mailbox
-      that must be answered within a quarter of ``WATCHDOG_USEC``). ``WATCHDOG=1`` is
+    * The notifier's own thread (`nc-systemd`) sends the queued datagrams and, every
+      half of `WATCHDOG_USEC`, pings the supervisor actor (a call through its mailbox
+      that must be answered within a quarter of `WATCHDOG_USEC`). `WATCHDOG=1` is
       sent only when the ping was answered: a deadlocked or wedged root actor stops
-      the keep-alives, and systemd kills and restarts the agent (``WatchdogSec=``).
-      After ``STOPPING=1`` there are no more pings: systemd stops the watchdog when
-      the service stops (``TimeoutStopSec=`` bounds that), and the supervisor actor
+      the keep-alives, and systemd kills and restarts the agent (`WatchdogSec=`).
+      After `STOPPING=1` there are no more pings: systemd stops the watchdog when
+      the service stops (`TimeoutStopSec=` bounds that), and the supervisor actor
       ends before the notifier does.
 
 A datagram that cannot be sent (no listener, a full buffer) is reported once at
-WARNING on DN ``root`` and the agent carries on: systemd's view is advisory, the
+WARNING on DN `root` and the agent carries on: systemd's view is advisory, the
 tree's work is not.
 """
 
@@ -37,7 +37,7 @@ from actors.supervisor.runtime import clock
 
 __all__ = ["SystemdNotifier"]
 
-#: Logs one line on the agent's own DN (``root``).
+#: Logs one line on the agent's own DN (`root`).
 LogFunction = Callable[[Severity, str], None]
 #: Pings the supervisor actor: True when it answered within the seconds given.
 PingFunction = Callable[[float], bool]
@@ -49,9 +49,9 @@ class SystemdNotifier:
     """Tells systemd when the agent is ready, what it is doing, and that it is alive.
 
     Args:
-        sender: the socket to systemd's ``NOTIFY_SOCKET``; closed by `close`.
-        watchdog: seconds of systemd's watchdog (``WATCHDOG_USEC``), or None when off.
-        log: writes a line on DN ``root``.
+        sender: the socket to systemd's `NOTIFY_SOCKET`; closed by `close`.
+        watchdog: seconds of systemd's watchdog (`WATCHDOG_USEC`), or None when off.
+        log: writes a line on DN `root`.
     """
 
     def __init__(
@@ -71,7 +71,7 @@ class SystemdNotifier:
         self._send_failed = False
         self._unanswered = False
         self.watchdog_pings = 0
-        """``WATCHDOG=1`` datagrams sent so far."""
+        """`WATCHDOG=1` datagrams sent so far."""
         self._thread = threading.Thread(target=self._run, name="nc-systemd", daemon=True)
 
     @property
@@ -92,17 +92,17 @@ class SystemdNotifier:
         self._thread.start()
 
     def observe_state(self, change: StateChanged, now: float) -> None:
-        """A `Supervisor` state observer (actor thread; ``now`` unused); never blocks."""
+        """A `Supervisor` state observer (actor thread; `now` unused); never blocks."""
         with self._lock:
             self._put(self._state.handle(change))
 
     def stopping(self, reason: str) -> None:
-        """Sends ``STOPPING=1`` with a status naming ``reason`` (only the first call)."""
+        """Sends `STOPPING=1` with a status naming `reason` (only the first call)."""
         with self._lock:
             self._put(self._state.stopping(reason))
 
     def close(self, timeout: float = 5.0) -> None:
-        """Sends what is queued, stops the thread (within ``timeout``) and the socket."""
+        """Sends what is queued, stops the thread (within `timeout`) and the socket."""
         self._queue.put(_CLOSE)
         if self._thread.is_alive():
             self._thread.join(timeout)

@@ -107,7 +107,11 @@ def test_a_counter_no_one_declared_is_rendered_from_its_first_increment():
     }
     metrics.add("other_runnable_things_total", 3)
     text = metrics.render()
-    assert f"# HELP {name} Liveness probes of containerd by root.containerd, by result\n" in text
+    assert f"# HELP {name} Counter added by a runnable of the supervision tree\n" in text
+    assert (
+        "# HELP node_containerd_containerd_liveness_probes_total Liveness probes of containerd "
+        "by root.containerd, by result (ok, fail)\n" in text
+    )
     assert (
         "# HELP other_runnable_things_total Counter added by a runnable of the supervision tree\n"
         in text
