@@ -32,9 +32,8 @@ from datetime import UTC, tzinfo
 from pathlib import Path
 from typing import TextIO
 
-from actors.logtree.entry import Entry, RawEntry, Severity
-from actors.logtree.format import entry_to_dict, format_entries
-from actors.logtree.journal import RAW_PRIORITY, syslog_priority
+from actors.logtree.entry import Entry, Severity
+from actors.logtree.format import entry_to_dict, format_entries, syslog_priority
 from actors.logtree.tree import DEFAULT_STREAM_BUFFER, LogTree
 
 __all__ = ["JsonLinesSink", "StderrSink"]
@@ -147,7 +146,7 @@ class StderrSink(_Sink):
         tz: time zone of the shown times; `None` for the local zone.
         buffer: entries queued before the sink starts missing some.
         journal: the stream is systemd's journal: each line starts with its syslog
-            priority (``<3>`` for ERROR, see `actors.logtree.journal`).
+            priority (``<3>`` for ERROR, see `actors.logtree.format.syslog_priority`).
     """
 
     def __init__(
@@ -174,7 +173,7 @@ class StderrSink(_Sink):
             return
         out: list[str] = []
         for entry in batch:
-            level = RAW_PRIORITY if isinstance(entry, RawEntry) else syslog_priority(entry.severity)
+            level = syslog_priority(entry)
             out.extend(
                 f"<{level}>{line}\n" for line in format_entries([entry], self._tz)[:-1].split("\n")
             )

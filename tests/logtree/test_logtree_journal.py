@@ -10,18 +10,9 @@ import pytest
 from logtree_helpers import leveled
 
 from actors.logtree import LogTree, Severity, StderrSink
-from actors.logtree.journal import stream_is_journal, syslog_priority
+from actors.logtree.journal import stream_is_journal
 
 pytestmark = pytest.mark.timeout(30)
-
-
-def test_each_severity_has_its_syslog_priority():
-    assert {s.name: syslog_priority(s) for s in Severity} == {
-        "INFO": 6,
-        "WARNING": 4,
-        "ERROR": 3,
-        "FATAL": 2,
-    }
 
 
 def test_stderr_is_the_journal_only_when_journal_stream_names_that_very_file(tmp_path: Path):
