@@ -1,39 +1,38 @@
-"""A built wheel, installed into a fresh venv outside the checkout, runs the agent.
+"""A built wheel, installed into a fresh venv outside the checkout, runs the agent and
+passes `node-containerd check`.
 
 The wheel is built from a copy of the sources (so nothing of the checkout, its venv or
 its build directory can leak in), installed with its real dependencies resolved by pip
 from the package index, and run from an unrelated directory: the console script, the
-default profile, the protos and ``python -m actors.supervisor.process.host`` must all
-come from the installed package.
+default profile, the protos, the runsc launcher and
+`python -m actors.supervisor.process.host` must all come from the installed package.
+`check` then starts a pod under runc and one under runsc through CRI.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
-from imagegen import small_image, write_oci_archive
 
-pytestmark = [pytest.mark.timeout(600), pytest.mark.containerd, pytest.mark.slow]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "pods"))
+
+from pod_agent import PAUSE_REF, PodAgent  # noqa: E402
+from pod_images import PAUSE_ENTRYPOINT, busybox_image  # noqa: E402
+
+pytestmark = [
+    pytest.mark.timeout(600),
+    pytest.mark.containerd,
+    pytest.mark.pods,
+    pytest.mark.slow,
+]
 
 REPO = Path(__file__).resolve().parents[2]
-IMAGE = "docker.io/library/installed:1"
-#: Every node and the states it may be in once the agent is up (the preseed is HEALTHY
-#: while it keeps watching its directory, DONE when it does not).
-UP = {
-    "root": ("DONE",),
-    "root.containerd": ("HEALTHY",),
-    "root.containerd.runsc": ("HEALTHY",),
-    "root.containerd.preseed": ("HEALTHY", "DONE"),
-}
 
 
 def _run(*args: str | Path, cwd: Path, env: dict[str, str] | None = None, timeout: float = 300):
@@ -58,73 +57,78 @@ def _build_wheel(work: Path) -> Path:
     return wheel
 
 
-def _status(script: Path, cwd: Path, env: dict[str, str]) -> dict[str, str]:
-    r = subprocess.run(
-        [str(script), "status", "--json"],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    if r.returncode != 0:
-        return {}
-    return {n["dn"]: n["state"] for n in json.loads(r.stdout)["nodes"]}
+class InstalledAgent(PodAgent):
+    """The pod tests' agent, run by an installed console script from another directory."""
+
+    def __init__(self, base: Path, script: Path) -> None:
+        super().__init__(base)
+        self.script = script
+        self.cwd = base / "elsewhere"
+        self.cwd.mkdir()
+        self.env = {"PATH": os.environ.get("PATH", os.defpath), "NO_COLOR": "1"}
+
+    def cli(
+        self, *args: str, check: bool = True, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
+        r = subprocess.run(
+            [str(self.script), *args],
+            env=self.env,
+            cwd=self.cwd,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if check and r.returncode != 0:
+            raise AssertionError(f"{args} exited {r.returncode}: {r.stdout}\n{r.stderr}")
+        return r
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [str(self.script), "run", "--config", str(self.config)],
+            env=self.env,
+            cwd=self.cwd,
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.base / "agent.err", "a"),
+            text=True,
+        )
 
 
-def test_a_wheel_installed_into_a_fresh_venv_runs_the_agent_from_any_directory():
+def test_a_wheel_installed_into_a_fresh_venv_runs_the_agent_and_passes_check():
     work = Path(tempfile.mkdtemp(prefix="nc-inst-", dir="/tmp"))
-    proc = None
+    os.chmod(work, 0o711)  # gVisor's sandbox user must search the state dir's ancestors
+    agent: InstalledAgent | None = None
     try:
         wheel = _build_wheel(work)
         venv = work / "venv"
         _run(sys.executable, "-m", "venv", venv, cwd=work)
         _run(venv / "bin" / "pip", "install", "-q", wheel, cwd=work, timeout=500)
-        script = venv / "bin" / "node-containerd"
-        elsewhere = work / "elsewhere"
-        elsewhere.mkdir()
-        env = {
-            "PATH": os.environ.get("PATH", os.defpath),
-            "NODE_CONTAINERD_STATE": str(work / "st"),
-            "NO_COLOR": "1",
-        }
+        pause = busybox_image(work, PAUSE_REF, entrypoint=PAUSE_ENTRYPOINT, cmd=())
 
+        base = work / "agent"
+        base.mkdir()
+        agent = InstalledAgent(base, venv / "bin" / "node-containerd")
         where = _run(
             venv / "bin" / "python",
             "-c",
             "import actors; print(actors.__file__)",
-            cwd=elsewhere,
-            env=env,
+            cwd=agent.cwd,
+            env=agent.env,
         )
         assert where.stdout.startswith(str(venv)), where.stdout
-        assert "[containerd]" in _run(script, "config", "default", cwd=elsewhere, env=env).stdout
-        (work / "st" / "preseed" / "k8s.io").mkdir(parents=True)
-        write_oci_archive(
-            work / "st" / "preseed" / "k8s.io" / "i.tar", [small_image(IMAGE, seed=5)]
-        )
-
-        proc = subprocess.Popen(
-            [str(script), "run"],
-            cwd=elsewhere,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=open(work / "agent.err", "w"),
-        )
-        deadline = time.monotonic() + 120
-        states: dict[str, str] = {}
-        while set(states) != set(UP) or any(states[dn] not in UP[dn] for dn in UP):
-            assert proc.poll() is None, (work / "agent.err").read_text()[-3000:]
-            assert time.monotonic() < deadline, (
-                f"{states}\n{(work / 'agent.err').read_text()[-3000:]}"
-            )
-            time.sleep(0.2)
-            states = _status(script, elsewhere, env)
-        log = _run(script, "logs", "root.containerd.preseed", cwd=elsewhere, env=env).stdout
-        assert f"{IMAGE}" in log
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(60) == 0
+        assert "[containerd]" in agent.cli("config", "default").stdout
+        agent.preseed(pause)
+        agent.start()
+        nodes = agent.wait_ready()
+        assert nodes["root.containerd.runsc"]["state"] == "HEALTHY"
+        r = agent.cli("check", "--config", str(agent.config), check=False, timeout=200)
+        assert r.returncode == 0, f"{r.stdout}\n{r.stderr}\n{agent.stderr()}"
+        assert r.stdout.splitlines()[-3:] == [
+            "pod under runc starts and exits 0: ok",
+            "pod under runsc starts and exits 0: ok",
+            "runsc's debug lines reach root.containerd.runsc: ok",
+        ]
+        assert agent.stop() == 0
     finally:
-        if proc is not None and proc.poll() is None:
-            proc.kill()  # its runnables and containerd die with it (PR_SET_PDEATHSIG)
-            proc.wait(10)
+        if agent is not None:
+            agent.cleanup()  # pods, leftovers by pid, mounts, and its directory
         shutil.rmtree(work, ignore_errors=True)
