@@ -146,7 +146,7 @@ class StderrSink(_Sink):
         tz: time zone of the shown times; `None` for the local zone.
         buffer: entries queued before the sink starts missing some.
         journal: the stream is systemd's journal: each line starts with its syslog
-            priority (``<3>`` for ERROR, see `actors.logtree.format.syslog_priority`).
+            priority (`<3>` for ERROR, see `actors.logtree.format.syslog_priority`).
     """
 
     def __init__(
