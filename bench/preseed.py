@@ -22,7 +22,9 @@ For first imports both clients import into an empty namespace whose images are t
 deleted with `ctr images rm --sync` (containerd's GC removes the blobs before the next
 run: containerd shares blobs across namespaces, so a blob left over would be "imported"
 for free). Rounds alternate which client goes first; the table shows the median of the
-rounds. One private containerd (tests/containerd_daemon.py) serves every run.
+rounds. One private containerd (tests/containerd_daemon.py) serves every run: the system's, or
+with `--containerd SUITE` (default `$NC_CONTAINERD`) Debian's containerd of that suite
+(bookworm, trixie, sid), fetched into the project's cache if needed, with its own `ctr`.
 
 The last line of output is one JSON object: per case {"ours_s": …, "ctr_s": …}.
 """
@@ -42,9 +44,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[0:1] = [str(ROOT), str(ROOT / "tests")]  # not bench/: it holds a preseed.py
+sys.path[0:1] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "scripts")]  # not bench/: preseed.py
 
 from containerd_daemon import ContainerdDaemon
+from containerd_versions import SUITES, FetchError, fetch, put_first_on_path
 from preseed.fixtures import (
     BlobStore,
     layer_tar,
@@ -210,8 +213,21 @@ def main() -> int:
         default="all",
         help="comma-separated cases to run (default: all), e.g. unpack_300,many_20x15",
     )
+    parser.add_argument(
+        "--containerd",
+        choices=["system", *SUITES],
+        default=os.environ.get("NC_CONTAINERD") or "system",
+        help="which containerd (and ctr) to run: the system's, or a Debian suite's "
+        "(default: $NC_CONTAINERD, else system)",
+    )
     args = parser.parse_args()
     wanted = set(args.cases.split(",")) if args.cases != "all" else None
+    if args.containerd != "system":
+        try:
+            fetch(args.containerd)
+            put_first_on_path(args.containerd, os.environ)
+        except FetchError as e:
+            parser.error(f"--containerd {args.containerd}: {e}")
     size = int(300 * MB * args.scale)
     with tempfile.TemporaryDirectory(prefix="nc-bench-", dir="/tmp") as tmp:
         work = Path(tmp)
@@ -303,7 +319,9 @@ def main() -> int:
     if "single_300" in sizes:
         sizes["reimport_300"] = sizes["unpack_300"] = sizes["single_300"]
     print(
-        f"containerd {version}, {os.cpu_count()} CPUs, median of {args.rounds} rounds; "
+        f"containerd {version} ({args.containerd}; ctr imports through "
+        f"{'the Transfer API' if daemon.version.major >= 2 else 'client.Import'}), "
+        f"{os.cpu_count()} CPUs, median of {args.rounds} rounds; "
         f"reimport_300: images not deleted before the re-import; many_20x15: "
         f"{default_parallel()} imports at once"
     )

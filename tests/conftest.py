@@ -1,4 +1,13 @@
-"""Shared fixtures: a real containerd per test module, in a temporary directory."""
+"""Shared fixtures: a real containerd per test module, in a temporary directory.
+
+Which containerd: the one on ``PATH`` (the system's), or with
+``NC_CONTAINERD=bookworm|trixie|sid`` that Debian suite's, from the cache that
+``scripts/containerd-versions`` fills: its directory is put first on ``PATH`` for the
+whole run, so the fixtures, the agent and ``ctr`` all use that release (see
+``containerd_matrix.py``). Every test that uses a containerd fixture, and every test
+of the e2e and faults folders, and the short soak, is marked ``containerd``; the matrix
+(``scripts/test``) runs those once per version.
+"""
 
 from __future__ import annotations
 
@@ -13,12 +22,44 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import containerd_matrix  # noqa: E402
 from containerd_daemon import ContainerdDaemon, containerd_available  # noqa: E402
 
 from actors.supervisor.runtime.switching import use_fast_switching  # noqa: E402
 
 # The test process hosts supervision trees, as the agent's `run` does: same GIL setting.
 use_fast_switching()
+
+CONTAINERD_FIXTURES = frozenset({"containerd", "fresh_containerd"})
+"""Fixtures that start a real containerd: a test that uses one is marked ``containerd``."""
+
+CONTAINERD_DIRS = frozenset({"e2e", "faults"})
+"""Folders of tests/ whose every test runs the agent or faults on a real containerd
+(the soak marks its one system test itself: its other tests are pure)."""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    containerd_matrix.select(os.environ)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"containerd: {containerd_matrix.describe()}"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    here = Path(__file__).resolve().parent
+    for item in items:
+        folder = Path(item.path).resolve().relative_to(here).parts[0]
+        uses = set(getattr(item, "fixturenames", ()))
+        if CONTAINERD_FIXTURES & uses or folder in CONTAINERD_DIRS:
+            item.add_marker(pytest.mark.containerd)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    stats = getattr(reporter, "stats", {})
+    counts = {k: len(stats.get(k, ())) for k in ("passed", "failed", "error", "skipped")}
+    containerd_matrix.record_run(os.environ, int(exitstatus), session.testscollected, counts)
 
 
 def _short_tmp(name: str) -> Path:

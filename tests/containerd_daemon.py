@@ -1,9 +1,12 @@
 """A real containerd daemon in a private directory, for tests and benchmarks.
 
-`ContainerdDaemon` writes a version-2 config whose root, state, gRPC and ttrpc
-sockets all lie under one directory, starts Debian's `containerd` binary on it,
+`ContainerdDaemon` writes a config whose root, state, gRPC and ttrpc sockets all lie
+under one directory, in the layout the `containerd` on PATH reads natively (the
+agent's own renderer: version 2 for 1.x, 3 for 2.x), starts that binary on it,
 waits until the socket answers `ctr version`, and stops it with SIGTERM (then
-SIGKILL) on `stop()`. `ctr(...)` runs the reference client against it.
+SIGKILL) on `stop()`. `ctr(...)` runs the reference client against it; `local`
+holds the flags that make ``ctr images import/export`` use Go's ``client.Import`` /
+``Export`` as 1.x does (ctr 2.x goes through the Transfer API unless ``--local``).
 """
 
 from __future__ import annotations
@@ -14,6 +17,9 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+
+from actors.agent.containerd_config import ContainerdSettings, render_settings
+from actors.agent.containerd_version import ContainerdVersion, containerd_version
 
 __all__ = ["ContainerdDaemon", "containerd_available"]
 
@@ -34,25 +40,31 @@ class ContainerdDaemon:
         self.config = base / "config.toml"
         self.log_path = base / "containerd.log"
         self.proc: subprocess.Popen[bytes] | None = None
+        self._version: ContainerdVersion | None = None
+
+    @property
+    def version(self) -> ContainerdVersion:
+        """The version of the containerd on PATH (asked once)."""
+        if self._version is None:
+            self._version = containerd_version(shutil.which("containerd") or "containerd")
+        return self._version
+
+    @property
+    def local(self) -> list[str]:
+        """Flags of ``ctr images import/export`` for Go's client-side Import/Export."""
+        return ["--local"] if self.version.major >= 2 else []
 
     def write_config(self) -> None:
         self.base.mkdir(parents=True, exist_ok=True)
-        self.config.write_text(
-            "version = 2\n"
-            f'root = "{self.root}"\n'
-            f'state = "{self.state}"\n'
-            "[grpc]\n"
-            f'  address = "{self.address}"\n'
-            "[ttrpc]\n"
-            f'  address = "{self.address}.ttrpc"\n'
-            "[debug]\n"
-            '  address = ""\n'
-            "[metrics]\n"
-            '  address = ""\n'
-            "[plugins]\n"
-            '  [plugins."io.containerd.grpc.v1.cri"]\n'
-            "    disable_tcp_service = true\n"
+        settings = ContainerdSettings(
+            source="tests/containerd_daemon.py",
+            root=self.root,
+            state=self.state,
+            address=Path(self.address),
+            ttrpc_address=Path(f"{self.address}.ttrpc"),
+            opt_dir=self.root / "opt",
         )
+        self.config.write_text(render_settings(settings, self.version))
 
     def start(self, timeout: float = 20.0) -> None:
         """Start containerd and wait until it answers on its socket."""

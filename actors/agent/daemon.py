@@ -25,12 +25,9 @@ from types import FrameType
 
 from actors.agent.config.schema import AgentConfig
 from actors.agent.containerd_config import write_containerd_config
+from actors.agent.containerd_version import ContainerdVersionError, containerd_version
 from actors.agent.metrics import LOG_BYTES, Metrics
-from actors.agent.pod_runtimes import (
-    containerd_version,
-    may_lower_oom_score,
-    pod_runtime_settings,
-)
+from actors.agent.pod_runtimes import may_lower_oom_score, pod_runtime_settings
 from actors.agent.root import root_spec
 from actors.agent.sdnotify import NotifySender, NotifyUnsupported, take_environment
 from actors.agent.systemd import SystemdNotifier
@@ -92,13 +89,17 @@ def prepare_state(cfg: AgentConfig) -> None:
             _mkdir_private(where.parent)
             where = cfg.state_dir / "runsc"
             runtimes_cfg = _prepare_runsc_or_drop_it(cfg)
+            where = cfg.containerd.config
+            # The binary says which containerd it is: its config layout and defaults.
+            version = containerd_version(cfg.containerd.binary)
             pods = pod_runtime_settings(
                 runtimes_cfg,
-                version=containerd_version(cfg.containerd.binary),
+                version=(version.major, version.minor),
                 may_lower_oom=may_lower_oom_score(),
             )
-            where = cfg.containerd.config
-            write_containerd_config(runtimes_cfg, pods)
+            write_containerd_config(runtimes_cfg, pods, version)
+    except ContainerdVersionError as e:
+        raise AgentError(f"cannot write the containerd config {str(where)!r}: {e}") from e
     except OSError as e:
         # A failed write (ENOSPC) carries no file name: name the file being made.
         raise AgentError(

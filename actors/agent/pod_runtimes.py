@@ -22,11 +22,12 @@ parameters (`containerd_version`, `may_lower_oom_score` do that I/O).
 from __future__ import annotations
 
 import re
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from actors.agent.config.schema import AgentConfig
+from actors.agent.containerd_version import ContainerdVersionError
+from actors.agent.containerd_version import containerd_version as detect_containerd_version
 
 __all__ = [
     "RUNC_V2",
@@ -146,14 +147,15 @@ def parse_version(text: str) -> tuple[int, int] | None:
 
 
 def containerd_version(binary: str) -> tuple[int, int] | None:
-    """`containerd --version` as (major, minor); None when it cannot be told."""
+    """`containerd --version` as (major, minor); None when it cannot be told.
+
+    The one detection is `actors.agent.containerd_version`; this is its lenient form.
+    """
     try:
-        out = subprocess.run(
-            [binary, "--version"], capture_output=True, text=True, timeout=10, check=False
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
+        version = detect_containerd_version(binary)
+    except ContainerdVersionError:
         return None
-    return parse_version(out.partition("\n")[0])
+    return (version.major, version.minor)
 
 
 def may_lower_oom_score(status: str = "/proc/self/status") -> bool:

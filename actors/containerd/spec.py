@@ -2,7 +2,8 @@
 
 Pure: no I/O. `ContainerdSpec` holds the keyword arguments of
 `actors.containerd.process:run` after validation; `containerd_command` and
-`containerd_env` build exactly what is executed; `describe_exit` (from
+`containerd_env` build exactly what is executed (the binary's own directory first
+on `PATH`, so its own shims are found); `describe_exit` (from
 `actors.exit_status`, re-exported) turns a `Popen.returncode` into the words
 an error message uses.
 
@@ -34,6 +35,7 @@ __all__ = [
     "ContainerdSpec",
     "containerd_command",
     "containerd_env",
+    "containerd_path",
     "describe_exit",
 ]
 
@@ -144,6 +146,23 @@ def containerd_command(spec: ContainerdSpec, setpriv: str | None) -> list[str]:
     return [setpriv, "--pdeathsig", "KILL", "--", *command]
 
 
+def containerd_path(spec: ContainerdSpec) -> str:
+    """`PATH` for containerd: the directory of `spec.binary` first, then `spec.path`.
+
+    containerd looks its shims (`containerd-shim-runc-v2`) up on `PATH` and falls
+    back to its own directory only when they are not found there. A containerd that
+    is not the system's (`/opt/ctd-2.1/bin/containerd`) must run the shims of its
+    own release, not the older ones of `/usr/bin`: its directory comes first.
+    """
+    own = os.path.dirname(spec.binary)
+    rest = [d for d in spec.path.split(":") if d != own]
+    return ":".join([own, *rest])
+
+
 def containerd_env(spec: ContainerdSpec) -> dict[str, str]:
-    """containerd's whole environment: `PATH`, `TMPDIR` and `NOTIFY_SOCKET`."""
-    return {"PATH": spec.path, "TMPDIR": spec.tmpdir, "NOTIFY_SOCKET": spec.notify_socket}
+    """containerd's whole environment: `PATH` (`containerd_path`), `TMPDIR`, notify socket."""
+    return {
+        "PATH": containerd_path(spec),
+        "TMPDIR": spec.tmpdir,
+        "NOTIFY_SOCKET": spec.notify_socket,
+    }

@@ -47,9 +47,19 @@ def pin_image(client: ContainerdClient, namespace: str, name: str, file: str) ->
     """
     labels = dict(pin_labels(file))
     mask = field_mask_pb2.FieldMask(paths=[f"labels.{k}" for k in labels])
+    # The image is sent with its target: containerd 1.7 dereferences it in every
+    # Update, whatever the mask says, and crashes on an image without one.
+    current = client.call(
+        client.images.Get,
+        ipb.GetImageRequest(name=name),
+        what=f"image {name!r}",
+        namespace=namespace,
+    ).image
     client.call(
         client.images.Update,
-        ipb.UpdateImageRequest(image=ipb.Image(name=name, labels=labels), update_mask=mask),
+        ipb.UpdateImageRequest(
+            image=ipb.Image(name=name, labels=labels, target=current.target), update_mask=mask
+        ),
         what=f"pin of image {name!r}",
         namespace=namespace,
     )
@@ -72,16 +82,20 @@ def release_stale_pins(
         what="image list",
         namespace=namespace,
     )
-    stale = sorted(
-        image.name
+    targets = {
+        image.name: image.target
         for image in reply.images
         if PRESEEDED_LABEL in image.labels and image.name not in keep
-    )
+    }
+    stale = sorted(targets)
     mask = field_mask_pb2.FieldMask(paths=[f"labels.{PINNED_LABEL}", f"labels.{PRESEEDED_LABEL}"])
     for name in stale:
+        # With its target: containerd 1.7 crashes on an Update of an image without one.
         client.call(
             client.images.Update,
-            ipb.UpdateImageRequest(image=ipb.Image(name=name), update_mask=mask),
+            ipb.UpdateImageRequest(
+                image=ipb.Image(name=name, target=targets[name]), update_mask=mask
+            ),
             what=f"unpin of image {name!r}",
             namespace=namespace,
         )

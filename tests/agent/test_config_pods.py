@@ -11,6 +11,7 @@ import pytest
 
 from actors.agent.config import ConfigError, parse_config
 from actors.agent.containerd_config import render_containerd_config
+from actors.agent.containerd_version import ContainerdVersion
 from actors.agent.pod_runtimes import (
     containerd_version,
     default_sandbox_image,
@@ -50,7 +51,8 @@ def test_runsc_renders_as_the_runc_shim_running_the_launcher_with_its_root_in_th
         f'[runsc]\nbinary = "{fake_runsc(tmp_path)}"\n'
         '[cri]\ndefault_runtime = "runsc"\nsandbox_image = "example.test/pause:1"\n'
     )
-    cri = tomllib.loads(render_containerd_config(cfg))["plugins"]["io.containerd.grpc.v1.cri"]
+    text = render_containerd_config(cfg, ContainerdVersion(1, 6, 20))
+    cri = tomllib.loads(text)["plugins"]["io.containerd.grpc.v1.cri"]
     assert cri["sandbox_image"] == "example.test/pause:1"
     assert cri["containerd"] == {
         "default_runtime_name": "runsc",

@@ -24,8 +24,9 @@ pytestmark = pytest.mark.containerd
 def test_version_call_answers_with_containerds_version(containerd: ContainerdDaemon) -> None:
     info = version_call(containerd.address, timeout=10)
     reference = containerd.ctr("version")
-    assert info.version and info.version in reference
-    assert info.revision and info.revision in reference
+    assert info.version and f"Version:  {info.version}\n" in reference
+    # Debian's 2.x build carries no revision (`Revision: ` in ctr version): may be empty.
+    assert f"Revision: {info.revision}\n" in reference
 
 
 def test_version_call_on_a_socket_nobody_serves_times_out(tmp_path: Path) -> None:

@@ -25,6 +25,7 @@ from containerd_daemon import ContainerdDaemon
 from containerd_helpers import FakeNode, in_thread, wait_until
 from procs import pid_alive
 
+from actors.agent.containerd_version import containerd_version
 from actors.containerd.children import child_specs
 from actors.containerd.process import Outcome, run_containerd
 from actors.containerd.spec import ContainerdSpec
@@ -109,7 +110,8 @@ def test_the_node_is_healthy_only_once_containerd_answers(base: Path) -> None:
     messages = node.messages()
     assert "containerd notify: READY=1" in messages
     ready = [m for m in messages if " is ready, " in m]
-    assert len(ready) == 1 and ready[0].startswith("containerd 1.6.20"), messages
+    version = containerd_version(spec.binary)  # this run's containerd: 1.6, 1.7 or 2.x
+    assert len(ready) == 1 and ready[0].startswith(f"containerd {version}"), messages
     assert stat.S_IMODE(os.lstat(spec.fifo).st_mode) == 0o600
 
 
@@ -288,3 +290,23 @@ def test_containerd_dies_with_the_process_that_runs_it(base: Path) -> None:
         child.wait(timeout=10)
         if child.stdout is not None:
             child.stdout.close()
+
+
+def test_containerd_finds_the_shims_of_its_own_release_before_those_on_its_path(
+    base: Path,
+) -> None:
+    # With NC_CONTAINERD=sid the binary is 2.1's, and the spec's PATH holds /usr/bin,
+    # where Debian 12's 1.6 shim lies: containerd must still run its own release's.
+    spec = make_spec(base)
+    node = FakeNode()
+    outcome = in_thread(run_containerd, spec, node)
+    pid = started_pid(node)
+    assert node.healthy.wait(20), f"not HEALTHY within 20s: {node.messages()}"
+    with open(f"/proc/{pid}/environ", "rb") as f:
+        env = dict(kv.split("=", 1) for kv in f.read().decode().split("\0") if kv)
+    node.cancel()
+    assert outcome.result(timeout=20) == Outcome(canceled=True)
+    own = os.path.dirname(CONTAINERD)
+    assert env["PATH"] == ":".join([own, *(d for d in spec.path.split(":") if d != own)])
+    shim = shutil.which("containerd-shim-runc-v2", path=env["PATH"])
+    assert shim == os.path.join(own, "containerd-shim-runc-v2")

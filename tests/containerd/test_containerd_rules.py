@@ -161,6 +161,15 @@ def test_containerd_environment_is_exactly_path_tmpdir_and_notify_socket() -> No
     }
 
 
+def test_the_directory_of_a_containerd_elsewhere_comes_first_on_its_path() -> None:
+    # A containerd of another release must find its own shims before /usr/bin's.
+    assert containerd_env(spec(binary="/opt/ctd/bin/containerd"))["PATH"] == (
+        "/opt/ctd/bin:/usr/bin:/bin"
+    )
+    moved = spec(binary="/opt/ctd/bin/containerd", path="/usr/bin:/opt/ctd/bin:/bin")
+    assert containerd_env(moved)["PATH"] == "/opt/ctd/bin:/usr/bin:/bin"
+
+
 def test_a_relative_path_argument_is_refused() -> None:
     with pytest.raises(ValueError) as e:
         spec(config="config.toml")

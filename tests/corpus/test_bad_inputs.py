@@ -76,7 +76,9 @@ def _seed_victim(containerd: ContainerdDaemon, workdir: Path) -> None:
     """Import, with the reference client, the good image whose name the bad files reuse."""
     good = workdir / "victim-good.tar"
     mc.good_victim_archive(good)
-    containerd.ctr("images", "import", "--no-unpack", str(good), namespace=mc.NAMESPACE)
+    containerd.ctr(
+        "images", "import", *containerd.local, "--no-unpack", str(good), namespace=mc.NAMESPACE
+    )
 
 
 @pytest.fixture(scope="module")

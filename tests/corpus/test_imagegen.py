@@ -59,7 +59,14 @@ def test_ctr_imports_every_kind_of_oci_archive_and_checks_it_complete(
         ig.multi_platform_image("docker.io/library/multi:1", [host, other], include=[host]),
     ]
     names = ig.write_oci_archive(tmp_path / "all.tar", images)
-    containerd.ctr("images", "import", "--no-unpack", str(tmp_path / "all.tar"), namespace="ig1")
+    containerd.ctr(
+        "images",
+        "import",
+        *containerd.local,
+        "--no-unpack",
+        str(tmp_path / "all.tar"),
+        namespace="ig1",
+    )
 
     assert _ctr_images(containerd, "ig1") == names
     check = _ctr_check(containerd, "ig1")
@@ -90,7 +97,14 @@ def test_ctr_imports_a_docker_archive_under_every_tag(
     tags = ig.write_docker_archive(
         tmp_path / "d.tar", [ig.DockerImageSpec(("alpine:latest", "quay.io/team/tool:2"), layers)]
     )
-    containerd.ctr("images", "import", "--no-unpack", str(tmp_path / "d.tar"), namespace="ig2")
+    containerd.ctr(
+        "images",
+        "import",
+        *containerd.local,
+        "--no-unpack",
+        str(tmp_path / "d.tar"),
+        namespace="ig2",
+    )
 
     assert list(tags) == ["alpine:latest", "quay.io/team/tool:2"]
     assert sorted(_ctr_images(containerd, "ig2")) == [

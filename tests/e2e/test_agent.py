@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[2]
 CLI = [str(REPO / "bin" / "node-containerd")]
 IMAGE = "docker.io/library/e2e:1"
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.containerd, pytest.mark.timeout(180)]
 
 
 class Agent:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from test_agent import FULL, Agent
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.containerd, pytest.mark.timeout(180)]
 
 PROBES_OK = 'node_containerd_containerd_liveness_probes_total{result="ok"}'
 PROBES_FAIL = 'node_containerd_containerd_liveness_probes_total{result="fail"}'

@@ -13,7 +13,7 @@ import pytest
 from imagegen import small_image, write_oci_archive
 from test_agent import FULL, Agent
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.containerd, pytest.mark.timeout(180)]
 
 
 def _free_port() -> int:

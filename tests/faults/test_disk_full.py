@@ -46,6 +46,8 @@ IMAGE = "full.local/img:v1"
 #: The preseed policy of these tests: backoff_initial, multiplier, max, jitter.
 INITIAL, MULTIPLIER, MAXIMUM, JITTER = 0.2, 2.0, 2.0, 0.5
 
+pytestmark = pytest.mark.containerd
+
 
 @pytest.fixture
 def workdir() -> Iterator[Path]:

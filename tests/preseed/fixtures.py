@@ -105,6 +105,8 @@ def ctr_export(
 ) -> Path:
     """`ctr images export` from a test containerd."""
     flags = ["--all-platforms"] if all_platforms else []
+    # Go's client-side Export, as ctr 1.x does (2.x's Transfer API export is not used).
+    flags += daemon.local  # type: ignore[attr-defined]
     daemon.ctr("images", "export", *flags, str(out), *names, namespace=namespace)  # type: ignore[attr-defined]
     return out
 

@@ -41,7 +41,11 @@ def _ours(daemon: ContainerdDaemon, path: Path, namespace: str, **options: objec
 
 
 def _ctr(daemon: ContainerdDaemon, path: Path, namespace: str, *flags: str) -> None:
-    daemon.ctr("images", "import", "--no-unpack", *flags, str(path), namespace=namespace)
+    # The reference is Go's client.Import, which the importer mirrors: ctr 2.x's default
+    # goes through the Transfer API instead, which labels every manifest of an index.
+    daemon.ctr(
+        "images", "import", *daemon.local, "--no-unpack", *flags, str(path), namespace=namespace
+    )
 
 
 @pytest.mark.parametrize("kind", ["oci", "docker", "docker_raw"])

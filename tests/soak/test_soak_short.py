@@ -21,6 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
 from soaklib import SHORT, render_table, run_soak, summary
 
+pytestmark = pytest.mark.containerd
+
 
 @pytest.mark.timeout(300)
 def test_the_agent_recovers_from_a_minute_of_random_kills_and_stops_and_keeps_every_invariant() -> (

@@ -1,0 +1,308 @@
+"""Debian's containerd of several suites, fetched and unpacked into a cache of the project.
+
+The test matrix and ``bench/preseed`` run the same tests against the containerd of
+each Debian suite: ``bookworm`` (1.6), ``trixie`` (1.7) and ``sid`` (2.x). This
+module fetches suite ``S``'s ``containerd`` package with ``apt-get download`` under an
+apt state of its own (sources list, lists, cache and an empty dpkg status, all under
+``.cache/containerd/S/apt``), unpacks it with ``dpkg -x`` into
+``.cache/containerd/S/root`` and records its version in ``.cache/containerd/S/version``.
+
+Rules:
+
+- The system's apt configuration, lists and installed packages are never touched:
+  every apt directory is overridden, and ``dpkg -x`` writes no dpkg database.
+- No mirror is named here: the mirror URI and keyring are read from the machine's own
+  apt sources (deb822 ``/etc/apt/sources.list.d/*.sources`` or one-line
+  ``sources.list``), and only the suite is substituted.
+- Idempotent, and offline once cached: a suite whose ``version`` file exists is not
+  fetched again.
+
+Used as a command (``scripts/containerd-versions SUITE...``) and as a module
+(`cached`, `fetch`, `bin_dir`, `binary_version`) by the tests and benchmarks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import MutableMapping
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = [
+    "BINARIES",
+    "CACHE",
+    "SUITES",
+    "FetchError",
+    "Source",
+    "bin_dir",
+    "binary_version",
+    "cached",
+    "cached_version",
+    "fetch",
+    "machine_source",
+    "put_first_on_path",
+]
+
+ROOT = Path(__file__).resolve().parents[1]
+CACHE = ROOT / ".cache" / "containerd"
+"""Where each suite's package is unpacked: ``CACHE/<suite>/root``."""
+
+SUITES = ("bookworm", "trixie", "sid")
+"""The suites the matrix knows, oldest containerd first."""
+
+BINARIES = ("containerd", "ctr", "containerd-shim-runc-v2")
+"""The binaries a suite's package must hold for the matrix to use it."""
+
+APT_SOURCES = Path("/etc/apt/sources.list.d")
+APT_SOURCES_LIST = Path("/etc/apt/sources.list")
+
+
+class FetchError(Exception):
+    """A suite could not be fetched or unpacked; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """The machine's Debian mirror, as its apt sources name it.
+
+    Attributes:
+        uri: the archive's URI (the one whose suites carry ``main``).
+        keyring: the ``Signed-By`` keyring, or "" when the source names none.
+    """
+
+    uri: str
+    keyring: str
+
+
+def _deb822_sources(text: str) -> list[dict[str, str]]:
+    stanzas: list[dict[str, str]] = []
+    current: dict[str, str] = {}
+    for line in text.splitlines() + [""]:
+        if line.startswith("#"):
+            continue
+        if not line.strip():
+            if current:
+                stanzas.append(current)
+            current = {}
+            continue
+        key, _, value = line.partition(":")
+        current[key.strip().lower()] = value.strip()
+    return stanzas
+
+
+def _one_line_sources(text: str) -> list[dict[str, str]]:
+    stanzas = []
+    for line in text.splitlines():
+        m = re.match(r"\s*deb\s+(?:\[([^]]*)\]\s+)?(\S+)\s+(\S+)\s+(.*)", line)
+        if m is None:
+            continue
+        options = dict(o.split("=", 1) for o in (m.group(1) or "").split() if "=" in o)
+        stanza = {"types": "deb", "uris": m.group(2), "suites": m.group(3)}
+        stanza["components"] = m.group(4)
+        if "signed-by" in options:
+            stanza["signed-by"] = options["signed-by"]
+        stanzas.append(stanza)
+    return stanzas
+
+
+def machine_source(
+    sources_dir: Path = APT_SOURCES, sources_list: Path = APT_SOURCES_LIST
+) -> Source:
+    """The Debian archive the machine's own apt sources use for its release.
+
+    The first ``deb`` source with ``main`` and a plain suite (not ``-security`` or
+    ``-updates``) wins.
+
+    Raises:
+        FetchError: no such source.
+    """
+    stanzas: list[dict[str, str]] = []
+    for path in sorted(sources_dir.glob("*.sources")) if sources_dir.is_dir() else []:
+        stanzas += _deb822_sources(path.read_text(errors="replace"))
+    for path in [sources_list, *sorted(sources_dir.glob("*.list"))]:
+        if path.is_file():
+            stanzas += _one_line_sources(path.read_text(errors="replace"))
+    for s in stanzas:
+        plain = [x for x in s.get("suites", "").split() if "-" not in x and "/" not in x]
+        if "deb" in s.get("types", "").split() and "main" in s.get("components", "").split():
+            if plain and s.get("uris"):
+                return Source(uri=s["uris"].split()[0], keyring=s.get("signed-by", ""))
+    raise FetchError(
+        f"no Debian source with component 'main' in {str(sources_dir)!r} or "
+        f"{str(sources_list)!r}: cannot derive the mirror to fetch containerd from"
+    )
+
+
+def bin_dir(suite: str) -> Path:
+    """The directory holding `BINARIES` of a cached suite."""
+    return CACHE / suite / "root" / "usr" / "bin"
+
+
+def cached_version(suite: str) -> str | None:
+    """The containerd version of a cached suite (``"1.7.24"``), None when not cached."""
+    stamp = CACHE / suite / "version"
+    if not stamp.is_file():
+        return None
+    if not all((bin_dir(suite) / b).is_file() for b in BINARIES):
+        return None
+    return stamp.read_text().strip() or None
+
+
+def cached() -> list[str]:
+    """The suites in the cache, in `SUITES` order."""
+    return [s for s in SUITES if cached_version(s) is not None]
+
+
+def put_first_on_path(suite: str, env: MutableMapping[str, str]) -> Path:
+    """Puts cached `suite`'s bin directory first on ``env["PATH"]``; returns it.
+
+    Everything started with `env` then finds that release's containerd, ctr and shims.
+
+    Raises:
+        FetchError: `suite` is unknown or not cached.
+    """
+    if suite not in SUITES:
+        raise FetchError(f"unknown suite {suite!r}: expected one of {', '.join(SUITES)}")
+    if cached_version(suite) is None:
+        raise FetchError(f"{suite!r} is not cached: run scripts/containerd-versions {suite}")
+    own = bin_dir(suite)
+    rest = [d for d in env.get("PATH", os.defpath).split(":") if d != str(own)]
+    env["PATH"] = ":".join([str(own), *rest])
+    return own
+
+
+def binary_version(binary: str | Path) -> str:
+    """The version a containerd binary reports: ``containerd --version`` → ``"2.1.9"``.
+
+    Raises:
+        FetchError: the binary does not run or prints no version.
+    """
+    try:
+        r = subprocess.run(
+            [str(binary), "--version"], capture_output=True, text=True, timeout=30, check=False
+        )
+    except OSError as e:
+        raise FetchError(f"cannot run {str(binary)!r}: {e.strerror or e}") from e
+    m = re.search(r"\sv?(\d+\.\d+\.\d+)", r.stdout)
+    if r.returncode != 0 or m is None:
+        raise FetchError(
+            f"{str(binary)!r} --version printed no version "
+            f"(exit {r.returncode}): {(r.stdout + r.stderr).strip()!r}"
+        )
+    return m.group(1)
+
+
+def _apt(apt: Path, *args: str, cwd: Path | None = None) -> None:
+    command = [
+        "apt-get",
+        "-q",
+        "-o",
+        f"Dir::Etc::sourcelist={apt / 'sources.list'}",
+        "-o",
+        f"Dir::Etc::sourceparts={apt / 'empty'}",
+        "-o",
+        f"Dir::State::Lists={apt / 'lists'}",
+        "-o",
+        f"Dir::Cache={apt / 'cache'}",
+        "-o",
+        f"Dir::State::status={apt / 'status'}",
+        "-o",
+        f"Dir::Etc::preferencesparts={apt / 'empty'}",
+        "-o",
+        f"Dir::Etc::preferences={apt / 'preferences'}",
+        "-o",
+        "APT::Sandbox::User=root",
+        "-o",
+        "Acquire::Retries=2",
+        *args,
+    ]
+    try:
+        r = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=cwd)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise FetchError(f"apt-get {' '.join(args)} failed: {e}") from e
+    if r.returncode != 0:
+        detail = " ".join((r.stderr.strip() or r.stdout.strip()).splitlines()[-3:])
+        raise FetchError(f"apt-get {' '.join(args)} failed (exit {r.returncode}): {detail}")
+
+
+def fetch(suite: str, source: Source | None = None) -> Path:
+    """Fetch and unpack `suite`'s containerd unless cached; return its bin directory.
+
+    Raises:
+        FetchError: unknown suite, no network, or a package without `BINARIES`.
+    """
+    if suite not in SUITES:
+        raise FetchError(f"unknown suite {suite!r}: expected one of {', '.join(SUITES)}")
+    if cached_version(suite) is not None:
+        return bin_dir(suite)
+    src = source or machine_source()
+    base = CACHE / suite
+    apt = base / "apt"
+    for d in (apt / "lists" / "partial", apt / "cache" / "archives" / "partial", apt / "empty"):
+        d.mkdir(parents=True, exist_ok=True)
+    (apt / "status").touch()
+    signed = f" [signed-by={src.keyring}]" if src.keyring else ""
+    (apt / "sources.list").write_text(f"deb{signed} {src.uri} {suite} main\n")
+    # Without --error-on=any, a mirror that cannot be reached is only a warning.
+    _apt(apt, "update", "--error-on=any")
+    with tempfile.TemporaryDirectory(dir=base) as tmp:
+        _apt(apt, "download", "containerd", cwd=Path(tmp))
+        debs = sorted(Path(tmp).glob("containerd_*.deb"))
+        if not debs:
+            raise FetchError(f"apt-get download containerd of {suite!r} left no .deb")
+        shutil.rmtree(base / "root", ignore_errors=True)
+        r = subprocess.run(
+            ["dpkg", "-x", str(debs[0]), str(base / "root")], capture_output=True, text=True
+        )
+        if r.returncode != 0:
+            raise FetchError(f"dpkg -x {debs[0].name} failed: {r.stderr.strip()}")
+    missing = [b for b in BINARIES if not (bin_dir(suite) / b).is_file()]
+    if missing:
+        raise FetchError(f"{suite!r}'s containerd package has no {', '.join(missing)}")
+    version = binary_version(bin_dir(suite) / "containerd")
+    # The version file marks the suite as complete: written last.
+    (base / "version").write_text(version + "\n")
+    # Only the unpacked tree is needed from now on; the lists are re-fetched if ever needed.
+    shutil.rmtree(apt, ignore_errors=True)
+    return bin_dir(suite)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``containerd-versions [--cached] [--bin-dir] SUITE...``; see ``--help``."""
+    p = argparse.ArgumentParser(
+        prog="containerd-versions",
+        description="Fetch Debian's containerd of each SUITE into .cache/containerd/SUITE "
+        "(a private apt state; the system's apt and packages are not touched) and print "
+        "where its binaries are. Offline once cached.",
+    )
+    p.add_argument("suites", nargs="*", metavar="SUITE", help=f"one of {', '.join(SUITES)}")
+    p.add_argument("--cached", action="store_true", help="only list what is cached; no fetch")
+    p.add_argument("--bin-dir", action="store_true", help="print only the bin directories")
+    args = p.parse_args(argv)
+    suites = args.suites or (cached() if args.cached else list(SUITES))
+    failed = 0
+    for suite in suites:
+        try:
+            if args.cached and cached_version(suite) is None:
+                raise FetchError(f"{suite!r} is not cached")
+            where = bin_dir(suite) if args.cached else fetch(suite)
+            version = binary_version(where / "containerd")
+        except FetchError as e:
+            print(f"containerd-versions: {suite}: {e}", file=sys.stderr)
+            failed += 1
+            continue
+        if args.bin_dir:
+            print(where)
+        else:
+            print(f"{suite}\t{version}\t{where}\t({', '.join(BINARIES)})")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

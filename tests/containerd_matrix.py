@@ -1,0 +1,82 @@
+"""Which containerd this test run uses: the system's, or a Debian suite's from the cache.
+
+``NC_CONTAINERD`` unset or ``system``: the containerd on ``PATH``. ``bookworm``,
+``trixie`` or ``sid``: that suite's containerd, unpacked by
+``scripts/containerd-versions`` into ``.cache/containerd/<suite>``; its directory is
+put first on ``PATH`` for the whole run (fixtures, the agent, ``ctr``, the shims). A
+suite that is not cached is a usage error, never a silent fallback to the system's.
+
+With ``NC_MATRIX_DIR`` set (by ``scripts/test``), the run leaves a record of what it
+ran there (``scripts/matrix.py``).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping, MutableMapping
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+
+from containerd_versions import FetchError, bin_dir, cached_version, put_first_on_path
+from matrix import SYSTEM, Record, system_version, write_record
+
+__all__ = ["describe", "record_run", "select", "selected"]
+
+_selected: list[str] = []
+
+
+def select(env: MutableMapping[str, str]) -> str:
+    """Puts the containerd ``NC_CONTAINERD`` names first on ``env["PATH"]``; returns its name.
+
+    Raises:
+        pytest.UsageError: an unknown or uncached suite.
+    """
+    name = env.get("NC_CONTAINERD", "").strip() or SYSTEM
+    if name != SYSTEM:
+        try:
+            put_first_on_path(name, env)
+        except FetchError as e:
+            raise pytest.UsageError(f"NC_CONTAINERD={name!r}: {e}") from e
+    _selected[:] = [name]
+    return name
+
+
+def selected() -> str:
+    """The name `select` chose: ``system`` or a suite."""
+    return _selected[0] if _selected else SYSTEM
+
+
+def _version() -> str:
+    name = selected()
+    return (system_version() if name == SYSTEM else cached_version(name)) or "none"
+
+
+def describe() -> str:
+    """``sid 2.1.9 (<bin dir>)``: for pytest's header."""
+    name = selected()
+    where = "PATH" if name == SYSTEM else str(bin_dir(name))
+    return f"{name} {_version()} ({where})"
+
+
+def record_run(
+    env: Mapping[str, str], exitstatus: int, collected: int, counts: Mapping[str, int]
+) -> None:
+    """Leaves the record of this run in ``NC_MATRIX_DIR``, if set."""
+    directory = env.get("NC_MATRIX_DIR")
+    if not directory:
+        return
+    record = Record(
+        name=selected(),
+        version=_version(),
+        ran=True,
+        exitstatus=exitstatus,
+        collected=collected,
+        passed=counts.get("passed", 0),
+        failed=counts.get("failed", 0),
+        error=counts.get("error", 0),
+        skipped=counts.get("skipped", 0),
+    )
+    write_record(Path(directory), record)
