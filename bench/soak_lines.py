@@ -178,6 +178,14 @@ class JsonLogFollower:
             else:
                 self.received.append(int(m.group(1)))
         elif kind == "leveled":
+            if dn == RUNSC_DN:
+                # A runsc process writing into the FIFO at the same moment (containerd 2.x
+                # runs `runsc features` at every start) makes our lines the continuation
+                # lines of its entry: they arrived, inside that entry.
+                for line in list(doc.get("lines", []))[1:]:  # type: ignore[call-overload]
+                    m = _LINE.fullmatch(str(line))
+                    if m is not None:
+                        self.received.append(int(m.group(1)))
             message = str(doc.get("message", ""))
             t = float(doc["time"])  # type: ignore[arg-type]
             m = _RESCHEDULE.search(message)
