@@ -1,7 +1,8 @@
 """`run` under a stand-in systemd when the tree fails: STOPPING=1 with the failure, exit 1.
 
-No containerd needed: ``/bin/false`` stands in for it, and restart intensities of 0
-make its first exit fail the tree at once.
+No containerd needed: a script stands in for it that answers ``--version`` as
+containerd 1.6 does (the agent asks before writing the config) and exits 1 when run,
+and restart intensities of 0 make that first exit fail the tree at once.
 """
 
 from __future__ import annotations
@@ -18,9 +19,18 @@ pytestmark = pytest.mark.timeout(120)
 
 REPO = Path(__file__).resolve().parents[2]
 
+FAKE_CONTAINERD = """\
+#!/bin/sh
+if [ "$1" = --version ]; then
+    echo "containerd github.com/containerd/containerd 1.6.20~ds1 1.6.20~ds1-1"
+    exit 0
+fi
+exit 1
+"""
+
 CONFIG = """\
 [containerd]
-binary = "/bin/false"
+binary = "{binary}"
 [policy."root.containerd"]
 max_restarts = 0
 [policy."root"]
@@ -33,7 +43,10 @@ def test_a_tree_that_fails_says_stopping_with_the_reason_and_never_ready(short_d
     receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     receiver.bind(str(notify))
     config = short_dir / "agent.toml"
-    config.write_text(CONFIG)
+    fake = short_dir / "containerd"
+    fake.write_text(FAKE_CONTAINERD)
+    fake.chmod(0o755)
+    config.write_text(CONFIG.format(binary=fake))
     env = {
         **os.environ,
         "NODE_CONTAINERD_STATE": str(short_dir / "s"),
@@ -60,7 +73,7 @@ def test_a_tree_that_fails_says_stopping_with_the_reason_and_never_ready(short_d
     finally:
         receiver.close()
     failure = r.stderr.splitlines()[-1].removeprefix("node-containerd: stopped: ")
-    assert failure.endswith("containerd '/bin/false' exited: exit status 1"), r.stderr
+    assert failure.endswith(f"containerd {str(fake)!r} exited: exit status 1"), r.stderr
     assert datagrams[0] == "STATUS=starting containerd"
     assert datagrams[-1] == f"STOPPING=1\nSTATUS=stopping: failed: {failure}"
     assert "STATUS=root.containerd DEAD, restarting (node-containerd status shows why)" in datagrams
