@@ -6,6 +6,7 @@ asked for and the logs. The supervised runs are in test_containerd_tree.py.
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import json
 import os
@@ -84,8 +85,32 @@ def running_with(config: str) -> list[int]:
     return pids
 
 
-def started_pid(node: FakeNode) -> int:
-    message = node.wait_message("started containerd", timeout=20)
+def nobody_answers(path: str) -> bool:
+    """Whether a connect to the unix socket `path` is refused (or there is none)."""
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.settimeout(1.0)
+    try:
+        probe.connect(path)
+    except (ConnectionRefusedError, FileNotFoundError):
+        return True
+    except OSError:
+        return False
+    finally:
+        probe.close()
+    return False
+
+
+def started_pid(node: FakeNode, outcome: concurrent.futures.Future[Outcome] | None = None) -> int:
+    """The pid containerd was started with; fails at once, naming the outcome, if the
+    run ended before it started (a setup error is an outcome, not a log line)."""
+    deadline = time.monotonic() + 20
+    while outcome is not None and not outcome.done() and time.monotonic() < deadline:
+        if any("started containerd" in m for m in node.messages()):
+            break
+        time.sleep(0.05)
+    if outcome is not None and outcome.done():
+        assert any("started containerd" in m for m in node.messages()), outcome.result()
+    message = node.wait_message("started containerd", timeout=max(0.1, deadline - time.monotonic()))
     return int(message.rsplit("pid ", 1)[1].rstrip(")"))
 
 
@@ -285,6 +310,8 @@ def test_containerd_dies_with_the_process_that_runs_it(base: Path) -> None:
         child.kill()  # no cancel, no SIGTERM: only the parent-death signal can act
         child.wait(timeout=10)
         wait_until(lambda: not pid_alive(pid), 10, "containerd died with its parent")
+        # Nothing it started may keep its socket: the next start must find it stale.
+        wait_until(lambda: nobody_answers(spec.address), 10, "nobody answers on its socket")
     finally:
         child.kill()
         child.wait(timeout=10)
@@ -300,7 +327,7 @@ def test_containerd_finds_the_shims_of_its_own_release_before_those_on_its_path(
     spec = make_spec(base)
     node = FakeNode()
     outcome = in_thread(run_containerd, spec, node)
-    pid = started_pid(node)
+    pid = started_pid(node, outcome)
     assert node.healthy.wait(20), f"not HEALTHY within 20s: {node.messages()}"
     with open(f"/proc/{pid}/environ", "rb") as f:
         env = dict(kv.split("=", 1) for kv in f.read().decode().split("\0") if kv)
