@@ -48,19 +48,19 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from actors.containerd.api.version import version_call
+from actors.containerd.core.spec import ContainerdSpec
 from actors.containerd.fifo import ensure_fifo, open_fifo, set_pipe_size
 from actors.containerd.logpump import run_pump
-from actors.containerd.notify import NotifySocket
+from actors.containerd.notify_socket import NotifySocket
 from actors.containerd.process import run_containerd
-from actors.containerd.spec import ContainerdSpec
-from actors.containerd.version import version_call
-from actors.containerd.wakeup import Wakeup
 from actors.logtree import LogTree, RawEntry
 from actors.supervisor.core.events import RunnableSpec
 from actors.supervisor.core.policy import PolicyRule, PolicySet
 from actors.supervisor.runtime.actor import Supervisor
 from actors.supervisor.runtime.switching import use_fast_switching
 from actors.supervisor.testing.kit import StateRecorder
+from actors.wakeup import Wakeup
 
 RUNSC = "root.containerd.runsc"
 CONTAINERD = shutil.which("containerd") or "/usr/bin/containerd"

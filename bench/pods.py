@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from pod_agent import PAUSE_REF, PodAgent
 from pod_images import PAUSE_ENTRYPOINT, busybox_image
 
-from actors.cri.pods import PodRun
+from actors.containerd.api.cri import PodRun
 from messages.cri.runtime.v1 import api_pb2 as cri
 
 HANDLERS = ("runc", "runsc")

@@ -58,7 +58,7 @@ from preseed.fixtures import (
 )
 
 from actors.preseed import ContainerdClient, ImportOptions, import_archive, preseed_dir
-from actors.preseed.runnable import default_parallel
+from actors.preseed.service.runnable import default_parallel
 
 MB = 1_000_000
 

@@ -18,8 +18,9 @@ import subprocess
 import time
 from pathlib import Path
 
-from actors.agent.containerd_config import ContainerdSettings, render_settings
-from actors.agent.containerd_version import ContainerdVersion, containerd_version
+from actors.containerd.core.version import ContainerdVersion
+from actors.containerd.runtimes.binary import containerd_version
+from actors.containerd.runtimes.config_file import ContainerdSettings, render_settings
 
 __all__ = ["ContainerdDaemon", "containerd_available"]
 

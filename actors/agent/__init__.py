@@ -7,14 +7,14 @@ pulls in neither grpc nor pykka, so `--help` and `config check` stay fast.
 
 from __future__ import annotations
 
-from actors.agent.config import (
+from actors.config import (
     AgentConfig,
     ConfigError,
     default_toml,
     load_config,
     parse_config,
 )
-from actors.agent.containerd_config import render_containerd_config
+from actors.containerd.runtimes.config_file import render_containerd_config
 
 __all__ = [
     "AgentConfig",

@@ -33,10 +33,11 @@ from typing import Any, TypeVar
 
 import grpc
 
-from actors.agent.config.schema import AgentConfig
 from actors.agent.control.wire import channel_target
-from actors.agent.pod_runtimes import default_sandbox_image, parse_version, pod_runtime_settings
-from actors.cri.pods import CriClient, CriError, PodRun
+from actors.config.schema import AgentConfig
+from actors.containerd.api.cri import CriClient, CriError, PodRun
+from actors.containerd.core.version import ContainerdVersion
+from actors.containerd.runtimes.handlers import default_sandbox_image, pod_runtime_settings
 from messages.control import control_pb2 as control
 from messages.control import control_pb2_grpc as control_grpc
 from messages.cri.runtime.v1 import api_pb2 as cri
@@ -158,7 +159,7 @@ def run_checks(cfg: AgentConfig, image: str | None = None) -> list[CheckResult]:
                 *(CheckResult(n, "containerd does not answer (see above)") for n in rest),
             ]
         sandbox_image = cfg.cri.sandbox_image or default_sandbox_image(
-            parse_version(version.runtime_version)
+            ContainerdVersion.find(version.runtime_version)
         )
         name = f"sandbox image {sandbox_image!r} is present"
         results = [

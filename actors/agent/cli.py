@@ -413,7 +413,7 @@ def _since(text: str) -> float:
     """`--since`: a duration before now, or an ISO 8601 time; seconds since the epoch."""
     import time
 
-    from actors.agent.config.units import parse_duration
+    from actors.config.units import parse_duration
 
     try:
         return time.time() - parse_duration(text)
@@ -451,7 +451,7 @@ def _usage_error(parser: argparse.ArgumentParser, message: str) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from actors.agent.config import ConfigError, load_config
+    from actors.config import ConfigError, load_config
 
     try:
         cfg = load_config(args.config)
@@ -470,7 +470,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from actors.agent.config import ConfigError, load_config
+    from actors.config import ConfigError, load_config
 
     try:
         cfg = load_config(args.config)
@@ -483,7 +483,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_config_default(args: argparse.Namespace) -> int:
-    from actors.agent.config import default_toml
+    from actors.config import default_toml
 
     sys.stdout.write(default_toml())
     sys.stdout.flush()
@@ -491,7 +491,7 @@ def _cmd_config_default(args: argparse.Namespace) -> int:
 
 
 def _cmd_config_check(args: argparse.Namespace) -> int:
-    from actors.agent.config import ConfigError, load_config, parse_config
+    from actors.config import ConfigError, load_config, parse_config
 
     status = ExitCode.OK
     for name in args.files:
@@ -514,7 +514,7 @@ def _control(name: str) -> Handler:
 
     def handler(args: argparse.Namespace) -> int:
         if args.socket is None:
-            from actors.agent.config import ConfigError, load_config
+            from actors.config import ConfigError, load_config
 
             try:
                 cfg = load_config(args.config, check_binaries=False)

@@ -23,14 +23,17 @@ from contextlib import ExitStack
 from pathlib import Path
 from types import FrameType
 
-from actors.agent.config.schema import AgentConfig
-from actors.agent.containerd_config import write_containerd_config
-from actors.agent.containerd_version import ContainerdVersionError, containerd_version
 from actors.agent.metrics import LOG_BYTES, Metrics
-from actors.agent.pod_runtimes import may_lower_oom_score, pod_runtime_settings
 from actors.agent.root import root_spec
-from actors.agent.sdnotify import NotifySender, NotifyUnsupported, take_environment
-from actors.agent.systemd import SystemdNotifier
+from actors.agent.systemd.notifier import SystemdNotifier
+from actors.agent.systemd.sdnotify import NotifySender, NotifyUnsupported, take_environment
+from actors.config.schema import AgentConfig
+from actors.containerd.core.version import ContainerdVersionError
+from actors.containerd.runtimes.binary import containerd_version
+from actors.containerd.runtimes.config_file import write_containerd_config
+from actors.containerd.runtimes.handlers import may_lower_oom_score, pod_runtime_settings
+from actors.containerd.runtimes.runsc.access import AccessError
+from actors.containerd.runtimes.runsc.state import prepare_runsc
 from actors.logtree import (
     JsonLinesSink,
     LeveledEntry,
@@ -40,8 +43,6 @@ from actors.logtree import (
     StderrSink,
 )
 from actors.logtree.journal import stream_is_journal
-from actors.runsc.access import AccessError
-from actors.runsc.state import prepare_runsc
 from actors.supervisor.runtime import clock
 from actors.supervisor.runtime.actor import LogBytesSink, StateObserver, Supervisor
 from actors.supervisor.runtime.spawn import ensure_std_fds
@@ -94,7 +95,7 @@ def prepare_state(cfg: AgentConfig) -> None:
             version = containerd_version(cfg.containerd.binary)
             pods = pod_runtime_settings(
                 runtimes_cfg,
-                version=(version.major, version.minor),
+                version=version,
                 may_lower_oom=may_lower_oom_score(),
             )
             write_containerd_config(runtimes_cfg, pods, version)

@@ -3,7 +3,7 @@
     root                       this module's `run`: starts containerd, HEALTHY, DONE
     └── root.containerd        actors.containerd.process:run (the containerd daemon)
         ├── root.containerd.runsc     actors.containerd.logpump:run (runsc's FIFO)
-        └── root.containerd.preseed   actors.preseed.runnable:run (image tarballs)
+        └── root.containerd.preseed   actors.preseed.service.runnable:run (image tarballs)
 
 As in Metropolis, the containerd service is one node whose children are the
 log pump and preseed; `root` only starts it and is then DONE, so its process
@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from actors.agent.config.schema import AgentConfig
-from actors.agent.pod_runtimes import containerd_version, default_sandbox_image
+from actors.config.schema import AgentConfig
+from actors.containerd.runtimes.binary import containerd_version_or_none
+from actors.containerd.runtimes.handlers import default_sandbox_image
 from actors.supervisor.core.events import RunnableSpec
 from actors.supervisor.process.api import Context, Signal, signal
 from actors.supervisor.process.api import run as run_child
@@ -32,7 +33,7 @@ def sandbox_image(cfg: AgentConfig) -> str | None:
     containerd's default for its version); None with the user's own containerd config."""
     if not cfg.containerd.generate_config:
         return None
-    version = containerd_version(cfg.containerd.binary)
+    version = containerd_version_or_none(cfg.containerd.binary)
     return cfg.cri.sandbox_image or default_sandbox_image(version)
 
 
@@ -58,7 +59,7 @@ def preseed_args(cfg: AgentConfig) -> dict[str, Any]:
 
 
 def containerd_args(cfg: AgentConfig) -> dict[str, Any]:
-    """Keyword arguments of `root.containerd` (see `actors.containerd.spec`)."""
+    """Keyword arguments of `root.containerd` (see `actors.containerd.core.spec`)."""
     c = cfg.containerd
     grace = cfg.policy_set().for_dn("root.containerd").grace_period
     return {

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from actors.containerd.core.spec import ContainerdSpec
 from actors.containerd.node import ChildSpecs
-from actors.containerd.spec import ContainerdSpec
 from actors.supervisor.process.api import Context, Signal, logger, signal
 
 __all__ = ["LOGPUMP", "PRESEED", "PRESEED_DISABLED", "child_specs", "preseed_disabled"]
 
 LOGPUMP = "actors.containerd.logpump:run"
-PRESEED = "actors.preseed.runnable:run"
+PRESEED = "actors.preseed.service.runnable:run"
 PRESEED_DISABLED = "actors.containerd.children:preseed_disabled"
 
 

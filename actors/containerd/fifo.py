@@ -18,7 +18,8 @@ The rules this module enforces:
 * The buffer is raised with `F_SETPIPE_SZ`, capped at the kernel's
   `/proc/sys/fs/pipe-max-size`.
 
-The pure parts (`validate_fifo_mode`, `clamp_pipe_size`) have no I/O.
+The pure rules (`validate_fifo_mode`, `clamp_pipe_size`, the defaults, `FifoError`)
+are `actors.containerd.core.fifo_rules`.
 """
 
 from __future__ import annotations
@@ -28,32 +29,18 @@ import fcntl
 import os
 import stat
 
-__all__ = [
-    "DEFAULT_FIFO_MODE",
-    "DEFAULT_PIPE_SIZE",
-    "FifoError",
-    "FifoSetup",
-    "clamp_pipe_size",
-    "ensure_fifo",
-    "open_fifo",
-    "pipe_max_size",
-    "set_pipe_size",
-    "validate_fifo_mode",
-]
+from actors.containerd.core.fifo_rules import (
+    DEFAULT_FIFO_MODE,
+    FifoError,
+    clamp_pipe_size,
+    validate_fifo_mode,
+)
 
-#: Permission bits of a newly made FIFO: owner read/write only.
-DEFAULT_FIFO_MODE = 0o600
-
-#: Requested kernel buffer of the FIFO, in bytes (1 MiB).
-DEFAULT_PIPE_SIZE = 1 << 20
+__all__ = ["FifoSetup", "ensure_fifo", "open_fifo", "pipe_max_size", "set_pipe_size"]
 
 _F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 _F_GETPIPE_SZ = getattr(fcntl, "F_GETPIPE_SZ", 1032)
 _PIPE_MAX_SIZE_FILE = "/proc/sys/fs/pipe-max-size"
-
-
-class FifoError(OSError):
-    """The FIFO path or mode is unusable, or an operation on the FIFO failed."""
 
 
 class FifoSetup(enum.Enum):
@@ -62,43 +49,6 @@ class FifoSetup(enum.Enum):
     CREATED = "created"
     MODE_FIXED = "mode fixed"
     UNCHANGED = "unchanged"
-
-
-def validate_fifo_mode(mode: int) -> int:
-    """Checks the permission bits configured for the FIFO.
-
-    Args:
-        mode: permission bits, e.g. `0o600`.
-
-    Returns:
-        The mode, unchanged.
-
-    Raises:
-        FifoError: the mode has bits outside `0o777`, is world-writable, or does
-            not let its owner both read and write.
-    """
-    if not isinstance(mode, int) or isinstance(mode, bool) or mode & ~0o777:
-        raise FifoError(f"fifo mode {_octal(mode)} is invalid: only permission bits 0o777 allowed")
-    if mode & stat.S_IWOTH:
-        raise FifoError(f"fifo mode {_octal(mode)} is invalid: it is world-writable")
-    if mode & 0o600 != 0o600:
-        raise FifoError(f"fifo mode {_octal(mode)} is invalid: the owner must read and write")
-    return mode
-
-
-def clamp_pipe_size(requested: int, kernel_max: int) -> int:
-    """The pipe size to ask the kernel for: `requested`, capped at `kernel_max`.
-
-    Args:
-        requested: wanted buffer size in bytes; must be positive.
-        kernel_max: `/proc/sys/fs/pipe-max-size` in bytes.
-
-    Raises:
-        FifoError: `requested` is not a positive integer.
-    """
-    if not isinstance(requested, int) or isinstance(requested, bool) or requested <= 0:
-        raise FifoError(f"pipe size {requested!r} is invalid: expected a positive byte count")
-    return min(requested, kernel_max)
 
 
 def ensure_fifo(path: str, mode: int = DEFAULT_FIFO_MODE) -> FifoSetup:
@@ -208,10 +158,6 @@ def set_pipe_size(fd: int, requested: int) -> int:
 
 def _reason(e: OSError) -> str:
     return (e.strerror or str(e)).lower()
-
-
-def _octal(mode: object) -> str:
-    return oct(mode) if isinstance(mode, int) else repr(mode)
 
 
 def _kind(mode: int) -> str:

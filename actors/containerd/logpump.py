@@ -40,11 +40,12 @@ from typing import Any
 
 import pykka
 
-from actors.containerd.fifo import DEFAULT_PIPE_SIZE, FifoError, open_fifo, set_pipe_size
+from actors.containerd.core.fifo_rules import DEFAULT_PIPE_SIZE, FifoError
+from actors.containerd.fifo import open_fifo, set_pipe_size
 from actors.containerd.node import ContextNode, Node, RawSink
-from actors.containerd.wakeup import Wakeup, wait_readable
 from actors.mailbox import tell_or_drop, tell_when_set
 from actors.supervisor.process.api import Context
+from actors.wakeup import Wakeup, wait_readable
 
 __all__ = ["READ_SIZE", "LogPumpActor", "PumpError", "pump", "run", "run_pump"]
 

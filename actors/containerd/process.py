@@ -35,9 +35,9 @@ from typing import Any, assert_never
 
 import pykka
 
+from actors.containerd.api.version import describe_probe_error, version_call
 from actors.containerd.children import child_specs
-from actors.containerd.daemon import DaemonProcess
-from actors.containerd.events import (
+from actors.containerd.core.events import (
     Action,
     AddMetric,
     CancelRequested,
@@ -65,20 +65,22 @@ from actors.containerd.events import (
     Timer,
     TimerFired,
 )
-from actors.containerd.fifo import FifoError, ensure_fifo, open_fifo, set_pipe_size
-from actors.containerd.lifecycle import DRAIN_TIMEOUT, ContainerdLifecycle
+from actors.containerd.core.fifo_rules import FifoError
+from actors.containerd.core.lifecycle import DRAIN_TIMEOUT, ContainerdLifecycle
+from actors.containerd.core.notify import NotifyError
+from actors.containerd.core.spec import ContainerdSpec, containerd_command, containerd_env
+from actors.containerd.daemon import DaemonProcess
+from actors.containerd.fifo import ensure_fifo, open_fifo, set_pipe_size
 from actors.containerd.node import ContextNode, Node
-from actors.containerd.notify import NotifyError, NotifySocket
-from actors.containerd.spec import ContainerdSpec, containerd_command, containerd_env
+from actors.containerd.notify_socket import NotifySocket
 from actors.containerd.stale import clear_stale_sockets
-from actors.containerd.version import describe_probe_error, version_call
-from actors.containerd.wakeup import Wakeup
 from actors.mailbox import tell_or_drop, tell_when_set
 from actors.supervisor.process.api import Context
+from actors.wakeup import Wakeup
 
 __all__ = [
     "DRAIN_TIMEOUT",
-    "ContainerdError",
+    "ContainerdFailure",
     "ContainerdProcessActor",
     "Outcome",
     "run",
@@ -86,7 +88,7 @@ __all__ = [
 ]
 
 
-class ContainerdError(Exception):
+class ContainerdFailure(Exception):
     """containerd failed: it exited, did not become ready, or could not start."""
 
 
@@ -94,13 +96,13 @@ def run(ctx: Context, **args: Any) -> None:
     """The runnable of `root.containerd`; `args` are `ContainerdSpec`'s fields.
 
     Raises:
-        ContainerdError: containerd exited, was not ready in time, stopped answering
+        ContainerdFailure: containerd exited, was not ready in time, stopped answering
             the liveness probe, or could not start.
     """
     spec = ContainerdSpec(**args)
     outcome = run_containerd(spec, ContextNode(ctx))
     if outcome.error is not None:
-        raise ContainerdError(outcome.error)
+        raise ContainerdFailure(outcome.error)
 
 
 def run_containerd(spec: ContainerdSpec, node: Node) -> Outcome:
@@ -196,7 +198,7 @@ class ContainerdProcessActor(pykka.ThreadingActor):
     def _check_config_and_sockets(self) -> None:
         spec = self._spec
         if not (os.path.isfile(spec.binary) and os.access(spec.binary, os.X_OK)):
-            raise ContainerdError(f"containerd binary {spec.binary!r} is not an executable file")
+            raise ContainerdFailure(f"containerd binary {spec.binary!r} is not an executable file")
         for path in clear_stale_sockets(spec.config, spec.address):
             self._log.info("removed stale socket %r left by an earlier containerd", path)
 

@@ -21,16 +21,18 @@ directory (`watch`, `inotify`); pins are in `pins`, unpacking in `unpack`.
 
 from __future__ import annotations
 
-from actors.preseed.client import ContainerdClient
-from actors.preseed.errors import ContainerdError, PreseedError
-from actors.preseed.importer import import_archive
-from actors.preseed.options import ImportOptions
-from actors.preseed.preseed import preseed_dir
-from actors.preseed.results import ImportedImage, ImportResult, PreseedReport
+from actors.containerd.api.client import ContainerdClient
+from actors.containerd.api.errors import ContainerdError
+from actors.preseed.errors import ContainerdFailed, PreseedError
+from actors.preseed.importer.archive_import import import_archive
+from actors.preseed.importer.options import ImportOptions
+from actors.preseed.importer.results import ImportedImage, ImportResult, PreseedReport
+from actors.preseed.service.directory import preseed_dir
 
 __all__ = [
     "ContainerdClient",
     "ContainerdError",
+    "ContainerdFailed",
     "ImportOptions",
     "ImportResult",
     "ImportedImage",

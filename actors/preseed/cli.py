@@ -18,12 +18,12 @@ import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from actors.preseed.client import ContainerdClient
-from actors.preseed.errors import PreseedError
-from actors.preseed.importer import display_name, import_archive
-from actors.preseed.options import ImportOptions
-from actors.preseed.preseed import describe, preseed_dir
-from actors.preseed.results import ImportResult
+from actors.containerd.api.client import ContainerdClient
+from actors.preseed.errors import FAILURES, PreseedError
+from actors.preseed.importer.archive_import import display_name, import_archive
+from actors.preseed.importer.options import ImportOptions
+from actors.preseed.importer.results import ImportResult
+from actors.preseed.service.directory import describe, preseed_dir
 
 __all__ = ["add_parsers", "main"]
 
@@ -237,7 +237,7 @@ def run_preseed(
                 parallel=max(1, args.parallel),
                 pin=args.pin,
             )
-        except PreseedError as e:
+        except FAILURES as e:
             err.write(f"error: {e}\n")
             return 1
     entries = [_entry(r) for r in report.results]

@@ -9,15 +9,25 @@ cause, for example::
 Inside the library, the archive readers raise `ArchiveError` with just the cause
 (they do not know how the file is shown); `import_archive` wraps every failure
 into a `PreseedError` for its file with `PreseedError.for_file` (keeping
-`incomplete` set when the cause was an `IncompleteArchive`). `ContainerdError`
-marks failures of containerd itself (socket missing, not answering, a call
-refused), so a caller can tell "this tarball is bad" from "containerd is not
-there".
+`incomplete` set when the cause was an `IncompleteArchive`). The containerd
+client raises `actors.containerd.api.errors.ContainerdError`; a preseed step that
+failed because of it is a `ContainerdFailed`, so a caller can tell "this tarball
+is bad" from "containerd is not there". `FAILURES` and `as_preseed_error` let a
+step that calls both the readers and the client catch and report either.
 """
 
 from __future__ import annotations
 
-__all__ = ["ArchiveError", "ContainerdError", "IncompleteArchive", "PreseedError"]
+from actors.containerd.api.errors import ContainerdError
+
+__all__ = [
+    "FAILURES",
+    "ArchiveError",
+    "ContainerdFailed",
+    "IncompleteArchive",
+    "PreseedError",
+    "as_preseed_error",
+]
 
 
 class PreseedError(Exception):
@@ -51,11 +61,11 @@ class PreseedError(Exception):
         )
 
 
-class ContainerdError(PreseedError):
-    """containerd is missing, not answering, or refused a call."""
+class ContainerdFailed(PreseedError):
+    """A preseed step failed because containerd did (a `ContainerdError` underneath)."""
 
     @classmethod
-    def for_file(cls, file: str, cause: str, *, incomplete: bool = False) -> ContainerdError:
+    def for_file(cls, file: str, cause: str, *, incomplete: bool = False) -> ContainerdFailed:
         """The containerd failure met while importing one preseed file."""
         return cls(f"failed to import preseed image {file!r}: {cause}", file=file, cause=cause)
 
@@ -73,3 +83,16 @@ class IncompleteArchive(ArchiveError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, incomplete=True)
+
+
+#: What a preseed step may raise: its own errors and containerd's client's.
+FAILURES = (PreseedError, ContainerdError)
+
+
+def as_preseed_error(error: PreseedError | ContainerdError) -> PreseedError:
+    """`error` as a `PreseedError`: a client's `ContainerdError` becomes `ContainerdFailed`."""
+    if isinstance(error, PreseedError):
+        return error
+    failed = ContainerdFailed(str(error))
+    failed.__cause__ = error
+    return failed

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from actors.agent.cli import ExitCode, main
-from actors.agent.config import default_toml
+from actors.config import default_toml
 
 REPO = Path(__file__).resolve().parents[2]
 HAS_PRESEED_CLI = importlib.util.find_spec("actors.preseed.cli") is not None

@@ -15,21 +15,21 @@ from typing import Any
 
 import pytest
 
-from actors.agent.config import AgentConfig, load_config, parse_config
-from actors.agent.containerd_config import (
+from actors.agent.daemon import AgentError, prepare_state
+from actors.config import AgentConfig, load_config, parse_config
+from actors.containerd.core.version import (
+    ContainerdVersion,
+    ContainerdVersionError,
+    parse_containerd_version,
+)
+from actors.containerd.runtimes.binary import containerd_version
+from actors.containerd.runtimes.config_file import (
     ContainerdSettings,
     render_containerd_config,
     render_settings,
     write_containerd_config,
 )
-from actors.agent.containerd_version import (
-    ContainerdVersion,
-    ContainerdVersionError,
-    containerd_version,
-    parse_containerd_version,
-)
-from actors.agent.daemon import AgentError, prepare_state
-from actors.agent.pod_runtimes import CriRuntime, PodRuntimeSettings
+from actors.containerd.runtimes.handlers import CriRuntime, PodRuntimeSettings
 
 
 def config_in(state: Path, text: str = "") -> AgentConfig:

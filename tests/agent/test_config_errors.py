@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from actors.agent.config import ConfigError, load_config
+from actors.config import ConfigError, load_config
 
 INSTALL = (
     "install containerd (Debian: apt-get install containerd) or set containerd.binary to its path"

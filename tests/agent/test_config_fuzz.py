@@ -8,8 +8,8 @@ import math
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from actors.agent.config import parse_config
-from actors.agent.config.schema import POLICY_KEYS, SECTION_KEYS, AgentConfig, ConfigError
+from actors.config import parse_config
+from actors.config.schema import POLICY_KEYS, SECTION_KEYS, AgentConfig, ConfigError
 
 ENV = {"NODE_CONTAINERD_STATE": "/tmp/nc-fuzz-state"}
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from actors.agent.config import ConfigError, load_config
 from actors.agent.root import containerd_args
-from actors.containerd.spec import ContainerdSpec
+from actors.config import ConfigError, load_config
+from actors.containerd.core.spec import ContainerdSpec
 
 
 def load(short_dir: Path, env: dict[str, str], text: str) -> dict[str, object]:

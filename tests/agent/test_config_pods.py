@@ -9,19 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from actors.agent.config import ConfigError, parse_config
-from actors.agent.containerd_config import render_containerd_config
-from actors.agent.containerd_version import ContainerdVersion
-from actors.agent.pod_runtimes import (
-    containerd_version,
-    default_sandbox_image,
-    parse_version,
-    pod_runtime_settings,
-)
-from actors.runsc.access import grant_search, named_grants, search_blocked_at
-from actors.runsc.launcher import render_launcher
-from actors.runsc.launcher_main import split_command
-from actors.runsc.state import launcher_flags
+from actors.config import ConfigError, parse_config
+from actors.containerd.core.version import ContainerdVersion
+from actors.containerd.runtimes.binary import containerd_version_or_none
+from actors.containerd.runtimes.config_file import render_containerd_config
+from actors.containerd.runtimes.handlers import default_sandbox_image, pod_runtime_settings
+from actors.containerd.runtimes.runsc.access import grant_search, named_grants, search_blocked_at
+from actors.containerd.runtimes.runsc.launcher import render_launcher
+from actors.containerd.runtimes.runsc.launcher_main import split_command
+from actors.containerd.runtimes.runsc.state import launcher_flags
 
 SRC = "/etc/agent.toml"
 
@@ -69,7 +65,7 @@ def test_runsc_renders_as_the_runc_shim_running_the_launcher_with_its_root_in_th
 
 def test_both_renderers_get_the_same_settings_as_data(tmp_path: Path) -> None:
     cfg = config(f'[runsc]\nbinary = "{fake_runsc(tmp_path)}"\n')
-    pods = pod_runtime_settings(cfg, version=(2, 1), may_lower_oom=False)
+    pods = pod_runtime_settings(cfg, version=ContainerdVersion(2, 1, 0), may_lower_oom=False)
     assert [(r.name, str(r.binary_name), str(r.root)) for r in pods.runtimes] == [
         ("runc", "None", "/s/runc"),
         ("runsc", "/s/runsc/launcher", "/s/runsc/root"),
@@ -86,13 +82,15 @@ def test_no_runsc_on_path_registers_only_runc() -> None:
 
 def test_the_sandbox_image_default_follows_containerds_version() -> None:
     assert default_sandbox_image(None) == "registry.k8s.io/pause:3.6"
-    assert default_sandbox_image((1, 6)) == "registry.k8s.io/pause:3.6"
-    assert default_sandbox_image((1, 7)) == "registry.k8s.io/pause:3.8"
-    assert default_sandbox_image((2, 0)) == "registry.k8s.io/pause:3.10"
-    assert default_sandbox_image((2, 1)) == "registry.k8s.io/pause:3.10"
-    assert parse_version("containerd github.com/containerd/containerd 1.6.20~ds1 1.6.20") == (1, 6)
-    assert parse_version("containerd containerd.io v2.1.0 05044ec0a9") == (2, 1)
-    assert parse_version("no version") is None
+    assert default_sandbox_image(ContainerdVersion(1, 6, 20)) == "registry.k8s.io/pause:3.6"
+    assert default_sandbox_image(ContainerdVersion(1, 7, 24)) == "registry.k8s.io/pause:3.8"
+    assert default_sandbox_image(ContainerdVersion(2, 0, 0)) == "registry.k8s.io/pause:3.10"
+    assert default_sandbox_image(ContainerdVersion(2, 1, 9)) == "registry.k8s.io/pause:3.10"
+    found = ContainerdVersion.find("containerd github.com/containerd/containerd 1.6.20~ds1 1.6.20")
+    assert found == ContainerdVersion(1, 6, 20)
+    found = ContainerdVersion.find("containerd containerd.io v2.1.0 05044ec0a9")
+    assert found == ContainerdVersion(2, 1, 0)
+    assert ContainerdVersion.find("no version") is None
 
 
 @pytest.mark.containerd
@@ -104,7 +102,7 @@ def test_the_default_sandbox_image_is_what_the_installed_containerd_says() -> No
     keys = ("sandbox_image", "sandbox")
     line = next(x for x in out.splitlines() if x.split("=", 1)[0].strip() in keys)
     assert line.split("=", 1)[1].strip().strip("\"'") == default_sandbox_image(
-        containerd_version("containerd")
+        containerd_version_or_none("containerd")
     )
 
 

@@ -12,8 +12,8 @@ from types import MappingProxyType
 import pytest
 
 from actors.agent import __version__
-from actors.agent.config import DEFAULT_SOURCE, default_toml, load_config, parse_config
-from actors.agent.config.schema import (
+from actors.config import DEFAULT_SOURCE, default_toml, load_config, parse_config
+from actors.config.schema import (
     DEFAULT_LOG_PARSE,
     DERIVED_PATHS,
     POLICY_KEYS,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from actors.agent.config.units import format_duration, format_size, parse_duration, parse_size
+from actors.config.units import format_duration, format_size, parse_duration, parse_size
 
 EXAMPLES = 'e.g. "500ms", "5s", "2m" or "1h30m"'
 

@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from actors.agent.sdnotify import (
+from actors.agent.systemd.sdnotify import (
     NotifyEnvironment,
     NotifySender,
     NotifyUnsupported,

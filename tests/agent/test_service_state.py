@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from actors.agent.service_state import ServiceState
+from actors.agent.systemd.service_state import ServiceState
 from actors.supervisor.core.events import StateChanged
 from actors.supervisor.core.states import NodeState
 

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from actors.agent.sdnotify import NotifySender
-from actors.agent.systemd import SystemdNotifier
+from actors.agent.systemd.notifier import SystemdNotifier
+from actors.agent.systemd.sdnotify import NotifySender
 from actors.logtree import Severity
 from actors.supervisor.core.events import RunnableSpec, StateChanged
 from actors.supervisor.runtime.actor import Supervisor

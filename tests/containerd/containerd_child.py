@@ -16,8 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from actors.containerd.core.spec import ContainerdSpec
 from actors.containerd.process import run_containerd
-from actors.containerd.spec import ContainerdSpec
 
 
 class _Discard:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from actors.containerd.events import (
+from actors.containerd.core.events import (
     Log,
     LogLevel,
     Notified,
@@ -11,10 +11,10 @@ from actors.containerd.events import (
     Spawn,
     Spawned,
 )
-from actors.containerd.lifecycle import ContainerdLifecycle, Phase
-from actors.containerd.notify import NotifyDatagram, NotifyMessage
-from actors.containerd.spec import ContainerdSpec
-from actors.containerd.version import VersionInfo
+from actors.containerd.core.lifecycle import ContainerdLifecycle, Phase
+from actors.containerd.core.notify import NotifyDatagram, NotifyMessage
+from actors.containerd.core.spec import ContainerdSpec
+from actors.containerd.core.version import VersionInfo
 
 PID = 4242
 BINARY = "/usr/bin/containerd"

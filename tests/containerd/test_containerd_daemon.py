@@ -14,9 +14,10 @@ import grpc
 import pytest
 from containerd_daemon import ContainerdDaemon
 
-from actors.containerd.notify import NotifyDatagram, NotifySocket
-from actors.containerd.version import version_call
-from actors.containerd.wakeup import Wakeup
+from actors.containerd.api.version import version_call
+from actors.containerd.core.notify import NotifyDatagram
+from actors.containerd.notify_socket import NotifySocket
+from actors.wakeup import Wakeup
 
 pytestmark = pytest.mark.containerd
 

@@ -10,16 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from actors.containerd.fifo import (
-    FifoError,
-    FifoSetup,
-    clamp_pipe_size,
-    ensure_fifo,
-    open_fifo,
-    pipe_max_size,
-    set_pipe_size,
-    validate_fifo_mode,
-)
+from actors.containerd.core.fifo_rules import FifoError, clamp_pipe_size, validate_fifo_mode
+from actors.containerd.fifo import FifoSetup, ensure_fifo, open_fifo, pipe_max_size, set_pipe_size
 
 
 @pytest.fixture

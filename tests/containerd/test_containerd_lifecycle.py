@@ -29,7 +29,7 @@ from lifecycle_support import (
 )
 
 import actors.containerd
-from actors.containerd.events import (
+from actors.containerd.core.events import (
     CancelRequested,
     CancelTimer,
     Exited,
@@ -54,7 +54,12 @@ from actors.containerd.events import (
     Timer,
     TimerFired,
 )
-from actors.containerd.lifecycle import DRAIN_TIMEOUT, ContainerdLifecycle, LifecycleError, Phase
+from actors.containerd.core.lifecycle import (
+    DRAIN_TIMEOUT,
+    ContainerdLifecycle,
+    LifecycleError,
+    Phase,
+)
 
 # ---------------------------------------------------------------- setup and spawn
 

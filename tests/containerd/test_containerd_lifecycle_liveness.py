@@ -12,7 +12,7 @@ import heapq
 import pytest
 from lifecycle_support import DEADLINE, INFO, PROBE, healthy, make_spec
 
-from actors.containerd.events import (
+from actors.containerd.core.events import (
     LIVENESS_PROBES,
     LIVENESS_SECONDS,
     Action,
@@ -32,7 +32,7 @@ from actors.containerd.events import (
     Timer,
     TimerFired,
 )
-from actors.containerd.lifecycle import ContainerdLifecycle, Phase
+from actors.containerd.core.lifecycle import ContainerdLifecycle, Phase
 
 # ---------------------------------------------------------------- liveness
 

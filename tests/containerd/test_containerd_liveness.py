@@ -22,9 +22,9 @@ from containerd_daemon import ContainerdDaemon
 from containerd_helpers import FakeNode, in_thread, wait_until
 from procs import pid_alive
 
-from actors.containerd.events import LIVENESS_PROBES, LIVENESS_SECONDS
+from actors.containerd.core.events import LIVENESS_PROBES, LIVENESS_SECONDS
+from actors.containerd.core.spec import ContainerdSpec
 from actors.containerd.process import Outcome, run_containerd
-from actors.containerd.spec import ContainerdSpec
 from actors.supervisor.core.events import RunnableSpec
 from actors.supervisor.core.policy import PolicyRule, PolicySet
 from actors.supervisor.runtime.actor import Supervisor

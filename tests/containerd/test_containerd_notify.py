@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from actors.containerd.notify import NotifyError, NotifyMessage, NotifySocket, parse_notify
-from actors.containerd.wakeup import Wakeup
+from actors.containerd.core.notify import NotifyError, NotifyMessage, parse_notify
+from actors.containerd.notify_socket import NotifySocket
+from actors.wakeup import Wakeup
 
 # ---------------------------------------------------------------- parsing
 

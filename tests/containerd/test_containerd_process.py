@@ -26,10 +26,10 @@ from containerd_daemon import ContainerdDaemon
 from containerd_helpers import FakeNode, in_thread, wait_until
 from procs import pid_alive
 
-from actors.agent.containerd_version import containerd_version
 from actors.containerd.children import child_specs
+from actors.containerd.core.spec import ContainerdSpec
 from actors.containerd.process import Outcome, run_containerd
-from actors.containerd.spec import ContainerdSpec
+from actors.containerd.runtimes.binary import containerd_version
 
 pytestmark = pytest.mark.containerd
 
@@ -159,7 +159,10 @@ def test_the_children_are_the_pump_and_a_preseed_that_says_it_is_disabled(base: 
         "preseed": ("actors.containerd.children:preseed_disabled", {}),
     }
     enabled = dataclasses.replace(spec, preseed={"dir": "/p", "enabled": True})
-    assert dict(child_specs(enabled))["preseed"] == ("actors.preseed.runnable:run", {"dir": "/p"})
+    assert dict(child_specs(enabled))["preseed"] == (
+        "actors.preseed.service.runnable:run",
+        {"dir": "/p"},
+    )
 
 
 def test_a_cancel_stops_containerd_with_sigterm_and_leaves_nothing(base: Path) -> None:

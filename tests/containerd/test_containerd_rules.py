@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import pytest
 
-from actors.containerd.notify import NotifyMessage
-from actors.containerd.readiness import (
+from actors.containerd.core.notify import NotifyMessage
+from actors.containerd.core.readiness import (
     BecomeHealthy,
     Fail,
     Probe,
     ReadinessTracker,
 )
-from actors.containerd.spec import (
+from actors.containerd.core.spec import (
     ContainerdSpec,
     containerd_command,
     containerd_env,
     describe_exit,
 )
+from actors.containerd.core.version import VersionInfo, parse_version_response
 from actors.containerd.stale import socket_paths
-from actors.containerd.version import VersionInfo, parse_version_response
 
 READY = NotifyMessage(ready=True, fields=(("READY", "1"),))
 STATUS = NotifyMessage(status="loading", fields=(("STATUS", "loading"),))

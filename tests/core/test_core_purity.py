@@ -8,51 +8,18 @@ processes, so it keeps the same rule, plus the harness's own modules.
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import pytest
+from support.purity import FORBIDDEN, PURE_STDLIB, imported_modules
 
 import actors.supervisor
 
 PACKAGE = Path(actors.supervisor.__file__).parent
 CORE_DIR = PACKAGE / "core"
 
-#: The standard library's modules that do no I/O, read no clock and start no thread.
-PURE_STDLIB = {
-    "__future__",
-    "abc",
-    "bisect",
-    "collections",
-    "dataclasses",
-    "enum",
-    "fnmatch",
-    "functools",
-    "heapq",
-    "itertools",
-    "math",
-    "random",
-    "re",
-    "types",
-    "typing",
-}
-FORBIDDEN = {"os", "subprocess", "socket", "threading", "time", "pykka", "msgpack", "grpc"}
-
 CORE_MODULES = sorted(p.relative_to(PACKAGE).as_posix() for p in CORE_DIR.rglob("*.py"))
 HARNESS_MODULES = ["testing/simulation.py", "testing/fakes.py"]
-
-
-def imported_modules(path: Path) -> set[str]:
-    """Every module an `import` or `from ... import` of the file names, top level or not."""
-    found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            assert node.level == 0, f"{path}: relative import of {node.module!r}"
-            assert node.module is not None
-            found.add(node.module)
-    return found
 
 
 def test_the_core_folder_holds_the_modules_of_the_pure_core() -> None:

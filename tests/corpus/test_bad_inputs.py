@@ -26,7 +26,7 @@ import pytest
 from containerd_daemon import ContainerdDaemon
 
 from actors.preseed import ContainerdClient, PreseedError, import_archive
-from actors.preseed.names import is_config_digest_name
+from actors.preseed.archive.names import is_config_digest_name
 
 BAD = [c for c in mc.cases() if c.placement == "file" and c.cause is not None]
 ACCEPTED = [c for c in mc.cases() if c.placement == "file" and c.cause is None]

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from imagegen import small_image, write_oci_archive  # noqa: E402
 
-from actors.runsc.access import named_grants  # noqa: E402
+from actors.containerd.runtimes.runsc.access import named_grants  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 CLI = [str(REPO / "bin" / "node-containerd")]

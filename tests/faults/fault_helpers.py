@@ -21,7 +21,7 @@ from containerd_daemon import ContainerdDaemon
 from imagegen import many_layer_image, write_oci_archive
 
 from actors.preseed import ContainerdClient, ImportResult, PreseedError, import_archive
-from actors.preseed.names import is_config_digest_name
+from actors.preseed.archive.names import is_config_digest_name
 
 __all__ = [
     "BIG_IMAGE",

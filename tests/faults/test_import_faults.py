@@ -3,7 +3,7 @@
 A 256 MiB archive takes a couple of seconds to import here; each test lets bytes flow,
 then takes containerd (or its socket) away:
 
-* containerd stopping (SIGTERM: it removes its socket) → a `ContainerdError` naming the
+* containerd stopping (SIGTERM: it removes its socket) → a `ContainerdFailed` naming the
   file and the cause; no image of the archive exists afterwards; once containerd is back,
   a later import completes (``ctr images check``: complete). The same through the CLI
   (``node-containerd import``): exit status 1 and one clear line on stderr.
@@ -11,9 +11,9 @@ then takes containerd (or its socket) away:
   its connection and completes; a new import says the socket does not exist; once
   containerd is restarted (it binds its socket again) the image is there, complete, and
   a new import skips its layers.
-* containerd SIGKILLed → a `ContainerdError`; after a restart no image of the archive
+* containerd SIGKILLed → a `ContainerdFailed`; after a restart no image of the archive
   exists, and a re-import gives a complete image and leaves no lease or ingest of the
-  dead import behind (the import reclaims them, `actors/preseed/leases.py`).
+  dead import behind (the import reclaims them, `actors/preseed/importer/leases.py`).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from fault_helpers import (
     leftovers,
 )
 
-from actors.preseed import ContainerdClient, ContainerdError, import_archive
+from actors.preseed import ContainerdClient, ContainerdFailed, import_archive
 
 REPO = Path(__file__).resolve().parents[2]
 FLOW_TIMEOUT = 30.0
@@ -76,7 +76,7 @@ def test_containerd_stopping_mid_import_fails_clearly_leaves_no_image_and_a_late
 ) -> None:
     job = _interrupt(fresh_containerd, archive, signal.SIGTERM)
 
-    assert job.result is None and isinstance(job.error, ContainerdError)
+    assert job.result is None and isinstance(job.error, ContainerdFailed)
     socket = re.escape(repr(fresh_containerd.address))
     assert _file_error(
         rf"containerd (socket {socket} does not exist|at {socket} is not answering: .+)"
@@ -142,7 +142,7 @@ def test_an_unlinked_socket_spares_the_import_under_way_and_a_new_import_says_it
     assert [i.name for i in job.result.images] == [BIG_IMAGE]
     with (
         ContainerdClient(fresh_containerd.address, timeout=5) as client,
-        pytest.raises(ContainerdError) as info,
+        pytest.raises(ContainerdFailed) as info,
     ):
         import_archive(client, archive, namespace=NAMESPACE)
     assert str(info.value) == (
@@ -163,7 +163,7 @@ def test_containerd_killed_mid_import_leaves_no_image_and_a_reimport_after_resta
 ) -> None:
     job = _interrupt(fresh_containerd, archive, signal.SIGKILL)
 
-    assert job.result is None and isinstance(job.error, ContainerdError)
+    assert job.result is None and isinstance(job.error, ContainerdFailed)
     assert _file_error(".+").fullmatch(str(job.error))
     fresh_containerd.start()
     assert images(fresh_containerd) == []

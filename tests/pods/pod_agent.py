@@ -1,7 +1,7 @@
 """`bin/node-containerd run` with pod images preseeded, for the pod tests and bench/pods.
 
 `PodAgent` runs the real agent in a state directory whose ancestors gVisor's
-sandbox user may search (the base is made 0711; see actors.runsc.access), with
+sandbox user may search (the base is made 0711; see actors.containerd.runtimes.runsc.access), with
 a config registering both handlers. `cleanup` removes every pod through CRI,
 then kills what is left of ours by pid (shims, sandboxes) and unmounts what is
 left under the base, so a failed test leaves nothing behind.
@@ -22,7 +22,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from actors.cri.pods import CriClient, CriError  # noqa: E402
+from actors.containerd.api.cri import CriClient, CriError  # noqa: E402
 
 CLI = [str(REPO / "bin" / "node-containerd")]
 #: The test's sandbox image and its application image.
@@ -140,7 +140,7 @@ class PodAgent:
     def remove_all_pods(self) -> None:
         try:
             for sandbox in self.client.sandbox_ids():
-                from actors.cri.pods import PodRun
+                from actors.containerd.api.cri import PodRun
 
                 PodRun(
                     client=self.client, handler="", log_dir=self.base, sandbox_id=sandbox

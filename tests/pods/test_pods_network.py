@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pod_agent import BUSYBOX_REF, PodAgent, new_agent
 
-from actors.cri.pods import PodRun
+from actors.containerd.api.cri import PodRun
 from messages.cri.runtime.v1 import api_pb2 as cri
 
 pytestmark = [pytest.mark.containerd, pytest.mark.pods, pytest.mark.timeout(240)]

@@ -24,11 +24,11 @@ import pytest
 from pod_agent import PodAgent
 from pod_images import busybox_image
 
-from actors.agent.config.load import load_config
-from actors.agent.containerd_config import render_containerd_config
-from actors.agent.containerd_version import containerd_version
-from actors.agent.pod_runtimes import may_lower_oom_score, pod_runtime_settings
-from actors.cri.pods import PodRun
+from actors.config.load import load_config
+from actors.containerd.api.cri import PodRun
+from actors.containerd.runtimes.binary import containerd_version
+from actors.containerd.runtimes.config_file import render_containerd_config
+from actors.containerd.runtimes.handlers import may_lower_oom_score, pod_runtime_settings
 from messages.cri.runtime.v1 import api_pb2 as cri
 
 pytestmark = [pytest.mark.containerd, pytest.mark.pods, pytest.mark.timeout(300)]
@@ -76,9 +76,7 @@ def debug_agent(pause: Path, image: Path, unpack: bool) -> PodAgent:
     try:
         cfg = load_config(agent.config)
         version = containerd_version(cfg.containerd.binary)
-        pods = pod_runtime_settings(
-            cfg, version=(version.major, version.minor), may_lower_oom=may_lower_oom_score()
-        )
+        pods = pod_runtime_settings(cfg, version=version, may_lower_oom=may_lower_oom_score())
         text = render_containerd_config(cfg, version, pods)
         assert DEBUG_TABLE in text, text
         own = agent.base / "containerd.toml"

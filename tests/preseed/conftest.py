@@ -20,7 +20,7 @@ from preseed.fixtures import (
     write_oci_archive,
 )
 
-from actors.preseed.names import is_config_digest_name
+from actors.preseed.archive.names import is_config_digest_name
 
 HELLO = "docker.io/library/hello:1"
 MULTI = "docker.io/library/multi:1"

@@ -181,7 +181,7 @@ def test_every_file_logs_one_line_naming_its_images_and_namespace(
 def test_progress_is_logged_every_interval_with_bytes_total_and_rate(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    from actors.preseed.preseeder import _Progress
+    from actors.preseed.service.preseeder import _Progress
 
     now = [100.0]
     progress = _Progress(

@@ -294,8 +294,8 @@ def test_progress_reports_bytes_done_of_the_total_and_ends_complete(
 def test_an_import_reclaims_the_lease_and_ingests_of_an_import_that_died(
     archives: Archives, fresh_containerd: ContainerdDaemon
 ) -> None:
-    from actors.preseed.leases import OWNER_LABEL
-    from actors.preseed.writer import write_request
+    from actors.preseed.importer.leases import OWNER_LABEL
+    from actors.preseed.importer.writer import write_request
     from messages.containerd.services.content.v1 import content_pb2
     from messages.containerd.services.leases.v1 import leases_pb2
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from actors.preseed.actor import ImportQueue
-from actors.preseed.preseed import import_order
-from actors.preseed.preseeder import PreseedFile
-from actors.preseed.watch import Settler
+from actors.preseed.service.actor import ImportQueue
+from actors.preseed.service.directory import import_order
+from actors.preseed.service.preseeder import PreseedFile
+from actors.preseed.service.watch import Settler
 
 
 def _f(name: str, namespace: str = "k8s.io") -> PreseedFile:

@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from actors.preseed.archive import open_archive
-from actors.preseed.descriptors import Descriptor, check_digest, gc_labels
+from actors.preseed.archive.archive import open_archive
+from actors.preseed.archive.descriptors import Descriptor, check_digest, gc_labels
+from actors.preseed.archive.gojson import go_json
+from actors.preseed.archive.names import normalize_docker_ref, oci_ref_name, validate_namespace
+from actors.preseed.archive.platforms import Matcher, Platform, normalize, parse_platform
+from actors.preseed.archive.tarindex import index_tar
 from actors.preseed.errors import ArchiveError, IncompleteArchive, PreseedError
-from actors.preseed.gojson import go_json
-from actors.preseed.names import normalize_docker_ref, oci_ref_name, validate_namespace
-from actors.preseed.platforms import Matcher, Platform, normalize, parse_platform
-from actors.preseed.tarindex import index_tar
 
 
 @pytest.mark.parametrize(
@@ -341,7 +341,7 @@ def test_compressed_archives_open_and_corrupt_ones_are_refused(tmp_path: Path) -
 
 @pytest.mark.parametrize(("offset", "size"), [(0, 0), (0, 5), (1 << 20, 1 << 20), (3 << 33, 7)])
 def test_hand_serialized_write_requests_equal_protobufs(offset: int, size: int) -> None:
-    from actors.preseed.writer import write_request
+    from actors.preseed.importer.writer import write_request
     from messages.containerd.services.content.v1 import content_pb2
 
     data = bytes(range(256)) * (size // 256) + bytes(size % 256)

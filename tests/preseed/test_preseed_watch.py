@@ -15,11 +15,11 @@ from conftest import HELLO, Archives, gc, images
 from containerd_daemon import ContainerdDaemon
 from preseed.fixtures import BlobStore, layer_tar, named, write_oci_archive
 
-from actors.preseed.actor import InitialPass, PreseedActor, PreseedSettings, StopRequested
-from actors.preseed.client import ContainerdClient
-from actors.preseed.options import ImportOptions
-from actors.preseed.pins import PINNED_LABEL, PRESEEDED_LABEL
-from actors.preseed.preseeder import Preseeder
+from actors.containerd.api.client import ContainerdClient
+from actors.preseed.importer.options import ImportOptions
+from actors.preseed.service.actor import InitialPass, PreseedActor, PreseedSettings, StopRequested
+from actors.preseed.service.pins import PINNED_LABEL, PRESEEDED_LABEL
+from actors.preseed.service.preseeder import Preseeder
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.containerd]
 

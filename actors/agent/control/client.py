@@ -134,7 +134,7 @@ def _status(args: argparse.Namespace) -> int:
 
 def _sandbox_warnings(stub: pb_grpc.ControlStub, reply: pb.StatusReply) -> dict[str, str]:
     """{preseed DN: its latest run's missing-sandbox-image warning}, if there is one."""
-    from actors.cri.sandbox_image import latest_sandbox_warning
+    from actors.containerd.runtimes.sandbox_image import latest_sandbox_warning
 
     dn = "root.containerd.preseed"
     if not any(n.dn == dn for n in reply.nodes):
@@ -310,7 +310,7 @@ def _socket_path(args: argparse.Namespace) -> str:
     socket_path: str | None = getattr(args, "socket", None)
     if socket_path:
         return socket_path
-    from actors.agent.config import ConfigError, load_config
+    from actors.config import ConfigError, load_config
 
     try:
         cfg = load_config(getattr(args, "config", None), check_binaries=False)

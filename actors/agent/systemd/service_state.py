@@ -1,0 +1,104 @@
+"""What the agent tells its init system, as a pure function of the tree's state changes.
+
+`ServiceState` is fed every `StateChanged` of the supervision tree and returns the
+notify assignments to send (`READY=1`, `STATUS=...`); it does no I/O, so the
+sequence is tested without processes. `actors.agent.systemd.notifier` sends what it returns.
+
+Rules:
+    * **Ready** once `root.containerd` is HEALTHY *and* the initial preseed has
+      finished: `root.containerd.preseed` signalled HEALTHY (it keeps watching its
+      directory) or DONE, or it failed (went DEAD). A failed preseed does not hold the
+      machine back: `READY=1` is sent with a `STATUS=` that says the preseed
+      failed. `READY=1` is sent once; a later restart of containerd changes only
+      the status.
+    * **Status** is one line computed from the current states, sent only when it
+      changes: a DEAD node is named (it is being restarted by its policy), a preseed
+      failure says where to read why, and otherwise the line says what the agent is
+      waiting for or that it is ready.
+    * After `ServiceState.stopping`, state changes (the shutdown cancelling every
+      node) send nothing more.
+"""
+
+from __future__ import annotations
+
+from actors.supervisor.core.events import StateChanged
+from actors.supervisor.core.states import NodeState
+
+__all__ = ["CONTAINERD", "PRESEED", "ServiceState"]
+
+#: The DN whose HEALTHY state means containerd answers.
+CONTAINERD = "root.containerd"
+#: The DN of the preseed import.
+PRESEED = "root.containerd.preseed"
+
+_FINISHED = (NodeState.HEALTHY, NodeState.DONE)
+
+
+class ServiceState:
+    """The agent's readiness and status line, driven by the tree's state changes."""
+
+    def __init__(self) -> None:
+        #: `READY=1` has been returned.
+        self.ready = False
+        #: The preseed's last run failed (it went DEAD and has not finished since).
+        self.preseed_failed = False
+        #: The last `STATUS=` text returned, or None before the first.
+        self.status: str | None = None
+        self._preseed_finished = False
+        #: `STOPPING=1` has been returned.
+        self.shutting_down = False
+        self._states: dict[str, NodeState] = {}
+
+    def starting(self) -> list[str]:
+        """The assignments to send as the agent starts its tree."""
+        return self._status_update()
+
+    def handle(self, change: StateChanged) -> list[str]:
+        """Records one state change; returns the assignments to send (maybe none)."""
+        if self.shutting_down:
+            return []
+        self._states[change.dn] = change.new
+        if change.dn == PRESEED:
+            if change.new in _FINISHED:
+                self._preseed_finished = True
+                self.preseed_failed = False
+            elif change.new is NodeState.DEAD:
+                self._preseed_finished = True
+                self.preseed_failed = True
+        out: list[str] = []
+        if (
+            not self.ready
+            and self._preseed_finished
+            and self._states.get(CONTAINERD) is NodeState.HEALTHY
+        ):
+            self.ready = True
+            out.append("READY=1")
+        return out + self._status_update()
+
+    def stopping(self, reason: str) -> list[str]:
+        """The assignments to send when the agent begins to shut down, for `reason`."""
+        if self.shutting_down:
+            return []
+        self.shutting_down = True
+        self.status = f"stopping: {reason}"
+        return ["STOPPING=1", f"STATUS={self.status}"]
+
+    def _status_update(self) -> list[str]:
+        text = self._status_text()
+        if text == self.status:
+            return []
+        self.status = text
+        return [f"STATUS={text}"]
+
+    def _status_text(self) -> str:
+        dead = [dn for dn, s in self._states.items() if s is NodeState.DEAD and dn != PRESEED]
+        if dead:
+            return f"{', '.join(dead)} DEAD, restarting (node-containerd status shows why)"
+        if self._states.get(CONTAINERD) is not NodeState.HEALTHY:
+            return "starting containerd" if not self.ready else "containerd is restarting"
+        if self.preseed_failed:
+            prefix = "ready; " if self.ready else ""
+            return f"{prefix}preseed failed, retrying (node-containerd logs {PRESEED} shows why)"
+        if not self._preseed_finished:
+            return "containerd is up; importing preseed images"
+        return "ready: containerd is up, preseed finished"

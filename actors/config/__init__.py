@@ -1,0 +1,33 @@
+"""The agent's configuration: one TOML file on top of the built-in default profile.
+
+- `schema`: the frozen dataclasses of a loaded config, their defaults and the
+  keys each section takes (defaults are data, in one place).
+- `values`: the checkers that turn one TOML value into a typed one, each naming
+  the key and the offending value.
+- `units`: durations, sizes and modes as strings with units.
+- `policy`: the `[policy."<pattern>"]` tables, read into the supervisor's rules.
+- `load`: reading a file (or text) into an `AgentConfig`, every problem at once.
+- `default.toml`: the default profile, commented; `config default` prints it.
+
+Importing this package pulls in neither grpc nor pykka.
+"""
+
+from __future__ import annotations
+
+from actors.config.load import (
+    DEFAULT_SOURCE,
+    AgentConfig,
+    ConfigError,
+    default_toml,
+    load_config,
+    parse_config,
+)
+
+__all__ = [
+    "DEFAULT_SOURCE",
+    "AgentConfig",
+    "ConfigError",
+    "default_toml",
+    "load_config",
+    "parse_config",
+]

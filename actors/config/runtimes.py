@@ -1,0 +1,120 @@
+"""Reads the keys of the pod runtimes: `[runsc] binary/platform/flags` and `[cri]`.
+
+Kept apart from `actors.config.load` (which calls these) so the keys the pod
+runtimes add stay in one place. Rules:
+
+* `runsc.binary`: a name is looked up on the agent's PATH, then on
+  `containerd.path`; not found → no `runsc` handler (not an error, since runsc
+  is optional), unless `cri.default_runtime` is `runsc`. A path must exist.
+* `runsc.flags`: strings starting with `-`; the flags the launcher sets itself
+  (debug and panic logs, `--root`, `--platform`) are refused there.
+* `cri.default_runtime`: `runc` or `runsc`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Mapping
+from typing import Any
+
+from actors.config.schema import CriSection
+from actors.config.values import Checker
+
+__all__ = ["OWNED_FLAGS", "RUNTIMES", "read_cri", "read_runsc_runtime"]
+
+#: The CRI runtime handlers the generated config can register.
+RUNTIMES = ("runc", "runsc")
+#: runsc flags the launcher sets from other keys; refused in `runsc.flags`.
+OWNED_FLAGS = ("--debug-log", "--panic-log", "--debug", "--root", "--platform")
+_PLATFORM = re.compile(r"[a-z0-9_-]{1,32}")
+
+
+def read_runsc_runtime(
+    chk: Checker, t: Mapping[str, Any], search_path: str
+) -> tuple[str | None, str, tuple[str, ...]]:
+    """`[runsc]` binary, platform, flags: (absolute binary or None, platform, flags)."""
+    name = "runsc"
+    if "binary" in t:
+        name = chk.string("runsc.binary", t["binary"], name, "a name or a path")
+    binary: str | None
+    if "/" in name:
+        binary = os.path.abspath(name)
+        if not (os.path.isfile(binary) and os.access(binary, os.X_OK)):
+            chk.problem(
+                "runsc.binary",
+                f"{name!r} is not an executable file; install runsc "
+                "(Debian: apt-get install runsc) or set runsc.binary to its path",
+            )
+            binary = None
+    else:
+        found = shutil.which(name, path=search_path)
+        binary = os.path.abspath(found) if found else None
+    platform = ""
+    if "platform" in t:
+        platform = chk.string("runsc.platform", t["platform"], "", "a runsc platform name")
+        if platform and not _PLATFORM.fullmatch(platform):
+            chk.problem(
+                "runsc.platform",
+                f'{platform!r} is not a platform name; use e.g. "ptrace" or "kvm", '
+                'or "" for the binary\'s default',
+            )
+            platform = ""
+    return binary, platform, _flags(chk, t.get("flags", []))
+
+
+def _flags(chk: Checker, value: object) -> tuple[str, ...]:
+    key = "runsc.flags"
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        chk.wrong_type(key, value, 'an array of strings, e.g. ["--network=host"]')
+        return ()
+    out: list[str] = []
+    for flag in value:
+        if not flag.startswith("-"):
+            chk.problem(key, f"{flag!r} is not a flag; each entry must start with '-'")
+            continue
+        name = "--" + flag.lstrip("-").split("=", 1)[0]
+        if name in OWNED_FLAGS:
+            chk.problem(
+                key,
+                f"{flag!r} is set by node-containerd itself (debug and panic logs go to "
+                "runsc.fifo, the root lies in the state directory, the platform is "
+                "runsc.platform); remove it",
+            )
+            continue
+        out.append(flag)
+    return tuple(out)
+
+
+def read_cri(chk: Checker, t: Mapping[str, Any], runsc_binary: str | None) -> CriSection:
+    """`[cri]`: the default runtime handler and the sandbox image."""
+    default = CriSection()
+    runtime = default.default_runtime
+    if "default_runtime" in t:
+        runtime = chk.string(
+            "cri.default_runtime", t["default_runtime"], runtime, '"runc" or "runsc"'
+        )
+        if runtime not in RUNTIMES:
+            chk.problem(
+                "cri.default_runtime", f'{runtime!r} is not a handler; use "runc" or "runsc"'
+            )
+            runtime = default.default_runtime
+        elif runtime == "runsc" and runsc_binary is None:
+            chk.problem(
+                "cri.default_runtime",
+                "'runsc' needs the runsc binary, which runsc.binary does not find; install "
+                'runsc (Debian: apt-get install runsc) or use "runc"',
+            )
+    image = default.sandbox_image
+    if "sandbox_image" in t:
+        image = chk.string(
+            "cri.sandbox_image",
+            t["sandbox_image"],
+            image,
+            'an image reference, or "" for the default',
+        )
+        if image != image.strip() or any(c.isspace() for c in image):
+            chk.problem("cri.sandbox_image", f"{image!r} is not an image reference")
+            image = default.sandbox_image
+    return CriSection(default_runtime=runtime, sandbox_image=image)

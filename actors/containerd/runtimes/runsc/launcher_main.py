@@ -1,0 +1,243 @@
+"""The body of the runsc launcher: what containerd's runc v2 shim runs as its runc.
+
+Debian ships no `containerd-shim-runsc-v1`, so the `runsc` CRI handler is the
+runc v2 shim (`io.containerd.runc.v2`) with this launcher as its `BinaryName`.
+The agent writes the launcher into its state directory at every start
+(`actors.containerd.runtimes.runsc.launcher.write_launcher`): a `#!` line naming the agent's Python
+(run with `-IS`: no site, no environment), the values from the config, then the
+source of this module, then a call of `main`. It imports nothing but the standard
+library, so it starts in a few milliseconds.
+
+What it does, and nothing else:
+
+* Runs runsc with the configured flags in front of the shim's own: `--debug`,
+  `--debug-log` and `--panic-log` into the runsc FIFO, the platform, the
+  extra flags; and with `TMPDIR` set to the directory gVisor's sandbox can reach
+  (where it mounts the tmpfs of its chroot).
+* One addition the runc shim needs: runsc reports the *sandbox's* pid for every
+  container of a pod, so the shim would never see an application container exit
+  (gVisor's own shim asks `runsc wait` instead). For `create` of a container
+  that joins a sandbox (annotation `io.kubernetes.cri.container-type` =
+  `container`), the launcher starts a waiter process and writes *its* pid into
+  the shim's pid file. The waiter waits until the container has started, runs
+  `runsc wait`, and exits with the container's exit status, which the shim
+  (a child subreaper) reaps as the container's.
+* runsc hands a joining container the stdio of `runsc start` (not of `create`,
+  as runc does), and the shim captures `start`'s output: the container's output
+  would vanish and `start` would block until the container exits. So the waiter
+  keeps the container's stdio from `create` as its fds 3-5 (its own stdio is
+  `/dev/null`), records its pid as `<runsc root>/<id>.waiter`, and `start`
+  runs runsc with those three descriptors, reopened through `/proc/<pid>/fd`.
+  The waiter's copies close when it exits, right after the container.
+* A host-network pod (its spec has no `network` namespace) gets runsc's
+  `--network=host` unless the configured flags choose a `--network` already:
+  gVisor refuses its own network stack in the host's network namespace. runsc sets
+  the network up at `start` of the sandbox, not at `create`, so `create`
+  records the choice as `<runsc root>/<id>.hostnet` and `start` passes the same
+  flag; `delete` removes the record. A pod with a network namespace of its own
+  keeps gVisor's network stack.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+
+__all__ = ["main", "split_command"]
+
+#: runc's global flags that take a separate value (as go-runc passes them).
+_VALUE_FLAGS = frozenset({"--root", "--log", "--log-format", "--criu"})
+#: Annotation by which containerd's CRI marks a pod's sandbox or its containers.
+_TYPE_ANNOTATION = "io.kubernetes.cri.container-type"
+#: How often the waiter looks whether its container has started, in seconds.
+_POLL = 0.05
+#: runsc's flag for a host-network pod: gVisor passes the host's network through.
+_HOST_NETWORK = "--network=host"
+#: The waiter's copies of the container's stdin, stdout, stderr, and how to reopen them.
+_KEPT = ((3, os.O_RDONLY), (4, os.O_WRONLY), (5, os.O_WRONLY))
+
+
+def split_command(args: Sequence[str]) -> tuple[list[str], str, list[str]]:
+    """Splits runc-style arguments into (global flags, subcommand, its arguments)."""
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg in _VALUE_FLAGS:
+            i += 2
+        elif arg.startswith("-"):
+            i += 1
+        else:
+            return list(args[:i]), arg, list(args[i + 1 :])
+    return list(args), "", []
+
+
+def _option(args: Sequence[str], name: str) -> str | None:
+    for i, arg in enumerate(args):
+        if arg == name and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith(name + "="):
+            return arg[len(name) + 1 :]
+    return None
+
+
+def _spec(bundle: str) -> dict[str, object]:
+    """The bundle's OCI spec; empty when it cannot be read (runsc then says why)."""
+    try:
+        with open(os.path.join(bundle, "config.json"), encoding="utf-8") as f:
+            spec = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    return spec if isinstance(spec, dict) else {}
+
+
+def _joins_sandbox(spec: dict[str, object]) -> bool:
+    annotations = spec.get("annotations") or {}
+    return isinstance(annotations, dict) and annotations.get(_TYPE_ANNOTATION) == "container"
+
+
+def _host_network(spec: dict[str, object]) -> bool:
+    """Whether the spec has no `network` namespace: the pod uses the host's network."""
+    linux = spec.get("linux")
+    namespaces = linux.get("namespaces") if isinstance(linux, dict) else None
+    if not isinstance(namespaces, list):
+        return False
+    return not any(isinstance(n, dict) and n.get("type") == "network" for n in namespaces)
+
+
+def _chooses_network(flags: Sequence[str]) -> bool:
+    return any(f == "--network" or f.startswith("--network=") for f in flags)
+
+
+def _hostnet_record(prefix: list[str], sub: list[str]) -> str | None:
+    root = _option(prefix, "--root")
+    return os.path.join(root, sub[-1] + ".hostnet") if root and sub else None
+
+
+def _wait(prefix: list[str], container: str) -> int:
+    """The waiter: the container's exit status, once it has started and exited."""
+    while True:
+        state = subprocess.run([*prefix, "state", container], capture_output=True, text=True)
+        if state.returncode != 0:
+            return 255
+        try:
+            status = json.loads(state.stdout).get("status")
+        except ValueError:
+            return 255
+        if status != "created":
+            break
+        time.sleep(_POLL)
+    done = subprocess.run([*prefix, "wait", container], capture_output=True, text=True)
+    try:
+        return int(json.loads(done.stdout)["exitStatus"]) & 0xFF
+    except (ValueError, KeyError, TypeError):
+        return 255
+
+
+def _create_with_waiter(prefix: list[str], sub: list[str], pid_file: str) -> int:
+    runsc_pid_file = pid_file + ".runsc"
+    i = sub.index("--pid-file") if "--pid-file" in sub else -1
+    if i >= 0:
+        sub = [*sub[:i], "--pid-file", runsc_pid_file, *sub[i + 2 :]]
+    else:
+        sub = [f"--pid-file={runsc_pid_file}" if a.startswith("--pid-file=") else a for a in sub]
+    code = subprocess.run([*prefix, "create", *sub]).returncode
+    if code != 0:
+        return code
+    container = sub[-1]
+    pid = os.fork()
+    if pid == 0:  # the waiter: the container's stdio kept as fds 3-5, its own is /dev/null
+        for fd in (0, 1, 2):
+            os.dup2(fd, fd + 3, inheritable=False)
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+        os._exit(_wait(prefix, container))
+    _write_atomic(pid_file, str(pid))
+    root = _option(prefix, "--root")
+    if root is not None:
+        _write_atomic(os.path.join(root, container + ".waiter"), str(pid))
+    os.unlink(runsc_pid_file)
+    return 0
+
+
+def _write_atomic(path: str, text: str) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="ascii") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def _start(prefix: list[str], sub: list[str]) -> int:
+    """`start`; a joining container gets the stdio its waiter kept from `create`."""
+    root = _option(prefix, "--root")
+    record = os.path.join(root, sub[-1] + ".waiter") if root and sub else None
+    try:
+        with open(record or "", encoding="ascii") as f:
+            waiter = int(f.read())
+        stdio = [os.open(f"/proc/{waiter}/fd/{fd}", flags) for fd, flags in _KEPT]
+    except (OSError, ValueError):
+        stdio = None
+    if stdio is None:
+        os.execv(prefix[0], [*prefix, "start", *sub])
+    done = subprocess.run(
+        [*prefix, "start", *sub], stdin=stdio[0], stdout=stdio[1], stderr=stdio[2]
+    )
+    for fd in stdio:
+        os.close(fd)
+    return done.returncode
+
+
+def main(runsc: str, flags: Sequence[str], tmpdir: str) -> int:
+    """Runs runsc for the shim; returns the exit code (or never returns: exec)."""
+    os.environ["TMPDIR"] = tmpdir
+    args = sys.argv[1:]
+    global_flags, command, sub = split_command(args)
+    prefix = [runsc, *flags, *global_flags]
+    hostnet = _hostnet_record(prefix, sub)
+    if command == "create":
+        spec = _spec(_option(sub, "--bundle") or _option(sub, "-b") or ".")
+        if _host_network(spec) and not _chooses_network(flags):
+            prefix = [runsc, *flags, _HOST_NETWORK, *global_flags]
+            if hostnet is not None:  # runsc makes its root at the first create, 0711 too
+                os.makedirs(os.path.dirname(hostnet), mode=0o711, exist_ok=True)
+                _write_atomic(hostnet, _HOST_NETWORK)
+        pid_file = _option(sub, "--pid-file")
+        if pid_file is not None and _joins_sandbox(spec):
+            return _create_with_waiter(prefix, sub, pid_file)
+        os.execv(runsc, [*prefix, command, *sub])
+    if command == "start":
+        if hostnet is not None and os.path.exists(hostnet):
+            prefix = [runsc, *flags, _HOST_NETWORK, *global_flags]
+        return _start(prefix, sub)
+    if command == "delete" and sub:
+        root = _option(prefix, "--root")
+        if root is not None:
+            for suffix in (".waiter", ".hostnet"):
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(root, sub[-1] + suffix))
+    if command == "kill":
+        return _kill(prefix, sub)
+    os.execv(runsc, [runsc, *flags, *args])
+    return 127  # not reached
+
+
+def _kill(prefix: list[str], sub: list[str]) -> int:
+    """`kill`, with runsc's "not running" said the way the runc shim understands.
+
+    The shim treats a kill of a process that is gone as done only when runc's error
+    says `container not running`; runsc says `sandbox is not running` or
+    `... is not running` instead, and the shim would then fail the sandbox's exit
+    handling for ever.
+    """
+    done = subprocess.run([*prefix, "kill", *sub], capture_output=True, text=True)
+    sys.stdout.write(done.stdout)
+    if done.returncode != 0 and "not running" in done.stderr + done.stdout:
+        sys.stderr.write("container not running\n")
+    else:
+        sys.stderr.write(done.stderr)
+    return done.returncode

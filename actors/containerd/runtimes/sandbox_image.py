@@ -1,0 +1,84 @@
+"""Is the pod sandbox ("pause") image there? Pods cannot start without it.
+
+No registry is reachable at boot, so CRI can start a pod only if the sandbox
+image was preseeded into namespace `k8s.io`. `warn_if_sandbox_image_missing`
+runs at the end of every preseed (`root.containerd.preseed`) and logs one
+WARNING naming the image and where its tarball was expected; `status` shows the
+latest such warning under the preseed node (`latest_sandbox_warning`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+
+import grpc
+
+from actors.containerd.api.client import ContainerdClient, code_of
+from actors.containerd.api.errors import ContainerdError
+from actors.containerd.core.version import ContainerdVersion
+from actors.containerd.runtimes.handlers import default_sandbox_image
+from messages.containerd.services.images.v1 import images_pb2
+
+__all__ = [
+    "CRI_NAMESPACE",
+    "PRESEEDING_MARK",
+    "SANDBOX_WARNING_MARK",
+    "latest_sandbox_warning",
+    "missing_sandbox_message",
+    "warn_if_sandbox_image_missing",
+]
+
+#: containerd's namespace that Kubernetes (CRI) sees.
+CRI_NAMESPACE = "k8s.io"
+#: How the warning begins; `status` looks for it.
+SANDBOX_WARNING_MARK = "sandbox image "
+#: The preseed's first INFO line of a run begins with this; earlier warnings are stale.
+PRESEEDING_MARK = "containerd "
+
+
+def missing_sandbox_message(image: str, preseed_dir: Path) -> str:
+    """The warning's text."""
+    where = str(preseed_dir / CRI_NAMESPACE)
+    return (
+        f"{SANDBOX_WARNING_MARK}{image!r} is missing from namespace {CRI_NAMESPACE!r}: pods "
+        f"cannot start without a registry; preseed it: put its image tarball into {where!r}"
+    )
+
+
+def warn_if_sandbox_image_missing(
+    client: ContainerdClient,
+    configured: str,
+    preseed_dir: Path,
+    log: logging.Logger,
+) -> bool:
+    """Logs one WARNING if the sandbox image is missing; returns whether it is present.
+
+    Args:
+        client: the preseed's containerd client.
+        configured: `cri.sandbox_image`; "" means containerd's own default.
+        preseed_dir: the preseed directory.
+        log: the preseed node's logger.
+    """
+    image = configured or default_sandbox_image(ContainerdVersion.find(client.version()))
+    request = images_pb2.GetImageRequest(name=image)
+    try:
+        client.call(client.images.Get, request, what="get image", namespace=CRI_NAMESPACE)
+    except ContainerdError as e:
+        if code_of(e) != grpc.StatusCode.NOT_FOUND:
+            raise
+        log.warning("%s", missing_sandbox_message(image, preseed_dir))
+        return False
+    return True
+
+
+def latest_sandbox_warning(messages: Iterable[str]) -> str | None:
+    """The sandbox warning of the preseed's latest run, from its leveled messages in order."""
+    latest = None
+    for message in messages:
+        if message.startswith(PRESEEDING_MARK) and "preseeding from" in message:
+            latest = None
+        elif message.startswith(SANDBOX_WARNING_MARK):
+            latest = message
+    return latest

@@ -1,0 +1,175 @@
+"""`root.containerd.preseed`: the runnable that hosts the `PreseedActor`.
+
+It runs in its own process under the supervision tree, as a child of
+`root.containerd`, so that it lives and restarts with the containerd it feeds.
+It waits until containerd answers (checking for cancellation while it waits),
+then starts a `PreseedActor` (see `actors.preseed.service.actor`) on the preseed
+directory and blocks until the actor stops:
+
+- the initial pass imports every tarball (one log line per tarball naming its
+  images and namespace, progress lines for large ones) and ends with the line
+  `initial preseed finished: …`. That moment is the node's **HEALTHY** signal:
+  "the initial preseed is done" is observable as the node's state (`status`)
+  and as that line (`logs root.containerd.preseed`);
+- if any file failed in the initial pass, the runnable raises a
+  `PreseedError` with a summary, which fails the node so that its restart
+  policy retries (the import record makes a retry cheap);
+- with `watch` off, the node then signals **DONE** and exits, as before the
+  watch existed; with `watch` on (the default) it stays HEALTHY and imports
+  tarballs copied into the directory later, until it is cancelled.
+
+The watch runs here rather than in a sibling node because it shares the import
+record, the queue and the containerd connection with the initial pass: one
+owner of the record, one queue, never two imports of one file at once.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from actors.containerd.api.client import ContainerdClient
+from actors.containerd.api.errors import ContainerdError
+from actors.containerd.runtimes.sandbox_image import warn_if_sandbox_image_missing
+from actors.mailbox import tell_when_set
+from actors.preseed.errors import PreseedError
+from actors.preseed.importer.options import ImportOptions
+from actors.preseed.importer.results import ImportResult
+from actors.preseed.service.actor import InitialPass, PreseedActor, PreseedSettings, StopRequested
+from actors.preseed.service.preseeder import Preseeder
+from actors.supervisor.process.api import Signal, add_metric, logger, signal
+
+__all__ = ["MAX_DEFAULT_PARALLEL", "default_parallel", "run"]
+
+MAX_DEFAULT_PARALLEL = 4
+_WAIT_STEP = 1.0
+
+
+def default_parallel() -> int:
+    """The default number of imports at once: the CPUs this process may use, at most 4."""
+    return max(1, min(MAX_DEFAULT_PARALLEL, len(os.sched_getaffinity(0))))
+
+
+def _wait_for_containerd(ctx: Any, client: ContainerdClient, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not ctx.cancelled.is_set():
+        try:
+            client.wait_ready(min(_WAIT_STEP, max(0.0, deadline - time.monotonic())))
+            return True
+        except ContainerdError:
+            if time.monotonic() >= deadline:
+                raise
+    return False
+
+
+def run(
+    ctx: Any,
+    *,
+    address: str,
+    directory: str,
+    record_path: str | None = None,
+    all_platforms: bool = False,
+    skip_missing: bool = False,
+    labels: Mapping[str, str] | None = None,
+    ready_timeout: float = 60.0,
+    watch: bool = True,
+    pin: bool = True,
+    unpack: bool = False,
+    parallel: int | None = None,
+    snapshotter: str = "overlayfs",
+    sandbox_image: str | None = None,
+) -> None:
+    """Preseed containerd's images; signal HEALTHY after the initial pass, then watch or DONE.
+
+    Args:
+        ctx: The runnable's context (`cancelled` event, `cancel_reason`).
+        address: containerd's gRPC socket path.
+        directory: The preseed directory (`<directory>/<namespace>/<file>`).
+        record_path: The import record file in the agent's state directory.
+        all_platforms: Import every platform, not only the host's.
+        skip_missing: Leave out blobs archives lack instead of failing.
+        labels: Labels for every image.
+        ready_timeout: Seconds to wait for containerd to answer.
+        watch: Keep importing tarballs copied in later.
+        pin: Pin every preseeded image (and release the pins of removed tarballs).
+        unpack: Unpack every image into `snapshotter` after importing it.
+        parallel: Imports at once; None: `default_parallel()`.
+        snapshotter: The snapshotter CRI uses.
+        sandbox_image: CRI's sandbox image (imported first, always pinned; after the
+            initial pass, one WARNING if it is missing); None if unknown.
+
+    Raises:
+        PreseedError: containerd never answered, or some files failed in the initial pass.
+    """
+    log = logger(ctx)
+    options = ImportOptions(
+        all_platforms=all_platforms,
+        skip_missing=skip_missing,
+        labels=dict(labels or {}),
+        unpack=unpack,
+        snapshotter=snapshotter,
+    )
+    initial: concurrent.futures.Future[InitialPass] = concurrent.futures.Future()
+    done: concurrent.futures.Future[str | None] = concurrent.futures.Future()
+
+    def on_result(result: ImportResult) -> None:
+        if not result.unchanged:
+            tags = {"namespace": result.namespace}
+            add_metric(ctx, "node_containerd_preseed_bytes_total", result.bytes_sent, tags)
+            add_metric(ctx, "node_containerd_preseed_images_total", len(result.images), tags)
+
+    def on_failure(file: str) -> None:
+        namespace, _, name = file.partition("/")
+        tags = {"namespace": namespace, "file": name}
+        add_metric(ctx, "node_containerd_preseed_failures_total", 1, tags)
+
+    with ContainerdClient(address) as client:
+        if not _wait_for_containerd(ctx, client, ready_timeout):
+            return
+        log.info("containerd %s answers; preseeding from %r", client.version(), directory)
+        preseeder = Preseeder(
+            client,
+            options=options,
+            record_path=record_path,
+            log=log,
+            pin=pin,
+            sandbox_image=sandbox_image,
+        )
+        settings = PreseedSettings(
+            directory=directory,
+            watch=watch,
+            parallel=parallel if parallel is not None else default_parallel(),
+        )
+        actor = PreseedActor.start(
+            preseeder=preseeder,
+            settings=settings,
+            log=log,
+            on_initial=initial.set_result,
+            on_result=on_result,
+            done=done,
+            on_failure=on_failure,
+        )
+
+        tell_when_set(ctx.cancelled, actor, StopRequested)
+        waited: list[concurrent.futures.Future[Any]] = [initial, done]
+        concurrent.futures.wait(waited, return_when=concurrent.futures.FIRST_COMPLETED)
+        passed = initial.result() if initial.done() else None
+        if sandbox_image is not None and passed is not None and not ctx.cancelled.is_set():
+            warn_if_sandbox_image_missing(client, sandbox_image, Path(directory), log)
+        if passed is not None and not passed.failures and not ctx.cancelled.is_set():
+            signal(ctx, Signal.HEALTHY)
+        error = done.result()
+    if error is not None:
+        raise PreseedError(error)
+    if ctx.cancelled.is_set() or passed is None:
+        return
+    if passed.failures:
+        raise PreseedError(
+            f"{len(passed.failures)} of {passed.files} preseed files failed: "
+            + "; ".join(passed.failures)
+        )
+    signal(ctx, Signal.DONE)

@@ -1,0 +1,1 @@
+"""The project's test kit: helpers shared by tests and benchmarks."""
