@@ -7,9 +7,7 @@ liveness rule is in test_containerd_lifecycle_liveness.py.
 
 from __future__ import annotations
 
-import ast
 import dataclasses
-from pathlib import Path
 
 import pytest
 from lifecycle_support import (
@@ -28,7 +26,6 @@ from lifecycle_support import (
     spawned,
 )
 
-import actors.containerd
 from actors.containerd.core.events import (
     CancelRequested,
     CancelTimer,
@@ -366,20 +363,3 @@ def test_a_second_spawn_is_refused() -> None:
         "containerd lifecycle event Spawned(pid=5) cannot happen in phase 'starting'"
     )
     assert (lc.phase, lc.pid) == (Phase.STARTING, PID)
-
-
-# ---------------------------------------------------------------- purity
-
-FORBIDDEN = {"os", "subprocess", "socket", "threading", "time", "pykka", "msgpack", "grpc"}
-
-
-@pytest.mark.parametrize("module", ["lifecycle", "events", "readiness", "liveness"])
-def test_the_lifecycle_modules_import_no_io_threads_or_clocks(module: str) -> None:
-    path = Path(actors.containerd.__file__).parent / f"{module}.py"
-    imported = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            imported |= {alias.name.split(".")[0] for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            imported.add(node.module.split(".")[0])
-    assert imported & FORBIDDEN == set()
