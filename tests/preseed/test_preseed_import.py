@@ -30,7 +30,13 @@ from preseed.fixtures import (
     write_oci_archive,
 )
 
-from actors.preseed import ContainerdClient, ImportOptions, PreseedError, import_archive
+from actors.preseed import (
+    ContainerdClient,
+    ContainerdError,
+    ImportOptions,
+    PreseedError,
+    import_archive,
+)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -259,7 +265,7 @@ def test_a_missing_socket_is_a_clear_containerd_error(archives: Archives, tmp_pa
     with ContainerdClient(str(tmp_path / "nothing.sock"), timeout=2) as client:
         with pytest.raises(PreseedError) as info:
             import_archive(client, archives.oci, namespace="ns")
-        with pytest.raises(PreseedError) as ready:
+        with pytest.raises(ContainerdError) as ready:
             client.wait_ready(0.3)
 
     assert str(info.value) == (
