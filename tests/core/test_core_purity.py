@@ -33,6 +33,8 @@ def test_the_core_folder_holds_the_modules_of_the_pure_core() -> None:
         "node",
         "restart",
         "rules",
+        "watch",
+        "operations",
         "tree",
     }
 

@@ -26,8 +26,8 @@ A node that returned is only forgotten when its parent is reset; until then it
 keeps its last state, so the restart GC (`restart.py`) can see which subtrees
 have entirely exited.
 
-Nodes are mutable and private to the tree (`tree.py`); the outside world sees
-`NodeStatus`, a frozen copy.
+Nodes are mutable and private to the tree (`tree.py`, `operations.py`); the
+outside world sees `NodeStatus`, a frozen copy.
 """
 
 from __future__ import annotations

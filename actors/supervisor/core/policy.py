@@ -63,7 +63,7 @@ class RestartPolicy:
     healthy_deadline: float | None = None
     #: If set, the node's process sends a heartbeat this often; a node from
     #: which nothing arrives for 3 intervals (stopped, deadlocked) is killed
-    #: and fails. Before its hello, a fresh process gets `tree.SPAWN_ALLOWANCE`
+    #: and fails. Before its hello, a fresh process gets `watch.SPAWN_ALLOWANCE`
     #: (10 s) more. None disables the watch.
     heartbeat_interval: float | None = 1.0
 

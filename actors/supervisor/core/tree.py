@@ -9,7 +9,8 @@ monotonic time, and carries out what it returns: start, cancel and kill
 processes, arm timers, answer requests, write log lines. Time and randomness
 are inputs; so one event sequence always gives one action sequence.
 
-Lifecycle of a node (see `node.py` for the record):
+Lifecycle of a node (see `node.py` for the record, `operations.py` for the
+operations on it, `watch.py` for its watch timers):
 
 * **Start.** `TreeStarted` creates `root`; a `RunGroupRequested` from a NEW
   node creates its children as one group. Each start is a `StateChanged(NEW)`
@@ -63,16 +64,11 @@ from collections.abc import Callable
 from functools import partial
 from typing import Never, assert_never
 
-from actors.supervisor.core.backoff import Backoff
 from actors.supervisor.core.errors import IllegalEvent, SupervisionError, UnknownNode
 from actors.supervisor.core.events import (
     Action,
-    CancelNode,
-    CancelTimer,
     Event,
     HeartbeatReceived,
-    KillNode,
-    LogNode,
     NodeFaulted,
     ProcessExited,
     ProcessSpawned,
@@ -80,48 +76,41 @@ from actors.supervisor.core.events import (
     ReplySubLogger,
     RestartRequested,
     RunGroupRequested,
-    RunnableSpec,
-    SetTimer,
     ShutdownComplete,
     ShutdownRequested,
     SignalReceived,
-    StartNode,
-    StateChanged,
     SubLoggerRequested,
     TimerFired,
     TimerKey,
     TimerPurpose,
-    TreeFailed,
     TreeStarted,
 )
 from actors.supervisor.core.names import ROOT_DN
 from actors.supervisor.core.node import Node, NodeStatus, Phase
+from actors.supervisor.core.operations import TreeOperations
 from actors.supervisor.core.policy import PolicySet
-from actors.supervisor.core.restart import (
-    intensity_reached,
-    intensity_reason,
-    plan_restarts,
-    recent_restarts,
-)
 from actors.supervisor.core.rules import exit_outcome, run_group_error, sub_logger_error
-from actors.supervisor.core.states import EXITED_STATES, SIGNAL_TRANSITIONS, NodeState, Signal
+from actors.supervisor.core.states import SIGNAL_TRANSITIONS, NodeState, Signal
+from actors.supervisor.core.watch import (
+    MISSED_HEARTBEATS,
+    SPAWN_ALLOWANCE,
+    grace_over_reason,
+    healthy_missed_reason,
+    liveness_lost_reason,
+)
 
 __all__ = ["DEFAULT_POLICIES", "MISSED_HEARTBEATS", "SPAWN_ALLOWANCE", "NodeStatus", "Tree"]
-
-#: Seconds a fresh process gets, on top of the liveness window, to spawn and
-#: say hello before its first heartbeat is due.
-SPAWN_ALLOWANCE = 10.0
-
-#: A node is failed after this many heartbeat intervals without a heartbeat.
-MISSED_HEARTBEATS = 3
 
 #: The policies of a tree made without any: Go's behaviour, plus the defaults
 #: of the extensions (see `RestartPolicy`).
 DEFAULT_POLICIES = PolicySet()
 
 
-class Tree:
+class Tree(TreeOperations):
     """The supervision core. Not thread-safe: one caller feeds it events in order.
+
+    `Tree` is what each event means; the operations it calls, and the state
+    they change, are `TreeOperations` (`operations.py`).
 
     Args:
         policies: the restart policy of each DN.
@@ -132,21 +121,7 @@ class Tree:
     def __init__(
         self, policies: PolicySet = DEFAULT_POLICIES, rng: random.Random | None = None
     ) -> None:
-        self._policies = policies
-        self._rng = rng if rng is not None else random.Random()
-        self._root: Node | None = None
-        self._index: dict[str, Node] = {}
-        self._next_generation = 1
-        self._now = float("-inf")
-        self._out: list[Action] = []
-        self._shutting_down = False
-        self._finished = False
-        #: During shutdown: DN -> reason of running nodes whose cancel waits until
-        #: every process below them has exited (children stop before parents).
-        self._deferred: dict[str, str] = {}
-        self._failure: str | None = None
-        # Something exited or was cancelled since the last GC run (Go: markDirty).
-        self._dirty = False
+        super().__init__(policies, rng if rng is not None else random.Random())
 
     # ================================================================ API
 
@@ -392,189 +367,25 @@ class Tree:
         self._start(node, node.state)
 
     def _on_grace_over(self, node: Node) -> None:
-        grace = node.policy.grace_period
-        reason = f"ignored cancel ({node.cancel_reason}) for {grace:g} s"
+        reason = grace_over_reason(node)
         if node.fault is None:
             node.fault = reason
         self._log(node, "WARNING", f"node {node.dn!r} {reason}; killing it")
         self._kill(node, reason)
 
     def _on_healthy_deadline(self, node: Node) -> None:
-        deadline = node.policy.healthy_deadline
-        self._fail(node, f"not healthy within {deadline:g} s of its start")
+        self._fail(node, healthy_missed_reason(node))
 
     def _on_liveness_lost(self, node: Node) -> None:
-        interval = node.policy.heartbeat_interval
-        assert interval is not None
-        window = MISSED_HEARTBEATS * interval
-        if node.pid is None:
-            self._fail(node, f"did not say hello within {window + SPAWN_ALLOWANCE:g} s")
-        else:
-            self._fail(node, f"no heartbeat for {window:g} s")
+        self._fail(node, liveness_lost_reason(node))
 
     def _on_uptime_reached(self, node: Node) -> None:
         node.backoff = node.backoff.reset()
 
-    # ================================================================ lifecycle
-
-    def _create(self, parent: Node | None, name: str, spec: RunnableSpec) -> Node:
-        dn = ROOT_DN if parent is None else parent.child_dn(name)
-        policy = self._policies.for_dn(dn)
-        node = Node(
-            name=name,
-            dn=dn,
-            parent=parent,
-            spec=spec,
-            policy=policy,
-            generation=self._new_generation(),
-            state=NodeState.NEW,
-            phase=Phase.EXITED,
-            since=self._now,
-            backoff=Backoff.from_policy(policy),
-        )
-        self._index[dn] = node
-        if parent is not None:
-            parent.children[name] = node
-        return node
-
-    def _start(self, node: Node, old: NodeState | None) -> None:
-        node.phase = Phase.RUNNING
-        self._change_state(node, old, NodeState.NEW)
-        policy = node.policy
-        self._out.append(
-            StartNode(dn=node.dn, generation=node.generation, spec=node.spec, policy=policy)
-        )
-        if policy.healthy_deadline is not None:
-            self._arm(node, TimerPurpose.HEALTHY, self._now + policy.healthy_deadline)
-        if policy.heartbeat_interval is not None:
-            window = MISSED_HEARTBEATS * policy.heartbeat_interval
-            self._arm(node, TimerPurpose.LIVENESS, self._now + window + SPAWN_ALLOWANCE)
-
-    def _die(self, node: Node, error: str) -> None:
-        node.last_error = error
-        self._set_state(node, NodeState.DEAD)
-        self._log(node, "FATAL", f"node {node.dn!r} died: {error}")
-        self._cancel(node, f"{node.dn!r} died")
-        parent = node.parent
-        if parent is not None:
-            for name in parent.group_of(node.name):
-                if name != node.name:
-                    self._cancel(parent.children[name], f"group sibling {node.dn!r} died")
-
-    def _fail(self, node: Node, reason: str) -> None:
-        if node.fault is not None:
-            return
-        node.fault = reason
-        self._log(node, "FATAL", f"node {node.dn!r} failed: {reason}")
-        self._kill(node, reason)
-
-    def _kill(self, node: Node, reason: str) -> None:
-        node.killed = True
-        self._disarm_all(node)
-        self._out.append(KillNode(dn=node.dn, generation=node.generation, reason=reason))
-
-    def _cancel(self, top: Node, reason: str, *, bottom_up: bool = False) -> None:
-        """Cancel `top`'s context and so its whole subtree, children first.
-
-        With `bottom_up` (shutdown), a running node is told only once nothing
-        below it runs any more: containerd stops after the pump and the preseed
-        that talk to it, not under them.
-        """
-        for node in top.walk_children_first():
-            if node.cancelled:
-                continue
-            node.cancelled, node.cancel_reason = True, reason
-            self._dirty = True
-            if node.phase is Phase.RUNNING and not node.killed:
-                if bottom_up and node.runs_below():
-                    self._deferred[node.dn] = reason
-                else:
-                    self._send_cancel(node, reason)
-            elif node.phase is Phase.PENDING:
-                self._disarm(node, TimerPurpose.RESTART)
-                node.phase = Phase.EXITED
-                self._set_state(node, NodeState.CANCELED)
-
-    def _send_cancel(self, node: Node, reason: str) -> None:
-        self._out.append(CancelNode(dn=node.dn, generation=node.generation, reason=reason))
-        self._arm(node, TimerPurpose.GRACE, self._now + node.policy.grace_period)
-
-    def _release_deferred_cancels(self) -> None:
-        """Tell each deferred node its cancel once nothing below it runs."""
-        for dn, reason in list(self._deferred.items()):
-            node = self._index.get(dn)
-            if node is None or not node.running or node.killed or not node.runs_below():
-                del self._deferred[dn]
-                if node is not None and node.running and not node.killed:
-                    self._send_cancel(node, reason)
-
-    def _shutdown(self, reason: str) -> None:
-        self._shutting_down = True
-        if self._root is not None:
-            self._log(self._root, "INFO", f"shutting down: {reason}")
-            self._cancel(self._root, reason, bottom_up=True)
-
-    # ================================================================ restarts
-
-    def _collect_garbage(self) -> None:
-        """Run the restart GC until it finds nothing more to do (see `restart.py`)."""
-        while self._dirty and self._root is not None and not self._shutting_down:
-            self._dirty = False
-            chosen = plan_restarts(self._root)
-            if not chosen:
-                return
-            for node in chosen:
-                if self._shutting_down:
-                    return
-                if node.exited and (node.parent is None or not node.parent.cancelled):
-                    self._restart(node)
-
-    def _restart(self, node: Node) -> None:
-        delay = 0.0
-        if node.state is NodeState.DEAD:
-            recent = recent_restarts(node.restart_history, self._now, node.policy.restart_window)
-            if intensity_reached(recent, node.policy):
-                self._escalate(node, len(recent))
-                return
-            node.restart_history = [*recent, self._now]
-            delay, node.backoff = node.backoff.next(self._rng)
-        for forgotten in node.reset(self._new_generation()):
-            del self._index[forgotten.dn]
-        node.restarts += 1
-        self._log(
-            node, "INFO", f"rescheduling supervised node {node.dn!r} with backoff {delay:.3f} s"
-        )
-        if delay > 0:
-            node.phase = Phase.PENDING
-            self._arm(node, TimerPurpose.RESTART, self._now + delay)
-        else:
-            self._start(node, node.state)
-
-    def _escalate(self, node: Node, count: int) -> None:
-        """`node` died once too often: fail its parent, or the whole tree at the root."""
-        reason = intensity_reason(node, count)
-        parent = node.parent
-        target = "the tree" if parent is None else repr(parent.dn)
-        self._log(node, "FATAL", f"{reason}; failing {target}")
-        if parent is None:
-            self._failure = reason
-            self._out.append(TreeFailed(reason=reason))
-            self._shutdown(reason)
-        elif parent.running:
-            if parent.fault is None:
-                parent.fault = reason
-            self._cancel(parent, reason)
-        else:
-            self._die(parent, reason)
-
-    # ================================================================ helpers
-
-    def _new_generation(self) -> int:
-        generation = self._next_generation
-        self._next_generation += 1
-        return generation
+    # ================================================================ lookups
 
     def _lookup(self, dn: str) -> Node:
+        """The node `dn`, whatever its generation; `UnknownNode` if there is none."""
         node = self._index.get(dn)
         if node is None:
             raise UnknownNode(f"no node {dn!r}")
@@ -597,39 +408,6 @@ class Tree:
                 f"{what} from {dn!r} (generation {generation}), which has no process"
             )
         return node
-
-    def _any_running(self) -> bool:
-        return any(n.running for n in self._index.values())
-
-    def _set_state(self, node: Node, new: NodeState) -> None:
-        self._change_state(node, node.state, new)
-
-    def _change_state(self, node: Node, old: NodeState | None, new: NodeState) -> None:
-        node.state, node.since = new, self._now
-        self._dirty = self._dirty or new in EXITED_STATES
-        self._out.append(StateChanged(dn=node.dn, old=old, new=new))
-
-    def _arm(self, node: Node, purpose: TimerPurpose, deadline: float) -> None:
-        node.timers[purpose] = deadline
-        key = TimerKey(purpose=purpose, dn=node.dn, generation=node.generation)
-        self._out.append(SetTimer(key=key, deadline=deadline))
-
-    def _disarm(self, node: Node, purpose: TimerPurpose) -> None:
-        if node.timers.pop(purpose, None) is not None:
-            key = TimerKey(purpose=purpose, dn=node.dn, generation=node.generation)
-            self._out.append(CancelTimer(key=key))
-
-    def _disarm_all(self, node: Node) -> None:
-        for purpose in list(node.timers):
-            self._disarm(node, purpose)
-
-    def _feed_liveness(self, node: Node) -> None:
-        interval = node.policy.heartbeat_interval
-        if interval is not None and TimerPurpose.LIVENESS in node.timers:
-            self._arm(node, TimerPurpose.LIVENESS, self._now + MISSED_HEARTBEATS * interval)
-
-    def _log(self, node: Node, severity: str, message: str) -> None:
-        self._out.append(LogNode(dn=node.dn, severity=severity, message=message))
 
 
 def _unknown_event(event: Never) -> Never:
