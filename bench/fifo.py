@@ -47,7 +47,11 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
+from support.specs import containerd_spec
+
+from actors.agent.root import RootSpec
 from actors.containerd.api.version import version_call
 from actors.containerd.core.spec import ContainerdSpec
 from actors.containerd.fifo import ensure_fifo, open_fifo, set_pipe_size
@@ -61,6 +65,7 @@ from actors.supervisor.runtime.actor import Supervisor
 from actors.supervisor.runtime.switching import use_fast_switching
 from actors.supervisor.testing.kit import StateRecorder
 from actors.wakeup import Wakeup
+from messages.specs import spec_to_wire
 
 RUNSC = "root.containerd.runsc"
 CONTAINERD = shutil.which("containerd") or "/usr/bin/containerd"
@@ -161,18 +166,19 @@ def write_containerd_config(base: Path) -> Path:
     return config
 
 
-def containerd_args(base: Path) -> dict[str, Any]:
-    return {
-        "binary": CONTAINERD,
-        "config": str(base / "config.toml"),
-        "address": str(base / "containerd.sock"),
-        "path": "/usr/sbin:/usr/bin:/sbin:/bin",
-        "tmpdir": str(base / "tmp"),
-        "fifo": str(base / "runsc.fifo"),
-        "notify_dir": str(base),
-        "ready_timeout": 30.0,
-        "stop_timeout": 4.0,
-    }
+def make_spec(base: Path) -> ContainerdSpec:
+    return containerd_spec(
+        base,
+        binary=CONTAINERD,
+        config=str(base / "config.toml"),
+        address=str(base / "containerd.sock"),
+        path="/usr/sbin:/usr/bin:/sbin:/bin",
+        tmpdir=str(base / "tmp"),
+        fifo=str(base / "runsc.fifo"),
+        notify_dir=str(base),
+        ready_timeout=30.0,
+        stop_timeout=4.0,
+    )
 
 
 def mb_s(total: int, seconds: float) -> float:
@@ -184,7 +190,7 @@ def mb_s(total: int, seconds: float) -> float:
 
 def cat_row(base: Path, total: int) -> float:
     path = str(base / "cat.fifo")
-    ensure_fifo(path)
+    ensure_fifo(path, 0o600)
     cat = subprocess.Popen(["cat", path], stdout=subprocess.DEVNULL)
     writer, began = start_writer(path, total)
     t0 = began()
@@ -197,7 +203,7 @@ def cat_row(base: Path, total: int) -> float:
 
 def python_read_row(base: Path, total: int, size: int) -> float:
     path = str(base / "py.fifo")
-    ensure_fifo(path)
+    ensure_fifo(path, 0o600)
     writer, began = start_writer(path, total)
     fd = os.open(path, os.O_RDONLY)  # a plain reader: EOF when the writer closes
     t0 = began()
@@ -215,7 +221,7 @@ def pump_row(
 ) -> float:
     """LogPumpActor in this process, into `make_sink()`, until `done(sink)`."""
     path = str(base / "pump.fifo")
-    ensure_fifo(path)
+    ensure_fifo(path, 0o600)
     holder = open_fifo(path)
     set_pipe_size(holder, 1 << 20)
     sink = make_sink()
@@ -243,7 +249,8 @@ def last_raw_line(tree: LogTree, dn: str) -> bytes | None:
 
 def supervised(base: Path, tree: LogTree | None = None) -> tuple[Supervisor, StateRecorder]:
     states = StateRecorder()
-    root = RunnableSpec(target="actors.agent.root:run", args={"containerd": containerd_args(base)})
+    wire = spec_to_wire(RootSpec(containerd=make_spec(base)))
+    root = RunnableSpec(target="actors.agent.root:run", args=wire)
     rules = [PolicyRule("*", {"grace_period": 5.0})]
     sup = Supervisor(root, policies=PolicySet(rules=rules), log_tree=tree, observers=[states])
     return sup, states
@@ -299,7 +306,7 @@ def containerd_alone_ms(base: Path) -> float:
 
 def in_process_healthy_ms(base: Path) -> float:
     node = BenchNode(Discard())
-    spec = ContainerdSpec(**containerd_args(base))
+    spec = make_spec(base)
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         t0 = time.monotonic()
         outcome = pool.submit(run_containerd, spec, node)

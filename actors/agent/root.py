@@ -12,20 +12,35 @@ exits and costs nothing while the tree runs.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from actors.config.schema import AgentConfig
+from actors.containerd.core.spec import ContainerdSpec, PreseedSpec
 from actors.containerd.runtimes.binary import containerd_version_or_none
-from actors.containerd.runtimes.handlers import default_sandbox_image
+from actors.containerd.runtimes.handlers import CRI_SNAPSHOTTER, default_sandbox_image
 from actors.supervisor.core.events import RunnableSpec
 from actors.supervisor.process.api import Context, Signal, signal
 from actors.supervisor.process.api import run as run_child
+from messages.specs import spec_from_wire, spec_to_wire
 
-__all__ = ["run", "root_spec", "containerd_args", "preseed_args"]
+__all__ = ["RootSpec", "containerd_spec", "preseed_spec", "root_spec", "run"]
 
 #: How much of root.containerd's grace period containerd gets between SIGTERM
 #: and our own SIGKILL (the rest is for the node's process to report back).
 STOP_SHARE = 0.8
+#: containerd's shortest stop time, in seconds, however short the grace period.
+MIN_STOP_TIMEOUT = 0.5
+#: How the agent's containerd says it is ready: `READY=1` on the notify socket.
+READINESS = "notify"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RootSpec:
+    """What the root runnable starts: `root.containerd`."""
+
+    #: The spec of `root.containerd`.
+    containerd: ContainerdSpec
 
 
 def sandbox_image(cfg: AgentConfig) -> str | None:
@@ -37,57 +52,61 @@ def sandbox_image(cfg: AgentConfig) -> str | None:
     return cfg.cri.sandbox_image or default_sandbox_image(version)
 
 
-def preseed_args(cfg: AgentConfig) -> dict[str, Any]:
-    """Keyword arguments of `root.containerd.preseed`."""
+def preseed_spec(cfg: AgentConfig) -> PreseedSpec | None:
+    """The spec of `root.containerd.preseed`; None when `[preseed] enabled` is off."""
     p = cfg.preseed
-    return {
-        "enabled": p.enabled,
-        "address": str(cfg.containerd.address),
-        "directory": str(p.dir),
-        "record_path": str(p.record),
-        "all_platforms": p.all_platforms,
-        "skip_missing": p.skip_missing,
-        "labels": dict(p.labels),
-        "ready_timeout": cfg.containerd.ready_timeout,
-        "watch": p.watch,
-        "pin": p.pin,
-        "unpack": p.unpack,
-        "parallel": p.parallel or None,
-        # Known only when the agent writes containerd's config; None: unknown.
-        "sandbox_image": sandbox_image(cfg),
-    }
+    if not p.enabled:
+        return None
+    return PreseedSpec(
+        address=str(cfg.containerd.address),
+        dir=str(p.dir),
+        record=str(p.record),
+        all_platforms=p.all_platforms,
+        skip_missing=p.skip_missing,
+        labels=p.labels,
+        ready_timeout=cfg.containerd.ready_timeout,
+        watch=p.watch,
+        pin=p.pin,
+        unpack=p.unpack,
+        parallel=p.parallel,
+        snapshotter=CRI_SNAPSHOTTER,
+        sandbox_image=sandbox_image(cfg),
+    )
 
 
-def containerd_args(cfg: AgentConfig) -> dict[str, Any]:
-    """Keyword arguments of `root.containerd` (see `actors.containerd.core.spec`)."""
+def containerd_spec(cfg: AgentConfig) -> ContainerdSpec:
+    """The spec of `root.containerd` (and, inside it, of its children)."""
     c = cfg.containerd
     grace = cfg.policy_set().for_dn("root.containerd").grace_period
-    return {
-        "binary": c.binary,
-        "config": str(c.config),
-        "address": str(c.address),
-        "path": c.path,
-        "tmpdir": str(c.tmpdir),
-        "fifo": str(cfg.runsc.fifo),
-        "notify_dir": str(cfg.state_dir / "run"),
-        "fifo_mode": cfg.runsc.mode,
-        "pipe_size": cfg.runsc.pipe_size,
-        "ready_timeout": c.ready_timeout,
-        "liveness_interval": c.liveness_interval,
-        "liveness_timeout": c.liveness_timeout,
-        "liveness_failures": c.liveness_failures,
-        "stop_timeout": max(0.5, grace * STOP_SHARE) if grace > 0 else 0.5,
-        "preseed": preseed_args(cfg),
-    }
+    return ContainerdSpec(
+        binary=c.binary,
+        config=str(c.config),
+        address=str(c.address),
+        path=c.path,
+        tmpdir=str(c.tmpdir),
+        fifo=str(cfg.runsc.fifo),
+        notify_dir=str(cfg.state_dir / "run"),
+        fifo_mode=cfg.runsc.mode,
+        pipe_size=cfg.runsc.pipe_size,
+        ready_timeout=c.ready_timeout,
+        stop_timeout=max(MIN_STOP_TIMEOUT, grace * STOP_SHARE),
+        readiness=READINESS,
+        liveness_interval=c.liveness_interval,
+        liveness_timeout=c.liveness_timeout,
+        liveness_failures=c.liveness_failures,
+        preseed=preseed_spec(cfg),
+    )
 
 
 def root_spec(cfg: AgentConfig) -> RunnableSpec:
     """The root runnable of the agent's tree for `cfg`."""
-    return RunnableSpec(target="actors.agent.root:run", args={"containerd": containerd_args(cfg)})
+    spec = RootSpec(containerd=containerd_spec(cfg))
+    return RunnableSpec(target="actors.agent.root:run", args=spec_to_wire(spec))
 
 
-def run(ctx: Context, *, containerd: dict[str, Any]) -> None:
+def run(ctx: Context, **wire: Any) -> None:
     """The root runnable: start `root.containerd`, then HEALTHY and DONE."""
-    run_child(ctx, "containerd", "actors.containerd.process:run", **containerd)
+    spec = spec_from_wire(RootSpec, wire)
+    run_child(ctx, "containerd", "actors.containerd.process:run", **spec_to_wire(spec.containerd))
     signal(ctx, Signal.HEALTHY)
     signal(ctx, Signal.DONE)

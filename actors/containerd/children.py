@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from actors.containerd.core.spec import ContainerdSpec
+from actors.containerd.core.spec import ContainerdSpec, logpump_spec
 from actors.containerd.node import ChildSpecs
 from actors.supervisor.process.api import Context, Signal, logger, signal
+from messages.specs import spec_to_wire
 
 __all__ = ["LOGPUMP", "PRESEED", "PRESEED_DISABLED", "child_specs", "preseed_disabled"]
 
@@ -24,18 +25,13 @@ PRESEED_DISABLED = "actors.containerd.children:preseed_disabled"
 
 
 def child_specs(spec: ContainerdSpec) -> ChildSpecs:
-    """Name → (runnable, arguments) of each child, in start order.
-
-    The preseed arguments are `ContainerdSpec.preseed` without its `enabled` key.
-    """
-    if spec.preseed_enabled:
-        assert spec.preseed is not None
-        args = {k: v for k, v in spec.preseed.items() if k != "enabled"}
-        preseed: tuple[str, dict[str, Any]] = (PRESEED, args)
+    """Name → (runnable, wire arguments) of each child, in start order."""
+    if spec.preseed is not None:
+        preseed: tuple[str, dict[str, Any]] = (PRESEED, spec_to_wire(spec.preseed))
     else:
         preseed = (PRESEED_DISABLED, {})
     return {
-        "runsc": (LOGPUMP, {"fifo": spec.fifo, "pipe_size": spec.pipe_size}),
+        "runsc": (LOGPUMP, spec_to_wire(logpump_spec(spec))),
         "preseed": preseed,
     }
 

@@ -3,8 +3,8 @@
 gVisor's runsc writes its debug logs into a named pipe; the log pump reads them.
 The rules this module enforces:
 
-* The FIFO is a real named pipe made with `mkfifo`. Its mode comes from config,
-  defaults to 0600 and is never world-writable (a world-writable log pipe lets any
+* The FIFO is a real named pipe made with `mkfifo`. Its mode comes from config
+  (0600 by default) and is never world-writable (a world-writable log pipe lets any
   local user forge runsc log lines).
 * A path that exists but is not a FIFO (a file, a directory, a symlink — even one
   pointing at a FIFO) is refused, never replaced: it may be someone else's data.
@@ -30,7 +30,6 @@ import os
 import stat
 
 from actors.containerd.core.fifo_rules import (
-    DEFAULT_FIFO_MODE,
     FifoError,
     clamp_pipe_size,
     validate_fifo_mode,
@@ -51,7 +50,7 @@ class FifoSetup(enum.Enum):
     UNCHANGED = "unchanged"
 
 
-def ensure_fifo(path: str, mode: int = DEFAULT_FIFO_MODE) -> FifoSetup:
+def ensure_fifo(path: str, mode: int) -> FifoSetup:
     """Makes sure `path` is a FIFO with permission bits `mode`.
 
     Args:

@@ -40,12 +40,14 @@ from typing import Any
 
 import pykka
 
-from actors.containerd.core.fifo_rules import DEFAULT_PIPE_SIZE, FifoError
+from actors.containerd.core.fifo_rules import FifoError
+from actors.containerd.core.spec import LogPumpSpec
 from actors.containerd.fifo import open_fifo, set_pipe_size
 from actors.containerd.node import ContextNode, Node, RawSink
 from actors.mailbox import tell_or_drop, tell_when_set
 from actors.supervisor.process.api import Context
 from actors.wakeup import Wakeup, wait_readable
+from messages.specs import spec_from_wire
 
 __all__ = ["READ_SIZE", "LogPumpActor", "PumpError", "pump", "run", "run_pump"]
 
@@ -57,15 +59,16 @@ class PumpError(Exception):
     """The FIFO could not be opened or read."""
 
 
-def run(ctx: Context, *, fifo: str, pipe_size: int = DEFAULT_PIPE_SIZE) -> None:
-    """The runnable of `root.containerd.runsc`.
+def run(ctx: Context, **wire: Any) -> None:
+    """The runnable of `root.containerd.runsc`; `wire` is a `LogPumpSpec`.
 
     Returns once cancelled (the node ends CANCELED).
 
     Raises:
         PumpError: the FIFO could not be opened or read.
     """
-    error = run_pump(fifo, pipe_size, ContextNode(ctx))
+    spec = spec_from_wire(LogPumpSpec, wire)
+    error = run_pump(spec.fifo, spec.pipe_size, ContextNode(ctx))
     if error is not None:
         raise PumpError(error)
 

@@ -77,6 +77,7 @@ from actors.containerd.stale import clear_stale_sockets
 from actors.mailbox import tell_or_drop, tell_when_set
 from actors.supervisor.process.api import Context
 from actors.wakeup import Wakeup
+from messages.specs import spec_from_wire
 
 __all__ = [
     "DRAIN_TIMEOUT",
@@ -92,14 +93,14 @@ class ContainerdFailure(Exception):
     """containerd failed: it exited, did not become ready, or could not start."""
 
 
-def run(ctx: Context, **args: Any) -> None:
-    """The runnable of `root.containerd`; `args` are `ContainerdSpec`'s fields.
+def run(ctx: Context, **wire: Any) -> None:
+    """The runnable of `root.containerd`; `wire` is a `ContainerdSpec` (`spec_to_wire`).
 
     Raises:
         ContainerdFailure: containerd exited, was not ready in time, stopped answering
             the liveness probe, or could not start.
     """
-    spec = ContainerdSpec(**args)
+    spec = spec_from_wire(ContainerdSpec, wire)
     outcome = run_containerd(spec, ContextNode(ctx))
     if outcome.error is not None:
         raise ContainerdFailure(outcome.error)

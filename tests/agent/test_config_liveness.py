@@ -6,16 +6,17 @@ from pathlib import Path
 
 import pytest
 
-from actors.agent.root import containerd_args
+from actors.agent.root import containerd_spec
 from actors.config import ConfigError, load_config
-from actors.containerd.core.spec import ContainerdSpec
 
 
 def load(short_dir: Path, env: dict[str, str], text: str) -> dict[str, object]:
     path = short_dir / "agent.toml"
     path.write_text(text)
-    args = containerd_args(load_config(path, env=env))
-    return {k: v for k, v in args.items() if k.startswith("liveness_")}
+    spec = containerd_spec(load_config(path, env=env))
+    return {
+        k: getattr(spec, k) for k in ("liveness_interval", "liveness_timeout", "liveness_failures")
+    }
 
 
 def problems_of(short_dir: Path, env: dict[str, str], text: str) -> list[str]:
@@ -42,13 +43,6 @@ def test_the_keys_reach_root_containerds_spec_and_off_turns_probing_off(
     text = '[containerd]\nliveness_interval = "off"\nliveness_timeout = "250ms"\nliveness_failures = 1\n'
     args = load(short_dir, env, text)
     assert args == {"liveness_interval": None, "liveness_timeout": 0.25, "liveness_failures": 1}
-    path = short_dir / "agent.toml"
-    spec = ContainerdSpec(**containerd_args(load_config(path, env=env)))
-    assert (spec.liveness_interval, spec.liveness_timeout, spec.liveness_failures) == (
-        None,
-        0.25,
-        1,
-    )
 
 
 def test_bad_liveness_values_are_refused_naming_key_value_and_fix(

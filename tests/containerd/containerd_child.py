@@ -18,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from actors.containerd.core.spec import ContainerdSpec
 from actors.containerd.process import run_containerd
+from messages.specs import spec_from_wire
 
 
 class _Discard:
@@ -57,4 +58,4 @@ class _PidPrinter(logging.Handler):
 
 
 if __name__ == "__main__":
-    run_containerd(ContainerdSpec(**json.loads(sys.argv[1])), ChildNode())
+    run_containerd(spec_from_wire(ContainerdSpec, json.loads(sys.argv[1])), ChildNode())

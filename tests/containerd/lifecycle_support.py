@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from support.specs import containerd_spec
+
 from actors.containerd.core.events import (
     Log,
     LogLevel,
@@ -31,7 +33,7 @@ DEADLINE = "deadline_exceeded: Deadline Exceeded"
 
 
 def make_spec(**overrides: object) -> ContainerdSpec:
-    args: dict[str, object] = {
+    fields: dict[str, object] = {
         "binary": BINARY,
         "config": "/s/config.toml",
         "address": ADDRESS,
@@ -44,9 +46,9 @@ def make_spec(**overrides: object) -> ContainerdSpec:
         "liveness_interval": 5.0,
         "liveness_timeout": 5.0,
         "liveness_failures": 3,
+        **overrides,
     }
-    args.update(overrides)
-    return ContainerdSpec(**args)  # type: ignore[arg-type]
+    return containerd_spec("/s", **fields)
 
 
 def spawned(**overrides: object) -> ContainerdLifecycle:

@@ -84,7 +84,7 @@ def test_a_new_fifo_gets_the_configured_mode_whatever_the_umask(
 
 def test_the_default_mode_is_owner_only(tmp_path: Path) -> None:
     path = tmp_path / "runsc.fifo"
-    ensure_fifo(str(path))
+    ensure_fifo(str(path), 0o600)
     assert mode_of(path) == 0o600
 
 
@@ -98,9 +98,9 @@ def test_an_existing_fifo_with_a_wrong_mode_has_its_mode_fixed(tmp_path: Path) -
 
 def test_an_existing_fifo_with_the_right_mode_is_left_alone(tmp_path: Path) -> None:
     path = tmp_path / "runsc.fifo"
-    ensure_fifo(str(path))
+    ensure_fifo(str(path), 0o600)
     inode = os.lstat(path).st_ino
-    assert ensure_fifo(str(path)) is FifoSetup.UNCHANGED
+    assert ensure_fifo(str(path), 0o600) is FifoSetup.UNCHANGED
     assert os.lstat(path).st_ino == inode
 
 
@@ -108,7 +108,7 @@ def test_a_regular_file_in_the_way_is_refused_and_kept(tmp_path: Path) -> None:
     path = tmp_path / "runsc.fifo"
     path.write_bytes(b"someone's data")
     with pytest.raises(FifoError) as e:
-        ensure_fifo(str(path))
+        ensure_fifo(str(path), 0o600)
     assert str(e.value) == f"{str(path)!r} exists and is not a fifo (a regular file)"
     assert path.read_bytes() == b"someone's data"
 
@@ -117,7 +117,7 @@ def test_a_directory_in_the_way_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "runsc.fifo"
     path.mkdir()
     with pytest.raises(FifoError) as e:
-        ensure_fifo(str(path))
+        ensure_fifo(str(path), 0o600)
     assert str(e.value) == f"{str(path)!r} exists and is not a fifo (a directory)"
 
 
@@ -127,7 +127,7 @@ def test_a_symlink_even_to_a_fifo_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "runsc.fifo"
     path.symlink_to(target)
     with pytest.raises(FifoError) as e:
-        ensure_fifo(str(path))
+        ensure_fifo(str(path), 0o600)
     assert str(e.value) == f"{str(path)!r} exists and is not a fifo (a symlink)"
 
 
@@ -141,7 +141,7 @@ def test_a_world_writable_mode_is_refused_before_anything_is_created(tmp_path: P
 def test_a_fifo_in_a_missing_directory_cannot_be_created(tmp_path: Path) -> None:
     path = tmp_path / "nope" / "runsc.fifo"
     with pytest.raises(FifoError) as e:
-        ensure_fifo(str(path))
+        ensure_fifo(str(path), 0o600)
     assert str(e.value) == f"cannot create fifo {str(path)!r}: no such file or directory"
 
 
@@ -157,7 +157,7 @@ def test_opening_a_missing_fifo_names_it(tmp_path: Path) -> None:
 
 def test_a_read_write_descriptor_never_sees_eof_when_writers_leave(tmp_path: Path) -> None:
     path = tmp_path / "runsc.fifo"
-    ensure_fifo(str(path))
+    ensure_fifo(str(path), 0o600)
     fd = open_fifo(str(path), nonblocking=True)
     try:
         writer = os.open(path, os.O_WRONLY)
@@ -172,7 +172,7 @@ def test_a_read_write_descriptor_never_sees_eof_when_writers_leave(tmp_path: Pat
 
 def test_open_fifo_is_blocking_unless_asked_and_close_on_exec(tmp_path: Path) -> None:
     path = tmp_path / "runsc.fifo"
-    ensure_fifo(str(path))
+    ensure_fifo(str(path), 0o600)
     blocking = open_fifo(str(path))
     polling = open_fifo(str(path), nonblocking=True)
     try:
@@ -189,7 +189,7 @@ def test_open_fifo_is_blocking_unless_asked_and_close_on_exec(tmp_path: Path) ->
 
 def test_the_pipe_buffer_is_raised_and_shared_by_every_descriptor(tmp_path: Path) -> None:
     path = tmp_path / "runsc.fifo"
-    ensure_fifo(str(path))
+    ensure_fifo(str(path), 0o600)
     holder = open_fifo(str(path))
     try:
         assert set_pipe_size(holder, 1 << 20) == 1 << 20
@@ -204,7 +204,7 @@ def test_the_pipe_buffer_is_raised_and_shared_by_every_descriptor(tmp_path: Path
 
 def test_a_pipe_size_above_the_kernel_maximum_is_capped(tmp_path: Path) -> None:
     path = tmp_path / "runsc.fifo"
-    ensure_fifo(str(path))
+    ensure_fifo(str(path), 0o600)
     fd = open_fifo(str(path))
     try:
         assert set_pipe_size(fd, 64 * pipe_max_size()) == pipe_max_size()
@@ -214,7 +214,7 @@ def test_a_pipe_size_above_the_kernel_maximum_is_capped(tmp_path: Path) -> None:
 
 def test_a_smaller_pipe_size_never_shrinks_the_buffer(tmp_path: Path) -> None:
     path = tmp_path / "runsc.fifo"
-    ensure_fifo(str(path))
+    ensure_fifo(str(path), 0o600)
     fd = open_fifo(str(path))
     try:
         set_pipe_size(fd, 1 << 20)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import heapq
 
 import pytest
-from lifecycle_support import DEADLINE, INFO, PROBE, healthy, make_spec
+from lifecycle_support import DEADLINE, INFO, PROBE, healthy
 
 from actors.containerd.core.events import (
     LIVENESS_PROBES,
@@ -165,33 +165,3 @@ def test_a_slow_but_alive_containerd_is_never_failed() -> None:
     sim.run([SetTimer(Timer.LIVENESS, 3, 5.0)], 100.5, until=100.5 + 3600)
     assert sim.killed_at is None
     assert (lc.phase, lc.liveness_failures) == (Phase.HEALTHY, 0)
-
-
-@pytest.mark.parametrize(
-    ("overrides", "message"),
-    [
-        (
-            {"liveness_interval": 0},
-            "containerd argument liveness_interval=0 is invalid: "
-            "not positive (None turns liveness off)",
-        ),
-        (
-            {"liveness_timeout": -1.0},
-            "containerd argument liveness_timeout=-1.0 is invalid: not positive",
-        ),
-        (
-            {"liveness_failures": 0},
-            "containerd argument liveness_failures=0 is invalid: not an integer >= 1",
-        ),
-        (
-            {"liveness_failures": True},
-            "containerd argument liveness_failures=True is invalid: not an integer >= 1",
-        ),
-    ],
-)
-def test_bad_liveness_arguments_are_refused_naming_them(
-    overrides: dict[str, object], message: str
-) -> None:
-    with pytest.raises(ValueError) as e:
-        make_spec(**overrides)
-    assert str(e.value) == message

@@ -15,13 +15,14 @@ import signal
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from containerd_daemon import ContainerdDaemon
 from containerd_helpers import FakeNode, in_thread, wait_until
 from procs import pid_alive
+from support.specs import containerd_spec
 
+from actors.agent.root import RootSpec
 from actors.containerd.core.events import LIVENESS_PROBES, LIVENESS_SECONDS
 from actors.containerd.core.spec import ContainerdSpec
 from actors.containerd.process import Outcome, run_containerd
@@ -29,6 +30,7 @@ from actors.supervisor.core.events import RunnableSpec
 from actors.supervisor.core.policy import PolicyRule, PolicySet
 from actors.supervisor.runtime.actor import Supervisor
 from actors.supervisor.testing.kit import StateRecorder
+from messages.specs import spec_to_wire
 
 pytestmark = [pytest.mark.containerd, pytest.mark.timeout(120)]
 
@@ -48,19 +50,20 @@ def base() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def spec_args(base: Path) -> dict[str, Any]:
-    return {
-        "binary": CONTAINERD,
-        "config": str(base / "config.toml"),
-        "address": str(base / "containerd.sock"),
-        "path": "/usr/sbin:/usr/bin:/sbin:/bin",
-        "tmpdir": str(base / "tmp"),
-        "fifo": str(base / "runsc.fifo"),
-        "notify_dir": str(base),
-        "ready_timeout": 20.0,
-        "stop_timeout": 5.0,
+def make_spec(base: Path) -> ContainerdSpec:
+    return containerd_spec(
+        base,
+        binary=CONTAINERD,
+        config=str(base / "config.toml"),
+        address=str(base / "containerd.sock"),
+        path="/usr/sbin:/usr/bin:/sbin:/bin",
+        tmpdir=str(base / "tmp"),
+        fifo=str(base / "runsc.fifo"),
+        notify_dir=str(base),
+        ready_timeout=20.0,
+        stop_timeout=5.0,
         **LIVENESS,
-    }
+    )
 
 
 def reason(address: str) -> str:
@@ -82,7 +85,7 @@ def probes(node: FakeNode, result: str) -> int:
 def test_a_stopped_containerd_fails_the_node_naming_the_probe_and_is_killed(
     base: Path,
 ) -> None:
-    spec = ContainerdSpec(**spec_args(base))
+    spec = make_spec(base)
     node = FakeNode()
     outcome = in_thread(run_containerd, spec, node)
     assert node.healthy.wait(20), node.messages()
@@ -105,7 +108,7 @@ def test_a_stopped_containerd_fails_the_node_naming_the_probe_and_is_killed(
 
 
 def test_a_containerd_paused_for_less_than_the_timeout_is_left_running(base: Path) -> None:
-    spec = ContainerdSpec(**spec_args(base))
+    spec = make_spec(base)
     node = FakeNode()
     outcome = in_thread(run_containerd, spec, node)
     assert node.healthy.wait(20), node.messages()
@@ -130,11 +133,11 @@ def test_a_containerd_paused_for_less_than_the_timeout_is_left_running(base: Pat
 def test_the_supervisor_restarts_a_stopped_containerd_and_keeps_the_reason(
     base: Path,
 ) -> None:
-    args = spec_args(base)
+    spec = make_spec(base)
     states = StateRecorder()
     fast = {"backoff_initial": 0.1, "backoff_max": 1.0, "grace_period": 5.0}
     sup = Supervisor(
-        RunnableSpec(target="actors.agent.root:run", args={"containerd": args}),
+        RunnableSpec(target="actors.agent.root:run", args=spec_to_wire(RootSpec(containerd=spec))),
         policies=PolicySet(rules=[PolicyRule("*", fast)]),
         observers=[states],
     )
@@ -147,7 +150,7 @@ def test_the_supervisor_restarts_a_stopped_containerd_and_keeps_the_reason(
         os.kill(first, signal.SIGSTOP)
         states.wait_for(CD, "DEAD", timeout=BOUND + SLACK)
         node = {n.dn: n for n in sup.snapshot()}[CD]
-        assert node.last_error is not None and reason(args["address"]) in node.last_error
+        assert node.last_error is not None and reason(spec.address) in node.last_error
         states.wait_for(CD, "HEALTHY", count=2, timeout=30)
         second = containerd_pids(sup, 2)[1]
         pids.append(second)

@@ -35,7 +35,7 @@ STREAM = b"".join(numbered_line(i) for i in range(LINES)) + b"END\n"
 def fifo(tmp_path: Path) -> Iterator[tuple[str, int]]:
     """A FIFO and the read-write descriptor that keeps its buffer alive."""
     path = str(tmp_path / "runsc.fifo")
-    ensure_fifo(path)
+    ensure_fifo(path, 0o600)
     holder = open_fifo(path)
     set_pipe_size(holder, 1 << 20)
     yield path, holder
@@ -90,7 +90,7 @@ def test_every_line_arrives_exactly_once_in_order_across_pump_restarts(
 
 def test_writers_coming_and_going_cost_the_pump_almost_no_cpu(tmp_path: Path) -> None:
     path = str(tmp_path / "runsc.fifo")
-    ensure_fifo(path)  # no holder: the pump's own read-write descriptor must suffice
+    ensure_fifo(path, 0o600)  # no holder: the pump's own read-write descriptor must suffice
     sink = MemorySink()
     node, future = start_pump(path, sink)
     (reader,) = [t for t in threading.enumerate() if t.name == "nc-pump"]
@@ -170,7 +170,7 @@ def test_a_path_that_is_not_a_fifo_fails_the_pump_without_healthy(tmp_path: Path
 
 def test_the_pump_raises_the_pipe_buffer_and_says_so(tmp_path: Path) -> None:
     path = str(tmp_path / "runsc.fifo")
-    ensure_fifo(path)
+    ensure_fifo(path, 0o600)
     sink = MemorySink()
     node, future = start_pump(path, sink)
     probe = open_fifo(path)

@@ -25,11 +25,13 @@ import pytest
 from containerd_daemon import ContainerdDaemon
 from containerd_helpers import FakeNode, in_thread, wait_until
 from procs import pid_alive
+from support.specs import containerd_spec, preseed_spec
 
 from actors.containerd.children import child_specs
-from actors.containerd.core.spec import ContainerdSpec
+from actors.containerd.core.spec import ContainerdSpec, PreseedSpec
 from actors.containerd.process import Outcome, run_containerd
 from actors.containerd.runtimes.binary import containerd_version
+from messages.specs import spec_from_wire, spec_to_wire
 
 pytestmark = pytest.mark.containerd
 
@@ -48,7 +50,7 @@ def base() -> Iterator[Path]:
 
 
 def make_spec(base: Path, **overrides: object) -> ContainerdSpec:
-    args: dict[str, object] = {
+    fields: dict[str, object] = {
         "binary": CONTAINERD,
         "config": str(base / "config.toml"),
         "address": str(base / "containerd.sock"),
@@ -58,9 +60,9 @@ def make_spec(base: Path, **overrides: object) -> ContainerdSpec:
         "notify_dir": str(base),
         "ready_timeout": 20.0,
         "stop_timeout": 5.0,
+        **overrides,
     }
-    args.update(overrides)
-    return ContainerdSpec(**args)  # type: ignore[arg-type]
+    return containerd_spec(base, **fields)
 
 
 def fake_binary(base: Path, name: str, script: str) -> str:
@@ -158,11 +160,11 @@ def test_the_children_are_the_pump_and_a_preseed_that_says_it_is_disabled(base: 
         "runsc": ("actors.containerd.logpump:run", {"fifo": spec.fifo, "pipe_size": 1 << 20}),
         "preseed": ("actors.containerd.children:preseed_disabled", {}),
     }
-    enabled = dataclasses.replace(spec, preseed={"dir": "/p", "enabled": True})
-    assert dict(child_specs(enabled))["preseed"] == (
-        "actors.preseed.service.runnable:run",
-        {"dir": "/p"},
-    )
+    preseed = preseed_spec(base)
+    enabled = dataclasses.replace(spec, preseed=preseed)
+    target, wire = dict(child_specs(enabled))["preseed"]
+    assert target == "actors.preseed.service.runnable:run"
+    assert spec_from_wire(PreseedSpec, wire) == preseed
 
 
 def test_a_cancel_stops_containerd_with_sigterm_and_leaves_nothing(base: Path) -> None:
@@ -300,9 +302,8 @@ def test_a_config_serving_another_address_is_refused(base: Path) -> None:
 
 def test_containerd_dies_with_the_process_that_runs_it(base: Path) -> None:
     spec = make_spec(base)
-    fields = {f.name: getattr(spec, f.name) for f in dataclasses.fields(spec)}
     child = subprocess.Popen(
-        [sys.executable, str(HERE / "containerd_child.py"), json.dumps(fields)],
+        [sys.executable, str(HERE / "containerd_child.py"), json.dumps(spec_to_wire(spec))],
         stdout=subprocess.PIPE,
     )
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from support.specs import containerd_spec
 
 from actors.containerd.core.notify import NotifyMessage
 from actors.containerd.core.readiness import (
@@ -127,7 +128,7 @@ def test_a_truncated_version_response_is_refused() -> None:
 
 
 def spec(**overrides: object) -> ContainerdSpec:
-    args: dict[str, object] = {
+    fields: dict[str, object] = {
         "binary": "/usr/bin/containerd",
         "config": "/s/config.toml",
         "address": "/s/containerd.sock",
@@ -135,9 +136,9 @@ def spec(**overrides: object) -> ContainerdSpec:
         "tmpdir": "/s/tmp",
         "fifo": "/s/runsc.fifo",
         "notify_dir": "/s",
+        **overrides,
     }
-    args.update(overrides)
-    return ContainerdSpec(**args)  # type: ignore[arg-type]
+    return containerd_spec("/s", **fields)
 
 
 def test_containerd_runs_with_its_config_under_a_parent_death_signal() -> None:
@@ -168,32 +169,6 @@ def test_the_directory_of_a_containerd_elsewhere_comes_first_on_its_path() -> No
     )
     moved = spec(binary="/opt/ctd/bin/containerd", path="/usr/bin:/opt/ctd/bin:/bin")
     assert containerd_env(moved)["PATH"] == "/opt/ctd/bin:/usr/bin:/bin"
-
-
-def test_a_relative_path_argument_is_refused() -> None:
-    with pytest.raises(ValueError) as e:
-        spec(config="config.toml")
-    assert (
-        str(e.value) == "containerd argument config='config.toml' is invalid: not an absolute path"
-    )
-
-
-def test_a_world_writable_fifo_mode_argument_is_refused() -> None:
-    with pytest.raises(ValueError) as e:
-        spec(fifo_mode=0o666)
-    assert str(e.value) == "containerd argument fifo mode 0o666 is invalid: it is world-writable"
-
-
-def test_a_non_positive_timeout_is_refused() -> None:
-    with pytest.raises(ValueError) as e:
-        spec(ready_timeout=0)
-    assert str(e.value) == "containerd argument ready_timeout=0 is invalid: not positive"
-
-
-def test_preseed_is_enabled_by_arguments_unless_switched_off() -> None:
-    assert not spec().preseed_enabled
-    assert spec(preseed={"dir": "/p"}).preseed_enabled
-    assert not spec(preseed={"dir": "/p", "enabled": False}).preseed_enabled
 
 
 @pytest.mark.parametrize(

@@ -24,6 +24,7 @@ from containerd_daemon import ContainerdDaemon
 from containerd_helpers import wait_until
 from fifo_writer import numbered_line
 from procs import pid_alive
+from support.specs import containerd_spec
 
 from actors.containerd.logpump import READ_SIZE
 from actors.logtree import LogReader, RawEntry
@@ -32,6 +33,7 @@ from actors.supervisor.core.policy import PolicyRule, PolicySet
 from actors.supervisor.process.childlog import CHUNK_BYTES
 from actors.supervisor.runtime.actor import Supervisor
 from actors.supervisor.testing.kit import Probe, StateRecorder
+from messages.specs import spec_to_wire
 
 pytestmark = [pytest.mark.containerd, pytest.mark.timeout(120)]
 
@@ -49,17 +51,18 @@ class ContainerdTree:
     def __init__(self, base: Path, probe: Probe, config: Path) -> None:
         self.base = base
         self.probe = probe
-        self.args: dict[str, Any] = {
-            "binary": CONTAINERD,
-            "config": str(config),
-            "address": str(base / "containerd.sock"),
-            "path": "/usr/sbin:/usr/bin:/sbin:/bin",
-            "tmpdir": str(base / "tmp"),
-            "fifo": str(base / "runsc.fifo"),
-            "notify_dir": str(base),
-            "ready_timeout": 20.0,
-            "stop_timeout": 3.0,
-        }
+        self.spec = containerd_spec(
+            base,
+            binary=CONTAINERD,
+            config=str(config),
+            address=str(base / "containerd.sock"),
+            path="/usr/sbin:/usr/bin:/sbin:/bin",
+            tmpdir=str(base / "tmp"),
+            fifo=str(base / "runsc.fifo"),
+            notify_dir=str(base),
+            ready_timeout=20.0,
+            stop_timeout=3.0,
+        )
         self.states = StateRecorder()
         self.sup: Supervisor | None = None
         self.pids: set[int] = set()
@@ -69,7 +72,9 @@ class ContainerdTree:
             target="actors.supervisor.testing.kit:group",
             args={
                 "events": self.probe.events_path,
-                "children": {"containerd": ["actors.containerd.process:run", self.args]},
+                "children": {
+                    "containerd": ["actors.containerd.process:run", spec_to_wire(self.spec)]
+                },
                 "done": False,
             },
         )
@@ -165,7 +170,7 @@ def test_root_containerd_is_healthy_once_containerd_answers_with_its_boot_lines_
     tree.start()
     tree.states.wait_for(CD, "HEALTHY", timeout=30)
     answer = subprocess.run(
-        ["ctr", "-a", tree.args["address"], "version"], capture_output=True, timeout=20, check=False
+        ["ctr", "-a", tree.spec.address, "version"], capture_output=True, timeout=20, check=False
     )
     assert answer.returncode == 0
     tree.states.wait_for(RUNSC, "HEALTHY", timeout=30)
@@ -267,7 +272,7 @@ def pumping(
     tree.states.wait_for(RUNSC, "HEALTHY", timeout=30)
     tree.pid(CD)
     reader = sup.log_tree.read(RUNSC, stream=True, leveled=False, buffer=LINES + 10)
-    writer = start_writer(tree.args["fifo"])
+    writer = start_writer(tree.spec.fifo)
     try:
         yield tree, reader, [], writer
     finally:

@@ -1,9 +1,10 @@
 """The runsc log FIFO's rules: its mode, its buffer size, its error. Pure.
 
 The FIFO's permission bits come from config and are checked here
-(`validate_fifo_mode`: never world-writable, the owner reads and writes); the
-buffer asked for is capped at the kernel's maximum (`clamp_pipe_size`). The I/O
-(`mkfifo`, `open`, `F_SETPIPE_SZ`) is `actors.containerd.fifo`.
+(`validate_fifo_mode`: never world-writable, the owner reads and writes; the
+config's `[runsc] mode` defaults to 0600); the buffer asked for is capped at the
+kernel's maximum (`clamp_pipe_size`). The I/O (`mkfifo`, `open`, `F_SETPIPE_SZ`) is
+`actors.containerd.fifo`.
 """
 
 from __future__ import annotations
@@ -11,19 +12,11 @@ from __future__ import annotations
 import stat
 
 __all__ = [
-    "DEFAULT_FIFO_MODE",
-    "DEFAULT_PIPE_SIZE",
     "FifoError",
     "clamp_pipe_size",
     "describe_mode",
     "validate_fifo_mode",
 ]
-
-#: Permission bits of a newly made FIFO: owner read/write only.
-DEFAULT_FIFO_MODE = 0o600
-
-#: Requested kernel buffer of the FIFO, in bytes (1 MiB).
-DEFAULT_PIPE_SIZE = 1 << 20
 
 
 class FifoError(OSError):

@@ -1,11 +1,21 @@
-"""What `root.containerd` runs, and how: validated arguments, command line, env.
+"""What `root.containerd` and its children run: their typed specs, command line, env.
 
-Pure: no I/O. `ContainerdSpec` holds the keyword arguments of
-`actors.containerd.process:run` after validation; `containerd_command` and
-`containerd_env` build exactly what is executed (the binary's own directory first
-on `PATH`, so its own shims are found); `describe_exit` (from
-`actors.exit_status`, re-exported) turns a `Popen.returncode` into the words
-an error message uses.
+Pure: no I/O. One frozen dataclass per runnable of containerd's wing, built by the
+agent from its config (`actors.agent.root`), sent across the link with
+`messages.specs.spec_to_wire` and rebuilt by the runnable with `spec_from_wire`:
+
+- `ContainerdSpec`: `root.containerd` (`actors.containerd.process:run`), holding its
+  children's specs: `LogPumpSpec` is derived from it (`logpump_spec`), and
+  `PreseedSpec` rides along, None when preseeding is off;
+- `PreseedSpec`: `root.containerd.preseed` (`actors.preseed.service.runnable:run`).
+
+Specs have no defaults and check no values: the config schema is the one place of
+defaults and `actors.config` the one place of checks; the wire codec checks types.
+
+`containerd_command` and `containerd_env` build exactly what is executed (the
+binary's own directory first on `PATH`, so its own shims are found);
+`describe_exit` (from `actors.exit_status`, re-exported) turns a
+`Popen.returncode` into the words an error message uses.
 
 The command runs containerd under `setpriv --pdeathsig KILL` when `setpriv`
 (util-linux, always present on Debian) is available: the parent-death signal then
@@ -18,25 +28,21 @@ containerd's own.
 from __future__ import annotations
 
 import posixpath
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass
 
-from actors.containerd.core.fifo_rules import (
-    DEFAULT_FIFO_MODE,
-    DEFAULT_PIPE_SIZE,
-    FifoError,
-    validate_fifo_mode,
-)
-from actors.containerd.core.readiness import MODES
 from actors.exit_status import describe_returncode as describe_exit
 
 __all__ = [
     "NOTIFY_SOCKET_NAME",
     "ContainerdSpec",
+    "LogPumpSpec",
+    "PreseedSpec",
     "containerd_command",
     "containerd_env",
     "containerd_path",
     "describe_exit",
+    "logpump_spec",
 ]
 
 #: File name of the private notify socket inside `ContainerdSpec.notify_dir`.
@@ -44,8 +50,51 @@ NOTIFY_SOCKET_NAME = "containerd-notify.sock"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class PreseedSpec:
+    """What `root.containerd.preseed` imports, and how. Paths are absolute."""
+
+    #: containerd's gRPC socket.
+    address: str
+    #: The preseed directory (`<directory>/<namespace>/<file>`).
+    dir: str
+    #: The import record file in the agent's state directory.
+    record: str
+    #: Import every platform of an index, not only the host's.
+    all_platforms: bool
+    #: Leave out blobs an archive lacks instead of failing.
+    skip_missing: bool
+    #: Labels set on every image imported.
+    labels: Mapping[str, str]
+    #: Seconds to wait for containerd to answer before the node fails.
+    ready_timeout: float
+    #: Keep importing tarballs copied in later (inotify).
+    watch: bool
+    #: Pin every preseeded image; release the pins of removed tarballs.
+    pin: bool
+    #: Unpack every image into `snapshotter` after importing it.
+    unpack: bool
+    #: Imports at once; 0: the CPUs this process may use, at most 4.
+    parallel: int
+    #: The snapshotter CRI unpacks into.
+    snapshotter: str
+    #: CRI's sandbox image (imported first, always pinned; one WARNING after the
+    #: initial pass if it is missing); None when unknown (the user's own config).
+    sandbox_image: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LogPumpSpec:
+    """What `root.containerd.runsc` pumps: derived from `ContainerdSpec` by `logpump_spec`."""
+
+    #: The runsc log FIFO, made by `root.containerd`.
+    fifo: str
+    #: Wanted kernel buffer of the FIFO, in bytes.
+    pipe_size: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ContainerdSpec:
-    """The arguments of `root.containerd`. Paths are absolute; times in seconds."""
+    """What `root.containerd` runs. Paths are absolute; times in seconds."""
 
     #: The containerd executable.
     binary: str
@@ -62,80 +111,34 @@ class ContainerdSpec:
     #: Directory (private to the agent) for the notify socket.
     notify_dir: str
     #: Permission bits of the FIFO; never world-writable.
-    fifo_mode: int = DEFAULT_FIFO_MODE
+    fifo_mode: int
     #: Wanted kernel buffer of the FIFO, in bytes.
-    pipe_size: int = DEFAULT_PIPE_SIZE
+    pipe_size: int
     #: Seconds from spawn to ready before the node fails.
-    ready_timeout: float = 30.0
-    #: Seconds between SIGTERM and SIGKILL on cancel; keep it below the node's grace period so that
-    #: containerd is killed by us, not by the supervisor's SIGKILL of the whole process group.
-    stop_timeout: float = 4.0
-    #: `"notify"` (READY=1 then Version) or `"version"` (Version only).
-    readiness: str = "notify"
-    #: Seconds between liveness probes (Version calls) while HEALTHY, or None for no liveness
-    #: probing.
-    liveness_interval: float | None = 5.0
+    ready_timeout: float
+    #: Seconds between SIGTERM and SIGKILL on cancel; below the node's grace period, so
+    #: that containerd is killed by us, not by the supervisor's SIGKILL of the group.
+    stop_timeout: float
+    #: `"notify"` (READY=1 then Version) or `"version"` (Version only); see `readiness`.
+    readiness: str
+    #: Seconds between liveness probes (Version calls) while HEALTHY; None: no probing.
+    liveness_interval: float | None
     #: Seconds one liveness probe may take before it fails.
-    liveness_timeout: float = 5.0
+    liveness_timeout: float
     #: Liveness probes failed in a row that fail the node.
-    liveness_failures: int = 3
-    #: Arguments of the preseed child, or None when preseeding is disabled.
-    preseed: dict[str, Any] | None = field(default=None)
-
-    def __post_init__(self) -> None:
-        for name in ("binary", "config", "address", "tmpdir", "fifo", "notify_dir"):
-            value = getattr(self, name)
-            if not isinstance(value, str) or not posixpath.isabs(value):
-                raise ValueError(
-                    f"containerd argument {name}={value!r} is invalid: not an absolute path"
-                )
-        if not isinstance(self.path, str) or not self.path:
-            raise ValueError(f"containerd argument path={self.path!r} is invalid: empty")
-        try:
-            validate_fifo_mode(self.fifo_mode)
-        except FifoError as e:
-            raise ValueError(f"containerd argument {e}") from e
-        if not isinstance(self.pipe_size, int) or self.pipe_size <= 0:
-            raise ValueError(f"containerd argument pipe_size={self.pipe_size!r} is invalid")
-        for name in ("ready_timeout", "stop_timeout"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or value <= 0:
-                raise ValueError(f"containerd argument {name}={value!r} is invalid: not positive")
-        _check_liveness(self)
-        if self.readiness not in MODES:
-            raise ValueError(
-                f"containerd argument readiness={self.readiness!r} is invalid: "
-                f"expected one of {MODES!r}"
-            )
+    liveness_failures: int
+    #: The preseed child's spec; None when preseeding is disabled.
+    preseed: PreseedSpec | None
 
     @property
     def notify_socket(self) -> str:
         """Path of the private notify socket."""
         return posixpath.join(self.notify_dir, NOTIFY_SOCKET_NAME)
 
-    @property
-    def preseed_enabled(self) -> bool:
-        """Whether the preseed child imports anything (`enabled: false` disables it)."""
-        return self.preseed is not None and self.preseed.get("enabled", True) is not False
 
-
-def _check_liveness(spec: ContainerdSpec) -> None:
-    interval = spec.liveness_interval
-    if interval is not None and (not isinstance(interval, (int, float)) or interval <= 0):
-        raise ValueError(
-            f"containerd argument liveness_interval={interval!r} is invalid: "
-            "not positive (None turns liveness off)"
-        )
-    timeout = spec.liveness_timeout
-    if not isinstance(timeout, (int, float)) or timeout <= 0:
-        raise ValueError(
-            f"containerd argument liveness_timeout={timeout!r} is invalid: not positive"
-        )
-    failures = spec.liveness_failures
-    if isinstance(failures, bool) or not isinstance(failures, int) or failures < 1:
-        raise ValueError(
-            f"containerd argument liveness_failures={failures!r} is invalid: not an integer >= 1"
-        )
+def logpump_spec(spec: ContainerdSpec) -> LogPumpSpec:
+    """The spec of `root.containerd.runsc`: the FIFO `root.containerd` holds open."""
+    return LogPumpSpec(fifo=spec.fifo, pipe_size=spec.pipe_size)
 
 
 def containerd_command(spec: ContainerdSpec, setpriv: str | None) -> list[str]:

@@ -28,6 +28,7 @@ from actors.config.schema import AgentConfig
 from actors.containerd.core.version import ContainerdVersion
 
 __all__ = [
+    "CRI_SNAPSHOTTER",
     "RUNC_V2",
     "CriRuntime",
     "PodRuntimeSettings",
@@ -38,6 +39,9 @@ __all__ = [
     "runsc_paths",
 ]
 
+#: The snapshotter CRI unpacks images into: containerd's default, which the
+#: generated config keeps.
+CRI_SNAPSHOTTER = "overlayfs"
 #: containerd's runc v2 shim, which runs both handlers.
 RUNC_V2 = "io.containerd.runc.v2"
 #: containerd's own default sandbox image, per (major, minor); later versions

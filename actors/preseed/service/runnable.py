@@ -28,12 +28,12 @@ from __future__ import annotations
 import concurrent.futures
 import os
 import time
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from actors.containerd.api.client import ContainerdClient
 from actors.containerd.api.errors import ContainerdError
+from actors.containerd.core.spec import PreseedSpec
 from actors.containerd.runtimes.sandbox_image import warn_if_sandbox_image_missing
 from actors.mailbox import tell_when_set
 from actors.preseed.errors import PreseedError
@@ -42,6 +42,7 @@ from actors.preseed.importer.results import ImportResult
 from actors.preseed.service.actor import InitialPass, PreseedActor, PreseedSettings, StopRequested
 from actors.preseed.service.preseeder import Preseeder
 from actors.supervisor.process.api import Signal, add_metric, logger, signal
+from messages.specs import spec_from_wire
 
 __all__ = ["MAX_DEFAULT_PARALLEL", "default_parallel", "run"]
 
@@ -66,52 +67,24 @@ def _wait_for_containerd(ctx: Any, client: ContainerdClient, timeout: float) -> 
     return False
 
 
-def run(
-    ctx: Any,
-    *,
-    address: str,
-    directory: str,
-    record_path: str | None = None,
-    all_platforms: bool = False,
-    skip_missing: bool = False,
-    labels: Mapping[str, str] | None = None,
-    ready_timeout: float = 60.0,
-    watch: bool = True,
-    pin: bool = True,
-    unpack: bool = False,
-    parallel: int | None = None,
-    snapshotter: str = "overlayfs",
-    sandbox_image: str | None = None,
-) -> None:
+def run(ctx: Any, **wire: Any) -> None:
     """Preseed containerd's images; signal HEALTHY after the initial pass, then watch or DONE.
 
     Args:
         ctx: The runnable's context (`cancelled` event, `cancel_reason`).
-        address: containerd's gRPC socket path.
-        directory: The preseed directory (`<directory>/<namespace>/<file>`).
-        record_path: The import record file in the agent's state directory.
-        all_platforms: Import every platform, not only the host's.
-        skip_missing: Leave out blobs archives lack instead of failing.
-        labels: Labels for every image.
-        ready_timeout: Seconds to wait for containerd to answer.
-        watch: Keep importing tarballs copied in later.
-        pin: Pin every preseeded image (and release the pins of removed tarballs).
-        unpack: Unpack every image into `snapshotter` after importing it.
-        parallel: Imports at once; None: `default_parallel()`.
-        snapshotter: The snapshotter CRI uses.
-        sandbox_image: CRI's sandbox image (imported first, always pinned; after the
-            initial pass, one WARNING if it is missing); None if unknown.
+        wire: A `PreseedSpec` (`messages.specs.spec_to_wire`).
 
     Raises:
         PreseedError: containerd never answered, or some files failed in the initial pass.
     """
+    spec = spec_from_wire(PreseedSpec, wire)
     log = logger(ctx)
     options = ImportOptions(
-        all_platforms=all_platforms,
-        skip_missing=skip_missing,
-        labels=dict(labels or {}),
-        unpack=unpack,
-        snapshotter=snapshotter,
+        all_platforms=spec.all_platforms,
+        skip_missing=spec.skip_missing,
+        labels=dict(spec.labels),
+        unpack=spec.unpack,
+        snapshotter=spec.snapshotter,
     )
     initial: concurrent.futures.Future[InitialPass] = concurrent.futures.Future()
     done: concurrent.futures.Future[str | None] = concurrent.futures.Future()
@@ -127,22 +100,23 @@ def run(
         tags = {"namespace": namespace, "file": name}
         add_metric(ctx, "node_containerd_preseed_failures_total", 1, tags)
 
-    with ContainerdClient(address) as client:
-        if not _wait_for_containerd(ctx, client, ready_timeout):
+    sandbox_image = spec.sandbox_image
+    with ContainerdClient(spec.address) as client:
+        if not _wait_for_containerd(ctx, client, spec.ready_timeout):
             return
-        log.info("containerd %s answers; preseeding from %r", client.version(), directory)
+        log.info("containerd %s answers; preseeding from %r", client.version(), spec.dir)
         preseeder = Preseeder(
             client,
             options=options,
-            record_path=record_path,
+            record_path=spec.record,
             log=log,
-            pin=pin,
+            pin=spec.pin,
             sandbox_image=sandbox_image,
         )
         settings = PreseedSettings(
-            directory=directory,
-            watch=watch,
-            parallel=parallel if parallel is not None else default_parallel(),
+            directory=spec.dir,
+            watch=spec.watch,
+            parallel=spec.parallel or default_parallel(),
         )
         actor = PreseedActor.start(
             preseeder=preseeder,
@@ -159,7 +133,7 @@ def run(
         concurrent.futures.wait(waited, return_when=concurrent.futures.FIRST_COMPLETED)
         passed = initial.result() if initial.done() else None
         if sandbox_image is not None and passed is not None and not ctx.cancelled.is_set():
-            warn_if_sandbox_image_missing(client, sandbox_image, Path(directory), log)
+            warn_if_sandbox_image_missing(client, sandbox_image, Path(spec.dir), log)
         if passed is not None and not passed.failures and not ctx.cancelled.is_set():
             signal(ctx, Signal.HEALTHY)
         error = done.result()
