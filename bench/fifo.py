@@ -125,6 +125,7 @@ class BenchNode:
         self.healthy = threading.Event()
         self.log = logging.getLogger("bench.fifo")
         self.raw = raw
+        self.vouched: list[Callable[[], bool]] = []
 
     def cancel_reason(self) -> str | None:
         return "benchmark done"
@@ -137,6 +138,9 @@ class BenchNode:
 
     def add_metric(self, name: str, value: float, labels: object) -> None:
         pass
+
+    def vouch(self, check: Callable[[], bool]) -> None:
+        self.vouched.append(check)
 
 
 def start_writer(path: str, total: int) -> tuple[subprocess.Popen[bytes], Callable[[], float]]:

@@ -25,6 +25,7 @@ from types import FrameType
 
 from actors.agent.metrics import LOG_BYTES, Metrics
 from actors.agent.root import root_spec
+from actors.agent.state_lock import StateDirLocked, StateLock
 from actors.agent.systemd.notifier import SystemdNotifier
 from actors.agent.systemd.sdnotify import NotifySender, NotifyUnsupported, take_environment
 from actors.config.schema import AgentConfig
@@ -178,10 +179,32 @@ def _systemd_notifier(tree: LogTree) -> SystemdNotifier | None:
 def run_agent(cfg: AgentConfig) -> int:
     """Run the agent until SIGTERM/SIGINT or a failure at the root; return the exit code.
 
-    What is started is stopped in reverse order by one `ExitStack`, whatever way the
-    run ends (a signal, a failure at the root, an exception while starting).
+    First of all it takes the state directory's lock (`state_lock`): a second agent
+    on the same state directory is refused before it writes anything. What is
+    started is stopped in reverse order by one `ExitStack`, whatever way the run
+    ends (a signal, a failure at the root, an exception while starting).
+
+    Raises:
+        AgentError: the agent cannot start (the state directory is another agent's,
+            or cannot be prepared); the text names the cause.
     """
     ensure_std_fds()
+    try:
+        lock = StateLock(cfg.state_dir)
+    except StateDirLocked as e:
+        raise AgentError(str(e)) from None
+    except OSError as e:
+        raise AgentError(
+            f"cannot lock the state directory {str(cfg.state_dir)!r}: {e.strerror or e}"
+        ) from e
+    try:
+        return _run_locked(cfg)
+    finally:
+        lock.release()
+
+
+def _run_locked(cfg: AgentConfig) -> int:
+    """`run_agent` once this process holds the state directory's lock."""
     prepare_state(cfg)
     tree = LogTree()
     for pattern, fmt in cfg.log.parse.items():

@@ -80,7 +80,10 @@ def run_pump(fifo: str, pipe_size: int, node: Node, sink: RawSink | None = None)
         None when stopped by the cancel, else why the pump failed.
     """
     done: concurrent.futures.Future[str | None] = concurrent.futures.Future()
-    LogPumpActor.start(fifo=fifo, pipe_size=pipe_size, node=node, sink=sink or node.raw, done=done)
+    ref = LogPumpActor.start(
+        fifo=fifo, pipe_size=pipe_size, node=node, sink=sink or node.raw, done=done
+    )
+    node.vouch(lambda: done.done() or ref.is_alive())  # see `api.vouch`
     return done.result()
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from actors.supervisor.process.api import (
@@ -20,6 +20,7 @@ from actors.supervisor.process.api import (
     raw_logger,
     run,
     signal,
+    vouch,
 )
 
 __all__ = ["ChildSpecs", "ContextNode", "Node", "RawSink"]
@@ -62,6 +63,10 @@ class Node(Protocol):
         """Add `value` to the agent's counter `name` for `labels`."""
         ...
 
+    def vouch(self, check: Callable[[], bool]) -> None:
+        """Send heartbeats only while `check()` holds (see `api.vouch`)."""
+        ...
+
 
 class ContextNode:
     """`Node` backed by a runnable's `Context`."""
@@ -84,3 +89,6 @@ class ContextNode:
 
     def add_metric(self, name: str, value: float, labels: Mapping[str, str]) -> None:
         add_metric(self._ctx, name, value, labels)
+
+    def vouch(self, check: Callable[[], bool]) -> None:
+        vouch(self._ctx, check)

@@ -31,6 +31,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any, assert_never
 
 import pykka
@@ -109,7 +110,10 @@ def run(ctx: Context, **wire: Any) -> None:
 def run_containerd(spec: ContainerdSpec, node: Node) -> Outcome:
     """Runs containerd for `node` until it fails or the node is cancelled."""
     done: concurrent.futures.Future[Outcome] = concurrent.futures.Future()
-    ContainerdProcessActor.start(spec=spec, node=node, done=done)
+    ref = ContainerdProcessActor.start(spec=spec, node=node, done=done)
+    # Heartbeats prove the actor still runs containerd: an actor that ended without
+    # reporting (a bug in its teardown) stops them, and the supervisor kills us.
+    node.vouch(lambda: done.done() or ref.is_alive())
     return done.result()
 
 
@@ -288,26 +292,51 @@ class ContainerdProcessActor(pykka.ThreadingActor):
             self._daemon.send_signal(sig)  # False if already dead: Exited is on its way
 
     def _report(self, outcome: Outcome) -> None:
-        """Clean up and hand `outcome` to `run_containerd`. Idempotent."""
+        """Clean up and hand `outcome` to `run_containerd`. Idempotent.
+
+        Every teardown step runs even when an earlier one fails (a read-only state
+        directory makes removing the notify socket fail with EROFS), each failure is
+        logged, and the outcome is handed over whatever happened: the node's work
+        has ended, so its runnable must end too.
+        """
         if self._finished:
             return
         self._finished = True
-        for timer in list(self._timers):
-            self._cancel_timer(timer)
-        self._wakeup.set()
-        if self._notify_thread is not None:
-            self._notify_thread.join()
-        if self._notify is not None:
-            self._notify.close()
-        self._wakeup.close()
-        if self._daemon is not None:
-            self._daemon.close()
-        if self._fifo_fd is not None:
-            os.close(self._fifo_fd)
-            self._fifo_fd = None
-        self._node.raw.flush()
-        self._done.set_result(outcome)
         try:
-            self.stop()
-        except pykka.ActorDeadError:
-            pass  # reporting from on_failure: pykka stopped us already
+            problems = self._teardown()
+            for problem in problems:
+                self._log.error("cleanup after containerd: %s", problem)
+            if problems and outcome.error is None and not outcome.canceled:
+                outcome = Outcome(error=f"cleanup after containerd failed: {problems[0]}")
+        finally:
+            self._done.set_result(outcome)
+            try:
+                self.stop()
+            except pykka.ActorDeadError:
+                pass  # reporting from on_failure: pykka stopped us already
+
+    def _teardown(self) -> list[str]:
+        """Stops the helpers and closes what the actor holds; what failed, in words."""
+        problems: list[str] = []
+
+        def step(what: str, action: Callable[[], object]) -> None:
+            try:
+                action()
+            except Exception as e:  # noqa: BLE001 - one failed step must not skip the rest
+                problems.append(f"{what}: {e}")
+
+        for timer in list(self._timers):
+            step(f"cancelling the {timer.name.lower()} timer", partial(self._cancel_timer, timer))
+        step("waking the notify thread", self._wakeup.set)
+        if self._notify_thread is not None:
+            step("joining the notify thread", self._notify_thread.join)
+        if self._notify is not None:
+            step("closing the notify socket", self._notify.close)
+        step("closing the wake-up pipe", self._wakeup.close)
+        if self._daemon is not None:
+            step("closing containerd's pipes", self._daemon.close)
+        if self._fifo_fd is not None:
+            fd, self._fifo_fd = self._fifo_fd, None
+            step("closing the runsc fifo", lambda: os.close(fd))
+        step("flushing containerd's output", self._node.raw.flush)
+        return problems

@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -36,6 +37,7 @@ class ChildNode:
         self.raw = _Discard()
         self.log.addHandler(_PidPrinter())
         self.log.setLevel(logging.INFO)
+        self.vouched: list[Callable[[], bool]] = []
 
     def cancel_reason(self) -> str | None:
         return None
@@ -48,6 +50,9 @@ class ChildNode:
 
     def add_metric(self, name: str, value: float, labels: object) -> None:
         pass
+
+    def vouch(self, check: Callable[[], bool]) -> None:
+        self.vouched.append(check)
 
 
 class _PidPrinter(logging.Handler):

@@ -97,6 +97,8 @@ class FakeNode:
         self.healthy_count = 0
         self.children: list[dict[str, tuple[str, Mapping[str, Any]]]] = []
         self.metrics: list[tuple[str, float, dict[str, str]]] = []
+        #: Checks the runnable vouched with (`Node.vouch`), in order.
+        self.vouched: list[Callable[[], bool]] = []
         self._reason: str | None = None
 
     def cancel(self, reason: str = "test cancelled the node") -> None:
@@ -116,6 +118,9 @@ class FakeNode:
     def add_metric(self, name: str, value: float, labels: Mapping[str, str]) -> None:
         with self._records.cond:
             self.metrics.append((name, value, dict(labels)))
+
+    def vouch(self, check: Callable[[], bool]) -> None:
+        self.vouched.append(check)
 
     def messages(self, level: str | None = None) -> list[str]:
         with self._records.cond:

@@ -260,6 +260,29 @@ def test_restart_of_an_unknown_dn_fails_clearly(agent):
     assert "root.nope" in r.stderr
 
 
+def test_a_second_agent_on_the_same_state_is_refused_having_changed_nothing(agent):
+    agent.wait_states(FULL)
+    written = [
+        agent.state / "containerd" / "config.toml",
+        agent.state / "runsc" / "launcher",
+        agent.state / "lock",
+    ]
+    before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in written if p.exists()}
+    assert agent.state / "containerd" / "config.toml" in before
+    other = agent.base / "other.toml"
+    other.write_text('[runsc]\nflags = ["--debug-log-format=json"]\n')
+    second = agent.cli("run", "--config", str(other), check=False, timeout=60)
+    assert second.returncode == 1
+    assert "Traceback" not in second.stderr
+    assert second.stderr.strip().splitlines() == [
+        f"node-containerd: another node-containerd agent (pid {agent.proc.pid}) is already "
+        f"serving {str(agent.state)!r}; stop it first, or give this one another state "
+        "directory (--config with state_dir, or NODE_CONTAINERD_STATE)"
+    ]
+    assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in before} == before
+    agent.wait_states(FULL)
+
+
 def test_sigterm_stops_everything_and_exits_zero(agent):
     nodes = agent.wait_states(FULL)
     pids = [n["pid"] for n in nodes.values() if n["pid"]]

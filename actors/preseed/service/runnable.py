@@ -41,7 +41,7 @@ from actors.preseed.importer.options import ImportOptions
 from actors.preseed.importer.results import ImportResult
 from actors.preseed.service.actor import InitialPass, PreseedActor, PreseedSettings, StopRequested
 from actors.preseed.service.preseeder import Preseeder
-from actors.supervisor.process.api import Signal, add_metric, logger, signal
+from actors.supervisor.process.api import Signal, add_metric, logger, signal, vouch
 from messages.specs import spec_from_wire
 
 __all__ = ["MAX_DEFAULT_PARALLEL", "default_parallel", "run"]
@@ -127,7 +127,7 @@ def run(ctx: Any, **wire: Any) -> None:
             done=done,
             on_failure=on_failure,
         )
-
+        vouch(ctx, lambda: done.done() or actor.is_alive())  # see `api.vouch`
         tell_when_set(ctx.cancelled, actor, StopRequested)
         waited: list[concurrent.futures.Future[Any]] = [initial, done]
         concurrent.futures.wait(waited, return_when=concurrent.futures.FIRST_COMPLETED)

@@ -50,6 +50,7 @@ __all__ = [
     "sub_logger",
     "add_metric",
     "target_name",
+    "vouch",
 ]
 
 Target = str | Callable[..., Any]
@@ -83,6 +84,20 @@ class Context:
         self._link = link
         self._raw: RawLog | None = None
         self._lock = threading.Lock()
+        self._progress: list[Callable[[], bool]] = []
+
+    def making_progress(self) -> bool:
+        """Whether every check given to `vouch` holds; the heartbeat is sent only then.
+
+        Called by the link's thread before each heartbeat. A check that raises counts
+        as failing: a runnable whose work has ended or wedged must stop beating.
+        """
+        with self._lock:
+            checks = list(self._progress)
+        try:
+            return all(check() for check in checks)
+        except Exception:  # noqa: BLE001 - a broken check is a failed one
+            return False
 
     def cancel(self, reason: str) -> None:
         """Mark the context cancelled (called by the link's reader thread)."""
@@ -116,6 +131,20 @@ def target_name(target: Target) -> str:
             f"runnable {target!r} is not a module-level function importable in a fresh process"
         )
     return f"{module}:{qualname}"
+
+
+def vouch(ctx: Context, check: Callable[[], bool]) -> None:
+    """Make this process's heartbeats depend on `check` (any thread may call it).
+
+    A heartbeat proves that the runnable's work goes on, not just that a thread of
+    its process is alive: while `check()` is False the heartbeats stop, and the
+    supervisor fails the node after its missed-heartbeat bound and kills the
+    process. A runnable that hands its work to an actor vouches with "the actor is
+    alive, or it has reported its end", so an actor that died without reporting
+    cannot leave the node HEALTHY with nothing behind it.
+    """
+    with ctx._lock:
+        ctx._progress.append(check)
 
 
 def signal(ctx: Context, sig: Signal) -> None:

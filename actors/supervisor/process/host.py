@@ -74,7 +74,7 @@ def run_host(link: ChildLink, dn: str) -> int:
     root_logger.handlers[:] = [LinkLogHandler(link)]
     root_logger.setLevel(logging.INFO)
     interval = start.heartbeat_interval
-    link.start_reader(float(interval) if interval else None)
+    link.start_reader(float(interval) if interval else None, ctx.making_progress)
     log = logging.getLogger("nodecontainerd.host")
     try:
         fn = load_target(start.target)

@@ -116,20 +116,31 @@ class ChildLink:
                     self._dispatch(decode(rest, ROOT_TO_CHILD))
                 return first
 
-    def start_reader(self, heartbeat_interval: float | None = None) -> threading.Thread:
+    def start_reader(
+        self,
+        heartbeat_interval: float | None = None,
+        progressing: Callable[[], bool] | None = None,
+    ) -> threading.Thread:
         """Read and dispatch the root's messages in a daemon thread.
 
         The same thread sends a Heartbeat every `heartbeat_interval` seconds (if
         set): one thread fewer per process, and a process whose interpreter is
-        stopped or wedged stops both reading and beating.
+        stopped or wedged stops both reading and beating. A beat is skipped while
+        `progressing()` is False (the runnable's vouched work has stopped: see
+        `api.vouch`), so a live thread alone never keeps a node HEALTHY.
         """
         t = threading.Thread(
-            target=self._read_loop, args=(heartbeat_interval,), name="nc-link", daemon=True
+            target=self._read_loop,
+            args=(heartbeat_interval, progressing),
+            name="nc-link",
+            daemon=True,
         )
         t.start()
         return t
 
-    def _read_loop(self, heartbeat_interval: float | None) -> None:
+    def _read_loop(
+        self, heartbeat_interval: float | None, progressing: Callable[[], bool] | None
+    ) -> None:
         poller = select.poll()
         poller.register(self._sock.fileno(), select.POLLIN)
         seq = 0
@@ -139,8 +150,9 @@ class ChildLink:
                 if next_beat is not None:
                     left = next_beat - time.monotonic()
                     if left <= 0:
-                        seq += 1
-                        self.send(Heartbeat(seq=seq))
+                        if progressing is None or progressing():
+                            seq += 1
+                            self.send(Heartbeat(seq=seq))
                         next_beat += heartbeat_interval or 0.0
                         continue
                     if not poller.poll(left * 1000):
