@@ -176,6 +176,22 @@ def _systemd_notifier(tree: LogTree) -> SystemdNotifier | None:
     return SystemdNotifier(sender, watchdog=env.watchdog, log=log)
 
 
+def _teardown(stack: ExitStack, what: str, step: Callable[..., object], *args: object) -> None:
+    """Registers a teardown `step` whose failure is one warning line, not a traceback.
+
+    Stopping must go on whatever one step meets (a read-only state directory, a
+    full disk): the other steps still run, and the exit status stays the tree's.
+    """
+
+    def run() -> None:
+        try:
+            step(*args)
+        except Exception as e:  # noqa: BLE001 - reported; the rest of the stop goes on
+            print(f"node-containerd: warning: {what}: {e}", file=sys.stderr)
+
+    stack.callback(run)
+
+
 def run_agent(cfg: AgentConfig) -> int:
     """Run the agent until SIGTERM/SIGINT or a failure at the root; return the exit code.
 
@@ -245,7 +261,7 @@ def _run_locked(cfg: AgentConfig) -> int:
 
         control = ControlServer(str(cfg.control.socket), supervisor)
         control.start()
-        stack.callback(control.stop, 1.0)
+        _teardown(stack, "stopping the control socket", control.stop, 1.0)
         if metrics is not None:
             server = metrics.serve(f"{cfg.metrics.host}:{cfg.metrics.port}")
             stack.callback(server.shutdown)

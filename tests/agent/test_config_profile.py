@@ -36,6 +36,7 @@ RUNSC = shutil.which("runsc")
 def profile_rules() -> tuple[PolicyRule, ...]:
     return (
         PolicyRule("*", MappingProxyType({"grace_period": 5.0, "heartbeat_interval": 1.0})),
+        PolicyRule("root", MappingProxyType({"max_restarts": 0})),
         PolicyRule(
             "root.containerd",
             MappingProxyType(

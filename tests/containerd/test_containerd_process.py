@@ -195,6 +195,31 @@ def test_containerd_dying_fails_the_node_naming_the_exit_status(base: Path) -> N
     )
 
 
+def test_a_teardown_error_on_a_read_only_state_dir_still_ends_the_run(base: Path) -> None:
+    # ext4's errors=remount-ro: the notify socket cannot be removed when containerd dies.
+    notify_dir = base / "ro-run"
+    notify_dir.mkdir(exist_ok=True)
+    spec = make_spec(base, notify_dir=str(notify_dir))
+    node = FakeNode()
+    outcome = in_thread(run_containerd, spec, node)
+    assert node.healthy.wait(20)
+    subprocess.run(["mount", "--bind", notify_dir, notify_dir], check=True)
+    try:
+        subprocess.run(["mount", "-o", "remount,bind,ro", notify_dir], check=True)
+        os.kill(started_pid(node), signal.SIGKILL)
+        assert outcome.result(timeout=20) == Outcome(
+            error=f"containerd {CONTAINERD!r} exited: killed by signal SIGKILL"
+        )
+    finally:
+        subprocess.run(["umount", notify_dir], check=False)
+    errors = node.messages("ERROR")
+    assert len(errors) == 1 and errors[0].startswith(
+        "cleanup after containerd: closing the notify socket: "
+    )
+    assert "Read-only file system" in errors[0]
+    assert [check() for check in node.vouched] == [True]  # its end was reported
+
+
 def test_sockets_left_by_a_killed_containerd_do_not_block_the_next_start(base: Path) -> None:
     spec = make_spec(base)
     first = FakeNode()

@@ -12,6 +12,7 @@ from actors.supervisor import (
     CancelNode,
     CancelTimer,
     ExitKind,
+    HeartbeatReceived,
     IllegalEvent,
     KillNode,
     LogNode,
@@ -393,6 +394,53 @@ def test_a_hello_rearms_the_liveness_watch_for_three_intervals() -> None:
     assert tree.handle(ProcessSpawned(dn="root", generation=1, pid=9), 0.25) == [
         SetTimer(key=key("liveness", "root", 1), deadline=3.25)
     ]
+
+
+def test_a_liveness_timer_that_fires_late_judges_the_supervisor_not_the_node() -> None:
+    tree = Tree(PolicySet(), random.Random(0))
+    tree.handle(TreeStarted(root=RunnableSpec(target="t:root")), 0.0)
+    tree.handle(ProcessSpawned(dn="root", generation=1, pid=9), 0.25)
+    watch = key("liveness", "root", 1)
+
+    # The supervisor was stopped for 5 s: its timer fires at 8.25, due at 3.25.
+    assert tree.handle(TimerFired(key=watch), 8.25) == [
+        LogNode(
+            dn="root",
+            severity="WARNING",
+            message="the supervisor itself was 5.0 s late (stopped or starved); "
+            "judging liveness again after a fresh window",
+        ),
+        SetTimer(key=watch, deadline=11.25),
+    ]
+    # A fresh window with no heartbeat, judged on time: the node fails.
+    assert tree.handle(TimerFired(key=watch), 11.25) == [
+        LogNode(dn="root", severity="FATAL", message="node 'root' failed: no heartbeat for 3 s"),
+        KillNode(dn="root", generation=1, reason="no heartbeat for 3 s"),
+    ]
+
+
+def test_a_timer_firing_that_a_heartbeat_overtook_is_stale_and_ignored() -> None:
+    tree = Tree(PolicySet(), random.Random(0))
+    tree.handle(TreeStarted(root=RunnableSpec(target="t:root")), 0.0)
+    tree.handle(ProcessSpawned(dn="root", generation=1, pid=9), 0.25)
+    watch = key("liveness", "root", 1)
+    # The firing for 3.25 waits in the mailbox behind a heartbeat that re-armed it.
+    assert tree.handle(HeartbeatReceived(dn="root", generation=1), 3.2) == [
+        SetTimer(key=watch, deadline=6.2)
+    ]
+
+    assert tree.handle(TimerFired(key=watch), 3.3) == []
+    assert tree.timers()[watch] == 6.2
+
+
+def test_a_liveness_timer_late_by_less_than_an_interval_still_fails_the_node() -> None:
+    tree = Tree(PolicySet(), random.Random(0))
+    tree.handle(TreeStarted(root=RunnableSpec(target="t:root")), 0.0)
+    tree.handle(ProcessSpawned(dn="root", generation=1, pid=9), 0.25)
+
+    assert tree.handle(TimerFired(key=key("liveness", "root", 1)), 4.0)[-1] == KillNode(
+        dn="root", generation=1, reason="no heartbeat for 3 s"
+    )
 
 
 def test_a_fault_the_shell_caught_fails_the_node() -> None:

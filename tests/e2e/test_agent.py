@@ -283,6 +283,23 @@ def test_a_second_agent_on_the_same_state_is_refused_having_changed_nothing(agen
     agent.wait_states(FULL)
 
 
+def test_a_root_frozen_for_five_seconds_blames_none_of_its_children(agent):
+    before = agent.wait_states(FULL)
+    agent.proc.send_signal(signal.SIGSTOP)
+    try:
+        time.sleep(5)  # the freeze under test: 5 heartbeat intervals
+    finally:
+        agent.proc.send_signal(signal.SIGCONT)
+    # Overdue timers fire at once on resume; watch one whole liveness window after it.
+    deadline = time.monotonic() + 4
+    while time.monotonic() < deadline:
+        nodes = agent.wait_states(FULL, timeout=10)
+        assert {dn: (n["pid"], n["restarts"]) for dn, n in nodes.items()} == {
+            dn: (n["pid"], n["restarts"]) for dn, n in before.items()
+        }
+        time.sleep(0.2)
+
+
 def test_sigterm_stops_everything_and_exits_zero(agent):
     nodes = agent.wait_states(FULL)
     pids = [n["pid"] for n in nodes.values() if n["pid"]]
@@ -297,3 +314,28 @@ def test_sigterm_stops_everything_and_exits_zero(agent):
     r = agent.cli("status", check=False)
     assert r.returncode == 3
     assert "not running" in r.stderr
+
+
+def test_sigterm_with_a_read_only_state_dir_stops_cleanly_with_one_warning():
+    base = Path(tempfile.mkdtemp(prefix="nc-e2e-ro-", dir="/tmp"))
+    a = Agent(base)
+    a.start()
+    mounted = False
+    try:
+        a.wait_states(FULL)
+        subprocess.run(["mount", "--bind", a.state, a.state], check=True)
+        mounted = True
+        subprocess.run(["mount", "-o", "remount,bind,ro", a.state], check=True)
+        a.proc.send_signal(signal.SIGTERM)
+        assert a.proc.wait(60) == 0, a.stderr()
+        err = a.stderr()
+        assert "Traceback" not in err
+        assert (
+            f"node-containerd: warning: stopping the control socket: cannot remove the "
+            f"control socket {str(a.state / 'control.sock')!r}: Read-only file system"
+        ) in err.splitlines()
+    finally:
+        if mounted:
+            subprocess.run(["umount", a.state], check=False)
+        a.stop()
+        shutil.rmtree(base, ignore_errors=True)

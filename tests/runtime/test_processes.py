@@ -142,6 +142,22 @@ def test_a_stopped_child_is_caught_by_the_heartbeat_and_restarted(harness, probe
     assert "heartbeat" in harness.sup.snapshot()[1].last_error
 
 
+def test_a_child_whose_vouched_work_ended_stops_beating_and_is_restarted(harness, probe, tmp_path):
+    alive = tmp_path / "alive"
+    alive.touch()
+    harness.start(
+        group_spec(probe, {"one": ("vouches_while", {"path": str(alive)})}),
+        base={"heartbeat_interval": 0.2},
+    )
+    _, pid = probe.wait_for("root.one", "started")
+    t0 = time.monotonic()
+    alive.unlink()  # the thread still runs; the work it vouched for does not
+    died = harness.states.wait_for("root.one", "DEAD", timeout=10)
+    assert died - t0 < 3 * 0.2 + 0.5
+    assert not pid_alive(pid)
+    assert "no heartbeat" in harness.sup.snapshot()[1].last_error
+
+
 def test_a_done_node_is_restarted_when_its_group_sibling_dies(harness, probe):
     inner = {"inner": [TK + "becomes_healthy", {"events": probe.events_path}]}
     harness.start(

@@ -331,18 +331,27 @@ class ControlServer:
 
         Args:
             grace: seconds in-flight calls get to finish; None waits for them.
+
+        Raises:
+            ControlError: the socket file could not be removed (serving has stopped).
         """
         server, self._server = self._server, None
         if server is None:
             return
         self._servicer.close_streams()
         server.stop(grace).wait()
-        if self._inode is not None:
-            with contextlib.suppress(FileNotFoundError):
+        inode, self._inode = self._inode, None
+        if inode is not None:
+            try:
                 st = os.stat(self.path)
-                if (st.st_dev, st.st_ino) == self._inode:
+                if (st.st_dev, st.st_ino) == inode:
                     os.unlink(self.path)
-            self._inode = None
+            except FileNotFoundError:
+                pass
+            except OSError as e:  # a read-only state dir: serving stopped all the same
+                raise ControlError(
+                    f"cannot remove the control socket {str(self.path)!r}: {e.strerror or e}"
+                ) from e
 
     @property
     def open_readers(self) -> int:

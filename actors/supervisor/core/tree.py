@@ -96,6 +96,8 @@ from actors.supervisor.core.watch import (
     SPAWN_ALLOWANCE,
     grace_over_reason,
     healthy_missed_reason,
+    judged_late,
+    liveness_deadline,
     liveness_lost_reason,
 )
 
@@ -335,7 +337,11 @@ class Tree(TreeOperations):
         node = self._index.get(key.dn)
         if node is None or node.generation != key.generation or key.purpose not in node.timers:
             return
-        del node.timers[key.purpose]
+        if self._now < node.timers[key.purpose]:
+            # Fired for an earlier deadline, then re-armed (a heartbeat raced the
+            # firing through the mailbox): stale, the timer stays armed.
+            return
+        deadline = node.timers.pop(key.purpose)
         match key.purpose:
             case TimerPurpose.RESTART:
                 self._on_restart_due(node)
@@ -344,7 +350,7 @@ class Tree(TreeOperations):
             case TimerPurpose.HEALTHY:
                 self._on_healthy_deadline(node)
             case TimerPurpose.LIVENESS:
-                self._on_liveness_lost(node)
+                self._on_liveness_lost(node, deadline)
             case TimerPurpose.UPTIME:
                 self._on_uptime_reached(node)
             case _:
@@ -376,7 +382,16 @@ class Tree(TreeOperations):
     def _on_healthy_deadline(self, node: Node) -> None:
         self._fail(node, healthy_missed_reason(node))
 
-    def _on_liveness_lost(self, node: Node) -> None:
+    def _on_liveness_lost(self, node: Node, deadline: float) -> None:
+        late = judged_late(node.policy, deadline, self._now)
+        if late is not None:
+            # Frozen ourselves (SIGSTOP, a VM pause, starvation): the heartbeats may be
+            # waiting in the links. Judge nobody until a fresh window has passed.
+            self._log(node, "WARNING", late)
+            fresh = liveness_deadline(node.policy, self._now)
+            assert fresh is not None
+            self._arm(node, TimerPurpose.LIVENESS, fresh)
+            return
         self._fail(node, liveness_lost_reason(node))
 
     def _on_uptime_reached(self, node: Node) -> None:

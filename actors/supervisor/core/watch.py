@@ -8,7 +8,9 @@ which trusts a runnable to return:
 * *liveness* — armed at start for `MISSED_HEARTBEATS` heartbeat intervals plus
   `SPAWN_ALLOWANCE` (the process must spawn and say hello first), then re-armed
   for `MISSED_HEARTBEATS` intervals by the hello and by every heartbeat: a
-  process from which nothing arrives for that long is stopped or deadlocked.
+  process from which nothing arrives for that long is stopped or deadlocked —
+  unless the timer itself fired more than an interval late (`judged_late`): then
+  the supervisor was the one stopped, and the node gets a fresh window.
 * *grace* — armed when a running node is told to cancel: a process still there
   when its `grace_period` is over ignored the cancel.
 
@@ -29,6 +31,7 @@ __all__ = [
     "SPAWN_ALLOWANCE",
     "grace_over_reason",
     "healthy_missed_reason",
+    "judged_late",
     "liveness_deadline",
     "liveness_lost_reason",
     "start_deadlines",
@@ -65,6 +68,24 @@ def liveness_deadline(policy: RestartPolicy, now: float) -> float | None:
     """The liveness deadline after a hello or heartbeat at `now`; None if not watched."""
     interval = policy.heartbeat_interval
     return None if interval is None else now + MISSED_HEARTBEATS * interval
+
+
+def judged_late(policy: RestartPolicy, deadline: float, now: float) -> str | None:
+    """Whether a liveness timer due at `deadline` fired so late that the supervisor, not
+    the node, was stopped; then the words for the log, else None.
+
+    A timer that fires more than one heartbeat interval after its deadline means the
+    supervisor itself did not run (it was stopped, its VM paused, its CPU starved):
+    the node's heartbeats may be sitting unread in its link, so the node gets a fresh
+    window instead of a verdict.
+    """
+    interval = policy.heartbeat_interval
+    if interval is None or now - deadline <= interval:
+        return None
+    return (
+        f"the supervisor itself was {now - deadline:.1f} s late (stopped or starved); "
+        "judging liveness again after a fresh window"
+    )
 
 
 def healthy_missed_reason(node: Node) -> str:

@@ -49,6 +49,7 @@ from actors.supervisor.process.api import (
     run_group,
     signal,
     sub_logger,
+    vouch,
 )
 
 __all__ = [
@@ -65,6 +66,7 @@ __all__ = [
     "report",
     "send_junk",
     "spawns_more",
+    "vouches_while",
     "write_lines",
 ]
 
@@ -87,6 +89,12 @@ def becomes_healthy(ctx: Context, *, events: str) -> None:
     ctx.wait()
     report(events, ctx, "done")
     raise Canceled(ctx.cancel_reason or "canceled")
+
+
+def vouches_while(ctx: Context, *, events: str, path: str) -> None:
+    """Like `becomes_healthy`, but its heartbeats vouch that the file `path` exists."""
+    vouch(ctx, lambda: os.path.exists(path))
+    becomes_healthy(ctx, events=events)
 
 
 def spawns_more(ctx: Context, *, events: str, levels: int) -> None:
