@@ -197,7 +197,7 @@ def test_policy_keys_are_exactly_the_restart_policy_fields() -> None:
 def test_default_profile_policies_for_the_three_nodes() -> None:
     policies = load_config(None, check_binaries=False).policy_set()
     go = RestartPolicy()
-    assert policies.for_dn("root") == dataclasses.replace(go, grace_period=5.0)
+    assert policies.for_dn("root") == dataclasses.replace(go, grace_period=5.0, max_restarts=0)
     assert policies.for_dn("root.containerd") == RestartPolicy(
         backoff_initial=0.5,
         backoff_multiplier=1.5,
