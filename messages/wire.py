@@ -22,13 +22,12 @@ from types import MappingProxyType
 from typing import Any, ClassVar, get_args
 
 from actors.logtree.parse.line import ParseFormat
-from actors.logtree.severity import Severity
+from actors.supervisor.core.severity import SEVERITY_NAMES, Severity
 from actors.supervisor.core.states import ExitKind, Signal
 from messages.errors import ProtocolError
 
 __all__ = [
     "PROTOCOL_VERSION",
-    "SEVERITIES",
     "EXIT_RESULTS",
     "EXIT_KIND_WIRE",
     "SIGNALS",
@@ -58,8 +57,6 @@ __all__ = [
 
 #: Bumped on any incompatible change; the root refuses a child speaking another.
 PROTOCOL_VERSION = 1
-#: A leveled entry's severity travels as its `Severity` name ("INFO").
-SEVERITIES = frozenset(Severity.__members__)
 #: How a node's raw lines are parsed, as the `ParseFormat` value ("glog").
 PARSE_FORMATS = frozenset(f.value for f in ParseFormat)
 
@@ -251,10 +248,14 @@ class SubLoggerRequest(Message):
 
 @dataclass(**_FROZEN)
 class LogEntry(Message):
-    """One leveled log entry; `message` may hold several lines, kept atomic."""
+    """One leveled log entry; `message` may hold several lines, kept atomic.
+
+    The severity travels as its name (`"INFO"`, one of `SEVERITY_NAMES`).
+    """
 
     TYPE: ClassVar[str] = "log"
-    severity: str
+    #: How severe the entry is.
+    severity: Severity
     message: str
     #: Source file (base name) and line of the logging call.
     file: str
@@ -265,14 +266,28 @@ class LogEntry(Message):
     sub: str | None = None
 
     def __post_init__(self) -> None:
-        _check("log message", "severity", self.severity, str)
-        if self.severity not in SEVERITIES:
-            raise ProtocolError(f"log message: unknown severity {self.severity!r}")
+        _check("log message", "severity", self.severity, Severity)
         _check("log message", "message", self.message, str)
         _check("log message", "file", self.file, str)
         _check("log message", "line", self.line, int)
         _check("log message", "time", self.time, (int, float))
         _check("log message", "sub", self.sub, str, optional=True)
+
+    def to_wire(self) -> dict[str, Any]:
+        wire = Message.to_wire(self)
+        wire["severity"] = self.severity.name
+        return wire
+
+    @classmethod
+    def from_wire(cls, obj: Mapping[str, Any]) -> LogEntry:
+        name = obj.get("severity")
+        if isinstance(name, str):
+            if name not in SEVERITY_NAMES:
+                raise ProtocolError(f"log message: unknown severity {name!r}")
+            obj = {**obj, "severity": Severity[name]}
+        elif "severity" in obj:
+            _check("log message", "severity", name, str)
+        return _build(cls, obj)  # type: ignore[return-value]
 
 
 @dataclass(**_FROZEN)

@@ -38,7 +38,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from actors.logtree.severity import Severity
+from actors.supervisor.core.severity import SEVERITY_NAMES, Severity
 
 __all__ = ["ExitCode", "build_parser", "main"]
 
@@ -75,7 +75,6 @@ exit codes:
   130  interrupted (Ctrl-C; `run` and `logs -f` exit 0 on it instead)"""
 
 _DN = re.compile(r"[a-z0-9_]{1,64}(\.[a-z0-9_]{1,64})*")
-_SEVERITIES = tuple(Severity.__members__)
 _PRESEED_COMMANDS = ("import", "preseed")
 
 Handler = Callable[[argparse.Namespace], int]
@@ -244,7 +243,7 @@ def _add_logs(commands: Any) -> None:
         metavar="S",
         default=None,
         help="show leveled entries of at least this severity: "
-        + ", ".join(_SEVERITIES)
+        + ", ".join(SEVERITY_NAMES)
         + " (raw lines are always shown; containerd's and runsc's lines are leveled "
         "entries when parsed, see [log.parse])",
     )
@@ -428,12 +427,12 @@ def _since(text: str) -> float:
         ) from None
 
 
-def _severity(text: str) -> str:
-    if text.upper() not in _SEVERITIES:
+def _severity(text: str) -> Severity:
+    if text.upper() not in SEVERITY_NAMES:
         raise argparse.ArgumentTypeError(
-            f"{text!r} is not a severity: use one of {', '.join(_SEVERITIES)}"
+            f"{text!r} is not a severity: use one of {', '.join(SEVERITY_NAMES)}"
         )
-    return text.upper()
+    return Severity[text.upper()]
 
 
 # -- handlers -------------------------------------------------------------------

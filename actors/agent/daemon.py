@@ -153,7 +153,7 @@ def _stderr_is_journal() -> bool:
 
 
 def _start_sinks(cfg: AgentConfig, tree: LogTree, stack: ExitStack) -> None:
-    severity = Severity.from_name(cfg.log.min_severity)
+    severity = cfg.log.min_severity
     if cfg.log.stderr:
         sink = StderrSink(tree, sys.stderr, min_severity=severity, journal=_stderr_is_journal())
         stack.callback(sink.stop, 5.0)

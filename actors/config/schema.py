@@ -18,15 +18,14 @@ from pathlib import Path
 from types import MappingProxyType
 
 from actors.logtree.parse.line import ParseFormat
-from actors.logtree.severity import Severity
 from actors.supervisor.core.policy import PolicyRule, PolicySet
+from actors.supervisor.core.severity import Severity
 
 __all__ = [
     "DEFAULT_STATE_DIR",
     "DERIVED_PATHS",
     "POLICY_KEYS",
     "SECTION_KEYS",
-    "SEVERITIES",
     "PARSE_FORMATS",
     "DEFAULT_LOG_PARSE",
     "STATE_ENV",
@@ -67,9 +66,6 @@ DERIVED_PATHS: Mapping[str, str] = MappingProxyType(
         "control.socket": "control.sock",
     }
 )
-
-#: Leveled log severities, lowest first: the names of `actors.logtree.Severity`.
-SEVERITIES = tuple(Severity.__members__)
 
 #: How a DN's raw lines are parsed: the values of `actors.logtree.ParseFormat`.
 PARSE_FORMATS = tuple(f.value for f in ParseFormat)
@@ -249,9 +245,9 @@ class LogSection:
     stderr: bool = True
     #: Append every entry as one JSON object per line to this file, absolute; None: off.
     json_file: Path | None = None
-    #: The lowest severity of leveled entries written to the sinks above (one of
-    #: `SEVERITIES`). Raw lines are always written.
-    min_severity: str = "INFO"
+    #: The lowest severity of leveled entries written to the sinks above (written in
+    #: the file as one of `SEVERITY_NAMES`, any case). Raw lines are always written.
+    min_severity: Severity = Severity.INFO
     #: DN pattern (the DN and its subtree, "" for all) -> how its raw lines are parsed
     #: (one of `PARSE_FORMATS`); the most specific pattern wins. The file's entries
     #: are merged over `DEFAULT_LOG_PARSE` (read-only mapping).

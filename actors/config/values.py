@@ -26,10 +26,11 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
-from actors.config.schema import PARSE_FORMATS, SEVERITIES, UNIX_PATH_MAX
+from actors.config.schema import PARSE_FORMATS, UNIX_PATH_MAX
 from actors.config.units import format_size, parse_duration, parse_size
 from actors.logtree.dn import validate_pattern
 from actors.logtree.errors import LogTreeError
+from actors.supervisor.core.severity import SEVERITY_NAMES, Severity
 
 __all__ = ["Checker", "dotted", "toml_type"]
 
@@ -223,11 +224,11 @@ class Checker:
         )
         return fallback
 
-    def severity(self, key: str, value: object, fallback: str) -> str:
-        """A leveled log severity, any case; returned in upper case."""
-        if isinstance(value, str) and value.upper() in SEVERITIES:
-            return value.upper()
-        listed = ", ".join(json.dumps(s) for s in SEVERITIES)
+    def severity(self, key: str, value: object, fallback: Severity) -> Severity:
+        """A leveled log severity, its name in any case."""
+        if isinstance(value, str) and value.upper() in SEVERITY_NAMES:
+            return Severity[value.upper()]
+        listed = ", ".join(json.dumps(s) for s in SEVERITY_NAMES)
         if isinstance(value, str):
             self.problem(key, f"{value!r} is not a severity; use one of {listed}")
         else:

@@ -273,8 +273,8 @@ class ContainerdProcessActor(pykka.ThreadingActor):
                 self._send(signal.SIGKILL)
             case SignalHealthy():
                 self._node.signal_healthy()
-            case Log(level=level, message=message):
-                self._log.log(level, "%s", message)
+            case Log(severity=severity, message=message):
+                self._log.log(severity, "%s", message)
             case AddMetric(name=name, value=value, labels=labels):
                 self._node.add_metric(name, value, labels)
             case Report(outcome=outcome):

@@ -16,7 +16,8 @@ Modules:
     * `errors` — `LogTreeError`, the one exception (a `ValueError`).
     * `dn` — DN validation and subtree matching, over the one DN grammar in
       `actors.supervisor.core.names`.
-    * `severity` — `Severity`, the one severity vocabulary and its mappings.
+    * `Severity`, the one severity vocabulary and its mappings, lives in the pure
+      supervision core (`actors.supervisor.core.severity`); it is re-exported here.
     * `entry` — `LeveledEntry`, `ParsedEntry`, `RawEntry`.
     * `lines` — `LineSplitter`, the pure raw line splitter.
     * `parse` — pure glog/logrus parsers and `StreamParser` (runs in children).
@@ -96,9 +97,9 @@ if TYPE_CHECKING:
     from actors.logtree.lines import LineSplitter
     from actors.logtree.parse import ParseFormat, StreamParser
     from actors.logtree.reader import LogReader
-    from actors.logtree.severity import Severity
     from actors.logtree.sinks import JsonLinesSink, StderrSink
     from actors.logtree.tree import DEFAULT_MAX_ENTRIES_PER_DN, DEFAULT_STREAM_BUFFER, LogTree
+    from actors.supervisor.core.severity import Severity
 
 __all__ = [
     "DEFAULT_MAX_ENTRIES_PER_DN",
@@ -128,9 +129,10 @@ __all__ = [
 ]
 
 
-#: Where each public name lives. The package imports a module only when one of its
-#: names is first used, so a child process that needs only `Severity` and the parsers
-#: does not load the tree, the readers and the sinks.
+#: Where each public name lives: a module of this package, or (a dotted name) one
+#: outside it. The package imports a module only when one of its names is first
+#: used, so a child process that needs only `Severity` and the parsers does not
+#: load the tree, the readers and the sinks.
 _HOME = {
     "DEFAULT_MAX_ENTRIES_PER_DN": "tree",
     "DEFAULT_STREAM_BUFFER": "tree",
@@ -145,7 +147,7 @@ _HOME = {
     "ParseFormat": "parse",
     "ParsedEntry": "entry",
     "RawEntry": "entry",
-    "Severity": "severity",
+    "Severity": "actors.supervisor.core.severity",
     "StderrSink": "sinks",
     "StreamParser": "parse",
     "decode_raw": "format",
@@ -163,6 +165,7 @@ def __getattr__(name: str) -> Any:
     home = _HOME.get(name)
     if home is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    module = home if "." in home else f"{__name__}.{home}"
+    value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal, NamedTuple, TypeAlias
 
 from actors.logtree.errors import LogTreeError
-from actors.logtree.severity import Severity
+from actors.supervisor.core.severity import Severity
 
 __all__ = ["MAX_LINE_LENGTH", "Entry", "LeveledEntry", "ParsedEntry", "RawEntry", "Severity"]
 

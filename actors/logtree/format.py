@@ -59,7 +59,7 @@ from functools import lru_cache
 from typing import Any
 
 from actors.logtree.entry import Entry, LeveledEntry, ParsedEntry, RawEntry
-from actors.logtree.severity import Severity
+from actors.supervisor.core.severity import Severity
 
 __all__ = [
     "decode_raw",

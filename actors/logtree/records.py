@@ -16,7 +16,7 @@ from operator import itemgetter
 from typing import Any, Literal, Protocol
 
 from actors.logtree.entry import Entry, ParsedEntry, RawEntry
-from actors.logtree.severity import Severity
+from actors.supervisor.core.severity import Severity
 
 __all__ = ["ParsedRecords", "build_records", "unpacked"]
 

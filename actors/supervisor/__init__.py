@@ -2,7 +2,7 @@
 
 This facade exports the pure core: every public name (the `__all__`) of the
 modules in `_MODULES` -- states, policies, the events in and actions out,
-names, errors, and `Tree`, the state machine that decides. Importing it pulls
+names, errors, severities, and `Tree`, the state machine that decides. Importing it pulls
 in no threads, processes, sockets, clocks, pykka or msgpack; the runtime that
 carries the core's actions out lives in `runtime/`, the child side in
 `process/`, test support in `testing/` (see ARCHITECTURE.md).
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from actors.supervisor.core.names import *  # noqa: F403
     from actors.supervisor.core.node import *  # noqa: F403
     from actors.supervisor.core.policy import *  # noqa: F403
+    from actors.supervisor.core.severity import *  # noqa: F403
     from actors.supervisor.core.states import *  # noqa: F403
     from actors.supervisor.core.tree import *  # noqa: F403
 
@@ -35,6 +36,7 @@ _MODULES = (
     "actors.supervisor.core.errors",
     "actors.supervisor.core.names",
     "actors.supervisor.core.node",
+    "actors.supervisor.core.severity",
     "actors.supervisor.core.tree",
 )
 

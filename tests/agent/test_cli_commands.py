@@ -14,6 +14,7 @@ import pytest
 
 from actors.agent.cli import ExitCode, main
 from actors.config import default_toml
+from actors.supervisor.core.severity import Severity
 
 REPO = Path(__file__).resolve().parents[2]
 HAS_PRESEED_CLI = importlib.util.find_spec("actors.preseed.cli") is not None
@@ -253,7 +254,7 @@ def test_control_commands_get_their_options_and_the_socket_of_the_config(
                 "follow": True,
                 "children": True,
                 "lines": 5,
-                "severity": "WARNING",
+                "severity": Severity.WARNING,
                 "since": None,
                 "json": True,
                 "raw_only": True,

@@ -6,7 +6,6 @@ from support.specs import containerd_spec
 
 from actors.containerd.core.events import (
     Log,
-    LogLevel,
     Notified,
     ProbeAnswered,
     SetupSucceeded,
@@ -17,6 +16,7 @@ from actors.containerd.core.lifecycle import ContainerdLifecycle, Phase
 from actors.containerd.core.notify import NotifyDatagram, NotifyMessage
 from actors.containerd.core.spec import ContainerdSpec
 from actors.containerd.core.version import VersionInfo
+from actors.supervisor.core.severity import Severity
 
 PID = 4242
 BINARY = "/usr/bin/containerd"
@@ -27,7 +27,7 @@ READY = NotifyDatagram(pid=PID, message=NotifyMessage(ready=True, fields=(("READ
 STOPPING = NotifyDatagram(
     pid=PID, message=NotifyMessage(stopping=True, fields=(("STOPPING", "1"),))
 )
-STARTED = Log(LogLevel.INFO, f"started containerd {BINARY!r} (pid {PID})")
+STARTED = Log(Severity.INFO, f"started containerd {BINARY!r} (pid {PID})")
 PROBE = f"the liveness probe (Version on {ADDRESS!r}, timeout 5s)"
 DEADLINE = "deadline_exceeded: Deadline Exceeded"
 
@@ -70,5 +70,5 @@ def healthy(**overrides: object) -> ContainerdLifecycle:
 
 def ready_line(ms: int) -> Log:
     return Log(
-        LogLevel.INFO, f"containerd {INFO.version} ({INFO.revision}) is ready, {ms} ms after spawn"
+        Severity.INFO, f"containerd {INFO.version} ({INFO.revision}) is ready, {ms} ms after spawn"
     )

@@ -32,7 +32,6 @@ from actors.containerd.core.events import (
     Exited,
     Kill,
     Log,
-    LogLevel,
     Notified,
     NotifyBroken,
     Outcome,
@@ -57,6 +56,7 @@ from actors.containerd.core.lifecycle import (
     LifecycleError,
     Phase,
 )
+from actors.supervisor.core.severity import Severity
 
 # ---------------------------------------------------------------- setup and spawn
 
@@ -104,7 +104,7 @@ def test_version_mode_probes_right_after_the_spawn() -> None:
 def test_ready_then_an_answer_makes_it_healthy_and_arms_liveness() -> None:
     lc = spawned()
     assert lc.handle(Notified(READY), 100.25) == [
-        Log(LogLevel.INFO, "containerd notify: READY=1"),
+        Log(Severity.INFO, "containerd notify: READY=1"),
         StartProbe(2, 19.75),
     ]
     assert lc.handle(ProbeAnswered(2, INFO), 100.5) == [
@@ -134,7 +134,7 @@ def test_datagrams_that_arrive_before_the_pid_is_known_are_replayed_after_the_sp
     assert lc.handle(Spawned(PID), 100.0) == [
         STARTED,
         SetTimer(Timer.READY, 1, 20.0),
-        Log(LogLevel.INFO, "containerd notify: READY=1"),
+        Log(Severity.INFO, "containerd notify: READY=1"),
         StartProbe(2, 20.0),
     ]
 
@@ -143,7 +143,7 @@ def test_a_datagram_from_another_pid_is_ignored_with_a_warning() -> None:
     lc = spawned()
     stranger = dataclasses.replace(READY, pid=7)
     assert lc.handle(Notified(stranger), 100.2) == [
-        Log(LogLevel.WARNING, "ignoring notify datagram from pid 7, not containerd: READY=1")
+        Log(Severity.WARNING, "ignoring notify datagram from pid 7, not containerd: READY=1")
     ]
     assert lc.phase is Phase.STARTING
 
@@ -151,7 +151,7 @@ def test_a_datagram_from_another_pid_is_ignored_with_a_warning() -> None:
 def test_a_broken_notify_socket_is_only_a_warning() -> None:
     lc = spawned()
     assert lc.handle(NotifyBroken("[Errno 9] Bad file descriptor"), 100.2) == [
-        Log(LogLevel.WARNING, f"notify socket {NOTIFY!r} broke: [Errno 9] Bad file descriptor")
+        Log(Severity.WARNING, f"notify socket {NOTIFY!r} broke: [Errno 9] Bad file descriptor")
     ]
     assert lc.phase is Phase.STARTING
 
@@ -166,7 +166,7 @@ def test_no_ready_by_the_deadline_kills_containerd_and_reports_once_it_is_gone()
     assert (lc.phase, lc.outcome) == (Phase.STOPPING, Outcome(error=reason))
     assert lc.handle(OutputClosed(), 120.1) == []
     assert lc.handle(Exited(-9), 120.1) == [
-        Log(LogLevel.INFO, "containerd exited: killed by signal SIGKILL"),
+        Log(Severity.INFO, "containerd exited: killed by signal SIGKILL"),
         Report(Outcome(error=reason)),
     ]
 
@@ -228,7 +228,7 @@ def test_output_that_never_closes_is_given_up_after_the_drain_timeout() -> None:
     lc = spawned()
     lc.handle(Exited(2), 101.0)
     assert lc.handle(TimerFired(Timer.DRAIN, 2), 103.0) == [
-        Log(LogLevel.WARNING, "containerd's output did not close: something still holds it"),
+        Log(Severity.WARNING, "containerd's output did not close: something still holds it"),
         Report(Outcome(error=f"containerd {BINARY!r} exited: exit status 2")),
     ]
     assert lc.handle(OutputClosed(), 104.0) == []
@@ -240,18 +240,18 @@ def test_output_that_never_closes_is_given_up_after_the_drain_timeout() -> None:
 def test_a_cancel_while_healthy_sends_sigterm_and_arms_the_stop_timer() -> None:
     lc = healthy()
     assert lc.handle(CancelRequested("shutdown"), 200.0) == [
-        Log(LogLevel.INFO, "cancelled (shutdown): stopping containerd"),
+        Log(Severity.INFO, "cancelled (shutdown): stopping containerd"),
         CancelTimer(Timer.LIVENESS),
         Terminate(),
         SetTimer(Timer.STOP, 4, 4.0),
     ]
     assert lc.handle(Notified(STOPPING), 200.1) == [
-        Log(LogLevel.INFO, "containerd notify: STOPPING=1")
+        Log(Severity.INFO, "containerd notify: STOPPING=1")
     ]
     assert lc.handle(OutputClosed(), 200.2) == []
     assert lc.handle(Exited(0), 200.2) == [
         CancelTimer(Timer.STOP),
-        Log(LogLevel.INFO, "containerd exited: exit status 0"),
+        Log(Severity.INFO, "containerd exited: exit status 0"),
         Report(Outcome(canceled=True)),
     ]
 
@@ -260,12 +260,12 @@ def test_a_containerd_ignoring_sigterm_gets_sigkill_at_the_stop_timeout() -> Non
     lc = spawned()
     lc.handle(CancelRequested(None), 101.0)
     assert lc.handle(TimerFired(Timer.STOP, 2), 105.0) == [
-        Log(LogLevel.WARNING, "containerd did not stop within 4s of SIGTERM: sending SIGKILL"),
+        Log(Severity.WARNING, "containerd did not stop within 4s of SIGTERM: sending SIGKILL"),
         Kill(),
     ]
     lc.handle(OutputClosed(), 105.1)
     assert lc.handle(Exited(-9), 105.1) == [
-        Log(LogLevel.INFO, "containerd exited: killed by signal SIGKILL"),
+        Log(Severity.INFO, "containerd exited: killed by signal SIGKILL"),
         Report(Outcome(canceled=True)),
     ]
 
@@ -274,14 +274,14 @@ def test_a_cancel_while_spawning_terminates_containerd_as_soon_as_its_pid_is_kno
     lc = ContainerdLifecycle(make_spec())
     lc.handle(SetupSucceeded(), 99.0)
     assert lc.handle(CancelRequested("shutdown"), 99.1) == [
-        Log(LogLevel.INFO, "cancelled (shutdown): stopping containerd")
+        Log(Severity.INFO, "cancelled (shutdown): stopping containerd")
     ]
     assert lc.handle(Notified(READY), 99.2) == []
     assert lc.handle(Spawned(PID), 99.3) == [
         STARTED,
         Terminate(),
         SetTimer(Timer.STOP, 1, 4.0),
-        Log(LogLevel.INFO, "containerd notify: READY=1"),
+        Log(Severity.INFO, "containerd notify: READY=1"),
     ]
     assert lc.phase is Phase.STOPPING
 

@@ -21,7 +21,6 @@ from actors.containerd.core.events import (
     Exited,
     Kill,
     Log,
-    LogLevel,
     Outcome,
     OutputClosed,
     ProbeAnswered,
@@ -33,6 +32,7 @@ from actors.containerd.core.events import (
     TimerFired,
 )
 from actors.containerd.core.lifecycle import ContainerdLifecycle, Phase
+from actors.supervisor.core.severity import Severity
 
 # ---------------------------------------------------------------- liveness
 
@@ -56,17 +56,17 @@ def test_failures_below_the_limit_warn_and_an_answer_resets_the_count() -> None:
     lc.handle(TimerFired(Timer.LIVENESS, 3), 105.5)
     assert lc.handle(ProbeFailed(4, DEADLINE), 110.5) == [
         *metrics(5.0, "fail"),
-        Log(LogLevel.WARNING, f"containerd did not answer {PROBE} (1 of 3 in a row): {DEADLINE}"),
+        Log(Severity.WARNING, f"containerd did not answer {PROBE} (1 of 3 in a row): {DEADLINE}"),
     ]
     lc.handle(TimerFired(Timer.LIVENESS, 5), 110.5)
     assert lc.handle(ProbeFailed(6, DEADLINE), 115.5) == [
         *metrics(5.0, "fail"),
-        Log(LogLevel.WARNING, f"containerd did not answer {PROBE} (2 of 3 in a row): {DEADLINE}"),
+        Log(Severity.WARNING, f"containerd did not answer {PROBE} (2 of 3 in a row): {DEADLINE}"),
     ]
     lc.handle(TimerFired(Timer.LIVENESS, 7), 115.5)
     assert lc.handle(ProbeAnswered(8, INFO), 116.0) == [
         *metrics(0.5, "ok"),
-        Log(LogLevel.INFO, "containerd answered the liveness probe again after 2 failure(s)"),
+        Log(Severity.INFO, "containerd answered the liveness probe again after 2 failure(s)"),
     ]
     assert (lc.phase, lc.liveness_failures) == (Phase.HEALTHY, 0)
 
@@ -83,7 +83,7 @@ def test_the_last_allowed_failure_fails_the_node_naming_the_probe_and_its_error(
     assert (lc.phase, lc.outcome) == (Phase.STOPPING, Outcome(error=reason))
     lc.handle(OutputClosed(), 110.6)
     assert lc.handle(Exited(-9), 110.6) == [
-        Log(LogLevel.INFO, "containerd exited: killed by signal SIGKILL"),
+        Log(Severity.INFO, "containerd exited: killed by signal SIGKILL"),
         Report(Outcome(error=reason)),
     ]
 

@@ -150,7 +150,7 @@ def test_logs_severity_filters_leveled_entries_and_keeps_raw_lines(served, capsy
     for severity in Severity:
         served.backend.log("root", f"at {severity.name}", severity)
     served.backend.log_tree.write_raw("root", b"a raw line\n", timestamp=1_700_000_001.0)
-    assert cmd_logs(logs_args(served.path, "root", severity="warning")) == 0
+    assert cmd_logs(logs_args(served.path, "root", severity=Severity.WARNING)) == 0
     out = capsys.readouterr().out
     assert out == _lines(_stored(served, "root", min_severity=Severity.WARNING))
     assert [line.split("  ")[1][0] for line in out.splitlines()] == ["W", "E", "F", "R"]
@@ -334,11 +334,11 @@ RUNSC = (
 
 def test_logs_show_parsed_entries_with_their_own_time_severity_and_source(served, capsys):
     _write_parsed(served, RUNSC)
-    assert cmd_logs(logs_args(served.path, "root", severity="error")) == 0
+    assert cmd_logs(logs_args(served.path, "root", severity=Severity.ERROR)) == 0
     out = capsys.readouterr().out
     assert out == _lines(_stored(served, "root", min_severity=Severity.ERROR))
     assert out.endswith(" boot.go:3] an error\n") and out.startswith("root  E1204 ")
-    assert cmd_logs(logs_args(served.path, "root", json=True, severity="warning")) == 0
+    assert cmd_logs(logs_args(served.path, "root", json=True, severity=Severity.WARNING)) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [(r["severity"], r["source"], r["pid"], r["raw"]) for r in rows] == [
         ("WARNING", "boot.go:2", 7, RUNSC.splitlines()[1].decode()),

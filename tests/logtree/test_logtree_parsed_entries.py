@@ -56,41 +56,6 @@ def tree_with(fmt: ParseFormat, data: bytes, dn: str = "root.x") -> LogTree:
     return tree
 
 
-def test_severities_have_one_mapping_for_codes_proto_syslog_and_logging() -> None:
-    assert [(s.code, s.proto, s.syslog) for s in Severity] == [
-        ("D", 4, 7),
-        ("I", 0, 6),
-        ("W", 1, 4),
-        ("E", 2, 3),
-        ("F", 3, 2),
-    ]
-    assert [Severity.from_proto(n) for n in range(5)] == [
-        Severity.INFO,
-        Severity.WARNING,
-        Severity.ERROR,
-        Severity.FATAL,
-        Severity.DEBUG,
-    ]
-    assert [Severity.from_logging(n) for n in (5, 10, 20, 30, 40, 50, 60)] == [
-        Severity.DEBUG,
-        Severity.DEBUG,
-        Severity.INFO,
-        Severity.WARNING,
-        Severity.ERROR,
-        Severity.FATAL,
-        Severity.FATAL,
-    ]
-    assert Severity.from_name("warning") is Severity.WARNING
-    with pytest.raises(LogTreeError) as caught:
-        Severity.from_name("verbose")
-    assert str(caught.value) == (
-        "severity 'verbose' is invalid: use one of DEBUG, INFO, WARNING, ERROR, FATAL"
-    )
-    with pytest.raises(LogTreeError) as caught:
-        Severity.from_proto(9)
-    assert str(caught.value) == "severity number 9 is invalid"
-
-
 def test_parsed_entries_are_stored_in_arrival_order_and_filtered_by_severity_and_time() -> None:
     tree = tree_with(ParseFormat.GLOG, GLOG)
     everything = tree.read("root.x", backlog=None).backlog

@@ -339,14 +339,3 @@ def test_from_message_splits_a_message_into_lines() -> None:
     )
     assert entry.lines == ("failed:", "  reason", "")
     assert entry.message == "failed:\n  reason\n"
-
-
-def test_severities_are_ordered_and_have_glog_codes() -> None:
-    assert Severity.DEBUG < Severity.INFO < Severity.WARNING < Severity.ERROR < Severity.FATAL
-    assert [s.code for s in Severity] == ["D", "I", "W", "E", "F"]
-    assert Severity.from_code("E") is Severity.ERROR
-    with pytest.raises(LogTreeError) as caught:
-        Severity.from_code("X")
-    assert (
-        str(caught.value) == "severity code 'X' is invalid: expected one of 'D', 'I', 'W', 'E', 'F'"
-    )

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from actors.supervisor.core.severity import Severity
 from messages.errors import ProtocolError
 from messages.framing import FrameReader, encode_frame
 from messages.session import ChildSession
@@ -38,7 +39,9 @@ CHILD_MESSAGES = [
     SignalMsg(signal="healthy"),
     RunGroupRequest(request_id=7, children=[ChildSpec(name="x", target="m:f", args={"n": 1})]),
     SubLoggerRequest(request_id=8, name="dut"),
-    LogEntry(severity="WARNING", message="two\nlines", file="a.py", line=3, time=1.5, sub="dut"),
+    LogEntry(
+        severity=Severity.WARNING, message="two\nlines", file="a.py", line=3, time=1.5, sub="dut"
+    ),
     RawChunk(data=b"a\nb\xff\n"),
     Exit(result="error", error="boom"),
     Heartbeat(seq=9),

@@ -43,7 +43,7 @@ from actors.agent.control.wire import (
     hello,
     probe_socket,
 )
-from actors.logtree import LogTreeError, Severity, entry_to_dict, format_entry
+from actors.logtree import Severity, entry_to_dict, format_entry
 from messages.control import control_pb2 as pb
 from messages.control import control_pb2_grpc as pb_grpc
 
@@ -287,12 +287,9 @@ def _logs_request(args: argparse.Namespace) -> pb.LogsRequest:
         request.backlog_all = True
     else:
         request.backlog_count = lines
-    severity = getattr(args, "severity", None)
+    severity: Severity | None = getattr(args, "severity", None)
     if severity is not None:
-        try:
-            request.min_severity = cast("pb.Severity", Severity.from_name(severity).proto)
-        except LogTreeError as e:
-            raise _CommandError(EXIT_USAGE, str(e)) from None
+        request.min_severity = cast("pb.Severity", severity.proto)
     since = getattr(args, "since", None)
     if since is not None:
         request.since = since

@@ -64,7 +64,7 @@ from actors.logtree import (
     in_subtree,
     validate_dn,
 )
-from actors.supervisor.core.errors import SupervisionError, UnknownNode
+from actors.supervisor.core.errors import InvalidSeverity, SupervisionError, UnknownNode
 from actors.supervisor.runtime import clock
 from messages.control import control_pb2 as pb
 from messages.control import control_pb2_grpc as pb_grpc
@@ -121,7 +121,7 @@ class _LogsQuery:
 
 
 def _logs_query(request: pb.LogsRequest) -> _LogsQuery:
-    """Checks a LogsRequest; raises `LogTreeError` naming the bad value."""
+    """Checks a LogsRequest; raises `LogTreeError` or `InvalidSeverity` naming the bad value."""
     which = request.WhichOneof("backlog")
     backlog: int | None = 0
     if which == "backlog_count":
@@ -207,7 +207,7 @@ class _Servicer(pb_grpc.ControlServicer):
     def Logs(self, request: pb.LogsRequest, context: grpc.ServicerContext) -> Iterator[pb.LogEntry]:
         try:
             query = _logs_query(request)
-        except LogTreeError as e:
+        except (LogTreeError, InvalidSeverity) as e:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
         if query.dn and not self._known(query, context):
             context.abort(grpc.StatusCode.NOT_FOUND, f"no node and no logs at dn {query.dn!r}")

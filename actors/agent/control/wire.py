@@ -172,7 +172,7 @@ def entry_from_proto(msg: pb.LogEntry) -> Entry:
     """Rebuilds a log tree entry from its wire form (for formatting on the client).
 
     Raises:
-        LogTreeError: the severity number is unknown.
+        InvalidSeverity: the severity number is unknown.
     """
     if msg.kind == pb.ENTRY_KIND_RAW:
         return RawEntry(msg.seq, msg.dn, msg.data, msg.original_length, msg.time)

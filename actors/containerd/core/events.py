@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from actors.containerd.core.notify import NotifyDatagram
 from actors.containerd.core.version import VersionInfo
+from actors.supervisor.core.severity import Severity
 
 __all__ = [
     "LIVENESS_PROBES",
@@ -24,7 +25,6 @@ __all__ = [
     "Exited",
     "Kill",
     "Log",
-    "LogLevel",
     "Notified",
     "NotifyBroken",
     "Outcome",
@@ -73,13 +73,6 @@ class Timer(enum.Enum):
     DRAIN = "drain"
     #: `liveness_interval` while HEALTHY: time for the next liveness probe.
     LIVENESS = "liveness"
-
-
-class LogLevel(enum.IntEnum):
-    """Severity of a `Log` action; the values are the `logging` module's."""
-
-    INFO = 20
-    WARNING = 30
 
 
 # ---------------------------------------------------------------- events
@@ -253,8 +246,8 @@ class SignalHealthy:
 class Log:
     """Write a line in the node's log."""
 
-    #: Its severity.
-    level: LogLevel
+    #: Its severity (its value is the `logging` module's level).
+    severity: Severity
     #: The text.
     message: str
 

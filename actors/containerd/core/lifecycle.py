@@ -49,7 +49,6 @@ from actors.containerd.core.events import (
     Exited,
     Kill,
     Log,
-    LogLevel,
     Notified,
     NotifyBroken,
     Outcome,
@@ -73,6 +72,7 @@ from actors.containerd.core.liveness import LivenessTracker
 from actors.containerd.core.notify import NotifyDatagram
 from actors.containerd.core.readiness import BecomeHealthy, Fail, Probe, ReadinessTracker
 from actors.containerd.core.spec import ContainerdSpec, describe_exit
+from actors.supervisor.core.severity import Severity
 
 __all__ = ["DRAIN_TIMEOUT", "ContainerdLifecycle", "LifecycleError", "Phase"]
 
@@ -201,7 +201,7 @@ class ContainerdLifecycle:
             raise self._illegal(event)
         self._pid, self._spawned_at = event.pid, now
         actions: list[Action] = [
-            Log(LogLevel.INFO, f"started containerd {self._spec.binary!r} (pid {event.pid})")
+            Log(Severity.INFO, f"started containerd {self._spec.binary!r} (pid {event.pid})")
         ]
         if self._outcome is not None:  # cancelled or failed while it was spawning
             actions += self._stop_signal()
@@ -239,7 +239,7 @@ class ContainerdLifecycle:
         if self._outcome is None:
             self._outcome = Outcome(error=f"containerd {self._spec.binary!r} exited: {status}")
         else:
-            actions.append(Log(LogLevel.INFO, f"containerd exited: {status}"))
+            actions.append(Log(Severity.INFO, f"containerd exited: {status}"))
         if self._output_closed:
             return actions + self._finish(self._outcome)
         self._phase = Phase.DRAINING
@@ -264,18 +264,18 @@ class ContainerdLifecycle:
         if datagram.pid != self._pid:
             return [
                 Log(
-                    LogLevel.WARNING,
+                    Severity.WARNING,
                     f"ignoring notify datagram from pid {datagram.pid}, not containerd: {text}",
                 )
             ]
-        actions: list[Action] = [Log(LogLevel.INFO, f"containerd notify: {text}")]
+        actions: list[Action] = [Log(Severity.INFO, f"containerd notify: {text}")]
         if self._phase is Phase.STARTING and self._tracker is not None:
             actions += self._readiness(self._tracker.notified(datagram.message, now), now)
         return actions
 
     def _on_notify_broken(self, event: NotifyBroken) -> list[Action]:
         path = self._spec.notify_socket
-        return [Log(LogLevel.WARNING, f"notify socket {path!r} broke: {event.error}")]
+        return [Log(Severity.WARNING, f"notify socket {path!r} broke: {event.error}")]
 
     def _on_probe_answered(self, event: ProbeAnswered, now: float) -> list[Action]:
         if self._phase is Phase.STARTING and event.probe == self._readiness_probe:
@@ -315,11 +315,11 @@ class ContainerdLifecycle:
             case Timer.STOP:
                 seconds = self._spec.stop_timeout
                 text = f"containerd did not stop within {seconds:g}s of SIGTERM: sending SIGKILL"
-                return [Log(LogLevel.WARNING, text), Kill()]
+                return [Log(Severity.WARNING, text), Kill()]
             case Timer.DRAIN:
                 assert self._outcome is not None
                 text = "containerd's output did not close: something still holds it"
-                return [Log(LogLevel.WARNING, text), *self._finish(self._outcome)]
+                return [Log(Severity.WARNING, text), *self._finish(self._outcome)]
 
     def _on_cancel(self, event: CancelRequested) -> list[Action]:
         if self._outcome is not None:
@@ -328,7 +328,7 @@ class ContainerdLifecycle:
             return self._finish(Outcome(canceled=True))
         self._outcome = Outcome(canceled=True)
         actions: list[Action] = [
-            Log(LogLevel.INFO, f"cancelled ({event.reason}): stopping containerd")
+            Log(Severity.INFO, f"cancelled ({event.reason}): stopping containerd")
         ]
         return actions + self._stop()
 
@@ -351,7 +351,7 @@ class ContainerdLifecycle:
                     )
                     actions += [
                         *self._cancel_timers(Timer.READY),
-                        Log(LogLevel.INFO, text),
+                        Log(Severity.INFO, text),
                         SignalHealthy(),
                     ]
                     if self._spec.liveness_interval is not None:

@@ -27,8 +27,8 @@ from actors.containerd.core.events import (
     LIVENESS_SECONDS,
     AddMetric,
     Log,
-    LogLevel,
 )
+from actors.supervisor.core.severity import Severity
 
 __all__ = ["LivenessTracker", "LivenessVerdict"]
 
@@ -76,7 +76,7 @@ class LivenessTracker:
         actions: list[AddMetric | Log] = self._metrics(probe, "ok", now)
         if self._failures:
             text = f"containerd answered the liveness probe again after {self._failures} failure(s)"
-            actions.append(Log(LogLevel.INFO, text))
+            actions.append(Log(Severity.INFO, text))
         self._failures = 0
         return LivenessVerdict(actions)
 
@@ -92,7 +92,7 @@ class LivenessTracker:
             return LivenessVerdict(actions, reason)
         count = f"{self._failures} of {self.failures_allowed} in a row"
         text = f"containerd did not answer {self.probe_text} ({count}): {error}"
-        return LivenessVerdict([*actions, Log(LogLevel.WARNING, text)])
+        return LivenessVerdict([*actions, Log(Severity.WARNING, text)])
 
     def _metrics(self, probe: int, result: str, now: float) -> list[AddMetric | Log]:
         seconds = max(now - self._out.pop(probe), 0.0)

@@ -7,7 +7,7 @@ Format::
     level+MMDD  time        pid   file:line    message (the rest of the line)
 
 * The level letter is `I`, `W`, `E`, `F` or runsc's `D` (debug, see
-  `actors.logtree.severity`).
+  `actors.supervisor.core.severity`).
 * The fraction may have 1 to 9 digits or be missing; the pid column may be padded
   with any number of spaces; one space after `]` is dropped, the rest is the message.
 * Year and zone are inferred (see `actors.logtree.parse.times`).
@@ -25,7 +25,7 @@ from typing import NamedTuple
 
 from actors.logtree.parse.line import ParsedLine
 from actors.logtree.parse.times import HourCache, glog_hour_start
-from actors.logtree.severity import Severity
+from actors.supervisor.core.severity import Severity
 
 __all__ = ["GlogRun", "glog_matches", "parse_glog", "parse_glog_run"]
 

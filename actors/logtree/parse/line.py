@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from typing import NamedTuple
 
-from actors.logtree.severity import Severity
+from actors.supervisor.core.severity import Severity
 
 __all__ = ["MAX_FIELDS", "ParseFormat", "ParsedLine", "message_of"]
 

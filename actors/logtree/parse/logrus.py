@@ -28,7 +28,7 @@ from typing import Any
 
 from actors.logtree.parse.line import MAX_FIELDS, ParsedLine
 from actors.logtree.parse.times import HourCache, rfc3339_hour_start
-from actors.logtree.severity import Severity
+from actors.supervisor.core.severity import Severity
 
 __all__ = ["LEVELS", "parse_logrus", "parse_logrus_json", "parse_logrus_text", "unquote"]
 

@@ -46,7 +46,7 @@ from actors.logtree.parse.glog import GlogRun, glog_matches, parse_glog, parse_g
 from actors.logtree.parse.line import ParsedLine, ParseFormat
 from actors.logtree.parse.logrus import parse_logrus, parse_logrus_json, parse_logrus_text
 from actors.logtree.parse.times import HourCache
-from actors.logtree.severity import Severity
+from actors.supervisor.core.severity import Severity
 
 __all__ = [
     "MORE_LIMIT",

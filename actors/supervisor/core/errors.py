@@ -13,7 +13,14 @@ compute that text (e.g. `names.validate_name`).
 
 from __future__ import annotations
 
-__all__ = ["IllegalEvent", "InvalidName", "InvalidPolicy", "SupervisionError", "UnknownNode"]
+__all__ = [
+    "IllegalEvent",
+    "InvalidName",
+    "InvalidPolicy",
+    "InvalidSeverity",
+    "SupervisionError",
+    "UnknownNode",
+]
 
 
 class SupervisionError(Exception):
@@ -26,6 +33,10 @@ class InvalidName(SupervisionError, ValueError):
 
 class InvalidPolicy(SupervisionError, ValueError):
     """A restart policy or policy rule has an unknown field or a bad value."""
+
+
+class InvalidSeverity(SupervisionError, ValueError):
+    """A severity name, one-letter code or control socket number names no severity."""
 
 
 class UnknownNode(SupervisionError, LookupError):

@@ -37,7 +37,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from actors.logtree.parse.line import ParseFormat
-from actors.logtree.severity import Severity
+from actors.supervisor.core.severity import Severity
 from actors.supervisor.process.link import ChildLink, LinkClosed
 from messages.framing import encode_frame
 from messages.wire import LogEntry
@@ -76,7 +76,7 @@ class LinkLogHandler(logging.Handler):
                 sub = record.name[len(SUB_LOGGER_PREFIX) :]
             self._link.send(
                 LogEntry(
-                    severity=Severity.from_logging(record.levelno).name,
+                    severity=Severity.from_logging(record.levelno),
                     message=message.rstrip("\n"),
                     file=os.path.basename(record.pathname),
                     line=record.lineno,

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import cast
 
 from actors.exit_status import describe_wait_status
-from actors.logtree import LeveledEntry, LogTree, Severity
+from actors.logtree import LeveledEntry, LogTree
 from actors.supervisor.core.events import ExitKind
 from actors.supervisor.runtime.spawn import SpawnedHost
 from messages.errors import ProtocolError
@@ -208,7 +208,7 @@ class ChildProcess:
             self._tree.write_leveled(
                 LeveledEntry(
                     dn=dn,
-                    severity=Severity[msg.severity],
+                    severity=msg.severity,
                     lines=tuple(msg.message.split("\n")),
                     timestamp=float(msg.time),
                     file=msg.file,

@@ -1,5 +1,10 @@
 """The one severity vocabulary of node-containerd, with every mapping in one place.
 
+It lives in the pure core because the core is the floor of every area: the tree's
+`LogNode` actions, the log tree, the wire, the config's `log.min_severity`, the
+CLI's `--severity` and containerd's lifecycle all name a severity with this enum,
+and `SEVERITY_NAMES` is the one list of their names.
+
 A leveled entry has one of five severities, ordered ``DEBUG < INFO < WARNING < ERROR <
 FATAL``. Everything that names a severity converts through `Severity`:
 
@@ -30,9 +35,9 @@ from __future__ import annotations
 
 import enum
 
-from actors.logtree.errors import LogTreeError
+from actors.supervisor.core.errors import InvalidSeverity
 
-__all__ = ["NAMES", "Severity"]
+__all__ = ["SEVERITY_NAMES", "Severity"]
 
 
 class Severity(enum.IntEnum):
@@ -64,13 +69,13 @@ class Severity(enum.IntEnum):
         """Returns the severity whose one-letter code is `code`.
 
         Raises:
-            LogTreeError: `code` is not one of `D`, `I`, `W`, `E`, `F`.
+            InvalidSeverity: `code` is not one of `D`, `I`, `W`, `E`, `F`.
         """
         try:
             return _BY_CODE[code]
         except (KeyError, TypeError):
             codes = ", ".join(map(repr, _BY_CODE))
-            raise LogTreeError(
+            raise InvalidSeverity(
                 f"severity code {code!r} is invalid: expected one of {codes}"
             ) from None
 
@@ -79,11 +84,12 @@ class Severity(enum.IntEnum):
         """Returns the severity named `text`, in any case (`"error"`, `"ERROR"`).
 
         Raises:
-            LogTreeError: `text` names no severity.
+            InvalidSeverity: `text` names no severity.
         """
         found = cls.__members__.get(text.upper()) if isinstance(text, str) else None
         if found is None:
-            raise LogTreeError(f"severity {text!r} is invalid: use one of {NAMES}")
+            names = ", ".join(SEVERITY_NAMES)
+            raise InvalidSeverity(f"severity {text!r} is invalid: use one of {names}")
         return found
 
     @classmethod
@@ -91,12 +97,12 @@ class Severity(enum.IntEnum):
         """Returns the severity of a control socket enum number.
 
         Raises:
-            LogTreeError: `number` is not a severity's number.
+            InvalidSeverity: `number` is not a severity's number.
         """
         try:
             return _BY_PROTO[number]
         except KeyError:
-            raise LogTreeError(f"severity number {number!r} is invalid") from None
+            raise InvalidSeverity(f"severity number {number!r} is invalid") from None
 
     @classmethod
     def from_logging(cls, levelno: int) -> Severity:
@@ -124,5 +130,6 @@ _SYSLOG = {
 _BY_CODE = {s.code: s for s in Severity}
 _BY_PROTO = {number: s for s, number in _PROTO.items()}
 
-#: The severities' names in order, for error and help texts.
-NAMES = ", ".join(s.name for s in Severity)
+#: The severities' names, lowest first: the one list the config, the wire and the
+#: CLI check a name against and name in their messages.
+SEVERITY_NAMES: tuple[str, ...] = tuple(s.name for s in Severity)
