@@ -23,6 +23,7 @@ from actors.supervisor import (
     TimerKey,
 )
 from actors.supervisor.core.backoff import Backoff
+from actors.supervisor.core.severity import Severity
 from actors.supervisor.core.states import EXITED_STATES
 from actors.supervisor.testing.simulation import (
     Simulation,
@@ -99,12 +100,14 @@ def test_group_sibling_restarts_when_one_member_dies() -> None:
     (delay,) = backoff_delays(0, 1)
     assert died == [
         StateChanged(dn="root.two", old=HEALTHY, new=DEAD),
-        LogNode(dn="root.two", severity="FATAL", message="node 'root.two' died: died on request"),
+        LogNode(
+            dn="root.two", severity=Severity.FATAL, message="node 'root.two' died: died on request"
+        ),
         CancelNode(dn="root.one", generation=2, reason="group sibling 'root.two' died"),
         SetTimer(key=TimerKey(purpose="grace", dn="root.one", generation=2), deadline=6.0),
         LogNode(
             dn="root.two",
-            severity="INFO",
+            severity=Severity.INFO,
             message=f"rescheduling supervised node 'root.two' with backoff {delay:.3f} s",
         ),
         SetTimer(
@@ -184,10 +187,12 @@ def test_a_panicking_or_killed_group_member_restarts_its_sibling() -> None:
 
         assert sim.status("root.two").last_error == error
         assert [line for line in sim.logs if line.dn == "root.two"] == [
-            LogNode(dn="root.two", severity="FATAL", message=f"node 'root.two' died: {error}"),
+            LogNode(
+                dn="root.two", severity=Severity.FATAL, message=f"node 'root.two' died: {error}"
+            ),
             LogNode(
                 dn="root.two",
-                severity="INFO",
+                severity=Severity.INFO,
                 message=f"rescheduling supervised node 'root.two' with backoff "
                 f"{backoff_delays(0, 1)[0]:.3f} s",
             ),
@@ -206,7 +211,7 @@ def test_a_tree_of_several_levels_comes_up_without_failures() -> None:
     states = sim.states()
     assert len(states) == 1 + 2 * 31
     assert states == {"root": DONE, **{dn: HEALTHY for dn in states if dn != "root"}}
-    assert [line for line in sim.logs if line.severity == "FATAL"] == []
+    assert [line for line in sim.logs if line.severity == Severity.FATAL] == []
 
 
 def test_backoff_grows_with_each_death_and_resets_when_healthy() -> None:
@@ -255,12 +260,12 @@ def test_a_parent_failure_cancels_the_pending_restart_of_its_child() -> None:
     root_delay, _ = Backoff().next(rng)
     assert died == [
         StateChanged(dn="root", old=NEW, new=DEAD),
-        LogNode(dn="root", severity="FATAL", message="node 'root' died: failed"),
+        LogNode(dn="root", severity=Severity.FATAL, message="node 'root' died: failed"),
         CancelTimer(key=inner_timer.key),
         StateChanged(dn="root.inner", old=DEAD, new=CANCELED),
         LogNode(
             dn="root",
-            severity="INFO",
+            severity=Severity.INFO,
             message=f"rescheduling supervised node 'root' with backoff {root_delay:.3f} s",
         ),
         SetTimer(

@@ -33,6 +33,7 @@ from actors.supervisor import (
     TreeFailed,
     TreeStarted,
 )
+from actors.supervisor.core.severity import Severity
 from actors.supervisor.testing.simulation import (
     Simulation,
     becomes_healthy,
@@ -180,10 +181,12 @@ def test_a_death_beyond_the_restart_intensity_fails_the_parent_gracefully() -> N
         StateChanged(dn="root.mid.leaf", old=NEW, new=DEAD),
         LogNode(
             dn="root.mid.leaf",
-            severity="FATAL",
+            severity=Severity.FATAL,
             message="node 'root.mid.leaf' died: died on request",
         ),
-        LogNode(dn="root.mid.leaf", severity="FATAL", message=f"{reason}; failing 'root.mid'"),
+        LogNode(
+            dn="root.mid.leaf", severity=Severity.FATAL, message=f"{reason}; failing 'root.mid'"
+        ),
         CancelNode(dn="root.mid", generation=mid.generation, reason=reason),
         SetTimer(key=key("grace", "root.mid", mid.generation), deadline=sim.now + 5.0),
     ]
@@ -191,7 +194,7 @@ def test_a_death_beyond_the_restart_intensity_fails_the_parent_gracefully() -> N
     assert mid.exit_kind is ExitKind.CANCELED
     assert sim.status("root.mid").last_error == reason
     assert (
-        LogNode(dn="root.mid", severity="FATAL", message=f"node 'root.mid' died: {reason}")
+        LogNode(dn="root.mid", severity=Severity.FATAL, message=f"node 'root.mid' died: {reason}")
         in sim.logs
     )
 
@@ -300,7 +303,7 @@ def test_a_node_that_ignores_its_cancel_is_killed_after_its_grace_period() -> No
     assert sim.actions[mark : mark + 2] == [
         LogNode(
             dn="root.stubborn",
-            severity="WARNING",
+            severity=Severity.WARNING,
             message=f"node 'root.stubborn' {reason}; killing it",
         ),
         KillNode(dn="root.stubborn", generation=2, reason=reason),
@@ -332,7 +335,9 @@ def test_a_node_not_healthy_by_its_deadline_is_killed() -> None:
     sim.advance()
 
     assert sim.actions[mark : mark + 2] == [
-        LogNode(dn="root.slow", severity="FATAL", message=f"node 'root.slow' failed: {reason}"),
+        LogNode(
+            dn="root.slow", severity=Severity.FATAL, message=f"node 'root.slow' failed: {reason}"
+        ),
         KillNode(dn="root.slow", generation=2, reason=reason),
     ]
     assert sim.status("root.slow").last_error == reason
@@ -365,7 +370,7 @@ def test_heartbeats_keep_a_node_alive_and_their_absence_kills_it() -> None:
     assert sim.actions[mark : mark + 2] == [
         LogNode(
             dn="root.worker",
-            severity="FATAL",
+            severity=Severity.FATAL,
             message="node 'root.worker' failed: no heartbeat for 3 s",
         ),
         KillNode(dn="root.worker", generation=2, reason="no heartbeat for 3 s"),
@@ -381,7 +386,9 @@ def test_the_liveness_watch_allows_time_to_spawn_before_the_first_heartbeat() ->
     assert tree.handle(TreeStarted(root=spec), 0.0)[-1] == SetTimer(key=watch, deadline=13.0)
     assert tree.handle(TimerFired(key=watch), 13.0) == [
         LogNode(
-            dn="root", severity="FATAL", message="node 'root' failed: did not say hello within 13 s"
+            dn="root",
+            severity=Severity.FATAL,
+            message="node 'root' failed: did not say hello within 13 s",
         ),
         KillNode(dn="root", generation=1, reason="did not say hello within 13 s"),
     ]
@@ -449,7 +456,9 @@ def test_a_fault_the_shell_caught_fails_the_node() -> None:
     reason = "protocol error: frame of 9000000 bytes is over the 8 MiB limit"
 
     assert sim.process("root.bad").fault(reason) == [
-        LogNode(dn="root.bad", severity="FATAL", message=f"node 'root.bad' failed: {reason}"),
+        LogNode(
+            dn="root.bad", severity=Severity.FATAL, message=f"node 'root.bad' failed: {reason}"
+        ),
         KillNode(dn="root.bad", generation=2, reason=reason),
     ]
     sim.settle()
@@ -469,7 +478,7 @@ def test_a_requested_restart_cancels_the_subtree_and_starts_it_again_at_once() -
     actions = sim.restart("root.svc")
 
     assert actions == [
-        LogNode(dn="root.svc", severity="INFO", message="restart of 'root.svc' requested"),
+        LogNode(dn="root.svc", severity=Severity.INFO, message="restart of 'root.svc' requested"),
         CancelNode(dn="root.svc.a", generation=4, reason="restart requested"),
         SetTimer(key=key("grace", "root.svc.a", 4), deadline=7.0),
         CancelNode(dn="root.svc.b", generation=5, reason="restart requested"),
@@ -497,12 +506,12 @@ def test_a_requested_restart_of_a_node_in_backoff_skips_the_rest_of_it() -> None
     actions = sim.restart("root.one")
 
     assert actions == [
-        LogNode(dn="root.one", severity="INFO", message="restart of 'root.one' requested"),
+        LogNode(dn="root.one", severity=Severity.INFO, message="restart of 'root.one' requested"),
         CancelTimer(key=key("restart", "root.one", 3)),
         StateChanged(dn="root.one", old=DEAD, new=CANCELED),
         LogNode(
             dn="root.one",
-            severity="INFO",
+            severity=Severity.INFO,
             message="rescheduling supervised node 'root.one' with backoff 0.000 s",
         ),
         StateChanged(dn="root.one", old=CANCELED, new=NEW),
@@ -561,7 +570,7 @@ def test_shutdown_cancels_children_before_parents_and_completes_once_all_exited(
 
     # Only the leaves are told at once; a parent hears of it when nothing below it runs.
     assert actions == [
-        LogNode(dn="root", severity="INFO", message="shutting down: agent stopping"),
+        LogNode(dn="root", severity=Severity.INFO, message="shutting down: agent stopping"),
         *cancel("root.a.a", 4),
         *cancel("root.a.b", 5),
         *cancel("root.b", 3),
@@ -608,7 +617,7 @@ def test_shutdown_turns_pending_restarts_into_canceled_at_once() -> None:
     actions = sim.shutdown()
 
     assert actions == [
-        LogNode(dn="root", severity="INFO", message="shutting down: shutdown requested"),
+        LogNode(dn="root", severity=Severity.INFO, message="shutting down: shutdown requested"),
         CancelTimer(key=key("restart", "root.one", 3)),
         StateChanged(dn="root.one", old=DEAD, new=CANCELED),
         ShutdownComplete(),

@@ -45,6 +45,7 @@ from actors.supervisor import (
     UnknownNode,
 )
 from actors.supervisor.core.events import Event
+from actors.supervisor.core.severity import Severity
 
 NEW, HEALTHY, DONE = NodeState.NEW, NodeState.HEALTHY, NodeState.DONE
 DEAD, CANCELED = NodeState.DEAD, NodeState.CANCELED
@@ -265,7 +266,7 @@ def test_an_illegal_signal_fails_the_node_and_kills_it(
     actions = tree.handle(signal("root", 1, signals[-1]), 1.0)
 
     assert actions == [
-        LogNode(dn="root", severity="FATAL", message=f"node 'root' failed: {reason}"),
+        LogNode(dn="root", severity=Severity.FATAL, message=f"node 'root' failed: {reason}"),
         KillNode(dn="root", generation=1, reason=reason),
     ]
     assert tree.handle(signal("root", 1, Signal.HEALTHY), 1.0) == []
@@ -324,7 +325,8 @@ def test_an_exit_becomes_done_canceled_or_dead_as_in_go(
     assert changes[0] == StateChanged(dn="root", old=old, new=state)
     assert tree.status("root").last_error == last_error
     assert (
-        LogNode(dn="root", severity="FATAL", message=f"node 'root' died: {last_error}") in actions
+        LogNode(dn="root", severity=Severity.FATAL, message=f"node 'root' died: {last_error}")
+        in actions
     ) == (state is DEAD)
 
 
@@ -341,7 +343,7 @@ def test_a_death_cancels_its_children_first_then_its_group_siblings() -> None:
 
     assert actions[:9] == [
         StateChanged(dn="root.one", old=NEW, new=DEAD),
-        LogNode(dn="root.one", severity="FATAL", message="node 'root.one' died: boom"),
+        LogNode(dn="root.one", severity=Severity.FATAL, message="node 'root.one' died: boom"),
         CancelNode(dn="root.one.x.deep", generation=6, reason="'root.one' died"),
         grace("root.one.x.deep", 6),
         CancelNode(dn="root.one.x", generation=4, reason="'root.one' died"),

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from actors.supervisor.core.policy import RestartPolicy
+from actors.supervisor.core.severity import Severity
 from actors.supervisor.core.states import ExitKind, NodeState, Signal
 
 __all__ = [
@@ -305,13 +306,11 @@ class ReplySubLogger:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LogNode:
-    """Write a leveled line about `dn` into the log tree at DN `dn`.
-
-    `severity` is one of "INFO", "WARNING", "ERROR", "FATAL".
-    """
+    """Write a leveled line about `dn` into the log tree at DN `dn`."""
 
     dn: str
-    severity: str
+    #: INFO, WARNING or FATAL (what happened, why, and which DN).
+    severity: Severity
     message: str
 
 

@@ -46,6 +46,7 @@ from actors.supervisor.core.restart import (
     plan_restarts,
     recent_restarts,
 )
+from actors.supervisor.core.severity import Severity
 from actors.supervisor.core.states import EXITED_STATES, NodeState
 from actors.supervisor.core.watch import liveness_deadline, start_deadlines
 
@@ -126,7 +127,7 @@ class TreeOperations:
         """`node` is DEAD of `error`: cancel its subtree and its group siblings' (Go)."""
         node.last_error = error
         self._set_state(node, NodeState.DEAD)
-        self._log(node, "FATAL", f"node {node.dn!r} died: {error}")
+        self._log(node, Severity.FATAL, f"node {node.dn!r} died: {error}")
         self._cancel(node, f"{node.dn!r} died")
         parent = node.parent
         if parent is not None:
@@ -139,7 +140,7 @@ class TreeOperations:
         if node.fault is not None:
             return
         node.fault = reason
-        self._log(node, "FATAL", f"node {node.dn!r} failed: {reason}")
+        self._log(node, Severity.FATAL, f"node {node.dn!r} failed: {reason}")
         self._kill(node, reason)
 
     def _kill(self, node: Node, reason: str) -> None:
@@ -188,7 +189,7 @@ class TreeOperations:
         """Stop restarting and cancel the whole tree, children before parents."""
         self._shutting_down = True
         if self._root is not None:
-            self._log(self._root, "INFO", f"shutting down: {reason}")
+            self._log(self._root, Severity.INFO, f"shutting down: {reason}")
             self._cancel(self._root, reason, bottom_up=True)
 
     # ================================================================ restarts
@@ -220,7 +221,9 @@ class TreeOperations:
             del self._index[forgotten.dn]
         node.restarts += 1
         self._log(
-            node, "INFO", f"rescheduling supervised node {node.dn!r} with backoff {delay:.3f} s"
+            node,
+            Severity.INFO,
+            f"rescheduling supervised node {node.dn!r} with backoff {delay:.3f} s",
         )
         if delay > 0:
             node.phase = Phase.PENDING
@@ -233,7 +236,7 @@ class TreeOperations:
         reason = intensity_reason(node, count)
         parent = node.parent
         target = "the tree" if parent is None else repr(parent.dn)
-        self._log(node, "FATAL", f"{reason}; failing {target}")
+        self._log(node, Severity.FATAL, f"{reason}; failing {target}")
         if parent is None:
             self._failure = reason
             self._out.append(TreeFailed(reason=reason))
@@ -285,5 +288,5 @@ class TreeOperations:
         if deadline is not None and TimerPurpose.LIVENESS in node.timers:
             self._arm(node, TimerPurpose.LIVENESS, deadline)
 
-    def _log(self, node: Node, severity: str, message: str) -> None:
+    def _log(self, node: Node, severity: Severity, message: str) -> None:
         self._out.append(LogNode(dn=node.dn, severity=severity, message=message))

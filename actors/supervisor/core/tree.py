@@ -90,6 +90,7 @@ from actors.supervisor.core.node import Node, NodeStatus, Phase
 from actors.supervisor.core.operations import TreeOperations
 from actors.supervisor.core.policy import PolicySet
 from actors.supervisor.core.rules import exit_outcome, run_group_error, sub_logger_error
+from actors.supervisor.core.severity import Severity
 from actors.supervisor.core.states import SIGNAL_TRANSITIONS, NodeState, Signal
 from actors.supervisor.core.watch import (
     MISSED_HEARTBEATS,
@@ -360,7 +361,7 @@ class Tree(TreeOperations):
         node = self._lookup(event.dn)
         if self._shutting_down:
             raise IllegalEvent(f"cannot restart {event.dn!r}: the tree is shutting down")
-        self._log(node, "INFO", f"restart of {node.dn!r} requested")
+        self._log(node, Severity.INFO, f"restart of {node.dn!r} requested")
         self._cancel(node, "restart requested")
 
     def _on_shutdown_requested(self, event: ShutdownRequested) -> None:
@@ -376,7 +377,7 @@ class Tree(TreeOperations):
         reason = grace_over_reason(node)
         if node.fault is None:
             node.fault = reason
-        self._log(node, "WARNING", f"node {node.dn!r} {reason}; killing it")
+        self._log(node, Severity.WARNING, f"node {node.dn!r} {reason}; killing it")
         self._kill(node, reason)
 
     def _on_healthy_deadline(self, node: Node) -> None:

@@ -28,7 +28,7 @@ from typing import Any, assert_never, cast
 
 import pykka
 
-from actors.logtree import LeveledEntry, LogTree, Severity
+from actors.logtree import LeveledEntry, LogTree
 from actors.mailbox import tell_or_drop
 from actors.supervisor.core.errors import SupervisionError
 from actors.supervisor.core.events import (
@@ -60,7 +60,9 @@ from actors.supervisor.core.events import (
     TreeFailed,
     TreeStarted,
 )
+from actors.supervisor.core.names import ROOT_DN
 from actors.supervisor.core.policy import PolicySet
+from actors.supervisor.core.severity import Severity
 from actors.supervisor.core.tree import NodeStatus, Tree
 from actors.supervisor.runtime import clock
 from actors.supervisor.runtime.child import ChildOutcome, ChildProcess
@@ -190,7 +192,7 @@ class SupervisorActor(pykka.ThreadingActor):
         reason = f"supervisor crashed: {exception_type.__name__ if exception_type else 'error'}"
         if exception_value is not None:
             reason += f": {exception_value}"
-        self._execute(LogNode(dn="root", severity="FATAL", message=reason))
+        self._execute(LogNode(dn=ROOT_DN, severity=Severity.FATAL, message=reason))
         self._timers.stop()
         for child in list(self._children.values()):
             child.kill()
@@ -255,7 +257,9 @@ class SupervisorActor(pykka.ThreadingActor):
         try:
             self._metric_sink(metric.name, metric.value, metric.labels)
         except (ValueError, TypeError) as e:
-            self._execute(LogNode(dn=child.dn, severity="WARNING", message=f"metric dropped: {e}"))
+            self._execute(
+                LogNode(dn=child.dn, severity=Severity.WARNING, message=f"metric dropped: {e}")
+            )
 
     def _event_from_child(self, child: ChildProcess, msg: ChildMessage) -> Event | None:
         dn, gen = child.dn, child.generation
@@ -314,7 +318,7 @@ class SupervisorActor(pykka.ThreadingActor):
                 self._log.write_leveled(
                     LeveledEntry(
                         dn=dn,
-                        severity=Severity.from_name(severity),
+                        severity=severity,
                         lines=tuple(message.split("\n")),
                         timestamp=clock.wall(),
                         file="supervisor.py",
