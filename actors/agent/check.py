@@ -38,6 +38,7 @@ from actors.config.schema import AgentConfig
 from actors.containerd.api.cri import CriClient, CriError, PodRun
 from actors.containerd.core.version import ContainerdVersion
 from actors.containerd.runtimes.handlers import default_sandbox_image, pod_runtime_settings
+from actors.exit_codes import ExitCode
 from messages.control import control_pb2 as control
 from messages.control import control_pb2_grpc as control_grpc
 from messages.cri.runtime.v1 import api_pb2 as cri
@@ -203,4 +204,4 @@ def cmd_check(args: argparse.Namespace, cfg: AgentConfig) -> int:
         for r in results:
             print(f"{r.name}: {'ok' if r.ok else 'FAIL: ' + str(r.cause)}")
     sys.stdout.flush()
-    return 0 if all(r.ok for r in results) else 1
+    return ExitCode.OK if all(r.ok for r in results) else ExitCode.FAILURE

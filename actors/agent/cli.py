@@ -20,17 +20,17 @@ as `actors.preseed.cli` does). For `status`, `logs` and `restart`,
 given, else the `control.socket` of `--config FILE`, else of the default
 profile (which honours `$NODE_CONTAINERD_STATE`).
 
-Exit codes (`ExitCode`): 0 ok; 1 the command failed; 2 bad usage or a bad config;
-3 the agent is not running (no control socket, or nobody listens on it); 4 what
-answers on the control socket is not a node-containerd agent; 130 interrupted
-(Ctrl-C; `run` shuts down and `logs -f` stops with 0 instead); 141 stdout was
+Exit codes (`actors.exit_codes.ExitCode`, the one set every command returns):
+0 ok; 1 the command failed; 2 bad usage or a bad config; 3 the agent is not
+running (no control socket, or nobody listens on it); 4 what answers on the
+control socket is not a node-containerd agent; 130 interrupted (Ctrl-C; `run`
+shuts down and `logs -f` stops with 0 instead); 141 stdout was
 closed early (e.g. piped into `head`).
 """
 
 from __future__ import annotations
 
 import argparse
-import enum
 import os
 import re
 import sys
@@ -38,41 +38,26 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
+from actors.exit_codes import ExitCode, exit_codes_help
 from actors.supervisor.core.severity import SEVERITY_NAMES, Severity
 
-__all__ = ["ExitCode", "build_parser", "main"]
+__all__ = ["build_parser", "main"]
 
 PROG = "node-containerd"
 
 
-class ExitCode(enum.IntEnum):
-    """The exit status of every command."""
-
-    #: Done, or (`config check`) every file is fine.
-    OK = 0
-    #: The command ran and failed: the agent stopped on an escalation, an import
-    #: failed, a restart was refused.
-    FAILURE = 1
-    #: Bad arguments or a bad config file; nothing was started.
-    USAGE = 2
-    #: The agent is not running: no control socket, or nobody listens on it.
-    NOT_RUNNING = 3
-    #: What answers on the control socket is not a node-containerd agent.
-    NOT_OURS = 4
-    #: Interrupted by SIGINT (128 + 2), as shells report it.
-    INTERRUPTED = 130
-    #: stdout was closed before all was written (128 + SIGPIPE).
-    BROKEN_PIPE = 141
-
-
-_EXIT_CODES_HELP = """\
-exit codes:
-  0    ok
-  1    the command failed (the agent stopped on an escalation, an import failed, ...)
-  2    bad usage or a bad config file; nothing was started
-  3    the agent is not running (no control socket, or nobody listens on it)
-  4    what answers on the control socket is not a node-containerd agent
-  130  interrupted (Ctrl-C; `run` and `logs -f` exit 0 on it instead)"""
+_EXIT_CODES_HELP = exit_codes_help(
+    {
+        ExitCode.OK: "ok",
+        ExitCode.FAILURE: "the command failed (the agent stopped on an escalation, an import "
+        "failed, ...)",
+        ExitCode.USAGE: "bad usage or a bad config file; nothing was started",
+        ExitCode.NOT_RUNNING: "the agent is not running (no control socket, or nobody listens "
+        "on it)",
+        ExitCode.NOT_OURS: "what answers on the control socket is not a node-containerd agent",
+        ExitCode.INTERRUPTED: "interrupted (Ctrl-C; `run` and `logs -f` exit 0 on it instead)",
+    }
+)
 
 _DN = re.compile(r"[a-z0-9_]{1,64}(\.[a-z0-9_]{1,64})*")
 _PRESEED_COMMANDS = ("import", "preseed")
@@ -320,7 +305,9 @@ def _add_config(commands: Any) -> None:
         "config",
         "print the default config, or check a config file",
         "Print the built-in default profile, or check config files.",
-        epilog="exit codes:\n  0    ok\n  2    bad usage, or a config file has problems",
+        epilog=exit_codes_help(
+            {ExitCode.OK: "ok", ExitCode.USAGE: "bad usage, or a config file has problems"}
+        ),
     )
     actions = p.add_subparsers(title="actions", metavar="ACTION")
     d = _sub(
@@ -329,7 +316,7 @@ def _add_config(commands: Any) -> None:
         "print the default profile as TOML",
         "Print the built-in default profile: a commented, working config that\n"
         "documents every key. Save it, edit it, pass it to `run --config`.",
-        epilog="exit codes:\n  0    ok",
+        epilog=exit_codes_help({ExitCode.OK: "ok"}),
     )
     d.set_defaults(handler=_cmd_config_default)
     c = _sub(
@@ -341,7 +328,9 @@ def _add_config(commands: Any) -> None:
         "long, a missing containerd binary or config file. Prints `FILE: ok`, or\n"
         "every problem on stderr, one per line, each naming the file, the key, the\n"
         "value and what is allowed.",
-        epilog="exit codes:\n  0    every file is fine\n  2    a file has problems",
+        epilog=exit_codes_help(
+            {ExitCode.OK: "every file is fine", ExitCode.USAGE: "a file has problems"}
+        ),
     )
     c.add_argument("files", nargs="+", metavar="FILE", help="a config file; - for stdin")
     c.set_defaults(handler=_cmd_config_check)

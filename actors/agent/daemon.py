@@ -35,6 +35,7 @@ from actors.containerd.runtimes.config_file import write_containerd_config
 from actors.containerd.runtimes.handlers import may_lower_oom_score, pod_runtime_settings
 from actors.containerd.runtimes.runsc.access import AccessError
 from actors.containerd.runtimes.runsc.state import prepare_runsc
+from actors.exit_codes import ExitCode
 from actors.logtree import (
     JsonLinesSink,
     LeveledEntry,
@@ -50,8 +51,6 @@ from actors.supervisor.runtime.spawn import ensure_std_fds
 
 __all__ = ["AgentError", "run_agent", "prepare_state"]
 
-EXIT_OK = 0
-EXIT_FAILED = 1
 #: How long a graceful shutdown may take before the rest is killed.
 SHUTDOWN_TIMEOUT = 120.0
 
@@ -274,5 +273,5 @@ def _run_locked(cfg: AgentConfig) -> int:
             notifier.stopping("the tree has stopped" if failure is None else f"failed: {failure}")
     if failure is not None:
         print(f"node-containerd: stopped: {failure}", file=sys.stderr)
-        return EXIT_FAILED
-    return EXIT_OK
+        return ExitCode.FAILURE
+    return ExitCode.OK

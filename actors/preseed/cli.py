@@ -2,9 +2,9 @@
 
 `add_parsers(subparsers)` registers both on an argparse sub-parser set (the
 agent's top-level CLI owns the parser). Each sets `func` to a callable that takes
-the parsed arguments and returns the exit code: 0 when every file was imported,
-1 when any failed (each failure is printed with its reason), 2 for usage errors
-(argparse itself exits with 2 on those).
+the parsed arguments and returns the exit code (`actors.exit_codes.ExitCode`): OK
+when every file was imported, FAILURE when any failed (each failure is printed
+with its reason), USAGE for usage errors (argparse itself exits with 2 on those).
 
 With `--json`, stdout is one JSON object: per file the images created (name,
 target digest, media type) or the error, and the warnings.
@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from actors.containerd.api.client import ContainerdClient
+from actors.exit_codes import ExitCode
 from actors.preseed.errors import FAILURES, PreseedError
 from actors.preseed.importer.archive_import import display_name, import_archive
 from actors.preseed.importer.options import ImportOptions
@@ -179,7 +180,7 @@ def _emit(
         for entry in entries:
             if not entry["ok"]:
                 err.write(f"error: {entry['error']}\n")
-    return 1 if failed else 0
+    return ExitCode.FAILURE if failed else ExitCode.OK
 
 
 def run_import(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
@@ -195,7 +196,7 @@ def run_import(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO =
         )
     except ValueError as e:
         err.write(f"error: {e}\n")
-        return 2
+        return ExitCode.USAGE
     entries: list[dict[str, object]] = []
     with ContainerdClient(args.address, timeout=args.timeout) as client:
         for path in args.files:
@@ -239,7 +240,7 @@ def run_preseed(
             )
         except FAILURES as e:
             err.write(f"error: {e}\n")
-            return 1
+            return ExitCode.FAILURE
     entries = [_entry(r) for r in report.results]
     entries += [
         {"file": file, "ok": False, "images": [], "error": text} for file, text in report.failures

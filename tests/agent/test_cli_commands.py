@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from actors.agent.cli import ExitCode, main
+from actors.agent.cli import main
 from actors.config import default_toml
+from actors.exit_codes import ExitCode, exit_codes_help
 from actors.supervisor.core.severity import Severity
 
 REPO = Path(__file__).resolve().parents[2]
@@ -71,6 +72,12 @@ def test_every_command_has_its_own_help(command: str, env: dict[str, str]) -> No
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith(f"usage: node-containerd {command} [-h]")
     assert "exit codes:\n  0 " in r.stdout
+
+
+def test_an_exit_codes_block_is_rendered_from_the_one_exit_code_enum() -> None:
+    assert exit_codes_help({ExitCode.OK: "ok", ExitCode.INTERRUPTED: "interrupted"}) == (
+        "exit codes:\n  0    ok\n  130  interrupted"
+    )
 
 
 @pytest.mark.skipif(not HAS_PRESEED_CLI, reason="actors.preseed.cli is not there yet")

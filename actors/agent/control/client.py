@@ -6,17 +6,15 @@ an exit code. The socket is `args.socket`, or, when that is None, the
 call the client connects once by hand (to tell "nobody there" from "someone else
 there") and then calls Hello, so it only ever talks to a node-containerd agent.
 
-Exit codes:
+Exit codes (`actors.exit_codes.ExitCode`, what each means here):
 
-====  =====================================================================
-code  meaning
-====  =====================================================================
-0     done (`logs -f`: also when stopped with Ctrl-C, or when the agent stops)
-1     the command failed: unknown DN, a refused restart, the agent lost midway
-2     a bad config file (when the socket is looked up in it) or a bad argument
-3     node-containerd is not running: no socket file, or nobody listens on it
-4     what answers on the socket is not a node-containerd control socket
-====  =====================================================================
+* `OK` (0): done (`logs -f`: also when stopped with Ctrl-C, or when the agent stops).
+* `FAILURE` (1): the command failed: unknown DN, a refused restart, the agent lost
+  midway.
+* `USAGE` (2): a bad config file (when the socket is looked up in it).
+* `NOT_RUNNING` (3): node-containerd is not running: no socket file, or nobody
+  listens on it.
+* `NOT_OURS` (4): what answers on the socket is not a node-containerd control socket.
 
 Messages go to stderr, unprefixed, each naming the socket or DN at fault, e.g.
 `node-containerd is not running: no control socket at '/run/nc/control.sock'`.
@@ -43,28 +41,18 @@ from actors.agent.control.wire import (
     hello,
     probe_socket,
 )
+from actors.exit_codes import ExitCode
 from actors.logtree import Severity, entry_to_dict, format_entry
 from messages.control import control_pb2 as pb
 from messages.control import control_pb2_grpc as pb_grpc
 
 __all__ = [
-    "EXIT_FAILED",
-    "EXIT_NOT_OURS",
-    "EXIT_NOT_RUNNING",
-    "EXIT_OK",
-    "EXIT_USAGE",
     "cmd_logs",
     "cmd_restart",
     "cmd_status",
     "render_status",
     "status_json",
 ]
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_NOT_RUNNING = 3
-EXIT_NOT_OURS = 4
 
 #: Seconds to wait for Hello, and for Status and Restart.
 HELLO_TIMEOUT = 5.0
@@ -129,7 +117,7 @@ def _status(args: argparse.Namespace) -> int:
     else:
         colour = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
         sys.stdout.write(render_status(reply, colour=colour, warnings=warnings))
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _sandbox_warnings(stub: pb_grpc.ControlStub, reply: pb.StatusReply) -> dict[str, str]:
@@ -157,7 +145,7 @@ def _restart(args: argparse.Namespace) -> int:
     if others:
         print(f" and {len(others)} node(s) below it ({', '.join(others)})", end="")
     print("; the supervisor starts it again now")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _logs(args: argparse.Namespace) -> int:
@@ -190,7 +178,7 @@ def _logs(args: argparse.Namespace) -> int:
                 sys.stdout.flush()
                 print("node-containerd: the agent stopped: no more log entries", file=sys.stderr)
     sys.stdout.flush()
-    return EXIT_OK
+    return ExitCode.OK
 
 
 # ---------------------------------------------------------------- rendering
@@ -312,18 +300,18 @@ def _socket_path(args: argparse.Namespace) -> str:
     try:
         cfg = load_config(getattr(args, "config", None), check_binaries=False)
     except ConfigError as e:
-        raise _CommandError(EXIT_USAGE, str(e)) from e
+        raise _CommandError(ExitCode.USAGE, str(e)) from e
     return str(cfg.control.socket)
 
 
 def _not_running(path: str) -> _CommandError:
     return _CommandError(
-        EXIT_NOT_RUNNING, f"node-containerd is not running: no control socket at {path!r}"
+        ExitCode.NOT_RUNNING, f"node-containerd is not running: no control socket at {path!r}"
     )
 
 
 def _not_ours(path: str) -> _CommandError:
-    return _CommandError(EXIT_NOT_OURS, f"{path!r} is not a node-containerd control socket")
+    return _CommandError(ExitCode.NOT_OURS, f"{path!r} is not a node-containerd control socket")
 
 
 @contextmanager
@@ -337,7 +325,7 @@ def _connect(args: argparse.Namespace) -> Iterator[tuple[pb_grpc.ControlStub, st
             raise _not_ours(path)
         case SocketState.DENIED:
             raise _CommandError(
-                EXIT_FAILED, f"cannot connect to control socket {path!r}: permission denied"
+                ExitCode.FAILURE, f"cannot connect to control socket {path!r}: permission denied"
             )
         case SocketState.LISTENING:
             pass
@@ -354,7 +342,7 @@ def _connect(args: argparse.Namespace) -> Iterator[tuple[pb_grpc.ControlStub, st
             raise _not_ours(path)
         if reply.protocol != PROTOCOL_VERSION:
             raise _CommandError(
-                EXIT_FAILED,
+                ExitCode.FAILURE,
                 f"the agent at {path!r} (version {reply.version}) speaks control protocol "
                 f"{reply.protocol}, this client {PROTOCOL_VERSION}: use the matching client",
             )
@@ -377,8 +365,8 @@ def _fail_rpc(error: grpc.RpcError, path: str, what: str) -> NoReturn:
         SocketState.REFUSED,
     ):
         raise _CommandError(
-            EXIT_NOT_RUNNING, f"node-containerd stopped: no control socket at {path!r}"
+            ExitCode.NOT_RUNNING, f"node-containerd stopped: no control socket at {path!r}"
         ) from error
     if not details.startswith("cannot "):  # the agent's own message may say it already
         details = f"cannot {what}: {details}"
-    raise _CommandError(EXIT_FAILED, details) from error
+    raise _CommandError(ExitCode.FAILURE, details) from error
