@@ -43,7 +43,7 @@ import pykka
 from actors.containerd.core.fifo_rules import FifoError
 from actors.containerd.core.spec import LogPumpSpec
 from actors.containerd.fifo import open_fifo, set_pipe_size
-from actors.containerd.node import ContextNode, Node, RawSink
+from actors.containerd.node import ContextNode, NodeHandle, RawSink
 from actors.mailbox import tell_or_drop, tell_when_set
 from actors.supervisor.process.api import Context
 from actors.wakeup import Wakeup, wait_readable
@@ -73,7 +73,9 @@ def run(ctx: Context, **wire: Any) -> None:
         raise PumpError(error)
 
 
-def run_pump(fifo: str, pipe_size: int, node: Node, sink: RawSink | None = None) -> str | None:
+def run_pump(
+    fifo: str, pipe_size: int, node: NodeHandle, sink: RawSink | None = None
+) -> str | None:
     """Pumps `fifo` into `sink` (default: the node's raw log) until `node` is cancelled.
 
     Returns:
@@ -135,7 +137,7 @@ class LogPumpActor(pykka.ThreadingActor):
         *,
         fifo: str,
         pipe_size: int,
-        node: Node,
+        node: NodeHandle,
         sink: RawSink,
         done: concurrent.futures.Future[str | None],
     ) -> None:

@@ -1,7 +1,7 @@
 """What the containerd actors need from their supervision node, and the real adapter.
 
 The actors of this package never touch the runtime directly: they are handed a
-`Node` (the `Context` of their process, through `ContextNode`) so that they can
+`NodeHandle` (the `Context` of their process, through `ContextNode`) so that they can
 also be driven in tests by a fake node, without a supervisor.
 """
 
@@ -23,7 +23,7 @@ from actors.supervisor.process.api import (
     vouch,
 )
 
-__all__ = ["ChildSpecs", "ContextNode", "Node", "RawSink"]
+__all__ = ["ChildSpecs", "ContextNode", "NodeHandle", "RawSink"]
 
 #: Children to start: name -> (runnable import path, keyword arguments).
 ChildSpecs = Mapping[str, tuple[str, Mapping[str, Any]]]
@@ -37,7 +37,7 @@ class RawSink(Protocol):
     def flush(self) -> None: ...
 
 
-class Node(Protocol):
+class NodeHandle(Protocol):
     """A supervision node as seen by an actor of this package."""
 
     #: Set when the node is cancelled.
@@ -69,7 +69,7 @@ class Node(Protocol):
 
 
 class ContextNode:
-    """`Node` backed by a runnable's `Context`."""
+    """`NodeHandle` backed by a runnable's `Context`."""
 
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx

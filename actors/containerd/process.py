@@ -2,7 +2,7 @@
 
 The runnable `run` (`actors.containerd.process:run`) validates its arguments into
 a `ContainerdSpec` and hands them to a `ContainerdProcessActor`, then blocks until
-the actor reports an `Outcome`: canceled (return) or an error (raise → DEAD).
+the actor reports a `ContainerdOutcome`: canceled (return) or an error (raise → DEAD).
 
 The actor is the thin I/O shell of `ContainerdLifecycle`, which takes every
 decision (readiness, liveness, stopping, draining; see its module doc). The actor
@@ -18,8 +18,8 @@ threads only wait and `tell` the actor what happened:
    <file>` in this process's group with exactly `PATH`, `TMPDIR`` and
    `NOTIFY_SOCKET`; its stdout and stderr go to the node's raw log.
 3. Probes. Each `StartProbe` is one `version_call` (the one Version probe) in a
-   thread of its own; timers are `threading.Timer` s telling `TimerFired`.
-4. Report. Close everything, flush the raw log and hand the `Outcome` over.
+   thread of its own; timers are `threading.Timer` s telling `TimerExpired`.
+4. Report. Close everything, flush the raw log and hand the `ContainerdOutcome` over.
 """
 
 from __future__ import annotations
@@ -41,20 +41,20 @@ from actors.containerd.children import child_specs
 from actors.containerd.core.events import (
     Action,
     AddMetric,
+    ArmTimer,
     CancelRequested,
-    CancelTimer,
+    ContainerdOutcome,
+    DisarmTimer,
     Event,
     Exited,
     Kill,
     Log,
     Notified,
     NotifyBroken,
-    Outcome,
     OutputClosed,
     ProbeAnswered,
     ProbeFailed,
     Report,
-    SetTimer,
     SetupFailed,
     SetupSucceeded,
     SignalHealthy,
@@ -64,7 +64,7 @@ from actors.containerd.core.events import (
     StartProbe,
     Terminate,
     Timer,
-    TimerFired,
+    TimerExpired,
 )
 from actors.containerd.core.fifo_rules import FifoError
 from actors.containerd.core.lifecycle import DRAIN_TIMEOUT, ContainerdLifecycle
@@ -72,7 +72,7 @@ from actors.containerd.core.notify import NotifyError
 from actors.containerd.core.spec import ContainerdSpec, containerd_command, containerd_env
 from actors.containerd.daemon import DaemonProcess
 from actors.containerd.fifo import ensure_fifo, open_fifo, set_pipe_size
-from actors.containerd.node import ContextNode, Node
+from actors.containerd.node import ContextNode, NodeHandle
 from actors.containerd.notify_socket import NotifySocket
 from actors.containerd.stale import clear_stale_sockets
 from actors.mailbox import tell_or_drop, tell_when_set
@@ -84,7 +84,7 @@ __all__ = [
     "DRAIN_TIMEOUT",
     "ContainerdFailure",
     "ContainerdProcessActor",
-    "Outcome",
+    "ContainerdOutcome",
     "run",
     "run_containerd",
 ]
@@ -107,9 +107,9 @@ def run(ctx: Context, **wire: Any) -> None:
         raise ContainerdFailure(outcome.error)
 
 
-def run_containerd(spec: ContainerdSpec, node: Node) -> Outcome:
+def run_containerd(spec: ContainerdSpec, node: NodeHandle) -> ContainerdOutcome:
     """Runs containerd for `node` until it fails or the node is cancelled."""
-    done: concurrent.futures.Future[Outcome] = concurrent.futures.Future()
+    done: concurrent.futures.Future[ContainerdOutcome] = concurrent.futures.Future()
     ref = ContainerdProcessActor.start(spec=spec, node=node, done=done)
     # Heartbeats prove the actor still runs containerd: an actor that ended without
     # reporting (a bug in its teardown) stops them, and the supervisor kills us.
@@ -127,8 +127,8 @@ class ContainerdProcessActor(pykka.ThreadingActor):
         self,
         *,
         spec: ContainerdSpec,
-        node: Node,
-        done: concurrent.futures.Future[Outcome],
+        node: NodeHandle,
+        done: concurrent.futures.Future[ContainerdOutcome],
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__()
@@ -168,7 +168,7 @@ class ContainerdProcessActor(pykka.ThreadingActor):
         # A bug in a handler (or an illegal event): containerd must not outlive us
         # unreported.
         self._send(signal.SIGKILL)
-        self._report(Outcome(error=f"containerd actor crashed: {exception_value!r}"))
+        self._report(ContainerdOutcome(error=f"containerd actor crashed: {exception_value!r}"))
 
     def _feed(self, event: Event) -> None:
         for action in self._lifecycle.handle(event, self._clock()):
@@ -259,13 +259,13 @@ class ContainerdProcessActor(pykka.ThreadingActor):
                 threading.Thread(
                     target=self._probe, args=(probe, timeout), name="nc-version", daemon=True
                 ).start()
-            case SetTimer(timer=timer, token=token, delay=delay):
+            case ArmTimer(timer=timer, token=token, delay=delay):
                 self._cancel_timer(timer)
-                thread = threading.Timer(delay, self._tell, args=(TimerFired(timer, token),))
+                thread = threading.Timer(delay, self._tell, args=(TimerExpired(timer, token),))
                 thread.daemon = True
                 self._timers[timer] = thread
                 thread.start()
-            case CancelTimer(timer=timer):
+            case DisarmTimer(timer=timer):
                 self._cancel_timer(timer)
             case Terminate():
                 self._send(signal.SIGTERM)
@@ -291,7 +291,7 @@ class ContainerdProcessActor(pykka.ThreadingActor):
         if self._daemon is not None:
             self._daemon.send_signal(sig)  # False if already dead: Exited is on its way
 
-    def _report(self, outcome: Outcome) -> None:
+    def _report(self, outcome: ContainerdOutcome) -> None:
         """Clean up and hand `outcome` to `run_containerd`. Idempotent.
 
         Every teardown step runs even when an earlier one fails (a read-only state
@@ -307,7 +307,7 @@ class ContainerdProcessActor(pykka.ThreadingActor):
             for problem in problems:
                 self._log.error("cleanup after containerd: %s", problem)
             if problems and outcome.error is None and not outcome.canceled:
-                outcome = Outcome(error=f"cleanup after containerd failed: {problems[0]}")
+                outcome = ContainerdOutcome(error=f"cleanup after containerd failed: {problems[0]}")
         finally:
             self._done.set_result(outcome)
             try:

@@ -1,6 +1,6 @@
 """Test doubles for the containerd actors: a fake supervision node and a memory sink.
 
-`FakeNode` stands in for a runnable's `Context` (through the `Node` protocol of
+`FakeNode` stands in for a runnable's `Context` (through the `NodeHandle` protocol of
 `actors.containerd.node`): it records HEALTHY, the children asked for, the
 metrics added and the log lines, and lets a test cancel it. `MemorySink` collects
 raw bytes and lets a test wait, with a timeout, until a condition on them holds.

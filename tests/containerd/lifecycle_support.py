@@ -12,7 +12,7 @@ from actors.containerd.core.events import (
     Spawn,
     Spawned,
 )
-from actors.containerd.core.lifecycle import ContainerdLifecycle, Phase
+from actors.containerd.core.lifecycle import ContainerdLifecycle, ContainerdPhase
 from actors.containerd.core.notify import NotifyDatagram, NotifyMessage
 from actors.containerd.core.spec import ContainerdSpec
 from actors.containerd.core.version import VersionInfo
@@ -64,7 +64,7 @@ def healthy(**overrides: object) -> ContainerdLifecycle:
     lc = spawned(**overrides)
     lc.handle(Notified(READY), 100.25)
     lc.handle(ProbeAnswered(2, INFO), 100.5)
-    assert lc.phase is Phase.HEALTHY
+    assert lc.phase is ContainerdPhase.HEALTHY
     return lc
 
 

@@ -27,19 +27,19 @@ from lifecycle_support import (
 )
 
 from actors.containerd.core.events import (
+    ArmTimer,
     CancelRequested,
-    CancelTimer,
+    ContainerdOutcome,
+    DisarmTimer,
     Exited,
     Kill,
     Log,
     Notified,
     NotifyBroken,
-    Outcome,
     OutputClosed,
     ProbeAnswered,
     ProbeFailed,
     Report,
-    SetTimer,
     SetupFailed,
     SetupSucceeded,
     SignalHealthy,
@@ -48,13 +48,13 @@ from actors.containerd.core.events import (
     StartProbe,
     Terminate,
     Timer,
-    TimerFired,
+    TimerExpired,
 )
 from actors.containerd.core.lifecycle import (
     DRAIN_TIMEOUT,
     ContainerdLifecycle,
+    ContainerdPhase,
     LifecycleError,
-    Phase,
 )
 from actors.supervisor.core.severity import Severity
 
@@ -64,31 +64,35 @@ from actors.supervisor.core.severity import Severity
 def test_a_setup_error_reports_the_failure_at_once() -> None:
     lc = ContainerdLifecycle(make_spec())
     error = "containerd binary '/nope' is not an executable file"
-    assert lc.handle(SetupFailed(error), 1.0) == [Report(Outcome(error=error))]
-    assert lc.phase is Phase.FINISHED
+    assert lc.handle(SetupFailed(error), 1.0) == [Report(ContainerdOutcome(error=error))]
+    assert lc.phase is ContainerdPhase.FINISHED
     assert lc.handle(CancelRequested("late"), 2.0) == []
 
 
 def test_a_cancel_before_the_setup_finished_reports_canceled_and_never_spawns() -> None:
     lc = ContainerdLifecycle(make_spec())
-    assert lc.handle(CancelRequested("shutdown"), 1.0) == [Report(Outcome(canceled=True))]
+    assert lc.handle(CancelRequested("shutdown"), 1.0) == [Report(ContainerdOutcome(canceled=True))]
     assert lc.handle(SetupSucceeded(), 2.0) == []
-    assert lc.phase is Phase.FINISHED
+    assert lc.phase is ContainerdPhase.FINISHED
 
 
 def test_a_spawn_failure_fails_naming_the_binary_and_the_os_error() -> None:
     lc = ContainerdLifecycle(make_spec())
     lc.handle(SetupSucceeded(), 1.0)
     assert lc.handle(SpawnFailed("[Errno 13] Permission denied"), 1.1) == [
-        Report(Outcome(error=f"cannot start containerd {BINARY!r}: [Errno 13] Permission denied"))
+        Report(
+            ContainerdOutcome(
+                error=f"cannot start containerd {BINARY!r}: [Errno 13] Permission denied"
+            )
+        )
     ]
 
 
 def test_the_spawn_arms_the_ready_timer_and_notify_mode_waits_for_ready() -> None:
     lc = ContainerdLifecycle(make_spec())
     lc.handle(SetupSucceeded(), 99.0)
-    assert lc.handle(Spawned(PID), 100.0) == [STARTED, SetTimer(Timer.READY, 1, 20.0)]
-    assert (lc.phase, lc.pid, lc.armed) == (Phase.STARTING, PID, {Timer.READY: 1})
+    assert lc.handle(Spawned(PID), 100.0) == [STARTED, ArmTimer(Timer.READY, 1, 20.0)]
+    assert (lc.phase, lc.pid, lc.armed) == (ContainerdPhase.STARTING, PID, {Timer.READY: 1})
 
 
 def test_version_mode_probes_right_after_the_spawn() -> None:
@@ -96,7 +100,7 @@ def test_version_mode_probes_right_after_the_spawn() -> None:
     lc.handle(SetupSucceeded(), 99.0)
     assert lc.handle(Spawned(PID), 100.0) == [
         STARTED,
-        SetTimer(Timer.READY, 1, 20.0),
+        ArmTimer(Timer.READY, 1, 20.0),
         StartProbe(2, 20.0),
     ]
 
@@ -108,19 +112,19 @@ def test_ready_then_an_answer_makes_it_healthy_and_arms_liveness() -> None:
         StartProbe(2, 19.75),
     ]
     assert lc.handle(ProbeAnswered(2, INFO), 100.5) == [
-        CancelTimer(Timer.READY),
+        DisarmTimer(Timer.READY),
         ready_line(500),
         SignalHealthy(),
-        SetTimer(Timer.LIVENESS, 3, 5.0),
+        ArmTimer(Timer.LIVENESS, 3, 5.0),
     ]
-    assert (lc.phase, lc.armed) == (Phase.HEALTHY, {Timer.LIVENESS: 3})
+    assert (lc.phase, lc.armed) == (ContainerdPhase.HEALTHY, {Timer.LIVENESS: 3})
 
 
 def test_liveness_off_arms_no_timer_once_healthy() -> None:
     lc = spawned(liveness_interval=None)
     lc.handle(Notified(READY), 100.25)
     assert lc.handle(ProbeAnswered(2, INFO), 100.5) == [
-        CancelTimer(Timer.READY),
+        DisarmTimer(Timer.READY),
         ready_line(500),
         SignalHealthy(),
     ]
@@ -133,7 +137,7 @@ def test_datagrams_that_arrive_before_the_pid_is_known_are_replayed_after_the_sp
     assert lc.handle(Notified(READY), 99.5) == []
     assert lc.handle(Spawned(PID), 100.0) == [
         STARTED,
-        SetTimer(Timer.READY, 1, 20.0),
+        ArmTimer(Timer.READY, 1, 20.0),
         Log(Severity.INFO, "containerd notify: READY=1"),
         StartProbe(2, 20.0),
     ]
@@ -145,7 +149,7 @@ def test_a_datagram_from_another_pid_is_ignored_with_a_warning() -> None:
     assert lc.handle(Notified(stranger), 100.2) == [
         Log(Severity.WARNING, "ignoring notify datagram from pid 7, not containerd: READY=1")
     ]
-    assert lc.phase is Phase.STARTING
+    assert lc.phase is ContainerdPhase.STARTING
 
 
 def test_a_broken_notify_socket_is_only_a_warning() -> None:
@@ -153,7 +157,7 @@ def test_a_broken_notify_socket_is_only_a_warning() -> None:
     assert lc.handle(NotifyBroken("[Errno 9] Bad file descriptor"), 100.2) == [
         Log(Severity.WARNING, f"notify socket {NOTIFY!r} broke: [Errno 9] Bad file descriptor")
     ]
-    assert lc.phase is Phase.STARTING
+    assert lc.phase is ContainerdPhase.STARTING
 
 
 # ---------------------------------------------------------------- not ready
@@ -162,12 +166,12 @@ def test_a_broken_notify_socket_is_only_a_warning() -> None:
 def test_no_ready_by_the_deadline_kills_containerd_and_reports_once_it_is_gone() -> None:
     lc = spawned()
     reason = f"containerd did not become ready within 20s: no READY=1 on notify socket {NOTIFY!r}"
-    assert lc.handle(TimerFired(Timer.READY, 1), 120.0) == [Kill()]
-    assert (lc.phase, lc.outcome) == (Phase.STOPPING, Outcome(error=reason))
+    assert lc.handle(TimerExpired(Timer.READY, 1), 120.0) == [Kill()]
+    assert (lc.phase, lc.outcome) == (ContainerdPhase.STOPPING, ContainerdOutcome(error=reason))
     assert lc.handle(OutputClosed(), 120.1) == []
     assert lc.handle(Exited(-9), 120.1) == [
         Log(Severity.INFO, "containerd exited: killed by signal SIGKILL"),
-        Report(Outcome(error=reason)),
+        Report(ContainerdOutcome(error=reason)),
     ]
 
 
@@ -175,10 +179,10 @@ def test_a_failed_readiness_probe_kills_containerd_naming_the_error() -> None:
     lc = spawned()
     lc.handle(Notified(READY), 100.25)
     assert lc.handle(ProbeFailed(2, "unavailable: connection refused"), 100.6) == [
-        CancelTimer(Timer.READY),
+        DisarmTimer(Timer.READY),
         Kill(),
     ]
-    assert lc.outcome == Outcome(
+    assert lc.outcome == ContainerdOutcome(
         error=(
             f"containerd said READY=1 but did not answer Version on {ADDRESS!r}: "
             "unavailable: connection refused"
@@ -192,24 +196,24 @@ def test_a_failed_readiness_probe_kills_containerd_naming_the_error() -> None:
 def test_an_exit_while_healthy_fails_naming_the_status_and_waits_for_the_output() -> None:
     lc = healthy()
     assert lc.handle(Exited(-9), 200.0) == [
-        CancelTimer(Timer.LIVENESS),
-        SetTimer(Timer.DRAIN, 4, DRAIN_TIMEOUT),
+        DisarmTimer(Timer.LIVENESS),
+        ArmTimer(Timer.DRAIN, 4, DRAIN_TIMEOUT),
     ]
-    assert lc.phase is Phase.DRAINING
+    assert lc.phase is ContainerdPhase.DRAINING
     error = f"containerd {BINARY!r} exited: killed by signal SIGKILL"
     assert lc.handle(OutputClosed(), 200.1) == [
-        CancelTimer(Timer.DRAIN),
-        Report(Outcome(error=error)),
+        DisarmTimer(Timer.DRAIN),
+        Report(ContainerdOutcome(error=error)),
     ]
-    assert lc.phase is Phase.FINISHED
+    assert lc.phase is ContainerdPhase.FINISHED
 
 
 def test_an_exit_after_the_output_closed_reports_at_once() -> None:
     lc = spawned()
     assert lc.handle(OutputClosed(), 101.0) == []
     assert lc.handle(Exited(1), 101.0) == [
-        CancelTimer(Timer.READY),
-        Report(Outcome(error=f"containerd {BINARY!r} exited: exit status 1")),
+        DisarmTimer(Timer.READY),
+        Report(ContainerdOutcome(error=f"containerd {BINARY!r} exited: exit status 1")),
     ]
 
 
@@ -219,17 +223,17 @@ def test_output_closed_before_the_pid_is_known_is_remembered_for_the_exit() -> N
     assert lc.handle(OutputClosed(), 99.1) == []
     lc.handle(Spawned(PID), 99.1)
     assert lc.handle(Exited(1), 99.2) == [
-        CancelTimer(Timer.READY),
-        Report(Outcome(error=f"containerd {BINARY!r} exited: exit status 1")),
+        DisarmTimer(Timer.READY),
+        Report(ContainerdOutcome(error=f"containerd {BINARY!r} exited: exit status 1")),
     ]
 
 
 def test_output_that_never_closes_is_given_up_after_the_drain_timeout() -> None:
     lc = spawned()
     lc.handle(Exited(2), 101.0)
-    assert lc.handle(TimerFired(Timer.DRAIN, 2), 103.0) == [
+    assert lc.handle(TimerExpired(Timer.DRAIN, 2), 103.0) == [
         Log(Severity.WARNING, "containerd's output did not close: something still holds it"),
-        Report(Outcome(error=f"containerd {BINARY!r} exited: exit status 2")),
+        Report(ContainerdOutcome(error=f"containerd {BINARY!r} exited: exit status 2")),
     ]
     assert lc.handle(OutputClosed(), 104.0) == []
 
@@ -241,32 +245,32 @@ def test_a_cancel_while_healthy_sends_sigterm_and_arms_the_stop_timer() -> None:
     lc = healthy()
     assert lc.handle(CancelRequested("shutdown"), 200.0) == [
         Log(Severity.INFO, "cancelled (shutdown): stopping containerd"),
-        CancelTimer(Timer.LIVENESS),
+        DisarmTimer(Timer.LIVENESS),
         Terminate(),
-        SetTimer(Timer.STOP, 4, 4.0),
+        ArmTimer(Timer.STOP, 4, 4.0),
     ]
     assert lc.handle(Notified(STOPPING), 200.1) == [
         Log(Severity.INFO, "containerd notify: STOPPING=1")
     ]
     assert lc.handle(OutputClosed(), 200.2) == []
     assert lc.handle(Exited(0), 200.2) == [
-        CancelTimer(Timer.STOP),
+        DisarmTimer(Timer.STOP),
         Log(Severity.INFO, "containerd exited: exit status 0"),
-        Report(Outcome(canceled=True)),
+        Report(ContainerdOutcome(canceled=True)),
     ]
 
 
 def test_a_containerd_ignoring_sigterm_gets_sigkill_at_the_stop_timeout() -> None:
     lc = spawned()
     lc.handle(CancelRequested(None), 101.0)
-    assert lc.handle(TimerFired(Timer.STOP, 2), 105.0) == [
+    assert lc.handle(TimerExpired(Timer.STOP, 2), 105.0) == [
         Log(Severity.WARNING, "containerd did not stop within 4s of SIGTERM: sending SIGKILL"),
         Kill(),
     ]
     lc.handle(OutputClosed(), 105.1)
     assert lc.handle(Exited(-9), 105.1) == [
         Log(Severity.INFO, "containerd exited: killed by signal SIGKILL"),
-        Report(Outcome(canceled=True)),
+        Report(ContainerdOutcome(canceled=True)),
     ]
 
 
@@ -280,10 +284,10 @@ def test_a_cancel_while_spawning_terminates_containerd_as_soon_as_its_pid_is_kno
     assert lc.handle(Spawned(PID), 99.3) == [
         STARTED,
         Terminate(),
-        SetTimer(Timer.STOP, 1, 4.0),
+        ArmTimer(Timer.STOP, 1, 4.0),
         Log(Severity.INFO, "containerd notify: READY=1"),
     ]
-    assert lc.phase is Phase.STOPPING
+    assert lc.phase is ContainerdPhase.STOPPING
 
 
 def test_a_cancel_while_spawning_then_a_spawn_failure_reports_the_cancel() -> None:
@@ -291,13 +295,13 @@ def test_a_cancel_while_spawning_then_a_spawn_failure_reports_the_cancel() -> No
     lc.handle(SetupSucceeded(), 99.0)
     lc.handle(CancelRequested("shutdown"), 99.1)
     assert lc.handle(SpawnFailed("[Errno 2] No such file"), 99.2) == [
-        Report(Outcome(canceled=True))
+        Report(ContainerdOutcome(canceled=True))
     ]
 
 
 def test_a_cancel_after_a_failure_was_decided_changes_nothing() -> None:
     lc = spawned()
-    lc.handle(TimerFired(Timer.READY, 1), 120.0)
+    lc.handle(TimerExpired(Timer.READY, 1), 120.0)
     outcome = lc.outcome
     assert lc.handle(CancelRequested("shutdown"), 120.1) == []
     assert lc.outcome == outcome and lc.armed == {}
@@ -308,8 +312,8 @@ def test_a_cancel_during_draining_keeps_the_exit_as_the_failure() -> None:
     lc.handle(Exited(1), 200.0)
     assert lc.handle(CancelRequested("shutdown"), 200.1) == []
     assert lc.handle(OutputClosed(), 200.2) == [
-        CancelTimer(Timer.DRAIN),
-        Report(Outcome(error=f"containerd {BINARY!r} exited: exit status 1")),
+        DisarmTimer(Timer.DRAIN),
+        Report(ContainerdOutcome(error=f"containerd {BINARY!r} exited: exit status 1")),
     ]
 
 
@@ -318,18 +322,18 @@ def test_a_cancel_during_draining_keeps_the_exit_as_the_failure() -> None:
 
 def test_a_stale_timer_firing_is_ignored() -> None:
     lc = healthy()
-    assert lc.handle(TimerFired(Timer.READY, 1), 120.0) == []
-    assert lc.handle(TimerFired(Timer.LIVENESS, 99), 120.0) == []
-    assert (lc.phase, lc.armed) == (Phase.HEALTHY, {Timer.LIVENESS: 3})
+    assert lc.handle(TimerExpired(Timer.READY, 1), 120.0) == []
+    assert lc.handle(TimerExpired(Timer.LIVENESS, 99), 120.0) == []
+    assert (lc.phase, lc.armed) == (ContainerdPhase.HEALTHY, {Timer.LIVENESS: 3})
 
 
 def test_probe_answers_after_the_outcome_was_decided_are_ignored() -> None:
     lc = healthy()
-    lc.handle(TimerFired(Timer.LIVENESS, 3), 105.5)
+    lc.handle(TimerExpired(Timer.LIVENESS, 3), 105.5)
     lc.handle(CancelRequested("shutdown"), 105.6)
     assert lc.handle(ProbeFailed(4, DEADLINE), 110.5) == []
     assert lc.handle(ProbeAnswered(4, INFO), 110.5) == []
-    assert lc.phase is Phase.STOPPING
+    assert lc.phase is ContainerdPhase.STOPPING
 
 
 @pytest.mark.parametrize(
@@ -362,4 +366,4 @@ def test_a_second_spawn_is_refused() -> None:
     assert str(e.value) == (
         "containerd lifecycle event Spawned(pid=5) cannot happen in phase 'starting'"
     )
-    assert (lc.phase, lc.pid) == (Phase.STARTING, PID)
+    assert (lc.phase, lc.pid) == (ContainerdPhase.STARTING, PID)

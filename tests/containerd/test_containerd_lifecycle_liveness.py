@@ -17,21 +17,21 @@ from actors.containerd.core.events import (
     LIVENESS_SECONDS,
     Action,
     AddMetric,
-    CancelTimer,
+    ArmTimer,
+    ContainerdOutcome,
+    DisarmTimer,
     Exited,
     Kill,
     Log,
-    Outcome,
     OutputClosed,
     ProbeAnswered,
     ProbeFailed,
     Report,
-    SetTimer,
     StartProbe,
     Timer,
-    TimerFired,
+    TimerExpired,
 )
-from actors.containerd.core.lifecycle import ContainerdLifecycle, Phase
+from actors.containerd.core.lifecycle import ContainerdLifecycle, ContainerdPhase
 from actors.supervisor.core.severity import Severity
 
 # ---------------------------------------------------------------- liveness
@@ -43,65 +43,65 @@ def metrics(seconds: float, result: str) -> list[Action]:
 
 def test_each_liveness_tick_starts_a_probe_and_rearms_at_a_fixed_rate() -> None:
     lc = healthy()
-    assert lc.handle(TimerFired(Timer.LIVENESS, 3), 105.5) == [
+    assert lc.handle(TimerExpired(Timer.LIVENESS, 3), 105.5) == [
         StartProbe(4, 5.0),
-        SetTimer(Timer.LIVENESS, 5, 5.0),
+        ArmTimer(Timer.LIVENESS, 5, 5.0),
     ]
     assert lc.handle(ProbeAnswered(4, INFO), 105.75) == metrics(0.25, "ok")
-    assert (lc.phase, lc.liveness_failures) == (Phase.HEALTHY, 0)
+    assert (lc.phase, lc.liveness_failures) == (ContainerdPhase.HEALTHY, 0)
 
 
 def test_failures_below_the_limit_warn_and_an_answer_resets_the_count() -> None:
     lc = healthy()
-    lc.handle(TimerFired(Timer.LIVENESS, 3), 105.5)
+    lc.handle(TimerExpired(Timer.LIVENESS, 3), 105.5)
     assert lc.handle(ProbeFailed(4, DEADLINE), 110.5) == [
         *metrics(5.0, "fail"),
         Log(Severity.WARNING, f"containerd did not answer {PROBE} (1 of 3 in a row): {DEADLINE}"),
     ]
-    lc.handle(TimerFired(Timer.LIVENESS, 5), 110.5)
+    lc.handle(TimerExpired(Timer.LIVENESS, 5), 110.5)
     assert lc.handle(ProbeFailed(6, DEADLINE), 115.5) == [
         *metrics(5.0, "fail"),
         Log(Severity.WARNING, f"containerd did not answer {PROBE} (2 of 3 in a row): {DEADLINE}"),
     ]
-    lc.handle(TimerFired(Timer.LIVENESS, 7), 115.5)
+    lc.handle(TimerExpired(Timer.LIVENESS, 7), 115.5)
     assert lc.handle(ProbeAnswered(8, INFO), 116.0) == [
         *metrics(0.5, "ok"),
         Log(Severity.INFO, "containerd answered the liveness probe again after 2 failure(s)"),
     ]
-    assert (lc.phase, lc.liveness_failures) == (Phase.HEALTHY, 0)
+    assert (lc.phase, lc.liveness_failures) == (ContainerdPhase.HEALTHY, 0)
 
 
 def test_the_last_allowed_failure_fails_the_node_naming_the_probe_and_its_error() -> None:
     lc = healthy(liveness_failures=1)
-    lc.handle(TimerFired(Timer.LIVENESS, 3), 105.5)
+    lc.handle(TimerExpired(Timer.LIVENESS, 3), 105.5)
     assert lc.handle(ProbeFailed(4, DEADLINE), 110.5) == [
         *metrics(5.0, "fail"),
-        CancelTimer(Timer.LIVENESS),
+        DisarmTimer(Timer.LIVENESS),
         Kill(),
     ]
     reason = f"containerd did not answer {PROBE} 1 times in a row; last error: {DEADLINE}"
-    assert (lc.phase, lc.outcome) == (Phase.STOPPING, Outcome(error=reason))
+    assert (lc.phase, lc.outcome) == (ContainerdPhase.STOPPING, ContainerdOutcome(error=reason))
     lc.handle(OutputClosed(), 110.6)
     assert lc.handle(Exited(-9), 110.6) == [
         Log(Severity.INFO, "containerd exited: killed by signal SIGKILL"),
-        Report(Outcome(error=reason)),
+        Report(ContainerdOutcome(error=reason)),
     ]
 
 
 def test_overlapping_probes_each_count_when_their_result_arrives() -> None:
     lc = healthy(liveness_interval=1.0, liveness_timeout=5.0, liveness_failures=2)
-    assert lc.handle(TimerFired(Timer.LIVENESS, 3), 101.5) == [
+    assert lc.handle(TimerExpired(Timer.LIVENESS, 3), 101.5) == [
         StartProbe(4, 5.0),
-        SetTimer(Timer.LIVENESS, 5, 1.0),
+        ArmTimer(Timer.LIVENESS, 5, 1.0),
     ]
-    assert lc.handle(TimerFired(Timer.LIVENESS, 5), 102.5) == [
+    assert lc.handle(TimerExpired(Timer.LIVENESS, 5), 102.5) == [
         StartProbe(6, 5.0),
-        SetTimer(Timer.LIVENESS, 7, 1.0),
+        ArmTimer(Timer.LIVENESS, 7, 1.0),
     ]
     lc.handle(ProbeFailed(4, DEADLINE), 106.5)
     assert lc.liveness_failures == 1
     actions = lc.handle(ProbeFailed(6, DEADLINE), 107.5)
-    assert actions == [*metrics(5.0, "fail"), CancelTimer(Timer.LIVENESS), Kill()]
+    assert actions == [*metrics(5.0, "fail"), DisarmTimer(Timer.LIVENESS), Kill()]
 
 
 class _Containerd:
@@ -132,8 +132,8 @@ class _Containerd:
     def apply(self, actions: list[Action], now: float) -> None:
         for action in actions:
             match action:
-                case SetTimer(timer=timer, token=token, delay=delay):
-                    self.push(now + delay, TimerFired(timer, token))
+                case ArmTimer(timer=timer, token=token, delay=delay):
+                    self.push(now + delay, TimerExpired(timer, token))
                 case StartProbe(probe=probe, timeout=timeout):
                     if self.stopped(now + self.latency) or self.latency >= timeout:
                         self.push(now + timeout, ProbeFailed(probe, DEADLINE))
@@ -153,15 +153,15 @@ def test_a_stopped_containerd_is_killed_within_interval_times_failures_plus_time
 ) -> None:
     lc = healthy()
     sim = _Containerd(lc, latency=0.01, stopped_at=100.5 + 60 + stopped_after)
-    sim.run([SetTimer(Timer.LIVENESS, 3, 5.0)], 100.5, until=1000.0)
+    sim.run([ArmTimer(Timer.LIVENESS, 3, 5.0)], 100.5, until=1000.0)
     assert sim.killed_at is not None and sim.stopped_at is not None
     assert sim.killed_at - sim.stopped_at <= 5.0 * 3 + 5.0
-    assert lc.phase is Phase.STOPPING
+    assert lc.phase is ContainerdPhase.STOPPING
 
 
 def test_a_slow_but_alive_containerd_is_never_failed() -> None:
     lc = healthy()
     sim = _Containerd(lc, latency=4.9, stopped_at=None)
-    sim.run([SetTimer(Timer.LIVENESS, 3, 5.0)], 100.5, until=100.5 + 3600)
+    sim.run([ArmTimer(Timer.LIVENESS, 3, 5.0)], 100.5, until=100.5 + 3600)
     assert sim.killed_at is None
-    assert (lc.phase, lc.liveness_failures) == (Phase.HEALTHY, 0)
+    assert (lc.phase, lc.liveness_failures) == (ContainerdPhase.HEALTHY, 0)

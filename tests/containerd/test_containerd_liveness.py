@@ -25,7 +25,7 @@ from support.specs import containerd_spec
 from actors.agent.root import RootSpec
 from actors.containerd.core.events import LIVENESS_PROBES, LIVENESS_SECONDS
 from actors.containerd.core.spec import ContainerdSpec
-from actors.containerd.process import Outcome, run_containerd
+from actors.containerd.process import ContainerdOutcome, run_containerd
 from actors.supervisor.core.events import RunnableSpec
 from actors.supervisor.core.policy import PolicyRule, PolicySet
 from actors.supervisor.runtime.actor import Supervisor
@@ -93,7 +93,9 @@ def test_a_stopped_containerd_fails_the_node_naming_the_probe_and_is_killed(
     wait_until(lambda: probes(node, "ok") >= 1, 20, "a first liveness probe answered")
     os.kill(pid, signal.SIGSTOP)
     try:
-        assert outcome.result(timeout=BOUND + SLACK) == Outcome(error=reason(spec.address))
+        assert outcome.result(timeout=BOUND + SLACK) == ContainerdOutcome(
+            error=reason(spec.address)
+        )
     finally:
         with contextlib.suppress(ProcessLookupError):  # gone once it was killed
             os.kill(pid, signal.SIGCONT)
@@ -127,7 +129,7 @@ def test_a_containerd_paused_for_less_than_the_timeout_is_left_running(base: Pat
     assert probes(node, "fail") == 0
     assert not outcome.done() and pid_alive(pid)
     node.cancel()
-    assert outcome.result(timeout=20) == Outcome(canceled=True)
+    assert outcome.result(timeout=20) == ContainerdOutcome(canceled=True)
 
 
 def test_the_supervisor_restarts_a_stopped_containerd_and_keeps_the_reason(

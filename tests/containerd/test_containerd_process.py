@@ -29,7 +29,7 @@ from support.specs import containerd_spec, preseed_spec
 
 from actors.containerd.children import child_specs
 from actors.containerd.core.spec import ContainerdSpec, PreseedSpec
-from actors.containerd.process import Outcome, run_containerd
+from actors.containerd.process import ContainerdOutcome, run_containerd
 from actors.containerd.runtimes.binary import containerd_version
 from messages.specs import spec_from_wire, spec_to_wire
 
@@ -102,7 +102,9 @@ def nobody_answers(path: str) -> bool:
     return False
 
 
-def started_pid(node: FakeNode, outcome: concurrent.futures.Future[Outcome] | None = None) -> int:
+def started_pid(
+    node: FakeNode, outcome: concurrent.futures.Future[ContainerdOutcome] | None = None
+) -> int:
     """The pid containerd was started with; fails at once, naming the outcome, if the
     run ended before it started (a setup error is an outcome, not a log line)."""
     deadline = time.monotonic() + 20
@@ -129,7 +131,7 @@ def test_the_node_is_healthy_only_once_containerd_answers(base: Path) -> None:
         check=False,
     )
     node.cancel()
-    assert outcome.result(timeout=20) == Outcome(canceled=True)
+    assert outcome.result(timeout=20) == ContainerdOutcome(canceled=True)
     assert answer.returncode == 0, answer.stderr
     assert node.healthy_count == 1
     assert node.children == [dict(child_specs(spec))]
@@ -150,7 +152,7 @@ def test_a_missing_notify_directory_is_created_private(base: Path) -> None:
     assert node.healthy.wait(20), node.messages()
     mode = stat.S_IMODE(os.lstat(notify_dir).st_mode)
     node.cancel()
-    assert outcome.result(timeout=20) == Outcome(canceled=True)
+    assert outcome.result(timeout=20) == ContainerdOutcome(canceled=True)
     assert mode == 0o700
 
 
@@ -174,7 +176,7 @@ def test_a_cancel_stops_containerd_with_sigterm_and_leaves_nothing(base: Path) -
     assert node.healthy.wait(20)
     pid = started_pid(node)
     node.cancel()
-    assert outcome.result(timeout=20) == Outcome(canceled=True)
+    assert outcome.result(timeout=20) == ContainerdOutcome(canceled=True)
     messages = node.messages()
     # containerd says STOPPING=1 and exits 0 only when it got a SIGTERM, not a SIGKILL.
     assert "containerd notify: STOPPING=1" in messages
@@ -190,7 +192,7 @@ def test_containerd_dying_fails_the_node_naming_the_exit_status(base: Path) -> N
     outcome = in_thread(run_containerd, spec, node)
     assert node.healthy.wait(20)
     os.kill(started_pid(node), signal.SIGKILL)
-    assert outcome.result(timeout=20) == Outcome(
+    assert outcome.result(timeout=20) == ContainerdOutcome(
         error=f"containerd {CONTAINERD!r} exited: killed by signal SIGKILL"
     )
 
@@ -233,7 +235,7 @@ def test_sockets_left_by_a_killed_containerd_do_not_block_the_next_start(base: P
     outcome = in_thread(run_containerd, spec, second)
     assert second.healthy.wait(20), second.messages()
     second.cancel()
-    assert outcome.result(timeout=20) == Outcome(canceled=True)
+    assert outcome.result(timeout=20) == ContainerdOutcome(canceled=True)
     assert f"removed stale socket {spec.address!r} left by an earlier containerd" in (
         second.messages()
     )
@@ -247,7 +249,7 @@ def test_a_live_process_on_containerds_socket_fails_the_start(base: Path) -> Non
         squatter.bind(spec.address)
         squatter.listen()
         node = FakeNode()
-        assert run_containerd(spec, node) == Outcome(
+        assert run_containerd(spec, node) == ContainerdOutcome(
             error=(
                 f"socket {spec.address!r} is in use: "
                 "another process (an earlier containerd?) answers on it"
@@ -266,7 +268,7 @@ def test_a_containerd_that_never_says_ready_fails_after_the_timeout_and_is_kille
     began = time.monotonic()
     outcome = run_containerd(spec, node)
     elapsed = time.monotonic() - began
-    assert outcome == Outcome(
+    assert outcome == ContainerdOutcome(
         error=(
             "containerd did not become ready within 0.5s: "
             f"no READY=1 on notify socket {spec.notify_socket!r}"
@@ -286,7 +288,7 @@ def test_a_containerd_ignoring_sigterm_is_killed_after_the_stop_timeout(base: Pa
     node.raw.wait_for(lambda data: b"stubborn up\n" in data, timeout=10)
     began = time.monotonic()
     node.cancel()
-    assert outcome.result(timeout=20) == Outcome(canceled=True)
+    assert outcome.result(timeout=20) == ContainerdOutcome(canceled=True)
     assert time.monotonic() - began >= 0.3
     assert "containerd did not stop within 0.3s of SIGTERM: sending SIGKILL" in node.messages(
         "WARNING"
@@ -302,7 +304,7 @@ def test_containerds_last_words_are_logged_before_the_failure(base: Path) -> Non
     )
     spec = make_spec(base, config=str(config))
     node = FakeNode()
-    assert run_containerd(spec, node) == Outcome(
+    assert run_containerd(spec, node) == ContainerdOutcome(
         error=f"containerd {CONTAINERD!r} exited: exit status 1"
     )
     assert b"failed to unmarshal TOML" in node.raw.data()
@@ -310,14 +312,14 @@ def test_containerds_last_words_are_logged_before_the_failure(base: Path) -> Non
 
 def test_a_binary_that_is_not_executable_fails_the_start_naming_it(base: Path) -> None:
     spec = make_spec(base, binary="/nonexistent/containerd")
-    assert run_containerd(spec, FakeNode()) == Outcome(
+    assert run_containerd(spec, FakeNode()) == ContainerdOutcome(
         error="containerd binary '/nonexistent/containerd' is not an executable file"
     )
 
 
 def test_a_config_serving_another_address_is_refused(base: Path) -> None:
     spec = make_spec(base, address="/tmp/elsewhere.sock")
-    assert run_containerd(spec, FakeNode()) == Outcome(
+    assert run_containerd(spec, FakeNode()) == ContainerdOutcome(
         error=(
             f"containerd config {spec.config!r} serves grpc on "
             f"{str(base / 'containerd.sock')!r}, not on address '/tmp/elsewhere.sock'"
@@ -361,7 +363,7 @@ def test_containerd_finds_the_shims_of_its_own_release_before_those_on_its_path(
     with open(f"/proc/{pid}/environ", "rb") as f:
         env = dict(kv.split("=", 1) for kv in f.read().decode().split("\0") if kv)
     node.cancel()
-    assert outcome.result(timeout=20) == Outcome(canceled=True)
+    assert outcome.result(timeout=20) == ContainerdOutcome(canceled=True)
     own = os.path.dirname(CONTAINERD)
     assert env["PATH"] == ":".join([own, *(d for d in spec.path.split(":") if d != own)])
     shim = shutil.which("containerd-shim-runc-v2", path=env["PATH"])

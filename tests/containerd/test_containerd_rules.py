@@ -9,7 +9,7 @@ from actors.containerd.core.notify import NotifyMessage
 from actors.containerd.core.readiness import (
     BecomeHealthy,
     Fail,
-    Probe,
+    ProbeVersion,
     ReadinessTracker,
 )
 from actors.containerd.core.spec import (
@@ -43,7 +43,7 @@ def test_notify_mode_waits_for_ready_then_probes_with_the_remaining_time() -> No
     t = tracker()
     assert t.start(100.0) == []
     assert t.notified(STATUS, 101.0) == []
-    assert t.notified(READY, 102.5) == [Probe(7.5)]
+    assert t.notified(READY, 102.5) == [ProbeVersion(7.5)]
     assert t.version_answered(INFO) == [BecomeHealthy(INFO)]
     assert t.ready
 
@@ -55,7 +55,7 @@ def test_a_second_ready_does_not_probe_again() -> None:
 
 
 def test_version_mode_probes_at_once() -> None:
-    assert tracker("version").start(100.0) == [Probe(10.0)]
+    assert tracker("version").start(100.0) == [ProbeVersion(10.0)]
 
 
 def test_no_ready_by_the_deadline_fails_naming_the_notify_socket() -> None:

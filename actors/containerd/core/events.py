@@ -20,19 +20,19 @@ __all__ = [
     "Action",
     "AddMetric",
     "CancelRequested",
-    "CancelTimer",
+    "DisarmTimer",
     "Event",
     "Exited",
     "Kill",
     "Log",
     "Notified",
     "NotifyBroken",
-    "Outcome",
+    "ContainerdOutcome",
     "OutputClosed",
     "ProbeAnswered",
     "ProbeFailed",
     "Report",
-    "SetTimer",
+    "ArmTimer",
     "SetupFailed",
     "SetupSucceeded",
     "SignalHealthy",
@@ -42,7 +42,7 @@ __all__ = [
     "StartProbe",
     "Terminate",
     "Timer",
-    "TimerFired",
+    "TimerExpired",
 ]
 
 #: Counter: seconds spent in liveness probes (answered or failed).
@@ -53,7 +53,7 @@ LIVENESS_PROBES = "node_containerd_containerd_liveness_probes_total"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Outcome:
+class ContainerdOutcome:
     """How a run of containerd ended."""
 
     #: It was stopped because the node was cancelled.
@@ -157,12 +157,12 @@ class ProbeFailed:
 
 
 @dataclass(frozen=True, slots=True)
-class TimerFired:
-    """A timer set by `SetTimer` expired."""
+class TimerExpired:
+    """A timer set by `ArmTimer` expired."""
 
     #: Which one.
     timer: Timer
-    #: The `SetTimer.token` it was set with (a stale firing is ignored).
+    #: The `ArmTimer.token` it was set with (a stale firing is ignored).
     token: int
 
 
@@ -185,7 +185,7 @@ Event = (
     | NotifyBroken
     | ProbeAnswered
     | ProbeFailed
-    | TimerFired
+    | TimerExpired
     | CancelRequested
 )
 
@@ -208,8 +208,8 @@ class StartProbe:
 
 
 @dataclass(frozen=True, slots=True)
-class SetTimer:
-    """Arm `timer`; when it expires, feed `TimerFired(timer, token)`."""
+class ArmTimer:
+    """Arm `timer`; when it expires, feed `TimerExpired(timer, token)`."""
 
     #: Which one (replaces an armed one of the same kind).
     timer: Timer
@@ -220,7 +220,7 @@ class SetTimer:
 
 
 @dataclass(frozen=True, slots=True)
-class CancelTimer:
+class DisarmTimer:
     """Disarm `timer` (a firing already on its way is ignored by its token)."""
 
     #: Which one.
@@ -269,14 +269,14 @@ class Report:
     """containerd is gone and its output is in: clean up and hand over `outcome`."""
 
     #: How the run ended.
-    outcome: Outcome
+    outcome: ContainerdOutcome
 
 
 Action = (
     Spawn
     | StartProbe
-    | SetTimer
-    | CancelTimer
+    | ArmTimer
+    | DisarmTimer
     | Terminate
     | Kill
     | SignalHealthy

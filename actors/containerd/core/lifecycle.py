@@ -8,7 +8,7 @@ in the current phase (an exit before the spawn) raises `LifecycleError` and chan
 nothing; an event that merely came late (a probe answer or a timer after the
 outcome was decided) is ignored.
 
-Theory of operation, by `Phase`::
+Theory of operation, by `ContainerdPhase`::
 
     SETUP ─► SPAWNING ─► STARTING ─► HEALTHY
       │          │           │          │      (fail or cancel)
@@ -43,20 +43,20 @@ from typing import assert_never
 
 from actors.containerd.core.events import (
     Action,
+    ArmTimer,
     CancelRequested,
-    CancelTimer,
+    ContainerdOutcome,
+    DisarmTimer,
     Event,
     Exited,
     Kill,
     Log,
     Notified,
     NotifyBroken,
-    Outcome,
     OutputClosed,
     ProbeAnswered,
     ProbeFailed,
     Report,
-    SetTimer,
     SetupFailed,
     SetupSucceeded,
     SignalHealthy,
@@ -66,15 +66,15 @@ from actors.containerd.core.events import (
     StartProbe,
     Terminate,
     Timer,
-    TimerFired,
+    TimerExpired,
 )
 from actors.containerd.core.liveness import LivenessTracker
 from actors.containerd.core.notify import NotifyDatagram
-from actors.containerd.core.readiness import BecomeHealthy, Fail, Probe, ReadinessTracker
+from actors.containerd.core.readiness import BecomeHealthy, Fail, ProbeVersion, ReadinessTracker
 from actors.containerd.core.spec import ContainerdSpec, describe_exit
 from actors.supervisor.core.severity import Severity
 
-__all__ = ["DRAIN_TIMEOUT", "ContainerdLifecycle", "LifecycleError", "Phase"]
+__all__ = ["DRAIN_TIMEOUT", "ContainerdLifecycle", "LifecycleError", "ContainerdPhase"]
 
 #: Seconds to wait for containerd's last output after it exited.
 DRAIN_TIMEOUT = 2.0
@@ -84,7 +84,7 @@ class LifecycleError(Exception):
     """An event that cannot happen in the current phase; the lifecycle is unchanged."""
 
 
-class Phase(enum.Enum):
+class ContainerdPhase(enum.Enum):
     """Where one run of containerd is; see the module doc."""
 
     SETUP = "setup"
@@ -97,7 +97,7 @@ class Phase(enum.Enum):
 
 
 #: Phases in which containerd's process runs (or may, while STOPPING before its pid).
-_RUNNING = (Phase.STARTING, Phase.HEALTHY)
+_RUNNING = (ContainerdPhase.STARTING, ContainerdPhase.HEALTHY)
 
 
 class ContainerdLifecycle:
@@ -110,12 +110,12 @@ class ContainerdLifecycle:
 
     def __init__(self, spec: ContainerdSpec) -> None:
         self._spec = spec
-        self._phase = Phase.SETUP
+        self._phase = ContainerdPhase.SETUP
         self._pid: int | None = None
         self._spawned_at = 0.0
         self._early: list[NotifyDatagram] = []  # before the pid is known
         self._output_closed = False
-        self._outcome: Outcome | None = None  # decided; reported once containerd is gone
+        self._outcome: ContainerdOutcome | None = None  # decided; reported once containerd is gone
         self._tracker: ReadinessTracker | None = None
         self._readiness_probe: int | None = None
         self._live = LivenessTracker(
@@ -125,7 +125,7 @@ class ContainerdLifecycle:
         self._serial = 0  # last probe number or timer token handed out
 
     @property
-    def phase(self) -> Phase:
+    def phase(self) -> ContainerdPhase:
         """The current phase."""
         return self._phase
 
@@ -135,7 +135,7 @@ class ContainerdLifecycle:
         return self._pid
 
     @property
-    def outcome(self) -> Outcome | None:
+    def outcome(self) -> ContainerdOutcome | None:
         """The decided outcome (reported in FINISHED), or None while running."""
         return self._outcome
 
@@ -155,7 +155,7 @@ class ContainerdLifecycle:
         Raises:
             LifecycleError: `event` cannot happen in this phase; nothing changed.
         """
-        if self._phase is Phase.FINISHED:
+        if self._phase is ContainerdPhase.FINISHED:
             return []
         match event:
             case SetupSucceeded():
@@ -178,8 +178,8 @@ class ContainerdLifecycle:
                 return self._on_probe_answered(event, now)
             case ProbeFailed():
                 return self._on_probe_failed(event, now)
-            case TimerFired():
-                return self._on_timer_fired(event, now)
+            case TimerExpired():
+                return self._on_timer_expired(event, now)
             case CancelRequested():
                 return self._on_cancel(event)
             case _:
@@ -188,16 +188,16 @@ class ContainerdLifecycle:
     # ------------------------------------------------------------ events
 
     def _on_setup_succeeded(self, event: SetupSucceeded) -> list[Action]:
-        self._require(event, Phase.SETUP)
-        self._phase = Phase.SPAWNING
+        self._require(event, ContainerdPhase.SETUP)
+        self._phase = ContainerdPhase.SPAWNING
         return [Spawn()]
 
     def _on_setup_failed(self, event: SetupFailed) -> list[Action]:
-        self._require(event, Phase.SETUP)
-        return self._finish(Outcome(error=event.error))
+        self._require(event, ContainerdPhase.SETUP)
+        return self._finish(ContainerdOutcome(error=event.error))
 
     def _on_spawned(self, event: Spawned, now: float) -> list[Action]:
-        if not (self._phase is Phase.SPAWNING or self._stopping_before_spawn()):
+        if not (self._phase is ContainerdPhase.SPAWNING or self._stopping_before_spawn()):
             raise self._illegal(event)
         self._pid, self._spawned_at = event.pid, now
         actions: list[Action] = [
@@ -206,7 +206,7 @@ class ContainerdLifecycle:
         if self._outcome is not None:  # cancelled or failed while it was spawning
             actions += self._stop_signal()
         else:
-            self._phase = Phase.STARTING
+            self._phase = ContainerdPhase.STARTING
             spec = self._spec
             self._tracker = ReadinessTracker(
                 address=spec.address,
@@ -215,7 +215,7 @@ class ContainerdLifecycle:
                 started_at=now,
                 mode=spec.readiness,
             )
-            actions.append(self._set_timer(Timer.READY, spec.ready_timeout))
+            actions.append(self._arm_timer(Timer.READY, spec.ready_timeout))
             actions += self._readiness(self._tracker.start(now), now)
         early, self._early = self._early, []
         for datagram in early:
@@ -223,34 +223,36 @@ class ContainerdLifecycle:
         return actions
 
     def _on_spawn_failed(self, event: SpawnFailed) -> list[Action]:
-        if self._phase is Phase.SPAWNING:
+        if self._phase is ContainerdPhase.SPAWNING:
             error = f"cannot start containerd {self._spec.binary!r}: {event.error}"
-            return self._finish(Outcome(error=error))
+            return self._finish(ContainerdOutcome(error=error))
         if self._stopping_before_spawn():
             assert self._outcome is not None
             return self._finish(self._outcome)
         raise self._illegal(event)
 
     def _on_exited(self, event: Exited) -> list[Action]:
-        if self._pid is None or self._phase not in (*_RUNNING, Phase.STOPPING):
+        if self._pid is None or self._phase not in (*_RUNNING, ContainerdPhase.STOPPING):
             raise self._illegal(event)
         status = describe_exit(event.returncode)
-        actions: list[Action] = self._cancel_timers()
+        actions: list[Action] = self._disarm_timers()
         if self._outcome is None:
-            self._outcome = Outcome(error=f"containerd {self._spec.binary!r} exited: {status}")
+            self._outcome = ContainerdOutcome(
+                error=f"containerd {self._spec.binary!r} exited: {status}"
+            )
         else:
             actions.append(Log(Severity.INFO, f"containerd exited: {status}"))
         if self._output_closed:
             return actions + self._finish(self._outcome)
-        self._phase = Phase.DRAINING
-        return [*actions, self._set_timer(Timer.DRAIN, DRAIN_TIMEOUT)]
+        self._phase = ContainerdPhase.DRAINING
+        return [*actions, self._arm_timer(Timer.DRAIN, DRAIN_TIMEOUT)]
 
     def _on_output_closed(self, event: OutputClosed) -> list[Action]:
         # The pipe's reader starts before `Spawned` is told: it may close first.
-        if self._phase is Phase.SETUP:
+        if self._phase is ContainerdPhase.SETUP:
             raise self._illegal(event)
         self._output_closed = True
-        if self._phase is Phase.DRAINING:
+        if self._phase is ContainerdPhase.DRAINING:
             assert self._outcome is not None
             return self._finish(self._outcome)
         return []
@@ -269,7 +271,7 @@ class ContainerdLifecycle:
                 )
             ]
         actions: list[Action] = [Log(Severity.INFO, f"containerd notify: {text}")]
-        if self._phase is Phase.STARTING and self._tracker is not None:
+        if self._phase is ContainerdPhase.STARTING and self._tracker is not None:
             actions += self._readiness(self._tracker.notified(datagram.message, now), now)
         return actions
 
@@ -278,26 +280,26 @@ class ContainerdLifecycle:
         return [Log(Severity.WARNING, f"notify socket {path!r} broke: {event.error}")]
 
     def _on_probe_answered(self, event: ProbeAnswered, now: float) -> list[Action]:
-        if self._phase is Phase.STARTING and event.probe == self._readiness_probe:
+        if self._phase is ContainerdPhase.STARTING and event.probe == self._readiness_probe:
             assert self._tracker is not None
             self._readiness_probe = None
             return self._readiness(self._tracker.version_answered(event.info), now)
-        if self._phase is Phase.HEALTHY and self._live.owns(event.probe):
+        if self._phase is ContainerdPhase.HEALTHY and self._live.owns(event.probe):
             return list(self._live.answered(event.probe, now).actions)
         return []  # late: the outcome is decided
 
     def _on_probe_failed(self, event: ProbeFailed, now: float) -> list[Action]:
-        if self._phase is Phase.STARTING and event.probe == self._readiness_probe:
+        if self._phase is ContainerdPhase.STARTING and event.probe == self._readiness_probe:
             assert self._tracker is not None
             self._readiness_probe = None
             return self._readiness(self._tracker.version_failed(event.error), now)
-        if self._phase is Phase.HEALTHY and self._live.owns(event.probe):
+        if self._phase is ContainerdPhase.HEALTHY and self._live.owns(event.probe):
             verdict = self._live.failed(event.probe, event.error, now)
             failure = [] if verdict.failure is None else self._fail(verdict.failure)
             return [*verdict.actions, *failure]
         return []
 
-    def _on_timer_fired(self, event: TimerFired, now: float) -> list[Action]:
+    def _on_timer_expired(self, event: TimerExpired, now: float) -> list[Action]:
         if self._timers.get(event.timer) != event.token:
             return []  # cancelled or re-armed: a stale firing
         del self._timers[event.timer]
@@ -310,7 +312,7 @@ class ContainerdLifecycle:
                 self._live.started(self._serial, now)
                 return [
                     StartProbe(self._serial, self._spec.liveness_timeout),
-                    self._set_timer(Timer.LIVENESS, self._liveness_interval()),
+                    self._arm_timer(Timer.LIVENESS, self._liveness_interval()),
                 ]
             case Timer.STOP:
                 seconds = self._spec.stop_timeout
@@ -324,9 +326,9 @@ class ContainerdLifecycle:
     def _on_cancel(self, event: CancelRequested) -> list[Action]:
         if self._outcome is not None:
             return []  # already failing or stopping: that outcome stands
-        if self._phase is Phase.SETUP:
-            return self._finish(Outcome(canceled=True))
-        self._outcome = Outcome(canceled=True)
+        if self._phase is ContainerdPhase.SETUP:
+            return self._finish(ContainerdOutcome(canceled=True))
+        self._outcome = ContainerdOutcome(canceled=True)
         actions: list[Action] = [
             Log(Severity.INFO, f"cancelled ({event.reason}): stopping containerd")
         ]
@@ -334,28 +336,30 @@ class ContainerdLifecycle:
 
     # ------------------------------------------------------------ decisions
 
-    def _readiness(self, decided: list[Probe | BecomeHealthy | Fail], now: float) -> list[Action]:
+    def _readiness(
+        self, decided: list[ProbeVersion | BecomeHealthy | Fail], now: float
+    ) -> list[Action]:
         actions: list[Action] = []
         for action in decided:
             match action:
-                case Probe(timeout=timeout):
+                case ProbeVersion(timeout=timeout):
                     self._serial += 1
                     self._readiness_probe = self._serial
                     actions.append(StartProbe(self._serial, timeout))
                 case BecomeHealthy(info=info):
-                    self._phase = Phase.HEALTHY
+                    self._phase = ContainerdPhase.HEALTHY
                     elapsed = (now - self._spawned_at) * 1000
                     text = (
                         f"containerd {info.version} ({info.revision}) is ready, "
                         f"{elapsed:.0f} ms after spawn"
                     )
                     actions += [
-                        *self._cancel_timers(Timer.READY),
+                        *self._disarm_timers(Timer.READY),
                         Log(Severity.INFO, text),
                         SignalHealthy(),
                     ]
                     if self._spec.liveness_interval is not None:
-                        actions.append(self._set_timer(Timer.LIVENESS, self._liveness_interval()))
+                        actions.append(self._arm_timer(Timer.LIVENESS, self._liveness_interval()))
                 case Fail(reason=reason):
                     actions += self._fail(reason)
         return actions
@@ -364,49 +368,49 @@ class ContainerdLifecycle:
         """Decides the failure: containerd is killed at once, reported once gone."""
         if self._outcome is not None:
             return []
-        if self._phase is Phase.SETUP:
-            return self._finish(Outcome(error=reason))
-        self._outcome = Outcome(error=reason)
+        if self._phase is ContainerdPhase.SETUP:
+            return self._finish(ContainerdOutcome(error=reason))
+        self._outcome = ContainerdOutcome(error=reason)
         return self._stop()
 
     def _stop(self) -> list[Action]:
         """The outcome was just decided: leave STARTING/HEALTHY/SPAWNING for STOPPING."""
         running = self._phase in _RUNNING
-        self._phase = Phase.STOPPING
+        self._phase = ContainerdPhase.STOPPING
         self._tracker, self._readiness_probe = None, None
-        actions: list[Action] = self._cancel_timers(Timer.READY, Timer.LIVENESS)
+        actions: list[Action] = self._disarm_timers(Timer.READY, Timer.LIVENESS)
         return actions + self._stop_signal() if running else actions
 
     def _stop_signal(self) -> list[Action]:
         assert self._outcome is not None
         if self._outcome.error is not None:
             return [Kill()]
-        return [Terminate(), self._set_timer(Timer.STOP, self._spec.stop_timeout)]
+        return [Terminate(), self._arm_timer(Timer.STOP, self._spec.stop_timeout)]
 
-    def _finish(self, outcome: Outcome) -> list[Action]:
-        self._outcome, self._phase = outcome, Phase.FINISHED
-        return [*self._cancel_timers(), Report(outcome)]
+    def _finish(self, outcome: ContainerdOutcome) -> list[Action]:
+        self._outcome, self._phase = outcome, ContainerdPhase.FINISHED
+        return [*self._disarm_timers(), Report(outcome)]
 
-    def _set_timer(self, timer: Timer, delay: float) -> SetTimer:
+    def _arm_timer(self, timer: Timer, delay: float) -> ArmTimer:
         self._serial += 1
         self._timers[timer] = self._serial
-        return SetTimer(timer, self._serial, delay)
+        return ArmTimer(timer, self._serial, delay)
 
-    def _cancel_timers(self, *timers: Timer) -> list[Action]:
+    def _disarm_timers(self, *timers: Timer) -> list[Action]:
         """Disarms `timers` (all when none given) that are armed, in `Timer` order."""
         chosen = [t for t in Timer if t in self._timers and (not timers or t in timers)]
         for timer in chosen:
             del self._timers[timer]
-        return [CancelTimer(t) for t in chosen]
+        return [DisarmTimer(t) for t in chosen]
 
     def _liveness_interval(self) -> float:
         assert self._spec.liveness_interval is not None
         return self._spec.liveness_interval
 
     def _stopping_before_spawn(self) -> bool:
-        return self._phase is Phase.STOPPING and self._pid is None
+        return self._phase is ContainerdPhase.STOPPING and self._pid is None
 
-    def _require(self, event: Event, phase: Phase) -> None:
+    def _require(self, event: Event, phase: ContainerdPhase) -> None:
         if self._phase is not phase:
             raise self._illegal(event)
 

@@ -12,7 +12,7 @@ A spawned process is not a ready containerd. `ReadinessTracker` is the pure rule
 * Either way, not ready within `timeout` seconds of the spawn → fail.
 
 The Version call itself is the one probe of `actors.containerd.api.version`; the
-tracker only asks for it (`Probe`) and is told how it went. `ContainerdLifecycle`
+tracker only asks for it (`ProbeVersion`) and is told how it went. `ContainerdLifecycle`
 (`actors.containerd.core.lifecycle`) owns one tracker per start of containerd.
 """
 
@@ -28,7 +28,7 @@ __all__ = [
     "MODES",
     "BecomeHealthy",
     "Fail",
-    "Probe",
+    "ProbeVersion",
     "ReadinessAction",
     "ReadinessTracker",
 ]
@@ -38,7 +38,7 @@ MODES = ("notify", "version")
 
 
 @dataclass(frozen=True, slots=True)
-class Probe:
+class ProbeVersion:
     """Make one Version call, giving up after `timeout` seconds."""
 
     timeout: float
@@ -58,7 +58,7 @@ class Fail:
     reason: str
 
 
-ReadinessAction = Probe | BecomeHealthy | Fail
+ReadinessAction = ProbeVersion | BecomeHealthy | Fail
 
 
 class _Phase(enum.Enum):
@@ -138,7 +138,7 @@ class ReadinessTracker:
 
     def _probe(self, now: float) -> list[ReadinessAction]:
         self._phase = _Phase.PROBING
-        return [Probe(max(self.deadline - now, 0.001))]
+        return [ProbeVersion(max(self.deadline - now, 0.001))]
 
     def _fail(self, reason: str) -> list[ReadinessAction]:
         self._phase = _Phase.FAILED

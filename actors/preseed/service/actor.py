@@ -10,7 +10,7 @@ blocks:
 - `ImportQueue` (pure) holds the files waiting, in that order, and the ones
   being imported; a file that becomes ready again while being imported is
   imported once more after. At most `parallel` imports run at a time, each in
-  a worker thread that tells the actor its `Outcome`. A burst of 100 files is
+  a worker thread that tells the actor its `FileOutcome`. A burst of 100 files is
   100 queue entries, not 100 imports.
 - The watch thread tells the actor `_Ready` (a file complete and quiet) and
   `_Removed`. A removed tarball's images stay; only its pins are released.
@@ -43,7 +43,7 @@ from actors.mailbox import tell_or_drop
 from actors.preseed.errors import FAILURES, PreseedError
 from actors.preseed.importer.results import ImportResult
 from actors.preseed.service.directory import describe, import_order, scan_dir
-from actors.preseed.service.preseeder import Outcome, OutcomeKind, Preseeder, PreseedFile
+from actors.preseed.service.preseeder import FileOutcome, FileOutcomeKind, Preseeder, PreseedFile
 from actors.preseed.service.watch import DEFAULT_QUIET, DirectoryWatch
 
 __all__ = [
@@ -141,7 +141,7 @@ class _Removed:
 @dataclass(frozen=True, slots=True)
 class _Finished:
     file: PreseedFile
-    outcome: Outcome | None
+    outcome: FileOutcome | None
     error: str | None
 
 
@@ -180,7 +180,7 @@ class PreseedActor(pykka.ThreadingActor):
         self._watch: DirectoryWatch | None = None
         self._initial = True
         self._initial_failures: list[str] = []
-        self._counts = {kind: 0 for kind in OutcomeKind}
+        self._counts = {kind: 0 for kind in FileOutcomeKind}
         self._unchanged = 0
         self._scan_failures = 0
         self._stopping = False
@@ -260,16 +260,16 @@ class PreseedActor(pykka.ThreadingActor):
         if self._queue.idle:
             self._settle()
 
-    def _reporter(self, f: PreseedFile) -> Callable[[concurrent.futures.Future[Outcome]], None]:
+    def _reporter(self, f: PreseedFile) -> Callable[[concurrent.futures.Future[FileOutcome]], None]:
         """The done-callback of one import (runs in the worker thread): tell the actor."""
 
-        def done(future: concurrent.futures.Future[Outcome]) -> None:
+        def done(future: concurrent.futures.Future[FileOutcome]) -> None:
             self._tell(_outcome_message(f, future))
 
         return done
 
-    def _report(self, outcome: Outcome) -> None:
-        if outcome.kind is OutcomeKind.IMPORTED:
+    def _report(self, outcome: FileOutcome) -> None:
+        if outcome.kind is FileOutcomeKind.IMPORTED:
             assert outcome.result is not None
             for text in outcome.result.warnings:
                 self._log.warning("%r: %s", outcome.file.display, text)
@@ -278,7 +278,7 @@ class PreseedActor(pykka.ThreadingActor):
             if self._initial or not outcome.result.unchanged:
                 self._log.info("%s", describe(outcome.result))
             self._on_result(outcome.result)
-        elif outcome.kind is OutcomeKind.INCOMPLETE and self._settings.watch:
+        elif outcome.kind is FileOutcomeKind.INCOMPLETE and self._settings.watch:
             self._log.info(
                 "waiting for preseed file %r to be complete: %s",
                 outcome.file.display,
@@ -313,8 +313,8 @@ class PreseedActor(pykka.ThreadingActor):
             self._finish(None)
 
     def _end_initial_pass(self) -> None:
-        imported = self._counts[OutcomeKind.IMPORTED] - self._unchanged
-        waiting = self._counts[OutcomeKind.INCOMPLETE] if self._settings.watch else 0
+        imported = self._counts[FileOutcomeKind.IMPORTED] - self._unchanged
+        waiting = self._counts[FileOutcomeKind.INCOMPLETE] if self._settings.watch else 0
         failed = len(self._initial_failures)
         self._log.info(
             "initial preseed finished in %.1fs: %d imported, %d unchanged, %d failed, "
@@ -346,10 +346,10 @@ class PreseedActor(pykka.ThreadingActor):
         self.stop()
 
 
-def _outcome_message(f: PreseedFile, future: concurrent.futures.Future[Outcome]) -> _Finished:
+def _outcome_message(f: PreseedFile, future: concurrent.futures.Future[FileOutcome]) -> _Finished:
     try:
         return _Finished(f, future.result(), None)
     except concurrent.futures.CancelledError:
-        return _Finished(f, Outcome(f, OutcomeKind.FAILED, error="canceled"), None)
+        return _Finished(f, FileOutcome(f, FileOutcomeKind.FAILED, error="canceled"), None)
     except Exception as e:  # noqa: BLE001 - containerd gone, or a bug: the node fails
         return _Finished(f, None, str(e))

@@ -32,7 +32,7 @@ from actors.preseed.errors import PreseedError
 from actors.preseed.importer.archive_import import display_name
 from actors.preseed.importer.options import ImportOptions
 from actors.preseed.importer.results import ImportResult, PreseedReport
-from actors.preseed.service.preseeder import PROGRESS_INTERVAL, Outcome, Preseeder, PreseedFile
+from actors.preseed.service.preseeder import PROGRESS_INTERVAL, FileOutcome, Preseeder, PreseedFile
 
 __all__ = ["Scan", "describe", "import_order", "preseed_dir", "scan_dir"]
 
@@ -200,7 +200,7 @@ def preseed_dir(
     warnings += scan.warnings
     files = sorted(scan.files, key=import_order(sandbox_image, preseeder.holds))
 
-    def one(f: PreseedFile) -> Outcome | None:
+    def one(f: PreseedFile) -> FileOutcome | None:
         if cancel is not None and cancel.is_set():
             return None
         return preseeder.import_file(f)

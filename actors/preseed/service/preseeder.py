@@ -3,7 +3,7 @@
 `Preseeder.import_file` imports one `PreseedFile` (several threads may call it
 on different files): the import record skips unchanged files (and, with
 unpack, still makes sure their layers are unpacked), pins are added as
-labels, and a failure is that file's `Outcome`, never an exception — one bad
+labels, and a failure is that file's `FileOutcome`, never an exception — one bad
 file never stops the others. A file that ends too early (`IncompleteArchive`)
 is told apart as INCOMPLETE, so the watch can wait for its writer instead of
 reporting it as failed. `Preseeder.settle` saves the record and releases the
@@ -30,7 +30,7 @@ from actors.preseed.importer.results import ImportResult
 from actors.preseed.service.pins import pin_image, pin_labels, release_stale_pins
 from actors.preseed.service.record import ImportRecord
 
-__all__ = ["PROGRESS_INTERVAL", "Outcome", "OutcomeKind", "PreseedFile", "Preseeder"]
+__all__ = ["PROGRESS_INTERVAL", "FileOutcome", "FileOutcomeKind", "PreseedFile", "Preseeder"]
 
 PROGRESS_INTERVAL = 5.0
 
@@ -86,7 +86,7 @@ class PreseedFile:
         return f"{self.namespace}/{self.name}"
 
 
-class OutcomeKind(enum.Enum):
+class FileOutcomeKind(enum.Enum):
     """How the import of one file ended."""
 
     IMPORTED = "imported"
@@ -95,14 +95,14 @@ class OutcomeKind(enum.Enum):
 
 
 @dataclass(frozen=True, slots=True)
-class Outcome:
+class FileOutcome:
     """The outcome of one file's import."""
 
     #: The file.
     file: PreseedFile
     #: Imported (or unchanged), failed, or incomplete (it ends too early: still being copied, or
     #: truncated).
-    kind: OutcomeKind
+    kind: FileOutcomeKind
     #: The import's result, when imported.
     result: ImportResult | None = None
     #: The full error text, when failed or incomplete.
@@ -157,7 +157,7 @@ class Preseeder:
         labels = {**self._options.labels, **pin_labels(f.display)}
         return dataclasses.replace(self._options, labels=labels)
 
-    def import_file(self, f: PreseedFile) -> Outcome:
+    def import_file(self, f: PreseedFile) -> FileOutcome:
         """Import one file (or find it unchanged); never raises for a bad file.
 
         A containerd failure is that file's failure too (as in the one-shot walk).
@@ -186,12 +186,12 @@ class Preseeder:
                 with self._lock:
                     self._record.forget(f.path, f.namespace)
             text = str(e) if e.file else str(PreseedError.for_file(f.display, e.cause))
-            kind = OutcomeKind.INCOMPLETE if e.incomplete else OutcomeKind.FAILED
-            return Outcome(f, kind, error=text)
+            kind = FileOutcomeKind.INCOMPLETE if e.incomplete else FileOutcomeKind.FAILED
+            return FileOutcome(f, kind, error=text)
         if self._record is not None:
             with self._lock:
                 self._record.put(result, options)
-        return Outcome(f, OutcomeKind.IMPORTED, result=result)
+        return FileOutcome(f, FileOutcomeKind.IMPORTED, result=result)
 
     def _unpack(self, result: ImportResult, options: ImportOptions, file: str) -> ImportResult:
         lease = create_lease(self._client, result.namespace, file)
