@@ -36,6 +36,7 @@ import grpc
 from actors.agent.control.wire import channel_target
 from actors.config.schema import AgentConfig
 from actors.containerd.api.cri import CriClient, CriError, PodRun
+from actors.containerd.core.dns import RUNSC_DN
 from actors.containerd.core.version import ContainerdVersion
 from actors.containerd.runtimes.handlers import default_sandbox_image, pod_runtime_settings
 from actors.exit_codes import ExitCode
@@ -48,7 +49,6 @@ __all__ = ["CheckResult", "cmd_check", "run_checks"]
 T = TypeVar("T")
 
 #: The DN whose log receives runsc's FIFO.
-RUNSC_DN = "root.containerd.runsc"
 #: Seconds a container may take to start, and to exit once asked to.
 _CONTAINER_TIMEOUT = 60.0
 #: Seconds runsc's lines may take to arrive in the log tree.

@@ -45,6 +45,7 @@ from actors.logtree import (
     StderrSink,
 )
 from actors.logtree.journal import stream_is_journal
+from actors.supervisor.core.names import ROOT_DN
 from actors.supervisor.runtime import clock
 from actors.supervisor.runtime.actor import LogBytesSink, StateObserver, Supervisor
 from actors.supervisor.runtime.spawn import ensure_std_fds
@@ -137,7 +138,7 @@ def _root_log(tree: LogTree) -> Callable[[Severity, str], None]:
     def log(severity: Severity, message: str) -> None:
         tree.write_leveled(
             LeveledEntry.from_message(
-                "root", severity, message, timestamp=clock.wall(), file="systemd.py"
+                ROOT_DN, severity, message, timestamp=clock.wall(), file="systemd.py"
             )
         )
 

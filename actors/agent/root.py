@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from actors.config.schema import AgentConfig
+from actors.containerd.core.dns import CONTAINERD_DN, CONTAINERD_NAME
 from actors.containerd.core.spec import ContainerdSpec, PreseedSpec
 from actors.containerd.runtimes.binary import containerd_version_or_none
 from actors.containerd.runtimes.handlers import CRI_SNAPSHOTTER, default_sandbox_image
@@ -77,7 +78,7 @@ def preseed_spec(cfg: AgentConfig) -> PreseedSpec | None:
 def containerd_spec(cfg: AgentConfig) -> ContainerdSpec:
     """The spec of `root.containerd` (and, inside it, of its children)."""
     c = cfg.containerd
-    grace = cfg.policy_set().for_dn("root.containerd").grace_period
+    grace = cfg.policy_set().for_dn(CONTAINERD_DN).grace_period
     return ContainerdSpec(
         binary=c.binary,
         config=str(c.config),
@@ -107,6 +108,8 @@ def root_spec(cfg: AgentConfig) -> RunnableSpec:
 def run(ctx: Context, **wire: Any) -> None:
     """The root runnable: start `root.containerd`, then HEALTHY and DONE."""
     spec = spec_from_wire(RootSpec, wire)
-    run_child(ctx, "containerd", "actors.containerd.process:run", **spec_to_wire(spec.containerd))
+    run_child(
+        ctx, CONTAINERD_NAME, "actors.containerd.process:run", **spec_to_wire(spec.containerd)
+    )
     signal(ctx, Signal.HEALTHY)
     signal(ctx, Signal.DONE)

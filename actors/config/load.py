@@ -59,6 +59,7 @@ from actors.config.schema import (
 )
 from actors.config.units import format_duration
 from actors.config.values import Checker, toml_type
+from actors.containerd.core.dns import CONTAINERD_DN
 from actors.supervisor.core.policy import PolicyRule
 
 __all__ = [
@@ -482,13 +483,13 @@ def _cross_check(ctx: _Paths, cfg: AgentConfig, raw_ready_timeout: object) -> No
         else:
             seen[path] = key
     policies = cfg.policy_set()
-    deadline = policies.for_dn("root.containerd").healthy_deadline
+    deadline = policies.for_dn(CONTAINERD_DN).healthy_deadline
     if deadline is not None and ctd.ready_timeout >= deadline:
         shown = raw_ready_timeout if isinstance(raw_ready_timeout, str) else None
         chk.problem(
             "containerd.ready_timeout",
             f"{shown or format_duration(ctd.ready_timeout)!r} is not shorter than the "
-            f"healthy_deadline of root.containerd ({format_duration(deadline)!r}), which would "
+            f"healthy_deadline of {CONTAINERD_DN} ({format_duration(deadline)!r}), which would "
             "always fail the node first; use a shorter ready_timeout or a longer "
             "healthy_deadline",
         )

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
+from actors.containerd.core.dns import CONTAINERD_DN, RUNSC_DN
 from actors.logtree.parse.line import ParseFormat
 from actors.supervisor.core.policy import PolicyRule, PolicySet
 from actors.supervisor.core.severity import Severity
@@ -71,9 +72,7 @@ DERIVED_PATHS: Mapping[str, str] = MappingProxyType(
 PARSE_FORMATS = tuple(f.value for f in ParseFormat)
 
 #: `[log] parse` entries in force unless the config file sets the same pattern.
-DEFAULT_LOG_PARSE: Mapping[str, str] = MappingProxyType(
-    {"root.containerd": "logrus", "root.containerd.runsc": "glog"}
-)
+DEFAULT_LOG_PARSE: Mapping[str, str] = MappingProxyType({CONTAINERD_DN: "logrus", RUNSC_DN: "glog"})
 
 #: Policy key -> how its value is read (see `actors.config`):
 #: "duration" >= 0, "positive" duration > 0, "optional" duration > 0 or "off",

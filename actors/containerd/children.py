@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from actors.containerd.core.dns import PRESEED_NAME, RUNSC_NAME
 from actors.containerd.core.spec import ContainerdSpec, logpump_spec
 from actors.containerd.node import ChildSpecs
 from actors.supervisor.process.api import Context, Signal, logger, signal
@@ -31,8 +32,8 @@ def child_specs(spec: ContainerdSpec) -> ChildSpecs:
     else:
         preseed = (PRESEED_DISABLED, {})
     return {
-        "runsc": (LOGPUMP, spec_to_wire(logpump_spec(spec))),
-        "preseed": preseed,
+        RUNSC_NAME: (LOGPUMP, spec_to_wire(logpump_spec(spec))),
+        PRESEED_NAME: preseed,
     }
 
 

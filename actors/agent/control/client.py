@@ -41,6 +41,7 @@ from actors.agent.control.wire import (
     hello,
     probe_socket,
 )
+from actors.containerd.core.dns import PRESEED_DN
 from actors.exit_codes import ExitCode
 from actors.logtree import Severity, entry_to_dict, format_entry
 from messages.control import control_pb2 as pb
@@ -124,7 +125,7 @@ def _sandbox_warnings(stub: pb_grpc.ControlStub, reply: pb.StatusReply) -> dict[
     """{preseed DN: its latest run's missing-sandbox-image warning}, if there is one."""
     from actors.containerd.runtimes.sandbox_image import latest_sandbox_warning
 
-    dn = "root.containerd.preseed"
+    dn = PRESEED_DN
     if not any(n.dn == dn for n in reply.nodes):
         return {}
     request = pb.LogsRequest(dn=dn, backlog_all=True, kinds=pb.KIND_FILTER_LEVELED)

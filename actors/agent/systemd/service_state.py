@@ -21,15 +21,11 @@ Rules:
 
 from __future__ import annotations
 
+from actors.containerd.core.dns import CONTAINERD_DN, PRESEED_DN
 from actors.supervisor.core.events import StateChanged
 from actors.supervisor.core.states import NodeState
 
-__all__ = ["CONTAINERD", "PRESEED", "ServiceState"]
-
-#: The DN whose HEALTHY state means containerd answers.
-CONTAINERD = "root.containerd"
-#: The DN of the preseed import.
-PRESEED = "root.containerd.preseed"
+__all__ = ["ServiceState"]
 
 _FINISHED = (NodeState.HEALTHY, NodeState.DONE)
 
@@ -58,7 +54,7 @@ class ServiceState:
         if self.shutting_down:
             return []
         self._states[change.dn] = change.new
-        if change.dn == PRESEED:
+        if change.dn == PRESEED_DN:
             if change.new in _FINISHED:
                 self._preseed_finished = True
                 self.preseed_failed = False
@@ -69,7 +65,7 @@ class ServiceState:
         if (
             not self.ready
             and self._preseed_finished
-            and self._states.get(CONTAINERD) is NodeState.HEALTHY
+            and self._states.get(CONTAINERD_DN) is NodeState.HEALTHY
         ):
             self.ready = True
             out.append("READY=1")
@@ -91,14 +87,14 @@ class ServiceState:
         return [f"STATUS={text}"]
 
     def _status_text(self) -> str:
-        dead = [dn for dn, s in self._states.items() if s is NodeState.DEAD and dn != PRESEED]
+        dead = [dn for dn, s in self._states.items() if s is NodeState.DEAD and dn != PRESEED_DN]
         if dead:
             return f"{', '.join(dead)} DEAD, restarting (node-containerd status shows why)"
-        if self._states.get(CONTAINERD) is not NodeState.HEALTHY:
+        if self._states.get(CONTAINERD_DN) is not NodeState.HEALTHY:
             return "starting containerd" if not self.ready else "containerd is restarting"
         if self.preseed_failed:
             prefix = "ready; " if self.ready else ""
-            return f"{prefix}preseed failed, retrying (node-containerd logs {PRESEED} shows why)"
+            return f"{prefix}preseed failed, retrying (node-containerd logs {PRESEED_DN} shows why)"
         if not self._preseed_finished:
             return "containerd is up; importing preseed images"
         return "ready: containerd is up, preseed finished"
