@@ -140,14 +140,14 @@ def root_work(sample: Path, fmt: ParseFormat, mb: int) -> float:
     blocks, size, _ = workload(str(sample), CHUNK)
     frames: list[bytes] = []
     if fmt is ParseFormat.RAW:
-        frames = [encode_frame({"type": "raw", "data": b}) for b in blocks]
+        frames = [encode_frame(RawChunk(data=b).to_wire()) for b in blocks]
     else:
         parser = StreamParser(fmt)
         for block in blocks:
             parser.feed(block, time.time())
             batch = parser.take()
             if batch is not None:
-                frames.append(encode_frame({"type": "parsed", **batch.columns()}))
+                frames.append(encode_frame(ParsedBatch(**batch.columns()).to_wire()))
     rounds = max(1, mb * 2**20 // size)
     best = float("inf")
     for _ in range(5):

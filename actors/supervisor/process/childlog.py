@@ -21,6 +21,9 @@ stores. The last entry of a chunk is held back for continuation lines (a Go
 goroutine dump) until the next entry starts or no byte came for
 `FLUSH_SECONDS`; `close` (at exit) also ends a partial last line.
 
+Every frame is a message of `messages.wire` (`LogEntry`, `RawChunk`,
+`ParsedBatch`) encoded by its `to_wire`: the wire format is written only there.
+
 Loss bound: a process that is SIGKILLed loses only what it had not sent yet,
 i.e. at most its buffered partial chunk: under `CHUNK_BYTES` bytes written in
 the last `FLUSH_SECONDS`. A write that returned after a direct send is in the
@@ -40,7 +43,7 @@ from actors.logtree.parse.line import ParseFormat
 from actors.supervisor.core.severity import Severity
 from actors.supervisor.process.link import ChildLink, LinkClosed
 from messages.framing import encode_frame
-from messages.wire import LogEntry
+from messages.wire import LogEntry, Message, ParsedBatch, RawChunk
 
 if TYPE_CHECKING:
     from actors.logtree.parse.stream import StreamParser
@@ -174,14 +177,14 @@ class RawLog:
     def _send_locked(self, data: bytes) -> None:
         parser = self._parser
         if parser is None:
-            self._send_frame({"type": "raw", "data": data})
+            self._send_frame(RawChunk(data=data, sub=self._sub))
             return
         now = self._clock()
         for start in range(0, len(data), CHUNK_BYTES):  # a frame per chunk, however large
             parser.feed(data[start : start + CHUNK_BYTES], now)
             batch = parser.take(keep_open=True)
             if batch is not None:
-                self._send_frame({"type": "parsed", **batch.columns()})
+                self._send_frame(ParsedBatch(**batch.columns(), sub=self._sub))
         if parser.open:
             self._wake_flusher()
 
@@ -192,13 +195,11 @@ class RawLog:
         self._parser.close_entry()
         batch = self._parser.take(keep_open=False)
         if batch is not None:
-            self._send_frame({"type": "parsed", **batch.columns()})
+            self._send_frame(ParsedBatch(**batch.columns(), sub=self._sub))
 
-    def _send_frame(self, body: dict[str, object]) -> None:
-        if self._sub is not None:
-            body["sub"] = self._sub
+    def _send_frame(self, msg: Message) -> None:
         try:
-            self._link.send_wire(encode_frame(body))
+            self._link.send_wire(encode_frame(msg.to_wire()))
         except LinkClosed:
             pass
 
