@@ -209,7 +209,7 @@ def test_a_teardown_error_on_a_read_only_state_dir_still_ends_the_run(base: Path
     try:
         subprocess.run(["mount", "-o", "remount,bind,ro", notify_dir], check=True)
         os.kill(started_pid(node), signal.SIGKILL)
-        assert outcome.result(timeout=20) == Outcome(
+        assert outcome.result(timeout=20) == ContainerdOutcome(
             error=f"containerd {CONTAINERD!r} exited: killed by signal SIGKILL"
         )
     finally:

@@ -413,7 +413,7 @@ def test_a_liveness_timer_that_fires_late_judges_the_supervisor_not_the_node() -
     assert tree.handle(TimerFired(key=watch), 8.25) == [
         LogNode(
             dn="root",
-            severity="WARNING",
+            severity=Severity.WARNING,
             message="the supervisor itself was 5.0 s late (stopped or starved); "
             "judging liveness again after a fresh window",
         ),
@@ -421,7 +421,9 @@ def test_a_liveness_timer_that_fires_late_judges_the_supervisor_not_the_node() -
     ]
     # A fresh window with no heartbeat, judged on time: the node fails.
     assert tree.handle(TimerFired(key=watch), 11.25) == [
-        LogNode(dn="root", severity="FATAL", message="node 'root' failed: no heartbeat for 3 s"),
+        LogNode(
+            dn="root", severity=Severity.FATAL, message="node 'root' failed: no heartbeat for 3 s"
+        ),
         KillNode(dn="root", generation=1, reason="no heartbeat for 3 s"),
     ]
 

@@ -388,7 +388,7 @@ class Tree(TreeOperations):
         if late is not None:
             # Frozen ourselves (SIGSTOP, a VM pause, starvation): the heartbeats may be
             # waiting in the links. Judge nobody until a fresh window has passed.
-            self._log(node, "WARNING", late)
+            self._log(node, Severity.WARNING, late)
             fresh = liveness_deadline(node.policy, self._now)
             assert fresh is not None
             self._arm(node, TimerPurpose.LIVENESS, fresh)
