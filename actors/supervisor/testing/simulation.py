@@ -73,11 +73,12 @@ from actors.supervisor.core.events import (
     SubLoggerRequested,
     TimerFired,
     TimerKey,
+    TimerPurpose,
     TreeFailed,
     TreeStarted,
 )
 from actors.supervisor.core.node import NodeStatus
-from actors.supervisor.core.policy import PolicySet, RestartPolicy
+from actors.supervisor.core.policy import PolicyRule, PolicySet, RestartPolicy
 from actors.supervisor.core.states import NodeState, Signal
 from actors.supervisor.core.tree import DEFAULT_POLICIES, Tree
 from actors.supervisor.testing.fakes import (
@@ -113,6 +114,7 @@ __all__ = [
     "spawns_more",
     "spawns_tree",
     "stale_signal",
+    "timer_key",
     "without",
 ]
 
@@ -546,9 +548,20 @@ def _heartbeat_loop(interval: float) -> Callable[[FakeProcess], None]:
     return beat
 
 
-def go_policies(**overrides: Any) -> PolicySet:
-    """Policies that behave as Go's supervisor: no heartbeat watch, defaults otherwise."""
-    return PolicySet(base=RestartPolicy(heartbeat_interval=None, **overrides))
+def go_policies(
+    rules: Mapping[str, Mapping[str, Any]] | None = None, **overrides: Any
+) -> PolicySet:
+    """Policies that behave as Go's supervisor (no heartbeat watch), with `overrides` on
+    the base and per-DN `rules` (pattern -> overrides) over it."""
+    return PolicySet(
+        rules=[PolicyRule(pattern, dict(fields)) for pattern, fields in (rules or {}).items()],
+        base=RestartPolicy(heartbeat_interval=None, **overrides),
+    )
+
+
+def timer_key(purpose: str, dn: str, generation: int) -> TimerKey:
+    """The key of `dn`'s timer for `purpose` ("liveness", "grace", …) in `generation`."""
+    return TimerKey(purpose=TimerPurpose(purpose), dn=dn, generation=generation)
 
 
 def without(actions: Iterable[Action], *kinds: type) -> list[Action]:
