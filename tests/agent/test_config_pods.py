@@ -60,7 +60,7 @@ def test_runsc_renders_as_the_runc_shim_running_the_launcher_with_its_root_in_th
             },
         },
     }
-    assert cri["cni"] == {"conf_dir": "/s/cni/net.d"}
+    assert cri["cni"] == {"bin_dir": "/usr/lib/cni", "conf_dir": "/s/cni/net.d"}
 
 
 def test_both_renderers_get_the_same_settings_as_data(tmp_path: Path) -> None:
