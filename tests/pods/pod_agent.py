@@ -103,14 +103,18 @@ class PodAgent:
             return argv
         return ["nsenter", f"--net=/proc/{self.proc.pid}/ns/net", "--", *argv]
 
+    def run_argv(self, argv: list[str]) -> list[str]:
+        """`argv` (the agent's `run`) to start in a network namespace of its own, with
+        `lo` up, when `own_netns`; unshare and sh exec, so the agent keeps the pid that
+        `in_netns` enters by."""
+        if not self.own_netns:
+            return argv
+        up = 'ip link set lo up && exec "$@"'
+        return ["unshare", "--net", "--", "sh", "-c", up, "sh", *argv]
+
     def start(self) -> None:
-        argv = [*CLI, "run", "--config", str(self.config)]
-        if self.own_netns:
-            # unshare and sh exec: the agent keeps this pid, which in_netns enters by.
-            up = 'ip link set lo up && exec "$@"'
-            argv = ["unshare", "--net", "--", "sh", "-c", up, "sh", *argv]
         self.proc = subprocess.Popen(
-            argv,
+            self.run_argv([*CLI, "run", "--config", str(self.config)]),
             env=self.env,
             cwd=self.base,
             stdout=subprocess.DEVNULL,
