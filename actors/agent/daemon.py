@@ -1,15 +1,16 @@
 """`node-containerd run`: the agent in the foreground.
 
-Order of start-up: state directories (0700) and the generated containerd
-config; the log tree and its sinks (stderr with syslog priorities when it is
-the journal); metrics (if enabled); the systemd notifier (if `NOTIFY_SOCKET`
-is set); the supervision tree; the control socket; the metrics endpoint; then
-the root runnable. One `ExitStack` stops them in reverse order, however the run
-ends. SIGTERM or SIGINT sends `STOPPING=1` and shuts the tree down gracefully
-(every node is cancelled, children first, each SIGKILLed after its grace
-period) and the agent exits 0. A failure that escalates past the root (restart
-intensity reached at the root) stops the tree too, and the agent exits 1 with
-the reason on stderr and in systemd's status, so the init system sees it.
+Order of start-up: state directories (0700), the generated containerd
+config and the default CNI network (`prepare_network`); the log tree and its
+sinks (stderr with syslog priorities when it is the journal); metrics (if
+enabled); the systemd notifier (if `NOTIFY_SOCKET` is set); the supervision
+tree; the control socket; the metrics endpoint; then the root runnable. One
+`ExitStack` stops them in reverse order, however the run ends. SIGTERM or
+SIGINT sends `STOPPING=1` and shuts the tree down gracefully (every node is
+cancelled, children first, each SIGKILLed after its grace period) and the agent
+exits 0. A failure that escalates past the root (restart intensity reached at
+the root) stops the tree too, and the agent exits 1 with the reason on stderr
+and in systemd's status, so the init system sees it.
 """
 
 from __future__ import annotations
@@ -31,6 +32,12 @@ from actors.agent.systemd.sdnotify import NotifySender, NotifyUnsupported, take_
 from actors.config.schema import AgentConfig
 from actors.containerd.core.version import ContainerdVersionError
 from actors.containerd.runtimes.binary import containerd_version
+from actors.containerd.runtimes.cni import (
+    REQUIRED_PLUGINS,
+    DefaultNetwork,
+    ensure_default_network,
+    missing_plugins,
+)
 from actors.containerd.runtimes.config_file import write_containerd_config
 from actors.containerd.runtimes.handlers import may_lower_oom_score, pod_runtime_settings
 from actors.containerd.runtimes.runsc.access import AccessError
@@ -50,7 +57,7 @@ from actors.supervisor.runtime import clock
 from actors.supervisor.runtime.actor import LogBytesSink, StateObserver, Supervisor
 from actors.supervisor.runtime.spawn import ensure_std_fds
 
-__all__ = ["AgentError", "run_agent", "prepare_state"]
+__all__ = ["AgentError", "prepare_network", "prepare_state", "run_agent"]
 
 #: How long a graceful shutdown may take before the rest is killed.
 SHUTDOWN_TIMEOUT = 120.0
@@ -66,7 +73,8 @@ def _mkdir_private(path: Path) -> None:
 
 
 def prepare_state(cfg: AgentConfig) -> None:
-    """Create the state directories and write the generated containerd config.
+    """Create the state directories, write the generated containerd config and its
+    default CNI network (`prepare_network`).
 
     Raises:
         AgentError: a directory or file could not be made (full disk, permissions),
@@ -98,8 +106,11 @@ def prepare_state(cfg: AgentConfig) -> None:
                 runtimes_cfg,
                 version=version,
                 may_lower_oom=may_lower_oom_score(),
+                is_dir=os.path.isdir,
             )
             write_containerd_config(runtimes_cfg, pods, version)
+            where = cfg.cni.conf_dir
+            prepare_network(cfg, pods.cni_bin_dirs)
     except ContainerdVersionError as e:
         raise AgentError(f"cannot write the containerd config {str(where)!r}: {e}") from e
     except OSError as e:
@@ -107,6 +118,31 @@ def prepare_state(cfg: AgentConfig) -> None:
         raise AgentError(
             f"cannot prepare the state directory: {str(e.filename or where)!r}: {e.strerror or e}"
         ) from e
+
+
+def prepare_network(cfg: AgentConfig, searched: tuple[Path, ...]) -> None:
+    """The default CNI network (`ensure_default_network`); warns of missing plugins.
+
+    Args:
+        cfg: the agent's config.
+        searched: the CNI plugin directories the generated config names.
+    """
+    plan = ensure_default_network(cfg)
+    # Another network's plugins are its own business; CRI runs `loopback` for every pod.
+    default_in_use = plan in (DefaultNetwork.WRITE, DefaultNetwork.KEEP)
+    missing = missing_plugins(
+        searched,
+        lambda p: p.is_file() and os.access(p, os.X_OK),
+        REQUIRED_PLUGINS if default_in_use else ("loopback",),
+    )
+    if missing:
+        dirs = ", ".join(repr(str(d)) for d in searched)
+        print(
+            f"node-containerd: warning: CNI plugins {', '.join(missing)} are not in {dirs}: "
+            "pods with their own network namespace will not start; install them "
+            "(Debian: apt-get install containernetworking-plugins) or set [cni] bin_dirs",
+            file=sys.stderr,
+        )
 
 
 def _prepare_runsc_or_drop_it(cfg: AgentConfig) -> AgentConfig:

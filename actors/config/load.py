@@ -49,6 +49,7 @@ from actors.config.schema import (
     SECTION_KEYS,
     STATE_ENV,
     AgentConfig,
+    CniSection,
     ConfigError,
     ContainerdSection,
     ControlSection,
@@ -186,6 +187,7 @@ def _load_text(
     binary, platform, flags = read_runsc_runtime(chk, runsc_table, search)
     runsc = dataclasses.replace(runsc, binary=binary, platform=platform, flags=flags)
     cri = read_cri(chk, section("cri"), runsc.binary)
+    cni = _cni(ctx, section("cni"))
     preseed = _preseed(ctx, section("preseed"))
     log = _log(ctx, section("log"))
     control = ControlSection(socket=ctx.path("control.socket", section("control")))
@@ -200,6 +202,7 @@ def _load_text(
         control=control,
         metrics=metrics,
         cri=cri,
+        cni=cni,
         policies=base_rules + read_policies(chk, doc.get("policy", {})),
     )
     _cross_check(ctx, cfg, tables["containerd"].get("ready_timeout"))
@@ -393,6 +396,24 @@ def _pipe_max_size() -> tuple[int, str]:
         return 1 << 20, "Linux's default fs.pipe-max-size"
 
 
+def _cni(ctx: _Paths, t: Mapping[str, Any]) -> CniSection:
+    """`[cni]`; `conf_dir` left "" is the agent's own directory (`write_default`)."""
+    chk = ctx.chk
+    bin_dirs: tuple[Path, ...] = _static_default(CniSection, "bin_dirs")
+    if "bin_dirs" in t:
+        bin_dirs = chk.directories("cni.bin_dirs", t["bin_dirs"], bin_dirs)
+    subnet: str = _static_default(CniSection, "subnet")
+    if "subnet" in t:
+        subnet = chk.private_subnet("cni.subnet", t["subnet"], subnet)
+    conf_dir = ctx.path("cni.conf_dir", t)
+    return CniSection(
+        bin_dirs=bin_dirs,
+        conf_dir=conf_dir,
+        write_default="cni.conf_dir" in ctx.derived,
+        subnet=subnet,
+    )
+
+
 def _preseed(ctx: _Paths, t: Mapping[str, Any]) -> PreseedSection:
     chk = ctx.chk
     flags: dict[str, bool] = {}
@@ -469,6 +490,7 @@ def _cross_check(ctx: _Paths, cfg: AgentConfig, raw_ready_timeout: object) -> No
         "containerd.state": ctd.state,
         "containerd.tmpdir": ctd.tmpdir,
         "runsc.fifo": cfg.runsc.fifo,
+        "cni.conf_dir": cfg.cni.conf_dir,
         "preseed.dir": cfg.preseed.dir,
         "preseed.record": cfg.preseed.record,
         "log.json_file": cfg.log.json_file,

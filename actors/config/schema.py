@@ -35,6 +35,7 @@ __all__ = [
     "ConfigError",
     "ContainerdSection",
     "ControlSection",
+    "CniSection",
     "CriSection",
     "LogSection",
     "MetricsSection",
@@ -62,6 +63,7 @@ DERIVED_PATHS: Mapping[str, str] = MappingProxyType(
         "containerd.state": "containerd/state",
         "containerd.tmpdir": "tmp",
         "runsc.fifo": "runsc/logs.fifo",
+        "cni.conf_dir": "cni/net.d",
         "preseed.dir": "preseed",
         "preseed.record": "preseed-record.json",
         "control.socket": "control.sock",
@@ -111,6 +113,7 @@ SECTION_KEYS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         ),
         "runsc": ("fifo", "mode", "pipe_size", "binary", "platform", "flags"),
         "cri": ("default_runtime", "sandbox_image"),
+        "cni": ("bin_dirs", "conf_dir", "subnet"),
         "preseed": (
             "enabled",
             "dir",
@@ -210,6 +213,30 @@ class CriSection:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class CniSection:
+    """`[cni]`: the network of pods that have their own network namespace (generated config).
+
+    containerd's CRI plugin sets such a pod's network up with CNI: the first config
+    file of `conf_dir` names the plugins, which are looked up in `bin_dirs`.
+    """
+
+    #: Where the CNI plugin binaries are, searched in order (absolute): Debian's
+    #: `containernetworking-plugins` first, then the conventional directory, where
+    #: upstream's tarball and most network add-ons put theirs. containerd before
+    #: 2.1 reads one directory: the first of these that exists.
+    bin_dirs: tuple[Path, ...] = (Path("/usr/lib/cni"), Path("/opt/cni/bin"))
+    #: Where CRI reads the CNI config from (the first file by name wins), absolute.
+    conf_dir: Path
+    #: True when `conf_dir` is the agent's own (the key was left ""): the agent then
+    #: writes its default network there while no other config is present. False
+    #: when it names the operator's directory, which the agent never writes.
+    write_default: bool = True
+    #: The private IPv4 range of the default network's bridge, in CIDR notation:
+    #: the bridge takes its first address, pods the others.
+    subnet: str = "10.213.0.0/24"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PreseedSection:
     """`[preseed]`: OCI image tarballs imported into containerd at start-up."""
 
@@ -293,6 +320,7 @@ class AgentConfig:
     control: ControlSection
     metrics: MetricsSection
     cri: CriSection = field(default_factory=CriSection)
+    cni: CniSection
     #: The restart policy rules in cascade order: the default profile's first,
     #: then the file's, each in file order.
     policies: tuple[PolicyRule, ...] = ()

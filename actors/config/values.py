@@ -36,6 +36,10 @@ __all__ = ["Checker", "dotted", "toml_type"]
 
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _MODE = re.compile(r"[0-7]{3,4}")
+#: The private IPv4 ranges of RFC 1918, where `private_subnet` accepts a range.
+_RFC1918 = tuple(
+    ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
+)
 _INSTALL_HINT = (
     "install containerd (Debian: apt-get install containerd) or set containerd.binary to its path"
 )
@@ -292,6 +296,61 @@ class Checker:
             else:
                 labels[name] = text
         return labels
+
+    def private_subnet(self, key: str, value: object, fallback: str) -> str:
+        """A private IPv4 range (RFC 1918) in CIDR notation, with room for pods; normalised."""
+        example = f'e.g. "{fallback}"'
+        if not isinstance(value, str):
+            self.wrong_type(key, value, f"a private IPv4 range in CIDR notation, {example}")
+            return fallback
+        try:
+            net = ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            self.problem(key, f"{value!r} is not an IPv4 range in CIDR notation; use {example}")
+            return fallback
+        if "/" not in value:
+            self.problem(key, f"{value!r} has no prefix length; use {example}")
+        elif not isinstance(net, ipaddress.IPv4Network):
+            self.problem(
+                key, f"{value!r} is an IPv6 range; the default network is IPv4 only: use {example}"
+            )
+        elif net.network_address != ipaddress.ip_interface(value).ip:
+            self.problem(key, f"{value!r} has host bits set; use its network address, {str(net)!r}")
+        elif not any(net.subnet_of(private) for private in _RFC1918):
+            listed = ", ".join(str(p) for p in _RFC1918)
+            self.problem(
+                key,
+                f"{value!r} is not a private range; use a range inside {listed} (RFC 1918), "
+                "that no network of this machine uses",
+            )
+        elif net.prefixlen > 30:
+            self.problem(
+                key,
+                f"{value!r} leaves no address for pods (the bridge takes the first); "
+                f"use a prefix of /30 or shorter, {example}",
+            )
+        else:
+            return str(net)
+        return fallback
+
+    def directories(self, key: str, value: object, fallback: tuple[Path, ...]) -> tuple[Path, ...]:
+        """A non-empty array of directories, each made absolute; duplicates dropped."""
+        example = ", ".join(json.dumps(str(d)) for d in fallback)
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            self.wrong_type(key, value, f"an array of directories, e.g. [{example}]")
+            return fallback
+        if not value:
+            self.problem(key, f"[] is empty; list at least one directory, e.g. [{example}]")
+            return fallback
+        dirs: list[Path] = []
+        for entry in value:
+            if not entry or "\0" in entry:
+                self.problem(key, f"{entry!r} is not a directory; use e.g. [{example}]")
+                return fallback
+            path = Path(os.path.abspath(entry))
+            if path not in dirs:
+                dirs.append(path)
+        return tuple(dirs)
 
     # -- paths -----------------------------------------------------------------
 

@@ -71,7 +71,9 @@ def test_generated_config_keeps_everything_under_the_state_dir_and_off_the_netwo
         "    disable_tcp_service = true\n"
         '    sandbox_image = "registry.k8s.io/pause:3.6"\n'
         "    restrict_oom_score_adj = false\n"
+        "    netns_mounts_under_state_dir = true\n"
         '    [plugins."io.containerd.grpc.v1.cri".cni]\n'
+        '      bin_dir = "/usr/lib/cni"\n'
         '      conf_dir = "/s/cni/net.d"\n'
         '    [plugins."io.containerd.grpc.v1.cri".containerd]\n'
         '      default_runtime_name = "runc"\n'
@@ -117,7 +119,8 @@ def test_containerd_2_gets_a_version_3_config_with_the_same_values(tmp_path: Pat
             },
             "io.containerd.cri.v1.runtime": {
                 "restrict_oom_score_adj": False,
-                "cni": {"conf_dir": "/s/cni/net.d"},
+                "netns_mounts_under_state_dir": True,
+                "cni": {"bin_dirs": ["/usr/lib/cni", "/opt/cni/bin"], "conf_dir": "/s/cni/net.d"},
                 "containerd": {
                     "default_runtime_name": "runsc",
                     "runtimes": {
@@ -363,6 +366,7 @@ def test_runtimes_and_sandbox_image_land_where_this_version_reads_them(short_dir
             CriRuntime(name="runsc", binary_name=Path("/usr/bin/nc-runsc"), root=Path("/s/runsc")),
         ),
         cni_conf_dir=short_dir / "cni",
+        cni_bin_dirs=(short_dir / "plugins", short_dir / "more-plugins"),
         restrict_oom_score_adj=True,
     )
     settings = ContainerdSettings(
@@ -394,6 +398,12 @@ def test_runtimes_and_sandbox_image_land_where_this_version_reads_them(short_dir
     assert sandbox == "registry.k8s.io/pause:3.9"
     assert runtime["restrict_oom_score_adj"] is True
     assert runtime["cni"]["conf_dir"] == str(short_dir / "cni")
+    if version.release >= (2, 1):
+        plugin_dirs = [str(short_dir / "plugins"), str(short_dir / "more-plugins")]
+        assert runtime["cni"]["bin_dirs"] == plugin_dirs
+    else:
+        assert runtime["cni"]["bin_dir"] == str(short_dir / "plugins")
+    assert runtime["netns_mounts_under_state_dir"] is True
     assert runtimes["default_runtime_name"] == "runsc"
     assert {
         name: (h["runtime_type"], h["options"].get("BinaryName", ""), h["options"]["Root"])

@@ -322,7 +322,7 @@ def test_several_problems_are_all_reported_at_once_in_schema_order(
     f = f"in {short_dir}/agent.toml"
     assert problems_of(short_dir, env, text) == [
         f"key 'bogus' {f}: unknown key; allowed here: 'state_dir', 'containerd', 'runsc', "
-        "'cri', 'preseed', 'log', 'control', 'metrics', 'policy'",
+        "'cri', 'cni', 'preseed', 'log', 'control', 'metrics', 'policy'",
         f"key 'containerd.binary' {f}: 'no-such-containerd' is not on PATH; {INSTALL}",
         f"key 'containerd.ready_timeout' {f}: 'soon' is not a duration; use {DURATIONS}",
         f"key 'runsc.mode' {f}: '0777' is world-writable; use a mode without the 0002 bit, "

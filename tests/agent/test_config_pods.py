@@ -60,7 +60,7 @@ def test_runsc_renders_as_the_runc_shim_running_the_launcher_with_its_root_in_th
             },
         },
     }
-    assert cri["cni"] == {"conf_dir": "/s/cni/net.d"}
+    assert cri["cni"] == {"bin_dir": "/usr/lib/cni", "conf_dir": "/s/cni/net.d"}
 
 
 def test_both_renderers_get_the_same_settings_as_data(tmp_path: Path) -> None:
@@ -169,3 +169,28 @@ def test_the_sandbox_user_gets_search_only_on_the_state_dir(short_dir: Path) -> 
     assert search_blocked_at(state) == tmp_path
     os.chmod(tmp_path, 0o711)
     assert search_blocked_at(state) is None
+
+
+def test_the_launcher_kills_a_sandbox_that_never_started_by_deleting_it(tmp_path: Path) -> None:
+    # runsc refuses to signal a container in state "created" (a sandbox whose start
+    # failed); runc would kill it, and the shim could never stop it otherwise.
+    calls = tmp_path / "calls"
+    runsc = tmp_path / "runsc"
+    runsc.write_text(
+        "#!/bin/sh\n"
+        f'echo "$*" >> {calls}\n'
+        'case "$*" in *" kill "*) echo \'cannot signal container "p1" in state created\' >&2;'
+        " exit 128;; esac\n"
+    )
+    runsc.chmod(0o755)
+    launcher = tmp_path / "launcher"
+    launcher.write_text(render_launcher(runsc=str(runsc), flags=["--debug"], tmpdir=tmp_path))
+    launcher.chmod(0o755)
+    done = subprocess.run(
+        [str(launcher), "--root", "/r", "kill", "p1", "9"], capture_output=True, text=True
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+    assert calls.read_text().splitlines() == [
+        "--debug --root /r kill p1 9",
+        "--debug --root /r delete --force p1",
+    ]

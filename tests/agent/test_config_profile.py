@@ -19,6 +19,7 @@ from actors.config.schema import (
     POLICY_KEYS,
     SECTION_KEYS,
     AgentConfig,
+    CniSection,
     ContainerdSection,
     ControlSection,
     CriSection,
@@ -88,6 +89,12 @@ def expected_default(state: Path, source: str = DEFAULT_SOURCE) -> AgentConfig:
         log=LogSection(stderr=True, json_file=None, min_severity=Severity.INFO),
         control=ControlSection(socket=state / "control.sock"),
         metrics=MetricsSection(enabled=False, host="127.0.0.1", port=9464),
+        cni=CniSection(
+            bin_dirs=(Path("/usr/lib/cni"), Path("/opt/cni/bin")),
+            conf_dir=state / "cni" / "net.d",
+            write_default=True,
+            subnet="10.213.0.0/24",
+        ),
         policies=profile_rules(),
     )
 
@@ -160,6 +167,7 @@ def test_default_toml_documents_every_key_with_the_schema_defaults() -> None:
         "containerd": ContainerdSection,
         "runsc": RunscSection,
         "cri": CriSection,
+        "cni": CniSection,
         "preseed": PreseedSection,
         "log": LogSection,
         "control": ControlSection,
@@ -177,6 +185,7 @@ def test_default_toml_documents_every_key_with_the_schema_defaults() -> None:
         "log.json_file": "",
         "preseed.labels": {},
         "log.parse": dict(DEFAULT_LOG_PARSE),
+        "cni.bin_dirs": ["/usr/lib/cni", "/opt/cni/bin"],
     }
     for section, keys in SECTION_KEYS.items():
         assert list(doc[section]) == list(keys), section

@@ -108,6 +108,10 @@ def agent() -> Iterator[Agent]:
     a = Agent(base)
     (a.state / "preseed" / "k8s.io").mkdir(parents=True)
     write_oci_archive(a.state / "preseed" / "k8s.io" / "e2e.tar", [small_image(IMAGE, seed=7)])
+    # An operator's CNI config that CRI cannot load (so the agent writes no default
+    # network beside it): containerd logs one error line of its own at start.
+    (a.state / "cni" / "net.d").mkdir(parents=True)
+    (a.state / "cni" / "net.d" / "00-broken.conflist").write_text("{}\n")
     a.start()
     try:
         yield a
@@ -167,7 +171,7 @@ def test_logs_severity_error_finds_containerds_own_error_with_its_own_time(agent
     out = agent.cli("logs", "root.containerd", "--severity", "ERROR").stdout
     errors = [line for line in out.splitlines() if line.startswith("root.containerd  E")]
     assert errors, out
-    # The CRI plugin finds no CNI config on this host: containerd's level=error line.
+    # The CRI plugin cannot load the broken CNI config: containerd's level=error line.
     assert any("failed to load cni during init" in line for line in errors), out
     rows = [
         json.loads(line)

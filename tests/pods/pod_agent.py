@@ -2,7 +2,10 @@
 
 `PodAgent` runs the real agent in a state directory whose ancestors gVisor's
 sandbox user may search (the base is made 0711; see actors.containerd.runtimes.runsc.access), with
-a config registering both handlers. `cleanup` removes every pod through CRI,
+a config registering both handlers. With `own_netns`, the agent (and so containerd,
+the CNI plugins it runs, the bridge, its addresses and its iptables rules) lives in a
+network namespace of its own, with only `lo` up (`unshare --net`), and `cli` runs
+the CLI in it: pods with their own network touch nothing of the machine's network. `cleanup` removes every pod through CRI,
 then kills what is left of ours by pid (shims, sandboxes) and unmounts what is
 left under the base, so a failed test leaves nothing behind.
 """
@@ -51,10 +54,16 @@ class PodAgent:
     """The agent, its config and its CRI client, under `base`."""
 
     def __init__(
-        self, base: Path, *, extra_config: str = "", runsc_flags: tuple[str, ...] = ()
+        self,
+        base: Path,
+        *,
+        extra_config: str = "",
+        runsc_flags: tuple[str, ...] = (),
+        own_netns: bool = False,
     ) -> None:
         os.chmod(base, 0o711)
         self.base = base
+        self.own_netns = own_netns
         self.state = base / "st"
         self.config = base / "agent.toml"
         flags = ", ".join(json.dumps(f) for f in runsc_flags)
@@ -77,7 +86,7 @@ class PodAgent:
         self, *args: str, check: bool = True, timeout: float = 120
     ) -> subprocess.CompletedProcess[str]:
         r = subprocess.run(
-            [*CLI, *args],
+            self.in_netns([*CLI, *args]),
             env=self.env,
             cwd=self.base,
             capture_output=True,
@@ -88,9 +97,24 @@ class PodAgent:
             raise AssertionError(f"{args} exited {r.returncode}: {r.stdout}\n{r.stderr}")
         return r
 
+    def in_netns(self, argv: list[str]) -> list[str]:
+        """`argv` to run in the agent's network namespace (as it is without `own_netns`)."""
+        if not self.own_netns or self.proc is None or self.proc.poll() is not None:
+            return argv
+        return ["nsenter", f"--net=/proc/{self.proc.pid}/ns/net", "--", *argv]
+
+    def run_argv(self, argv: list[str]) -> list[str]:
+        """`argv` (the agent's `run`) to start in a network namespace of its own, with
+        `lo` up, when `own_netns`; unshare and sh exec, so the agent keeps the pid that
+        `in_netns` enters by."""
+        if not self.own_netns:
+            return argv
+        up = 'ip link set lo up && exec "$@"'
+        return ["unshare", "--net", "--", "sh", "-c", up, "sh", *argv]
+
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            [*CLI, "run", "--config", str(self.config)],
+            self.run_argv([*CLI, "run", "--config", str(self.config)]),
             env=self.env,
             cwd=self.base,
             stdout=subprocess.DEVNULL,
@@ -172,13 +196,21 @@ class PodAgent:
 
 
 def new_agent(
-    pod_images: dict[str, Path], extra_config: str = "", runsc_flags: tuple[str, ...] = ()
+    pod_images: dict[str, Path],
+    extra_config: str = "",
+    runsc_flags: tuple[str, ...] = (),
+    own_netns: bool = False,
 ) -> PodAgent:
-    """A started agent with both images preseeded, ready; `runsc_flags` are `[runsc] flags`."""
+    """A started agent with both images preseeded, ready; `runsc_flags` are `[runsc] flags`.
+
+    `own_netns`: in a network namespace of its own (see `PodAgent`); needed by every
+    test that runs a pod with its own network.
+    """
     agent = PodAgent(
         Path(tempfile.mkdtemp(prefix="nc-pod-", dir="/tmp")),
         extra_config=extra_config,
         runsc_flags=runsc_flags,
+        own_netns=own_netns,
     )
     agent.preseed(pod_images["pause"], pod_images["busybox"])
     agent.start()

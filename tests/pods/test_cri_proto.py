@@ -28,6 +28,7 @@ def test_the_services_and_rpcs_are_runtime_v1s() -> None:
         "RemovePodSandbox",
         "RunPodSandbox",
         "StartContainer",
+        "Status",
         "StopContainer",
         "StopPodSandbox",
         "Version",
@@ -46,6 +47,7 @@ def test_the_fields_kubelet_sets_keep_their_numbers() -> None:
     assert fields(cri.RunPodSandboxRequest) == {"config": 1, "runtime_handler": 2}
     assert fields(cri.NamespaceOption) == {"network": 1, "pid": 2, "ipc": 3, "target_id": 4}
     assert cri.NamespaceMode.Value("NODE") == 2
+    assert cri.NamespaceMode.Value("POD") == 0
     assert fields(cri.ContainerConfig) == {
         "metadata": 1,
         "image": 2,
@@ -66,3 +68,13 @@ def test_the_fields_kubelet_sets_keep_their_numbers() -> None:
     )
     assert cri.ContainerState.Value("CONTAINER_EXITED") == 2
     assert fields(cri.ImageSpec) == {"image": 1, "annotations": 2}
+
+
+def test_the_fields_of_a_pods_network_and_the_runtimes_status_keep_their_numbers() -> None:
+    assert fields(cri.PodSandboxStatus)["network"] == 5
+    assert fields(cri.PodSandboxNetworkStatus) == {"ip": 1, "additional_ips": 2}
+    assert fields(cri.PodIP) == {"ip": 1}
+    assert fields(cri.StatusRequest) == {"verbose": 1}
+    assert fields(cri.StatusResponse) == {"status": 1, "info": 2}
+    assert fields(cri.RuntimeStatus) == {"conditions": 1}
+    assert fields(cri.RuntimeCondition) == {"type": 1, "status": 2, "reason": 3, "message": 4}

@@ -1,8 +1,15 @@
-"""`node-containerd check` on a good node, and naming the cause on broken ones."""
+"""`node-containerd check` on a good node, and naming the cause on broken ones.
+
+`check` runs pods with their own network (CNI: a bridge, addresses, NAT rules), so
+every agent here runs in a network namespace of its own (`own_netns`), and so does
+`check` (`PodAgent.cli`).
+"""
 
 from __future__ import annotations
 
 import json
+import re
+import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -11,7 +18,42 @@ from pathlib import Path
 import pytest
 from pod_agent import BUSYBOX_REF, PAUSE_REF, PodAgent, new_agent
 
+from actors.agent.check_network import netstack_refused_cause
+
 pytestmark = [pytest.mark.containerd, pytest.mark.pods, pytest.mark.timeout(240)]
+
+RUNC_NET = "pod with its own network under runc gets an address the node reaches"
+RUNSC_NET = "pod with its own network under runsc gets an address the node reaches"
+
+
+@pytest.fixture(scope="module")
+def pod_agent(pod_images: dict[str, Path]) -> Iterator[PodAgent]:
+    """This module's agent, in a network namespace of its own."""
+    agent = new_agent(pod_images, own_netns=True)
+    try:
+        yield agent
+    finally:
+        agent.cleanup()
+
+
+def runsc_refuses_its_network_stack() -> bool:
+    """Whether the runsc here predates gVisor issue #10704 (opened 2024-07-30) on a kernel
+    that shows `/proc/sys/net/core/rmem_default` in a new network namespace."""
+    shown = subprocess.run(
+        ["unshare", "--net", "test", "-e", "/proc/sys/net/core/rmem_default"], timeout=30
+    )
+    version = subprocess.run(
+        ["runsc", "--version"], capture_output=True, text=True, timeout=30
+    ).stdout
+    released = re.search(r"(20\d{6})", version)
+    return shown.returncode == 0 and released is not None and released.group(1) < "20240730"
+
+
+def runsc_network_line() -> str:
+    """The line of the runsc network check on this machine: ok, or skipped for #10704."""
+    if runsc_refuses_its_network_stack():
+        return f"{RUNSC_NET}: skipped: {netstack_refused_cause(shutil.which('runsc'))}"
+    return f"{RUNSC_NET}: ok"
 
 
 def check(agent: PodAgent, *args: str) -> subprocess.CompletedProcess[str]:
@@ -25,8 +67,10 @@ def test_check_passes_on_a_good_node_and_leaves_no_pod(pod_agent: PodAgent) -> N
         f"containerd answers on {str(sock)!r}: ok",
         f"sandbox image {PAUSE_REF!r} is present: ok",
         "pod under runc starts and exits 0: ok",
+        f"{RUNC_NET}: ok",
         "pod under runsc starts and exits 0: ok",
         "runsc's debug lines reach root.containerd.runsc: ok",
+        runsc_network_line(),
     ], r.stderr
     assert r.returncode == 0
     assert pod_agent.client.sandbox_ids() == []
@@ -39,10 +83,15 @@ def test_check_json_with_an_image_of_ones_own(pod_agent: PodAgent) -> None:
     assert doc["ok"] is True and r.returncode == 0
     assert [c["name"] for c in doc["checks"]][2:] == [
         "pod under runc starts and exits 0",
+        RUNC_NET,
         "pod under runsc starts and exits 0",
         "runsc's debug lines reach root.containerd.runsc",
+        RUNSC_NET,
     ]
     assert all(c["ok"] is True and c["cause"] is None for c in doc["checks"])
+    assert [c["skipped"] is not None for c in doc["checks"]] == [False] * 6 + [
+        runsc_refuses_its_network_stack()
+    ]
 
 
 def test_check_fails_naming_the_missing_sandbox_image(
@@ -80,7 +129,7 @@ def broken_runsc_agent(pod_images: dict[str, Path]) -> Iterator[PodAgent]:
     broken = scripts / "runsc"
     broken.write_text("#!/bin/sh\necho 'runsc broken on purpose' >&2\nexit 3\n")
     broken.chmod(0o755)
-    agent = new_agent(pod_images, extra_config=f'binary = "{broken}"')
+    agent = new_agent(pod_images, extra_config=f'binary = "{broken}"', own_netns=True)
     try:
         yield agent
     finally:
@@ -92,16 +141,16 @@ def broken_runsc_agent(pod_images: dict[str, Path]) -> Iterator[PodAgent]:
 def test_check_fails_naming_a_broken_runsc_binary(broken_runsc_agent: PodAgent) -> None:
     r = check(broken_runsc_agent)
     lines = r.stdout.splitlines()
-    assert lines[2] == "pod under runc starts and exits 0: ok"
-    assert lines[3].startswith(
+    assert lines[2:4] == ["pod under runc starts and exits 0: ok", f"{RUNC_NET}: ok"]
+    assert lines[4].startswith(
         "pod under runsc starts and exits 0: FAIL: RunPodSandbox under 'runsc' failed: "
     )
     launcher = broken_runsc_agent.state / "runsc" / "launcher"
-    assert f"{launcher} did not terminate successfully: exit status 3" in lines[3], lines[3]
-    assert (
-        lines[4]
-        == "runsc's debug lines reach root.containerd.runsc: FAIL: no runsc pod ran (see above)"
-    )
+    assert f"{launcher} did not terminate successfully: exit status 3" in lines[4], lines[4]
+    assert lines[5:] == [
+        "runsc's debug lines reach root.containerd.runsc: FAIL: no runsc pod ran (see above)",
+        f"{RUNSC_NET}: FAIL: no pod under runsc ran (see above)",
+    ]
     assert r.returncode == 1
     assert broken_runsc_agent.client.sandbox_ids() == []
 
@@ -117,9 +166,49 @@ def test_check_without_containerd_fails_every_check_naming_the_first() -> None:
         assert lines[1:] == [
             f"the sandbox image is present: {cause}",
             f"pod under runc starts and exits 0: {cause}",
+            f"{RUNC_NET}: {cause}",
             f"pod under runsc starts and exits 0: {cause}",
             f"runsc's debug lines reach root.containerd.runsc: {cause}",
+            f"{RUNSC_NET}: {cause}",
         ]
         assert r.returncode == 1
     finally:
         agent.cleanup()
+
+
+@pytest.fixture
+def no_plugins_agent(pod_images: dict[str, Path]) -> Iterator[PodAgent]:
+    empty = Path(tempfile.mkdtemp(prefix="nc-noplugins-", dir="/tmp"))
+    agent = new_agent(pod_images, extra_config=f'[cni]\nbin_dirs = ["{empty}"]', own_netns=True)
+    try:
+        yield agent
+    finally:
+        agent.cleanup()
+        empty.rmdir()
+
+
+def test_check_fails_naming_missing_cni_plugins_and_what_to_install(
+    no_plugins_agent: PodAgent,
+) -> None:
+    r = check(no_plugins_agent, "--json")
+    checks = {c["name"]: c for c in json.loads(r.stdout)["checks"]}
+    assert checks["pod under runc starts and exits 0"]["ok"] is True
+    empty = no_plugins_agent.config.read_text().split('bin_dirs = ["')[1].split('"')[0]
+    # Found out from CRI's loaded networks, before any pod: CRI could not tear the
+    # network of such a pod down, and would keep its sandbox.
+    for name in (RUNC_NET, RUNSC_NET):
+        assert checks[name]["cause"] == (
+            "CNI plugins loopback, bridge, host-local, firewall, portmap of the networks CRI "
+            f"loaded are not in its plugin directories ({empty!r}): install them (Debian: "
+            "apt-get install containernetworking-plugins, or scripts/setup) or set "
+            "[cni] bin_dirs to where they are"
+        )
+    assert r.returncode == 1
+    assert no_plugins_agent.client.sandbox_ids() == []
+    # The agent said so at start, naming what the default network needs.
+    said = (no_plugins_agent.base / "agent.err").read_text().splitlines()[0]
+    assert said == (
+        "node-containerd: warning: CNI plugins bridge, host-local, firewall, portmap, loopback "
+        f"are not in {empty!r}: pods with their own network namespace will not start; install "
+        "them (Debian: apt-get install containernetworking-plugins) or set [cni] bin_dirs"
+    )

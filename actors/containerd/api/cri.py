@@ -2,7 +2,8 @@
 
 `CriClient` talks `runtime.v1` (`messages.cri.runtime.v1`) to containerd's CRI
 plugin on containerd's own socket. `PodRun` is one pod: a sandbox with the host's
-network (no CNI needed), one container from an image, its log under a directory
+network (no CNI needed) or, with `own_network`, a network namespace of its own
+(set up by CRI with CNI), one container from an image, its log under a directory
 of the caller's. Every wait has a deadline; `PodRun.remove` stops and removes the
 sandbox (and so its containers) and is safe to call in any state, more than once.
 """
@@ -56,6 +57,13 @@ class CriClient:
         assert isinstance(reply, cri.VersionResponse)
         return reply
 
+    def status(self, verbose: bool = False) -> cri.StatusResponse:
+        """The runtime's conditions (`RuntimeReady`, `NetworkReady`); `verbose` adds
+        CRI's `info` (its config, and as `cniconfig` the CNI networks it loaded)."""
+        reply = _rpc("Status", self.runtime.Status, cri.StatusRequest(verbose=verbose), 10)
+        assert isinstance(reply, cri.StatusResponse)
+        return reply
+
     def image_present(self, ref: str) -> bool:
         """Whether the image `ref` is in CRI's namespace (`k8s.io`)."""
         request = cri.ImageStatusRequest(image=cri.ImageSpec(image=ref))
@@ -69,12 +77,25 @@ class CriClient:
         assert isinstance(reply, cri.ListPodSandboxResponse)
         return [s.id for s in reply.items]
 
+    def sandbox_named(self, name: str) -> str:
+        """The ID of the sandbox whose metadata name is `name`; "" when there is none."""
+        reply = _rpc("ListPodSandbox", self.runtime.ListPodSandbox, cri.ListPodSandboxRequest(), 10)
+        assert isinstance(reply, cri.ListPodSandboxResponse)
+        return next((s.id for s in reply.items if s.metadata.name == name), "")
+
     def container_status(self, container_id: str) -> cri.ContainerStatus:
         """A container's CRI status."""
         request = cri.ContainerStatusRequest(container_id=container_id)
         reply = _rpc("ContainerStatus", self.runtime.ContainerStatus, request, self.timeout)
         assert isinstance(reply, cri.ContainerStatusResponse)
         return reply.status
+
+    def sandbox_ip(self, sandbox_id: str) -> str:
+        """The pod's IP address from CNI; "" for a host-network pod."""
+        request = cri.PodSandboxStatusRequest(pod_sandbox_id=sandbox_id)
+        reply = _rpc("PodSandboxStatus", self.runtime.PodSandboxStatus, request, self.timeout)
+        assert isinstance(reply, cri.PodSandboxStatusResponse)
+        return str(reply.status.network.ip)
 
     def sandbox_ready(self, sandbox_id: str) -> bool:
         """Whether the sandbox is SANDBOX_READY."""
@@ -96,14 +117,16 @@ class PodRun:
     log_dir: Path
     #: The pod's name; unique by default.
     name: str = field(default_factory=lambda: f"nc-{uuid.uuid4().hex[:10]}")
+    #: A network namespace of its own (CRI sets it up with CNI); False: the host's.
+    own_network: bool = False
     #: Set by `start_sandbox`.
     sandbox_id: str = ""
     #: Set by `start_container` (the last container started).
     container_id: str = ""
 
     def config(self) -> cri.PodSandboxConfig:
-        """The sandbox config: host network, host PID namespace off, its log dir."""
-        namespaces = cri.NamespaceOption(network=cri.NODE)
+        """The sandbox config: the host's network or its own, its log dir."""
+        namespaces = cri.NamespaceOption(network=cri.POD if self.own_network else cri.NODE)
         return cri.PodSandboxConfig(
             metadata=cri.PodSandboxMetadata(name=self.name, uid=self.name, namespace="nc-check"),
             log_directory=str(self.log_dir),
@@ -113,14 +136,25 @@ class PodRun:
         )
 
     def start_sandbox(self) -> str:
-        """RunPodSandbox; returns the sandbox ID."""
+        """RunPodSandbox; returns the sandbox ID.
+
+        When it fails, CRI may keep the sandbox (NOTREADY: e.g. its network could not be
+        torn down); its ID is then taken, so that `remove` removes it too.
+        """
         request = cri.RunPodSandboxRequest(config=self.config(), runtime_handler=self.handler)
-        reply = _rpc(
-            f"RunPodSandbox under {self.handler!r}",
-            self.client.runtime.RunPodSandbox,
-            request,
-            self.client.timeout,
-        )
+        try:
+            reply = _rpc(
+                f"RunPodSandbox under {self.handler!r}",
+                self.client.runtime.RunPodSandbox,
+                request,
+                self.client.timeout,
+            )
+        except CriError:
+            try:
+                self.sandbox_id = self.client.sandbox_named(self.name)
+            except CriError:
+                pass  # the first error is the one to report
+            raise
         assert isinstance(reply, cri.RunPodSandboxResponse)
         self.sandbox_id = reply.pod_sandbox_id
         return self.sandbox_id

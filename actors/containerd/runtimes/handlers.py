@@ -12,20 +12,26 @@ containerd's defaults outside it:
   the tmpfs of its chroot there; see `actors.containerd.runtimes.runsc.access`);
 * `<state>/runsc/launcher`: the launcher the `runsc` handler's shim runs as
   its runc (`actors.containerd.runtimes.runsc.launcher`);
-* `<state>/cni/net.d`: the CNI config directory, which containerd's CRI plugin
-  would otherwise create as `/etc/cni/net.d`.
+* `[cni] conf_dir` (default `<state>/cni/net.d`): the CNI config directory,
+  which containerd's CRI plugin would otherwise create as `/etc/cni/net.d`;
+* `[cni] bin_dirs`: the CNI plugin directories containerd searches
+  (`actors.containerd.runtimes.cni.cni_search_dirs`), instead of its
+  `/opt/cni/bin` only.
 
-Pure: the containerd version and whether the agent may lower OOM scores are
-parameters (`containerd_version`, `may_lower_oom_score` do that I/O).
+Pure: the containerd version, whether the agent may lower OOM scores and which
+directories exist are parameters (`containerd_version`, `may_lower_oom_score` and
+`os.path.isdir` do that I/O).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from actors.config.schema import AgentConfig
 from actors.containerd.core.version import ContainerdVersion
+from actors.containerd.runtimes.cni import cni_search_dirs
 
 __all__ = [
     "CRI_SNAPSHOTTER",
@@ -93,6 +99,9 @@ class PodRuntimeSettings:
     runtimes: tuple[CriRuntime, ...]
     #: CNI's config directory (read by CRI, created if missing).
     cni_conf_dir: Path
+    #: CNI's plugin directories, searched in order: one for a containerd that
+    #: reads a single `bin_dir` (before 2.1).
+    cni_bin_dirs: tuple[Path, ...]
     #: True when containerd may not lower oom_score_adj (no CAP_SYS_RESOURCE): CRI
     #: then keeps the pods' scores at or above its own instead of failing them.
     restrict_oom_score_adj: bool
@@ -118,13 +127,18 @@ def pod_runtime_settings(
     *,
     version: ContainerdVersion | None = None,
     may_lower_oom: bool = True,
+    is_dir: Callable[[Path], bool] = lambda _: False,
 ) -> PodRuntimeSettings:
     """The CRI settings of a generated config.
 
     Args:
         cfg: the agent's config.
-        version: containerd's release, for the default sandbox image.
+        version: containerd's release, for the default sandbox image and the
+            layout of CNI's plugin directories.
         may_lower_oom: whether containerd may write negative oom_score_adj values.
+        is_dir: whether a path is an existing directory (`os.path.isdir`): a
+            containerd that reads one CNI plugin directory gets the first of
+            `[cni] bin_dirs` that exists. The default says none does (the first).
     """
     runtimes = [CriRuntime(name="runc", root=cfg.state_dir / "runc")]
     if cfg.runsc.binary is not None:
@@ -134,7 +148,8 @@ def pod_runtime_settings(
         sandbox_image=cfg.cri.sandbox_image or default_sandbox_image(version),
         default_runtime=cfg.cri.default_runtime,
         runtimes=tuple(runtimes),
-        cni_conf_dir=cfg.state_dir / "cni" / "net.d",
+        cni_conf_dir=cfg.cni.conf_dir,
+        cni_bin_dirs=cni_search_dirs(cfg.cni.bin_dirs, version, is_dir),
         restrict_oom_score_adj=not may_lower_oom,
     )
 

@@ -29,6 +29,8 @@ What it does, and nothing else:
   `/dev/null`), records its pid as `<runsc root>/<id>.waiter`, and `start`
   runs runsc with those three descriptors, reopened through `/proc/<pid>/fd`.
   The waiter's copies close when it exits, right after the container.
+* A container created but never started is killed as runc kills one:
+  runsc refuses to signal it, so the launcher force-deletes it (`_kill`).
 * A host-network pod (its spec has no `network` namespace) gets runsc's
   `--network=host` unless the configured flags choose a `--network` already:
   gVisor refuses its own network stack in the host's network namespace. runsc sets
@@ -233,8 +235,20 @@ def _kill(prefix: list[str], sub: list[str]) -> int:
     says `container not running`; runsc says `sandbox is not running` or
     `... is not running` instead, and the shim would then fail the sandbox's exit
     handling for ever.
+
+    runc kills a container that was created but never started; runsc refuses to
+    signal one (`cannot signal container ... in state created`), so a sandbox whose
+    `start` failed (e.g. runsc refusing its network) could never be stopped, and its
+    gofer and sandbox processes would stay. Such a kill is `runsc delete --force`,
+    which ends them; the shim's later `delete` of the container then finds it gone,
+    which it accepts.
     """
     done = subprocess.run([*prefix, "kill", *sub], capture_output=True, text=True)
+    ids = [a for a in sub if not a.startswith("-")]
+    if done.returncode != 0 and "in state created" in done.stderr and ids:
+        done = subprocess.run(
+            [*prefix, "delete", "--force", ids[0]], capture_output=True, text=True
+        )
     sys.stdout.write(done.stdout)
     if done.returncode != 0 and "not running" in done.stderr + done.stdout:
         sys.stderr.write("container not running\n")

@@ -94,6 +94,11 @@ class RuntimeServiceStub:
                 request_serializer=messages_dot_cri_dot_runtime_dot_v1_dot_api__pb2.ContainerStatusRequest.SerializeToString,
                 response_deserializer=messages_dot_cri_dot_runtime_dot_v1_dot_api__pb2.ContainerStatusResponse.FromString,
                 _registered_method=True)
+        self.Status = channel.unary_unary(
+                '/runtime.v1.RuntimeService/Status',
+                request_serializer=messages_dot_cri_dot_runtime_dot_v1_dot_api__pb2.StatusRequest.SerializeToString,
+                response_deserializer=messages_dot_cri_dot_runtime_dot_v1_dot_api__pb2.StatusResponse.FromString,
+                _registered_method=True)
 
 
 class RuntimeServiceServicer:
@@ -171,6 +176,12 @@ class RuntimeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Status(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RuntimeServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -233,6 +244,11 @@ def add_RuntimeServiceServicer_to_server(servicer, server):
                     servicer.ContainerStatus,
                     request_deserializer=messages_dot_cri_dot_runtime_dot_v1_dot_api__pb2.ContainerStatusRequest.FromString,
                     response_serializer=messages_dot_cri_dot_runtime_dot_v1_dot_api__pb2.ContainerStatusResponse.SerializeToString,
+            ),
+            'Status': grpc.unary_unary_rpc_method_handler(
+                    servicer.Status,
+                    request_deserializer=messages_dot_cri_dot_runtime_dot_v1_dot_api__pb2.StatusRequest.FromString,
+                    response_serializer=messages_dot_cri_dot_runtime_dot_v1_dot_api__pb2.StatusResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -559,6 +575,33 @@ class RuntimeService:
             '/runtime.v1.RuntimeService/ContainerStatus',
             messages_dot_cri_dot_runtime_dot_v1_dot_api__pb2.ContainerStatusRequest.SerializeToString,
             messages_dot_cri_dot_runtime_dot_v1_dot_api__pb2.ContainerStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Status(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/runtime.v1.RuntimeService/Status',
+            messages_dot_cri_dot_runtime_dot_v1_dot_api__pb2.StatusRequest.SerializeToString,
+            messages_dot_cri_dot_runtime_dot_v1_dot_api__pb2.StatusResponse.FromString,
             options,
             channel_credentials,
             insecure,
