@@ -31,6 +31,7 @@ from actors.supervisor.core.policy import PolicyRule, RestartPolicy
 
 CONTAINERD = shutil.which("containerd") or "containerd"
 RUNSC = shutil.which("runsc")
+CATATONIT = shutil.which("catatonit")
 
 
 def profile_rules() -> tuple[PolicyRule, ...]:
@@ -86,6 +87,7 @@ def expected_default(state: Path, source: str = DEFAULT_SOURCE) -> AgentConfig:
         log=LogSection(stderr=True, json_file=None, min_severity="INFO"),
         control=ControlSection(socket=state / "control.sock"),
         metrics=MetricsSection(enabled=False, host="127.0.0.1", port=9464),
+        cri=CriSection(pause_binary=CATATONIT),
         policies=profile_rules(),
     )
 
@@ -167,6 +169,7 @@ def test_default_toml_documents_every_key_with_the_schema_defaults() -> None:
         "runsc.mode": "0600",
         "runsc.pipe_size": "1MiB",
         "runsc.binary": "runsc",
+        "cri.pause_binary": "catatonit",
         "runsc.flags": [],
         "containerd.ready_timeout": "30s",
         "containerd.liveness_interval": "5s",
