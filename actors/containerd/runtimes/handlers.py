@@ -118,6 +118,7 @@ def pod_runtime_settings(
     *,
     version: ContainerdVersion | None = None,
     may_lower_oom: bool = True,
+    sandbox_image: str | None = None,
 ) -> PodRuntimeSettings:
     """The CRI settings of a generated config.
 
@@ -125,13 +126,16 @@ def pod_runtime_settings(
         cfg: the agent's config.
         version: containerd's release, for the default sandbox image.
         may_lower_oom: whether containerd may write negative oom_score_adj values.
+        sandbox_image: the sandbox image the agent chose (`actors.agent.sandbox`: its
+            own built-in image by default); None: `[cri] sandbox_image`, else
+            containerd's default for `version`.
     """
     runtimes = [CriRuntime(name="runc", root=cfg.state_dir / "runc")]
     if cfg.runsc.binary is not None:
         paths = runsc_paths(cfg)
         runtimes.append(CriRuntime(name="runsc", binary_name=paths.launcher, root=paths.root))
     return PodRuntimeSettings(
-        sandbox_image=cfg.cri.sandbox_image or default_sandbox_image(version),
+        sandbox_image=sandbox_image or cfg.cri.sandbox_image or default_sandbox_image(version),
         default_runtime=cfg.cri.default_runtime,
         runtimes=tuple(runtimes),
         cni_conf_dir=cfg.state_dir / "cni" / "net.d",
