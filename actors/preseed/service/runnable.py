@@ -30,8 +30,10 @@ owner of the record, one queue, never two imports of one file at once.
 from __future__ import annotations
 
 import concurrent.futures
+import logging
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -76,8 +78,8 @@ def _import_built(
     client: ContainerdClient,
     spec: PreseedSpec,
     options: ImportOptions,
-    log: Any,
-    on_result: Any,
+    log: logging.Logger,
+    on_result: Callable[[ImportResult], None],
 ) -> str | None:
     """Imports the sandbox image the agent built, if any; the error text if that failed."""
     if spec.built_sandbox is None:
