@@ -39,11 +39,12 @@ import grpc
 
 from actors.agent.check_network import check_own_network, own_network_check_name
 from actors.agent.control.wire import channel_target
+from actors.agent.sandbox import SandboxImageError, pause_archive, sandbox_image_name
 from actors.config.schema import AgentConfig
 from actors.containerd.api.cri import CriClient, CriError, PodRun
 from actors.containerd.core.dns import RUNSC_DN
 from actors.containerd.core.version import ContainerdVersion
-from actors.containerd.runtimes.handlers import default_sandbox_image, pod_runtime_settings
+from actors.containerd.runtimes.handlers import pod_runtime_settings
 from actors.exit_codes import ExitCode
 from messages.control import control_pb2 as control
 from messages.control import control_pb2_grpc as control_grpc
@@ -136,12 +137,26 @@ def _runsc_lines_arrive(socket: Path, sandbox_id: str) -> None:
             time.sleep(0.2)
 
 
-def _image_present(client: CriClient, image: str, preseed_dir: Path) -> None:
-    if not client.image_present(image):
-        raise _Failed(
-            f"not in containerd's namespace 'k8s.io'; preseed it: put its image tarball "
-            f"into {str(preseed_dir / 'k8s.io')!r} and restart the agent"
+def _image_present(client: CriClient, image: str, cfg: AgentConfig) -> None:
+    if client.image_present(image):
+        return
+    if cfg.cri.sandbox_image or not cfg.containerd.generate_config:
+        how = "put its image tarball"
+    elif cfg.cri.pause_binary is None:
+        how = (
+            "install catatonit (Debian: apt-get install catatonit), so that the agent builds "
+            "its own, or put the image's tarball"
         )
+    else:
+        raise _Failed(
+            f"not in containerd's namespace 'k8s.io'; the agent builds it into "
+            f"{str(pause_archive(cfg))!r} and imports it at start: see "
+            "`node-containerd logs root.containerd.preseed`, and restart the agent"
+        )
+    raise _Failed(
+        f"not in containerd's namespace 'k8s.io'; preseed it: {how} "
+        f"into {str(cfg.preseed.dir / 'k8s.io')!r} and restart the agent"
+    )
 
 
 def _check_names(cfg: AgentConfig) -> list[str]:
@@ -182,20 +197,18 @@ def run_checks(cfg: AgentConfig, image: str | None = None) -> list[CheckResult]:
     client = CriClient(address)
     try:
         answered, version = _attempt(f"containerd answers on {str(address)!r}", client.version)
+        rest = ["the sandbox image is present", *_check_names(cfg)]
         if version is None:
-            rest = ["the sandbox image is present", *_check_names(cfg)]
             return [
                 answered,
                 *(CheckResult(n, "containerd does not answer (see above)") for n in rest),
             ]
-        sandbox_image = cfg.cri.sandbox_image or default_sandbox_image(
-            ContainerdVersion.find(version.runtime_version)
-        )
+        try:
+            sandbox_image = sandbox_image_name(cfg, ContainerdVersion.find(version.runtime_version))
+        except SandboxImageError as e:
+            return [answered, *(CheckResult(n, str(e)) for n in rest)]
         name = f"sandbox image {sandbox_image!r} is present"
-        results = [
-            answered,
-            _attempt(name, _image_present, client, sandbox_image, cfg.preseed.dir)[0],
-        ]
+        results = [answered, _attempt(name, _image_present, client, sandbox_image, cfg)[0]]
         log_dir = Path(tempfile.mkdtemp(prefix="check-", dir=cfg.state_dir / "run"))
         try:
             for runtime in pod_runtime_settings(cfg).runtimes:

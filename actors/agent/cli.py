@@ -12,6 +12,7 @@ grpc nor pykka:
     preseed       } loaded only when one of them is the command
     config        here: default, check
     check         actors.agent.check.cmd_check(args, cfg)
+    image         actors.agent.images.cmd_build_pause(args) (`image build-pause`)
 
 Every handler gets the parsed `argparse.Namespace` and returns an exit code. A
 subparser names its handler with `set_defaults(handler=...)` (or `func=...`,
@@ -134,6 +135,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     _add_preseed(commands, load=command in _PRESEED_COMMANDS)
     _add_config(commands)
     _add_check(commands)
+    _add_image(commands)
     return parser
 
 
@@ -360,6 +362,42 @@ def _add_check(commands: Any) -> None:
     p.set_defaults(handler=_cmd_check)
 
 
+def _add_image(commands: Any) -> None:
+    p = _sub(
+        commands,
+        "image",
+        "build the node's own sandbox image as a tarball",
+        "Images the node makes itself.",
+        epilog="exit codes:\n  0    ok\n  1    the command failed\n  2    bad usage",
+    )
+    actions = p.add_subparsers(title="actions", metavar="ACTION")
+    b = _sub(
+        actions,
+        "build-pause",
+        "write the sandbox image the agent builds, as an OCI tarball",
+        'Write the sandbox ("pause") image the agent builds at every start: one layer\n'
+        "holding the pause binary (catatonit) as /pause, entrypoint `/pause -P`, named\n"
+        "localhost/node-containerd/pause:<its version>. The same binary gives the same\n"
+        "bytes on every machine. Copy it into another node's <state>/preseed/k8s.io/ and\n"
+        "set that node's [cri] sandbox_image to the name printed.",
+        epilog="exit codes:\n  0    ok\n  1    no pause binary, or the file cannot be written",
+    )
+    b.add_argument(
+        "--binary",
+        metavar="PATH",
+        default=None,
+        help="the static pause binary (default: catatonit, looked up on PATH)",
+    )
+    b.add_argument(
+        "--output",
+        metavar="FILE",
+        default="pause.tar",
+        help="where to write the tarball (default: pause.tar; - for stdout)",
+    )
+    b.set_defaults(handler=_cmd_build_pause)
+    p.set_defaults(handler=lambda args: _usage_error(p, "an action is required"))
+
+
 def _config_option(p: argparse.ArgumentParser, text: str) -> None:
     p.add_argument("--config", metavar="FILE", default=None, help=text)
 
@@ -468,6 +506,12 @@ def _cmd_check(args: argparse.Namespace) -> int:
     from actors.agent.check import cmd_check
 
     return int(cmd_check(args, cfg))
+
+
+def _cmd_build_pause(args: argparse.Namespace) -> int:
+    from actors.agent.images import cmd_build_pause
+
+    return int(cmd_build_pause(args))
 
 
 def _cmd_config_default(args: argparse.Namespace) -> int:

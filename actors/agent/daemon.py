@@ -1,16 +1,17 @@
 """`node-containerd run`: the agent in the foreground.
 
-Order of start-up: state directories (0700), the generated containerd
-config and the default CNI network (`prepare_network`); the log tree and its
-sinks (stderr with syslog priorities when it is the journal); metrics (if
-enabled); the systemd notifier (if `NOTIFY_SOCKET` is set); the supervision
-tree; the control socket; the metrics endpoint; then the root runnable. One
-`ExitStack` stops them in reverse order, however the run ends. SIGTERM or
-SIGINT sends `STOPPING=1` and shuts the tree down gracefully (every node is
-cancelled, children first, each SIGKILLed after its grace period) and the agent
-exits 0. A failure that escalates past the root (restart intensity reached at
-the root) stops the tree too, and the agent exits 1 with the reason on stderr
-and in systemd's status, so the init system sees it.
+Order of start-up: the state directory's lock (`state_lock`), state directories
+(0700), the built-in sandbox image's tarball (`actors.agent.sandbox`), the
+generated containerd config and the default CNI network (`prepare_network`); the
+log tree and its sinks (stderr with syslog priorities when it is the journal);
+metrics (if enabled); the systemd notifier (if `NOTIFY_SOCKET` is set); the
+supervision tree; the control socket; the metrics endpoint; then the root
+runnable. One `ExitStack` stops them in reverse order, however the run ends.
+SIGTERM or SIGINT sends `STOPPING=1` and shuts the tree down gracefully (every
+node is cancelled, children first, each SIGKILLed after its grace period) and
+the agent exits 0. A failure that escalates past the root (restart intensity
+reached at the root) stops the tree too, and the agent exits 1 with the reason
+on stderr and in systemd's status, so the init system sees it.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from types import FrameType
 
 from actors.agent.metrics import LOG_BYTES, Metrics
 from actors.agent.root import root_spec
+from actors.agent.sandbox import USER_CONFIG, SandboxChoice, SandboxImageError, prepare_sandbox
 from actors.agent.state_lock import StateDirLocked, StateLock
 from actors.agent.systemd.notifier import SystemdNotifier
 from actors.agent.systemd.sdnotify import NotifySender, NotifyUnsupported, take_environment
@@ -72,15 +74,19 @@ def _mkdir_private(path: Path) -> None:
     os.chmod(path, 0o700)
 
 
-def prepare_state(cfg: AgentConfig) -> None:
-    """Create the state directories, write the generated containerd config and its
-    default CNI network (`prepare_network`).
+def prepare_state(cfg: AgentConfig) -> SandboxChoice:
+    """Create the state directories, the built-in sandbox image, the containerd config
+    and its default CNI network (`prepare_network`).
+
+    Returns:
+        CRI's sandbox image, and the tarball of the one built (`actors.agent.sandbox`).
 
     Raises:
         AgentError: a directory or file could not be made (full disk, permissions),
             naming the path and the cause.
     """
     where: Path = cfg.state_dir
+    sandbox = USER_CONFIG
     try:
         for where in (
             cfg.state_dir,
@@ -102,15 +108,20 @@ def prepare_state(cfg: AgentConfig) -> None:
             where = cfg.containerd.config
             # The binary says which containerd it is: its config layout and defaults.
             version = containerd_version(cfg.containerd.binary)
+            # The node's own sandbox image, whose name CRI's config gives.
+            sandbox = prepare_sandbox(runtimes_cfg, version)
             pods = pod_runtime_settings(
                 runtimes_cfg,
                 version=version,
                 may_lower_oom=may_lower_oom_score(),
                 is_dir=os.path.isdir,
+                sandbox_image=sandbox.name,
             )
             write_containerd_config(runtimes_cfg, pods, version)
             where = cfg.cni.conf_dir
             prepare_network(cfg, pods.cni_bin_dirs)
+    except SandboxImageError as e:
+        raise AgentError(str(e)) from e
     except ContainerdVersionError as e:
         raise AgentError(f"cannot write the containerd config {str(where)!r}: {e}") from e
     except OSError as e:
@@ -118,6 +129,7 @@ def prepare_state(cfg: AgentConfig) -> None:
         raise AgentError(
             f"cannot prepare the state directory: {str(e.filename or where)!r}: {e.strerror or e}"
         ) from e
+    return sandbox
 
 
 def prepare_network(cfg: AgentConfig, searched: tuple[Path, ...]) -> None:
@@ -257,7 +269,7 @@ def run_agent(cfg: AgentConfig) -> int:
 
 def _run_locked(cfg: AgentConfig) -> int:
     """`run_agent` once this process holds the state directory's lock."""
-    prepare_state(cfg)
+    sandbox = prepare_state(cfg)
     tree = LogTree()
     for pattern, fmt in cfg.log.parse.items():
         tree.set_parse(pattern, ParseFormat(fmt))
@@ -272,7 +284,7 @@ def _run_locked(cfg: AgentConfig) -> int:
         if notifier is not None:
             observers.append(notifier.observe_state)
         supervisor = Supervisor(
-            root_spec(cfg),
+            root_spec(cfg, sandbox),
             metric_sink=metrics.add if metrics is not None else None,
             log_bytes=_log_bytes_counter(metrics) if metrics is not None else None,
             policies=cfg.policy_set(),

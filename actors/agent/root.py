@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from actors.agent.sandbox import SandboxChoice
 from actors.config.schema import AgentConfig
 from actors.containerd.core.dns import CONTAINERD_DN, CONTAINERD_NAME
 from actors.containerd.core.spec import ContainerdSpec, PreseedSpec
@@ -45,19 +46,37 @@ class RootSpec:
 
 
 def sandbox_image(cfg: AgentConfig) -> str | None:
-    """CRI's sandbox image in the generated config (`[cri] sandbox_image`, else
-    containerd's default for its version); None with the user's own containerd config."""
+    """CRI's sandbox image when none was built (`[cri] sandbox_image`, else containerd's
+    default for its version); None with the user's own containerd config."""
     if not cfg.containerd.generate_config:
         return None
     version = containerd_version_or_none(cfg.containerd.binary)
     return cfg.cri.sandbox_image or default_sandbox_image(version)
 
 
-def preseed_spec(cfg: AgentConfig) -> PreseedSpec | None:
-    """The spec of `root.containerd.preseed`; None when `[preseed] enabled` is off."""
+def _unbuilt(cfg: AgentConfig) -> SandboxChoice:
+    """The sandbox choice when the caller built nothing (tools and tests that start no agent)."""
+    missing = cfg.containerd.generate_config and not cfg.cri.sandbox_image
+    return SandboxChoice(
+        name=sandbox_image(cfg),
+        built=None,
+        pause_missing=missing and cfg.cri.pause_binary is None,
+    )
+
+
+def preseed_spec(cfg: AgentConfig, sandbox: SandboxChoice | None = None) -> PreseedSpec | None:
+    """The spec of `root.containerd.preseed`; None when `[preseed] enabled` is off.
+
+    Args:
+        cfg: the agent's config.
+        sandbox: CRI's sandbox image as `prepare_state` chose (and built) it; None: as
+            if nothing was built (`[cri] sandbox_image`, else containerd's default).
+    """
     p = cfg.preseed
     if not p.enabled:
         return None
+    if sandbox is None:
+        sandbox = _unbuilt(cfg)
     return PreseedSpec(
         address=str(cfg.containerd.address),
         dir=str(p.dir),
@@ -71,12 +90,15 @@ def preseed_spec(cfg: AgentConfig) -> PreseedSpec | None:
         unpack=p.unpack,
         parallel=p.parallel,
         snapshotter=CRI_SNAPSHOTTER,
-        sandbox_image=sandbox_image(cfg),
+        sandbox_image=sandbox.name,
+        built_sandbox=sandbox.built,
+        pause_missing=sandbox.pause_missing,
     )
 
 
-def containerd_spec(cfg: AgentConfig) -> ContainerdSpec:
-    """The spec of `root.containerd` (and, inside it, of its children)."""
+def containerd_spec(cfg: AgentConfig, sandbox: SandboxChoice | None = None) -> ContainerdSpec:
+    """The spec of `root.containerd` (and, inside it, of its children); `sandbox` as for
+    `preseed_spec`."""
     c = cfg.containerd
     grace = cfg.policy_set().for_dn(CONTAINERD_DN).grace_period
     return ContainerdSpec(
@@ -95,13 +117,13 @@ def containerd_spec(cfg: AgentConfig) -> ContainerdSpec:
         liveness_interval=c.liveness_interval,
         liveness_timeout=c.liveness_timeout,
         liveness_failures=c.liveness_failures,
-        preseed=preseed_spec(cfg),
+        preseed=preseed_spec(cfg, sandbox),
     )
 
 
-def root_spec(cfg: AgentConfig) -> RunnableSpec:
-    """The root runnable of the agent's tree for `cfg`."""
-    spec = RootSpec(containerd=containerd_spec(cfg))
+def root_spec(cfg: AgentConfig, sandbox: SandboxChoice | None = None) -> RunnableSpec:
+    """The root runnable of the agent's tree for `cfg`; `sandbox` as for `preseed_spec`."""
+    spec = RootSpec(containerd=containerd_spec(cfg, sandbox))
     return RunnableSpec(target="actors.agent.root:run", args=spec_to_wire(spec))
 
 

@@ -186,7 +186,7 @@ def _load_text(
     search = f"{env.get('PATH', os.defpath)}:{containerd.path}"
     binary, platform, flags = read_runsc_runtime(chk, runsc_table, search)
     runsc = dataclasses.replace(runsc, binary=binary, platform=platform, flags=flags)
-    cri = read_cri(chk, section("cri"), runsc.binary)
+    cri = read_cri(chk, section("cri"), runsc.binary, search)
     cni = _cni(ctx, section("cni"))
     preseed = _preseed(ctx, section("preseed"))
     log = _log(ctx, section("log"))

@@ -9,6 +9,10 @@ runtimes add stay in one place. Rules:
 * `runsc.flags`: strings starting with `-`; the flags the launcher sets itself
   (debug and panic logs, `--root`, `--platform`) are refused there.
 * `cri.default_runtime`: `runc` or `runsc`.
+* `cri.pause_binary`: as `runsc.binary` — a name is looked up on the agent's
+  PATH, then on `containerd.path`; not found → no built-in sandbox image (not an
+  error: the agent then falls back to containerd's default and warns). A path must
+  be an executable file.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import shutil
 from collections.abc import Mapping
 from typing import Any
 
-from actors.config.schema import CriSection
+from actors.config.schema import PAUSE_BINARY, CriSection
 from actors.config.values import Checker
 
 __all__ = ["OWNED_FLAGS", "RUNTIMES", "read_cri", "read_runsc_runtime"]
@@ -31,26 +35,38 @@ OWNED_FLAGS = ("--debug-log", "--panic-log", "--debug", "--root", "--platform")
 _PLATFORM = re.compile(r"[a-z0-9_-]{1,32}")
 
 
+def _optional_binary(
+    chk: Checker, key: str, value: object, package: str, search_path: str
+) -> str | None:
+    """An optional binary's key: its absolute path, or None when a name is not found.
+
+    Args:
+        chk: the checker problems go to.
+        key: the dotted key, e.g. `runsc.binary`.
+        value: the key's value (its default when the file leaves it out).
+        package: Debian's package that has it, named in the error.
+        search_path: where a name is looked up.
+    """
+    name = chk.string(key, value, "", "a name or a path")
+    if "/" not in name:
+        found = shutil.which(name, path=search_path) if name else None
+        return os.path.abspath(found) if found else None
+    binary = os.path.abspath(name)
+    if not (os.path.isfile(binary) and os.access(binary, os.X_OK)):
+        chk.problem(
+            key,
+            f"{name!r} is not an executable file; install {package} "
+            f"(Debian: apt-get install {package}) or set {key} to its path",
+        )
+        return None
+    return binary
+
+
 def read_runsc_runtime(
     chk: Checker, t: Mapping[str, Any], search_path: str
 ) -> tuple[str | None, str, tuple[str, ...]]:
     """`[runsc]` binary, platform, flags: (absolute binary or None, platform, flags)."""
-    name = "runsc"
-    if "binary" in t:
-        name = chk.string("runsc.binary", t["binary"], name, "a name or a path")
-    binary: str | None
-    if "/" in name:
-        binary = os.path.abspath(name)
-        if not (os.path.isfile(binary) and os.access(binary, os.X_OK)):
-            chk.problem(
-                "runsc.binary",
-                f"{name!r} is not an executable file; install runsc "
-                "(Debian: apt-get install runsc) or set runsc.binary to its path",
-            )
-            binary = None
-    else:
-        found = shutil.which(name, path=search_path)
-        binary = os.path.abspath(found) if found else None
+    binary = _optional_binary(chk, "runsc.binary", t.get("binary", "runsc"), "runsc", search_path)
     platform = ""
     if "platform" in t:
         platform = chk.string("runsc.platform", t["platform"], "", "a runsc platform name")
@@ -87,8 +103,10 @@ def _flags(chk: Checker, value: object) -> tuple[str, ...]:
     return tuple(out)
 
 
-def read_cri(chk: Checker, t: Mapping[str, Any], runsc_binary: str | None) -> CriSection:
-    """`[cri]`: the default runtime handler and the sandbox image."""
+def read_cri(
+    chk: Checker, t: Mapping[str, Any], runsc_binary: str | None, search_path: str
+) -> CriSection:
+    """`[cri]`: the default runtime handler, the sandbox image and the pause binary."""
     default = CriSection()
     runtime = default.default_runtime
     if "default_runtime" in t:
@@ -117,4 +135,7 @@ def read_cri(chk: Checker, t: Mapping[str, Any], runsc_binary: str | None) -> Cr
         if image != image.strip() or any(c.isspace() for c in image):
             chk.problem("cri.sandbox_image", f"{image!r} is not an image reference")
             image = default.sandbox_image
-    return CriSection(default_runtime=runtime, sandbox_image=image)
+    pause = _optional_binary(
+        chk, "cri.pause_binary", t.get("pause_binary", PAUSE_BINARY), "catatonit", search_path
+    )
+    return CriSection(default_runtime=runtime, sandbox_image=image, pause_binary=pause)

@@ -25,6 +25,7 @@ from actors.supervisor.core.severity import Severity
 __all__ = [
     "DEFAULT_STATE_DIR",
     "DERIVED_PATHS",
+    "PAUSE_BINARY",
     "POLICY_KEYS",
     "SECTION_KEYS",
     "PARSE_FORMATS",
@@ -49,6 +50,10 @@ DEFAULT_STATE_DIR = ".node-containerd"
 
 #: The environment variable naming the state directory when the config does not.
 STATE_ENV = "NODE_CONTAINERD_STATE"
+
+#: `[cri] pause_binary` when the config names none: Debian's catatonit, a static binary
+#: whose `-P` mode is a pause process.
+PAUSE_BINARY = "catatonit"
 
 #: Longest path of a unix socket, in bytes: `sun_path` is 108 bytes with its NUL.
 UNIX_PATH_MAX = 107
@@ -112,7 +117,7 @@ SECTION_KEYS: Mapping[str, tuple[str, ...]] = MappingProxyType(
             "liveness_failures",
         ),
         "runsc": ("fifo", "mode", "pipe_size", "binary", "platform", "flags"),
-        "cri": ("default_runtime", "sandbox_image"),
+        "cri": ("default_runtime", "sandbox_image", "pause_binary"),
         "cni": ("bin_dirs", "conf_dir", "subnet"),
         "preseed": (
             "enabled",
@@ -208,8 +213,14 @@ class CriSection:
 
     #: The runtime handler of pods that name none: `runc` or `runsc`.
     default_runtime: str = "runc"
-    #: The pod sandbox ("pause") image; "" → containerd's own default for its version.
+    #: The pod sandbox ("pause") image; "" → the image the agent builds from
+    #: `pause_binary` (`actors.images.pause`), or containerd's own default for its
+    #: version when no pause binary is found.
     sandbox_image: str = ""
+    #: The static pause binary the built-in sandbox image is made of, absolute; None
+    #: when `[cri] pause_binary` names one that is not found (its default,
+    #: `PAUSE_BINARY`, is looked up on PATH, then on `containerd.path`).
+    pause_binary: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

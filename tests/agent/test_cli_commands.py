@@ -56,6 +56,7 @@ def test_help_lists_every_command_the_environment_and_the_exit_codes(env: dict[s
         "    import    ",
         "    preseed   ",
         "    config    print the default config, or check a config file",
+        "    image     build the node's own sandbox image as a tarball",
         "  NODE_CONTAINERD_STATE  the state directory when the config names none",
         "  2    bad usage or a bad config file; nothing was started",
         "  3    the agent is not running (no control socket, or nobody listens on it)",
@@ -65,7 +66,17 @@ def test_help_lists_every_command_the_environment_and_the_exit_codes(env: dict[s
 
 @pytest.mark.parametrize(
     "command",
-    ["run", "status", "logs", "restart", "config", "config default", "config check"],
+    [
+        "run",
+        "status",
+        "logs",
+        "restart",
+        "config",
+        "config default",
+        "config check",
+        "image",
+        "image build-pause",
+    ],
 )
 def test_every_command_has_its_own_help(command: str, env: dict[str, str]) -> None:
     r = cli(*command.split(), "--help", env=env)
@@ -126,7 +137,7 @@ def test_no_command_is_a_usage_error(env: dict[str, str]) -> None:
         (
             ["frobnicate"],
             "argument COMMAND: invalid choice: 'frobnicate' (choose from "
-            "'run', 'status', 'logs', 'restart', 'import', 'preseed', 'config', 'check')",
+            "'run', 'status', 'logs', 'restart', 'import', 'preseed', 'config', 'check', 'image')",
         ),
     ],
 )

@@ -33,6 +33,7 @@ from actors.supervisor.core.severity import Severity
 
 CONTAINERD = shutil.which("containerd") or "containerd"
 RUNSC = shutil.which("runsc")
+CATATONIT = shutil.which("catatonit")
 
 
 def profile_rules() -> tuple[PolicyRule, ...]:
@@ -95,6 +96,7 @@ def expected_default(state: Path, source: str = DEFAULT_SOURCE) -> AgentConfig:
             write_default=True,
             subnet="10.213.0.0/24",
         ),
+        cri=CriSection(pause_binary=CATATONIT),
         policies=profile_rules(),
     )
 
@@ -177,6 +179,7 @@ def test_default_toml_documents_every_key_with_the_schema_defaults() -> None:
         "runsc.mode": "0600",
         "runsc.pipe_size": "1MiB",
         "runsc.binary": "runsc",
+        "cri.pause_binary": "catatonit",
         "runsc.flags": [],
         "containerd.ready_timeout": "30s",
         "containerd.liveness_interval": "5s",

@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from imagegen import small_image, write_oci_archive  # noqa: E402
 
 from actors.containerd.runtimes.runsc.access import named_grants  # noqa: E402
+from actors.images.pause import pause_image_name  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 CLI = [str(REPO / "bin" / "node-containerd")]
@@ -142,9 +143,12 @@ def test_the_default_profile_comes_up_with_containerd_healthy_and_images_preseed
         text=True,
         check=True,
     ).stdout.split()
-    # containerd's CRI plugin adds its own "sha256:<config digest>" reference in k8s.io.
-    assert IMAGE in out
-    assert [ref for ref in out if ref != IMAGE and not ref.startswith("sha256:")] == []
+    # containerd's CRI plugin adds its own "sha256:<config digest>" reference in k8s.io;
+    # the default profile adds the node's own sandbox image (built from catatonit).
+    catatonit = shutil.which("catatonit")
+    assert catatonit is not None, "catatonit: run scripts/setup"
+    expected = {IMAGE, pause_image_name(Path(catatonit))}
+    assert {ref for ref in out if not ref.startswith("sha256:")} == expected
 
 
 def test_the_control_socket_and_the_state_dir_are_private(agent):

@@ -53,16 +53,16 @@ def test_metrics_show_node_states_preseeded_images_and_log_bytes():
         deadline = time.monotonic() + 10
         while True:
             samples = _scrape(url)
-            if samples.get('node_containerd_preseed_images_total{namespace="k8s.io"}') or (
-                time.monotonic() > deadline
-            ):
+            # The node's own sandbox image (imported first) and the tarball's two.
+            imported = samples.get('node_containerd_preseed_images_total{namespace="k8s.io"}')
+            if imported == 3 or time.monotonic() > deadline:
                 break
             time.sleep(0.1)
         healthy = (
             'monogon_supervisor_dn_state_total{dn="root.containerd",state="NODE_STATE_HEALTHY"}'
         )
         assert samples[healthy] == 1
-        assert samples['node_containerd_preseed_images_total{namespace="k8s.io"}'] == 2
+        assert samples['node_containerd_preseed_images_total{namespace="k8s.io"}'] == 3
         assert samples['node_containerd_preseed_bytes_total{namespace="k8s.io"}'] > 0
         assert samples['node_containerd_log_bytes_total{dn="root.containerd"}'] > 1000
     finally:

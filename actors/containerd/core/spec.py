@@ -7,7 +7,8 @@ agent from its config (`actors.agent.root`), sent across the link with
 - `ContainerdSpec`: `root.containerd` (`actors.containerd.process:run`), holding its
   children's specs: `LogPumpSpec` is derived from it (`logpump_spec`), and
   `PreseedSpec` rides along, None when preseeding is off;
-- `PreseedSpec`: `root.containerd.preseed` (`actors.preseed.service.runnable:run`).
+- `PreseedSpec`: `root.containerd.preseed` (`actors.preseed.service.runnable:run`),
+  holding `BuiltImageSpec`, the sandbox image the agent built itself, when it did.
 
 Specs have no defaults and check no values: the config schema is the one place of
 defaults and `actors.config` the one place of checks; the wire codec checks types.
@@ -35,6 +36,7 @@ from actors.exit_status import describe_returncode as describe_exit
 
 __all__ = [
     "NOTIFY_SOCKET_NAME",
+    "BuiltImageSpec",
     "ContainerdSpec",
     "LogPumpSpec",
     "PreseedSpec",
@@ -47,6 +49,18 @@ __all__ = [
 
 #: File name of the private notify socket inside `ContainerdSpec.notify_dir`.
 NOTIFY_SOCKET_NAME = "containerd-notify.sock"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BuiltImageSpec:
+    """An image the agent built itself before the tree started: the sandbox image."""
+
+    #: Its name (`localhost/node-containerd/pause:0.1.7`).
+    name: str
+    #: Its OCI tarball in the state directory.
+    archive: str
+    #: The digest of its manifest: an image of that name with this target is left as it is.
+    digest: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -80,6 +94,13 @@ class PreseedSpec:
     #: CRI's sandbox image (imported first, always pinned; one WARNING after the
     #: initial pass if it is missing); None when unknown (the user's own config).
     sandbox_image: str | None
+    #: The sandbox image the agent built (`sandbox_image` is then its name): imported
+    #: into `k8s.io` and pinned before the preseed directory, unless it is there with
+    #: the same target; None when CRI's sandbox image is another one.
+    built_sandbox: BuiltImageSpec | None
+    #: True when `sandbox_image` is containerd's default only because no pause binary
+    #: was found (`[cri] pause_binary`): the missing-sandbox warning names what to install.
+    pause_missing: bool
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

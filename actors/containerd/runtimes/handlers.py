@@ -128,6 +128,7 @@ def pod_runtime_settings(
     version: ContainerdVersion | None = None,
     may_lower_oom: bool = True,
     is_dir: Callable[[Path], bool] = lambda _: False,
+    sandbox_image: str | None = None,
 ) -> PodRuntimeSettings:
     """The CRI settings of a generated config.
 
@@ -139,13 +140,16 @@ def pod_runtime_settings(
         is_dir: whether a path is an existing directory (`os.path.isdir`): a
             containerd that reads one CNI plugin directory gets the first of
             `[cni] bin_dirs` that exists. The default says none does (the first).
+        sandbox_image: the sandbox image the agent chose (`actors.agent.sandbox`: its
+            own built-in image by default); None: `[cri] sandbox_image`, else
+            containerd's default for `version`.
     """
     runtimes = [CriRuntime(name="runc", root=cfg.state_dir / "runc")]
     if cfg.runsc.binary is not None:
         paths = runsc_paths(cfg)
         runtimes.append(CriRuntime(name="runsc", binary_name=paths.launcher, root=paths.root))
     return PodRuntimeSettings(
-        sandbox_image=cfg.cri.sandbox_image or default_sandbox_image(version),
+        sandbox_image=sandbox_image or cfg.cri.sandbox_image or default_sandbox_image(version),
         default_runtime=cfg.cri.default_runtime,
         runtimes=tuple(runtimes),
         cni_conf_dir=cfg.cni.conf_dir,

@@ -6,6 +6,10 @@ It waits until containerd answers (checking for cancellation while it waits),
 then starts a `PreseedActor` (see `actors.preseed.service.actor`) on the preseed
 directory and blocks until the actor stops:
 
+- first, the sandbox image the agent built itself, if it did
+  (`PreseedSpec.built_sandbox`; see `actors.preseed.service.builtin`), is
+  imported into `k8s.io` and pinned, or found there already; a failure to do so
+  counts as a failure of the initial pass;
 - the initial pass imports every tarball (one log line per tarball naming its
   images and namespace, progress lines for large ones) and ends with the line
   `initial preseed finished: …`. That moment is the node's **HEALTHY** signal:
@@ -26,8 +30,10 @@ owner of the record, one queue, never two imports of one file at once.
 from __future__ import annotations
 
 import concurrent.futures
+import logging
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,10 +42,11 @@ from actors.containerd.api.errors import ContainerdError
 from actors.containerd.core.spec import PreseedSpec
 from actors.containerd.runtimes.sandbox_image import warn_if_sandbox_image_missing
 from actors.mailbox import tell_when_set
-from actors.preseed.errors import PreseedError
+from actors.preseed.errors import FAILURES, PreseedError, as_preseed_error
 from actors.preseed.importer.options import ImportOptions
 from actors.preseed.importer.results import ImportResult
 from actors.preseed.service.actor import InitialPass, PreseedActor, PreseedSettings, StopRequested
+from actors.preseed.service.builtin import import_built_image
 from actors.preseed.service.preseeder import Preseeder
 from actors.supervisor.process.api import Signal, add_metric, logger, signal, vouch
 from messages.specs import spec_from_wire
@@ -65,6 +72,27 @@ def _wait_for_containerd(ctx: Any, client: ContainerdClient, timeout: float) -> 
             if time.monotonic() >= deadline:
                 raise
     return False
+
+
+def _import_built(
+    client: ContainerdClient,
+    spec: PreseedSpec,
+    options: ImportOptions,
+    log: logging.Logger,
+    on_result: Callable[[ImportResult], None],
+) -> str | None:
+    """Imports the sandbox image the agent built, if any; the error text if that failed."""
+    if spec.built_sandbox is None:
+        return None
+    try:
+        result = import_built_image(client, spec.built_sandbox, options, log)
+    except FAILURES as e:
+        text = str(as_preseed_error(e))
+        log.error("%s", text)
+        return text
+    if result is not None:
+        on_result(result)
+    return None
 
 
 def run(ctx: Any, **wire: Any) -> None:
@@ -105,6 +133,7 @@ def run(ctx: Any, **wire: Any) -> None:
         if not _wait_for_containerd(ctx, client, spec.ready_timeout):
             return
         log.info("containerd %s answers; preseeding from %r", client.version(), spec.dir)
+        built_failure = _import_built(client, spec, options, log, on_result)
         preseeder = Preseeder(
             client,
             options=options,
@@ -132,8 +161,19 @@ def run(ctx: Any, **wire: Any) -> None:
         waited: list[concurrent.futures.Future[Any]] = [initial, done]
         concurrent.futures.wait(waited, return_when=concurrent.futures.FIRST_COMPLETED)
         passed = initial.result() if initial.done() else None
+        if passed is not None and built_failure is not None:
+            # A failure of the initial pass: the node fails, and its policy retries.
+            passed = InitialPass((built_failure, *passed.failures), passed.files + 1)
+            actor.tell(StopRequested())
         if sandbox_image is not None and passed is not None and not ctx.cancelled.is_set():
-            warn_if_sandbox_image_missing(client, sandbox_image, Path(spec.dir), log)
+            warn_if_sandbox_image_missing(
+                client,
+                sandbox_image,
+                Path(spec.dir),
+                log,
+                built=spec.built_sandbox.archive if spec.built_sandbox is not None else None,
+                pause_missing=spec.pause_missing,
+            )
         if passed is not None and not passed.failures and not ctx.cancelled.is_set():
             signal(ctx, Signal.HEALTHY)
         error = done.result()

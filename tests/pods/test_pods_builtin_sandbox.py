@@ -1,0 +1,212 @@
+"""The node's own sandbox image, with nothing preseeded: the README's quickstart runs pods.
+
+Each agent here runs on the default profile with a fresh state directory and an empty
+preseed directory (no `[cri] sandbox_image`): the agent builds its sandbox image from
+catatonit, imports and pins it, and CRI uses it under runc and runsc, on this containerd
+and, with the same state directory, on a newer release of the matrix.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pod_agent import PodAgent
+
+from actors.containerd.api.client import ContainerdClient
+from actors.containerd.api.cri import PodRun
+from actors.containerd.core.version import ContainerdVersion
+from actors.containerd.runtimes.binary import containerd_version
+from actors.containerd.runtimes.handlers import default_sandbox_image
+from actors.images.pause import write_pause_archive
+from actors.preseed.service.pins import PINNED_LABEL
+from messages.containerd.services.images.v1 import images_pb2 as ipb
+from messages.cri.runtime.v1 import api_pb2 as cri
+
+pytestmark = [pytest.mark.containerd, pytest.mark.pods, pytest.mark.timeout(300)]
+
+CATATONIT = shutil.which("catatonit")
+#: How long a pod's sandbox, or a container of the pause image, may take to stop.
+STOP_WITHIN = 1.0
+
+
+def builtin_agent(extra: str = "", env: dict[str, str] | None = None) -> PodAgent:
+    """An agent on the default profile (its own sandbox image) with nothing preseeded, ready."""
+    agent = PodAgent(Path(tempfile.mkdtemp(prefix="nc-pod-", dir="/tmp")))
+    agent.config.write_text(f'state_dir = "{agent.state}"\n{extra}')
+    agent.env.update(env or {})
+    try:
+        agent.start()
+        agent.wait_ready()
+    except BaseException:
+        agent.cleanup()
+        raise
+    return agent
+
+
+def expected_image() -> tuple[str, str]:
+    """The built-in image's name and digest, as this machine's catatonit makes it."""
+    assert CATATONIT is not None, "catatonit: run scripts/setup"
+    with tempfile.TemporaryDirectory() as tmp:
+        image = write_pause_archive(Path(CATATONIT), Path(tmp) / "pause.tar")
+    return image.name, image.digest
+
+
+def image_of(agent: PodAgent, name: str) -> ipb.Image:
+    with ContainerdClient(str(agent.state / "containerd" / "containerd.sock")) as client:
+        reply = client.call(
+            client.images.Get, ipb.GetImageRequest(name=name), what="get", namespace="k8s.io"
+        )
+    image: ipb.Image = reply.image
+    return image
+
+
+def check(agent: PodAgent) -> list[str]:
+    r = agent.cli("check", "--config", str(agent.config), check=False, timeout=200)
+    return r.stdout.splitlines()
+
+
+def check_passes(agent: PodAgent, name: str) -> list[str]:
+    sock = agent.state / "containerd" / "containerd.sock"
+    return [
+        f"containerd answers on {str(sock)!r}: ok",
+        f"sandbox image {name!r} is present: ok",
+        "pod under runc starts and exits 0: ok",
+        "pod under runsc starts and exits 0: ok",
+        "runsc's debug lines reach root.containerd.runsc: ok",
+    ]
+
+
+@pytest.fixture(scope="module")
+def agent() -> Iterator[PodAgent]:
+    a = builtin_agent()
+    try:
+        yield a
+    finally:
+        a.cleanup()
+
+
+def test_with_nothing_preseeded_check_passes_on_the_nodes_own_pinned_sandbox_image(
+    agent: PodAgent,
+) -> None:
+    name, digest = expected_image()
+    assert name.startswith("localhost/node-containerd/pause:")
+    assert list((agent.state / "preseed").rglob("*")) == [agent.state / "preseed" / "k8s.io"]
+    image = image_of(agent, name)
+    assert (image.target.digest, image.labels[PINNED_LABEL]) == (digest, "pinned")
+    assert check(agent) == check_passes(agent, name)
+    assert agent.client.sandbox_ids() == []
+
+
+@pytest.mark.parametrize("handler", ["runc", "runsc"])
+def test_the_pause_process_exits_0_on_sigterm_and_a_sandbox_stops_within_a_second(
+    agent: PodAgent, handler: str
+) -> None:
+    name, _ = expected_image()
+    pod = PodRun(client=agent.client, handler=handler, log_dir=agent.base / "logs" / handler)
+    try:
+        sandbox = pod.start_sandbox()
+        assert agent.client.sandbox_ready(sandbox)
+        pod.start_container(name, None)  # the pause image's own entrypoint: /pause -P
+        pod.wait_state((cri.CONTAINER_RUNNING,), timeout=60)
+        started = time.monotonic()
+        pod.stop_container(grace=10)
+        status = pod.wait_state((cri.CONTAINER_EXITED,), timeout=10)
+        stopped_container = time.monotonic() - started
+        assert (status.exit_code, status.reason) == (0, "Completed")
+        started = time.monotonic()
+        request = cri.StopPodSandboxRequest(pod_sandbox_id=sandbox)
+        agent.client.runtime.StopPodSandbox(request, timeout=30)
+        stopped_sandbox = time.monotonic() - started
+        assert not agent.client.sandbox_ready(sandbox)
+    finally:
+        pod.remove()
+    took = f"{handler}: container stopped in {stopped_container:.2f}s, sandbox in {stopped_sandbox:.2f}s"
+    assert max(stopped_container, stopped_sandbox) < STOP_WITHIN, took
+
+
+def test_two_fresh_state_dirs_get_the_same_sandbox_image(agent: PodAgent) -> None:
+    name, digest = expected_image()
+    other = builtin_agent()
+    try:
+        assert image_of(other, name).target.digest == image_of(agent, name).target.digest
+        assert image_of(other, name).target.digest == digest
+        tarball = Path("images") / "pause.tar"
+        assert (other.state / tarball).read_bytes() == (agent.state / tarball).read_bytes()
+    finally:
+        other.cleanup()
+
+
+def _newer_cached_release() -> tuple[str, Path] | None:
+    """The newest containerd of the matrix's cache that is newer than the one on PATH."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+    from containerd_versions import SUITES, bin_dir, cached_version
+
+    running = containerd_version(shutil.which("containerd") or "containerd")
+    newer = []
+    for suite in SUITES:
+        found = ContainerdVersion.find(f"containerd x {cached_version(suite) or ''}")
+        if found is not None and found.release > running.release:
+            newer.append((found.release, suite))
+    if not newer:
+        return None
+    suite = max(newer)[1]
+    return suite, bin_dir(suite)
+
+
+def test_the_same_state_dir_starts_pods_on_a_newer_containerd_with_nothing_changed() -> None:
+    newer = _newer_cached_release()
+    if newer is None:
+        pytest.skip(
+            "no containerd newer than the one on PATH is cached: "
+            "scripts/containerd-versions trixie sid"
+        )
+    suite, directory = newer
+    name, _ = expected_image()
+    first = builtin_agent()
+    try:
+        assert check(first) == check_passes(first, name)
+        assert first.stop() == 0
+        # The node's containerd is upgraded: the same config, a newer binary first on PATH.
+        first.env["PATH"] = f"{directory}:{os.environ['PATH']}"
+        first.start()
+        first.wait_ready()
+        version = subprocess.run(
+            [str(directory / "containerd"), "--version"], capture_output=True, text=True
+        ).stdout
+        assert first.client.version().runtime_version in version, suite
+        assert check(first) == check_passes(first, name)
+    finally:
+        first.cleanup()
+
+
+def test_without_a_pause_binary_the_warning_and_check_name_what_to_install() -> None:
+    agent = builtin_agent('[cri]\npause_binary = "no-such-pause"\n')
+    try:
+        version = ContainerdVersion.find(agent.client.version().runtime_version)
+        image = default_sandbox_image(version)
+        where = str(agent.state / "preseed" / "k8s.io")
+        message = (
+            f"sandbox image {image!r} is missing from namespace 'k8s.io': pods cannot start "
+            f"without a registry; preseed it: put its image tarball into {where!r}, or install "
+            "catatonit (Debian: apt-get install catatonit) and restart the agent, which then "
+            "builds its own sandbox image"
+        )
+        status = agent.cli("status", "--config", str(agent.config)).stdout
+        assert f"      warning: {message}\n" in status, status
+        assert check(agent)[1] == (
+            f"sandbox image {image!r} is present: FAIL: not in containerd's namespace "
+            "'k8s.io'; preseed it: install catatonit (Debian: apt-get install catatonit), so "
+            "that the agent builds its own, or put the image's tarball into "
+            f"{where!r} and restart the agent"
+        )
+        assert not (agent.state / "images").exists()
+    finally:
+        agent.cleanup()
