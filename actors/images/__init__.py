@@ -25,13 +25,13 @@ from actors.images.image import (
     BuiltIndex,
     ImageSpec,
     IndexSpec,
-    Platform,
     RuntimeConfig,
     build_image,
     build_index,
 )
 from actors.images.layer import FileEntry, Layer, make_layer
 from actors.images.layout import OciLayout, oci_layout, write_oci_archive, write_oci_layout
+from actors.images.platforms import Platform, host_platform
 
 __all__ = [
     "Blob",
@@ -43,6 +43,7 @@ __all__ = [
     "Layer",
     "OciLayout",
     "Platform",
+    "host_platform",
     "RuntimeConfig",
     "build_image",
     "build_index",

@@ -9,12 +9,12 @@ host name. The same spec gives the same bytes and digests everywhere.
 
 from __future__ import annotations
 
-import platform as _platform
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from actors.images.blobs import Blob, json_blob
 from actors.images.layer import Layer
+from actors.images.platforms import Platform, host_platform
 
 __all__ = [
     "OCI_CONFIG",
@@ -24,7 +24,6 @@ __all__ = [
     "BuiltIndex",
     "ImageSpec",
     "IndexSpec",
-    "Platform",
     "RuntimeConfig",
     "build_image",
     "build_index",
@@ -36,49 +35,6 @@ OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 #: The media type of an image config.
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
-
-#: `uname -m` → Go's architecture name, as OCI spells it.
-_GOARCH = {
-    "x86_64": "amd64",
-    "amd64": "amd64",
-    "aarch64": "arm64",
-    "arm64": "arm64",
-    "armv7l": "arm",
-    "i686": "386",
-    "i386": "386",
-    "ppc64le": "ppc64le",
-    "s390x": "s390x",
-    "riscv64": "riscv64",
-}
-
-
-@dataclass(frozen=True, slots=True)
-class Platform:
-    """An OCI platform: `str()` gives `os/architecture[/variant]`."""
-
-    #: The operating system, e.g. `linux`.
-    os: str = "linux"
-    #: The CPU architecture in Go's spelling, e.g. `amd64`.
-    architecture: str = "amd64"
-    #: The CPU variant (`v7` for arm), or "".
-    variant: str = ""
-
-    @classmethod
-    def host(cls) -> Platform:
-        """This machine's platform (Linux, its architecture in Go's spelling)."""
-        machine = _platform.machine().lower()
-        arch = _GOARCH.get(machine, machine)
-        return cls("linux", arch, "v7" if arch == "arm" else "")
-
-    def to_json(self) -> dict[str, str]:
-        """The OCI fields (`variant` only when set)."""
-        doc = {"architecture": self.architecture, "os": self.os}
-        if self.variant:
-            doc["variant"] = self.variant
-        return doc
-
-    def __str__(self) -> str:
-        return "/".join(p for p in (self.os, self.architecture, self.variant) if p)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -126,7 +82,7 @@ class ImageSpec:
     #: Its layers, base first.
     layers: tuple[Layer, ...]
     #: The platform its config (and, inside an index, its descriptor) names.
-    platform: Platform = field(default_factory=Platform.host)
+    platform: Platform = field(default_factory=host_platform)
     #: How its containers run.
     config: RuntimeConfig = field(default_factory=RuntimeConfig)
     #: Annotations of the manifest itself.

@@ -33,9 +33,10 @@ from pathlib import Path
 from typing import BinaryIO
 
 from actors.images.blobs import CHUNK
-from actors.images.image import ImageSpec, Platform, RuntimeConfig
+from actors.images.image import ImageSpec, RuntimeConfig
 from actors.images.layer import FileEntry, make_layer
 from actors.images.layout import write_oci_archive
+from actors.images.platforms import Platform, host_platform
 
 __all__ = [
     "PAUSE_ARGS",
@@ -123,14 +124,14 @@ def binary_platform(binary: Path) -> Platform:
     with open(binary, "rb") as f:
         head = f.read(20)
     if len(head) < 20 or head[:4] != b"\x7fELF":
-        return Platform.host()
+        return host_platform()
     little = head[5] == 1
     machine = int.from_bytes(head[18:20], "little" if little else "big")
     if machine == _EM_PPC64:
         return Platform("linux", "ppc64le" if little else "ppc64")
     arch = _ELF_MACHINES.get(machine)
     if arch is None:
-        return Platform.host()
+        return host_platform()
     return Platform("linux", arch, "v7" if arch == "arm" else "")
 
 

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 import zstandard
 
+from actors.images.platforms import Matcher, Platform, normalize, parse_platform
 from actors.preseed.archive.archive import open_archive
 from actors.preseed.archive.descriptors import Descriptor, check_digest, gc_labels
 from actors.preseed.archive.gojson import go_json
 from actors.preseed.archive.names import normalize_docker_ref, oci_ref_name, validate_namespace
-from actors.preseed.archive.platforms import Matcher, Platform, normalize, parse_platform
 from actors.preseed.archive.tarindex import index_tar
 from actors.preseed.errors import ArchiveError, IncompleteArchive, PreseedError
 

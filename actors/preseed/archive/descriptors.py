@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from actors.preseed.archive.platforms import Platform
+from actors.images.platforms import Platform
 from actors.preseed.errors import ArchiveError
 
 __all__ = [

@@ -28,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from actors.images.platforms import Platform, normalize
 from actors.preseed.archive.archive import Archive, parse_json
 from actors.preseed.archive.descriptors import (
     DOCKER_CONFIG,
@@ -40,7 +41,6 @@ from actors.preseed.archive.descriptors import (
 from actors.preseed.archive.gojson import go_json
 from actors.preseed.archive.layout import BlobSource, Layout
 from actors.preseed.archive.names import normalize_docker_ref, oci_ref_name
-from actors.preseed.archive.platforms import Platform, normalize
 from actors.preseed.archive.tarindex import TarEntry
 from actors.preseed.errors import ArchiveError
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from actors.preseed.archive.platforms import Matcher, host_platform, parse_platform
+from actors.images.platforms import Matcher, host_platform, parse_platform
 
 __all__ = ["ImportOptions"]
 

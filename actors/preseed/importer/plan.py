@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from actors.images.platforms import Matcher
 from actors.preseed.archive.archive import MAX_JSON_BYTES, Archive, parse_json
 from actors.preseed.archive.descriptors import (
     Descriptor,
@@ -40,7 +41,6 @@ from actors.preseed.archive.descriptors import (
     parse_descriptor,
 )
 from actors.preseed.archive.layout import BlobSource, Layout
-from actors.preseed.archive.platforms import Matcher
 from actors.preseed.errors import ArchiveError
 
 __all__ = ["BlobWrite", "ImagePlan", "Plan", "make_plan"]

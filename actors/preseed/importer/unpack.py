@@ -36,8 +36,8 @@ from google.protobuf import field_mask_pb2  # type: ignore[import-untyped]
 
 from actors.containerd.api.client import ContainerdClient, code_of
 from actors.containerd.api.errors import ContainerdError
+from actors.images.platforms import Matcher, Platform, host_platform
 from actors.preseed.archive.descriptors import Descriptor, is_index, is_manifest, parse_descriptor
-from actors.preseed.archive.platforms import Matcher, Platform, host_platform
 from actors.preseed.errors import ArchiveError
 from messages.containerd.services.content.v1 import content_pb2 as cpb
 from messages.containerd.services.diff.v1 import diff_pb2 as dpb
