@@ -46,11 +46,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
-from support.specs import containerd_spec
-
 from actors.agent.root import RootSpec
 from actors.containerd.api.version import version_call
 from actors.containerd.core.spec import ContainerdSpec
@@ -66,6 +61,8 @@ from actors.supervisor.runtime.switching import use_fast_switching
 from actors.supervisor.testing.kit import StateRecorder
 from actors.wakeup import Wakeup
 from messages.specs import spec_to_wire
+from tests.support.containerd_daemon import ContainerdDaemon
+from tests.support.specs import containerd_spec_in
 
 RUNSC = "root.containerd.runsc"
 CONTAINERD = shutil.which("containerd") or "/usr/bin/containerd"
@@ -156,33 +153,9 @@ def start_writer(path: str, total: int) -> tuple[subprocess.Popen[bytes], Callab
     return proc, began
 
 
-def write_containerd_config(base: Path) -> Path:
-    config = base / "config.toml"
-    config.write_text(
-        "version = 2\n"
-        f'root = "{base / "root"}"\nstate = "{base / "state"}"\n'
-        f'[grpc]\n  address = "{base / "containerd.sock"}"\n'
-        f'[ttrpc]\n  address = "{base / "containerd.sock"}.ttrpc"\n'
-        '[debug]\n  address = ""\n[metrics]\n  address = ""\n'
-        '[plugins]\n  [plugins."io.containerd.grpc.v1.cri"]\n    disable_tcp_service = true\n'
-    )
-    (base / "tmp").mkdir(exist_ok=True)
-    return config
-
-
 def make_spec(base: Path) -> ContainerdSpec:
-    return containerd_spec(
-        base,
-        binary=CONTAINERD,
-        config=str(base / "config.toml"),
-        address=str(base / "containerd.sock"),
-        path="/usr/sbin:/usr/bin:/sbin:/bin",
-        tmpdir=str(base / "tmp"),
-        fifo=str(base / "runsc.fifo"),
-        notify_dir=str(base),
-        ready_timeout=30.0,
-        stop_timeout=4.0,
-    )
+    """root.containerd's spec for the containerd whose config `ContainerdDaemon` wrote."""
+    return containerd_spec_in(base, ready_timeout=30.0, stop_timeout=4.0)
 
 
 def mb_s(total: int, seconds: float) -> float:
@@ -370,7 +343,8 @@ def main(argv: list[str] | None = None) -> int:
     total = args.mb * 1_000_000
     base = Path(tempfile.mkdtemp(prefix="nc-bfifo-", dir="/tmp"))
     try:
-        write_containerd_config(base)
+        ContainerdDaemon(base).write_config()  # the one layout: root, state, sockets in base
+        (base / "tmp").mkdir()
 
         def ends_with_end(s: TreeSink) -> bool:
             return last_raw_line(s.tree, "root.x") == b"END"

@@ -34,19 +34,17 @@ from typing import cast
 
 import msgpack
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from actors.logtree import LogTree, ParsedEntry, ParseFormat, RawEntry
+from actors.logtree.parse import StreamParser
+from actors.supervisor.core.events import RunnableSpec
+from actors.supervisor.runtime.actor import Supervisor
+from actors.supervisor.runtime.switching import use_fast_switching
+from actors.supervisor.testing.harness import KIT
+from actors.supervisor.testing.kit import Probe, StateRecorder
+from bench.logs_replay import workload
+from messages.framing import encode_frame
+from messages.wire import CHILD_TO_ROOT, ParsedBatch, RawChunk, decode
 
-from actors.logtree import LogTree, ParsedEntry, ParseFormat, RawEntry  # noqa: E402
-from actors.logtree.parse import StreamParser  # noqa: E402
-from actors.supervisor.core.events import RunnableSpec  # noqa: E402
-from actors.supervisor.runtime.actor import Supervisor  # noqa: E402
-from actors.supervisor.runtime.switching import use_fast_switching  # noqa: E402
-from actors.supervisor.testing.kit import Probe, StateRecorder  # noqa: E402
-from bench.logs_replay import workload  # noqa: E402
-from messages.framing import encode_frame  # noqa: E402
-from messages.wire import CHILD_TO_ROOT, ParsedBatch, RawChunk, decode  # noqa: E402
-
-TK = "actors.supervisor.testing.kit:"
 DATA = Path(__file__).resolve().parents[1] / "tests" / "logtree" / "data"
 SAMPLES = {"glog": DATA / "runsc-do-debug.log", "logrus": DATA / "containerd-1.6.log"}
 CHUNK = 65536
@@ -74,7 +72,7 @@ def one_run(total: int, line: int, devnull: bool) -> tuple[float, float, int]:
         },
     ]
     root = RunnableSpec(
-        target=TK + "group", args={"events": probe.events_path, "children": {"w": child}}
+        target=KIT + "group", args={"events": probe.events_path, "children": {"w": child}}
     )
     sup = Supervisor(root, log_tree=tree, observers=[rec])
     stored = 0
@@ -111,7 +109,7 @@ def one_replay(total: int, sample: Path, fmt: ParseFormat) -> tuple[float, float
         {"events": probe.events_path, "sample": str(sample), "rounds": rounds, "chunk": CHUNK},
     ]
     root = RunnableSpec(
-        target=TK + "group", args={"events": probe.events_path, "children": {"w": child}}
+        target=KIT + "group", args={"events": probe.events_path, "children": {"w": child}}
     )
     sup = Supervisor(root, log_tree=tree, observers=[rec])
     try:

@@ -13,8 +13,8 @@ MB/s stored:
 * `one-line`: a single endless line in 64 KiB chunks (no newline at all);
 * `leveled`: `write_leveled` of one-line entries, for scale.
 
-Usage: `python bench/logtree_micro.py [seconds per case]`. The last line printed is a
-JSON object with the numbers.
+Usage: `.venv/bin/python -m bench.logtree_micro [seconds per case]` from the checkout.
+The last line printed is a JSON object with the numbers.
 """
 
 from __future__ import annotations
@@ -24,9 +24,6 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from actors.logtree import LeveledEntry, LogTree, Severity, StderrSink
 

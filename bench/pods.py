@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import sys
@@ -38,17 +39,12 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests" / "pods"))
-sys.path.insert(0, str(ROOT / "tests"))
-
-from pod_agent import PAUSE_REF, PodAgent
-from pod_images import PAUSE_ENTRYPOINT, busybox_image
-
 from actors.containerd.api.cri import CriError, PodRun
 from actors.images.pause import write_pause_archive
 from messages.cri.runtime.v1 import api_pb2 as cri
+from tests.support.agent import AgentUnderTest
+from tests.support.images.tools import busybox_image
+from tests.support.pods import PAUSE_REF, agent_for_pods, pause_image
 
 HANDLERS = ("runc", "runsc")
 ROWS = (
@@ -62,7 +58,7 @@ def _ms(start: float) -> float:
     return (time.monotonic() - start) * 1000.0
 
 
-def one_run(agent: PodAgent, handler: str, image: str, n: int) -> dict[str, float]:
+def one_run(agent: AgentUnderTest, handler: str, image: str, n: int) -> dict[str, float]:
     pod = PodRun(client=agent.client, handler=handler, log_dir=agent.base / "logs" / f"{n}")
     try:
         start = time.monotonic()
@@ -86,7 +82,10 @@ def first_pod(image: str, tarball: Path | None) -> float:
     The clock starts as `node-containerd run` is spawned; the image is polled for every
     10 ms through CRI, and the pod started as soon as it is there.
     """
-    agent = PodAgent(Path(tempfile.mkdtemp(prefix="nc-bench-fresh-", dir="/tmp")))
+    base = Path(tempfile.mkdtemp(prefix="nc-bench-fresh-", dir="/tmp"))
+    os.chmod(base, 0o711)  # gVisor's sandbox user must search the state dir's ancestors
+    agent = AgentUnderTest(base, config=base / "agent.toml")
+    assert agent.config is not None
     config = f'state_dir = "{agent.state}"\n'
     if tarball is not None:
         agent.preseed(tarball)
@@ -146,12 +145,12 @@ def main() -> int:
     )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="nc-bench-img-", dir="/tmp"))
-    agent = PodAgent(Path(tempfile.mkdtemp(prefix="nc-bench-pods-", dir="/tmp")))
+    agent = agent_for_pods(Path(tempfile.mkdtemp(prefix="nc-bench-pods-", dir="/tmp")))
     try:
         images = {
             (h, n): f"example.test/bench-{h}-{n}:1" for h in HANDLERS for n in range(args.runs)
         }
-        tars = [busybox_image(work, PAUSE_REF, entrypoint=PAUSE_ENTRYPOINT, cmd=())]
+        tars = [pause_image(work)]
         tars += [
             busybox_image(work, ref, files={"/etc/bench-variant": ref.encode()})
             for ref in images.values()

@@ -22,9 +22,10 @@ For first imports both clients import into an empty namespace whose images are t
 deleted with `ctr images rm --sync` (containerd's GC removes the blobs before the next
 run: containerd shares blobs across namespaces, so a blob left over would be "imported"
 for free). Rounds alternate which client goes first; the table shows the median of the
-rounds. One private containerd (tests/containerd_daemon.py) serves every run: the system's, or
-with `--containerd SUITE` (default `$NC_CONTAINERD`) Debian's containerd of that suite
-(bookworm, trixie, sid), fetched into the project's cache if needed, with its own `ctr`.
+rounds. One private containerd (`tests.support.containerd_daemon`) serves every run: the
+system's, or with `--containerd SUITE` (default `$NC_CONTAINERD`) Debian's containerd of
+that suite (bookworm, trixie, sid), fetched into the project's cache if needed, with its
+own `ctr`.
 
 The last line of output is one JSON object: per case {"ours_s": …, "ctr_s": …}.
 """
@@ -43,22 +44,18 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[0:1] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "scripts")]  # not bench/: preseed.py
-
-from containerd_daemon import ContainerdDaemon
-from containerd_versions import SUITES, FetchError, fetch, put_first_on_path
-from preseed.fixtures import (
+from actors.preseed import ContainerdClient, ImportOptions, import_archive, preseed_dir
+from actors.preseed.service.runnable import default_parallel
+from scripts.containerd_versions import SUITES, FetchError, fetch, put_first_on_path
+from tests.support.containerd_daemon import ContainerdDaemon
+from tests.support.images.blob_store import (
     BlobStore,
     layer_tar,
     named,
     random_file,
-    write_docker_archive,
-    write_oci_archive,
+    write_docker_save,
+    write_store_archive,
 )
-
-from actors.preseed import ContainerdClient, ImportOptions, import_archive, preseed_dir
-from actors.preseed.service.runnable import default_parallel
 
 MB = 1_000_000
 
@@ -70,7 +67,7 @@ def _oci(work: Path, name: str, sizes: list[int]) -> Path:
         data = random_file(work / f"{name}-{i}.bin", size)
         layers.append(layer_tar(work / f"{name}-{i}.tar", {"data.bin": data}))
         data.unlink()
-    archive = write_oci_archive(
+    archive = write_store_archive(
         work / f"{name}.tar", store, [named(store.image(layers), f"docker.io/bench/{name}:1", "1")]
     )
     for layer in layers:
@@ -84,7 +81,7 @@ def _docker(work: Path, name: str, sizes: list[int]) -> Path:
         data = random_file(work / f"{name}-{i}.bin", size)
         layers.append(layer_tar(work / f"{name}-{i}.tar", {"data.bin": data}))
         data.unlink()
-    archive = write_docker_archive(work / f"{name}.tar", [([f"bench/{name}:1"], layers, "amd64")])
+    archive = write_docker_save(work / f"{name}.tar", [([f"bench/{name}:1"], layers, "amd64")])
     for layer in layers:
         layer.unlink()
     return archive
@@ -103,7 +100,7 @@ def _runnable(work: Path, name: str, size: int) -> Path:
     bulk = layer_tar(work / f"{name}-bulk.tar", {"data.bin": data})
     data.unlink()
     manifest = store.image([tool, bulk])
-    archive = write_oci_archive(
+    archive = write_store_archive(
         work / f"{name}.tar", store, [named(manifest, f"docker.io/bench/{name}:1", "1")]
     )
     tool.unlink()

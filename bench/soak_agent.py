@@ -1,10 +1,9 @@
-"""The agent under soak: its config, its process, its status, and the processes it owns.
+"""The agent under soak: its config, its status over the control socket, its processes.
 
-`SoakAgent` runs `bin/node-containerd run --config FILE` as a subprocess (its own
-session, stdout and stderr to a file), reads the tree's status through the control
-socket (the same Status call and the same JSON document as `status --json`, without
-paying a Python start-up per poll), restarts DNs with the real CLI, and shuts the agent
-down with SIGTERM.
+The agent itself runs in the test kit's `AgentUnderTest` (`bin/node-containerd run
+--config FILE`, its own session, stderr to a file). `ControlStatus` reads the tree's
+status through the control socket (the same Status call and the same JSON document as
+`status --json`, without paying a Python start-up per poll) and waits until it settles.
 
 `ProcessTable` remembers every process of the agent it has ever seen (pid and kernel
 start time, so a recycled pid is never mistaken for ours) and, after the agent is gone,
@@ -18,10 +17,8 @@ Nothing here decides what a fault is or whether the soak passed: see `soaklib`.
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,19 +28,17 @@ import grpc
 from actors.agent.control.client import status_json
 from messages.control import control_pb2 as pb
 from messages.control import control_pb2_grpc as pb_grpc
+from tests.support.agent import AgentUnderTest
+from tests.support.processes import all_pids, child_named, cmdline, proc_stat
 
 __all__ = [
-    "AGENT_BIN",
+    "ControlStatus",
     "NodeRow",
     "ProcessTable",
-    "SoakAgent",
     "containerd_pid",
     "rss_mb",
     "write_config",
 ]
-
-REPO = Path(__file__).resolve().parents[1]
-AGENT_BIN = REPO / "bin" / "node-containerd"
 
 #: States in which a node counts as recovered.
 SETTLED = frozenset({"HEALTHY", "DONE"})
@@ -99,40 +94,9 @@ def rss_mb(pid: int) -> float:
     raise ProcessLookupError(pid)
 
 
-def _stat(pid: int) -> tuple[str, int, int] | None:
-    """(comm, ppid, start time in clock ticks) of `pid`, or None if it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            raw = f.read()
-    except OSError:
-        return None
-    close = raw.rindex(b")")
-    comm = raw[raw.index(b"(") + 1 : close].decode(errors="replace")
-    fields = raw[close + 2 :].split()
-    return comm, int(fields[1]), int(fields[19])
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return f.read().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
-
-
-def _pids() -> Iterator[int]:
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            yield int(name)
-
-
 def containerd_pid(node_pid: int) -> int | None:
     """The containerd binary that the root.containerd process `node_pid` runs, if any."""
-    for pid in _pids():
-        st = _stat(pid)
-        if st is not None and st[1] == node_pid and st[0] == "containerd":
-            return pid
-    return None
+    return child_named(node_pid, "containerd")
 
 
 class ProcessTable:
@@ -143,7 +107,7 @@ class ProcessTable:
         self._seen: dict[tuple[int, int], str] = {}
 
     def remember(self, pid: int, what: str) -> None:
-        st = _stat(pid)
+        st = proc_stat(pid)
         if st is not None:
             self._seen.setdefault((pid, st[2]), what)
 
@@ -155,48 +119,27 @@ class ProcessTable:
         """Processes of ours still alive: `pid what: cmdline` each."""
         found: dict[int, str] = {}
         for (pid, start), what in self._seen.items():
-            st = _stat(pid)
+            st = proc_stat(pid)
             if st is not None and st[2] == start:
                 found[pid] = what
         parent_flag = f"--parent {agent_pid} "
-        for pid in _pids():
+        for pid in all_pids():
             if pid == os.getpid():
                 continue
-            cmd = _cmdline(pid)
+            cmd = cmdline(pid)
             if parent_flag in cmd + " " or (self._state_dir in cmd and "ctr " not in cmd):
                 found.setdefault(pid, "matched by command line")
-        return [f"{pid} {what}: {_cmdline(pid).strip()}" for pid, what in sorted(found.items())]
+        return [f"{pid} {what}: {cmdline(pid).strip()}" for pid, what in sorted(found.items())]
 
 
-class SoakAgent:
-    """One running `node-containerd run` and a control-socket client for it."""
+class ControlStatus:
+    """The tree's status over the agent's control socket, as `status --json` lists it."""
 
-    def __init__(self, config: Path, control_socket: Path, log_dir: Path) -> None:
-        self.config = config
+    def __init__(self, control_socket: Path, agent: AgentUnderTest) -> None:
         self.control_socket = control_socket
-        self.stderr_path = log_dir / "agent.stderr"
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.agent = agent
         self._channel: grpc.Channel | None = None
         self._stub: pb_grpc.ControlStub | None = None
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def start(self) -> None:
-        with open(self.stderr_path, "ab") as err:
-            self.proc = subprocess.Popen(
-                [str(AGENT_BIN), "run", "--config", str(self.config)],
-                stdin=subprocess.DEVNULL,
-                stdout=err,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    def exited(self) -> int | None:
-        assert self.proc is not None
-        return self.proc.poll()
 
     def status(self, timeout: float = 5.0) -> list[NodeRow] | None:
         """Every node, as `status --json` lists it; None while the socket is not up."""
@@ -212,7 +155,10 @@ class SoakAgent:
         return [NodeRow.of(n) for n in status_json(reply)["nodes"]]
 
     def wait_settled(
-        self, timeout: float, accept: Any = None, poll: float = 0.02
+        self,
+        timeout: float,
+        accept: Callable[[list[NodeRow]], bool] | None = None,
+        poll: float = 0.02,
     ) -> tuple[list[NodeRow] | None, float]:
         """Polls status until every node is HEALTHY or DONE and `accept(rows)` holds.
 
@@ -226,35 +172,12 @@ class SoakAgent:
             now = time.monotonic()
             if rows and all(r.state in SETTLED for r in rows) and (accept is None or accept(rows)):
                 return rows, now
-            if now >= deadline or self.exited() is not None:
+            if now >= deadline or self.agent.exited() is not None:
                 return None, now
             time.sleep(poll)
 
-    def cli(self, *args: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
-        """Runs `bin/node-containerd ARGS --config FILE`."""
-        return subprocess.run(
-            [str(AGENT_BIN), *args, "--config", str(self.config)],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-
-    def terminate(self, timeout: float) -> int | None:
-        """SIGTERM, then wait up to `timeout` s for the exit code (None: still running)."""
-        assert self.proc is not None
+    def close(self) -> None:
+        """Closes the channel (the agent is about to go)."""
         if self._channel is not None:
             self._channel.close()
             self._channel = self._stub = None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            return None
-
-    def kill(self) -> None:
-        """Last resort after a failed soak: SIGKILL the agent (its children follow)."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(30)

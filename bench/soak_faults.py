@@ -16,10 +16,18 @@ import select
 import signal
 import time
 
-from soak_agent import NodeRow, containerd_pid
-from soak_lines import DeathWindow
-from soak_model import DN, HEARTBEAT_S, KINDS, MISSED_HEARTBEATS, Fault, SoakReport, SoakSettings
-from soak_rig import SoakRig
+from bench.soak_agent import NodeRow, containerd_pid
+from bench.soak_lines import DeathWindow
+from bench.soak_model import (
+    DN,
+    HEARTBEAT_S,
+    KINDS,
+    MISSED_HEARTBEATS,
+    Fault,
+    SoakReport,
+    SoakSettings,
+)
+from bench.soak_rig import SoakRig
 
 __all__ = ["FaultDriver"]
 
@@ -61,7 +69,7 @@ class FaultDriver:
         old = row.pid if row is not None else None
         tarball = self.rig.make_image(self.s.fault_image_bytes).name
         asked = time.time()
-        r = self.rig.agent.cli("restart", DN["preseed"])
+        r = self.rig.cli("restart", DN["preseed"])
         if r.returncode != 0:
             self.report.violations.append(f"restart {DN['preseed']} failed: {r.stderr.strip()}")
             return None, tarball
@@ -78,7 +86,7 @@ class FaultDriver:
             old = self.rig.row(rows, fault.dn)
             fault.old_pid = old.pid if old is not None else None
             fault.wall_start = time.time()
-            r = self.rig.agent.cli("restart", fault.dn)
+            r = self.rig.cli("restart", fault.dn)
             fault.end, fault.wall_end = time.monotonic(), time.time()
             fault.outcome = "restarted" if r.returncode == 0 else "missed"
             fault.note = r.stderr.strip()

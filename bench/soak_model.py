@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from soak_lines import DeathWindow, LossReport
+from bench.soak_lines import DeathWindow, LossReport
 
 __all__ = [
     "CONTAINERD_DN",

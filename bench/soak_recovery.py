@@ -12,10 +12,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from soak_agent import NodeRow
-from soak_lines import LineWriter
-from soak_model import DN, Fault, SoakSettings
-from soak_rig import SoakRig
+from bench.soak_agent import NodeRow
+from bench.soak_lines import LineWriter
+from bench.soak_model import DN, Fault, SoakSettings
+from bench.soak_rig import SoakRig
 
 __all__ = ["RecoveryCheck"]
 
@@ -44,7 +44,7 @@ class RecoveryCheck:
     def wait(self, chain: list[Fault], writer: LineWriter) -> None:
         """Waits for the tree to recover from `chain` and checks each fault's bound."""
         timeout = self.s.start_bound_s + 2 * self.s.backoff_max_s * len(chain) + 30.0
-        rows, at = self.rig.agent.wait_settled(timeout, self._recovered(chain))
+        rows, at = self.rig.status.wait_settled(timeout, self._recovered(chain))
         wall_at = time.time() - (time.monotonic() - at)
         if rows is None:
             for f in chain:

@@ -1,10 +1,10 @@
 """The soak's world: its work directory, the agent under soak, its processes and images.
 
 `SoakRig` owns what the fault driver, the recovery check and the end checks
-all look at: the config and state directory, the running agent (`SoakAgent`),
-every process of it ever seen (`ProcessTable`), its JSON log (`JsonLogFollower`)
-and the image tarballs put into the preseed directory. It decides nothing
-about faults or verdicts.
+all look at: the config and state directory, the running agent (the test kit's
+`AgentUnderTest`) and its status (`ControlStatus`), every process of it ever seen
+(`ProcessTable`), its JSON log (`JsonLogFollower`) and the image tarballs put into
+the preseed directory. It decides nothing about faults or verdicts.
 """
 
 from __future__ import annotations
@@ -15,9 +15,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from soak_agent import NodeRow, ProcessTable, SoakAgent, containerd_pid, write_config
-from soak_lines import JsonLogFollower
-from soak_model import CONTAINERD_DN, NAMESPACE, SoakAbort, SoakReport, SoakSettings
+from bench.soak_agent import ControlStatus, NodeRow, ProcessTable, containerd_pid, write_config
+from bench.soak_lines import JsonLogFollower
+from bench.soak_model import CONTAINERD_DN, NAMESPACE, SoakAbort, SoakReport, SoakSettings
+from tests.support.agent import AgentUnderTest
+from tests.support.images import ImageSpec, random_layer, write_oci_archive
 
 __all__ = ["SoakRig"]
 
@@ -37,8 +39,11 @@ class SoakRig:
         self.json_log = base / "log.jsonl"
         self.config = base / "agent.toml"
         self.socket = self.state / "containerd" / "containerd.sock"
-        #: The agent process, every process of it ever seen, and its JSON log.
-        self.agent = SoakAgent(self.config, self.state / "control.sock", base)
+        #: The agent process, its status, every process of it ever seen, and its JSON log.
+        self.agent = AgentUnderTest(
+            base, config=self.config, state=self.state, stderr=base / "agent.stderr"
+        )
+        self.status = ControlStatus(self.state / "control.sock", self.agent)
         self.procs = ProcessTable(self.state)
         self.follower = JsonLogFollower(self.json_log)
         #: The names of the images put into the preseed directory, in order.
@@ -47,8 +52,6 @@ class SoakRig:
 
     def make_image(self, size: int | None = None) -> Path:
         """Writes one new tarball into the preseed directory (atomically, by rename)."""
-        from imagegen import ImageSpec, random_layer, write_oci_archive
-
         i = self._image_seq
         self._image_seq += 1
         name = f"soak.local/img{i}:v1"
@@ -83,7 +86,7 @@ class SoakRig:
 
     def rows(self) -> list[NodeRow]:
         """The tree's status now; every pid in it is remembered."""
-        rows = self.agent.status()
+        rows = self.status.status()
         if rows is None:
             raise SoakAbort(f"no status from the agent (exit code {self.agent.exited()})")
         for r in rows:
@@ -116,6 +119,10 @@ class SoakRig:
         except subprocess.TimeoutExpired:
             return False
         return r.returncode == 0
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Runs `node-containerd ARGS --config FILE` against the agent under soak."""
+        return self.agent.cli(*args, "--config", str(self.config), check=False, timeout=30.0)
 
     def wait_pid(self, dn: str, not_pid: int | None, timeout: float) -> NodeRow | None:
         """Polls status until `dn` runs in a process other than `not_pid`."""
@@ -150,6 +157,7 @@ class SoakRig:
     def shutdown(self, report: SoakReport) -> None:
         """SIGTERM to the agent; books its exit code, time and leftover processes."""
         began = time.monotonic()
+        self.status.close()
         report.exit_code = self.agent.terminate(timeout=60.0)
         report.shutdown_s = time.monotonic() - began
         deadline = time.monotonic() + 2.0

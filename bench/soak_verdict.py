@@ -11,9 +11,8 @@ import statistics
 from dataclasses import dataclass
 from typing import Any
 
-from soak_model import HEARTBEAT_S, KINDS, MISSED_HEARTBEATS, SoakReport
-
 from actors.logtree import DEFAULT_MAX_ENTRIES_PER_DN
+from bench.soak_model import HEARTBEAT_S, KINDS, MISSED_HEARTBEATS, SoakReport
 
 __all__ = ["STEADY_MIN_FAULTS", "RssVerdict", "judge", "render_table", "rss_verdict", "summary"]
 

@@ -72,26 +72,18 @@ from __future__ import annotations
 import random
 import re
 import shutil
-import sys
 import time
-from pathlib import Path
-
-REPO = Path(__file__).resolve().parents[1]
-for _p in (REPO, REPO / "tests", REPO / "bench"):
-    if str(_p) not in sys.path:
-        sys.path.insert(0, str(_p))
-
-from soak_agent import rss_mb
-from soak_faults import FaultDriver
-from soak_lines import LineWriter, account_losses, loss_bound_lines
-from soak_model import LONG, SHORT, Fault, SoakAbort, SoakReport, SoakSettings
-from soak_recovery import RecoveryCheck
-from soak_rig import SoakRig
-from soak_verdict import RssVerdict, judge, render_table, rss_verdict, summary
 
 from actors.containerd.logpump import READ_SIZE
 from actors.logtree import DEFAULT_MAX_ENTRIES_PER_DN
 from actors.supervisor.process.childlog import CHUNK_BYTES
+from bench.soak_agent import rss_mb
+from bench.soak_faults import FaultDriver
+from bench.soak_lines import LineWriter, account_losses, loss_bound_lines
+from bench.soak_model import LONG, SHORT, Fault, SoakAbort, SoakReport, SoakSettings
+from bench.soak_recovery import RecoveryCheck
+from bench.soak_rig import SoakRig
+from bench.soak_verdict import RssVerdict, judge, render_table, rss_verdict, summary
 
 __all__ = [
     "LONG",
@@ -146,9 +138,9 @@ class Soak:
         return self.report
 
     def _run_started(self) -> None:
-        rows, _ = self.rig.agent.wait_settled(60.0)
+        rows, _ = self.rig.status.wait_settled(60.0)
         if rows is None:
-            raise SoakAbort(f"the tree did not come up within 60 s: {self.rig.agent.status()}")
+            raise SoakAbort(f"the tree did not come up within 60 s: {self.rig.status.status()}")
         self.rig.rows()
         self.rig.remember_containerd(rows)
         self.writer = LineWriter(
@@ -166,7 +158,7 @@ class Soak:
             self.report.violations.append(self.writer.error)
         if not self.rig.follower.wait_for(self.writer.next_seq - 1, 15.0):
             self.report.violations.append("the last numbered line never reached the JSON log")
-        cli = self.rig.agent.cli("status", "--json")
+        cli = self.rig.cli("status", "--json")
         if cli.returncode != 0:
             self.report.violations.append(f"status --json failed: {cli.stderr.strip()}")
         if self.s.preseed:

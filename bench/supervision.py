@@ -23,17 +23,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from actors.supervisor.core.events import RunnableSpec  # noqa: E402
-from actors.supervisor.core.policy import PolicyRule, PolicySet  # noqa: E402
-from actors.supervisor.runtime.actor import Supervisor  # noqa: E402
-from actors.supervisor.runtime.switching import use_fast_switching  # noqa: E402
-from actors.supervisor.testing.kit import Probe, StateRecorder  # noqa: E402
-
-TK = "actors.supervisor.testing.kit:"
+from actors.supervisor.core.events import RunnableSpec
+from actors.supervisor.core.policy import PolicyRule, PolicySet
+from actors.supervisor.runtime.actor import Supervisor
+from actors.supervisor.runtime.switching import use_fast_switching
+from actors.supervisor.testing.harness import KIT
+from actors.supervisor.testing.kit import Probe, StateRecorder
 
 
 def rss_mb(pid: int | str = "self") -> float:
@@ -96,10 +92,10 @@ def ours(rounds: int) -> tuple[list[float], list[float], float, float]:
     probe = Probe(d)
     rec = StateRecorder()
     root = RunnableSpec(
-        target=TK + "group",
+        target=KIT + "group",
         args={
             "events": probe.events_path,
-            "children": {"one": [TK + "becomes_healthy", {"events": probe.events_path}]},
+            "children": {"one": [KIT + "becomes_healthy", {"events": probe.events_path}]},
         },
     )
     policies = PolicySet(rules=[PolicyRule("*", {"backoff_initial": 0.0, "backoff_jitter": 0.0})])

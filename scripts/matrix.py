@@ -3,8 +3,9 @@
 ``scripts/test`` runs this. The whole suite runs against the system's containerd (the
 one on ``PATH``); then, for every Debian suite of `containerd_versions.SUITES` whose
 containerd is cached or can be fetched and differs from the system's, the tests marked
-``containerd`` run again with ``NC_CONTAINERD=<suite>`` (``tests/containerd_matrix.py``
-puts that release first on ``PATH``). Pure and process tests run once.
+``containerd`` run again with ``NC_CONTAINERD=<suite>``
+(``tests/support/containerd_matrix.py`` puts that release first on ``PATH``). Pure and
+process tests run once.
 
 Every suite ends with one `Record` in the run's record directory (``NC_MATRIX_DIR``):
 written by pytest itself for a run (``tests/conftest.py``), or here with the reason it

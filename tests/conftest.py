@@ -4,28 +4,28 @@ Which containerd: the one on ``PATH`` (the system's), or with
 ``NC_CONTAINERD=bookworm|trixie|sid`` that Debian suite's, from the cache that
 ``scripts/containerd-versions`` fills: its directory is put first on ``PATH`` for the
 whole run, so the fixtures, the agent and ``ctr`` all use that release (see
-``containerd_matrix.py``). Every test that uses a containerd fixture, and every test
-of the e2e and faults folders, and the short soak, is marked ``containerd``; the matrix
-(``scripts/test``) runs those once per version.
+``tests/support/containerd_matrix.py``). Every test that uses a containerd fixture, and
+every test of the e2e and faults folders, and the short soak, is marked ``containerd``;
+the matrix (``scripts/test``) runs those once per version.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import containerd_matrix  # noqa: E402
-from containerd_daemon import ContainerdDaemon, containerd_available  # noqa: E402
-
-from actors.supervisor.runtime.switching import use_fast_switching  # noqa: E402
+from actors.supervisor.runtime.switching import use_fast_switching
+from tests.support import containerd_matrix
+from tests.support.containerd_daemon import (
+    ContainerdDaemon,
+    containerd_available,
+    started_daemon,
+)
+from tests.support.project import short_tmp
 
 # The test process hosts supervision trees, as the agent's `run` does: same GIL setting.
 use_fast_switching()
@@ -62,45 +62,30 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     containerd_matrix.record_run(os.environ, int(exitstatus), session.testscollected, counts)
 
 
-def _short_tmp(name: str) -> Path:
-    # unix socket paths are limited to 107 bytes: keep the base short.
-    base = Path(os.environ.get("NC_TEST_TMP", "/tmp"))
-    return Path(tempfile.mkdtemp(prefix=f"nc-{name}-", dir=base))
-
-
 @pytest.fixture
 def short_dir() -> Iterator[Path]:
     """A fresh directory with a short path (unix sockets under it must fit 107 bytes)."""
-    d = _short_tmp("t")
+    d = short_tmp("t")
     try:
         yield d
     finally:
         shutil.rmtree(d, ignore_errors=True)
 
 
+def _containerd() -> Iterator[ContainerdDaemon]:
+    if not containerd_available():
+        pytest.fail("containerd/ctr not on PATH: run scripts/setup")
+    with started_daemon() as daemon:
+        yield daemon
+
+
 @pytest.fixture(scope="module")
 def containerd() -> Iterator[ContainerdDaemon]:
     """A real containerd, shared by the tests of one module."""
-    if not containerd_available():
-        pytest.fail("containerd/ctr not on PATH: run scripts/setup")
-    d = ContainerdDaemon(_short_tmp("ctd"))
-    d.start()
-    try:
-        yield d
-    finally:
-        d.stop()
-        shutil.rmtree(d.base, ignore_errors=True)
+    yield from _containerd()
 
 
 @pytest.fixture
 def fresh_containerd() -> Iterator[ContainerdDaemon]:
     """A real containerd of this test's own."""
-    if not containerd_available():
-        pytest.fail("containerd/ctr not on PATH: run scripts/setup")
-    d = ContainerdDaemon(_short_tmp("ctd"))
-    d.start()
-    try:
-        yield d
-    finally:
-        d.stop()
-        shutil.rmtree(d.base, ignore_errors=True)
+    yield from _containerd()

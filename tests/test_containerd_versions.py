@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from containerd_versions import (
+
+from scripts.containerd_versions import (
     BINARIES,
     FetchError,
     Source,

@@ -6,8 +6,16 @@ import os
 from pathlib import Path
 
 import pytest
-from containerd_versions import SUITES, cached, cached_version
-from matrix import NOT_ASKED, SAME_AS_SYSTEM, Record, read_records, system_version, wanted_suites
+
+from scripts.containerd_versions import SUITES, cached, cached_version
+from scripts.matrix import (
+    NOT_ASKED,
+    SAME_AS_SYSTEM,
+    Record,
+    read_records,
+    system_version,
+    wanted_suites,
+)
 
 
 def problems_of(

@@ -8,16 +8,15 @@ and restart intensities of 0 make that first exit fail the tree at once.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.timeout(120)
+from tests.support.fake_systemd import FakeSystemd
+from tests.support.project import REPO, python_module
 
-REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.timeout(120)
 
 FAKE_CONTAINERD = """\
 #!/bin/sh
@@ -39,9 +38,7 @@ max_restarts = 0
 
 
 def test_a_tree_that_fails_says_stopping_with_the_reason_and_never_ready(short_dir: Path):
-    notify = short_dir / "notify"
-    receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    receiver.bind(str(notify))
+    systemd = FakeSystemd(str(short_dir / "notify"))
     config = short_dir / "agent.toml"
     fake = short_dir / "containerd"
     fake.write_text(FAKE_CONTAINERD)
@@ -50,12 +47,12 @@ def test_a_tree_that_fails_says_stopping_with_the_reason_and_never_ready(short_d
     env = {
         **os.environ,
         "NODE_CONTAINERD_STATE": str(short_dir / "s"),
-        "NOTIFY_SOCKET": str(notify),
+        "NOTIFY_SOCKET": systemd.name,
         "WATCHDOG_USEC": "60000000",
     }
     try:
         r = subprocess.run(
-            [sys.executable, "-m", "actors.agent.cli", "run", "--config", str(config)],
+            python_module("actors.agent.cli", "run", "--config", str(config)),
             capture_output=True,
             text=True,
             env=env,
@@ -63,15 +60,9 @@ def test_a_tree_that_fails_says_stopping_with_the_reason_and_never_ready(short_d
             timeout=100,
         )
         assert r.returncode == 1, r.stderr
-        receiver.setblocking(False)
-        datagrams = []
-        while True:
-            try:
-                datagrams.append(receiver.recv(65536).decode())
-            except BlockingIOError:
-                break
     finally:
-        receiver.close()
+        systemd.close()  # the agent has exited: everything it sent is collected
+    datagrams = systemd.datagrams
     failure = r.stderr.splitlines()[-1].removeprefix("node-containerd: stopped: ")
     assert failure.endswith(f"containerd {str(fake)!r} exited: exit status 1"), r.stderr
     assert datagrams[0] == "STATUS=starting containerd"

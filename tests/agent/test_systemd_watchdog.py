@@ -3,7 +3,6 @@ stops when the root actor stops answering. A datagram socket stands in for syste
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 
@@ -15,49 +14,12 @@ from actors.logtree import Severity
 from actors.supervisor.core.events import RunnableSpec, StateChanged
 from actors.supervisor.runtime.actor import Supervisor
 from actors.supervisor.testing.kit import Probe
+from tests.support.fake_systemd import FakeSystemd
 
 pytestmark = pytest.mark.timeout(120)
 
 #: systemd's WatchdogSec in the test: pings every 0.5 s, each answered within 0.25 s.
 WATCHDOG = 1.0
-
-
-class FakeSystemd:
-    """The receiving end of NOTIFY_SOCKET: every datagram, in order, from a thread."""
-
-    def __init__(self, path: str) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(path)
-        self.cond = threading.Condition()
-        self.datagrams: list[tuple[float, str]] = []
-        threading.Thread(target=self._loop, daemon=True).start()
-
-    def _loop(self) -> None:
-        while True:
-            try:
-                data = self.sock.recv(65536)
-            except OSError:
-                return
-            with self.cond:
-                self.datagrams.append((time.monotonic(), data.decode()))
-                self.cond.notify_all()
-
-    def wait_for(self, text: str, *, after: int = 0, timeout: float = 30.0) -> int:
-        """Index of the first datagram from index ``after`` on that equals ``text``."""
-        with self.cond:
-            ok = self.cond.wait_for(
-                lambda: any(d == text for _, d in self.datagrams[after:]), timeout
-            )
-            assert ok, f"no {text!r} within {timeout}s: {self.datagrams[after:]}"
-            return after + [d for _, d in self.datagrams[after:]].index(text)
-
-    def count(self, text: str, after: int = 0) -> int:
-        with self.cond:
-            return sum(1 for _, d in self.datagrams[after:] if d == text)
-
-    def __len__(self) -> int:
-        with self.cond:
-            return len(self.datagrams)
 
 
 class Blocker:
@@ -131,5 +93,5 @@ def test_watchdog_pings_stop_while_the_root_actor_is_deadlocked_and_resume_after
         sup.stop(timeout=30)
         notifier.close()
         probe.close()
-        systemd.sock.close()
+        systemd.close()
     assert notifier.watchdog_pings >= 3

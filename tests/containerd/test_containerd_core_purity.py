@@ -18,9 +18,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from support.purity import PURE_STDLIB, imported_modules
 
 import actors.containerd.core
+from tests.support.purity import PURE_STDLIB, imported_modules
 
 CORE_DIR = Path(actors.containerd.core.__file__).parent
 ROOT = CORE_DIR.parents[2]

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import grpc
 import pytest
-from containerd_daemon import ContainerdDaemon
 
 from actors.containerd.api.version import version_call
 from actors.containerd.core.notify import NotifyDatagram
 from actors.containerd.notify_socket import NotifySocket
 from actors.wakeup import Wakeup
+from tests.support.containerd_daemon import ContainerdDaemon
 
 pytestmark = pytest.mark.containerd
 

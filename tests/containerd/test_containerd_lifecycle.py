@@ -10,21 +10,6 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from lifecycle_support import (
-    ADDRESS,
-    BINARY,
-    DEADLINE,
-    INFO,
-    NOTIFY,
-    PID,
-    READY,
-    STARTED,
-    STOPPING,
-    healthy,
-    make_spec,
-    ready_line,
-    spawned,
-)
 
 from actors.containerd.core.events import (
     ArmTimer,
@@ -57,6 +42,21 @@ from actors.containerd.core.lifecycle import (
     LifecycleError,
 )
 from actors.supervisor.core.severity import Severity
+from tests.support.containerd_lifecycle import (
+    ADDRESS,
+    BINARY,
+    DEADLINE,
+    INFO,
+    NOTIFY,
+    PID,
+    READY,
+    STARTED,
+    STOPPING,
+    healthy,
+    make_spec,
+    ready_line,
+    spawned,
+)
 
 # ---------------------------------------------------------------- setup and spawn
 

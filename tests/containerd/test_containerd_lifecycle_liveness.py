@@ -10,7 +10,6 @@ from __future__ import annotations
 import heapq
 
 import pytest
-from lifecycle_support import DEADLINE, INFO, PROBE, healthy
 
 from actors.containerd.core.events import (
     LIVENESS_PROBES,
@@ -33,6 +32,7 @@ from actors.containerd.core.events import (
 )
 from actors.containerd.core.lifecycle import ContainerdLifecycle, ContainerdPhase
 from actors.supervisor.core.severity import Severity
+from tests.support.containerd_lifecycle import DEADLINE, INFO, PROBE, healthy
 
 # ---------------------------------------------------------------- liveness
 

@@ -17,10 +17,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from containerd_daemon import ContainerdDaemon
-from containerd_helpers import FakeNode, in_thread, wait_until
-from procs import pid_alive
-from support.specs import containerd_spec
 
 from actors.agent.root import RootSpec
 from actors.containerd.core.events import LIVENESS_PROBES, LIVENESS_SECONDS
@@ -31,10 +27,14 @@ from actors.supervisor.core.policy import PolicyRule, PolicySet
 from actors.supervisor.runtime.actor import Supervisor
 from actors.supervisor.testing.kit import StateRecorder
 from messages.specs import spec_to_wire
+from tests.support.containerd_daemon import ContainerdDaemon
+from tests.support.nodes import FakeNode
+from tests.support.processes import pid_alive
+from tests.support.specs import containerd_spec_in
+from tests.support.waiting import in_thread, wait_until
 
 pytestmark = [pytest.mark.containerd, pytest.mark.timeout(120)]
 
-CONTAINERD = shutil.which("containerd") or "/usr/bin/containerd"
 CD = "root.containerd"
 LIVENESS = {"liveness_interval": 0.5, "liveness_timeout": 2.0, "liveness_failures": 3}
 BOUND = 0.5 * 3 + 2.0
@@ -51,19 +51,7 @@ def base() -> Iterator[Path]:
 
 
 def make_spec(base: Path) -> ContainerdSpec:
-    return containerd_spec(
-        base,
-        binary=CONTAINERD,
-        config=str(base / "config.toml"),
-        address=str(base / "containerd.sock"),
-        path="/usr/sbin:/usr/bin:/sbin:/bin",
-        tmpdir=str(base / "tmp"),
-        fifo=str(base / "runsc.fifo"),
-        notify_dir=str(base),
-        ready_timeout=20.0,
-        stop_timeout=5.0,
-        **LIVENESS,
-    )
+    return containerd_spec_in(base, ready_timeout=20.0, stop_timeout=5.0, **LIVENESS)
 
 
 def reason(address: str) -> str:

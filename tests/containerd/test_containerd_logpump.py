@@ -10,7 +10,6 @@ import os
 import signal
 import struct
 import subprocess
-import sys
 import termios
 import threading
 import time
@@ -18,15 +17,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from containerd_helpers import FakeNode, MemorySink, in_thread, wait_until
-from fifo_writer import numbered_line
 
 from actors.containerd.fifo import ensure_fifo, open_fifo, set_pipe_size
 from actors.containerd.logpump import READ_SIZE, run_pump
+from tests.support.nodes import FakeNode, MemorySink
+from tests.support.programs.fifo_writer import numbered_line
+from tests.support.project import python_env, python_module
+from tests.support.waiting import in_thread, wait_until
 
-HERE = Path(__file__).resolve().parent
-WRITER = str(HERE / "fifo_writer.py")
-PUMP_CHILD = str(HERE / "pump_child.py")
 LINES = 100_000
 STREAM = b"".join(numbered_line(i) for i in range(LINES)) + b"END\n"
 
@@ -48,7 +46,18 @@ def unread(fd: int) -> int:
 
 
 def writer(mode: str, path: str, count: int) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, WRITER, mode, path, str(count)])
+    command = python_module("tests.support.programs.fifo_writer", mode, path, str(count))
+    return subprocess.Popen(command, env=python_env())
+
+
+def pump_child(path: str) -> subprocess.Popen[bytes]:
+    """The pump in a process of its own (`tests.support.programs.pump_child`)."""
+    return subprocess.Popen(
+        python_module("tests.support.programs.pump_child", path),
+        env=python_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 def start_pump(path: str, sink: MemorySink) -> tuple[FakeNode, object]:
@@ -118,9 +127,7 @@ def test_a_sigkilled_pump_loses_at_most_one_read(fifo: tuple[str, int]) -> None:
     path, _ = fifo
     proc = writer("stream", path, LINES)
     try:
-        first = subprocess.Popen(
-            [sys.executable, PUMP_CHILD, path], stdout=subprocess.PIPE, stderr=subprocess.PIPE
-        )
+        first = pump_child(path)
         assert first.stdout is not None and first.stderr is not None
         assert first.stderr.readline() == b"healthy\n"
         got_first = bytearray()
@@ -132,9 +139,7 @@ def test_a_sigkilled_pump_loses_at_most_one_read(fifo: tuple[str, int]) -> None:
         got_first += first.stdout.read()  # what it had sent before it died
         assert first.wait(timeout=10) == -signal.SIGKILL
 
-        second = subprocess.Popen(
-            [sys.executable, PUMP_CHILD, path], stdout=subprocess.PIPE, stderr=subprocess.PIPE
-        )
+        second = pump_child(path)
         assert second.stdout is not None and second.stderr is not None
         assert second.stderr.readline() == b"healthy\n"
         got_second = bytearray()

@@ -15,27 +15,27 @@ import signal
 import socket
 import stat
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from containerd_daemon import ContainerdDaemon
-from containerd_helpers import FakeNode, in_thread, wait_until
-from procs import pid_alive
-from support.specs import containerd_spec, preseed_spec
 
 from actors.containerd.children import child_specs
 from actors.containerd.core.spec import ContainerdSpec, PreseedSpec
 from actors.containerd.process import ContainerdOutcome, run_containerd
 from actors.containerd.runtimes.binary import containerd_version
 from messages.specs import spec_from_wire, spec_to_wire
+from tests.support.containerd_daemon import ContainerdDaemon
+from tests.support.nodes import FakeNode
+from tests.support.processes import pid_alive
+from tests.support.project import python_env, python_module
+from tests.support.specs import containerd_spec_in, preseed_spec
+from tests.support.waiting import in_thread, wait_until
 
 pytestmark = pytest.mark.containerd
 
-HERE = Path(__file__).resolve().parent
 CONTAINERD = shutil.which("containerd") or "/usr/bin/containerd"
 
 
@@ -50,19 +50,8 @@ def base() -> Iterator[Path]:
 
 
 def make_spec(base: Path, **overrides: object) -> ContainerdSpec:
-    fields: dict[str, object] = {
-        "binary": CONTAINERD,
-        "config": str(base / "config.toml"),
-        "address": str(base / "containerd.sock"),
-        "path": "/usr/sbin:/usr/bin:/sbin:/bin",
-        "tmpdir": str(base / "tmp"),
-        "fifo": str(base / "runsc.fifo"),
-        "notify_dir": str(base),
-        "ready_timeout": 20.0,
-        "stop_timeout": 5.0,
-        **overrides,
-    }
-    return containerd_spec(base, **fields)
+    fields: dict[str, object] = {"ready_timeout": 20.0, "stop_timeout": 5.0, **overrides}
+    return containerd_spec_in(base, **fields)
 
 
 def fake_binary(base: Path, name: str, script: str) -> str:
@@ -330,7 +319,8 @@ def test_a_config_serving_another_address_is_refused(base: Path) -> None:
 def test_containerd_dies_with_the_process_that_runs_it(base: Path) -> None:
     spec = make_spec(base)
     child = subprocess.Popen(
-        [sys.executable, str(HERE / "containerd_child.py"), json.dumps(spec_to_wire(spec))],
+        python_module("tests.support.programs.containerd_child", json.dumps(spec_to_wire(spec))),
+        env=python_env(),
         stdout=subprocess.PIPE,
     )
     try:

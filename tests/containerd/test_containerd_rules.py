@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from support.specs import containerd_spec
 
 from actors.containerd.core.notify import NotifyMessage
 from actors.containerd.core.readiness import (
@@ -20,6 +19,7 @@ from actors.containerd.core.spec import (
 )
 from actors.containerd.core.version import VersionInfo, parse_version_response
 from actors.containerd.stale import socket_paths
+from tests.support.specs import containerd_spec_in
 
 READY = NotifyMessage(ready=True, fields=(("READY", "1"),))
 STATUS = NotifyMessage(status="loading", fields=(("STATUS", "loading"),))
@@ -128,17 +128,13 @@ def test_a_truncated_version_response_is_refused() -> None:
 
 
 def spec(**overrides: object) -> ContainerdSpec:
+    """The spec of these tests: everything under `/s` (nothing there is touched)."""
     fields: dict[str, object] = {
         "binary": "/usr/bin/containerd",
-        "config": "/s/config.toml",
-        "address": "/s/containerd.sock",
         "path": "/usr/bin:/bin",
-        "tmpdir": "/s/tmp",
-        "fifo": "/s/runsc.fifo",
-        "notify_dir": "/s",
         **overrides,
     }
-    return containerd_spec("/s", **fields)
+    return containerd_spec_in("/s", **fields)
 
 
 def test_containerd_runs_with_its_config_under_a_parent_death_signal() -> None:

@@ -13,18 +13,12 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from containerd_daemon import ContainerdDaemon
-from containerd_helpers import wait_until
-from fifo_writer import numbered_line
-from procs import pid_alive
-from support.specs import containerd_spec
 
 from actors.containerd.logpump import READ_SIZE
 from actors.logtree import LogReader, RawEntry
@@ -34,10 +28,15 @@ from actors.supervisor.process.childlog import CHUNK_BYTES
 from actors.supervisor.runtime.actor import Supervisor
 from actors.supervisor.testing.kit import Probe, StateRecorder
 from messages.specs import spec_to_wire
+from tests.support.containerd_daemon import ContainerdDaemon
+from tests.support.processes import pid_alive
+from tests.support.programs.fifo_writer import numbered_line
+from tests.support.project import python_env, python_module
+from tests.support.specs import containerd_spec_in
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.containerd, pytest.mark.timeout(120)]
 
-HERE = Path(__file__).resolve().parent
 CONTAINERD = shutil.which("containerd") or "/usr/bin/containerd"
 CD, RUNSC, PRESEED = "root.containerd", "root.containerd.runsc", "root.containerd.preseed"
 FAST = {"backoff_initial": 0.1, "backoff_max": 2.0, "grace_period": 5.0, "heartbeat_interval": 0.5}
@@ -51,17 +50,8 @@ class ContainerdTree:
     def __init__(self, base: Path, probe: Probe, config: Path) -> None:
         self.base = base
         self.probe = probe
-        self.spec = containerd_spec(
-            base,
-            binary=CONTAINERD,
-            config=str(config),
-            address=str(base / "containerd.sock"),
-            path="/usr/sbin:/usr/bin:/sbin:/bin",
-            tmpdir=str(base / "tmp"),
-            fifo=str(base / "runsc.fifo"),
-            notify_dir=str(base),
-            ready_timeout=20.0,
-            stop_timeout=3.0,
+        self.spec = containerd_spec_in(
+            base, config=str(config), ready_timeout=20.0, stop_timeout=3.0
         )
         self.states = StateRecorder()
         self.sup: Supervisor | None = None
@@ -257,9 +247,8 @@ def _drain(reader: LogReader, into: list[bytes]) -> int:
 
 
 def start_writer(fifo: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, str(HERE / "fifo_writer.py"), "stream", fifo, str(LINES)]
-    )
+    command = python_module("tests.support.programs.fifo_writer", "stream", fifo, str(LINES))
+    return subprocess.Popen(command, env=python_env())
 
 
 @contextlib.contextmanager

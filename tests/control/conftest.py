@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from control_helpers import Backend, node
 
 from actors.agent.control.server import ControlServer
+from tests.support.control import Backend, node
 
 
 @dataclass

@@ -8,7 +8,11 @@ import socket
 import time
 
 import pytest
-from control_helpers import (
+
+from actors.agent.control.client import cmd_logs, cmd_restart, cmd_status
+from actors.logtree import Severity, entry_to_dict, format_entry
+from actors.supervisor.runtime import clock
+from tests.support.control import (
     AcceptAndClose,
     CliProcess,
     foreign_grpc_server,
@@ -17,10 +21,6 @@ from control_helpers import (
     restart_args,
     status_args,
 )
-
-from actors.agent.control.client import cmd_logs, cmd_restart, cmd_status
-from actors.logtree import Severity, entry_to_dict, format_entry
-from actors.supervisor.runtime import clock
 
 pytestmark = pytest.mark.timeout(30)
 

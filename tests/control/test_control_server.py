@@ -9,12 +9,13 @@ import threading
 
 import grpc
 import pytest
-from control_helpers import AcceptAndClose, Backend, foreign_grpc_server, wait_until
 
 from actors.agent.control.server import ControlError, ControlServer
 from actors.agent.control.wire import SocketState, probe_socket
 from messages.control import control_pb2 as pb
 from messages.control import control_pb2_grpc as pb_grpc
+from tests.support.control import AcceptAndClose, Backend, foreign_grpc_server
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -151,7 +152,7 @@ def test_a_follow_stream_releases_its_reader_when_the_client_goes_away(served):
         assert next(call).lines == ["before"]
         assert served.server.open_readers == 1
         call.cancel()
-    wait_until(lambda: served.server.open_readers == 0, what="reader closed")
+    wait_until(lambda: served.server.open_readers == 0, 10, "reader closed")
     served.backend.log("root", "after")  # nobody is left to offer it to
 
 
@@ -159,7 +160,7 @@ def test_followers_beyond_the_limit_are_refused_and_status_still_answers(served)
     channel, stub = _stub(served.path)
     with channel:
         calls = [stub.Logs(pb.LogsRequest(dn="root", follow=True)) for _ in range(4)]
-        wait_until(lambda: served.server.open_readers == 4, what="4 followers")
+        wait_until(lambda: served.server.open_readers == 4, 10, "4 followers")
         with pytest.raises(grpc.RpcError) as e:
             next(stub.Logs(pb.LogsRequest(dn="root", follow=True)))
         assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED

@@ -6,8 +6,6 @@ import json
 import os
 
 import pytest
-from control_helpers import logs_args, restart_args, status_args
-from prom_text import parse
 
 from actors.agent.control.client import cmd_logs, cmd_restart, cmd_status
 from actors.agent.control.server import ControlServer
@@ -15,11 +13,14 @@ from actors.agent.metrics import Metrics
 from actors.supervisor.core.events import RunnableSpec
 from actors.supervisor.core.policy import PolicyRule, PolicySet
 from actors.supervisor.runtime.actor import Supervisor
+from actors.supervisor.testing.harness import KIT
 from actors.supervisor.testing.kit import Probe, StateRecorder
+from tests.support.control import logs_args, restart_args, status_args
+from tests.support.prometheus import parse
 
 pytestmark = pytest.mark.timeout(60)
 
-TK = "actors.supervisor.testing.kit:"
+
 FAST = {"backoff_initial": 0.05, "backoff_max": 1.0, "grace_period": 2.0, "heartbeat_interval": 0.2}
 
 
@@ -30,9 +31,9 @@ def _status(path: str, capsys) -> dict[str, dict]:
 
 def test_status_restart_logs_and_metrics_of_a_real_supervision_tree(short_dir, capsys):
     probe = Probe(short_dir / "probe")
-    healthy = [TK + "becomes_healthy", {"events": probe.events_path}]
+    healthy = [KIT + "becomes_healthy", {"events": probe.events_path}]
     root = RunnableSpec(
-        target=TK + "group",
+        target=KIT + "group",
         args={
             "events": probe.events_path,
             "children": {"a": healthy, "ab": healthy},

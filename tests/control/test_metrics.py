@@ -7,13 +7,13 @@ import urllib.error
 import urllib.request
 
 import pytest
-from prom_text import naming_problems, parse
 
 from actors.agent.metrics import CONTENT_TYPE, Metrics, parse_listen
 from actors.logtree import LeveledEntry, LogTree, Severity
 from actors.supervisor.core.events import StateChanged
 from actors.supervisor.core.states import NodeState
 from actors.supervisor.runtime import clock
+from tests.support.prometheus import naming_problems, parse
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from support.purity import FORBIDDEN, PURE_STDLIB, imported_modules
 
 import actors.supervisor
+from tests.support.purity import FORBIDDEN, PURE_STDLIB, imported_modules
 
 PACKAGE = Path(actors.supervisor.__file__).parent
 CORE_DIR = PACKAGE / "core"

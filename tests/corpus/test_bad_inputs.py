@@ -1,7 +1,7 @@
 """The bad-input corpus against the real containerd: each bad tarball fails alone and cleanly.
 
 For every corpus file, `import_archive` raises `PreseedError` whose text names the file and
-the cause (`make_corpus.error_pattern`), no image is created or changed (the namespace
+the cause (`tests.support.corpus.error_pattern`), no image is created or changed (the namespace
 already holds a good image under the name the bad archives use), and containerd holds no
 ingest or lease afterwards. Then one `preseed_dir` run over the whole corpus beside two
 good tarballs imports the good ones and reports every bad one.
@@ -16,17 +16,17 @@ import hashlib
 import os
 import re
 import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-import make_corpus as mc
 import pytest
-from containerd_daemon import ContainerdDaemon
 
 from actors.preseed import ContainerdClient, PreseedError, import_archive
 from actors.preseed.archive.names import is_config_digest_name
+from tests.support import corpus as mc
+from tests.support.containerd_daemon import ContainerdDaemon
+from tests.support.project import python_env, python_module
 
 BAD = [c for c in mc.cases() if c.placement == "file" and c.cause is not None]
 ACCEPTED = [c for c in mc.cases() if c.placement == "file" and c.cause is None]
@@ -83,7 +83,7 @@ def _seed_victim(containerd: ContainerdDaemon, workdir: Path) -> None:
 
 @pytest.fixture(scope="module")
 def corpus() -> Iterator[Path]:
-    # a short base keeps the unix socket's path bindable; make_corpus copes either way.
+    # a short base keeps the unix socket's path bindable; the corpus copes either way.
     with tempfile.TemporaryDirectory(prefix="nc-corpus-") as d:
         mc.generate(Path(d))
         yield Path(d)
@@ -118,14 +118,13 @@ def test_the_cli_writes_the_same_corpus_byte_for_byte_and_the_good_files(
     corpus: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "out"
-    script = Path(mc.__file__).resolve()
     run = subprocess.run(
-        [sys.executable, str(script), str(out)],
+        python_module("tests.support.corpus", str(out)),
         capture_output=True,
         text=True,
         timeout=50,
         cwd=tmp_path,
-        env={"PATH": os.environ["PATH"]},
+        env=python_env({"PATH": os.environ["PATH"]}),
         check=False,
     )
 
@@ -141,9 +140,15 @@ def test_the_cli_writes_the_same_corpus_byte_for_byte_and_the_good_files(
 
 def test_the_cli_refuses_a_missing_output_directory() -> None:
     run = subprocess.run(
-        [sys.executable, mc.__file__], capture_output=True, text=True, timeout=30, check=False
+        python_module("tests.support.corpus"),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=python_env(),
+        check=False,
     )
-    assert (run.returncode, run.stdout, run.stderr) == (2, "", "usage: make_corpus.py OUTDIR\n")
+    usage = "usage: python -m tests.support.corpus OUTDIR\n"
+    assert (run.returncode, run.stdout, run.stderr) == (2, "", usage)
 
 
 @pytest.mark.timeout(60)

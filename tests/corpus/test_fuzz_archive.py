@@ -26,14 +26,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import imagegen as ig
 import pytest
 import zstandard
-from containerd_daemon import ContainerdDaemon
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from actors.preseed import ContainerdClient, ImportResult, PreseedError, import_archive
+from tests.support import images as ig
+from tests.support.containerd_daemon import ContainerdDaemon
 
 NAMESPACE = "fuzz"
 NAME = "docker.io/library/fuzz:1"

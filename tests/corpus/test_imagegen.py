@@ -9,10 +9,11 @@ import tarfile
 import zlib
 from pathlib import Path
 
-import imagegen as ig
 import pytest
 import zstandard
-from containerd_daemon import ContainerdDaemon
+
+from tests.support import images as ig
+from tests.support.containerd_daemon import ContainerdDaemon
 
 pytestmark = pytest.mark.timeout(120)
 

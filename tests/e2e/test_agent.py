@@ -9,7 +9,6 @@ import shutil
 import signal
 import stat
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -17,96 +16,23 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from procs import pid_alive
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from actors.containerd.runtimes.runsc.access import named_grants
+from actors.images.pause import pause_image_name
+from tests.support.agent import DEFAULT_TREE_UP, AgentUnderTest
+from tests.support.images import small_image, write_oci_archive
+from tests.support.processes import pid_alive
+from tests.support.project import CLI
 
-from imagegen import small_image, write_oci_archive  # noqa: E402
-
-from actors.containerd.runtimes.runsc.access import named_grants  # noqa: E402
-from actors.images.pause import pause_image_name  # noqa: E402
-
-REPO = Path(__file__).resolve().parents[2]
-CLI = [str(REPO / "bin" / "node-containerd")]
 IMAGE = "docker.io/library/e2e:1"
 
 pytestmark = [pytest.mark.containerd, pytest.mark.timeout(180)]
 
 
-class Agent:
-    """`bin/node-containerd run` on the default profile in a temporary state dir."""
-
-    def __init__(self, base: Path) -> None:
-        self.base = base
-        self.state = base / "st"
-        self.env = dict(os.environ, NODE_CONTAINERD_STATE=str(self.state), NO_COLOR="1")
-        self.proc: subprocess.Popen[str] | None = None
-
-    def cli(
-        self, *args: str, check: bool = True, timeout: float = 30
-    ) -> subprocess.CompletedProcess[str]:
-        r = subprocess.run(
-            [*CLI, *args],
-            env=self.env,
-            cwd=self.base,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-        if check and r.returncode != 0:
-            raise AssertionError(f"{args} exited {r.returncode}: {r.stderr}")
-        return r
-
-    def start(self, config: Path | None = None) -> None:
-        self.proc = subprocess.Popen(
-            [*CLI, "run", *(["--config", str(config)] if config else [])],
-            env=self.env,
-            cwd=self.base,
-            stdout=subprocess.DEVNULL,
-            stderr=open(self.base / "agent.err", "w"),
-            text=True,
-        )
-
-    def status(self, config: Path | None = None) -> dict[str, dict]:
-        extra = ["--config", str(config)] if config else []
-        r = self.cli("status", "--json", *extra, check=False)
-        if r.returncode != 0:
-            return {}
-        return {n["dn"]: n for n in json.loads(r.stdout)["nodes"]}
-
-    def wait_states(
-        self, want: dict[str, str], timeout: float = 60, config: Path | None = None
-    ) -> dict[str, dict]:
-        deadline = time.monotonic() + timeout
-        nodes: dict[str, dict] = {}
-        while time.monotonic() < deadline:
-            assert self.proc is not None and self.proc.poll() is None, self.stderr()
-            nodes = self.status(config)
-            if all(nodes.get(dn, {}).get("state") == s for dn, s in want.items()):
-                return nodes
-            time.sleep(0.1)
-        raise AssertionError(f"states {want} not reached in {timeout}s: {nodes}\n{self.stderr()}")
-
-    def stop(self) -> None:
-        """SIGTERM the agent and wait; SIGKILL what is left of it after 30 s."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        subprocess.run(["pkill", "-KILL", "-f", str(self.state)], check=False)
-
-    def stderr(self) -> str:
-        p = self.base / "agent.err"
-        return p.read_text(errors="replace")[-3000:] if p.exists() else ""
-
-
 @pytest.fixture(scope="module")
-def agent() -> Iterator[Agent]:
-    base = Path(tempfile.mkdtemp(prefix="nc-e2e-", dir="/tmp"))
-    a = Agent(base)
+def agent() -> Iterator[AgentUnderTest]:
+    """`bin/node-containerd run` on the default profile, one image to preseed."""
+    a = AgentUnderTest(Path(tempfile.mkdtemp(prefix="nc-e2e-", dir="/tmp")))
     (a.state / "preseed" / "k8s.io").mkdir(parents=True)
     write_oci_archive(a.state / "preseed" / "k8s.io" / "e2e.tar", [small_image(IMAGE, seed=7)])
     # An operator's CNI config that CRI cannot load (so the agent writes no default
@@ -117,24 +43,12 @@ def agent() -> Iterator[Agent]:
     try:
         yield a
     finally:
-        if a.proc is not None and a.proc.poll() is None:
-            a.proc.kill()
-            a.proc.wait(10)
-        subprocess.run(["pkill", "-KILL", "-f", str(a.state)], check=False)
-        shutil.rmtree(base, ignore_errors=True)
-
-
-FULL = {
-    "root": "DONE",
-    "root.containerd": "HEALTHY",
-    "root.containerd.runsc": "HEALTHY",
-    "root.containerd.preseed": "HEALTHY",  # HEALTHY after the initial pass, then watching
-}
+        a.cleanup()
 
 
 def test_the_default_profile_comes_up_with_containerd_healthy_and_images_preseeded(agent):
-    nodes = agent.wait_states(FULL)
-    assert set(nodes) == set(FULL)
+    nodes = agent.wait_states(DEFAULT_TREE_UP)
+    assert set(nodes) == set(DEFAULT_TREE_UP)
     assert all(n["last_error"] is None for n in nodes.values())
     sock = agent.state / "containerd" / "containerd.sock"
     out = subprocess.run(
@@ -152,7 +66,7 @@ def test_the_default_profile_comes_up_with_containerd_healthy_and_images_preseed
 
 
 def test_the_control_socket_and_the_state_dir_are_private(agent):
-    agent.wait_states(FULL)
+    agent.wait_states(DEFAULT_TREE_UP)
     assert stat.S_IMODE(os.stat(agent.state / "control.sock").st_mode) == 0o600
     # 0700, plus (when runsc is installed) an ACL letting gVisor's sandbox user
     # search it, which shows as the mask in the group bits (see SECURITY.md).
@@ -163,7 +77,7 @@ def test_the_control_socket_and_the_state_dir_are_private(agent):
 
 
 def test_logs_show_containerds_boot_lines(agent):
-    agent.wait_states(FULL)
+    agent.wait_states(DEFAULT_TREE_UP)
     out = agent.cli("logs", "root.containerd", "-n", "8192").stdout
     assert "containerd successfully booted" in out
     preseed = agent.cli("logs", "root.containerd.preseed", "-n", "100").stdout
@@ -171,7 +85,7 @@ def test_logs_show_containerds_boot_lines(agent):
 
 
 def test_logs_severity_error_finds_containerds_own_error_with_its_own_time(agent):
-    agent.wait_states(FULL)
+    agent.wait_states(DEFAULT_TREE_UP)
     out = agent.cli("logs", "root.containerd", "--severity", "ERROR").stdout
     errors = [line for line in out.splitlines() if line.startswith("root.containerd  E")]
     assert errors, out
@@ -196,7 +110,7 @@ def test_logs_severity_error_finds_containerds_own_error_with_its_own_time(agent
 
 
 def test_runscs_glog_lines_become_leveled_entries(agent):
-    agent.wait_states(FULL)
+    agent.wait_states(DEFAULT_TREE_UP)
     fd = os.open(agent.state / "runsc" / "logs.fifo", os.O_WRONLY | os.O_NONBLOCK)
     os.write(fd, b"W1204 02:46:05.465477   25623 sandbox.go:42] runsc e2e warning\n\tdetail\n")
     os.close(fd)
@@ -212,7 +126,7 @@ def test_runscs_glog_lines_become_leveled_entries(agent):
 
 
 def test_logs_follow_streams_a_line_written_into_the_fifo(agent):
-    agent.wait_states(FULL)
+    agent.wait_states(DEFAULT_TREE_UP)
     follower = subprocess.Popen(
         [*CLI, "logs", "root.containerd.runsc", "-f", "-n", "0"],
         env=agent.env,
@@ -244,7 +158,7 @@ def test_logs_follow_streams_a_line_written_into_the_fifo(agent):
 
 
 def test_restart_restarts_only_that_node(agent):
-    before = agent.wait_states(FULL)
+    before = agent.wait_states(DEFAULT_TREE_UP)
     agent.cli("restart", "root.containerd.runsc")
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -262,14 +176,14 @@ def test_restart_restarts_only_that_node(agent):
 
 
 def test_restart_of_an_unknown_dn_fails_clearly(agent):
-    agent.wait_states(FULL)
+    agent.wait_states(DEFAULT_TREE_UP)
     r = agent.cli("restart", "root.nope", check=False)
     assert r.returncode == 1
     assert "root.nope" in r.stderr
 
 
 def test_a_second_agent_on_the_same_state_is_refused_having_changed_nothing(agent):
-    agent.wait_states(FULL)
+    agent.wait_states(DEFAULT_TREE_UP)
     written = [
         agent.state / "containerd" / "config.toml",
         agent.state / "runsc" / "launcher",
@@ -283,25 +197,25 @@ def test_a_second_agent_on_the_same_state_is_refused_having_changed_nothing(agen
     assert second.returncode == 1
     assert "Traceback" not in second.stderr
     assert second.stderr.strip().splitlines() == [
-        f"node-containerd: another node-containerd agent (pid {agent.proc.pid}) is already "
+        f"node-containerd: another node-containerd agent (pid {agent.pid}) is already "
         f"serving {str(agent.state)!r}; stop it first, or give this one another state "
         "directory (--config with state_dir, or NODE_CONTAINERD_STATE)"
     ]
     assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in before} == before
-    agent.wait_states(FULL)
+    agent.wait_states(DEFAULT_TREE_UP)
 
 
 def test_a_root_frozen_for_five_seconds_blames_none_of_its_children(agent):
-    before = agent.wait_states(FULL)
-    agent.proc.send_signal(signal.SIGSTOP)
+    before = agent.wait_states(DEFAULT_TREE_UP)
+    os.kill(agent.pid, signal.SIGSTOP)
     try:
         time.sleep(5)  # the freeze under test: 5 heartbeat intervals
     finally:
-        agent.proc.send_signal(signal.SIGCONT)
+        os.kill(agent.pid, signal.SIGCONT)
     # Overdue timers fire at once on resume; watch one whole liveness window after it.
     deadline = time.monotonic() + 4
     while time.monotonic() < deadline:
-        nodes = agent.wait_states(FULL, timeout=10)
+        nodes = agent.wait_states(DEFAULT_TREE_UP, timeout=10)
         assert {dn: (n["pid"], n["restarts"]) for dn, n in nodes.items()} == {
             dn: (n["pid"], n["restarts"]) for dn, n in before.items()
         }
@@ -309,14 +223,13 @@ def test_a_root_frozen_for_five_seconds_blames_none_of_its_children(agent):
 
 
 def test_sigterm_stops_everything_and_exits_zero(agent):
-    nodes = agent.wait_states(FULL)
+    nodes = agent.wait_states(DEFAULT_TREE_UP)
     pids = [n["pid"] for n in nodes.values() if n["pid"]]
     containerd_pids = subprocess.run(
         ["pgrep", "-f", f"containerd --config {agent.state}"], capture_output=True, text=True
     ).stdout.split()
     assert containerd_pids
-    agent.proc.send_signal(signal.SIGTERM)
-    assert agent.proc.wait(60) == 0, agent.stderr()
+    assert agent.terminate(60) == 0, agent.stderr()
     left = [p for p in pids + [int(x) for x in containerd_pids] if pid_alive(p)]
     assert left == []
     r = agent.cli("status", check=False)
@@ -326,16 +239,15 @@ def test_sigterm_stops_everything_and_exits_zero(agent):
 
 def test_sigterm_with_a_read_only_state_dir_stops_cleanly_with_one_warning():
     base = Path(tempfile.mkdtemp(prefix="nc-e2e-ro-", dir="/tmp"))
-    a = Agent(base)
+    a = AgentUnderTest(base)
     a.start()
     mounted = False
     try:
-        a.wait_states(FULL)
+        a.wait_states(DEFAULT_TREE_UP)
         subprocess.run(["mount", "--bind", a.state, a.state], check=True)
         mounted = True
         subprocess.run(["mount", "-o", "remount,bind,ro", a.state], check=True)
-        a.proc.send_signal(signal.SIGTERM)
-        assert a.proc.wait(60) == 0, a.stderr()
+        assert a.terminate(60) == 0, a.stderr()
         err = a.stderr()
         assert "Traceback" not in err
         assert (
@@ -345,5 +257,4 @@ def test_sigterm_with_a_read_only_state_dir_stops_cleanly_with_one_warning():
     finally:
         if mounted:
             subprocess.run(["umount", a.state], check=False)
-        a.stop()
-        shutil.rmtree(base, ignore_errors=True)
+        a.cleanup()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import socket
 import tempfile
 import time
@@ -10,7 +9,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from test_agent import FULL, Agent
+
+from tests.support.agent import DEFAULT_TREE_UP, AgentUnderTest
 
 pytestmark = [pytest.mark.containerd, pytest.mark.timeout(180)]
 
@@ -37,16 +37,16 @@ def _scrape(url: str) -> dict[str, float]:
 
 def test_liveness_probes_of_containerd_are_counted_with_their_seconds() -> None:
     base = Path(tempfile.mkdtemp(prefix="nc-e2l-", dir="/tmp"))
-    agent = Agent(base)
-    port = _free_port()
     config = base / "agent.toml"
+    agent = AgentUnderTest(base, config=config)
+    port = _free_port()
     config.write_text(
         '[containerd]\nliveness_interval = "200ms"\n'
         f'[metrics]\nenabled = true\nlisten = "127.0.0.1:{port}"\n'
     )
-    agent.start(config)
+    agent.start()
     try:
-        agent.wait_states(FULL, config=config)
+        agent.wait_states(DEFAULT_TREE_UP)
         url = f"http://127.0.0.1:{port}/metrics"
         deadline = time.monotonic() + 30
         samples = _scrape(url)
@@ -57,5 +57,4 @@ def test_liveness_probes_of_containerd_are_counted_with_their_seconds() -> None:
         assert samples[SECONDS] > 0
         assert PROBES_FAIL not in samples
     finally:
-        agent.stop()
-        shutil.rmtree(base, ignore_errors=True)
+        agent.cleanup()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import socket
 import tempfile
 import time
@@ -10,8 +9,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from imagegen import small_image, write_oci_archive
-from test_agent import FULL, Agent
+
+from tests.support.agent import DEFAULT_TREE_UP, AgentUnderTest
+from tests.support.images import small_image, write_oci_archive
 
 pytestmark = [pytest.mark.containerd, pytest.mark.timeout(180)]
 
@@ -34,9 +34,9 @@ def _scrape(url: str) -> dict[str, float]:
 
 def test_metrics_show_node_states_preseeded_images_and_log_bytes():
     base = Path(tempfile.mkdtemp(prefix="nc-e2m-", dir="/tmp"))
-    agent = Agent(base)
-    port = _free_port()
     config = base / "agent.toml"
+    agent = AgentUnderTest(base, config=config)
+    port = _free_port()
     config.write_text(f'[metrics]\nenabled = true\nlisten = "127.0.0.1:{port}"\n')
     (agent.state / "preseed" / "k8s.io").mkdir(parents=True)
     write_oci_archive(
@@ -46,9 +46,9 @@ def test_metrics_show_node_states_preseeded_images_and_log_bytes():
             small_image("docker.io/library/n:1", seed=4),
         ],
     )
-    agent.start(config)
+    agent.start()
     try:
-        agent.wait_states(FULL, config=config)
+        agent.wait_states(DEFAULT_TREE_UP)
         url = f"http://127.0.0.1:{port}/metrics"
         deadline = time.monotonic() + 10
         while True:
@@ -66,5 +66,4 @@ def test_metrics_show_node_states_preseeded_images_and_log_bytes():
         assert samples['node_containerd_preseed_bytes_total{namespace="k8s.io"}'] > 0
         assert samples['node_containerd_log_bytes_total{dn="root.containerd"}'] > 1000
     finally:
-        agent.stop()
-        shutil.rmtree(base, ignore_errors=True)
+        agent.cleanup()

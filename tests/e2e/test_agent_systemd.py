@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import signal
 import socket
 import tempfile
-import threading
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
-from test_agent import Agent
+
+from tests.support.agent import AgentUnderTest
+from tests.support.fake_systemd import FakeSystemd
 
 pytestmark = [pytest.mark.timeout(240), pytest.mark.containerd]
 
@@ -28,35 +26,7 @@ READY_PRESEED_FAILED = (
 JOURNAL_LINE = re.compile(r"<[2346]>root\S*  [IWEFR]\d{4} ")
 
 
-class FakeSystemd:
-    """An abstract-namespace datagram socket collecting what the agent sends."""
-
-    def __init__(self) -> None:
-        self.name = f"@nc-e2e-notify-{os.getpid()}-{time.monotonic_ns()}"
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(b"\0" + self.name[1:].encode())
-        self.cond = threading.Condition()
-        self.datagrams: list[str] = []
-        threading.Thread(target=self._loop, daemon=True).start()
-
-    def _loop(self) -> None:
-        while True:
-            try:
-                data = self.sock.recv(65536)
-            except OSError:
-                return
-            with self.cond:
-                self.datagrams.append(data.decode())
-                self.cond.notify_all()
-
-    def wait_for(self, text: str, *, after: int = 0, timeout: float = 90.0) -> int:
-        with self.cond:
-            ok = self.cond.wait_for(lambda: text in self.datagrams[after:], timeout)
-            assert ok, f"no {text!r} within {timeout}s: {self.datagrams}"
-            return self.datagrams.index(text, after)
-
-
-def _start(agent: Agent, systemd: FakeSystemd, config: Path | None = None) -> None:
+def _start(agent: AgentUnderTest, systemd: FakeSystemd) -> None:
     """Start the agent as systemd would: notify socket, watchdog, stderr to the journal."""
     err = agent.base / "agent.err"
     err.touch()
@@ -66,21 +36,15 @@ def _start(agent: Agent, systemd: FakeSystemd, config: Path | None = None) -> No
         WATCHDOG_USEC="4000000",
         JOURNAL_STREAM=f"{st.st_dev}:{st.st_ino}",
     )
-    agent.start(config)
-
-
-def _stop(agent: Agent) -> int:
-    assert agent.proc is not None
-    agent.proc.send_signal(signal.SIGTERM)
-    return agent.proc.wait(60)
+    agent.start()
 
 
 def test_a_normal_start_says_ready_once_then_keeps_the_watchdog_fed_and_says_stopping():
     base = Path(tempfile.mkdtemp(prefix="nc-sd-", dir="/tmp"))
-    agent, systemd = Agent(base), FakeSystemd()
+    agent, systemd = AgentUnderTest(base), FakeSystemd()
     try:
         _start(agent, systemd)
-        ready = systemd.wait_for(READY)
+        ready = systemd.wait_for(READY, timeout=90)
         nodes = agent.status()
         assert nodes["root.containerd"]["state"] == "HEALTHY"
         # HEALTHY when the preseed keeps watching its directory, DONE when it does not.
@@ -89,7 +53,7 @@ def test_a_normal_start_says_ready_once_then_keeps_the_watchdog_fed_and_says_sto
         second = systemd.wait_for("WATCHDOG=1", after=ready + 1, timeout=30)
         systemd.wait_for("WATCHDOG=1", after=second + 1, timeout=30)
 
-        assert _stop(agent) == 0
+        assert agent.terminate(60) == 0
         stopping = systemd.wait_for("STOPPING=1\nSTATUS=stopping: received SIGTERM", timeout=10)
         assert stopping > ready
         assert systemd.datagrams.count(READY) == 1
@@ -103,9 +67,8 @@ def test_a_normal_start_says_ready_once_then_keeps_the_watchdog_fed_and_says_sto
             for line in lines
         )
     finally:
-        agent.stop()
-        systemd.sock.close()
-        shutil.rmtree(base, ignore_errors=True)
+        agent.cleanup()
+        systemd.close()
 
 
 def _free_port() -> int:
@@ -116,28 +79,27 @@ def _free_port() -> int:
 
 def test_a_failed_preseed_still_says_ready_with_a_status_an_error_priority_and_a_metric():
     base = Path(tempfile.mkdtemp(prefix="nc-sd-", dir="/tmp"))
-    agent, systemd = Agent(base), FakeSystemd()
-    port = _free_port()
     config = base / "agent.toml"
+    agent, systemd = AgentUnderTest(base, config=config), FakeSystemd()
+    port = _free_port()
     config.write_text(f'[metrics]\nenabled = true\nlisten = "127.0.0.1:{port}"\n')
     (agent.state / "preseed" / "k8s.io").mkdir(parents=True)
     (agent.state / "preseed" / "k8s.io" / "bad.tar").write_bytes(b"not a tarball\n" * 100)
     try:
-        _start(agent, systemd, config)
-        systemd.wait_for(READY_PRESEED_FAILED)
-        assert agent.status(config)["root.containerd"]["state"] == "HEALTHY"
+        _start(agent, systemd)
+        systemd.wait_for(READY_PRESEED_FAILED, timeout=90)
+        assert agent.status()["root.containerd"]["state"] == "HEALTHY"
         text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read()
         failures = 'node_containerd_preseed_failures_total{file="bad.tar",namespace="k8s.io"}'
         assert any(
             line.startswith(failures + " ") and float(line.split()[-1]) >= 1
             for line in text.decode().splitlines()
         ), text
-        assert _stop(agent) == 0
+        assert agent.terminate(60) == 0
         lines = (base / "agent.err").read_text().splitlines()
         assert any(
             line.startswith("<3>root.containerd.preseed  E") and "bad.tar" in line for line in lines
         ), lines[-20:]
     finally:
-        agent.stop()
-        systemd.sock.close()
-        shutil.rmtree(base, ignore_errors=True)
+        agent.cleanup()
+        systemd.close()

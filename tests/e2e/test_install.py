@@ -8,7 +8,7 @@ default profile, the protos, the runsc launcher and
 `python -m actors.supervisor.process.host` must all come from the installed package.
 `check` then starts a pod under runc and one under runsc through CRI, host-network
 and with their own network (CNI): the agent runs in a network namespace of its own
-(`PodAgent` with `own_netns`), and so does `check`.
+(`AgentUnderTest` with `own_netns`), and so does `check`.
 """
 
 from __future__ import annotations
@@ -22,10 +22,9 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "pods"))
-
-from pod_agent import PAUSE_REF, PodAgent  # noqa: E402
-from pod_images import PAUSE_ENTRYPOINT, busybox_image  # noqa: E402
+from tests.support.agent import AgentUnderTest
+from tests.support.pods import agent_for_pods, pause_image
+from tests.support.project import REPO
 
 pytestmark = [
     pytest.mark.timeout(600),
@@ -33,8 +32,6 @@ pytestmark = [
     pytest.mark.pods,
     pytest.mark.slow,
 ]
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def _run(*args: str | Path, cwd: Path, env: dict[str, str] | None = None, timeout: float = 300):
@@ -59,56 +56,27 @@ def _build_wheel(work: Path) -> Path:
     return wheel
 
 
-class InstalledAgent(PodAgent):
-    """The pod tests' agent, run by an installed console script from another directory."""
-
-    def __init__(self, base: Path, script: Path) -> None:
-        super().__init__(base, own_netns=True)
-        self.script = script
-        self.cwd = base / "elsewhere"
-        self.cwd.mkdir()
-        self.env = {"PATH": os.environ.get("PATH", os.defpath), "NO_COLOR": "1"}
-
-    def cli(
-        self, *args: str, check: bool = True, timeout: float = 120
-    ) -> subprocess.CompletedProcess[str]:
-        r = subprocess.run(
-            self.in_netns([str(self.script), *args]),
-            env=self.env,
-            cwd=self.cwd,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-        if check and r.returncode != 0:
-            raise AssertionError(f"{args} exited {r.returncode}: {r.stdout}\n{r.stderr}")
-        return r
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            self.run_argv([str(self.script), "run", "--config", str(self.config)]),
-            env=self.env,
-            cwd=self.cwd,
-            stdout=subprocess.DEVNULL,
-            stderr=open(self.base / "agent.err", "a"),
-            text=True,
-        )
-
-
 def test_a_wheel_installed_into_a_fresh_venv_runs_the_agent_and_passes_check():
     work = Path(tempfile.mkdtemp(prefix="nc-inst-", dir="/tmp"))
     os.chmod(work, 0o711)  # gVisor's sandbox user must search the state dir's ancestors
-    agent: InstalledAgent | None = None
+    agent: AgentUnderTest | None = None
     try:
         wheel = _build_wheel(work)
         venv = work / "venv"
         _run(sys.executable, "-m", "venv", venv, cwd=work)
         _run(venv / "bin" / "pip", "install", "-q", wheel, cwd=work, timeout=500)
-        pause = busybox_image(work, PAUSE_REF, entrypoint=PAUSE_ENTRYPOINT, cmd=())
+        pause = pause_image(work)
 
         base = work / "agent"
-        base.mkdir()
-        agent = InstalledAgent(base, venv / "bin" / "node-containerd")
+        (base / "elsewhere").mkdir(parents=True)
+        # The pod tests' agent, run by the installed console script from another directory.
+        agent = agent_for_pods(
+            base,
+            command=[venv / "bin" / "node-containerd"],
+            cwd=base / "elsewhere",
+            env={"PATH": os.environ.get("PATH", os.defpath), "NO_COLOR": "1"},
+            own_netns=True,
+        )
         where = _run(
             venv / "bin" / "python",
             "-c",
@@ -135,7 +103,7 @@ def test_a_wheel_installed_into_a_fresh_venv_runs_the_agent_and_passes_check():
         assert lines[6].startswith(
             "pod with its own network under runsc gets an address the node reaches: "
         ), lines
-        assert agent.stop() == 0
+        assert agent.terminate() == 0
     finally:
         if agent is not None:
             agent.cleanup()  # pods, leftovers by pid, mounts, and its directory

@@ -31,16 +31,18 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from fault_helpers import child_named, fill, small_disk
-from imagegen import ImageSpec, random_layer, write_oci_archive
 
-REPO = Path(__file__).resolve().parents[2]
-AGENT = REPO / "bin" / "node-containerd"
+from tests.support.agent import AgentUnderTest, Nodes
+from tests.support.faults import fill, small_disk
+from tests.support.images import ImageSpec, random_layer, write_oci_archive
+from tests.support.processes import child_named
+from tests.support.waiting import wait_until
+
 PRESEED = "root.containerd.preseed"
 IMAGE = "full.local/img:v1"
 #: The preseed policy of these tests: backoff_initial, multiplier, max, jitter.
@@ -82,19 +84,6 @@ def _config(workdir: Path, state: Path) -> Path:
     return path
 
 
-def _status(config: Path) -> dict[str, dict[str, Any]]:
-    r = subprocess.run(
-        [str(AGENT), "status", "--json", "--config", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-    if r.returncode != 0:
-        return {}
-    return {n["dn"]: n for n in json.loads(r.stdout)["nodes"]}
-
-
 def _log(workdir: Path) -> list[dict[str, Any]]:
     path = workdir / "log.jsonl"
     if not path.exists():
@@ -103,18 +92,8 @@ def _log(workdir: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in lines if line.endswith("}")]
 
 
-def _wait(what: str, condition: Callable[[], Any], timeout: float) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
-        time.sleep(0.05)
-
-
-def _settled(config: Path) -> dict[str, dict[str, Any]] | None:
-    nodes = _status(config)
+def _settled(agent: AgentUnderTest) -> Nodes | None:
+    nodes = agent.status()
     if nodes and all(n["state"] in ("HEALTHY", "DONE") for n in nodes.values()):
         return nodes
     return None
@@ -134,14 +113,10 @@ def test_a_full_state_disk_fails_preseed_clearly_and_it_retries_no_faster_than_i
 ) -> None:
     config = _config(workdir, state_disk)
     (workdir / "preseed" / "k8s.io").mkdir(parents=True)
-    agent = subprocess.Popen(
-        [str(AGENT), "run", "--config", str(config)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
+    agent = AgentUnderTest(workdir, config=config, state=state_disk)
+    agent.start()
     try:
-        nodes = _wait("the tree to come up", lambda: _settled(config), 60)
+        nodes = wait_until(lambda: _settled(agent), 60, "the tree to come up", interval=0.05)
         filler = fill(state_disk)
         layer = random_layer(4 << 20, seed=5, spool_dir=workdir / "spool")
         write_oci_archive(workdir / "full.tar", [ImageSpec(IMAGE, (layer,))])
@@ -159,8 +134,8 @@ def test_a_full_state_disk_fails_preseed_clearly_and_it_retries_no_faster_than_i
             ]
             return deaths if len(deaths) >= 4 else None
 
-        deaths = _wait("four preseed deaths", four_deaths, 60)
-        nodes = _status(config)
+        deaths = wait_until(four_deaths, 60, "four preseed deaths", interval=0.05)
+        nodes = agent.status()
         assert {dn: n["state"] for dn, n in nodes.items() if dn != PRESEED} == {
             "root": "DONE",
             "root.containerd": "HEALTHY",
@@ -206,10 +181,11 @@ def test_a_full_state_disk_fails_preseed_clearly_and_it_retries_no_faster_than_i
         )
 
         os.unlink(filler)
-        done = _wait(
-            "preseed HEALTHY after space was freed",
-            lambda: (_status(config).get(PRESEED) or {}).get("state") == "HEALTHY",
+        done = wait_until(
+            lambda: (agent.status().get(PRESEED) or {}).get("state") == "HEALTHY",
             30,
+            "preseed HEALTHY after space was freed",
+            interval=0.05,
         )
         assert done
         r = subprocess.run(
@@ -230,9 +206,10 @@ def test_a_full_state_disk_fails_preseed_clearly_and_it_retries_no_faster_than_i
         rows = {row.split()[0]: row.split()[3] for row in r.stdout.splitlines()[1:]}
         assert rows.get(IMAGE) == "complete"
     finally:
-        agent.send_signal(signal.SIGTERM)
-        code = agent.wait(60)
-    assert code == 0, agent.stderr.read() if agent.stderr else ""
+        code = agent.terminate(60)
+        if code is None:
+            agent.kill()
+    assert code == 0, agent.stderr()
 
 
 @pytest.mark.timeout(60)
@@ -242,12 +219,8 @@ def test_an_agent_started_on_a_full_state_disk_exits_1_with_one_line_naming_path
     config = _config(workdir, state_disk)
     fill(state_disk)
 
-    r = subprocess.run(
-        [str(AGENT), "run", "--config", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=50,
-        check=False,
+    r = AgentUnderTest(workdir, config=config, state=state_disk).cli(
+        "run", "--config", str(config), check=False, timeout=50
     )
 
     assert r.returncode == 1

@@ -28,20 +28,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from containerd_daemon import ContainerdDaemon
-from fault_helpers import (
-    BIG_IMAGE,
-    NAMESPACE,
-    ImportThread,
-    big_archive,
-    check,
-    images,
-    leftovers,
-)
 
 from actors.preseed import ContainerdClient, ContainerdFailed, import_archive
+from tests.support.containerd_daemon import ContainerdDaemon
+from tests.support.ctr import check_status, image_names, leftovers
+from tests.support.faults import BIG_IMAGE, NAMESPACE, ImportThread, big_archive
+from tests.support.project import CLI
 
-REPO = Path(__file__).resolve().parents[2]
 FLOW_TIMEOUT = 30.0
 IMPORT_TIMEOUT = 60.0
 
@@ -83,11 +76,11 @@ def test_containerd_stopping_mid_import_fails_clearly_leaves_no_image_and_a_late
     ).fullmatch(str(job.error)), str(job.error)
 
     fresh_containerd.start()
-    assert images(fresh_containerd) == []
+    assert image_names(fresh_containerd, NAMESPACE) == []
     with ContainerdClient(fresh_containerd.address) as client:
         result = import_archive(client, archive, namespace=NAMESPACE)
     assert [i.name for i in result.images] == [BIG_IMAGE]
-    assert check(fresh_containerd) == {BIG_IMAGE: "complete"}
+    assert check_status(fresh_containerd, NAMESPACE) == {BIG_IMAGE: "complete"}
 
 
 @pytest.mark.timeout(120)
@@ -96,7 +89,7 @@ def test_the_import_command_says_in_one_line_that_containerd_went_away_and_exits
 ) -> None:
     cli = subprocess.Popen(
         [
-            str(REPO / "bin" / "node-containerd"),
+            *CLI,
             "import",
             "--address",
             fresh_containerd.address,
@@ -151,7 +144,7 @@ def test_an_unlinked_socket_spares_the_import_under_way_and_a_new_import_says_it
     )
 
     fresh_containerd.restart()
-    assert check(fresh_containerd) == {BIG_IMAGE: "complete"}
+    assert check_status(fresh_containerd, NAMESPACE) == {BIG_IMAGE: "complete"}
     with ContainerdClient(fresh_containerd.address) as client:
         again = import_archive(client, archive, namespace=NAMESPACE)
     assert again.blobs_skipped >= 4, "the layers imported before the restart are kept"
@@ -166,11 +159,11 @@ def test_containerd_killed_mid_import_leaves_no_image_and_a_reimport_after_resta
     assert job.result is None and isinstance(job.error, ContainerdFailed)
     assert _file_error(".+").fullmatch(str(job.error))
     fresh_containerd.start()
-    assert images(fresh_containerd) == []
+    assert image_names(fresh_containerd, NAMESPACE) == []
     with ContainerdClient(fresh_containerd.address) as client:
         result = import_archive(client, archive, namespace=NAMESPACE)
     assert ([i.name for i in result.images], result.warnings) == ([BIG_IMAGE], ())
-    assert check(fresh_containerd) == {BIG_IMAGE: "complete"}
+    assert check_status(fresh_containerd, NAMESPACE) == {BIG_IMAGE: "complete"}
 
 
 @pytest.mark.timeout(120)
@@ -182,4 +175,4 @@ def test_containerd_killed_mid_import_leaves_no_lease_or_ingest_once_reimported(
     with ContainerdClient(fresh_containerd.address) as client:
         import_archive(client, archive, namespace=NAMESPACE)
 
-    assert leftovers(fresh_containerd) == {"leases": 0, "ingests": 0}
+    assert leftovers(fresh_containerd, NAMESPACE) == {"leases": 0, "ingests": 0}

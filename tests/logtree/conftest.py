@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from logtree_helpers import FakeClock
 
 from actors.logtree import LogTree
+from tests.support.log_entries import FakeClock
 
 
 @pytest.fixture

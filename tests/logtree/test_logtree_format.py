@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 from datetime import timedelta, timezone
 
-from logtree_helpers import T0, leveled
-
 from actors.logtree import (
     Entry,
     LeveledEntry,
@@ -17,6 +15,7 @@ from actors.logtree import (
     format_entry,
     format_time,
 )
+from tests.support.log_entries import T0, leveled
 
 
 def raw(data: bytes, original_length: int | None = None, timestamp: float = T0) -> RawEntry:

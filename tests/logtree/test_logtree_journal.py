@@ -7,10 +7,10 @@ import os
 from pathlib import Path
 
 import pytest
-from logtree_helpers import leveled
 
 from actors.logtree import LogTree, Severity, StderrSink
 from actors.logtree.journal import stream_is_journal
+from tests.support.log_entries import leveled
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -1,7 +1,7 @@
 """The parsers on real output, captured once from the programs this node runs.
 
 * ``data/containerd-1.6.log``: containerd 1.6.20 (Debian 12) starting with the test
-  config of ``tests/containerd_daemon.py``, a ``ctr images pull bad//ref``, and its
+  config of ``tests/support/containerd_daemon.py``, a ``ctr images pull bad//ref``, and its
   shutdown on SIGTERM (logrus text). ``data/containerd-1.6-json.log``: the same with
   ``[debug] format = "json"`` and ``level = "debug"``.
 * ``data/runsc-do-debug.log``: ``runsc --rootless --network=none --debug do echo hi``:

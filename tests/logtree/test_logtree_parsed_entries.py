@@ -201,7 +201,7 @@ def test_a_real_child_parses_its_raw_log_and_the_root_stores_leveled_entries() -
             "events": probe.events_path,
             "children": {
                 "w": [
-                    "tests.logtree.parse_child:write",
+                    "tests.support.programs.parse_child:write",
                     {"events": probe.events_path, "chunks": chunks},
                 ]
             },

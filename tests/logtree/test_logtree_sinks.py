@@ -8,9 +8,9 @@ import threading
 from pathlib import Path
 
 import pytest
-from logtree_helpers import T0, leveled
 
 from actors.logtree import JsonLinesSink, LogTree, Severity, StderrSink
+from tests.support.log_entries import T0, leveled
 
 pytestmark = pytest.mark.timeout(30)
 

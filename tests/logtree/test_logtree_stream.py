@@ -6,9 +6,9 @@ import threading
 import time
 
 import pytest
-from logtree_helpers import leveled, raw_data
 
 from actors.logtree import LeveledEntry, LogTree, LogTreeError, RawEntry, Severity
+from tests.support.log_entries import leveled, raw_data
 
 pytestmark = pytest.mark.timeout(30)
 

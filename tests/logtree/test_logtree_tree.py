@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 
 import pytest
-from logtree_helpers import T0, FakeClock, leveled, raw_data, texts
 
 from actors.logtree import (
     MAX_LINE_LENGTH,
@@ -15,6 +14,7 @@ from actors.logtree import (
     RawEntry,
     Severity,
 )
+from tests.support.log_entries import T0, FakeClock, leveled, raw_data, texts
 
 
 def raw_lines(tree: LogTree, dn: str, *, subtree: bool = False) -> list[bytes]:

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import shutil
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from pod_agent import BUSYBOX_REF, PAUSE_REF, PodAgent, new_agent  # noqa: E402
-from pod_images import PAUSE_ENTRYPOINT, busybox_image  # noqa: E402
+from tests.support.agent import AgentUnderTest
+from tests.support.pods import pod_images as build_pod_images
+from tests.support.pods import start_pod_agent
 
 
 def _tools_missing() -> list[str]:
@@ -30,18 +28,15 @@ def pod_images() -> Iterator[dict[str, Path]]:
         pytest.fail(f"missing {', '.join(missing)}: run scripts/setup")
     work = Path(tempfile.mkdtemp(prefix="nc-podimg-", dir="/tmp"))
     try:
-        yield {
-            "pause": busybox_image(work, PAUSE_REF, entrypoint=PAUSE_ENTRYPOINT, cmd=()),
-            "busybox": busybox_image(work, BUSYBOX_REF),
-        }
+        yield build_pod_images(work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
-def pod_agent(pod_images: dict[str, Path]) -> Iterator[PodAgent]:
+def pod_agent(pod_images: dict[str, Path]) -> Iterator[AgentUnderTest]:
     """One agent for the tests of a module."""
-    agent = new_agent(pod_images)
+    agent = start_pod_agent(pod_images)
     try:
         yield agent
     finally:

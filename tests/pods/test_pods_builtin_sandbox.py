@@ -11,14 +11,12 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pod_agent import PodAgent
 
 from actors.containerd.api.client import ContainerdClient
 from actors.containerd.api.cri import PodRun
@@ -29,6 +27,9 @@ from actors.images.pause import write_pause_archive
 from actors.preseed.service.pins import PINNED_LABEL
 from messages.containerd.services.images.v1 import images_pb2 as ipb
 from messages.cri.runtime.v1 import api_pb2 as cri
+from scripts.containerd_versions import SUITES, bin_dir, cached_version
+from tests.support.agent import AgentUnderTest
+from tests.support.pods import RUNC_NET, runsc_network_line
 
 pytestmark = [pytest.mark.containerd, pytest.mark.pods, pytest.mark.timeout(300)]
 
@@ -37,10 +38,13 @@ CATATONIT = shutil.which("catatonit")
 STOP_WITHIN = 1.0
 
 
-def builtin_agent(extra: str = "", env: dict[str, str] | None = None) -> PodAgent:
+def builtin_agent(extra: str = "", env: dict[str, str] | None = None) -> AgentUnderTest:
     """An agent on the default profile (its own sandbox image) with nothing preseeded, ready."""
-    agent = PodAgent(Path(tempfile.mkdtemp(prefix="nc-pod-", dir="/tmp")))
-    agent.config.write_text(f'state_dir = "{agent.state}"\n{extra}')
+    base = Path(tempfile.mkdtemp(prefix="nc-pod-", dir="/tmp"))
+    os.chmod(base, 0o711)  # gVisor's sandbox user must search the state dir's ancestors
+    # Its own network namespace: check runs pods with their own network.
+    agent = AgentUnderTest(base, config=base / "agent.toml", own_netns=True)
+    (base / "agent.toml").write_text(f'state_dir = "{agent.state}"\n{extra}')
     agent.env.update(env or {})
     try:
         agent.start()
@@ -59,7 +63,7 @@ def expected_image() -> tuple[str, str]:
     return image.name, image.digest
 
 
-def image_of(agent: PodAgent, name: str) -> ipb.Image:
+def image_of(agent: AgentUnderTest, name: str) -> ipb.Image:
     with ContainerdClient(str(agent.state / "containerd" / "containerd.sock")) as client:
         reply = client.call(
             client.images.Get, ipb.GetImageRequest(name=name), what="get", namespace="k8s.io"
@@ -68,24 +72,26 @@ def image_of(agent: PodAgent, name: str) -> ipb.Image:
     return image
 
 
-def check(agent: PodAgent) -> list[str]:
+def check(agent: AgentUnderTest) -> list[str]:
     r = agent.cli("check", "--config", str(agent.config), check=False, timeout=200)
     return r.stdout.splitlines()
 
 
-def check_passes(agent: PodAgent, name: str) -> list[str]:
+def check_passes(agent: AgentUnderTest, name: str) -> list[str]:
     sock = agent.state / "containerd" / "containerd.sock"
     return [
         f"containerd answers on {str(sock)!r}: ok",
         f"sandbox image {name!r} is present: ok",
         "pod under runc starts and exits 0: ok",
+        f"{RUNC_NET}: ok",
         "pod under runsc starts and exits 0: ok",
         "runsc's debug lines reach root.containerd.runsc: ok",
+        runsc_network_line(),
     ]
 
 
 @pytest.fixture(scope="module")
-def agent() -> Iterator[PodAgent]:
+def agent() -> Iterator[AgentUnderTest]:
     a = builtin_agent()
     try:
         yield a
@@ -94,7 +100,7 @@ def agent() -> Iterator[PodAgent]:
 
 
 def test_with_nothing_preseeded_check_passes_on_the_nodes_own_pinned_sandbox_image(
-    agent: PodAgent,
+    agent: AgentUnderTest,
 ) -> None:
     name, digest = expected_image()
     assert name.startswith("localhost/node-containerd/pause:")
@@ -107,7 +113,7 @@ def test_with_nothing_preseeded_check_passes_on_the_nodes_own_pinned_sandbox_ima
 
 @pytest.mark.parametrize("handler", ["runc", "runsc"])
 def test_the_pause_process_exits_0_on_sigterm_and_a_sandbox_stops_within_a_second(
-    agent: PodAgent, handler: str
+    agent: AgentUnderTest, handler: str
 ) -> None:
     name, _ = expected_image()
     pod = PodRun(client=agent.client, handler=handler, log_dir=agent.base / "logs" / handler)
@@ -132,7 +138,7 @@ def test_the_pause_process_exits_0_on_sigterm_and_a_sandbox_stops_within_a_secon
     assert max(stopped_container, stopped_sandbox) < STOP_WITHIN, took
 
 
-def test_two_fresh_state_dirs_get_the_same_sandbox_image(agent: PodAgent) -> None:
+def test_two_fresh_state_dirs_get_the_same_sandbox_image(agent: AgentUnderTest) -> None:
     name, digest = expected_image()
     other = builtin_agent()
     try:
@@ -146,9 +152,6 @@ def test_two_fresh_state_dirs_get_the_same_sandbox_image(agent: PodAgent) -> Non
 
 def _newer_cached_release() -> tuple[str, Path] | None:
     """The newest containerd of the matrix's cache that is newer than the one on PATH."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
-    from containerd_versions import SUITES, bin_dir, cached_version
-
     running = containerd_version(shutil.which("containerd") or "containerd")
     newer = []
     for suite in SUITES:
@@ -173,7 +176,7 @@ def test_the_same_state_dir_starts_pods_on_a_newer_containerd_with_nothing_chang
     first = builtin_agent()
     try:
         assert check(first) == check_passes(first, name)
-        assert first.stop() == 0
+        assert first.terminate() == 0
         # The node's containerd is upgraded: the same config, a newer binary first on PATH.
         first.env["PATH"] = f"{directory}:{os.environ['PATH']}"
         first.start()

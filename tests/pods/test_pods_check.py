@@ -2,65 +2,49 @@
 
 `check` runs pods with their own network (CNI: a bridge, addresses, NAT rules), so
 every agent here runs in a network namespace of its own (`own_netns`), and so does
-`check` (`PodAgent.cli`).
+`check` (`AgentUnderTest.cli`).
 """
 
 from __future__ import annotations
 
 import json
-import re
-import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pod_agent import BUSYBOX_REF, PAUSE_REF, PodAgent, new_agent
 
-from actors.agent.check_network import netstack_refused_cause
+from tests.support.agent import AgentUnderTest
+from tests.support.pods import (
+    BUSYBOX_REF,
+    PAUSE_REF,
+    RUNC_NET,
+    RUNSC_NET,
+    agent_for_pods,
+    runsc_network_line,
+    runsc_refuses_its_network_stack,
+    start_pod_agent,
+)
 
 pytestmark = [pytest.mark.containerd, pytest.mark.pods, pytest.mark.timeout(240)]
 
-RUNC_NET = "pod with its own network under runc gets an address the node reaches"
-RUNSC_NET = "pod with its own network under runsc gets an address the node reaches"
-
 
 @pytest.fixture(scope="module")
-def pod_agent(pod_images: dict[str, Path]) -> Iterator[PodAgent]:
+def pod_agent(pod_images: dict[str, Path]) -> Iterator[AgentUnderTest]:
     """This module's agent, in a network namespace of its own."""
-    agent = new_agent(pod_images, own_netns=True)
+    agent = start_pod_agent(pod_images, own_netns=True)
     try:
         yield agent
     finally:
         agent.cleanup()
 
 
-def runsc_refuses_its_network_stack() -> bool:
-    """Whether the runsc here predates gVisor issue #10704 (opened 2024-07-30) on a kernel
-    that shows `/proc/sys/net/core/rmem_default` in a new network namespace."""
-    shown = subprocess.run(
-        ["unshare", "--net", "test", "-e", "/proc/sys/net/core/rmem_default"], timeout=30
-    )
-    version = subprocess.run(
-        ["runsc", "--version"], capture_output=True, text=True, timeout=30
-    ).stdout
-    released = re.search(r"(20\d{6})", version)
-    return shown.returncode == 0 and released is not None and released.group(1) < "20240730"
-
-
-def runsc_network_line() -> str:
-    """The line of the runsc network check on this machine: ok, or skipped for #10704."""
-    if runsc_refuses_its_network_stack():
-        return f"{RUNSC_NET}: skipped: {netstack_refused_cause(shutil.which('runsc'))}"
-    return f"{RUNSC_NET}: ok"
-
-
-def check(agent: PodAgent, *args: str) -> subprocess.CompletedProcess[str]:
+def check(agent: AgentUnderTest, *args: str) -> subprocess.CompletedProcess[str]:
     return agent.cli("check", "--config", str(agent.config), *args, check=False, timeout=200)
 
 
-def test_check_passes_on_a_good_node_and_leaves_no_pod(pod_agent: PodAgent) -> None:
+def test_check_passes_on_a_good_node_and_leaves_no_pod(pod_agent: AgentUnderTest) -> None:
     r = check(pod_agent)
     sock = pod_agent.state / "containerd" / "containerd.sock"
     assert r.stdout.splitlines() == [
@@ -77,7 +61,7 @@ def test_check_passes_on_a_good_node_and_leaves_no_pod(pod_agent: PodAgent) -> N
     assert sorted(p.name for p in (pod_agent.state / "run").iterdir()) == ["containerd-notify.sock"]
 
 
-def test_check_json_with_an_image_of_ones_own(pod_agent: PodAgent) -> None:
+def test_check_json_with_an_image_of_ones_own(pod_agent: AgentUnderTest) -> None:
     r = check(pod_agent, "--json", "--image", BUSYBOX_REF)
     doc = json.loads(r.stdout)
     assert doc["ok"] is True and r.returncode == 0
@@ -95,7 +79,7 @@ def test_check_json_with_an_image_of_ones_own(pod_agent: PodAgent) -> None:
 
 
 def test_check_fails_naming_the_missing_sandbox_image(
-    pod_agent: PodAgent, pod_images: dict[str, Path]
+    pod_agent: AgentUnderTest, pod_images: dict[str, Path]
 ) -> None:
     sock = str(pod_agent.state / "containerd" / "containerd.sock")
     ctr = ["ctr", "-a", sock, "-n", "k8s.io", "images"]
@@ -124,12 +108,12 @@ def test_check_fails_naming_the_missing_sandbox_image(
 
 
 @pytest.fixture
-def broken_runsc_agent(pod_images: dict[str, Path]) -> Iterator[PodAgent]:
+def broken_runsc_agent(pod_images: dict[str, Path]) -> Iterator[AgentUnderTest]:
     scripts = Path(tempfile.mkdtemp(prefix="nc-broken-", dir="/tmp"))
     broken = scripts / "runsc"
     broken.write_text("#!/bin/sh\necho 'runsc broken on purpose' >&2\nexit 3\n")
     broken.chmod(0o755)
-    agent = new_agent(pod_images, extra_config=f'binary = "{broken}"', own_netns=True)
+    agent = start_pod_agent(pod_images, extra_config=f'binary = "{broken}"', own_netns=True)
     try:
         yield agent
     finally:
@@ -138,7 +122,7 @@ def broken_runsc_agent(pod_images: dict[str, Path]) -> Iterator[PodAgent]:
         scripts.rmdir()
 
 
-def test_check_fails_naming_a_broken_runsc_binary(broken_runsc_agent: PodAgent) -> None:
+def test_check_fails_naming_a_broken_runsc_binary(broken_runsc_agent: AgentUnderTest) -> None:
     r = check(broken_runsc_agent)
     lines = r.stdout.splitlines()
     assert lines[2:4] == ["pod under runc starts and exits 0: ok", f"{RUNC_NET}: ok"]
@@ -156,7 +140,7 @@ def test_check_fails_naming_a_broken_runsc_binary(broken_runsc_agent: PodAgent) 
 
 
 def test_check_without_containerd_fails_every_check_naming_the_first() -> None:
-    agent = PodAgent(Path(tempfile.mkdtemp(prefix="nc-pod-", dir="/tmp")))
+    agent = agent_for_pods(Path(tempfile.mkdtemp(prefix="nc-pod-", dir="/tmp")))
     try:
         r = check(agent)
         lines = r.stdout.splitlines()
@@ -177,9 +161,11 @@ def test_check_without_containerd_fails_every_check_naming_the_first() -> None:
 
 
 @pytest.fixture
-def no_plugins_agent(pod_images: dict[str, Path]) -> Iterator[PodAgent]:
+def no_plugins_agent(pod_images: dict[str, Path]) -> Iterator[AgentUnderTest]:
     empty = Path(tempfile.mkdtemp(prefix="nc-noplugins-", dir="/tmp"))
-    agent = new_agent(pod_images, extra_config=f'[cni]\nbin_dirs = ["{empty}"]', own_netns=True)
+    agent = start_pod_agent(
+        pod_images, extra_config=f'[cni]\nbin_dirs = ["{empty}"]', own_netns=True
+    )
     try:
         yield agent
     finally:
@@ -188,7 +174,7 @@ def no_plugins_agent(pod_images: dict[str, Path]) -> Iterator[PodAgent]:
 
 
 def test_check_fails_naming_missing_cni_plugins_and_what_to_install(
-    no_plugins_agent: PodAgent,
+    no_plugins_agent: AgentUnderTest,
 ) -> None:
     r = check(no_plugins_agent, "--json")
     checks = {c["name"]: c for c in json.loads(r.stdout)["checks"]}

@@ -1,6 +1,6 @@
 """Pods with their own network namespace under runc: the default CNI network, and the operator's.
 
-Every agent here runs in a network namespace of its own (`new_agent(own_netns=True)`):
+Every agent here runs in a network namespace of its own (`start_pod_agent(own_netns=True)`):
 the bridge, its private addresses and the NAT and firewall rules CNI adds exist only
 there, and pods talk only to each other and to the bridge.
 """
@@ -17,11 +17,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pod_agent import BUSYBOX_REF, PodAgent, new_agent
 
 from actors.containerd.api.cri import PodRun
 from actors.containerd.runtimes.cni import BRIDGE, DEFAULT_CONFLIST, NETWORK_NAME
 from messages.cri.runtime.v1 import api_pb2 as cri
+from tests.support.agent import AgentUnderTest
+from tests.support.pods import BUSYBOX_REF, start_pod_agent
 
 pytestmark = [pytest.mark.containerd, pytest.mark.pods, pytest.mark.timeout(300)]
 
@@ -44,10 +45,10 @@ def network_tools_missing() -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def net_agent(pod_images: dict[str, Path]) -> Iterator[PodAgent]:
+def net_agent(pod_images: dict[str, Path]) -> Iterator[AgentUnderTest]:
     if missing := network_tools_missing():
         pytest.fail(f"missing {', '.join(missing)}: run scripts/setup")
-    agent = new_agent(pod_images, own_netns=True)
+    agent = start_pod_agent(pod_images, own_netns=True)
     try:
         yield agent
     finally:
@@ -55,17 +56,17 @@ def net_agent(pod_images: dict[str, Path]) -> Iterator[PodAgent]:
 
 
 @pytest.fixture
-def fresh_net_agent(pod_images: dict[str, Path]) -> Iterator[PodAgent]:
+def fresh_net_agent(pod_images: dict[str, Path]) -> Iterator[AgentUnderTest]:
     if missing := network_tools_missing():
         pytest.fail(f"missing {', '.join(missing)}: run scripts/setup")
-    agent = new_agent(pod_images, own_netns=True)
+    agent = start_pod_agent(pod_images, own_netns=True)
     try:
         yield agent
     finally:
         agent.cleanup()
 
 
-def in_agents_netns(agent: PodAgent, *argv: str) -> str:
+def in_agents_netns(agent: AgentUnderTest, *argv: str) -> str:
     """The stdout of `argv` run in the agent's network namespace."""
     r = subprocess.run(
         agent.in_netns(list(argv)), capture_output=True, text=True, timeout=30, check=True
@@ -73,7 +74,7 @@ def in_agents_netns(agent: PodAgent, *argv: str) -> str:
     return r.stdout
 
 
-def pod(agent: PodAgent, name: str) -> PodRun:
+def pod(agent: AgentUnderTest, name: str) -> PodRun:
     return PodRun(
         client=agent.client, handler="runc", log_dir=agent.base / "logs" / name, own_network=True
     )
@@ -84,13 +85,13 @@ def stdout_of(run: PodRun) -> list[str]:
     return [line.split(" ", 3)[3] for line in run.log_text().splitlines() if " stdout " in line]
 
 
-def loaded_networks(agent: PodAgent) -> list[str]:
+def loaded_networks(agent: AgentUnderTest) -> list[str]:
     """The names of the CNI networks CRI has loaded (its verbose status)."""
     info = agent.client.status(verbose=True).info
     return [n["Config"]["Name"] for n in json.loads(info["cniconfig"])["Networks"]]
 
 
-def wait_for_networks(agent: PodAgent, want: list[str], timeout: float = 30) -> None:
+def wait_for_networks(agent: AgentUnderTest, want: list[str], timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while (got := loaded_networks(agent)) != want:
         assert time.monotonic() < deadline, f"CRI loaded {got}, not {want}, after {timeout}s"
@@ -98,7 +99,7 @@ def wait_for_networks(agent: PodAgent, want: list[str], timeout: float = 30) -> 
 
 
 def test_a_pod_gets_an_address_on_the_bridge_and_reaches_the_node_and_another_pod(
-    net_agent: PodAgent,
+    net_agent: AgentUnderTest,
 ) -> None:
     server, client = pod(net_agent, "server"), pod(net_agent, "client")
     try:
@@ -170,7 +171,7 @@ def operator_conflist(data_dir: Path) -> str:
 
 
 def test_a_config_the_operator_writes_into_conf_dir_replaces_the_default_one(
-    fresh_net_agent: PodAgent,
+    fresh_net_agent: AgentUnderTest,
 ) -> None:
     agent = fresh_net_agent
     conf_dir = agent.state / "cni" / "net.d"
@@ -188,7 +189,7 @@ def test_a_config_the_operator_writes_into_conf_dir_replaces_the_default_one(
     finally:
         run.remove()
     # At the next start, the agent's own file gives way to the operator's.
-    assert agent.stop() == 0
+    assert agent.terminate() == 0
     agent.start()
     agent.wait_ready()
     assert os.listdir(conf_dir) == ["10-operator.conflist"]

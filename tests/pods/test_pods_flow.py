@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
-from pod_agent import BUSYBOX_REF, PodAgent, pids_mentioning
 
 from actors.containerd.api.cri import PodRun
 from messages.cri.runtime.v1 import api_pb2 as cri
+from tests.support.agent import AgentUnderTest
+from tests.support.pods import BUSYBOX_REF
+from tests.support.processes import pids_mentioning
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.containerd, pytest.mark.pods, pytest.mark.timeout(240)]
 
@@ -43,18 +45,7 @@ def system_paths() -> set[str]:
     return {p for p in found if not _others(p)} - {SHIM_SOCKET_DIR}
 
 
-def wait_until(what: str, predicate, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"{what} not reached in {timeout}s")
-        time.sleep(0.1)
-
-
-def ctr(agent: PodAgent, *args: str) -> list[str]:
+def ctr(agent: AgentUnderTest, *args: str) -> list[str]:
     sock = agent.state / "containerd" / "containerd.sock"
     out = subprocess.run(
         ["ctr", "-a", str(sock), "-n", "k8s.io", *args, "-q"],
@@ -72,7 +63,9 @@ def mounts_mentioning(text: str) -> list[str]:
 
 
 @pytest.mark.parametrize("handler", ["runc", "runsc"])
-def test_a_pod_runs_to_exit_0_and_leaves_nothing_behind(pod_agent: PodAgent, handler: str) -> None:
+def test_a_pod_runs_to_exit_0_and_leaves_nothing_behind(
+    pod_agent: AgentUnderTest, handler: str
+) -> None:
     before = system_paths()
     pod = PodRun(
         client=pod_agent.client, handler=handler, log_dir=pod_agent.base / "logs" / handler
@@ -103,12 +96,17 @@ def test_a_pod_runs_to_exit_0_and_leaves_nothing_behind(pod_agent: PodAgent, han
     assert sandbox not in pod_agent.client.sandbox_ids()
     assert {sandbox, container} & set(ctr(pod_agent, "containers", "ls")) == set()
     assert {sandbox, container} & set(ctr(pod_agent, "tasks", "ls")) == set()
-    wait_until("no process of the pod", lambda: not pids_mentioning(sandbox))
+    wait_until(lambda: not pids_mentioning(sandbox), 30, "no process of the pod", interval=0.1)
     assert mounts_mentioning(sandbox) == [] and mounts_mentioning(container) == []
-    wait_until("no new path under " + ", ".join(SYSTEM_DIRS), lambda: system_paths() <= before)
+    wait_until(
+        lambda: system_paths() <= before,
+        30,
+        "no new path under " + ", ".join(SYSTEM_DIRS),
+        interval=0.1,
+    )
 
 
-def test_runc_keeps_its_state_under_the_state_directory(pod_agent: PodAgent) -> None:
+def test_runc_keeps_its_state_under_the_state_directory(pod_agent: AgentUnderTest) -> None:
     pod = PodRun(client=pod_agent.client, handler="runc", log_dir=pod_agent.base / "logs" / "r2")
     try:
         sandbox = pod.start_sandbox()

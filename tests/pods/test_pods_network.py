@@ -6,10 +6,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pod_agent import BUSYBOX_REF, PodAgent, new_agent
 
 from actors.containerd.api.cri import PodRun
 from messages.cri.runtime.v1 import api_pb2 as cri
+from tests.support.agent import AgentUnderTest
+from tests.support.pods import BUSYBOX_REF, start_pod_agent
 
 pytestmark = [pytest.mark.containerd, pytest.mark.pods, pytest.mark.timeout(240)]
 
@@ -19,7 +20,7 @@ def interfaces(proc_net_dev: str) -> set[str]:
     return {line.split(":")[0].strip() for line in proc_net_dev.splitlines()[2:] if ":" in line}
 
 
-def pod_interfaces(agent: PodAgent, name: str) -> set[str]:
+def pod_interfaces(agent: AgentUnderTest, name: str) -> set[str]:
     """The interfaces a host-network busybox pod under runsc sees."""
     pod = PodRun(client=agent.client, handler="runsc", log_dir=agent.base / "logs" / name)
     try:
@@ -35,15 +36,17 @@ def pod_interfaces(agent: PodAgent, name: str) -> set[str]:
 
 
 @pytest.fixture
-def no_network_agent(pod_images: dict[str, Path]) -> Iterator[PodAgent]:
-    agent = new_agent(pod_images, runsc_flags=("--network=none",))
+def no_network_agent(pod_images: dict[str, Path]) -> Iterator[AgentUnderTest]:
+    agent = start_pod_agent(pod_images, runsc_flags=("--network=none",))
     try:
         yield agent
     finally:
         agent.cleanup()
 
 
-def test_a_host_network_pod_under_runsc_sees_the_hosts_interfaces(pod_agent: PodAgent) -> None:
+def test_a_host_network_pod_under_runsc_sees_the_hosts_interfaces(
+    pod_agent: AgentUnderTest,
+) -> None:
     with open("/proc/net/dev") as f:
         host = interfaces(f.read())
     assert len(host) > 1, host
@@ -51,6 +54,6 @@ def test_a_host_network_pod_under_runsc_sees_the_hosts_interfaces(pod_agent: Pod
 
 
 def test_the_operators_network_flag_wins_over_the_host_network(
-    no_network_agent: PodAgent,
+    no_network_agent: AgentUnderTest,
 ) -> None:
     assert pod_interfaces(no_network_agent, "none") == {"lo"}

@@ -21,8 +21,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pod_agent import PodAgent
-from pod_images import busybox_image
 
 from actors.config.load import load_config
 from actors.containerd.api.cri import PodRun
@@ -30,6 +28,9 @@ from actors.containerd.runtimes.binary import containerd_version
 from actors.containerd.runtimes.config_file import render_containerd_config
 from actors.containerd.runtimes.handlers import may_lower_oom_score, pod_runtime_settings
 from messages.cri.runtime.v1 import api_pb2 as cri
+from tests.support.agent import AgentUnderTest
+from tests.support.images.tools import busybox_image
+from tests.support.pods import agent_for_pods
 
 pytestmark = [pytest.mark.containerd, pytest.mark.pods, pytest.mark.timeout(300)]
 
@@ -67,9 +68,9 @@ def image(pod_images: dict[str, Path]) -> Iterator[Path]:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def debug_agent(pause: Path, image: Path, unpack: bool) -> PodAgent:
+def debug_agent(pause: Path, image: Path, unpack: bool) -> AgentUnderTest:
     """A started, ready agent whose containerd logs at debug level."""
-    agent = PodAgent(
+    agent = agent_for_pods(
         Path(tempfile.mkdtemp(prefix="nc-pod-", dir="/tmp")),
         extra_config=f"[preseed]\nunpack = {str(unpack).lower()}\n",
     )
@@ -92,12 +93,12 @@ def debug_agent(pause: Path, image: Path, unpack: bool) -> PodAgent:
     return agent
 
 
-def containerd_entries(agent: PodAgent) -> list[dict]:
+def containerd_entries(agent: AgentUnderTest) -> list[dict]:
     out = agent.cli("logs", "root.containerd", "--json", "--config", str(agent.config)).stdout
     return [json.loads(line) for line in out.splitlines() if line.strip()]
 
 
-def snapshots(agent: PodAgent) -> list[list[str]]:
+def snapshots(agent: AgentUnderTest) -> list[list[str]]:
     sock = agent.state / "containerd" / "containerd.sock"
     out = subprocess.run(
         ["ctr", "-a", str(sock), "-n", "k8s.io", "snapshots", "ls"],
@@ -109,7 +110,7 @@ def snapshots(agent: PodAgent) -> list[list[str]]:
     return [line.split() for line in out.splitlines()[1:]]
 
 
-def applied_during_container_start(agent: PodAgent, layers: list[str]) -> list[dict]:
+def applied_during_container_start(agent: AgentUnderTest, layers: list[str]) -> list[dict]:
     """Runs a runc pod and a container from `IMAGE_REF` to exit 0; containerd's "diff
     applied" entries of its layers between the sandbox's start and the
     container's start returning."""

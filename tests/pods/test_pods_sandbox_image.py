@@ -7,7 +7,8 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from pod_agent import PAUSE_REF, PodAgent
+
+from tests.support.pods import PAUSE_REF, agent_for_pods
 
 pytestmark = [pytest.mark.containerd, pytest.mark.pods, pytest.mark.timeout(240)]
 
@@ -15,7 +16,7 @@ pytestmark = [pytest.mark.containerd, pytest.mark.pods, pytest.mark.timeout(240)
 def test_a_missing_sandbox_image_is_warned_about_once_and_shown_by_status(
     pod_images: dict[str, Path],
 ) -> None:
-    agent = PodAgent(Path(tempfile.mkdtemp(prefix="nc-pod-", dir="/tmp")))
+    agent = agent_for_pods(Path(tempfile.mkdtemp(prefix="nc-pod-", dir="/tmp")))
     try:
         agent.preseed(pod_images["busybox"])  # not the pause image
         agent.start()

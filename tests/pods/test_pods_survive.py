@@ -13,18 +13,19 @@ import signal
 import time
 
 import pytest
-from pod_agent import BUSYBOX_REF, PodAgent
-from procs import pid_alive
 
 from actors.containerd.api.cri import PodRun
 from messages.cri.runtime.v1 import api_pb2 as cri
+from tests.support.agent import AgentUnderTest
+from tests.support.pods import BUSYBOX_REF
+from tests.support.processes import pid_alive
 
 pytestmark = [pytest.mark.containerd, pytest.mark.pods, pytest.mark.timeout(240)]
 
 HANDLERS = ("runc", "runsc")
 
 
-def start_sleepers(agent: PodAgent, tag: str) -> dict[str, PodRun]:
+def start_sleepers(agent: AgentUnderTest, tag: str) -> dict[str, PodRun]:
     pods = {}
     for handler in HANDLERS:
         pod = PodRun(client=agent.client, handler=handler, log_dir=agent.base / "logs" / tag)
@@ -35,7 +36,7 @@ def start_sleepers(agent: PodAgent, tag: str) -> dict[str, PodRun]:
     return pods
 
 
-def shim_pids(agent: PodAgent, pods: dict[str, PodRun]) -> dict[str, int]:
+def shim_pids(agent: AgentUnderTest, pods: dict[str, PodRun]) -> dict[str, int]:
     """Each pod's shim: the process whose command line names its sandbox with -id."""
     found = {}
     for handler, pod in pods.items():
@@ -66,7 +67,9 @@ def still_running_and_stoppable(pods: dict[str, PodRun], shims: dict[str, int]) 
         assert sandbox not in pod.client.sandbox_ids()
 
 
-def test_pods_keep_running_while_containerd_is_sigkilled_and_restarted(pod_agent: PodAgent) -> None:
+def test_pods_keep_running_while_containerd_is_sigkilled_and_restarted(
+    pod_agent: AgentUnderTest,
+) -> None:
     pods = start_sleepers(pod_agent, "kill")
     try:
         shims = shim_pids(pod_agent, pods)
@@ -93,7 +96,7 @@ def test_pods_keep_running_while_containerd_is_sigkilled_and_restarted(pod_agent
 
 
 def test_pods_keep_running_while_the_agent_is_stopped_and_started_again(
-    pod_agent: PodAgent,
+    pod_agent: AgentUnderTest,
 ) -> None:
     pods = start_sleepers(pod_agent, "stop")
     try:
@@ -101,7 +104,7 @@ def test_pods_keep_running_while_the_agent_is_stopped_and_started_again(
         sandbox_pids = {
             h: pod_agent.client.container_status(p.container_id) for h, p in pods.items()
         }
-        assert pod_agent.stop() == 0
+        assert pod_agent.terminate() == 0
         assert all(pid_alive(pid) for pid in shims.values())
         pod_agent.start()
         pod_agent.wait_ready()

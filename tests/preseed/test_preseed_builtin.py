@@ -8,7 +8,6 @@ import logging
 from pathlib import Path
 
 import pytest
-from containerd_daemon import ContainerdDaemon
 
 from actors.containerd.api.client import ContainerdClient
 from actors.containerd.core.spec import BuiltImageSpec
@@ -18,6 +17,7 @@ from actors.preseed.service.builtin import import_built_image
 from actors.preseed.service.pins import PINNED_LABEL, PRESEEDED_LABEL
 from actors.preseed.service.preseeder import Preseeder
 from messages.containerd.services.images.v1 import images_pb2 as ipb
+from tests.support.containerd_daemon import ContainerdDaemon
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.containerd]
 

@@ -11,10 +11,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import HELLO, Archives, images
-from containerd_daemon import ContainerdDaemon
 
 from actors.preseed.cli import add_parsers
+from tests.support.containerd_daemon import ContainerdDaemon
+from tests.support.ctr import images
+from tests.support.preseed_archives import HELLO, Archives
 
 pytestmark = pytest.mark.timeout(120)
 ROOT = Path(__file__).resolve().parents[2]

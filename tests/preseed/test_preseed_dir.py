@@ -9,11 +9,12 @@ import socket
 from pathlib import Path
 
 import pytest
-from conftest import HELLO, Archives, images, ingests, leases
-from containerd_daemon import ContainerdDaemon
-from preseed.fixtures import BlobStore, layer_tar, named, write_oci_archive
 
 from actors.preseed import ContainerdClient, ImportOptions, preseed_dir
+from tests.support.containerd_daemon import ContainerdDaemon
+from tests.support.ctr import images, ingests, leases
+from tests.support.images.blob_store import BlobStore, layer_tar, named, write_store_archive
+from tests.support.preseed_archives import HELLO, Archives
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -128,7 +129,7 @@ def test_a_bad_file_is_isolated_and_its_record_entry_dropped(
     store = BlobStore(tmp_path)
     manifest = store.image([layer_tar(tmp_path / "l.tar", {"x": b"y"})])
     missing_layer = next(d for d, c in store.blobs.items() if isinstance(c, Path))
-    write_oci_archive(
+    write_store_archive(
         root / "k8s.io" / "bad.tar",
         store,
         [named(manifest, "docker.io/x/bad:1")],

@@ -8,27 +8,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import (
-    HELLO,
-    MULTI,
-    Archives,
-    blobs,
-    check,
-    gc,
-    images,
-    ingests,
-    labelled_blobs,
-    leases,
-)
-from containerd_daemon import ContainerdDaemon
-from preseed.fixtures import (
-    BlobStore,
-    ctr_export,
-    layer_tar,
-    named,
-    write_docker_archive,
-    write_oci_archive,
-)
 
 from actors.preseed import (
     ContainerdClient,
@@ -37,6 +16,17 @@ from actors.preseed import (
     PreseedError,
     import_archive,
 )
+from tests.support.containerd_daemon import ContainerdDaemon
+from tests.support.ctr import blobs, check, gc, images, ingests, labelled_blobs, leases
+from tests.support.images.blob_store import (
+    BlobStore,
+    layer_tar,
+    named,
+    write_docker_save,
+    write_store_archive,
+)
+from tests.support.images.tools import ctr_export
+from tests.support.preseed_archives import HELLO, MULTI, Archives
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -231,7 +221,7 @@ def test_a_bad_archive_changes_no_image_and_leaves_no_lease_or_ingest(
         f.seek(2 << 20)
         f.write(b"corrupt")
     store.blobs[layer_digest] = broken
-    bad = write_oci_archive(
+    bad = write_store_archive(
         tmp_path / "bad.tar",
         store,
         [named(other, "docker.io/library/other:1"), named(manifest, HELLO)],
@@ -339,8 +329,8 @@ def test_a_docker_layer_containerd_has_compressed_is_referenced_compressed_like_
     packed.write_bytes(gz.compress(layer.read_bytes(), mtime=0))
     store = BlobStore(tmp_path)
     pulled = store.image([packed], layer_type="application/vnd.oci.image.layer.v1.tar+gzip")
-    oci = write_oci_archive(tmp_path / "pulled.tar", store, [named(pulled, "example.com/p:1")])
-    docker = write_docker_archive(tmp_path / "saved.tar", [(["saved:1"], [layer], "amd64")])
+    oci = write_store_archive(tmp_path / "pulled.tar", store, [named(pulled, "example.com/p:1")])
+    docker = write_docker_save(tmp_path / "saved.tar", [(["saved:1"], [layer], "amd64")])
     raw = "sha256:" + hashlib.sha256(layer.read_bytes()).hexdigest()
     gzipped = "sha256:" + hashlib.sha256(packed.read_bytes()).hexdigest()
     for namespace in ("ref", "ours"):

@@ -7,11 +7,18 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from conftest import HELLO, Archives, blobs, check, gc, images, leases
-from containerd_daemon import ContainerdDaemon
-from preseed.fixtures import BlobStore, layer_tar, named, write_docker_archive, write_oci_archive
 
 from actors.preseed import ContainerdClient, ImportOptions, PreseedError, import_archive
+from tests.support.containerd_daemon import ContainerdDaemon
+from tests.support.ctr import blobs, check, gc, images, leases
+from tests.support.images.blob_store import (
+    BlobStore,
+    layer_tar,
+    named,
+    write_docker_save,
+    write_store_archive,
+)
+from tests.support.preseed_archives import HELLO, Archives
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.containerd]
 
@@ -51,7 +58,7 @@ def test_unpack_commits_the_chain_keeps_it_after_gc_and_a_reimport_skips_it(
 def _docker_ambiguous(work: Path) -> Path:
     one = layer_tar(work / "one.tar", {"a": b"one"})
     two = layer_tar(work / "two.tar", {"a": b"two"})
-    return write_docker_archive(
+    return write_docker_save(
         work / "ambiguous-docker.tar", [(["app:1"], [one], "amd64"), (["app:1"], [two], "amd64")]
     )
 
@@ -60,7 +67,7 @@ def _oci_ambiguous(work: Path) -> tuple[Path, str, str]:
     store = BlobStore(work / "blobs")
     first = store.image([layer_tar(work / "x.tar", {"x": b"x"})])
     second = store.image([layer_tar(work / "y.tar", {"y": b"y"})])
-    out = write_oci_archive(
+    out = write_store_archive(
         work / "ambiguous-oci.tar", store, [named(first, "x.io/app:1"), named(second, "x.io/app:1")]
     )
     return out, str(first["digest"]), str(second["digest"])

@@ -11,15 +11,16 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import HELLO, Archives, gc, images
-from containerd_daemon import ContainerdDaemon
-from preseed.fixtures import BlobStore, layer_tar, named, write_oci_archive
 
 from actors.containerd.api.client import ContainerdClient
 from actors.preseed.importer.options import ImportOptions
 from actors.preseed.service.actor import InitialPass, PreseedActor, PreseedSettings, StopRequested
 from actors.preseed.service.pins import PINNED_LABEL, PRESEEDED_LABEL
 from actors.preseed.service.preseeder import Preseeder
+from tests.support.containerd_daemon import ContainerdDaemon
+from tests.support.ctr import gc, images
+from tests.support.images.blob_store import BlobStore, layer_tar, named, write_store_archive
+from tests.support.preseed_archives import HELLO, Archives
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.containerd]
 
@@ -167,7 +168,7 @@ def test_a_hundred_tarballs_dropped_at_once_are_all_imported(
     layer = layer_tar(tmp_path / "l.tar", {"f": b"shared layer"})
     manifest = store.image([layer])
     for i in range(100):
-        write_oci_archive(staging / f"img{i:03}.tar", store, [named(manifest, f"x.io/img:{i}")])
+        write_store_archive(staging / f"img{i:03}.tar", store, [named(manifest, f"x.io/img:{i}")])
     for i in range(100):
         os.rename(staging / f"img{i:03}.tar", root / "k8s.io" / f"img{i:03}.tar")
 

@@ -2,4 +2,37 @@
 
 from __future__ import annotations
 
-from rt_helpers import harness, probe  # noqa: F401  (fixtures)
+import shutil
+import tempfile
+from collections.abc import Iterator
+
+import pytest
+
+from actors.supervisor.testing.harness import Harness
+from actors.supervisor.testing.kit import Probe
+from tests.support.processes import pid_alive
+
+
+@pytest.fixture
+def probe() -> Iterator[Probe]:
+    d = tempfile.mkdtemp(prefix="nc-rt-", dir="/tmp")
+    p = Probe(d)
+    try:
+        yield p
+    finally:
+        p.close()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def harness(probe: Probe) -> Iterator[Harness]:
+    """A harness whose supervisor is stopped at teardown, leaving no process behind."""
+    h = Harness(probe)
+    try:
+        yield h
+    finally:
+        if h.sup is not None:
+            h.sup.stop(timeout=30)
+            pids = {pid for _, _, _, pid in probe.events}
+            leftover = [pid for pid in pids if pid_alive(pid)]
+            assert leftover == [], f"processes left behind: {leftover}"

@@ -7,29 +7,27 @@ import os
 import signal
 import struct
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import msgpack
 import pytest
-from rt_helpers import FAST, TK, group_spec, pid_alive
 
 from actors.logtree import RawEntry
+from actors.supervisor.testing.harness import FAST, KIT, group_spec
+from tests.support.processes import pid_alive
+from tests.support.project import python_env, python_module
 
 pytestmark = pytest.mark.timeout(60)
-HERE = Path(__file__).resolve().parent
 
 
 def _root_process(probe, children, rules=None):
     spec = group_spec(probe, children)
     payload = {"target": spec.target, "args": dict(spec.args), "rules": rules or {"*": FAST}}
-    env = dict(os.environ, PYTHONPATH=str(HERE.parents[1]))
     proc = subprocess.Popen(
-        [sys.executable, str(HERE / "root_main.py"), json.dumps(payload)],
+        python_module("tests.support.programs.root_main", json.dumps(payload)),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env=env,
+        env=python_env(),
         text=True,
     )
     assert proc.stdout.readline().strip() == "ready"
@@ -92,7 +90,10 @@ def test_restart_intensity_reached_at_the_root_exits_non_zero_with_the_reason(pr
 
 
 def test_restart_intensity_escalates_to_the_parent_which_restarts_its_subtree(harness, probe):
-    inner = [TK + "remote_controlled", {"control_dir": str(probe.dir), "events": probe.events_path}]
+    inner = [
+        KIT + "remote_controlled",
+        {"control_dir": str(probe.dir), "events": probe.events_path},
+    ]
     outer = ("remote_controlled", {"control_dir": str(probe.dir), "children": {"inner": inner}})
     harness.start(
         group_spec(probe, {"outer": outer}),

@@ -7,7 +7,9 @@ import signal
 import time
 
 import pytest
-from rt_helpers import TK, group_spec, pid_alive
+
+from actors.supervisor.testing.harness import KIT, group_spec
+from tests.support.processes import pid_alive
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -85,7 +87,10 @@ def test_backoff_grows_between_consecutive_deaths_and_resets_after_healthy(harne
 
 
 def test_a_pending_restart_is_dropped_when_the_parent_fails(harness, probe):
-    inner = [TK + "remote_controlled", {"control_dir": str(probe.dir), "events": probe.events_path}]
+    inner = [
+        KIT + "remote_controlled",
+        {"control_dir": str(probe.dir), "events": probe.events_path},
+    ]
     outer = ("remote_controlled", {"control_dir": str(probe.dir), "children": {"inner": inner}})
     harness.start(
         group_spec(probe, {"outer": outer}),
@@ -159,7 +164,7 @@ def test_a_child_whose_vouched_work_ended_stops_beating_and_is_restarted(harness
 
 
 def test_a_done_node_is_restarted_when_its_group_sibling_dies(harness, probe):
-    inner = {"inner": [TK + "becomes_healthy", {"events": probe.events_path}]}
+    inner = {"inner": [KIT + "becomes_healthy", {"events": probe.events_path}]}
     harness.start(
         group_spec(
             probe, {"done": ("group", {"children": inner, "done": True}), "sibling": _rc(probe)}

@@ -8,13 +8,10 @@ unsent chunk, and the two lines cut at the edges).
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-
-from soak_lines import (
+from bench.soak_lines import (
     DeathWindow,
     JsonLogFollower,
     LossReport,
@@ -91,7 +88,7 @@ def test_duplicates_and_disorder_are_counted() -> None:
 
 
 def _report(samples: list[tuple[int, float, bool]], mid: float, end: float, last: int) -> Any:
-    from soaklib import LONG, SoakReport
+    from bench.soaklib import LONG, SoakReport
 
     report = SoakReport(settings=LONG)
     report.rss = {"start": 40.0, "mid": mid, "end": end}
@@ -101,7 +98,7 @@ def _report(samples: list[tuple[int, float, bool]], mid: float, end: float, last
 
 
 def test_rss_that_stops_growing_once_every_log_retention_is_full_is_judged_on_the_plateau() -> None:
-    from soaklib import RssVerdict, rss_verdict
+    from bench.soaklib import RssVerdict, rss_verdict
 
     filling = [(n, 48.0 + n / 40, False) for n in range(20, 300, 20)]
     plateau = [(n, 56.0, True) for n in range(300, 420, 20)]
@@ -119,7 +116,7 @@ def test_rss_that_stops_growing_once_every_log_retention_is_full_is_judged_on_th
 
 
 def test_rss_growing_past_the_tolerance_with_no_plateau_is_a_failure() -> None:
-    from soaklib import rss_verdict
+    from bench.soaklib import rss_verdict
 
     samples = [(n, 48.0 + n / 20, False) for n in range(20, 240, 20)]
 
@@ -129,7 +126,7 @@ def test_rss_growing_past_the_tolerance_with_no_plateau_is_a_failure() -> None:
 
 
 def test_a_short_run_compares_fault_20_with_its_last_fault() -> None:
-    from soaklib import rss_verdict
+    from bench.soaklib import rss_verdict
 
     verdict = rss_verdict(_report([(20, 48.0, False)], mid=48.0, end=48.5, last=27))
 

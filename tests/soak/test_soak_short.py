@@ -12,14 +12,9 @@ here the comparison is between fault 20 and the last fault of the minute.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-
-from soaklib import SHORT, render_table, run_soak, summary
+from bench.soaklib import SHORT, render_table, run_soak, summary
 
 pytestmark = pytest.mark.containerd
 

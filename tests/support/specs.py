@@ -3,13 +3,16 @@
 A spec has no defaults (the config schema is the one place of them), so a test that
 needs one takes the default profile's: `containerd_spec` is what `actors.agent.root`
 builds from the default profile for a state directory, with the test's own values
-(paths of its containerd, short timeouts) put over it.
+(paths of its containerd, short timeouts) put over it. `containerd_spec_in` is the one
+builder of `root.containerd`'s arguments for a containerd whose every file lies directly
+in one directory (the layout `tests.support.containerd_daemon` writes the config for).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +21,10 @@ from actors.config import AgentConfig, parse_config
 from actors.config.schema import STATE_ENV
 from actors.containerd.core.spec import ContainerdSpec, PreseedSpec
 
-__all__ = ["containerd_spec", "default_config", "preseed_spec"]
+__all__ = ["containerd_spec", "containerd_spec_in", "default_config", "preseed_spec"]
+
+#: The `PATH` the test containerds run with.
+SYSTEM_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 @functools.lru_cache(maxsize=64)
@@ -40,6 +46,26 @@ def containerd_spec(state_dir: str | Path, **overrides: Any) -> ContainerdSpec:
     """
     fields: dict[str, Any] = {"preseed": None, **overrides}
     return dataclasses.replace(_profile_spec(str(state_dir)), **fields)
+
+
+def containerd_spec_in(base: str | Path, **overrides: Any) -> ContainerdSpec:
+    """`containerd_spec` for a containerd whose config, sockets, FIFO and tmp lie in `base`.
+
+    The binary is the `containerd` on `PATH` (at the time of the call), the config
+    `<base>/config.toml`, the socket `<base>/containerd.sock`, the notify socket's
+    directory `base`; `overrides` (timeouts, a fake binary, another config) go on top.
+    """
+    fields: dict[str, Any] = {
+        "binary": shutil.which("containerd") or "/usr/bin/containerd",
+        "config": f"{base}/config.toml",
+        "address": f"{base}/containerd.sock",
+        "path": SYSTEM_PATH,
+        "tmpdir": f"{base}/tmp",
+        "fifo": f"{base}/runsc.fifo",
+        "notify_dir": str(base),
+        **overrides,
+    }
+    return containerd_spec(base, **fields)
 
 
 def preseed_spec(state_dir: str | Path, **overrides: Any) -> PreseedSpec:

@@ -7,12 +7,12 @@ from types import MappingProxyType
 
 import msgpack
 import pytest
-from support.specs import containerd_spec, preseed_spec
 
 from actors.agent.root import RootSpec
 from actors.containerd.core.spec import ContainerdSpec, PreseedSpec
 from messages.errors import ProtocolError
 from messages.specs import spec_from_wire, spec_to_wire
+from tests.support.specs import containerd_spec, preseed_spec
 
 
 def through_msgpack(wire: dict[str, object]) -> dict[str, object]:

@@ -6,4 +6,6 @@
   spawns-more, remote-controlled).
 - `kit`: real runnables for process-level tests and benchmarks, started by the
   real runtime in their own processes.
+- `harness`: a real `Supervisor` under test, with fast policies and its state
+  changes recorded, and a root starting the kit's runnables as one group.
 """

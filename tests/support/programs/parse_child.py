@@ -1,6 +1,6 @@
 """A runnable for the parsed-log tests: writes given chunks to its raw log, then waits.
 
-Runs as ``tests.logtree.parse_child:write`` in a child process of a real supervisor.
+Runs as ``tests.support.programs.parse_child:write`` in a child process of a real supervisor.
 """
 
 from __future__ import annotations

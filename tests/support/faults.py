@@ -1,11 +1,10 @@
-"""Helpers of the resource-fault tests: a large tarball, containerd's leftovers, a small disk.
+"""Resource faults: a tarball big enough to fault in the middle of, and a small full disk.
 
 `big_archive` writes (once per session) an OCI archive large enough that its import takes
 a couple of seconds here, so that a fault can land in the middle of it. `ImportThread`
 runs `import_archive` in a thread and says, through its progress callback, when bytes
-are flowing. `images`, `leftovers` and `check` read containerd's state with the
-reference client `ctr`. `small_disk` mounts a tmpfs of a given size (the tests run as
-root) and `fill` fills it to the last byte.
+are flowing. `small_disk` mounts a tmpfs of a given size (the tests run as root) and
+`fill` fills it to the last byte. (What containerd holds afterwards: `tests.support.ctr`.)
 """
 
 from __future__ import annotations
@@ -17,22 +16,15 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from containerd_daemon import ContainerdDaemon
-from imagegen import many_layer_image, write_oci_archive
-
 from actors.preseed import ContainerdClient, ImportResult, PreseedError, import_archive
-from actors.preseed.archive.names import is_config_digest_name
+from tests.support.images import many_layer_image, write_oci_archive
 
 __all__ = [
     "BIG_IMAGE",
     "NAMESPACE",
     "ImportThread",
     "big_archive",
-    "check",
-    "child_named",
     "fill",
-    "images",
-    "leftovers",
     "small_disk",
 ]
 
@@ -85,30 +77,6 @@ class ImportThread(threading.Thread):
             self.flowing.set()
 
 
-def _rows(text: str) -> list[list[str]]:
-    return [line.split() for line in text.splitlines()[1:] if line.strip()]
-
-
-def images(containerd: ContainerdDaemon, namespace: str = NAMESPACE) -> list[str]:
-    """Image names in `namespace`, without CRI's `sha256:<config>` twins."""
-    out = containerd.ctr("images", "ls", "-q", namespace=namespace)
-    return sorted(n for n in out.split() if not is_config_digest_name(n))
-
-
-def check(containerd: ContainerdDaemon, namespace: str = NAMESPACE) -> dict[str, str]:
-    """`ctr images check`: image name → status word (``complete``, ``incomplete`` …)."""
-    out = containerd.ctr("images", "check", namespace=namespace)
-    return {row[0]: row[3] for row in _rows(out) if len(row) >= 4}
-
-
-def leftovers(containerd: ContainerdDaemon, namespace: str = NAMESPACE) -> dict[str, int]:
-    """How many leases and active ingests containerd holds in `namespace`."""
-    return {
-        "leases": len(_rows(containerd.ctr("leases", "ls", namespace=namespace))),
-        "ingests": len(_rows(containerd.ctr("content", "active", namespace=namespace))),
-    }
-
-
 @contextlib.contextmanager
 def small_disk(mountpoint: Path, size: str) -> Iterator[Path]:
     """A tmpfs of `size` (e.g. "32m") at `mountpoint`, unmounted (lazily) at the end."""
@@ -137,22 +105,3 @@ def fill(directory: Path) -> Path:
                 while True:
                     f.write(chunk)
     return filler
-
-
-def child_named(ppid: int, comm: str) -> int | None:
-    """The pid of a child of `ppid` whose command name is `comm`, if there is one."""
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat", "rb") as f:
-                raw = f.read()
-        except OSError:
-            continue
-        close = raw.rindex(b")")
-        if (
-            raw[raw.index(b"(") + 1 : close] == comm.encode()
-            and int(raw[close + 2 :].split()[1]) == ppid
-        ):
-            return int(name)
-    return None

@@ -7,21 +7,19 @@ put first on ``PATH`` for the whole run (fixtures, the agent, ``ctr``, the shims
 suite that is not cached is a usage error, never a silent fallback to the system's.
 
 With ``NC_MATRIX_DIR`` set (by ``scripts/test``), the run leaves a record of what it
-ran there (``scripts/matrix.py``).
+ran there (``scripts/matrix.py``). `tests/conftest.py` calls `select` at configure time
+and `record_run` at the end of the session.
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-
-from containerd_versions import FetchError, bin_dir, cached_version, put_first_on_path
-from matrix import SYSTEM, Record, system_version, write_record
+from scripts.containerd_versions import FetchError, bin_dir, cached_version, put_first_on_path
+from scripts.matrix import SYSTEM, Record, system_version, write_record
 
 __all__ = ["describe", "record_run", "select", "selected"]
 

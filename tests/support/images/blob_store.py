@@ -1,16 +1,13 @@
-"""Image archives for the preseed tests and the benchmark.
+"""Hand-assembled archives: blobs put together one by one, for what the tools cannot make.
 
-Two kinds of builders:
-
-- with the real tools: `umoci_layout` (an OCI layout from a few files, via
-  `umoci init/new/unpack/repack/config`), `skopeo_archive` (`skopeo copy` to
-  `oci-archive:` or `docker-archive:`, with extra tags), `ctr_export`;
-- our own small writer (`BlobStore`, `write_oci_archive`, `write_docker_archive`),
-  for what the tools cannot make: multi-platform indexes, unnamed manifests,
-  broken archives, and 300 MB random layers for the benchmark.
-
-Everything is written into a directory the caller owns; nothing here talks to
-containerd except `ctr_export`.
+The preseed tests and `bench/preseed` build multi-platform indexes, unnamed manifests,
+half-broken archives and 300 MB random layers from a `BlobStore` (blobs by digest,
+big ones as files) and layer tars (`layer_tar`): `write_store_archive` writes an OCI
+layout tarball of a store, `write_docker_save` a `docker save` tarball of layer tars.
+Unlike `tests.support.images.archives`, the JSON here is written as `json.dumps` does
+and the bytes are not meant to be reproducible. `compress_like_tools` compresses as
+the gzip and zstd tools do (the file's name in the gzip header, a zstd checksum).
+Everything is written into a directory the caller owns.
 """
 
 from __future__ import annotations
@@ -21,7 +18,6 @@ import io
 import json
 import os
 import shutil
-import subprocess
 import tarfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,90 +25,31 @@ from pathlib import Path
 
 import zstandard
 
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
-OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
-IMAGE_NAME = "io.containerd.image.name"
-REF_NAME = "org.opencontainers.image.ref.name"
+from tests.support.images.blobs import (
+    ANNOTATION_IMAGE_NAME,
+    ANNOTATION_REF_NAME,
+    OCI_CONFIG,
+    OCI_INDEX,
+    OCI_LAYER,
+    OCI_MANIFEST,
+)
+
+#: Bytes per read when copying or hashing files (8 MiB).
 _CHUNK = 8 << 20
 
-
-def run(*cmd: str | os.PathLike[str], cwd: str | os.PathLike[str] | None = None) -> str:
-    """Run a tool, fail loudly with its stderr."""
-    r = subprocess.run(
-        [os.fspath(c) for c in cmd],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    if r.returncode != 0:
-        raise RuntimeError(f"{' '.join(map(str, cmd))} failed: {r.stderr}")
-    return r.stdout
+__all__ = [
+    "BlobStore",
+    "compress_like_tools",
+    "layer_tar",
+    "named",
+    "random_file",
+    "write_docker_save",
+    "write_store_archive",
+]
 
 
-def umoci_layout(
-    work: Path, files: Mapping[str, bytes], *, tag: str = "latest", layers: int = 1
-) -> Path:
-    """An OCI layout made by umoci: `layers` layers, the files spread over them."""
-    layout = work / "layout"
-    bundle = work / "bundle"
-    run("umoci", "init", "--layout", layout)
-    run("umoci", "new", "--image", f"{layout}:{tag}")
-    items = sorted(files.items())
-    for i in range(layers):
-        run("umoci", "unpack", "--image", f"{layout}:{tag}", bundle)
-        for name, data in items[i::layers]:
-            target = bundle / "rootfs" / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
-        run("umoci", "repack", "--image", f"{layout}:{tag}", bundle)
-        shutil.rmtree(bundle)
-    run(
-        "umoci",
-        "config",
-        "--image",
-        f"{layout}:{tag}",
-        "--config.cmd",
-        "/bin/true",
-        "--os",
-        "linux",
-        "--architecture",
-        "amd64",
-    )
-    return layout
-
-
-def skopeo_archive(
-    layout: Path,
-    out: Path,
-    kind: str,
-    ref: str,
-    *,
-    tag: str = "latest",
-    extra_tags: Sequence[str] = (),
-) -> Path:
-    """`skopeo copy oci:LAYOUT:tag <kind>:OUT:ref` (kind: oci-archive or docker-archive)."""
-    extra = [a for t in extra_tags for a in ("--additional-tag", t)]
-    run("skopeo", "copy", "-q", *extra, f"oci:{layout}:{tag}", f"{kind}:{out}:{ref}")
-    return out
-
-
-def ctr_export(
-    daemon: object, namespace: str, out: Path, *names: str, all_platforms: bool = False
-) -> Path:
-    """`ctr images export` from a test containerd."""
-    flags = ["--all-platforms"] if all_platforms else []
-    # Go's client-side Export, as ctr 1.x does (2.x's Transfer API export is not used).
-    flags += daemon.local  # type: ignore[attr-defined]
-    daemon.ctr("images", "export", *flags, str(out), *names, namespace=namespace)  # type: ignore[attr-defined]
-    return out
-
-
-def compress(path: Path, kind: str) -> Path:
-    """A gzip or zstd copy of a file, beside it (`.gz` / `.zst`)."""
+def compress_like_tools(path: Path, kind: str) -> Path:
+    """A gzip (level 1) or zstd (level 1, checksummed) copy of a file, beside it (`.gz` / `.zst`)."""
     out = path.with_name(path.name + (".gz" if kind == "gzip" else ".zst"))
     with open(path, "rb") as src, open(out, "wb") as dst:
         if kind == "gzip":
@@ -222,9 +159,9 @@ def named(
     out = dict(desc)
     annotations = {}
     if name is not None:
-        annotations[IMAGE_NAME] = name
+        annotations[ANNOTATION_IMAGE_NAME] = name
     if ref is not None:
-        annotations[REF_NAME] = ref
+        annotations[ANNOTATION_REF_NAME] = ref
     if annotations:
         out["annotations"] = annotations
     return out
@@ -243,7 +180,7 @@ def _add(tar: tarfile.TarFile, name: str, content: bytes | Path) -> None:
         tar.addfile(info, io.BytesIO(content))
 
 
-def write_oci_archive(
+def write_store_archive(
     out: Path,
     store: BlobStore,
     manifests: Iterable[Mapping[str, object]],
@@ -266,7 +203,7 @@ def write_oci_archive(
     return out
 
 
-def write_docker_archive(
+def write_docker_save(
     out: Path, images: Sequence[tuple[Sequence[str], Sequence[bytes | Path], str]]
 ) -> Path:
     """A `docker save` style tarball: per image (RepoTags, layer tars, arch)."""

@@ -1,4 +1,4 @@
-"""A real containerd daemon in a private directory, for tests and benchmarks.
+"""The one containerd fixture builder: a real containerd in a private directory.
 
 `ContainerdDaemon` writes a config whose root, state, gRPC and ttrpc sockets all lie
 under one directory, in the layout the `containerd` on PATH reads natively (the
@@ -7,6 +7,10 @@ waits until the socket answers `ctr version`, and stops it with SIGTERM (then
 SIGKILL) on `stop()`. `ctr(...)` runs the reference client against it; `local`
 holds the flags that make ``ctr images import/export`` use Go's ``client.Import`` /
 ``Export`` as 1.x does (ctr 2.x goes through the Transfer API unless ``--local``).
+
+A test that runs containerd under the agent's own runnable writes only the config
+(`write_config`) and builds the runnable's spec with `tests.support.specs.containerd_spec_in`;
+`started_daemon` is what the `containerd` and `fresh_containerd` fixtures run.
 """
 
 from __future__ import annotations
@@ -16,13 +20,16 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from actors.containerd.core.version import ContainerdVersion
 from actors.containerd.runtimes.binary import containerd_version
 from actors.containerd.runtimes.config_file import ContainerdSettings, render_settings
+from tests.support.project import short_tmp
 
-__all__ = ["ContainerdDaemon", "containerd_available"]
+__all__ = ["ContainerdDaemon", "containerd_available", "started_daemon"]
 
 
 def containerd_available() -> bool:
@@ -58,7 +65,7 @@ class ContainerdDaemon:
     def write_config(self) -> None:
         self.base.mkdir(parents=True, exist_ok=True)
         settings = ContainerdSettings(
-            source="tests/containerd_daemon.py",
+            source="tests/support/containerd_daemon.py",
             root=self.root,
             state=self.state,
             address=Path(self.address),
@@ -125,3 +132,15 @@ class ContainerdDaemon:
         if check and r.returncode != 0:
             raise RuntimeError(f"ctr {' '.join(args)} failed ({r.returncode}): {r.stderr}")
         return r.stdout
+
+
+@contextmanager
+def started_daemon() -> Iterator[ContainerdDaemon]:
+    """A started containerd in a fresh short directory; stopped and removed at the end."""
+    daemon = ContainerdDaemon(short_tmp("ctd"))
+    daemon.start()
+    try:
+        yield daemon
+    finally:
+        daemon.stop()
+        shutil.rmtree(daemon.base, ignore_errors=True)

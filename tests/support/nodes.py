@@ -4,19 +4,19 @@
 `actors.containerd.node`): it records HEALTHY, the children asked for, the
 metrics added and the log lines, and lets a test cancel it. `MemorySink` collects
 raw bytes and lets a test wait, with a timeout, until a condition on them holds.
+(The programs in `tests.support.programs` have Node doubles of their own, which
+report to their parent over stdout instead.)
 """
 
 from __future__ import annotations
 
-import concurrent.futures
 import itertools
 import logging
 import threading
-import time
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any
 
-T = TypeVar("T")
+__all__ = ["FakeNode", "MemorySink"]
 
 _ids = itertools.count()
 
@@ -138,28 +138,3 @@ class FakeNode:
             ok = self._records.cond.wait_for(match, timeout)
         assert ok, f"no log message with {needle!r} within {timeout}s: {self.messages()}"
         return found[0]
-
-
-def in_thread(fn: Callable[..., T], *args: Any) -> concurrent.futures.Future[T]:
-    """Runs `fn(*args)` in a daemon thread; returns its future."""
-    future: concurrent.futures.Future[T] = concurrent.futures.Future()
-
-    def body() -> None:
-        try:
-            future.set_result(fn(*args))
-        except BaseException as e:  # noqa: BLE001 - handed to the test
-            future.set_exception(e)
-
-    threading.Thread(target=body, daemon=True).start()
-    return future
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    """Checks `predicate` every 5 ms until it holds; fails the test after `timeout` s.
-
-    For conditions nothing can notify us of (e.g. bytes queued in a kernel buffer).
-    """
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"{what}: not within {timeout}s"
-        time.sleep(0.005)

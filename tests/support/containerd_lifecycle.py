@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from support.specs import containerd_spec
-
 from actors.containerd.core.events import (
     Log,
     Notified,
@@ -17,6 +15,7 @@ from actors.containerd.core.notify import NotifyDatagram, NotifyMessage
 from actors.containerd.core.spec import ContainerdSpec
 from actors.containerd.core.version import VersionInfo
 from actors.supervisor.core.severity import Severity
+from tests.support.specs import containerd_spec_in
 
 PID = 4242
 BINARY = "/usr/bin/containerd"
@@ -33,14 +32,10 @@ DEADLINE = "deadline_exceeded: Deadline Exceeded"
 
 
 def make_spec(**overrides: object) -> ContainerdSpec:
+    """The spec of these tests: everything under `/s` (nothing there is touched)."""
     fields: dict[str, object] = {
         "binary": BINARY,
-        "config": "/s/config.toml",
-        "address": ADDRESS,
         "path": "/usr/bin",
-        "tmpdir": "/s/tmp",
-        "fifo": "/s/runsc.fifo",
-        "notify_dir": "/s",
         "ready_timeout": 20.0,
         "stop_timeout": 4.0,
         "liveness_interval": 5.0,
@@ -48,7 +43,7 @@ def make_spec(**overrides: object) -> ContainerdSpec:
         "liveness_failures": 3,
         **overrides,
     }
-    return containerd_spec("/s", **fields)
+    return containerd_spec_in("/s", **fields)
 
 
 def spawned(**overrides: object) -> ContainerdLifecycle:

@@ -1,6 +1,6 @@
 """A log pump in a process of its own, for the SIGKILL loss-bound test.
 
-    python pump_child.py FIFO
+    python -m tests.support.programs.pump_child FIFO
 
 Pumps FIFO to stdout (each read written out before the next one, unbuffered),
 says ``healthy`` on stderr once HEALTHY, stops gracefully on SIGTERM.
@@ -13,9 +13,6 @@ import os
 import signal
 import sys
 import threading
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from actors.containerd.logpump import run_pump
 

@@ -1,6 +1,6 @@
 """`run_containerd` in a process of its own, for the parent-death test.
 
-    python containerd_child.py SPEC_JSON
+    python -m tests.support.programs.containerd_child SPEC_JSON
 
 Prints containerd's pid on stdout once it is HEALTHY, then runs until killed.
 """
@@ -13,9 +13,6 @@ import os
 import sys
 import threading
 from collections.abc import Callable
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from actors.containerd.core.spec import ContainerdSpec
 from actors.containerd.process import run_containerd

@@ -1,7 +1,9 @@
 """A runsc stand-in that writes numbered lines into a FIFO, for the pump tests.
 
-    python fifo_writer.py stream FIFO COUNT   one open, COUNT lines, then "END"
-    python fifo_writer.py churn FIFO COUNT    COUNT times: open, one line, close, pause 1 ms
+    python -m tests.support.programs.fifo_writer stream FIFO COUNT
+        one open, COUNT lines, then "END"
+    python -m tests.support.programs.fifo_writer churn FIFO COUNT
+        COUNT times: open, one line, close, pause 1 ms
 
 Line i is `numbered_line(i)`: 100 bytes with its newline.
 """

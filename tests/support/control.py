@@ -1,18 +1,22 @@
-"""Helpers of the control socket tests: a backend double, CLI arguments, foreign sockets."""
+"""The control socket's test doubles: a backend, CLI arguments, foreign sockets, a CLI process.
+
+`Backend` stands in for the supervisor behind a real `ControlServer` (a real log tree,
+a fixed node list, recorded restarts); `node` builds a `NodeStatus` of it. `*_args` are
+the parsed arguments of the CLI's commands. `AcceptAndClose` and `foreign_grpc_server`
+are sockets that are not ours. `CliProcess` runs `node-containerd ARGS` (never `run`:
+the agent under test is `tests.support.agent.AgentUnderTest`) and keeps its output lines.
+"""
 
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Sequence
 from concurrent import futures
-from pathlib import Path
 from typing import Any
 
 import grpc
@@ -21,8 +25,7 @@ from actors.logtree import LeveledEntry, LogTree, Severity
 from actors.supervisor.core.errors import UnknownNode
 from actors.supervisor.core.states import NodeState
 from actors.supervisor.core.tree import NodeStatus
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.support.project import REPO, python_env, python_module
 
 
 def node(
@@ -146,11 +149,10 @@ class CliProcess:
         stdout: Any = subprocess.PIPE,
         env: dict[str, str] | None = None,
     ) -> None:
-        environ = dict(os.environ if env is None else env, PYTHONPATH=str(REPO))
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "actors.agent.cli", *args],
+            python_module("actors.agent.cli", *args),
             cwd=REPO,
-            env=environ,
+            env=python_env(env),
             stdout=stdout,
             stderr=subprocess.PIPE,
             text=True,
@@ -203,12 +205,3 @@ class CliProcess:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(timeout=10)
-
-
-def wait_until(predicate: Any, timeout: float = 10.0, what: str = "condition") -> None:
-    """Polls ``predicate`` every 10 ms until it is true; fails after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} not reached within {timeout}s")
-        time.sleep(0.01)
