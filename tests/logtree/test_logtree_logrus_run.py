@@ -10,6 +10,7 @@ the column-wise path must store what a stream without it stores.
 from __future__ import annotations
 
 import contextlib
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from actors.logtree.parse import HourCache, ParsedLine, ParseFormat, StreamParser, stream
+from actors.logtree.parse import (
+    PARSE_LIMIT,
+    HourCache,
+    ParsedLine,
+    ParseFormat,
+    StreamParser,
+    stream,
+)
 from actors.logtree.parse.logrus import parse_logrus_text
 from actors.logtree.parse.logrus_run import LogrusRun, logrus_matches, parse_logrus_run
 
@@ -175,6 +183,27 @@ def test_an_escaped_backslash_that_makes_a_line_not_logrus_leaves_the_run_to_the
     assert matches[0] is not None
     assert parse_logrus_text(line, NOW, HourCache()) is None
     assert parse_logrus_run([line], matches, NOW, HourCache()) is None  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        " k=v" * 1000 + " X",  # many pairs, then one that is not
+        " k" * 2000,  # keys without values
+        " " + "k" * 4000,  # one long key without a value
+        ' k="' + 'a\\"' * 1300,  # a quoted value that never ends
+        ' k="a b"' * 500 + " =",
+        " k==" * 1000,
+    ],
+)
+def test_a_hostile_line_of_the_parse_limit_is_refused_in_linear_time(tail: str) -> None:
+    line = ('time="2026-12-04T02:36:55Z" level=info msg=x' + tail)[:PARSE_LIMIT].encode()
+    started = time.perf_counter()
+    for _ in range(10):
+        assert logrus_matches([line]) == [None]
+    # About 50 µs each here; backtracking that grew with the square of the length would take
+    # hundreds of milliseconds.
+    assert (time.perf_counter() - started) / 10 < 0.02
 
 
 # Random lines, built from the pieces of the common shape and of what breaks it.

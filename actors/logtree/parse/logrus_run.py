@@ -9,7 +9,7 @@ containerd 1.6 and 2.x write (logrus' `TextFormatter`, `RFC3339NanoFixed` times)
 `actors.logtree.parse.logrus.parse_logrus_text` reads any logrus line, with a
 Python-level step per pair. This module reads the lines of the common shape with one
 regular expression match per line (`logrus_matches`, a C loop) and C-level work per
-column of a run of them (`parse_logrus_run`), about five times faster; the stream
+column of a run of them (`parse_logrus_run`), about four times faster; the stream
 sends every other line to `parse_logrus_text`, one by one.
 
 The rule: for every line this module takes, it gives exactly the entry that
@@ -37,6 +37,8 @@ The rest, per run:
 * Each line is decoded (UTF-8, bad bytes as `\\xNN`) before it is matched, so the parts
   come out as text: the same text as decoding each part on its own (a UTF-8
   sequence never spans an ASCII byte, and every boundary is ASCII).
+* The match captures the message and the first three pairs; the dicts of fields are
+  built from those columns, and the rarer pairs after the third are read by `_MORE`.
 * The whole second with its zone is looked up in the stream's `HourCache`, filled
   by `parse_rfc3339` (the text parser's), and the fraction is added as one decimal
   number, as `parse_rfc3339` adds it: both give the same float.
@@ -63,23 +65,26 @@ _QUOTED = r'(?>[^"]*+(?:(?<=\\)"[^"]*+)*+)'
 _BARE = r"[\x00-\x1f!#-\U0010ffff]*+"
 #: A key of a pair after the message (`[^ ="]+`, as ranges), not one that the text parser would
 #: let win.
-_KEY = r"(?!(?:time|level|msg)=)[\x00-\x1f!#-<>-\U0010ffff]+"
+_KEY = r"(?!(?:time|level|msg)=)[\x00-\x1f!#-<>-\U0010ffff]++"
 #: A pair after the message, captured: key, opening quote (or `""`), value text. `{q}` is the
 #: number of its quote group.
-_CAPTURED = r"(?: (" + _KEY + r')=(")?((?({q})' + _QUOTED + "|" + _BARE + r'))(?({q})"))?'
+_CAPTURED = r" (" + _KEY + r')=(")?((?({q})' + _QUOTED + "|" + _BARE + r'))(?({q})")'
 #: The common shape. Groups: time without fraction, fraction (with its dot, or `""`), zone,
 #: level, the message's opening quote (or `""`), message, key, quote and value of the first
-#: three pairs, then the other pairs.
+#: three pairs, then the other pairs. Each pair is optional within the one before it, and
+#: atomic: a pair's extent follows from where it starts, so a pair given back could only be
+#: matched again the same way, and a key that is not a pair's is looked at once.
 _COMMON = re.compile(
     "".join(
         (
             r'time="(\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d)(\.\d{1,9}|)([Zz]|[+-]\d\d:\d\d)" ',
             r"level=(trace|debug|info|warning|warn|error|fatal|panic) ",
             r'msg=(")?((?(5)' + _QUOTED + "|" + _BARE + r'))(?(5)")',
-            _CAPTURED.format(q=8),
-            _CAPTURED.format(q=11),
-            _CAPTURED.format(q=14),
-            rf'((?: {_KEY}=(?:"{_QUOTED}"|{_BARE})){{0,{MAX_FIELDS - 3}}})\Z',
+            "(?>(?:" + _CAPTURED.format(q=8),
+            "(?>(?:" + _CAPTURED.format(q=11),
+            "(?>(?:" + _CAPTURED.format(q=14),
+            rf'((?: {_KEY}=(?:"{_QUOTED}"|{_BARE})){{0,{MAX_FIELDS - 3}}}+)',
+            ")?))?))?)\\Z",
         )
     ),
     re.DOTALL | re.ASCII,
@@ -128,8 +133,8 @@ def parse_logrus_run(
         cache: the stream's time cache.
 
     Returns:
-        The run's columns, or None when a line names no valid time (parse those lines
-        one by one).
+        The run's columns, or None when a line names no valid time, or is not logrus
+        after all (an escaped backslash before a `"`): parse those lines one by one.
     """
     seconds, fractions, zones, levels, _, messages, k1, _, q1, k2, _, q2, k3, _, q3, more = zip(
         *map(_GROUPS, matches), strict=True
