@@ -157,7 +157,7 @@ def format_entry(entry: Entry, tz: tzinfo | None = UTC) -> str:
         tz: time zone of the shown time; `None` for the local zone.
 
     Returns:
-        The text, without a trailing newline, terminal escapes escaped.
+        The text, without a trailing newline, `TERMINAL_UNSAFE` characters escaped.
     """
     if isinstance(entry, RawEntry):
         return escape_terminal(_raw_prefix(entry, tz) + _raw_text(entry))
@@ -238,7 +238,7 @@ def format_entries(entries: Iterable[Entry], tz: tzinfo | None = UTC) -> str:
 
 
 def entry_to_json(entry: Entry) -> str:
-    """One line of JSON for an entry (`entry_to_dict`), terminal escapes escaped.
+    """One line of JSON for an entry (`entry_to_dict`), `TERMINAL_UNSAFE` characters escaped.
 
     UTF-8 text as it is (`ensure_ascii=False`), but for `TERMINAL_UNSAFE`, which is
     written as `\\u` escapes: a reader of the JSON gets the same strings, a terminal
