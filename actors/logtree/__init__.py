@@ -24,8 +24,9 @@ Modules:
     * `records` — parsed batches into entries (C-level, in the root).
     * `tree` — `LogTree`, the thread-safe store.
     * `reader` — `LogReader`, backlog plus bounded stream.
-    * `format` — text and dict rendering (`format_entry`, `format_entries`,
-      `entry_to_dict`); the JSON schema is in its docstring.
+    * `format` — text, dict and JSON rendering (`format_entry`, `format_entries`,
+      `entry_to_dict`, `entry_to_json`); the JSON schema and the terminal escapes
+      (`escape_terminal`) are in its docstring.
     * `sinks` — `StderrSink`, `JsonLinesSink`.
     * `journal` — whether stderr is systemd's journal (lines then carry priorities).
 
@@ -69,6 +70,8 @@ Public API::
     format_entry(entry: Entry, tz: tzinfo | None = UTC) -> str
     format_entries(entries: Iterable[Entry], tz: tzinfo | None = UTC) -> str
     entry_to_dict(entry: Entry) -> dict[str, Any]
+    entry_to_json(entry: Entry) -> str       (one JSON line; DEL, C1, bidi as \\u escapes)
+    escape_terminal(text: str) -> str        (C0 but tab, DEL, C1, bidi as \\xNN / \\uNNNN)
     syslog_priority(entry: Entry) -> int     (severity's syslog priority; raw lines 6)
     StderrSink(tree, stream=None, *, dn="", min_severity=INFO, tz=UTC, buffer=10_000,
                journal=False)   journal: lines start with their syslog priority <N>
@@ -87,8 +90,11 @@ if TYPE_CHECKING:
     from actors.logtree.entry import MAX_LINE_LENGTH, Entry, LeveledEntry, ParsedEntry, RawEntry
     from actors.logtree.errors import LogTreeError
     from actors.logtree.format import (
+        TERMINAL_UNSAFE,
         decode_raw,
         entry_to_dict,
+        entry_to_json,
+        escape_terminal,
         format_entries,
         format_entry,
         format_time,
@@ -118,8 +124,11 @@ __all__ = [
     "Severity",
     "StderrSink",
     "StreamParser",
+    "TERMINAL_UNSAFE",
     "decode_raw",
     "entry_to_dict",
+    "entry_to_json",
+    "escape_terminal",
     "format_entries",
     "format_entry",
     "format_time",
@@ -150,8 +159,11 @@ _HOME = {
     "Severity": "actors.supervisor.core.severity",
     "StderrSink": "sinks",
     "StreamParser": "parse",
+    "TERMINAL_UNSAFE": "format",
     "decode_raw": "format",
     "entry_to_dict": "format",
+    "entry_to_json": "format",
+    "escape_terminal": "format",
     "format_entries": "format",
     "format_entry": "format",
     "format_time": "format",

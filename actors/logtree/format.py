@@ -18,9 +18,21 @@ Text format (one output line per entry line, no trailing newline)::
 * A leveled entry of several lines gives several output lines, each with the same full
   prefix, so every output line can be grepped on its own.
 * A raw line that was cut ends with ` (cut, N bytes)`, N being its original length.
-* Raw bytes that are not UTF-8, and terminal control characters (C0 but tab, DEL) in
-  any text line, are shown as `\\xNN` escapes; formatting never raises.
+* Raw bytes that are not UTF-8 are shown as `\\xNN` escapes; formatting never raises.
 * Times are UTC unless another time zone is given.
+
+Terminal escapes: most of an entry comes from outside (a FIFO writer, containerd's
+output, a runnable's messages), and it must not drive the terminal, the journal or a
+pager that shows it. The characters that could (`TERMINAL_UNSAFE`: C0 controls but
+tab, DEL, C1 controls U+0080-U+009F, and the bidi overrides and isolates U+202A-U+202E
+and U+2066-U+2069) are escaped in one place per format, on the whole output line or
+document, so every field is covered, the ones added later too:
+
+* text (`format_entry`, `format_entries`): each output line goes through
+  `escape_terminal`: `\\xNN` for C0 and DEL, `\\uNNNN` for C1 and bidi. Tab stays:
+  it only moves the cursor forward (Go's goroutine dumps indent with it).
+* JSON (`entry_to_json`): `json.dumps` escapes C0 itself; DEL, C1 and bidi become
+  `\\u` escapes too, which decode to the same text.
 
 Dict format (`entry_to_dict`), the schema of JSON lines sinks and `--json`
 output; every key is always present for its kind:
@@ -53,7 +65,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, tzinfo
 from functools import lru_cache
 from typing import Any
@@ -62,8 +74,11 @@ from actors.logtree.entry import Entry, LeveledEntry, ParsedEntry, RawEntry
 from actors.supervisor.core.severity import Severity
 
 __all__ = [
+    "TERMINAL_UNSAFE",
     "decode_raw",
     "entry_to_dict",
+    "entry_to_json",
+    "escape_terminal",
     "format_entries",
     "format_entry",
     "format_time",
@@ -71,14 +86,45 @@ __all__ = [
 ]
 
 
-#: C0 controls but tab, and DEL, shown as `\\xNN` in text output: a line from the
-#: FIFO must not move a terminal's cursor, erase a line or fake another entry.
-_CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0x09), *range(0x0A, 0x20), 0x7F)}
+#: Code points that must not reach a terminal raw: C0 controls but tab, DEL, C1 controls, and the
+#: bidi overrides and isolates. A line from the FIFO must not move a terminal's cursor, erase a
+#: line, set a title, or reorder what is shown so that it fakes another entry.
+TERMINAL_UNSAFE = frozenset(
+    (
+        *range(0x00, 0x09),
+        *range(0x0A, 0x20),
+        *range(0x7F, 0xA0),
+        *range(0x202A, 0x202F),
+        *range(0x2066, 0x206A),
+    )
+)
 
 
-def escape_controls(text: str) -> str:
-    """Escapes terminal control characters (all C0 but tab, and DEL) as `\\xNN`."""
-    return text.translate(_CONTROLS)
+def _table(spell: Callable[[int], str]) -> list[str]:
+    """A `str.translate` table: `spell(c)` for each `c` of `TERMINAL_UNSAFE`, the rest as is.
+
+    A list indexed by code point (characters past its end stay as they are): a look-up
+    that finds is several times faster than a dict's look-up that misses.
+    """
+    return [spell(c) if c in TERMINAL_UNSAFE else chr(c) for c in range(max(TERMINAL_UNSAFE) + 1)]
+
+
+#: Text escapes: `\\xNN` below U+0080 (as for bytes that are not UTF-8), `\\uNNNN` above.
+_TEXT_ESCAPES = _table(lambda c: f"\\x{c:02x}" if c < 0x80 else f"\\u{c:04x}")
+#: JSON escapes: inside a JSON string, the same text.
+_JSON_ESCAPES = _table(lambda c: f"\\u{c:04x}")
+
+
+def escape_terminal(text: str) -> str:
+    """`text` with the characters of `TERMINAL_UNSAFE` escaped (`\\xNN`, `\\uNNNN`).
+
+    Text without them comes back as it is. Every character of the set is a control
+    or format character, which `str.isprintable` refuses, so printable text (most
+    lines) costs one C-level check.
+    """
+    if text.isprintable():
+        return text
+    return text.translate(_TEXT_ESCAPES)
 
 
 def decode_raw(data: bytes) -> str:
@@ -111,20 +157,35 @@ def format_entry(entry: Entry, tz: tzinfo | None = UTC) -> str:
         tz: time zone of the shown time; `None` for the local zone.
 
     Returns:
-        The text, without a trailing newline.
+        The text, without a trailing newline, `TERMINAL_UNSAFE` characters escaped.
     """
-    when = format_time(entry.timestamp, tz)
     if isinstance(entry, RawEntry):
-        text = escape_controls(decode_raw(entry.data))
-        if entry.original_length > len(entry.data):
-            text = f"{text} (cut, {entry.original_length} bytes)"
-        return f"{entry.dn}  R{when}] {text}"
+        return escape_terminal(_raw_prefix(entry, tz) + _raw_text(entry))
+    return "\n".join(map(escape_terminal, _leveled_lines(entry, tz)))
+
+
+def _raw_prefix(entry: RawEntry, tz: tzinfo | None) -> str:
+    """`dn  R<time>] `: the prefix of a raw line."""
+    return f"{entry.dn}  R{format_time(entry.timestamp, tz)}] "
+
+
+def _raw_text(entry: RawEntry) -> str:
+    """A raw line's text, not escaped: its bytes decoded, and whether it was cut."""
+    text = entry.data.decode("utf-8", "backslashreplace")
+    if entry.original_length > len(entry.data):
+        text = f"{text} (cut, {entry.original_length} bytes)"
+    return text
+
+
+def _leveled_lines(entry: LeveledEntry | ParsedEntry, tz: tzinfo | None) -> list[str]:
+    """The output lines of a leveled entry, not escaped, each with the full prefix."""
+    when = format_time(entry.timestamp, tz)
     source = f" {entry.file}:{entry.line}" if entry.file or type(entry) is LeveledEntry else ""
     prefix = f"{entry.dn}  {entry.severity.code}{when}{source}] "
     lines = entry.lines
     if entry.fields:
         lines = (lines[0] + format_fields(entry.fields), *lines[1:])
-    return "\n".join(prefix + escape_controls(line) for line in lines)
+    return [prefix + line for line in lines]
 
 
 _NEEDS_QUOTES = re.compile(r'[\s"=\x00-\x1f\x7f]|^$').search
@@ -153,7 +214,8 @@ def format_entries(entries: Iterable[Entry], tz: tzinfo | None = UTC) -> str:
     """Renders entries as `format_entry` does, each line ending in `\\n`.
 
     Faster than calling `format_entry` per entry: raw lines of one chunk share
-    their DN and time, so their prefix is built once.
+    their DN and time, so their prefix is built once, and the lines are escaped
+    with one `map`.
 
     Args:
         entries: the entries, in the order to show them.
@@ -167,15 +229,23 @@ def format_entries(entries: Iterable[Entry], tz: tzinfo | None = UTC) -> str:
             key = (entry.dn, entry.timestamp)
             if key != last_key:
                 last_key = key
-                raw_prefix = f"{entry.dn}  R{format_time(entry.timestamp, tz)}] "
-            text = entry.data.decode("utf-8", "backslashreplace").translate(_CONTROLS)
-            if entry.original_length > len(entry.data):
-                text = f"{text} (cut, {entry.original_length} bytes)"
-            out.append(raw_prefix + text)
+                raw_prefix = _raw_prefix(entry, tz)
+            out.append(raw_prefix + _raw_text(entry))
         else:
-            out.append(format_entry(entry, tz))
+            out.extend(_leveled_lines(entry, tz))
     out.append("")
-    return "\n".join(out)
+    return "\n".join(map(escape_terminal, out))
+
+
+def entry_to_json(entry: Entry) -> str:
+    """One line of JSON for an entry (`entry_to_dict`), `TERMINAL_UNSAFE` characters escaped.
+
+    UTF-8 text as it is (`ensure_ascii=False`), but for `TERMINAL_UNSAFE`, which is
+    written as `\\u` escapes: a reader of the JSON gets the same strings, a terminal
+    showing the file gets no control character.
+    """
+    text = json.dumps(entry_to_dict(entry), ensure_ascii=False)
+    return text if text.isprintable() else text.translate(_JSON_ESCAPES)
 
 
 def entry_to_dict(entry: Entry) -> dict[str, Any]:

@@ -9,7 +9,7 @@ stream that did not parse) at their positions.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from functools import partial
 from itertools import islice, repeat
 from operator import itemgetter
@@ -84,7 +84,15 @@ def build_records(first_seq: int, dn: str, records: ParsedRecords, now: float) -
         seqs: Sequence[int] = [first_seq + i for i in range(total) if i not in positions]
     else:
         seqs = range(first_seq, first_seq + count)
-    rows = list(map(records.origin_table.__getitem__, unpacked(records.origins, "I")))
+    table = records.origin_table
+    files: Iterable[Any]
+    lines: Iterable[Any]
+    pids: Iterable[Any]
+    if len(table) == 1:  # one source for all (logrus: none), as is common: no per-entry look-up
+        files, lines, pids = repeat(table[0][0]), repeat(table[0][1]), repeat(table[0][2])
+    else:
+        rows = list(map(table.__getitem__, unpacked(records.origins, "I")))
+        files, lines, pids = map(_FILE, rows), map(_LINE, rows), map(_PID, rows)
     lengths = records.lengths
     parsed: list[Entry] = list(
         map(
@@ -94,9 +102,9 @@ def build_records(first_seq: int, dn: str, records: ParsedRecords, now: float) -
                 repeat(dn),
                 map(_SEVERITY_OF_BYTE.__getitem__, records.codes),
                 unpacked(records.times, "d"),
-                map(_FILE, rows),
-                map(_LINE, rows),
-                map(_PID, rows),
+                files,
+                lines,
+                pids,
                 unpacked(records.texts, "I"),
                 repeat(None) if records.fields is None else records.fields,
                 records.heads,

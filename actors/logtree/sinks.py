@@ -14,8 +14,12 @@ Output:
       With `journal=True` every line starts with its syslog priority (`<3>` …, see
       `actors.logtree.format.syslog_priority`).
     * `JsonLinesSink` appends one JSON object per line to a file, UTF-8, with
-      the schema of `actors.logtree.format.entry_to_dict`, and when it fell
-      behind `{"kind": "missed", "count": N, "time": <float>}`.
+      the schema of `actors.logtree.format.entry_to_dict` (written by
+      `actors.logtree.format.entry_to_json`), and when it fell behind
+      `{"kind": "missed", "count": N, "time": <float>}`.
+
+Neither writes a character that drives a terminal from an entry's text: both go
+through `actors.logtree.format`, which escapes them (see "Terminal escapes" there).
 
 Write errors (a closed stream, a full disk) are counted in `errors` and the
 entries are dropped; they never kill the sink's thread. Invalid UTF-8 is escaped.
@@ -33,7 +37,7 @@ from pathlib import Path
 from typing import TextIO
 
 from actors.logtree.entry import Entry, Severity
-from actors.logtree.format import entry_to_dict, format_entries, syslog_priority
+from actors.logtree.format import entry_to_json, format_entries, syslog_priority
 from actors.logtree.tree import DEFAULT_STREAM_BUFFER, LogTree
 
 __all__ = ["JsonLinesSink", "StderrSink"]
@@ -219,10 +223,7 @@ class JsonLinesSink(_Sink):
         )
 
     def _write(self, batch: list[Entry]) -> None:
-        dumps = json.dumps
-        self._file.write(
-            "".join(dumps(entry_to_dict(entry), ensure_ascii=False) + "\n" for entry in batch)
-        )
+        self._file.write("".join(entry_to_json(entry) + "\n" for entry in batch))
         self._file.flush()
 
     def _write_missed(self, count: int) -> None:

@@ -4,6 +4,10 @@
   config of ``tests/support/containerd_daemon.py``, a ``ctr images pull bad//ref``, and its
   shutdown on SIGTERM (logrus text). ``data/containerd-1.6-json.log``: the same with
   ``[debug] format = "json"`` and ``level = "debug"``.
+* ``data/containerd-2.1.log``, ``data/containerd-2.1-json.log``: the same with containerd
+  2.1.9 (Debian sid, ``scripts/containerd-versions sid``): its plugin lines carry ``id=``
+  and ``type=``, some messages are bare (``msg=serving...``), and the CRI plugin's
+  config is one quoted JSON value full of ``\"``.
 * ``data/runsc-do-debug.log``: ``runsc --rootless --network=none --debug do echo hi``:
   the ``do``, ``gofer`` and the first 250 lines of the ``boot`` debug logs (glog with
   runsc's ``D``, multi-line spec and seccomp dumps).
@@ -54,9 +58,12 @@ def original(entry: ParsedEntry | RawEntry) -> bytes:
     [
         ("containerd-1.6.log", ParseFormat.LOGRUS),
         ("containerd-1.6-json.log", ParseFormat.LOGRUS),
+        ("containerd-2.1.log", ParseFormat.LOGRUS),
+        ("containerd-2.1-json.log", ParseFormat.LOGRUS),
         ("runsc-do-debug.log", ParseFormat.GLOG),
         ("containerd-1.6.log", ParseFormat.AUTO),
         ("containerd-1.6-json.log", ParseFormat.AUTO),
+        ("containerd-2.1.log", ParseFormat.AUTO),
         ("runsc-do-debug.log", ParseFormat.AUTO),
     ],
 )
@@ -71,7 +78,12 @@ def test_every_captured_line_parses_or_stays_raw_byte_for_byte(
 
 
 def test_every_containerd_line_is_a_leveled_entry_with_containerds_own_time() -> None:
-    for name in ("containerd-1.6.log", "containerd-1.6-json.log"):
+    for name in (
+        "containerd-1.6.log",
+        "containerd-1.6-json.log",
+        "containerd-2.1.log",
+        "containerd-2.1-json.log",
+    ):
         entries = parse_file(name, ParseFormat.LOGRUS)
         assert all(isinstance(e, ParsedEntry) for e in entries), name
         times = [e.timestamp for e in entries]
@@ -127,6 +139,33 @@ def test_chosen_containerd_json_lines_give_the_same_parts_as_text() -> None:
         Severity.ERROR: 1,
         Severity.FATAL: 0,
     }
+
+
+def test_chosen_containerd_2_lines_give_ids_bare_messages_and_the_quoted_cri_config() -> None:
+    entries = parse_file("containerd-2.1.log", ParseFormat.LOGRUS)
+    assert all(isinstance(e, ParsedEntry) for e in entries)
+    parsed = [e for e in entries if isinstance(e, ParsedEntry)]
+    first = parsed[0]
+    assert (first.severity, first.text) == (Severity.INFO, "starting containerd")
+    assert first.fields == {"revision": "", "version": "2.1.9+unknown"}
+    skip = parsed[7]
+    assert skip.timestamp == pytest.approx(1796628131.063258186, abs=1e-6)
+    assert (skip.text, skip.fields) == (
+        "skip loading plugin",
+        {
+            "error": "no scratch file generator: skip plugin",
+            "id": "io.containerd.snapshotter.v1.blockfile",
+            "type": "io.containerd.snapshotter.v1",
+        },
+    )
+    serving = [e for e in parsed if e.text == "serving..."]
+    assert [e.fields for e in serving] == [
+        {"address": "/run/nc-containerd/containerd.sock.ttrpc"},
+        {"address": "/run/nc-containerd/containerd.sock"},
+    ]
+    (cri,) = [e for e in parsed if e.text == "starting cri plugin"]
+    assert cri.fields is not None
+    assert cri.fields["config"].startswith('{"containerd":{"defaultRuntimeName":"runc",')
 
 
 def test_chosen_runsc_lines_give_severity_local_time_pid_and_source() -> None:

@@ -30,7 +30,15 @@ from actors.logtree.parse.line import MAX_FIELDS, ParsedLine
 from actors.logtree.parse.times import HourCache, rfc3339_hour_start
 from actors.supervisor.core.severity import Severity
 
-__all__ = ["LEVELS", "parse_logrus", "parse_logrus_json", "parse_logrus_text", "unquote"]
+__all__ = [
+    "LEVELS",
+    "parse_logrus",
+    "parse_logrus_json",
+    "parse_logrus_text",
+    "parse_rfc3339",
+    "unescape",
+    "unquote",
+]
 
 #: Logrus level names -> severity (trace joins debug; panic joins fatal).
 LEVELS = {
@@ -89,14 +97,33 @@ def unquote(value: bytes) -> str:
     Bytes that are not UTF-8 (from `\\xNN` escapes or raw) become `\\xNN` text.
     """
     if value[:1] == b'"':
-        value = value[1:-1]
-        if b"\\" in value:
-            value = _ESCAPE.sub(_unescape_one, value)
+        return unescape(value[1:-1])
     return value.decode("utf-8", "backslashreplace")
 
 
+def unescape(text: bytes) -> str:
+    """The text of a Go-quoted string, given without its quotes, unescaped (see `unquote`).
+
+    When every backslash is one of a `\\"` (the common case: containerd quotes names in
+    its messages), no backslash escapes another, and replacing them is the same as
+    unescaping them one by one.
+    """
+    if b"\\" in text:
+        if text.count(b"\\") == text.count(b'\\"'):
+            text = text.replace(b'\\"', b'"')
+        else:
+            text = _ESCAPE.sub(_unescape_one, text)
+    return text.decode("utf-8", "backslashreplace")
+
+
 def parse_rfc3339(text: str, cache: HourCache) -> float | None:
-    """Seconds since the epoch of an RFC 3339 time, or None when it is not one."""
+    """Seconds since the epoch of an RFC 3339 time, or None when it is not one.
+
+    The whole second (with the zone's offset) is an integer, exact as a float; the
+    fraction, read as one decimal number, is added to it last, so that the result is
+    the same float however the parts were found (`actors.logtree.parse.logrus_run`
+    adds the fraction itself to the whole second this gives for the time without it).
+    """
     m = _RFC3339(text)
     if m is None:
         return None
@@ -105,17 +132,14 @@ def parse_rfc3339(text: str, cache: HourCache) -> float | None:
     bkey = key.encode()
     start = hours.get(bkey, _UNSEEN)
     if start == _UNSEEN:
-        if len(hours) >= 4096:
-            hours.clear()
+        cache.make_room(1)
         start = hours[bkey] = rfc3339_hour_start(int(year), int(month), int(day), int(hour))
     if start is None or int(minute) > 59 or int(second) > 60:
         return None
-    when = start + int(minute) * 60 + int(second)
+    offset = 0 if zulu else (int(oh) * 3600 + int(om) * 60) * (1 if sign == "+" else -1)
+    when = start + (int(minute) * 60 + int(second) - offset)
     if frac:
-        when += int(frac) / 10 ** len(frac)
-    if not zulu:
-        offset = int(oh) * 3600 + int(om) * 60
-        when -= offset if sign == "+" else -offset
+        when += float("0." + frac)
     return when
 
 

@@ -45,6 +45,7 @@ from actors.logtree.lines import LineSplitter
 from actors.logtree.parse.glog import GlogRun, glog_matches, parse_glog, parse_glog_run
 from actors.logtree.parse.line import ParsedLine, ParseFormat
 from actors.logtree.parse.logrus import parse_logrus, parse_logrus_json, parse_logrus_text
+from actors.logtree.parse.logrus_run import LogrusRun, logrus_matches, parse_logrus_run
 from actors.logtree.parse.times import HourCache
 from actors.supervisor.core.severity import Severity
 
@@ -187,6 +188,18 @@ class Batch:
         self.lengths += lengths
         self.mores += repeat(b"", count)
 
+    def add_logrus_run(self, run: LogrusRun, lines: list[bytes], lengths: list[int]) -> None:
+        """Appends the entries of a run of logrus lines, column by column."""
+        count = len(lines)
+        self.codes += run.codes
+        self.times += run.times
+        self.origins += repeat(self.origin("", 0, 0), count)
+        self.texts += run.texts
+        self.fields += run.fields
+        self.heads += lines
+        self.lengths += lengths
+        self.mores += repeat(b"", count)
+
     def columns(self) -> dict[str, Any]:
         """The columns by name, as the `parsed` wire message carries them.
 
@@ -293,10 +306,32 @@ class StreamParser:
         return batch if len(batch) else None
 
     def _add(self, lines: list[bytes], lengths: list[int], now: float) -> None:
-        """Adds complete lines; runs of glog lines in a glog stream go column-wise."""
-        if self.format is not ParseFormat.GLOG:
-            self._add_lines(lines, lengths, now)
+        """Adds complete lines; runs of lines a column-wise parser reads go column-wise.
+
+        Those are glog lines in a glog stream, and logrus lines of containerd's common
+        shape (`actors.logtree.parse.logrus_run`) in a logrus or auto stream; every
+        other line is parsed on its own.
+        """
+        if self.format is ParseFormat.GLOG:
+            self._add_glog(lines, lengths, now)
             return
+        matches = logrus_matches(lines)
+        start = 0
+        for common, group in groupby(map(bool, matches)):
+            end = start + len(list(group))
+            run_lines, run_lengths = lines[start:end], lengths[start:end]
+            run = None
+            if common:
+                run = parse_logrus_run(run_lines, matches[start:end], now, self._cache)  # type: ignore[arg-type]
+            if run is None:
+                self._add_lines(run_lines, run_lengths, now)
+            else:
+                self._batch.add_logrus_run(run, run_lines, run_lengths)
+                self._open, self._more_lines, self._more_bytes = True, 0, 0
+            start = end
+
+    def _add_glog(self, lines: list[bytes], lengths: list[int], now: float) -> None:
+        """Adds complete lines of a glog stream; runs of glog lines go column-wise."""
         matches = glog_matches(lines)
         start = 0
         for is_glog, group in groupby(map(bool, matches)):

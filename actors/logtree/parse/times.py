@@ -11,8 +11,9 @@
 * Fractions of any length (1 to 9 digits) are read exactly; the result is a float,
   whose resolution near today is about 0.2 µs.
 
-Speed: the epoch of each second (glog) or hour (RFC 3339) seen is cached per parser,
-bounded, so a line costs a dictionary look-up and a few integer conversions.
+Speed: the epoch of each second (glog, and RFC 3339 in runs of logrus lines) or hour
+(RFC 3339) seen is cached per parser, bounded, so a line costs a dictionary look-up
+and a few integer conversions.
 """
 
 from __future__ import annotations
@@ -33,19 +34,29 @@ _RECHECK_SECONDS = 3600.0
 class HourCache:
     """Epoch seconds of seconds or hours, keyed by their text as the line gives it."""
 
-    __slots__ = ("hours", "since")
+    __slots__ = ("hours", "seconds", "since")
 
     def __init__(self) -> None:
         #: Time text (glog `b"1205 07:04:54"`, RFC 3339 `b"2026-12-05T07"`) -> epoch seconds of
         #: its start, or None when the text names no valid time.
         self.hours: dict[bytes, float | None] = {}
+        #: RFC 3339 whole seconds with their zone (`"2026-12-05T07:04:41Z"`) -> epoch seconds, or
+        #: None when the text names no valid time (`actors.logtree.parse.logrus_run`).
+        self.seconds: dict[str, float | None] = {}
         #: `now` when the first entry was added (glog's year choice depends on it).
         self.since = 0.0
+
+    def make_room(self, count: int) -> None:
+        """Empties the cache when `count` more entries would pass its bound."""
+        if len(self.hours) + len(self.seconds) + count > _CACHE_LIMIT:
+            self.hours.clear()
+            self.seconds.clear()
 
     def check(self, now: float) -> None:
         """Empties the cache when it is full or `now` moved too far since it filled."""
         if len(self.hours) >= _CACHE_LIMIT or abs(now - self.since) >= _RECHECK_SECONDS:
             self.hours.clear()
+            self.seconds.clear()
             self.since = now
 
 
