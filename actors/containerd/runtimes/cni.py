@@ -39,12 +39,12 @@ from __future__ import annotations
 import enum
 import json
 import os
-import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from actors.config.schema import AgentConfig
 from actors.containerd.core.version import ContainerdVersion
+from actors.containerd.runtimes.files import write_atomically
 
 __all__ = [
     "BRIDGE",
@@ -213,14 +213,5 @@ def ensure_default_network(cfg: AgentConfig) -> DefaultNetwork:
     if plan is DefaultNetwork.REMOVE:
         target.unlink(missing_ok=True)
     elif plan is DefaultNetwork.WRITE:
-        conf_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{DEFAULT_CONFLIST}.", suffix=".tmp", dir=conf_dir)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(wanted)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomically(target, wanted, 0o644)
     return plan

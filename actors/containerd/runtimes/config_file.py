@@ -36,9 +36,7 @@ version and writes the file atomically, only when the config says the agent owns
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +46,7 @@ from actors.config.schema import AgentConfig
 from actors.containerd.core.version import ContainerdVersion
 from actors.containerd.runtimes.binary import containerd_version
 from actors.containerd.runtimes.cni import reads_many_bin_dirs
+from actors.containerd.runtimes.files import write_atomically
 from actors.containerd.runtimes.handlers import PodRuntimeSettings, pod_runtime_settings
 
 __all__ = [
@@ -288,15 +287,5 @@ def write_containerd_config(
         return target
     if version is None:
         version = containerd_version(cfg.containerd.binary)
-    text = render_containerd_config(cfg, version, pods)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".config.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(target, render_containerd_config(cfg, version, pods), 0o644)
     return target

@@ -8,11 +8,11 @@ it lies in: the shim runs it as root), at every start of the agent, so a change 
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+
+from actors.containerd.runtimes.files import write_atomically
 
 __all__ = ["render_launcher", "write_launcher"]
 
@@ -47,13 +47,4 @@ def render_launcher(
 
 def write_launcher(path: Path, text: str) -> None:
     """Writes `text` to `path` atomically, mode 0755."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".launcher.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o755)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(path, text, 0o755)
