@@ -39,6 +39,7 @@ from actors.containerd.api.cri import CriClient, CriError, PodRun
 from actors.containerd.core.dns import RUNSC_DN
 from actors.containerd.core.version import ContainerdVersion
 from actors.containerd.runtimes.handlers import default_sandbox_image, pod_runtime_settings
+from actors.containerd.runtimes.sandbox_image import CRI_NAMESPACE
 from actors.exit_codes import ExitCode
 from messages.control import control_pb2 as control
 from messages.control import control_pb2_grpc as control_grpc
@@ -129,12 +130,25 @@ def _runsc_lines_arrive(socket: Path, sandbox_id: str) -> None:
             time.sleep(0.2)
 
 
-def _image_present(client: CriClient, image: str, preseed_dir: Path) -> None:
-    if not client.image_present(image):
-        raise _Failed(
-            f"not in containerd's namespace 'k8s.io'; preseed it: put its image tarball "
-            f"into {str(preseed_dir / 'k8s.io')!r} and restart the agent"
+def _image_present(client: CriClient, image: str, cfg: AgentConfig) -> None:
+    if client.image_present(image):
+        return
+    where = str(cfg.preseed.dir / CRI_NAMESPACE)
+    if not cfg.preseed.enabled:
+        hint = (
+            f"the preseed is off ([preseed] enabled = false): import it yourself, or turn "
+            f"the preseed on and put its image tarball into {where!r}"
         )
+    elif cfg.preseed.watch:
+        hint = (
+            f"copy its image tarball into {where!r}: the agent's preseed watch imports it "
+            f"as soon as the copy is complete, no restart needed"
+        )
+    else:
+        hint = (
+            f"put its image tarball into {where!r} and restart the agent ([preseed] watch is off)"
+        )
+    raise _Failed(f"not in containerd's namespace {CRI_NAMESPACE!r}; {hint}")
 
 
 def _check_names(cfg: AgentConfig) -> list[str]:
@@ -165,7 +179,7 @@ def run_checks(cfg: AgentConfig, image: str | None = None) -> list[CheckResult]:
         name = f"sandbox image {sandbox_image!r} is present"
         results = [
             answered,
-            _attempt(name, _image_present, client, sandbox_image, cfg.preseed.dir)[0],
+            _attempt(name, _image_present, client, sandbox_image, cfg)[0],
         ]
         log_dir = Path(tempfile.mkdtemp(prefix="check-", dir=cfg.state_dir / "run"))
         try:

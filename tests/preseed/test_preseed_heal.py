@@ -1,12 +1,15 @@
 """Preseeded images heal: the PreseedActor over a real containerd hears of deletions in
-containerd's event stream and imports the image again."""
+containerd's event stream and imports the image again; the sandbox image probe reports
+what containerd says."""
 
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import logging
 import os
 import shutil
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,10 +19,12 @@ from conftest import HELLO, Archives, check, gc, images
 from containerd_daemon import ContainerdDaemon
 
 from actors.containerd.api.client import ContainerdClient
+from actors.containerd.runtimes.sandbox_image import SandboxImageState
 from actors.preseed.importer.options import ImportOptions
 from actors.preseed.service.actor import InitialPass, PreseedActor, PreseedSettings, StopRequested
 from actors.preseed.service.pins import PINNED_LABEL, PRESEEDED_LABEL
 from actors.preseed.service.preseeder import Preseeder
+from actors.preseed.service.sandbox import SandboxImageProbe
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.containerd]
 
@@ -185,3 +190,41 @@ def test_a_deleted_image_whose_tarball_is_gone_is_not_imported_again(
 
     assert _labels(fresh_containerd, HELLO) is None
     assert healing.messages("WARNING") == []
+
+
+# ---------------------------------------------------------------- the sandbox image probe
+
+
+def test_the_probe_reports_what_containerd_says_and_only_changes(
+    fresh_containerd: ContainerdDaemon, archives: Archives
+) -> None:
+    log, handler = _logger("probe")
+    reported: list[SandboxImageState] = []
+    changed = threading.Event()
+
+    def report(state: SandboxImageState) -> None:
+        reported.append(state)
+        changed.set()
+
+    with ContainerdClient(fresh_containerd.address) as client:
+        probe = SandboxImageProbe(
+            client, HELLO, tarball_dir="/p/k8s.io", watched=True, report=report, log=log
+        )
+        probe.start()
+        try:
+            assert changed.wait(_WAIT)
+            changed.clear()
+            for _ in range(5):
+                probe.request()  # the same answer: nothing reported
+            fresh_containerd.ctr(
+                "images", "import", *fresh_containerd.local, str(archives.oci), namespace="k8s.io"
+            )
+            probe.request()
+            assert changed.wait(_WAIT)
+        finally:
+            probe.stop()
+
+    state = SandboxImageState(image=HELLO, present=False, tarball_dir="/p/k8s.io", watched=True)
+    assert reported == [state, dataclasses.replace(state, present=True)]
+    assert [lvl for lvl, _ in handler.lines] == ["WARNING", "INFO"]
+    assert handler.lines[0][1] == state.warning

@@ -1,84 +1,116 @@
 """Is the pod sandbox ("pause") image there? Pods cannot start without it.
 
 No registry is reachable at boot, so CRI can start a pod only if the sandbox
-image was preseeded into namespace `k8s.io`. `warn_if_sandbox_image_missing`
-runs at the end of every preseed (`root.containerd.preseed`) and logs one
-WARNING naming the image and where its tarball was expected; `status` shows the
-latest such warning under the preseed node (`latest_sandbox_warning`).
+image is in namespace `k8s.io`. Whether it is, is a fact asked of containerd
+(`sandbox_image_present`), never read from log text: `root.containerd.preseed`
+asks at start, after each import and on each image event of containerd, and
+reports a `SandboxImageState` to the root as the fact `SANDBOX_IMAGE_FACT`
+(`actors.supervisor.process.api.report_fact`). `status`, `status --json` and the
+metrics show the state from there; `check` asks containerd itself.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterable
-from pathlib import Path
+from dataclasses import dataclass
+from typing import Any
 
 import grpc
 
 from actors.containerd.api.client import ContainerdClient, code_of
 from actors.containerd.api.errors import ContainerdError
-from actors.containerd.core.version import ContainerdVersion
-from actors.containerd.runtimes.handlers import default_sandbox_image
 from messages.containerd.services.images.v1 import images_pb2
 
 __all__ = [
     "CRI_NAMESPACE",
-    "PRESEEDING_MARK",
-    "SANDBOX_WARNING_MARK",
-    "latest_sandbox_warning",
+    "SANDBOX_IMAGE_FACT",
+    "SandboxImageState",
     "missing_sandbox_message",
-    "warn_if_sandbox_image_missing",
+    "sandbox_image_present",
 ]
 
 #: containerd's namespace that Kubernetes (CRI) sees.
 CRI_NAMESPACE = "k8s.io"
-#: How the warning begins; `status` looks for it.
-SANDBOX_WARNING_MARK = "sandbox image "
-#: The preseed's first INFO line of a run begins with this; earlier warnings are stale.
-PRESEEDING_MARK = "containerd "
+#: The name of the preseed node's fact about the sandbox image.
+SANDBOX_IMAGE_FACT = "sandbox_image"
 
 
-def missing_sandbox_message(image: str, preseed_dir: Path) -> str:
-    """The warning's text."""
-    where = str(preseed_dir / CRI_NAMESPACE)
+def missing_sandbox_message(image: str, tarball_dir: str, *, watched: bool = True) -> str:
+    """The warning that the sandbox image is missing, and what to do about it.
+
+    Args:
+        image: the sandbox image's name.
+        tarball_dir: where its tarball belongs (`<preseed dir>/k8s.io`).
+        watched: whether the preseed watches that directory (then a copy is enough).
+    """
+    then = (
+        "the preseed's watch imports it when the copy is complete; no restart is needed"
+        if watched
+        else "then restart the agent (the preseed's watch is off)"
+    )
     return (
-        f"{SANDBOX_WARNING_MARK}{image!r} is missing from namespace {CRI_NAMESPACE!r}: pods "
-        f"cannot start without a registry; preseed it: put its image tarball into {where!r}"
+        f"sandbox image {image!r} is missing from namespace {CRI_NAMESPACE!r}: pods cannot "
+        f"start without a registry; copy its image tarball into {tarball_dir!r}: {then}"
     )
 
 
-def warn_if_sandbox_image_missing(
-    client: ContainerdClient,
-    configured: str,
-    preseed_dir: Path,
-    log: logging.Logger,
-) -> bool:
-    """Logs one WARNING if the sandbox image is missing; returns whether it is present.
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SandboxImageState:
+    """Whether the sandbox image is present, as the preseed last found it."""
 
-    Args:
-        client: the preseed's containerd client.
-        configured: `cri.sandbox_image`; "" means containerd's own default.
-        preseed_dir: the preseed directory.
-        log: the preseed node's logger.
+    #: The image's name, e.g. `registry.k8s.io/pause:3.6`.
+    image: str
+    #: Whether containerd has it in `CRI_NAMESPACE`.
+    present: bool
+    #: Where its tarball belongs: `<preseed dir>/k8s.io`.
+    tarball_dir: str
+    #: Whether the preseed watches `tarball_dir` (a copied tarball is then imported).
+    watched: bool
+
+    def to_fact(self) -> dict[str, Any]:
+        """The fact's value (what `status --json` shows as `sandbox_image`)."""
+        return {
+            "image": self.image,
+            "namespace": CRI_NAMESPACE,
+            "present": self.present,
+            "tarball_dir": self.tarball_dir,
+            "watched": self.watched,
+        }
+
+    @classmethod
+    def from_fact(cls, value: object) -> SandboxImageState | None:
+        """The state a `to_fact` value describes; None for anything else."""
+        if not isinstance(value, dict):
+            return None
+        image, present = value.get("image"), value.get("present")
+        tarball_dir, watched = value.get("tarball_dir"), value.get("watched", True)
+        if not (
+            isinstance(image, str)
+            and isinstance(present, bool)
+            and isinstance(tarball_dir, str)
+            and isinstance(watched, bool)
+        ):
+            return None
+        return cls(image=image, present=present, tarball_dir=tarball_dir, watched=watched)
+
+    @property
+    def warning(self) -> str | None:
+        """The warning when the image is missing, else None."""
+        if self.present:
+            return None
+        return missing_sandbox_message(self.image, self.tarball_dir, watched=self.watched)
+
+
+def sandbox_image_present(client: ContainerdClient, image: str) -> bool:
+    """Whether containerd has the image `image` in namespace `k8s.io`.
+
+    Raises:
+        ContainerdError: containerd did not answer, or failed the lookup.
     """
-    image = configured or default_sandbox_image(ContainerdVersion.find(client.version()))
     request = images_pb2.GetImageRequest(name=image)
     try:
         client.call(client.images.Get, request, what="get image", namespace=CRI_NAMESPACE)
     except ContainerdError as e:
         if code_of(e) != grpc.StatusCode.NOT_FOUND:
             raise
-        log.warning("%s", missing_sandbox_message(image, preseed_dir))
         return False
     return True
-
-
-def latest_sandbox_warning(messages: Iterable[str]) -> str | None:
-    """The sandbox warning of the preseed's latest run, from its leveled messages in order."""
-    latest = None
-    for message in messages:
-        if message.startswith(PRESEEDING_MARK) and "preseeding from" in message:
-            latest = None
-        elif message.startswith(SANDBOX_WARNING_MARK):
-            latest = message
-    return latest

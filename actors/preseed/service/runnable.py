@@ -20,7 +20,13 @@ directory and blocks until the actor stops:
 
 The watch runs here rather than in a sibling node because it shares the import
 record, the queue and the containerd connection with the initial pass: one
-owner of the record, one queue, never two imports of one file at once.
+owner of the record, one queue, never two imports of one file at once. So does
+the healing of images deleted outside the agent (see `actor`).
+
+With CRI's sandbox image known, the node reports whether it is present as the
+fact `sandbox_image` (`SandboxImageProbe`): at start, after each import into
+`k8s.io` and on each image event of it, so `status` shows a change within a
+second, from containerd's answer rather than from log text.
 """
 
 from __future__ import annotations
@@ -28,20 +34,28 @@ from __future__ import annotations
 import concurrent.futures
 import os
 import time
-from pathlib import Path
 from typing import Any
 
 from actors.containerd.api.client import ContainerdClient
 from actors.containerd.api.errors import ContainerdError
+from actors.containerd.api.events import ImageEvent
 from actors.containerd.core.spec import PreseedSpec
-from actors.containerd.runtimes.sandbox_image import warn_if_sandbox_image_missing
+from actors.containerd.runtimes.sandbox_image import CRI_NAMESPACE, SANDBOX_IMAGE_FACT
 from actors.mailbox import tell_when_set
 from actors.preseed.errors import PreseedError
 from actors.preseed.importer.options import ImportOptions
 from actors.preseed.importer.results import ImportResult
 from actors.preseed.service.actor import InitialPass, PreseedActor, PreseedSettings, StopRequested
 from actors.preseed.service.preseeder import Preseeder
-from actors.supervisor.process.api import Signal, add_metric, logger, signal, vouch
+from actors.preseed.service.sandbox import SandboxImageProbe
+from actors.supervisor.process.api import (
+    Signal,
+    add_metric,
+    logger,
+    report_fact,
+    signal,
+    vouch,
+)
 from messages.specs import spec_from_wire
 
 __all__ = ["MAX_DEFAULT_PARALLEL", "default_parallel", "run"]
@@ -79,6 +93,47 @@ def run(ctx: Any, **wire: Any) -> None:
     """
     spec = spec_from_wire(PreseedSpec, wire)
     log = logger(ctx)
+    with ContainerdClient(spec.address) as client:
+        if not _wait_for_containerd(ctx, client, spec.ready_timeout):
+            return
+        log.info("containerd %s answers; preseeding from %r", client.version(), spec.dir)
+        probe = None
+        if spec.sandbox_image is not None:
+            probe = SandboxImageProbe(
+                client,
+                spec.sandbox_image,
+                tarball_dir=os.path.join(spec.dir, CRI_NAMESPACE),
+                watched=spec.watch,
+                report=lambda state: report_fact(ctx, SANDBOX_IMAGE_FACT, state.to_fact()),
+                log=log,
+            )
+            probe.start()
+        try:
+            error, passed = _preseed(ctx, spec, client, probe)
+        finally:
+            if probe is not None:
+                probe.stop(ask_last=not ctx.cancelled.is_set())
+    if error is not None:
+        raise PreseedError(error)
+    if ctx.cancelled.is_set() or passed is None:
+        return
+    if passed.failures:
+        raise PreseedError(
+            f"{len(passed.failures)} of {passed.files} preseed files failed: "
+            + "; ".join(passed.failures)
+        )
+    signal(ctx, Signal.DONE)
+
+
+def _preseed(
+    ctx: Any, spec: PreseedSpec, client: ContainerdClient, probe: SandboxImageProbe | None
+) -> tuple[str | None, InitialPass | None]:
+    """Run the `PreseedActor` until it stops; HEALTHY after a clean initial pass.
+
+    Returns:
+        Why the actor failed (None: it did not), and how the initial pass ended (None:
+        it did not end).
+    """
     options = ImportOptions(
         all_platforms=spec.all_platforms,
         skip_missing=spec.skip_missing,
@@ -90,6 +145,8 @@ def run(ctx: Any, **wire: Any) -> None:
     done: concurrent.futures.Future[str | None] = concurrent.futures.Future()
 
     def on_result(result: ImportResult) -> None:
+        if probe is not None and result.namespace == CRI_NAMESPACE:
+            probe.request()
         if not result.unchanged:
             tags = {"namespace": result.namespace}
             add_metric(ctx, "node_containerd_preseed_bytes_total", result.bytes_sent, tags)
@@ -100,50 +157,42 @@ def run(ctx: Any, **wire: Any) -> None:
         tags = {"namespace": namespace, "file": name}
         add_metric(ctx, "node_containerd_preseed_failures_total", 1, tags)
 
-    sandbox_image = spec.sandbox_image
-    with ContainerdClient(spec.address) as client:
-        if not _wait_for_containerd(ctx, client, spec.ready_timeout):
-            return
-        log.info("containerd %s answers; preseeding from %r", client.version(), spec.dir)
-        preseeder = Preseeder(
-            client,
-            options=options,
-            record_path=spec.record,
-            log=log,
-            pin=spec.pin,
-            sandbox_image=sandbox_image,
-        )
-        settings = PreseedSettings(
-            directory=spec.dir,
-            watch=spec.watch,
-            parallel=spec.parallel or default_parallel(),
-        )
-        actor = PreseedActor.start(
-            preseeder=preseeder,
-            settings=settings,
-            log=log,
-            on_initial=initial.set_result,
-            on_result=on_result,
-            done=done,
-            on_failure=on_failure,
-        )
-        vouch(ctx, lambda: done.done() or actor.is_alive())  # see `api.vouch`
-        tell_when_set(ctx.cancelled, actor, StopRequested)
-        waited: list[concurrent.futures.Future[Any]] = [initial, done]
-        concurrent.futures.wait(waited, return_when=concurrent.futures.FIRST_COMPLETED)
-        passed = initial.result() if initial.done() else None
-        if sandbox_image is not None and passed is not None and not ctx.cancelled.is_set():
-            warn_if_sandbox_image_missing(client, sandbox_image, Path(spec.dir), log)
-        if passed is not None and not passed.failures and not ctx.cancelled.is_set():
+    def on_image_event(event: ImageEvent) -> None:
+        if probe is not None and (event.namespace, event.name) == (CRI_NAMESPACE, probe.image):
+            probe.request()
+
+    log = logger(ctx)
+    preseeder = Preseeder(
+        client,
+        options=options,
+        record_path=spec.record,
+        log=log,
+        pin=spec.pin,
+        sandbox_image=spec.sandbox_image,
+    )
+    settings = PreseedSettings(
+        directory=spec.dir,
+        watch=spec.watch,
+        parallel=spec.parallel or default_parallel(),
+    )
+    actor = PreseedActor.start(
+        preseeder=preseeder,
+        settings=settings,
+        log=log,
+        on_initial=initial.set_result,
+        on_result=on_result,
+        done=done,
+        on_failure=on_failure,
+        on_image_event=on_image_event,
+    )
+    vouch(ctx, lambda: done.done() or actor.is_alive())  # see `api.vouch`
+    tell_when_set(ctx.cancelled, actor, StopRequested)
+    waited: list[concurrent.futures.Future[Any]] = [initial, done]
+    concurrent.futures.wait(waited, return_when=concurrent.futures.FIRST_COMPLETED)
+    passed = initial.result() if initial.done() else None
+    if passed is not None and not ctx.cancelled.is_set():
+        if probe is not None:
+            probe.request()
+        if not passed.failures:
             signal(ctx, Signal.HEALTHY)
-        error = done.result()
-    if error is not None:
-        raise PreseedError(error)
-    if ctx.cancelled.is_set() or passed is None:
-        return
-    if passed.failures:
-        raise PreseedError(
-            f"{len(passed.failures)} of {passed.files} preseed files failed: "
-            + "; ".join(passed.failures)
-        )
-    signal(ctx, Signal.DONE)
+    return done.result(), passed
