@@ -475,7 +475,11 @@ def _fact_size(value: Any, depth: int) -> int:
     """The size of a fact's value; raises `ProtocolError` for what JSON cannot hold."""
     if isinstance(value, str):
         return len(value.encode())
-    if value is None or isinstance(value, bool | int):
+    if value is None or isinstance(value, bool):
+        return 8
+    if isinstance(value, int):
+        if not -(2**63) <= value < 2**64:
+            raise ProtocolError(f"fact message: value {value!r} does not fit 64 bits")
         return 8
     if isinstance(value, float):
         if value != value or value in (float("inf"), float("-inf")):

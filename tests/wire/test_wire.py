@@ -166,6 +166,10 @@ def test_junk_frame_bodies_are_protocol_errors(body, message):
             "fact message: value nan is not a JSON number",
         ),
         (
+            {"type": "fact", "key": "x", "value": [2**64]},
+            "fact message: value 18446744073709551616 does not fit 64 bits",
+        ),
+        (
             {"type": "fact", "key": "x", "value": "y" * 4097},
             "fact message: value of 'x' holds 4097 bytes, more than 4096",
         ),
