@@ -298,11 +298,17 @@ class PreseedActor(pykka.ThreadingActor):
         return PreseedFile(namespace, name, path)
 
     def _heal(self, event: ImageEvent) -> None:
-        """Queue the tarballs of an image deleted in containerd (its import says so)."""
+        """Queue the tarballs of an image deleted in containerd (its import says so).
+
+        An image no tarball of the record holds is none of ours: nothing happens, so
+        other clients' deletions cost no settling.
+        """
+        queued = False
         for name in self._preseeder.tarballs_of(event.namespace, event.name):
             f = self._file(event.namespace, name)
             if os.path.isfile(f.path):
                 self._queue.add(f)
+                queued = True
             else:
                 self._log.info(
                     "image %r in namespace %r was deleted and its tarball %r is gone: "
@@ -311,7 +317,8 @@ class PreseedActor(pykka.ThreadingActor):
                     event.namespace,
                     f.display,
                 )
-        self._pump()
+        if queued:
+            self._pump()
 
     def _compare_with_store(self) -> None:
         """Queue every file of the record once: their imports find what is missing."""
