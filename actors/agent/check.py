@@ -45,6 +45,7 @@ from actors.containerd.api.cri import CriClient, CriError, PodRun
 from actors.containerd.core.dns import RUNSC_DN
 from actors.containerd.core.version import ContainerdVersion
 from actors.containerd.runtimes.handlers import pod_runtime_settings
+from actors.containerd.runtimes.sandbox_image import CRI_NAMESPACE
 from actors.exit_codes import ExitCode
 from messages.control import control_pb2 as control
 from messages.control import control_pb2_grpc as control_grpc
@@ -140,23 +141,31 @@ def _runsc_lines_arrive(socket: Path, sandbox_id: str) -> None:
 def _image_present(client: CriClient, image: str, cfg: AgentConfig) -> None:
     if client.image_present(image):
         return
-    if cfg.cri.sandbox_image or not cfg.containerd.generate_config:
-        how = "put its image tarball"
-    elif cfg.cri.pause_binary is None:
-        how = (
-            "install catatonit (Debian: apt-get install catatonit), so that the agent builds "
-            "its own, or put the image's tarball"
+    where = repr(str(cfg.preseed.dir / CRI_NAMESPACE))
+    if not (cfg.cri.sandbox_image or not cfg.containerd.generate_config):
+        if cfg.cri.pause_binary is not None:
+            raise _Failed(
+                f"not in containerd's namespace {CRI_NAMESPACE!r}; the agent builds it into "
+                f"{str(pause_archive(cfg))!r} and imports it at start (and again when it is "
+                "deleted): see `node-containerd logs root.containerd.preseed`"
+            )
+        where += (
+            " (or install catatonit: Debian: apt-get install catatonit, and restart the "
+            "agent, which then builds its own)"
+        )
+    if not cfg.preseed.enabled:
+        hint = (
+            f"the preseed is off ([preseed] enabled = false): import it yourself, or turn "
+            f"the preseed on and put its image tarball into {where}"
+        )
+    elif cfg.preseed.watch:
+        hint = (
+            f"copy its image tarball into {where}: the agent's preseed watch imports it "
+            f"as soon as the copy is complete, no restart needed"
         )
     else:
-        raise _Failed(
-            f"not in containerd's namespace 'k8s.io'; the agent builds it into "
-            f"{str(pause_archive(cfg))!r} and imports it at start: see "
-            "`node-containerd logs root.containerd.preseed`, and restart the agent"
-        )
-    raise _Failed(
-        f"not in containerd's namespace 'k8s.io'; preseed it: {how} "
-        f"into {str(cfg.preseed.dir / 'k8s.io')!r} and restart the agent"
-    )
+        hint = f"put its image tarball into {where} and restart the agent ([preseed] watch is off)"
+    raise _Failed(f"not in containerd's namespace {CRI_NAMESPACE!r}; {hint}")
 
 
 def _check_names(cfg: AgentConfig) -> list[str]:

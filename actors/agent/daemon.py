@@ -290,6 +290,7 @@ def _run_locked(cfg: AgentConfig) -> int:
             policies=cfg.policy_set(),
             log_tree=tree,
             observers=observers,
+            fact_observers=[metrics.observe_fact] if metrics is not None else None,
         )
         if notifier is not None:
             stack.callback(notifier.close)

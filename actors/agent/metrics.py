@@ -21,6 +21,7 @@ name                                                         type     labels
 `node_containerd_log_bytes_total`                          counter  `dn`
 `node_containerd_containerd_liveness_probe_seconds_total`  counter  (none)
 `node_containerd_containerd_liveness_probes_total`         counter  `result`
+`node_containerd_sandbox_image_present`                    gauge    `image`
 any other `*_total` a runnable adds                        counter  its own
 ===========================================================  =======  =====================
 
@@ -41,8 +42,13 @@ Rules:
       runnables' `add_metric` over the `MetricAdd` wire message). A known name
       (`COUNTERS`) is always rendered, with its help text; any other valid counter name
       is rendered from its first increment on.
-    * `Metrics.observe_state` runs on the supervisor actor's thread and only updates
-      dicts under a lock; collection copies under the same lock at scrape time.
+    * `node_containerd_sandbox_image_present` is 1 while the sandbox image is in
+      `k8s.io`, 0 while it is missing, and absent until the preseed first said: it
+      follows the preseed's `sandbox_image` fact (`Metrics.observe_fact`), which
+      comes from asking containerd, never from log text.
+    * `Metrics.observe_state` and `observe_fact` run on the supervisor actor's thread
+      and only update dicts under a lock; collection copies under the same lock at
+      scrape time.
 """
 
 from __future__ import annotations
@@ -63,8 +69,9 @@ from prometheus_client.core import (
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.registry import Collector
 
+from actors.containerd.runtimes.sandbox_image import SANDBOX_IMAGE_FACT, SandboxImageState
 from actors.logtree import LogTree
-from actors.supervisor.core.events import StateChanged
+from actors.supervisor.core.events import FactChanged, StateChanged
 from actors.supervisor.core.states import NodeState
 from actors.supervisor.runtime import clock
 
@@ -75,6 +82,7 @@ __all__ = [
     "PRESEED_BYTES",
     "PRESEED_FAILURES",
     "PRESEED_IMAGES",
+    "SANDBOX_PRESENT",
     "Metrics",
     "MetricsServer",
     "parse_listen",
@@ -95,6 +103,8 @@ PRESEED_FAILURES = "node_containerd_preseed_failures_total"
 LOG_BYTES = "node_containerd_log_bytes_total"
 LIVENESS_SECONDS = "node_containerd_containerd_liveness_probe_seconds_total"
 LIVENESS_PROBES = "node_containerd_containerd_liveness_probes_total"
+#: 1 while the sandbox image is present, 0 while missing (the preseed's fact).
+SANDBOX_PRESENT = "node_containerd_sandbox_image_present"
 
 #: Counters fed through `Metrics.add` that are always rendered, and their help texts:
 #: log bytes per DN from the root's readers; preseed bytes, images and failed files
@@ -190,6 +200,26 @@ class _CounterCollector(Collector):
             yield family
 
 
+class _FactCollector(Collector):
+    """Gauges that follow the facts runnables report: the sandbox image's presence."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.sandbox: SandboxImageState | None = None
+
+    def collect(self) -> Iterator[Metric]:
+        with self.lock:
+            sandbox = self.sandbox
+        gauge = GaugeMetricFamily(
+            SANDBOX_PRESENT,
+            "1 while CRI's sandbox image is in containerd's namespace k8s.io, 0 while missing",
+            labels=["image"],
+        )
+        if sandbox is not None:
+            gauge.add_metric([sandbox.image], 1.0 if sandbox.present else 0.0)
+        yield gauge
+
+
 class _LogDropCollector(Collector):
     """Log entries dropped for readers that fell behind, read from the log tree."""
 
@@ -218,8 +248,10 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=False)
         self._tree = _SupervisorCollector()
         self._counters = _CounterCollector()
+        self._facts = _FactCollector()
         self.registry.register(self._tree)
         self.registry.register(self._counters)
+        self.registry.register(self._facts)
         if log_tree is not None:
             self.registry.register(_LogDropCollector(log_tree))
 
@@ -238,6 +270,17 @@ class Metrics:
             tree.transitions[key] = tree.transitions.get(key, 0) + 1
             if old is not None and action.new is NodeState.NEW:
                 tree.restarts[action.dn] = tree.restarts.get(action.dn, 0) + 1
+
+    def observe_fact(self, action: FactChanged) -> None:
+        """Records a fact a runnable reported; a `Supervisor` fact observer.
+
+        Runs on the supervisor actor's thread; never blocks beyond a short lock.
+        """
+        if action.key != SANDBOX_IMAGE_FACT:
+            return
+        state = SandboxImageState.from_fact(action.value)
+        with self._facts.lock:
+            self._facts.sandbox = state
 
     def add(self, name: str, value: float = 1, labels: Mapping[str, str] | None = None) -> None:
         """Adds `value` to the counter `name` for `labels`.

@@ -1,3 +1,4 @@
+from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -80,7 +81,14 @@ class StatusRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class NodeStatus(_message.Message):
-    __slots__ = ("dn", "state", "pid", "restarts", "last_error", "since", "generation", "restart_at")
+    __slots__ = ("dn", "state", "pid", "restarts", "last_error", "since", "generation", "restart_at", "facts")
+    class FactsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: _struct_pb2.Value
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ...) -> None: ...
     DN_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     PID_FIELD_NUMBER: _ClassVar[int]
@@ -89,6 +97,7 @@ class NodeStatus(_message.Message):
     SINCE_FIELD_NUMBER: _ClassVar[int]
     GENERATION_FIELD_NUMBER: _ClassVar[int]
     RESTART_AT_FIELD_NUMBER: _ClassVar[int]
+    FACTS_FIELD_NUMBER: _ClassVar[int]
     dn: str
     state: NodeState
     pid: int
@@ -97,7 +106,8 @@ class NodeStatus(_message.Message):
     since: float
     generation: int
     restart_at: float
-    def __init__(self, dn: _Optional[str] = ..., state: _Optional[_Union[NodeState, str]] = ..., pid: _Optional[int] = ..., restarts: _Optional[int] = ..., last_error: _Optional[str] = ..., since: _Optional[float] = ..., generation: _Optional[int] = ..., restart_at: _Optional[float] = ...) -> None: ...
+    facts: _containers.MessageMap[str, _struct_pb2.Value]
+    def __init__(self, dn: _Optional[str] = ..., state: _Optional[_Union[NodeState, str]] = ..., pid: _Optional[int] = ..., restarts: _Optional[int] = ..., last_error: _Optional[str] = ..., since: _Optional[float] = ..., generation: _Optional[int] = ..., restart_at: _Optional[float] = ..., facts: _Optional[_Mapping[str, _struct_pb2.Value]] = ...) -> None: ...
 
 class StatusReply(_message.Message):
     __slots__ = ("nodes", "now")

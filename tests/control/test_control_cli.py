@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import socket
@@ -10,6 +11,7 @@ import time
 import pytest
 
 from actors.agent.control.client import cmd_logs, cmd_restart, cmd_status
+from actors.containerd.runtimes.sandbox_image import SANDBOX_IMAGE_FACT, SandboxImageState
 from actors.logtree import Severity, entry_to_dict, format_entry
 from actors.supervisor.runtime import clock
 from tests.support.control import (
@@ -44,19 +46,42 @@ def test_status_json_is_exactly_the_documented_schema_with_wall_clock_since(serv
     assert cmd_status(status_args(served.path, json=True)) == 0
     after = time.time()
     doc = json.loads(capsys.readouterr().out)
-    assert list(doc) == ["nodes"]
+    assert list(doc) == ["nodes", "sandbox_image"]
+    assert doc["sandbox_image"] is None
     since = [n.pop("since") for n in doc["nodes"]]
     assert doc["nodes"] == [
-        {"dn": "root", "state": "HEALTHY", "pid": 100, "restarts": 0, "last_error": None},
-        {"dn": "root.a", "state": "HEALTHY", "pid": 101, "restarts": 0, "last_error": None},
+        {
+            "dn": "root",
+            "state": "HEALTHY",
+            "pid": 100,
+            "restarts": 0,
+            "last_error": None,
+            "facts": {},
+        },
+        {
+            "dn": "root.a",
+            "state": "HEALTHY",
+            "pid": 101,
+            "restarts": 0,
+            "last_error": None,
+            "facts": {},
+        },
         {
             "dn": "root.a.b",
             "state": "DEAD",
             "pid": None,
             "restarts": 3,
             "last_error": "exit status 1",
+            "facts": {},
         },
-        {"dn": "root.ab", "state": "DONE", "pid": None, "restarts": 0, "last_error": None},
+        {
+            "dn": "root.ab",
+            "state": "DONE",
+            "pid": None,
+            "restarts": 0,
+            "last_error": None,
+            "facts": {},
+        },
     ]
     for value in since:
         assert isinstance(value, float)
@@ -106,6 +131,48 @@ def test_status_colours_states_only_on_a_terminal_and_not_with_no_color(served):
     assert "\x1b[32mHEALTHY \x1b[0m" in coloured and "\x1b[1;31mDEAD    \x1b[0m" in coloured
     plain = _status_on_a_terminal(served.path, "1")
     assert "\x1b[" not in plain and "HEALTHY" in plain
+
+
+def _with_sandbox_fact(present: bool) -> list:
+    nodes = _recent_nodes()
+    state = SandboxImageState(
+        image="registry.k8s.io/pause:3.6",
+        present=present,
+        tarball_dir="/st/preseed/k8s.io",
+        watched=True,
+    )
+    nodes[1] = dataclasses.replace(nodes[1], facts={SANDBOX_IMAGE_FACT: state.to_fact()})
+    return nodes
+
+
+def test_status_json_carries_the_sandbox_image_state_a_node_reported_as_a_fact(served, capsys):
+    served.backend.nodes = _with_sandbox_fact(present=False)
+    assert cmd_status(status_args(served.path, json=True)) == 0
+    doc = json.loads(capsys.readouterr().out)
+    fact = {
+        "image": "registry.k8s.io/pause:3.6",
+        "namespace": "k8s.io",
+        "present": False,
+        "tarball_dir": "/st/preseed/k8s.io",
+        "watched": True,
+    }
+    assert doc["sandbox_image"] == {**fact, "dn": "root.a"}
+    assert [n["facts"] for n in doc["nodes"]] == [{}, {"sandbox_image": fact}, {}, {}]
+
+
+def test_status_warns_under_the_node_whose_fact_says_the_sandbox_image_is_missing(served, capsys):
+    served.backend.nodes = _with_sandbox_fact(present=False)
+    assert cmd_status(status_args(served.path)) == 0
+    assert capsys.readouterr().out.splitlines()[2:4] == [
+        "  root.a      HEALTHY       101         0  5s",
+        "    warning: sandbox image 'registry.k8s.io/pause:3.6' is missing from namespace "
+        "'k8s.io': pods cannot start without a registry; copy its image tarball into "
+        "'/st/preseed/k8s.io': the preseed's watch imports it when the copy is complete; "
+        "no restart is needed",
+    ]
+    served.backend.nodes = _with_sandbox_fact(present=True)
+    assert cmd_status(status_args(served.path)) == 0
+    assert "warning" not in capsys.readouterr().out
 
 
 def test_status_of_a_tree_not_started_yet_says_so(served, capsys):

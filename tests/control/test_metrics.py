@@ -3,14 +3,16 @@ the library's own parser, the naming rules, and the library's HTTP endpoint."""
 
 from __future__ import annotations
 
+import dataclasses
 import urllib.error
 import urllib.request
 
 import pytest
 
 from actors.agent.metrics import CONTENT_TYPE, Metrics, parse_listen
+from actors.containerd.runtimes.sandbox_image import SANDBOX_IMAGE_FACT, SandboxImageState
 from actors.logtree import LeveledEntry, LogTree, Severity
-from actors.supervisor.core.events import StateChanged
+from actors.supervisor.core.events import FactChanged, StateChanged
 from actors.supervisor.core.states import NodeState
 from actors.supervisor.runtime import clock
 from tests.support.prometheus import naming_problems, parse
@@ -39,6 +41,7 @@ def test_an_empty_registry_renders_every_family_with_help_and_type_only():
         "node_containerd_log_bytes_total": "counter",
         "node_containerd_containerd_liveness_probe_seconds_total": "counter",
         "node_containerd_containerd_liveness_probes_total": "counter",
+        "node_containerd_sandbox_image_present": "gauge",
     }
     assert samples == {}
 
@@ -55,9 +58,26 @@ def test_every_metric_of_ours_follows_the_naming_rules_and_monogons_keep_their_n
     assert naming_problems(types) == []
     assert types["monogon_supervisor_dn_state_total"] == "gauge"
     assert types["node_containerd_log_entries_dropped_total"] == "counter"
-    assert len(types) == 11
+    assert len(types) == 12
     assert samples[("node_containerd_dn_restarts_total", (("dn", "root"),))] == 1.0
     assert samples[("node_containerd_containerd_liveness_probe_seconds_total", ())] == 0.002
+
+
+def test_the_sandbox_image_gauge_follows_the_preseeds_fact_and_nothing_else():
+    metrics = Metrics()
+    state = SandboxImageState(
+        image="registry.k8s.io/pause:3.6", present=False, tarball_dir="/p/k8s.io", watched=True
+    )
+    key = ("node_containerd_sandbox_image_present", (("image", "registry.k8s.io/pause:3.6"),))
+    metrics.observe_fact(FactChanged(dn="root.p", key="other", value={"present": True}))
+    assert parse(metrics.render())[1] == {}
+    metrics.observe_fact(FactChanged(dn="root.p", key=SANDBOX_IMAGE_FACT, value=state.to_fact()))
+    assert parse(metrics.render())[1] == {key: 0.0}
+    present = dataclasses.replace(state, present=True).to_fact()
+    metrics.observe_fact(FactChanged(dn="root.p", key=SANDBOX_IMAGE_FACT, value=present))
+    assert parse(metrics.render())[1] == {key: 1.0}
+    metrics.observe_fact(FactChanged(dn="root.p", key=SANDBOX_IMAGE_FACT, value=None))
+    assert parse(metrics.render())[1] == {}
 
 
 def test_the_age_of_each_nodes_state_is_the_time_since_its_last_change():

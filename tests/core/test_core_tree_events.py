@@ -14,6 +14,8 @@ from actors.supervisor import (
     CancelNode,
     CancelTimer,
     ExitKind,
+    FactChanged,
+    FactReported,
     HeartbeatReceived,
     IllegalEvent,
     KillNode,
@@ -355,6 +357,55 @@ def test_a_death_cancels_its_children_first_then_its_group_siblings() -> None:
     assert tree.state("root.alone") is NEW
 
 
+# ---------------------------------------------------------------- facts
+
+
+def fact(dn: str, generation: int, key: str, value: object) -> FactReported:
+    return FactReported(dn=dn, generation=generation, key=key, value=value)  # type: ignore[arg-type]
+
+
+def test_a_reported_fact_is_shown_in_the_nodes_status_and_announced_once() -> None:
+    tree = with_children()
+    value = {"image": "pause:1", "present": False}
+
+    assert tree.handle(fact("root.one", 2, "sandbox_image", value), 1.0) == [
+        FactChanged(dn="root.one", key="sandbox_image", value=value)
+    ]
+    assert tree.handle(fact("root.one", 2, "sandbox_image", dict(value)), 1.1) == []
+    assert [s.facts for s in tree.snapshot()] == [{}, {"sandbox_image": value}, {}]
+    assert tree.status("root.one").facts == {"sandbox_image": value}
+
+
+def test_a_fact_is_replaced_by_a_newer_value_and_withdrawn_with_none() -> None:
+    tree = with_children()
+    tree.handle(fact("root.one", 2, "present", True), 1.0)
+
+    assert tree.handle(fact("root.one", 2, "present", 1), 1.1) == [
+        FactChanged(dn="root.one", key="present", value=1)
+    ]  # `True == 1`, yet another type is another fact
+    assert tree.handle(fact("root.one", 2, "present", None), 1.2) == [
+        FactChanged(dn="root.one", key="present", value=None)
+    ]
+    assert tree.status("root.one").facts == {}
+    assert tree.handle(fact("root.one", 2, "present", None), 1.3) == []
+
+
+def test_a_dns_facts_outlive_its_restart_until_the_new_incarnation_reports_them() -> None:
+    tree = with_children()
+    tree.handle(fact("root.one", 2, "present", False), 1.0)
+    tree.handle(RestartRequested(dn="root"), 1.0)
+    for dn, generation in (("root.one", 2), ("root.two", 3), ("root", 1)):
+        tree.handle(exited(dn, generation, ExitKind.CANCELED), 1.0)
+    tree.handle(ProcessSpawned(dn="root", generation=4, pid=200), 1.0)
+    tree.handle(run_group("root", 4, "one"), 1.0)
+
+    assert tree.status("root.one").generation == 5
+    assert tree.status("root.one").facts == {"present": False}
+    assert tree.handle(fact("root.one", 5, "present", True), 2.0) == [
+        FactChanged(dn="root.one", key="present", value=True)
+    ]
+
+
 # ---------------------------------------------------------------- stale and illegal events
 
 
@@ -368,6 +419,7 @@ def stale_events() -> list[Event]:
         HeartbeatReceived(dn="root.one", generation=2),
         exited("root.one", 2, ExitKind.ERROR, "late"),
         NodeFaulted(dn="root.one", generation=2, reason="late"),
+        fact("root.one", 2, "late", True),
         TimerFired(key=TimerKey(purpose="grace", dn="root.one", generation=2)),
         signal("root.one.gone", 2, Signal.HEALTHY),
         signal("root.one", 0, Signal.HEALTHY),
@@ -415,6 +467,11 @@ ILLEGAL: list[tuple[Event, float, str]] = [
         run_group("root.two", 4, "x"),
         1.0,
         "run-group request from 'root.two' (generation 4), which has no process",
+    ),
+    (
+        fact("root.two", 4, "present", True),
+        1.0,
+        "fact from 'root.two' (generation 4), which has no process",
     ),
     (signal("root.one", 2, Signal.HEALTHY), 0.5, "time went backwards: 0.5 after 1.0"),
     (RestartRequested(dn="root.nope"), 1.0, "no node 'root.nope'"),

@@ -8,8 +8,10 @@ every agent here runs in a network namespace of its own (`own_netns`), and so do
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -78,26 +80,45 @@ def test_check_json_with_an_image_of_ones_own(pod_agent: AgentUnderTest) -> None
     ]
 
 
+def _pause_present(pod_agent: AgentUnderTest, present: bool) -> None:
+    deadline = time.monotonic() + 30
+    while pod_agent.client.image_present(PAUSE_REF) != present:
+        assert time.monotonic() < deadline, f"pause image present is not {present}"
+        time.sleep(0.05)
+
+
+def _wait_forgotten(record: Path, tarball: Path) -> None:
+    """Until the preseed's import record no longer lists `tarball` (it was removed)."""
+    deadline = time.monotonic() + 30
+    while str(tarball) in [e["path"] for e in json.loads(record.read_text())["entries"]]:
+        assert time.monotonic() < deadline, f"{tarball} is still in the import record"
+        time.sleep(0.05)
+
+
 def test_check_fails_naming_the_missing_sandbox_image(
     pod_agent: AgentUnderTest, pod_images: dict[str, Path]
 ) -> None:
     sock = str(pod_agent.state / "containerd" / "containerd.sock")
     ctr = ["ctr", "-a", sock, "-n", "k8s.io", "images"]
+    preseed = pod_agent.state / "preseed" / "k8s.io"
+    tarball = preseed / pod_images["pause"].name
+    aside = pod_agent.base / "pause-aside.tar"
+    # A preseeded image deleted outside the agent comes back from its tarball: an
+    # operator who wants it gone removes the tarball first.
+    os.rename(tarball, aside)
+    _wait_forgotten(pod_agent.state / "preseed-record.json", tarball)
     subprocess.run([*ctr, "rm", PAUSE_REF], check=True, capture_output=True, timeout=30)
     try:
+        _pause_present(pod_agent, False)
         r = check(pod_agent)
     finally:
-        subprocess.run(
-            [*ctr, "import", "--no-unpack", str(pod_images["pause"])],
-            check=True,
-            capture_output=True,
-            timeout=60,
-        )
+        os.rename(aside, tarball)  # the watch imports it again: no restart
+        _pause_present(pod_agent, True)
     lines = r.stdout.splitlines()
-    preseed = pod_agent.state / "preseed" / "k8s.io"
     assert lines[1] == (
         f"sandbox image {PAUSE_REF!r} is present: FAIL: not in containerd's namespace "
-        f"'k8s.io'; preseed it: put its image tarball into {str(preseed)!r} and restart the agent"
+        f"'k8s.io'; copy its image tarball into {str(preseed)!r}: the agent's preseed watch "
+        "imports it as soon as the copy is complete, no restart needed"
     )
     assert lines[2].startswith(
         "pod under runc starts and exits 0: FAIL: RunPodSandbox under 'runc' failed: "

@@ -1,9 +1,11 @@
-"""A sandbox image missing after preseed: one WARNING naming it and its preseed place, shown by status."""
+"""A sandbox image missing after preseed: one WARNING naming it and its preseed place, and
+`status` showing it from the preseed's fact (what containerd said), gone once it is imported."""
 
 from __future__ import annotations
 
 import json
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -24,7 +26,8 @@ def test_a_missing_sandbox_image_is_warned_about_once_and_shown_by_status(
         where = str(agent.state / "preseed" / "k8s.io")
         message = (
             f"sandbox image {PAUSE_REF!r} is missing from namespace 'k8s.io': pods cannot "
-            f"start without a registry; preseed it: put its image tarball into {where!r}"
+            f"start without a registry; copy its image tarball into {where!r}: the preseed's "
+            "watch imports it when the copy is complete; no restart is needed"
         )
         logs = agent.cli(
             "logs",
@@ -41,5 +44,13 @@ def test_a_missing_sandbox_image_is_warned_about_once_and_shown_by_status(
         assert warnings == [message], logs
         status = agent.cli("status", "--config", str(agent.config)).stdout
         assert f"      warning: {message}\n" in status, status
+
+        agent.preseed(pod_images["pause"])
+        deadline = time.monotonic() + 30
+        while "warning:" in agent.cli("status", "--config", str(agent.config)).stdout:
+            assert time.monotonic() < deadline, "status still warns after the import"
+            time.sleep(0.1)
+        doc = json.loads(agent.cli("status", "--json", "--config", str(agent.config)).stdout)
+        assert doc["sandbox_image"]["present"] is True
     finally:
         agent.cleanup()

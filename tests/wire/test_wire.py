@@ -20,6 +20,7 @@ from messages.wire import (
     Cancel,
     ChildSpec,
     Exit,
+    FactReport,
     Heartbeat,
     Hello,
     LogEntry,
@@ -47,6 +48,10 @@ CHILD_MESSAGES = [
     Heartbeat(seq=9),
     MetricAdd(
         name="node_containerd_preseed_bytes_total", value=12.5, labels={"namespace": "k8s.io"}
+    ),
+    FactReport(
+        key="sandbox_image",
+        value={"image": "pause:1", "present": False, "n": 1.5, "l": [1, None, "x"]},
     ),
 ]
 ROOT_MESSAGES = [
@@ -140,6 +145,34 @@ def test_junk_frame_bodies_are_protocol_errors(body, message):
         ),
         ({"type": "raw", "data": "text"}, "raw message: field 'data' must be bytes, not str"),
         ({"type": "cancel", "reason": "x"}, "unknown message type 'cancel'"),
+        (
+            {"type": "fact", "key": "Sandbox", "value": 1},
+            "fact message: key 'Sandbox' is not [a-z0-9_]{1,64}",
+        ),
+        (
+            {"type": "fact", "key": "x", "value": {"a": b"bytes"}},
+            "fact message: value holds a bytes, which JSON cannot",
+        ),
+        (
+            {"type": "fact", "key": "x", "value": {1: "a"}},
+            "fact message: a map in the value has a key that is not text",
+        ),
+        (
+            {"type": "fact", "key": "x", "value": [[[[[1]]]]]},
+            "fact message: value nests deeper than 4 levels",
+        ),
+        (
+            {"type": "fact", "key": "x", "value": float("nan")},
+            "fact message: value nan is not a JSON number",
+        ),
+        (
+            {"type": "fact", "key": "x", "value": [2**64]},
+            "fact message: value 18446744073709551616 does not fit 64 bits",
+        ),
+        (
+            {"type": "fact", "key": "x", "value": "y" * 4097},
+            "fact message: value of 'x' holds 4097 bytes, more than 4096",
+        ),
     ],
 )
 def test_malformed_messages_name_the_field_at_fault(obj, message):

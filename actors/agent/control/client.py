@@ -38,10 +38,11 @@ from actors.agent.control.wire import (
     SocketState,
     channel_target,
     entry_from_proto,
+    facts_from_proto,
     hello,
     probe_socket,
 )
-from actors.containerd.core.dns import PRESEED_DN
+from actors.containerd.runtimes.sandbox_image import SANDBOX_IMAGE_FACT, SandboxImageState
 from actors.exit_codes import ExitCode
 from actors.logtree import Severity, entry_to_dict, format_entry
 from messages.control import control_pb2 as pb
@@ -51,6 +52,7 @@ __all__ = [
     "cmd_logs",
     "cmd_restart",
     "cmd_status",
+    "fact_warnings",
     "render_status",
     "status_json",
 ]
@@ -112,29 +114,29 @@ def _run(command: Any, args: argparse.Namespace) -> int:
 def _status(args: argparse.Namespace) -> int:
     with _connect(args) as (stub, path):
         reply = _call(stub.Status, pb.StatusRequest(), path, "status")
-        warnings = {} if args.json else _sandbox_warnings(stub, reply)
     if args.json:
         print(json.dumps(status_json(reply)))
     else:
         colour = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
-        sys.stdout.write(render_status(reply, colour=colour, warnings=warnings))
+        sys.stdout.write(render_status(reply, colour=colour, warnings=fact_warnings(reply)))
     return ExitCode.OK
 
 
-def _sandbox_warnings(stub: pb_grpc.ControlStub, reply: pb.StatusReply) -> dict[str, str]:
-    """{preseed DN: its latest run's missing-sandbox-image warning}, if there is one."""
-    from actors.containerd.runtimes.sandbox_image import latest_sandbox_warning
+def _sandbox_state(node: pb.NodeStatus) -> SandboxImageState | None:
+    """The sandbox image's state a node reported as its fact, if it did."""
+    if SANDBOX_IMAGE_FACT not in node.facts:
+        return None
+    return SandboxImageState.from_fact(facts_from_proto(node).get(SANDBOX_IMAGE_FACT))
 
-    dn = PRESEED_DN
-    if not any(n.dn == dn for n in reply.nodes):
-        return {}
-    request = pb.LogsRequest(dn=dn, backlog_all=True, kinds=pb.KIND_FILTER_LEVELED)
-    try:
-        messages = ["\n".join(e.lines) for e in stub.Logs(request, timeout=CALL_TIMEOUT)]
-    except grpc.RpcError:
-        return {}
-    warning = latest_sandbox_warning(messages)
-    return {dn: warning} if warning else {}
+
+def fact_warnings(reply: pb.StatusReply) -> dict[str, str]:
+    """{DN: warning} for the facts that call for one: a missing sandbox image."""
+    warnings = {}
+    for n in reply.nodes:
+        state = _sandbox_state(n)
+        if state is not None and state.warning is not None:
+            warnings[n.dn] = state.warning
+    return warnings
 
 
 def _restart(args: argparse.Namespace) -> int:
@@ -185,8 +187,18 @@ def _logs(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- rendering
 
 
-def status_json(reply: pb.StatusReply) -> dict[str, list[dict[str, Any]]]:
-    """The `status --json` document: `{"nodes": [...]}` in tree order."""
+def status_json(reply: pb.StatusReply) -> dict[str, Any]:
+    """The `status --json` document: `{"nodes": [...], "sandbox_image": ...}`.
+
+    Nodes in tree order, each with the facts it reported; `sandbox_image` is the
+    sandbox image's state as the node that watches it last reported it (with that
+    node's `dn`), null when no node did.
+    """
+    sandbox = None
+    for n in reply.nodes:
+        state = _sandbox_state(n)
+        if state is not None:
+            sandbox = {**state.to_fact(), "dn": n.dn}
     return {
         "nodes": [
             {
@@ -196,9 +208,11 @@ def status_json(reply: pb.StatusReply) -> dict[str, list[dict[str, Any]]]:
                 "restarts": n.restarts,
                 "last_error": n.last_error if n.HasField("last_error") else None,
                 "since": n.since,
+                "facts": facts_from_proto(n),
             }
             for n in reply.nodes
-        ]
+        ],
+        "sandbox_image": sandbox,
     }
 
 
@@ -208,7 +222,8 @@ def render_status(
     """The `status` tree view: one line per node, indented by DN depth.
 
     Times in state are measured against the agent's clock (`reply.now`).
-    `warnings` (DN → text) are shown under their node, e.g. a missing sandbox image.
+    `warnings` (DN → text) are shown under their node: `fact_warnings`, e.g. a
+    missing sandbox image.
     """
     if not reply.nodes:
         return "no nodes: the supervision tree has not started yet\n"

@@ -22,9 +22,10 @@ import enum
 import os
 import socket
 import stat
-from typing import Protocol, cast
+from typing import Any, Protocol, cast
 
 import grpc
+from google.protobuf import json_format, struct_pb2  # type: ignore[import-untyped]
 
 from actors.logtree import Entry, LeveledEntry, ParsedEntry, RawEntry, Severity
 from actors.supervisor.core.states import NodeState
@@ -40,6 +41,7 @@ __all__ = [
     "channel_target",
     "entry_from_proto",
     "entry_to_proto",
+    "facts_from_proto",
     "hello",
     "probe_socket",
     "status_to_proto",
@@ -227,4 +229,11 @@ def status_to_proto(node: NodeStatusLike, wall_minus_mono: float) -> pb.NodeStat
     restart_at = getattr(node, "restart_at", None)
     if restart_at is not None:
         msg.restart_at = restart_at + wall_minus_mono
+    for key, value in sorted(getattr(node, "facts", {}).items()):
+        msg.facts[key].CopyFrom(json_format.ParseDict(value, struct_pb2.Value()))
     return msg
+
+
+def facts_from_proto(node: pb.NodeStatus) -> dict[str, Any]:
+    """A node's facts as JSON values, by name (a whole number reads back as a float)."""
+    return {key: json_format.MessageToDict(node.facts[key]) for key in sorted(node.facts)}

@@ -2,7 +2,8 @@
 
 `ContainerdClient` owns one channel to `unix://<path>` and the stubs of the
 services the importer uses (content, images, leases, namespaces, version,
-and snapshots and diff for unpacking). Every
+and snapshots and diff for unpacking), and of the events service that
+`actors.containerd.api.events` subscribes to. Every
 call goes through `call`, which sets the `containerd-namespace` (and
 `containerd-lease`) metadata headers and a deadline, and turns a gRPC failure
 into a `ContainerdError` with a clear message: the socket does not exist,
@@ -28,6 +29,7 @@ from actors.containerd.api.version import version_call
 from messages.containerd.services.content.v1 import content_pb2
 from messages.containerd.services.content.v1 import content_pb2_grpc as _content
 from messages.containerd.services.diff.v1 import diff_pb2_grpc as _diff
+from messages.containerd.services.events.v1 import events_pb2_grpc as _events
 from messages.containerd.services.images.v1 import images_pb2_grpc as _images
 from messages.containerd.services.leases.v1 import leases_pb2_grpc as _leases
 from messages.containerd.services.namespaces.v1 import namespace_pb2_grpc as _namespaces
@@ -39,6 +41,7 @@ __all__ = ["ContainerdClient", "code_of"]
 # The generated gRPC stubs (*_pb2_grpc) have no .pyi; the messages (*_pb2) do.
 content_pb2_grpc: Any = _content
 diff_pb2_grpc: Any = _diff
+events_pb2_grpc: Any = _events
 snapshots_pb2_grpc: Any = _snapshots
 images_pb2_grpc: Any = _images
 leases_pb2_grpc: Any = _leases
@@ -93,6 +96,7 @@ class ContainerdClient:
         self.namespaces = namespace_pb2_grpc.NamespacesStub(self._channel)
         self.snapshots = snapshots_pb2_grpc.SnapshotsStub(self._channel)
         self.diff = diff_pb2_grpc.DiffStub(self._channel)
+        self.events = events_pb2_grpc.EventsStub(self._channel)
         self._version = version_pb2_grpc.VersionStub(self._channel)
         # Content.Write taking requests already serialized (see writer.write_request).
         self.write_stream = self._channel.stream_stream(
@@ -110,6 +114,19 @@ class ContainerdClient:
     def close(self) -> None:
         """Close the channel; calls after this fail."""
         self._channel.close()
+
+    def wait_connected(self, timeout: float) -> bool:
+        """Wait up to `timeout` seconds until the channel is connected; whether it is.
+
+        The channel retries the connection every 100 ms (at most every second).
+        """
+        ready = grpc.channel_ready_future(self._channel)
+        try:
+            ready.result(timeout=timeout)
+        except grpc.FutureTimeoutError:
+            ready.cancel()  # stops watching the channel's connectivity
+            return False
+        return True
 
     @staticmethod
     def metadata(namespace: str | None, lease: str | None = None) -> tuple[tuple[str, str], ...]:

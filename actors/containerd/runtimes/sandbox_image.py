@@ -2,110 +2,156 @@
 
 No registry is reachable at boot, so CRI can start a pod only if the sandbox
 image is in namespace `k8s.io`: the agent's own (built from catatonit and
-imported by the preseed), or one preseeded. `warn_if_sandbox_image_missing`
-runs at the end of every preseed (`root.containerd.preseed`) and logs one
-WARNING naming the image and where its tarball was expected; `status` shows the
-latest such warning under the preseed node (`latest_sandbox_warning`).
+imported by the preseed), or one preseeded. Whether it is, is a fact asked of containerd
+(`sandbox_image_present`), never read from log text: `root.containerd.preseed`
+asks at start, after each import and on each image event of containerd, and
+reports a `SandboxImageState` to the root as the fact `SANDBOX_IMAGE_FACT`
+(`actors.supervisor.process.api.report_fact`). `status`, `status --json` and the
+metrics show the state from there; `check` asks containerd itself.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterable
-from pathlib import Path
+from dataclasses import dataclass
+from typing import Any
 
 import grpc
 
 from actors.containerd.api.client import ContainerdClient, code_of
 from actors.containerd.api.errors import ContainerdError
-from actors.containerd.core.version import ContainerdVersion
-from actors.containerd.runtimes.handlers import default_sandbox_image
 from messages.containerd.services.images.v1 import images_pb2
 
 __all__ = [
     "CRI_NAMESPACE",
-    "PRESEEDING_MARK",
-    "SANDBOX_WARNING_MARK",
-    "latest_sandbox_warning",
+    "SANDBOX_IMAGE_FACT",
+    "SandboxImageState",
     "missing_sandbox_message",
-    "warn_if_sandbox_image_missing",
+    "sandbox_image_present",
 ]
 
 #: containerd's namespace that Kubernetes (CRI) sees.
 CRI_NAMESPACE = "k8s.io"
-#: How the warning begins; `status` looks for it.
-SANDBOX_WARNING_MARK = "sandbox image "
-#: The preseed's first INFO line of a run begins with this; earlier warnings are stale.
-PRESEEDING_MARK = "containerd "
+#: The name of the preseed node's fact about the sandbox image.
+SANDBOX_IMAGE_FACT = "sandbox_image"
 
 
 def missing_sandbox_message(
-    image: str, preseed_dir: Path, *, built: str | None = None, pause_missing: bool = False
-) -> str:
-    """The warning's text: what is missing, and how to make it present.
-
-    Args:
-        image: the sandbox image.
-        preseed_dir: the preseed directory, where its tarball belongs.
-        built: the tarball the agent built of it, when it is the built-in image.
-        pause_missing: it is containerd's default because no pause binary was found.
-    """
-    where = str(preseed_dir / CRI_NAMESPACE)
-    head = f"{SANDBOX_WARNING_MARK}{image!r} is missing from namespace {CRI_NAMESPACE!r}: pods "
-    if built is not None:
-        return head + (
-            f"cannot start; the agent built it into {built!r} and its import failed "
-            "(see the error above); it is imported again at the preseed's next start"
-        )
-    fix = f"preseed it: put its image tarball into {where!r}"
-    if pause_missing:
-        fix += (
-            ", or install catatonit (Debian: apt-get install catatonit) and restart the "
-            "agent, which then builds its own sandbox image"
-        )
-    return head + f"cannot start without a registry; {fix}"
-
-
-def warn_if_sandbox_image_missing(
-    client: ContainerdClient,
-    configured: str,
-    preseed_dir: Path,
-    log: logging.Logger,
+    image: str,
+    tarball_dir: str,
     *,
+    watched: bool = True,
     built: str | None = None,
     pause_missing: bool = False,
-) -> bool:
-    """Logs one WARNING if the sandbox image is missing; returns whether it is present.
+) -> str:
+    """The warning that the sandbox image is missing, and what to do about it.
 
     Args:
-        client: the preseed's containerd client.
-        configured: `cri.sandbox_image`; "" means containerd's own default.
-        preseed_dir: the preseed directory.
-        log: the preseed node's logger.
+        image: the sandbox image's name.
+        tarball_dir: where its tarball belongs (`<preseed dir>/k8s.io`).
+        watched: whether the preseed watches that directory (then a copy is enough).
         built: the tarball the agent built of it, when it is the built-in image.
         pause_missing: it is containerd's default because no pause binary was found.
     """
-    image = configured or default_sandbox_image(ContainerdVersion.find(client.version()))
+    head = f"sandbox image {image!r} is missing from namespace {CRI_NAMESPACE!r}: pods cannot "
+    if built is not None:
+        return head + (
+            f"start; the agent built it into {built!r} and imports it again when it is "
+            "deleted; if its import failed, `logs root.containerd.preseed` says why"
+        )
+    then = (
+        "the preseed's watch imports it when the copy is complete; no restart is needed"
+        if watched
+        else "then restart the agent (the preseed's watch is off)"
+    )
+    fix = f"copy its image tarball into {tarball_dir!r}: {then}"
+    if pause_missing:
+        fix += (
+            "; or install catatonit (Debian: apt-get install catatonit) and restart the "
+            "agent, which then builds its own sandbox image"
+        )
+    return head + f"start without a registry; {fix}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SandboxImageState:
+    """Whether the sandbox image is present, as the preseed last found it."""
+
+    #: The image's name, e.g. `registry.k8s.io/pause:3.6`.
+    image: str
+    #: Whether containerd has it in `CRI_NAMESPACE`.
+    present: bool
+    #: Where its tarball belongs: `<preseed dir>/k8s.io`.
+    tarball_dir: str
+    #: Whether the preseed watches `tarball_dir` (a copied tarball is then imported).
+    watched: bool
+    #: The tarball the agent built of it, when it is the built-in image; else None.
+    built: str | None = None
+    #: It is containerd's default because no pause binary was found.
+    pause_missing: bool = False
+
+    def to_fact(self) -> dict[str, Any]:
+        """The fact's value (what `status --json` shows as `sandbox_image`)."""
+        return {
+            "image": self.image,
+            "namespace": CRI_NAMESPACE,
+            "present": self.present,
+            "tarball_dir": self.tarball_dir,
+            "watched": self.watched,
+            "built": self.built,
+            "pause_missing": self.pause_missing,
+        }
+
+    @classmethod
+    def from_fact(cls, value: object) -> SandboxImageState | None:
+        """The state a `to_fact` value describes; None for anything else."""
+        if not isinstance(value, dict):
+            return None
+        image, present = value.get("image"), value.get("present")
+        tarball_dir, watched = value.get("tarball_dir"), value.get("watched", True)
+        built, pause_missing = value.get("built"), value.get("pause_missing", False)
+        if not (
+            isinstance(image, str)
+            and isinstance(present, bool)
+            and isinstance(tarball_dir, str)
+            and isinstance(watched, bool)
+            and (built is None or isinstance(built, str))
+            and isinstance(pause_missing, bool)
+        ):
+            return None
+        return cls(
+            image=image,
+            present=present,
+            tarball_dir=tarball_dir,
+            watched=watched,
+            built=built,
+            pause_missing=pause_missing,
+        )
+
+    @property
+    def warning(self) -> str | None:
+        """The warning when the image is missing, else None."""
+        if self.present:
+            return None
+        return missing_sandbox_message(
+            self.image,
+            self.tarball_dir,
+            watched=self.watched,
+            built=self.built,
+            pause_missing=self.pause_missing,
+        )
+
+
+def sandbox_image_present(client: ContainerdClient, image: str) -> bool:
+    """Whether containerd has the image `image` in namespace `k8s.io`.
+
+    Raises:
+        ContainerdError: containerd did not answer, or failed the lookup.
+    """
     request = images_pb2.GetImageRequest(name=image)
     try:
         client.call(client.images.Get, request, what="get image", namespace=CRI_NAMESPACE)
     except ContainerdError as e:
         if code_of(e) != grpc.StatusCode.NOT_FOUND:
             raise
-        message = missing_sandbox_message(
-            image, preseed_dir, built=built, pause_missing=pause_missing
-        )
-        log.warning("%s", message)
         return False
     return True
-
-
-def latest_sandbox_warning(messages: Iterable[str]) -> str | None:
-    """The sandbox warning of the preseed's latest run, from its leveled messages in order."""
-    latest = None
-    for message in messages:
-        if message.startswith(PRESEEDING_MARK) and "preseeding from" in message:
-            latest = None
-        elif message.startswith(SANDBOX_WARNING_MARK):
-            latest = message
-    return latest

@@ -25,6 +25,17 @@ blocks:
   failed until it changes; a file found incomplete (still being copied, or
   truncated) is logged as waiting, never as failed, and is imported when its
   writer completes it.
+- **Healing** (with the watch, and `heal`): before it lists anything, the actor
+  subscribes to containerd's image events (`actors.containerd.api.events`).
+  When containerd reports an image deleted — by whoever: `ctr images rm`,
+  `crictl rmi`, another client's GC — the tarballs the record says hold it are
+  queued like a copied-in file; their import finds the image gone, says so at
+  WARNING and imports it again with its pins. A tarball that is gone is not
+  (its pins were released when it went, and the record forgot it): removing
+  the tarball first is how an operator deletes an image for good. After the
+  event stream broke and was subscribed again (events may have been missed),
+  every file of the record is queued once: the import record is compared
+  with containerd's store, and what is missing is imported again.
 """
 
 from __future__ import annotations
@@ -39,6 +50,7 @@ from typing import Any
 
 import pykka
 
+from actors.containerd.api.events import ImageEvent, ImageEventKind, ImageEvents
 from actors.mailbox import tell_or_drop
 from actors.preseed.errors import FAILURES, PreseedError
 from actors.preseed.importer.results import ImportResult
@@ -124,6 +136,8 @@ class PreseedSettings:
     parallel: int = 1
     #: Seconds a closed file must stay untouched before it is imported.
     quiet: float = DEFAULT_QUIET
+    #: With `watch`: import again, from its tarball, an image containerd reports deleted.
+    heal: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +150,16 @@ class _Ready:
 class _Removed:
     namespace: str
     name: str
+
+
+@dataclass(frozen=True, slots=True)
+class _ImageChanged:
+    event: ImageEvent
+
+
+@dataclass(frozen=True, slots=True)
+class _Subscribed:
+    again: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,8 +187,11 @@ class PreseedActor(pykka.ThreadingActor):
         on_result: Callable[[ImportResult], None],
         done: concurrent.futures.Future[str | None],
         on_failure: Callable[[str], None] | None = None,
+        on_image_event: Callable[[ImageEvent], None] | None = None,
     ) -> None:
         super().__init__()
+        #: Told every image event of containerd (with the watch), on the actor's thread.
+        self._on_image_event = on_image_event
         #: Told `<namespace>/<file>` of every file that failed (for the failures metric).
         self._on_failure = on_failure
         self._preseeder = preseeder
@@ -178,6 +205,7 @@ class PreseedActor(pykka.ThreadingActor):
             max_workers=max(1, settings.parallel), thread_name_prefix="nc-preseed"
         )
         self._watch: DirectoryWatch | None = None
+        self._events: ImageEvents | None = None
         self._initial = True
         self._initial_failures: list[str] = []
         self._counts = {kind: 0 for kind in FileOutcomeKind}
@@ -190,6 +218,13 @@ class PreseedActor(pykka.ThreadingActor):
         directory = self._settings.directory
         try:
             scan_dir(directory)  # a missing directory fails with the walk's own message
+            if self._settings.watch and self._settings.heal:
+                self._events = ImageEvents(
+                    self._preseeder.client,
+                    lambda event: self._tell(_ImageChanged(event)),
+                    lambda again: self._tell(_Subscribed(again)),
+                )
+                self._events.start()
             if self._settings.watch:
                 self._watch = DirectoryWatch(
                     directory,
@@ -220,14 +255,21 @@ class PreseedActor(pykka.ThreadingActor):
 
     def on_receive(self, message: Any) -> None:
         if isinstance(message, _Ready):
-            path = os.path.join(self._settings.directory, message.namespace, message.name)
-            if not self._stopping and os.path.isfile(path):
-                self._queue.add(PreseedFile(message.namespace, message.name, path))
+            f = self._file(message.namespace, message.name)
+            if not self._stopping and os.path.isfile(f.path):
+                self._queue.add(f)
                 self._pump()
         elif isinstance(message, _Removed):
-            path = os.path.join(self._settings.directory, message.namespace, message.name)
-            self._queue.remove(PreseedFile(message.namespace, message.name, path))
+            self._queue.remove(self._file(message.namespace, message.name))
             self._pump()
+        elif isinstance(message, _ImageChanged):
+            if self._on_image_event is not None:
+                self._on_image_event(message.event)
+            if message.event.kind is ImageEventKind.DELETE and not self._stopping:
+                self._heal(message.event)
+        elif isinstance(message, _Subscribed):
+            if message.again and not self._stopping:
+                self._compare_with_store()
         elif isinstance(message, _Finished):
             self._queue.finished(message.file)
             if message.error is not None:
@@ -250,6 +292,45 @@ class PreseedActor(pykka.ThreadingActor):
 
     def _tell(self, message: object) -> None:
         tell_or_drop(self.actor_ref, message)
+
+    def _file(self, namespace: str, name: str) -> PreseedFile:
+        path = os.path.join(self._settings.directory, namespace, name)
+        return PreseedFile(namespace, name, path)
+
+    def _heal(self, event: ImageEvent) -> None:
+        """Queue the tarballs of an image deleted in containerd (its import says so).
+
+        An image no tarball of the record holds is none of ours: nothing happens, so
+        other clients' deletions cost no settling.
+        """
+        queued = False
+        for name in self._preseeder.tarballs_of(event.namespace, event.name):
+            f = self._file(event.namespace, name)
+            if os.path.isfile(f.path):
+                self._queue.add(f)
+                queued = True
+            else:
+                self._log.info(
+                    "image %r in namespace %r was deleted and its tarball %r is gone: "
+                    "not importing it again",
+                    event.name,
+                    event.namespace,
+                    f.display,
+                )
+        if queued:
+            self._pump()
+
+    def _compare_with_store(self) -> None:
+        """Queue every file of the record once: their imports find what is missing."""
+        self._log.info(
+            "subscribed to containerd's image events again; comparing the import record "
+            "with containerd's images"
+        )
+        for namespace, name in self._preseeder.recorded():
+            f = self._file(namespace, name)
+            if os.path.isfile(f.path):
+                self._queue.add(f)
+        self._pump()
 
     def _pump(self) -> None:
         if self._done.done():
@@ -334,6 +415,9 @@ class PreseedActor(pykka.ThreadingActor):
             self._stopping = True
 
     def _shutdown(self) -> None:
+        if self._events is not None:
+            self._events.stop()
+            self._events = None
         if self._watch is not None:
             self._watch.stop()
             self._watch = None

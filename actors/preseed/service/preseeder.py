@@ -8,6 +8,13 @@ file never stops the others. A file that ends too early (`IncompleteArchive`)
 is told apart as INCOMPLETE, so the watch can wait for its writer instead of
 reporting it as failed. `Preseeder.settle` saves the record and releases the
 pins of tarballs that are gone.
+
+Healing: a file whose recorded images containerd no longer has is imported
+again, with its pins, and each image deleted outside the agent is named in one
+WARNING with its tarball. `tarballs_of` says which files hold an image (the
+actor asks when containerd reports a deletion), `recorded` which files the
+record holds (compared with the store after a broken event stream). An image
+whose tarball was removed has left the record already: it stays deleted.
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ from actors.preseed.importer.leases import create_lease, delete_lease
 from actors.preseed.importer.options import ImportOptions
 from actors.preseed.importer.results import ImportResult
 from actors.preseed.service.pins import pin_image, pin_labels, release_stale_pins
-from actors.preseed.service.record import ImportRecord
+from actors.preseed.service.record import ImportRecord, RecordCheck
 
 __all__ = ["PROGRESS_INTERVAL", "FileOutcome", "FileOutcomeKind", "PreseedFile", "Preseeder"]
 
@@ -142,6 +149,31 @@ class Preseeder:
         self._options = options
         self.problem = self._record.problem if self._record is not None else None
 
+    @property
+    def client(self) -> ContainerdClient:
+        """The containerd it imports into."""
+        return self._client
+
+    def tarballs_of(self, namespace: str, image: str) -> list[str]:
+        """The names of the files in `namespace` the record says hold `image`, sorted."""
+        if self._record is None:
+            return []
+        with self._lock:
+            entries = list(self._record.entries.values())
+        return sorted(
+            os.path.basename(e.path)
+            for e in entries
+            if e.namespace == namespace and any(name == image for name, *_ in e.images)
+        )
+
+    def recorded(self) -> list[tuple[str, str]]:
+        """Every file of the record, as (namespace, file name), sorted."""
+        if self._record is None:
+            return []
+        with self._lock:
+            entries = list(self._record.entries.values())
+        return sorted((e.namespace, os.path.basename(e.path)) for e in entries)
+
     def holds(self, f: PreseedFile, image: str) -> bool:
         """Whether the record says `f` was imported with an image of that name."""
         if self._record is None:
@@ -165,11 +197,20 @@ class Preseeder:
         options = self.options_for(f)
         try:
             with self._lock:
-                unchanged = (
-                    self._record.unchanged(self._client, f.path, f.namespace, options)
+                check = (
+                    self._record.check(self._client, f.path, f.namespace, options)
                     if self._record is not None
-                    else None
+                    else RecordCheck()
                 )
+            for name in check.deleted:
+                self._log.warning(
+                    "image %r in namespace %r was deleted outside the agent; "
+                    "importing it again from its tarball %r",
+                    name,
+                    f.namespace,
+                    f.display,
+                )
+            unchanged = check.unchanged
             if unchanged is not None and options.unpack:
                 unchanged = self._unpack(unchanged, options, f.display)
             result = unchanged or import_archive(

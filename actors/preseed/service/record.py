@@ -10,12 +10,16 @@ hold:
 - containerd still has every recorded image, pointing at the recorded target,
   and the target blob itself (the store may have been wiped by a reboot).
 
-Anything else re-imports it. The record is written atomically (temporary file,
+Anything else re-imports it. `ImportRecord.check` also names the recorded images
+of an otherwise unchanged file that containerd no longer has at all: they were
+deleted outside the agent (`RecordCheck.deleted`), which the preseed reports
+before it imports them again. The record is written atomically (temporary file,
 fsync, rename); a record that cannot be read is treated as empty.
 """
 
 from __future__ import annotations
 
+import enum
 import json
 import os
 import tempfile
@@ -32,7 +36,7 @@ from actors.preseed.importer.results import ImportedImage, ImportResult
 from messages.containerd.services.content.v1 import content_pb2 as cpb
 from messages.containerd.services.images.v1 import images_pb2 as ipb
 
-__all__ = ["ImportRecord", "RecordEntry"]
+__all__ = ["ImportRecord", "RecordCheck", "RecordEntry"]
 
 _VERSION = 1
 
@@ -88,8 +92,30 @@ class RecordEntry:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class RecordCheck:
+    """What the record says of one file, against containerd's store."""
+
+    #: The result of a skipped import when the file and all its images are unchanged.
+    unchanged: ImportResult | None = None
+    #: Recorded images of the (otherwise unchanged) file that containerd no longer has:
+    #: deleted outside the agent. Empty when the file changed or was never imported.
+    deleted: tuple[str, ...] = ()
+
+
 def _key(namespace: str, path: str) -> tuple[str, str]:
     return namespace, os.path.abspath(path)
+
+
+class _Stored(enum.Enum):
+    """How containerd holds a recorded image."""
+
+    #: As recorded: the name points at the recorded target, whose blob is there.
+    PRESENT = "present"
+    #: No image of that name.
+    DELETED = "deleted"
+    #: Another target, or the target's blob is gone.
+    CHANGED = "changed"
 
 
 class ImportRecord:
@@ -114,42 +140,47 @@ class ImportRecord:
             self.entries.clear()
             self.problem = f"import record {self.path!r} is unreadable, starting afresh: {e}"
 
-    def unchanged(
+    def check(
         self, client: ContainerdClient, path: str, namespace: str, options: ImportOptions
-    ) -> ImportResult | None:
-        """The result of a skipped import if the file and its images are unchanged, else None.
+    ) -> RecordCheck:
+        """Whether the file is unchanged, and which of its images were deleted if not.
 
         Raises:
             ContainerdError: containerd failed a lookup (other than not found).
         """
         entry = self.entries.get(_key(namespace, path))
         if entry is None or entry.options != options.fingerprint():
-            return None
+            return RecordCheck()
         try:
             st = os.stat(path)
         except OSError:
-            return None
+            return RecordCheck()
         if (st.st_size, st.st_mtime_ns) != (entry.size, entry.mtime_ns):
-            return None
-        if not all(
-            self._present(client, namespace, name, digest) for name, digest, _, _ in entry.images
-        ):
-            return None
-        return ImportResult(
-            path=path,
-            namespace=namespace,
-            images=tuple(ImportedImage(n, d, m, s) for n, d, m, s in entry.images),
-            bytes_sent=0,
-            blobs_written=0,
-            blobs_skipped=0,
-            unchanged=True,
-            index_digest=entry.index_digest,
-            size=entry.size,
-            mtime_ns=entry.mtime_ns,
+            return RecordCheck()
+        states = {
+            name: self._state(client, namespace, name, digest) for name, digest, *_ in entry.images
+        }
+        if any(state is not _Stored.PRESENT for state in states.values()):
+            return RecordCheck(
+                deleted=tuple(name for name, state in states.items() if state is _Stored.DELETED)
+            )
+        return RecordCheck(
+            unchanged=ImportResult(
+                path=path,
+                namespace=namespace,
+                images=tuple(ImportedImage(n, d, m, s) for n, d, m, s in entry.images),
+                bytes_sent=0,
+                blobs_written=0,
+                blobs_skipped=0,
+                unchanged=True,
+                index_digest=entry.index_digest,
+                size=entry.size,
+                mtime_ns=entry.mtime_ns,
+            )
         )
 
     @staticmethod
-    def _present(client: ContainerdClient, namespace: str, name: str, digest: str) -> bool:
+    def _state(client: ContainerdClient, namespace: str, name: str, digest: str) -> _Stored:
         try:
             image = client.call(
                 client.images.Get,
@@ -157,8 +188,13 @@ class ImportRecord:
                 what=f"get of image {name!r}",
                 namespace=namespace,
             ).image
-            if image.target.digest != digest:
-                return False
+        except ContainerdError as e:
+            if code_of(e) == grpc.StatusCode.NOT_FOUND:
+                return _Stored.DELETED
+            raise
+        if image.target.digest != digest:
+            return _Stored.CHANGED
+        try:
             client.call(
                 client.content.Info,
                 cpb.InfoRequest(digest=digest),
@@ -167,9 +203,9 @@ class ImportRecord:
             )
         except ContainerdError as e:
             if code_of(e) == grpc.StatusCode.NOT_FOUND:
-                return False
+                return _Stored.CHANGED
             raise
-        return True
+        return _Stored.PRESENT
 
     def put(self, result: ImportResult, options: ImportOptions) -> None:
         """Remember a successful import."""

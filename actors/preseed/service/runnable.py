@@ -25,6 +25,11 @@ directory and blocks until the actor stops:
 The watch runs here rather than in a sibling node because it shares the import
 record, the queue and the containerd connection with the initial pass: one
 owner of the record, one queue, never two imports of one file at once.
+
+With CRI's sandbox image known, the node reports whether it is present as the
+fact `sandbox_image` (`SandboxImageProbe`): at start, after each import into
+`k8s.io` and on each image event of it, so `status` shows a change within a
+second, from containerd's answer rather than from log text.
 """
 
 from __future__ import annotations
@@ -34,13 +39,13 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from actors.containerd.api.client import ContainerdClient
 from actors.containerd.api.errors import ContainerdError
+from actors.containerd.api.events import ImageEvent, ImageEventKind
 from actors.containerd.core.spec import PreseedSpec
-from actors.containerd.runtimes.sandbox_image import warn_if_sandbox_image_missing
+from actors.containerd.runtimes.sandbox_image import CRI_NAMESPACE, SANDBOX_IMAGE_FACT
 from actors.mailbox import tell_when_set
 from actors.preseed.errors import FAILURES, PreseedError, as_preseed_error
 from actors.preseed.importer.options import ImportOptions
@@ -48,7 +53,15 @@ from actors.preseed.importer.results import ImportResult
 from actors.preseed.service.actor import InitialPass, PreseedActor, PreseedSettings, StopRequested
 from actors.preseed.service.builtin import import_built_image
 from actors.preseed.service.preseeder import Preseeder
-from actors.supervisor.process.api import Signal, add_metric, logger, signal, vouch
+from actors.preseed.service.sandbox import SandboxImageProbe
+from actors.supervisor.process.api import (
+    Signal,
+    add_metric,
+    logger,
+    report_fact,
+    signal,
+    vouch,
+)
 from messages.specs import spec_from_wire
 
 __all__ = ["MAX_DEFAULT_PARALLEL", "default_parallel", "run"]
@@ -107,6 +120,49 @@ def run(ctx: Any, **wire: Any) -> None:
     """
     spec = spec_from_wire(PreseedSpec, wire)
     log = logger(ctx)
+    with ContainerdClient(spec.address) as client:
+        if not _wait_for_containerd(ctx, client, spec.ready_timeout):
+            return
+        log.info("containerd %s answers; preseeding from %r", client.version(), spec.dir)
+        probe = None
+        if spec.sandbox_image is not None:
+            probe = SandboxImageProbe(
+                client,
+                spec.sandbox_image,
+                tarball_dir=os.path.join(spec.dir, CRI_NAMESPACE),
+                watched=spec.watch,
+                report=lambda state: report_fact(ctx, SANDBOX_IMAGE_FACT, state.to_fact()),
+                log=log,
+                built=spec.built_sandbox.archive if spec.built_sandbox is not None else None,
+                pause_missing=spec.pause_missing,
+            )
+            probe.start()
+        try:
+            error, passed = _preseed(ctx, spec, client, probe)
+        finally:
+            if probe is not None:
+                probe.stop(ask_last=not ctx.cancelled.is_set())
+    if error is not None:
+        raise PreseedError(error)
+    if ctx.cancelled.is_set() or passed is None:
+        return
+    if passed.failures:
+        raise PreseedError(
+            f"{len(passed.failures)} of {passed.files} preseed files failed: "
+            + "; ".join(passed.failures)
+        )
+    signal(ctx, Signal.DONE)
+
+
+def _preseed(
+    ctx: Any, spec: PreseedSpec, client: ContainerdClient, probe: SandboxImageProbe | None
+) -> tuple[str | None, InitialPass | None]:
+    """Run the `PreseedActor` until it stops; HEALTHY after a clean initial pass.
+
+    Returns:
+        Why the actor failed (None: it did not), and how the initial pass ended (None:
+        it did not end).
+    """
     options = ImportOptions(
         all_platforms=spec.all_platforms,
         skip_missing=spec.skip_missing,
@@ -118,6 +174,8 @@ def run(ctx: Any, **wire: Any) -> None:
     done: concurrent.futures.Future[str | None] = concurrent.futures.Future()
 
     def on_result(result: ImportResult) -> None:
+        if probe is not None and result.namespace == CRI_NAMESPACE:
+            probe.request()
         if not result.unchanged:
             tags = {"namespace": result.namespace}
             add_metric(ctx, "node_containerd_preseed_bytes_total", result.bytes_sent, tags)
@@ -128,62 +186,60 @@ def run(ctx: Any, **wire: Any) -> None:
         tags = {"namespace": namespace, "file": name}
         add_metric(ctx, "node_containerd_preseed_failures_total", 1, tags)
 
-    sandbox_image = spec.sandbox_image
-    with ContainerdClient(spec.address) as client:
-        if not _wait_for_containerd(ctx, client, spec.ready_timeout):
-            return
-        log.info("containerd %s answers; preseeding from %r", client.version(), spec.dir)
-        built_failure = _import_built(client, spec, options, log, on_result)
-        preseeder = Preseeder(
-            client,
-            options=options,
-            record_path=spec.record,
-            log=log,
-            pin=spec.pin,
-            sandbox_image=sandbox_image,
-        )
-        settings = PreseedSettings(
-            directory=spec.dir,
-            watch=spec.watch,
-            parallel=spec.parallel or default_parallel(),
-        )
-        actor = PreseedActor.start(
-            preseeder=preseeder,
-            settings=settings,
-            log=log,
-            on_initial=initial.set_result,
-            on_result=on_result,
-            done=done,
-            on_failure=on_failure,
-        )
-        vouch(ctx, lambda: done.done() or actor.is_alive())  # see `api.vouch`
-        tell_when_set(ctx.cancelled, actor, StopRequested)
-        waited: list[concurrent.futures.Future[Any]] = [initial, done]
-        concurrent.futures.wait(waited, return_when=concurrent.futures.FIRST_COMPLETED)
-        passed = initial.result() if initial.done() else None
-        if passed is not None and built_failure is not None:
-            # A failure of the initial pass: the node fails, and its policy retries.
-            passed = InitialPass((built_failure, *passed.failures), passed.files + 1)
-            actor.tell(StopRequested())
-        if sandbox_image is not None and passed is not None and not ctx.cancelled.is_set():
-            warn_if_sandbox_image_missing(
-                client,
-                sandbox_image,
-                Path(spec.dir),
-                log,
-                built=spec.built_sandbox.archive if spec.built_sandbox is not None else None,
-                pause_missing=spec.pause_missing,
+    log = logger(ctx)
+    built = spec.built_sandbox
+
+    def on_image_event(event: ImageEvent) -> None:
+        if probe is not None and (event.namespace, event.name) == (CRI_NAMESPACE, probe.image):
+            probe.request()
+        deleted = (event.kind, event.namespace) == (ImageEventKind.DELETE, CRI_NAMESPACE)
+        if built is not None and deleted and event.name == built.name:
+            log.warning(
+                "image %r in namespace %r was deleted outside the agent; importing it again "
+                "from the tarball the agent built, %r",
+                built.name,
+                CRI_NAMESPACE,
+                built.archive,
             )
-        if passed is not None and not passed.failures and not ctx.cancelled.is_set():
+            _import_built(client, spec, options, log, on_result)
+
+    # The agent's own sandbox image first: the pods of this node need it before any other.
+    built_failure = _import_built(client, spec, options, log, on_result)
+    preseeder = Preseeder(
+        client,
+        options=options,
+        record_path=spec.record,
+        log=log,
+        pin=spec.pin,
+        sandbox_image=spec.sandbox_image,
+    )
+    settings = PreseedSettings(
+        directory=spec.dir,
+        watch=spec.watch,
+        parallel=spec.parallel or default_parallel(),
+    )
+    actor = PreseedActor.start(
+        preseeder=preseeder,
+        settings=settings,
+        log=log,
+        on_initial=initial.set_result,
+        on_result=on_result,
+        done=done,
+        on_failure=on_failure,
+        on_image_event=on_image_event,
+    )
+    vouch(ctx, lambda: done.done() or actor.is_alive())  # see `api.vouch`
+    tell_when_set(ctx.cancelled, actor, StopRequested)
+    waited: list[concurrent.futures.Future[Any]] = [initial, done]
+    concurrent.futures.wait(waited, return_when=concurrent.futures.FIRST_COMPLETED)
+    passed = initial.result() if initial.done() else None
+    if passed is not None and built_failure is not None:
+        # A failure of the initial pass: the node fails, and its policy retries.
+        passed = InitialPass((built_failure, *passed.failures), passed.files + 1)
+        actor.tell(StopRequested())
+    if passed is not None and not ctx.cancelled.is_set():
+        if probe is not None:
+            probe.request()
+        if not passed.failures:
             signal(ctx, Signal.HEALTHY)
-        error = done.result()
-    if error is not None:
-        raise PreseedError(error)
-    if ctx.cancelled.is_set() or passed is None:
-        return
-    if passed.failures:
-        raise PreseedError(
-            f"{len(passed.failures)} of {passed.files} preseed files failed: "
-            + "; ".join(passed.failures)
-        )
-    signal(ctx, Signal.DONE)
+    return done.result(), passed

@@ -38,7 +38,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 
 from actors.supervisor.core.policy import RestartPolicy
 from actors.supervisor.core.severity import Severity
@@ -60,6 +60,8 @@ __all__ = [
     "TimerFired",
     "RestartRequested",
     "ShutdownRequested",
+    "FactReported",
+    "FactValue",
     # actions
     "Action",
     "StartNode",
@@ -71,6 +73,7 @@ __all__ = [
     "ReplySubLogger",
     "LogNode",
     "StateChanged",
+    "FactChanged",
     "TreeFailed",
     "ShutdownComplete",
     "TimerKey",
@@ -190,6 +193,26 @@ class ShutdownRequested:
     reason: str = "shutdown requested"
 
 
+#: A fact's value: what JSON holds (`None` withdraws the fact). Checked on the wire.
+FactValue: TypeAlias = str | int | float | bool | list["FactValue"] | dict[str, "FactValue"] | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FactReported:
+    """The runnable of `dn` reports a fact about what it watches, as data.
+
+    `status` shows a node's facts (the preseed's `sandbox_image`); the newest value
+    of a key wins, and it outlives the node's restarts until it is reported again.
+    """
+
+    dn: str
+    generation: int
+    #: The fact's name, e.g. `sandbox_image`.
+    key: str
+    #: Its value; None withdraws it.
+    value: FactValue
+
+
 Event = (
     TreeStarted
     | ProcessSpawned
@@ -202,6 +225,7 @@ Event = (
     | TimerFired
     | RestartRequested
     | ShutdownRequested
+    | FactReported
 )
 
 
@@ -324,6 +348,17 @@ class StateChanged:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class FactChanged:
+    """A fact of `dn` changed (or appeared); `value` None: it was withdrawn."""
+
+    dn: str
+    #: The fact's name.
+    key: str
+    #: Its new value.
+    value: FactValue
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TreeFailed:
     """A failure escalated past the root: the agent must stop and exit non-zero."""
 
@@ -345,6 +380,7 @@ Action = (
     | ReplySubLogger
     | LogNode
     | StateChanged
+    | FactChanged
     | TreeFailed
     | ShutdownComplete
 )

@@ -33,11 +33,11 @@ outside world sees `NodeStatus`, a frozen copy.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 from actors.supervisor.core.backoff import Backoff
-from actors.supervisor.core.events import RunnableSpec, TimerPurpose
+from actors.supervisor.core.events import FactValue, RunnableSpec, TimerPurpose
 from actors.supervisor.core.names import child_dn
 from actors.supervisor.core.policy import RestartPolicy
 from actors.supervisor.core.states import EXITED_STATES, NodeState
@@ -77,6 +77,8 @@ class NodeStatus:
     since: float
     #: When a pending restart is due (monotonic seconds), None if none is.
     restart_at: float | None = None
+    #: The facts the node's runnable reported (`FactReported`), by name.
+    facts: Mapping[str, FactValue] = field(default_factory=dict)
 
 
 @dataclass(slots=True, eq=False, kw_only=True)
@@ -175,8 +177,8 @@ class Node:
             yield from child.walk_children_first()
         yield self
 
-    def status(self) -> NodeStatus:
-        """A frozen copy of what the outside world may know."""
+    def status(self, facts: Mapping[str, FactValue] | None = None) -> NodeStatus:
+        """A frozen copy of what the outside world may know, with the DN's `facts`."""
         return NodeStatus(
             dn=self.dn,
             state=self.state,
@@ -186,6 +188,7 @@ class Node:
             last_error=self.last_error,
             since=self.since,
             restart_at=self.timers.get(TimerPurpose.RESTART),
+            facts=dict(facts or {}),
         )
 
     # ------------------------------------------------------------ mutation

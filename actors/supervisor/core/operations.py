@@ -27,6 +27,7 @@ from actors.supervisor.core.events import (
     Action,
     CancelNode,
     CancelTimer,
+    FactValue,
     KillNode,
     LogNode,
     RunnableSpec,
@@ -77,6 +78,8 @@ class TreeOperations:
         self._now = float("-inf")
         #: The actions of the event being handled, in order.
         self._out: list[Action] = []
+        #: The facts runnables reported, by DN and name; a DN's outlive its nodes.
+        self._facts: dict[str, dict[str, FactValue]] = {}
         #: Whether a shutdown (requested, or after `TreeFailed`) is under way.
         self._shutting_down = False
         #: Whether `ShutdownComplete` was emitted.

@@ -24,6 +24,11 @@ operations on it, `watch.py` for its watch timers):
   programming error: the node *fails*. HEALTHY (or DONE) resets the backoff,
   or, with `min_healthy_uptime`, the *uptime* timer does if the node is still
   running by then.
+* **Facts** (`FactReported`) are what a runnable reports about the world it
+  watches, as data (the preseed: is the sandbox image present). The tree keeps
+  the newest value per DN and name, shows it in `NodeStatus.facts`, and emits
+  `FactChanged` when it changes. A DN's facts outlive its restarts: the new
+  incarnation reports them again.
 * **Failing** a node (illegal signal, `NodeFaulted`, a missed healthy deadline
   or heartbeat, a cancel ignored past the grace period) logs FATAL, records
   the reason and kills the process at once (`KillNode`): a hung process is
@@ -68,6 +73,8 @@ from actors.supervisor.core.errors import IllegalEvent, SupervisionError, Unknow
 from actors.supervisor.core.events import (
     Action,
     Event,
+    FactChanged,
+    FactReported,
     HeartbeatReceived,
     NodeFaulted,
     ProcessExited,
@@ -169,11 +176,13 @@ class Tree(TreeOperations):
 
     def status(self, dn: str) -> NodeStatus:
         """The status of `dn`. Raises `UnknownNode` if there is no such node."""
-        return self._lookup(dn).status()
+        return self._lookup(dn).status(self._facts.get(dn))
 
     def snapshot(self) -> list[NodeStatus]:
         """Every node's status, in tree order (parents first, children in start order)."""
-        return [] if self._root is None else [n.status() for n in self._root.walk()]
+        if self._root is None:
+            return []
+        return [n.status(self._facts.get(n.dn)) for n in self._root.walk()]
 
     def timers(self) -> dict[TimerKey, float]:
         """Every armed timer and its deadline, in tree order."""
@@ -227,6 +236,8 @@ class Tree(TreeOperations):
                 return partial(self._on_restart_requested, event)
             case ShutdownRequested():
                 return partial(self._on_shutdown_requested, event)
+            case FactReported():
+                return partial(self._on_fact, event)
             case _:
                 _unknown_event(event)
 
@@ -309,6 +320,19 @@ class Tree(TreeOperations):
         node = self._running(event.dn, event.generation, "heartbeat")
         if node is not None:
             self._feed_liveness(node)
+
+    def _on_fact(self, event: FactReported) -> None:
+        if self._running(event.dn, event.generation, "fact") is None:
+            return
+        facts = self._facts.setdefault(event.dn, {})
+        old = facts.get(event.key)
+        if type(old) is type(event.value) and old == event.value:
+            return  # `True == 1`: a change of type is a change
+        if event.value is None:
+            del facts[event.key]
+        else:
+            facts[event.key] = event.value
+        self._out.append(FactChanged(dn=event.dn, key=event.key, value=event.value))
 
     def _on_process_exited(self, event: ProcessExited) -> None:
         node = self._running(event.dn, event.generation, "exit")

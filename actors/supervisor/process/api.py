@@ -13,6 +13,7 @@ its own process, with:
     raw_logger(ctx)                        # a RawLog: write(bytes)
     sub_logger(ctx, "name")                # a logging.Logger on DN <node>.name
     add_metric(ctx, "name", value, labels) # add to one of the agent's counters
+    report_fact(ctx, "name", value)        # a fact `status` shows under the node
     ctx.cancelled                          # threading.Event, set on cancel
     ctx.cancel_reason                      # why, once cancelled
 
@@ -36,7 +37,14 @@ from actors.supervisor.core.errors import SupervisionError
 from actors.supervisor.core.states import Signal
 from actors.supervisor.process.childlog import SUB_LOGGER_PREFIX, RawLog
 from actors.supervisor.process.link import ChildLink
-from messages.wire import ChildSpec, MetricAdd, RunGroupRequest, SignalMsg, SubLoggerRequest
+from messages.wire import (
+    ChildSpec,
+    FactReport,
+    MetricAdd,
+    RunGroupRequest,
+    SignalMsg,
+    SubLoggerRequest,
+)
 
 __all__ = [
     "Context",
@@ -49,6 +57,7 @@ __all__ = [
     "raw_logger",
     "sub_logger",
     "add_metric",
+    "report_fact",
     "target_name",
     "vouch",
 ]
@@ -203,3 +212,17 @@ def add_metric(
     warning on this node's DN) one it does not.
     """
     ctx._link.send(MetricAdd(name=name, value=value, labels=dict(labels or {})))
+
+
+def report_fact(ctx: Context, key: str, value: Any) -> None:
+    """Tell the root a fact about what this runnable watches, as data (any thread).
+
+    The root keeps the newest value per name for this node's DN and `status`
+    shows it (`--json`: under the node's `facts`); a fact is never parsed from log
+    text. `value` is what JSON holds, at most `messages.wire.MAX_FACT_SIZE`;
+    None withdraws the fact.
+
+    Raises:
+        ProtocolError: `key` is not `[a-z0-9_]{1,64}`, or `value` is not JSON or too large.
+    """
+    ctx._link.send(FactReport(key=key, value=value))

@@ -37,6 +37,8 @@ from actors.supervisor.core.events import (
     CancelTimer,
     Event,
     ExitKind,
+    FactChanged,
+    FactReported,
     HeartbeatReceived,
     KillNode,
     LogNode,
@@ -73,6 +75,7 @@ from messages.wire import (
     Cancel,
     ChildMessage,
     Exit,
+    FactReport,
     Heartbeat,
     Hello,
     LogEntry,
@@ -87,10 +90,19 @@ from messages.wire import (
     SubLoggerRequest,
 )
 
-__all__ = ["Supervisor", "SupervisorActor", "StateObserver", "MetricSink", "LogBytesSink"]
+__all__ = [
+    "Supervisor",
+    "SupervisorActor",
+    "StateObserver",
+    "FactObserver",
+    "MetricSink",
+    "LogBytesSink",
+]
 
 #: Called with every StateChanged action, on the actor's thread; must not block.
 StateObserver = Callable[[StateChanged, float], None]
+#: Called with every FactChanged action, on the actor's thread; must not block.
+FactObserver = Callable[[FactChanged], None]
 #: Receives a child's `add_metric` (name, value, labels), on the actor's thread;
 #: raises ValueError for a counter it does not know.
 MetricSink = Callable[[str, float, Mapping[str, str]], None]
@@ -157,8 +169,10 @@ class SupervisorActor(pykka.ThreadingActor):
         observers: list[StateObserver],
         metric_sink: MetricSink | None = None,
         log_bytes: LogBytesSink | None = None,
+        fact_observers: list[FactObserver] | None = None,
     ) -> None:
         super().__init__()
+        self._fact_observers = list(fact_observers or [])
         self._metric_sink = metric_sink
         self._log_bytes = log_bytes
         self._tree = Tree(policies, rng)
@@ -281,6 +295,8 @@ class SupervisorActor(pykka.ThreadingActor):
                 )
             case SubLoggerRequest(request_id=rid, name=name):
                 return SubLoggerRequested(dn=dn, generation=gen, request_id=rid, name=name)
+            case FactReport(key=key, value=value):
+                return FactReported(dn=dn, generation=gen, key=key, value=value)
             case Exit() | MetricAdd() | LogEntry() | RawChunk() | ParsedBatch():
                 # Exit: its outcome arrives with the reaped process. The others
                 # never come here: logs go straight to the tree, metrics to the sink.
@@ -329,6 +345,9 @@ class SupervisorActor(pykka.ThreadingActor):
                 now = clock.monotonic()
                 for observe in self._observers:
                     observe(action, now)
+            case FactChanged():
+                for told in self._fact_observers:
+                    told(action)
             case TreeFailed(reason=reason):
                 self._end.failed(reason)
             case ShutdownComplete():
@@ -403,6 +422,7 @@ class Supervisor:
         observers: list[StateObserver] | None = None,
         metric_sink: MetricSink | None = None,
         log_bytes: LogBytesSink | None = None,
+        fact_observers: list[FactObserver] | None = None,
     ) -> None:
         self.root = root
         self.log_tree = log_tree if log_tree is not None else LogTree()
@@ -415,6 +435,7 @@ class Supervisor:
             observers=list(observers or []),
             metric_sink=metric_sink,
             log_bytes=log_bytes,
+            fact_observers=fact_observers,
         )
         self._started = False
         self._stopped = False

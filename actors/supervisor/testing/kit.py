@@ -18,8 +18,8 @@ writing their own runnables can drive real processes:
   `healthy`, `done`, `die` (raise), `crash` (SIGKILL itself), `exit_ok`
   (return), `ignore_cancel`, `hang` (stop answering and ignore everything);
   reports `started`, `cancelled` and every command it ran.
-* `send_junk`, `write_lines`, `log_levels`, `counts`: a bad frame, raw lines,
-  every log path, metrics.
+* `send_junk`, `write_lines`, `log_levels`, `counts`, `reports_facts`: a bad
+  frame, raw lines, every log path, metrics, facts.
 * TestResilience's nasty ones: `busy_loop`, `done_without_healthy`,
   `keeps_running_more`.
 
@@ -45,6 +45,7 @@ from actors.supervisor.process.api import (
     add_metric,
     logger,
     raw_logger,
+    report_fact,
     run,
     run_group,
     signal,
@@ -64,6 +65,7 @@ __all__ = [
     "log_levels",
     "remote_controlled",
     "report",
+    "reports_facts",
     "send_junk",
     "spawns_more",
     "vouches_while",
@@ -234,6 +236,13 @@ def counts(ctx: Context, *, events: str, metrics: Mapping[str, float]) -> None:
     signal(ctx, Signal.HEALTHY)
     report(events, ctx, "started")
     signal(ctx, Signal.DONE)
+
+
+def reports_facts(ctx: Context, *, events: str, facts: Mapping[str, Any]) -> None:
+    """Report each of `facts` ({name: value}) in order, HEALTHY, then wait for cancellation."""
+    for key, value in facts.items():
+        report_fact(ctx, key, value)
+    becomes_healthy(ctx, events=events)
 
 
 def busy_loop(ctx: Context, *, events: str) -> None:

@@ -53,6 +53,9 @@ from actors.supervisor.core.events import (
     CancelTimer,
     Event,
     ExitKind,
+    FactChanged,
+    FactReported,
+    FactValue,
     HeartbeatReceived,
     KillNode,
     LogNode,
@@ -226,6 +229,10 @@ class FakeProcess:
         )
         return self._sim._take_reply(self.dn, self.generation, rid)
 
+    def report_fact(self, key: str, value: FactValue) -> list[Action]:
+        """Report a fact (`value` None withdraws it)."""
+        return self.send(FactReported(dn=self.dn, generation=self.generation, key=key, value=value))
+
     def heartbeat(self) -> list[Action]:
         """Send one heartbeat."""
         return self.send(HeartbeatReceived(dn=self.dn, generation=self.generation))
@@ -317,6 +324,8 @@ class Simulation:
         self.logs: list[LogNode] = []
         #: The last state per DN ever seen (Go's InMemoryMetrics: forgotten DNs stay).
         self.metrics: dict[str, NodeState] = {}
+        #: The facts per DN as the shell hears of them (`FactChanged`).
+        self.facts: dict[str, dict[str, FactValue]] = {}
         #: The reason of `TreeFailed`, if it came.
         self.failed: str | None = None
         #: Whether `ShutdownComplete` came.
@@ -476,6 +485,12 @@ class Simulation:
                 self.logs.append(action)
             case StateChanged(dn=dn, new=new):
                 self.metrics[dn] = new
+            case FactChanged(dn=dn, key=key, value=value):
+                facts = self.facts.setdefault(dn, {})
+                if value is None:
+                    facts.pop(key, None)
+                else:
+                    facts[key] = value
             case TreeFailed(reason=reason):
                 self.failed = reason
             case ShutdownComplete():
