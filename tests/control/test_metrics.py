@@ -33,6 +33,7 @@ def test_an_empty_registry_renders_every_family_with_help_and_type_only():
         "monogon_supervisor_dn_state_transition_count": "untyped",
         "node_containerd_dn_restarts_total": "counter",
         "node_containerd_dn_state_age_seconds": "gauge",
+        "node_containerd_dn_last_change_timestamp_seconds": "gauge",
         "node_containerd_preseed_bytes_total": "counter",
         "node_containerd_preseed_images_total": "counter",
         "node_containerd_preseed_failures_total": "counter",
@@ -55,7 +56,7 @@ def test_every_metric_of_ours_follows_the_naming_rules_and_monogons_keep_their_n
     assert naming_problems(types) == []
     assert types["monogon_supervisor_dn_state_total"] == "gauge"
     assert types["node_containerd_log_entries_dropped_total"] == "counter"
-    assert len(types) == 11
+    assert len(types) == 12
     assert samples[("node_containerd_dn_restarts_total", (("dn", "root"),))] == 1.0
     assert samples[("node_containerd_containerd_liveness_probe_seconds_total", ())] == 0.002
 
