@@ -10,7 +10,7 @@ grpc nor pykka:
     restart       actors.agent.control.client.cmd_restart(args)
     import        } parsers and handlers from actors.preseed.cli.add_parsers(subparsers);
     preseed       } loaded only when one of them is the command
-    config        here: default, check
+    config        here: default, check, unit
     check         actors.agent.check.cmd_check(args, cfg)
     image         actors.agent.images.cmd_build_pause(args) (`image build-pause`)
 
@@ -336,6 +336,27 @@ def _add_config(commands: Any) -> None:
     )
     c.add_argument("files", nargs="+", metavar="FILE", help="a config file; - for stdin")
     c.set_defaults(handler=_cmd_config_check)
+    u = _sub(
+        actions,
+        "unit",
+        "print the systemd unit for this installation",
+        "Print the systemd unit (node-containerd.service) whose ExecStart= is this\n"
+        "installation's node-containerd and whose config is --config-file.",
+        epilog=exit_codes_help({ExitCode.OK: "ok", ExitCode.USAGE: "a path is invalid"}),
+    )
+    u.add_argument(
+        "--executable",
+        metavar="PATH",
+        default=None,
+        help="the agent's executable (default: this installation's bin/node-containerd)",
+    )
+    u.add_argument(
+        "--config-file",
+        metavar="FILE",
+        default="/etc/node-containerd/config.toml",
+        help="the config file the unit runs the agent with (default: %(default)s)",
+    )
+    u.set_defaults(handler=_cmd_config_unit)
     p.set_defaults(handler=lambda args: _usage_error(p, "an action is required"))
 
 
@@ -518,6 +539,19 @@ def _cmd_config_default(args: argparse.Namespace) -> int:
     from actors.config import default_toml
 
     sys.stdout.write(default_toml())
+    sys.stdout.flush()
+    return ExitCode.OK
+
+
+def _cmd_config_unit(args: argparse.Namespace) -> int:
+    from actors.agent.systemd.unit import installed_executable, render_unit
+
+    try:
+        text = render_unit(args.executable or installed_executable(), args.config_file)
+    except ValueError as e:
+        print(f"{PROG}: {e}", file=sys.stderr)
+        return ExitCode.USAGE
+    sys.stdout.write(text)
     sys.stdout.flush()
     return ExitCode.OK
 

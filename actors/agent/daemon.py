@@ -25,7 +25,10 @@ from contextlib import ExitStack
 from pathlib import Path
 from types import FrameType
 
+from actors.agent.build_info import BuildInfoCollector, build_info_labels
+from actors.agent.health import HEALTH_PATH, Health
 from actors.agent.metrics import LOG_BYTES, Metrics
+from actors.agent.process_metrics import ProcessCollector, agent_processes
 from actors.agent.root import root_spec
 from actors.agent.sandbox import USER_CONFIG, SandboxChoice, SandboxImageError, prepare_sandbox
 from actors.agent.state_lock import StateDirLocked, StateLock
@@ -224,6 +227,21 @@ def _systemd_notifier(tree: LogTree) -> SystemdNotifier | None:
     return SystemdNotifier(sender, watchdog=env.watchdog, log=log)
 
 
+def _more_metrics(cfg: AgentConfig, metrics: Metrics, supervisor: Supervisor) -> None:
+    """Per-process figures and the versions (`process_metrics`, `build_info`)."""
+
+    def processes() -> list[tuple[str, str, int]]:
+        try:
+            nodes = supervisor.snapshot(timeout=2.0)
+        except Exception:  # noqa: BLE001 - a busy or stopped tree: the agent's own figures only
+            nodes = []
+        return agent_processes(((n.dn, n.pid) for n in nodes), os.getpid())
+
+    metrics.registry.register(ProcessCollector(processes))
+    labels = build_info_labels(cfg.containerd.binary, cfg.runsc.binary)
+    metrics.registry.register(BuildInfoCollector(labels))
+
+
 def _teardown(stack: ExitStack, what: str, step: Callable[..., object], *args: object) -> None:
     """Registers a teardown `step` whose failure is one warning line, not a traceback.
 
@@ -278,8 +296,9 @@ def _run_locked(cfg: AgentConfig) -> int:
         stack.callback(tree.flush_all_raw)
         observers: list[StateObserver] = []
         metrics = Metrics(tree) if cfg.metrics.enabled else None
+        health = Health()
         if metrics is not None:
-            observers.append(metrics.observe_state)
+            observers += [metrics.observe_state, health.observe_state]
         notifier = _systemd_notifier(tree)
         if notifier is not None:
             observers.append(notifier.observe_state)
@@ -312,8 +331,14 @@ def _run_locked(cfg: AgentConfig) -> int:
         control.start()
         _teardown(stack, "stopping the control socket", control.stop, 1.0)
         if metrics is not None:
-            server = metrics.serve(f"{cfg.metrics.host}:{cfg.metrics.port}")
+            _more_metrics(cfg, metrics, supervisor)
+            server = metrics.serve(f"{cfg.metrics.host}:{cfg.metrics.port}", health)
             stack.callback(server.shutdown)
+            _root_log(tree)(
+                Severity.INFO,
+                f"metrics at {server.url}, health at {server.url.removesuffix('/metrics')}"
+                f"{HEALTH_PATH}",
+            )
         supervisor.start()
         # Wait in short slices so that signal handlers run promptly.
         while not supervisor.wait(0.5):

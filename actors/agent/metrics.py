@@ -14,6 +14,7 @@ name                                                         type     labels
                                                                       `new_state`
 `node_containerd_dn_restarts_total`                        counter  `dn`
 `node_containerd_dn_state_age_seconds`                     gauge    `dn`
+`node_containerd_dn_last_change_timestamp_seconds`         gauge    `dn`
 `node_containerd_log_entries_dropped_total`                counter  (none)
 `node_containerd_preseed_bytes_total`                      counter  `namespace`
 `node_containerd_preseed_images_total`                     counter  `namespace`
@@ -69,6 +70,7 @@ from prometheus_client.core import (
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.registry import Collector
 
+from actors.agent.health import Health, health_app
 from actors.containerd.runtimes.sandbox_image import SANDBOX_IMAGE_FACT, SandboxImageState
 from actors.logtree import LogTree
 from actors.supervisor.core.events import FactChanged, StateChanged
@@ -95,6 +97,7 @@ STATE_GAUGE = "monogon_supervisor_dn_state_total"
 TRANSITIONS = "monogon_supervisor_dn_state_transition_count"
 RESTARTS = "node_containerd_dn_restarts_total"
 STATE_AGE = "node_containerd_dn_state_age_seconds"
+LAST_CHANGE = "node_containerd_dn_last_change_timestamp_seconds"
 LOG_DROPPED = "node_containerd_log_entries_dropped_total"
 
 PRESEED_BYTES = "node_containerd_preseed_bytes_total"
@@ -138,6 +141,7 @@ class _SupervisorCollector(Collector):
         self.lock = threading.Lock()
         self.state: dict[str, NodeState] = {}
         self.since: dict[str, float] = {}
+        self.changed: dict[str, float] = {}
         self.transitions: dict[tuple[str, str, str], int] = {}
         self.restarts: dict[str, int] = {}
 
@@ -146,6 +150,7 @@ class _SupervisorCollector(Collector):
         with self.lock:
             states = sorted(self.state.items())
             since = dict(self.since)
+            changed = dict(self.changed)
             transitions = sorted(self.transitions.items())
             restarts = sorted(self.restarts.items())
         gauge = GaugeMetricFamily(
@@ -180,6 +185,14 @@ class _SupervisorCollector(Collector):
         for dn, _ in states:
             age.add_metric([dn], max(0.0, now - since[dn]))
         yield age
+        last = GaugeMetricFamily(
+            LAST_CHANGE,
+            "When the node entered its current state, in seconds since the Unix epoch, by DN",
+            labels=["dn"],
+        )
+        for dn, _ in states:
+            last.add_metric([dn], changed[dn])
+        yield last
 
 
 class _CounterCollector(Collector):
@@ -265,6 +278,7 @@ class Metrics:
         with tree.lock:
             tree.state[action.dn] = action.new
             tree.since[action.dn] = now
+            tree.changed[action.dn] = clock.wall()
             first = old.value if old is not None else NodeState.DEAD.value
             key = (action.dn, first, action.new.value)
             tree.transitions[key] = tree.transitions.get(key, 0) + 1
@@ -316,13 +330,15 @@ class Metrics:
         """The whole registry in the Prometheus text format, ending with a newline."""
         return generate_latest(self.registry).decode()
 
-    def serve(self, listen: str | tuple[str, int]) -> MetricsServer:
+    def serve(self, listen: str | tuple[str, int], health: Health | None = None) -> MetricsServer:
         """Serves the registry on `listen` with the library's HTTP server (daemon thread).
 
         Args:
             listen: `"host:port"` (`"[::1]:9464"` or `"::1:9464"` for IPv6) or a
                 `(host, port)` pair; port 0 picks a free port (see
                 `MetricsServer.server_address`).
+            health: answers `GET /healthz` (`actors.agent.health`); None leaves it to
+                the library (the metrics page).
 
         Returns:
             The running server; call `shutdown()` to stop it.
@@ -333,6 +349,10 @@ class Metrics:
         """
         host, port = parse_listen(listen) if isinstance(listen, str) else listen
         server, thread = start_http_server(port, addr=host, registry=self.registry)
+        if health is not None:
+            app = server.get_app()
+            assert app is not None, "the library's server has no app"
+            server.set_app(health_app(app, health))
         return MetricsServer(server, thread)
 
 

@@ -16,6 +16,7 @@ NEW, HEALTHY, DEAD, DONE, CANCELED = (
 C, P, R = "root.containerd", "root.containerd.preseed", "root.containerd.runsc"
 
 READY_OK = "STATUS=ready: containerd is up, preseed finished"
+EXTEND = "EXTEND_TIMEOUT_USEC=60000000"
 PRESEED_FAILED = (
     "STATUS=ready; preseed failed, retrying "
     "(node-containerd logs root.containerd.preseed shows why)"
@@ -49,7 +50,7 @@ def test_a_normal_start_is_ready_once_containerd_is_healthy_and_the_preseed_fini
         [],
         [],
         [],
-        ["STATUS=containerd is up; importing preseed images"],
+        ["STATUS=containerd is up; importing preseed images", EXTEND],
         ["READY=1", READY_OK],
         [],
     ]
@@ -118,3 +119,33 @@ def test_stopping_is_said_once_and_silences_the_shutdowns_own_state_changes():
     assert _run(state, (C, HEALTHY, CANCELED), (P, None, DEAD)) == [[], []]
     assert state.stopping("the tree has stopped") == []
     assert state.shutting_down and not state.ready
+
+
+def test_the_start_timeout_is_extended_only_while_the_initial_preseed_imports():
+    state = ServiceState()
+    state.starting()
+    assert state.extend_timeout() == []  # containerd not up yet: TimeoutStartSec= holds
+    _run(state, (C, None, NEW), (P, None, NEW), (C, NEW, HEALTHY))
+    assert state.extend_timeout() == [EXTEND]
+    assert _run(state, (P, NEW, HEALTHY)) == [["READY=1", READY_OK]]
+    assert state.extend_timeout() == []
+
+
+def test_a_containerd_restart_during_the_import_stops_the_extensions_until_it_is_back():
+    state = ServiceState()
+    assert _run(state, (C, None, HEALTHY), (C, HEALTHY, DEAD)) == [
+        ["STATUS=containerd is up; importing preseed images", EXTEND],
+        ["STATUS=root.containerd DEAD, restarting (node-containerd status shows why)"],
+    ]
+    assert state.extend_timeout() == []
+    assert _run(state, (C, DEAD, NEW), (C, NEW, HEALTHY))[1] == [
+        "STATUS=containerd is up; importing preseed images",
+        EXTEND,
+    ]
+
+
+def test_no_extension_after_stopping():
+    state = ServiceState()
+    _run(state, (C, None, HEALTHY))
+    state.stopping("received SIGTERM")
+    assert state.extend_timeout() == []

@@ -35,6 +35,7 @@ def test_an_empty_registry_renders_every_family_with_help_and_type_only():
         "monogon_supervisor_dn_state_transition_count": "untyped",
         "node_containerd_dn_restarts_total": "counter",
         "node_containerd_dn_state_age_seconds": "gauge",
+        "node_containerd_dn_last_change_timestamp_seconds": "gauge",
         "node_containerd_preseed_bytes_total": "counter",
         "node_containerd_preseed_images_total": "counter",
         "node_containerd_preseed_failures_total": "counter",

@@ -17,6 +17,9 @@ Threads:
       After `STOPPING=1` there are no more pings: systemd stops the watchdog when
       the service stops (`TimeoutStopSec=` bounds that), and the supervisor actor
       ends before the notifier does.
+    * Until `READY=1`, the same thread asks `ServiceState.extend_timeout` every
+      `EXTEND_EVERY` seconds and sends what it returns (`EXTEND_TIMEOUT_USEC=` while
+      the initial preseed imports), so no fixed long `TimeoutStartSec=` is needed.
 
 A datagram that cannot be sent (no listener, a full buffer) is reported once at
 WARNING on DN `root` and the agent carries on: systemd's view is advisory, the
@@ -30,7 +33,7 @@ import threading
 from collections.abc import Callable
 
 from actors.agent.systemd.sdnotify import NotifySender
-from actors.agent.systemd.service_state import ServiceState
+from actors.agent.systemd.service_state import EXTEND_EVERY, ServiceState
 from actors.logtree import Severity
 from actors.supervisor.core.events import StateChanged
 from actors.supervisor.runtime import clock
@@ -115,6 +118,7 @@ class SystemdNotifier:
     def _run(self) -> None:
         period = self._watchdog / 2 if self._watchdog is not None else None
         next_ping = clock.monotonic()
+        next_extend = clock.monotonic() + EXTEND_EVERY
         timeout: float | None = 0.0  # first send what is queued, then ping
         while True:
             try:
@@ -125,13 +129,24 @@ class SystemdNotifier:
                 return
             if isinstance(item, list):
                 self._send(item)
-            timeout = None
+                if any(a.startswith("EXTEND_TIMEOUT_USEC=") for a in item):
+                    next_extend = clock.monotonic() + EXTEND_EVERY
+            deadlines: list[float] = []
+            if clock.monotonic() >= next_extend:
+                with self._lock:
+                    extension = self._state.extend_timeout()
+                if extension:
+                    self._send(extension)
+                next_extend = clock.monotonic() + EXTEND_EVERY
+            if not self._state.ready and not self._state.shutting_down:
+                deadlines.append(next_extend)
             if period is not None and not self._state.shutting_down:
                 now = clock.monotonic()
                 if now >= next_ping and item is None:
                     self._keep_alive(period / 2)
                     next_ping = max(next_ping + period, clock.monotonic())
-                timeout = max(0.0, next_ping - clock.monotonic())
+                deadlines.append(next_ping)
+            timeout = max(0.0, min(deadlines) - clock.monotonic()) if deadlines else None
 
     def _keep_alive(self, timeout: float) -> None:
         if not self._ping(timeout):

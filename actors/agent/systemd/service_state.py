@@ -15,6 +15,12 @@ Rules:
       changes: a DEAD node is named (it is being restarted by its policy), a preseed
       failure says where to read why, and otherwise the line says what the agent is
       waiting for or that it is ready.
+    * **Extending the start timeout.** While the initial preseed imports (containerd is
+      HEALTHY, the preseed has not finished, `READY=1` not yet sent), `extend_timeout`
+      returns `EXTEND_TIMEOUT_USEC=` of `EXTEND_TIMEOUT`; the notifier sends it every
+      `EXTEND_EVERY` seconds, so a large preseed never hits `TimeoutStartSec=` while a
+      containerd that never comes up still does. The first extension goes out with
+      the state change that starts the import.
     * After `ServiceState.stopping`, state changes (the shutdown cancelling every
       node) send nothing more.
 """
@@ -25,7 +31,13 @@ from actors.containerd.core.dns import CONTAINERD_DN, PRESEED_DN
 from actors.supervisor.core.events import StateChanged
 from actors.supervisor.core.states import NodeState
 
-__all__ = ["ServiceState"]
+__all__ = ["EXTEND_EVERY", "EXTEND_TIMEOUT", "ServiceState"]
+
+#: Seconds each `EXTEND_TIMEOUT_USEC=` asks systemd to wait from the moment it arrives.
+EXTEND_TIMEOUT = 60.0
+#: Seconds between two extensions: a third of `EXTEND_TIMEOUT`, so one lost or late
+#: datagram does not let the start timeout run out.
+EXTEND_EVERY = 20.0
 
 _FINISHED = (NodeState.HEALTHY, NodeState.DONE)
 
@@ -44,6 +56,7 @@ class ServiceState:
         #: `STOPPING=1` has been returned.
         self.shutting_down = False
         self._states: dict[str, NodeState] = {}
+        self._importing = False
 
     def starting(self) -> list[str]:
         """The assignments to send as the agent starts its tree."""
@@ -69,13 +82,33 @@ class ServiceState:
         ):
             self.ready = True
             out.append("READY=1")
-        return out + self._status_update()
+        was_importing = self._importing
+        self._importing = self._is_importing()
+        out += self._status_update()
+        if self._importing and not was_importing:
+            out += self.extend_timeout()
+        return out
+
+    def extend_timeout(self) -> list[str]:
+        """`EXTEND_TIMEOUT_USEC=` while the initial preseed imports, else nothing."""
+        if not self._importing:
+            return []
+        return [f"EXTEND_TIMEOUT_USEC={int(EXTEND_TIMEOUT * 1e6)}"]
+
+    def _is_importing(self) -> bool:
+        return (
+            not self.ready
+            and not self.shutting_down
+            and not self._preseed_finished
+            and self._states.get(CONTAINERD_DN) is NodeState.HEALTHY
+        )
 
     def stopping(self, reason: str) -> list[str]:
         """The assignments to send when the agent begins to shut down, for `reason`."""
         if self.shutting_down:
             return []
         self.shutting_down = True
+        self._importing = False
         self.status = f"stopping: {reason}"
         return ["STOPPING=1", f"STATUS={self.status}"]
 
