@@ -19,6 +19,11 @@ Output:
 
 Write errors (a closed stream, a full disk) are counted in `errors` and the
 entries are dropped; they never kill the sink's thread. Invalid UTF-8 is escaped.
+
+A running program may change a sink: `set_min_severity` (from the next entry on),
+`JsonLinesSink.reopen` (a new file at the same path, after logrotate moved the old
+one), and a `StderrSink`'s `select` may leave out or replace entries (a terminal's
+calmer view; the tree keeps them all).
 """
 
 from __future__ import annotations

@@ -53,7 +53,10 @@ def _label(text: str) -> tuple[str, str]:
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--address", required=True, metavar="SOCK", help="path of containerd's gRPC socket"
+        "--address",
+        default=None,
+        metavar="SOCK",
+        help="path of containerd's gRPC socket (default: the running agent's containerd)",
     )
     parser.add_argument(
         "--json",
@@ -91,9 +94,9 @@ def add_parsers(subparsers: Any) -> None:
     _common(imp)
     imp.add_argument(
         "--namespace",
-        required=True,
+        default="k8s.io",
         metavar="NS",
-        help="containerd namespace to import into, e.g. k8s.io",
+        help="containerd namespace to import into (default: %(default)s, the one CRI sees)",
     )
     imp.add_argument(
         "--all-platforms",
@@ -183,6 +186,11 @@ def _emit(
     return ExitCode.FAILURE if failed else ExitCode.OK
 
 
+def _no_address(err: TextIO) -> int:
+    err.write("error: no containerd to import into: give --address SOCK\n")
+    return ExitCode.USAGE
+
+
 def run_import(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
     """Run `import` with parsed arguments; return the exit code."""
     try:
@@ -197,6 +205,8 @@ def run_import(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO =
     except ValueError as e:
         err.write(f"error: {e}\n")
         return ExitCode.USAGE
+    if args.address is None:
+        return _no_address(err)
     entries: list[dict[str, object]] = []
     with ContainerdClient(args.address, timeout=args.timeout) as client:
         for path in args.files:
@@ -227,6 +237,8 @@ def run_preseed(
     import logging
 
     log = logging.getLogger("actors.preseed.cli")
+    if args.address is None:
+        return _no_address(err)
     with ContainerdClient(args.address, timeout=args.timeout) as client:
         try:
             report = preseed_dir(

@@ -60,5 +60,6 @@ def test_the_unit_is_notify_with_a_watchdog_and_keeps_pods_shims_on_stop():
     # Not control-group or mixed: those kill containerd's shims, and with them every pod.
     assert settings["KillMode"] == ["process"]
     assert settings["ExecStart"] == [f"{EXEC} run"]
+    assert settings["ExecReload"] == ["/bin/kill -HUP $MAINPID"]  # SIGHUP reloads, never stops
     assert settings["Environment"] == ["NODE_CONTAINERD_STATE=/var/lib/node-containerd"]
     assert settings["StateDirectory"] == ["node-containerd"]
