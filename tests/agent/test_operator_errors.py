@@ -135,6 +135,28 @@ def test_a_state_dir_that_cannot_be_made_is_one_line_naming_it(short_dir: Path) 
     )
 
 
+def test_a_state_dir_that_cannot_be_written_is_one_line_naming_it(short_dir: Path) -> None:
+    ro = short_dir / "ro"
+    ro.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(ro)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"a read-only state dir needs a tmpfs mount: {mounted.stderr.strip()}")
+    try:
+        r = run_with(f'state_dir = "{ro}"\n', short_dir)
+    finally:
+        subprocess.run(["umount", "-l", str(ro)], check=False)
+    assert_told(
+        r,
+        ExitCode.FAILURE,
+        [f"node-containerd: cannot lock the state directory '{ro}': Read-only file system"],
+    )
+
+
 def test_a_missing_or_non_executable_containerd_is_a_config_problem(short_dir: Path) -> None:
     missing = run_with(
         f'state_dir = "{short_dir}/st"\n[containerd]\nbinary = "{short_dir}/nope"\n', short_dir
