@@ -278,6 +278,29 @@ def _run_unlocked(cfg: AgentConfig, verbose: bool, hup: threading.Event) -> int:
         lock.release()
 
 
+def _open_to_others(
+    cfg: AgentConfig, supervisor: Supervisor, metrics: Metrics | None, stack: ExitStack
+) -> MetricsEndpoint | None:
+    """Serves the control socket and the metrics page (if on); the metrics endpoint.
+
+    Raises:
+        AgentError: the socket is another agent's, or the metrics port is taken.
+    """
+    from actors.agent.control.server import ControlError, ControlServer
+
+    control = ControlServer(str(cfg.control.socket), supervisor)
+    try:
+        control.start()
+    except ControlError as e:
+        raise AgentError(str(e)) from None
+    _teardown(stack, "stopping the control socket", control.stop, 1.0)
+    if metrics is None:
+        return None
+    endpoint = _serve_metrics(cfg, metrics)
+    stack.callback(endpoint.shutdown)
+    return endpoint
+
+
 def _run_locked(cfg: AgentConfig, verbose: bool, hup: threading.Event) -> int:
     """`run_agent` once this process holds the state directory's lock."""
     prepare_state(cfg)
@@ -318,18 +341,7 @@ def _run_locked(cfg: AgentConfig, verbose: bool, hup: threading.Event) -> int:
         for s in (signal.SIGTERM, signal.SIGINT):
             stack.callback(signal.signal, s, signal.signal(s, on_signal))
         stack.callback(supervisor.stop, timeout=SHUTDOWN_TIMEOUT)
-        from actors.agent.control.server import ControlError, ControlServer
-
-        control = ControlServer(str(cfg.control.socket), supervisor)
-        try:
-            control.start()
-        except ControlError as e:
-            raise AgentError(str(e)) from None
-        _teardown(stack, "stopping the control socket", control.stop, 1.0)
-        endpoint = None
-        if metrics is not None:
-            endpoint = _serve_metrics(cfg, metrics)
-            stack.callback(endpoint.shutdown)
+        endpoint = _open_to_others(cfg, supervisor, metrics, stack)
         up.facts = _register(cfg, endpoint, stack)
         reloader = Reloader(
             cfg, sinks=sinks, tree=supervisor, endpoint=endpoint, log=_root_log(tree, "live.py")
