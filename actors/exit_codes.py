@@ -32,6 +32,9 @@ class ExitCode(enum.IntEnum):
     NOT_RUNNING = 3
     #: What answers on the control socket is not a node-containerd agent.
     NOT_OURS = 4
+    #: A bug in node-containerd: a traceback was printed, with a request to report it
+    #: (`EX_SOFTWARE` of sysexits.h).
+    BUG = 70
     #: Interrupted by SIGINT (128 + 2), as shells report it.
     INTERRUPTED = 130
     #: stdout was closed before all was written (128 + SIGPIPE).

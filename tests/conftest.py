@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,6 +30,10 @@ from tests.support.project import short_tmp
 
 # The test process hosts supervision trees, as the agent's `run` does: same GIL setting.
 use_fast_switching()
+
+# The agents tests start register in a directory of this run, never in the machine's
+# /run/node-containerd (actors.agent.registry); a test that needs its own sets another.
+os.environ.setdefault("NODE_CONTAINERD_REGISTRY", tempfile.mkdtemp(prefix="nc-registry-"))
 
 CONTAINERD_FIXTURES = frozenset({"containerd", "fresh_containerd"})
 """Fixtures that start a real containerd: a test that uses one is marked ``containerd``."""

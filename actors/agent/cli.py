@@ -13,34 +13,37 @@ grpc nor pykka:
     config        here: default, check, unit
     check         actors.agent.check.cmd_check(args, cfg)
     image         actors.agent.images.cmd_build_pause(args) (`image build-pause`)
+    pods, ps, images, inspect, logs-of, stopp, rmp
+                  actors.agent.pods_cli (CRI, like crictl)
 
 Every handler gets the parsed `argparse.Namespace` and returns an exit code. A
 subparser names its handler with `set_defaults(handler=...)` (or `func=...`,
-as `actors.preseed.cli` does). For `status`, `logs` and `restart`,
-`args.socket` is always a path string when the handler runs: `--socket` if
-given, else the `control.socket` of `--config FILE`, else of the default
-profile (which honours `$NODE_CONTAINERD_STATE`).
+as `actors.preseed.cli` does). A command that needs the agent finds it by the one
+rule of `actors.agent.locate` (`--socket`, `--config`, `--state`,
+`$NODE_CONTAINERD_STATE`, the registry of running agents, `./.node-containerd`);
+for `status`, `logs` and `restart`, `args.socket` is then a path string and
+`args.where` says where the command looked, for the "not running" message.
 
 Exit codes (`actors.exit_codes.ExitCode`, the one set every command returns):
-0 ok; 1 the command failed; 2 bad usage or a bad config; 3 the agent is not
-running (no control socket, or nobody listens on it); 4 what answers on the
-control socket is not a node-containerd agent; 130 interrupted (Ctrl-C; `run`
-shuts down and `logs -f` stops with 0 instead); 141 stdout was
-closed early (e.g. piped into `head`).
+0 ok; 1 the command failed (the agent could not start, or stopped on an
+escalation); 2 bad usage or a bad config (also `run` not as root, several agents
+and none chosen); 3 the agent is not running; 4 what answers on the control socket
+is not a node-containerd agent; 70 a bug (the only case with a traceback, see
+`_report_bug`); 130 interrupted (Ctrl-C; `run` shuts down and `logs -f` stops with
+0 instead); 141 stdout was closed early (e.g. piped into `head`).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 from collections.abc import Callable, Sequence
-from datetime import datetime
 from typing import Any
 
+from actors.agent.arguments import dn_argument, lines_argument, severity_argument, since_argument
 from actors.exit_codes import ExitCode, exit_codes_help
-from actors.supervisor.core.severity import SEVERITY_NAMES, Severity
+from actors.supervisor.core.severity import SEVERITY_NAMES
 
 __all__ = ["build_parser", "main"]
 
@@ -50,17 +53,19 @@ PROG = "node-containerd"
 _EXIT_CODES_HELP = exit_codes_help(
     {
         ExitCode.OK: "ok",
-        ExitCode.FAILURE: "the command failed (the agent stopped on an escalation, an import "
-        "failed, ...)",
-        ExitCode.USAGE: "bad usage or a bad config file; nothing was started",
+        ExitCode.FAILURE: "the command failed: the agent could not start (the cause on "
+        "stderr) or stopped on an escalation, an import failed, ...",
+        ExitCode.USAGE: "bad usage or a bad config file; nothing was started (also: `run` "
+        "not as root, several agents running and none chosen)",
         ExitCode.NOT_RUNNING: "the agent is not running (no control socket, or nobody listens "
         "on it)",
         ExitCode.NOT_OURS: "what answers on the control socket is not a node-containerd agent",
+        ExitCode.BUG: "a bug in node-containerd: a traceback and a request to report it",
         ExitCode.INTERRUPTED: "interrupted (Ctrl-C; `run` and `logs -f` exit 0 on it instead)",
+        ExitCode.BROKEN_PIPE: "stdout was closed early (e.g. piped into `head`)",
     }
 )
 
-_DN = re.compile(r"[a-z0-9_]{1,64}(\.[a-z0-9_]{1,64})*")
 _PRESEED_COMMANDS = ("import", "preseed")
 
 Handler = Callable[[argparse.Namespace], int]
@@ -99,6 +104,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Keep Python from complaining again when it flushes stdout at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return ExitCode.BROKEN_PIPE
+    except Exception:  # noqa: BLE001 - the one place a bug is shown, as a bug
+        return _report_bug()
+
+
+def _report_bug() -> int:
+    """Prints the traceback of an exception no handler expected, and asks for a report.
+
+    A user's mistake or the machine's state is one or two lines from the handler that
+    knows it; only what nobody foresaw gets here.
+    """
+    import traceback
+
+    from actors.agent import __version__
+
+    traceback.print_exc()
+    print(
+        f"{PROG}: this is a bug in node-containerd {__version__}, not something you did; "
+        "please report it with the traceback above",
+        file=sys.stderr,
+    )
+    return ExitCode.BUG
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -121,9 +147,16 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         ),
         epilog=(
             "Run `node-containerd COMMAND --help` for a command's options.\n\n"
+            "finding the agent (status, logs, restart, check, import, preseed, pods, ...):\n"
+            "  --socket, --config FILE, --state DIR or NODE_CONTAINERD_STATE choose one;\n"
+            "  else the one agent registered in /run/node-containerd (from any directory;\n"
+            "  with several, the command lists them); else ./.node-containerd.\n\n"
             "environment:\n"
-            "  NODE_CONTAINERD_STATE  the state directory when the config names none\n"
-            "                         (default: ./.node-containerd)\n\n" + _EXIT_CODES_HELP
+            "  NODE_CONTAINERD_STATE     the state directory when the config names none\n"
+            "                            (default: ./.node-containerd)\n"
+            "  NODE_CONTAINERD_REGISTRY  where agents register (default:\n"
+            "                            /run/node-containerd)\n"
+            "  NO_COLOR                  no colours, even on a terminal\n\n" + _EXIT_CODES_HELP
         ),
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
@@ -136,6 +169,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     _add_config(commands)
     _add_check(commands)
     _add_image(commands)
+    from actors.agent.pods_cli import add_parsers as add_pod_parsers
+
+    add_pod_parsers(commands, _agent_options)
     return parser
 
 
@@ -164,15 +200,26 @@ def _add_run(commands: Any) -> None:
         "run the agent in the foreground",
         "Start the supervision tree in the foreground: containerd (root.containerd),\n"
         "the runsc log pump (root.containerd.runsc) and the image preseed\n"
-        "(root.containerd.preseed). A bad config is refused before anything starts.\n"
+        "(root.containerd.preseed), as root. A bad config is refused before anything\n"
+        "starts. One line says when it is up and where its sockets are; containerd's\n"
+        "own INFO lines stay in the log tree (`logs root.containerd`), not on stderr.\n"
         "SIGTERM or SIGINT shut the tree down in reverse order and exit 0; a failure\n"
         "that escalates to the root stops the agent with exit 1 and the reason on\n"
-        "stderr.",
+        "stderr. SIGHUP reopens the JSON log file and reloads the config file: log\n"
+        "settings, restart policies and the metrics address change at once, the\n"
+        "rest at the next start (one line per key says which); a config with\n"
+        "problems is refused whole and the agent runs on.",
     )
     _config_option(
         p,
         "the config file (default: the built-in default profile, see\n"
         "`node-containerd config default`)",
+    )
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="also show containerd's own INFO lines on stderr",
     )
     p.set_defaults(handler=_cmd_run)
 
@@ -200,12 +247,13 @@ def _add_logs(commands: Any) -> None:
         "show or follow the log of a node",
         "Show the log of one node of the running agent (or of the whole tree), from\n"
         "the backlog it keeps (the newest 8192 entries per node), and optionally\n"
-        "follow new entries as they come.",
+        "follow new entries as they come (after the last 10, as `tail -f` does).\n"
+        "On a terminal, warnings and errors are coloured (not with NO_COLOR).",
     )
     p.add_argument(
         "dn",
         nargs="?",
-        type=_dn,
+        type=dn_argument,
         metavar="DN",
         help="the node, e.g. root.containerd (default: the whole tree)",
     )
@@ -218,15 +266,15 @@ def _add_logs(commands: Any) -> None:
     p.add_argument(
         "-n",
         "--lines",
-        type=_count,
+        type=lines_argument,
         metavar="N",
         default=None,
-        help="show at most the last N entries of the backlog (default: all; "
-        "0 with -f: only new ones)",
+        help="show at most the last N entries of the backlog, or `all` (default: all; "
+        "with -f the last 10; 0 with -f: only new ones)",
     )
     p.add_argument(
         "--severity",
-        type=_severity,
+        type=severity_argument,
         metavar="S",
         default=None,
         help="show leveled entries of at least this severity: "
@@ -236,7 +284,7 @@ def _add_logs(commands: Any) -> None:
     )
     p.add_argument(
         "--since",
-        type=_since,
+        type=since_argument,
         metavar="WHEN",
         default=None,
         help="show only backlog entries whose own time is at or after WHEN: a duration "
@@ -266,7 +314,9 @@ def _add_restart(commands: Any) -> None:
         "Cancel a node of the running agent, with its whole subtree, so that the\n"
         "supervisor starts it again at once (no backoff).",
     )
-    p.add_argument("dn", type=_dn, metavar="DN", help="the node, e.g. root.containerd.runsc")
+    p.add_argument(
+        "dn", type=dn_argument, metavar="DN", help="the node, e.g. root.containerd.runsc"
+    )
     _control_options(p)
     p.set_defaults(handler=_control("cmd_restart"))
 
@@ -275,6 +325,12 @@ def _add_preseed(commands: Any, *, load: bool) -> None:
     module = _preseed_cli() if load else None
     if module is not None:
         module.add_parsers(commands)
+        from actors.agent.locate import into_the_agents_containerd
+
+        for name in _PRESEED_COMMANDS:
+            sub = commands.choices[name]
+            _agent_options(sub.add_argument_group("agent (without --address)"))
+            sub.set_defaults(func=into_the_agents_containerd(sub.get_default("func")))
         return
     for name, text in (
         # Their one-line help as actors.preseed.cli gives it, without importing it.
@@ -372,7 +428,7 @@ def _add_check(commands: Any) -> None:
         "exit 0); runsc's debug lines reach root.containerd.runsc. Every pod is\n"
         "removed afterwards, even when a step fails. Exit 0 only if all pass.",
     )
-    _config_option(p, "the agent's config file (default: the default profile)")
+    _agent_options(p.add_argument_group("agent"))
     p.add_argument(
         "--image",
         metavar="REF",
@@ -429,58 +485,27 @@ def _control_options(p: argparse.ArgumentParser) -> None:
         "--socket",
         metavar="S",
         default=None,
-        help="the agent's control socket (default: control.socket of the config)",
+        help="the agent's control socket (default: found as `--help` says)",
     )
+    _agent_options(group)
+
+
+def _agent_options(group: Any, *, config: bool = True) -> None:
+    """`--config` and `--state`: which agent, when the one found is not the one meant."""
+    if config:
+        group.add_argument(
+            "--config",
+            metavar="FILE",
+            default=None,
+            help="the agent's config file, to find its control socket",
+        )
     group.add_argument(
-        "--config",
-        metavar="FILE",
+        "--state",
+        metavar="DIR",
         default=None,
-        help="the agent's config file, to find its control socket (default: the default profile)",
+        help="the agent's state directory (default: the one agent registered in "
+        "/run/node-containerd, else ./.node-containerd)",
     )
-
-
-# -- argument types -------------------------------------------------------------
-
-
-def _dn(text: str) -> str:
-    if not _DN.fullmatch(text):
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a DN: names of [a-z0-9_] joined by dots, e.g. root.containerd"
-        )
-    return text
-
-
-def _count(text: str) -> int:
-    if not text.isdigit():
-        raise argparse.ArgumentTypeError(f"{text!r} is not a count: use an integer >= 0")
-    return int(text)
-
-
-def _since(text: str) -> float:
-    """`--since`: a duration before now, or an ISO 8601 time; seconds since the epoch."""
-    import time
-
-    from actors.config.units import parse_duration
-
-    try:
-        return time.time() - parse_duration(text)
-    except ValueError:
-        pass
-    try:
-        return datetime.fromisoformat(text).timestamp()
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is neither a duration nor a time: use e.g. 90s, 15m, 2h, "
-            "or 2026-12-04T02:36:55Z"
-        ) from None
-
-
-def _severity(text: str) -> Severity:
-    if text.upper() not in SEVERITY_NAMES:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a severity: use one of {', '.join(SEVERITY_NAMES)}"
-        )
-    return Severity[text.upper()]
 
 
 # -- handlers -------------------------------------------------------------------
@@ -500,6 +525,13 @@ def _usage_error(parser: argparse.ArgumentParser, message: str) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     from actors.config import ConfigError, load_config
 
+    if os.geteuid() != 0:
+        print(
+            f"{PROG}: run needs root (containerd mounts file systems and makes namespaces); "
+            f"start it as root, e.g. sudo {PROG} run",
+            file=sys.stderr,
+        )
+        return ExitCode.USAGE
     try:
         cfg = load_config(args.config)
     except ConfigError as e:
@@ -510,17 +542,26 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     use_fast_switching()  # process-global: set here, at the entry point, not by a library
     try:
-        return int(run_agent(cfg))
+        return int(run_agent(cfg, verbose=args.verbose))
     except AgentError as e:
         print(f"node-containerd: {e}", file=sys.stderr)
         return ExitCode.FAILURE
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from actors.config import ConfigError, load_config
+    from actors.agent.control.client import check_agent
+    from actors.agent.locate import find_agent
+    from actors.config import ConfigError
 
+    target = find_agent(args)
+    if target is None:
+        return ExitCode.USAGE
+
+    answered = check_agent(args)
+    if answered != ExitCode.OK:
+        return answered
     try:
-        cfg = load_config(args.config)
+        cfg = target.load_config()
     except ConfigError as e:
         _print_problems(e.problems)
         return ExitCode.USAGE
@@ -579,15 +620,10 @@ def _control(name: str) -> Handler:
     """A handler that finds the control socket, then calls control_cli.<name>."""
 
     def handler(args: argparse.Namespace) -> int:
-        if args.socket is None:
-            from actors.config import ConfigError, load_config
+        from actors.agent.locate import find_agent
 
-            try:
-                cfg = load_config(args.config, check_binaries=False)
-            except ConfigError as e:
-                _print_problems(e.problems)
-                return ExitCode.USAGE
-            args.socket = str(cfg.control.socket)
+        if find_agent(args) is None:
+            return ExitCode.USAGE
         control_cli = _optional_module("actors.agent.control.client")
         if control_cli is None:
             print(f"{PROG}: the control commands are not available in this build", file=sys.stderr)

@@ -5,13 +5,21 @@ Order of start-up: the state directory's lock (`state_lock`), state directories
 generated containerd config and the default CNI network (`prepare_network`); the
 log tree and its sinks (stderr with syslog priorities when it is the journal);
 metrics (if enabled); the systemd notifier (if `NOTIFY_SOCKET` is set); the
-supervision tree; the control socket; the metrics endpoint; then the root
-runnable. One `ExitStack` stops them in reverse order, however the run ends.
-SIGTERM or SIGINT sends `STOPPING=1` and shuts the tree down gracefully (every
-node is cancelled, children first, each SIGKILLed after its grace period) and
-the agent exits 0. A failure that escalates past the root (restart intensity
-reached at the root) stops the tree too, and the agent exits 1 with the reason
-on stderr and in systemd's status, so the init system sees it.
+supervision tree; the control socket; the metrics endpoint (with `/healthz`); the
+registry entry (`actors.agent.registry`, so the CLI finds the agent from any
+directory); then the root runnable. One `ExitStack` stops them in reverse order,
+however the run ends. SIGTERM or SIGINT sends `STOPPING=1` and shuts the tree down
+gracefully (every node is cancelled, children first, each SIGKILLed after its
+grace period) and the agent exits 0. A failure that escalates past the root
+(restart intensity reached at the root) stops the tree too, and the agent exits 1
+with the reason on stderr and in systemd's status, so the init system sees it.
+SIGHUP never stops it: it reopens the JSON log file and reloads the config
+(`actors.agent.live`). When containerd first answers, one line says the agent is
+up and where its things are (`actors.agent.terminal`).
+
+What the machine refuses (a state directory that cannot be made, a log file or a
+metrics port that cannot be had, another agent on the same state) is an
+`AgentError`: one line naming the cause and the fix, never a traceback.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ import dataclasses
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
@@ -27,6 +36,7 @@ from types import FrameType
 
 from actors.agent.build_info import BuildInfoCollector, build_info_labels
 from actors.agent.health import HEALTH_PATH, Health
+from actors.agent.live import LogSinks, MetricsEndpoint, Reloader
 from actors.agent.metrics import LOG_BYTES, Metrics
 from actors.agent.process_metrics import ProcessCollector, agent_processes
 from actors.agent.root import root_spec
@@ -34,6 +44,8 @@ from actors.agent.sandbox import USER_CONFIG, SandboxChoice, SandboxImageError, 
 from actors.agent.state_lock import StateDirLocked, StateLock
 from actors.agent.systemd.notifier import SystemdNotifier
 from actors.agent.systemd.sdnotify import NotifySender, NotifyUnsupported, take_environment
+from actors.agent.terminal import TerminalView, UpFacts, UpLine
+from actors.config.load import DEFAULT_SOURCE
 from actors.config.schema import AgentConfig
 from actors.containerd.core.version import ContainerdVersionError
 from actors.containerd.runtimes.binary import containerd_version
@@ -48,15 +60,7 @@ from actors.containerd.runtimes.handlers import may_lower_oom_score, pod_runtime
 from actors.containerd.runtimes.runsc.access import AccessError
 from actors.containerd.runtimes.runsc.state import prepare_runsc
 from actors.exit_codes import ExitCode
-from actors.logtree import (
-    JsonLinesSink,
-    LeveledEntry,
-    LogTree,
-    ParseFormat,
-    Severity,
-    StderrSink,
-)
-from actors.logtree.journal import stream_is_journal
+from actors.logtree import LeveledEntry, LogTree, ParseFormat, Severity
 from actors.supervisor.core.names import ROOT_DN
 from actors.supervisor.runtime import clock
 from actors.supervisor.runtime.actor import LogBytesSink, StateObserver, Supervisor
@@ -183,34 +187,73 @@ def _log_bytes_counter(metrics: Metrics) -> LogBytesSink:
     return count
 
 
-def _root_log(tree: LogTree) -> Callable[[Severity, str], None]:
-    """Writes the agent's own lines (systemd notices) on DN `root`."""
+def _root_log(tree: LogTree, file: str = "systemd.py") -> Callable[[Severity, str], None]:
+    """Writes the agent's own lines (systemd notices, reloads) on DN `root`."""
 
     def log(severity: Severity, message: str) -> None:
         tree.write_leveled(
-            LeveledEntry.from_message(
-                ROOT_DN, severity, message, timestamp=clock.wall(), file="systemd.py"
-            )
+            LeveledEntry.from_message(ROOT_DN, severity, message, timestamp=clock.wall(), file=file)
         )
 
     return log
 
 
-def _stderr_is_journal() -> bool:
+def _start_sinks(cfg: AgentConfig, tree: LogTree, verbose: bool) -> LogSinks:
     try:
-        return stream_is_journal(os.environ, sys.stderr.fileno())
-    except (AttributeError, OSError, ValueError):
-        return False  # stderr replaced by an object without a file descriptor
+        return LogSinks(tree, cfg.log, TerminalView(verbose=verbose))
+    except OSError as e:
+        raise AgentError(
+            f"cannot open the JSON log file {str(cfg.log.json_file)!r} (log.json_file): "
+            f"{e.strerror or e}"
+        ) from e
 
 
-def _start_sinks(cfg: AgentConfig, tree: LogTree, stack: ExitStack) -> None:
-    severity = cfg.log.min_severity
-    if cfg.log.stderr:
-        sink = StderrSink(tree, sys.stderr, min_severity=severity, journal=_stderr_is_journal())
-        stack.callback(sink.stop, 5.0)
-    if cfg.log.json_file is not None:
-        json_sink = JsonLinesSink(tree, cfg.log.json_file, min_severity=severity)
-        stack.callback(json_sink.stop, 5.0)
+def _serve_metrics(cfg: AgentConfig, metrics: Metrics, health: Health) -> MetricsEndpoint:
+    host, port = cfg.metrics.host, cfg.metrics.port
+    try:
+        return MetricsEndpoint(metrics, host, port, health)
+    except OSError as e:
+        shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        raise AgentError(
+            f"cannot serve metrics on {shown}: {(e.strerror or str(e)).lower()}; stop what "
+            "uses it, or choose another address with [metrics] listen"
+        ) from e
+
+
+def _register(cfg: AgentConfig, endpoint: MetricsEndpoint | None, stack: ExitStack) -> UpFacts:
+    """Registers the agent (`actors.agent.registry`); what the up line says."""
+    from actors.agent import __version__
+    from actors.agent.registry import AgentEntry, register, registry_dir
+
+    entry = AgentEntry(
+        pid=os.getpid(),
+        version=__version__,
+        state_dir=str(cfg.state_dir),
+        control_socket=str(cfg.control.socket),
+        containerd_address=str(cfg.containerd.address),
+        config=None if cfg.source == DEFAULT_SOURCE else os.path.abspath(cfg.source),
+        cwd=os.getcwd(),
+        metrics=None if endpoint is None else endpoint.url,
+    )
+    directory = registry_dir()
+    try:
+        registration = register(entry, directory)
+    except OSError as e:
+        print(
+            f"node-containerd: warning: not registered in {str(directory)!r} "
+            f"({e.strerror or e}): other commands find this agent only with "
+            f"--state {cfg.state_dir}",
+            file=sys.stderr,
+        )
+    else:
+        _teardown(stack, "removing the registry entry", registration.remove)
+    return UpFacts(
+        version=entry.version,
+        state_dir=entry.state_dir,
+        control_socket=entry.control_socket,
+        containerd_address=entry.containerd_address,
+        metrics=entry.metrics,
+    )
 
 
 def _systemd_notifier(tree: LogTree) -> SystemdNotifier | None:
@@ -258,19 +301,35 @@ def _teardown(stack: ExitStack, what: str, step: Callable[..., object], *args: o
     stack.callback(run)
 
 
-def run_agent(cfg: AgentConfig) -> int:
+def run_agent(cfg: AgentConfig, *, verbose: bool = False) -> int:
     """Run the agent until SIGTERM/SIGINT or a failure at the root; return the exit code.
 
     First of all it takes the state directory's lock (`state_lock`): a second agent
     on the same state directory is refused before it writes anything. What is
     started is stopped in reverse order by one `ExitStack`, whatever way the run
-    ends (a signal, a failure at the root, an exception while starting).
+    ends (a signal, a failure at the root, an exception while starting). SIGHUP,
+    from the first moment, never stops it: it reopens the JSON log file and reloads
+    the config (`actors.agent.live`).
+
+    Args:
+        cfg: the checked config.
+        verbose: show containerd's own INFO lines on stderr too (`TerminalView`).
 
     Raises:
         AgentError: the agent cannot start (the state directory is another agent's,
-            or cannot be prepared); the text names the cause.
+            or cannot be prepared, a log file or the metrics port cannot be had); the
+            text names the cause.
     """
     ensure_std_fds()
+    hup = threading.Event()
+    previous = signal.signal(signal.SIGHUP, lambda _signum, _frame: hup.set())
+    try:
+        return _run_unlocked(cfg, verbose, hup)
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+
+
+def _run_unlocked(cfg: AgentConfig, verbose: bool, hup: threading.Event) -> int:
     try:
         lock = StateLock(cfg.state_dir)
     except StateDirLocked as e:
@@ -280,21 +339,60 @@ def run_agent(cfg: AgentConfig) -> int:
             f"cannot lock the state directory {str(cfg.state_dir)!r}: {e.strerror or e}"
         ) from e
     try:
-        return _run_locked(cfg)
+        return _run_locked(cfg, verbose, hup)
     finally:
         lock.release()
 
 
-def _run_locked(cfg: AgentConfig) -> int:
+def _open_to_others(
+    cfg: AgentConfig,
+    supervisor: Supervisor,
+    metrics: Metrics | None,
+    health: Health,
+    stack: ExitStack,
+    log: Callable[[Severity, str], None],
+) -> MetricsEndpoint | None:
+    """Serves the control socket and the metrics page (if on); the metrics endpoint.
+
+    The metrics page has the per-process figures and the versions (`_more_metrics`)
+    and `/healthz` (`health`); where it listens is logged once it does.
+
+    Raises:
+        AgentError: the socket is another agent's, or the metrics port is taken.
+    """
+    from actors.agent.control.server import ControlError, ControlServer
+
+    control = ControlServer(str(cfg.control.socket), supervisor)
+    try:
+        control.start()
+    except ControlError as e:
+        raise AgentError(str(e)) from None
+    _teardown(stack, "stopping the control socket", control.stop, 1.0)
+    if metrics is None:
+        return None
+    _more_metrics(cfg, metrics, supervisor)
+    endpoint = _serve_metrics(cfg, metrics, health)
+    stack.callback(endpoint.shutdown)
+    log(
+        Severity.INFO,
+        f"metrics at {endpoint.url}, health at {endpoint.url.removesuffix('/metrics')}"
+        f"{HEALTH_PATH}",
+    )
+    return endpoint
+
+
+def _run_locked(cfg: AgentConfig, verbose: bool, hup: threading.Event) -> int:
     """`run_agent` once this process holds the state directory's lock."""
     sandbox = prepare_state(cfg)
     tree = LogTree()
     for pattern, fmt in cfg.log.parse.items():
         tree.set_parse(pattern, ParseFormat(fmt))
     with ExitStack() as stack:
-        _start_sinks(cfg, tree, stack)
+        sinks = _start_sinks(cfg, tree, verbose)
+        stack.callback(sinks.stop)
         stack.callback(tree.flush_all_raw)
-        observers: list[StateObserver] = []
+        up = UpLine(lambda text: _root_log(tree, "daemon.py")(Severity.INFO, text))
+        observers: list[StateObserver] = [up.observe_state]
         metrics = Metrics(tree) if cfg.metrics.enabled else None
         health = Health()
         if metrics is not None:
@@ -325,24 +423,19 @@ def _run_locked(cfg: AgentConfig) -> int:
         for s in (signal.SIGTERM, signal.SIGINT):
             stack.callback(signal.signal, s, signal.signal(s, on_signal))
         stack.callback(supervisor.stop, timeout=SHUTDOWN_TIMEOUT)
-        from actors.agent.control.server import ControlServer
-
-        control = ControlServer(str(cfg.control.socket), supervisor)
-        control.start()
-        _teardown(stack, "stopping the control socket", control.stop, 1.0)
-        if metrics is not None:
-            _more_metrics(cfg, metrics, supervisor)
-            server = metrics.serve(f"{cfg.metrics.host}:{cfg.metrics.port}", health)
-            stack.callback(server.shutdown)
-            _root_log(tree)(
-                Severity.INFO,
-                f"metrics at {server.url}, health at {server.url.removesuffix('/metrics')}"
-                f"{HEALTH_PATH}",
-            )
+        endpoint = _open_to_others(
+            cfg, supervisor, metrics, health, stack, _root_log(tree, "daemon.py")
+        )
+        up.facts = _register(cfg, endpoint, stack)
+        reloader = Reloader(
+            cfg, sinks=sinks, tree=supervisor, endpoint=endpoint, log=_root_log(tree, "live.py")
+        )
         supervisor.start()
         # Wait in short slices so that signal handlers run promptly.
-        while not supervisor.wait(0.5):
-            pass
+        while not supervisor.wait(0.2):
+            if hup.is_set():
+                hup.clear()
+                reloader.reload()
         failure = supervisor.stop(timeout=SHUTDOWN_TIMEOUT)
         if notifier is not None:
             notifier.stopping("the tree has stopped" if failure is None else f"failed: {failure}")

@@ -189,6 +189,15 @@ class LogReader:
         """True once `close` has been called."""
         return self._sub is None or self._sub.closed
 
+    def set_min_severity(self, severity: Severity) -> None:
+        """Leaves out, from now on, streamed leveled entries below `severity`.
+
+        Entries already queued stay; any thread may call it (one attribute, written
+        once, read by the tree's writers under its lock).
+        """
+        if self._sub is not None:
+            self._sub.min_severity = Severity(severity)
+
     def get(self, timeout: float | None = None) -> Entry | None:
         """Takes the next stream entry, waiting for one if needed.
 

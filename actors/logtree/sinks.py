@@ -23,6 +23,11 @@ through `actors.logtree.format`, which escapes them (see "Terminal escapes" ther
 
 Write errors (a closed stream, a full disk) are counted in `errors` and the
 entries are dropped; they never kill the sink's thread. Invalid UTF-8 is escaped.
+
+A running program may change a sink: `set_min_severity` (from the next entry on),
+`JsonLinesSink.reopen` (a new file at the same path, after logrotate moved the old
+one), and a `StderrSink`'s `select` may leave out or replace entries (a terminal's
+calmer view; the tree keeps them all).
 """
 
 from __future__ import annotations
@@ -73,6 +78,10 @@ class _Sink:
     def missed(self) -> int:
         """Entries this sink missed because it fell behind."""
         return self._reader.missed
+
+    def set_min_severity(self, severity: Severity) -> None:
+        """Writes, from now on, only leveled entries of at least `severity`."""
+        self._reader.set_min_severity(severity)
 
     @property
     def written(self) -> int:
@@ -151,6 +160,9 @@ class StderrSink(_Sink):
         buffer: entries queued before the sink starts missing some.
         journal: the stream is systemd's journal: each line starts with its syslog
             priority (`<3>` for ERROR, see `actors.logtree.format.syslog_priority`).
+        select: what to show of an entry, called in the sink's thread: the entry, another
+            entry in its place, or None to leave it out (e.g. a terminal's quieter view);
+            None shows every entry as it is.
     """
 
     def __init__(
@@ -163,15 +175,22 @@ class StderrSink(_Sink):
         tz: tzinfo | None = UTC,
         buffer: int = DEFAULT_STREAM_BUFFER,
         journal: bool = False,
+        select: Callable[[Entry], Entry | None] | None = None,
     ) -> None:
         self._stream = sys.stderr if stream is None else stream
         self._tz = tz
         self._journal = journal
+        self._select = select
         super().__init__(
             tree, dn=dn, min_severity=min_severity, buffer=buffer, name="logtree-stderr-sink"
         )
 
     def _write(self, batch: list[Entry]) -> None:
+        select = self._select
+        if select is not None:
+            batch = [shown for shown in map(select, batch) if shown is not None]
+            if not batch:
+                return
         if not self._journal:
             self._emit(format_entries(batch, self._tz))
             return
@@ -217,19 +236,42 @@ class JsonLinesSink(_Sink):
         buffer: int = DEFAULT_STREAM_BUFFER,
     ) -> None:
         self.path = Path(path)
-        self._file = self.path.open("a", encoding="utf-8", errors="backslashreplace")
+        self._file = self._open()
+        #: Guards `_file` between the sink's thread and `reopen`.
+        self._file_lock = threading.Lock()
         super().__init__(
             tree, dn=dn, min_severity=min_severity, buffer=buffer, name="logtree-json-sink"
         )
 
+    def _open(self) -> TextIO:
+        return self.path.open("a", encoding="utf-8", errors="backslashreplace")
+
+    def reopen(self) -> None:
+        """Opens the file at `path` anew (created if missing), as after a log rotation.
+
+        Entries written from now on go to the new file; the old one is closed. Runs in
+        the caller's thread (e.g. on SIGHUP).
+
+        Raises:
+            OSError: the file cannot be opened; the sink keeps writing the old one.
+        """
+        new = self._open()
+        with self._file_lock:
+            old, self._file = self._file, new
+        old.close()
+
     def _write(self, batch: list[Entry]) -> None:
-        self._file.write("".join(entry_to_json(entry) + "\n" for entry in batch))
-        self._file.flush()
+        text = "".join(entry_to_json(entry) + "\n" for entry in batch)
+        with self._file_lock:
+            self._file.write(text)
+            self._file.flush()
 
     def _write_missed(self, count: int) -> None:
         record = {"kind": "missed", "count": count, "time": time.time()}
-        self._file.write(json.dumps(record) + "\n")
-        self._file.flush()
+        with self._file_lock:
+            self._file.write(json.dumps(record) + "\n")
+            self._file.flush()
 
     def _close(self) -> None:
-        self._file.close()
+        with self._file_lock:
+            self._file.close()

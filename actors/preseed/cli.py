@@ -8,6 +8,10 @@ with its reason), USAGE for usage errors (argparse itself exits with 2 on those)
 
 With `--json`, stdout is one JSON object: per file the images created (name,
 target digest, media type) or the error, and the warnings.
+
+On a terminal, stderr shows one progress line while a file is imported (the file,
+bytes, rate: `actors.preseed.progress`), erased before each result; piped or
+redirected, nothing but the results is written.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from actors.preseed.errors import FAILURES, PreseedError
 from actors.preseed.importer.archive_import import display_name, import_archive
 from actors.preseed.importer.options import ImportOptions
 from actors.preseed.importer.results import ImportResult
+from actors.preseed.progress import TerminalProgress
 from actors.preseed.service.directory import describe, preseed_dir
 
 __all__ = ["add_parsers", "main"]
@@ -53,7 +58,10 @@ def _label(text: str) -> tuple[str, str]:
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--address", required=True, metavar="SOCK", help="path of containerd's gRPC socket"
+        "--address",
+        default=None,
+        metavar="SOCK",
+        help="path of containerd's gRPC socket (default: the running agent's containerd)",
     )
     parser.add_argument(
         "--json",
@@ -91,9 +99,9 @@ def add_parsers(subparsers: Any) -> None:
     _common(imp)
     imp.add_argument(
         "--namespace",
-        required=True,
+        default="k8s.io",
         metavar="NS",
-        help="containerd namespace to import into, e.g. k8s.io",
+        help="containerd namespace to import into (default: %(default)s, the one CRI sees)",
     )
     imp.add_argument(
         "--all-platforms",
@@ -183,6 +191,11 @@ def _emit(
     return ExitCode.FAILURE if failed else ExitCode.OK
 
 
+def _no_address(err: TextIO) -> int:
+    err.write("error: no containerd to import into: give --address SOCK\n")
+    return ExitCode.USAGE
+
+
 def run_import(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
     """Run `import` with parsed arguments; return the exit code."""
     try:
@@ -197,12 +210,24 @@ def run_import(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO =
     except ValueError as e:
         err.write(f"error: {e}\n")
         return ExitCode.USAGE
+    if args.address is None:
+        return _no_address(err)
     entries: list[dict[str, object]] = []
+    bar = _progress_line(err)
     with ContainerdClient(args.address, timeout=args.timeout) as client:
         for path in args.files:
+            file = display_name(args.namespace, path)
             try:
-                result = import_archive(client, path, namespace=args.namespace, options=options)
+                result = import_archive(
+                    client,
+                    path,
+                    namespace=args.namespace,
+                    options=options,
+                    progress=None if bar is None else bar.callback(file),
+                )
             except PreseedError as e:
+                if bar is not None:
+                    bar.clear()
                 entries.append(
                     {
                         "file": display_name(args.namespace, path),
@@ -215,9 +240,19 @@ def run_import(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO =
                 )
                 continue
             entries.append(_entry(result))
+            if bar is not None:
+                bar.clear()
             if not args.json:
                 out.write(describe(result) + "\n")
     return _emit(entries, [], args.json, out, err)
+
+
+def _progress_line(err: TextIO) -> TerminalProgress | None:
+    """A progress line on `err` when it is a terminal; None when piped or a file."""
+    try:
+        return TerminalProgress(err) if err.isatty() else None
+    except (AttributeError, ValueError):  # a closed or replaced stream
+        return None
 
 
 def run_preseed(
@@ -227,6 +262,9 @@ def run_preseed(
     import logging
 
     log = logging.getLogger("actors.preseed.cli")
+    if args.address is None:
+        return _no_address(err)
+    bar = _progress_line(err)
     with ContainerdClient(args.address, timeout=args.timeout) as client:
         try:
             report = preseed_dir(
@@ -237,10 +275,14 @@ def run_preseed(
                 log=log,
                 parallel=max(1, args.parallel),
                 pin=args.pin,
+                progress=None if bar is None else bar.update,
             )
         except FAILURES as e:
             err.write(f"error: {e}\n")
             return ExitCode.FAILURE
+        finally:
+            if bar is not None:
+                bar.clear()
     entries = [_entry(r) for r in report.results]
     entries += [
         {"file": file, "ok": False, "images": [], "error": text} for file, text in report.failures

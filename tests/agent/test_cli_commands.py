@@ -57,9 +57,13 @@ def test_help_lists_every_command_the_environment_and_the_exit_codes(env: dict[s
         "    preseed   ",
         "    config    print the default config, or check a config file",
         "    image     build the node's own sandbox image as a tarball",
-        "  NODE_CONTAINERD_STATE  the state directory when the config names none",
+        "  NODE_CONTAINERD_STATE     the state directory when the config names none",
+        "  NODE_CONTAINERD_REGISTRY  where agents register (default:",
+        "  else the one agent registered in /run/node-containerd (from any directory;",
         "  2    bad usage or a bad config file; nothing was started",
         "  3    the agent is not running (no control socket, or nobody listens on it)",
+        "  70   a bug in node-containerd: a traceback and a request to report it",
+        "  141  stdout was closed early (e.g. piped into `head`)",
     ):
         assert line in r.stdout
 
@@ -123,8 +127,14 @@ def test_no_command_is_a_usage_error(env: dict[str, str]) -> None:
             "dots, e.g. root.containerd",
         ),
         (["restart"], "the following arguments are required: DN"),
-        (["logs", "-n", "-1"], "argument -n/--lines: '-1' is not a count: use an integer >= 0"),
-        (["logs", "-n", "x"], "argument -n/--lines: 'x' is not a count: use an integer >= 0"),
+        (
+            ["logs", "-n", "-1"],
+            "argument -n/--lines: '-1' is not a count: use an integer >= 0, or all",
+        ),
+        (
+            ["logs", "-n", "x"],
+            "argument -n/--lines: 'x' is not a count: use an integer >= 0, or all",
+        ),
         (
             ["logs", "--severity", "verbose"],
             "argument --severity: 'verbose' is not a severity: "
@@ -137,7 +147,8 @@ def test_no_command_is_a_usage_error(env: dict[str, str]) -> None:
         (
             ["frobnicate"],
             "argument COMMAND: invalid choice: 'frobnicate' (choose from "
-            "'run', 'status', 'logs', 'restart', 'import', 'preseed', 'config', 'check', 'image')",
+            "'run', 'status', 'logs', 'restart', 'import', 'preseed', 'config', 'check', "
+            "'image', 'pods', 'ps', 'images', 'inspect', 'logs-of', 'stopp', 'rmp')",
         ),
     ],
 )
@@ -262,6 +273,8 @@ def test_control_commands_get_their_options_and_the_socket_of_the_config(
                 "json": True,
                 "socket": f"{short_dir}/s/control.sock",
                 "config": None,
+                "state": None,
+                "where": f"no control socket at '{short_dir}/s/control.sock'",
                 "handler": fake_control[0][1].handler,
             },
         ),
@@ -279,6 +292,8 @@ def test_control_commands_get_their_options_and_the_socket_of_the_config(
                 "leveled_only": False,
                 "socket": "/tmp/nc.sock",
                 "config": str(short_dir / "agent.toml"),
+                "state": None,
+                "where": "no control socket at '/tmp/nc.sock'",
                 "handler": fake_control[1][1].handler,
             },
         ),
@@ -288,6 +303,8 @@ def test_control_commands_get_their_options_and_the_socket_of_the_config(
                 "dn": "root.containerd.runsc",
                 "socket": "/tmp/other.sock",
                 "config": None,
+                "state": None,
+                "where": "no control socket at '/tmp/other.sock'",
                 "handler": fake_control[2][1].handler,
             },
         ),
@@ -305,6 +322,8 @@ def test_control_commands_get_their_options_and_the_socket_of_the_config(
                 "leveled_only": False,
                 "socket": f"{short_dir}/s/control.sock",
                 "config": None,
+                "state": None,
+                "where": f"no control socket at '{short_dir}/s/control.sock'",
                 "handler": fake_control[3][1].handler,
             },
         ),

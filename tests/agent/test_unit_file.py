@@ -87,8 +87,7 @@ def test_the_unit_has_what_debians_containerd_service_has_and_more():
     }.items():
         assert settings[key] == [value], key
     assert "Conflicts=containerd.service" in UNIT.read_text().splitlines()
-    # No ExecReload= while the agent has no reload hook: SIGHUP would stop the node.
-    assert "ExecReload" not in settings
+    assert settings["ExecReload"] == ["/bin/kill -HUP $MAINPID"]  # SIGHUP reloads, never stops
 
 
 def test_the_config_file_is_chosen_by_the_environment_not_by_editing_exec_start():

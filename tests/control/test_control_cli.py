@@ -102,11 +102,15 @@ def test_status_prints_a_tree_indented_by_dn_depth_without_colour_off_a_terminal
 
 
 def _status_on_a_terminal(path: str, no_color: str | None) -> str:
+    return _on_a_terminal(["status", "--socket", path], no_color)
+
+
+def _on_a_terminal(args: list[str], no_color: str | None) -> str:
     env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
     if no_color is not None:
         env["NO_COLOR"] = no_color
     master, slave = os.openpty()
-    cli = CliProcess(["status", "--socket", path], stdout=slave, env=env)
+    cli = CliProcess(args, stdout=slave, env=env)
     os.close(slave)
     chunks = []
     try:
@@ -173,6 +177,29 @@ def test_status_warns_under_the_node_whose_fact_says_the_sandbox_image_is_missin
     served.backend.nodes = _with_sandbox_fact(present=True)
     assert cmd_status(status_args(served.path)) == 0
     assert "warning" not in capsys.readouterr().out
+
+
+def test_logs_colour_warnings_and_errors_only_on_a_terminal_and_not_with_no_color(served, capsys):
+    served.backend.log("root", "calm")
+    served.backend.log("root", "careful", Severity.WARNING)
+    served.backend.log("root", "broken", Severity.ERROR)
+    coloured = _on_a_terminal(["logs", "root", "--socket", served.path], None).splitlines()
+    assert [line.startswith("\x1b[") for line in coloured] == [False, True, True]
+    assert coloured[1].startswith("\x1b[33mroot  W") and coloured[2].endswith("broken\x1b[0m")
+    assert "\x1b[" not in _on_a_terminal(["logs", "root", "--socket", served.path], "1")
+    assert cmd_logs(logs_args(served.path, "root")) == 0
+    assert "\x1b[" not in capsys.readouterr().out
+
+
+def test_logs_follow_without_n_sends_the_newest_ten_of_the_backlog_first(served):
+    from actors.agent.control.client import FOLLOW_BACKLOG, _logs_request
+
+    followed = _logs_request(logs_args(served.path, "root", follow=True))
+    assert (followed.WhichOneof("backlog"), followed.backlog_count) == ("backlog_count", 10)
+    assert FOLLOW_BACKLOG == 10
+    everything = _logs_request(logs_args(served.path, "root", follow=True, lines="all"))
+    assert everything.WhichOneof("backlog") == "backlog_all"
+    assert _logs_request(logs_args(served.path, "root")).WhichOneof("backlog") == "backlog_all"
 
 
 def test_status_of_a_tree_not_started_yet_says_so(served, capsys):

@@ -104,7 +104,7 @@ def test_import_exits_one_naming_the_failed_file_and_still_imports_the_others(
     "argv",
     [
         ["import", "--address", "x", "--namespace", "ns", "--label", "novalue", "f.tar"],
-        ["import", "--address", "x", "f.tar"],
+        ["import", "--namespace", "ns", "f.tar"],  # no containerd: no --address, no agent
         ["preseed", "--address", "x"],
         ["import", "--address", "x", "--namespace", "ns", "--platform", "a/b/c/d", "f.tar"],
     ],

@@ -26,7 +26,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, NoReturn, TextIO, assert_never, cast
 
@@ -42,17 +42,21 @@ from actors.agent.control.wire import (
     hello,
     probe_socket,
 )
+from actors.containerd.core.dns import CONTAINERD_DN
 from actors.containerd.runtimes.sandbox_image import SANDBOX_IMAGE_FACT, SandboxImageState
 from actors.exit_codes import ExitCode
 from actors.logtree import Severity, entry_to_dict, format_entry
+from actors.supervisor.core.names import ROOT_DN
 from messages.control import control_pb2 as pb
 from messages.control import control_pb2_grpc as pb_grpc
 
 __all__ = [
+    "check_agent",
     "cmd_logs",
     "cmd_restart",
     "cmd_status",
     "fact_warnings",
+    "node_notes",
     "render_status",
     "status_json",
 ]
@@ -60,6 +64,17 @@ __all__ = [
 #: Seconds to wait for Hello, and for Status and Restart.
 HELLO_TIMEOUT = 5.0
 CALL_TIMEOUT = 30.0
+
+#: How many backlog entries `logs -f` shows before following, as `tail -f` does.
+FOLLOW_BACKLOG = 10
+
+#: SGR codes of leveled lines by severity on a terminal; INFO stays plain.
+_SEVERITY_COLOURS = {
+    Severity.DEBUG: "2",  # dim
+    Severity.WARNING: "33",  # yellow
+    Severity.ERROR: "31",  # red
+    Severity.FATAL: "1;31",  # bold red
+}
 
 _STATE_COLOURS = {
     "NEW": "33",  # yellow
@@ -87,11 +102,13 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
-    """`logs [DN] [-f] [--children] [-n N] [--severity S] [--since WHEN] [--json] [--raw-only]`.
+    """`logs [DN] [-f] [--children] [-n N|all] [--severity S] [--since WHEN] [--json] [--raw-only]`.
 
-    No DN reads the whole tree. `-f` follows until Ctrl-C (exit 0) or until the agent
-    stops; entries the agent had to drop because this reader was too slow are reported
-    on stderr where they were dropped.
+    No DN reads the whole tree. Without `-n`, the whole backlog, or with `-f` its
+    newest `FOLLOW_BACKLOG` entries. Leveled lines are coloured by severity on a
+    terminal (not with `NO_COLOR`, never when piped). `-f` follows until Ctrl-C (exit 0)
+    or until the agent stops; entries the agent had to drop because this reader was too
+    slow are reported on stderr where they were dropped.
     """
     return _run(_logs, args)
 
@@ -99,6 +116,18 @@ def cmd_logs(args: argparse.Namespace) -> int:
 def cmd_restart(args: argparse.Namespace) -> int:
     """`restart DN`: cancels DN's subtree so the supervisor starts it again now."""
     return _run(_restart, args)
+
+
+def check_agent(args: argparse.Namespace) -> int:
+    """Whether a node-containerd agent answers on `args.socket` (Hello), for commands
+    that talk to it otherwise (`check`, `import`): `OK`, or the one-line reason printed
+    and its exit code (`NOT_RUNNING`, `NOT_OURS`, `FAILURE`)."""
+
+    def hello_only(args: argparse.Namespace) -> int:
+        with _connect(args):
+            return ExitCode.OK
+
+    return _run(hello_only, args)
 
 
 def _run(command: Any, args: argparse.Namespace) -> int:
@@ -118,7 +147,10 @@ def _status(args: argparse.Namespace) -> int:
         print(json.dumps(status_json(reply)))
     else:
         colour = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
-        sys.stdout.write(render_status(reply, colour=colour, warnings=fact_warnings(reply)))
+        notes = node_notes(reply, _child_named)
+        sys.stdout.write(
+            render_status(reply, colour=colour, warnings=fact_warnings(reply), notes=notes)
+        )
     return ExitCode.OK
 
 
@@ -127,6 +159,48 @@ def _sandbox_state(node: pb.NodeStatus) -> SandboxImageState | None:
     if SANDBOX_IMAGE_FACT not in node.facts:
         return None
     return SandboxImageState.from_fact(facts_from_proto(node).get(SANDBOX_IMAGE_FACT))
+
+
+def node_notes(
+    reply: pb.StatusReply, child_named: Callable[[int, str], int | None]
+) -> dict[str, str]:
+    """{DN: a word on its line}: what the root's DONE means, containerd's own pid.
+
+    Args:
+        reply: the tree's status.
+        child_named: (pid, command name) -> the pid of that child of the process, if any.
+    """
+    notes = {}
+    for n in reply.nodes:
+        if n.dn == ROOT_DN and n.state == pb.NODE_STATE_DONE:
+            notes[n.dn] = "root: started its children, which run on"
+        elif n.dn == CONTAINERD_DN and n.HasField("pid"):
+            pid = child_named(n.pid, "containerd")
+            if pid is not None:
+                notes[n.dn] = f"containerd's own pid {pid}"
+    return notes
+
+
+def _child_named(pid: int, name: str) -> int | None:
+    """The pid of a child process of `pid` whose command is `name`, read from /proc."""
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return None
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/children", encoding="ascii") as f:
+                children = f.read().split()
+        except OSError:
+            continue
+        for child in children:
+            try:
+                with open(f"/proc/{child}/comm", encoding="utf-8") as f:
+                    if f.read().strip() == name:
+                        return int(child)
+            except OSError:
+                continue
+    return None
 
 
 def fact_warnings(reply: pb.StatusReply) -> dict[str, str]:
@@ -155,6 +229,7 @@ def _logs(args: argparse.Namespace) -> int:
     request = _logs_request(args)
     follow = bool(getattr(args, "follow", False))
     as_json = bool(getattr(args, "json", False))
+    colour = not as_json and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     with _connect(args) as (stub, path):
         call = stub.Logs(request)
         try:
@@ -167,7 +242,7 @@ def _logs(args: argparse.Namespace) -> int:
                         file=sys.stderr,
                     )
                     continue
-                _print_entry(msg, as_json, sys.stdout)
+                _print_entry(msg, as_json, sys.stdout, colour)
                 if follow:
                     sys.stdout.flush()
         except KeyboardInterrupt:
@@ -217,13 +292,18 @@ def status_json(reply: pb.StatusReply) -> dict[str, Any]:
 
 
 def render_status(
-    reply: pb.StatusReply, *, colour: bool = False, warnings: Mapping[str, str] | None = None
+    reply: pb.StatusReply,
+    *,
+    colour: bool = False,
+    warnings: Mapping[str, str] | None = None,
+    notes: Mapping[str, str] | None = None,
 ) -> str:
     """The `status` tree view: one line per node, indented by DN depth.
 
     Times in state are measured against the agent's clock (`reply.now`).
     `warnings` (DN → text) are shown under their node: `fact_warnings`, e.g. a
-    missing sandbox image.
+    missing sandbox image; `notes` (DN → text, `node_notes`) in parentheses at the end
+    of its line.
     """
     if not reply.nodes:
         return "no nodes: the supervision tree has not started yet\n"
@@ -241,6 +321,8 @@ def render_status(
         line += _duration(reply.now - n.since)
         if n.HasField("restart_at"):
             line += f", restarting in {_duration(n.restart_at - reply.now)}"
+        if notes and n.dn in notes:
+            line += f"  ({notes[n.dn]})"
         lines.append(line)
         if n.HasField("last_error"):
             error = f"{'  ' * (depth + 1)}last error: {n.last_error}"
@@ -271,12 +353,16 @@ def _duration(seconds: float) -> str:
     return f"{whole // 86400}d{whole % 86400 // 3600:02d}h"
 
 
-def _print_entry(msg: pb.LogEntry, as_json: bool, out: TextIO) -> None:
+def _print_entry(msg: pb.LogEntry, as_json: bool, out: TextIO, colour: bool = False) -> None:
     entry = entry_from_proto(msg)
     if as_json:
         out.write(json.dumps(entry_to_dict(entry)) + "\n")
-    else:
-        out.write(format_entry(entry) + "\n")
+        return
+    text = format_entry(entry)
+    code = _SEVERITY_COLOURS.get(entry.severity) if colour and entry.kind == "leveled" else None
+    if code is not None:
+        text = "\n".join(f"\x1b[{code}m{line}\x1b[0m" for line in text.split("\n"))
+    out.write(text + "\n")
 
 
 def _logs_request(args: argparse.Namespace) -> pb.LogsRequest:
@@ -287,10 +373,10 @@ def _logs_request(args: argparse.Namespace) -> pb.LogsRequest:
         follow=bool(getattr(args, "follow", False)),
     )
     lines = getattr(args, "lines", None)
-    if lines is None:
+    if lines == "all" or (lines is None and not request.follow):
         request.backlog_all = True
     else:
-        request.backlog_count = lines
+        request.backlog_count = FOLLOW_BACKLOG if lines is None else lines
     severity: Severity | None = getattr(args, "severity", None)
     if severity is not None:
         request.min_severity = cast("pb.Severity", severity.proto)
@@ -320,9 +406,11 @@ def _socket_path(args: argparse.Namespace) -> str:
     return str(cfg.control.socket)
 
 
-def _not_running(path: str) -> _CommandError:
+def _not_running(path: str, where: str | None = None) -> _CommandError:
+    """`where`: where the command looked (`actors.agent.locate`), if not just `path`."""
     return _CommandError(
-        ExitCode.NOT_RUNNING, f"node-containerd is not running: no control socket at {path!r}"
+        ExitCode.NOT_RUNNING,
+        f"node-containerd is not running: {where or f'no control socket at {path!r}'}",
     )
 
 
@@ -334,9 +422,10 @@ def _not_ours(path: str) -> _CommandError:
 def _connect(args: argparse.Namespace) -> Iterator[tuple[pb_grpc.ControlStub, str]]:
     """Opens a channel to the agent, checked with Hello; yields its stub and the path."""
     path = _socket_path(args)
+    where: str | None = getattr(args, "where", None)
     match probe_socket(path):
         case SocketState.MISSING | SocketState.REFUSED:
-            raise _not_running(path)
+            raise _not_running(path, where)
         case SocketState.NOT_SOCKET:
             raise _not_ours(path)
         case SocketState.DENIED:
@@ -352,7 +441,7 @@ def _connect(args: argparse.Namespace) -> Iterator[tuple[pb_grpc.ControlStub, st
             reply = hello(channel, HELLO_TIMEOUT)
         except grpc.RpcError as e:
             if probe_socket(path) in (SocketState.MISSING, SocketState.REFUSED):
-                raise _not_running(path) from e
+                raise _not_running(path, where) from e
             raise _not_ours(path) from e
         if reply.product != PRODUCT:
             raise _not_ours(path)

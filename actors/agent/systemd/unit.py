@@ -11,9 +11,9 @@ Rules:
     * The config file is chosen by `NODE_CONTAINERD_CONFIG`, set by `Environment=`
       and overridable in `/etc/default/node-containerd` (`EnvironmentFile=`), never by
       editing `ExecStart=`.
-    * No `ExecReload=`: the agent has no reload hook yet (SIGHUP would end it), so a
-      `systemctl reload` must fail rather than stop the node; `Type=notify-reload`
-      needs systemd 253 and that hook too.
+    * `ExecReload=` sends SIGHUP, which reloads the config and reopens the JSON log
+      (`actors.agent.live`); `Type=notify` rather than `notify-reload`, which needs
+      systemd 253 (Debian 12 has 252).
 """
 
 from __future__ import annotations
@@ -67,7 +67,9 @@ Environment=NODE_CONTAINERD_CONFIG={config}
 Environment=NODE_CONTAINERD_STATE=/var/lib/node-containerd
 EnvironmentFile=-/etc/default/node-containerd
 ExecStart={executable} run --config ${{NODE_CONTAINERD_CONFIG}}
-# No ExecReload=: the agent has no reload hook yet, and SIGHUP would end it.
+# `systemctl reload`: SIGHUP reopens the JSON log file and reloads the config file
+# (log settings, restart policies and the metrics address change at once).
+ExecReload=/bin/kill -HUP $MAINPID
 
 # /etc/node-containerd (the config), /var/lib/node-containerd (containerd's root,
 # images, the preseed directory, the control socket) and /run/node-containerd

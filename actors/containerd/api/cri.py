@@ -1,11 +1,13 @@
 """A small CRI client that runs one pod the way kubelet does, and cleans it up.
 
 `CriClient` talks `runtime.v1` (`messages.cri.runtime.v1`) to containerd's CRI
-plugin on containerd's own socket. `PodRun` is one pod: a sandbox with the host's
-network (no CNI needed) or, with `own_network`, a network namespace of its own
-(set up by CRI with CNI), one container from an image, its log under a directory
-of the caller's. Every wait has a deadline; `PodRun.remove` stops and removes the
-sandbox (and so its containers) and is safe to call in any state, more than once.
+plugin on containerd's own socket: what `check` needs, and the listing, status and
+stop/remove calls of the pod commands (`actors.agent.pods_cli`). `PodRun` is one
+pod: a sandbox with the host's network (no CNI needed) or, with `own_network`, a
+network namespace of its own (set up by CRI with CNI), one container from an image,
+its log under a directory of the caller's. Every wait has a deadline;
+`PodRun.remove` stops and removes the sandbox (and so its containers) and is safe
+to call in any state, more than once.
 """
 
 from __future__ import annotations
@@ -96,6 +98,56 @@ class CriClient:
         reply = _rpc("PodSandboxStatus", self.runtime.PodSandboxStatus, request, self.timeout)
         assert isinstance(reply, cri.PodSandboxStatusResponse)
         return str(reply.status.network.ip)
+
+    def list_pods(self) -> list[cri.PodSandbox]:
+        """Every pod sandbox, in CRI's order."""
+        reply = _rpc("ListPodSandbox", self.runtime.ListPodSandbox, cri.ListPodSandboxRequest(), 10)
+        assert isinstance(reply, cri.ListPodSandboxResponse)
+        return list(reply.items)
+
+    def pod_status(self, sandbox_id: str) -> cri.PodSandboxStatusResponse:
+        """A sandbox's status, verbose (`info` holds containerd's JSON about it)."""
+        request = cri.PodSandboxStatusRequest(pod_sandbox_id=sandbox_id, verbose=True)
+        reply = _rpc("PodSandboxStatus", self.runtime.PodSandboxStatus, request, self.timeout)
+        assert isinstance(reply, cri.PodSandboxStatusResponse)
+        return reply
+
+    def list_containers(self) -> list[cri.Container]:
+        """Every container of every sandbox, in CRI's order."""
+        request = cri.ListContainersRequest()
+        reply = _rpc("ListContainers", self.runtime.ListContainers, request, 10)
+        assert isinstance(reply, cri.ListContainersResponse)
+        return list(reply.containers)
+
+    def container_status_verbose(self, container_id: str) -> cri.ContainerStatusResponse:
+        """A container's status, verbose (`info` holds containerd's JSON about it)."""
+        request = cri.ContainerStatusRequest(container_id=container_id, verbose=True)
+        reply = _rpc("ContainerStatus", self.runtime.ContainerStatus, request, self.timeout)
+        assert isinstance(reply, cri.ContainerStatusResponse)
+        return reply
+
+    def list_images(self) -> list[cri.Image]:
+        """Every image of CRI's namespace (`k8s.io`)."""
+        reply = _rpc("ListImages", self.images.ListImages, cri.ListImagesRequest(), 10)
+        assert isinstance(reply, cri.ListImagesResponse)
+        return list(reply.images)
+
+    def image_status(self, ref: str) -> cri.ImageStatusResponse:
+        """An image's status, verbose; `image` is unset when there is no such image."""
+        request = cri.ImageStatusRequest(image=cri.ImageSpec(image=ref), verbose=True)
+        reply = _rpc("ImageStatus", self.images.ImageStatus, request, self.timeout)
+        assert isinstance(reply, cri.ImageStatusResponse)
+        return reply
+
+    def stop_pod(self, sandbox_id: str) -> None:
+        """StopPodSandbox: stops its containers and its sandbox."""
+        request = cri.StopPodSandboxRequest(pod_sandbox_id=sandbox_id)
+        _rpc("StopPodSandbox", self.runtime.StopPodSandbox, request, self.timeout)
+
+    def remove_pod(self, sandbox_id: str) -> None:
+        """RemovePodSandbox: removes a stopped sandbox and its containers."""
+        request = cri.RemovePodSandboxRequest(pod_sandbox_id=sandbox_id)
+        _rpc("RemovePodSandbox", self.runtime.RemovePodSandbox, request, self.timeout)
 
     def sandbox_ready(self, sandbox_id: str) -> bool:
         """Whether the sandbox is SANDBOX_READY."""

@@ -159,6 +159,7 @@ def preseed_dir(
     parallel: int = 1,
     pin: bool = False,
     sandbox_image: str | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> PreseedReport:
     """Import every archive under `<directory>/<namespace>/`, in `import_order`.
 
@@ -174,6 +175,8 @@ def preseed_dir(
         parallel: How many files are imported at once.
         pin: Pin every image imported (see `pins`), and release stale pins.
         sandbox_image: The CRI sandbox image: imported first, always pinned.
+        progress: Called with (file, bytes done, bytes total) as each file is imported
+            (e.g. a terminal's progress line), from the importing threads.
 
     Returns:
         Per-file results, failures (file, error text) and warnings.
@@ -195,6 +198,7 @@ def preseed_dir(
         pin=pin,
         sandbox_image=sandbox_image,
         progress_interval=progress_interval,
+        progress=progress,
     )
     warnings = [preseeder.problem] if preseeder.problem else []
     warnings += scan.warnings

@@ -133,8 +133,11 @@ class Preseeder:
         pin: bool = False,
         sandbox_image: str | None = None,
         progress_interval: float = PROGRESS_INTERVAL,
+        progress: Callable[[str, int, int], None] | None = None,
     ) -> None:
         self._client = client
+        #: Also told (file, bytes done, bytes total) as a file is imported, if set.
+        self._progress = progress
         self._log = log
         self._pin = pin
         #: The CRI sandbox image (always pinned), or None.
@@ -218,7 +221,7 @@ class Preseeder:
                 f.path,
                 namespace=f.namespace,
                 options=options,
-                progress=_Progress(self._log, f.display, self._interval),
+                progress=self._progress_of(f),
             )
             self._pin_sandbox(result)
         except FAILURES as failure:
@@ -233,6 +236,19 @@ class Preseeder:
             with self._lock:
                 self._record.put(result, options)
         return FileOutcome(f, FileOutcomeKind.IMPORTED, result=result)
+
+    def _progress_of(self, f: PreseedFile) -> Callable[[int, int], None]:
+        """The progress callback of one file's import: the log's lines, and `progress`."""
+        logged = _Progress(self._log, f.display, self._interval)
+        told = self._progress
+        if told is None:
+            return logged
+
+        def progress(done: int, total: int) -> None:
+            logged(done, total)
+            told(f.display, done, total)
+
+        return progress
 
     def _unpack(self, result: ImportResult, options: ImportOptions, file: str) -> ImportResult:
         lease = create_lease(self._client, result.namespace, file)

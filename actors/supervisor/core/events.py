@@ -40,7 +40,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
-from actors.supervisor.core.policy import RestartPolicy
+from actors.supervisor.core.policy import PolicySet, RestartPolicy
 from actors.supervisor.core.severity import Severity
 from actors.supervisor.core.states import ExitKind, NodeState, Signal
 
@@ -50,6 +50,7 @@ __all__ = [
     # events
     "Event",
     "TreeStarted",
+    "PoliciesReplaced",
     "ProcessSpawned",
     "RunGroupRequested",
     "SubLoggerRequested",
@@ -101,6 +102,17 @@ class TreeStarted:
     """The shell started: start the root runnable."""
 
     root: RunnableSpec
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PoliciesReplaced:
+    """The operator reloaded the config: from now on each DN's policy is `policies.for_dn`.
+
+    A node whose policy changes takes it at once, and its backoff starts over from the
+    new initial delay; timers already armed keep the deadlines they were set with.
+    """
+
+    policies: PolicySet
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -215,6 +227,7 @@ class FactReported:
 
 Event = (
     TreeStarted
+    | PoliciesReplaced
     | ProcessSpawned
     | RunGroupRequested
     | SubLoggerRequested

@@ -93,7 +93,7 @@ class Node:
     parent: Node | None
     #: What to run, as data.
     spec: RunnableSpec
-    #: The effective restart policy of this DN, fixed at creation.
+    #: The effective restart policy of this DN, set at creation (and by `PoliciesReplaced`).
     policy: RestartPolicy
     #: The generation of the current (or pending) incarnation.
     generation: int

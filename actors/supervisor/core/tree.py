@@ -20,6 +20,9 @@ operations on it, `watch.py` for its watch timers):
   seconds for the process to spawn). Children requested by a node whose
   context is already cancelled are born CANCELED and never started (Go would
   start them with a dead context; they would return at once).
+* **Policies** are replaced live by `PoliciesReplaced` (the agent's SIGHUP): every
+  node whose policy changes takes the new one and starts its backoff over; armed
+  timers keep their deadlines. No action is emitted.
 * **Signals** follow `SIGNAL_TRANSITIONS`. An illegal one is the runnable's
   programming error: the node *fails*. HEALTHY (or DONE) resets the backoff,
   or, with `min_healthy_uptime`, the *uptime* timer does if the node is still
@@ -69,6 +72,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Never, assert_never
 
+from actors.supervisor.core.backoff import Backoff
 from actors.supervisor.core.errors import IllegalEvent, SupervisionError, UnknownNode
 from actors.supervisor.core.events import (
     Action,
@@ -77,6 +81,7 @@ from actors.supervisor.core.events import (
     FactReported,
     HeartbeatReceived,
     NodeFaulted,
+    PoliciesReplaced,
     ProcessExited,
     ProcessSpawned,
     ReplyRunGroup,
@@ -216,6 +221,8 @@ class Tree(TreeOperations):
         match event:
             case TreeStarted():
                 return partial(self._on_tree_started, event)
+            case PoliciesReplaced():
+                return partial(self._on_policies_replaced, event)
             case ProcessSpawned():
                 return partial(self._on_process_spawned, event)
             case RunGroupRequested():
@@ -246,6 +253,14 @@ class Tree(TreeOperations):
             raise IllegalEvent("the tree was already started")
         self._root = self._create(None, ROOT_DN, event.root)
         self._start(self._root, None)
+
+    def _on_policies_replaced(self, event: PoliciesReplaced) -> None:
+        self._policies = event.policies
+        for node in () if self._root is None else self._root.walk():
+            policy = event.policies.for_dn(node.dn)
+            if policy != node.policy:
+                node.policy = policy
+                node.backoff = Backoff.from_policy(policy)
 
     def _on_process_spawned(self, event: ProcessSpawned) -> None:
         node = self._resolve(event.dn, event.generation)

@@ -43,6 +43,7 @@ from actors.supervisor.core.events import (
     KillNode,
     LogNode,
     NodeFaulted,
+    PoliciesReplaced,
     ProcessExited,
     ProcessSpawned,
     ReplyRunGroup,
@@ -156,6 +157,11 @@ class _Snapshot:
     pass
 
 
+@dataclass(frozen=True, slots=True)
+class _SetPolicies:
+    policies: PolicySet
+
+
 class SupervisorActor(pykka.ThreadingActor):
     """Owns the core and the children's processes. Runs on its own thread."""
 
@@ -248,6 +254,8 @@ class SupervisorActor(pykka.ThreadingActor):
                 return None
             case _Snapshot():
                 return self._tree.snapshot()
+            case _SetPolicies(policies):
+                self._feed(PoliciesReplaced(policies=policies))
         return None
 
     # ------------------------------------------------------------ core driving
@@ -455,6 +463,10 @@ class Supervisor:
         error = cast("SupervisionError | None", self._ref.ask(_Restart(dn), timeout=timeout))
         if error is not None:
             raise error
+
+    def set_policies(self, policies: PolicySet, timeout: float = 10.0) -> None:
+        """Replaces the restart policies of the running tree (see `PoliciesReplaced`)."""
+        self._ref.ask(_SetPolicies(policies), timeout=timeout)
 
     def ping(self, timeout: float) -> bool:
         """Whether the actor answers a call through its mailbox within `timeout` seconds.
