@@ -144,18 +144,19 @@ def test_a_pause_binary_path_that_is_not_executable_is_a_config_problem(tmp_path
 def test_the_missing_sandbox_warning_says_how_to_make_it_present() -> None:
     where = "/s/preseed/k8s.io"
     head = "sandbox image 'registry.k8s.io/pause:3.6' is missing from namespace 'k8s.io': pods "
-    image, preseed = "registry.k8s.io/pause:3.6", Path("/s/preseed")
-    assert missing_sandbox_message(image, preseed) == (
-        head + f"cannot start without a registry; preseed it: put its image tarball into {where!r}"
+    image = "registry.k8s.io/pause:3.6"
+    watch = "the preseed's watch imports it when the copy is complete; no restart is needed"
+    assert missing_sandbox_message(image, where) == (
+        head + f"cannot start without a registry; copy its image tarball into {where!r}: {watch}"
     )
-    assert missing_sandbox_message(image, preseed, pause_missing=True) == (
-        head + f"cannot start without a registry; preseed it: put its image tarball into "
-        f"{where!r}, or install catatonit (Debian: apt-get install catatonit) and restart the "
+    assert missing_sandbox_message(image, where, pause_missing=True) == (
+        head + f"cannot start without a registry; copy its image tarball into {where!r}: "
+        f"{watch}; or install catatonit (Debian: apt-get install catatonit) and restart the "
         "agent, which then builds its own sandbox image"
     )
-    built = missing_sandbox_message("x:1", preseed, built="/s/images/pause.tar")
+    built = missing_sandbox_message("x:1", where, built="/s/images/pause.tar")
     assert built == (
         "sandbox image 'x:1' is missing from namespace 'k8s.io': pods cannot start; the agent "
-        "built it into '/s/images/pause.tar' and its import failed (see the error above); it "
-        "is imported again at the preseed's next start"
+        "built it into '/s/images/pause.tar' and imports it again when it is deleted; if its "
+        "import failed, `logs root.containerd.preseed` says why"
     )

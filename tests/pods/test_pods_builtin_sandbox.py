@@ -198,7 +198,8 @@ def test_without_a_pause_binary_the_warning_and_check_name_what_to_install() -> 
         where = str(agent.state / "preseed" / "k8s.io")
         message = (
             f"sandbox image {image!r} is missing from namespace 'k8s.io': pods cannot start "
-            f"without a registry; preseed it: put its image tarball into {where!r}, or install "
+            f"without a registry; copy its image tarball into {where!r}: the preseed's watch "
+            "imports it when the copy is complete; no restart is needed; or install "
             "catatonit (Debian: apt-get install catatonit) and restart the agent, which then "
             "builds its own sandbox image"
         )
@@ -206,9 +207,10 @@ def test_without_a_pause_binary_the_warning_and_check_name_what_to_install() -> 
         assert f"      warning: {message}\n" in status, status
         assert check(agent)[1] == (
             f"sandbox image {image!r} is present: FAIL: not in containerd's namespace "
-            "'k8s.io'; preseed it: install catatonit (Debian: apt-get install catatonit), so "
-            "that the agent builds its own, or put the image's tarball into "
-            f"{where!r} and restart the agent"
+            f"'k8s.io'; copy its image tarball into {where!r} (or install catatonit: Debian: "
+            "apt-get install catatonit, and restart the agent, which then builds its own): "
+            "the agent's preseed watch imports it as soon as the copy is complete, no restart "
+            "needed"
         )
         assert not (agent.state / "images").exists()
     finally:

@@ -91,15 +91,18 @@ class SandboxImageState:
 
     def to_fact(self) -> dict[str, Any]:
         """The fact's value (what `status --json` shows as `sandbox_image`)."""
-        return {
+        fact: dict[str, Any] = {
             "image": self.image,
             "namespace": CRI_NAMESPACE,
             "present": self.present,
             "tarball_dir": self.tarball_dir,
             "watched": self.watched,
-            "built": self.built,
-            "pause_missing": self.pause_missing,
         }
+        if self.built is not None:
+            fact["built"] = self.built
+        if self.pause_missing:
+            fact["pause_missing"] = True
+        return fact
 
     @classmethod
     def from_fact(cls, value: object) -> SandboxImageState | None:
