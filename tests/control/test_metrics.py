@@ -59,7 +59,7 @@ def test_every_metric_of_ours_follows_the_naming_rules_and_monogons_keep_their_n
     assert naming_problems(types) == []
     assert types["monogon_supervisor_dn_state_total"] == "gauge"
     assert types["node_containerd_log_entries_dropped_total"] == "counter"
-    assert len(types) == 12
+    assert len(types) == 13
     assert samples[("node_containerd_dn_restarts_total", (("dn", "root"),))] == 1.0
     assert samples[("node_containerd_containerd_liveness_probe_seconds_total", ())] == 0.002
 
