@@ -25,6 +25,11 @@ blocks:
   failed until it changes; a file found incomplete (still being copied, or
   truncated) is logged as waiting, never as failed, and is imported when its
   writer completes it.
+- A bad file fails alone. Files are named in `actors.fs_names` display form
+  (`PreseedFile.display`), so no name breaks the line, label or message that
+  names it; and reporting one file's outcome (its log lines, its metric) runs
+  guarded: should it raise all the same, one ERROR line says so and the actor
+  goes on with the next file.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from typing import Any
 
 import pykka
 
+from actors.fs_names import display, quoted
 from actors.mailbox import tell_or_drop
 from actors.preseed.errors import FAILURES, PreseedError
 from actors.preseed.importer.results import ImportResult
@@ -234,7 +240,7 @@ class PreseedActor(pykka.ThreadingActor):
                 self._finish(message.error)
                 return
             assert message.outcome is not None
-            self._report(message.outcome)
+            self._guarded(message.file.display, self._report, message.outcome)
             self._pump()
         elif isinstance(message, StopRequested):
             self._stopping = True
@@ -250,6 +256,18 @@ class PreseedActor(pykka.ThreadingActor):
 
     def _tell(self, message: object) -> None:
         tell_or_drop(self.actor_ref, message)
+
+    def _guarded(self, shown: str, step: Callable[..., None], *args: Any) -> None:
+        """Runs a step about the file `shown`: its failure is an ERROR line, not the end."""
+        try:
+            step(*args)
+        except Exception as e:  # noqa: BLE001 - one file's report must not end the others'
+            self._log.error(
+                "cannot report the outcome of preseed file %s: %s: %s",
+                quoted(shown),
+                type(e).__name__,
+                display(str(e)),
+            )
 
     def _pump(self) -> None:
         if self._done.done():
@@ -272,16 +290,16 @@ class PreseedActor(pykka.ThreadingActor):
         if outcome.kind is FileOutcomeKind.IMPORTED:
             assert outcome.result is not None
             for text in outcome.result.warnings:
-                self._log.warning("%r: %s", outcome.file.display, text)
+                self._log.warning("%s: %s", quoted(outcome.file.display), text)
             if outcome.result.unchanged:
                 self._unchanged += 1
             if self._initial or not outcome.result.unchanged:
                 self._log.info("%s", describe(outcome.result))
-            self._on_result(outcome.result)
+            self._guarded(outcome.file.display, self._on_result, outcome.result)
         elif outcome.kind is FileOutcomeKind.INCOMPLETE and self._settings.watch:
             self._log.info(
-                "waiting for preseed file %r to be complete: %s",
-                outcome.file.display,
+                "waiting for preseed file %s to be complete: %s",
+                quoted(outcome.file.display),
                 outcome.error,
             )
         else:
@@ -291,9 +309,9 @@ class PreseedActor(pykka.ThreadingActor):
             self._failed(outcome.file.display)
         self._counts[outcome.kind] += 1
 
-    def _failed(self, file: str) -> None:
+    def _failed(self, shown: str) -> None:
         if self._on_failure is not None and not self._stopping:  # a stop cancels imports
-            self._on_failure(file)
+            self._guarded(shown, self._on_failure, shown)
 
     def _settle(self) -> None:
         try:
