@@ -12,8 +12,13 @@ blocks:
   imported once more after. At most `parallel` imports run at a time, each in
   a worker thread that tells the actor its `FileOutcome`. A burst of 100 files is
   100 queue entries, not 100 imports.
-- The watch thread tells the actor `_Ready` (a file complete and quiet) and
-  `_Removed`. A removed tarball's images stay; only its pins are released.
+- The watch thread tells the actor `_Ready` (a file complete and quiet),
+  `_Removed`, `_Ignored` (a directory in a namespace directory, a non-directory
+  at the top: one warning) and `_Stalled` (a file written to and not closed for
+  a while: one line). A ready entry of any type but a directory is queued: the
+  importer imports it or fails it naming why (a FIFO, a device, a dangling or
+  looping link), so that everything that appears gets a verdict. A removed
+  tarball's images stay; only its pins are released.
 - Whenever the queue drains, the actor *settles*: saves the import record and
   releases the pins of tarballs that are gone (`Preseeder.settle`).
 - The first drain ends the **initial pass**: one line `initial preseed
@@ -37,6 +42,7 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import os
+import stat
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -48,9 +54,15 @@ from actors.fs_names import display, quoted
 from actors.mailbox import tell_or_drop
 from actors.preseed.errors import FAILURES, PreseedError
 from actors.preseed.importer.results import ImportResult
-from actors.preseed.service.directory import describe, import_order, scan_dir
+from actors.preseed.service.directory import (
+    describe,
+    ignored_at_top,
+    ignored_in_namespace,
+    import_order,
+    scan_dir,
+)
 from actors.preseed.service.preseeder import FileOutcome, FileOutcomeKind, Preseeder, PreseedFile
-from actors.preseed.service.watch import DEFAULT_QUIET, DirectoryWatch
+from actors.preseed.service.watch import DEFAULT_QUIET, DEFAULT_STALL, DirectoryWatch
 
 __all__ = [
     "ImportQueue",
@@ -130,6 +142,8 @@ class PreseedSettings:
     parallel: int = 1
     #: Seconds a closed file must stay untouched before it is imported.
     quiet: float = DEFAULT_QUIET
+    #: Seconds a file being written may be silent before one line says it is still open.
+    stall: float = DEFAULT_STALL
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +154,18 @@ class _Ready:
 
 @dataclass(frozen=True, slots=True)
 class _Removed:
+    namespace: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Ignored:
+    namespace: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Stalled:
     namespace: str
     name: str
 
@@ -201,7 +227,10 @@ class PreseedActor(pykka.ThreadingActor):
                     directory,
                     lambda ns, name: self._tell(_Ready(ns, name)),
                     lambda ns, name: self._tell(_Removed(ns, name)),
+                    on_ignored=lambda ns, name: self._tell(_Ignored(ns, name)),
+                    on_stalled=lambda ns, name: self._tell(_Stalled(ns, name)),
                     quiet=self._settings.quiet,
+                    stall=self._settings.stall,
                     clock=time.monotonic,
                 )
             scan = scan_dir(directory)
@@ -226,10 +255,18 @@ class PreseedActor(pykka.ThreadingActor):
 
     def on_receive(self, message: Any) -> None:
         if isinstance(message, _Ready):
-            path = os.path.join(self._settings.directory, message.namespace, message.name)
-            if not self._stopping and os.path.isfile(path):
-                self._queue.add(PreseedFile(message.namespace, message.name, path))
-                self._pump()
+            self._ready(message.namespace, message.name)
+        elif isinstance(message, _Ignored):
+            ignored = ignored_in_namespace if message.namespace else ignored_at_top
+            self._log.warning("%s", ignored(message.name))
+        elif isinstance(message, _Stalled):
+            shown = PreseedFile(message.namespace, message.name, "").display
+            self._log.info(
+                "preseed file %s has been open for writing for %gs without a change; it is "
+                "imported once its writer closes it",
+                quoted(shown),
+                self._settings.stall,
+            )
         elif isinstance(message, _Removed):
             path = os.path.join(self._settings.directory, message.namespace, message.name)
             self._queue.remove(PreseedFile(message.namespace, message.name, path))
@@ -256,6 +293,19 @@ class PreseedActor(pykka.ThreadingActor):
 
     def _tell(self, message: object) -> None:
         tell_or_drop(self.actor_ref, message)
+
+    def _ready(self, namespace: str, name: str) -> None:
+        """A watched entry is complete: queue it whatever its type, but for a directory."""
+        path = os.path.join(self._settings.directory, namespace, name)
+        try:
+            st = os.lstat(path)
+        except OSError:
+            return  # gone again: its removal is told apart
+        if stat.S_ISDIR(st.st_mode):
+            self._log.warning("%s", ignored_in_namespace(name))
+        elif not self._stopping:
+            self._queue.add(PreseedFile(namespace, name, path))
+            self._pump()
 
     def _guarded(self, shown: str, step: Callable[..., None], *args: Any) -> None:
         """Runs a step about the file `shown`: its failure is an ERROR line, not the end."""
