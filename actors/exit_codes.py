@@ -32,10 +32,14 @@ class ExitCode(enum.IntEnum):
     NOT_RUNNING = 3
     #: What answers on the control socket is not a node-containerd agent.
     NOT_OURS = 4
+    #: Hung up: SIGHUP (128 + 1), as shells report it (`check`, after its cleanup).
+    HUNG_UP = 129
     #: Interrupted by SIGINT (128 + 2), as shells report it.
     INTERRUPTED = 130
     #: stdout was closed before all was written (128 + SIGPIPE).
     BROKEN_PIPE = 141
+    #: Terminated: SIGTERM (128 + 15), as shells report it (`check`, after its cleanup).
+    TERMINATED = 143
 
 
 def exit_codes_help(meanings: Mapping[ExitCode, str]) -> str:
