@@ -32,6 +32,8 @@ class ExitCode(enum.IntEnum):
     NOT_RUNNING = 3
     #: What answers on the control socket is not a node-containerd agent.
     NOT_OURS = 4
+    #: Hung up: SIGHUP (128 + 1), as shells report it (`check`, after its cleanup).
+    HUNG_UP = 129
     #: A bug in node-containerd: a traceback was printed, with a request to report it
     #: (`EX_SOFTWARE` of sysexits.h).
     BUG = 70
@@ -39,6 +41,8 @@ class ExitCode(enum.IntEnum):
     INTERRUPTED = 130
     #: stdout was closed before all was written (128 + SIGPIPE).
     BROKEN_PIPE = 141
+    #: Terminated: SIGTERM (128 + 15), as shells report it (`check`, after its cleanup).
+    TERMINATED = 143
 
 
 def exit_codes_help(meanings: Mapping[ExitCode, str]) -> str:

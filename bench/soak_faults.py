@@ -5,7 +5,10 @@ source; `FaultDriver.inject` carries it out through a pidfd (a recycled pid is
 never hit) and returns the `Fault` with its outcome: a kill, a stop (short,
 which the tree must not notice, or long, which the heartbeat must catch), or
 a graceful restart through the CLI. A SIGKILL of the pump is booked as a
-`DeathWindow`, against which lost lines are charged later.
+`DeathWindow`, against which lost lines are charged later. The faults of the
+environment (a frozen root, a read-only state dir, a second agent, an
+interrupted check) are `soak_hostile`'s; a kind this run cannot inject (no
+bind mount without root, no pause image without umoci) is left out.
 """
 
 from __future__ import annotations
@@ -17,10 +20,12 @@ import signal
 import time
 
 from bench.soak_agent import NodeRow, containerd_pid
+from bench.soak_hostile import HostileFaults
 from bench.soak_lines import DeathWindow
 from bench.soak_model import (
     DN,
     HEARTBEAT_S,
+    HOSTILE_ACTIONS,
     KINDS,
     MISSED_HEARTBEATS,
     Fault,
@@ -36,18 +41,33 @@ class FaultDriver:
     """Chooses and injects faults into the agent of `rig`; see the module doc."""
 
     def __init__(
-        self, rig: SoakRig, settings: SoakSettings, rng: random.Random, report: SoakReport
+        self,
+        rig: SoakRig,
+        settings: SoakSettings,
+        rng: random.Random,
+        report: SoakReport,
+        hostile: HostileFaults,
     ) -> None:
         self.rig = rig
         self.s = settings
         self.rng = rng
         self.report = report
+        self.hostile = hostile
         #: Fault kinds still to be drawn once each before drawing by weight.
         self._deck: list[tuple[str, str]] | None = None
 
+    @property
+    def deck_left(self) -> bool:
+        """Whether some kind has not been drawn yet (the soak goes on until each was)."""
+        return self._deck is None or bool(self._deck)
+
     def choose(self, kills_only: bool = False) -> tuple[str, str]:
         """The next (action, target): each kind once, then by weight; kills only when chaining."""
-        kinds = [k for k in KINDS if self.s.preseed or k[1] != "preseed"]
+        kinds = [
+            k
+            for k in KINDS
+            if (self.s.preseed or k[1] != "preseed") and self.hostile.available(k[0])
+        ]
         if kills_only:
             kinds = [k for k in kinds if k[0] == "kill" and k[1] != "preseed"]
             return self.rng.choices(kinds, weights=[KINDS[k] for k in kinds])[0]
@@ -81,6 +101,8 @@ class FaultDriver:
     def inject(self, n: int, action: str, target: str) -> Fault:
         """Injects fault number `n`; returns it with its outcome."""
         fault = Fault(n=n, kind=f"{action} {target}", dn=DN[target])
+        if action in HOSTILE_ACTIONS:
+            return self.hostile.inject(fault, action)
         rows = self.rig.rows()
         if action == "restart":
             old = self.rig.row(rows, fault.dn)

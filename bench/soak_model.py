@@ -17,6 +17,7 @@ __all__ = [
     "CONTAINERD_DN",
     "DN",
     "HEARTBEAT_S",
+    "HOSTILE_ACTIONS",
     "KINDS",
     "LONG",
     "MISSED_HEARTBEATS",
@@ -35,6 +36,11 @@ DN = {
     "containerd": CONTAINERD_DN,
     "runsc": "root.containerd.runsc",
     "preseed": "root.containerd.preseed",
+    # The faults of the environment (`soak_hostile`) are about the whole agent.
+    "root": "root",
+    "state": "root",
+    "agent": "root",
+    "check": "root",
 }
 #: (action, target) → relative weight.
 KINDS: dict[tuple[str, str], int] = {
@@ -47,7 +53,13 @@ KINDS: dict[tuple[str, str], int] = {
     ("stop", "runsc"): 1,
     ("stop", "preseed"): 1,
     ("restart", "runsc"): 1,
+    ("freeze", "root"): 1,
+    ("readonly", "state"): 1,
+    ("second", "agent"): 1,
+    ("interrupt", "check"): 1,
 }
+#: The actions `soak_hostile` carries out (the others are signals to one process).
+HOSTILE_ACTIONS = frozenset({"freeze", "readonly", "second", "interrupt"})
 #: Heartbeat interval of every node in the default profile, seconds.
 HEARTBEAT_S = 1.0
 #: The tree fails a node after this many intervals without a heartbeat.
@@ -106,7 +118,9 @@ class Fault:
     kind: str
     dn: str
     #: "killed", "caught" (a stop the heartbeat caught), "resumed", "restarted",
-    #: or "missed" (the target was gone before the signal).
+    #: "thawed" (the root after a freeze), "restored" (the state dir writable again),
+    #: "refused" (a second agent), "interrupted" (a check), or "missed" (the target was
+    #: gone before the signal).
     outcome: str = ""
     wall_start: float = 0.0
     wall_end: float = 0.0
@@ -119,6 +133,12 @@ class Fault:
     recovery_s: float | None = None
     bound_s: float | None = None
     note: str = ""
+    #: DN → pid of every node that must not have restarted (a freeze of the root, a
+    #: refused second agent, a check: none of them is the tree's failure).
+    same_pids: dict[str, int] = field(default_factory=dict)
+    #: What the fault's own checks found wrong (a second agent not refused, a check that
+    #: left a pod): each makes the fault unrecovered.
+    problems: list[str] = field(default_factory=list)
 
     @property
     def restarts_node(self) -> bool:
@@ -134,6 +154,8 @@ class SoakReport:
     missed: int = 0
     #: Why each missed fault missed: "kind: reason" → count.
     missed_why: dict[str, int] = field(default_factory=dict)
+    #: Fault actions this run could not inject, and why (no root for a mount, no umoci).
+    left_out: dict[str, str] = field(default_factory=dict)
     fault_phase_s: float = 0.0
     rss: dict[str, float] = field(default_factory=dict)
     rss_mid_after: int = 0

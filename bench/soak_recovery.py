@@ -4,7 +4,10 @@
 and each node a fault took down runs in a new process, then checks that
 containerd answers and the last numbered line reached the JSON log, and books
 each fault's recovery time against its bound: the backoff the supervisor drew
-meanwhile, plus `start_bound_s`, plus the time to the chain's last fault.
+meanwhile, plus `start_bound_s`, plus the time to the chain's last fault. A fault
+of the environment that is not the tree's failure (a freeze of the root, a refused
+second agent, an interrupted check) must also have restarted no node, and what
+its own checks found (`Fault.problems`) makes it unrecovered.
 """
 
 from __future__ import annotations
@@ -64,7 +67,12 @@ class RecoveryCheck:
             f.recovery_s = at - f.end
             backoff = self.rig.follower.backoff_between(f.wall_start - 0.05, wall_at + 0.05)
             f.bound_s = backoff + self.s.start_bound_s + (last_end - f.end)
-            problems = []
+            problems = list(f.problems)
+            for dn, pid in sorted(f.same_pids.items()):
+                now = self.rig.row(rows, dn)
+                if now is None or now.pid != pid:
+                    shown = "gone" if now is None else f"pid {now.pid}"
+                    problems.append(f"{dn} restarted (pid {pid} → {shown}) though not at fault")
             if not answers:
                 problems.append("containerd does not answer")
             if not flowing:

@@ -129,6 +129,7 @@ def summary(r: SoakReport) -> dict[str, Any]:
         "faults": len(r.faults),
         "faults_by_kind": by_kind,
         "missed_targets": r.missed,
+        "left_out": r.left_out,
         "recovered": sum(f.recovered for f in r.faults),
         "recovery_s_p50": round(statistics.median(rec), 3) if rec else None,
         "recovery_s_max": round(max(rec), 3) if rec else None,
@@ -197,6 +198,8 @@ def render_table(r: SoakReport) -> str:
         )
     for why, count in sorted(r.missed_why.items()):
         out.append(f"not counted ({count}×): {why}")
+    for action, why in sorted(r.left_out.items()):
+        out.append(f"left out of this run: {action} faults ({why})")
     caught = [f.detect_s for f in r.faults if f.outcome == "caught" and f.detect_s]
     if caught:
         window = MISSED_HEARTBEATS * HEARTBEAT_S

@@ -23,7 +23,16 @@ stop <actor>          SIGSTOP, then SIGCONT after a random time: either short (u
 stop containerd       SIGSTOP/SIGCONT of the containerd binary (the agent does not watch
                       containerd once it answered, so it only has to resume)
 restart runsc         `node-containerd restart root.containerd.runsc`: a graceful restart
+freeze root           SIGSTOP of the agent's root for 1 to 10 s: no node may restart
+readonly state        the state dir remounted read-only for 1 to 5 s (bind mount, root)
+second agent          a second `run` on the same config: refused, nothing written
+interrupt check       a `check` signalled (INT, TERM or HUP) once its pod exists: exit
+                      128 + the signal, no pod and no run dir left
 ====================  ==================================================================
+
+The last four are `soak_hostile`'s (the module doc says what each must keep). Every
+kind is drawn once before any is drawn by weight, and the fault phase goes on past
+its budget until each was, so that even the short mode covers every kind.
 
 Now and then (`chain_p`) a kill comes while the tree is still recovering from the one
 before. After every fault the driver waits until:
@@ -79,6 +88,7 @@ from actors.logtree import DEFAULT_MAX_ENTRIES_PER_DN
 from actors.supervisor.process.childlog import CHUNK_BYTES
 from bench.soak_agent import rss_mb
 from bench.soak_faults import FaultDriver
+from bench.soak_hostile import HostileFaults
 from bench.soak_lines import LineWriter, account_losses, loss_bound_lines
 from bench.soak_model import LONG, SHORT, Fault, SoakAbort, SoakReport, SoakSettings
 from bench.soak_recovery import RecoveryCheck
@@ -107,16 +117,18 @@ class Soak:
         self.rng = random.Random(settings.seed)
         self.rig = SoakRig(settings)
         self.report = SoakReport(settings=settings, workdir=str(self.rig.work))
-        self.faults = FaultDriver(self.rig, settings, self.rng, self.report)
+        self.hostile = HostileFaults(self.rig, settings, self.rng)
+        self.faults = FaultDriver(self.rig, settings, self.rng, self.report, self.hostile)
         self.recovery = RecoveryCheck(self.rig, settings)
         self.writer: LineWriter | None = None
 
     def run(self) -> SoakReport:
         """Sets up, starts the agent, runs every phase, and judges the run."""
         self.rig.setup()
-        self.rig.agent.start()
-        self.rig.procs.remember(self.rig.agent.pid, "agent")
         try:
+            self.hostile.setup()
+            self.rig.agent.start()
+            self.rig.procs.remember(self.rig.agent.pid, "agent")
             self._run_started()
         except SoakAbort as e:
             self.report.violations.append(str(e))
@@ -131,6 +143,8 @@ class Soak:
                     self.report.leftovers = self.rig.procs.leftovers(self.rig.agent.pid)
             self.rig.agent.kill()
             self.rig.follower.poll()
+            self.hostile.teardown()
+            self.report.left_out = dict(self.hostile.unavailable)
         self._account()
         judge(self.report, self.rig.follower.sink_missed)
         if self.report.ok and not self.s.keep:
@@ -172,7 +186,9 @@ class Soak:
         began = time.monotonic()
         n = 0
         last_counts: dict[str, int] = {}
-        while n < self.s.faults and time.monotonic() - began < self.s.budget_s:
+        while (
+            n < self.s.faults and time.monotonic() - began < self.s.budget_s
+        ) or self.faults.deck_left:
             time.sleep(self.rng.uniform(*self.s.gap_s))  # a random moment: the chaos schedule
             chain: list[Fault] = []
             action, target = self.faults.choose()

@@ -17,20 +17,41 @@ in this order, one result per check:
    refuses gVisor's network stack on this kernel (gVisor issue #10704) this check
    is skipped, naming that cause: a skipped check is not a failure.
 
-Nothing is left behind: every pod is stopped and removed, even when a step
-failed, and the pods' log directory (under `<state>/run`) is deleted. Later
-checks that depend on an earlier one fail naming it instead of running.
+Later checks that depend on an earlier one fail naming it instead of running.
+
+**Nothing is left behind, on every way out.** Every pod is stopped and removed,
+and the pods' log directory (`<state>/run/check-*`) deleted, whether the checks
+passed, failed, or were interrupted:
+
+- SIGINT, SIGTERM and SIGHUP interrupt a check alike (`actors.agent.interrupts`):
+  the cleanup runs, then `check` exits 128 + the signal (130, 143, 129). A
+  signal during the cleanup is kept, not obeyed: the cleanup is bounded instead
+  (each pod's removal is retried for at most `_REMOVE_TIMEOUT` seconds: a
+  container still being started cannot be removed at once), and a cleanup error
+  never replaces the interruption or the failure it cleans up after.
+- Every pod of a check carries the label `CHECK_LABEL`. A check that was killed
+  outright (SIGKILL, a crash, a power cut) leaves what it had: the next check
+  removes every pod with that label and every `<state>/run/check-*` directory
+  before it starts, and says so on stderr. The cleanup at the end also removes
+  every labelled pod, so a sandbox whose start was interrupted before its ID
+  came back is not left either.
+- Two checks at once would remove each other's pods: a check holds
+  `<state>/run/check.lock` (`flock`) while it runs, and a second one is refused.
 """
 
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
+import os
 import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -39,6 +60,7 @@ import grpc
 
 from actors.agent.check_network import check_own_network, own_network_check_name
 from actors.agent.control.wire import channel_target
+from actors.agent.interrupts import Interrupted, SignalGuard
 from actors.agent.sandbox import SandboxImageError, pause_archive, sandbox_image_name
 from actors.config.schema import AgentConfig
 from actors.containerd.api.cri import CriClient, CriError, PodRun
@@ -51,15 +73,27 @@ from messages.control import control_pb2 as control
 from messages.control import control_pb2_grpc as control_grpc
 from messages.cri.runtime.v1 import api_pb2 as cri
 
-__all__ = ["CheckResult", "cmd_check", "run_checks"]
+__all__ = ["CHECK_LABEL", "CheckBusy", "CheckResult", "cmd_check", "run_checks"]
 
 T = TypeVar("T")
 
-#: The DN whose log receives runsc's FIFO.
+#: The CRI label of every pod a check runs: how the next check finds leftovers.
+CHECK_LABEL = "node-containerd/check"
 #: Seconds a container may take to start, and to exit once asked to.
 _CONTAINER_TIMEOUT = 60.0
 #: Seconds runsc's lines may take to arrive in the log tree.
 _LOG_TIMEOUT = 15.0
+#: Seconds the removal of one pod is retried (a container being started refuses it).
+_REMOVE_TIMEOUT = 60.0
+#: Seconds between tries of a removal.
+_REMOVE_RETRY = 0.5
+#: The prefix of a check's log directories under `<state>/run`.
+_LOG_DIR_PREFIX = "check-"
+#: The lock a running check holds, under `<state>/run`.
+_LOCK_NAME = "check.lock"
+
+#: The signals of the `check` command (installed by `cmd_check`).
+_GUARD = SignalGuard()
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,9 +126,94 @@ class _Failed(Exception):
     """A check's own failure (not an RPC's)."""
 
 
-def _run_pod(client: CriClient, handler: str, image: str, log_dir: Path) -> str:
+class CheckBusy(Exception):
+    """Another check runs on this state directory."""
+
+
+def _remove_pod(client: CriClient, sandbox_id: str) -> str | None:
+    """Removes a pod, retrying for `_REMOVE_TIMEOUT` s; the last error if it stays, else None."""
+    deadline = time.monotonic() + _REMOVE_TIMEOUT
+    while True:
+        try:
+            client.remove_sandbox(sandbox_id)
+            return None
+        except CriError as e:
+            if time.monotonic() >= deadline:
+                return str(e)
+        time.sleep(_REMOVE_RETRY)
+
+
+@dataclass(frozen=True, slots=True)
+class _Swept:
+    """What a sweep removed, and what it could not."""
+
+    #: Pods removed.
+    pods: int
+    #: Log directories removed.
+    dirs: int
+    #: "<sandbox id>: <last error>" of each pod that stayed.
+    left: tuple[str, ...]
+
+
+def _sweep(client: CriClient, run_dir: Path) -> _Swept:
+    """Removes every pod labelled `CHECK_LABEL` and every `check-*` log directory."""
+    pods, left = 0, []
+    try:
+        sandboxes = client.sandbox_ids({CHECK_LABEL: "true"})
+    except CriError as e:
+        sandboxes, left = [], [f"(listing them): {e}"]
+    for sandbox_id in sandboxes:
+        error = _remove_pod(client, sandbox_id)
+        if error is None:
+            pods += 1
+        else:
+            left.append(f"{sandbox_id[:12]}: {error}")
+    dirs = 0
+    for path in sorted(run_dir.glob(_LOG_DIR_PREFIX + "*")):
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+            dirs += 1
+    return _Swept(pods, dirs, tuple(left))
+
+
+@contextmanager
+def _exclusive(run_dir: Path) -> Iterator[None]:
+    """Holds `<run_dir>/check.lock` for the block.
+
+    Raises:
+        CheckBusy: another check holds it.
+    """
+    run_dir.mkdir(mode=0o700, exist_ok=True)
+    path = run_dir / _LOCK_NAME
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise CheckBusy(
+                f"another check is running on this node (it holds {str(path)!r}); "
+                "wait for it to end"
+            ) from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def _note(text: str) -> None:
+    sys.stdout.flush()
+    print(f"node-containerd check: {text}", file=sys.stderr, flush=True)
+
+
+def _run_pod(client: CriClient, handler: str, image: str, log_dir: Path, guard: SignalGuard) -> str:
     """Runs one pod to a clean exit 0; returns its sandbox ID. Always removes it."""
-    pod = PodRun(client=client, handler=handler, log_dir=log_dir / handler)
+    pod = PodRun(
+        client=client,
+        handler=handler,
+        log_dir=log_dir / handler,
+        name=f"nc-check-{uuid.uuid4().hex[:10]}",
+        labels={CHECK_LABEL: "true"},
+    )
+    ran = False
     try:
         pod.start_sandbox()
         pod.start_container(image, None)
@@ -107,9 +226,15 @@ def _run_pod(client: CriClient, handler: str, image: str, log_dir: Path) -> str:
             raise _Failed(
                 f"container from {image!r} exited {status.exit_code}" + (f" ({why})" if why else "")
             )
+        ran = True
         return pod.sandbox_id
     finally:
-        pod.remove()
+        # Never replaces what is in flight (a failure, an interruption); a pod that stays
+        # is removed by the final sweep, or by the next check.
+        with guard.shielded():
+            left = _remove_pod(client, pod.sandbox_id) if pod.sandbox_id else None
+        if left is not None and ran:
+            raise _Failed(f"the pod ran, but was not removed: {left}")
 
 
 def _runsc_lines_arrive(socket: Path, sandbox_id: str) -> None:
@@ -200,8 +325,25 @@ def _own_network(
     return CheckResult(name, outcome.cause, outcome.skipped)
 
 
-def run_checks(cfg: AgentConfig, image: str | None = None) -> list[CheckResult]:
-    """Runs every check against the agent of `cfg`; never raises for a failed check."""
+def run_checks(
+    cfg: AgentConfig,
+    image: str | None = None,
+    *,
+    guard: SignalGuard = _GUARD,
+    note: Callable[[str], None] = _note,
+) -> list[CheckResult]:
+    """Runs every check against the agent of `cfg`; never raises for a failed check.
+
+    Args:
+        cfg: the agent's config.
+        image: the container's image; None for the sandbox image.
+        guard: the signals whose cleanup it shields (installed by `cmd_check`).
+        note: where lines about leftovers go (stderr).
+
+    Raises:
+        CheckBusy: another check is running.
+        Interrupted: a signal interrupted it (after the cleanup).
+    """
     address = cfg.containerd.address
     client = CriClient(address)
     try:
@@ -217,36 +359,72 @@ def run_checks(cfg: AgentConfig, image: str | None = None) -> list[CheckResult]:
         except SandboxImageError as e:
             return [answered, *(CheckResult(n, str(e)) for n in rest)]
         name = f"sandbox image {sandbox_image!r} is present"
-        results = [answered, _attempt(name, _image_present, client, sandbox_image, cfg)[0]]
-        log_dir = Path(tempfile.mkdtemp(prefix="check-", dir=cfg.state_dir / "run"))
-        try:
-            for runtime in pod_runtime_settings(cfg).runtimes:
-                name = f"pod under {runtime.name} starts and exits 0"
-                ran, sandbox = _attempt(
-                    name, _run_pod, client, runtime.name, image or sandbox_image, log_dir
+        results = [
+            answered,
+            _attempt(name, _image_present, client, sandbox_image, cfg)[0],
+        ]
+        run_dir = cfg.state_dir / "run"
+        with _exclusive(run_dir):
+            with guard.shielded():
+                swept = _sweep(client, run_dir)
+            if swept.pods or swept.dirs:
+                note(
+                    f"removed {swept.pods} pod(s) and {swept.dirs} log directory(ies) left by "
+                    "an earlier check that was interrupted"
                 )
-                results.append(ran)
-                if runtime.name == "runsc":
-                    name = f"runsc's debug lines reach {RUNSC_DN}"
-                    if sandbox is None:
-                        results.append(CheckResult(name, "no runsc pod ran (see above)"))
-                    else:
-                        results.append(
-                            _attempt(name, _runsc_lines_arrive, cfg.control.socket, sandbox)[0]
-                        )
-                results.append(
-                    _own_network(cfg, client, runtime.name, sandbox is not None, log_dir)
-                )
-        finally:
-            shutil.rmtree(log_dir, ignore_errors=True)
+            _pods(cfg, client, image or sandbox_image, run_dir, guard, note, results)
         return results
     finally:
         client.close()
 
 
+def _pods(
+    cfg: AgentConfig,
+    client: CriClient,
+    image: str,
+    run_dir: Path,
+    guard: SignalGuard,
+    note: Callable[[str], None],
+    results: list[CheckResult],
+) -> None:
+    """The pod checks, appended to `results`; their log directory and pods removed after."""
+    log_dir = Path(tempfile.mkdtemp(prefix=_LOG_DIR_PREFIX, dir=run_dir))
+    try:
+        for runtime in pod_runtime_settings(cfg).runtimes:
+            guard.raise_pending()
+            name = f"pod under {runtime.name} starts and exits 0"
+            ran, sandbox = _attempt(name, _run_pod, client, runtime.name, image, log_dir, guard)
+            results.append(ran)
+            if runtime.name == "runsc":
+                name = f"runsc's debug lines reach {RUNSC_DN}"
+                if sandbox is None:
+                    results.append(CheckResult(name, "no runsc pod ran (see above)"))
+                else:
+                    lines = _attempt(name, _runsc_lines_arrive, cfg.control.socket, sandbox)
+                    results.append(lines[0])
+            guard.raise_pending()
+            results.append(_own_network(cfg, client, runtime.name, sandbox is not None, log_dir))
+    finally:
+        with guard.shielded():
+            swept = _sweep(client, run_dir)
+        if swept.left:
+            note(
+                "could not remove these pods (the next check removes them): "
+                + "; ".join(swept.left)
+            )
+
+
 def cmd_check(args: argparse.Namespace, cfg: AgentConfig) -> int:
-    """Prints one line per check (or JSON); 0 when all passed, else 1."""
-    results = run_checks(cfg, image=args.image)
+    """Prints one line per check (or JSON); 0 if all passed, else 1; 128 + signal if interrupted."""
+    try:
+        with _GUARD.installed():
+            results = run_checks(cfg, image=args.image)
+    except Interrupted as e:
+        _note(f"interrupted by {e.name}; its pods and log directory were cleaned up first")
+        return e.exit_code
+    except CheckBusy as e:
+        _note(str(e))
+        return ExitCode.FAILURE
     if args.json:
         doc = {
             "ok": all(r.ok for r in results),

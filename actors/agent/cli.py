@@ -426,7 +426,18 @@ def _add_check(commands: Any) -> None:
         "runtime handler (runc, runsc) a pod sandbox and a container from --image\n"
         "start and exit 0 (a container still running is stopped with SIGTERM and must\n"
         "exit 0); runsc's debug lines reach root.containerd.runsc. Every pod is\n"
-        "removed afterwards, even when a step fails. Exit 0 only if all pass.",
+        "removed afterwards, even when a step fails or a signal interrupts it, and\n"
+        "the leftovers of an earlier check that was killed are removed first.",
+        epilog=exit_codes_help(
+            {
+                ExitCode.OK: "every check passed",
+                ExitCode.FAILURE: "a check failed, or another check is running",
+                ExitCode.USAGE: "a bad config file",
+                ExitCode.HUNG_UP: "SIGHUP, after removing the check's pods",
+                ExitCode.INTERRUPTED: "SIGINT (Ctrl-C), after removing the check's pods",
+                ExitCode.TERMINATED: "SIGTERM, after removing the check's pods",
+            }
+        ),
     )
     _agent_options(p.add_argument_group("agent"))
     p.add_argument(

@@ -2,9 +2,9 @@
 
 Optional and off by default (`[metrics] enabled`). `Metrics` holds a
 `CollectorRegistry` of our own (never the library's global one) with three
-collectors, rendered by the library's text writer and served by the library's HTTP
-server (`Metrics.serve`) on the configured address, loopback unless configured
-otherwise.
+collectors, rendered by the library's text writer and served by the library's WSGI
+app (`Metrics.serve`) on the configured address, loopback unless configured
+otherwise, by a server of ours with bounded resources (see "Bounds" below).
 
 ===========================================================  =======  =====================
 name                                                         type     labels
@@ -50,24 +50,42 @@ Rules:
     * `Metrics.observe_state` and `observe_fact` run on the supervisor actor's thread
       and only update dicts under a lock; collection copies under the same lock at
       scrape time.
+
+Bounds (what a local client or a hostile input can cost the root, whatever it does):
+    * **Connections.** At most `MAX_CONNECTIONS` are served at once, each by one
+      thread; one more is accepted and closed at once, without a thread. A
+      connection has `READ_TIMEOUT` seconds per read or write and `REQUEST_DEADLINE`
+      seconds to send its whole request: a client that sends half a request, or
+      one byte at a time, or stops reading the answer, holds its slot at most that
+      long. The library's own `start_http_server` has neither bound (a thread and
+      a descriptor per connection, for ever): the issue 20 audit held 454 threads.
+    * **Series.** A counter has at most `MAX_SERIES` label sets. An increment with
+      a new label set beyond that is counted in the counter's *other* series, whose
+      every label value is empty (`file=""`, which PromQL reads as no label). So
+      10,000 junk preseed files are at most `MAX_SERIES` failure series, each of
+      the first files by name and the rest together, not 10,000.
 """
 
 from __future__ import annotations
 
+import io
 import math
 import re
+import socket
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, make_server
 
-from prometheus_client import CollectorRegistry, generate_latest, start_http_server
+from prometheus_client import CollectorRegistry, generate_latest, make_wsgi_app
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
     Metric,
     UnknownMetricFamily,
 )
-from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, ThreadingWSGIServer
 from prometheus_client.registry import Collector
 
 from actors.agent.health import Health, health_app
@@ -81,10 +99,14 @@ __all__ = [
     "CONTENT_TYPE",
     "COUNTERS",
     "LOG_BYTES",
+    "MAX_CONNECTIONS",
+    "MAX_SERIES",
     "PRESEED_BYTES",
     "PRESEED_FAILURES",
     "PRESEED_IMAGES",
     "SANDBOX_PRESENT",
+    "READ_TIMEOUT",
+    "REQUEST_DEADLINE",
     "Metrics",
     "MetricsServer",
     "parse_listen",
@@ -92,6 +114,14 @@ __all__ = [
 
 #: Content type of the text exposition format the endpoint serves.
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
+#: Connections of the endpoint served at once; more are closed at once.
+MAX_CONNECTIONS = 16
+#: Seconds one read or write of a connection may wait.
+READ_TIMEOUT = 5.0
+#: Seconds a connection has to send its whole request.
+REQUEST_DEADLINE = 10.0
+#: Label sets one counter keeps; increments of new ones beyond go to its other series.
+MAX_SERIES = 100
 
 STATE_GAUGE = "monogon_supervisor_dn_state_total"
 TRANSITIONS = "monogon_supervisor_dn_state_transition_count"
@@ -201,6 +231,14 @@ class _CounterCollector(Collector):
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.series: dict[str, dict[_Labels, float]] = {name: {} for name in COUNTERS}
+
+    def add(self, name: str, key: _Labels, value: float) -> None:
+        """Adds to one series; a new one beyond `MAX_SERIES` goes to the other series."""
+        with self.lock:
+            series = self.series.setdefault(name, {})
+            if key not in series and len(series) >= MAX_SERIES:
+                key = tuple((label, "") for label, _ in key)
+            series[key] = series.get(key, 0) + value
 
     def collect(self) -> Iterator[Metric]:
         with self.lock:
@@ -321,17 +359,14 @@ class Metrics:
                 raise TypeError(
                     f"label {label!r} of {name!r} has a non-string value {label_value!r}"
                 )
-        counters = self._counters
-        with counters.lock:
-            series = counters.series.setdefault(name, {})
-            series[key] = series.get(key, 0) + value
+        self._counters.add(name, key, value)
 
     def render(self) -> str:
         """The whole registry in the Prometheus text format, ending with a newline."""
         return generate_latest(self.registry).decode()
 
     def serve(self, listen: str | tuple[str, int], health: Health | None = None) -> MetricsServer:
-        """Serves the registry on `listen` with the library's HTTP server (daemon thread).
+        """Serves the registry on `listen` with bounded connections (a daemon thread).
 
         Args:
             listen: `"host:port"` (`"[::1]:9464"` or `"::1:9464"` for IPv6) or a
@@ -348,12 +383,93 @@ class Metrics:
             OSError: the address cannot be bound.
         """
         host, port = parse_listen(listen) if isinstance(listen, str) else listen
-        server, thread = start_http_server(port, addr=host, registry=self.registry)
+        app = make_wsgi_app(self.registry)
         if health is not None:
-            app = server.get_app()
-            assert app is not None, "the library's server has no app"
-            server.set_app(health_app(app, health))
+            app = health_app(app, health)
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        server_class = type("_Server", (_BoundedServer,), {"address_family": family})
+        server: Any = make_server(
+            host,
+            port,
+            app,
+            server_class=server_class,
+            handler_class=_DeadlineHandler,
+        )
+        thread = threading.Thread(target=server.serve_forever, name="nc-metrics", daemon=True)
+        thread.start()
         return MetricsServer(server, thread)
+
+
+class _BoundedServer(ThreadingWSGIServer):
+    """The library's threading WSGI server, with at most `MAX_CONNECTIONS` at once."""
+
+    #: Connections the kernel queues before they are accepted.
+    request_queue_size = 2 * MAX_CONNECTIONS
+    #: The slots of connections being served (made when the server starts listening).
+    slots: threading.BoundedSemaphore
+
+    def server_activate(self) -> None:
+        """Starts listening, with `MAX_CONNECTIONS` free slots."""
+        self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        super().server_activate()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Serves a connection in a thread of its own if a slot is free, else closes it."""
+        if not self.slots.acquire(blocking=False):
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self.slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        """The connection's thread: frees its slot when it ends."""
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
+
+
+class _DeadlineReader(io.RawIOBase):
+    """A connection's reads, each waiting at most `READ_TIMEOUT` and all ending by a deadline."""
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        super().__init__()
+        self._sock = sock
+        self._deadline = deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the request was not sent within its deadline")
+        self._sock.settimeout(min(READ_TIMEOUT, left))
+        return self._sock.recv_into(buffer)
+
+
+class _DeadlineHandler(WSGIRequestHandler):
+    """The WSGI handler with timeouts and a deadline for the request; logs nothing."""
+
+    #: Seconds one read or write of the connection may wait.
+    timeout = READ_TIMEOUT
+
+    def setup(self) -> None:
+        super().setup()
+        deadline = time.monotonic() + REQUEST_DEADLINE
+        self.rfile = io.BufferedReader(_DeadlineReader(self.connection, deadline))
+
+    def handle(self) -> None:
+        try:
+            super().handle()
+        except OSError:  # a timeout, a reset: the connection ends, its slot is free
+            self.close_connection = True
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Logs nothing: a scrape is not news."""
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
@@ -370,7 +486,7 @@ def parse_listen(listen: str) -> tuple[str, int]:
 
 
 class MetricsServer:
-    """The library's HTTP server of `Metrics.serve` and the thread serving it.
+    """The HTTP server of `Metrics.serve` and the thread serving it.
 
     Args:
         server: the WSGI server `start_http_server` returned.

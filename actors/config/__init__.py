@@ -5,6 +5,8 @@
 - `values`: the checkers that turn one TOML value into a typed one, each naming
   the key and the offending value.
 - `units`: durations, sizes and modes as strings with units.
+- `bounds`: the bounds of any value whatever its key (depth, size, characters),
+  checked before the keys are read, so hostile TOML is a problem, not a traceback.
 - `policy`: the `[policy."<pattern>"]` tables, read into the supervisor's rules.
 - `load`: reading a file (or text) into an `AgentConfig`, every problem at once.
 - `default.toml`: the default profile, commented; `config default` prints it.

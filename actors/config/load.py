@@ -33,6 +33,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+import sys
 import tomllib
 from collections.abc import Callable, Mapping
 from importlib import resources
@@ -40,6 +41,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from actors.config.bounds import LIMITS, check_bounds, locate
 from actors.config.policy import read_policies
 from actors.config.runtimes import read_cri, read_runsc_runtime
 from actors.config.schema import (
@@ -59,7 +61,7 @@ from actors.config.schema import (
     RunscSection,
 )
 from actors.config.units import format_duration
-from actors.config.values import Checker, toml_type
+from actors.config.values import Checker, dotted, toml_type
 from actors.containerd.core.dns import CONTAINERD_DN
 from actors.supervisor.core.policy import PolicyRule
 
@@ -84,6 +86,40 @@ _CONTAINERD_DEFAULTS = {
 _TOP_KEYS = ("state_dir", *SECTION_KEYS, "policy")
 _PIPE_MIN = 4096
 _PIPE_MAX_FILE = "/proc/sys/fs/pipe-max-size"
+#: The shortest liveness interval, in seconds: each probe is a gRPC call to containerd.
+_MIN_LIVENESS_INTERVAL = 0.1
+#: The most liveness failures in a row: more would leave a hung containerd for hours.
+_MAX_LIVENESS_FAILURES = 1000
+#: Directories the agent must never take as its state directory: it makes the state
+#: directory 0700 (and grants the sandbox user search on it), which would lock every
+#: other user and service out of these. Their subdirectories below are refused too
+#: when they are shared by the system (`/var/lib`), not when they are a place of
+#: one's own (`/var/lib/node-containerd`).
+_SYSTEM_DIRS = frozenset(
+    {
+        "/",
+        *(
+            f"/{name}"
+            for name in (
+                "bin boot dev etc home lib lib32 lib64 libx32 media mnt opt proc root run "
+                "sbin srv sys tmp usr var"
+            ).split()
+        ),
+        *(
+            f"/usr/{name}"
+            for name in "bin include lib lib32 lib64 libexec local sbin share src".split()
+        ),
+        *(f"/var/{name}" for name in "cache lib local lock log mail opt run spool tmp".split()),
+        "/run/lock",
+        "/run/user",
+        "/usr/local/bin",
+        "/usr/local/lib",
+        "/usr/local/sbin",
+        "/usr/local/share",
+    }
+)
+#: Trees no state directory may lie in: kernel file systems.
+_KERNEL_TREES = ("/proc", "/sys", "/dev")
 
 
 def default_toml() -> str:
@@ -168,7 +204,10 @@ def _load_text(
         raise ConfigError(
             [f"config file {source!r} is not valid TOML: {reason[:1].lower()}{reason[1:]}"]
         ) from e
+    except (RecursionError, ValueError, MemoryError) as e:
+        raise ConfigError([_unparsable(text, source)]) from e
     chk = Checker(source)
+    doc = check_bounds(doc, chk.problem, _join_key)
     chk.known_keys("", doc, _TOP_KEYS)
     state_dir = _state_dir(chk, doc, env)
     ctx = _Paths(chk, state_dir)
@@ -211,9 +250,38 @@ def _load_text(
     return cfg
 
 
+def _join_key(prefix: str, name: str) -> str:
+    return f"{prefix}.{dotted(name)}" if prefix else dotted(name)
+
+
+def _unparsable(text: str, source: str) -> str:
+    """The one problem of text that `tomllib` could not parse without overflowing."""
+    digits = sys.get_int_max_str_digits() or 4300
+    found = locate(text, LIMITS.depth, digits, _join_key)
+    if found is None:
+        return (
+            f"config file {source!r} cannot be read: its values are nested too deep or its "
+            "numbers are too long for a config"
+        )
+    line, key, what = found
+    return f"key {key!r} in {source}: {what} (line {line}); no key takes such a value"
+
+
 def _state_dir(chk: Checker, doc: Mapping[str, Any], env: Mapping[str, str]) -> Path:
     fallback = Path(os.path.abspath(env.get(STATE_ENV) or DEFAULT_STATE_DIR))
-    return chk.path("state_dir", doc.get("state_dir", ""), fallback) or fallback
+    state_dir = chk.path("state_dir", doc.get("state_dir", ""), fallback) or fallback
+    text = os.path.normpath(state_dir)
+    in_kernel = any(text == t or text.startswith(t + "/") for t in _KERNEL_TREES)
+    if text in _SYSTEM_DIRS or in_kernel:
+        key = "state_dir" if "state_dir" in doc else STATE_ENV
+        what = "lies in a kernel file system" if in_kernel else "is a directory of the system"
+        chk.problem(
+            key,
+            f"{text!r} {what}: the agent makes its state directory private (mode 0700), "
+            "which would lock others out of it; use a directory of its own, e.g. "
+            '"/var/lib/node-containerd"',
+        )
+    return state_dir
 
 
 class _Paths:
@@ -309,6 +377,7 @@ def _liveness(chk: Checker, t: Mapping[str, Any]) -> dict[str, Any]:
             t["liveness_interval"],
             positive=True,
             or_else=', or "off" to turn liveness probing off',
+            least=_MIN_LIVENESS_INTERVAL,
         )
         values["liveness_interval"] = d("liveness_interval") if interval is None else interval
     if "liveness_timeout" in t:
@@ -321,10 +390,11 @@ def _liveness(chk: Checker, t: Mapping[str, Any]) -> dict[str, Any]:
                 "containerd.liveness_failures",
                 f"{failures!r} is {toml_type(failures)}; use an integer >= 1, e.g. 3",
             )
-        elif failures < 1:
+        elif not 1 <= failures <= _MAX_LIVENESS_FAILURES:
             chk.problem(
                 "containerd.liveness_failures",
-                f"{failures!r} is less than 1; use an integer >= 1, e.g. 3",
+                f"{failures!r} is out of range; use an integer from 1 to "
+                f"{_MAX_LIVENESS_FAILURES}, e.g. 3",
             )
         else:
             values["liveness_failures"] = failures

@@ -18,10 +18,15 @@ from actors.config.schema import POLICY_KEYS
 from actors.config.values import Checker, dotted
 from actors.supervisor.core.policy import PolicyRule, glob_to_regex
 
-__all__ = ["read_policies"]
+__all__ = ["MAX_MULTIPLIER", "MIN_HEARTBEAT", "read_policies"]
 
 _PATTERN_PART = re.compile(r"[a-z0-9_*?]+")
 _BAD = object()
+#: The shortest heartbeat interval, in seconds: a node's process sends one per interval
+#: and the root reads each, so a finer one only loads the supervisor.
+MIN_HEARTBEAT = 0.1
+#: The largest backoff multiplier: 10 reaches a one-hour backoff in five deaths.
+MAX_MULTIPLIER = 10.0
 
 
 def read_policies(chk: Checker, value: object) -> tuple[PolicyRule, ...]:
@@ -72,9 +77,14 @@ def _policy_value(chk: Checker, key: str, kind: str, value: object) -> object:
     elif kind == "optional":
         if value == "off":
             return None
-        result = chk.duration(key, value, positive=True, or_else=', or "off" to turn it off')
+        least = MIN_HEARTBEAT if key.endswith(".heartbeat_interval") else 0.0
+        result = chk.duration(
+            key, value, positive=True, or_else=', or "off" to turn it off', least=least
+        )
     elif kind == "multiplier":
-        result = chk.number(key, value, low=1, high=None, example="1.5")
+        result = chk.number(
+            key, value, low=1, high=MAX_MULTIPLIER, high_included=True, example="1.5"
+        )
     elif kind == "jitter":
         result = chk.number(key, value, low=0, high=1, example="0.5")
     else:  # "count"

@@ -26,13 +26,26 @@ from typing import Any
 from actors.config.schema import PAUSE_BINARY, CriSection
 from actors.config.values import Checker
 
-__all__ = ["OWNED_FLAGS", "RUNTIMES", "read_cri", "read_runsc_runtime"]
+__all__ = [
+    "MAX_FLAGS",
+    "MAX_REFERENCE",
+    "OWNED_FLAGS",
+    "RUNTIMES",
+    "read_cri",
+    "read_runsc_runtime",
+]
 
 #: The CRI runtime handlers the generated config can register.
 RUNTIMES = ("runc", "runsc")
 #: runsc flags the launcher sets from other keys; refused in `runsc.flags`.
 OWNED_FLAGS = ("--debug-log", "--panic-log", "--debug", "--root", "--platform")
+#: The most entries of `runsc.flags`.
+MAX_FLAGS = 64
+#: The longest image reference (the distribution spec's limit on a name is 255).
+MAX_REFERENCE = 255
 _PLATFORM = re.compile(r"[a-z0-9_-]{1,32}")
+#: The characters of an image reference: name, `:tag`, `@algorithm:digest`.
+_REFERENCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@+-]*")
 
 
 def _optional_binary(
@@ -85,6 +98,9 @@ def _flags(chk: Checker, value: object) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         chk.wrong_type(key, value, 'an array of strings, e.g. ["--network=host"]')
         return ()
+    if len(value) > MAX_FLAGS:
+        chk.problem(key, f"{len(value)} flags are too many; at most {MAX_FLAGS}")
+        return ()
     out: list[str] = []
     for flag in value:
         if not flag.startswith("-"):
@@ -132,8 +148,19 @@ def read_cri(
             image,
             'an image reference, or "" for the default',
         )
-        if image != image.strip() or any(c.isspace() for c in image):
-            chk.problem("cri.sandbox_image", f"{image!r} is not an image reference")
+        if len(image) > MAX_REFERENCE:
+            chk.problem(
+                "cri.sandbox_image",
+                f"{image[:60]!r}… is {len(image)} characters long; an image reference has "
+                f"at most {MAX_REFERENCE}",
+            )
+            image = default.sandbox_image
+        elif image and not _REFERENCE.fullmatch(image):
+            chk.problem(
+                "cri.sandbox_image",
+                f"{image!r} is not an image reference; use e.g. "
+                '"registry.k8s.io/pause:3.6" (letters, digits and ._:/@+-)',
+            )
             image = default.sandbox_image
     pause = _optional_binary(
         chk, "cri.pause_binary", t.get("pause_binary", PAUSE_BINARY), "catatonit", search_path

@@ -7,7 +7,8 @@ Rules:
       TOML number is refused: `5` could mean seconds or milliseconds, so the unit
       must be written. Signs are refused too (no policy knob can be negative), and
       so is anything longer than a year (no timer needs that; it would only hide a
-      typo like `"6000000h"`).
+      typo like `"6000000h"`) or, but for zero, shorter than a millisecond (no
+      timer is that fine; `"0.000001s"` is a typo or a probe).
     * A size is a TOML integer of bytes, or a string `<integer><unit>` with a
       binary unit `B`, `KiB`, `MiB`, `GiB` (`"64KiB"`, `"1MiB"`).
       Decimal units (`KB`, `MB`) are refused as ambiguous.
@@ -24,6 +25,7 @@ import re
 
 __all__ = [
     "MAX_DURATION",
+    "MIN_DURATION",
     "format_duration",
     "format_size",
     "parse_duration",
@@ -32,6 +34,8 @@ __all__ = [
 
 #: The longest duration accepted, in seconds (365 days).
 MAX_DURATION = 365 * 24 * 3600.0
+#: The shortest duration accepted besides zero, in seconds (1 ms).
+MIN_DURATION = 0.001
 
 _DURATION_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 _DURATION_TERM = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
@@ -76,6 +80,11 @@ def parse_duration(value: object) -> float:
     )
     if seconds > MAX_DURATION:
         raise ValueError(f"{value!r} is longer than a year; use {_DURATION_EXAMPLES}")
+    if 0 < seconds < MIN_DURATION:
+        raise ValueError(
+            f'{value!r} is shorter than a millisecond; use "0" or at least "1ms", '
+            f"{_DURATION_EXAMPLES}"
+        )
     return seconds
 
 

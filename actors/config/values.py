@@ -18,6 +18,7 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import json
+import math
 import os
 import re
 import shutil
@@ -26,13 +27,17 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
+from actors.config.bounds import shown
 from actors.config.schema import PARSE_FORMATS, UNIX_PATH_MAX
-from actors.config.units import format_size, parse_duration, parse_size
+from actors.config.units import format_duration, format_size, parse_duration, parse_size
 from actors.logtree.dn import validate_pattern
 from actors.logtree.errors import LogTreeError
 from actors.supervisor.core.severity import SEVERITY_NAMES, Severity
 
-__all__ = ["Checker", "dotted", "toml_type"]
+__all__ = ["MAX_COUNT", "Checker", "dotted", "toml_type"]
+
+#: The largest count a key takes (`max_restarts`): far beyond any useful one.
+MAX_COUNT = 1_000_000
 
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _MODE = re.compile(r"[0-7]{3,4}")
@@ -86,7 +91,7 @@ class Checker:
 
     def wrong_type(self, key: str, value: object, allowed: str) -> None:
         """Records that `value` has the wrong TOML type; `allowed` says what to use."""
-        self.problem(key, f"{value!r} is {toml_type(value)}; use {allowed}")
+        self.problem(key, f"{shown(value)} is {toml_type(value)}; use {allowed}")
 
     # -- structure -------------------------------------------------------------
 
@@ -131,7 +136,13 @@ class Checker:
         return fallback
 
     def duration(
-        self, key: str, value: object, *, positive: bool = False, or_else: str = ""
+        self,
+        key: str,
+        value: object,
+        *,
+        positive: bool = False,
+        or_else: str = "",
+        least: float = 0.0,
     ) -> float | None:
         """A duration in seconds (see `actors.config.units`), or None after a problem.
 
@@ -141,6 +152,8 @@ class Checker:
             positive: refuse zero too.
             or_else: appended to the error, for keys that take another word too
                 (e.g. `', or "off" to turn it off'`).
+            least: the shortest non-zero duration the key takes, in seconds (a
+                heartbeat every microsecond would only load the supervisor).
         """
         try:
             seconds = parse_duration(value)
@@ -150,32 +163,49 @@ class Checker:
         if positive and seconds == 0:
             self.problem(key, f'{value!r} is zero; use a duration > 0, e.g. "1s"{or_else}')
             return None
+        if 0 < seconds < least:
+            self.problem(
+                key,
+                f"{value!r} is too short; use at least {format_duration(least)!r}{or_else}",
+            )
+            return None
         return seconds
 
     def number(
-        self, key: str, value: object, *, low: float, high: float | None, example: str
+        self,
+        key: str,
+        value: object,
+        *,
+        low: float,
+        high: float,
+        example: str,
+        high_included: bool = False,
     ) -> float | None:
-        """A number with `low <= value` and `value < high` (if `high`), or None."""
+        """A finite number with `low <= value < high` (`<= high` if `high_included`), or None."""
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             self.wrong_type(key, value, f"a number, e.g. {example}")
             return None
-        if value < low or (high is not None and value >= high):
-            allowed = f">= {low:g}" + (f" and < {high:g}" if high is not None else "")
+        above = value > high if high_included else value >= high
+        if not math.isfinite(value) or value < low or above:
+            allowed = f">= {low:g} and {'<=' if high_included else '<'} {high:g}"
             what = "is negative" if value < 0 else "is out of range"
             self.problem(key, f"{value!r} {what}; use a number {allowed}, e.g. {example}")
             return None
         return float(value)
 
     def count_or_off(self, key: str, value: object, what_off_means: str) -> int | None | bool:
-        """An integer >= 0, or `"off"` (returned as None). False after a problem."""
+        """An integer from 0 to `MAX_COUNT`, or `"off"` (as None); False after a problem."""
         if value == "off":
             return None
-        allowed = f'an integer >= 0, or "off" to {what_off_means}'
+        allowed = f'an integer from 0 to {MAX_COUNT}, or "off" to {what_off_means}'
         if isinstance(value, bool) or not isinstance(value, int):
-            self.problem(key, f"{value!r} is {toml_type(value)}; use {allowed}")
+            self.problem(key, f"{shown(value)} is {toml_type(value)}; use {allowed}")
             return False
         if value < 0:
             self.problem(key, f"{value!r} is negative; use {allowed}")
+            return False
+        if value > MAX_COUNT:
+            self.problem(key, f"{value!r} is too large; use {allowed}")
             return False
         return value
 

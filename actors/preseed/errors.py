@@ -19,6 +19,7 @@ step that calls both the readers and the client catch and report either.
 from __future__ import annotations
 
 from actors.containerd.api.errors import ContainerdError
+from actors.fs_names import quoted
 
 __all__ = [
     "FAILURES",
@@ -42,8 +43,8 @@ class PreseedError(Exception):
         incomplete: bool = False,
     ) -> None:
         super().__init__(message)
-        #: How the failed file is shown (`<namespace>/<file name>`), or None when the error is not
-        #: about one file.
+        #: How the failed file is shown (`<namespace>/<file name>`, each part in the display
+        #: form of `actors.fs_names`), or None when the error is not about one file.
         self.file = file
         #: The cause alone, without the file prefix.
         self.cause = cause if cause is not None else message
@@ -54,7 +55,7 @@ class PreseedError(Exception):
     def for_file(cls, file: str, cause: str, *, incomplete: bool = False) -> PreseedError:
         """The error for one preseed file, e.g. `failed to import preseed image 'ns/a.tar': …`."""
         return cls(
-            f"failed to import preseed image {file!r}: {cause}",
+            f"failed to import preseed image {quoted(file)}: {cause}",
             file=file,
             cause=cause,
             incomplete=incomplete,
@@ -67,7 +68,8 @@ class ContainerdFailed(PreseedError):
     @classmethod
     def for_file(cls, file: str, cause: str, *, incomplete: bool = False) -> ContainerdFailed:
         """The containerd failure met while importing one preseed file."""
-        return cls(f"failed to import preseed image {file!r}: {cause}", file=file, cause=cause)
+        text = f"failed to import preseed image {quoted(file)}: {cause}"
+        return cls(text, file=file, cause=cause)
 
 
 class ArchiveError(PreseedError):

@@ -103,13 +103,14 @@ def test_impossible_policy_numbers_are_refused(short_dir: Path, env: dict[str, s
     k = 'key \'policy."root.*".'
     f = f"in {short_dir}/agent.toml"
     assert problems_of(short_dir, env, text) == [
-        f"{k}backoff_multiplier' {f}: 0.5 is out of range; use a number >= 1, e.g. 1.5",
+        f"{k}backoff_multiplier' {f}: 0.5 is out of range; use a number >= 1 and <= 10, e.g. 1.5",
         f"{k}backoff_jitter' {f}: 1.0 is out of range; use a number >= 0 and < 1, e.g. 0.5",
-        f'{k}max_restarts\' {f}: -1 is negative; use an integer >= 0, or "off" to never give up',
+        f"{k}max_restarts' {f}: -1 is negative; use an integer from 0 to 1000000, "
+        'or "off" to never give up',
         f"key 'policy.root.backoff_jitter' {f}: -0.1 is negative; "
         "use a number >= 0 and < 1, e.g. 0.5",
         f"key 'policy.root.max_restarts' {f}: 'many' is a string; "
-        'use an integer >= 0, or "off" to never give up',
+        'use an integer from 0 to 1000000, or "off" to never give up',
     ]
 
 

@@ -62,5 +62,5 @@ def test_bad_liveness_values_are_refused_naming_key_value_and_fix(
 def test_zero_liveness_failures_is_refused(short_dir: Path, env: dict[str, str]) -> None:
     f = f"{short_dir}/agent.toml"
     assert problems_of(short_dir, env, "[containerd]\nliveness_failures = 0\n") == [
-        f"key 'containerd.liveness_failures' in {f}: 0 is less than 1; use an integer >= 1, e.g. 3"
+        f"key 'containerd.liveness_failures' in {f}: 0 is out of range; use an integer from 1 to 1000, e.g. 3"
     ]

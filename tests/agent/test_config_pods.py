@@ -118,7 +118,8 @@ def test_runsc_flags_owned_by_the_agent_are_refused_naming_the_key() -> None:
 def test_cri_keys_are_checked_naming_the_key_and_value() -> None:
     assert problems('[cri]\ndefault_runtime = "kata"\nsandbox_image = "a b"\n') == [
         f"key 'cri.default_runtime' in {SRC}: 'kata' is not a handler; use \"runc\" or \"runsc\"",
-        f"key 'cri.sandbox_image' in {SRC}: 'a b' is not an image reference",
+        f"key 'cri.sandbox_image' in {SRC}: 'a b' is not an image reference; use e.g. "
+        '"registry.k8s.io/pause:3.6" (letters, digits and ._:/@+-)',
     ]
     assert problems('[runsc]\nbinary = "no-such-runsc"\n[cri]\ndefault_runtime = "runsc"\n') == [
         f"key 'cri.default_runtime' in {SRC}: 'runsc' needs the runsc binary, which "

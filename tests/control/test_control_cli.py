@@ -6,14 +6,20 @@ import dataclasses
 import json
 import os
 import socket
+import threading
 import time
+from concurrent import futures
 
+import grpc
 import pytest
 
+from actors.agent.control import client
 from actors.agent.control.client import cmd_logs, cmd_restart, cmd_status
 from actors.containerd.runtimes.sandbox_image import SANDBOX_IMAGE_FACT, SandboxImageState
 from actors.logtree import Severity, entry_to_dict, format_entry
 from actors.supervisor.runtime import clock
+from messages.control import control_pb2 as pb
+from messages.control import control_pb2_grpc as pb_grpc
 from tests.support.control import (
     AcceptAndClose,
     CliProcess,
@@ -23,6 +29,7 @@ from tests.support.control import (
     restart_args,
     status_args,
 )
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -381,6 +388,60 @@ def test_status_exits_4_when_another_grpc_server_answers(short_dir, capsys):
     finally:
         foreign.stop(0)
     assert capsys.readouterr().err == f"{path!r} is not a node-containerd control socket\n"
+
+
+class _SilentHello(pb_grpc.ControlServicer):
+    """An agent too busy to answer: its Hello answers after the client gave up."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+
+    def Hello(self, request, context):
+        self.release.wait(10)
+        return pb.HelloReply(product="node-containerd", protocol=1)
+
+
+def test_an_agent_that_does_not_answer_in_time_is_named_not_answering_not_foreign(
+    short_dir, capsys, monkeypatch
+):
+    """Issue 20 item 7: a starved agent was called "not a node-containerd control socket"."""
+    monkeypatch.setattr(client, "HELLO_TIMEOUT", 1.0)
+    path = str(short_dir / "control.sock")
+    servicer = _SilentHello()
+    server = grpc.server(futures.ThreadPoolExecutor(2))
+    pb_grpc.add_ControlServicer_to_server(servicer, server)
+    server.add_insecure_port("unix:" + path)
+    server.start()
+    try:
+        assert cmd_status(status_args(path)) == 1
+    finally:
+        servicer.release.set()
+        server.stop(0)
+    assert capsys.readouterr().err == (
+        f"node-containerd at {path!r} is not answering: no reply to Hello within 1s\n"
+    )
+
+
+def test_status_answers_while_clients_that_stopped_reading_hold_every_log_slot(served, capsys):
+    """Issue 20 item 7: 24 stalled backlog reads made `status` exit 4."""
+    served.backend.log_tree.write_raw("root", (b"x" * 999 + b"\n") * 8192)
+    channels = [grpc.insecure_channel("unix:" + served.path) for _ in range(24)]
+    try:
+        calls = [
+            pb_grpc.ControlStub(c).Logs(pb.LogsRequest(dn="root", backlog_all=True))
+            for c in channels
+        ]
+        wait_until(lambda: served.server.open_readers == 16, 10, "16 stalled readers")
+        assert cmd_status(status_args(served.path)) == 0
+        assert "root.a.b" in capsys.readouterr().out
+        assert cmd_logs(logs_args(served.path, dn="root", lines=1)) == 1
+        assert capsys.readouterr().err == (
+            "cannot read the logs of 'root': too many log readers: at most 16 at once\n"
+        )
+        del calls
+    finally:
+        for c in channels:
+            c.close()
 
 
 def test_status_exits_4_when_the_path_is_not_a_socket(short_dir, capsys):

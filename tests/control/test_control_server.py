@@ -14,7 +14,7 @@ from actors.agent.control.server import ControlError, ControlServer
 from actors.agent.control.wire import SocketState, probe_socket
 from messages.control import control_pb2 as pb
 from messages.control import control_pb2_grpc as pb_grpc
-from tests.support.control import AcceptAndClose, Backend, foreign_grpc_server
+from tests.support.control import AcceptAndClose, Backend, foreign_grpc_server, node
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(30)
@@ -193,3 +193,48 @@ def test_a_logs_request_with_a_bad_dn_is_refused_with_invalid_argument(served):
         list(stub.Logs(pb.LogsRequest(dn="Root")))
     assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert e.value.details() == "dn 'Root' is invalid: part 'Root' does not match [a-z0-9_]{1,64}"
+
+
+def _big_backlog(backend: Backend) -> None:
+    """8192 raw lines of 1000 bytes: far more than gRPC sends before the client reads."""
+    line = b"x" * 999 + b"\n"
+    backend.log_tree.write_raw("root", line * 8192)
+
+
+def test_stalled_log_readers_are_counted_then_cut_and_status_always_answers(short_dir):
+    """Issue 20 item 7: 24 backlog reads whose clients stopped reading held every worker."""
+    backend = Backend([node("root", "HEALTHY", pid=100)])
+    _big_backlog(backend)
+    path = str(short_dir / "control.sock")
+    server = ControlServer(path, backend, max_followers=2, max_readers=4, stall_timeout=2.0)
+    server.start()
+    channels = [grpc.insecure_channel("unix:" + path) for _ in range(24)]
+    try:
+        calls = [
+            pb_grpc.ControlStub(c).Logs(pb.LogsRequest(dn="root", backlog_all=True))
+            for c in channels
+        ]  # and never read
+        wait_until(lambda: server.open_readers == 4, 10, "4 stalled readers")
+        channel, stub = _stub(path)
+        with channel:
+            assert len(stub.Status(pb.StatusRequest(), timeout=5).nodes) == 1
+            assert stub.Hello(pb.HelloRequest(), timeout=5).product == "node-containerd"
+            with pytest.raises(grpc.RpcError) as e:
+                next(stub.Logs(pb.LogsRequest(dn="root", backlog_all=True)))
+            assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert e.value.details() == "too many log readers: at most 4 at once"
+            # A client that stopped reading is cut once the stall timeout has passed.
+            wait_until(lambda: server.open_readers == 0, timeout=10, what="stalled readers cut")
+            entries = list(stub.Logs(pb.LogsRequest(dn="root", backlog_all=True), timeout=30))
+            assert len(entries) == 8192
+        ended = []
+        for call in calls:
+            with pytest.raises(grpc.RpcError) as e:
+                for _ in call:
+                    pass
+            ended.append(e.value.code())
+        assert sorted(c.name for c in ended) == ["CANCELLED"] * 4 + ["RESOURCE_EXHAUSTED"] * 20
+    finally:
+        for c in channels:
+            c.close()
+        server.stop(0)

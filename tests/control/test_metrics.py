@@ -4,12 +4,28 @@ the library's own parser, the naming rules, and the library's HTTP endpoint."""
 from __future__ import annotations
 
 import dataclasses
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 
-from actors.agent.metrics import CONTENT_TYPE, Metrics, parse_listen
+from actors.agent.metrics import (
+    CONTENT_TYPE,
+    MAX_CONNECTIONS,
+    MAX_SERIES,
+    PRESEED_FAILURES,
+    READ_TIMEOUT,
+    REQUEST_DEADLINE,
+    Metrics,
+    parse_listen,
+)
 from actors.containerd.runtimes.sandbox_image import SANDBOX_IMAGE_FACT, SandboxImageState
 from actors.logtree import LeveledEntry, LogTree, Severity
 from actors.supervisor.core.events import FactChanged, StateChanged
@@ -323,3 +339,102 @@ def test_the_endpoint_serves_on_an_ipv6_loopback_address():
         assert types["monogon_supervisor_dn_state_total"] == "gauge"
     finally:
         server.shutdown()
+
+
+def test_a_counter_keeps_at_most_max_series_and_counts_the_rest_in_its_other_series():
+    """Issue 20 item 11: 10,000 junk preseed files made 10,000 failure series."""
+    metrics = Metrics()
+    for i in range(10_000):
+        metrics.add(PRESEED_FAILURES, 1, {"namespace": "k8s.io", "file": f"junk{i:05}.tar"})
+    _, samples = parse(metrics.render())
+    series = {k: v for k, v in samples.items() if k[0] == PRESEED_FAILURES}
+    other = (PRESEED_FAILURES, (("file", ""), ("namespace", "")))
+    assert len(series) == MAX_SERIES + 1
+    assert series[other] == 10_000 - MAX_SERIES
+    assert series[(PRESEED_FAILURES, (("file", "junk00000.tar"), ("namespace", "k8s.io")))] == 1
+    assert sum(series.values()) == 10_000
+    metrics.add(PRESEED_FAILURES, 1, {"namespace": "k8s.io", "file": "junk00001.tar"})
+    _, samples = parse(metrics.render())
+    assert samples[(PRESEED_FAILURES, (("file", "junk00001.tar"), ("namespace", "k8s.io")))] == 2
+
+
+_SERVE = (
+    "import sys\n"
+    "from actors.agent.metrics import Metrics\n"
+    "server = Metrics().serve(('127.0.0.1', 0))\n"
+    "print(server.server_address[1], flush=True)\n"
+    "sys.stdin.read()\n"
+)
+
+
+def _threads_and_fds(pid: int) -> tuple[int, int]:
+    status = Path(f"/proc/{pid}/status").read_text()
+    threads = int(next(line for line in status.splitlines() if line.startswith("Threads:"))[8:])
+    return threads, len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def _dribble(sock: socket.socket, started: float, cut: list[float]) -> None:
+    """Sends a byte now and then, below the read timeout; notes when the server cut it."""
+    while time.monotonic() - started < REQUEST_DEADLINE + READ_TIMEOUT + 10:
+        try:
+            sock.sendall(b"X")
+        except OSError:
+            cut.append(time.monotonic() - started)
+            return
+        time.sleep(READ_TIMEOUT / 4)
+
+
+@pytest.mark.timeout(90)
+def test_half_sent_requests_cost_at_most_the_connection_limit_and_end_by_their_deadline():
+    """Issue 20 item 11: a client's half-sent requests held 454 threads and 449 fds."""
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _SERVE],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(root)),
+    )
+    clients: list[socket.socket] = []
+    try:
+        assert proc.stdout is not None
+        port = int(proc.stdout.readline())
+        url = f"http://127.0.0.1:{port}/metrics"
+        base = _threads_and_fds(proc.pid)
+        urllib.request.urlopen(url, timeout=10).read()
+        started = time.monotonic()
+        # One client sends a byte now and then, below the read timeout: only the
+        # request's deadline ends it. The others send half a request and wait.
+        dribbler = socket.create_connection(("127.0.0.1", port), timeout=10)
+        dribbler.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+        cut: list[float] = []
+        thread = threading.Thread(target=_dribble, args=(dribbler, started, cut))
+        thread.start()
+        clients.append(dribbler)
+        peak = base
+        for _ in range(199):
+            c = socket.create_connection(("127.0.0.1", port), timeout=10)
+            c.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")  # never the blank line
+            clients.append(c)
+            peak = max(peak, _threads_and_fds(proc.pid))
+        while time.monotonic() - started < READ_TIMEOUT - 1:
+            peak = max(peak, _threads_and_fds(proc.pid))
+            time.sleep(0.05)
+        thread.join()
+        assert peak[0] <= base[0] + MAX_CONNECTIONS, (peak, base)
+        # Each connection is one descriptor; one beyond the limit is held while it is closed.
+        assert peak[1] <= base[1] + MAX_CONNECTIONS + 2, (peak, base)
+        assert cut and REQUEST_DEADLINE - 1 <= cut[0] <= REQUEST_DEADLINE + READ_TIMEOUT, cut
+        # Every other connection ended by the read timeout, or was closed at once (those the
+        # kernel queued late end within a read timeout of their accept).
+        end = time.monotonic() + READ_TIMEOUT + 2
+        while _threads_and_fds(proc.pid) != base and time.monotonic() < end:
+            time.sleep(0.05)
+        assert _threads_and_fds(proc.pid) == base
+        with urllib.request.urlopen(url, timeout=10) as reply:
+            assert reply.status == 200
+    finally:
+        for c in clients:
+            c.close()
+        proc.kill()
+        proc.wait(10)

@@ -7,16 +7,20 @@ every agent here runs in a network namespace of its own (`own_netns`), and so do
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from actors.agent.check import CHECK_LABEL
+from messages.cri.runtime.v1 import api_pb2 as cri
 from tests.support.agent import AgentUnderTest
 from tests.support.pods import (
     BUSYBOX_REF,
@@ -60,7 +64,8 @@ def test_check_passes_on_a_good_node_and_leaves_no_pod(pod_agent: AgentUnderTest
     ], r.stderr
     assert r.returncode == 0
     assert pod_agent.client.sandbox_ids() == []
-    assert sorted(p.name for p in (pod_agent.state / "run").iterdir()) == ["containerd-notify.sock"]
+    run = sorted(p.name for p in (pod_agent.state / "run").iterdir())
+    assert run == ["check.lock", "containerd-notify.sock"]  # the lock stays, empty
 
 
 def test_check_json_with_an_image_of_ones_own(pod_agent: AgentUnderTest) -> None:
@@ -233,3 +238,100 @@ def test_check_fails_naming_missing_cni_plugins_and_what_to_install(
         f"are not in {empty!r}: pods with their own network namespace will not start; install "
         "them (Debian: apt-get install containernetworking-plugins) or set [cni] bin_dirs"
     )
+
+
+def _check_process(agent: AgentUnderTest) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        agent.in_netns([*agent.command, "check", "--config", str(agent.config)]),
+        env=agent.env,
+        cwd=agent.cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _check_pods(agent: AgentUnderTest) -> list[str]:
+    return agent.client.sandbox_ids({CHECK_LABEL: "true"})
+
+
+def _containers(agent: AgentUnderTest) -> int:
+    reply = agent.client.runtime.ListContainers(cri.ListContainersRequest(), timeout=10)
+    return len(reply.containers)
+
+
+def _run_dirs(agent: AgentUnderTest) -> list[str]:
+    return sorted(p.name for p in (agent.state / "run").glob("check-*"))
+
+
+def _wait(test: Callable[[], bool], proc: subprocess.Popen[str], what: str) -> None:
+    deadline = time.monotonic() + 120
+    while not test():
+        assert proc.poll() is None, (what, proc.communicate())
+        assert time.monotonic() < deadline, f"no {what} within 120s"
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize(
+    ("signum", "moment"),
+    [
+        (signal.SIGTERM, "sandbox"),
+        (signal.SIGINT, "container"),
+        (signal.SIGHUP, "sandbox"),
+    ],
+)
+def test_a_signal_mid_check_removes_its_pods_and_run_dir_then_exits_128_plus_it(
+    pod_agent: AgentUnderTest, signum: int, moment: str
+) -> None:
+    """Issue 20 item 6: SIGTERM left a sandbox and run/check-*; a SIGINT got swallowed."""
+    proc = _check_process(pod_agent)
+    try:
+        if moment == "sandbox":
+            _wait(lambda: _check_pods(pod_agent) != [], proc, "check pod")
+        else:  # created, and being started or just started
+            _wait(lambda: _containers(pod_agent) > 0, proc, "check container")
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=150)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    name = signal.Signals(signum).name
+    assert proc.returncode == 128 + signum, (out, err)
+    assert err.endswith(
+        f"node-containerd check: interrupted by {name}; its pods and log directory were "
+        "cleaned up first\n"
+    ), err
+    assert pod_agent.client.sandbox_ids() == []
+    assert _run_dirs(pod_agent) == []
+
+
+def test_a_killed_check_leaves_pods_that_the_next_check_removes(pod_agent: AgentUnderTest) -> None:
+    proc = _check_process(pod_agent)
+    try:
+        _wait(lambda: _check_pods(pod_agent) != [], proc, "check pod")
+    finally:
+        proc.kill()
+        proc.communicate()
+    assert _check_pods(pod_agent) != [] and _run_dirs(pod_agent) != []
+
+    r = check(pod_agent)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    assert r.stderr == (
+        "node-containerd check: removed 1 pod(s) and 1 log directory(ies) left by an earlier "
+        "check that was interrupted\n"
+    )
+    assert pod_agent.client.sandbox_ids() == []
+    assert _run_dirs(pod_agent) == []
+
+
+def test_a_second_check_at_once_is_refused(pod_agent: AgentUnderTest) -> None:
+    lock = pod_agent.state / "run" / "check.lock"
+    with open(lock, "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        r = check(pod_agent)
+    assert r.returncode == 1
+    assert r.stderr == (
+        f"node-containerd check: another check is running on this node (it holds "
+        f"{str(lock)!r}); wait for it to end\n"
+    )
+    assert pod_agent.client.sandbox_ids() == []

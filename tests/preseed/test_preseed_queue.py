@@ -26,11 +26,19 @@ def test_a_file_closed_after_each_piece_is_ready_once_after_the_last_piece_and_q
     assert s.due(5.0) == []
 
 
-def test_a_file_still_open_for_writing_is_never_ready_however_quiet() -> None:
-    s = Settler(quiet=0.5)
+def test_a_file_still_open_for_writing_is_never_ready_but_reported_stalled_once() -> None:
+    s = Settler(quiet=0.5, stall=30.0)
     s.written(("k8s.io", "a.tar"), 0.0)
+    assert s.next_deadline() == 30.0
+    assert s.stalled(29.9) == []
+    assert s.stalled(30.0) == [("k8s.io", "a.tar")]
     assert s.next_deadline() is None
+    assert s.stalled(3600.0) == []
     assert s.due(3600.0) == []
+    s.written(("k8s.io", "a.tar"), 3600.0)  # written again: reported again when silent again
+    assert s.stalled(3630.0) == [("k8s.io", "a.tar")]
+    s.completed(("k8s.io", "a.tar"), 3700.0)
+    assert s.due(3700.5) == [("k8s.io", "a.tar")]
 
 
 def test_a_removed_file_is_forgotten_and_a_touch_restarts_the_quiet_period() -> None:

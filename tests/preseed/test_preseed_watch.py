@@ -6,6 +6,8 @@ import concurrent.futures
 import logging
 import os
 import shutil
+import socket
+import stat
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -49,6 +51,7 @@ class _Running:
         watch: bool = True,
         pin: bool = True,
         sandbox_image: str | None = None,
+        stall: float = 30.0,
     ) -> None:
         self.handler = _Lines()
         self.log = logging.getLogger(f"test.preseed.watch.{id(self)}")
@@ -68,7 +71,9 @@ class _Running:
         self.done: concurrent.futures.Future[str | None] = concurrent.futures.Future()
         self.ref = PreseedActor.start(
             preseeder=preseeder,
-            settings=PreseedSettings(directory=str(root), watch=watch, parallel=parallel),
+            settings=PreseedSettings(
+                directory=str(root), watch=watch, parallel=parallel, stall=stall
+            ),
             log=self.log,
             on_initial=self.initial.set_result,
             on_result=lambda result: None,
@@ -265,3 +270,90 @@ def test_without_the_watch_the_actor_stops_after_the_initial_pass_and_pins_the_s
         PRESEEDED_LABEL: "k8s.io/hello.tar",
     }
     assert _labels(fresh_containerd, "docker.io/library/alpine:latest") == {}
+
+
+#: The bound within which whatever appears in the preseed directory gets its verdict:
+#: the quiet period, an import or a refusal, and this machine's load.
+_VERDICT_S = 20.0
+
+
+def _verdicts(running: _Running, names: list[str]) -> dict[str, list[str]]:
+    """Every line naming one of `names` (a display form, with its namespace)."""
+    return {
+        name: [m for m in running.messages() if f"'{name}'" in m and "importing" not in m]
+        for name in names
+    }
+
+
+def test_everything_that_appears_at_runtime_gets_one_verdict_within_a_bound(
+    archives: Archives, fresh_containerd: ContainerdDaemon, root: Path, tmp_path: Path
+) -> None:
+    """Issue 20 item 9: links were never imported, special files never got a line."""
+    running = _Running(fresh_containerd, root, tmp_path / "record.json", stall=2.0)
+    try:
+        ns = root / "k8s.io"
+        outside = tmp_path / "outside"
+        outside.mkdir()
+        shutil.copy(archives.oci, outside / "hello.tar")
+        shutil.copy(archives.docker_raw, outside / "raw.tar")
+        started = time.monotonic()
+        (ns / "symlink.tar").symlink_to(outside / "hello.tar")
+        os.link(outside / "raw.tar", ns / "hardlink.tar")
+        os.mkfifo(ns / "fifo.tar")
+        os.mknod(ns / "device.tar", 0o600 | stat.S_IFCHR, os.makedev(1, 3))
+        (ns / "dangling.tar").symlink_to(tmp_path / "nothing-here.tar")
+        (ns / "to-dir.tar").symlink_to(outside)
+        (ns / "loop.tar").symlink_to(ns / "loop.tar")
+        (ns / "to-dev-zero.tar").symlink_to("/dev/zero")
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.bind(str(ns / "socket.tar"))
+            (ns / "subdir").mkdir()
+            (root / "stray.tar").write_bytes(b"x")
+            data = archives.docker.read_bytes()
+            writer = open(ns / "open.tar", "wb")
+            writer.write(data[:1000])
+            writer.flush()
+            want = {
+                "k8s.io/symlink.tar": "imported preseed bundle 'k8s.io/symlink.tar' ",
+                "k8s.io/hardlink.tar": "imported preseed bundle 'k8s.io/hardlink.tar' ",
+                "k8s.io/fifo.tar": "failed to import preseed image 'k8s.io/fifo.tar': "
+                "not a regular file (a fifo)",
+                "k8s.io/device.tar": "failed to import preseed image 'k8s.io/device.tar': "
+                "not a regular file (a character device)",
+                "k8s.io/socket.tar": "failed to import preseed image 'k8s.io/socket.tar': "
+                "not a regular file (a socket)",
+                "k8s.io/dangling.tar": "failed to import preseed image 'k8s.io/dangling.tar': "
+                "cannot open: No such file or directory",
+                "k8s.io/to-dir.tar": "failed to import preseed image 'k8s.io/to-dir.tar': "
+                "not a regular file (a directory)",
+                "k8s.io/loop.tar": "failed to import preseed image 'k8s.io/loop.tar': "
+                "cannot open: Too many levels of symbolic links",
+                "k8s.io/to-dev-zero.tar": "failed to import preseed image "
+                "'k8s.io/to-dev-zero.tar': not a regular file (a character device)",
+                "subdir": "directory 'subdir' found in preseed namespaced folder, ignoring",
+                "stray.tar": "non-directory 'stray.tar' found in preseed folder, ignoring",
+                "k8s.io/open.tar": "preseed file 'k8s.io/open.tar' has been open for writing "
+                "for 2s without a change; it is imported once its writer closes it",
+            }
+
+            def all_in() -> bool:
+                found = _verdicts(running, list(want))
+                return all(any(m.startswith(w) for m in found[n]) for n, w in want.items())
+
+            deadline = started + _VERDICT_S
+            while not all_in() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            took = time.monotonic() - started
+            writer.write(data[1000:])
+            writer.close()
+        found = _verdicts(running, list(want))
+        assert all_in(), {
+            n: found[n] for n, w in want.items() if not any(m.startswith(w) for m in found[n])
+        }
+        assert took < _VERDICT_S
+        for name, line in want.items():
+            assert [m for m in found[name] if not m.startswith(line)] == [], (name, found[name])
+            assert len(found[name]) == 1, (name, found[name])
+        running.wait_for(lambda: running.imported("k8s.io/open.tar") != [], "its import")
+    finally:
+        running.stop()

@@ -10,7 +10,7 @@ Exit codes (`actors.exit_codes.ExitCode`, what each means here):
 
 * `OK` (0): done (`logs -f`: also when stopped with Ctrl-C, or when the agent stops).
 * `FAILURE` (1): the command failed: unknown DN, a refused restart, the agent lost
-  midway.
+  midway, or the agent is not answering (it listens, but gave no answer in time).
 * `USAGE` (2): a bad config file (when the socket is looked up in it).
 * `NOT_RUNNING` (3): node-containerd is not running: no socket file, or nobody
   listens on it.
@@ -18,6 +18,13 @@ Exit codes (`actors.exit_codes.ExitCode`, what each means here):
 
 Messages go to stderr, unprefixed, each naming the socket or DN at fault, e.g.
 `node-containerd is not running: no control socket at '/run/nc/control.sock'`.
+
+An answer that does not come in time is named as such — `node-containerd at
+'…' is not answering: no reply to Hello within 5s` — never taken for "not a
+node-containerd control socket" (which only a wrong answer, or no gRPC at all,
+means); an agent refusing a call for lack of room (RESOURCE_EXHAUSTED) is quoted.
+`logs` without `-f` takes the whole backlog before it prints, so a slow
+terminal or a paused pager never holds a stream of the agent's.
 """
 
 from __future__ import annotations
@@ -233,7 +240,8 @@ def _logs(args: argparse.Namespace) -> int:
     with _connect(args) as (stub, path):
         call = stub.Logs(request)
         try:
-            for msg in call:
+            # A backlog is taken whole first: the agent's stream never waits for stdout.
+            for msg in call if follow else list(call):
                 if msg.kind == pb.ENTRY_KIND_MISSED:
                     sys.stdout.flush()
                     print(
@@ -418,6 +426,14 @@ def _not_ours(path: str) -> _CommandError:
     return _CommandError(ExitCode.NOT_OURS, f"{path!r} is not a node-containerd control socket")
 
 
+def _not_answering(path: str, why: str) -> _CommandError:
+    return _CommandError(ExitCode.FAILURE, f"node-containerd at {path!r} is not answering: {why}")
+
+
+def _busy(path: str, error: grpc.Call) -> str:
+    return f"node-containerd at {path!r} refused the call: {error.details() or 'no room'}"
+
+
 @contextmanager
 def _connect(args: argparse.Namespace) -> Iterator[tuple[pb_grpc.ControlStub, str]]:
     """Opens a channel to the agent, checked with Hello; yields its stub and the path."""
@@ -442,6 +458,11 @@ def _connect(args: argparse.Namespace) -> Iterator[tuple[pb_grpc.ControlStub, st
         except grpc.RpcError as e:
             if probe_socket(path) in (SocketState.MISSING, SocketState.REFUSED):
                 raise _not_running(path, where) from e
+            code = e.code() if isinstance(e, grpc.Call) else None
+            if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+                raise _not_answering(path, f"no reply to Hello within {HELLO_TIMEOUT:g}s") from e
+            if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+                raise _CommandError(ExitCode.FAILURE, _busy(path, e)) from e
             raise _not_ours(path) from e
         if reply.product != PRODUCT:
             raise _not_ours(path)
@@ -471,6 +492,14 @@ def _fail_rpc(error: grpc.RpcError, path: str, what: str) -> NoReturn:
     ):
         raise _CommandError(
             ExitCode.NOT_RUNNING, f"node-containerd stopped: no control socket at {path!r}"
+        ) from error
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        raise _not_answering(path, f"no reply to {what} within {CALL_TIMEOUT:g}s") from error
+    if code == grpc.StatusCode.CANCELLED and what.startswith("read the logs"):
+        raise _CommandError(
+            ExitCode.FAILURE,
+            f"cannot {what}: the agent ended the stream, which this reader had not read "
+            "from for too long",
         ) from error
     if not details.startswith("cannot "):  # the agent's own message may say it already
         details = f"cannot {what}: {details}"

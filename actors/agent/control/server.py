@@ -21,8 +21,16 @@ Rules:
       reader alone, and an `ENTRY_KIND_MISSED` message with the count is sent
       exactly where they went missing.
     * A follow stream ends cleanly (status OK) when the server stops, and its reader
-      is closed when the client goes away. At most `max_followers` follow at once,
-      so Status and Restart always find a worker thread.
+      is closed when the client goes away.
+    * **No client can take the socket from others.** Every Logs call is counted:
+      at most `max_followers` follow streams and `max_readers` backlog reads at
+      once, each beyond refused at once with RESOURCE_EXHAUSTED saying the limit;
+      the worker pool has room for both and `_SPARE_WORKERS` more, so Hello,
+      Status and Restart (short unary calls) always find a worker. And every Logs
+      call is bounded in time where it can block: a message the client has not
+      taken within `stall_timeout` seconds (a client that stopped reading) ends
+      the call (CANCELLED) and frees its worker and its slot, found by a watchdog
+      thread that wakes about once a second.
     * Monotonic times of the supervisor (`NodeStatus.since`) are sent as wall-clock
       seconds since the epoch, converted once per reply.
 
@@ -75,8 +83,10 @@ __all__ = ["UNIX_PATH_MAX", "ControlBackend", "ControlError", "ControlServer"]
 UNIX_PATH_MAX = 107
 #: Entries sent per wake-up of a follow stream.
 _BATCH = 256
-#: Worker threads kept free for calls other than follow streams.
+#: Worker threads kept free for calls other than Logs streams.
 _SPARE_WORKERS = 8
+#: Seconds between the stall watchdog's looks at the streams.
+_WATCHDOG_PERIOD = 1.0
 
 _umask_lock = threading.Lock()
 
@@ -150,17 +160,52 @@ def _logs_query(request: pb.LogsRequest) -> _LogsQuery:
     )
 
 
+class _Stream:
+    """One Logs call in progress: since when the message it sent waits for the client."""
+
+    __slots__ = ("context", "waiting_since")
+
+    def __init__(self, context: grpc.ServicerContext) -> None:
+        #: The call's context (`cancel` ends it).
+        self.context = context
+        #: Monotonic seconds since a message was handed to gRPC and not yet taken by the
+        #: client; None while the stream waits for entries or computes.
+        self.waiting_since: float | None = None
+
+
 class _Servicer(pb_grpc.ControlServicer):
     """The Control service over a backend. Methods run on gRPC worker threads."""
 
-    def __init__(self, backend: ControlBackend, max_followers: int, buffer: int) -> None:
+    def __init__(
+        self, backend: ControlBackend, max_followers: int, max_readers: int, buffer: int
+    ) -> None:
         self._backend = backend
         self._buffer = buffer
         self._max_followers = max_followers
         self._followers = threading.BoundedSemaphore(max_followers)
+        self._max_readers = max_readers
+        self._backlog_readers = threading.BoundedSemaphore(max_readers)
         self._lock = threading.Lock()
         self._readers: set[LogReader] = set()
+        self._streams: set[_Stream] = set()
         self._stopping = False
+
+    def cancel_stalled(self, stall_timeout: float) -> int:
+        """Ends every Logs call whose client has not taken a message for `stall_timeout` s.
+
+        Returns:
+            How many calls it ended.
+        """
+        now = clock.monotonic()
+        with self._lock:
+            stalled = [
+                s
+                for s in self._streams
+                if s.waiting_since is not None and now - s.waiting_since >= stall_timeout
+            ]
+        for stream in stalled:
+            stream.context.cancel()
+        return len(stalled)
 
     @property
     def open_readers(self) -> int:
@@ -211,22 +256,34 @@ class _Servicer(pb_grpc.ControlServicer):
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
         if query.dn and not self._known(query, context):
             context.abort(grpc.StatusCode.NOT_FOUND, f"no node and no logs at dn {query.dn!r}")
-        if query.follow and not self._followers.acquire(blocking=False):
-            context.abort(
-                grpc.StatusCode.RESOURCE_EXHAUSTED,
-                f"too many log followers: at most {self._max_followers} at once",
+        slots = self._followers if query.follow else self._backlog_readers
+        if not slots.acquire(blocking=False):
+            what, most = (
+                ("followers", self._max_followers)
+                if query.follow
+                else ("readers", self._max_readers)
             )
+            context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED, f"too many log {what}: at most {most} at once"
+            )
+        stream = _Stream(context)
+        with self._lock:
+            self._streams.add(stream)
         try:
             reader = self._open(query)
             try:
-                yield from self._send(reader, context)
+                for message in self._send(reader, context):
+                    stream.waiting_since = clock.monotonic()
+                    yield message
+                    stream.waiting_since = None
             finally:
                 reader.close()
                 with self._lock:
                     self._readers.discard(reader)
         finally:
-            if query.follow:
-                self._followers.release()
+            with self._lock:
+                self._streams.discard(stream)
+            slots.release()
 
     def _open(self, query: _LogsQuery) -> LogReader:
         reader = self._backend.log_tree.read(
@@ -287,7 +344,11 @@ class ControlServer:
         backend: what to serve (see `ControlBackend`).
         max_followers: most Logs follow streams at once; more are refused with
             RESOURCE_EXHAUSTED.
+        max_readers: most Logs backlog reads (not following) at once; more are
+            refused with RESOURCE_EXHAUSTED.
         stream_buffer: entries a follow stream may have queued before it misses some.
+        stall_timeout: seconds a Logs call may wait for its client to take a message
+            before it is ended.
     """
 
     def __init__(
@@ -296,11 +357,16 @@ class ControlServer:
         backend: ControlBackend,
         *,
         max_followers: int = 16,
+        max_readers: int = 16,
         stream_buffer: int = DEFAULT_STREAM_BUFFER,
+        stall_timeout: float = 60.0,
     ) -> None:
         self.path = Path(os.path.abspath(os.fspath(socket_path)))
-        self._servicer = _Servicer(backend, max_followers, stream_buffer)
-        self._workers = max_followers + _SPARE_WORKERS
+        self._servicer = _Servicer(backend, max_followers, max_readers, stream_buffer)
+        self._workers = max_followers + max_readers + _SPARE_WORKERS
+        self._stall_timeout = stall_timeout
+        self._watchdog: threading.Thread | None = None
+        self._stop_watchdog = threading.Event()
         self._server: grpc.Server | None = None
         self._inode: tuple[int, int] | None = None
 
@@ -325,6 +391,17 @@ class ControlServer:
             server.stop(None)
             raise
         self._server = server
+        self._stop_watchdog.clear()
+        self._watchdog = threading.Thread(
+            target=self._watch_stalls, name="nc-control-stalls", daemon=True
+        )
+        self._watchdog.start()
+
+    def _watch_stalls(self) -> None:
+        """The watchdog's thread: ends Logs calls whose client stopped reading."""
+        period = min(_WATCHDOG_PERIOD, self._stall_timeout / 2)
+        while not self._stop_watchdog.wait(period):
+            self._servicer.cancel_stalled(self._stall_timeout)
 
     def stop(self, grace: float | None = 1.0) -> None:
         """Ends follow streams, stops serving and removes the socket file if ours.
@@ -338,6 +415,10 @@ class ControlServer:
         server, self._server = self._server, None
         if server is None:
             return
+        self._stop_watchdog.set()
+        if self._watchdog is not None:
+            self._watchdog.join()
+            self._watchdog = None
         self._servicer.close_streams()
         server.stop(grace).wait()
         inode, self._inode = self._inode, None

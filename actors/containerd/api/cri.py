@@ -33,6 +33,12 @@ class CriError(Exception):
     """A CRI call failed or a wait timed out; the text says which and why."""
 
 
+def _code(error: CriError) -> grpc.StatusCode | None:
+    """The gRPC status code under a `CriError`, if it came from a call."""
+    cause = error.__cause__
+    return cause.code() if isinstance(cause, grpc.Call) else None
+
+
 def _rpc(what: str, call: Any, request: object, timeout: float) -> object:
     try:
         return call(request, timeout=timeout)
@@ -73,9 +79,12 @@ class CriClient:
         assert isinstance(reply, cri.ImageStatusResponse)
         return bool(reply.HasField("image"))
 
-    def sandbox_ids(self) -> list[str]:
-        """Every pod sandbox CRI knows."""
-        reply = _rpc("ListPodSandbox", self.runtime.ListPodSandbox, cri.ListPodSandboxRequest(), 10)
+    def sandbox_ids(self, labels: dict[str, str] | None = None) -> list[str]:
+        """Every pod sandbox CRI knows, or those carrying all of `labels`."""
+        request = cri.ListPodSandboxRequest(
+            filter=cri.PodSandboxFilter(label_selector=labels or {})
+        )
+        reply = _rpc("ListPodSandbox", self.runtime.ListPodSandbox, request, 10)
         assert isinstance(reply, cri.ListPodSandboxResponse)
         return [s.id for s in reply.items]
 
@@ -84,6 +93,18 @@ class CriClient:
         reply = _rpc("ListPodSandbox", self.runtime.ListPodSandbox, cri.ListPodSandboxRequest(), 10)
         assert isinstance(reply, cri.ListPodSandboxResponse)
         return next((s.id for s in reply.items if s.metadata.name == name), "")
+
+    def remove_sandbox(self, sandbox_id: str) -> None:
+        """StopPodSandbox + RemovePodSandbox (its containers go with it); gone is fine."""
+        stop = cri.StopPodSandboxRequest(pod_sandbox_id=sandbox_id)
+        remove = cri.RemovePodSandboxRequest(pod_sandbox_id=sandbox_id)
+        try:
+            _rpc("StopPodSandbox", self.runtime.StopPodSandbox, stop, self.timeout)
+        except CriError as e:
+            if _code(e) != grpc.StatusCode.NOT_FOUND:
+                raise
+            return
+        _rpc("RemovePodSandbox", self.runtime.RemovePodSandbox, remove, self.timeout)
 
     def container_status(self, container_id: str) -> cri.ContainerStatus:
         """A container's CRI status."""
@@ -171,6 +192,9 @@ class PodRun:
     name: str = field(default_factory=lambda: f"nc-{uuid.uuid4().hex[:10]}")
     #: A network namespace of its own (CRI sets it up with CNI); False: the host's.
     own_network: bool = False
+
+    #: The sandbox's labels (CRI's; `check` marks its pods with one, to find leftovers).
+    labels: dict[str, str] = field(default_factory=dict)
     #: Set by `start_sandbox`.
     sandbox_id: str = ""
     #: Set by `start_container` (the last container started).
@@ -182,6 +206,7 @@ class PodRun:
         return cri.PodSandboxConfig(
             metadata=cri.PodSandboxMetadata(name=self.name, uid=self.name, namespace="nc-check"),
             log_directory=str(self.log_dir),
+            labels=self.labels,
             linux=cri.LinuxPodSandboxConfig(
                 security_context=cri.LinuxSandboxSecurityContext(namespace_options=namespaces)
             ),
@@ -257,8 +282,5 @@ class PodRun:
         """StopPodSandbox + RemovePodSandbox; once done (or never started), nothing."""
         if not self.sandbox_id:
             return
-        stop = cri.StopPodSandboxRequest(pod_sandbox_id=self.sandbox_id)
-        _rpc("StopPodSandbox", self.client.runtime.StopPodSandbox, stop, self.client.timeout)
-        remove = cri.RemovePodSandboxRequest(pod_sandbox_id=self.sandbox_id)
-        _rpc("RemovePodSandbox", self.client.runtime.RemovePodSandbox, remove, self.client.timeout)
+        self.client.remove_sandbox(self.sandbox_id)
         self.sandbox_id = ""

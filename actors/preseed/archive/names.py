@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 
+from actors.fs_names import display, quoted
 from actors.preseed.errors import ArchiveError
 
 __all__ = ["is_config_digest_name", "normalize_docker_ref", "oci_ref_name", "validate_namespace"]
@@ -49,11 +50,12 @@ def validate_namespace(namespace: str) -> None:
     """
     if not namespace:
         raise ValueError("namespace must not be empty")
+    shown = quoted(display(namespace))  # it may be a directory's name: any bytes
     if len(namespace) > _IDENTIFIER_MAX:
-        raise ValueError(f"namespace {namespace!r} is longer than {_IDENTIFIER_MAX} characters")
+        raise ValueError(f"namespace {shown} is longer than {_IDENTIFIER_MAX} characters")
     if not _IDENTIFIER.fullmatch(namespace):
         raise ValueError(
-            f"namespace {namespace!r} is invalid: it must be letters and digits, "
+            f"namespace {shown} is invalid: it must be letters and digits, "
             "separated by single '.', '_' or '-'"
         )
 

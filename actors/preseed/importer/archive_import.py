@@ -42,6 +42,7 @@ from google.protobuf import field_mask_pb2  # type: ignore[import-untyped]
 
 from actors.containerd.api.client import ContainerdClient, code_of
 from actors.containerd.api.errors import ContainerdError
+from actors.fs_names import display
 from actors.images.platforms import parse_platform
 from actors.preseed.archive.archive import Archive, open_archive
 from actors.preseed.archive.descriptors import DOCKER_LAYER, DOCKER_LAYER_GZIP, Descriptor
@@ -68,8 +69,8 @@ _LOG = logging.getLogger("actors.preseed")
 
 
 def display_name(namespace: str, path: str | os.PathLike[str]) -> str:
-    """How a file is named in messages: `<namespace>/<file name>`."""
-    return f"{namespace}/{os.path.basename(os.fspath(path))}"
+    """How a file is named in messages: `<namespace>/<file name>`, in `fs_names.display` form."""
+    return f"{display(namespace)}/{display(os.path.basename(os.fspath(path)))}"
 
 
 def _find_compressed(

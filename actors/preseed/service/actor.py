@@ -12,8 +12,13 @@ blocks:
   imported once more after. At most `parallel` imports run at a time, each in
   a worker thread that tells the actor its `FileOutcome`. A burst of 100 files is
   100 queue entries, not 100 imports.
-- The watch thread tells the actor `_Ready` (a file complete and quiet) and
-  `_Removed`. A removed tarball's images stay; only its pins are released.
+- The watch thread tells the actor `_Ready` (a file complete and quiet),
+  `_Removed`, `_Ignored` (a directory in a namespace directory, a non-directory
+  at the top: one warning) and `_Stalled` (a file written to and not closed for
+  a while: one line). A ready entry of any type but a directory is queued: the
+  importer imports it or fails it naming why (a FIFO, a device, a dangling or
+  looping link), so that everything that appears gets a verdict. A removed
+  tarball's images stay; only its pins are released.
 - Whenever the queue drains, the actor *settles*: saves the import record and
   releases the pins of tarballs that are gone (`Preseeder.settle`).
 - The first drain ends the **initial pass**: one line `initial preseed
@@ -36,6 +41,11 @@ blocks:
   event stream broke and was subscribed again (events may have been missed),
   every file of the record is queued once: the import record is compared
   with containerd's store, and what is missing is imported again.
+- A bad file fails alone. Files are named in `actors.fs_names` display form
+  (`PreseedFile.display`), so no name breaks the line, label or message that
+  names it; and reporting one file's outcome (its log lines, its metric) runs
+  guarded: should it raise all the same, one ERROR line says so and the actor
+  goes on with the next file.
 """
 
 from __future__ import annotations
@@ -43,6 +53,7 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import os
+import stat
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -51,12 +62,19 @@ from typing import Any
 import pykka
 
 from actors.containerd.api.events import ImageEvent, ImageEventKind, ImageEvents
+from actors.fs_names import display, quoted
 from actors.mailbox import tell_or_drop
 from actors.preseed.errors import FAILURES, PreseedError
 from actors.preseed.importer.results import ImportResult
-from actors.preseed.service.directory import describe, import_order, scan_dir
+from actors.preseed.service.directory import (
+    describe,
+    ignored_at_top,
+    ignored_in_namespace,
+    import_order,
+    scan_dir,
+)
 from actors.preseed.service.preseeder import FileOutcome, FileOutcomeKind, Preseeder, PreseedFile
-from actors.preseed.service.watch import DEFAULT_QUIET, DirectoryWatch
+from actors.preseed.service.watch import DEFAULT_QUIET, DEFAULT_STALL, DirectoryWatch
 
 __all__ = [
     "ImportQueue",
@@ -138,6 +156,8 @@ class PreseedSettings:
     quiet: float = DEFAULT_QUIET
     #: With `watch`: import again, from its tarball, an image containerd reports deleted.
     heal: bool = True
+    #: Seconds a file being written may be silent before one line says it is still open.
+    stall: float = DEFAULT_STALL
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +180,18 @@ class _ImageChanged:
 @dataclass(frozen=True, slots=True)
 class _Subscribed:
     again: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Ignored:
+    namespace: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Stalled:
+    namespace: str
+    name: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,7 +262,10 @@ class PreseedActor(pykka.ThreadingActor):
                     directory,
                     lambda ns, name: self._tell(_Ready(ns, name)),
                     lambda ns, name: self._tell(_Removed(ns, name)),
+                    on_ignored=lambda ns, name: self._tell(_Ignored(ns, name)),
+                    on_stalled=lambda ns, name: self._tell(_Stalled(ns, name)),
                     quiet=self._settings.quiet,
+                    stall=self._settings.stall,
                     clock=time.monotonic,
                 )
             scan = scan_dir(directory)
@@ -255,10 +290,18 @@ class PreseedActor(pykka.ThreadingActor):
 
     def on_receive(self, message: Any) -> None:
         if isinstance(message, _Ready):
-            f = self._file(message.namespace, message.name)
-            if not self._stopping and os.path.isfile(f.path):
-                self._queue.add(f)
-                self._pump()
+            self._ready(message.namespace, message.name)
+        elif isinstance(message, _Ignored):
+            ignored = ignored_in_namespace if message.namespace else ignored_at_top
+            self._log.warning("%s", ignored(message.name))
+        elif isinstance(message, _Stalled):
+            shown = PreseedFile(message.namespace, message.name, "").display
+            self._log.info(
+                "preseed file %s has been open for writing for %gs without a change; it is "
+                "imported once its writer closes it",
+                quoted(shown),
+                self._settings.stall,
+            )
         elif isinstance(message, _Removed):
             self._queue.remove(self._file(message.namespace, message.name))
             self._pump()
@@ -276,7 +319,7 @@ class PreseedActor(pykka.ThreadingActor):
                 self._finish(message.error)
                 return
             assert message.outcome is not None
-            self._report(message.outcome)
+            self._guarded(message.file.display, self._report, message.outcome)
             self._pump()
         elif isinstance(message, StopRequested):
             self._stopping = True
@@ -332,6 +375,31 @@ class PreseedActor(pykka.ThreadingActor):
                 self._queue.add(f)
         self._pump()
 
+    def _ready(self, namespace: str, name: str) -> None:
+        """A watched entry is complete: queue it whatever its type, but for a directory."""
+        path = os.path.join(self._settings.directory, namespace, name)
+        try:
+            st = os.lstat(path)
+        except OSError:
+            return  # gone again: its removal is told apart
+        if stat.S_ISDIR(st.st_mode):
+            self._log.warning("%s", ignored_in_namespace(name))
+        elif not self._stopping:
+            self._queue.add(PreseedFile(namespace, name, path))
+            self._pump()
+
+    def _guarded(self, shown: str, step: Callable[..., None], *args: Any) -> None:
+        """Runs a step about the file `shown`: its failure is an ERROR line, not the end."""
+        try:
+            step(*args)
+        except Exception as e:  # noqa: BLE001 - one file's report must not end the others'
+            self._log.error(
+                "cannot report the outcome of preseed file %s: %s: %s",
+                quoted(shown),
+                type(e).__name__,
+                display(str(e)),
+            )
+
     def _pump(self) -> None:
         if self._done.done():
             return
@@ -353,16 +421,16 @@ class PreseedActor(pykka.ThreadingActor):
         if outcome.kind is FileOutcomeKind.IMPORTED:
             assert outcome.result is not None
             for text in outcome.result.warnings:
-                self._log.warning("%r: %s", outcome.file.display, text)
+                self._log.warning("%s: %s", quoted(outcome.file.display), text)
             if outcome.result.unchanged:
                 self._unchanged += 1
             if self._initial or not outcome.result.unchanged:
                 self._log.info("%s", describe(outcome.result))
-            self._on_result(outcome.result)
+            self._guarded(outcome.file.display, self._on_result, outcome.result)
         elif outcome.kind is FileOutcomeKind.INCOMPLETE and self._settings.watch:
             self._log.info(
-                "waiting for preseed file %r to be complete: %s",
-                outcome.file.display,
+                "waiting for preseed file %s to be complete: %s",
+                quoted(outcome.file.display),
                 outcome.error,
             )
         else:
@@ -372,9 +440,9 @@ class PreseedActor(pykka.ThreadingActor):
             self._failed(outcome.file.display)
         self._counts[outcome.kind] += 1
 
-    def _failed(self, file: str) -> None:
+    def _failed(self, shown: str) -> None:
         if self._on_failure is not None and not self._stopping:  # a stop cancels imports
-            self._on_failure(file)
+            self._guarded(shown, self._on_failure, shown)
 
     def _settle(self) -> None:
         try:

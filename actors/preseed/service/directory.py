@@ -27,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from actors.containerd.api.client import ContainerdClient
+from actors.fs_names import display, quoted
 from actors.preseed.archive.names import validate_namespace
 from actors.preseed.errors import PreseedError
 from actors.preseed.importer.archive_import import display_name
@@ -34,7 +35,15 @@ from actors.preseed.importer.options import ImportOptions
 from actors.preseed.importer.results import ImportResult, PreseedReport
 from actors.preseed.service.preseeder import PROGRESS_INTERVAL, FileOutcome, Preseeder, PreseedFile
 
-__all__ = ["Scan", "describe", "import_order", "preseed_dir", "scan_dir"]
+__all__ = [
+    "Scan",
+    "describe",
+    "ignored_at_top",
+    "ignored_in_namespace",
+    "import_order",
+    "preseed_dir",
+    "scan_dir",
+]
 
 _LOG = logging.getLogger("actors.preseed")
 
@@ -59,7 +68,10 @@ def describe(result: ImportResult) -> str:
         )
     if result.layers_unpacked or result.layers_present:
         how += f", {result.layers_unpacked} layers unpacked, {result.layers_present} present"
-    return f"imported preseed bundle {file!r} into namespace {result.namespace!r}: {names} ({how})"
+    return (
+        f"imported preseed bundle {quoted(file)} into namespace "
+        f"{quoted(display(result.namespace))}: {names} ({how})"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,11 +94,14 @@ def _listdir(path: str) -> list[os.DirEntry[str]]:
 
 def _scan_namespace(entry: os.DirEntry[str], scan: Scan) -> Scan:
     namespace = entry.name
+    shown = display(namespace)
     try:
         listed = _listdir(entry.path)
     except OSError as e:
-        text = f"failed to list namespace preseed directory for ns {namespace!r}: {e.strerror or e}"
-        return dataclasses.replace(scan, failures=(*scan.failures, (f"{namespace}/", text)))
+        text = (
+            f"failed to list namespace preseed directory for ns {quoted(shown)}: {e.strerror or e}"
+        )
+        return dataclasses.replace(scan, failures=(*scan.failures, (f"{shown}/", text)))
     files, warnings, failures = list(scan.files), list(scan.warnings), list(scan.failures)
     try:
         validate_namespace(namespace)
@@ -95,13 +110,23 @@ def _scan_namespace(entry: os.DirEntry[str], scan: Scan) -> Scan:
         bad = str(e)
     for item in listed:
         if item.is_dir(follow_symlinks=False):
-            warnings.append(f"directory {item.name!r} found in preseed namespaced folder, ignoring")
+            warnings.append(ignored_in_namespace(item.name))
         elif bad is not None:
-            file = f"{namespace}/{item.name}"
+            file = f"{shown}/{display(item.name)}"
             failures.append((file, str(PreseedError.for_file(file, bad))))
         else:
             files.append(PreseedFile(namespace, item.name, item.path))
     return Scan(tuple(files), tuple(warnings), tuple(failures))
+
+
+def ignored_at_top(name: str) -> str:
+    """The warning about an entry of the preseed directory that is not a directory."""
+    return f"non-directory {quoted(display(name))} found in preseed folder, ignoring"
+
+
+def ignored_in_namespace(name: str) -> str:
+    """The warning about a directory inside a namespace directory."""
+    return f"directory {quoted(display(name))} found in preseed namespaced folder, ignoring"
 
 
 def scan_dir(directory: str | os.PathLike[str]) -> Scan:
@@ -120,8 +145,7 @@ def scan_dir(directory: str | os.PathLike[str]) -> Scan:
         if entry.is_dir(follow_symlinks=False):
             scan = _scan_namespace(entry, scan)
         else:
-            warning = f"non-directory {entry.name!r} found in preseed folder, ignoring"
-            scan = dataclasses.replace(scan, warnings=(*scan.warnings, warning))
+            scan = dataclasses.replace(scan, warnings=(*scan.warnings, ignored_at_top(entry.name)))
     return scan
 
 
@@ -217,8 +241,8 @@ def preseed_dir(
         if outcome.result is not None:
             results.append(outcome.result)
             for text in outcome.result.warnings:
-                warnings.append(f"{outcome.file.display!r}: {text}")
-                log.warning("%r: %s", outcome.file.display, text)
+                warnings.append(f"{quoted(outcome.file.display)}: {text}")
+                log.warning("%s: %s", quoted(outcome.file.display), text)
             log.info("%s", describe(outcome.result))
         else:
             failures.append((outcome.file.display, outcome.error))

@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from actors.containerd.api.client import ContainerdClient
+from actors.fs_names import display, quoted
 from actors.preseed.errors import FAILURES, PreseedError, as_preseed_error
 from actors.preseed.importer.archive_import import display_name, import_archive, unpack_images
 from actors.preseed.importer.leases import create_lease, delete_lease
@@ -67,8 +68,8 @@ class _Progress:
         rate = done / (now - self.started) / 1e6
         percent = 100 * done // total if total else 100
         self.log.info(
-            "importing %r: %d/%d MB (%d%%), %.0f MB/s",
-            self.file,
+            "importing %s: %d/%d MB (%d%%), %.0f MB/s",
+            quoted(self.file),
             done // 1_000_000,
             total // 1_000_000,
             percent,
@@ -89,8 +90,8 @@ class PreseedFile:
 
     @property
     def display(self) -> str:
-        """How it is named in messages: `<namespace>/<name>`."""
-        return f"{self.namespace}/{self.name}"
+        """How it is named everywhere: `<namespace>/<name>`, each in `fs_names.display` form."""
+        return f"{display(self.namespace)}/{display(self.name)}"
 
 
 class FileOutcomeKind(enum.Enum):
@@ -224,8 +225,12 @@ class Preseeder:
                 progress=self._progress_of(f),
             )
             self._pin_sandbox(result)
-        except FAILURES as failure:
-            e = as_preseed_error(failure)
+        except Exception as failure:  # noqa: BLE001 - a bad file fails alone, whatever it raised
+            e = (
+                as_preseed_error(failure)
+                if isinstance(failure, FAILURES)
+                else PreseedError(f"internal error: {type(failure).__name__}: {failure}")
+            )
             if self._record is not None:
                 with self._lock:
                     self._record.forget(f.path, f.namespace)

@@ -68,6 +68,8 @@ __all__ = ["MAX_DEFAULT_PARALLEL", "default_parallel", "run"]
 
 MAX_DEFAULT_PARALLEL = 4
 _WAIT_STEP = 1.0
+#: Failures named in the error that fails the node; the log names every one.
+_SUMMARY_FILES = 10
 
 
 def default_parallel() -> int:
@@ -106,6 +108,14 @@ def _import_built(
     if result is not None:
         on_result(result)
     return None
+
+
+def _summary(passed: InitialPass) -> str:
+    """The error of an initial pass with failures: the first few, and how many more."""
+    named = "; ".join(passed.failures[:_SUMMARY_FILES])
+    more = len(passed.failures) - _SUMMARY_FILES
+    rest = f"; and {more} more (each logged above)" if more > 0 else ""
+    return f"{len(passed.failures)} of {passed.files} preseed files failed: {named}{rest}"
 
 
 def run(ctx: Any, **wire: Any) -> None:
@@ -147,10 +157,7 @@ def run(ctx: Any, **wire: Any) -> None:
     if ctx.cancelled.is_set() or passed is None:
         return
     if passed.failures:
-        raise PreseedError(
-            f"{len(passed.failures)} of {passed.files} preseed files failed: "
-            + "; ".join(passed.failures)
-        )
+        raise PreseedError(_summary(passed))
     signal(ctx, Signal.DONE)
 
 
@@ -181,7 +188,7 @@ def _preseed(
             add_metric(ctx, "node_containerd_preseed_bytes_total", result.bytes_sent, tags)
             add_metric(ctx, "node_containerd_preseed_images_total", len(result.images), tags)
 
-    def on_failure(file: str) -> None:
+    def on_failure(file: str) -> None:  # `file` is a display form: it encodes as UTF-8
         namespace, _, name = file.partition("/")
         tags = {"namespace": namespace, "file": name}
         add_metric(ctx, "node_containerd_preseed_failures_total", 1, tags)

@@ -37,6 +37,7 @@ from actors.supervisor.core.errors import SupervisionError
 from actors.supervisor.core.states import Signal
 from actors.supervisor.process.childlog import SUB_LOGGER_PREFIX, RawLog
 from actors.supervisor.process.link import ChildLink
+from messages.errors import ProtocolError
 from messages.wire import (
     ChildSpec,
     FactReport,
@@ -209,9 +210,14 @@ def add_metric(
     """Add `value` to the agent's counter `name` (exported when metrics are enabled).
 
     The root checks the name against the counters it knows and drops (with a
-    warning on this node's DN) one it does not.
+    warning on this node's DN) one it does not. A metric that cannot be sent at all
+    (a label that does not encode, such as a file name that is not UTF-8) is
+    dropped here with a warning: a metric never ends the runnable that counts.
     """
-    ctx._link.send(MetricAdd(name=name, value=value, labels=dict(labels or {})))
+    try:
+        ctx._link.send(MetricAdd(name=name, value=value, labels=dict(labels or {})))
+    except ProtocolError as e:
+        logger(ctx).warning("metric %r not sent: %s", name, e)
 
 
 def report_fact(ctx: Context, key: str, value: Any) -> None:

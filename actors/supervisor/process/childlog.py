@@ -6,7 +6,9 @@ so every `logging` call in the runnable (its own, or a library's) becomes one
 sub-logger (`sub_logger(ctx, "dut")`) goes to DN `<node>.dut`. Severity:
 `Severity.from_logging` (CRITICAL -> FATAL, ERROR, WARNING, INFO, lower ->
 DEBUG; the handler passes INFO and up). A formatted exception is part of the
-same entry (multi-line entries are atomic).
+same entry (multi-line entries are atomic). A message that cannot be encoded
+(a lone surrogate from a file name that is not UTF-8) is sent with that
+character escaped (`\\udcff`), never lost.
 
 Raw: `RawLog` batches bytes into chunks (many lines per frame). A write of at
 least `DIRECT_BYTES` goes out at once, as one frame (after whatever was
@@ -32,6 +34,7 @@ root's socket buffer and is not lost. A graceful exit flushes everything.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import threading
@@ -42,6 +45,7 @@ from typing import TYPE_CHECKING
 from actors.logtree.parse.line import ParseFormat
 from actors.supervisor.core.severity import Severity
 from actors.supervisor.process.link import ChildLink, LinkClosed
+from messages.errors import ProtocolError
 from messages.framing import encode_frame
 from messages.wire import LogEntry, Message, ParsedBatch, RawChunk
 
@@ -77,16 +81,19 @@ class LinkLogHandler(logging.Handler):
             sub = None
             if record.name.startswith(SUB_LOGGER_PREFIX):
                 sub = record.name[len(SUB_LOGGER_PREFIX) :]
-            self._link.send(
-                LogEntry(
-                    severity=Severity.from_logging(record.levelno),
-                    message=message.rstrip("\n"),
-                    file=os.path.basename(record.pathname),
-                    line=record.lineno,
-                    time=record.created,
-                    sub=sub,
-                )
+            entry = LogEntry(
+                severity=Severity.from_logging(record.levelno),
+                message=message.rstrip("\n"),
+                file=os.path.basename(record.pathname),
+                line=record.lineno,
+                time=record.created,
+                sub=sub,
             )
+            try:
+                self._link.send(entry)
+            except ProtocolError:  # text that does not encode (a lone surrogate): escape it
+                escaped = entry.message.encode("utf-8", "backslashreplace").decode("utf-8")
+                self._link.send(dataclasses.replace(entry, message=escaped))
         except LinkClosed:
             pass
         except Exception:  # a logging call must never raise into the runnable

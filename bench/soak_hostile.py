@@ -1,0 +1,246 @@
+"""The soak's faults of the environment: a frozen root, a read-only state, a second agent.
+
+The other faults signal one process of the tree; these come from around it, as on
+a real node (issue 20's audit found each of them mishandled once):
+
+====================  ==================================================================
+kind                  what is done, and what must hold
+====================  ==================================================================
+freeze root           SIGSTOP of the agent's root process for 1 to 10 s, then SIGCONT
+                      (a VM pause, CPU starvation): the root must judge nobody for its
+                      own lateness, so no node restarts
+readonly state        the state directory remounted read-only for 1 to 5 s (ext4's
+                      `errors=remount-ro`), then writable again: whatever failed
+                      meanwhile recovers, and no node is HEALTHY without its process
+second agent          `node-containerd run` started on the same config: it must be
+                      refused (exit 1, naming the agent that holds the state dir)
+                      without writing anything (containerd's config and the runsc
+                      launcher unchanged) or restarting any node
+interrupt check       `node-containerd check`, and SIGINT, SIGTERM or SIGHUP once its
+                      first pod exists: it must exit 128 + the signal, leaving no pod
+                      and no `<state>/run/check-*` directory, and restart no node
+====================  ==================================================================
+
+`HostileFaults.setup` prepares what these need before the agent starts: a bind mount
+of the state directory on itself (so that it can be remounted read-only alone, as
+root only; without it the kind is left out), and a pause image preseeded as the
+sandbox image so that a check's pods really start (umoci, skopeo and busybox-static,
+as the pod tests; without them the kind is left out). `teardown` unmounts, always.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from bench.soak_model import Fault, SoakSettings
+from bench.soak_rig import SoakRig
+from tests.support.project import CLI
+
+__all__ = ["HostileFaults"]
+
+#: The soak's sandbox image, built with busybox for the interrupted checks.
+PAUSE_REF = "soak.local/pause:1"
+#: The range of a freeze of the root, and of a read-only spell of the state dir, in s.
+FREEZE_S = (1.0, 10.0)
+READONLY_S = (1.0, 5.0)
+#: Seconds a check may take to start its first pod, and to end after the signal.
+CHECK_POD_S = 60.0
+CHECK_END_S = 150.0
+#: The files a refused second agent must not have written.
+_WRITTEN_BY_AN_AGENT = ("containerd/config.toml", "runsc/launcher")
+
+
+def _mount(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["mount", *args], capture_output=True, text=True, timeout=30, check=False)
+
+
+def _digest(path: Path) -> tuple[int, str] | None:
+    try:
+        return path.stat().st_mtime_ns, hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+class HostileFaults:
+    """Injects the faults of the environment into the agent of `rig`; see the module doc."""
+
+    def __init__(self, rig: SoakRig, settings: SoakSettings, rng: random.Random) -> None:
+        self.rig = rig
+        self.s = settings
+        self.rng = rng
+        #: Whether the state dir is bind-mounted on itself (remountable read-only).
+        self.mounted = False
+        #: Why a kind is left out of this run, by action.
+        self.unavailable: dict[str, str] = {}
+
+    # ------------------------------------------------------------ setup and teardown
+
+    def setup(self) -> None:
+        """Before the agent starts: the state dir's bind mount and the sandbox image."""
+        state = str(self.rig.state)
+        r = _mount("--bind", state, state)
+        if r.returncode == 0:
+            self.mounted = True
+        else:
+            self.unavailable["readonly"] = f"cannot bind-mount the state dir: {r.stderr.strip()}"
+        try:
+            self._pause_image()
+        except (OSError, RuntimeError, subprocess.SubprocessError) as e:
+            self.unavailable["interrupt"] = f"cannot build a pause image: {e}"
+
+    def _pause_image(self) -> None:
+        from tests.support.images.tools import busybox_image
+        from tests.support.pods import PAUSE_ENTRYPOINT
+
+        work = self.rig.work / "pause-image"
+        work.mkdir()
+        tar = busybox_image(work, PAUSE_REF, entrypoint=PAUSE_ENTRYPOINT, cmd=())
+        os.replace(tar, self.rig.preseed_dir / "pause.tar")
+        with open(self.rig.config, "a") as f:
+            # runc only: runsc's debug lines of every check pod would flood the log
+            # the soak counts its lines and the root's memory in.
+            f.write(f'[cri]\nsandbox_image = "{PAUSE_REF}"\n[runsc]\nbinary = "no-runsc-here"\n')
+
+    def teardown(self) -> None:
+        """Makes the state dir writable and unmounts it (lazily if still busy)."""
+        if not self.mounted:
+            return
+        state = str(self.rig.state)
+        _mount("-o", "remount,bind,rw", state)
+        r = subprocess.run(["umount", state], capture_output=True, timeout=30, check=False)
+        if r.returncode != 0:
+            subprocess.run(["umount", "-l", state], capture_output=True, timeout=30, check=False)
+        self.mounted = False
+
+    def available(self, action: str) -> bool:
+        """Whether this run can inject faults of `action`."""
+        return action not in self.unavailable
+
+    # ------------------------------------------------------------ the faults
+
+    def inject(self, fault: Fault, action: str) -> Fault:
+        """Carries out `fault` (of `action`); returns it with its outcome and problems."""
+        rows = self.rig.rows()
+        fault.same_pids = {r.dn: r.pid for r in rows if r.pid is not None}
+        fault.wall_start = time.time()
+        if action == "freeze":
+            self._freeze(fault)
+        elif action == "readonly":
+            fault.same_pids = {}  # containerd may fail on a read-only disk: that is allowed
+            self._readonly(fault)
+        elif action == "second":
+            self._second_agent(fault)
+        else:
+            self._interrupt_check(fault)
+        if fault.outcome != "missed":
+            fault.end, fault.wall_end = time.monotonic(), time.time()
+        return fault
+
+    def _freeze(self, fault: Fault) -> None:
+        fault.stop_s = self.rng.uniform(*FREEZE_S)
+        pidfd = os.pidfd_open(self.rig.agent.pid)
+        try:
+            signal.pidfd_send_signal(pidfd, signal.SIGSTOP)
+            try:
+                time.sleep(fault.stop_s)
+            finally:
+                signal.pidfd_send_signal(pidfd, signal.SIGCONT)
+        finally:
+            os.close(pidfd)
+        fault.outcome = "thawed"
+        fault.note = f"frozen {fault.stop_s:.1f} s"
+
+    def _readonly(self, fault: Fault) -> None:
+        state = str(self.rig.state)
+        fault.stop_s = self.rng.uniform(*READONLY_S)
+        r = _mount("-o", "remount,bind,ro", state)
+        if r.returncode != 0:
+            fault.outcome, fault.note = "missed", f"remount read-only failed: {r.stderr.strip()}"
+            return
+        try:
+            time.sleep(fault.stop_s)
+        finally:
+            r = _mount("-o", "remount,bind,rw", state)
+        if r.returncode != 0:
+            fault.problems.append(f"the state dir stayed read-only: {r.stderr.strip()}")
+        fault.outcome = "restored"
+        fault.note = f"read-only {fault.stop_s:.1f} s"
+
+    def _second_agent(self, fault: Fault) -> None:
+        files = [self.rig.state / name for name in _WRITTEN_BY_AN_AGENT]
+        before = [_digest(p) for p in files]
+        try:
+            r = subprocess.run(
+                [*CLI, "run", "--config", str(self.rig.config)],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+                stdin=subprocess.DEVNULL,
+            )
+        except subprocess.TimeoutExpired:
+            fault.outcome = "accepted"
+            fault.problems.append("a second agent on the same state dir ran for 30 s")
+            return
+        fault.note = r.stderr.strip().splitlines()[-1] if r.stderr.strip() else ""
+        expected = f"another node-containerd agent (pid {self.rig.agent.pid}) is already serving"
+        if r.returncode == 1 and expected in r.stderr:
+            fault.outcome = "refused"
+        else:
+            fault.outcome = "accepted"
+            fault.problems.append(f"a second agent was not refused: exit {r.returncode}")
+        for path, old in zip(files, before, strict=True):
+            if _digest(path) != old:
+                fault.problems.append(f"the refused second agent rewrote {path.name}")
+
+    def _interrupt_check(self, fault: Fault) -> None:
+        from actors.agent.check import CHECK_LABEL
+        from actors.containerd.api.cri import CriClient
+
+        client = CriClient(self.rig.socket, timeout=10.0)
+        proc = subprocess.Popen(
+            [*CLI, "check", "--config", str(self.rig.config)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + CHECK_POD_S
+            while not client.sandbox_ids({CHECK_LABEL: "true"}) and proc.poll() is None:
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.02)
+            if proc.poll() is not None:
+                out, err = proc.communicate()
+                fault.outcome = "missed"
+                fault.note = f"the check ended before a pod ran: {(out + err).strip()[-300:]}"
+                return
+            time.sleep(self.rng.uniform(0.0, 1.5))  # a random moment of the pod's life
+            signum = self.rng.choice([signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+            proc.send_signal(signum)
+            out, err = proc.communicate(timeout=CHECK_END_S)
+            fault.outcome = "interrupted"
+            fault.note = f"{signal.Signals(signum).name} → exit {proc.returncode}"
+            if proc.returncode != 128 + signum:
+                fault.problems.append(
+                    f"check exited {proc.returncode} on {signal.Signals(signum).name}, "
+                    f"not {128 + signum}: {err.strip()[-300:]}"
+                )
+            left = client.sandbox_ids()
+            if left:
+                fault.problems.append(f"the interrupted check left {len(left)} pod(s)")
+            dirs = sorted(p.name for p in (self.rig.state / "run").glob("check-*"))
+            if dirs:
+                fault.problems.append(f"the interrupted check left {dirs}")
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+            client.close()
