@@ -106,6 +106,11 @@ class HostileFaults:
             # runc only: runsc's debug lines of every check pod would flood the log
             # the soak counts its lines and the root's memory in.
             f.write(f'[cri]\nsandbox_image = "{PAUSE_REF}"\n[runsc]\nbinary = "no-runsc-here"\n')
+            # An empty CNI directory of the soak's own: no default network is written, so
+            # no pod of an interrupted `check` gets a network (or a bridge) of its own.
+            empty = self.rig.work / "net.d"
+            empty.mkdir(exist_ok=True)
+            f.write(f'[cni]\nconf_dir = "{empty}"\n')
 
     def teardown(self) -> None:
         """Makes the state dir writable and unmounts it (lazily if still busy)."""

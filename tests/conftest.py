@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from actors.containerd.runtimes.cni import BRIDGE
 from actors.supervisor.runtime.switching import use_fast_switching
 from tests.support import containerd_matrix
 from tests.support.containerd_daemon import (
@@ -58,6 +60,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         uses = set(getattr(item, "fixturenames", ()))
         if CONTAINERD_FIXTURES & uses or folder in CONTAINERD_DIRS:
             item.add_marker(pytest.mark.containerd)
+
+
+@pytest.fixture(autouse=True)
+def _pod_networks_stay_in_the_tests_own_namespaces() -> Iterator[None]:
+    """Fails the test after which the default CNI bridge exists in this (the machine's)
+    network namespace: a pod with its own network must only ever start under an agent
+    in a namespace of the test's own (`AgentUnderTest(own_netns=True)`)."""
+    yield
+    bridge = Path("/sys/class/net") / BRIDGE
+    if bridge.exists():
+        subprocess.run(["ip", "link", "del", BRIDGE], check=False)
+        pytest.fail(f"the CNI bridge {BRIDGE!r} appeared in the machine's network namespace")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
