@@ -15,7 +15,6 @@ Cancel, RunGroupReply, SubLoggerReply.
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import chain
@@ -26,6 +25,7 @@ from actors.logtree.parse.line import ParseFormat
 from actors.supervisor.core.severity import SEVERITY_NAMES, Severity
 from actors.supervisor.core.states import ExitKind, Signal
 from messages.errors import ProtocolError
+from messages.fact_values import FACT_KEY, MAX_FACT_SIZE, fact_size
 
 __all__ = [
     "PROTOCOL_VERSION",
@@ -463,39 +463,6 @@ class MetricAdd(Message):
             _check("metric message", "label value", v, str)
 
 
-#: The grammar of a fact's name.
-_FACT_KEY = re.compile(r"[a-z0-9_]{1,64}")
-#: Most bytes of text (strings, and 8 per other value) one fact's value may hold.
-MAX_FACT_SIZE = 4096
-#: Deepest nesting of lists and maps in a fact's value.
-_FACT_DEPTH = 4
-
-
-def _fact_size(value: Any, depth: int) -> int:
-    """The size of a fact's value; raises `ProtocolError` for what JSON cannot hold."""
-    if isinstance(value, str):
-        return len(value.encode())
-    if value is None or isinstance(value, bool):
-        return 8
-    if isinstance(value, int):
-        if not -(2**63) <= value < 2**64:
-            raise ProtocolError(f"fact message: value {value!r} does not fit 64 bits")
-        return 8
-    if isinstance(value, float):
-        if value != value or value in (float("inf"), float("-inf")):
-            raise ProtocolError(f"fact message: value {value!r} is not a JSON number")
-        return 8
-    if depth >= _FACT_DEPTH:
-        raise ProtocolError(f"fact message: value nests deeper than {_FACT_DEPTH} levels")
-    if isinstance(value, list | tuple):
-        return 8 + sum(_fact_size(v, depth + 1) for v in value)
-    if isinstance(value, dict):
-        if not all(isinstance(k, str) for k in value):
-            raise ProtocolError("fact message: a map in the value has a key that is not text")
-        return 8 + sum(len(k.encode()) + _fact_size(v, depth + 1) for k, v in value.items())
-    raise ProtocolError(f"fact message: value holds a {type(value).__name__}, which JSON cannot")
-
-
 @dataclass(**_FROZEN)
 class FactReport(Message):
     """A fact about what the runnable watches, as data (`status` shows it under the node).
@@ -511,9 +478,9 @@ class FactReport(Message):
 
     def __post_init__(self) -> None:
         _check("fact message", "key", self.key, str)
-        if not _FACT_KEY.fullmatch(self.key):
+        if not FACT_KEY.fullmatch(self.key):
             raise ProtocolError(f"fact message: key {self.key!r} is not [a-z0-9_]{{1,64}}")
-        size = _fact_size(self.value, 0)
+        size = fact_size(self.value, 0)
         if size > MAX_FACT_SIZE:
             raise ProtocolError(
                 f"fact message: value of {self.key!r} holds {size} bytes, more than {MAX_FACT_SIZE}"

@@ -166,7 +166,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     _add_logs(commands)
     _add_restart(commands)
     _add_preseed(commands, load=command in _PRESEED_COMMANDS)
-    _add_config(commands)
+    from actors.agent.config_cli import add_parsers as add_config_parsers
+
+    add_config_parsers(commands, _sub, _usage_error, _print_problems)
     _add_check(commands)
     _add_image(commands)
     from actors.agent.pods_cli import add_parsers as add_pod_parsers
@@ -357,65 +359,6 @@ def _optional_module(name: str) -> Any:
         return None
 
 
-def _add_config(commands: Any) -> None:
-    p = _sub(
-        commands,
-        "config",
-        "print the default config, or check a config file",
-        "Print the built-in default profile, or check config files.",
-        epilog=exit_codes_help(
-            {ExitCode.OK: "ok", ExitCode.USAGE: "bad usage, or a config file has problems"}
-        ),
-    )
-    actions = p.add_subparsers(title="actions", metavar="ACTION")
-    d = _sub(
-        actions,
-        "default",
-        "print the default profile as TOML",
-        "Print the built-in default profile: a commented, working config that\n"
-        "documents every key. Save it, edit it, pass it to `run --config`.",
-        epilog=exit_codes_help({ExitCode.OK: "ok"}),
-    )
-    d.set_defaults(handler=_cmd_config_default)
-    c = _sub(
-        actions,
-        "check",
-        "check config files",
-        "Check config files as `run` would, without starting anything: unknown keys,\n"
-        "wrong types, bad durations and sizes, impossible values, socket paths too\n"
-        "long, a missing containerd binary or config file. Prints `FILE: ok`, or\n"
-        "every problem on stderr, one per line, each naming the file, the key, the\n"
-        "value and what is allowed.",
-        epilog=exit_codes_help(
-            {ExitCode.OK: "every file is fine", ExitCode.USAGE: "a file has problems"}
-        ),
-    )
-    c.add_argument("files", nargs="+", metavar="FILE", help="a config file; - for stdin")
-    c.set_defaults(handler=_cmd_config_check)
-    u = _sub(
-        actions,
-        "unit",
-        "print the systemd unit for this installation",
-        "Print the systemd unit (node-containerd.service) whose ExecStart= is this\n"
-        "installation's node-containerd and whose config is --config-file.",
-        epilog=exit_codes_help({ExitCode.OK: "ok", ExitCode.USAGE: "a path is invalid"}),
-    )
-    u.add_argument(
-        "--executable",
-        metavar="PATH",
-        default=None,
-        help="the agent's executable (default: this installation's bin/node-containerd)",
-    )
-    u.add_argument(
-        "--config-file",
-        metavar="FILE",
-        default="/etc/node-containerd/config.toml",
-        help="the config file the unit runs the agent with (default: %(default)s)",
-    )
-    u.set_defaults(handler=_cmd_config_unit)
-    p.set_defaults(handler=lambda args: _usage_error(p, "an action is required"))
-
-
 def _add_check(commands: Any) -> None:
     p = _sub(
         commands,
@@ -585,46 +528,6 @@ def _cmd_build_pause(args: argparse.Namespace) -> int:
     from actors.agent.images import cmd_build_pause
 
     return int(cmd_build_pause(args))
-
-
-def _cmd_config_default(args: argparse.Namespace) -> int:
-    from actors.config import default_toml
-
-    sys.stdout.write(default_toml())
-    sys.stdout.flush()
-    return ExitCode.OK
-
-
-def _cmd_config_unit(args: argparse.Namespace) -> int:
-    from actors.agent.systemd.unit import installed_executable, render_unit
-
-    try:
-        text = render_unit(args.executable or installed_executable(), args.config_file)
-    except ValueError as e:
-        print(f"{PROG}: {e}", file=sys.stderr)
-        return ExitCode.USAGE
-    sys.stdout.write(text)
-    sys.stdout.flush()
-    return ExitCode.OK
-
-
-def _cmd_config_check(args: argparse.Namespace) -> int:
-    from actors.config import ConfigError, load_config, parse_config
-
-    status = ExitCode.OK
-    for name in args.files:
-        try:
-            if name == "-":
-                name = "<stdin>"
-                parse_config(sys.stdin.read(), source=name)
-            else:
-                load_config(name)
-        except ConfigError as e:
-            _print_problems(e.problems)
-            status = ExitCode.USAGE
-        else:
-            print(f"{name}: ok")
-    return status
 
 
 def _control(name: str) -> Handler:
