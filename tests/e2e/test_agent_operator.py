@@ -19,8 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.cli_agent import CLI, CliAgent, wait_for
+from tests.support.cli_agent import CLI, CliAgent
 from tests.support.images import small_image, write_oci_archive
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.containerd, pytest.mark.timeout(300)]
 
@@ -187,7 +188,7 @@ def test_sighup_with_a_rotated_json_log_writes_a_new_file(agent: CliAgent) -> No
     log.rename(agent.base / "agent.json.1")
     agent.hup()
     reopened = f"reopened the JSON log file '{log}'"
-    wait_for("a new JSON log", lambda: log.exists() and reopened in log.read_text())
+    wait_until(lambda: log.exists() and reopened in log.read_text(), 30, "a new JSON log")
     assert json.loads(log.read_text().splitlines()[0])["dn"] == "root"
     assert agent.proc is not None and agent.proc.poll() is None
 
@@ -201,9 +202,10 @@ def test_sighup_with_a_bad_config_refuses_it_whole_and_changes_nothing(agent: Cl
         problems = check.stderr.splitlines()
         assert check.returncode == 2 and len(problems) == 2
         agent.hup()
-        refused = wait_for(
-            "the refusal",
+        refused = wait_until(
             lambda: [m for m in agent.log_messages() if m.startswith("config reload refused")],
+            30,
+            "the refusal",
         )
         assert refused == [
             f"config reload refused: '{agent.config}' has 2 problem(s), listed below; "
@@ -240,23 +242,25 @@ def test_sighup_with_a_changed_config_changes_log_level_and_policy_live_and_keep
         'config reload: policy."root.containerd.runsc".backoff_jitter changed from '
         "(not set) to 0.0",
     ]
-    wait_for(
-        "the reload's lines",
+    wait_until(
         lambda: (
             [m for m in agent.log_messages() if m.startswith("config reload:")][-4:] == expected
         ),
+        30,
+        "the reload's lines",
     )
     # The log level: the INFO lines of the reload are in the tree, not in the JSON file.
     log = agent.base / "agent.json"
-    wait_for("the WARNING line in the JSON log", lambda: expected[0] in log.read_text())
+    wait_until(lambda: expected[0] in log.read_text(), 30, "the WARNING line in the JSON log")
     messages = [json.loads(line).get("message") for line in log.read_text().splitlines()]
     assert expected[1] not in messages and expected[2] not in messages
     # The policy: the log pump, killed, is restarted after the new backoff.
     pump = agent.status()["root.containerd.runsc"]["pid"]
     subprocess.run(["kill", "-KILL", str(pump)], check=True)
-    line = wait_for(
-        "the pump's restart timer",
+    line = wait_until(
         lambda: [ln for ln in agent.cli("status").stdout.splitlines() if "restarting in" in ln],
+        30,
+        "the pump's restart timer",
     )[0]
     assert "root.containerd.runsc" in line
     seconds = int(re.search(r"restarting in (\d+)s", line).group(1))  # type: ignore[union-attr]

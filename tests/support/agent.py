@@ -120,11 +120,12 @@ class AgentUnderTest:
     def _config_args(self) -> list[str]:
         return ["--config", str(self.config)] if self.config is not None else []
 
-    def start(self) -> None:
-        """Starts `run`, in a session of its own, stdout discarded, stderr to its file."""
+    def start(self, *extra: str) -> None:
+        """Starts `run` (with `extra` arguments), in a session of its own, stdout
+        discarded, stderr to its file."""
         with open(self.stderr_path, "a") as err:
             self.proc = subprocess.Popen(
-                self.run_argv([*self.command, "run", *self._config_args()]),
+                self.run_argv([*self.command, "run", *self._config_args(), *extra]),
                 env=self.env,
                 cwd=self.cwd,
                 stdin=subprocess.DEVNULL,
@@ -146,17 +147,29 @@ class AgentUnderTest:
         return self.proc.poll()
 
     def cli(
-        self, *args: str, check: bool = True, timeout: float = 120
+        self,
+        *args: str,
+        check: bool = True,
+        timeout: float = 120,
+        cwd: Path | str | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
         """Runs `node-containerd ARGS` (the test adds `--config` where it wants one).
+
+        Args:
+            args: the command and its arguments.
+            check: fail unless it exits 0.
+            timeout: seconds it may take.
+            cwd: where it runs (default: the agent's `cwd`).
+            env: its environment (default: the agent's `env`).
 
         Raises:
             AssertionError: `check` and the command exited non-zero.
         """
         r = subprocess.run(
             self.in_netns([*self.command, *args]),
-            env=self.env,
-            cwd=self.cwd,
+            env=dict(self.env if env is None else env),
+            cwd=self.cwd if cwd is None else cwd,
             capture_output=True,
             text=True,
             timeout=timeout,
