@@ -425,6 +425,9 @@ def cmd_check(args: argparse.Namespace, cfg: AgentConfig) -> int:
     except CheckBusy as e:
         _note(str(e))
         return ExitCode.FAILURE
+    except OSError as e:  # its lock or log directory cannot be made (a read-only state dir)
+        _note(f"cannot run: {e.strerror or e}: {e.filename!r}")
+        return ExitCode.FAILURE
     if args.json:
         doc = {
             "ok": all(r.ok for r in results),
