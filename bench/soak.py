@@ -1,4 +1,4 @@
-"""Chaos soak of node-containerd: random kills and stops, then the invariants.
+"""Chaos soak of node-containerd: random kills, stops and faults of its world, then the invariants.
 
 Starts `bin/node-containerd run` with images to preseed and a writer putting numbered
 lines into the runsc FIFO, SIGKILLs / SIGSTOPs+SIGCONTs the actor processes and the
@@ -8,7 +8,7 @@ nothing is left after SIGTERM. See bench/soaklib.py for the whole contract. Runs
 `bench/soak` (this module with the project's virtualenv, `python -m bench.soak`).
 
 Usage:
-    bench/soak --short            about a minute (what CI runs, via tests/soak)
+    bench/soak --short            about two minutes (what CI runs, via tests/soak)
     bench/soak --long             500 faults, about 17 minutes on 2 cores
     bench/soak --faults N --budget S --seed K --keep
 
@@ -31,7 +31,7 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     mode = ap.add_mutually_exclusive_group()
-    mode.add_argument("--short", action="store_true", help="about a minute (default)")
+    mode.add_argument("--short", action="store_true", help="about two minutes (default)")
     mode.add_argument("--long", action="store_true", help="500 faults, about 17 minutes")
     ap.add_argument("--faults", type=int, help="stop after N faults")
     ap.add_argument("--budget", type=float, help="stop injecting after S seconds")

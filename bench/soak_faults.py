@@ -55,6 +55,16 @@ class FaultDriver:
         self.hostile = hostile
         #: Fault kinds still to be drawn once each before drawing by weight.
         self._deck: list[tuple[str, str]] | None = None
+        #: Kinds put back into the deck because they missed, and how often.
+        self._again: dict[tuple[str, str], int] = {}
+
+    def missed(self, kind: str) -> None:
+        """A fault of `kind` ("action target") missed: draw it again (at most 3 times)."""
+        action, target = kind.split(" ", 1)
+        key = (action, target)
+        if self._deck is not None and self._again.get(key, 0) < 3:
+            self._again[key] = self._again.get(key, 0) + 1
+            self._deck.insert(0, key)
 
     @property
     def deck_left(self) -> bool:

@@ -9,9 +9,15 @@ kind                  what is done, and what must hold
 freeze root           SIGSTOP of the agent's root process for 1 to 10 s, then SIGCONT
                       (a VM pause, CPU starvation): the root must judge nobody for its
                       own lateness, so no node restarts
-readonly state        the state directory remounted read-only for 1 to 5 s (ext4's
+readonly state        the state directory read-only for 1 to 5 s (ext4's
                       `errors=remount-ro`), then writable again: whatever failed
-                      meanwhile recovers, and no node is HEALTHY without its process
+                      meanwhile recovers, and no node is HEALTHY without its process.
+                      Done with a read-only bind mount of the state dir over itself,
+                      lazily unmounted after: every path under it refuses to be
+                      written, created, renamed, bound or removed (EROFS), while files
+                      already open for writing stay writable (the kernel refuses to
+                      remount read-only a mount with writers, so the running agent's
+                      own mount cannot be)
 second agent          `node-containerd run` started on the same config: it must be
                       refused (exit 1, naming the agent that holds the state dir)
                       without writing anything (containerd's config and the runsc
@@ -21,11 +27,11 @@ interrupt check       `node-containerd check`, and SIGINT, SIGTERM or SIGHUP onc
                       and no `<state>/run/check-*` directory, and restart no node
 ====================  ==================================================================
 
-`HostileFaults.setup` prepares what these need before the agent starts: a bind mount
-of the state directory on itself (so that it can be remounted read-only alone, as
-root only; without it the kind is left out), and a pause image preseeded as the
-sandbox image so that a check's pods really start (umoci, skopeo and busybox-static,
-as the pod tests; without them the kind is left out). `teardown` unmounts, always.
+`HostileFaults.setup` prepares what these need before the agent starts: a pause image
+preseeded as the sandbox image so that a check's pods really start (umoci, skopeo and
+busybox-static, as the pod tests; without them the kind is left out). Read-only
+spells need root (a mount); without it that kind is left out. `teardown` removes any
+mount a fault left, always.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import shutil
 import signal
 import subprocess
 import time
@@ -46,6 +53,17 @@ __all__ = ["HostileFaults"]
 
 #: The soak's sandbox image, built with busybox for the interrupted checks.
 PAUSE_REF = "soak.local/pause:1"
+#: The interrupted checks' container image: it takes `SLOW_STOP_S` seconds to exit 0
+#: on `check`'s StopContainer, so that a signal at a random moment of the pod's life
+#: finds the check still running.
+SLOW_STOP_REF = "soak.local/slow-stop:1"
+SLOW_STOP_S = 2
+#: Its entrypoint: wait to be stopped, then take its time.
+_SLOW_STOP = (
+    "/bin/sh",
+    "-c",
+    f"trap 'sleep {SLOW_STOP_S}; exit 0' TERM INT; sleep 2147483647 & wait",
+)
 #: The range of a freeze of the root, and of a read-only spell of the state dir, in s.
 FREEZE_S = (1.0, 10.0)
 READONLY_S = (1.0, 5.0)
@@ -74,21 +92,17 @@ class HostileFaults:
         self.rig = rig
         self.s = settings
         self.rng = rng
-        #: Whether the state dir is bind-mounted on itself (remountable read-only).
-        self.mounted = False
+        #: Read-only mounts over the state dir not unmounted yet.
+        self.mounted = 0
         #: Why a kind is left out of this run, by action.
         self.unavailable: dict[str, str] = {}
 
     # ------------------------------------------------------------ setup and teardown
 
     def setup(self) -> None:
-        """Before the agent starts: the state dir's bind mount and the sandbox image."""
-        state = str(self.rig.state)
-        r = _mount("--bind", state, state)
-        if r.returncode == 0:
-            self.mounted = True
-        else:
-            self.unavailable["readonly"] = f"cannot bind-mount the state dir: {r.stderr.strip()}"
+        """Before the agent starts: the sandbox image; what this run cannot inject."""
+        if os.geteuid() != 0 or shutil.which("mount") is None:
+            self.unavailable["readonly"] = "mounting needs root and mount(8)"
         try:
             self._pause_image()
         except (OSError, RuntimeError, subprocess.SubprocessError) as e:
@@ -100,8 +114,14 @@ class HostileFaults:
 
         work = self.rig.work / "pause-image"
         work.mkdir()
-        tar = busybox_image(work, PAUSE_REF, entrypoint=PAUSE_ENTRYPOINT, cmd=())
-        os.replace(tar, self.rig.preseed_dir / "pause.tar")
+        self.rig.staging.mkdir(exist_ok=True)
+        for tar in (
+            busybox_image(work, PAUSE_REF, entrypoint=PAUSE_ENTRYPOINT, cmd=()),
+            busybox_image(work, SLOW_STOP_REF, entrypoint=_SLOW_STOP, cmd=()),
+        ):
+            staged = self.rig.staging / tar.name
+            shutil.copyfile(tar, staged)  # onto the state dir's file system, then renamed
+            os.replace(staged, self.rig.preseed_dir / tar.name)
         with open(self.rig.config, "a") as f:
             # runc only: runsc's debug lines of every check pod would flood the log
             # the soak counts its lines and the root's memory in.
@@ -113,15 +133,21 @@ class HostileFaults:
             f.write(f'[cni]\nconf_dir = "{empty}"\n')
 
     def teardown(self) -> None:
-        """Makes the state dir writable and unmounts it (lazily if still busy)."""
-        if not self.mounted:
-            return
-        state = str(self.rig.state)
-        _mount("-o", "remount,bind,rw", state)
-        r = subprocess.run(["umount", state], capture_output=True, timeout=30, check=False)
-        if r.returncode != 0:
-            subprocess.run(["umount", "-l", state], capture_output=True, timeout=30, check=False)
-        self.mounted = False
+        """Unmounts whatever read-only mount a fault left over the state dir."""
+        while self.mounted:
+            self._unmount()
+
+    def _unmount(self) -> str | None:
+        """Unmounts the top mount of the state dir (lazily: a process may hold it)."""
+        r = subprocess.run(
+            ["umount", "-l", str(self.rig.state)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        self.mounted -= 1
+        return None if r.returncode == 0 else r.stderr.strip()
 
     def available(self, action: str) -> bool:
         """Whether this run can inject faults of `action`."""
@@ -164,16 +190,17 @@ class HostileFaults:
     def _readonly(self, fault: Fault) -> None:
         state = str(self.rig.state)
         fault.stop_s = self.rng.uniform(*READONLY_S)
-        r = _mount("-o", "remount,bind,ro", state)
+        r = _mount("--bind", "-o", "ro", state, state)
         if r.returncode != 0:
-            fault.outcome, fault.note = "missed", f"remount read-only failed: {r.stderr.strip()}"
+            fault.outcome, fault.note = "missed", f"read-only mount failed: {r.stderr.strip()}"
             return
+        self.mounted += 1
         try:
             time.sleep(fault.stop_s)
         finally:
-            r = _mount("-o", "remount,bind,rw", state)
-        if r.returncode != 0:
-            fault.problems.append(f"the state dir stayed read-only: {r.stderr.strip()}")
+            error = self._unmount()
+        if error is not None:
+            fault.problems.append(f"the state dir stayed read-only: {error}")
         fault.outcome = "restored"
         fault.note = f"read-only {fault.stop_s:.1f} s"
 
@@ -210,7 +237,7 @@ class HostileFaults:
 
         client = CriClient(self.rig.socket, timeout=10.0)
         proc = subprocess.Popen(
-            [*CLI, "check", "--config", str(self.rig.config)],
+            [*CLI, "check", "--config", str(self.rig.config), "--image", SLOW_STOP_REF],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -227,10 +254,15 @@ class HostileFaults:
                 fault.outcome = "missed"
                 fault.note = f"the check ended before a pod ran: {(out + err).strip()[-300:]}"
                 return
-            time.sleep(self.rng.uniform(0.0, 1.5))  # a random moment of the pod's life
+            time.sleep(self.rng.uniform(0.0, SLOW_STOP_S))  # a random moment of the pod's life
             signum = self.rng.choice([signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
-            proc.send_signal(signum)
+            if proc.poll() is None:
+                proc.send_signal(signum)
             out, err = proc.communicate(timeout=CHECK_END_S)
+            if proc.returncode in (0, 1) and "interrupted by" not in err:
+                fault.outcome = "missed"  # it had ended before the signal
+                fault.note = f"the check ended before the signal: {out.strip()[-200:]}"
+                return
             fault.outcome = "interrupted"
             fault.note = f"{signal.Signals(signum).name} → exit {proc.returncode}"
             if proc.returncode != 128 + signum:

@@ -106,7 +106,7 @@ class SoakSettings:
     keep: bool = False
 
 
-SHORT = SoakSettings(mode="short", faults=60, budget_s=42.0)
+SHORT = SoakSettings(mode="short", faults=60, budget_s=70.0)
 LONG = SoakSettings(mode="long", faults=500, budget_s=3 * 3600.0)
 
 

@@ -35,6 +35,10 @@ class SoakRig:
         self.state = base / "st"
         #: Where the preseed tarballs go (namespace k8s.io).
         self.preseed_dir = self.state / "preseed" / NAMESPACE
+        #: Where a tarball is written before it is renamed into the preseed directory: in
+        #: the state directory, so that the rename never crosses a mount (`soak_hostile`
+        #: mounts over the state directory).
+        self.staging = self.state / ".soak-staging"
         #: The agent's JSON log sink, its config, and containerd's socket.
         self.json_log = base / "log.jsonl"
         self.config = base / "agent.toml"
@@ -58,7 +62,8 @@ class SoakRig:
         spool = self.work / "spool"
         size = self.s.image_bytes if size is None else size
         layer = random_layer(size, seed=self.s.seed * 1000 + i, spool_dir=spool)
-        staged = self.work / f"img{i}.tar"
+        self.staging.mkdir(exist_ok=True)
+        staged = self.staging / f"img{i}.tar"
         write_oci_archive(staged, [ImageSpec(name, (layer,))])
         assert layer.path is not None
         layer.path.unlink()

@@ -236,6 +236,7 @@ class Soak:
         self.report.entries_per_dn = dict(sorted(self.rig.follower.per_dn.items()))
 
     def _count_missed(self, fault: Fault) -> None:
+        self.faults.missed(fault.kind)
         self.report.missed += 1
         why = f"{fault.kind}: {fault.note.split(';')[0]}"
         why = re.sub(r"pid \d+", "the pid", why)

@@ -1,4 +1,4 @@
-"""The chaos soak's short mode, in CI: about a minute of random kills and stops.
+"""The chaos soak's short mode, in CI: about two minutes of random kills, stops and hostile faults.
 
 `bench/soaklib.py` holds the soak and states its contract; this test runs its short
 mode (seed 1) against the real agent, the real containerd and real signals, and asserts
