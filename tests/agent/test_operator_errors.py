@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from actors.agent import cli as cli_module
+from actors.agent import config_cli
 from actors.exit_codes import ExitCode
 
 REPO = Path(__file__).resolve().parents[2]
@@ -221,7 +222,7 @@ def test_a_bug_prints_its_traceback_and_asks_for_a_report_with_exit_70(
     def broken(args: object) -> int:
         raise RuntimeError("an invariant broke")
 
-    monkeypatch.setattr(cli_module, "_cmd_config_default", broken)
+    monkeypatch.setattr(config_cli, "_cmd_config_default", broken)
     assert cli_module.main(["config", "default"]) == ExitCode.BUG == 70
     err = capsys.readouterr().err.splitlines()
     assert err[0] == "Traceback (most recent call last):"

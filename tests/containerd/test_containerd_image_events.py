@@ -19,6 +19,7 @@ from tests.support.images import small_image, write_oci_archive
 
 pytestmark = [pytest.mark.containerd, pytest.mark.timeout(120)]
 
+LIVE = "docker.io/library/events-live:1"
 NAME = "docker.io/library/events:1"
 CREATE, UPDATE, DELETE = ImageEventKind.CREATE, ImageEventKind.UPDATE, ImageEventKind.DELETE
 
@@ -80,6 +81,15 @@ def test_after_containerd_restarts_the_subscription_comes_back_and_says_so(
     heard: _Heard, fresh_containerd: ContainerdDaemon, tmp_path: Path
 ) -> None:
     assert heard.next() is False
+    # The subscription is live (an event came through it) before containerd goes away: a
+    # restart during the first Subscribe would just connect it to the new containerd.
+    live = tmp_path / "live"
+    live.mkdir()
+    write_oci_archive(live / "e.tar", [small_image(LIVE, seed=6)])
+    fresh_containerd.ctr(
+        "images", "import", *fresh_containerd.local, str(live / "e.tar"), namespace="k8s.io"
+    )
+    heard.until(ImageEvent("k8s.io", CREATE, LIVE))
     fresh_containerd.restart()
     assert heard.until(True, timeout=30)[-1] is True  # subscribed again, after a break
 
