@@ -95,16 +95,14 @@ class CriClient:
         return next((s.id for s in reply.items if s.metadata.name == name), "")
 
     def remove_sandbox(self, sandbox_id: str) -> None:
-        """StopPodSandbox + RemovePodSandbox (its containers go with it); gone is fine."""
-        stop = cri.StopPodSandboxRequest(pod_sandbox_id=sandbox_id)
-        remove = cri.RemovePodSandboxRequest(pod_sandbox_id=sandbox_id)
+        """`stop_pod` + `remove_pod` (its containers go with it); gone is fine."""
         try:
-            _rpc("StopPodSandbox", self.runtime.StopPodSandbox, stop, self.timeout)
+            self.stop_pod(sandbox_id)
         except CriError as e:
             if _code(e) != grpc.StatusCode.NOT_FOUND:
                 raise
             return
-        _rpc("RemovePodSandbox", self.runtime.RemovePodSandbox, remove, self.timeout)
+        self.remove_pod(sandbox_id)
 
     def container_status(self, container_id: str) -> cri.ContainerStatus:
         """A container's CRI status."""
