@@ -292,6 +292,20 @@ def _add_logs(commands: Any) -> None:
         help="show only backlog entries whose own time is at or after WHEN: a duration "
         "before now (90s, 15m, 2h) or a time (2026-12-04T02:36:55Z; no zone: local)",
     )
+    p.add_argument(
+        "--sandbox",
+        metavar="ID",
+        default=None,
+        help="only runsc's lines of the pod sandbox whose ID starts with ID (lines of "
+        "root.containerd.runsc carry the sandbox and container they are about; a line "
+        "runsc did not tie to one carries none and is left out)",
+    )
+    p.add_argument(
+        "--container",
+        metavar="ID",
+        default=None,
+        help="only runsc's lines of the container whose ID starts with ID",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object per entry")
     kinds = p.add_mutually_exclusive_group()
     kinds.add_argument(

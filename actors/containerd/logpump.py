@@ -25,6 +25,9 @@ Rules (compare the Go original's 10 ms sleep loop):
   process does, and a line still partial when that process ends is stored as it is,
   as a line of its own: its bytes are kept, but a restart in the middle of a line
   splits it in two.
+* Parsed, each record is attributed to the pod sandbox and container runsc wrote it
+  for (`actors.logtree.parse.runsc`): the entries carry `sandbox` and `container`
+  fields, or none when runsc's output does not say whose the line is.
 * The pipe buffer is raised with `F_SETPIPE_SZ` (a failure is a warning).
 * HEALTHY once the FIFO is open and the reader runs.
 """
@@ -44,6 +47,7 @@ from actors.containerd.core.fifo_rules import FifoError
 from actors.containerd.core.spec import LogPumpSpec
 from actors.containerd.fifo import open_fifo, set_pipe_size
 from actors.containerd.node import ContextNode, NodeHandle, RawSink
+from actors.logtree.parse.runsc import RunscAttribution
 from actors.mailbox import tell_or_drop, tell_when_set
 from actors.supervisor.process.api import Context
 from actors.wakeup import Wakeup, wait_readable
@@ -68,7 +72,8 @@ def run(ctx: Context, **wire: Any) -> None:
         PumpError: the FIFO could not be opened or read.
     """
     spec = spec_from_wire(LogPumpSpec, wire)
-    error = run_pump(spec.fifo, spec.pipe_size, ContextNode(ctx))
+    node = ContextNode(ctx, attribute=RunscAttribution().annotate)
+    error = run_pump(spec.fifo, spec.pipe_size, node)
     if error is not None:
         raise PumpError(error)
 

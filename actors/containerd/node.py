@@ -69,13 +69,18 @@ class NodeHandle(Protocol):
 
 
 class ContextNode:
-    """`NodeHandle` backed by a runnable's `Context`."""
+    """`NodeHandle` backed by a runnable's `Context`.
 
-    def __init__(self, ctx: Context) -> None:
+    Args:
+        ctx: the runnable's context.
+        attribute: the raw log's attribution hook (see `raw_logger`), or None.
+    """
+
+    def __init__(self, ctx: Context, attribute: Callable[[Any], None] | None = None) -> None:
         self._ctx = ctx
         self.cancelled = ctx.cancelled
         self.log = logger(ctx)
-        self.raw: RawSink = raw_logger(ctx)
+        self.raw: RawSink = raw_logger(ctx, attribute)
 
     def cancel_reason(self) -> str | None:
         return self._ctx.cancel_reason

@@ -8,8 +8,9 @@ There are two kinds of entry, told apart by their `kind` attribute (`"leveled"` 
   location. Writers build it; the tree stamps a copy with its `seq`.
 * `RawEntry` — one line of a raw byte stream (a child's stdout/stderr, a FIFO),
   without its newline, cut to `MAX_LINE_LENGTH` bytes, with its length before
-  cutting. The tree builds these itself, thousands per chunk, so a raw entry is a
-  named tuple built in C: immutable, no per-instance `__dict__`, cheap to create.
+  cutting, and the fields its stream's reader learned about it, if any. The tree
+  builds these itself, thousands per chunk, so a raw entry is a named tuple built
+  in C: immutable, no per-instance `__dict__`, cheap to create.
 
 Both carry `seq`: a number unique and increasing across the whole tree, assigned when
 the entry is appended. Sorting by `seq` gives the order the tree stored entries in; a
@@ -110,6 +111,9 @@ class RawEntry(NamedTuple):
     #: Wall-clock time the line was completed in the tree (or the time the writer gave for its
     #: chunk), in seconds since the Unix epoch.
     timestamp: float
+    #: Structured key/value fields the stream's reader learned about the line (runsc's
+    #: `sandbox` and `container`, see `actors.logtree.parse.runsc`), or None.
+    fields: Mapping[str, str] | None = None
 
     @property
     def kind(self) -> Literal["raw"]:

@@ -49,7 +49,8 @@ key                   kind       value
 `line`              leveled    int, source line (0 when unknown)
 `source`            leveled    str, `"file:line"`, or `""` when the entry has none
 `pid`               leveled    int, the writer's pid or thread id, or null
-`fields`            leveled    object of str, a parsed line's `key=value` fields
+`fields`            leveled    object of str, a parsed line's `key=value` fields, and
+                                 runsc's `sandbox` and `container` of the line
 `lines`             leveled    list of str, the message lines
 `message`           leveled    str, the lines joined with `"\\n"`
 `raw`               leveled    str, the original line(s) of a parsed entry (UTF-8,
@@ -58,6 +59,8 @@ key                   kind       value
 `data`              raw        str, the line as UTF-8 with bad bytes as `\\xNN`
 `original_length`   raw        int, length in bytes before cutting
 `cut`               raw        bool, true when `data` was cut from a longer line
+`fields`            raw        object of str, what the stream's reader learned about
+                                 the line (runsc's `sandbox`, `container`)
 ====================  =========  ====================================================
 """
 
@@ -192,11 +195,27 @@ _NEEDS_QUOTES = re.compile(r'[\s"=\x00-\x1f\x7f]|^$').search
 
 
 def format_fields(fields: Mapping[str, str]) -> str:
-    """` key=value` for each field, values quoted JSON-style when they need it."""
+    """` key=value` for each field, values quoted JSON-style when they need it.
+
+    runsc's `sandbox` and `container` IDs of 64 hex digits are shown as their first
+    `SHORT_ID` (as crictl shows them); JSON has them whole.
+    """
     return "".join(
         f" {key}={json.dumps(value, ensure_ascii=False) if _NEEDS_QUOTES(value) else value}"
-        for key, value in fields.items()
+        for key, value in map(_shown, fields.items())
     )
+
+
+#: Characters of a sandbox or container ID shown in text.
+SHORT_ID = 12
+_LONG_ID = re.compile(r"[0-9a-f]{64}").fullmatch
+
+
+def _shown(item: tuple[str, str]) -> tuple[str, str]:
+    key, value = item
+    if key in ("sandbox", "container") and _LONG_ID(value):
+        return key, value[:SHORT_ID]
+    return key, value
 
 
 def syslog_priority(entry: Entry) -> int:
@@ -259,6 +278,7 @@ def entry_to_dict(entry: Entry) -> dict[str, Any]:
             "data": decode_raw(entry.data),
             "original_length": entry.original_length,
             "cut": entry.original_length > len(entry.data),
+            "fields": dict(entry.fields or {}),
         }
     return {
         "seq": entry.seq,

@@ -26,14 +26,30 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Self
 
 from actors.logtree.entry import Entry, LeveledEntry, RawEntry, Severity
 from actors.logtree.errors import LogTreeError
 
-__all__ = ["LogReader", "Subscription"]
+__all__ = ["LogReader", "Subscription", "fields_match"]
+
+
+def fields_match(entry: Entry, prefixes: Mapping[str, str]) -> bool:
+    """Whether every field named in `prefixes` is in `entry` and starts with its prefix.
+
+    An entry without the field does not match: e.g. a runsc line that was not
+    attributed to a sandbox (`actors.logtree.parse.runsc`) is in no sandbox's log.
+    """
+    fields = entry.fields
+    if not fields:
+        return False
+    for key, prefix in prefixes.items():
+        value = fields.get(key)
+        if value is None or not value.startswith(prefix):
+            return False
+    return True
 
 
 class Subscription:
@@ -45,6 +61,7 @@ class Subscription:
         "leveled",
         "raw",
         "min_severity",
+        "fields",
         "capacity",
         "queue",
         "missed",
@@ -64,6 +81,7 @@ class Subscription:
         raw: bool,
         min_severity: Severity,
         capacity: int,
+        fields: Mapping[str, str] | None = None,
     ) -> None:
         #: The DN read, or `""` for the whole tree.
         self.pattern = pattern
@@ -75,6 +93,8 @@ class Subscription:
         self.raw = raw
         #: Leveled entries below it are not wanted (raw ones are unaffected).
         self.min_severity = min_severity
+        #: Only entries whose fields start with these prefixes (`fields_match`), or None.
+        self.fields = fields
         #: Most entries queued at once.
         self.capacity = capacity
         #: Queued entries, oldest first.
@@ -96,6 +116,10 @@ class Subscription:
     def offer(self, entries: list[RawEntry]) -> None:
         """Queues a batch of raw entries of one DN; called with the tree's lock held."""
         if self.raw:
+            if self.fields is not None:
+                entries = [e for e in entries if fields_match(e, self.fields)]
+                if not entries:
+                    return
             self._enqueue(entries)
 
     def offer_mixed(self, entries: list[Entry]) -> None:
@@ -107,6 +131,10 @@ class Subscription:
                 for e in entries
                 if (raw if isinstance(e, RawEntry) else leveled and e.severity >= floor)
             ]
+            if not entries:
+                return
+        if self.fields is not None:
+            entries = [e for e in entries if fields_match(e, self.fields)]
             if not entries:
                 return
         self._enqueue(entries)
@@ -130,6 +158,8 @@ class Subscription:
     def offer_one(self, entry: LeveledEntry) -> None:
         """Queues one leveled entry; called with the tree's lock held."""
         if not self.leveled or entry.severity < self.min_severity:
+            return
+        if self.fields is not None and not fields_match(entry, self.fields):
             return
         if len(self.queue) < self.capacity:
             self.queue.append(entry)

@@ -56,6 +56,12 @@ class ParsedRecords(Protocol):
     def mores(self) -> Sequence[bytes] | None: ...
     @property
     def raws(self) -> Sequence[Sequence[Any]]: ...
+    @property
+    def attributions(self) -> Sequence[int] | bytes | None: ...
+    @property
+    def raw_attributions(self) -> Sequence[int] | bytes | None: ...
+    @property
+    def attribution_table(self) -> Sequence[Sequence[str]] | None: ...
 
 
 def unpacked(column: Sequence[Any] | bytes, kind: Literal["d", "I"]) -> Sequence[Any]:
@@ -94,6 +100,7 @@ def build_records(first_seq: int, dn: str, records: ParsedRecords, now: float) -
         rows = list(map(table.__getitem__, unpacked(records.origins, "I")))
         files, lines, pids = map(_FILE, rows), map(_LINE, rows), map(_PID, rows)
     lengths = records.lengths
+    fields, raw_fields = _fields(records)
     parsed: list[Entry] = list(
         map(
             _new_parsed,
@@ -106,7 +113,7 @@ def build_records(first_seq: int, dn: str, records: ParsedRecords, now: float) -
                 lines,
                 pids,
                 unpacked(records.texts, "I"),
-                repeat(None) if records.fields is None else records.fields,
+                fields,
                 records.heads,
                 map(len, records.heads) if lengths is None else unpacked(lengths, "I"),
                 repeat(b"") if records.mores is None else records.mores,
@@ -117,8 +124,38 @@ def build_records(first_seq: int, dn: str, records: ParsedRecords, now: float) -
         return parsed
     out: list[Entry] = []
     rest = iter(parsed)
-    for position, data, length in raws:
+    for (position, data, length), these in zip(raws, raw_fields):  # noqa: B905 - repeat()
         out.extend(islice(rest, position - len(out)))
-        out.append(_new_raw((first_seq + position, dn, data, length, now)))
+        out.append(_new_raw((first_seq + position, dn, data, length, now, these)))
     out.extend(rest)
     return out
+
+
+def _fields(records: ParsedRecords) -> tuple[Iterable[Any], Iterable[Any]]:
+    """The entries' and the raw records' fields: the lines' own, and their attribution.
+
+    An attribution row `[sandbox, container]` becomes one dict shared by every record of
+    it (`sandbox`, `container`, each only when known); nobody's is no fields.
+    """
+    own = repeat(None) if records.fields is None else records.fields
+    table = getattr(records, "attribution_table", None)
+    if table is None:
+        return own, repeat(None)
+    dicts = [
+        {k: v for k, v in zip(_ATTRIBUTION_KEYS, row, strict=True) if v} or None for row in table
+    ]
+    attributed = map(dicts.__getitem__, unpacked(records.attributions or b"", "I"))
+    raw = map(dicts.__getitem__, unpacked(records.raw_attributions or b"", "I"))
+    if records.fields is None or not any(records.fields):
+        return attributed, raw
+    return list(map(_merged, records.fields, attributed)), raw
+
+
+def _merged(own: dict[str, str] | None, attributed: dict[str, str] | None) -> Any:
+    if own and attributed:
+        return {**own, **attributed}
+    return own or attributed
+
+
+#: The fields an attribution row's two columns become.
+_ATTRIBUTION_KEYS = ("sandbox", "container")

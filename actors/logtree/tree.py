@@ -29,7 +29,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from functools import partial
 from itertools import chain, islice, repeat
@@ -40,7 +40,7 @@ from actors.logtree.entry import Entry, LeveledEntry, RawEntry, Severity
 from actors.logtree.errors import LogTreeError
 from actors.logtree.lines import LineSplitter
 from actors.logtree.parse.line import ParseFormat
-from actors.logtree.reader import LogReader, Subscription
+from actors.logtree.reader import LogReader, Subscription, fields_match
 from actors.logtree.records import ParsedRecords, build_records
 
 __all__ = ["DEFAULT_MAX_ENTRIES_PER_DN", "DEFAULT_STREAM_BUFFER", "LogTree"]
@@ -207,7 +207,9 @@ class LogTree:
         self._next_seq = seq + count
         when = self._clock() if timestamp is None else timestamp
         seqs = range(seq, seq + count)
-        entries = list(map(_new_raw, zip(seqs, repeat(node.dn), lines, lengths, repeat(when))))
+        entries = list(
+            map(_new_raw, zip(seqs, repeat(node.dn), lines, lengths, repeat(when), repeat(None)))
+        )
         node.entries.extend(entries)
         for sub in node.subs:
             sub.offer(entries)
@@ -287,6 +289,7 @@ class LogTree:
         min_severity: Severity = Severity.DEBUG,
         buffer: int = DEFAULT_STREAM_BUFFER,
         since: float | None = None,
+        fields: Mapping[str, str] | None = None,
     ) -> LogReader:
         """Reads stored entries and/or streams new ones.
 
@@ -305,6 +308,9 @@ class LogTree:
             since: leave out backlog entries whose own time (parsed, or of arrival for
                 raw lines) is before it, seconds since the Unix epoch. The stream is
                 not filtered by time.
+            fields: only entries that have each of these fields, starting with the
+                given prefix (`{"sandbox": "8c4b"}`: runsc's lines of that sandbox;
+                `actors.logtree.reader.fields_match`), backlog and stream.
 
         Returns:
             The reader; its backlog is ordered by `seq`, oldest first.
@@ -313,6 +319,7 @@ class LogTree:
             LogTreeError: an argument is invalid.
         """
         self._check_read(dn, subtree, backlog, leveled, raw, buffer)
+        _check_fields(fields)
         min_severity = Severity(min_severity)
         sub = None
         if stream:
@@ -323,8 +330,11 @@ class LogTree:
                 raw=raw,
                 min_severity=min_severity,
                 capacity=buffer,
+                fields=fields,
             )
-        unfiltered = leveled and raw and min_severity == Severity.DEBUG and since is None
+        unfiltered = (
+            leveled and raw and min_severity == Severity.DEBUG and since is None and fields is None
+        )
         with self._lock:
             nodes = [n for n in self._nodes.values() if self._matches(n.dn, dn, subtree)]
             if backlog is None or not unfiltered:
@@ -342,6 +352,8 @@ class LogTree:
             entries = [e for e in entries if _wanted(e, leveled, raw, min_severity)]
             if since is not None:
                 entries = [e for e in entries if e.timestamp >= since]
+            if fields is not None:
+                entries = [e for e in entries if fields_match(e, fields)]
         if backlog is not None and len(entries) > backlog:
             entries = entries[len(entries) - backlog :]
         return LogReader(entries, sub, self._unsubscribe)
@@ -387,6 +399,14 @@ class LogTree:
         node.subs = tuple(s for s in self._subs if self._matches(dn, s.pattern, s.subtree))
         self._nodes[dn] = node
         return node
+
+
+def _check_fields(fields: Mapping[str, str] | None) -> None:
+    if fields is None:
+        return
+    for key, prefix in fields.items():
+        if not (isinstance(key, str) and isinstance(prefix, str) and key and prefix):
+            raise LogTreeError(f"field filter {key!r}={prefix!r} is invalid: expected text")
 
 
 def _merge(runs: list[list[Entry]]) -> list[Entry]:

@@ -118,7 +118,14 @@ class StatusReply(_message.Message):
     def __init__(self, nodes: _Optional[_Iterable[_Union[NodeStatus, _Mapping]]] = ..., now: _Optional[float] = ...) -> None: ...
 
 class LogsRequest(_message.Message):
-    __slots__ = ("dn", "subtree", "backlog_count", "backlog_all", "follow", "min_severity", "kinds", "since")
+    __slots__ = ("dn", "subtree", "backlog_count", "backlog_all", "follow", "min_severity", "kinds", "since", "field_prefixes")
+    class FieldPrefixesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     DN_FIELD_NUMBER: _ClassVar[int]
     SUBTREE_FIELD_NUMBER: _ClassVar[int]
     BACKLOG_COUNT_FIELD_NUMBER: _ClassVar[int]
@@ -127,6 +134,7 @@ class LogsRequest(_message.Message):
     MIN_SEVERITY_FIELD_NUMBER: _ClassVar[int]
     KINDS_FIELD_NUMBER: _ClassVar[int]
     SINCE_FIELD_NUMBER: _ClassVar[int]
+    FIELD_PREFIXES_FIELD_NUMBER: _ClassVar[int]
     dn: str
     subtree: bool
     backlog_count: int
@@ -135,7 +143,8 @@ class LogsRequest(_message.Message):
     min_severity: Severity
     kinds: KindFilter
     since: float
-    def __init__(self, dn: _Optional[str] = ..., subtree: _Optional[bool] = ..., backlog_count: _Optional[int] = ..., backlog_all: _Optional[bool] = ..., follow: _Optional[bool] = ..., min_severity: _Optional[_Union[Severity, str]] = ..., kinds: _Optional[_Union[KindFilter, str]] = ..., since: _Optional[float] = ...) -> None: ...
+    field_prefixes: _containers.ScalarMap[str, str]
+    def __init__(self, dn: _Optional[str] = ..., subtree: _Optional[bool] = ..., backlog_count: _Optional[int] = ..., backlog_all: _Optional[bool] = ..., follow: _Optional[bool] = ..., min_severity: _Optional[_Union[Severity, str]] = ..., kinds: _Optional[_Union[KindFilter, str]] = ..., since: _Optional[float] = ..., field_prefixes: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class LogEntry(_message.Message):
     __slots__ = ("seq", "dn", "kind", "time", "severity", "file", "line", "lines", "data", "original_length", "missed", "pid", "fields", "head", "more", "text")

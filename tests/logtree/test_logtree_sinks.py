@@ -133,6 +133,7 @@ def test_json_sink_writes_one_valid_json_object_per_entry_even_for_junk(
             "data": "\\xff\\xfe\x00\x1b[31mred\\xe2\\x82",
             "original_length": 13,
             "cut": False,
+            "fields": {},
         },
         {
             "seq": 2,
@@ -142,6 +143,7 @@ def test_json_sink_writes_one_valid_json_object_per_entry_even_for_junk(
             "data": "z" * 1024,
             "original_length": 2000,
             "cut": True,
+            "fields": {},
         },
         {
             "seq": 3,

@@ -109,7 +109,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
-    """`logs [DN] [-f] [--children] [-n N|all] [--severity S] [--since WHEN] [--json] [--raw-only]`.
+    """`logs [DN] [-f] [--children] [-n N|all] [--severity S] [--since WHEN] [--sandbox ID]
+    [--container ID] [--json] [--raw-only]`.
 
     No DN reads the whole tree. Without `-n`, the whole backlog, or with `-f` its
     newest `FOLLOW_BACKLOG` entries. Leveled lines are coloured by severity on a
@@ -395,6 +396,10 @@ def _logs_request(args: argparse.Namespace) -> pb.LogsRequest:
         request.kinds = pb.KIND_FILTER_RAW
     elif getattr(args, "leveled_only", False):
         request.kinds = pb.KIND_FILTER_LEVELED
+    for key in ("sandbox", "container"):
+        prefix = getattr(args, key, None)
+        if prefix:
+            request.field_prefixes[key] = prefix
     return request
 
 

@@ -128,6 +128,7 @@ class _LogsQuery:
     raw: bool
     min_severity: Severity
     since: float | None
+    fields: dict[str, str] | None
 
 
 def _logs_query(request: pb.LogsRequest) -> _LogsQuery:
@@ -157,6 +158,7 @@ def _logs_query(request: pb.LogsRequest) -> _LogsQuery:
         raw=kinds != pb.KIND_FILTER_LEVELED,
         min_severity=min_severity,
         since=since,
+        fields=dict(request.field_prefixes) or None,
     )
 
 
@@ -296,6 +298,7 @@ class _Servicer(pb_grpc.ControlServicer):
             min_severity=query.min_severity,
             buffer=self._buffer,
             since=query.since,
+            fields=query.fields,
         )
         with self._lock:
             self._readers.add(reader)

@@ -149,6 +149,7 @@ def entry_to_proto(entry: Entry) -> pb.LogEntry:
             time=entry.timestamp,
             data=entry.data,
             original_length=entry.original_length,
+            fields=entry.fields or {},
         )
     msg = pb.LogEntry(
         seq=entry.seq,
@@ -177,7 +178,9 @@ def entry_from_proto(msg: pb.LogEntry) -> Entry:
         InvalidSeverity: the severity number is unknown.
     """
     if msg.kind == pb.ENTRY_KIND_RAW:
-        return RawEntry(msg.seq, msg.dn, msg.data, msg.original_length, msg.time)
+        return RawEntry(
+            msg.seq, msg.dn, msg.data, msg.original_length, msg.time, dict(msg.fields) or None
+        )
     severity = Severity.from_proto(msg.severity)
     fields = dict(msg.fields) or None
     if msg.head:

@@ -131,6 +131,9 @@ class Batch:
         "mores",
         "origin_table",
         "raws",
+        "attributions",
+        "raw_attributions",
+        "attribution_table",
         "_origin_ids",
         "_origin_bytes",
     )
@@ -157,6 +160,14 @@ class Batch:
         #: Raw records as `[position, data, original_length]`: `position` is the number of
         #: records (entries and raws) before it in the batch.
         self.raws: list[list[Any]] = []
+        #: Each entry's index in `attribution_table`, or None when the stream is not
+        #: attributed (see `actors.logtree.parse.runsc`).
+        self.attributions: list[int] | None = None
+        #: Each raw record's index in `attribution_table` (in `raws` order), or None.
+        self.raw_attributions: list[int] | None = None
+        #: `[sandbox, container]` rows (`""` for a part not known); row 0 is
+        #: `["", ""]`, nobody's. None when not attributed.
+        self.attribution_table: list[list[str]] | None = None
         self._origin_ids: dict[tuple[str, int, int], int] = {}
         self._origin_bytes: dict[tuple[bytes, bytes, bytes], int] = {}
 
@@ -222,6 +233,17 @@ class Batch:
             "mores": self.mores if any(self.mores) else None,
             "origin_table": self.origin_table,
             "raws": self.raws,
+            **self._attribution_columns(),
+        }
+
+    def _attribution_columns(self) -> dict[str, Any]:
+        """`attributions` and `raw_attributions` packed, `attribution_table`; or none."""
+        if self.attribution_table is None or len(self.attribution_table) == 1:
+            return {}
+        return {
+            "attributions": array("I", self.attributions or ()).tobytes(),
+            "raw_attributions": array("I", self.raw_attributions or ()).tobytes(),
+            "attribution_table": self.attribution_table,
         }
 
     def pop_entry(self) -> Batch:
@@ -239,13 +261,17 @@ class StreamParser:
 
     Args:
         fmt: how to read the lines; not `ParseFormat.RAW`.
+        attribute: called with each batch `take` returns, before it is returned, to
+            set its attribution columns (`actors.logtree.parse.runsc`); it sees
+            every record once, in stream order, continuation lines complete.
     """
 
-    def __init__(self, fmt: ParseFormat) -> None:
+    def __init__(self, fmt: ParseFormat, attribute: Callable[[Batch], None] | None = None) -> None:
         if fmt is ParseFormat.RAW:
             raise ValueError("a raw stream is not parsed")
         self.format = fmt
         self._parse = _PARSERS[fmt]
+        self._attribute = attribute
         self._cache = HourCache()
         self._splitter = LineSplitter(PARSE_LIMIT)
         self._batch = Batch()
@@ -303,7 +329,11 @@ class StreamParser:
             self._batch = batch.pop_entry()
         else:
             self._batch = Batch()
-        return batch if len(batch) else None
+        if not len(batch):
+            return None
+        if self._attribute is not None:
+            self._attribute(batch)
+        return batch
 
     def _add(self, lines: list[bytes], lengths: list[int], now: float) -> None:
         """Adds complete lines; runs of lines a column-wise parser reads go column-wise.

@@ -30,7 +30,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from actors.logtree.parse.line import ParseFormat
 from actors.supervisor.core.errors import SupervisionError
@@ -38,6 +38,10 @@ from actors.supervisor.core.states import Signal
 from actors.supervisor.process.childlog import SUB_LOGGER_PREFIX, RawLog
 from actors.supervisor.process.link import ChildLink
 from messages.errors import ProtocolError
+
+if TYPE_CHECKING:
+    from actors.logtree.parse.stream import Batch
+
 from messages.wire import (
     ChildSpec,
     FactReport,
@@ -185,14 +189,19 @@ def logger(ctx: Context) -> logging.Logger:
     return logging.getLogger("nodecontainerd.node")
 
 
-def raw_logger(ctx: Context) -> RawLog:
+def raw_logger(ctx: Context, attribute: Callable[[Batch], None] | None = None) -> RawLog:
     """The raw (bytes, split into lines) logger of this node.
 
     Its lines are parsed in this process when the node's `raw_format` says so.
+
+    Args:
+        ctx: the node's context.
+        attribute: the parser's attribution hook (see `RawLog`); only the first call
+            of a node, which makes its raw logger, passes it.
     """
     with ctx._lock:
         if ctx._raw is None:
-            ctx._raw = RawLog(ctx._link, parse=ctx.raw_format)
+            ctx._raw = RawLog(ctx._link, parse=ctx.raw_format, attribute=attribute)
         return ctx._raw
 
 

@@ -50,7 +50,7 @@ from messages.framing import encode_frame
 from messages.wire import LogEntry, Message, ParsedBatch, RawChunk
 
 if TYPE_CHECKING:
-    from actors.logtree.parse.stream import StreamParser
+    from actors.logtree.parse.stream import Batch, StreamParser
 
 __all__ = ["LinkLogHandler", "RawLog", "SUB_LOGGER_PREFIX", "CHUNK_BYTES", "FLUSH_SECONDS"]
 
@@ -108,6 +108,8 @@ class RawLog:
         sub: a reserved sub-logger name, or None for the node's own DN.
         parse: how to parse the lines here before sending; RAW sends bytes.
         clock: wall clock for parsed lines without a time of their own.
+        attribute: the parser's attribution hook (`StreamParser`'s `attribute`), for
+            a parsed stream whose lines tell whose they are (runsc's); None: none.
     """
 
     def __init__(
@@ -116,6 +118,7 @@ class RawLog:
         sub: str | None = None,
         parse: ParseFormat = ParseFormat.RAW,
         clock: Callable[[], float] = time.time,
+        attribute: Callable[[Batch], None] | None = None,
     ) -> None:
         self._link = link
         self._sub = sub
@@ -123,7 +126,7 @@ class RawLog:
         if parse is not ParseFormat.RAW:
             from actors.logtree.parse.stream import StreamParser  # only nodes that parse
 
-            self._parser = StreamParser(parse)
+            self._parser = StreamParser(parse, attribute=attribute)
         self._clock = clock
         self._buf = bytearray()
         self._cond = threading.Condition()
