@@ -216,13 +216,16 @@ def test_a_go_crash_and_the_lines_after_it_are_nobodys():
         banner(10, f"runsc boot --bundle=/b {SB}") + glog(10, "booting"),
         "panic: oops\ngoroutine 1\n" + LONG + "\n",
     )
-    assert records == [
-        ("*" * 27, SB, SB),
-        (f"Args: [runsc boot --bundle=/b {SB}]", SB, SB),
-        ("booting", SB, SB),
-        ("panic: oops", None, None),  # with its dump; pid 10 did not say it
-        (LONG[:1024], None, None),
-    ]
+    assert (
+        records
+        == [
+            ("*" * 27, SB, SB),
+            (f"Args: [runsc boot --bundle=/b {SB}]", SB, SB),
+            ("booting", SB, SB),
+            ("panic: oops", None, None),  # with its dump; pid 10 did not say it
+            (LONG[:1024], None, None),
+        ]
+    )
 
 
 def test_pid_1_lines_are_attributed_only_while_one_sandbox_can_have_written_them():
