@@ -197,23 +197,27 @@ _NEEDS_QUOTES = re.compile(r'[\s"=\x00-\x1f\x7f]|^$').search
 def format_fields(fields: Mapping[str, str]) -> str:
     """` key=value` for each field, values quoted JSON-style when they need it.
 
-    runsc's `sandbox` and `container` IDs of 64 hex digits are shown as their first
-    `SHORT_ID` (as crictl shows them); JSON has them whole.
+    runsc's `sandbox` and `container` come last, in that order, their IDs of 64 hex
+    digits shown as their first `SHORT_ID` (as crictl shows them); JSON has them whole.
     """
+    items = [(k, v) for k, v in fields.items() if k not in _ATTRIBUTION]
+    items += [(k, fields[k]) for k in _ATTRIBUTION if k in fields]
     return "".join(
         f" {key}={json.dumps(value, ensure_ascii=False) if _NEEDS_QUOTES(value) else value}"
-        for key, value in map(_shown, fields.items())
+        for key, value in map(_shown, items)
     )
 
 
 #: Characters of a sandbox or container ID shown in text.
 SHORT_ID = 12
+#: The fields of a runsc line's attribution (`actors.logtree.parse.runsc`), in shown order.
+_ATTRIBUTION = ("sandbox", "container")
 _LONG_ID = re.compile(r"[0-9a-f]{64}").fullmatch
 
 
 def _shown(item: tuple[str, str]) -> tuple[str, str]:
     key, value = item
-    if key in ("sandbox", "container") and _LONG_ID(value):
+    if key in _ATTRIBUTION and _LONG_ID(value):
         return key, value[:SHORT_ID]
     return key, value
 

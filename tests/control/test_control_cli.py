@@ -29,6 +29,7 @@ from tests.support.control import (
     restart_args,
     status_args,
 )
+from tests.support.log_entries import RUNSC_PODS, attributed_batches, runsc_recording
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(30)
@@ -519,3 +520,20 @@ def test_logs_since_takes_a_duration_or_a_time_and_names_a_bad_one() -> None:
     assert args.since == 1796351815.0
     with pytest.raises(SystemExit):
         parser.parse_args(["logs", "--since", "yesterday"])
+
+
+def test_logs_sandbox_and_container_show_only_that_pods_runsc_lines(served, capsys):
+    dn, recording = "root.containerd.runsc", "runsc-pod-beside-pod.log.gz"
+    for batch in attributed_batches(runsc_recording(recording)):
+        served.backend.log_tree.write_parsed(dn, batch)
+    pod = RUNSC_PODS[recording]["pods"][0]
+    assert cmd_logs(logs_args(served.path, dn, json=True, sandbox=pod["sandbox"][:8])) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    stored = _stored(served, dn, fields={"sandbox": pod["sandbox"]})
+    assert rows == [entry_to_dict(e) for e in stored]
+    assert {r["fields"]["sandbox"] for r in rows} == {pod["sandbox"]}
+    assert {r["kind"] for r in rows} == {"leveled", "raw"}
+    assert cmd_logs(logs_args(served.path, dn, container=pod["container"][:12], lines=3)) == 0
+    out = capsys.readouterr().out
+    assert out == _lines(_stored(served, dn, fields={"container": pod["container"]})[-3:])
+    assert f" sandbox={pod['sandbox'][:12]} container={pod['container'][:12]}" in out

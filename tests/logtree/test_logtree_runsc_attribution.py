@@ -9,18 +9,14 @@ know an attribution is right without trusting the attribution itself.
 
 from __future__ import annotations
 
-import gzip
-import json
-from pathlib import Path
-
 import pytest
 
 from actors.logtree import LogTree, ParsedEntry, RawEntry
 from actors.logtree.parse import ParseFormat, StreamParser
 from actors.logtree.parse.runsc import RunscAttribution, command_container
+from tests.support.log_entries import RUNSC_PODS, runsc_recording
 
-DATA = Path(__file__).parent / "data"
-PODS = json.loads((DATA / "runsc-pods.json").read_text())
+PODS = RUNSC_PODS
 NOW = 1_796_637_000.0
 DN = "root.containerd.runsc"
 
@@ -51,7 +47,7 @@ def recording(name: str) -> tuple[bytes, dict[str, str], dict[str, str]]:
     containers = {p["sandbox"]: p["sandbox"] for p in pods} | {
         p["container"]: p["sandbox"] for p in pods
     }
-    return gzip.decompress((DATA / name).read_bytes()), owner, containers
+    return runsc_recording(name), owner, containers
 
 
 def text_of(entry: ParsedEntry | RawEntry) -> bytes:
