@@ -4,10 +4,12 @@
 Raw: 100-byte lines and 64 KiB lines, each written in 64 KiB chunks, next to the
 same child writing the same bytes to /dev/null.
 
-Parsed: real captured lines (runsc's glog debug output, containerd 1.6's and 2.1's
-logrus text; tests/logtree/data), written in 64 KiB chunks, once with the node's lines
-sent raw (parse format "raw") and once parsed in the child ("glog" / "logrus") and
-stored as leveled entries.
+Parsed: real captured lines (runsc's glog debug output of `runsc do` and of two pods,
+one run beside the other; containerd 1.6's and 2.1's logrus text; tests/logtree/data),
+written in 64 KiB chunks, once with the node's lines sent raw (parse format "raw") and
+once parsed in the child ("glog" / "logrus") and stored as leveled entries. runsc's
+glog lines are also attributed to their sandboxes, as the runsc pump does
+(`actors.logtree.parse.runsc`).
 
 Then the root's own work per MB (decode and store the frames a child sends, in one
 process, best of 5) for the captured lines raw and parsed: the end-to-end root CPU
@@ -23,6 +25,7 @@ Usage: bench/logs [--mb N] [--repeat N]
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import resource
 import shutil
@@ -36,6 +39,7 @@ import msgpack
 
 from actors.logtree import LogTree, ParsedEntry, ParseFormat, RawEntry
 from actors.logtree.parse import StreamParser
+from actors.logtree.parse.runsc import RunscAttribution
 from actors.supervisor.core.events import RunnableSpec
 from actors.supervisor.runtime.actor import Supervisor
 from actors.supervisor.runtime.switching import use_fast_switching
@@ -49,9 +53,25 @@ DATA = Path(__file__).resolve().parents[1] / "tests" / "logtree" / "data"
 #: The captures replayed, and the format each is parsed in.
 SAMPLES = [
     (DATA / "runsc-do-debug.log", ParseFormat.GLOG),
+    (DATA / "runsc-pod-beside-pod.log.gz", ParseFormat.GLOG),
     (DATA / "containerd-1.6.log", ParseFormat.LOGRUS),
     (DATA / "containerd-2.1.log", ParseFormat.LOGRUS),
 ]
+
+
+def _name(sample: Path) -> str:
+    return sample.name.removesuffix(".gz").removesuffix(".log")
+
+
+def _unpacked(sample: Path, into: Path) -> Path:
+    """`sample` as plain lines: a `.gz` one decompressed into `into`."""
+    if sample.suffix != ".gz":
+        return sample
+    plain = into / sample.name.removesuffix(".gz")
+    plain.write_bytes(gzip.decompress(sample.read_bytes()))
+    return plain
+
+
 CHUNK = 65536
 
 
@@ -111,7 +131,13 @@ def one_replay(total: int, sample: Path, fmt: ParseFormat) -> tuple[float, float
     tree.set_parse("root.w", fmt)
     child = [
         "bench.logs_replay:replay",
-        {"events": probe.events_path, "sample": str(sample), "rounds": rounds, "chunk": CHUNK},
+        {
+            "events": probe.events_path,
+            "sample": str(sample),
+            "rounds": rounds,
+            "chunk": CHUNK,
+            "attribute": fmt is ParseFormat.GLOG,
+        },
     ]
     root = RunnableSpec(
         target=KIT + "group", args={"events": probe.events_path, "children": {"w": child}}
@@ -145,7 +171,9 @@ def root_work(sample: Path, fmt: ParseFormat, mb: int) -> float:
     if fmt is ParseFormat.RAW:
         frames = [encode_frame(RawChunk(data=b).to_wire()) for b in blocks]
     else:
-        parser = StreamParser(fmt)
+        parser = StreamParser(
+            fmt, attribute=RunscAttribution().annotate if fmt is ParseFormat.GLOG else None
+        )
         for block in blocks:
             parser.feed(block, time.time())
             batch = parser.take()
@@ -191,13 +219,15 @@ def main() -> int:
         r = rows[name]
         print(f"{name:<26} {r[0]:>10.1f} {r[1]:>12,.0f} {r[2]:>14.5f}   {r[3]:>14.1f}")
     parsed: dict[str, tuple[float, float, float]] = {}
-    for sample, parse in SAMPLES:
+    plain = Path(tempfile.mkdtemp(prefix="nc-bench-", dir="/tmp"))
+    samples = [(_unpacked(sample, plain), parse) for sample, parse in SAMPLES]
+    for sample, parse in samples:
         runs: dict[str, list[tuple[float, float, float]]] = {}
         for _ in range(args.repeat):  # raw and parsed alternate, so load hits both alike
             for fmt in (ParseFormat.RAW, parse):
                 secs, cpu_s, size, lines = one_replay(total, sample, fmt)
                 mb = size / 2**20
-                runs.setdefault(f"{sample.stem} {fmt.value}", []).append(
+                runs.setdefault(f"{_name(sample)} {fmt.value}", []).append(
                     (mb / secs, lines / secs, cpu_s / mb)
                 )
         for case, results in runs.items():
@@ -211,12 +241,14 @@ def main() -> int:
     print()
     print(f"{'root work, one process':<26} {'CPU s/MB':>10}")
     work: dict[str, float] = {}
-    for sample, parse in SAMPLES:
+    for sample, parse in samples:
         for fmt in (ParseFormat.RAW, parse):
-            case = f"{sample.stem} {fmt.value}"
+            case = f"{_name(sample)} {fmt.value}"
             work[case] = root_work(sample, fmt, min(args.mb, 64))
             print(f"{case:<26} {work[case]:>10.5f}")
+    shutil.rmtree(plain, ignore_errors=True)
     glog, glog_raw = parsed["runsc-do-debug glog"], parsed["runsc-do-debug raw"]
+    pods = parsed["runsc-pod-beside-pod glog"]
     logrus, logrus_raw = parsed["containerd-1.6 logrus"], parsed["containerd-1.6 raw"]
     logrus_2x = parsed["containerd-2.1 logrus"]
     short, long = rows["100-byte lines"], rows["64 KiB lines"]
@@ -232,6 +264,8 @@ def main() -> int:
                 "root_cpu_s_per_mb_long": round(long[2], 5),
                 "glog_lines_per_s": round(glog[1]),
                 "glog_mb_s": round(glog[0], 1),
+                "glog_pods_lines_per_s": round(pods[1]),
+                "glog_pods_mb_s": round(pods[0], 1),
                 "logrus_lines_per_s": round(logrus[1]),
                 "logrus_mb_s": round(logrus[0], 1),
                 "logrus_2x_lines_per_s": round(logrus_2x[1]),

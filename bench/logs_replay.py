@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import socket
 
+from actors.logtree.parse.runsc import RunscAttribution
 from actors.supervisor.process.api import Context, Signal, raw_logger, signal
 
 __all__ = ["replay", "workload"]
@@ -47,7 +48,9 @@ def workload(sample: str, chunk: int) -> tuple[list[bytes], int, int]:
     return blocks, sum(map(len, blocks)), len(lines)
 
 
-def replay(ctx: Context, *, events: str, sample: str, rounds: int, chunk: int) -> None:
+def replay(
+    ctx: Context, *, events: str, sample: str, rounds: int, chunk: int, attribute: bool = False
+) -> None:
     """Writes `rounds` rounds of `workload` to the raw log, then DONE.
 
     Args:
@@ -56,9 +59,11 @@ def replay(ctx: Context, *, events: str, sample: str, rounds: int, chunk: int) -
         sample: a file of log lines.
         rounds: how many times to write the round.
         chunk: about how many bytes per write.
+        attribute: attribute the parsed lines to runsc's sandboxes, as the runsc
+            pump does (`actors.logtree.parse.runsc`).
     """
     blocks, _, _ = workload(sample, chunk)
-    raw = raw_logger(ctx)
+    raw = raw_logger(ctx, RunscAttribution().annotate if attribute else None)
     signal(ctx, Signal.HEALTHY)
     _report(events, ctx, "started")
     write = raw.write

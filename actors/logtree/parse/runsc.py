@@ -57,7 +57,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import chain, compress, repeat
-from operator import add, and_, getitem, is_, lt, not_
+from itertools import count as count_from
+from operator import add, and_, getitem, is_, itemgetter, lt, not_, sub
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -131,6 +132,7 @@ _NEW_CONTAINER = re.compile(rb"Creating new container, cid: ([^ ,]+), sandbox: (
 _SUB_CONTAINER = re.compile(rb'Create sub-container "([^"]+)" in sandbox "([^"]+)"').match
 _NEW_SANDBOX = re.compile(rb"Creating new sandbox for container, cid: ([^ ,]+)").match
 _EXIT = re.compile(rb"Exiting with status: (\d+)").match
+_FIRST = itemgetter(0)
 #: The first bytes of the messages that teach something, and what they teach.
 _KEYS = {
     b"Args: [": "args",
@@ -248,7 +250,9 @@ class RunscAttribution:
         self._last = 0
         #: startup? -> the one writer of such pid-1 lines (see `_writers`), while
         #: `_namespaced` is unchanged.
-        self._sole: dict[bool, Attribution] = {}
+        self._sole: dict[bool, tuple[Attribution, bool]] = {}
+        #: The processes with records of the current batch waiting for their sandbox.
+        self._waiting: list[_Process] = []
         #: The current batch's entries' attribution numbers.
         self._values: list[int] = []
 
@@ -263,6 +267,7 @@ class RunscAttribution:
         if len(self._numbers) > MAX_KNOWN:
             self._numbers, self._rows = {_NOBODY: 0}, [_NOBODY]
             self._settled.clear()
+            self._sole.clear()
         count = len(batch.codes)
         before = self._last
         heads, texts = batch.heads, batch.texts
@@ -276,38 +281,44 @@ class RunscAttribution:
         values = self._values = [0] * count
         settled = self._settled
         start = 0
-        plain = map(and_, map(is_, keys, repeat(None)), map(lt, repeat(1), pids))
+        plain = map(and_, map(is_, keys, repeat(None)), map(lt, repeat(0), pids))
         for e in chain(compress(range(count), map(not_, plain)), (count,)):
-            if start < e:  # lines of host processes that teach nothing
+            if start < e:  # lines that teach nothing, of a process whose lines are alike
                 run = list(map(settled.get, pids[start:e]))
                 if None in run:
                     for i in range(start, e):
-                        self._host_line(pids[i], heads[i], 0, None, i)
+                        self._line(batch, pids, keys, i)
                 else:
                     values[start:e] = run  # type: ignore[assignment]
                     self._last = run[-1]  # type: ignore[assignment]
             start = e + 1
             if e == count:
                 break
-            pid, text = pids[e], texts[e]
-            if pid == 0 or type(text) is not int:  # a Go crash: nobody's
-                self._last = 0
-            elif pid == 1:
-                file = batch.origin_table[batch.origins[e]][0]
-                value = self._namespaced_line(file, heads[e], text, batch.mores[e], keys[e])
-                values[e] = self._last = self._number(value)
-            else:
-                self._host_line(pid, heads[e], text, keys[e], e)
-        for process in self._processes.values():
+            self._line(batch, pids, keys, e)
+        for process in self._waiting:
             process.pending.clear()
-        raw_values = [
-            values[p - i - 1] if p > i else before for i, (p, _, _) in enumerate(batch.raws)
-        ]
+        self._waiting.clear()
+        # A raw record is the entry's before it (or the last record's of the last batch).
+        before_raws = [before, *values]
+        positions = map(sub, map(_FIRST, batch.raws), count_from())
+        raw_values = list(map(before_raws.__getitem__, positions))
         used = dict.fromkeys(chain((0,), values, raw_values))
         index = dict(zip(used, range(len(used)), strict=True))
         batch.attribution_table = [list(self._rows[n]) for n in used]
         batch.attributions = list(map(index.__getitem__, values))
         batch.raw_attributions = list(map(index.__getitem__, raw_values))
+
+    def _line(self, batch: Batch, pids: list[int], keys: list[str | None], e: int) -> None:
+        """Attributes entry `e` of `batch` on its own, learning from it."""
+        pid, text = pids[e], batch.texts[e]
+        if pid == 0 or type(text) is not int:  # a Go crash: nobody's
+            self._last = 0
+        elif pid == 1:
+            file = batch.origin_table[batch.origins[e]][0]
+            value = self._namespaced_line(file, batch.heads[e], text, batch.mores[e], keys[e])
+            self._values[e] = self._last = self._number(value)
+        else:
+            self._host_line(pid, batch.heads[e], text, keys[e], e)
 
     def _number(self, value: Attribution) -> int:
         """The number of an attribution (0 is nobody's)."""
@@ -336,6 +347,8 @@ class RunscAttribution:
         if process.settled:
             self._settled[pid] = number
         else:
+            if not process.pending:
+                self._waiting.append(process)
             process.pending.append(e)
         if key is not None and key != "banner":
             self._learn_host(pid, process, head[text:], key)
@@ -420,7 +433,7 @@ class RunscAttribution:
         _bounded(self._bundles)  # type: ignore[arg-type]
         self._namespaced[(role, container)] = _Namespaced(sandbox, container)
         _bounded(self._namespaced)  # type: ignore[arg-type]
-        self._sole.clear()
+        self._forget_pid1()
 
     def _ended(self, process: _Process) -> None:
         """A command exited 0: a started container's processes serve, a deleted one's end."""
@@ -430,7 +443,7 @@ class RunscAttribution:
                 child = self._namespaced.get((role, container))
                 if child is not None:
                     child.starting = False
-                    self._sole.clear()
+                    self._forget_pid1()
         elif process.command == "delete":
             gone = [
                 k
@@ -439,7 +452,7 @@ class RunscAttribution:
             ]
             for k in gone:
                 del self._namespaced[k]
-            self._sole.clear()
+            self._forget_pid1()
 
     # ------------------------------------------------------------ pid 1
 
@@ -455,39 +468,51 @@ class RunscAttribution:
                 guess = path.rstrip("/").rsplit("/", 1)[-1]  # cleared by `delete` of it
                 self._namespaced[("unknown", path)] = _Namespaced("", guess)
                 _bounded(self._namespaced)  # type: ignore[arg-type]
-                self._sole.clear()
+                self._forget_pid1()
                 return _NOBODY
             sandbox, container, role = known
             child = self._namespaced.get((role, container))
             if child is None:
                 self._namespaced[(role, container)] = _Namespaced(sandbox, container)
-                self._sole.clear()
+                self._forget_pid1()
             return (sandbox, container)
         startup = file in STARTUP_FILES and key != "exit"
-        sole = self._sole.get(startup)
-        if sole is None:
-            sole = self._sole[startup] = self._writers(startup, b"", b"")
-        if sole != _NOBODY or len(self._namespaced) < 2:
-            return sole
-        return self._writers(startup, head, more)
+        cached = self._sole.get(startup)
+        if cached is None:
+            cached = self._sole[startup] = self._writers(startup, b"", b"")
+            other = self._sole[not startup] = self._writers(not startup, b"", b"")
+            if cached == other and not cached[1]:  # every pid-1 line alike: a fast run
+                self._settled[1] = self._number(cached[0])
+        sole, named = cached
+        return self._writers(startup, head, more)[0] if named else sole
 
-    def _writers(self, startup: bool, head: bytes, more: bytes) -> Attribution:
+    def _forget_pid1(self) -> None:
+        """The namespaced processes changed: what pid-1 lines mean is to be worked out anew."""
+        self._sole.clear()
+        self._settled.pop(1, None)
+
+    def _writers(self, startup: bool, head: bytes, more: bytes) -> tuple[Attribution, bool]:
         """The one sandbox (and container) of the processes that may write a pid-1 line.
 
         Args:
             startup: the line is one only a starting process writes.
             head: the line, to look for a writer's sandbox ID in (`b""`: do not).
             more: its continuation lines.
+
+        Returns:
+            The attribution, and whether the line's text could narrow it down (two or
+            more known sandboxes may have written it).
         """
         writers = [c for c in self._namespaced.values() if c.starting or not startup]
         sandboxes = {c.sandbox for c in writers}
-        if head and len(sandboxes) > 1 and "" not in sandboxes:
+        could = len(sandboxes) > 1 and "" not in sandboxes
+        if head and could:
             named = {s for s in sandboxes if s.encode() in head or (more and s.encode() in more)}
             if len(named) == 1:
                 writers = [c for c in writers if c.sandbox in named]
                 sandboxes = named
         if len(sandboxes) != 1 or "" in sandboxes:
-            return _NOBODY
+            return _NOBODY, could
         containers = {c.container for c in writers}
         [sandbox] = sandboxes
-        return (sandbox, containers.pop() if len(containers) == 1 else "")
+        return (sandbox, containers.pop() if len(containers) == 1 else ""), could
