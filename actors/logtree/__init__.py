@@ -20,7 +20,8 @@ Modules:
       supervision core (`actors.supervisor.core.severity`); it is re-exported here.
     * `entry` — `LeveledEntry`, `ParsedEntry`, `RawEntry`.
     * `lines` — `LineSplitter`, the pure raw line splitter.
-    * `parse` — pure glog/logrus parsers and `StreamParser` (runs in children).
+    * `parse` — pure glog/logrus parsers and `StreamParser` (runs in children);
+      `parse.runsc` tells whose sandbox and container each runsc line is.
     * `records` — parsed batches into entries (C-level, in the root).
     * `tree` — `LogTree`, the thread-safe store.
     * `reader` — `LogReader`, backlog plus bounded stream.
@@ -37,13 +38,15 @@ Public API::
     LeveledEntry(*, dn: str, severity: Severity, lines: tuple[str, ...], timestamp: float,
                  file: str, line: int, seq: int = 0)    frozen, slots; .message; .kind
         LeveledEntry.from_message(dn, severity, message, *, timestamp, file="", line=0)
-    RawEntry(seq: int, dn: str, data: bytes, original_length: int, timestamp: float)
+    RawEntry(seq: int, dn: str, data: bytes, original_length: int, timestamp: float,
+             fields: Mapping[str, str] | None = None)
                             named tuple built by the tree; .cut; .kind == "raw"
     ParsedEntry(seq, dn, severity, timestamp, file, line, pid, text, fields, head,
                 original_length, more)  named tuple; .kind == "leveled"; .lines; .raw
     Entry = LeveledEntry | ParsedEntry | RawEntry
     ParseFormat             StrEnum raw | glog | logrus | auto
-    StreamParser(fmt).feed(data, now); .take() -> Batch | None; .close_entry()
+    StreamParser(fmt, attribute=None).feed(data, now); .take() -> Batch | None; .close_entry()
+    RunscAttribution().annotate(batch)   (parse.runsc: runsc's sandbox and container per record)
     LineSplitter().feed(data: bytes) -> (lines, lengths); .flush(); .pending
     validate_dn(dn) -> str; in_subtree(dn, pattern) -> bool; LogTreeError(ValueError)
     LogTree(max_entries_per_dn: int = 8192, clock: Callable[[], float] = time.time)
@@ -57,7 +60,8 @@ Public API::
         .set_min_severity(pattern: str, severity: Severity) -> None
         .read(dn: str, *, subtree=False, backlog: int | None = 0, stream=False,
               leveled=True, raw=True, min_severity=Severity.DEBUG,
-              buffer=10_000, since: float | None = None) -> LogReader
+              buffer=10_000, since: float | None = None,
+              fields: Mapping[str, str] | None = None) -> LogReader  (field prefixes)
         .dns() -> list[str]
         .missed_total() -> int  (entries dropped for slow stream readers, ever)
     LogReader

@@ -38,16 +38,11 @@ def replay(data: bytes, chunk: int) -> list:
     return tree.read(DN, backlog=None).backlog
 
 
-def recording(name: str) -> tuple[bytes, dict[str, str], dict[str, str]]:
-    """A recording's bytes, {sandbox or container ID: its sandbox}, {container: sandbox}."""
+def recording(name: str) -> tuple[bytes, dict[str, str]]:
+    """A recording's bytes, and {each pod's sandbox and container ID: its sandbox}."""
     pods = PODS[name]["pods"]
-    owner = {p["sandbox"]: p["sandbox"] for p in pods} | {
-        p["container"]: p["sandbox"] for p in pods
-    }
-    containers = {p["sandbox"]: p["sandbox"] for p in pods} | {
-        p["container"]: p["sandbox"] for p in pods
-    }
-    return runsc_recording(name), owner, containers
+    owner = {p["sandbox"]: p["sandbox"] for p in pods}
+    return runsc_recording(name), owner | {p["container"]: p["sandbox"] for p in pods}
 
 
 def text_of(entry: ParsedEntry | RawEntry) -> bytes:
@@ -63,7 +58,7 @@ def named(entry: ParsedEntry | RawEntry, owner: dict[str, str]) -> set[str]:
 @pytest.mark.parametrize("name", sorted(PODS))
 @pytest.mark.parametrize("chunk", [65536, 4096, 333])
 def test_no_record_of_real_runsc_output_is_attributed_to_a_pod_it_is_not_about(name, chunk):
-    data, owner, containers = recording(name)
+    data, owner = recording(name)
     records = replay(data, chunk)
     assert len(records) > 4000
     for record in records:
@@ -73,12 +68,12 @@ def test_no_record_of_real_runsc_output_is_attributed_to_a_pod_it_is_not_about(n
             assert named(record, owner) <= {sandbox}, text_of(record)[:200]
             assert sandbox in owner
         if container is not None:
-            assert containers[container] == (sandbox or containers[container])
-            assert named(record, owner) <= {containers[container]}
+            assert owner[container] == (sandbox or owner[container])
+            assert named(record, owner) <= {owner[container]}
 
 
 def test_a_pod_run_beside_a_running_one_has_at_least_95_percent_of_its_lines_attributed():
-    data, owner, _ = recording("runsc-pod-beside-pod.log.gz")
+    data, owner = recording("runsc-pod-beside-pod.log.gz")
     records = replay(data, 65536)
     attributed = [r for r in records if r.fields and "sandbox" in r.fields]
     assert len(attributed) >= 0.95 * len(records)
@@ -92,7 +87,7 @@ def test_a_pod_run_beside_a_running_one_has_at_least_95_percent_of_its_lines_att
 
 
 def test_pods_started_at_once_leave_their_gofers_startup_lines_unattributed_not_guessed():
-    data, owner, _ = recording("runsc-two-pods-at-once.log.gz")
+    data, owner = recording("runsc-two-pods-at-once.log.gz")
     records = replay(data, 65536)
     host = [r for r in records if isinstance(r, ParsedEntry) and r.pid not in (0, 1)]
     namespaced = [r for r in records if isinstance(r, ParsedEntry) and r.pid == 1]

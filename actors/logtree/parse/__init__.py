@@ -12,6 +12,8 @@ Modules:
       column-wise (the same entries as `parse_logrus_text`, faster).
     * `stream` — `StreamParser`: lines of a byte stream into a columnar
       `Batch`, continuation lines attached, bounds enforced.
+    * `runsc` — `RunscAttribution`: the pod sandbox and container of each record of
+      runsc's debug log, learned from runsc's own lines (the runsc pump's hook).
 """
 
 from __future__ import annotations

@@ -58,7 +58,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import chain, compress, repeat
 from itertools import count as count_from
-from operator import add, and_, getitem, is_, itemgetter, lt, not_, sub
+from operator import add, getitem, itemgetter, sub
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -124,8 +124,11 @@ _LAST_IS_ID = frozenset(
         "port-forward",
     }
 )
+#: Subcommands that name a container (a gofer by its bundle).
 _SUBCOMMANDS = _LAST_IS_ID | {"kill", "exec", "gofer"}
+#: A signal as `runsc kill` takes it (`9`, `SIGKILL`, `KILL`).
 _SIGNAL = re.compile(rb"(?:SIG)?[A-Z0-9+-]+").fullmatch
+#: The patterns of the lines that teach something (the module's points 1 to 3).
 _BUNDLE = re.compile(rb" --bundle[= ]([^ \]]+)").search
 _IDS = re.compile(rb"\{SandboxID:([^ }]*) ContainerID:([^ }]+)\}").search
 _NEW_CONTAINER = re.compile(rb"Creating new container, cid: ([^ ,]+), sandbox: ([^ ,]+)").match
@@ -208,6 +211,7 @@ class _Process:
 
     @property
     def value(self) -> Attribution:
+        """Its attribution as far as known."""
         return (self.sandbox, self.container)
 
 
@@ -237,9 +241,14 @@ class RunscAttribution:
     """
 
     def __init__(self) -> None:
+        #: pid -> the host process that has it now (point 1).
         self._processes: dict[int, _Process] = {}
+        #: container -> its sandbox, as runsc said (point 2).
         self._sandbox_of: dict[str, str] = {}
+        #: bundle directory -> `(sandbox, container, role)` of the namespaced process
+        #: started for it (`Starting gofer: ... --bundle ...`, point 3).
         self._bundles: dict[str, tuple[str, str, str]] = {}
+        #: `(role, container)` -> a namespaced process that may write pid-1 lines.
         self._namespaced: dict[tuple[str, str], _Namespaced] = {}
         #: pid -> the attribution number of a host process whose lines are all alike.
         self._settled: dict[int, int] = {}
@@ -281,13 +290,18 @@ class RunscAttribution:
         values = self._values = [0] * count
         settled = self._settled
         start = 0
-        plain = map(and_, map(is_, keys, repeat(None)), map(lt, repeat(0), pids))
-        for e in chain(compress(range(count), map(not_, plain)), (count,)):
-            if start < e:  # lines that teach nothing, of a process whose lines are alike
+        # Lines with a key teach something; the others between them are looked up a run
+        # at a time (a run with a line of an unsettled pid, or of pid 0, goes line by line).
+        for e in chain(compress(range(count), keys), (count,)):
+            if start < e:
                 run = list(map(settled.get, pids[start:e]))
                 if None in run:
                     for i in range(start, e):
-                        self._line(batch, pids, keys, i)
+                        number = run[i - start]
+                        if number is None:
+                            self._line(batch, pids, keys, i)
+                        else:
+                            values[i] = self._last = number
                 else:
                     values[start:e] = run  # type: ignore[assignment]
                     self._last = run[-1]  # type: ignore[assignment]
