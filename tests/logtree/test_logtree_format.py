@@ -15,6 +15,7 @@ from actors.logtree import (
     format_entry,
     format_time,
 )
+from actors.logtree.format import format_fields
 from tests.support.log_entries import T0, leveled
 
 
@@ -90,6 +91,7 @@ def test_entry_to_dict_of_a_raw_entry() -> None:
         "data": "\\xffab",
         "original_length": 2000,
         "cut": True,
+        "fields": {},
     }
 
 
@@ -157,3 +159,14 @@ def test_terminal_control_characters_are_escaped_in_text_but_tabs_are_kept() -> 
 def test_json_keeps_control_characters_as_json_escapes() -> None:
     doc = json.loads(json.dumps(entry_to_dict(raw(b"a\x1bb\rc"))))
     assert doc["data"] == "a\x1bb\rc"
+
+
+def test_runsc_attribution_fields_come_last_with_ids_cut_to_12_in_text_whole_in_json() -> None:
+    sandbox, container = "8c4b" + "0" * 60, "b9dd" + "1" * 60
+    entry = RawEntry(3, "root.containerd.runsc", b"590: A <- P[24:4]", 17, T0)
+    attributed = entry._replace(fields={"container": container, "sandbox": sandbox})
+    assert entry_to_dict(attributed)["fields"] == {"container": container, "sandbox": sandbox}
+    assert format_fields({"container": container, "k": "v w", "sandbox": sandbox}) == (
+        ' k="v w" sandbox=8c4b00000000 container=b9dd11111111'
+    )
+    assert format_fields({"sandbox": "pod-a"}) == " sandbox=pod-a"
