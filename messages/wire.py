@@ -24,6 +24,7 @@ from typing import Any, ClassVar, get_args
 from actors.logtree.parse.line import ParseFormat
 from actors.supervisor.core.severity import SEVERITY_NAMES, Severity
 from actors.supervisor.core.states import ExitKind, Signal
+from messages.attribution import check_attribution_columns
 from messages.errors import ProtocolError
 from messages.fact_values import FACT_KEY, MAX_FACT_SIZE, fact_size
 
@@ -349,13 +350,11 @@ class ParsedBatch(Message):
     #: Raw lines: [position in the batch, bytes, length before cutting].
     raws: list[list[Any]]
     sub: str | None = None
-    #: Packed unsigned 32-bit, one per entry: its row of `attribution_table`; None: the
-    #: stream is not attributed (see `actors.logtree.parse.runsc`).
+    #: Packed unsigned 32-bit per entry, its `attribution_table` row; None: not attributed.
     attributions: bytes | None = None
-    #: Packed unsigned 32-bit, one per raw line (in `raws` order); None with `attributions`.
+    #: The same per raw line (in `raws` order).
     raw_attributions: bytes | None = None
-    #: `[sandbox, container]` rows (`""` for a part not known) that the attributions index;
-    #: row 0 is `["", ""]`, nobody's.
+    #: `[sandbox, container]` rows (`""`: not known; row 0 is nobody's); see `parse.runsc`.
     attribution_table: list[list[str]] | None = None
 
     def __post_init__(self) -> None:
@@ -413,31 +412,7 @@ class ParsedBatch(Message):
             ):
                 raise ProtocolError(f"{msg}: raw record {raw!r:.60} is invalid")
             last = raw[0]
-        self._check_attributions(msg, count)
-
-    def _check_attributions(self, msg: str, count: int) -> None:
-        """The attribution columns: all three or none, sized and in range."""
-        columns = (self.attributions, self.raw_attributions, self.attribution_table)
-        if all(c is None for c in columns):
-            return
-        _check(msg, "attributions", self.attributions, bytes)
-        _check(msg, "raw_attributions", self.raw_attributions, bytes)
-        _check(msg, "attribution_table", self.attribution_table, list)
-        assert self.attributions is not None and self.raw_attributions is not None
-        assert self.attribution_table is not None
-        for name, column, size in (
-            ("attributions", self.attributions, count),
-            ("raw_attributions", self.raw_attributions, len(self.raws)),
-        ):
-            if len(column) != size * 4:
-                raise ProtocolError(
-                    f"{msg}: field {name!r} holds {len(column)} bytes, not {size * 4}"
-                )
-            if max(memoryview(column).cast("I"), default=-1) >= len(self.attribution_table):
-                raise ProtocolError(f"{msg}: field {name!r} points outside 'attribution_table'")
-        for row in self.attribution_table:
-            if not (type(row) is list and len(row) == 2 and all(type(x) is str for x in row)):
-                raise ProtocolError(f"{msg}: attribution {row!r:.60} is not [sandbox, container]")
+        check_attribution_columns(msg, self, count)
 
 
 @dataclass(**_FROZEN)
