@@ -402,7 +402,7 @@ def _run_locked(cfg: AgentConfig, verbose: bool, hup: threading.Event) -> int:
             observers.append(notifier.observe_state)
         supervisor = Supervisor(
             root_spec(cfg, sandbox),
-            metric_sink=metrics.add if metrics is not None else None,
+            metric_sink=metrics.take if metrics is not None else None,
             log_bytes=_log_bytes_counter(metrics) if metrics is not None else None,
             policies=cfg.policy_set(),
             log_tree=tree,

@@ -196,10 +196,10 @@ def test_a_childs_metrics_reach_the_sink_and_an_unknown_one_is_dropped_with_a_wa
     got: list[tuple[str, float, dict]] = []
     logged: list[tuple[str, int]] = []
 
-    def sink(name, value, labels):
-        if name != "known_total":
-            raise ValueError(f"metric {name!r} is unknown")
-        got.append((name, value, dict(labels)))
+    def sink(metric):
+        if metric.name != "known_total":
+            raise ValueError(f"metric {metric.name!r} is unknown")
+        got.append((metric.name, metric.value, dict(metric.labels)))
 
     spec = group_spec(probe, {"m": ("counts", {"metrics": {"known_total": 3, "bogus": 1}})})
     sup = Supervisor(spec, metric_sink=sink, log_bytes=lambda dn, n: logged.append((dn, n)))

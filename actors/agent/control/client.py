@@ -53,6 +53,7 @@ from actors.containerd.core.dns import CONTAINERD_DN
 from actors.containerd.runtimes.sandbox_image import SANDBOX_IMAGE_FACT, SandboxImageState
 from actors.exit_codes import ExitCode
 from actors.logtree import Severity, entry_to_dict, format_entry
+from actors.preseed.importing import IMPORTING_FACT, imports_of
 from actors.supervisor.core.names import ROOT_DN
 from messages.control import control_pb2 as pb
 from messages.control import control_pb2_grpc as pb_grpc
@@ -62,6 +63,7 @@ __all__ = [
     "cmd_logs",
     "cmd_restart",
     "cmd_status",
+    "fact_activity",
     "fact_warnings",
     "node_notes",
     "render_status",
@@ -156,7 +158,13 @@ def _status(args: argparse.Namespace) -> int:
         colour = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
         notes = node_notes(reply, _child_named)
         sys.stdout.write(
-            render_status(reply, colour=colour, warnings=fact_warnings(reply), notes=notes)
+            render_status(
+                reply,
+                colour=colour,
+                warnings=fact_warnings(reply),
+                notes=notes,
+                activity=fact_activity(reply),
+            )
         )
     return ExitCode.OK
 
@@ -218,6 +226,17 @@ def fact_warnings(reply: pb.StatusReply) -> dict[str, str]:
         if state is not None and state.warning is not None:
             warnings[n.dn] = state.warning
     return warnings
+
+
+def fact_activity(reply: pb.StatusReply) -> dict[str, list[str]]:
+    """{DN: lines} of work under way its facts show: the preseed's imports."""
+    activity = {}
+    for n in reply.nodes:
+        if IMPORTING_FACT in n.facts:
+            imports = imports_of(facts_from_proto(n).get(IMPORTING_FACT))
+            if imports:
+                activity[n.dn] = [p.text() for p in imports]
+    return activity
 
 
 def _restart(args: argparse.Namespace) -> int:
@@ -305,13 +324,15 @@ def render_status(
     colour: bool = False,
     warnings: Mapping[str, str] | None = None,
     notes: Mapping[str, str] | None = None,
+    activity: Mapping[str, list[str]] | None = None,
 ) -> str:
     """The `status` tree view: one line per node, indented by DN depth.
 
     Times in state are measured against the agent's clock (`reply.now`).
     `warnings` (DN → text) are shown under their node: `fact_warnings`, e.g. a
     missing sandbox image; `notes` (DN → text, `node_notes`) in parentheses at the end
-    of its line.
+    of its line; `activity` (DN → lines, `fact_activity`), e.g. imports under way,
+    under the node.
     """
     if not reply.nodes:
         return "no nodes: the supervision tree has not started yet\n"
@@ -338,6 +359,8 @@ def render_status(
         if warnings and n.dn in warnings:
             warning = f"{'  ' * (depth + 1)}warning: {warnings[n.dn]}"
             lines.append(f"\x1b[33m{warning}\x1b[0m" if colour else warning)
+        for text in (activity or {}).get(n.dn, ()):
+            lines.append(f"{'  ' * (depth + 1)}{text}")
     return "\n".join(lines) + "\n"
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import random
 from collections import deque
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, assert_never, cast
@@ -104,9 +104,9 @@ __all__ = [
 StateObserver = Callable[[StateChanged, float], None]
 #: Called with every FactChanged action, on the actor's thread; must not block.
 FactObserver = Callable[[FactChanged], None]
-#: Receives a child's `add_metric` (name, value, labels), on the actor's thread;
-#: raises ValueError for a counter it does not know.
-MetricSink = Callable[[str, float, Mapping[str, str]], None]
+#: Receives a child's `add_metric` or `observe_metric` (its `MetricAdd`), on the
+#: actor's thread; raises ValueError for a counter or histogram it does not know.
+MetricSink = Callable[[MetricAdd], None]
 #: Told how many log bytes a node's process sent (dn, bytes), on reader threads.
 LogBytesSink = Callable[[str, int], None]
 
@@ -277,7 +277,7 @@ class SupervisorActor(pykka.ThreadingActor):
         if self._metric_sink is None:
             return
         try:
-            self._metric_sink(metric.name, metric.value, metric.labels)
+            self._metric_sink(metric)
         except (ValueError, TypeError) as e:
             self._execute(
                 LogNode(dn=child.dn, severity=Severity.WARNING, message=f"metric dropped: {e}")
