@@ -253,6 +253,11 @@ def _register(cfg: AgentConfig, endpoint: MetricsEndpoint | None, stack: ExitSta
         control_socket=entry.control_socket,
         containerd_address=entry.containerd_address,
         metrics=entry.metrics,
+        containerd_metrics=(
+            f"http://{cfg.containerd.metrics_address}/v1/metrics"
+            if cfg.containerd.metrics_address
+            else None
+        ),
     )
 
 

@@ -360,8 +360,35 @@ def _containerd(
         path=path_list,
         tmpdir=ctx.path("containerd.tmpdir", t),
         ready_timeout=d("ready_timeout") if timeout is None else timeout,
+        metrics_address=_containerd_metrics(chk, t, user_config),
         **_liveness(chk, t),
     )
+
+
+def _containerd_metrics(chk: Checker, t: Mapping[str, Any], user_config: Path | None) -> str:
+    """`containerd.metrics_address`: "" (off), or `host:port` with a port from 1."""
+    key, value = "containerd.metrics_address", t.get("metrics_address", "")
+    if value == "":
+        return ""
+    port_text = value.rpartition(":")[2] if isinstance(value, str) else ""
+    if port_text.isdigit() and not 1 <= int(port_text) <= 65535:
+        chk.problem(
+            key,
+            f"{value!r} has port {int(port_text)}, out of range; containerd needs a fixed "
+            'port from 1 to 65535, e.g. "127.0.0.1:1338"',
+        )
+        return ""
+    host, port = chk.listen(key, value, ("", 0))
+    if not host:
+        return ""
+    if user_config is not None:
+        chk.problem(
+            key,
+            f"{value!r} cannot be set with containerd.config {str(user_config)!r}, which the "
+            'agent does not write; set [metrics] address in that file, or leave this ""',
+        )
+        return ""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _liveness(chk: Checker, t: Mapping[str, Any]) -> dict[str, Any]:

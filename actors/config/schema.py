@@ -115,6 +115,7 @@ SECTION_KEYS: Mapping[str, tuple[str, ...]] = MappingProxyType(
             "liveness_interval",
             "liveness_timeout",
             "liveness_failures",
+            "metrics_address",
         ),
         "runsc": ("fifo", "mode", "pipe_size", "binary", "platform", "flags"),
         "cri": ("default_runtime", "sandbox_image", "pause_binary"),
@@ -181,6 +182,10 @@ class ContainerdSection:
     #: Liveness probes failed in a row that fail `root.containerd` (so that its
     #: restart policy kills and restarts containerd).
     liveness_failures: int = 3
+    #: containerd's own metrics endpoint (`GET /v1/metrics`), `host:port` (IPv6 in
+    #: brackets), rendered as `[metrics] address` of the generated config; "" (the
+    #: default) serves none: another listener is the operator's choice.
+    metrics_address: str = ""
 
     @property
     def ttrpc_address(self) -> Path:

@@ -203,3 +203,25 @@ def test_status_shows_an_import_under_way_and_not_after_it_and_histograms_observ
             with contextlib.suppress(ProcessLookupError):
                 os.kill(containerd, signal.SIGCONT)
         agent.cleanup()
+
+
+def test_containerd_answers_on_its_metrics_address_when_the_key_turns_it_on():
+    """Issue 22 item 3: `[containerd] metrics_address` turns on containerd's own /v1/metrics."""
+    base = Path(tempfile.mkdtemp(prefix="nc-e2c-", dir="/tmp"))
+    config = base / "agent.toml"
+    agent = AgentUnderTest(base, config=config)
+    port = _free_port()
+    config.write_text(f'[containerd]\nmetrics_address = "127.0.0.1:{port}"\n')
+    agent.start()
+    try:
+        agent.wait_states(DEFAULT_TREE_UP)
+        url = f"http://127.0.0.1:{port}/v1/metrics"
+        with urllib.request.urlopen(url, timeout=10) as answer:
+            status, body = answer.status, answer.read().decode()
+        assert status == 200
+        # containerd's own families, in the text format: its gRPC server's counters.
+        assert "# TYPE grpc_server_handled_total counter" in body, body[:2000]
+        up = wait_until(lambda: "is up:" in agent.stderr() and agent.stderr(), 30, "the up line")
+        assert f", containerd's metrics at {url}" in up
+    finally:
+        agent.cleanup()
