@@ -367,7 +367,11 @@ def _open_to_others(
     """
     from actors.agent.control.server import ControlError, ControlServer
 
-    control = ControlServer(str(cfg.control.socket), supervisor)
+    control = ControlServer(
+        str(cfg.control.socket),
+        supervisor,
+        observe=metrics.observe if metrics is not None else None,
+    )
     try:
         control.start()
     except ControlError as e:

@@ -515,3 +515,40 @@ def test_a_runnables_metric_message_goes_to_its_counter_or_its_histogram_by_kind
                 name="node_containerd_preseed_bytes_total", value=1, labels={}, kind="histogram"
             )
         )
+
+
+def test_report_check_records_sandbox_starts_refuses_a_bad_one_and_says_when_metrics_are_off(
+    short_dir: Path,
+):
+    import grpc
+
+    from actors.agent.control.server import ControlServer
+    from messages.control import control_pb2 as pb
+    from messages.control import control_pb2_grpc as pb_grpc
+    from tests.support.control import Backend
+
+    name = "node_containerd_check_sandbox_start_duration_seconds"
+    metrics = Metrics()
+    for path, observe in ((short_dir / "on.sock", metrics.observe), (short_dir / "off.sock", None)):
+        server = ControlServer(path, Backend(), observe=observe)
+        server.start()
+        try:
+            with grpc.insecure_channel(f"unix:{path}") as channel:
+                stub = pb_grpc.ControlStub(channel)
+                starts = [pb.SandboxStart(handler="runc", seconds=0.3)]
+                reply = stub.ReportCheck(pb.ReportCheckRequest(sandbox_starts=starts), timeout=5)
+                assert reply.recorded is (observe is not None)
+                if observe is None:
+                    continue
+                bad = [pb.SandboxStart(handler="runsc", seconds=-1.0)]
+                with pytest.raises(grpc.RpcError) as e:
+                    stub.ReportCheck(pb.ReportCheckRequest(sandbox_starts=bad), timeout=5)
+                assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+                assert e.value.details() == (
+                    f"observation -1.0 of {name!r} is not a finite number >= 0"
+                )
+        finally:
+            server.stop(0)
+    _, samples = parse(metrics.render())
+    assert samples[(f"{name}_count", (("handler", "runc"),))] == 1
+    assert (f"{name}_count", (("handler", "runsc"),)) not in samples

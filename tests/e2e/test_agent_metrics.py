@@ -8,6 +8,8 @@ import os
 import re
 import signal
 import socket
+import subprocess
+import sys
 import tempfile
 import time
 import urllib.request
@@ -223,5 +225,52 @@ def test_containerd_answers_on_its_metrics_address_when_the_key_turns_it_on():
         assert "# TYPE grpc_server_handled_total counter" in body, body[:2000]
         up = wait_until(lambda: "is up:" in agent.stderr() and agent.stderr(), 30, "the up line")
         assert f", containerd's metrics at {url}" in up
+    finally:
+        agent.cleanup()
+
+
+def _scrape_in(agent: AgentUnderTest, url: str) -> dict[str, float]:
+    """`_scrape` run in the agent's network namespace (where its metrics listen)."""
+    code = "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1]).read().decode())"
+    r = subprocess.run(
+        agent.in_netns([sys.executable, "-c", code, url]),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    samples = {}
+    for line in r.stdout.splitlines():
+        if line and not line.startswith("#"):
+            key, value = line.rsplit(" ", 1)
+            samples[key] = float(value)
+    return samples
+
+
+@pytest.mark.timeout(600)
+def test_check_reports_each_pod_sandboxs_start_to_the_agents_histogram():
+    """Issue 22 item 3: `check` times RunPodSandbox and the agent's /metrics shows it."""
+    base = Path(tempfile.mkdtemp(prefix="nc-e2k-", dir="/tmp"))
+    config = base / "agent.toml"
+    agent = AgentUnderTest(base, config=config, own_netns=True)
+    config.write_text('[metrics]\nenabled = true\nlisten = "127.0.0.1:9464"\n')
+    agent.start()
+    try:
+        agent.wait_states(DEFAULT_TREE_UP)
+        url = "http://127.0.0.1:9464/metrics"
+        count = 'node_containerd_check_sandbox_start_duration_seconds_count{handler="runc"}'
+        assert count not in _scrape_in(agent, url)
+        r = agent.cli("check", "--json", "--config", str(config), check=False, timeout=400)
+        checks = {c["name"]: c for c in json.loads(r.stdout)["checks"]}
+        assert checks["pod under runc starts and exits 0"]["ok"], r.stdout
+        assert "did not reach the agent's metrics" not in r.stderr
+        samples = _scrape_in(agent, url)
+        assert samples[count] == 1
+        total = 'node_containerd_check_sandbox_start_duration_seconds_sum{handler="runc"}'
+        assert samples[total] > 0
+        inf = (
+            'node_containerd_check_sandbox_start_duration_seconds_bucket{handler="runc",le="+Inf"}'
+        )
+        assert samples[inf] == 1
     finally:
         agent.cleanup()

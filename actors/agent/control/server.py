@@ -33,6 +33,10 @@ Rules:
       thread that wakes about once a second.
     * Monotonic times of the supervisor (`NodeStatus.since`) are sent as wall-clock
       seconds since the epoch, converted once per reply.
+    * ReportCheck hands what `node-containerd check` measured to the agent's
+      metrics (`observe`; none when metrics are off: `recorded` false). A value the
+      histogram refuses (a negative time, a new handler beyond its series bound)
+      fails the call with INVALID_ARGUMENT and records nothing of it.
 
 gRPC handlers run on the server's worker threads; `start` and `stop` on the caller's.
 """
@@ -43,7 +47,7 @@ import contextlib
 import os
 import tempfile
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent import futures
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,6 +67,7 @@ from actors.agent.control.wire import (
     probe_socket,
     status_to_proto,
 )
+from actors.agent.histograms import CHECK_SANDBOX_START
 from actors.logtree import (
     DEFAULT_STREAM_BUFFER,
     LogReader,
@@ -173,13 +178,24 @@ class _Stream:
         self.waiting_since: float | None = None
 
 
+#: Records one observation of a histogram: (name, value, labels); raises ValueError
+#: or TypeError for one it refuses.
+Observe = Callable[[str, float, Mapping[str, str]], None]
+
+
 class _Servicer(pb_grpc.ControlServicer):
     """The Control service over a backend. Methods run on gRPC worker threads."""
 
     def __init__(
-        self, backend: ControlBackend, max_followers: int, max_readers: int, buffer: int
+        self,
+        backend: ControlBackend,
+        max_followers: int,
+        max_readers: int,
+        buffer: int,
+        observe: Observe | None = None,
     ) -> None:
         self._backend = backend
+        self._observe = observe
         self._buffer = buffer
         self._max_followers = max_followers
         self._followers = threading.BoundedSemaphore(max_followers)
@@ -248,6 +264,18 @@ class _Servicer(pb_grpc.ControlServicer):
         except Exception as e:  # noqa: BLE001 - the supervisor's failure, told to the client
             context.abort(grpc.StatusCode.UNAVAILABLE, f"supervisor did not restart {dn!r}: {e}")
         return pb.RestartReply(cancelled=before or [dn])
+
+    def ReportCheck(
+        self, request: pb.ReportCheckRequest, context: grpc.ServicerContext
+    ) -> pb.ReportCheckReply:
+        if self._observe is None:
+            return pb.ReportCheckReply(recorded=False)
+        for start in request.sandbox_starts:
+            try:
+                self._observe(CHECK_SANDBOX_START, start.seconds, {"handler": start.handler})
+            except (ValueError, TypeError) as e:
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
+        return pb.ReportCheckReply(recorded=True)
 
     def Logs(self, request: pb.LogsRequest, context: grpc.ServicerContext) -> Iterator[pb.LogEntry]:
         try:
@@ -349,6 +377,8 @@ class ControlServer:
         stream_buffer: entries a follow stream may have queued before it misses some.
         stall_timeout: seconds a Logs call may wait for its client to take a message
             before it is ended.
+        observe: records a histogram observation (`Metrics.observe`) for ReportCheck;
+            None when metrics are off.
     """
 
     def __init__(
@@ -360,9 +390,10 @@ class ControlServer:
         max_readers: int = 16,
         stream_buffer: int = DEFAULT_STREAM_BUFFER,
         stall_timeout: float = 60.0,
+        observe: Observe | None = None,
     ) -> None:
         self.path = Path(os.path.abspath(os.fspath(socket_path)))
-        self._servicer = _Servicer(backend, max_followers, max_readers, stream_buffer)
+        self._servicer = _Servicer(backend, max_followers, max_readers, stream_buffer, observe)
         self._workers = max_followers + max_readers + _SPARE_WORKERS
         self._stall_timeout = stall_timeout
         self._watchdog: threading.Thread | None = None
