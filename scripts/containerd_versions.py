@@ -40,12 +40,14 @@ __all__ = [
     "SUITES",
     "FetchError",
     "Source",
+    "apt_get",
     "bin_dir",
     "binary_version",
     "cached",
     "cached_version",
     "fetch",
     "machine_source",
+    "private_apt_state",
     "put_first_on_path",
 ]
 
@@ -198,9 +200,26 @@ def binary_version(binary: str | Path) -> str:
     return m.group(1)
 
 
-def _apt(apt: Path, *args: str, cwd: Path | None = None) -> None:
+def apt_get(
+    apt: Path,
+    *args: str,
+    cwd: Path | None = None,
+    status: Path | None = None,
+    tool: str = "apt-get",
+) -> str:
+    """Runs ``apt-get ARGS`` (or `tool`: ``apt-cache``) on the private apt state under
+    `apt`; returns its stdout.
+
+    Every directory apt reads or writes is overridden: the sources list is
+    ``apt/sources.list``, the lists, cache and preferences are under `apt`, and the dpkg
+    status is `status` (default ``apt/status``, made empty by the caller), so the
+    machine's apt configuration and installed packages are never read nor touched.
+
+    Raises:
+        FetchError: apt-get could not run or exited non-zero; with its last lines.
+    """
     command = [
-        "apt-get",
+        tool,
         "-q",
         "-o",
         f"Dir::Etc::sourcelist={apt / 'sources.list'}",
@@ -211,7 +230,7 @@ def _apt(apt: Path, *args: str, cwd: Path | None = None) -> None:
         "-o",
         f"Dir::Cache={apt / 'cache'}",
         "-o",
-        f"Dir::State::status={apt / 'status'}",
+        f"Dir::State::status={status or apt / 'status'}",
         "-o",
         f"Dir::Etc::preferencesparts={apt / 'empty'}",
         "-o",
@@ -225,10 +244,27 @@ def _apt(apt: Path, *args: str, cwd: Path | None = None) -> None:
     try:
         r = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=cwd)
     except (OSError, subprocess.TimeoutExpired) as e:
-        raise FetchError(f"apt-get {' '.join(args)} failed: {e}") from e
+        raise FetchError(f"{tool} {' '.join(args)} failed: {e}") from e
     if r.returncode != 0:
         detail = " ".join((r.stderr.strip() or r.stdout.strip()).splitlines()[-3:])
-        raise FetchError(f"apt-get {' '.join(args)} failed (exit {r.returncode}): {detail}")
+        raise FetchError(f"{tool} {' '.join(args)} failed (exit {r.returncode}): {detail}")
+    return r.stdout
+
+
+def private_apt_state(apt: Path, source: Source, suite: str) -> None:
+    """Makes the apt state `apt_get` runs on under `apt` for `suite` of `source`, and
+    fetches its lists (``apt-get update``).
+
+    Raises:
+        FetchError: the mirror could not be reached or its lists not verified.
+    """
+    for d in (apt / "lists" / "partial", apt / "cache" / "archives" / "partial", apt / "empty"):
+        d.mkdir(parents=True, exist_ok=True)
+    (apt / "status").touch()
+    signed = f" [signed-by={source.keyring}]" if source.keyring else ""
+    (apt / "sources.list").write_text(f"deb{signed} {source.uri} {suite} main\n")
+    # Without --error-on=any, a mirror that cannot be reached is only a warning.
+    apt_get(apt, "update", "--error-on=any")
 
 
 def fetch(suite: str, source: Source | None = None) -> Path:
@@ -244,15 +280,9 @@ def fetch(suite: str, source: Source | None = None) -> Path:
     src = source or machine_source()
     base = CACHE / suite
     apt = base / "apt"
-    for d in (apt / "lists" / "partial", apt / "cache" / "archives" / "partial", apt / "empty"):
-        d.mkdir(parents=True, exist_ok=True)
-    (apt / "status").touch()
-    signed = f" [signed-by={src.keyring}]" if src.keyring else ""
-    (apt / "sources.list").write_text(f"deb{signed} {src.uri} {suite} main\n")
-    # Without --error-on=any, a mirror that cannot be reached is only a warning.
-    _apt(apt, "update", "--error-on=any")
+    private_apt_state(apt, src, suite)
     with tempfile.TemporaryDirectory(dir=base) as tmp:
-        _apt(apt, "download", "containerd", cwd=Path(tmp))
+        apt_get(apt, "download", "containerd", cwd=Path(tmp))
         debs = sorted(Path(tmp).glob("containerd_*.deb"))
         if not debs:
             raise FetchError(f"apt-get download containerd of {suite!r} left no .deb")
