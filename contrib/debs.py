@@ -41,6 +41,7 @@ TOOLS: dict[str, str] = {
 }
 CNI_BRIDGES = (Path("/usr/lib/cni/bridge"), Path("/opt/cni/bin/bridge"))
 DPKG_STATUS = Path("/var/lib/dpkg/status")
+SYSTEM_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 def _names(field: str) -> list[list[str]]:
@@ -57,8 +58,10 @@ def _names(field: str) -> list[list[str]]:
 def read_deb(path: Path) -> dict[str, str]:
     """The control fields of a .deb that selection reads, via ``dpkg-deb -f``."""
     fields = ("Package", "Provides", "Depends", "Pre-Depends")
+    # dpkg-deb runs tar and a decompressor: the system's directories, whatever PATH says.
+    env = dict(os.environ, PATH=":".join([os.environ.get("PATH", ""), SYSTEM_PATH]))
     out = subprocess.run(
-        ["dpkg-deb", "-f", str(path), *fields], capture_output=True, text=True, check=True
+        ["dpkg-deb", "-f", str(path), *fields], capture_output=True, text=True, check=True, env=env
     ).stdout
     parsed = dict.fromkeys(fields, "")
     key = ""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -225,3 +226,134 @@ def test_the_same_bundle_installed_again_over_a_running_pod_keeps_it_running(
     finally:
         pod.remove()
     assert sandbox not in agent.client.sandbox_ids()
+
+
+def package_of(deb: Path) -> str:
+    """A .deb's package name, as `dpkg-deb` reads it."""
+    r = subprocess.run(["dpkg-deb", "-f", str(deb), "Package"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def debs(bundle: Path) -> dict[str, Path]:
+    """The bundle's .deb files by package name."""
+    if not (bundle / "debs").is_dir():
+        pytest.skip("the bundle was built off Debian: it carries no .deb files")
+    return {package_of(deb): deb for deb in sorted((bundle / "debs").glob("*.deb"))}
+
+
+@pytest.fixture(scope="module")
+def minimal_status() -> Path:
+    """The dpkg status of a minimal Debian that scripts/bundle resolved against."""
+    release = machine_release()
+    assert release is not None
+    return suite_dir(release) / "minimal-status"
+
+
+def select(bundle: Path, *args: str, path: str = INSTALL_ENV["PATH"]) -> list[Path]:
+    """`debs.py select ARGS`: the files `install` would give apt-get, in order."""
+    r = subprocess.run(
+        [sys.executable, str(bundle / "debs.py"), "select", *args],
+        env={"PATH": path},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 0, r.stderr
+    return [Path(line) for line in r.stdout.splitlines()]
+
+
+def names(files: list[Path]) -> list[str]:
+    return [package_of(f) for f in files]
+
+
+def installed_names(status: Path) -> set[str]:
+    text = status.read_text()
+    return {line.split(": ", 1)[1] for line in text.splitlines() if line.startswith("Package: ")}
+
+
+def test_the_bundle_carries_the_tools_and_exactly_what_a_minimal_debian_lacks_of_them(
+    bundle: Path, debs: dict[str, Path], minimal_status: Path
+) -> None:
+    assert TOOL_PACKAGES <= set(debs)
+    assert not set(debs) & installed_names(minimal_status)
+    # Every file is needed: all tools missing on a minimal Debian select every one of them.
+    chosen = select(bundle, "--missing", "all", "--status", str(minimal_status))
+    assert sorted(names(chosen)) == sorted(debs)
+    assert len(set(chosen)) == len(chosen)
+
+
+def test_the_selection_is_the_missing_tools_and_the_dependencies_the_node_lacks(
+    bundle: Path, debs: dict[str, Path], minimal_status: Path, tmp_path: Path
+) -> None:
+    # A machine set up for the project has every tool: nothing to install.
+    assert select(bundle) == []
+    # Here every dependency is installed: a missing tool is its package alone.
+    assert names(select(bundle, "--missing", "runsc,iptables")) == ["runsc", "iptables"]
+    # On a minimal Debian, iptables brings its libraries and no other tool.
+    chosen = names(select(bundle, "--missing", "iptables", "--status", str(minimal_status)))
+    assert chosen[0] == "iptables" and len(chosen) > 1
+    assert not set(chosen) & (TOOL_PACKAGES - {"iptables"})
+    depends = subprocess.run(
+        ["dpkg-deb", "-f", str(debs["iptables"]), "Depends"], capture_output=True, text=True
+    ).stdout
+    wanted = {d.strip().split(" ")[0].split(":")[0] for d in depends.split(",")}
+    assert wanted <= set(chosen) | installed_names(minimal_status)
+    # Found by looking: PATH holds only containerd; /usr/sbin and /sbin are searched too;
+    # the CNI plugins are where Debian puts them.
+    only = tmp_path / "bin"
+    only.mkdir()
+    which = shutil.which("containerd")
+    assert which is not None, "containerd: run scripts/setup"
+    (only / "containerd").symlink_to(which)
+    commands = ["runc", "runsc", "catatonit", "iptables"]
+    lacking = [t for t in commands if shutil.which(t, path="/usr/sbin:/sbin") is None]
+    assert lacking, "every tool is in /usr/sbin: nothing would be found missing"
+    assert names(select(bundle, path=str(only))) == lacking
+
+
+def test_apt_installs_the_selection_on_a_minimal_debian_from_the_files_alone(
+    bundle: Path, debs: dict[str, Path], minimal_status: Path, tmp_path: Path
+) -> None:
+    chosen = select(bundle, "--missing", "all", "--status", str(minimal_status))
+    for d in ("lists/partial", "cache/archives/partial", "parts"):
+        (tmp_path / d).mkdir(parents=True)
+    (tmp_path / "sources.list").touch()
+    # A private apt state with no source at all: only the status and the files.
+    options = {
+        "Dir::State::status": minimal_status,
+        "Dir::Etc::sourcelist": tmp_path / "sources.list",
+        "Dir::Etc::sourceparts": tmp_path / "parts",
+        "Dir::Etc::preferencesparts": tmp_path / "parts",
+        "Dir::State::Lists": tmp_path / "lists",
+        "Dir::Cache": tmp_path / "cache",
+        "Dir::Cache::pkgcache": "",
+        "Dir::Cache::srcpkgcache": "",
+    }
+    argv = ["apt-get", "-s", "install", "--no-install-recommends"]
+    argv += [f"-o{k}={v}" for k, v in options.items()] + [str(f) for f in chosen]
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, f"{r.stdout}\n{r.stderr}"
+    inst = dict(re.findall(r"^Inst (\S+) \(\S+ (\S+) ", r.stdout, re.M))
+    assert sorted(inst) == sorted(debs)
+    assert set(inst.values()) == {"local-deb"}
+
+
+def test_install_simulate_prints_apts_plan_for_the_missing_tools_and_changes_nothing(
+    bundle: Path, debs: dict[str, Path], tmp_path: Path
+) -> None:
+    status = Path("/var/lib/dpkg/status").read_bytes()
+    r = subprocess.run(
+        [str(bundle / "install"), "--simulate", "--missing", "runsc,catatonit"],
+        env=INSTALL_ENV,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert r.returncode == 0, f"{r.stdout}\n{r.stderr}"
+    assert f"{debs['runsc']} {debs['catatonit']}" in r.stdout
+    assert re.search(r"^\d+ upgraded, \d+ newly installed", r.stdout, re.M), r.stdout
+    assert Path("/var/lib/dpkg/status").read_bytes() == status
+    assert list(tmp_path.iterdir()) == []  # no venv, config or unit
