@@ -28,7 +28,7 @@ from actors.containerd.api.cri import PodRun
 from messages.cri.runtime.v1 import api_pb2 as cri
 from scripts.bundle_debs import machine_release, suite_dir
 from tests.support.agent import AgentUnderTest
-from tests.support.pods import RUNSC_NET, runsc_network_line
+from tests.support.pods import RUNC_NET, runsc_network_line
 from tests.support.processes import pid_alive
 from tests.support.project import REPO
 
@@ -178,10 +178,17 @@ def test_the_installed_agent_is_healthy_and_check_passes_from_another_directory(
     r = agent.cli("check", "--config", str(agent.config), check=False, timeout=200)
     lines = r.stdout.splitlines()
     assert r.returncode == 0, f"{r.stdout}\n{r.stderr}"
-    expected_net = runsc_network_line()
-    assert expected_net in lines
-    others = [line for line in lines if not line.startswith(RUNSC_NET)]
-    assert len(others) >= 5 and all(line.endswith(": ok") for line in others), lines
+    sock = agent.state / "containerd" / "containerd.sock"
+    image = builtin_sandbox_image(agent)
+    assert lines == [
+        f"containerd answers on {str(sock)!r}: ok",
+        f"sandbox image {image!r} is present: ok",
+        "pod under runc starts and exits 0: ok",
+        f"{RUNC_NET}: ok",
+        "pod under runsc starts and exits 0: ok",
+        "runsc's debug lines reach root.containerd.runsc: ok",
+        runsc_network_line(),
+    ]
 
 
 def builtin_sandbox_image(agent: AgentUnderTest) -> str:
