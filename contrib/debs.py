@@ -28,7 +28,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-__all__ = ["TOOLS", "missing_tools", "read_deb", "select"]
+__all__ = ["TOOLS", "installed", "missing_tools", "read_deb", "select"]
 
 #: The node's tools, by the name `--missing` uses, and the Debian package of each.
 TOOLS: dict[str, str] = {

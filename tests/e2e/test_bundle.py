@@ -255,7 +255,9 @@ def minimal_status() -> Path:
     """The dpkg status of a minimal Debian that scripts/bundle resolved against."""
     release = machine_release()
     assert release is not None
-    return suite_dir(release) / "minimal-status"
+    status = suite_dir(release) / "minimal-status"
+    assert status.is_file(), f"scripts/bundle left no {str(status)!r}"
+    return status
 
 
 def select(bundle: Path, *args: str, path: str = INSTALL_ENV["PATH"]) -> list[Path]:
