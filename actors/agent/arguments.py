@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import re
-from datetime import datetime
 
 from actors.supervisor.core.severity import SEVERITY_NAMES, Severity
 
@@ -47,6 +46,8 @@ def since_argument(text: str) -> float:
         return time.time() - parse_duration(text)
     except ValueError:
         pass
+    from datetime import datetime
+
     try:
         return datetime.fromisoformat(text).timestamp()
     except ValueError:

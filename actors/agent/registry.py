@@ -23,10 +23,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,6 +104,8 @@ def registry_dir(env: Mapping[str, str] = os.environ) -> Path:
 
 def entry_path(directory: Path, state_dir: str | os.PathLike[str]) -> Path:
     """The file of the agent of `state_dir` in `directory`."""
+    import hashlib  # here: the CLI reads the registry without hashing anything
+
     key = hashlib.sha256(os.fsencode(os.path.abspath(state_dir))).hexdigest()[:16]
     return directory / f"{key}.json"
 
@@ -135,6 +135,8 @@ def register(entry: AgentEntry, directory: Path) -> Registration:
     Raises:
         OSError: the directory or the file cannot be written.
     """
+    import tempfile  # here: it loads shutil and the compressors, which readers never need
+
     directory.mkdir(mode=0o755, parents=True, exist_ok=True)
     path = entry_path(directory, entry.state_dir)
     fd, tmp = tempfile.mkstemp(prefix=".entry-", dir=directory)
@@ -180,7 +182,7 @@ def _pid_alive(pid: int) -> bool:
 
 def live_agents(directory: Path) -> list[AgentEntry]:
     """The entries of agents still running: their pid exists and their socket listens."""
-    from actors.agent.control.wire import SocketState, probe_socket
+    from actors.agent.control.probe import SocketState, probe_socket
 
     return [
         e
