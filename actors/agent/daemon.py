@@ -362,7 +362,9 @@ def _open_to_others(
     """
     from actors.agent.control.server import ControlError, ControlServer
 
-    control = ControlServer(str(cfg.control.socket), supervisor)
+    control = ControlServer(
+        str(cfg.control.socket), supervisor, containerd_address=str(cfg.containerd.address)
+    )
     try:
         control.start()
     except ControlError as e:
