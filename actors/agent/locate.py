@@ -24,9 +24,8 @@ import contextlib
 import os
 import sys
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from actors.agent.registry import AgentEntry, live_agents, registry_dir
 from actors.config.errors import ConfigError
@@ -55,9 +54,9 @@ class LocateError(Exception):
         self.code = code
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AgentTarget:
-    """The agent a command talks to."""
+class AgentTarget(NamedTuple):
+    """The agent a command talks to (a named tuple, as `AgentEntry` is, for the same
+    reason: no `dataclasses` on the way to an instant `status`). Build it with keywords."""
 
     #: Its control socket.
     socket: str

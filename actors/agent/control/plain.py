@@ -36,12 +36,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import struct
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from actors.agent.control.probe import SocketState, probe_socket
+from actors.agent.control.probe import SocketState, connect_unix, probe_socket
+
+if TYPE_CHECKING:
+    import _socket
 from actors.exit_codes import ExitCode
 
 __all__ = [
@@ -94,7 +96,7 @@ def plain_path(control_socket: str) -> str:
     return control_socket + PLAIN_SUFFIX
 
 
-def write_frame(sock: socket.socket, doc: dict[str, Any], limit: int = MAX_FRAME) -> None:
+def write_frame(sock: _socket.socket, doc: dict[str, Any], limit: int = MAX_FRAME) -> None:
     """Sends one frame holding `doc` as JSON; raises `PlainProtocolError` over `limit` bytes."""
     data = json.dumps(doc).encode()
     if len(data) > limit:
@@ -102,7 +104,7 @@ def write_frame(sock: socket.socket, doc: dict[str, Any], limit: int = MAX_FRAME
     sock.sendall(_LENGTH.pack(len(data)) + data)
 
 
-def read_frame(sock: socket.socket, limit: int = MAX_FRAME) -> dict[str, Any]:
+def read_frame(sock: _socket.socket, limit: int = MAX_FRAME) -> dict[str, Any]:
     """Reads one frame; raises `PlainProtocolError` if it is over `limit` bytes or not
     a JSON object, and `OSError` (e.g. `TimeoutError`) as the socket does."""
     (length,) = _LENGTH.unpack(_read_exactly(sock, _LENGTH.size))
@@ -117,7 +119,7 @@ def read_frame(sock: socket.socket, limit: int = MAX_FRAME) -> dict[str, Any]:
     return doc
 
 
-def _read_exactly(sock: socket.socket, size: int) -> bytes:
+def _read_exactly(sock: _socket.socket, size: int) -> bytes:
     chunks, left = [], size
     while left:
         chunk = sock.recv(min(left, 1 << 20))
@@ -146,9 +148,8 @@ def run_command(op: str, args: argparse.Namespace) -> int | None:
     request = _request(op, args)
     answer: dict[str, Any] | None = None
     try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-            sock.settimeout(ANSWER_TIMEOUT)
-            sock.connect(plain_path(control_socket))
+        sock = connect_unix(plain_path(control_socket), ANSWER_TIMEOUT)
+        try:
             if op == "import":
                 sock.settimeout(None)  # containerd's calls have their own deadlines
             write_frame(sock, request)
@@ -159,6 +160,8 @@ def run_command(op: str, args: argparse.Namespace) -> int | None:
                     sys.stderr.flush()
                 else:
                     answer = frame
+        finally:
+            sock.close()
     except (OSError, PlainProtocolError):
         return None if op == "import" else _without_plain(args)
     if answer.get("unknown_op"):

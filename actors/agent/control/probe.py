@@ -4,16 +4,21 @@ The gRPC client and server (`actors.agent.control.wire` re-exports these), the
 registry of running agents and the plain control socket's client all ask it
 before they speak, so it imports neither grpc nor anything of the agent: the
 CLI's fast path (`actors.agent.control.plain`) stands on it.
+
+It speaks to the standard library's C socket module (`_socket`) itself: the
+`socket` module around it builds its enums when imported, which costs a tenth of a
+bare interpreter's start, and a client that only connects, sends and receives
+needs none of it (`socket.socket` is a subclass: the agent's side passes those).
 """
 
 from __future__ import annotations
 
+import _socket
 import enum
 import os
-import socket
 import stat
 
-__all__ = ["SocketState", "probe_socket"]
+__all__ = ["SocketState", "connect_unix", "probe_socket"]
 
 
 class SocketState(enum.Enum):
@@ -45,14 +50,28 @@ def probe_socket(path: str | os.PathLike[str], timeout: float = 2.0) -> SocketSt
         return SocketState.DENIED
     if not stat.S_ISSOCK(mode):
         return SocketState.NOT_SOCKET
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(timeout)
-        try:
-            sock.connect(os.fspath(path))
-        except (ConnectionRefusedError, FileNotFoundError):
-            return SocketState.REFUSED
-        except PermissionError:
-            return SocketState.DENIED
-        except TimeoutError:  # the backlog is full: someone listens but is stuck
-            return SocketState.LISTENING
+    try:
+        connect_unix(os.fspath(path), timeout).close()
+    except (ConnectionRefusedError, FileNotFoundError):
+        return SocketState.REFUSED
+    except PermissionError:
+        return SocketState.DENIED
+    except TimeoutError:  # the backlog is full: someone listens but is stuck
+        return SocketState.LISTENING
     return SocketState.LISTENING
+
+
+def connect_unix(path: str, timeout: float | None) -> _socket.socket:
+    """A unix stream socket connected to `path`, with `timeout` (seconds) on each call.
+
+    Raises:
+        OSError: as `connect` does (e.g. `ConnectionRefusedError`, `TimeoutError`).
+    """
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    try:
+        sock.settimeout(timeout)
+        sock.connect(path)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
