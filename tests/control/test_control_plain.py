@@ -490,3 +490,21 @@ def test_import_without_an_agent_is_not_running_and_says_how_to_do_without(short
         f"node-containerd is not running: no control socket at "
         f"{str(short_dir / 'control.sock')!r}; or give containerd's socket with --address SOCK\n"
     )
+
+
+def test_a_plain_path_whose_private_detour_is_too_long_is_left_out_and_grpc_answers(
+    short_dir, capsys
+):
+    # <deep>/c.plain fits in 107 bytes; the detour <deep>/.XXXXXXXX/s would take 109.
+    deep = short_dir / ("d" * (97 - len(str(short_dir)) - 1))
+    path = str(deep / "c")
+    assert (len(path + PLAIN_SUFFIX), len(str(deep)) + len("/.XXXXXXXX/s")) == (105, 109)
+    server = ControlServer(path, Backend([node("root", since=clock.monotonic())]))
+    server.start()
+    try:
+        assert os.listdir(deep) == ["c"]
+        assert run_command("status", status_args(path)) is None  # the CLI speaks gRPC
+        assert cmd_status(status_args(path)) == 0
+        assert capsys.readouterr().out.startswith("NODE ")
+    finally:
+        server.stop(0)

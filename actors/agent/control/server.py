@@ -427,7 +427,9 @@ class ControlServer:
         from actors.agent.control.plain_server import PlainServer
 
         path = plain_path(os.fspath(self.path))
-        if len(os.fsencode(path)) > UNIX_PATH_MAX:
+        # Bound as `<dir>/.XXXXXXXX/s`, then renamed: both names must fit.
+        detour = len(os.fsencode(os.fspath(self.path.parent))) + len("/.XXXXXXXX/s")
+        if max(len(os.fsencode(path)), detour) > UNIX_PATH_MAX:
             return  # the CLI then speaks gRPC
         plain = PlainServer(path, self._servicer, containerd_address=self._containerd_address)
         plain.start()
