@@ -378,7 +378,7 @@ def _add_restart(commands: Any) -> None:
 def _add_preseed(commands: Any, *, load: bool) -> None:
     module = _preseed_cli() if load else None
     if module is not None:
-        module.add_parsers(commands)
+        module.add_parsers(commands, _Formatter)
         from actors.agent.locate import into_the_agents_containerd
 
         for name in _PRESEED_COMMANDS:

@@ -87,13 +87,22 @@ def _common(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_parsers(subparsers: Any) -> None:
-    """Register the `import` and `preseed` commands on an argparse subparsers object."""
+def add_parsers(
+    subparsers: Any, formatter_class: type[argparse.HelpFormatter] | None = None
+) -> None:
+    """Register the `import` and `preseed` commands on an argparse subparsers object.
+
+    Args:
+        subparsers: where to add them.
+        formatter_class: their help formatter (default: argparse's
+            `RawDescriptionHelpFormatter`; the agent's CLI gives its own, which loads less).
+    """
+    formatter_class = formatter_class or argparse.RawDescriptionHelpFormatter
     imp = subparsers.add_parser(
         "import",
         help="import image archives into a containerd namespace",
         description=_IMPORT_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=formatter_class,
     )
     _common(imp)
     imp.add_argument(
@@ -130,7 +139,7 @@ def add_parsers(subparsers: Any) -> None:
         "preseed",
         help="import every archive of a preseed directory",
         description=_PRESEED_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=formatter_class,
     )
     _common(pre)
     pre.add_argument("--dir", required=True, metavar="DIR", help="the preseed directory")
