@@ -27,6 +27,7 @@ from actors.agent.control.plain import (
     PLAIN_SUFFIX,
     read_frame,
     run_command,
+    write_frame,
 )
 from actors.agent.control.plain_server import PlainServer
 from actors.agent.control.server import ControlError, ControlServer
@@ -508,3 +509,31 @@ def test_a_plain_path_whose_private_detour_is_too_long_is_left_out_and_grpc_answ
         assert capsys.readouterr().out.startswith("NODE ")
     finally:
         server.stop(0)
+
+
+def test_an_import_for_a_terminal_streams_its_progress_line_before_the_answer(
+    served_with_containerd, short_dir
+):
+    path, _ = served_with_containerd
+    request = {
+        "product": PRODUCT,
+        "protocol": 1,
+        "op": "import",
+        **vars(_import_args([str(_tarball(short_dir))], namespace="progress")),
+        "label": [],
+        "progress": True,
+    }
+    del request["address"]
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(30)
+        sock.connect(path + PLAIN_SUFFIX)
+        write_frame(sock, request)
+        frames = [read_frame(sock)]
+        while "code" not in frames[-1]:
+            frames.append(read_frame(sock))
+    parts, answer = frames[:-1], frames[-1]
+    assert parts and all(set(p) == {"err_part"} for p in parts)
+    assert all(p["err_part"].startswith("\r\x1b[K") for p in parts)
+    assert "progress/one.tar" in "".join(p["err_part"] for p in parts)
+    assert (answer["code"], answer["err"]) == (0, "")
+    assert answer["out"].startswith("imported preseed bundle 'progress/one.tar'")
