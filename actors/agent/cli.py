@@ -42,6 +42,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from actors.agent.arguments import dn_argument, lines_argument, severity_argument, since_argument
+from actors.agent.help_format import HelpFormatter
 from actors.exit_codes import ExitCode, exit_codes_help
 
 __all__ = ["build_parser", "main"]
@@ -68,41 +69,6 @@ _EXIT_CODES_HELP = exit_codes_help(
 _PRESEED_COMMANDS = ("import", "preseed")
 
 Handler = Callable[[argparse.Namespace], int]
-
-
-class _Formatter(argparse.RawDescriptionHelpFormatter):
-    """argparse's `RawDescriptionHelpFormatter`, given the terminal's width here.
-
-    argparse makes a formatter for every argument it adds and asks `shutil` for the
-    width, and importing `shutil` loads zlib, bz2 and lzma: a tenth of a bare
-    interpreter's start, for one ioctl. Same rule as `shutil.get_terminal_size`:
-    `$COLUMNS`, else the terminal of stdout, else 80.
-    """
-
-    def __init__(
-        self,
-        prog: str,
-        indent_increment: int = 2,
-        max_help_position: int = 24,
-        width: int | None = None,
-    ) -> None:
-        if width is None:
-            width = _columns() - 2
-        super().__init__(prog, indent_increment, max_help_position, width)
-
-
-def _columns() -> int:
-    try:
-        columns = int(os.environ.get("COLUMNS", "0"))
-    except ValueError:
-        columns = 0
-    if columns > 0:
-        return columns
-    stdout = sys.__stdout__
-    try:
-        return (stdout and os.get_terminal_size(stdout.fileno()).columns) or 80
-    except (ValueError, OSError):
-        return 80
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -175,7 +141,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog=PROG,
-        formatter_class=_Formatter,
+        formatter_class=HelpFormatter,
         description=(
             "Keep containerd running on this machine, pump gVisor runsc's logs, and\n"
             "import the container images the machine must have from its first second,\n"
@@ -240,7 +206,7 @@ def _sub(
         help=summary,
         description=description,
         epilog=epilog,
-        formatter_class=_Formatter,
+        formatter_class=HelpFormatter,
     )
     return sub
 
@@ -378,7 +344,7 @@ def _add_restart(commands: Any) -> None:
 def _add_preseed(commands: Any, *, load: bool) -> None:
     module = _preseed_cli() if load else None
     if module is not None:
-        module.add_parsers(commands, _Formatter)
+        module.add_parsers(commands, HelpFormatter)
         from actors.agent.locate import into_the_agents_containerd
 
         for name in _PRESEED_COMMANDS:
