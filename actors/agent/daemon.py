@@ -371,6 +371,7 @@ def _open_to_others(
         str(cfg.control.socket),
         supervisor,
         observe=metrics.observe if metrics is not None else None,
+        containerd_address=str(cfg.containerd.address),
     )
     try:
         control.start()

@@ -12,11 +12,13 @@ This module does no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
+from actors.config.errors import ConfigError
+from actors.config.state_dir import CONTROL_SOCKET_NAME, DEFAULT_STATE_DIR, STATE_ENV
 from actors.containerd.core.dns import CONTAINERD_DN, RUNSC_DN
 from actors.logtree.parse.line import ParseFormat
 from actors.supervisor.core.policy import PolicyRule, PolicySet
@@ -44,13 +46,6 @@ __all__ = [
     "RunscSection",
 ]
 
-#: The state directory when neither the config nor the environment names one.
-#: Relative: resolved against the current directory at load time.
-DEFAULT_STATE_DIR = ".node-containerd"
-
-#: The environment variable naming the state directory when the config does not.
-STATE_ENV = "NODE_CONTAINERD_STATE"
-
 #: `[cri] pause_binary` when the config names none: Debian's catatonit, a static binary
 #: whose `-P` mode is a pause process.
 PAUSE_BINARY = "catatonit"
@@ -71,7 +66,7 @@ DERIVED_PATHS: Mapping[str, str] = MappingProxyType(
         "cni.conf_dir": "cni/net.d",
         "preseed.dir": "preseed",
         "preseed.record": "preseed-record.json",
-        "control.socket": "control.sock",
+        "control.socket": CONTROL_SOCKET_NAME,
     }
 )
 
@@ -137,16 +132,6 @@ SECTION_KEYS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "metrics": ("enabled", "listen"),
     }
 )
-
-
-class ConfigError(Exception):
-    """A config file that cannot be used. `str()` is every problem, one per line."""
-
-    def __init__(self, problems: Sequence[str]) -> None:
-        #: One message per problem, each naming the file, the dotted key, the offending value
-        #: (`!r`) and what is allowed.
-        self.problems: list[str] = list(problems)
-        super().__init__("\n".join(self.problems))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -76,6 +76,28 @@ def test_the_control_socket_and_the_state_dir_are_private(agent):
     assert stat.S_IMODE(os.stat(agent.state / "runsc" / "logs.fifo").st_mode) == 0o600
 
 
+def test_status_over_the_plain_socket_is_what_the_grpc_client_says(agent, capsys):
+    from actors.agent.control.client import cmd_status
+    from tests.support.control import status_args
+
+    agent.wait_states(DEFAULT_TREE_UP)
+    plain_socket = agent.state / "control.sock.plain"
+    assert stat.S_IMODE(os.stat(plain_socket).st_mode) == 0o600
+
+    def without_since(text: str) -> dict:
+        doc = json.loads(text)
+        for n in doc["nodes"]:
+            n.pop("since")
+        return doc
+
+    plain = without_since(agent.cli("status", "--json").stdout)
+    assert cmd_status(status_args(str(agent.state / "control.sock"), json=True)) == 0
+    assert plain == without_since(capsys.readouterr().out)
+    tree = agent.cli("status").stdout.splitlines()
+    assert "(root: started its children, which run on)" in tree[1]
+    assert "(containerd's own pid " in tree[2]
+
+
 def test_logs_show_containerds_boot_lines(agent):
     agent.wait_states(DEFAULT_TREE_UP)
     out = agent.cli("logs", "root.containerd", "-n", "8192").stdout

@@ -65,9 +65,13 @@ __all__ = [
     "cmd_status",
     "fact_activity",
     "fact_warnings",
+    "logs_request",
     "node_notes",
+    "print_entry",
     "render_status",
+    "restart_text",
     "status_json",
+    "status_text",
 ]
 
 #: Seconds to wait for Hello, and for Status and Restart.
@@ -152,21 +156,28 @@ def _run(command: Any, args: argparse.Namespace) -> int:
 def _status(args: argparse.Namespace) -> int:
     with _connect(args) as (stub, path):
         reply = _call(stub.Status, pb.StatusRequest(), path, "status")
-    if args.json:
-        print(json.dumps(status_json(reply)))
-    else:
-        colour = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
-        notes = node_notes(reply, _child_named)
-        sys.stdout.write(
-            render_status(
-                reply,
-                colour=colour,
-                warnings=fact_warnings(reply),
-                notes=notes,
-                activity=fact_activity(reply),
-            )
-        )
+    colour = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    sys.stdout.write(status_text(reply, as_json=args.json, colour=colour))
     return ExitCode.OK
+
+
+def status_text(reply: pb.StatusReply, *, as_json: bool, colour: bool) -> str:
+    """What `status` prints for a reply: the tree view (with `fact_warnings` and
+    `node_notes`), or the `status_json` document on one line.
+
+    The one rendering of a status: the gRPC client and the plain socket's server
+    (`plain_server`) both print this, so the two cannot drift.
+    """
+    if as_json:
+        return json.dumps(status_json(reply)) + "\n"
+    notes = node_notes(reply, _child_named)
+    return render_status(
+        reply,
+        colour=colour,
+        warnings=fact_warnings(reply),
+        notes=notes,
+        activity=fact_activity(reply),
+    )
 
 
 def _sandbox_state(node: pb.NodeStatus) -> SandboxImageState | None:
@@ -242,17 +253,21 @@ def fact_activity(reply: pb.StatusReply) -> dict[str, list[str]]:
 def _restart(args: argparse.Namespace) -> int:
     with _connect(args) as (stub, path):
         reply = _call(stub.Restart, pb.RestartRequest(dn=args.dn), path, f"restart {args.dn!r}")
-    cancelled = list(reply.cancelled)
-    others = [dn for dn in cancelled if dn != args.dn]
-    print(f"restarting {args.dn}: cancelled it", end="")
-    if others:
-        print(f" and {len(others)} node(s) below it ({', '.join(others)})", end="")
-    print("; the supervisor starts it again now")
+    sys.stdout.write(restart_text(args.dn, reply))
     return ExitCode.OK
 
 
+def restart_text(dn: str, reply: pb.RestartReply) -> str:
+    """What `restart DN` prints once the agent cancelled DN's subtree."""
+    others = [d for d in reply.cancelled if d != dn]
+    text = f"restarting {dn}: cancelled it"
+    if others:
+        text += f" and {len(others)} node(s) below it ({', '.join(others)})"
+    return text + "; the supervisor starts it again now\n"
+
+
 def _logs(args: argparse.Namespace) -> int:
-    request = _logs_request(args)
+    request = logs_request(args)
     follow = bool(getattr(args, "follow", False))
     as_json = bool(getattr(args, "json", False))
     colour = not as_json and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
@@ -269,7 +284,7 @@ def _logs(args: argparse.Namespace) -> int:
                         file=sys.stderr,
                     )
                     continue
-                _print_entry(msg, as_json, sys.stdout, colour)
+                print_entry(msg, as_json, sys.stdout, colour)
                 if follow:
                     sys.stdout.flush()
         except KeyboardInterrupt:
@@ -384,7 +399,9 @@ def _duration(seconds: float) -> str:
     return f"{whole // 86400}d{whole % 86400 // 3600:02d}h"
 
 
-def _print_entry(msg: pb.LogEntry, as_json: bool, out: TextIO, colour: bool = False) -> None:
+def print_entry(msg: pb.LogEntry, as_json: bool, out: TextIO, colour: bool = False) -> None:
+    """Writes one log entry as `logs` prints it: its lines (coloured by severity when
+    `colour`, leveled entries only) or one JSON object."""
     entry = entry_from_proto(msg)
     if as_json:
         out.write(json.dumps(entry_to_dict(entry)) + "\n")
@@ -396,7 +413,8 @@ def _print_entry(msg: pb.LogEntry, as_json: bool, out: TextIO, colour: bool = Fa
     out.write(text + "\n")
 
 
-def _logs_request(args: argparse.Namespace) -> pb.LogsRequest:
+def logs_request(args: argparse.Namespace) -> pb.LogsRequest:
+    """The LogsRequest of `logs`' options (`-n`, `--severity`, `--since`, kinds, ...)."""
     dn = getattr(args, "dn", None)
     request = pb.LogsRequest(
         dn=dn or "",
