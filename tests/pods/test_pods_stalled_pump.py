@@ -25,6 +25,7 @@ from actors.containerd.api.cri import PodRun
 from actors.containerd.fifo import open_fifo, pipe_max_size
 from messages.cri.runtime.v1 import api_pb2 as cri
 from tests.support.agent import AgentUnderTest
+from tests.support.containerd_matrix import describe_runsc, runsc_release
 from tests.support.pods import BUSYBOX_REF, start_pod_agent
 from tests.support.processes import pid_alive
 from tests.support.waiting import wait_until
@@ -73,6 +74,19 @@ def test_the_fifos_buffer_is_raised_to_the_kernels_cap_and_logged(
     assert f"buffer {size} bytes" in holder
     pump = strace_agent.cli("logs", PUMP, "-n", "all", *config).stdout
     assert f"buffer {size} bytes" in pump
+
+
+def test_the_pods_run_under_the_runsc_pytests_header_names(strace_agent: AgentUnderTest) -> None:
+    # NC_RUNSC (the matrix's sid run: trixie's) put it first on PATH; the agent found it there.
+    pod = PodRun(client=strace_agent.client, handler="runsc", log_dir=strace_agent.base / "logs")
+    try:
+        pod.start_sandbox()
+    finally:
+        pod.remove()
+    config = ["--config", str(strace_agent.config)]
+    lines = strace_agent.cli("logs", PUMP, "-n", "all", *config).stdout
+    versions = set(re.findall(r"\] Version ([^\s,]+)", lines))
+    assert versions == {f"0.0~{runsc_release()}.0"}, describe_runsc()
 
 
 def test_a_stopped_pump_holds_a_logging_runsc_pod_only_until_it_is_restarted(

@@ -35,7 +35,15 @@ from scripts.containerd_versions import (
 )
 from scripts.matrix import SYSTEM, Record, runsc_of, system_version, write_record
 
-__all__ = ["describe", "describe_runsc", "record_run", "select", "selected", "selected_runsc"]
+__all__ = [
+    "describe",
+    "describe_runsc",
+    "record_run",
+    "runsc_release",
+    "select",
+    "selected",
+    "selected_runsc",
+]
 
 _selected: list[str] = []
 _runsc: list[str] = []
@@ -74,7 +82,8 @@ def selected_runsc() -> str:
     return _runsc[0] if _runsc else SYSTEM
 
 
-def _runsc_release() -> str:
+def runsc_release() -> str:
+    """The release of the runsc this run uses (``"20240729"``); "none" when there is none."""
     name = selected_runsc()
     if name != SYSTEM:
         return cached_version(name, RUNSC) or "none"
@@ -89,7 +98,7 @@ def describe_runsc() -> str:
     """``trixie 20240729 (<bin dir>)``: for pytest's header and the matrix's record."""
     name = selected_runsc()
     where = "PATH" if name == SYSTEM else str(bin_dir(name, RUNSC))
-    return f"{name} {_runsc_release()} ({where})"
+    return f"{name} {runsc_release()} ({where})"
 
 
 def _version() -> str:
@@ -114,7 +123,7 @@ def record_run(
     record = Record(
         name=selected(),
         version=_version(),
-        runsc=f"{selected_runsc()} {_runsc_release()}",
+        runsc=f"{selected_runsc()} {runsc_release()}",
         ran=True,
         exitstatus=exitstatus,
         collected=collected,
