@@ -94,6 +94,11 @@ class RuntimeServiceStub:
                 request_serializer=messages_dot_cri_dot_runtime_dot_v1_dot_api__pb2.ContainerStatusRequest.SerializeToString,
                 response_deserializer=messages_dot_cri_dot_runtime_dot_v1_dot_api__pb2.ContainerStatusResponse.FromString,
                 _registered_method=True)
+        self.ContainerStats = channel.unary_unary(
+                '/runtime.v1.RuntimeService/ContainerStats',
+                request_serializer=messages_dot_cri_dot_runtime_dot_v1_dot_api__pb2.ContainerStatsRequest.SerializeToString,
+                response_deserializer=messages_dot_cri_dot_runtime_dot_v1_dot_api__pb2.ContainerStatsResponse.FromString,
+                _registered_method=True)
         self.Status = channel.unary_unary(
                 '/runtime.v1.RuntimeService/Status',
                 request_serializer=messages_dot_cri_dot_runtime_dot_v1_dot_api__pb2.StatusRequest.SerializeToString,
@@ -176,6 +181,12 @@ class RuntimeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ContainerStats(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Status(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -244,6 +255,11 @@ def add_RuntimeServiceServicer_to_server(servicer, server):
                     servicer.ContainerStatus,
                     request_deserializer=messages_dot_cri_dot_runtime_dot_v1_dot_api__pb2.ContainerStatusRequest.FromString,
                     response_serializer=messages_dot_cri_dot_runtime_dot_v1_dot_api__pb2.ContainerStatusResponse.SerializeToString,
+            ),
+            'ContainerStats': grpc.unary_unary_rpc_method_handler(
+                    servicer.ContainerStats,
+                    request_deserializer=messages_dot_cri_dot_runtime_dot_v1_dot_api__pb2.ContainerStatsRequest.FromString,
+                    response_serializer=messages_dot_cri_dot_runtime_dot_v1_dot_api__pb2.ContainerStatsResponse.SerializeToString,
             ),
             'Status': grpc.unary_unary_rpc_method_handler(
                     servicer.Status,
@@ -575,6 +591,33 @@ class RuntimeService:
             '/runtime.v1.RuntimeService/ContainerStatus',
             messages_dot_cri_dot_runtime_dot_v1_dot_api__pb2.ContainerStatusRequest.SerializeToString,
             messages_dot_cri_dot_runtime_dot_v1_dot_api__pb2.ContainerStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ContainerStats(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/runtime.v1.RuntimeService/ContainerStats',
+            messages_dot_cri_dot_runtime_dot_v1_dot_api__pb2.ContainerStatsRequest.SerializeToString,
+            messages_dot_cri_dot_runtime_dot_v1_dot_api__pb2.ContainerStatsResponse.FromString,
             options,
             channel_credentials,
             insecure,
