@@ -6,9 +6,15 @@ Side by side with the raw mechanisms on this machine:
     next to SIGKILL of a bare `sleep` -> waitpid returns in the killing process;
   * restart: SIGKILL -> the node HEALTHY again with backoff 0, next to the
     start of a bare `python -c 'import pykka, msgpack'`;
-  * RSS of the root process and of one idle runnable process.
+  * RSS of the root process and of one idle runnable process;
+  * the real agent (`node-containerd run`, default profile, a fresh state directory):
+    start -> `root.containerd` HEALTHY, next to containerd's own spawn -> answering
+    (its socket accepts and `Version` answers), and memory that counts sharing: the
+    PSS (`/proc/<pid>/smaps_rollup`) of the root, of each runnable's process and of
+    containerd, the agent's summed. Every runnable is a fresh interpreter today
+    (`[supervisor] spawn` has one mode, exec), so the figures are those of "exec".
 
-Usage: bench/supervision [--rounds N]. The last line is one JSON object.
+Usage: bench/supervision [--rounds N] [--no-agent]. The last line is one JSON object.
 """
 
 from __future__ import annotations
@@ -18,18 +24,31 @@ import json
 import os
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
+import grpc
+
+from actors.agent.control.client import status_json
+from actors.agent.control.wire import channel_target
+from actors.containerd.api.client import ContainerdClient
 from actors.supervisor.core.events import RunnableSpec
 from actors.supervisor.core.policy import PolicyRule, PolicySet
 from actors.supervisor.runtime.actor import Supervisor
 from actors.supervisor.runtime.switching import use_fast_switching
 from actors.supervisor.testing.harness import KIT
 from actors.supervisor.testing.kit import Probe, StateRecorder
+from messages.control import control_pb2 as pb
+from messages.control import control_pb2_grpc as pb_grpc
+from tests.support.agent import AgentUnderTest
+from tests.support.containerd_daemon import ContainerdDaemon
+from tests.support.processes import child_named
+from tests.support.project import python_env
 
 
 def rss_mb(pid: int | str = "self") -> float:
@@ -38,6 +57,96 @@ def rss_mb(pid: int | str = "self") -> float:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def pss_mb(pid: int) -> float:
+    """Proportional set size: each shared page counted once, split among its sharers."""
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _status(channel: grpc.Channel) -> dict[str, dict[str, object]] | None:
+    """`status --json`'s nodes by DN over the control socket, or None while nothing answers."""
+    try:
+        reply = pb_grpc.ControlStub(channel).Status(pb.StatusRequest(), timeout=5)
+    except grpc.RpcError:
+        return None
+    return {n["dn"]: n for n in status_json(reply)["nodes"]}
+
+
+def agent_figures() -> dict[str, object]:
+    """Start -> root.containerd HEALTHY, and PSS, of the real agent on a fresh state."""
+    base = Path(tempfile.mkdtemp(prefix="nc-bsup-", dir="/tmp"))
+    agent = AgentUnderTest(base)
+    agent.env = python_env(agent.env)
+    channel = grpc.insecure_channel(channel_target(str(agent.state / "control.sock")))
+    try:
+        t0 = time.monotonic()
+        agent.start()
+        while True:
+            nodes = _status(channel)
+            if nodes and nodes.get("root.containerd", {}).get("state") == "HEALTHY":
+                break
+            if time.monotonic() - t0 > 60:
+                raise TimeoutError(f"root.containerd not HEALTHY in 60 s: {nodes}")
+            time.sleep(0.002)
+        start_ms = (time.monotonic() - t0) * 1000
+        nodes = agent.wait_ready()
+        time.sleep(2.0)  # let the preseed's first pass and the first heartbeats settle
+        pss = {"root (agent)": pss_mb(agent.pid)}
+        for dn, node in sorted(nodes.items()):
+            if node["pid"] is not None:
+                pss[dn] = pss_mb(int(node["pid"]))
+        containerd = child_named(int(nodes["root.containerd"]["pid"]), "containerd")
+        assert containerd is not None
+        pss_containerd = pss_mb(containerd)
+    finally:
+        channel.close()
+        agent.terminate()
+        agent.cleanup()
+        shutil.rmtree(base, ignore_errors=True)
+    return {
+        "start_to_healthy_ms": round(start_ms, 1),
+        "pss_mb": {k: round(v, 1) for k, v in pss.items()},
+        "pss_agent_mb": round(sum(pss.values()), 1),
+        "pss_containerd_mb": round(pss_containerd, 1),
+    }
+
+
+def containerd_alone_ms(rounds: int) -> list[float]:
+    """containerd's own spawn -> its socket accepts and `Version` answers."""
+    out = []
+    for _ in range(rounds):
+        base = Path(tempfile.mkdtemp(prefix="nc-bctd-", dir="/tmp"))
+        daemon = ContainerdDaemon(base)
+        daemon.write_config()
+        t0 = time.monotonic()
+        daemon.proc = subprocess.Popen(
+            ["containerd", "--config", str(daemon.config)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        try:
+            with ContainerdClient(daemon.address, timeout=2) as client:
+                while True:
+                    try:
+                        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                            s.connect(daemon.address)
+                        client.version()
+                        break
+                    except Exception:  # noqa: BLE001 - not up yet
+                        if time.monotonic() - t0 > 30:
+                            raise
+                        time.sleep(0.002)
+            out.append((time.monotonic() - t0) * 1000)
+        finally:
+            daemon.stop()
+            shutil.rmtree(base, ignore_errors=True)
+    return out
 
 
 def raw_waitpid_ms(rounds: int) -> list[float]:
@@ -130,7 +239,13 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--rounds", type=int, default=30)
+    ap.add_argument("--no-agent", action="store_true", help="skip the real agent's figures")
     args = ap.parse_args()
+    agent: dict[str, object] = {}
+    alone: list[float] = []
+    if not args.no_agent:  # first, before this process has threads and children of its own
+        agent = agent_figures()
+        alone = containerd_alone_ms(5)
     use_fast_switching()  # as the agent's `run` does
     detect, restart, root_rss, child_rss = ours(args.rounds)
     raw_wait = raw_waitpid_ms(args.rounds)
@@ -158,6 +273,33 @@ def main() -> int:
     )
     print(f"{'RSS root process (MB)':<28} {root_rss:>9.1f}")
     print(f"{'RSS idle runnable (MB)':<28} {child_rss:>9.1f}{'':<50}< 30 MB")
+    exec_mode: dict[str, object] = {
+        "restart_ms_p50": round(statistics.median(restart), 3),
+        "raw_python_start_ms_p50": round(statistics.median(raw_start), 3),
+    }
+    if agent:
+        alone_ms = statistics.median(alone)
+        start_ms = float(agent["start_to_healthy_ms"])
+        print(
+            f"{'start -> containerd HEALTHY':<28} {start_ms:>9.1f} {'':>9}   "
+            f"{'containerd spawn -> answering':<34} {alone_ms:>9.1f}   <= ref + 60 ms"
+        )
+        print(f"{'PSS (MB), each process':<28} {'':>9}")
+        pss: dict[str, float] = agent["pss_mb"]
+        for name, value in pss.items():
+            print(f"  {name:<26} {value:>9.1f}")
+        print(
+            f"{'PSS agent, summed (MB)':<28} {agent['pss_agent_mb']:>9}{'':>13}"
+            f"{'PSS containerd (MB)':<34} {agent['pss_containerd_mb']:>9}   agent <= containerd"
+        )
+        exec_mode.update(
+            start_to_healthy_ms=agent["start_to_healthy_ms"],
+            containerd_alone_ms=round(alone_ms, 1),
+            pss_agent_mb=agent["pss_agent_mb"],
+            pss_containerd_mb=agent["pss_containerd_mb"],
+            pss_mb=pss,
+        )
+    print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(
         json.dumps(
             {
@@ -169,6 +311,8 @@ def main() -> int:
                 "raw_python_start_ms_p50": round(statistics.median(raw_start), 3),
                 "rss_root_mb": round(root_rss, 1),
                 "rss_child_mb": round(child_rss, 1),
+                **{k: v for k, v in exec_mode.items() if k != "pss_mb"},
+                "exec": exec_mode,
                 "rounds": args.rounds,
             }
         )
