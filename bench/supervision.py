@@ -12,7 +12,7 @@ Side by side with the raw mechanisms on this machine:
     (its socket accepts and `Version` answers), medians of 3 and 5, and memory that
     counts sharing: the PSS (`/proc/<pid>/smaps_rollup`) of the root, of each
     runnable's process and of containerd, the agent's summed. Every runnable is a
-    fresh interpreter today (`[supervisor] spawn` has one mode, exec), so the
+    fresh interpreter today (no zygote yet: one spawn mode, exec), so the
     figures are those of "exec".
 
 Usage: bench/supervision [--rounds N] [--no-agent]. The last line is one JSON object.
