@@ -20,7 +20,7 @@ from pathlib import Path
 
 from actors.supervisor.process.protocol import HOST_MODULE, LINK_FD
 
-__all__ = ["SpawnedHost", "spawn_host", "ensure_std_fds"]
+__all__ = ["SpawnedHost", "spawn_host", "ensure_std_fds", "host_env"]
 
 _PROJECT_ROOT = str(Path(__file__).resolve().parents[2])
 
@@ -49,7 +49,8 @@ def ensure_std_fds() -> None:
                 os.close(null)
 
 
-def _host_env() -> dict[str, str]:
+def host_env() -> dict[str, str]:
+    """The environment of a host: ours, with the checkout on PYTHONPATH, unbuffered."""
     env = dict(os.environ)
     path = env.get("PYTHONPATH", "")
     parts = [p for p in path.split(os.pathsep) if p]
@@ -74,7 +75,7 @@ def spawn_host(dn: str, *, python: str = sys.executable) -> SpawnedHost:
         pid = os.posix_spawn(
             python,
             [python, "-m", HOST_MODULE, "--parent", str(os.getpid()), "--dn", dn],
-            _host_env(),
+            host_env(),
             file_actions=[
                 (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
                 (os.POSIX_SPAWN_DUP2, out_w, 1),
