@@ -144,16 +144,29 @@ class _Zygote:
     def _fork(self, dn: str, link_fd: int, out_fd: int) -> int:
         if _threads() != 1:
             raise OSError(errno.EDEADLK, "the zygote has more than one thread: forking is unsafe")
-        pid = clone_parent()
-        if pid == 0:
-            self._become_host(dn, link_fd, out_fd)
+        settled_r, settled_w = os.pipe()
+        try:
+            pid = clone_parent()
+            if pid == 0:
+                os.close(settled_r)
+                self._become_host(dn, link_fd, out_fd, settled_w)
+            os.close(settled_w)
+            settled_w = -1
+            # Answer once the child has its process group (or has died): the root may
+            # kill that group the moment it has the pid.
+            os.read(settled_r, 1)
+        finally:
+            os.close(settled_r)
+            if settled_w >= 0:
+                os.close(settled_w)
         return pid
 
-    def _become_host(self, dn: str, link_fd: int, out_fd: int) -> NoReturn:
+    def _become_host(self, dn: str, link_fd: int, out_fd: int, settled: int) -> NoReturn:
         """In the child: become what `runtime.spawn` makes, then run the node."""
         try:
             os.setpgid(0, 0)
             die_with_parent(self._parent)
+            os.write(settled, b"s")
             self._sock.detach()  # its fd, LINK_FD, is replaced by the link below
             null = os.open(os.devnull, os.O_RDONLY)
             os.dup2(null, 0)
@@ -196,8 +209,11 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     gc.collect()
     gc.freeze()
-    sock.send(ZYGOTE_READY)
-    return zygote.serve()
+    try:
+        sock.send(ZYGOTE_READY)
+        return zygote.serve()
+    except (BrokenPipeError, ConnectionResetError):
+        return 0  # the root closed its end: nothing more to fork
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import socket
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,9 +50,9 @@ def ensure_std_fds() -> None:
                 os.close(null)
 
 
-def host_env() -> dict[str, str]:
-    """The environment of a host: ours, with the checkout on PYTHONPATH, unbuffered."""
-    env = dict(os.environ)
+def host_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of a host: `base` (ours), with the checkout on PYTHONPATH, unbuffered."""
+    env = dict(os.environ if base is None else base)
     path = env.get("PYTHONPATH", "")
     parts = [p for p in path.split(os.pathsep) if p]
     if _PROJECT_ROOT not in parts:

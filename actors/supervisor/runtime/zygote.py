@@ -28,7 +28,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from actors.exit_status import describe_wait_status
 from actors.supervisor.core.severity import Severity
@@ -57,6 +57,8 @@ class Zygote:
         preload: the modules the zygote imports before it forks (the runnables').
         python: the interpreter to run it with.
         on_exit: told (pid, wait status) on the waiter thread when it ends.
+        env: the environment it and every host it forks get (default: this process's
+            at each start), as `spawn.host_env` completes it.
     """
 
     def __init__(
@@ -65,7 +67,9 @@ class Zygote:
         *,
         python: str = sys.executable,
         on_exit: Callable[[int, int], None] | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> None:
+        self._env = None if env is None else dict(env)
         self._preload = tuple(preload)
         self._python = python
         self.on_exit = on_exit
@@ -101,7 +105,7 @@ class Zygote:
                 pid = os.posix_spawn(
                     self._python,
                     argv,
-                    host_env(),
+                    host_env(self._env),
                     file_actions=[
                         (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
                         (os.POSIX_SPAWN_DUP2, child_fd, LINK_FD),
@@ -183,10 +187,14 @@ class Zygote:
             self.on_exit(pid, status)
 
     def close(self, timeout: float = 2.0) -> None:
-        """End the zygote: close its socket (it exits), SIGKILL it if it lingers."""
+        """End the zygote: close its socket (it exits), SIGKILL it if it lingers.
+
+        One still loading is SIGKILLed at once: it would only notice at the end of
+        its imports, and it holds nothing (its children are the root's).
+        """
         self.closed = True
         with self._lock:
-            sock, pid = self._sock, self.pid
+            sock, pid, ready = self._sock, self.pid, self._ready
             if sock is not None:
                 try:
                     sock.shutdown(socket.SHUT_RDWR)
@@ -194,6 +202,8 @@ class Zygote:
                     pass
         if pid is None:
             return
+        if not ready:
+            timeout = 0.0
         deadline = time.monotonic() + timeout
         while self.pid == pid and time.monotonic() < deadline:
             time.sleep(0.01)
