@@ -41,6 +41,7 @@ import grpc
 
 from actors.agent.control.client import status_json
 from actors.agent.control.wire import channel_target
+from actors.agent.root import RUNNABLE_MODULES
 from actors.config.schema import SupervisorSection
 from actors.containerd.api.client import ContainerdClient
 from actors.supervisor.core.events import RunnableSpec
@@ -287,6 +288,20 @@ def main() -> int:
     args = ap.parse_args()
     agents: dict[str, dict[str, object]] = {}
     alone: list[float] = []
+    # The agent and the runnables start with their bytecode cached, as an installed
+    # agent's is (pip compiles it), not compiled from source at every start.
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    os.environ["PYTHONPYCACHEPREFIX"] = tempfile.mkdtemp(prefix="nc-pyc-", dir="/tmp")
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", str(REPO / "actors"), str(REPO / "messages")],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    # ...and the libraries': importing what the agent runs caches them too.
+    loads = ("actors.agent.cli", "actors.agent.daemon", *RUNNABLE_MODULES)
+    subprocess.run(
+        [sys.executable, "-c", f"import {', '.join(loads)}"], check=True, env=python_env()
+    )
     if not args.no_agent:  # first, before this process has threads and children of its own
         for spawn in MODES:
             runs = [agent_figures(spawn) for _ in range(3)]
@@ -295,15 +310,6 @@ def main() -> int:
             agents[spawn]["start_to_healthy_ms"] = round(statistics.median(starts), 1)
         alone = containerd_alone_ms(5)
     use_fast_switching()  # as the agent's `run` does
-    # Runnables and the agent start with their bytecode cached, as an installed agent's
-    # is (pip compiles it), not compiled from source at every spawn.
-    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
-    os.environ["PYTHONPYCACHEPREFIX"] = tempfile.mkdtemp(prefix="nc-pyc-", dir="/tmp")
-    subprocess.run(
-        [sys.executable, "-m", "compileall", "-q", str(REPO / "actors"), str(REPO / "messages")],
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
     measured = {spawn: ours(args.rounds, spawn) for spawn in MODES}
     raw_wait = raw_waitpid_ms(args.rounds)
     raw_interp = raw_interpreter_kill_ms(args.rounds)

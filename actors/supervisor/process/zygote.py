@@ -2,10 +2,11 @@
 
 Started by the root as `python -m actors.supervisor.process.zygote --parent PID
 --preload MODULE...` with a SOCK_SEQPACKET socket on `LINK_FD`. It imports the
-process host and the runnables' modules (grpc among them: importing it opens no
-channel and starts no thread), freezes its heap (`gc.freeze()`, so that a child's
-garbage collector never writes to the pages it shares with the zygote), says
-`ZYGOTE_READY`, and then serves one request per datagram:
+process host, says `ZYGOTE_READY`, and then serves one request per datagram;
+while no request is pending it imports the runnables' modules one by one (grpc
+among them: importing it opens no channel and starts no thread), and then freezes
+its heap (`gc.freeze()`, so that a child's garbage collector never writes to the
+pages it shares with the zygote):
 
     root -> zygote   the DN (UTF-8), with two descriptors: the host's end of
                      its link socket and the write end of its stdout/stderr pipe
@@ -37,6 +38,7 @@ import importlib
 import os
 import platform
 import random
+import select
 import signal
 import socket
 import struct
@@ -117,8 +119,28 @@ class _Zygote:
             self._dispositions[signum] = signal.getsignal(signum)
         self._mask = signal.pthread_sigmask(signal.SIG_BLOCK, [])
 
-    def serve(self) -> int:
+    def serve(self, preload: list[str]) -> int:
+        """Fork on request; load `preload` one module at a time while none is pending.
+
+        A host forked before its modules were loaded here imports them itself, as a
+        spawned one does: the zygote is ready as soon as the host can run, and the
+        agent's first starts never wait for modules they do not need yet. Once all are
+        loaded the heap is frozen.
+        """
         while True:
+            if preload and not select.select([self._sock], [], [], 0)[0]:
+                importlib.import_module(preload.pop(0))
+                if _threads() != 1:
+                    print(
+                        f"node-containerd zygote: a preloaded module started a thread "
+                        f"({_threads()} threads): not forking",
+                        file=sys.stderr,
+                    )
+                    return 1
+                if not preload:
+                    gc.collect()
+                    gc.freeze()
+                continue
             try:
                 data, fds, _flags, _addr = socket.recv_fds(self._sock, _MAX_REQUEST, 2)
             except InterruptedError:
@@ -198,20 +220,9 @@ def main(argv: list[str] | None = None) -> int:
     die_with_parent(args.parent)
     sock = socket.socket(fileno=LINK_FD)
     zygote = _Zygote(args.parent, sock)
-    for name in args.preload:
-        importlib.import_module(name)
-    if _threads() != 1:
-        print(
-            f"node-containerd zygote: a preloaded module started a thread "
-            f"({_threads()} threads): not forking",
-            file=sys.stderr,
-        )
-        return 1
-    gc.collect()
-    gc.freeze()
     try:
         sock.send(ZYGOTE_READY)
-        return zygote.serve()
+        return zygote.serve(list(args.preload))
     except (BrokenPipeError, ConnectionResetError):
         return 0  # the root closed its end: nothing more to fork
 

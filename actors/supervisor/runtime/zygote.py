@@ -164,6 +164,7 @@ class Zygote:
             except OSError as e:
                 ours.close()
                 os.close(out_r)
+                self._kill_locked()  # wedged or gone: its waiter reports it, it is revived
                 raise ZygoteUnavailable(f"the zygote did not answer: {e}") from None
             finally:
                 theirs.close()
@@ -176,6 +177,13 @@ class Zygote:
             raise ZygoteUnavailable(f"the zygote did not fork: {why}")
         os.set_blocking(out_r, True)
         return SpawnedHost(pid=pid, sock=ours, stdio_fd=out_r)
+
+    def _kill_locked(self) -> None:
+        if self.pid is not None:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
     def _wait(self, pid: int, sock: socket.socket) -> None:
         _, status = os.waitpid(pid, 0)
