@@ -28,10 +28,12 @@ from messages.specs import spec_from_wire, spec_to_wire
 
 __all__ = ["RUNNABLE_MODULES", "RootSpec", "containerd_spec", "preseed_spec", "root_spec", "run"]
 
-#: The modules of the tree's runnables: what the zygote loads before it forks them.
+#: The modules of the tree's runnables: what the zygote loads, in this order, between
+#: forks. containerd's first: its process lives as long as the agent, so it should
+#: share them; `root` exits once it has started containerd.
 RUNNABLE_MODULES = (
-    "actors.agent.root",
     "actors.containerd.process",
+    "actors.agent.root",
     "actors.containerd.children",
     "actors.containerd.logpump",
     "actors.preseed.service.runnable",
