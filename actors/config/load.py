@@ -49,6 +49,7 @@ from actors.config.schema import (
     DEFAULT_STATE_DIR,
     DERIVED_PATHS,
     SECTION_KEYS,
+    SPAWN_MODES,
     STATE_ENV,
     AgentConfig,
     CniSection,
@@ -59,6 +60,7 @@ from actors.config.schema import (
     MetricsSection,
     PreseedSection,
     RunscSection,
+    SupervisorSection,
 )
 from actors.config.units import format_duration
 from actors.config.values import Checker, dotted, toml_type
@@ -231,6 +233,7 @@ def _load_text(
     log = _log(ctx, section("log"))
     control = ControlSection(socket=ctx.path("control.socket", section("control")))
     metrics = _metrics(chk, section("metrics"))
+    supervisor = _supervisor(chk, section("supervisor"))
     cfg = AgentConfig(
         source=source,
         state_dir=state_dir,
@@ -240,6 +243,7 @@ def _load_text(
         log=log,
         control=control,
         metrics=metrics,
+        supervisor=supervisor,
         cri=cri,
         cni=cni,
         policies=base_rules + read_policies(chk, doc.get("policy", {})),
@@ -567,6 +571,13 @@ def _metrics(chk: Checker, t: Mapping[str, Any]) -> MetricsSection:
     if "listen" in t:
         host, port = chk.listen("metrics.listen", t["listen"], (host, port))
     return MetricsSection(enabled=enabled, host=host, port=port)
+
+
+def _supervisor(chk: Checker, t: Mapping[str, Any]) -> SupervisorSection:
+    spawn = _static_default(SupervisorSection, "spawn")
+    if "spawn" in t:
+        spawn = chk.choice("supervisor.spawn", t["spawn"], SPAWN_MODES, spawn, "spawn mode")
+    return SupervisorSection(spawn=spawn)
 
 
 def _cross_check(ctx: _Paths, cfg: AgentConfig, raw_ready_timeout: object) -> None:

@@ -43,6 +43,8 @@ __all__ = [
     "LogSection",
     "MetricsSection",
     "PreseedSection",
+    "SPAWN_MODES",
+    "SupervisorSection",
     "RunscSection",
 ]
 
@@ -130,6 +132,7 @@ SECTION_KEYS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "log": ("stderr", "json_file", "min_severity", "parse"),
         "control": ("socket",),
         "metrics": ("enabled", "listen"),
+        "supervisor": ("spawn",),
     }
 )
 
@@ -303,6 +306,19 @@ class MetricsSection:
     port: int = 9464
 
 
+#: How the supervisor starts a runnable's process (`[supervisor] spawn`).
+SPAWN_MODES = ("zygote", "exec")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SupervisorSection:
+    """`[supervisor]`: how the runnables' processes start."""
+
+    #: "zygote": forked from one preloaded process (less memory, faster starts);
+    #: "exec": each a fresh interpreter. Without a zygote (it died), exec.
+    spawn: str = "zygote"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AgentConfig:
     """A loaded, checked configuration: everything `run_agent` needs to start.
@@ -320,6 +336,7 @@ class AgentConfig:
     log: LogSection
     control: ControlSection
     metrics: MetricsSection
+    supervisor: SupervisorSection = field(default_factory=SupervisorSection)
     cri: CriSection = field(default_factory=CriSection)
     cni: CniSection
     #: The restart policy rules in cascade order: the default profile's first,

@@ -20,9 +20,14 @@ from tests.support.project import python_env, python_module
 pytestmark = pytest.mark.timeout(60)
 
 
-def _root_process(probe, children, rules=None):
+def _root_process(probe, children, rules=None, spawn="exec"):
     spec = group_spec(probe, children)
-    payload = {"target": spec.target, "args": dict(spec.args), "rules": rules or {"*": FAST}}
+    payload = {
+        "target": spec.target,
+        "args": dict(spec.args),
+        "rules": rules or {"*": FAST},
+        "spawn": spawn,
+    }
     proc = subprocess.Popen(
         python_module("tests.support.programs.root_main", json.dumps(payload)),
         stdout=subprocess.PIPE,
@@ -34,9 +39,10 @@ def _root_process(probe, children, rules=None):
     return proc
 
 
-def test_sigkill_of_the_root_takes_every_descendant_with_it_within_two_seconds(probe):
+@pytest.mark.parametrize("spawn", ["exec", "zygote"])
+def test_sigkill_of_the_root_takes_every_descendant_with_it_within_two_seconds(probe, spawn):
     proc = _root_process(
-        probe, {"one": ("spawns_more", {"levels": 2}), "two": ("becomes_healthy", {})}
+        probe, {"one": ("spawns_more", {"levels": 2}), "two": ("becomes_healthy", {})}, spawn=spawn
     )
     try:
         probe.wait_for("root.one.sub.sub", "started")
@@ -55,8 +61,10 @@ def test_sigkill_of_the_root_takes_every_descendant_with_it_within_two_seconds(p
             proc.wait()
 
 
-def test_sigterm_of_the_root_stops_the_tree_gracefully_and_exits_zero(probe):
-    proc = _root_process(probe, {"one": ("becomes_healthy", {}), "two": ("becomes_healthy", {})})
+@pytest.mark.parametrize("spawn", ["exec", "zygote"])
+def test_sigterm_of_the_root_stops_the_tree_gracefully_and_exits_zero(probe, spawn):
+    children = {"one": ("becomes_healthy", {}), "two": ("becomes_healthy", {})}
+    proc = _root_process(probe, children, spawn=spawn)
     probe.wait_for("root.one", "started")
     probe.wait_for("root.two", "started")
     pids = {pid for _, _, _, pid in probe.events}
