@@ -68,13 +68,8 @@ from pathlib import Path
 from typing import Any
 
 from actors.containerd.api.cri import CriError, PodRun
-from actors.containerd.runtimes.runsc.launcher import (
-    helper_path,
-    render_helper,
-    render_launcher,
-    write_launcher,
-)
 from actors.images.pause import write_pause_archive
+from bench.pods_phases import PHASES, launcher_overhead, sandbox_phases
 from messages.cri.runtime.v1 import api_pb2 as cri
 from tests.support.agent import AgentUnderTest
 from tests.support.images.tools import busybox_image
@@ -85,8 +80,7 @@ HANDLERS = ("runc", "runsc")
 COLUMNS = (("runc", 0, "runc"), ("runsc", 0, "runsc"), ("runsc_systrap", 1, "runsc"))
 #: Where the containerd-versions fetch puts trixie's runsc in the checkout.
 TRIXIE_RUNSC = Path(__file__).resolve().parents[1] / ".cache/runsc/trixie/root/usr/bin/runsc"
-_TYPE = "io.kubernetes.cri.container-type"
-_LOG_DIR = "io.kubernetes.cri.sandbox-log-directory"
+
 ROWS = (
     ("sandbox_ms", "RunPodSandbox → ready"),
     ("first_container_ms", "Create+Start → running, first (unpacks)"),
@@ -200,66 +194,6 @@ def heal_run(agent: AgentUnderTest, image: str, n: int) -> dict[str, float]:
     return {"reimported_ms": reimported_ms, "heal_ms": heal_ms}
 
 
-def _call_ms(argv: list[str], calls: int) -> float:
-    """Median wall time of running `argv`, in ms."""
-    times = []
-    for _ in range(calls):
-        start = time.monotonic()
-        subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, check=False)
-        times.append(_ms(start))
-    return statistics.median(times)
-
-
-def _spec(bundle: Path, annotations: dict[str, str]) -> None:
-    """A compact spec, as containerd writes one, with `annotations`."""
-    bundle.mkdir(parents=True)
-    namespaces = [{"type": "pid"}, {"type": "mount"}]
-    spec = {"ociVersion": "1.0.2", "annotations": annotations, "linux": {"namespaces": namespaces}}
-    (bundle / "config.json").write_text(json.dumps(spec, separators=(",", ":")))
-
-
-def launcher_overhead(calls: int = 200) -> dict[str, float]:
-    """The launcher's own ms per call over a pod's calls, a Python start's, runsc's start."""
-    work = Path(tempfile.mkdtemp(prefix="nc-bench-launcher-", dir="/tmp"))
-    try:
-        stand_in, root, logs = "/bin/true", work / "root", work / "logs"
-        helper = helper_path(work / "launcher")
-        flags = ["--debug", f"--debug-log={work / 'fifo'}"]
-        write_launcher(helper, render_helper(runsc=stand_in, flags=flags, tmpdir=work))
-        launcher = work / "launcher"
-        write_launcher(
-            launcher, render_launcher(runsc=stand_in, flags=flags, tmpdir=work, helper=helper)
-        )
-        _spec(work / "sandbox", {_TYPE: "sandbox", _LOG_DIR: str(logs)})
-        _spec(work / "container", {_TYPE: "container"})
-        glob = ["--root", str(root), "--log", str(work / "log.json"), "--log-format", "json"]
-        pid = ["--pid-file", str(work / "pid")]
-        pod_calls = [
-            [*glob, "create", "--bundle", str(work / "sandbox"), *pid, "s1"],
-            [*glob, "start", "s1"],
-            [*glob, "create", "--bundle", str(work / "container"), *pid, "c1"],
-            [*glob, "state", "c1"],
-            [*glob, "start", "c1"],
-            [*glob, "kill", "c1", "15"],
-            [*glob, "delete", "c1"],
-            [*glob, "kill", "s1", "9"],
-            [*glob, "delete", "s1"],
-        ]
-        direct = _call_ms([stand_in], calls)
-        shell = [_call_ms([str(launcher), *a], calls) - direct for a in pod_calls]
-        python = _call_ms([sys.executable, "-IS", "-c", "import json, subprocess"], calls)
-        runsc = shutil.which("runsc")
-        runsc_start = _call_ms([runsc, "--version"], calls // 4) if runsc else float("nan")
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    return {
-        "launcher_ms_per_call": round(statistics.mean(shell), 2),
-        "launcher_max_ms": round(max(shell), 2),
-        "python_ms_per_call": round(python - direct, 2),
-        "runsc_start_ms": round(runsc_start, 1),
-    }
-
-
 def _systrap_agent(runsc: Path, images: list[Path]) -> AgentUnderTest:
     """A second agent whose runsc handler is `runsc` on the systrap platform, ready."""
     base = Path(tempfile.mkdtemp(prefix="nc-bench-systrap-", dir="/tmp"))
@@ -287,12 +221,21 @@ def _print_tables(
     if skipped:
         print(f"(runsc systrap column left out: {skipped})")
     print()
+    phases = summary["phases"]
+    print(f"where a runsc sandbox's start goes, median of {len(phases) and runs} (ms)")
+    print(f"{'':42}{'':>15}" + "".join(f"{names[c]:>15}" for c in phases))
+    for key, label in PHASES:
+        print(f"{label:42}{'':>15}" + "".join(f"{phases[c][key]:>15.1f}" for c in phases))
+    print("(timed by a wrapper around runsc, on an agent of their own; the launcher's")
+    print(" share of 'between' is its time per call below, once per create and start)")
+    print()
     calls = summary["calls"]
     print("where a runsc call's time goes that is not gVisor's, median of 200 calls (ms)")
     print(f"{'':42}{'shell':>10}{'python':>10}")
     label = "launcher's own time per call (mean, pod)"
     print(f"{label:42}{calls['launcher_ms_per_call']:>10.2f}{calls['python_ms_per_call']:>10.2f}")
-    print(f"{'launcher, slowest call (joining create)':42}{calls['launcher_max_ms']:>10.2f}")
+    label = f"launcher, slowest call ({calls['launcher_slowest_call']})"
+    print(f"{label:42}{calls['launcher_max_ms']:>10.2f}")
     print(f"{'runsc binary start (runsc --version)':42}{calls['runsc_start_ms']:>10.1f}")
     print("(python: a `python -IS` start per call, as the launcher was before)")
     print()
@@ -350,7 +293,7 @@ def main() -> int:
         # runsc's or the shim's binaries coming into the page cache.
         for agent, handler in run_on.values():
             one_run(agent, handler, PAUSE_REF, -1)
-        results = {c: {k: [] for k, _ in ROWS} for c in columns}
+        results: dict[str, dict[str, list[float]]] = {c: {k: [] for k, _ in ROWS} for c in columns}
         for n in range(args.runs):
             for column, (agent, handler) in run_on.items():
                 for key, value in one_run(agent, handler, images[(column, n)], n).items():
@@ -369,8 +312,23 @@ def main() -> int:
     summary.update({k: round(statistics.median(v), 1) for k, v in heals.items()})
     summary["fresh"] = fresh(args.fresh_runs)
     summary["calls"] = launcher_overhead()
+    work = Path(tempfile.mkdtemp(prefix="nc-bench-img-", dir="/tmp"))
+    try:
+        pause = [pause_image(work)]
+        summary["phases"] = {
+            column: sandbox_phases(runsc, platform, pause, args.runs)
+            for column, runsc, platform in (
+                ("runsc", shutil.which("runsc") or "runsc", None),
+                ("runsc_systrap", str(args.runsc_systrap), "systrap"),
+            )
+            if column in columns
+        }
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     _print_tables(summary, columns, skipped, args.runs, args.fresh_runs)
     calls = summary.pop("calls")
+    for column, phases in summary.pop("phases").items():
+        summary[column]["phases"] = phases
     if skipped:
         summary["runsc_systrap"] = {"skipped": skipped}
     summary["launcher_ms_per_call"] = calls["launcher_ms_per_call"]
