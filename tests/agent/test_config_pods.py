@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -278,3 +279,64 @@ def test_the_launcher_gives_a_sandbox_without_a_log_directory_no_user_log(
         f"--debug --network=host --root {root} create --bundle {bundle} s1"
     ]
     assert (root / "s1.hostnet").read_text() == "--network=host"
+
+
+def test_the_launcher_refuses_to_start_a_joining_container_whose_waiter_is_gone(
+    tmp_path: Path,
+) -> None:
+    # With the shim's stdio instead of the waiter's, the container would hold
+    # start's output open, and the shim's StartContainer would hang.
+    calls, launcher, _ = _launchers(tmp_path, "")
+    root = tmp_path / "root"
+    root.mkdir()
+    gone = subprocess.run(["sh", "-c", "echo $$"], capture_output=True, text=True).stdout.strip()
+    (root / "c1.waiter").write_text(gone)
+    done = subprocess.run(
+        [str(launcher), "--root", str(root), "start", "c1"], capture_output=True, text=True
+    )
+    assert (done.returncode, done.stderr) == (
+        1,
+        f"runsc launcher: the waiter of container c1 (pid {gone}) is gone\n",
+    )
+    assert not calls.exists()
+
+
+#: Runs the launcher as the shim does, as a child subreaper, and reports the exit
+#: status of the pid the launcher wrote into the pid file (argv: launcher, its args).
+_AS_THE_SHIM = """
+import ctypes, os, subprocess, sys
+ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+code = subprocess.run(sys.argv[1:]).returncode
+pid = int(open(sys.argv[sys.argv.index("--pid-file") + 1]).read())
+print(code, os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+"""
+
+
+def test_a_joining_containers_pid_is_a_waiter_exiting_with_the_containers_status(
+    tmp_path: Path,
+) -> None:
+    calls, launcher, _ = _launchers(
+        tmp_path,
+        'case "$*" in *" state "*) echo \'{"status":"stopped"}\';;'
+        ' *" wait "*) echo \'{"id":"c1","exitStatus":7}\';; esac\n',
+    )
+    root = tmp_path / "root"
+    root.mkdir()
+    bundle = _bundle(
+        tmp_path, {"io.kubernetes.cri.container-type": "container"}, network=True, compact=True
+    )
+    pid_file = tmp_path / "init.pid"
+    args = ["--root", str(root), "create", "--bundle", str(bundle), "--pid-file", str(pid_file)]
+    done = subprocess.run(
+        [sys.executable, "-c", _AS_THE_SHIM, str(launcher), *args, "c1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.stdout.split() == ["0", "7"], done.stderr
+    assert (root / "c1.waiter").read_text() == pid_file.read_text()
+    assert calls.read_text().splitlines() == [
+        f"--debug --root {root} create --bundle {bundle} c1",
+        f"--debug --root {root} state c1",
+        f"--debug --root {root} wait c1",
+    ]

@@ -29,10 +29,13 @@ for `create` when the spec is not the compact JSON containerd writes):
     container of a pod, so the waiter's pid goes into the shim's pid file. It keeps
     the container's stdio from `create` as its fds 3-5 (recorded as
     `<root>/<id>.waiter`: runsc hands a joining container the stdio of `start`),
-    waits until the container left state `created`, then `runsc wait`s and exits
-    with the container's status, which the shim (a child subreaper) reaps.
+    waits until the container left state `created` (giving up after three
+    `runsc state` failures in a row: the container is gone), then `runsc wait`s and
+    exits with the container's status, which the shim (a child subreaper) reaps.
 * `start` of a joining container runs with the waiter's fds, reopened through
-  `/proc/<waiter>/fd`; of a host-network sandbox, with `--network=host`.
+  `/proc/<waiter>/fd` (and fails when the waiter is gone: with the shim's stdio,
+  the container would hold `start`'s output open and the shim would hang); of a
+  host-network sandbox, with `--network=host`.
 * `kill` that runsc refuses: a container still `created` (runsc cannot signal
   one; its `start` failed) is deleted by force, as runc kills one, so its sandbox
   and gofer end and the pod can be removed; runsc's "... is not running" is said as
@@ -144,9 +147,13 @@ create)
             [ "$i" -lt "$at" ] && set -- "$@" "$arg"
         done
         shift "$n"
-        while state=$(@RUNSC@ "$@" state "$id" 3<&- 4>&- 5>&-); do
+        failed=0
+        while [ "$failed" -lt 3 ]; do
+            if ! state=$(@RUNSC@ "$@" state "$id" 3<&- 4>&- 5>&-); then
+                failed=$((failed + 1)) && sleep 0.05 && continue
+            fi
             case $state in
-            *'"status": "created"'* | *'"status":"created"'*) sleep 0.05 && continue ;;
+            *'"status": "created"'* | *'"status":"created"'*) failed=0 && sleep 0.05 && continue ;;
             esac
             status=$(@RUNSC@ "$@" wait "$id" 3<&- 4>&- 5>&-)
             status=${status#*'"exitStatus":'}
@@ -169,6 +176,10 @@ start)
     if [ -n "$waiter" ] && [ -e "/proc/$waiter/fd/5" ]; then
         exec @RUNSC@ ${net:+"$net"} "$@" \
             <"/proc/$waiter/fd/3" >"/proc/$waiter/fd/4" 2>"/proc/$waiter/fd/5"
+    elif [ -n "$waiter" ]; then
+        # Without its stdio the container would hold start's output open: a hang.
+        echo "runsc launcher: the waiter of container $id (pid $waiter) is gone" >&2
+        exit 1
     fi
     exec @RUNSC@ ${net:+"$net"} "$@"
     ;;
