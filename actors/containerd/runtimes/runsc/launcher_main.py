@@ -250,7 +250,10 @@ def _kill(prefix: list[str], sub: list[str]) -> int:
     (a sandbox refused its network, a container a capability runsc does not know).
     Such a kill is `runsc delete --force`, which ends its gofer (and, for a
     sandbox, the sandbox); the shim's later `delete` then finds it gone, which it
-    accepts. The state is asked of runsc, not read from the wording of its error.
+    accepts. Its rootfs (`<bundle>/rootfs`, the bundle being where the shim's
+    `--log` lies) is then detached: a newer runsc's sandbox keeps the container's
+    overlay filestore open there, and the shim's unmount would fail for ever. The
+    state is asked of runsc, not read from the wording of its error.
 
     The shim treats a kill of a process that is gone as done only when runc's error
     says `container not running`; runsc says `sandbox is not running` or
@@ -269,6 +272,10 @@ def _kill(prefix: list[str], sub: list[str]) -> int:
             done = subprocess.run(
                 [*prefix, "delete", "--force", ids[0]], capture_output=True, text=True
             )
+            log = _option(prefix, "--log")
+            if done.returncode == 0 and log is not None:  # see launcher_sh: the filestore
+                rootfs = os.path.join(os.path.dirname(log), "rootfs")
+                subprocess.run(["umount", "-l", rootfs], capture_output=True)
     sys.stdout.write(done.stdout)
     if done.returncode != 0 and "not running" in done.stderr + done.stdout:
         sys.stderr.write("container not running\n")

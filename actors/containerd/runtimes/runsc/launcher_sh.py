@@ -38,8 +38,11 @@ for `create` when the spec is not the compact JSON containerd writes):
   host-network sandbox, with `--network=host`.
 * `kill` that runsc refuses: a container still `created` (runsc cannot signal
   one; its `start` failed) is deleted by force, as runc kills one, so its sandbox
-  and gofer end and the pod can be removed; runsc's "... is not running" is said as
-  runc says it (`container not running`), the one wording the shim accepts.
+  and gofer end and the pod can be removed; its rootfs is then detached (`umount
+  -l`), as a newer runsc's sandbox keeps the container's overlay filestore there
+  open, and the shim could never unmount it, nor delete the task, nor CRI the pod.
+  runsc's "... is not running" is said as runc says it (`container not running`),
+  the one wording the shim accepts.
 * `exec --detach` (the shim's exec and ExecSync) also writes the process's pid in
   the sandbox (`--internal-pid-file`) and leaves the helper watching the host-side
   `runsc exec`: when that ends (the shim kills it at an ExecSync timeout), the
@@ -63,12 +66,13 @@ helper=@HELPER@
 
 # One pass over runc-style arguments as go-runc passes them: global flags, the
 # command (at position $at), its flags and arguments.
-root= cmd= at=0 i=0 want= bundle= pidfile= detach= last= prev=
+root= log= cmd= at=0 i=0 want= bundle= pidfile= detach= last= prev=
 for arg; do
     i=$((i + 1)) prev=$last last=$arg
     if [ -n "$want" ]; then
         case $want in
         --root) root=$arg ;;
+        --log) log=$arg ;;
         --bundle | -b) bundle=$arg ;;
         --pid-file) pidfile=$arg ;;
         esac
@@ -77,6 +81,7 @@ for arg; do
         case $arg in
         --root | --log | --log-format | --criu) want=$arg ;;
         --root=*) root=${arg#*=} ;;
+        --log=*) log=${arg#*=} ;;
         -*) ;;
         *) cmd=$arg at=$i ;;
         esac
@@ -196,7 +201,15 @@ kill)
     shift "$n"
     state=$(@RUNSC@ "$@" state "$id" 2>/dev/null 3>&-)
     case $state in
-    *'"status": "created"'* | *'"status":"created"'*) exec @RUNSC@ "$@" delete --force "$id" 3>&- ;;
+    *'"status": "created"'* | *'"status":"created"'*)
+        @RUNSC@ "$@" delete --force "$id" 3>&- || exit
+        # A newer runsc's sandbox (overlay2 root:self) keeps the failed container's
+        # filestore open in its rootfs: the shim's unmount would fail for ever.
+        # Detached now, the mount goes when the sandbox does. (The shim's runc log
+        # is <bundle>/log.json, the rootfs <bundle>/rootfs.)
+        [ -z "$log" ] || umount -l "${log%/*}/rootfs" 2>/dev/null
+        exit 0
+        ;;
     esac
     case $err in
     *"not running"*) echo "container not running" >&2 ;;
