@@ -4,11 +4,12 @@ Two measurements `bench.pods` prints beside its latency table:
 
 * `launcher_overhead`: the runsc launcher's own time per call. The launcher is
   rendered with a stand-in runsc (`/bin/true`) and run as the shim runs it for
-  one pod (sandbox create and start, a joining container's create, state, start,
-  kills, deletes); each call's time minus the stand-in's run directly, the two in
-  turn, is its own time. Beside it: a `python -IS` start per call (what the
-  launcher cost when it was a Python script) and runsc's own start
-  (`runsc --version`), which every call pays whatever the launcher does.
+  one pod (sandbox create and start, a joining container's create, state, start
+  with the stdio its waiter kept, kills, deletes); each call's time minus the
+  stand-in's run directly, the two in turn, is its own time. Beside it: a
+  `python -IS` start per call (what the launcher cost when it was a Python
+  script) and runsc's own start (`runsc --version`), which every call pays
+  whatever the launcher does.
 * `sandbox_phases`: an agent whose `[runsc] binary` is a timing wrapper (bash,
   `$EPOCHREALTIME`, no process of its own) around the real runsc, so that each
   `runsc create` and `runsc start` of a sandbox is timed from RunPodSandbox's
@@ -69,7 +70,7 @@ def _ms(start: float) -> float:
 
 def _once_ms(argv: list[str]) -> float:
     start = time.monotonic()
-    subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, check=False)
+    subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, check=False)
     return _ms(start)
 
 
@@ -116,7 +117,20 @@ def launcher_overhead(calls: int = 200) -> dict[str, Any]:
             "sandbox kill": [*glob, "kill", "s1", "9"],
             "sandbox delete": [*glob, "delete", "s1"],
         }
-        shell = {k: _extra_ms([str(launcher), *a], [stand_in], calls) for k, a in pod_calls.items()}
+        shell = {}
+        # The joining start reopens the stdio its waiter kept: a process holding fds 3-5
+        # stands in for the waiter (the stand-in runsc's waiters end at once).
+        waiter = subprocess.Popen(
+            ["sh", "-c", "exec sleep 600 3</dev/null 4>/dev/null 5>/dev/null"]
+        )
+        try:
+            for name, args in pod_calls.items():
+                if name == "joining start":
+                    (root / "c1.waiter").write_text(str(waiter.pid))
+                shell[name] = _extra_ms([str(launcher), *args], [stand_in], calls)
+        finally:
+            waiter.kill()
+            waiter.wait()
         python_start = [sys.executable, "-IS", "-c", "import json, subprocess"]
         python = _extra_ms(python_start, [stand_in], calls)
         runsc = shutil.which("runsc")
