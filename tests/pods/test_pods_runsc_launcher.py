@@ -1,17 +1,15 @@
 """The runsc launcher with real pods: gVisor's user log, failed starts, exec timeouts.
 
-Each test runs under the system's runsc (Debian 12's) and under trixie's when the
-containerd-versions fetch has put it in the checkout's `.cache` (skipped, saying
-so, otherwise): one agent per runsc for the module. Each test looks at what is
-left on the machine the way an operator would: gVisor's processes by command
-line, runsc's state files, the shim, CRI's lists.
+One agent for the module (the pod tests' fixture), under the runsc on `PATH`: the
+system's (Debian 12's), or the one `NC_RUNSC` chose (the matrix's sid run: trixie's).
+Each test looks at what is left on the machine the way an operator would: gVisor's
+processes by command line, runsc's state files, the shim, CRI's lists.
 """
 
 from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
@@ -20,39 +18,11 @@ import pytest
 from actors.containerd.api.cri import CriError, PodRun
 from messages.cri.runtime.v1 import api_pb2 as cri
 from tests.support.agent import AgentUnderTest
-from tests.support.pods import BUSYBOX_REF, start_pod_agent
+from tests.support.pods import BUSYBOX_REF
 from tests.support.processes import cmdline, pids_mentioning
-from tests.support.project import REPO
 from tests.support.waiting import in_thread, wait_until
 
 pytestmark = [pytest.mark.containerd, pytest.mark.pods, pytest.mark.timeout(240)]
-
-#: Where the containerd-versions fetch puts trixie's runsc (20240729: systrap, overlay2).
-TRIXIE_RUNSC = REPO / ".cache" / "runsc" / "trixie" / "root" / "usr" / "bin" / "runsc"
-
-
-@pytest.fixture(scope="module", params=["system", "trixie"])
-def runsc_agent(
-    request: pytest.FixtureRequest, pod_images: dict[str, Path]
-) -> Iterator[AgentUnderTest]:
-    """An agent whose runsc handler runs the system's runsc, or trixie's."""
-    extra = ""
-    if request.param == "trixie":
-        if not TRIXIE_RUNSC.exists():
-            pytest.skip(f"no trixie runsc at {TRIXIE_RUNSC} (scripts/containerd-versions)")
-        extra = f'binary = "{TRIXIE_RUNSC}"'
-    agent = start_pod_agent(pod_images, extra_config=extra)
-    try:
-        yield agent
-    finally:
-        agent.cleanup()
-
-
-def _runsc(agent: AgentUnderTest) -> str:
-    """The runsc binary the agent's handler runs."""
-    text = (agent.base / "agent.toml").read_text()
-    return str(TRIXIE_RUNSC) if str(TRIXIE_RUNSC) in text else "runsc"
-
 
 #: What gVisor tells a pod's owner in its user log (one JSON object a line).
 _USER_FACING = ("Unsupported syscall", "Uncaught signal")
@@ -70,10 +40,10 @@ def _runsc_root(agent: AgentUnderTest) -> Path:
 
 
 def test_a_runsc_pod_with_a_log_directory_gets_gvisors_user_and_panic_logs_there(
-    runsc_agent: AgentUnderTest,
+    pod_agent: AgentUnderTest,
 ) -> None:
-    log_dir = runsc_agent.base / "logs" / "userlog"
-    pod = PodRun(client=runsc_agent.client, handler="runsc", log_dir=log_dir)
+    log_dir = pod_agent.base / "logs" / "userlog"
+    pod = PodRun(client=pod_agent.client, handler="runsc", log_dir=log_dir)
     try:
         sandbox = pod.start_sandbox()
         boot = _sandbox_cmdline(sandbox)
@@ -98,20 +68,20 @@ def test_a_runsc_pod_with_a_log_directory_gets_gvisors_user_and_panic_logs_there
 
 
 def test_a_runsc_pod_without_a_log_directory_gets_no_user_log(
-    runsc_agent: AgentUnderTest,
+    pod_agent: AgentUnderTest,
 ) -> None:
-    pod = PodRun(client=runsc_agent.client, handler="runsc", log_dir=Path("/unused"))
+    pod = PodRun(client=pod_agent.client, handler="runsc", log_dir=Path("/unused"))
     config = pod.config()
     config.log_directory = ""
     request = cri.RunPodSandboxRequest(config=config, runtime_handler="runsc")
-    reply = runsc_agent.client.runtime.RunPodSandbox(request, timeout=120)
+    reply = pod_agent.client.runtime.RunPodSandbox(request, timeout=120)
     pod.sandbox_id = reply.pod_sandbox_id
     try:
         boot = _sandbox_cmdline(pod.sandbox_id).split()
     finally:
         pod.remove()
     assert not any(a.startswith("--user-log") for a in boot), boot
-    fifo = runsc_agent.state / "runsc" / "logs.fifo"
+    fifo = pod_agent.state / "runsc" / "logs.fifo"
     assert f"--panic-log={fifo}" in boot
 
 
@@ -132,17 +102,15 @@ def _leftovers(agent: AgentUnderTest, ids: list[str]) -> dict[str, list[str]]:
 
 
 def test_a_privileged_container_runsc_cannot_start_leaves_nothing_once_its_pod_is_removed(
-    runsc_agent: AgentUnderTest,
+    pod_agent: AgentUnderTest,
 ) -> None:
     # containerd grants a privileged container CAP_PERFMON, which Debian 12's runsc
     # does not know: its start fails with the container still `created`.
-    pod = PodRun(
-        client=runsc_agent.client, handler="runsc", log_dir=runsc_agent.base / "logs" / "pv"
-    )
+    pod = PodRun(client=pod_agent.client, handler="runsc", log_dir=pod_agent.base / "logs" / "pv")
     config = pod.config()
     config.linux.security_context.privileged = True
     request = cri.RunPodSandboxRequest(config=config, runtime_handler="runsc")
-    pod.sandbox_id = runsc_agent.client.runtime.RunPodSandbox(request, timeout=120).pod_sandbox_id
+    pod.sandbox_id = pod_agent.client.runtime.RunPodSandbox(request, timeout=120).pod_sandbox_id
     ids = [pod.sandbox_id]
     try:
         container = cri.ContainerConfig(
@@ -154,7 +122,7 @@ def test_a_privileged_container_runsc_cannot_start_leaves_nothing_once_its_pod_i
                 security_context=cri.LinuxContainerSecurityContext(privileged=True)
             ),
         )
-        created = runsc_agent.client.runtime.CreateContainer(
+        created = pod_agent.client.runtime.CreateContainer(
             cri.CreateContainerRequest(
                 pod_sandbox_id=pod.sandbox_id, config=container, sandbox_config=config
             ),
@@ -163,19 +131,19 @@ def test_a_privileged_container_runsc_cannot_start_leaves_nothing_once_its_pod_i
         ids.append(created.container_id)
         start = cri.StartContainerRequest(container_id=created.container_id)
         try:
-            runsc_agent.client.runtime.StartContainer(start, timeout=120)
+            pod_agent.client.runtime.StartContainer(start, timeout=120)
             started = True
         except grpc.RpcError:
             started = False
         if started:
             pytest.skip("this runsc starts a privileged container: nothing fails to clean up")
-        runsc_agent.client.remove_sandbox(pod.sandbox_id)
+        pod_agent.client.remove_sandbox(pod.sandbox_id)
     finally:
         pod.remove()
     wait_until(
-        lambda: not _leftovers(runsc_agent, ids),
+        lambda: not _leftovers(pod_agent, ids),
         timeout=30,
-        what=f"nothing left of the pod; still there: {_leftovers(runsc_agent, ids)}",
+        what=f"nothing left of the pod; still there: {_leftovers(pod_agent, ids)}",
         interval=0.2,
     )
 
@@ -183,7 +151,7 @@ def test_a_privileged_container_runsc_cannot_start_leaves_nothing_once_its_pod_i
 def _sleeps_in_sandbox(agent: AgentUnderTest, container_id: str) -> int:
     """How many `sleep` processes `runsc ps` shows for a container (it names no arguments)."""
     listing = subprocess.run(
-        [_runsc(agent), "--root", str(_runsc_root(agent)), "ps", container_id],
+        ["runsc", "--root", str(_runsc_root(agent)), "ps", container_id],
         capture_output=True,
         text=True,
         timeout=30,
@@ -192,22 +160,20 @@ def _sleeps_in_sandbox(agent: AgentUnderTest, container_id: str) -> int:
 
 
 def test_an_exec_sync_timeout_under_runsc_ends_the_process_in_the_sandbox(
-    runsc_agent: AgentUnderTest,
+    pod_agent: AgentUnderTest,
 ) -> None:
-    pod = PodRun(
-        client=runsc_agent.client, handler="runsc", log_dir=runsc_agent.base / "logs" / "ex"
-    )
+    pod = PodRun(client=pod_agent.client, handler="runsc", log_dir=pod_agent.base / "logs" / "ex")
     try:
         pod.start_sandbox()
         pod.start_container(BUSYBOX_REF, ["/bin/sleep", "600"])
         pod.wait_state((cri.CONTAINER_RUNNING,), timeout=60)
-        assert _sleeps_in_sandbox(runsc_agent, pod.container_id) == 1
+        assert _sleeps_in_sandbox(pod_agent, pod.container_id) == 1
         request = cri.ExecSyncRequest(
             container_id=pod.container_id, cmd=["/bin/sleep", "1000"], timeout=2
         )
-        execution = in_thread(runsc_agent.client.runtime.ExecSync, request, 20)
+        execution = in_thread(pod_agent.client.runtime.ExecSync, request, 20)
         wait_until(
-            lambda: _sleeps_in_sandbox(runsc_agent, pod.container_id) == 2 or execution.done(),
+            lambda: _sleeps_in_sandbox(pod_agent, pod.container_id) == 2 or execution.done(),
             timeout=20,
             what="the exec's sleep running in the sandbox",
             interval=0.1,
@@ -217,7 +183,7 @@ def test_an_exec_sync_timeout_under_runsc_ends_the_process_in_the_sandbox(
         # The runtime's timeout (2 s) ended it, not the client's deadline (20 s).
         assert "timeout 2s exceeded" in str(raised.value.details()), raised.value
         wait_until(
-            lambda: _sleeps_in_sandbox(runsc_agent, pod.container_id) == 1,
+            lambda: _sleeps_in_sandbox(pod_agent, pod.container_id) == 1,
             timeout=10,
             what="the exec's sleep gone from the sandbox, the container's still there",
             interval=0.2,
@@ -227,25 +193,23 @@ def test_an_exec_sync_timeout_under_runsc_ends_the_process_in_the_sandbox(
 
 
 def test_a_container_whose_program_is_missing_leaves_nothing_once_its_pod_is_removed(
-    runsc_agent: AgentUnderTest,
+    pod_agent: AgentUnderTest,
 ) -> None:
     # Its start fails inside the sandbox with the container still `created`; a newer
     # runsc's sandbox also keeps the container's overlay filestore open in its rootfs.
-    pod = PodRun(
-        client=runsc_agent.client, handler="runsc", log_dir=runsc_agent.base / "logs" / "m"
-    )
+    pod = PodRun(client=pod_agent.client, handler="runsc", log_dir=pod_agent.base / "logs" / "m")
     try:
         ids = [pod.start_sandbox()]
         with pytest.raises(CriError, match="no such file or directory"):
             pod.start_container(BUSYBOX_REF, ["/no/such/program"])
-        ids.append(pod.container_id or _only_container(runsc_agent, ids[0]))
-        runsc_agent.client.remove_sandbox(ids[0])
+        ids.append(pod.container_id or _only_container(pod_agent, ids[0]))
+        pod_agent.client.remove_sandbox(ids[0])
     finally:
         pod.remove()
     wait_until(
-        lambda: not _leftovers(runsc_agent, ids),
+        lambda: not _leftovers(pod_agent, ids),
         timeout=30,
-        what=f"nothing left of the pod; still there: {_leftovers(runsc_agent, ids)}",
+        what=f"nothing left of the pod; still there: {_leftovers(pod_agent, ids)}",
         interval=0.2,
     )
 
