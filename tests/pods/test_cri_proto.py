@@ -22,6 +22,7 @@ def test_the_services_and_rpcs_are_runtime_v1s() -> None:
         "ContainerStats",
         "ContainerStatus",
         "CreateContainer",
+        "ExecSync",
         "ListContainers",
         "ListPodSandbox",
         "PodSandboxStatus",
@@ -61,7 +62,11 @@ def test_the_fields_kubelet_sets_keep_their_numbers() -> None:
         "log_path": 11,
         "linux": 15,
     }
-    assert fields(cri.LinuxContainerConfig) == {"resources": 1}
+    assert fields(cri.LinuxContainerConfig) == {"resources": 1, "security_context": 2}
+    assert fields(cri.LinuxContainerSecurityContext) == {"privileged": 2}
+    assert fields(cri.LinuxSandboxSecurityContext) == {"namespace_options": 1, "privileged": 6}
+    assert fields(cri.ExecSyncRequest) == {"container_id": 1, "cmd": 2, "timeout": 3}
+    assert fields(cri.ExecSyncResponse) == {"stdout": 1, "stderr": 2, "exit_code": 3}
     assert fields(cri.LinuxContainerResources) == {
         "cpu_period": 1,
         "cpu_quota": 2,
