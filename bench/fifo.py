@@ -136,6 +136,9 @@ class BenchNode:
     def add_metric(self, name: str, value: float, labels: object) -> None:
         pass
 
+    def observe_metric(self, name: str, value: float, labels: object) -> None:
+        pass
+
     def vouch(self, check: Callable[[], bool]) -> None:
         self.vouched.append(check)
 

@@ -45,6 +45,7 @@ __all__ = [
     "ParsedBatch",
     "Exit",
     "Heartbeat",
+    "METRIC_KINDS",
     "MetricAdd",
     "FactReport",
     "MAX_FACT_SIZE",
@@ -77,6 +78,8 @@ EXIT_KIND_WIRE: Mapping[ExitKind, str] = MappingProxyType(
 SIGNALS = tuple(SIGNAL_WIRE.values())
 #: The wire strings of `Exit.result`.
 EXIT_RESULTS = tuple(EXIT_KIND_WIRE.values())
+#: The wire strings of `MetricAdd.kind`: a counter's increment, a histogram's observation.
+METRIC_KINDS = ("counter", "histogram")
 _SIGNAL_OF = {text: sig for sig, text in SIGNAL_WIRE.items()}
 _EXIT_KIND_OF = {text: kind for kind, text in EXIT_KIND_WIRE.items()}
 
@@ -455,16 +458,22 @@ class Heartbeat(Message):
 
 @dataclass(**_FROZEN)
 class MetricAdd(Message):
-    """Add `value` to the agent's counter `name` with `labels` (e.g. bytes imported)."""
+    """Add `value` to the agent's counter `name`, or observe it in histogram `name`."""
 
     TYPE: ClassVar[str] = "metric"
     name: str
+    #: An increment (`"counter"`), or one observation (`"histogram"`: seconds, bytes).
     value: float
     labels: dict[str, str]
+    #: What `name` is, one of `METRIC_KINDS`.
+    kind: str = "counter"
 
     def __post_init__(self) -> None:
         _check("metric message", "name", self.name, str)
         _check("metric message", "value", self.value, (int, float))
+        _check("metric message", "kind", self.kind, str)
+        if self.kind not in METRIC_KINDS:
+            raise ProtocolError(f"metric message: unknown kind {self.kind!r}")
         _check("metric message", "labels", self.labels, dict)
         for k, v in self.labels.items():
             _check("metric message", "label name", k, str)

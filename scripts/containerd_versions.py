@@ -1,11 +1,12 @@
-"""Debian's containerd of several suites, fetched and unpacked into a cache of the project.
+"""Debian's containerd and runsc of several suites, fetched and unpacked into a cache.
 
 The test matrix and ``bench/preseed`` run the same tests against the containerd of
-each Debian suite: ``bookworm`` (1.6), ``trixie`` (1.7) and ``sid`` (2.x). This
-module fetches suite ``S``'s ``containerd`` package with ``apt-get download`` under an
-apt state of its own (sources list, lists, cache and an empty dpkg status, all under
-``.cache/containerd/S/apt``), unpacks it with ``dpkg -x`` into
-``.cache/containerd/S/root`` and records its version in ``.cache/containerd/S/version``.
+each Debian suite: ``bookworm`` (1.6), ``trixie`` (1.7) and ``sid`` (2.x); the matrix's
+``sid`` run and ``bench/pods`` use trixie's runsc (20240729) beside Debian 12's
+(20221219). This module fetches suite ``S``'s package ``P`` (`CONTAINERD` or `RUNSC`)
+with ``apt-get download`` under an apt state of its own (sources list, lists, cache and
+an empty dpkg status, all under ``.cache/P/S/apt``), unpacks it with ``dpkg -x`` into
+``.cache/P/S/root`` and records its version in ``.cache/P/S/version``.
 
 Rules:
 
@@ -17,8 +18,9 @@ Rules:
 - Idempotent, and offline once cached: a suite whose ``version`` file exists is not
   fetched again.
 
-Used as a command (``scripts/containerd-versions SUITE...``) and as a module
-(`cached`, `fetch`, `bin_dir`, `binary_version`) by the tests and benchmarks.
+Used as a command (``scripts/containerd-versions [--package runsc] SUITE...``) and as a
+module (`cached`, `fetch`, `bin_dir`, `binary_version`; each takes ``package=``,
+containerd by default) by the tests and benchmarks.
 """
 
 from __future__ import annotations
@@ -30,34 +32,41 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = [
     "BINARIES",
     "CACHE",
+    "CONTAINERD",
+    "PACKAGES",
+    "RUNSC",
     "SUITES",
     "FetchError",
+    "Package",
     "Source",
+    "apt_get",
     "bin_dir",
     "binary_version",
     "cached",
     "cached_version",
     "fetch",
     "machine_source",
+    "private_apt_state",
     "put_first_on_path",
+    "runsc_version",
 ]
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / ".cache" / "containerd"
-"""Where each suite's package is unpacked: ``CACHE/<suite>/root``."""
+"""Where each suite's containerd is unpacked: ``CACHE/<suite>/root``."""
 
 SUITES = ("bookworm", "trixie", "sid")
 """The suites the matrix knows, oldest containerd first."""
 
 BINARIES = ("containerd", "ctr", "containerd-shim-runc-v2")
-"""The binaries a suite's package must hold for the matrix to use it."""
+"""The binaries a suite's containerd package must hold for the matrix to use it."""
 
 APT_SOURCES = Path("/etc/apt/sources.list.d")
 APT_SOURCES_LIST = Path("/etc/apt/sources.list")
@@ -65,6 +74,27 @@ APT_SOURCES_LIST = Path("/etc/apt/sources.list")
 
 class FetchError(Exception):
     """A suite could not be fetched or unpacked; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Package:
+    """A Debian package the cache holds per suite.
+
+    Attributes:
+        name: the Debian package, also the cache's folder (``.cache/<name>``).
+        binaries: what its ``usr/bin`` must hold for the cache to count; the first is
+            the one asked for its version.
+        version_of: the version a binary of it reports (`binary_version`, `runsc_version`).
+    """
+
+    name: str
+    binaries: tuple[str, ...]
+    version_of: Callable[[str | Path], str]
+
+    @property
+    def cache(self) -> Path:
+        """Where each suite's package is unpacked: ``<cache>/<suite>/root``."""
+        return ROOT / ".cache" / self.name
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,39 +169,50 @@ def machine_source(
     )
 
 
-def bin_dir(suite: str) -> Path:
-    """The directory holding `BINARIES` of a cached suite."""
-    return CACHE / suite / "root" / "usr" / "bin"
+def bin_dir(suite: str, package: Package | None = None) -> Path:
+    """The directory holding the binaries of `package` (containerd's) of a cached suite."""
+    return (package or CONTAINERD).cache / suite / "root" / "usr" / "bin"
 
 
-def cached_version(suite: str) -> str | None:
-    """The containerd version of a cached suite (``"1.7.24"``), None when not cached."""
-    stamp = CACHE / suite / "version"
+def cached_version(suite: str, package: Package | None = None) -> str | None:
+    """The version of a cached suite's package (``"1.7.24"``), None when not cached."""
+    package = package or CONTAINERD
+    stamp = package.cache / suite / "version"
     if not stamp.is_file():
         return None
-    if not all((bin_dir(suite) / b).is_file() for b in BINARIES):
+    if not all((bin_dir(suite, package) / b).is_file() for b in package.binaries):
         return None
     return stamp.read_text().strip() or None
 
 
-def cached() -> list[str]:
-    """The suites in the cache, in `SUITES` order."""
-    return [s for s in SUITES if cached_version(s) is not None]
+def cached(package: Package | None = None) -> list[str]:
+    """The suites whose `package` (containerd's) is in the cache, in `SUITES` order."""
+    return [s for s in SUITES if cached_version(s, package) is not None]
 
 
-def put_first_on_path(suite: str, env: MutableMapping[str, str]) -> Path:
-    """Puts cached `suite`'s bin directory first on ``env["PATH"]``; returns it.
+def _fetch_hint(suite: str, package: Package) -> str:
+    option = "" if package == CONTAINERD else f"--package {package.name} "
+    return f"scripts/containerd-versions {option}{suite}"
 
-    Everything started with `env` then finds that release's containerd, ctr and shims.
+
+def put_first_on_path(
+    suite: str, env: MutableMapping[str, str], package: Package | None = None
+) -> Path:
+    """Puts cached `suite`'s bin directory of `package` first on ``env["PATH"]``; returns it.
+
+    Everything started with `env` then finds that release's containerd, ctr and shims
+    (or its runsc).
 
     Raises:
         FetchError: `suite` is unknown or not cached.
     """
+    package = package or CONTAINERD
     if suite not in SUITES:
         raise FetchError(f"unknown suite {suite!r}: expected one of {', '.join(SUITES)}")
-    if cached_version(suite) is None:
-        raise FetchError(f"{suite!r} is not cached: run scripts/containerd-versions {suite}")
-    own = bin_dir(suite)
+    if cached_version(suite, package) is None:
+        what = "" if package == CONTAINERD else f"{package.name} of "
+        raise FetchError(f"{what}{suite!r} is not cached: run {_fetch_hint(suite, package)}")
+    own = bin_dir(suite, package)
     rest = [d for d in env.get("PATH", os.defpath).split(":") if d != str(own)]
     env["PATH"] = ":".join([str(own), *rest])
     return own
@@ -198,9 +239,59 @@ def binary_version(binary: str | Path) -> str:
     return m.group(1)
 
 
-def _apt(apt: Path, *args: str, cwd: Path | None = None) -> None:
+def runsc_version(binary: str | Path) -> str:
+    """The gVisor release a runsc binary reports: ``runsc --version`` → ``"20240729"``.
+
+    Debian versions runsc ``0.0~<release date>.<n>``; the date is gVisor's release name.
+
+    Raises:
+        FetchError: the binary does not run or prints no release.
+    """
+    try:
+        r = subprocess.run(
+            [str(binary), "--version"], capture_output=True, text=True, timeout=30, check=False
+        )
+    except OSError as e:
+        raise FetchError(f"cannot run {str(binary)!r}: {e.strerror or e}") from e
+    m = re.search(r"version\s+\S*?(\d{8})", r.stdout)
+    if r.returncode != 0 or m is None:
+        raise FetchError(
+            f"{str(binary)!r} --version printed no release "
+            f"(exit {r.returncode}): {(r.stdout + r.stderr).strip()!r}"
+        )
+    return m.group(1)
+
+
+CONTAINERD = Package("containerd", BINARIES, binary_version)
+"""Debian's containerd: the daemon, its CLI and the runc shim."""
+
+RUNSC = Package("runsc", ("runsc",), runsc_version)
+"""Debian's gVisor: ``runsc`` (the runtime the launcher runs)."""
+
+PACKAGES = {p.name: p for p in (CONTAINERD, RUNSC)}
+"""The packages the cache knows, by name."""
+
+
+def apt_get(
+    apt: Path,
+    *args: str,
+    cwd: Path | None = None,
+    status: Path | None = None,
+    tool: str = "apt-get",
+) -> str:
+    """Runs ``apt-get ARGS`` (or `tool`: ``apt-cache``) on the private apt state under
+    `apt`; returns its stdout.
+
+    Every directory apt reads or writes is overridden: the sources list is
+    ``apt/sources.list``, the lists, cache and preferences are under `apt`, and the dpkg
+    status is `status` (default ``apt/status``, made empty by the caller), so the
+    machine's apt configuration and installed packages are never read nor touched.
+
+    Raises:
+        FetchError: apt-get could not run or exited non-zero; with its last lines.
+    """
     command = [
-        "apt-get",
+        tool,
         "-q",
         "-o",
         f"Dir::Etc::sourcelist={apt / 'sources.list'}",
@@ -211,7 +302,7 @@ def _apt(apt: Path, *args: str, cwd: Path | None = None) -> None:
         "-o",
         f"Dir::Cache={apt / 'cache'}",
         "-o",
-        f"Dir::State::status={apt / 'status'}",
+        f"Dir::State::status={status or apt / 'status'}",
         "-o",
         f"Dir::Etc::preferencesparts={apt / 'empty'}",
         "-o",
@@ -225,82 +316,100 @@ def _apt(apt: Path, *args: str, cwd: Path | None = None) -> None:
     try:
         r = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=cwd)
     except (OSError, subprocess.TimeoutExpired) as e:
-        raise FetchError(f"apt-get {' '.join(args)} failed: {e}") from e
+        raise FetchError(f"{tool} {' '.join(args)} failed: {e}") from e
     if r.returncode != 0:
         detail = " ".join((r.stderr.strip() or r.stdout.strip()).splitlines()[-3:])
-        raise FetchError(f"apt-get {' '.join(args)} failed (exit {r.returncode}): {detail}")
+        raise FetchError(f"{tool} {' '.join(args)} failed (exit {r.returncode}): {detail}")
+    return r.stdout
 
 
-def fetch(suite: str, source: Source | None = None) -> Path:
-    """Fetch and unpack `suite`'s containerd unless cached; return its bin directory.
+def private_apt_state(apt: Path, source: Source, suite: str) -> None:
+    """Makes the apt state `apt_get` runs on under `apt` for `suite` of `source`, and
+    fetches its lists (``apt-get update``).
 
     Raises:
-        FetchError: unknown suite, no network, or a package without `BINARIES`.
+        FetchError: the mirror could not be reached or its lists not verified.
     """
-    if suite not in SUITES:
-        raise FetchError(f"unknown suite {suite!r}: expected one of {', '.join(SUITES)}")
-    if cached_version(suite) is not None:
-        return bin_dir(suite)
-    src = source or machine_source()
-    base = CACHE / suite
-    apt = base / "apt"
     for d in (apt / "lists" / "partial", apt / "cache" / "archives" / "partial", apt / "empty"):
         d.mkdir(parents=True, exist_ok=True)
     (apt / "status").touch()
-    signed = f" [signed-by={src.keyring}]" if src.keyring else ""
-    (apt / "sources.list").write_text(f"deb{signed} {src.uri} {suite} main\n")
+    signed = f" [signed-by={source.keyring}]" if source.keyring else ""
+    (apt / "sources.list").write_text(f"deb{signed} {source.uri} {suite} main\n")
     # Without --error-on=any, a mirror that cannot be reached is only a warning.
-    _apt(apt, "update", "--error-on=any")
+    apt_get(apt, "update", "--error-on=any")
+
+
+def fetch(suite: str, source: Source | None = None, package: Package | None = None) -> Path:
+    """Fetch and unpack `suite`'s `package` (containerd) unless cached; return its bin directory.
+
+    Raises:
+        FetchError: unknown suite, no network, or a package without its binaries.
+    """
+    package = package or CONTAINERD
+    if suite not in SUITES:
+        raise FetchError(f"unknown suite {suite!r}: expected one of {', '.join(SUITES)}")
+    if cached_version(suite, package) is not None:
+        return bin_dir(suite, package)
+    src = source or machine_source()
+    base = package.cache / suite
+    apt = base / "apt"
+    private_apt_state(apt, src, suite)
+    name = package.name
     with tempfile.TemporaryDirectory(dir=base) as tmp:
-        _apt(apt, "download", "containerd", cwd=Path(tmp))
-        debs = sorted(Path(tmp).glob("containerd_*.deb"))
+        apt_get(apt, "download", name, cwd=Path(tmp))
+        debs = sorted(Path(tmp).glob(f"{name}_*.deb"))
         if not debs:
-            raise FetchError(f"apt-get download containerd of {suite!r} left no .deb")
+            raise FetchError(f"apt-get download {name} of {suite!r} left no .deb")
         shutil.rmtree(base / "root", ignore_errors=True)
         r = subprocess.run(
             ["dpkg", "-x", str(debs[0]), str(base / "root")], capture_output=True, text=True
         )
         if r.returncode != 0:
             raise FetchError(f"dpkg -x {debs[0].name} failed: {r.stderr.strip()}")
-    missing = [b for b in BINARIES if not (bin_dir(suite) / b).is_file()]
+    found = bin_dir(suite, package)
+    missing = [b for b in package.binaries if not (found / b).is_file()]
     if missing:
-        raise FetchError(f"{suite!r}'s containerd package has no {', '.join(missing)}")
-    version = binary_version(bin_dir(suite) / "containerd")
+        raise FetchError(f"{suite!r}'s {name} package has no {', '.join(missing)}")
+    version = package.version_of(found / package.binaries[0])
     # The version file marks the suite as complete: written last.
     (base / "version").write_text(version + "\n")
     # Only the unpacked tree is needed from now on; the lists are re-fetched if ever needed.
     shutil.rmtree(apt, ignore_errors=True)
-    return bin_dir(suite)
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``containerd-versions [--cached] [--bin-dir] SUITE...``; see ``--help``."""
+    """``containerd-versions [--package P] [--cached] [--bin-dir] SUITE...``; see ``--help``."""
     p = argparse.ArgumentParser(
         prog="containerd-versions",
-        description="Fetch Debian's containerd of each SUITE into .cache/containerd/SUITE "
-        "(a private apt state; the system's apt and packages are not touched) and print "
-        "where its binaries are. Offline once cached.",
+        description="Fetch Debian's containerd (or --package runsc) of each SUITE into "
+        ".cache/PACKAGE/SUITE (a private apt state; the system's apt and packages are not "
+        "touched) and print where its binaries are. Offline once cached.",
     )
     p.add_argument("suites", nargs="*", metavar="SUITE", help=f"one of {', '.join(SUITES)}")
+    p.add_argument(
+        "--package", choices=sorted(PACKAGES), default=CONTAINERD.name, help="containerd"
+    )
     p.add_argument("--cached", action="store_true", help="only list what is cached; no fetch")
     p.add_argument("--bin-dir", action="store_true", help="print only the bin directories")
     args = p.parse_args(argv)
-    suites = args.suites or (cached() if args.cached else list(SUITES))
+    package = PACKAGES[args.package]
+    suites = args.suites or (cached(package) if args.cached else list(SUITES))
     failed = 0
     for suite in suites:
         try:
-            if args.cached and cached_version(suite) is None:
+            if args.cached and cached_version(suite, package) is None:
                 raise FetchError(f"{suite!r} is not cached")
-            where = bin_dir(suite) if args.cached else fetch(suite)
-            version = binary_version(where / "containerd")
+            where = bin_dir(suite, package) if args.cached else fetch(suite, package=package)
+            version = package.version_of(where / package.binaries[0])
         except FetchError as e:
-            print(f"containerd-versions: {suite}: {e}", file=sys.stderr)
+            print(f"containerd-versions: {package.name}: {suite}: {e}", file=sys.stderr)
             failed += 1
             continue
         if args.bin_dir:
             print(where)
         else:
-            print(f"{suite}\t{version}\t{where}\t({', '.join(BINARIES)})")
+            print(f"{suite}\t{version}\t{where}\t({', '.join(package.binaries)})")
     return 1 if failed else 0
 
 

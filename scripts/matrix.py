@@ -5,7 +5,10 @@ one on ``PATH``); then, for every Debian suite of `containerd_versions.SUITES` w
 containerd is cached or can be fetched and differs from the system's, the tests marked
 ``containerd`` run again with ``NC_CONTAINERD=<suite>``
 (``tests/support/containerd_matrix.py`` puts that release first on ``PATH``). Pure and
-process tests run once.
+process tests run once. The ``sid`` run also puts trixie's runsc first on ``PATH``
+(`RUNSC_WITH`), so the pod tests run under both Debian runsc releases without a run
+of their own: Debian 12's (20221219, ptrace) with the system's containerd, trixie's
+(20240729, systrap) with containerd 2.1.
 
 Every suite ends with one `Record` in the run's record directory (``NC_MATRIX_DIR``):
 written by pytest itself for a run (``tests/conftest.py``), or here with the reason it
@@ -15,6 +18,8 @@ was skipped. Nothing is skipped without a record and a line in the summary;
 Environment:
     NC_MATRIX: the suites to try, comma- or space-separated (default: all of them);
         ``none`` runs the whole suite only. The others are listed as not asked for.
+    NC_RUNSC (set here for each run): the runsc release of the run, ``system`` or a
+        suite whose runsc is cached (``tests/support/containerd_matrix.py``).
 
 Exit status: 0 when every run passed or collected nothing (pytest's 5), else 1.
 """
@@ -36,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from containerd_versions import (
     ROOT,
+    RUNSC,
     SUITES,
     FetchError,
     bin_dir,
@@ -44,7 +50,16 @@ from containerd_versions import (
     fetch,
 )
 
-__all__ = ["SYSTEM", "Record", "read_records", "system_version", "wanted_suites", "write_record"]
+__all__ = [
+    "RUNSC_WITH",
+    "SYSTEM",
+    "Record",
+    "read_records",
+    "runsc_of",
+    "system_version",
+    "wanted_suites",
+    "write_record",
+]
 
 SYSTEM = "system"
 """The name of the run on the containerd found on ``PATH``."""
@@ -54,6 +69,11 @@ NO_TESTS = 5
 
 SAME_AS_SYSTEM = "same containerd {version} as the system's: tested by the whole suite"
 NOT_ASKED = "not asked for (NC_MATRIX={value!r})"
+
+RUNSC_WITH = {"sid": "trixie"}
+"""The runsc each run uses, by its containerd, when not the system's: the newer runsc
+(trixie's and sid's are the same 20240729) with the newest containerd, in a run the
+matrix makes anyway (CI's budget has no room for another)."""
 
 _NETWORK = re.compile(r"resolv|connect|network|unreachable|timed out|Failed to fetch", re.I)
 
@@ -65,6 +85,8 @@ class Record:
     Attributes:
         name: ``system`` or a Debian suite.
         version: its containerd's version, "" when unknown (not fetched).
+        runsc: the runsc release the run used, ``<system|suite> <release>``
+            (``"trixie 20240729"``), "" when it did not run.
         ran: True when pytest ran against it.
         reason: why it did not run ("" when it ran).
         exitstatus: pytest's exit status (0 when it did not run).
@@ -77,6 +99,7 @@ class Record:
 
     name: str
     version: str = ""
+    runsc: str = ""
     ran: bool = False
     reason: str = ""
     exitstatus: int = 0
@@ -118,6 +141,11 @@ def system_version() -> str | None:
         return None
 
 
+def runsc_of(run: str) -> str:
+    """The runsc release run `run` (``system`` or a suite) uses: `RUNSC_WITH`, else ``system``."""
+    return RUNSC_WITH.get(run, SYSTEM)
+
+
 def wanted_suites(value: str | None) -> list[str]:
     """The suites ``NC_MATRIX`` asks for: all when unset or empty, none for ``none``."""
     if not value or not value.strip():
@@ -139,8 +167,22 @@ RELEASE_TESTS = "containerd and not soak"
 random faults of the agent's own, not of containerd's version) runs once, in the whole suite."""
 
 
+def _runsc_for(name: str) -> str:
+    """`runsc_of(name)`, fetched; ``system`` (said) when it cannot be fetched."""
+    suite = runsc_of(name)
+    if suite == SYSTEM:
+        return suite
+    try:
+        fetch(suite, package=RUNSC)
+    except FetchError as e:
+        print(f"\n=== {name}: the system's runsc instead of {suite}'s: {e}", flush=True)
+        return SYSTEM
+    return suite
+
+
 def _pytest(name: str, records: Path, args: list[str]) -> int:
     env = dict(os.environ, NC_CONTAINERD=name, NC_MATRIX_DIR=str(records))
+    env["NC_RUNSC"] = _runsc_for(name)
     # Arguments (a folder, -k) may leave a version with nothing to run: say so.
     env["NC_MATRIX_ARGS"] = " ".join(args[2:] if args[:2] == ["-m", RELEASE_TESTS] else args)
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args]
@@ -204,7 +246,7 @@ def _summary(records: Path, codes: dict[str, int], seconds: float) -> bool:
             verdict = "nothing to run (pytest exit 5)"
         ok = ok and status in (0, NO_TESTS)
         counts = f"{r.passed} passed, {r.failed} failed, {r.error} errors, {r.skipped} skipped"
-        print(f"  {name:9} {r.version:8} {what:16} {verdict}: {counts}")
+        print(f"  {name:9} {r.version:8} {what:16} {verdict}: {counts}; runsc {r.runsc}")
     return ok
 
 

@@ -6,7 +6,8 @@ Which containerd: the one on ``PATH`` (the system's), or with
 whole run, so the fixtures, the agent and ``ctr`` all use that release (see
 ``tests/support/containerd_matrix.py``). Every test that uses a containerd fixture, and
 every test of the e2e and faults folders, and the short soak, is marked ``containerd``;
-the matrix (``scripts/test``) runs those once per version.
+the matrix (``scripts/test``) runs those once per version. ``NC_RUNSC`` picks the runsc
+the same way (the ``sid`` run's default is trixie's); pytest's header names both.
 """
 
 from __future__ import annotations
@@ -49,8 +50,11 @@ def pytest_configure(config: pytest.Config) -> None:
     containerd_matrix.select(os.environ)
 
 
-def pytest_report_header(config: pytest.Config) -> str:
-    return f"containerd: {containerd_matrix.describe()}"
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    return [
+        f"containerd: {containerd_matrix.describe()}",
+        f"runsc: {containerd_matrix.describe_runsc()}",
+    ]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import argparse
 import re
-from datetime import datetime
+from typing import TYPE_CHECKING
 
-from actors.supervisor.core.severity import SEVERITY_NAMES, Severity
+if TYPE_CHECKING:
+    from actors.supervisor.core.severity import Severity
 
 __all__ = ["dn_argument", "lines_argument", "severity_argument", "since_argument"]
 
@@ -47,6 +48,8 @@ def since_argument(text: str) -> float:
         return time.time() - parse_duration(text)
     except ValueError:
         pass
+    from datetime import datetime
+
     try:
         return datetime.fromisoformat(text).timestamp()
     except ValueError:
@@ -58,6 +61,8 @@ def since_argument(text: str) -> float:
 
 def severity_argument(text: str) -> Severity:
     """A severity's name, any case."""
+    from actors.supervisor.core.severity import SEVERITY_NAMES, Severity  # only `logs` needs it
+
     if text.upper() not in SEVERITY_NAMES:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a severity: use one of {', '.join(SEVERITY_NAMES)}"

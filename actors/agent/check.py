@@ -19,6 +19,14 @@ in this order, one result per check:
 
 Later checks that depend on an earlier one fail naming it instead of running.
 
+**What the pods' starts took reaches the agent's metrics.** Each RunPodSandbox is
+timed here, where it is called, and the times are sent to the agent over the control
+socket (`ReportCheck`) when the pod checks end, however they end; the agent observes
+them in `node_containerd_check_sandbox_start_duration_seconds{handler}`. The check
+stays a command of the operator's (its lock, signals and cleanup are this process's);
+the agent, which owns `/metrics`, only records. A report that fails is one line on
+stderr, never a failed check; with the agent's metrics off it is dropped there.
+
 **Nothing is left behind, on every way out.** Every pod is stopped and removed,
 and the pods' log directory (`<state>/run/check-*`) deleted, whether the checks
 passed, failed, or were interrupted:
@@ -204,8 +212,18 @@ def _note(text: str) -> None:
     print(f"node-containerd check: {text}", file=sys.stderr, flush=True)
 
 
-def _run_pod(client: CriClient, handler: str, image: str, log_dir: Path, guard: SignalGuard) -> str:
-    """Runs one pod to a clean exit 0; returns its sandbox ID. Always removes it."""
+def _run_pod(
+    client: CriClient,
+    handler: str,
+    image: str,
+    log_dir: Path,
+    guard: SignalGuard,
+    starts: list[control.SandboxStart],
+) -> str:
+    """Runs one pod to a clean exit 0; returns its sandbox ID. Always removes it.
+
+    Its sandbox's start time (RunPodSandbox, when it answered) is appended to `starts`.
+    """
     pod = PodRun(
         client=client,
         handler=handler,
@@ -215,7 +233,9 @@ def _run_pod(client: CriClient, handler: str, image: str, log_dir: Path, guard: 
     )
     ran = False
     try:
+        began = time.monotonic()
         pod.start_sandbox()
+        starts.append(control.SandboxStart(handler=handler, seconds=time.monotonic() - began))
         pod.start_container(image, None)
         status = pod.wait_state((cri.CONTAINER_RUNNING, cri.CONTAINER_EXITED), _CONTAINER_TIMEOUT)
         if status.state == cri.CONTAINER_RUNNING:
@@ -261,6 +281,21 @@ def _runsc_lines_arrive(socket: Path, sandbox_id: str) -> None:
                     f"{_LOG_TIMEOUT:g}s: runsc's debug log does not reach the FIFO"
                 )
             time.sleep(0.2)
+
+
+def _report_starts(
+    socket: Path, starts: list[control.SandboxStart], note: Callable[[str], None]
+) -> None:
+    """Sends the sandboxes' start times to the agent's metrics; a failure is a note."""
+    try:
+        with grpc.insecure_channel(channel_target(str(socket))) as channel:
+            request = control.ReportCheckRequest(sandbox_starts=starts)
+            control_grpc.ControlStub(channel).ReportCheck(request, timeout=10)
+    except grpc.RpcError as e:
+        note(
+            f"the pods' start times did not reach the agent's metrics at {str(socket)!r}: "
+            f"{e.details() or e.code().name}"
+        )
 
 
 def _image_present(client: CriClient, image: str, cfg: AgentConfig) -> None:
@@ -389,11 +424,14 @@ def _pods(
 ) -> None:
     """The pod checks, appended to `results`; their log directory and pods removed after."""
     log_dir = Path(tempfile.mkdtemp(prefix=_LOG_DIR_PREFIX, dir=run_dir))
+    starts: list[control.SandboxStart] = []
     try:
         for runtime in pod_runtime_settings(cfg).runtimes:
             guard.raise_pending()
             name = f"pod under {runtime.name} starts and exits 0"
-            ran, sandbox = _attempt(name, _run_pod, client, runtime.name, image, log_dir, guard)
+            ran, sandbox = _attempt(
+                name, _run_pod, client, runtime.name, image, log_dir, guard, starts
+            )
             results.append(ran)
             if runtime.name == "runsc":
                 name = f"runsc's debug lines reach {RUNSC_DN}"
@@ -407,6 +445,8 @@ def _pods(
     finally:
         with guard.shielded():
             swept = _sweep(client, run_dir)
+            if starts:
+                _report_starts(cfg.control.socket, starts, note)
         if swept.left:
             note(
                 "could not remove these pods (the next check removes them): "

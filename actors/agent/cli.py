@@ -42,8 +42,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from actors.agent.arguments import dn_argument, lines_argument, severity_argument, since_argument
+from actors.agent.help_format import HelpFormatter
 from actors.exit_codes import ExitCode, exit_codes_help
-from actors.supervisor.core.severity import SEVERITY_NAMES
 
 __all__ = ["build_parser", "main"]
 
@@ -128,18 +128,20 @@ def _report_bug() -> int:
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    """The whole parser.
+    """The parser: the whole one, or only the command's when it is one of `_ALONE`.
 
     Args:
         command: the command about to run, if known. Only when it is `import` or
             `preseed` are the preseed parsers (and their module) loaded; otherwise
-            those commands appear in `--help` by name only.
+            those commands appear in `--help` by name only. A command of `_ALONE`
+            gets its own parser and no other: building all of them costs more than
+            `status` itself.
     """
     from actors.agent import __version__
 
     parser = argparse.ArgumentParser(
         prog=PROG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
         description=(
             "Keep containerd running on this machine, pump gVisor runsc's logs, and\n"
             "import the container images the machine must have from its first second,\n"
@@ -162,6 +164,10 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     _add_run(commands)
+    alone = _ALONE.get(command or "")
+    if alone is not None:
+        alone(commands)
+        return parser
     _add_status(commands)
     _add_logs(commands)
     _add_restart(commands)
@@ -177,6 +183,16 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+#: Commands whose parser is built alone when they are the command at hand.
+_ALONE: dict[str, Callable[[Any], None]] = {
+    "status": lambda c: _add_status(c),
+    "logs": lambda c: _add_logs(c),
+    "restart": lambda c: _add_restart(c),
+    "import": lambda c: _add_preseed(c, load=True),
+    "preseed": lambda c: _add_preseed(c, load=True),
+}
+
+
 def _command_of(argv: Sequence[str]) -> str | None:
     """The command word: the first argument that is not an option."""
     return next((a for a in argv if not a.startswith("-")), None)
@@ -190,7 +206,7 @@ def _sub(
         help=summary,
         description=description,
         epilog=epilog,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     return sub
 
@@ -243,6 +259,8 @@ def _add_status(commands: Any) -> None:
 
 
 def _add_logs(commands: Any) -> None:
+    from actors.supervisor.core.severity import SEVERITY_NAMES  # here: status needs none
+
     p = _sub(
         commands,
         "logs",
@@ -340,13 +358,15 @@ def _add_restart(commands: Any) -> None:
 def _add_preseed(commands: Any, *, load: bool) -> None:
     module = _preseed_cli() if load else None
     if module is not None:
-        module.add_parsers(commands)
+        module.add_parsers(commands, HelpFormatter)
         from actors.agent.locate import into_the_agents_containerd
 
         for name in _PRESEED_COMMANDS:
             sub = commands.choices[name]
             _agent_options(sub.add_argument_group("agent (without --address)"))
-            sub.set_defaults(func=into_the_agents_containerd(sub.get_default("func")))
+            by_the_agent = name if name == "import" else None
+            func = into_the_agents_containerd(sub.get_default("func"), by_the_agent=by_the_agent)
+            sub.set_defaults(func=func)
         return
     for name, text in (
         # Their one-line help as actors.preseed.cli gives it, without importing it.
@@ -545,13 +565,19 @@ def _cmd_build_pause(args: argparse.Namespace) -> int:
 
 
 def _control(name: str) -> Handler:
-    """A handler that finds the control socket, then calls control_cli.<name>."""
+    """A handler that finds the agent, then asks its plain socket, else calls
+    control_cli.<name> (gRPC: `logs -f`, or an agent without the plain socket)."""
 
     def handler(args: argparse.Namespace) -> int:
         from actors.agent.locate import find_agent
 
         if find_agent(args) is None:
             return ExitCode.USAGE
+        plain = _optional_module("actors.agent.control.plain")
+        if plain is not None:  # the plain socket first: no grpc to import
+            code: int | None = plain.run_command(name.removeprefix("cmd_"), args)
+            if code is not None:
+                return code
         control_cli = _optional_module("actors.agent.control.client")
         if control_cli is None:
             print(f"{PROG}: the control commands are not available in this build", file=sys.stderr)

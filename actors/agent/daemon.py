@@ -1,6 +1,8 @@
 """`node-containerd run`: the agent in the foreground.
 
-Order of start-up: the state directory's lock (`state_lock`), state directories
+Order of start-up: the state directory's lock (`state_lock`), the zygote the
+runnables are forked from (`[supervisor] spawn`, `actors.supervisor.runtime.zygote`;
+it loads their modules meanwhile), state directories
 (0700), the built-in sandbox image's tarball (`actors.agent.sandbox`), the
 generated containerd config and the default CNI network (`prepare_network`); the
 log tree and its sinks (stderr with syslog priorities when it is the journal);
@@ -39,11 +41,16 @@ from actors.agent.health import HEALTH_PATH, Health
 from actors.agent.live import LogSinks, MetricsEndpoint, Reloader
 from actors.agent.metrics import LOG_BYTES, Metrics
 from actors.agent.process_metrics import ProcessCollector, agent_processes
-from actors.agent.root import root_spec
+from actors.agent.root import RUNNABLE_MODULES, root_spec
 from actors.agent.sandbox import USER_CONFIG, SandboxChoice, SandboxImageError, prepare_sandbox
 from actors.agent.state_lock import StateDirLocked, StateLock
 from actors.agent.systemd.notifier import SystemdNotifier
-from actors.agent.systemd.sdnotify import NotifySender, NotifyUnsupported, take_environment
+from actors.agent.systemd.sdnotify import (
+    NOTIFY_VARIABLES,
+    NotifySender,
+    NotifyUnsupported,
+    take_environment,
+)
 from actors.agent.terminal import TerminalView, UpFacts, UpLine
 from actors.config.load import DEFAULT_SOURCE
 from actors.config.schema import AgentConfig
@@ -65,6 +72,7 @@ from actors.supervisor.core.names import ROOT_DN
 from actors.supervisor.runtime import clock
 from actors.supervisor.runtime.actor import LogBytesSink, StateObserver, Supervisor
 from actors.supervisor.runtime.spawn import ensure_std_fds
+from actors.supervisor.runtime.zygote import Zygote
 
 __all__ = ["AgentError", "prepare_network", "prepare_state", "run_agent"]
 
@@ -253,6 +261,11 @@ def _register(cfg: AgentConfig, endpoint: MetricsEndpoint | None, stack: ExitSta
         control_socket=entry.control_socket,
         containerd_address=entry.containerd_address,
         metrics=entry.metrics,
+        containerd_metrics=(
+            f"http://{cfg.containerd.metrics_address}/v1/metrics"
+            if cfg.containerd.metrics_address
+            else None
+        ),
     )
 
 
@@ -339,9 +352,35 @@ def _run_unlocked(cfg: AgentConfig, verbose: bool, hup: threading.Event) -> int:
             f"cannot lock the state directory {str(cfg.state_dir)!r}: {e.strerror or e}"
         ) from e
     try:
-        return _run_locked(cfg, verbose, hup)
+        zygote = _start_zygote(cfg)
+        try:
+            return _run_locked(cfg, verbose, hup, zygote)
+        finally:
+            if zygote is not None:
+                zygote.close()
     finally:
         lock.release()
+
+
+def _start_zygote(cfg: AgentConfig) -> Zygote | None:
+    """The zygote the runnables are forked from (`[supervisor] spawn = "zygote"`), or None.
+
+    Started first, on this (the main) thread, so that it loads the runnables' modules
+    while the state is prepared, and so that its death signal, and its children's,
+    names a thread that lives as long as the agent. Without it (it cannot be
+    spawned) the runnables start with exec, as the supervisor logs.
+    """
+    if cfg.supervisor.spawn != "zygote":
+        return None
+    # systemd's variables are the root's alone (`_systemd_notifier` takes them out of
+    # the environment later): never a runnable's.
+    env = {k: v for k, v in os.environ.items() if k not in NOTIFY_VARIABLES}
+    zygote = Zygote(RUNNABLE_MODULES, env=env)
+    try:
+        zygote.start()
+    except OSError:
+        return zygote  # the supervisor logs its absence at the first spawn
+    return zygote
 
 
 def _open_to_others(
@@ -362,7 +401,12 @@ def _open_to_others(
     """
     from actors.agent.control.server import ControlError, ControlServer
 
-    control = ControlServer(str(cfg.control.socket), supervisor)
+    control = ControlServer(
+        str(cfg.control.socket),
+        supervisor,
+        observe=metrics.observe if metrics is not None else None,
+        containerd_address=str(cfg.containerd.address),
+    )
     try:
         control.start()
     except ControlError as e:
@@ -381,7 +425,9 @@ def _open_to_others(
     return endpoint
 
 
-def _run_locked(cfg: AgentConfig, verbose: bool, hup: threading.Event) -> int:
+def _run_locked(
+    cfg: AgentConfig, verbose: bool, hup: threading.Event, zygote: Zygote | None
+) -> int:
     """`run_agent` once this process holds the state directory's lock."""
     sandbox = prepare_state(cfg)
     tree = LogTree()
@@ -402,12 +448,13 @@ def _run_locked(cfg: AgentConfig, verbose: bool, hup: threading.Event) -> int:
             observers.append(notifier.observe_state)
         supervisor = Supervisor(
             root_spec(cfg, sandbox),
-            metric_sink=metrics.add if metrics is not None else None,
+            metric_sink=metrics.take if metrics is not None else None,
             log_bytes=_log_bytes_counter(metrics) if metrics is not None else None,
             policies=cfg.policy_set(),
             log_tree=tree,
             observers=observers,
             fact_observers=[metrics.observe_fact] if metrics is not None else None,
+            zygote=zygote,
         )
         if notifier is not None:
             stack.callback(notifier.close)

@@ -24,13 +24,16 @@ import contextlib
 import os
 import sys
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
 
-from actors.agent.registry import AgentEntry, entry_path, live_agents, registry_dir
-from actors.config import AgentConfig, ConfigError, load_config
-from actors.config.schema import DEFAULT_STATE_DIR, DERIVED_PATHS, STATE_ENV
+from actors.agent.registry import AgentEntry, live_agents, registry_dir
+from actors.config.errors import ConfigError
+from actors.config.state_dir import CONTROL_SOCKET_NAME, DEFAULT_STATE_DIR, STATE_ENV
 from actors.exit_codes import ExitCode
+
+if TYPE_CHECKING:
+    from actors.config import AgentConfig
 
 __all__ = [
     "AgentTarget",
@@ -51,9 +54,9 @@ class LocateError(Exception):
         self.code = code
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AgentTarget:
-    """The agent a command talks to."""
+class AgentTarget(NamedTuple):
+    """The agent a command talks to (a named tuple, as `AgentEntry` is, for the same
+    reason: no `dataclasses` on the way to an instant `status`). Build it with keywords."""
 
     #: Its control socket.
     socket: str
@@ -76,6 +79,8 @@ class AgentTarget:
         Raises:
             ConfigError: the file has problems (it may have changed since the agent read it).
         """
+        from actors.config import load_config
+
         if self.state_dir is not None:
             env = {**env, STATE_ENV: self.state_dir}
         with _working_directory(self.cwd):
@@ -147,6 +152,8 @@ def locate(
     if socket:
         return AgentTarget(socket=socket, where=f"no control socket at {socket!r}", config=config)
     if config is not None:
+        from actors.config import load_config
+
         cfg = load_config(config, env=env, check_binaries=False)
         path = str(cfg.control.socket)
         return AgentTarget(socket=path, where=f"no control socket at {path!r}", config=config)
@@ -154,9 +161,9 @@ def locate(
     if chosen:
         state_dir = os.path.abspath(chosen)
         for entry in live_agents(directory):
-            if entry_path(directory, entry.state_dir) == entry_path(directory, state_dir):
+            if os.path.abspath(entry.state_dir) == state_dir:
                 return _from_entry(entry)
-        path = os.path.join(state_dir, DERIVED_PATHS["control.socket"])
+        path = os.path.join(state_dir, CONTROL_SOCKET_NAME)
         return AgentTarget(socket=path, where=f"no control socket at {path!r}", state_dir=state_dir)
     entries = live_agents(directory)
     if len(entries) > 1:
@@ -164,7 +171,7 @@ def locate(
     if entries:
         return _from_entry(entries[0])
     state_dir = os.path.abspath(DEFAULT_STATE_DIR)
-    path = os.path.join(state_dir, DERIVED_PATHS["control.socket"])
+    path = os.path.join(state_dir, CONTROL_SOCKET_NAME)
     return AgentTarget(
         socket=path,
         where=f"no agent registered in {str(directory)!r}, and no control socket at {path!r}",
@@ -205,16 +212,18 @@ def find_agent(args: argparse.Namespace) -> AgentTarget | None:
     return target
 
 
-def agent_containerd(args: argparse.Namespace, hint: str = "") -> str | int:
+def agent_containerd(
+    args: argparse.Namespace, hint: str = "", target: AgentTarget | None = None
+) -> str | int:
     """containerd's socket of the running agent `args` chooses, or the exit code.
 
     The agent must answer on its control socket; if it does not, one line says
     so (with `hint` appended, e.g. how to do without the agent) and the exit code
-    is returned.
+    is returned. `target`: the agent, when `find_agent` already chose it.
     """
     from actors.agent.control.client import check_agent
 
-    target = find_agent(args)
+    target = target or find_agent(args)
     if target is None:
         return ExitCode.USAGE
     args.where = target.where + hint
@@ -231,12 +240,28 @@ def agent_containerd(args: argparse.Namespace, hint: str = "") -> str | int:
         return ExitCode.USAGE
 
 
-def into_the_agents_containerd(run: Handler) -> Handler:
-    """`import`/`preseed` without `--address`: into the running agent's containerd."""
+def into_the_agents_containerd(run: Handler, *, by_the_agent: str | None = None) -> Handler:
+    """`import`/`preseed` without `--address`: into the running agent's containerd.
+
+    With `by_the_agent` (`"import"`), the command asks the agent itself to run it
+    first, over its plain socket (`actors.agent.control.plain`): the agent has grpc
+    and the importer loaded and warm. Without an answer there (no agent, an older
+    one, a lost answer) it is run here, as before.
+    """
 
     def handler(args: argparse.Namespace) -> int:
         if args.address is None:
-            found = agent_containerd(args, "; or give containerd's socket with --address SOCK")
+            target = find_agent(args)
+            if target is None:
+                return ExitCode.USAGE
+            if by_the_agent is not None:
+                from actors.agent.control.plain import run_command
+
+                code = run_command(by_the_agent, args)
+                if code is not None:
+                    return code
+            hint = "; or give containerd's socket with --address SOCK"
+            found = agent_containerd(args, hint, target)
             if isinstance(found, int):
                 return found
             args.address = found

@@ -20,10 +20,10 @@ name                                                         type     labels
 `node_containerd_preseed_images_total`                     counter  `namespace`
 `node_containerd_preseed_failures_total`                   counter  `namespace`, `file`
 `node_containerd_log_bytes_total`                          counter  `dn`
-`node_containerd_containerd_liveness_probe_seconds_total`  counter  (none)
 `node_containerd_containerd_liveness_probes_total`         counter  `result`
 `node_containerd_sandbox_image_present`                    gauge    `image`
 any other `*_total` a runnable adds                        counter  its own
+the histograms of `actors.agent.histograms.HISTOGRAMS`     histo.   their own
 ===========================================================  =======  =====================
 
 Rules:
@@ -43,6 +43,9 @@ Rules:
       runnables' `add_metric` over the `MetricAdd` wire message). A known name
       (`COUNTERS`) is always rendered, with its help text; any other valid counter name
       is rendered from its first increment on.
+    * Histograms arrive by name through `Metrics.observe` (runnables'
+      `observe_metric`, `check`'s report over the control socket); only the names,
+      labels and buckets of `actors.agent.histograms` are accepted.
     * `node_containerd_sandbox_image_present` is 1 while the sandbox image is in
       `k8s.io`, 0 while it is missing, and absent until the preseed first said: it
       follows the preseed's `sandbox_image` fact (`Metrics.observe_fact`), which
@@ -89,11 +92,13 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, ThreadingWSGI
 from prometheus_client.registry import Collector
 
 from actors.agent.health import Health, health_app
+from actors.agent.histograms import HistogramCollector
 from actors.containerd.runtimes.sandbox_image import SANDBOX_IMAGE_FACT, SandboxImageState
 from actors.logtree import LogTree
 from actors.supervisor.core.events import FactChanged, StateChanged
 from actors.supervisor.core.states import NodeState
 from actors.supervisor.runtime import clock
+from messages.wire import MetricAdd
 
 __all__ = [
     "CONTENT_TYPE",
@@ -134,7 +139,6 @@ PRESEED_BYTES = "node_containerd_preseed_bytes_total"
 PRESEED_IMAGES = "node_containerd_preseed_images_total"
 PRESEED_FAILURES = "node_containerd_preseed_failures_total"
 LOG_BYTES = "node_containerd_log_bytes_total"
-LIVENESS_SECONDS = "node_containerd_containerd_liveness_probe_seconds_total"
 LIVENESS_PROBES = "node_containerd_containerd_liveness_probes_total"
 #: 1 while the sandbox image is present, 0 while missing (the preseed's fact).
 SANDBOX_PRESENT = "node_containerd_sandbox_image_present"
@@ -148,7 +152,6 @@ COUNTERS: Mapping[str, str] = {
     PRESEED_IMAGES: "Images created or updated by the preseed",
     PRESEED_FAILURES: "Preseed tarballs that failed to import, by file",
     LOG_BYTES: "Bytes of log data written into the log tree",
-    LIVENESS_SECONDS: "Seconds spent in root.containerd's liveness probes of containerd",
     LIVENESS_PROBES: "Liveness probes of containerd by root.containerd, by result (ok, fail)",
 }
 
@@ -300,9 +303,11 @@ class Metrics:
         self._tree = _SupervisorCollector()
         self._counters = _CounterCollector()
         self._facts = _FactCollector()
+        self._histograms = HistogramCollector()
         self.registry.register(self._tree)
         self.registry.register(self._counters)
         self.registry.register(self._facts)
+        self.registry.register(self._histograms)
         if log_tree is not None:
             self.registry.register(_LogDropCollector(log_tree))
 
@@ -360,6 +365,27 @@ class Metrics:
                     f"label {label!r} of {name!r} has a non-string value {label_value!r}"
                 )
         self._counters.add(name, key, value)
+
+    def observe(self, name: str, value: float, labels: Mapping[str, str] | None = None) -> None:
+        """Observes `value` in the histogram `name` for `labels`.
+
+        Raises:
+            ValueError: not a histogram of `actors.agent.histograms.HISTOGRAMS`, not its
+                labels, or a value that is negative or not finite.
+            TypeError: a label value is not a string.
+        """
+        self._histograms.observe(name, value, labels or {})
+
+    def take(self, metric: MetricAdd) -> None:
+        """Adds or observes what a runnable sent; the `Supervisor`'s metric sink.
+
+        Raises:
+            ValueError, TypeError: as `add` (a counter) or `observe` (a histogram).
+        """
+        if metric.kind == "histogram":
+            self.observe(metric.name, metric.value, metric.labels)
+        else:
+            self.add(metric.name, metric.value, metric.labels)
 
     def render(self) -> str:
         """The whole registry in the Prometheus text format, ending with a newline."""

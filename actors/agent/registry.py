@@ -22,15 +22,11 @@ Rules:
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = [
     "REGISTRY_DIR",
@@ -50,9 +46,13 @@ REGISTRY_DIR = "/run/node-containerd"
 REGISTRY_ENV = "NODE_CONTAINERD_REGISTRY"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AgentEntry:
-    """What one running agent says about itself; every path absolute."""
+class AgentEntry(NamedTuple):
+    """What one running agent says about itself; every path absolute.
+
+    A named tuple, not a dataclass: the CLI reads entries on its way to an instant
+    `status`, and `dataclasses` (with the `inspect` it loads) would cost it about half
+    a bare interpreter's start. Build it with keywords.
+    """
 
     #: The agent's process id.
     pid: int
@@ -73,7 +73,7 @@ class AgentEntry:
 
     def to_json(self) -> str:
         """The file's text: one JSON object."""
-        return json.dumps(dataclasses.asdict(self), indent=1) + "\n"
+        return json.dumps(self._asdict(), indent=1) + "\n"
 
     @classmethod
     def from_json(cls, text: str) -> AgentEntry:
@@ -85,8 +85,7 @@ class AgentEntry:
         doc: Any = json.loads(text)
         if not isinstance(doc, dict):
             raise ValueError("not a JSON object")
-        fields = {f.name: f for f in dataclasses.fields(cls)}
-        doc = {k: v for k, v in doc.items() if k in fields}  # a newer agent's extras
+        doc = {k: v for k, v in doc.items() if k in cls._fields}  # a newer agent's extras
         try:
             entry = cls(**doc)
         except TypeError as e:
@@ -106,6 +105,8 @@ def registry_dir(env: Mapping[str, str] = os.environ) -> Path:
 
 def entry_path(directory: Path, state_dir: str | os.PathLike[str]) -> Path:
     """The file of the agent of `state_dir` in `directory`."""
+    import hashlib  # here: the CLI reads the registry without hashing anything
+
     key = hashlib.sha256(os.fsencode(os.path.abspath(state_dir))).hexdigest()[:16]
     return directory / f"{key}.json"
 
@@ -135,6 +136,8 @@ def register(entry: AgentEntry, directory: Path) -> Registration:
     Raises:
         OSError: the directory or the file cannot be written.
     """
+    import tempfile  # here: it loads shutil and the compressors, which readers never need
+
     directory.mkdir(mode=0o755, parents=True, exist_ok=True)
     path = entry_path(directory, entry.state_dir)
     fd, tmp = tempfile.mkstemp(prefix=".entry-", dir=directory)
@@ -180,7 +183,7 @@ def _pid_alive(pid: int) -> bool:
 
 def live_agents(directory: Path) -> list[AgentEntry]:
     """The entries of agents still running: their pid exists and their socket listens."""
-    from actors.agent.control.wire import SocketState, probe_socket
+    from actors.agent.control.probe import SocketState, probe_socket
 
     return [
         e

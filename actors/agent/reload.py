@@ -37,7 +37,7 @@ __all__ = ["LIVE_KEYS", "KeyChange", "ReloadPlan", "plan_reload"]
 #: The dotted keys a reload changes in the running agent (and every `policy.` key).
 LIVE_KEYS = frozenset({"log.stderr", "log.json_file", "log.min_severity", "metrics.listen"})
 #: Sections compared field by field, in the default profile's order.
-_SECTIONS = ("containerd", "runsc", "cri", "preseed", "log", "control", "metrics")
+_SECTIONS = ("containerd", "runsc", "cri", "preseed", "log", "control", "metrics", "supervisor")
 #: Fields that follow from another key and are never reported on their own.
 _DERIVED = frozenset({"containerd.generate_config", "metrics.host", "metrics.port"})
 #: Section fields whose value is seconds (or None for "off").

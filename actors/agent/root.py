@@ -26,7 +26,18 @@ from actors.supervisor.process.api import Context, Signal, signal
 from actors.supervisor.process.api import run as run_child
 from messages.specs import spec_from_wire, spec_to_wire
 
-__all__ = ["RootSpec", "containerd_spec", "preseed_spec", "root_spec", "run"]
+__all__ = ["RUNNABLE_MODULES", "RootSpec", "containerd_spec", "preseed_spec", "root_spec", "run"]
+
+#: The modules of the tree's runnables: what the zygote loads, in this order, between
+#: forks. containerd's first: its process lives as long as the agent, so it should
+#: share them; `root` exits once it has started containerd.
+RUNNABLE_MODULES = (
+    "actors.containerd.process",
+    "actors.agent.root",
+    "actors.containerd.children",
+    "actors.containerd.logpump",
+    "actors.preseed.service.runnable",
+)
 
 #: How much of root.containerd's grace period containerd gets between SIGTERM
 #: and our own SIGKILL (the rest is for the node's process to report back).

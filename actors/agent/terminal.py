@@ -91,6 +91,8 @@ class UpFacts:
     containerd_address: str
     #: The metrics page's URL, or None when metrics are off.
     metrics: str | None
+    #: containerd's own metrics page's URL, or None when it serves none.
+    containerd_metrics: str | None = None
 
 
 class UpLine:
@@ -125,4 +127,6 @@ def up_line(facts: UpFacts) -> str:
     )
     if facts.metrics is not None:
         text += f", metrics at {facts.metrics}"
+    if facts.containerd_metrics is not None:
+        text += f", containerd's metrics at {facts.containerd_metrics}"
     return text

@@ -49,6 +49,7 @@ from actors.config.schema import (
     DEFAULT_STATE_DIR,
     DERIVED_PATHS,
     SECTION_KEYS,
+    SPAWN_MODES,
     STATE_ENV,
     AgentConfig,
     CniSection,
@@ -59,6 +60,7 @@ from actors.config.schema import (
     MetricsSection,
     PreseedSection,
     RunscSection,
+    SupervisorSection,
 )
 from actors.config.units import format_duration
 from actors.config.values import Checker, dotted, toml_type
@@ -231,6 +233,7 @@ def _load_text(
     log = _log(ctx, section("log"))
     control = ControlSection(socket=ctx.path("control.socket", section("control")))
     metrics = _metrics(chk, section("metrics"))
+    supervisor = _supervisor(chk, section("supervisor"))
     cfg = AgentConfig(
         source=source,
         state_dir=state_dir,
@@ -240,6 +243,7 @@ def _load_text(
         log=log,
         control=control,
         metrics=metrics,
+        supervisor=supervisor,
         cri=cri,
         cni=cni,
         policies=base_rules + read_policies(chk, doc.get("policy", {})),
@@ -360,8 +364,35 @@ def _containerd(
         path=path_list,
         tmpdir=ctx.path("containerd.tmpdir", t),
         ready_timeout=d("ready_timeout") if timeout is None else timeout,
+        metrics_address=_containerd_metrics(chk, t, user_config),
         **_liveness(chk, t),
     )
+
+
+def _containerd_metrics(chk: Checker, t: Mapping[str, Any], user_config: Path | None) -> str:
+    """`containerd.metrics_address`: "" (off), or `host:port` with a port from 1."""
+    key, value = "containerd.metrics_address", t.get("metrics_address", "")
+    if value == "":
+        return ""
+    port_text = value.rpartition(":")[2] if isinstance(value, str) else ""
+    if port_text.isdigit() and not 1 <= int(port_text) <= 65535:
+        chk.problem(
+            key,
+            f"{value!r} has port {int(port_text)}, out of range; containerd needs a fixed "
+            'port from 1 to 65535, e.g. "127.0.0.1:1338"',
+        )
+        return ""
+    host, port = chk.listen(key, value, ("", 0))
+    if not host:
+        return ""
+    if user_config is not None:
+        chk.problem(
+            key,
+            f"{value!r} cannot be set with containerd.config {str(user_config)!r}, which the "
+            'agent does not write; set [metrics] address in that file, or leave this ""',
+        )
+        return ""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _liveness(chk: Checker, t: Mapping[str, Any]) -> dict[str, Any]:
@@ -540,6 +571,13 @@ def _metrics(chk: Checker, t: Mapping[str, Any]) -> MetricsSection:
     if "listen" in t:
         host, port = chk.listen("metrics.listen", t["listen"], (host, port))
     return MetricsSection(enabled=enabled, host=host, port=port)
+
+
+def _supervisor(chk: Checker, t: Mapping[str, Any]) -> SupervisorSection:
+    spawn = _static_default(SupervisorSection, "spawn")
+    if "spawn" in t:
+        spawn = chk.choice("supervisor.spawn", t["spawn"], SPAWN_MODES, spawn, "spawn mode")
+    return SupervisorSection(spawn=spawn)
 
 
 def _cross_check(ctx: _Paths, cfg: AgentConfig, raw_ready_timeout: object) -> None:

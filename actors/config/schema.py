@@ -12,11 +12,13 @@ This module does no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
+from actors.config.errors import ConfigError
+from actors.config.state_dir import CONTROL_SOCKET_NAME, DEFAULT_STATE_DIR, STATE_ENV
 from actors.containerd.core.dns import CONTAINERD_DN, RUNSC_DN
 from actors.logtree.parse.line import ParseFormat
 from actors.supervisor.core.policy import PolicyRule, PolicySet
@@ -41,15 +43,10 @@ __all__ = [
     "LogSection",
     "MetricsSection",
     "PreseedSection",
+    "SPAWN_MODES",
+    "SupervisorSection",
     "RunscSection",
 ]
-
-#: The state directory when neither the config nor the environment names one.
-#: Relative: resolved against the current directory at load time.
-DEFAULT_STATE_DIR = ".node-containerd"
-
-#: The environment variable naming the state directory when the config does not.
-STATE_ENV = "NODE_CONTAINERD_STATE"
 
 #: `[cri] pause_binary` when the config names none: Debian's catatonit, a static binary
 #: whose `-P` mode is a pause process.
@@ -71,7 +68,7 @@ DERIVED_PATHS: Mapping[str, str] = MappingProxyType(
         "cni.conf_dir": "cni/net.d",
         "preseed.dir": "preseed",
         "preseed.record": "preseed-record.json",
-        "control.socket": "control.sock",
+        "control.socket": CONTROL_SOCKET_NAME,
     }
 )
 
@@ -115,6 +112,7 @@ SECTION_KEYS: Mapping[str, tuple[str, ...]] = MappingProxyType(
             "liveness_interval",
             "liveness_timeout",
             "liveness_failures",
+            "metrics_address",
         ),
         "runsc": ("fifo", "mode", "pipe_size", "binary", "platform", "flags"),
         "cri": ("default_runtime", "sandbox_image", "pause_binary"),
@@ -134,18 +132,9 @@ SECTION_KEYS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "log": ("stderr", "json_file", "min_severity", "parse"),
         "control": ("socket",),
         "metrics": ("enabled", "listen"),
+        "supervisor": ("spawn",),
     }
 )
-
-
-class ConfigError(Exception):
-    """A config file that cannot be used. `str()` is every problem, one per line."""
-
-    def __init__(self, problems: Sequence[str]) -> None:
-        #: One message per problem, each naming the file, the dotted key, the offending value
-        #: (`!r`) and what is allowed.
-        self.problems: list[str] = list(problems)
-        super().__init__("\n".join(self.problems))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -181,6 +170,10 @@ class ContainerdSection:
     #: Liveness probes failed in a row that fail `root.containerd` (so that its
     #: restart policy kills and restarts containerd).
     liveness_failures: int = 3
+    #: containerd's own metrics endpoint (`GET /v1/metrics`), `host:port` (IPv6 in
+    #: brackets), rendered as `[metrics] address` of the generated config; "" (the
+    #: default) serves none: another listener is the operator's choice.
+    metrics_address: str = ""
 
     @property
     def ttrpc_address(self) -> Path:
@@ -313,6 +306,19 @@ class MetricsSection:
     port: int = 9464
 
 
+#: How the supervisor starts a runnable's process (`[supervisor] spawn`).
+SPAWN_MODES = ("zygote", "exec")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SupervisorSection:
+    """`[supervisor]`: how the runnables' processes start."""
+
+    #: "zygote": forked from one preloaded process (less memory, faster starts);
+    #: "exec": each a fresh interpreter. Without a zygote (it died), exec.
+    spawn: str = "zygote"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AgentConfig:
     """A loaded, checked configuration: everything `run_agent` needs to start.
@@ -330,6 +336,7 @@ class AgentConfig:
     log: LogSection
     control: ControlSection
     metrics: MetricsSection
+    supervisor: SupervisorSection = field(default_factory=SupervisorSection)
     cri: CriSection = field(default_factory=CriSection)
     cni: CniSection
     #: The restart policy rules in cascade order: the default profile's first,

@@ -22,7 +22,7 @@ import math
 import os
 import re
 import shutil
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
@@ -133,6 +133,19 @@ class Checker:
         if isinstance(value, str):
             return value
         self.wrong_type(key, value, allowed)
+        return fallback
+
+    def choice(
+        self, key: str, value: object, allowed: Sequence[str], fallback: str, what: str
+    ) -> str:
+        """One of the strings `allowed`; `what` names them for the error ("spawn mode")."""
+        listed = ", ".join(json.dumps(a) for a in allowed)
+        if isinstance(value, str) and value in allowed:
+            return value
+        if isinstance(value, str):
+            self.problem(key, f"{value!r} is not a {what}; use one of {listed}")
+        else:
+            self.wrong_type(key, value, f"one of {listed}")
         return fallback
 
     def duration(

@@ -17,6 +17,7 @@ from actors.supervisor.process.api import (
     Signal,
     add_metric,
     logger,
+    observe_metric,
     raw_logger,
     run,
     signal,
@@ -63,6 +64,10 @@ class NodeHandle(Protocol):
         """Add `value` to the agent's counter `name` for `labels`."""
         ...
 
+    def observe_metric(self, name: str, value: float, labels: Mapping[str, str]) -> None:
+        """Observe `value` in the agent's histogram `name` for `labels`."""
+        ...
+
     def vouch(self, check: Callable[[], bool]) -> None:
         """Send heartbeats only while `check()` holds (see `api.vouch`)."""
         ...
@@ -94,6 +99,9 @@ class ContextNode:
 
     def add_metric(self, name: str, value: float, labels: Mapping[str, str]) -> None:
         add_metric(self._ctx, name, value, labels)
+
+    def observe_metric(self, name: str, value: float, labels: Mapping[str, str]) -> None:
+        observe_metric(self._ctx, name, value, labels)
 
     def vouch(self, check: Callable[[], bool]) -> None:
         vouch(self._ctx, check)

@@ -51,6 +51,7 @@ from actors.containerd.core.events import (
     Log,
     Notified,
     NotifyBroken,
+    ObserveMetric,
     OutputClosed,
     ProbeAnswered,
     ProbeFailed,
@@ -277,6 +278,8 @@ class ContainerdProcessActor(pykka.ThreadingActor):
                 self._log.log(severity, "%s", message)
             case AddMetric(name=name, value=value, labels=labels):
                 self._node.add_metric(name, value, labels)
+            case ObserveMetric(name=name, value=value, labels=labels):
+                self._node.observe_metric(name, value, labels)
             case Report(outcome=outcome):
                 self._report(outcome)
             case _:

@@ -21,13 +21,31 @@ directory (`watch`, `inotify`); pins are in `pins`, unpacking in `unpack`.
 
 from __future__ import annotations
 
-from actors.containerd.api.client import ContainerdClient
-from actors.containerd.api.errors import ContainerdError
-from actors.preseed.errors import ContainerdFailed, PreseedError
-from actors.preseed.importer.archive_import import import_archive
-from actors.preseed.importer.options import ImportOptions
-from actors.preseed.importer.results import ImportedImage, ImportResult, PreseedReport
-from actors.preseed.service.directory import preseed_dir
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from actors.containerd.api.client import ContainerdClient
+    from actors.containerd.api.errors import ContainerdError
+    from actors.preseed.errors import ContainerdFailed, PreseedError
+    from actors.preseed.importer.archive_import import import_archive
+    from actors.preseed.importer.options import ImportOptions
+    from actors.preseed.importer.results import ImportedImage, ImportResult, PreseedReport
+    from actors.preseed.service.directory import preseed_dir
+
+#: Where each public name lives; loaded on first use, so that `actors.preseed.cli`
+#: (the `import` command's parser) does not load grpc.
+_HOMES = {
+    "ContainerdClient": "actors.containerd.api.client",
+    "ContainerdError": "actors.containerd.api.errors",
+    "ContainerdFailed": "actors.preseed.errors",
+    "PreseedError": "actors.preseed.errors",
+    "import_archive": "actors.preseed.importer.archive_import",
+    "ImportOptions": "actors.preseed.importer.options",
+    "ImportedImage": "actors.preseed.importer.results",
+    "ImportResult": "actors.preseed.importer.results",
+    "PreseedReport": "actors.preseed.importer.results",
+    "preseed_dir": "actors.preseed.service.directory",
+}
 
 __all__ = [
     "ContainerdClient",
@@ -41,3 +59,13 @@ __all__ = [
     "import_archive",
     "preseed_dir",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Loads a public name's module on first use."""
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(home), name)

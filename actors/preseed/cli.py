@@ -1,7 +1,9 @@
 """One-shot commands on the importer's code path: `import` and `preseed`.
 
 `add_parsers(subparsers)` registers both on an argparse sub-parser set (the
-agent's top-level CLI owns the parser). Each sets `func` to a callable that takes
+agent's top-level CLI owns the parser); it loads nothing of the importer, which the
+commands import when they run (a running agent may run `import` for the CLI, see
+`actors.agent.control.plain`). Each sets `func` to a callable that takes
 the parsed arguments and returns the exit code (`actors.exit_codes.ExitCode`): OK
 when every file was imported, FAILURE when any failed (each failure is printed
 with its reason), USAGE for usage errors (argparse itself exits with 2 on those).
@@ -20,16 +22,13 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from actors.containerd.api.client import ContainerdClient
 from actors.exit_codes import ExitCode
-from actors.preseed.errors import FAILURES, PreseedError
-from actors.preseed.importer.archive_import import display_name, import_archive
-from actors.preseed.importer.options import ImportOptions
-from actors.preseed.importer.results import ImportResult
-from actors.preseed.progress import TerminalProgress
-from actors.preseed.service.directory import describe, preseed_dir
+
+if TYPE_CHECKING:
+    from actors.preseed.importer.results import ImportResult
+    from actors.preseed.progress import TerminalProgress
 
 __all__ = ["add_parsers", "main"]
 
@@ -88,13 +87,22 @@ def _common(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_parsers(subparsers: Any) -> None:
-    """Register the `import` and `preseed` commands on an argparse subparsers object."""
+def add_parsers(
+    subparsers: Any, formatter_class: type[argparse.HelpFormatter] | None = None
+) -> None:
+    """Register the `import` and `preseed` commands on an argparse subparsers object.
+
+    Args:
+        subparsers: where to add them.
+        formatter_class: their help formatter (default: argparse's
+            `RawDescriptionHelpFormatter`; the agent's CLI gives its own, which loads less).
+    """
+    formatter_class = formatter_class or argparse.RawDescriptionHelpFormatter
     imp = subparsers.add_parser(
         "import",
         help="import image archives into a containerd namespace",
         description=_IMPORT_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=formatter_class,
     )
     _common(imp)
     imp.add_argument(
@@ -131,7 +139,7 @@ def add_parsers(subparsers: Any) -> None:
         "preseed",
         help="import every archive of a preseed directory",
         description=_PRESEED_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=formatter_class,
     )
     _common(pre)
     pre.add_argument("--dir", required=True, metavar="DIR", help="the preseed directory")
@@ -156,6 +164,8 @@ def add_parsers(subparsers: Any) -> None:
 
 
 def _entry(result: ImportResult) -> dict[str, object]:
+    from actors.preseed.importer.archive_import import display_name
+
     return {
         "file": display_name(result.namespace, result.path),
         "path": result.path,
@@ -198,6 +208,12 @@ def _no_address(err: TextIO) -> int:
 
 def run_import(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
     """Run `import` with parsed arguments; return the exit code."""
+    from actors.containerd.api.client import ContainerdClient
+    from actors.preseed.errors import PreseedError
+    from actors.preseed.importer.archive_import import display_name, import_archive
+    from actors.preseed.importer.options import ImportOptions
+    from actors.preseed.service.directory import describe
+
     try:
         options = ImportOptions(
             all_platforms=args.all_platforms,
@@ -249,6 +265,8 @@ def run_import(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO =
 
 def _progress_line(err: TextIO) -> TerminalProgress | None:
     """A progress line on `err` when it is a terminal; None when piped or a file."""
+    from actors.preseed.progress import TerminalProgress
+
     try:
         return TerminalProgress(err) if err.isatty() else None
     except (AttributeError, ValueError):  # a closed or replaced stream
@@ -260,6 +278,11 @@ def run_preseed(
 ) -> int:
     """Run `preseed` with parsed arguments; return the exit code."""
     import logging
+
+    from actors.containerd.api.client import ContainerdClient
+    from actors.preseed.errors import FAILURES
+    from actors.preseed.importer.options import ImportOptions
+    from actors.preseed.service.directory import describe, preseed_dir
 
     log = logging.getLogger("actors.preseed.cli")
     if args.address is None:

@@ -200,3 +200,23 @@ class RestartReply(_message.Message):
     CANCELLED_FIELD_NUMBER: _ClassVar[int]
     cancelled: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, cancelled: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class SandboxStart(_message.Message):
+    __slots__ = ("handler", "seconds")
+    HANDLER_FIELD_NUMBER: _ClassVar[int]
+    SECONDS_FIELD_NUMBER: _ClassVar[int]
+    handler: str
+    seconds: float
+    def __init__(self, handler: _Optional[str] = ..., seconds: _Optional[float] = ...) -> None: ...
+
+class ReportCheckRequest(_message.Message):
+    __slots__ = ("sandbox_starts",)
+    SANDBOX_STARTS_FIELD_NUMBER: _ClassVar[int]
+    sandbox_starts: _containers.RepeatedCompositeFieldContainer[SandboxStart]
+    def __init__(self, sandbox_starts: _Optional[_Iterable[_Union[SandboxStart, _Mapping]]] = ...) -> None: ...
+
+class ReportCheckReply(_message.Message):
+    __slots__ = ("recorded",)
+    RECORDED_FIELD_NUMBER: _ClassVar[int]
+    recorded: bool
+    def __init__(self, recorded: _Optional[bool] = ...) -> None: ...

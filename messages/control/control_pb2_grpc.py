@@ -54,6 +54,11 @@ class ControlStub:
                 request_serializer=messages_dot_control_dot_control__pb2.RestartRequest.SerializeToString,
                 response_deserializer=messages_dot_control_dot_control__pb2.RestartReply.FromString,
                 _registered_method=True)
+        self.ReportCheck = channel.unary_unary(
+                '/nodecontainerd.control.v1.Control/ReportCheck',
+                request_serializer=messages_dot_control_dot_control__pb2.ReportCheckRequest.SerializeToString,
+                response_deserializer=messages_dot_control_dot_control__pb2.ReportCheckReply.FromString,
+                _registered_method=True)
 
 
 class ControlServicer:
@@ -90,6 +95,14 @@ class ControlServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReportCheck(self, request, context):
+        """What `node-containerd check` measured, for the agent's metrics: each pod
+        sandbox's start, observed in node_containerd_check_sandbox_start_duration_seconds.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ControlServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -112,6 +125,11 @@ def add_ControlServicer_to_server(servicer, server):
                     servicer.Restart,
                     request_deserializer=messages_dot_control_dot_control__pb2.RestartRequest.FromString,
                     response_serializer=messages_dot_control_dot_control__pb2.RestartReply.SerializeToString,
+            ),
+            'ReportCheck': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReportCheck,
+                    request_deserializer=messages_dot_control_dot_control__pb2.ReportCheckRequest.FromString,
+                    response_serializer=messages_dot_control_dot_control__pb2.ReportCheckReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -222,6 +240,33 @@ class Control:
             '/nodecontainerd.control.v1.Control/Restart',
             messages_dot_control_dot_control__pb2.RestartRequest.SerializeToString,
             messages_dot_control_dot_control__pb2.RestartReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReportCheck(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nodecontainerd.control.v1.Control/ReportCheck',
+            messages_dot_control_dot_control__pb2.ReportCheckRequest.SerializeToString,
+            messages_dot_control_dot_control__pb2.ReportCheckReply.FromString,
             options,
             channel_credentials,
             insecure,

@@ -234,6 +234,10 @@ def fake_control(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, argparse.Na
     for name in ("cmd_status", "cmd_logs", "cmd_restart"):
         setattr(fake, name, lambda args, name=name: calls.append((name, args)) or 0)
     monkeypatch.setitem(sys.modules, "actors.agent.control.client", fake)
+    # No plain socket answers: every command goes on to the (fake) gRPC client.
+    plain = types.ModuleType("actors.agent.control.plain")
+    plain.run_command = lambda op, args: None
+    monkeypatch.setitem(sys.modules, "actors.agent.control.plain", plain)
     return calls
 
 

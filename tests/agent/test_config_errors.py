@@ -268,6 +268,7 @@ def test_odd_values_of_the_other_sections_are_refused(short_dir: Path, env: dict
         '[log]\nmin_severity = "VERBOSE"\n'
         '[log.parse]\n"root.Containerd" = "glog"\n"root.containerd" = "klog"\n'
         '[metrics]\nlisten = "example.com:80"\n'
+        '[supervisor]\nspawn = "fork"\n'
     )
     f = f"in {short_dir}/agent.toml"
     assert problems_of(short_dir, env, text) == [
@@ -283,6 +284,7 @@ def test_odd_values_of_the_other_sections_are_refused(short_dir: Path, env: dict
         'use one of "raw", "glog", "logrus", "auto"',
         f"key 'metrics.listen' {f}: 'example.com:80' is not host:port; use an IP address and "
         'a port, e.g. "127.0.0.1:9464" or "[::1]:9464"',
+        f"key 'supervisor.spawn' {f}: 'fork' is not a spawn mode; use one of \"zygote\", \"exec\"",
     ]
 
 
@@ -323,7 +325,7 @@ def test_several_problems_are_all_reported_at_once_in_schema_order(
     f = f"in {short_dir}/agent.toml"
     assert problems_of(short_dir, env, text) == [
         f"key 'bogus' {f}: unknown key; allowed here: 'state_dir', 'containerd', 'runsc', "
-        "'cri', 'cni', 'preseed', 'log', 'control', 'metrics', 'policy'",
+        "'cri', 'cni', 'preseed', 'log', 'control', 'metrics', 'supervisor', 'policy'",
         f"key 'containerd.binary' {f}: 'no-such-containerd' is not on PATH; {INSTALL}",
         f"key 'containerd.ready_timeout' {f}: 'soon' is not a duration; use {DURATIONS}",
         f"key 'runsc.mode' {f}: '0777' is world-writable; use a mode without the 0002 bit, "

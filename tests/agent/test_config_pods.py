@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -15,7 +17,7 @@ from actors.containerd.runtimes.binary import containerd_version_or_none
 from actors.containerd.runtimes.config_file import render_containerd_config
 from actors.containerd.runtimes.handlers import default_sandbox_image, pod_runtime_settings
 from actors.containerd.runtimes.runsc.access import grant_search, named_grants, search_blocked_at
-from actors.containerd.runtimes.runsc.launcher import render_launcher
+from actors.containerd.runtimes.runsc.launcher import render_helper, render_launcher
 from actors.containerd.runtimes.runsc.launcher_main import split_command
 from actors.containerd.runtimes.runsc.state import launcher_flags
 
@@ -140,9 +142,9 @@ def test_the_launcher_puts_logs_platform_and_flags_before_the_shims_arguments(
         "--platform=kvm",
         "--network=none",
     ]
-    text = render_launcher(runsc="/usr/bin/runsc", flags=["--debug"], tmpdir=Path("/s/runsc/tmp"))
+    text = render_helper(runsc="/usr/bin/runsc", flags=["--debug"], tmpdir=Path("/s/runsc/tmp"))
     assert text.startswith("#!")
-    compile(text, "launcher", "exec")
+    compile(text, "launcher.py", "exec")
     assert text.endswith(
         "    raise SystemExit(main('/usr/bin/runsc', ['--debug'], '/s/runsc/tmp'))\n"
     )
@@ -172,26 +174,169 @@ def test_the_sandbox_user_gets_search_only_on_the_state_dir(short_dir: Path) -> 
     assert search_blocked_at(state) is None
 
 
-def test_the_launcher_kills_a_sandbox_that_never_started_by_deleting_it(tmp_path: Path) -> None:
-    # runsc refuses to signal a container in state "created" (a sandbox whose start
-    # failed); runc would kill it, and the shim could never stop it otherwise.
+def _launchers(tmp_path: Path, runsc_script: str) -> tuple[Path, Path, Path]:
+    """A fake runsc (logging its arguments to `calls`), the launcher and its helper."""
     calls = tmp_path / "calls"
     runsc = tmp_path / "runsc"
-    runsc.write_text(
-        "#!/bin/sh\n"
-        f'echo "$*" >> {calls}\n'
-        'case "$*" in *" kill "*) echo \'cannot signal container "p1" in state created\' >&2;'
-        " exit 128;; esac\n"
-    )
+    runsc.write_text(f'#!/bin/sh\necho "$*" >> {calls}\n{runsc_script}')
     runsc.chmod(0o755)
+    helper = tmp_path / "launcher.py"
+    helper.write_text(render_helper(runsc=str(runsc), flags=["--debug"], tmpdir=tmp_path))
+    helper.chmod(0o755)
     launcher = tmp_path / "launcher"
-    launcher.write_text(render_launcher(runsc=str(runsc), flags=["--debug"], tmpdir=tmp_path))
+    launcher.write_text(
+        render_launcher(runsc=str(runsc), flags=["--debug"], tmpdir=tmp_path, helper=helper)
+    )
     launcher.chmod(0o755)
+    return calls, launcher, helper
+
+
+#: A runsc that refuses to signal "p1" as runsc refuses a container still `created`.
+_REFUSES_CREATED = (
+    'case "$*" in *" kill "*) echo \'cannot signal container "p1" in state created\' >&2;'
+    ' exit 128;; *" state "*) printf \'{\\n  "status": "created"\\n}\\n\';; esac\n'
+)
+
+
+@pytest.mark.parametrize("which", ["launcher", "helper"])
+def test_the_launcher_kills_a_container_that_never_started_by_deleting_it(
+    tmp_path: Path, which: str
+) -> None:
+    # runsc refuses to signal a container in state "created" (its start failed);
+    # runc would kill it, and the shim could never stop it otherwise.
+    calls, launcher, helper = _launchers(tmp_path, _REFUSES_CREATED)
+    program = launcher if which == "launcher" else helper
     done = subprocess.run(
-        [str(launcher), "--root", "/r", "kill", "p1", "9"], capture_output=True, text=True
+        [str(program), "--root", "/r", "kill", "--all", "p1", "9"], capture_output=True, text=True
     )
     assert (done.returncode, done.stderr) == (0, "")
     assert calls.read_text().splitlines() == [
-        "--debug --root /r kill p1 9",
+        "--debug --root /r kill --all p1 9",
+        "--debug --root /r state p1",
         "--debug --root /r delete --force p1",
+    ]
+
+
+def test_the_launcher_says_not_running_as_runc_does_and_passes_other_errors_on(
+    tmp_path: Path,
+) -> None:
+    calls, launcher, _ = _launchers(
+        tmp_path,
+        'case "$*" in *" kill "*) echo "sandbox is not running" >&2; exit 128;;'
+        ' *" state "*) printf \'{"status":"stopped"}\';; esac\n',
+    )
+    done = subprocess.run(
+        [str(launcher), "--root", "/r", "kill", "p1", "15"], capture_output=True, text=True
+    )
+    assert (done.returncode, done.stderr) == (128, "container not running\n")
+    assert calls.read_text().splitlines()[-1] == "--debug --root /r state p1"
+
+
+def _bundle(tmp_path: Path, annotations: dict[str, str], network: bool, compact: bool) -> Path:
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    namespaces = [{"type": "pid"}, *([{"type": "network"}] if network else [])]
+    spec = {"ociVersion": "1.0.2", "annotations": annotations, "linux": {"namespaces": namespaces}}
+    text = json.dumps(spec, separators=(",", ":")) if compact else json.dumps(spec, indent=2)
+    (bundle / "config.json").write_text(text)
+    return bundle
+
+
+@pytest.mark.parametrize("compact", [True, False], ids=["shell", "helper"])
+def test_the_launcher_gives_a_sandbox_with_a_log_directory_gvisors_user_and_panic_logs(
+    tmp_path: Path, compact: bool
+) -> None:
+    calls, launcher, _ = _launchers(tmp_path, "")
+    logs = tmp_path / "pod logs"
+    annotations = {
+        "io.kubernetes.cri.container-type": "sandbox",
+        "io.kubernetes.cri.sandbox-log-directory": str(logs),
+    }
+    bundle = _bundle(tmp_path, annotations, network=True, compact=compact)
+    args = ["--root", "/r", "create", "--bundle", str(bundle), "--pid-file", "/p", "s1"]
+    assert subprocess.run([str(launcher), *args]).returncode == 0
+    assert calls.read_text().splitlines() == [
+        f"--debug --panic-log={logs}/gvisor_panic.log --root /r create "
+        f"--user-log={logs}/gvisor.log --bundle {bundle} --pid-file /p s1"
+    ]
+    assert logs.is_dir()
+
+
+@pytest.mark.parametrize("compact", [True, False], ids=["shell", "helper"])
+def test_the_launcher_gives_a_sandbox_without_a_log_directory_no_user_log(
+    tmp_path: Path, compact: bool
+) -> None:
+    calls, launcher, _ = _launchers(tmp_path, "")
+    root = tmp_path / "root"
+    annotations = {
+        "io.kubernetes.cri.container-type": "sandbox",
+        "io.kubernetes.cri.sandbox-log-directory": "",
+    }
+    bundle = _bundle(tmp_path, annotations, network=False, compact=compact)
+    args = ["--root", str(root), "create", "--bundle", str(bundle), "s1"]
+    assert subprocess.run([str(launcher), *args]).returncode == 0
+    assert calls.read_text().splitlines() == [
+        f"--debug --network=host --root {root} create --bundle {bundle} s1"
+    ]
+    assert (root / "s1.hostnet").read_text() == "--network=host"
+
+
+def test_the_launcher_refuses_to_start_a_joining_container_whose_waiter_is_gone(
+    tmp_path: Path,
+) -> None:
+    # With the shim's stdio instead of the waiter's, the container would hold
+    # start's output open, and the shim's StartContainer would hang.
+    calls, launcher, _ = _launchers(tmp_path, "")
+    root = tmp_path / "root"
+    root.mkdir()
+    gone = subprocess.run(["sh", "-c", "echo $$"], capture_output=True, text=True).stdout.strip()
+    (root / "c1.waiter").write_text(gone)
+    done = subprocess.run(
+        [str(launcher), "--root", str(root), "start", "c1"], capture_output=True, text=True
+    )
+    assert (done.returncode, done.stderr) == (
+        1,
+        f"runsc launcher: the waiter of container c1 (pid {gone}) is gone\n",
+    )
+    assert not calls.exists()
+
+
+#: Runs the launcher as the shim does, as a child subreaper, and reports the exit
+#: status of the pid the launcher wrote into the pid file (argv: launcher, its args).
+_AS_THE_SHIM = """
+import ctypes, os, subprocess, sys
+ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+code = subprocess.run(sys.argv[1:]).returncode
+pid = int(open(sys.argv[sys.argv.index("--pid-file") + 1]).read())
+print(code, os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+"""
+
+
+def test_a_joining_containers_pid_is_a_waiter_exiting_with_the_containers_status(
+    tmp_path: Path,
+) -> None:
+    calls, launcher, _ = _launchers(
+        tmp_path,
+        'case "$*" in *" state "*) echo \'{"status":"stopped"}\';;'
+        ' *" wait "*) echo \'{"id":"c1","exitStatus":7}\';; esac\n',
+    )
+    root = tmp_path / "root"
+    root.mkdir()
+    bundle = _bundle(
+        tmp_path, {"io.kubernetes.cri.container-type": "container"}, network=True, compact=True
+    )
+    pid_file = tmp_path / "init.pid"
+    args = ["--root", str(root), "create", "--bundle", str(bundle), "--pid-file", str(pid_file)]
+    done = subprocess.run(
+        [sys.executable, "-c", _AS_THE_SHIM, str(launcher), *args, "c1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.stdout.split() == ["0", "7"], done.stderr
+    assert (root / "c1.waiter").read_text() == pid_file.read_text()
+    assert calls.read_text().splitlines() == [
+        f"--debug --root {root} create --bundle {bundle} c1",
+        f"--debug --root {root} state c1",
+        f"--debug --root {root} wait c1",
     ]

@@ -27,6 +27,7 @@ from actors.config.schema import (
     MetricsSection,
     PreseedSection,
     RunscSection,
+    SupervisorSection,
 )
 from actors.supervisor.core.policy import PolicyRule, RestartPolicy
 from actors.supervisor.core.severity import Severity
@@ -174,6 +175,7 @@ def test_default_toml_documents_every_key_with_the_schema_defaults() -> None:
         "log": LogSection,
         "control": ControlSection,
         "metrics": MetricsSection,
+        "supervisor": SupervisorSection,
     }
     written = {
         "runsc.mode": "0600",

@@ -12,8 +12,8 @@ import heapq
 import pytest
 
 from actors.containerd.core.events import (
+    LIVENESS_DURATION,
     LIVENESS_PROBES,
-    LIVENESS_SECONDS,
     Action,
     AddMetric,
     ArmTimer,
@@ -22,6 +22,7 @@ from actors.containerd.core.events import (
     Exited,
     Kill,
     Log,
+    ObserveMetric,
     OutputClosed,
     ProbeAnswered,
     ProbeFailed,
@@ -38,7 +39,10 @@ from tests.support.containerd_lifecycle import DEADLINE, INFO, PROBE, healthy
 
 
 def metrics(seconds: float, result: str) -> list[Action]:
-    return [AddMetric(LIVENESS_SECONDS, seconds), AddMetric(LIVENESS_PROBES, 1, {"result": result})]
+    return [
+        ObserveMetric(LIVENESS_DURATION, seconds),
+        AddMetric(LIVENESS_PROBES, 1, {"result": result}),
+    ]
 
 
 def test_each_liveness_tick_starts_a_probe_and_rearms_at_a_fixed_rate() -> None:

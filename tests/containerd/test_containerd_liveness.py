@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from actors.agent.root import RootSpec
-from actors.containerd.core.events import LIVENESS_PROBES, LIVENESS_SECONDS
+from actors.containerd.core.events import LIVENESS_DURATION, LIVENESS_PROBES
 from actors.containerd.core.spec import ContainerdSpec
 from actors.containerd.process import ContainerdOutcome, run_containerd
 from actors.supervisor.core.events import RunnableSpec
@@ -89,7 +89,7 @@ def test_a_stopped_containerd_fails_the_node_naming_the_probe_and_is_killed(
             os.kill(pid, signal.SIGCONT)
     assert not pid_alive(pid)  # SIGKILLed while stopped
     assert probes(node, "fail") == 3
-    assert {name for name, _, _ in node.metrics} == {LIVENESS_SECONDS, LIVENESS_PROBES}
+    assert {name for name, _, _ in node.metrics} == {LIVENESS_DURATION, LIVENESS_PROBES}
     warnings = [m for m in node.messages("WARNING") if "liveness probe" in m]
     assert [w.split(" (Version on ")[0] for w in warnings] == [
         "containerd did not answer the liveness probe"
@@ -112,7 +112,7 @@ def test_a_containerd_paused_for_less_than_the_timeout_is_left_running(base: Pat
     finally:
         os.kill(pid, signal.SIGCONT)
     wait_until(lambda: probes(node, "ok") >= 8, 30, "eight liveness probes answered")
-    slow = [v for name, v, _ in node.metrics if name == LIVENESS_SECONDS and v > 0.5]
+    slow = [v for name, v, _ in node.metrics if name == LIVENESS_DURATION and v > 0.5]
     assert slow, node.metrics  # some probes waited out the pause, and were answered
     assert probes(node, "fail") == 0
     assert not outcome.done() and pid_alive(pid)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import socket
 import threading
 import time
@@ -26,6 +25,7 @@ from tests.support.control import (
     foreign_grpc_server,
     logs_args,
     node,
+    on_a_terminal,
     restart_args,
     status_args,
 )
@@ -109,39 +109,15 @@ def test_status_prints_a_tree_indented_by_dn_depth_without_colour_off_a_terminal
     )
 
 
-def _status_on_a_terminal(path: str, no_color: str | None) -> str:
-    return _on_a_terminal(["status", "--socket", path], no_color)
-
-
-def _on_a_terminal(args: list[str], no_color: str | None) -> str:
-    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
-    if no_color is not None:
-        env["NO_COLOR"] = no_color
-    master, slave = os.openpty()
-    cli = CliProcess(args, stdout=slave, env=env)
-    os.close(slave)
-    chunks = []
-    try:
-        while True:
-            try:
-                data = os.read(master, 4096)
-            except OSError:  # EIO: the child closed the terminal
-                break
-            if not data:
-                break
-            chunks.append(data)
-        assert cli.proc.wait(timeout=20) == 0
-    finally:
-        os.close(master)
-        cli.kill()
-    return b"".join(chunks).decode()
+def _statuson_a_terminal(path: str, no_color: str | None) -> str:
+    return on_a_terminal(["status", "--socket", path], no_color)
 
 
 def test_status_colours_states_only_on_a_terminal_and_not_with_no_color(served):
     served.backend.nodes = _recent_nodes()
-    coloured = _status_on_a_terminal(served.path, None)
+    coloured = _statuson_a_terminal(served.path, None)
     assert "\x1b[32mHEALTHY \x1b[0m" in coloured and "\x1b[1;31mDEAD    \x1b[0m" in coloured
-    plain = _status_on_a_terminal(served.path, "1")
+    plain = _statuson_a_terminal(served.path, "1")
     assert "\x1b[" not in plain and "HEALTHY" in plain
 
 
@@ -191,23 +167,23 @@ def test_logs_colour_warnings_and_errors_only_on_a_terminal_and_not_with_no_colo
     served.backend.log("root", "calm")
     served.backend.log("root", "careful", Severity.WARNING)
     served.backend.log("root", "broken", Severity.ERROR)
-    coloured = _on_a_terminal(["logs", "root", "--socket", served.path], None).splitlines()
+    coloured = on_a_terminal(["logs", "root", "--socket", served.path], None).splitlines()
     assert [line.startswith("\x1b[") for line in coloured] == [False, True, True]
     assert coloured[1].startswith("\x1b[33mroot  W") and coloured[2].endswith("broken\x1b[0m")
-    assert "\x1b[" not in _on_a_terminal(["logs", "root", "--socket", served.path], "1")
+    assert "\x1b[" not in on_a_terminal(["logs", "root", "--socket", served.path], "1")
     assert cmd_logs(logs_args(served.path, "root")) == 0
     assert "\x1b[" not in capsys.readouterr().out
 
 
 def test_logs_follow_without_n_sends_the_newest_ten_of_the_backlog_first(served):
-    from actors.agent.control.client import FOLLOW_BACKLOG, _logs_request
+    from actors.agent.control.client import FOLLOW_BACKLOG, logs_request
 
-    followed = _logs_request(logs_args(served.path, "root", follow=True))
+    followed = logs_request(logs_args(served.path, "root", follow=True))
     assert (followed.WhichOneof("backlog"), followed.backlog_count) == ("backlog_count", 10)
     assert FOLLOW_BACKLOG == 10
-    everything = _logs_request(logs_args(served.path, "root", follow=True, lines="all"))
+    everything = logs_request(logs_args(served.path, "root", follow=True, lines="all"))
     assert everything.WhichOneof("backlog") == "backlog_all"
-    assert _logs_request(logs_args(served.path, "root")).WhichOneof("backlog") == "backlog_all"
+    assert logs_request(logs_args(served.path, "root")).WhichOneof("backlog") == "backlog_all"
 
 
 def test_status_of_a_tree_not_started_yet_says_so(served, capsys):

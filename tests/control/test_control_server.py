@@ -25,17 +25,19 @@ def _stub(path: str) -> tuple[grpc.Channel, pb_grpc.ControlStub]:
     return channel, pb_grpc.ControlStub(channel)
 
 
-def test_the_socket_is_created_with_mode_0600_and_no_temporary_file_is_left(short_dir):
+def test_the_sockets_are_created_with_mode_0600_and_no_temporary_file_is_left(short_dir):
     path = short_dir / "control.sock"
     server = ControlServer(path, Backend())
     server.start()
     try:
-        st = os.stat(path)
-        assert stat.S_ISSOCK(st.st_mode)
-        assert stat.S_IMODE(st.st_mode) == 0o600
-        assert os.listdir(short_dir) == ["control.sock"]
+        for name in ("control.sock", "control.sock.plain"):
+            st = os.stat(short_dir / name)
+            assert stat.S_ISSOCK(st.st_mode)
+            assert stat.S_IMODE(st.st_mode) == 0o600
+        assert sorted(os.listdir(short_dir)) == ["control.sock", "control.sock.plain"]
     finally:
         server.stop(0)
+    assert os.listdir(short_dir) == []
 
 
 def test_a_path_too_long_for_the_private_detour_is_bound_in_place_with_mode_0600(short_dir):

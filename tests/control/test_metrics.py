@@ -56,9 +56,12 @@ def test_an_empty_registry_renders_every_family_with_help_and_type_only():
         "node_containerd_preseed_images_total": "counter",
         "node_containerd_preseed_failures_total": "counter",
         "node_containerd_log_bytes_total": "counter",
-        "node_containerd_containerd_liveness_probe_seconds_total": "counter",
         "node_containerd_containerd_liveness_probes_total": "counter",
         "node_containerd_sandbox_image_present": "gauge",
+        "node_containerd_containerd_liveness_probe_duration_seconds": "histogram",
+        "node_containerd_preseed_import_duration_seconds": "histogram",
+        "node_containerd_preseed_import_bytes": "histogram",
+        "node_containerd_check_sandbox_start_duration_seconds": "histogram",
     }
     assert samples == {}
 
@@ -70,14 +73,17 @@ def test_every_metric_of_ours_follows_the_naming_rules_and_monogons_keep_their_n
         "node_containerd_preseed_failures_total", 1, {"namespace": "k8s.io", "file": "a.tar"}
     )
     metrics.add("node_containerd_containerd_liveness_probes_total", 1, {"result": "ok"})
-    metrics.add("node_containerd_containerd_liveness_probe_seconds_total", 0.002)
+    metrics.observe("node_containerd_containerd_liveness_probe_duration_seconds", 0.002)
+    metrics.observe("node_containerd_preseed_import_bytes", 5 << 20, {"namespace": "k8s.io"})
     types, samples = parse(metrics.render())
     assert naming_problems(types) == []
     assert types["monogon_supervisor_dn_state_total"] == "gauge"
     assert types["node_containerd_log_entries_dropped_total"] == "counter"
-    assert len(types) == 13
+    assert len(types) == 16
     assert samples[("node_containerd_dn_restarts_total", (("dn", "root"),))] == 1.0
-    assert samples[("node_containerd_containerd_liveness_probe_seconds_total", ())] == 0.002
+    liveness = "node_containerd_containerd_liveness_probe_duration_seconds"
+    assert samples[(f"{liveness}_sum", ())] == 0.002
+    assert samples[(f"{liveness}_count", ())] == 1
 
 
 def test_the_sandbox_image_gauge_follows_the_preseeds_fact_and_nothing_else():
@@ -438,3 +444,111 @@ def test_half_sent_requests_cost_at_most_the_connection_limit_and_end_by_their_d
             c.close()
         proc.kill()
         proc.wait(10)
+
+
+def test_a_histogram_counts_each_observation_in_every_bucket_at_or_above_it():
+    metrics = Metrics()
+    name = "node_containerd_check_sandbox_start_duration_seconds"
+    for seconds in (0.2, 0.25, 3.0, 75.0):
+        metrics.observe(name, seconds, {"handler": "runsc"})
+    _, samples = parse(metrics.render())
+    buckets = {
+        dict(labels)["le"]: value
+        for (sample, labels), value in samples.items()
+        if sample == f"{name}_bucket"
+    }
+    assert buckets == {
+        "0.05": 0,
+        "0.1": 0,
+        "0.25": 2,  # a bucket's bound is inclusive (le)
+        "0.5": 2,
+        "1.0": 2,
+        "2.5": 2,
+        "5.0": 3,
+        "10.0": 3,
+        "30.0": 3,
+        "60.0": 3,
+        "+Inf": 4,
+    }
+    assert samples[(f"{name}_count", (("handler", "runsc"),))] == 4
+    assert samples[(f"{name}_sum", (("handler", "runsc"),))] == 78.45
+
+
+def test_a_histogram_refuses_an_unknown_name_wrong_labels_and_a_negative_value():
+    metrics = Metrics()
+    seconds = "node_containerd_preseed_import_duration_seconds"
+    with pytest.raises(ValueError) as unknown:
+        metrics.observe("node_containerd_made_up_seconds", 1.0)
+    assert str(unknown.value).startswith(
+        "metric 'node_containerd_made_up_seconds' is not a histogram: expected one of ["
+    )
+    with pytest.raises(ValueError) as labels:
+        metrics.observe(seconds, 1.0, {"file": "a.tar"})
+    assert str(labels.value) == (
+        f"histogram {seconds!r} takes the labels ['namespace'], not ['file']"
+    )
+    with pytest.raises(ValueError) as negative:
+        metrics.observe(seconds, -1.0, {"namespace": "k8s.io"})
+    assert str(negative.value) == f"observation -1.0 of {seconds!r} is not a finite number >= 0"
+    _, samples = parse(metrics.render())
+    assert samples == {}
+
+
+def test_a_runnables_metric_message_goes_to_its_counter_or_its_histogram_by_kind():
+    from messages.wire import MetricAdd
+
+    metrics = Metrics()
+    labels = {"namespace": "k8s.io"}
+    metrics.take(MetricAdd(name="node_containerd_preseed_bytes_total", value=7, labels=labels))
+    metrics.take(
+        MetricAdd(
+            name="node_containerd_preseed_import_bytes", value=7, labels=labels, kind="histogram"
+        )
+    )
+    _, samples = parse(metrics.render())
+    key = (("namespace", "k8s.io"),)
+    assert samples[("node_containerd_preseed_bytes_total", key)] == 7
+    assert samples[("node_containerd_preseed_import_bytes_count", key)] == 1
+    with pytest.raises(ValueError):
+        metrics.take(
+            MetricAdd(
+                name="node_containerd_preseed_bytes_total", value=1, labels={}, kind="histogram"
+            )
+        )
+
+
+def test_report_check_records_sandbox_starts_refuses_a_bad_one_and_says_when_metrics_are_off(
+    short_dir: Path,
+):
+    import grpc
+
+    from actors.agent.control.server import ControlServer
+    from messages.control import control_pb2 as pb
+    from messages.control import control_pb2_grpc as pb_grpc
+    from tests.support.control import Backend
+
+    name = "node_containerd_check_sandbox_start_duration_seconds"
+    metrics = Metrics()
+    for path, observe in ((short_dir / "on.sock", metrics.observe), (short_dir / "off.sock", None)):
+        server = ControlServer(path, Backend(), observe=observe)
+        server.start()
+        try:
+            with grpc.insecure_channel(f"unix:{path}") as channel:
+                stub = pb_grpc.ControlStub(channel)
+                starts = [pb.SandboxStart(handler="runc", seconds=0.3)]
+                reply = stub.ReportCheck(pb.ReportCheckRequest(sandbox_starts=starts), timeout=5)
+                assert reply.recorded is (observe is not None)
+                if observe is None:
+                    continue
+                bad = [pb.SandboxStart(handler="runsc", seconds=-1.0)]
+                with pytest.raises(grpc.RpcError) as e:
+                    stub.ReportCheck(pb.ReportCheckRequest(sandbox_starts=bad), timeout=5)
+                assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+                assert e.value.details() == (
+                    f"observation -1.0 of {name!r} is not a finite number >= 0"
+                )
+        finally:
+            server.stop(0)
+    _, samples = parse(metrics.render())
+    assert samples[(f"{name}_count", (("handler", "runc"),))] == 1
+    assert (f"{name}_count", (("handler", "runsc"),)) not in samples

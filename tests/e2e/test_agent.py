@@ -19,10 +19,12 @@ import pytest
 
 from actors.containerd.runtimes.runsc.access import named_grants
 from actors.images.pause import pause_image_name
+from actors.supervisor.process.protocol import ZYGOTE_MODULE
 from tests.support.agent import DEFAULT_TREE_UP, AgentUnderTest
 from tests.support.images import small_image, write_oci_archive
-from tests.support.processes import pid_alive
+from tests.support.processes import cmdline, pid_alive
 from tests.support.project import CLI
+from tests.support.waiting import wait_until
 
 IMAGE = "docker.io/library/e2e:1"
 
@@ -74,6 +76,28 @@ def test_the_control_socket_and_the_state_dir_are_private(agent):
     grants = named_grants(agent.state)
     assert (mode, grants) in ((0o700, {}), (0o710, {"user:65534": 1}))
     assert stat.S_IMODE(os.stat(agent.state / "runsc" / "logs.fifo").st_mode) == 0o600
+
+
+def test_status_over_the_plain_socket_is_what_the_grpc_client_says(agent, capsys):
+    from actors.agent.control.client import cmd_status
+    from tests.support.control import status_args
+
+    agent.wait_states(DEFAULT_TREE_UP)
+    plain_socket = agent.state / "control.sock.plain"
+    assert stat.S_IMODE(os.stat(plain_socket).st_mode) == 0o600
+
+    def without_since(text: str) -> dict:
+        doc = json.loads(text)
+        for n in doc["nodes"]:
+            n.pop("since")
+        return doc
+
+    plain = without_since(agent.cli("status", "--json").stdout)
+    assert cmd_status(status_args(str(agent.state / "control.sock"), json=True)) == 0
+    assert plain == without_since(capsys.readouterr().out)
+    tree = agent.cli("status").stdout.splitlines()
+    assert "(root: started its children, which run on)" in tree[1]
+    assert "(containerd's own pid " in tree[2]
 
 
 def test_logs_show_containerds_boot_lines(agent):
@@ -220,6 +244,33 @@ def test_a_root_frozen_for_five_seconds_blames_none_of_its_children(agent):
             dn: (n["pid"], n["restarts"]) for dn, n in before.items()
         }
         time.sleep(0.2)
+
+
+def _zygotes(agent: AgentUnderTest, nodes: dict) -> list[int]:
+    """The agent's zygote: a child of the root with the zygote's command line, not a node."""
+    node_pids = {n["pid"] for n in nodes.values() if n["pid"]}
+    children = []
+    for task in os.listdir(f"/proc/{agent.pid}/task"):
+        with open(f"/proc/{agent.pid}/task/{task}/children") as f:
+            children += [int(p) for p in f.read().split()]
+    return [p for p in children if p not in node_pids and ZYGOTE_MODULE in cmdline(p)]
+
+
+def test_the_runnables_are_forked_and_a_killed_zygote_comes_back_leaving_them_running(agent):
+    nodes = agent.wait_states(DEFAULT_TREE_UP)
+    running = {dn: n["pid"] for dn, n in nodes.items() if n["pid"]}
+    assert all(ZYGOTE_MODULE in cmdline(pid) for pid in running.values()), running
+    (zygote,) = _zygotes(agent, nodes)
+    os.kill(zygote, signal.SIGKILL)
+    back = wait_until(
+        lambda: [p for p in _zygotes(agent, agent.status()) if p != zygote], 20, "a new zygote"
+    )
+    assert len(back) == 1
+    after = agent.wait_states(DEFAULT_TREE_UP)
+    assert {dn: n["pid"] for dn, n in after.items() if n["pid"]} == running
+    said = agent.cli("logs", "root", "-n", "200").stdout
+    assert f"zygote (pid {zygote}) ended: killed by signal SIGKILL" in said, said
+    assert f"zygote started again (pid {back[0]})" in said, said
 
 
 def test_sigterm_stops_everything_and_exits_zero(agent):

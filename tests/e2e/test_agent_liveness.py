@@ -1,4 +1,4 @@
-"""The agent probes containerd's liveness and exports each probe as a counter."""
+"""The agent probes containerd's liveness and exports each probe in a counter and a histogram."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ pytestmark = [pytest.mark.containerd, pytest.mark.timeout(180)]
 
 PROBES_OK = 'node_containerd_containerd_liveness_probes_total{result="ok"}'
 PROBES_FAIL = 'node_containerd_containerd_liveness_probes_total{result="fail"}'
-SECONDS = "node_containerd_containerd_liveness_probe_seconds_total"
+SECONDS = "node_containerd_containerd_liveness_probe_duration_seconds_sum"
+COUNT = "node_containerd_containerd_liveness_probe_duration_seconds_count"
 
 
 def _free_port() -> int:
@@ -55,6 +56,7 @@ def test_liveness_probes_of_containerd_are_counted_with_their_seconds() -> None:
             time.sleep(0.1)
             samples = _scrape(url)
         assert samples[SECONDS] > 0
+        assert samples[COUNT] >= 3
         assert PROBES_FAIL not in samples
     finally:
         agent.cleanup()

@@ -45,6 +45,12 @@ def text(row: dict[str, Any]) -> str:
     return row["data"] if row["kind"] == "raw" else row["raw"] or ""
 
 
+def created(row: dict[str, Any], sandbox: str) -> bool:
+    """Whether `row` is the command line of `runsc create` of `sandbox`."""
+    line = text(row)
+    return "Args: [" in line and " create " in line and line.endswith(f" {sandbox}]")
+
+
 def logs_once_deleted(agent: AgentUnderTest, sandbox: str) -> list[dict[str, Any]] | None:
     """The log once it holds the end of `runsc delete --force <sandbox>` (the last command)."""
     rows = logs(agent)
@@ -83,9 +89,7 @@ def test_each_of_two_sandboxes_gets_its_own_lines_and_no_line_of_the_other(pod_a
             assert container is None or sandbox is None or ids[container] == sandbox, row
 
         # B's life: from its sandbox's `runsc create` to its last `runsc delete`, A running.
-        start = next(
-            i for i, r in enumerate(rows) if "create --bundle" in text(r) and b_sandbox in text(r)
-        )
+        start = next(i for i, r in enumerate(rows) if created(r, b_sandbox))
         window = rows[start:]
         attributed = [r for r in window if r["fields"].get("sandbox")]
         assert len(attributed) >= 0.95 * len(window), (len(attributed), len(window))

@@ -24,15 +24,18 @@ def probe() -> Iterator[Probe]:
         shutil.rmtree(d, ignore_errors=True)
 
 
-@pytest.fixture
-def harness(probe: Probe) -> Iterator[Harness]:
-    """A harness whose supervisor is stopped at teardown, leaving no process behind."""
-    h = Harness(probe)
+@pytest.fixture(params=["exec", "zygote"])
+def harness(probe: Probe, request: pytest.FixtureRequest) -> Iterator[Harness]:
+    """A harness whose supervisor is stopped at teardown, leaving no process behind.
+
+    Every test runs with both ways of starting a host: spawned fresh, forked by the zygote.
+    """
+    h = Harness(probe, spawn=request.param)
     try:
         yield h
     finally:
         if h.sup is not None:
-            h.sup.stop(timeout=30)
+            h.stop(timeout=30)
             pids = {pid for _, _, _, pid in probe.events}
             leftover = [pid for pid in pids if pid_alive(pid)]
             assert leftover == [], f"processes left behind: {leftover}"

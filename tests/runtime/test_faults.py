@@ -20,9 +20,14 @@ from tests.support.project import python_env, python_module
 pytestmark = pytest.mark.timeout(60)
 
 
-def _root_process(probe, children, rules=None):
+def _root_process(probe, children, rules=None, spawn="exec"):
     spec = group_spec(probe, children)
-    payload = {"target": spec.target, "args": dict(spec.args), "rules": rules or {"*": FAST}}
+    payload = {
+        "target": spec.target,
+        "args": dict(spec.args),
+        "rules": rules or {"*": FAST},
+        "spawn": spawn,
+    }
     proc = subprocess.Popen(
         python_module("tests.support.programs.root_main", json.dumps(payload)),
         stdout=subprocess.PIPE,
@@ -34,13 +39,15 @@ def _root_process(probe, children, rules=None):
     return proc
 
 
-def test_sigkill_of_the_root_takes_every_descendant_with_it_within_two_seconds(probe):
+@pytest.mark.parametrize("spawn", ["exec", "zygote"])
+def test_sigkill_of_the_root_takes_every_descendant_with_it_within_two_seconds(probe, spawn):
     proc = _root_process(
-        probe, {"one": ("spawns_more", {"levels": 2}), "two": ("becomes_healthy", {})}
+        probe, {"one": ("spawns_more", {"levels": 2}), "two": ("becomes_healthy", {})}, spawn=spawn
     )
     try:
-        probe.wait_for("root.one.sub.sub", "started")
-        probe.wait_for("root.two", "started")
+        # Each process reports to the probe itself: their reports may arrive in any order.
+        for dn in ("root.one", "root.one.sub", "root.one.sub.sub", "root.two"):
+            probe.wait_for(dn, "started")
         pids = {pid for _, dn, _, pid in probe.events if dn != "root"}  # root is DONE and gone
         assert len(pids) == 4 and all(pid_alive(p) for p in pids)
         os.kill(proc.pid, signal.SIGKILL)
@@ -55,8 +62,10 @@ def test_sigkill_of_the_root_takes_every_descendant_with_it_within_two_seconds(p
             proc.wait()
 
 
-def test_sigterm_of_the_root_stops_the_tree_gracefully_and_exits_zero(probe):
-    proc = _root_process(probe, {"one": ("becomes_healthy", {}), "two": ("becomes_healthy", {})})
+@pytest.mark.parametrize("spawn", ["exec", "zygote"])
+def test_sigterm_of_the_root_stops_the_tree_gracefully_and_exits_zero(probe, spawn):
+    children = {"one": ("becomes_healthy", {}), "two": ("becomes_healthy", {})}
+    proc = _root_process(probe, children, spawn=spawn)
     probe.wait_for("root.one", "started")
     probe.wait_for("root.two", "started")
     pids = {pid for _, _, _, pid in probe.events}
@@ -196,10 +205,10 @@ def test_a_childs_metrics_reach_the_sink_and_an_unknown_one_is_dropped_with_a_wa
     got: list[tuple[str, float, dict]] = []
     logged: list[tuple[str, int]] = []
 
-    def sink(name, value, labels):
-        if name != "known_total":
-            raise ValueError(f"metric {name!r} is unknown")
-        got.append((name, value, dict(labels)))
+    def sink(metric):
+        if metric.name != "known_total":
+            raise ValueError(f"metric {metric.name!r} is unknown")
+        got.append((metric.name, metric.value, dict(metric.labels)))
 
     spec = group_spec(probe, {"m": ("counts", {"metrics": {"known_total": 3, "bogus": 1}})})
     sup = Supervisor(spec, metric_sink=sink, log_bytes=lambda dn, n: logged.append((dn, n)))

@@ -6,6 +6,12 @@
 put first on ``PATH`` for the whole run (fixtures, the agent, ``ctr``, the shims). A
 suite that is not cached is a usage error, never a silent fallback to the system's.
 
+``NC_RUNSC`` picks the runsc the same way (``system`` or a suite whose runsc
+``scripts/containerd-versions --package runsc SUITE`` cached, put first on ``PATH``);
+unset, a run uses `scripts.matrix.runsc_of` its containerd: trixie's runsc with sid's
+containerd, the system's otherwise. The agent finds it as ``[runsc] binary = "runsc"``
+(on its ``PATH``).
+
 With ``NC_MATRIX_DIR`` set (by ``scripts/test``), the run leaves a record of what it
 ran there (``scripts/matrix.py``). `tests/conftest.py` calls `select` at configure time
 and `record_run` at the end of the session.
@@ -13,17 +19,34 @@ and `record_run` at the end of the session.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 
 import pytest
 
-from scripts.containerd_versions import FetchError, bin_dir, cached_version, put_first_on_path
-from scripts.matrix import SYSTEM, Record, system_version, write_record
+from scripts.containerd_versions import (
+    RUNSC,
+    FetchError,
+    bin_dir,
+    cached_version,
+    put_first_on_path,
+    runsc_version,
+)
+from scripts.matrix import SYSTEM, Record, runsc_of, system_version, write_record
 
-__all__ = ["describe", "record_run", "select", "selected"]
+__all__ = [
+    "describe",
+    "describe_runsc",
+    "record_run",
+    "runsc_release",
+    "select",
+    "selected",
+    "selected_runsc",
+]
 
 _selected: list[str] = []
+_runsc: list[str] = []
 
 
 def select(env: MutableMapping[str, str]) -> str:
@@ -38,13 +61,44 @@ def select(env: MutableMapping[str, str]) -> str:
             put_first_on_path(name, env)
         except FetchError as e:
             raise pytest.UsageError(f"NC_CONTAINERD={name!r}: {e}") from e
+    runsc = env.get("NC_RUNSC", "").strip() or runsc_of(name)
+    if runsc != SYSTEM:
+        try:
+            put_first_on_path(runsc, env, RUNSC)
+        except FetchError as e:
+            raise pytest.UsageError(f"NC_RUNSC={runsc!r} (containerd {name}): {e}") from e
     _selected[:] = [name]
+    _runsc[:] = [runsc]
     return name
 
 
 def selected() -> str:
     """The name `select` chose: ``system`` or a suite."""
     return _selected[0] if _selected else SYSTEM
+
+
+def selected_runsc() -> str:
+    """The runsc `select` chose: ``system`` or a suite."""
+    return _runsc[0] if _runsc else SYSTEM
+
+
+def runsc_release() -> str:
+    """The release of the runsc this run uses (``"20240729"``); "none" when there is none."""
+    name = selected_runsc()
+    if name != SYSTEM:
+        return cached_version(name, RUNSC) or "none"
+    binary = shutil.which("runsc")
+    try:
+        return runsc_version(binary) if binary else "none"
+    except FetchError:
+        return "none"
+
+
+def describe_runsc() -> str:
+    """``trixie 20240729 (<bin dir>)``: for pytest's header and the matrix's record."""
+    name = selected_runsc()
+    where = "PATH" if name == SYSTEM else str(bin_dir(name, RUNSC))
+    return f"{name} {runsc_release()} ({where})"
 
 
 def _version() -> str:
@@ -69,6 +123,7 @@ def record_run(
     record = Record(
         name=selected(),
         version=_version(),
+        runsc=f"{selected_runsc()} {runsc_release()}",
         ran=True,
         exitstatus=exitstatus,
         collected=collected,

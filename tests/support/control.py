@@ -10,6 +10,7 @@ the agent under test is `tests.support.agent.AgentUnderTest`) and keeps its outp
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import socket
 import subprocess
@@ -205,3 +206,29 @@ class CliProcess:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(timeout=10)
+
+
+def on_a_terminal(args: list[str], no_color: str | None) -> str:
+    """What ``node-containerd ARGS`` writes to a terminal (a pty as its stdout), with
+    ``NO_COLOR`` set to ``no_color`` (None: unset); it must exit 0."""
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    if no_color is not None:
+        env["NO_COLOR"] = no_color
+    master, slave = os.openpty()
+    cli = CliProcess(args, stdout=slave, env=env)
+    os.close(slave)
+    chunks = []
+    try:
+        while True:
+            try:
+                data = os.read(master, 4096)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not data:
+                break
+            chunks.append(data)
+        assert cli.proc.wait(timeout=20) == 0
+    finally:
+        os.close(master)
+        cli.kill()
+    return b"".join(chunks).decode()

@@ -119,6 +119,10 @@ class FakeNode:
         with self._records.cond:
             self.metrics.append((name, value, dict(labels)))
 
+    def observe_metric(self, name: str, value: float, labels: Mapping[str, str]) -> None:
+        with self._records.cond:
+            self.metrics.append((name, value, dict(labels)))
+
     def vouch(self, check: Callable[[], bool]) -> None:
         self.vouched.append(check)
 

@@ -25,7 +25,8 @@ def parse(text: str) -> tuple[dict[str, str], Samples]:
     """Returns ({name as exposed: type}, {(sample name, sorted labels): value}).
 
     The text is read by ``prometheus_client.parser``; a family's exposed name is its
-    counters' ``..._total``. Raises on a malformed line, a family twice or a series twice.
+    counters' ``..._total``; a histogram's samples are its ``_bucket``, ``_sum`` and
+    ``_count``. Raises on a malformed line, a family twice or a series twice.
     """
     assert text.endswith("\n"), "the exposition must end with a newline"
     types: dict[str, str] = {}
@@ -34,8 +35,13 @@ def parse(text: str) -> tuple[dict[str, str], Samples]:
         exposed = family.name + "_total" if family.type == "counter" else family.name
         assert exposed not in types, f"second family {exposed}"
         types[exposed] = "untyped" if family.type == "unknown" else family.type
+        names = (
+            {f"{exposed}_bucket", f"{exposed}_sum", f"{exposed}_count"}
+            if family.type == "histogram"
+            else {exposed}
+        )
         for sample in family.samples:
-            assert sample.name == exposed, f"sample {sample.name} in family {exposed}"
+            assert sample.name in names, f"sample {sample.name} in family {exposed}"
             key = (sample.name, tuple(sorted(sample.labels.items())))
             assert key not in samples, f"duplicate series {key}"
             samples[key] = sample.value
@@ -52,8 +58,10 @@ def naming_problems(types: dict[str, str]) -> list[str]:
             problems.append(f"counter {name} does not end in _total")
         if kind != "counter" and name.endswith("_total"):
             problems.append(f"{kind} {name} ends in _total")
-        if kind not in ("counter", "gauge"):
+        if kind not in ("counter", "gauge", "histogram"):
             problems.append(f"{name} is {kind}")
+        if kind == "histogram" and not name.endswith(("_seconds", "_bytes")):
+            problems.append(f"histogram {name} does not end in its unit")
         if _NOT_BASE_UNITS.search(name):
             problems.append(f"{name} is not in base units")
         if not name.startswith("node_containerd_"):

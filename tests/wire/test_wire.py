@@ -49,6 +49,12 @@ CHILD_MESSAGES = [
     MetricAdd(
         name="node_containerd_preseed_bytes_total", value=12.5, labels={"namespace": "k8s.io"}
     ),
+    MetricAdd(
+        name="node_containerd_preseed_import_bytes",
+        value=12,
+        labels={"namespace": "k8s.io"},
+        kind="histogram",
+    ),
     FactReport(
         key="sandbox_image",
         value={"image": "pause:1", "present": False, "n": 1.5, "l": [1, None, "x"]},
@@ -135,6 +141,10 @@ def test_junk_frame_bodies_are_protocol_errors(body, message):
         ({"type": "heartbeat", "seq": 1, "x": 0}, "heartbeat message: unknown field 'x'"),
         ({"type": "signal", "signal": "dead"}, "signal message: unknown signal 'dead'"),
         ({"type": "exit", "result": "maybe"}, "exit message: unknown result 'maybe'"),
+        (
+            {"type": "metric", "name": "x", "value": 1, "labels": {}, "kind": "gauge"},
+            "metric message: unknown kind 'gauge'",
+        ),
         (
             {"type": "run_group", "request_id": 1, "children": []},
             "run_group message: field 'children' is empty",

@@ -53,6 +53,7 @@ from actors.containerd.core.dns import CONTAINERD_DN
 from actors.containerd.runtimes.sandbox_image import SANDBOX_IMAGE_FACT, SandboxImageState
 from actors.exit_codes import ExitCode
 from actors.logtree import Severity, entry_to_dict, format_entry
+from actors.preseed.importing import IMPORTING_FACT, imports_of
 from actors.supervisor.core.names import ROOT_DN
 from messages.control import control_pb2 as pb
 from messages.control import control_pb2_grpc as pb_grpc
@@ -62,10 +63,15 @@ __all__ = [
     "cmd_logs",
     "cmd_restart",
     "cmd_status",
+    "fact_activity",
     "fact_warnings",
+    "logs_request",
     "node_notes",
+    "print_entry",
     "render_status",
+    "restart_text",
     "status_json",
+    "status_text",
 ]
 
 #: Seconds to wait for Hello, and for Status and Restart.
@@ -151,15 +157,28 @@ def _run(command: Any, args: argparse.Namespace) -> int:
 def _status(args: argparse.Namespace) -> int:
     with _connect(args) as (stub, path):
         reply = _call(stub.Status, pb.StatusRequest(), path, "status")
-    if args.json:
-        print(json.dumps(status_json(reply)))
-    else:
-        colour = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
-        notes = node_notes(reply, _child_named)
-        sys.stdout.write(
-            render_status(reply, colour=colour, warnings=fact_warnings(reply), notes=notes)
-        )
+    colour = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    sys.stdout.write(status_text(reply, as_json=args.json, colour=colour))
     return ExitCode.OK
+
+
+def status_text(reply: pb.StatusReply, *, as_json: bool, colour: bool) -> str:
+    """What `status` prints for a reply: the tree view (with `fact_warnings` and
+    `node_notes`), or the `status_json` document on one line.
+
+    The one rendering of a status: the gRPC client and the plain socket's server
+    (`plain_server`) both print this, so the two cannot drift.
+    """
+    if as_json:
+        return json.dumps(status_json(reply)) + "\n"
+    notes = node_notes(reply, _child_named)
+    return render_status(
+        reply,
+        colour=colour,
+        warnings=fact_warnings(reply),
+        notes=notes,
+        activity=fact_activity(reply),
+    )
 
 
 def _sandbox_state(node: pb.NodeStatus) -> SandboxImageState | None:
@@ -221,20 +240,35 @@ def fact_warnings(reply: pb.StatusReply) -> dict[str, str]:
     return warnings
 
 
+def fact_activity(reply: pb.StatusReply) -> dict[str, list[str]]:
+    """{DN: lines} of work under way its facts show: the preseed's imports."""
+    activity = {}
+    for n in reply.nodes:
+        if IMPORTING_FACT in n.facts:
+            imports = imports_of(facts_from_proto(n).get(IMPORTING_FACT))
+            if imports:
+                activity[n.dn] = [p.text() for p in imports]
+    return activity
+
+
 def _restart(args: argparse.Namespace) -> int:
     with _connect(args) as (stub, path):
         reply = _call(stub.Restart, pb.RestartRequest(dn=args.dn), path, f"restart {args.dn!r}")
-    cancelled = list(reply.cancelled)
-    others = [dn for dn in cancelled if dn != args.dn]
-    print(f"restarting {args.dn}: cancelled it", end="")
-    if others:
-        print(f" and {len(others)} node(s) below it ({', '.join(others)})", end="")
-    print("; the supervisor starts it again now")
+    sys.stdout.write(restart_text(args.dn, reply))
     return ExitCode.OK
 
 
+def restart_text(dn: str, reply: pb.RestartReply) -> str:
+    """What `restart DN` prints once the agent cancelled DN's subtree."""
+    others = [d for d in reply.cancelled if d != dn]
+    text = f"restarting {dn}: cancelled it"
+    if others:
+        text += f" and {len(others)} node(s) below it ({', '.join(others)})"
+    return text + "; the supervisor starts it again now\n"
+
+
 def _logs(args: argparse.Namespace) -> int:
-    request = _logs_request(args)
+    request = logs_request(args)
     follow = bool(getattr(args, "follow", False))
     as_json = bool(getattr(args, "json", False))
     colour = not as_json and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
@@ -251,7 +285,7 @@ def _logs(args: argparse.Namespace) -> int:
                         file=sys.stderr,
                     )
                     continue
-                _print_entry(msg, as_json, sys.stdout, colour)
+                print_entry(msg, as_json, sys.stdout, colour)
                 if follow:
                     sys.stdout.flush()
         except KeyboardInterrupt:
@@ -306,13 +340,15 @@ def render_status(
     colour: bool = False,
     warnings: Mapping[str, str] | None = None,
     notes: Mapping[str, str] | None = None,
+    activity: Mapping[str, list[str]] | None = None,
 ) -> str:
     """The `status` tree view: one line per node, indented by DN depth.
 
     Times in state are measured against the agent's clock (`reply.now`).
     `warnings` (DN → text) are shown under their node: `fact_warnings`, e.g. a
     missing sandbox image; `notes` (DN → text, `node_notes`) in parentheses at the end
-    of its line.
+    of its line; `activity` (DN → lines, `fact_activity`), e.g. imports under way,
+    under the node.
     """
     if not reply.nodes:
         return "no nodes: the supervision tree has not started yet\n"
@@ -339,6 +375,8 @@ def render_status(
         if warnings and n.dn in warnings:
             warning = f"{'  ' * (depth + 1)}warning: {warnings[n.dn]}"
             lines.append(f"\x1b[33m{warning}\x1b[0m" if colour else warning)
+        for text in (activity or {}).get(n.dn, ()):
+            lines.append(f"{'  ' * (depth + 1)}{text}")
     return "\n".join(lines) + "\n"
 
 
@@ -362,7 +400,9 @@ def _duration(seconds: float) -> str:
     return f"{whole // 86400}d{whole % 86400 // 3600:02d}h"
 
 
-def _print_entry(msg: pb.LogEntry, as_json: bool, out: TextIO, colour: bool = False) -> None:
+def print_entry(msg: pb.LogEntry, as_json: bool, out: TextIO, colour: bool = False) -> None:
+    """Writes one log entry as `logs` prints it: its lines (coloured by severity when
+    `colour`, leveled entries only) or one JSON object."""
     entry = entry_from_proto(msg)
     if as_json:
         out.write(json.dumps(entry_to_dict(entry)) + "\n")
@@ -374,7 +414,8 @@ def _print_entry(msg: pb.LogEntry, as_json: bool, out: TextIO, colour: bool = Fa
     out.write(text + "\n")
 
 
-def _logs_request(args: argparse.Namespace) -> pb.LogsRequest:
+def logs_request(args: argparse.Namespace) -> pb.LogsRequest:
+    """The LogsRequest of `logs`' options (`-n`, `--severity`, `--since`, kinds, ...)."""
     dn = getattr(args, "dn", None)
     request = pb.LogsRequest(
         dn=dn or "",

@@ -33,6 +33,15 @@ Rules:
       thread that wakes about once a second.
     * Monotonic times of the supervisor (`NodeStatus.since`) are sent as wall-clock
       seconds since the epoch, converted once per reply.
+    * ReportCheck hands what `node-containerd check` measured to the agent's
+      metrics (`observe`; none when metrics are off: `recorded` false). A value the
+      histogram refuses (a negative time, a new handler beyond its series bound)
+      fails the call with INVALID_ARGUMENT and records nothing of it.
+    * Beside the socket, `<socket>.plain` (`plain_server`) answers `status`, `logs`
+      without following, `restart` and `import` in plain JSON, through this service's
+      own methods (the same data, the same limits), so the CLI need not load grpc. It
+      starts and stops with this server, under the same rules (mode 0600, never taking
+      over a live socket); it is left out when its path would be too long.
 
 gRPC handlers run on the server's worker threads; `start` and `stop` on the caller's.
 """
@@ -43,11 +52,11 @@ import contextlib
 import os
 import tempfile
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent import futures
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, Self
+from typing import TYPE_CHECKING, Protocol, Self
 
 import grpc
 
@@ -63,6 +72,7 @@ from actors.agent.control.wire import (
     probe_socket,
     status_to_proto,
 )
+from actors.agent.histograms import CHECK_SANDBOX_START
 from actors.logtree import (
     DEFAULT_STREAM_BUFFER,
     LogReader,
@@ -76,6 +86,9 @@ from actors.supervisor.core.errors import InvalidSeverity, SupervisionError, Unk
 from actors.supervisor.runtime import clock
 from messages.control import control_pb2 as pb
 from messages.control import control_pb2_grpc as pb_grpc
+
+if TYPE_CHECKING:
+    from actors.agent.control.plain_server import PlainServer
 
 __all__ = ["UNIX_PATH_MAX", "ControlBackend", "ControlError", "ControlServer"]
 
@@ -175,13 +188,24 @@ class _Stream:
         self.waiting_since: float | None = None
 
 
+#: Records one observation of a histogram: (name, value, labels); raises ValueError
+#: or TypeError for one it refuses.
+Observe = Callable[[str, float, Mapping[str, str]], None]
+
+
 class _Servicer(pb_grpc.ControlServicer):
     """The Control service over a backend. Methods run on gRPC worker threads."""
 
     def __init__(
-        self, backend: ControlBackend, max_followers: int, max_readers: int, buffer: int
+        self,
+        backend: ControlBackend,
+        max_followers: int,
+        max_readers: int,
+        buffer: int,
+        observe: Observe | None = None,
     ) -> None:
         self._backend = backend
+        self._observe = observe
         self._buffer = buffer
         self._max_followers = max_followers
         self._followers = threading.BoundedSemaphore(max_followers)
@@ -250,6 +274,18 @@ class _Servicer(pb_grpc.ControlServicer):
         except Exception as e:  # noqa: BLE001 - the supervisor's failure, told to the client
             context.abort(grpc.StatusCode.UNAVAILABLE, f"supervisor did not restart {dn!r}: {e}")
         return pb.RestartReply(cancelled=before or [dn])
+
+    def ReportCheck(
+        self, request: pb.ReportCheckRequest, context: grpc.ServicerContext
+    ) -> pb.ReportCheckReply:
+        if self._observe is None:
+            return pb.ReportCheckReply(recorded=False)
+        for start in request.sandbox_starts:
+            try:
+                self._observe(CHECK_SANDBOX_START, start.seconds, {"handler": start.handler})
+            except (ValueError, TypeError) as e:
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
+        return pb.ReportCheckReply(recorded=True)
 
     def Logs(self, request: pb.LogsRequest, context: grpc.ServicerContext) -> Iterator[pb.LogEntry]:
         try:
@@ -352,6 +388,10 @@ class ControlServer:
         stream_buffer: entries a follow stream may have queued before it misses some.
         stall_timeout: seconds a Logs call may wait for its client to take a message
             before it is ended.
+        observe: records a histogram observation (`Metrics.observe`) for ReportCheck;
+            None when metrics are off.
+        containerd_address: the agent's containerd, into which the plain socket's
+            `import` imports; None: the CLI imports by itself.
     """
 
     def __init__(
@@ -363,15 +403,19 @@ class ControlServer:
         max_readers: int = 16,
         stream_buffer: int = DEFAULT_STREAM_BUFFER,
         stall_timeout: float = 60.0,
+        observe: Observe | None = None,
+        containerd_address: str | None = None,
     ) -> None:
         self.path = Path(os.path.abspath(os.fspath(socket_path)))
-        self._servicer = _Servicer(backend, max_followers, max_readers, stream_buffer)
+        self._servicer = _Servicer(backend, max_followers, max_readers, stream_buffer, observe)
         self._workers = max_followers + max_readers + _SPARE_WORKERS
         self._stall_timeout = stall_timeout
         self._watchdog: threading.Thread | None = None
         self._stop_watchdog = threading.Event()
         self._server: grpc.Server | None = None
         self._inode: tuple[int, int] | None = None
+        self._plain: PlainServer | None = None
+        self._containerd_address = containerd_address
 
     def start(self) -> None:
         """Binds the socket (mode 0600) and starts serving.
@@ -394,6 +438,11 @@ class ControlServer:
             server.stop(None)
             raise
         self._server = server
+        try:
+            self._start_plain()
+        except BaseException:
+            self.stop(None)
+            raise
         self._stop_watchdog.clear()
         self._watchdog = threading.Thread(
             target=self._watch_stalls, name="nc-control-stalls", daemon=True
@@ -405,6 +454,20 @@ class ControlServer:
         period = min(_WATCHDOG_PERIOD, self._stall_timeout / 2)
         while not self._stop_watchdog.wait(period):
             self._servicer.cancel_stalled(self._stall_timeout)
+
+    def _start_plain(self) -> None:
+        """Serves the plain socket too (`actors.agent.control.plain`), if its path fits."""
+        from actors.agent.control.plain import plain_path
+        from actors.agent.control.plain_server import PlainServer
+
+        path = plain_path(os.fspath(self.path))
+        # Bound as `<dir>/.XXXXXXXX/s`, then renamed: both names must fit.
+        detour = len(os.fsencode(os.fspath(self.path.parent))) + len("/.XXXXXXXX/s")
+        if max(len(os.fsencode(path)), detour) > UNIX_PATH_MAX:
+            return  # the CLI then speaks gRPC
+        plain = PlainServer(path, self._servicer, containerd_address=self._containerd_address)
+        plain.start()
+        self._plain = plain
 
     def stop(self, grace: float | None = 1.0) -> None:
         """Ends follow streams, stops serving and removes the socket file if ours.
@@ -422,6 +485,9 @@ class ControlServer:
         if self._watchdog is not None:
             self._watchdog.join()
             self._watchdog = None
+        plain, self._plain = self._plain, None
+        if plain is not None:
+            plain.stop()
         self._servicer.close_streams()
         server.stop(grace).wait()
         inode, self._inode = self._inode, None

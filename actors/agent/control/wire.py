@@ -18,15 +18,13 @@ Rules:
 
 from __future__ import annotations
 
-import enum
 import os
-import socket
-import stat
 from typing import Any, Protocol, cast
 
 import grpc
 from google.protobuf import json_format, struct_pb2  # type: ignore[import-untyped]
 
+from actors.agent.control.probe import SocketState, probe_socket
 from actors.logtree import Entry, LeveledEntry, ParsedEntry, RawEntry, Severity
 from actors.supervisor.core.states import NodeState
 from messages.control import control_pb2 as pb
@@ -77,48 +75,6 @@ def agent_version() -> str:
     from actors.agent import __version__
 
     return __version__
-
-
-class SocketState(enum.Enum):
-    """What `probe_socket` found at a path."""
-
-    #: Nothing at the path.
-    MISSING = "missing"
-    #: A file that is not a unix socket.
-    NOT_SOCKET = "not-socket"
-    #: A socket file nobody listens on (stale).
-    REFUSED = "refused"
-    #: A socket this user may not connect to.
-    DENIED = "denied"
-    #: A socket something accepts connections on.
-    LISTENING = "listening"
-
-
-def probe_socket(path: str | os.PathLike[str], timeout: float = 2.0) -> SocketState:
-    """Finds out, with one plain connect, whether anything listens on `path`.
-
-    Returns:
-        What is at the path.
-    """
-    try:
-        mode = os.stat(path).st_mode
-    except FileNotFoundError:
-        return SocketState.MISSING
-    except PermissionError:
-        return SocketState.DENIED
-    if not stat.S_ISSOCK(mode):
-        return SocketState.NOT_SOCKET
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(timeout)
-        try:
-            sock.connect(os.fspath(path))
-        except (ConnectionRefusedError, FileNotFoundError):
-            return SocketState.REFUSED
-        except PermissionError:
-            return SocketState.DENIED
-        except TimeoutError:  # the backlog is full: someone listens but is stuck
-            return SocketState.LISTENING
-    return SocketState.LISTENING
 
 
 def channel_target(path: str | os.PathLike[str]) -> str:

@@ -27,6 +27,7 @@ from collections.abc import MutableMapping
 from dataclasses import dataclass
 
 __all__ = [
+    "NOTIFY_VARIABLES",
     "NotifyEnvironment",
     "NotifySender",
     "NotifyUnsupported",
@@ -36,7 +37,7 @@ __all__ = [
 ]
 
 #: The variables of the protocol that `take_environment` reads and removes.
-_VARIABLES = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")
+NOTIFY_VARIABLES = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")
 
 
 class NotifyUnsupported(ValueError):
@@ -94,7 +95,7 @@ def take_environment(environ: MutableMapping[str, str], pid: int) -> NotifyEnvir
         NotifyUnsupported: a variable holds a value this client cannot use (they are
             removed all the same).
     """
-    values = {name: environ.pop(name, None) for name in _VARIABLES}
+    values = {name: environ.pop(name, None) for name in NOTIFY_VARIABLES}
     notify = values["NOTIFY_SOCKET"] or None
     if notify is not None:
         socket_address(notify)

@@ -138,6 +138,13 @@ class CriClient:
         assert isinstance(reply, cri.ListContainersResponse)
         return list(reply.containers)
 
+    def container_stats(self, container_id: str) -> cri.ContainerStats:
+        """A container's CPU, memory and writable-layer usage, as the runtime's shim reads it."""
+        request = cri.ContainerStatsRequest(container_id=container_id)
+        reply = _rpc("ContainerStats", self.runtime.ContainerStats, request, self.timeout)
+        assert isinstance(reply, cri.ContainerStatsResponse)
+        return reply.stats
+
     def container_status_verbose(self, container_id: str) -> cri.ContainerStatusResponse:
         """A container's status, verbose (`info` holds containerd's JSON about it)."""
         request = cri.ContainerStatusRequest(container_id=container_id, verbose=True)
@@ -193,6 +200,8 @@ class PodRun:
 
     #: The sandbox's labels (CRI's; `check` marks its pods with one, to find leftovers).
     labels: dict[str, str] = field(default_factory=dict)
+    #: The pod's cgroup parent (cgroupfs form, e.g. `/kubepods/pod1`); "" is containerd's.
+    cgroup_parent: str = ""
     #: Set by `start_sandbox`.
     sandbox_id: str = ""
     #: Set by `start_container` (the last container started).
@@ -206,7 +215,8 @@ class PodRun:
             log_directory=str(self.log_dir),
             labels=self.labels,
             linux=cri.LinuxPodSandboxConfig(
-                security_context=cri.LinuxSandboxSecurityContext(namespace_options=namespaces)
+                cgroup_parent=self.cgroup_parent,
+                security_context=cri.LinuxSandboxSecurityContext(namespace_options=namespaces),
             ),
         )
 
@@ -234,13 +244,21 @@ class PodRun:
         self.sandbox_id = reply.pod_sandbox_id
         return self.sandbox_id
 
-    def start_container(self, image: str, command: list[str] | None, name: str = "c") -> str:
-        """CreateContainer + StartContainer; `command` None runs the image's own."""
+    def start_container(
+        self, image: str, command: list[str] | None, name: str = "c", memory_limit: int = 0
+    ) -> str:
+        """CreateContainer + StartContainer; `command` None runs the image's own.
+
+        `memory_limit`: the container's memory limit in bytes (CRI's
+        `memory_limit_in_bytes`); 0 sets none.
+        """
+        resources = cri.LinuxContainerResources(memory_limit_in_bytes=memory_limit)
         config = cri.ContainerConfig(
             metadata=cri.ContainerMetadata(name=name),
             image=cri.ImageSpec(image=image),
             command=command or [],
             log_path=f"{name}.log",
+            linux=cri.LinuxContainerConfig(resources=resources),
         )
         request = cri.CreateContainerRequest(
             pod_sandbox_id=self.sandbox_id, config=config, sandbox_config=self.config()

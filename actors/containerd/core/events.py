@@ -15,8 +15,8 @@ from actors.containerd.core.version import VersionInfo
 from actors.supervisor.core.severity import Severity
 
 __all__ = [
+    "LIVENESS_DURATION",
     "LIVENESS_PROBES",
-    "LIVENESS_SECONDS",
     "Action",
     "AddMetric",
     "CancelRequested",
@@ -26,6 +26,7 @@ __all__ = [
     "Kill",
     "Log",
     "Notified",
+    "ObserveMetric",
     "NotifyBroken",
     "ContainerdOutcome",
     "OutputClosed",
@@ -45,8 +46,8 @@ __all__ = [
     "TimerExpired",
 ]
 
-#: Counter: seconds spent in liveness probes (answered or failed).
-LIVENESS_SECONDS = "node_containerd_containerd_liveness_probe_seconds_total"
+#: Histogram: seconds each liveness probe took (answered or failed).
+LIVENESS_DURATION = "node_containerd_containerd_liveness_probe_duration_seconds"
 
 #: Counter: liveness probes made, by label `result` (`ok` or `fail`).
 LIVENESS_PROBES = "node_containerd_containerd_liveness_probes_total"
@@ -265,6 +266,18 @@ class AddMetric:
 
 
 @dataclass(frozen=True, slots=True)
+class ObserveMetric:
+    """Observe `value` in the agent's histogram `name` (a `MetricAdd` of kind histogram)."""
+
+    #: The histogram, e.g. `LIVENESS_DURATION`.
+    name: str
+    #: The observation (seconds).
+    value: float
+    #: The series' labels.
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class Report:
     """containerd is gone and its output is in: clean up and hand over `outcome`."""
 
@@ -282,5 +295,6 @@ Action = (
     | SignalHealthy
     | Log
     | AddMetric
+    | ObserveMetric
     | Report
 )

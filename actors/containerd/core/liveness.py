@@ -14,8 +14,8 @@ times passed in, actions out):
   started within `interval × failures` and failed `timeout` later: it is failed
   within interval × failures + timeout. One that answers within `timeout`, however
   slowly, is never failed.
-* Each result adds its seconds to `LIVENESS_SECONDS` and one to `LIVENESS_PROBES`
-  with the label `result` = `ok` or `fail`.
+* Each result observes its seconds in the histogram `LIVENESS_DURATION` and adds
+  one to `LIVENESS_PROBES` with the label `result` = `ok` or `fail`.
 """
 
 from __future__ import annotations
@@ -23,10 +23,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from actors.containerd.core.events import (
+    LIVENESS_DURATION,
     LIVENESS_PROBES,
-    LIVENESS_SECONDS,
     AddMetric,
     Log,
+    ObserveMetric,
 )
 from actors.supervisor.core.severity import Severity
 
@@ -38,7 +39,7 @@ class LivenessVerdict:
     """What one probe result means."""
 
     #: The metrics and log lines to emit.
-    actions: list[AddMetric | Log]
+    actions: list[AddMetric | ObserveMetric | Log]
     #: The reason to fail the node, or None to carry on.
     failure: str | None = None
 
@@ -73,7 +74,7 @@ class LivenessTracker:
 
     def answered(self, probe: int, now: float) -> LivenessVerdict:
         """Probe `probe` (one this tracker `owns`) answered at `now`."""
-        actions: list[AddMetric | Log] = self._metrics(probe, "ok", now)
+        actions: list[AddMetric | ObserveMetric | Log] = self._metrics(probe, "ok", now)
         if self._failures:
             text = f"containerd answered the liveness probe again after {self._failures} failure(s)"
             actions.append(Log(Severity.INFO, text))
@@ -82,7 +83,7 @@ class LivenessTracker:
 
     def failed(self, probe: int, error: str, now: float) -> LivenessVerdict:
         """Probe `probe` (one this tracker `owns`) failed with `error` at `now`."""
-        actions: list[AddMetric | Log] = self._metrics(probe, "fail", now)
+        actions: list[AddMetric | ObserveMetric | Log] = self._metrics(probe, "fail", now)
         self._failures += 1
         if self._failures >= self.failures_allowed:
             reason = (
@@ -94,9 +95,11 @@ class LivenessTracker:
         text = f"containerd did not answer {self.probe_text} ({count}): {error}"
         return LivenessVerdict([*actions, Log(Severity.WARNING, text)])
 
-    def _metrics(self, probe: int, result: str, now: float) -> list[AddMetric | Log]:
+    def _metrics(
+        self, probe: int, result: str, now: float
+    ) -> list[AddMetric | ObserveMetric | Log]:
         seconds = max(now - self._out.pop(probe), 0.0)
         return [
-            AddMetric(LIVENESS_SECONDS, seconds),
+            ObserveMetric(LIVENESS_DURATION, seconds),
             AddMetric(LIVENESS_PROBES, 1, {"result": result}),
         ]

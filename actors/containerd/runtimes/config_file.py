@@ -13,11 +13,12 @@ instead, so none migrates anything.
 Held on every version: everything containerd writes lies under the agent's state
 directory (root, state, the gRPC socket and the ttrpc socket `<address>.ttrpc`, and
 the `opt` plugin's directory, otherwise `/opt/containerd`, and on 2.x the image
-verifier's binaries under it). Nothing listens beyond
-loopback: the debug and metrics addresses are empty and the CRI plugin's TCP service is
-disabled. NRI is off, as it is by default on 1.6 (which has none) and 1.7: 2.x enables
-it by default with a socket at `/var/run/nri/nri.sock`, outside the state directory and
-shared by every containerd on the machine. The CRI plugin itself stays on, since
+verifier's binaries under it). Nothing listens beyond loopback unless asked: the
+debug address is empty, the metrics address is `[containerd] metrics_address` (empty
+by default: no metrics listener) and the CRI plugin's TCP service is disabled. NRI is
+off, as it is by default on 1.6 (which has none) and 1.7: 2.x enables it by default
+with a socket at `/var/run/nri/nri.sock`, outside the state directory and shared by
+every containerd on the machine. The CRI plugin itself stays on, since
 Kubernetes reaches containerd through it; its streaming server (exec, attach,
 port-forward) listens on 127.0.0.1 at a random port, reachable only with the
 per-request tokens CRI hands out.
@@ -91,6 +92,8 @@ class ContainerdSettings:
     #: The CRI plugin's pod runtimes (`actors.containerd.runtimes.handlers`): handlers,
     #: default handler, sandbox image, CNI config directory; None: CRI's defaults.
     pods: PodRuntimeSettings | None = None
+    #: containerd's metrics endpoint, `host:port`; "" for none.
+    metrics_address: str = ""
 
 
 def containerd_settings(cfg: AgentConfig, pods: PodRuntimeSettings) -> ContainerdSettings:
@@ -104,6 +107,7 @@ def containerd_settings(cfg: AgentConfig, pods: PodRuntimeSettings) -> Container
         ttrpc_address=ctd.ttrpc_address,
         opt_dir=ctd.root / "opt",
         pods=pods,
+        metrics_address=ctd.metrics_address,
     )
 
 
@@ -116,7 +120,7 @@ def _top(s: ContainerdSettings, version: int) -> dict[str, Value]:
         "grpc": {"address": s.address},
         "ttrpc": {"address": s.ttrpc_address},
         "debug": {"address": ""},
-        "metrics": {"address": ""},
+        "metrics": {"address": s.metrics_address},
     }
 
 

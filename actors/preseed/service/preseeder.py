@@ -4,7 +4,9 @@
 on different files): the import record skips unchanged files (and, with
 unpack, still makes sure their layers are unpacked), pins are added as
 labels, and a failure is that file's `FileOutcome`, never an exception — one bad
-file never stops the others. A file that ends too early (`IncompleteArchive`)
+file never stops the others. Progress goes to the log (a line per
+`PROGRESS_INTERVAL`), to `progress` and to `imports` (the `importing` fact), which
+is told when each import ends. A file that ends too early (`IncompleteArchive`)
 is told apart as INCOMPLETE, so the watch can wait for its writer instead of
 reporting it as failed. `Preseeder.settle` saves the record and releases the
 pins of tarballs that are gone.
@@ -35,6 +37,7 @@ from actors.preseed.importer.archive_import import display_name, import_archive,
 from actors.preseed.importer.leases import create_lease, delete_lease
 from actors.preseed.importer.options import ImportOptions
 from actors.preseed.importer.results import ImportResult
+from actors.preseed.importing import ImportsUnderWay
 from actors.preseed.service.pins import pin_image, pin_labels, release_stale_pins
 from actors.preseed.service.record import ImportRecord, RecordCheck
 
@@ -135,10 +138,13 @@ class Preseeder:
         sandbox_image: str | None = None,
         progress_interval: float = PROGRESS_INTERVAL,
         progress: Callable[[str, int, int], None] | None = None,
+        imports: ImportsUnderWay | None = None,
     ) -> None:
         self._client = client
         #: Also told (file, bytes done, bytes total) as a file is imported, if set.
         self._progress = progress
+        #: The imports under way (the `importing` fact), if reported.
+        self._imports = imports
         self._log = log
         self._pin = pin
         #: The CRI sandbox image (always pinned), or None.
@@ -198,6 +204,13 @@ class Preseeder:
 
         A containerd failure is that file's failure too (as in the one-shot walk).
         """
+        try:
+            return self._import_file(f)
+        finally:
+            if self._imports is not None:
+                self._imports.ended(f.display)
+
+    def _import_file(self, f: PreseedFile) -> FileOutcome:
         options = self.options_for(f)
         try:
             with self._lock:
@@ -245,13 +258,16 @@ class Preseeder:
     def _progress_of(self, f: PreseedFile) -> Callable[[int, int], None]:
         """The progress callback of one file's import: the log's lines, and `progress`."""
         logged = _Progress(self._log, f.display, self._interval)
-        told = self._progress
-        if told is None:
+        told, imports = self._progress, self._imports
+        if told is None and imports is None:
             return logged
 
         def progress(done: int, total: int) -> None:
             logged(done, total)
-            told(f.display, done, total)
+            if told is not None:
+                told(f.display, done, total)
+            if imports is not None:
+                imports.progress(f.display, done, total)
 
         return progress
 

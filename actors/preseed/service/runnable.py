@@ -26,6 +26,10 @@ The watch runs here rather than in a sibling node because it shares the import
 record, the queue and the containerd connection with the initial pass: one
 owner of the record, one queue, never two imports of one file at once.
 
+While files are imported, the node reports them with their bytes and rate as the
+fact `importing` (`actors.preseed.importing`), at most once a second per file, and
+withdraws it when the last import ends.
+
 With CRI's sandbox image known, the node reports whether it is present as the
 fact `sandbox_image` (`SandboxImageProbe`): at start, after each import into
 `k8s.io` and on each image event of it, so `status` shows a change within a
@@ -50,6 +54,7 @@ from actors.mailbox import tell_when_set
 from actors.preseed.errors import FAILURES, PreseedError, as_preseed_error
 from actors.preseed.importer.options import ImportOptions
 from actors.preseed.importer.results import ImportResult
+from actors.preseed.importing import IMPORTING_FACT, ImportsUnderWay
 from actors.preseed.service.actor import InitialPass, PreseedActor, PreseedSettings, StopRequested
 from actors.preseed.service.builtin import import_built_image
 from actors.preseed.service.preseeder import Preseeder
@@ -58,6 +63,7 @@ from actors.supervisor.process.api import (
     Signal,
     add_metric,
     logger,
+    observe_metric,
     report_fact,
     signal,
     vouch,
@@ -70,6 +76,9 @@ MAX_DEFAULT_PARALLEL = 4
 _WAIT_STEP = 1.0
 #: Failures named in the error that fails the node; the log names every one.
 _SUMMARY_FILES = 10
+#: The histograms of each import (`actors.agent.histograms`).
+IMPORT_SECONDS = "node_containerd_preseed_import_duration_seconds"
+IMPORT_BYTES = "node_containerd_preseed_import_bytes"
 
 
 def default_parallel() -> int:
@@ -108,6 +117,18 @@ def _import_built(
     if result is not None:
         on_result(result)
     return None
+
+
+def _fact_reporter(ctx: Any, key: str, log: logging.Logger) -> Callable[[Any], None]:
+    """Reports fact `key`; a fact that cannot be sent is a warning, never a failed import."""
+
+    def report(value: Any) -> None:
+        try:
+            report_fact(ctx, key, value)
+        except Exception as e:  # noqa: BLE001 - a bad value, a closed link: the import goes on
+            log.warning("fact %r not reported: %s", key, e)
+
+    return report
 
 
 def _summary(passed: InitialPass) -> str:
@@ -187,6 +208,8 @@ def _preseed(
             tags = {"namespace": result.namespace}
             add_metric(ctx, "node_containerd_preseed_bytes_total", result.bytes_sent, tags)
             add_metric(ctx, "node_containerd_preseed_images_total", len(result.images), tags)
+            observe_metric(ctx, IMPORT_SECONDS, result.seconds, tags)
+            observe_metric(ctx, IMPORT_BYTES, result.bytes_sent, tags)
 
     def on_failure(file: str) -> None:  # `file` is a display form: it encodes as UTF-8
         namespace, _, name = file.partition("/")
@@ -219,6 +242,7 @@ def _preseed(
         log=log,
         pin=spec.pin,
         sandbox_image=spec.sandbox_image,
+        imports=ImportsUnderWay(_fact_reporter(ctx, IMPORTING_FACT, log)),
     )
     settings = PreseedSettings(
         directory=spec.dir,

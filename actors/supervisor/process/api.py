@@ -13,6 +13,7 @@ its own process, with:
     raw_logger(ctx)                        # a RawLog: write(bytes)
     sub_logger(ctx, "name")                # a logging.Logger on DN <node>.name
     add_metric(ctx, "name", value, labels) # add to one of the agent's counters
+    observe_metric(ctx, "name", value, labels) # one observation of an agent's histogram
     report_fact(ctx, "name", value)        # a fact `status` shows under the node
     ctx.cancelled                          # threading.Event, set on cancel
     ctx.cancel_reason                      # why, once cancelled
@@ -62,6 +63,7 @@ __all__ = [
     "raw_logger",
     "sub_logger",
     "add_metric",
+    "observe_metric",
     "report_fact",
     "target_name",
     "vouch",
@@ -223,10 +225,26 @@ def add_metric(
     (a label that does not encode, such as a file name that is not UTF-8) is
     dropped here with a warning: a metric never ends the runnable that counts.
     """
+    _send_metric(ctx, name=name, value=value, labels=dict(labels or {}))
+
+
+def observe_metric(
+    ctx: Context, name: str, value: float, labels: Mapping[str, str] | None = None
+) -> None:
+    """Observe `value` (seconds, bytes) in the agent's histogram `name` (any thread).
+
+    As `add_metric`: the root drops a name it does not know (its buckets are the
+    agent's, `actors.agent.histograms`), with a warning; a metric never ends the
+    runnable.
+    """
+    _send_metric(ctx, name=name, value=value, labels=dict(labels or {}), kind="histogram")
+
+
+def _send_metric(ctx: Context, **fields: Any) -> None:
     try:
-        ctx._link.send(MetricAdd(name=name, value=value, labels=dict(labels or {})))
+        ctx._link.send(MetricAdd(**fields))
     except ProtocolError as e:
-        logger(ctx).warning("metric %r not sent: %s", name, e)
+        logger(ctx).warning("metric %r not sent: %s", fields["name"], e)
 
 
 def report_fact(ctx: Context, key: str, value: Any) -> None:

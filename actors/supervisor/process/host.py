@@ -6,7 +6,8 @@ root reads into the node's raw log, and in a process group of its own.
 
 Life of a host:
     1. ask the kernel for SIGKILL when the root dies (PR_SET_PDEATHSIG), then
-       check the root did not die before that (getppid);
+       check the root did not die before that (getppid); close every descriptor
+       but stdio and the link (whatever the root left inheritable);
     2. send Hello; read Start (DN, generation, target, args, heartbeat);
     3. route `logging` to the node's DN, start the link's reader (which also
        sends the heartbeats);
@@ -25,7 +26,7 @@ import signal
 import socket
 import sys
 import traceback
-from typing import Any
+from typing import Any, NoReturn
 
 from actors.logtree.parse.line import ParseFormat
 from actors.supervisor.core.states import ExitKind
@@ -35,7 +36,7 @@ from actors.supervisor.process.link import ChildLink
 from actors.supervisor.process.protocol import EXIT_ORPHANED, LINK_FD
 from messages.wire import PROTOCOL_VERSION, Exit, Hello
 
-__all__ = ["main"]
+__all__ = ["die_with_parent", "load_target", "main", "serve"]
 
 _PR_SET_PDEATHSIG = 1
 
@@ -103,10 +104,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dn", required=True, help="the DN this process runs")
     args = parser.parse_args(argv)
     die_with_parent(args.parent)
-    sock = socket.socket(fileno=LINK_FD)
-    link = ChildLink(sock)
+    # posix_spawn passes on every descriptor the root left inheritable: keep only ours.
+    os.closerange(LINK_FD + 1, os.sysconf("SC_OPEN_MAX"))
+    serve(args.dn)
+
+
+def serve(dn: str) -> NoReturn:
+    """Run node `dn` over the link on `LINK_FD`, then end this process.
+
+    The one way a runnable's process runs, whether it was spawned fresh (`main`)
+    or forked by the zygote (`actors.supervisor.process.zygote`).
+    """
+    link = ChildLink(socket.socket(fileno=LINK_FD))
     try:
-        status = run_host(link, args.dn)
+        status = run_host(link, dn)
     except BaseException:
         traceback.print_exc()
         status = 70

@@ -2,6 +2,7 @@
 
 `actor.SupervisorActor` (pykka) owns the `Tree`, turns what happens to child
 processes into events and carries out the actions the core returns; `child`
-holds one runnable's process and its link, `spawn` starts it, `timers` fires the
+holds one runnable's process and its link, `spawn` starts it fresh and `zygote`
+has it forked from a preloaded process instead, `timers` fires the
 core's timers, and `clock` is where the root reads time.
 """

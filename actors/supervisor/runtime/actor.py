@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import random
 from collections import deque
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, assert_never, cast
@@ -70,8 +70,8 @@ from actors.supervisor.core.tree import NodeStatus, Tree
 from actors.supervisor.runtime import clock
 from actors.supervisor.runtime.child import ChildOutcome, ChildProcess
 from actors.supervisor.runtime.ending import TreeEnd
-from actors.supervisor.runtime.spawn import spawn_host
 from actors.supervisor.runtime.timers import TimerService
+from actors.supervisor.runtime.zygote import Spawner, Zygote
 from messages.wire import (
     Cancel,
     ChildMessage,
@@ -104,9 +104,9 @@ __all__ = [
 StateObserver = Callable[[StateChanged, float], None]
 #: Called with every FactChanged action, on the actor's thread; must not block.
 FactObserver = Callable[[FactChanged], None]
-#: Receives a child's `add_metric` (name, value, labels), on the actor's thread;
-#: raises ValueError for a counter it does not know.
-MetricSink = Callable[[str, float, Mapping[str, str]], None]
+#: Receives a child's `add_metric` or `observe_metric` (its `MetricAdd`), on the
+#: actor's thread; raises ValueError for a counter or histogram it does not know.
+MetricSink = Callable[[MetricAdd], None]
 #: Told how many log bytes a node's process sent (dn, bytes), on reader threads.
 LogBytesSink = Callable[[str, int], None]
 
@@ -158,6 +158,11 @@ class _Snapshot:
 
 
 @dataclass(frozen=True, slots=True)
+class _ReviveZygote:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
 class _SetPolicies:
     policies: PolicySet
 
@@ -176,8 +181,10 @@ class SupervisorActor(pykka.ThreadingActor):
         metric_sink: MetricSink | None = None,
         log_bytes: LogBytesSink | None = None,
         fact_observers: list[FactObserver] | None = None,
+        zygote: Zygote | None = None,
     ) -> None:
         super().__init__()
+        self._spawner = Spawner(zygote, self._log_root, lambda: self._post(_ReviveZygote()))
         self._fact_observers = list(fact_observers or [])
         self._metric_sink = metric_sink
         self._log_bytes = log_bytes
@@ -256,6 +263,8 @@ class SupervisorActor(pykka.ThreadingActor):
                 return self._tree.snapshot()
             case _SetPolicies(policies):
                 self._feed(PoliciesReplaced(policies=policies))
+            case _ReviveZygote():
+                self._spawner.revive()  # on this thread: its death signal names this one
         return None
 
     # ------------------------------------------------------------ core driving
@@ -277,7 +286,7 @@ class SupervisorActor(pykka.ThreadingActor):
         if self._metric_sink is None:
             return
         try:
-            self._metric_sink(metric.name, metric.value, metric.labels)
+            self._metric_sink(metric)
         except (ValueError, TypeError) as e:
             self._execute(
                 LogNode(dn=child.dn, severity=Severity.WARNING, message=f"metric dropped: {e}")
@@ -366,7 +375,7 @@ class SupervisorActor(pykka.ThreadingActor):
 
     def _start(self, action: StartNode) -> None:
         try:
-            host = spawn_host(action.dn)
+            host = self._spawner.spawn(action.dn)
         except OSError as e:
             self._queue.append(
                 ProcessExited(
@@ -401,6 +410,19 @@ class SupervisorActor(pykka.ThreadingActor):
         )
         child.start()
 
+    def _log_root(self, severity: Severity, message: str) -> None:
+        """A line at DN `root` from the spawner (any thread: the tree is thread-safe)."""
+        self._log.write_leveled(
+            LeveledEntry(
+                dn=ROOT_DN,
+                severity=severity,
+                lines=(message,),
+                timestamp=clock.wall(),
+                file="zygote.py",
+                line=0,
+            )
+        )
+
     def _post(self, message: object) -> None:
         """Hand a message to this actor from another thread; dropped once it stopped."""
         tell_or_drop(self.actor_ref, message)
@@ -431,6 +453,7 @@ class Supervisor:
         metric_sink: MetricSink | None = None,
         log_bytes: LogBytesSink | None = None,
         fact_observers: list[FactObserver] | None = None,
+        zygote: Zygote | None = None,
     ) -> None:
         self.root = root
         self.log_tree = log_tree if log_tree is not None else LogTree()
@@ -444,6 +467,7 @@ class Supervisor:
             metric_sink=metric_sink,
             log_bytes=log_bytes,
             fact_observers=fact_observers,
+            zygote=zygote,
         )
         self._started = False
         self._stopped = False

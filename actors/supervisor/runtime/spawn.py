@@ -15,12 +15,13 @@ from __future__ import annotations
 import os
 import socket
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from actors.supervisor.process.protocol import HOST_MODULE, LINK_FD
 
-__all__ = ["SpawnedHost", "spawn_host", "ensure_std_fds"]
+__all__ = ["SpawnedHost", "spawn_host", "ensure_std_fds", "host_env"]
 
 _PROJECT_ROOT = str(Path(__file__).resolve().parents[2])
 
@@ -49,8 +50,9 @@ def ensure_std_fds() -> None:
                 os.close(null)
 
 
-def _host_env() -> dict[str, str]:
-    env = dict(os.environ)
+def host_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of a host: `base` (ours), with the checkout on PYTHONPATH, unbuffered."""
+    env = dict(os.environ if base is None else base)
     path = env.get("PYTHONPATH", "")
     parts = [p for p in path.split(os.pathsep) if p]
     if _PROJECT_ROOT not in parts:
@@ -74,7 +76,7 @@ def spawn_host(dn: str, *, python: str = sys.executable) -> SpawnedHost:
         pid = os.posix_spawn(
             python,
             [python, "-m", HOST_MODULE, "--parent", str(os.getpid()), "--dn", dn],
-            _host_env(),
+            host_env(),
             file_actions=[
                 (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
                 (os.POSIX_SPAWN_DUP2, out_w, 1),

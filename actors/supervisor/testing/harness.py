@@ -3,7 +3,8 @@
 Go's supervisor ships a `TestHarness` with the library; this is ours, for system tests
 with real processes (`tests/runtime`). `Harness.start` runs a `Supervisor` whose every
 node has `FAST` policies (short backoff and grace, quick heartbeats) under the test's
-own rules, recording its state changes in a `StateRecorder`; `group_spec` builds a root
+own rules, recording its state changes in a `StateRecorder`, its hosts spawned fresh
+("exec") or forked from a zygote that preloads the kit ("zygote"); `group_spec` builds a root
 that starts the kit's runnables as one group and reports to a `Probe`. The test
 framework's fixtures (setting up the probe, stopping the tree and checking that no
 process is left) stay with the tests.
@@ -17,6 +18,7 @@ from typing import Any
 from actors.supervisor.core.events import RunnableSpec
 from actors.supervisor.core.policy import PolicyRule, PolicySet
 from actors.supervisor.runtime.actor import Supervisor
+from actors.supervisor.runtime.zygote import Zygote
 from actors.supervisor.testing.kit import Probe, StateRecorder
 
 __all__ = ["FAST", "KIT", "Harness", "group_spec"]
@@ -36,9 +38,13 @@ FAST: Mapping[str, float] = {
 class Harness:
     """A `Supervisor` started with `FAST` policies, and the recorder of its state changes."""
 
-    def __init__(self, probe: Probe) -> None:
+    def __init__(self, probe: Probe, spawn: str = "exec") -> None:
         #: The probe the test's runnables report to.
         self.probe = probe
+        #: How hosts start: "exec" (fresh interpreters) or "zygote" (forked).
+        self.spawn = spawn
+        #: The zygote the hosts are forked from, once `start` ran with "zygote".
+        self.zygote: Zygote | None = None
         #: The supervisor, once `start` ran.
         self.sup: Supervisor | None = None
         #: Every state change of the tree.
@@ -62,9 +68,24 @@ class Harness:
         policy_rules = [PolicyRule("*", overrides)]
         for pattern, o in (rules or {}).items():
             policy_rules.append(PolicyRule(pattern, o))
-        self.sup = Supervisor(root, policies=PolicySet(rules=policy_rules), observers=[self.states])
+        if self.spawn == "zygote":
+            self.zygote = Zygote([KIT.rstrip(":")])
+            self.zygote.start()
+        self.sup = Supervisor(
+            root,
+            policies=PolicySet(rules=policy_rules),
+            observers=[self.states],
+            zygote=self.zygote,
+        )
         self.sup.start()
         return self.sup
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stops the supervisor (if started), then the zygote (if any)."""
+        if self.sup is not None:
+            self.sup.stop(timeout=timeout)
+        if self.zygote is not None:
+            self.zygote.close()
 
     def state_map(self) -> dict[str, str]:
         """Every node's DN and its state's short name, as the tree reports them now."""

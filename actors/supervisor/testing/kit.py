@@ -20,6 +20,9 @@ writing their own runnables can drive real processes:
   reports `started`, `cancelled` and every command it ran.
 * `send_junk`, `write_lines`, `log_levels`, `counts`, `reports_facts`: a bad
   frame, raw lines, every log path, metrics, facts.
+* `reports_itself`: reports, as the fact `self`, what its process was given
+  (descriptors, signal dispositions and mask, process group, parent, death
+  signal, environment, a random number), to compare a forked host with a spawned one.
 * TestResilience's nasty ones: `busy_loop`, `done_without_healthy`,
   `keeps_running_more`.
 
@@ -66,6 +69,7 @@ __all__ = [
     "remote_controlled",
     "report",
     "reports_facts",
+    "reports_itself",
     "send_junk",
     "spawns_more",
     "vouches_while",
@@ -242,6 +246,36 @@ def reports_facts(ctx: Context, *, events: str, facts: Mapping[str, Any]) -> Non
     """Report each of `facts` ({name: value}) in order, HEALTHY, then wait for cancellation."""
     for key, value in facts.items():
         report_fact(ctx, key, value)
+    becomes_healthy(ctx, events=events)
+
+
+def reports_itself(ctx: Context, *, events: str) -> None:
+    """Report the fact `self` (what this process was given), then act as becomes_healthy."""
+    import ctypes  # here: the kit's other runnables start as they always did
+    import hashlib
+    import random
+
+    death = ctypes.c_int(0)
+    ctypes.CDLL(None, use_errno=True).prctl(2, ctypes.byref(death), 0, 0, 0)  # PR_GET_PDEATHSIG
+    with open("/proc/self/status") as f:
+        sigs = {k: v.strip() for k, _, v in (line.partition(":") for line in f)}
+    env = "\n".join(f"{k}={v}" for k, v in sorted(os.environ.items()))
+    fds = os.listdir("/proc/self/fd")  # the listing's own descriptor is among them
+    report_fact(
+        ctx,
+        "self",
+        {
+            "pid": os.getpid(),
+            "fds": sorted(int(fd) for fd in fds),
+            "stdin": os.readlink("/proc/self/fd/0"),
+            "signals": {k: sigs[k] for k in ("SigBlk", "SigIgn", "SigCgt")},
+            "pgid": os.getpgid(0),
+            "ppid": os.getppid(),
+            "pdeathsig": death.value,
+            "env": hashlib.sha256(env.encode()).hexdigest(),
+            "random": random.getrandbits(48),
+        },
+    )
     becomes_healthy(ctx, events=events)
 
 

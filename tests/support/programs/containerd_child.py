@@ -48,6 +48,9 @@ class ChildNode:
     def add_metric(self, name: str, value: float, labels: object) -> None:
         pass
 
+    def observe_metric(self, name: str, value: float, labels: object) -> None:
+        pass
+
     def vouch(self, check: Callable[[], bool]) -> None:
         self.vouched.append(check)
 

@@ -1,43 +1,24 @@
-"""The body of the runsc launcher: what containerd's runc v2 shim runs as its runc.
+"""The runsc launcher's Python helper: what the shell launcher hands the few cases it cannot read.
 
-Debian ships no `containerd-shim-runsc-v1`, so the `runsc` CRI handler is the
-runc v2 shim (`io.containerd.runc.v2`) with this launcher as its `BinaryName`.
-The agent writes the launcher into its state directory at every start
-(`actors.containerd.runtimes.runsc.launcher.write_launcher`): a `#!` line naming the agent's Python
-(run with `-IS`: no site, no environment), the values from the config, then the
-source of this module, then a call of `main`. It imports nothing but the standard
-library, so it starts in a few milliseconds.
+The launcher the runc v2 shim runs is a shell script (`launcher_sh`, where what it
+does is described); the agent writes this module next to it as `launcher.py`
+(`actors.containerd.runtimes.runsc.launcher.render_helper`): a `#!` line naming
+the agent's Python (run with `-IS`: no site, no environment), the values from the
+config, the source of this module, then a call of `main`. It imports nothing but
+the standard library. The shell launcher runs it for:
 
-What it does, and nothing else:
+* `create` when the bundle's `config.json` is not the compact JSON containerd
+  writes (or names the pod's log directory with an escape): the same decisions
+  as the shell's, from the parsed spec — `--network=host` for a host-network pod
+  (recorded as `<root>/<id>.hostnet` for `start`), gVisor's user and panic logs
+  in the pod's log directory, a waiter for a container that joins a sandbox;
+* `--when-gone PID ARGS...`: waits until process PID (the host-side `runsc exec`
+  of an exec) has ended, then runs runsc with ARGS (a `kill --pid` of the
+  process it ran in the sandbox).
 
-* Runs runsc with the configured flags in front of the shim's own: `--debug`,
-  `--debug-log` and `--panic-log` into the runsc FIFO, the platform, the
-  extra flags; and with `TMPDIR` set to the directory gVisor's sandbox can reach
-  (where it mounts the tmpfs of its chroot).
-* One addition the runc shim needs: runsc reports the *sandbox's* pid for every
-  container of a pod, so the shim would never see an application container exit
-  (gVisor's own shim asks `runsc wait` instead). For `create` of a container
-  that joins a sandbox (annotation `io.kubernetes.cri.container-type` =
-  `container`), the launcher starts a waiter process and writes *its* pid into
-  the shim's pid file. The waiter waits until the container has started, runs
-  `runsc wait`, and exits with the container's exit status, which the shim
-  (a child subreaper) reaps as the container's.
-* runsc hands a joining container the stdio of `runsc start` (not of `create`,
-  as runc does), and the shim captures `start`'s output: the container's output
-  would vanish and `start` would block until the container exits. So the waiter
-  keeps the container's stdio from `create` as its fds 3-5 (its own stdio is
-  `/dev/null`), records its pid as `<runsc root>/<id>.waiter`, and `start`
-  runs runsc with those three descriptors, reopened through `/proc/<pid>/fd`.
-  The waiter's copies close when it exits, right after the container.
-* A container created but never started is killed as runc kills one:
-  runsc refuses to signal it, so the launcher force-deletes it (`_kill`).
-* A host-network pod (its spec has no `network` namespace) gets runsc's
-  `--network=host` unless the configured flags choose a `--network` already:
-  gVisor refuses its own network stack in the host's network namespace. runsc sets
-  the network up at `start` of the sandbox, not at `create`, so `create`
-  records the choice as `<runsc root>/<id>.hostnet` and `start` passes the same
-  flag; `delete` removes the record. A pod with a network namespace of its own
-  keeps gVisor's network stack.
+`main` takes every other command too (`start` with the waiter's stdio, `kill`
+deleting a container still `created` by force, `delete` removing the records),
+though the shell hands it only those two.
 """
 
 from __future__ import annotations
@@ -45,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import select
 import subprocess
 import sys
 import time
@@ -56,6 +38,10 @@ __all__ = ["main", "split_command"]
 _VALUE_FLAGS = frozenset({"--root", "--log", "--log-format", "--criu"})
 #: Annotation by which containerd's CRI marks a pod's sandbox or its containers.
 _TYPE_ANNOTATION = "io.kubernetes.cri.container-type"
+#: Annotation by which containerd's CRI gives a pod's sandbox the pod's log directory.
+_LOG_DIR_ANNOTATION = "io.kubernetes.cri.sandbox-log-directory"
+#: gVisor's user log and panic log in the pod's log directory (as gVisor's shim names them).
+_USER_LOG, _PANIC_LOG = "gvisor.log", "gvisor_panic.log"
 #: How often the waiter looks whether its container has started, in seconds.
 _POLL = 0.05
 #: runsc's flag for a host-network pod: gVisor passes the host's network through.
@@ -100,6 +86,13 @@ def _spec(bundle: str) -> dict[str, object]:
 def _joins_sandbox(spec: dict[str, object]) -> bool:
     annotations = spec.get("annotations") or {}
     return isinstance(annotations, dict) and annotations.get(_TYPE_ANNOTATION) == "container"
+
+
+def _log_dir(spec: dict[str, object]) -> str | None:
+    """The pod's log directory from a sandbox's spec; None without one (or not absolute)."""
+    annotations = spec.get("annotations") or {}
+    value = annotations.get(_LOG_DIR_ANNOTATION) if isinstance(annotations, dict) else None
+    return value if isinstance(value, str) and value.startswith("/") else None
 
 
 def _host_network(spec: dict[str, object]) -> bool:
@@ -198,6 +191,9 @@ def main(runsc: str, flags: Sequence[str], tmpdir: str) -> int:
     """Runs runsc for the shim; returns the exit code (or never returns: exec)."""
     os.environ["TMPDIR"] = tmpdir
     args = sys.argv[1:]
+    if args[:1] == ["--when-gone"] and len(args) > 2:
+        _when_gone(int(args[1]))
+        return subprocess.run([runsc, *flags, *args[2:]], capture_output=True).returncode
     global_flags, command, sub = split_command(args)
     prefix = [runsc, *flags, *global_flags]
     hostnet = _hostnet_record(prefix, sub)
@@ -211,6 +207,12 @@ def main(runsc: str, flags: Sequence[str], tmpdir: str) -> int:
         pid_file = _option(sub, "--pid-file")
         if pid_file is not None and _joins_sandbox(spec):
             return _create_with_waiter(prefix, sub, pid_file)
+        log_dir = _log_dir(spec)
+        if log_dir is not None:
+            os.makedirs(log_dir, exist_ok=True)
+            panic = f"--panic-log={os.path.join(log_dir, _PANIC_LOG)}"
+            prefix = [prefix[0], *prefix[1 : 1 + len(flags)], panic, *prefix[1 + len(flags) :]]
+            sub = [f"--user-log={os.path.join(log_dir, _USER_LOG)}", *sub]
         os.execv(runsc, [*prefix, command, *sub])
     if command == "start":
         if hostnet is not None and os.path.exists(hostnet):
@@ -228,27 +230,52 @@ def main(runsc: str, flags: Sequence[str], tmpdir: str) -> int:
     return 127  # not reached
 
 
+def _when_gone(pid: int) -> None:
+    """Returns once process `pid` has ended (at once if it is gone already)."""
+    try:
+        fd = os.pidfd_open(pid)
+    except OSError:
+        return
+    try:
+        select.select([fd], [], [])
+    finally:
+        os.close(fd)
+
+
 def _kill(prefix: list[str], sub: list[str]) -> int:
-    """`kill`, with runsc's "not running" said the way the runc shim understands.
+    """`kill`, with what runsc refuses done or said the way the runc shim understands.
+
+    runc kills a container that was created but never started; runsc refuses to
+    signal one (`cannot signal container ... in state created`): its `start` failed
+    (a sandbox refused its network, a container a capability runsc does not know).
+    Such a kill is `runsc delete --force`, which ends its gofer (and, for a
+    sandbox, the sandbox); the shim's later `delete` then finds it gone, which it
+    accepts. Its rootfs (`<bundle>/rootfs`, the bundle being where the shim's
+    `--log` lies) is then detached: a newer runsc's sandbox keeps the container's
+    overlay filestore open there, and the shim's unmount would fail for ever. The
+    state is asked of runsc, not read from the wording of its error.
 
     The shim treats a kill of a process that is gone as done only when runc's error
     says `container not running`; runsc says `sandbox is not running` or
-    `... is not running` instead, and the shim would then fail the sandbox's exit
-    handling for ever.
-
-    runc kills a container that was created but never started; runsc refuses to
-    signal one (`cannot signal container ... in state created`), so a sandbox whose
-    `start` failed (e.g. runsc refusing its network) could never be stopped, and its
-    gofer and sandbox processes would stay. Such a kill is `runsc delete --force`,
-    which ends them; the shim's later `delete` of the container then finds it gone,
-    which it accepts.
+    `... is not running` instead, and the shim would then fail the exit handling
+    for ever.
     """
     done = subprocess.run([*prefix, "kill", *sub], capture_output=True, text=True)
     ids = [a for a in sub if not a.startswith("-")]
-    if done.returncode != 0 and "in state created" in done.stderr and ids:
-        done = subprocess.run(
-            [*prefix, "delete", "--force", ids[0]], capture_output=True, text=True
-        )
+    if done.returncode != 0 and ids:
+        state = subprocess.run([*prefix, "state", ids[0]], capture_output=True, text=True)
+        try:
+            status = json.loads(state.stdout).get("status") if state.returncode == 0 else None
+        except ValueError:
+            status = None
+        if status == "created":
+            done = subprocess.run(
+                [*prefix, "delete", "--force", ids[0]], capture_output=True, text=True
+            )
+            log = _option(prefix, "--log")
+            if done.returncode == 0 and log is not None:  # see launcher_sh: the filestore
+                rootfs = os.path.join(os.path.dirname(log), "rootfs")
+                subprocess.run(["umount", "-l", rootfs], capture_output=True)
     sys.stdout.write(done.stdout)
     if done.returncode != 0 and "not running" in done.stderr + done.stdout:
         sys.stderr.write("container not running\n")

@@ -2,8 +2,8 @@
 
 `prepare_runsc` makes `<state>/runsc/{root,tmp}` (0700), lets gVisor's sandbox
 user search its way to the TMPDIR (`actors.containerd.runtimes.runsc.access`), and writes the
-launcher (`actors.containerd.runtimes.runsc.launcher`) with the config's flags. Run it after the
-state directories were made 0700 (a `chmod` resets an ACL's mask).
+launcher and its helper (`actors.containerd.runtimes.runsc.launcher`) with the config's
+flags. Run it after the state directories were made 0700 (a `chmod` resets an ACL's mask).
 """
 
 from __future__ import annotations
@@ -14,7 +14,12 @@ from pathlib import Path
 from actors.config.schema import AgentConfig
 from actors.containerd.runtimes.handlers import runsc_paths
 from actors.containerd.runtimes.runsc.access import grant_search
-from actors.containerd.runtimes.runsc.launcher import render_launcher, write_launcher
+from actors.containerd.runtimes.runsc.launcher import (
+    helper_path,
+    render_helper,
+    render_launcher,
+    write_launcher,
+)
 
 __all__ = ["launcher_flags", "prepare_runsc"]
 
@@ -47,7 +52,10 @@ def prepare_runsc(cfg: AgentConfig) -> None:
         _mkdir_private(directory)
     for directory in (cfg.state_dir, paths.tmpdir.parent):
         grant_search(directory)
+    flags = launcher_flags(cfg)
+    helper = helper_path(paths.launcher)
+    write_launcher(helper, render_helper(runsc=cfg.runsc.binary, flags=flags, tmpdir=paths.tmpdir))
     write_launcher(
         paths.launcher,
-        render_launcher(runsc=cfg.runsc.binary, flags=launcher_flags(cfg), tmpdir=paths.tmpdir),
+        render_launcher(runsc=cfg.runsc.binary, flags=flags, tmpdir=paths.tmpdir, helper=helper),
     )
