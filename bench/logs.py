@@ -171,8 +171,11 @@ def root_work(sample: Path, fmt: ParseFormat, mb: int) -> float:
     if fmt is ParseFormat.RAW:
         frames = [encode_frame(RawChunk(data=b).to_wire()) for b in blocks]
     else:
+        attribution = RunscAttribution() if fmt is ParseFormat.GLOG else None
         parser = StreamParser(
-            fmt, attribute=RunscAttribution().annotate if fmt is ParseFormat.GLOG else None
+            fmt,
+            attribute=attribution.annotate if attribution else None,
+            hold=attribution.hold_back if attribution else None,
         )
         for block in blocks:
             parser.feed(block, time.time())

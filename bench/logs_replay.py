@@ -63,7 +63,12 @@ def replay(
             pump does (`actors.logtree.parse.runsc`).
     """
     blocks, _, _ = workload(sample, chunk)
-    raw = raw_logger(ctx, RunscAttribution().annotate if attribute else None)
+    attribution = RunscAttribution() if attribute else None
+    raw = raw_logger(
+        ctx,
+        attribution.annotate if attribution else None,
+        attribution.hold_back if attribution else None,
+    )
     signal(ctx, Signal.HEALTHY)
     _report(events, ctx, "started")
     write = raw.write

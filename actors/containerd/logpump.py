@@ -72,7 +72,8 @@ def run(ctx: Context, **wire: Any) -> None:
         PumpError: the FIFO could not be opened or read.
     """
     spec = spec_from_wire(LogPumpSpec, wire)
-    node = ContextNode(ctx, attribute=RunscAttribution().annotate)
+    attribution = RunscAttribution()
+    node = ContextNode(ctx, attribute=attribution.annotate, hold=attribution.hold_back)
     error = run_pump(spec.fifo, spec.pipe_size, node)
     if error is not None:
         raise PumpError(error)

@@ -79,13 +79,19 @@ class ContextNode:
     Args:
         ctx: the runnable's context.
         attribute: the raw log's attribution hook (see `raw_logger`), or None.
+        hold: the raw log's `hold` hook, with `attribute`.
     """
 
-    def __init__(self, ctx: Context, attribute: Callable[[Any], None] | None = None) -> None:
+    def __init__(
+        self,
+        ctx: Context,
+        attribute: Callable[[Any], None] | None = None,
+        hold: Callable[[Any], int] | None = None,
+    ) -> None:
         self._ctx = ctx
         self.cancelled = ctx.cancelled
         self.log = logger(ctx)
-        self.raw: RawSink = raw_logger(ctx, attribute)
+        self.raw: RawSink = raw_logger(ctx, attribute, hold)
 
     def cancel_reason(self) -> str | None:
         return self._ctx.cancel_reason

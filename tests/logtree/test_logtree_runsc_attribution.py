@@ -24,7 +24,10 @@ DN = "root.containerd.runsc"
 def replay(data: bytes, chunk: int) -> list:
     """The records of `data` fed `chunk` bytes at a time, stored in a log tree."""
     tree = LogTree()
-    parser = StreamParser(ParseFormat.GLOG, attribute=RunscAttribution().annotate)
+    attribution = RunscAttribution()
+    parser = StreamParser(
+        ParseFormat.GLOG, attribute=attribution.annotate, hold=attribution.hold_back
+    )
     for start in range(0, len(data), chunk):
         parser.feed(data[start : start + chunk], NOW)
         batch = parser.take()
@@ -126,7 +129,10 @@ def run(*chunks: str) -> list[tuple[str, str | None, str | None]]:
 def run_with_pids(*chunks: str) -> list[tuple[int | None, str, str | None, str | None]]:
     """`(pid, message, sandbox, container)` of each record (pid None for a raw one)."""
     tree = LogTree()
-    parser = StreamParser(ParseFormat.GLOG, attribute=RunscAttribution().annotate)
+    attribution = RunscAttribution()
+    parser = StreamParser(
+        ParseFormat.GLOG, attribute=attribution.annotate, hold=attribution.hold_back
+    )
     for chunk in chunks:
         parser.feed(chunk.encode(), NOW)
         parser.close_entry()

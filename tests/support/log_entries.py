@@ -73,7 +73,10 @@ def runsc_recording(name: str) -> bytes:
 
 def attributed_batches(data: bytes, chunk: int = 65536, now: float = T0) -> list[ParsedBatch]:
     """`data` as the runsc pump sends it: parsed, attributed, as `parsed` wire messages."""
-    parser = StreamParser(ParseFormat.GLOG, attribute=RunscAttribution().annotate)
+    attribution = RunscAttribution()
+    parser = StreamParser(
+        ParseFormat.GLOG, attribute=attribution.annotate, hold=attribution.hold_back
+    )
     out = []
     for start in range(0, len(data), chunk):
         parser.feed(data[start : start + chunk], now)

@@ -65,6 +65,7 @@ if TYPE_CHECKING:
     from actors.logtree.parse.stream import Batch
 
 __all__ = [
+    "HOLD",
     "MAX_KNOWN",
     "STARTUP_FILES",
     "Attribution",
@@ -74,10 +75,14 @@ __all__ = [
 
 #: Most processes, containers, bundles and namespaced processes remembered.
 MAX_KNOWN = 4096
+#: Most entries a batch's end holds back for the next batch, from the banner of a host
+#: process that has not said its sandbox yet (`RunscAttribution.hold_back`).
+HOLD = 2048
 #: Source files of runsc whose lines a process writes only while it starts (its banner
-#: and flags, the spec it reads, capabilities, seccomp, the re-exec of itself).
+#: and flags, the configuration the banner lists in newer releases, the spec it reads,
+#: capabilities, seccomp, the re-exec of itself).
 STARTUP_FILES = frozenset(
-    {"main.go", "specutils.go", "seccomp.go", "capability.go", "cmd.go", "chroot.go"}
+    {"main.go", "config.go", "specutils.go", "seccomp.go", "capability.go", "cmd.go", "chroot.go"}
 )
 
 #: `(sandbox, container)`; `""` for a part not known.
@@ -237,7 +242,8 @@ class RunscAttribution:
     """Attributes the records of a runsc debug log, batch after batch. Not thread-safe.
 
     `annotate` is the `StreamParser`'s `attribute` hook: it sees each record once,
-    in stream order, with its continuation lines complete.
+    in stream order, with its continuation lines complete; `hold_back` its `hold`
+    hook.
     """
 
     def __init__(self) -> None:
@@ -264,6 +270,56 @@ class RunscAttribution:
         self._waiting: list[_Process] = []
         #: The current batch's entries' attribution numbers.
         self._values: list[int] = []
+
+    def hold_back(self, batch: Batch) -> int:
+        """How many of `batch`'s last records to keep for the next batch (`StreamParser`).
+
+        A host process's banner comes before the line that says its sandbox (runsc
+        20240729 lists its whole configuration there, some 85 lines). When a process
+        that began its banner in this batch has not said its sandbox by the batch's
+        end, the records from that banner on wait for the next batch, so that they
+        get the sandbox too; not when that is more than `HOLD` entries back. The next
+        batch, or a pause in the stream (`close_entry`), sends them. Reads the state,
+        changes nothing.
+        """
+        count = len(batch.codes)
+        heads, texts, table, origins = batch.heads, batch.texts, batch.origin_table, batch.origins
+        waiting: dict[int, int] = {}  # pid -> the entry its banner began at
+        for e in range(max(0, count - HOLD), count):
+            text = texts[e]
+            if type(text) is not int:
+                continue
+            key = _KEYS.get(heads[e][text : text + 7])
+            pid = table[origins[e]][2]
+            if key is None or pid < 2:
+                continue
+            if key == "banner":
+                if pid not in waiting and not self._in_banner(pid):
+                    waiting[pid] = e
+            elif pid in waiting and self._says_sandbox(key, heads[e][text:]):
+                del waiting[pid]
+        if not waiting:
+            return 0
+        first = min(waiting.values())
+        raws_before = sum(1 for i, raw in enumerate(batch.raws) if raw[0] - i <= first)
+        return len(batch) - first - raws_before
+
+    def _in_banner(self, pid: int) -> bool:
+        process = self._processes.get(pid)
+        return process is not None and process.in_banner
+
+    def _says_sandbox(self, key: str, message: bytes) -> bool:
+        """Whether a line ends a process's wait for its sandbox (`hold_back`)."""
+        if key == "exit":
+            return True
+        if key == "args":
+            command = command_container(message[6:])
+            return command is None or command[1] == "boot" or command[2] in self._sandbox_of
+        if key == "creating":
+            return bool(_NEW_CONTAINER(message) or _NEW_SANDBOX(message))
+        if key == "sub":
+            return _SUB_CONTAINER(message) is not None
+        return key == "load" and bool((m := _IDS(message)) and m.group(1))
 
     def annotate(self, batch: Batch) -> None:
         """Sets `batch.attributions`, `raw_attributions` and `attribution_table`.

@@ -246,6 +246,25 @@ class Batch:
             "attribution_table": self.attribution_table,
         }
 
+    def split_tail(self, count: int) -> Batch:
+        """Removes the last `count` records (entries and raws) into a batch of their own."""
+        start = len(self) - count
+        raws_before = sum(1 for raw in self.raws if raw[0] < start)
+        e = start - raws_before
+        tail = Batch()
+        for name in ("times", "texts", "fields", "heads", "lengths", "mores"):
+            column = getattr(self, name)
+            getattr(tail, name).extend(column[e:])
+            del column[e:]
+        tail.codes += self.codes[e:]
+        del self.codes[e:]
+        table = self.origin_table
+        tail.origins = [tail.origin(*table[o]) for o in self.origins[e:]]
+        del self.origins[e:]
+        tail.raws = [[p - start, data, length] for p, data, length in self.raws[raws_before:]]
+        del self.raws[raws_before:]
+        return tail
+
     def pop_entry(self) -> Batch:
         """Removes the last parsed entry (the last record) into a batch of its own."""
         last = Batch()
@@ -264,14 +283,23 @@ class StreamParser:
         attribute: called with each batch `take` returns, before it is returned, to
             set its attribution columns (`actors.logtree.parse.runsc`); it sees
             every record once, in stream order, continuation lines complete.
+        hold: called with the batch `take(keep_open=True)` is about to return: how
+            many of its last records to keep for the next batch (so that the
+            attribution sees what follows them; bounded by the hook).
     """
 
-    def __init__(self, fmt: ParseFormat, attribute: Callable[[Batch], None] | None = None) -> None:
+    def __init__(
+        self,
+        fmt: ParseFormat,
+        attribute: Callable[[Batch], None] | None = None,
+        hold: Callable[[Batch], int] | None = None,
+    ) -> None:
         if fmt is ParseFormat.RAW:
             raise ValueError("a raw stream is not parsed")
         self.format = fmt
         self._parse = _PARSERS[fmt]
         self._attribute = attribute
+        self._hold = hold
         self._cache = HourCache()
         self._splitter = LineSplitter(PARSE_LIMIT)
         self._batch = Batch()
@@ -317,20 +345,22 @@ class StreamParser:
         Args:
             keep_open: keep an open last entry back for continuation lines of the
                 next chunk; it leaves with a later `take` (after
-                `close_entry`, or once the next entry started).
+                `close_entry`, or once the next entry started). Also keep back the
+                last records the `hold` hook asks for; `keep_open=False` sends all.
 
         Returns:
             The batch, or None when there is nothing to send.
         """
         batch = self._batch
-        if keep_open and self._open:
-            if len(batch) == 1:
-                return None
+        hold = 1 if keep_open and self._open else 0
+        if keep_open and self._hold is not None:
+            hold = max(hold, self._hold(batch))
+        if hold >= len(batch):
+            return None
+        if hold == 1 and self._open:
             self._batch = batch.pop_entry()
         else:
-            self._batch = Batch()
-        if not len(batch):
-            return None
+            self._batch = batch.split_tail(hold) if hold else Batch()
         if self._attribute is not None:
             self._attribute(batch)
         return batch

@@ -191,7 +191,11 @@ def logger(ctx: Context) -> logging.Logger:
     return logging.getLogger("nodecontainerd.node")
 
 
-def raw_logger(ctx: Context, attribute: Callable[[Batch], None] | None = None) -> RawLog:
+def raw_logger(
+    ctx: Context,
+    attribute: Callable[[Batch], None] | None = None,
+    hold: Callable[[Batch], int] | None = None,
+) -> RawLog:
     """The raw (bytes, split into lines) logger of this node.
 
     Its lines are parsed in this process when the node's `raw_format` says so.
@@ -200,10 +204,11 @@ def raw_logger(ctx: Context, attribute: Callable[[Batch], None] | None = None) -
         ctx: the node's context.
         attribute: the parser's attribution hook (see `RawLog`); only the first call
             of a node, which makes its raw logger, passes it.
+        hold: the parser's `hold` hook, with `attribute`.
     """
     with ctx._lock:
         if ctx._raw is None:
-            ctx._raw = RawLog(ctx._link, parse=ctx.raw_format, attribute=attribute)
+            ctx._raw = RawLog(ctx._link, parse=ctx.raw_format, attribute=attribute, hold=hold)
         return ctx._raw
 
 

@@ -110,6 +110,7 @@ class RawLog:
         clock: wall clock for parsed lines without a time of their own.
         attribute: the parser's attribution hook (`StreamParser`'s `attribute`), for
             a parsed stream whose lines tell whose they are (runsc's); None: none.
+        hold: the parser's `hold` hook, with `attribute`.
     """
 
     def __init__(
@@ -119,6 +120,7 @@ class RawLog:
         parse: ParseFormat = ParseFormat.RAW,
         clock: Callable[[], float] = time.time,
         attribute: Callable[[Batch], None] | None = None,
+        hold: Callable[[Batch], int] | None = None,
     ) -> None:
         self._link = link
         self._sub = sub
@@ -126,7 +128,7 @@ class RawLog:
         if parse is not ParseFormat.RAW:
             from actors.logtree.parse.stream import StreamParser  # only nodes that parse
 
-            self._parser = StreamParser(parse, attribute=attribute)
+            self._parser = StreamParser(parse, attribute=attribute, hold=hold)
         self._clock = clock
         self._buf = bytearray()
         self._cond = threading.Condition()
@@ -195,7 +197,7 @@ class RawLog:
             batch = parser.take(keep_open=True)
             if batch is not None:
                 self._send_frame(ParsedBatch(**batch.columns(), sub=self._sub))
-        if parser.open:
+        if parser.open or parser.pending:
             self._wake_flusher()
 
     def _release_locked(self) -> None:
@@ -222,7 +224,7 @@ class RawLog:
                     if self._buf:
                         self._send_locked(bytes(self._buf))
                         self._buf.clear()
-                elif self._parser is not None and self._parser.open:
+                elif self._parser is not None and (self._parser.open or self._parser.pending):
                     # An entry is held for continuation lines: release it once no
                     # byte came for FLUSH_SECONDS.
                     writes = self._writes
