@@ -86,7 +86,7 @@ class ContextNode:
         self,
         ctx: Context,
         attribute: Callable[[Any], None] | None = None,
-        hold: Callable[[Any], int] | None = None,
+        hold: Callable[[Any, int], int] | None = None,
     ) -> None:
         self._ctx = ctx
         self.cancelled = ctx.cancelled

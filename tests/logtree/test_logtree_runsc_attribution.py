@@ -289,3 +289,31 @@ def test_a_pid_1_process_nobody_announced_makes_every_pid_1_line_doubtful_until_
 )
 def test_command_container_reads_which_container_a_runsc_command_is_about(args, want):
     assert command_container(args.encode()) == want
+
+
+def test_a_banner_waits_for_the_next_batch_when_its_sandbox_is_not_said_yet():
+    attribution = RunscAttribution()
+    parser = StreamParser(
+        ParseFormat.GLOG, attribute=attribution.annotate, hold=attribution.hold_back
+    )
+    tree = LogTree()
+    first = glog(9, "before") + banner(10, f"runsc create --bundle /b/{APP} {APP}")
+    second = glog(10, f"Creating new container, cid: {APP}, sandbox: {SB}")
+    for chunk in (first, second):
+        parser.feed(chunk.encode(), NOW)
+        batch = parser.take()  # keep_open: the pump's take between reads
+        if batch is not None:
+            tree.write_parsed(DN, batch)
+        if chunk is first:  # only the line before the banner left
+            assert [e.text for e in tree.read(DN, backlog=None).backlog] == ["before"]
+    parser.close_entry()
+    tree.write_parsed(DN, parser.take(keep_open=False))
+    got = [
+        (e.text[:10], (e.fields or {}).get("sandbox")) for e in tree.read(DN, backlog=None).backlog
+    ]
+    assert got == [
+        ("before", None),
+        ("*" * 10, SB),
+        ("Args: [run", SB),
+        ("Creating n", SB),
+    ]

@@ -20,7 +20,8 @@ Theory of operation:
    `Creating new container, cid: X, sandbox: S`,
    `Create sub-container "X" in sandbox "S"`, `{SandboxID:S ContainerID:X}`; a
    `boot` is its sandbox's. Lines a process wrote before the sandbox was known
-   (its banner) get it afterwards when they are still in the same batch.
+   (its banner) get it afterwards when they are still in the same batch; the
+   parser holds a banner back for the next batch to make that likely (`hold_back`).
 3. **Namespaced processes all log as pid 1.** gVisor starts each gofer (and, on some
    platforms, the sandbox) in a pid namespace of its own, so "pid 1" may be any of
    them. The host process that starts one says so first (`Starting gofer: ...`,
@@ -271,7 +272,7 @@ class RunscAttribution:
         #: The current batch's entries' attribution numbers.
         self._values: list[int] = []
 
-    def hold_back(self, batch: Batch) -> int:
+    def hold_back(self, batch: Batch, kept: int = 0) -> int:
         """How many of `batch`'s last records to keep for the next batch (`StreamParser`).
 
         A host process's banner comes before the line that says its sandbox (runsc
@@ -280,9 +281,9 @@ class RunscAttribution:
         end, the records from that banner on wait for the next batch, so that they
         get the sandbox too; not when that is more than `HOLD` entries back. The next
         batch, or a pause in the stream (`close_entry`), sends them. Reads the state,
-        changes nothing.
+        changes nothing. `kept`: the last entries stay for the next batch anyway.
         """
-        count = len(batch.codes)
+        count = len(batch.codes) - kept
         heads, texts, table, origins = batch.heads, batch.texts, batch.origin_table, batch.origins
         waiting: dict[int, int] = {}  # pid -> the entry its banner began at
         for e in range(max(0, count - HOLD), count):

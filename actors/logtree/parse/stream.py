@@ -283,16 +283,17 @@ class StreamParser:
         attribute: called with each batch `take` returns, before it is returned, to
             set its attribution columns (`actors.logtree.parse.runsc`); it sees
             every record once, in stream order, continuation lines complete.
-        hold: called with the batch `take(keep_open=True)` is about to return: how
-            many of its last records to keep for the next batch (so that the
-            attribution sees what follows them; bounded by the hook).
+        hold: called with the batch `take(keep_open=True)` is about to return and
+            how many of its last entries stay anyway (the open one): how many of its
+            last records to keep for the next batch (so that the attribution sees
+            what follows them; bounded by the hook).
     """
 
     def __init__(
         self,
         fmt: ParseFormat,
         attribute: Callable[[Batch], None] | None = None,
-        hold: Callable[[Batch], int] | None = None,
+        hold: Callable[[Batch, int], int] | None = None,
     ) -> None:
         if fmt is ParseFormat.RAW:
             raise ValueError("a raw stream is not parsed")
@@ -354,7 +355,7 @@ class StreamParser:
         batch = self._batch
         hold = 1 if keep_open and self._open else 0
         if keep_open and self._hold is not None:
-            hold = max(hold, self._hold(batch))
+            hold = max(hold, self._hold(batch, hold))
         if hold >= len(batch):
             return None
         if hold == 1 and self._open:

@@ -194,7 +194,7 @@ def logger(ctx: Context) -> logging.Logger:
 def raw_logger(
     ctx: Context,
     attribute: Callable[[Batch], None] | None = None,
-    hold: Callable[[Batch], int] | None = None,
+    hold: Callable[[Batch, int], int] | None = None,
 ) -> RawLog:
     """The raw (bytes, split into lines) logger of this node.
 

@@ -120,7 +120,7 @@ class RawLog:
         parse: ParseFormat = ParseFormat.RAW,
         clock: Callable[[], float] = time.time,
         attribute: Callable[[Batch], None] | None = None,
-        hold: Callable[[Batch], int] | None = None,
+        hold: Callable[[Batch, int], int] | None = None,
     ) -> None:
         self._link = link
         self._sub = sub
