@@ -27,6 +27,7 @@ from actors.supervisor.core.states import ExitKind, Signal
 from messages.attribution import check_attribution_columns
 from messages.errors import ProtocolError
 from messages.fact_values import FACT_KEY, MAX_FACT_SIZE, fact_size
+from messages.field_checks import check_field as _check
 
 __all__ = [
     "PROTOCOL_VERSION",
@@ -82,25 +83,6 @@ EXIT_RESULTS = tuple(EXIT_KIND_WIRE.values())
 METRIC_KINDS = ("counter", "histogram")
 _SIGNAL_OF = {text: sig for sig, text in SIGNAL_WIRE.items()}
 _EXIT_KIND_OF = {text: kind for kind, text in EXIT_KIND_WIRE.items()}
-
-
-def _check(
-    msg: str, name: str, value: Any, kind: type | tuple[type, ...], optional: bool = False
-) -> None:
-    if value is None and optional:
-        return
-    if isinstance(value, bool) and kind in (int, float, (int, float)):
-        raise ProtocolError(f"{msg}: field {name!r} must be {_kind_name(kind)}, not bool")
-    if not isinstance(value, kind):
-        raise ProtocolError(
-            f"{msg}: field {name!r} must be {_kind_name(kind)}, not {type(value).__name__}"
-        )
-
-
-def _kind_name(kind: type | tuple[type, ...]) -> str:
-    if isinstance(kind, tuple):
-        return " or ".join(k.__name__ for k in kind)
-    return kind.__name__
 
 
 class Message:

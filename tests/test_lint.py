@@ -1,4 +1,4 @@
-"""The code passes the project's linters: ruff check and format, and mypy --strict."""
+"""The code passes the project's linters (ruff check and format, mypy --strict) and its size ceiling."""
 
 from __future__ import annotations
 
@@ -64,3 +64,20 @@ def test_docstrings_and_field_docs_follow_the_one_house_style() -> None:
             if styled != src:
                 off.append(str(path.relative_to(ROOT)))
     assert off == [], "run scripts/docstyle.py on these files, then ruff format"
+
+
+#: STYLE.md's hard ceiling of a module's length, in lines.
+MAX_MODULE_LINES = 600
+
+
+def test_no_module_is_longer_than_the_styles_hard_ceiling() -> None:
+    """Generated protobuf modules excepted: they are not written by us."""
+    too_long = {}
+    for top in ("actors", "messages", "bench", "scripts", "tests", "contrib"):
+        for path in (ROOT / top).rglob("*.py"):
+            if "_pb2" in path.name:
+                continue
+            lines = path.read_text(encoding="utf-8").count("\n")
+            if lines > MAX_MODULE_LINES:
+                too_long[str(path.relative_to(ROOT))] = lines
+    assert too_long == {}, f"split these modules (STYLE.md: {MAX_MODULE_LINES} lines at most)"

@@ -62,6 +62,7 @@ from actors.config.schema import (
     RunscSection,
     SupervisorSection,
 )
+from actors.config.system_dirs import refused_state_dir
 from actors.config.units import format_duration
 from actors.config.values import Checker, dotted, toml_type
 from actors.containerd.core.dns import CONTAINERD_DN
@@ -92,36 +93,6 @@ _PIPE_MAX_FILE = "/proc/sys/fs/pipe-max-size"
 _MIN_LIVENESS_INTERVAL = 0.1
 #: The most liveness failures in a row: more would leave a hung containerd for hours.
 _MAX_LIVENESS_FAILURES = 1000
-#: Directories the agent must never take as its state directory: it makes the state
-#: directory 0700 (and grants the sandbox user search on it), which would lock every
-#: other user and service out of these. Their subdirectories below are refused too
-#: when they are shared by the system (`/var/lib`), not when they are a place of
-#: one's own (`/var/lib/node-containerd`).
-_SYSTEM_DIRS = frozenset(
-    {
-        "/",
-        *(
-            f"/{name}"
-            for name in (
-                "bin boot dev etc home lib lib32 lib64 libx32 media mnt opt proc root run "
-                "sbin srv sys tmp usr var"
-            ).split()
-        ),
-        *(
-            f"/usr/{name}"
-            for name in "bin include lib lib32 lib64 libexec local sbin share src".split()
-        ),
-        *(f"/var/{name}" for name in "cache lib local lock log mail opt run spool tmp".split()),
-        "/run/lock",
-        "/run/user",
-        "/usr/local/bin",
-        "/usr/local/lib",
-        "/usr/local/sbin",
-        "/usr/local/share",
-    }
-)
-#: Trees no state directory may lie in: kernel file systems.
-_KERNEL_TREES = ("/proc", "/sys", "/dev")
 
 
 def default_toml() -> str:
@@ -275,10 +246,9 @@ def _state_dir(chk: Checker, doc: Mapping[str, Any], env: Mapping[str, str]) -> 
     fallback = Path(os.path.abspath(env.get(STATE_ENV) or DEFAULT_STATE_DIR))
     state_dir = chk.path("state_dir", doc.get("state_dir", ""), fallback) or fallback
     text = os.path.normpath(state_dir)
-    in_kernel = any(text == t or text.startswith(t + "/") for t in _KERNEL_TREES)
-    if text in _SYSTEM_DIRS or in_kernel:
+    what = refused_state_dir(text)
+    if what is not None:
         key = "state_dir" if "state_dir" in doc else STATE_ENV
-        what = "lies in a kernel file system" if in_kernel else "is a directory of the system"
         chk.problem(
             key,
             f"{text!r} {what}: the agent makes its state directory private (mode 0700), "
