@@ -32,7 +32,7 @@ from tests.support.pods import RUNC_NET, runsc_network_line
 from tests.support.processes import pid_alive
 from tests.support.project import REPO
 
-pytestmark = [pytest.mark.containerd, pytest.mark.slow, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.containerd, pytest.mark.once, pytest.mark.slow, pytest.mark.timeout(600)]
 
 #: The node's tools' packages: contrib/debs.py's table, as `debs.py packages` prints it.
 TOOL_PACKAGES = {

@@ -30,6 +30,7 @@ exit 1
 """
 
 
+@pytest.mark.once
 def test_a_containerd_that_keeps_crashing_makes_the_agent_exit_non_zero_in_about_a_minute(
     short_dir: Path,
 ) -> None:

@@ -29,6 +29,7 @@ from tests.support.project import REPO
 pytestmark = [
     pytest.mark.timeout(600),
     pytest.mark.containerd,
+    pytest.mark.once,
     pytest.mark.pods,
     pytest.mark.slow,
 ]

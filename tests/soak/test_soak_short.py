@@ -18,7 +18,7 @@ import pytest
 from bench.soak_model import KINDS
 from bench.soaklib import SHORT, render_table, run_soak, summary
 
-pytestmark = [pytest.mark.containerd, pytest.mark.soak]
+pytestmark = [pytest.mark.containerd, pytest.mark.once]
 
 
 @pytest.mark.timeout(300)
