@@ -38,8 +38,14 @@ def test_rss_is_read_in_bytes_and_a_zombie_has_none():
 
 
 def test_process_series_name_the_dn_and_the_process_and_have_plausible_values():
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import time; print('up', flush=True); time.sleep(30)"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
+        # Scraped before its interpreter is up, the child is a few hundred KiB of exec.
+        assert child.stdout is not None and child.stdout.readline() == "up\n"
         metrics = Metrics()
         metrics.registry.register(
             ProcessCollector(lambda: agent_processes([("root.x", child.pid)], os.getpid()))
