@@ -218,11 +218,11 @@ def put_first_on_path(
     return own
 
 
-def binary_version(binary: str | Path) -> str:
-    """The version a containerd binary reports: ``containerd --version`` → ``"2.1.9"``.
+def _reported(binary: str | Path, pattern: str, what: str) -> str:
+    """The first group of `pattern` in what ``BINARY --version`` prints.
 
     Raises:
-        FetchError: the binary does not run or prints no version.
+        FetchError: the binary does not run, fails, or prints no `what`.
     """
     try:
         r = subprocess.run(
@@ -230,13 +230,22 @@ def binary_version(binary: str | Path) -> str:
         )
     except OSError as e:
         raise FetchError(f"cannot run {str(binary)!r}: {e.strerror or e}") from e
-    m = re.search(r"\sv?(\d+\.\d+\.\d+)", r.stdout)
+    m = re.search(pattern, r.stdout)
     if r.returncode != 0 or m is None:
         raise FetchError(
-            f"{str(binary)!r} --version printed no version "
+            f"{str(binary)!r} --version printed no {what} "
             f"(exit {r.returncode}): {(r.stdout + r.stderr).strip()!r}"
         )
     return m.group(1)
+
+
+def binary_version(binary: str | Path) -> str:
+    """The version a containerd binary reports: ``containerd --version`` → ``"2.1.9"``.
+
+    Raises:
+        FetchError: the binary does not run or prints no version.
+    """
+    return _reported(binary, r"\sv?(\d+\.\d+\.\d+)", "version")
 
 
 def runsc_version(binary: str | Path) -> str:
@@ -247,19 +256,7 @@ def runsc_version(binary: str | Path) -> str:
     Raises:
         FetchError: the binary does not run or prints no release.
     """
-    try:
-        r = subprocess.run(
-            [str(binary), "--version"], capture_output=True, text=True, timeout=30, check=False
-        )
-    except OSError as e:
-        raise FetchError(f"cannot run {str(binary)!r}: {e.strerror or e}") from e
-    m = re.search(r"version\s+\S*?(\d{8})", r.stdout)
-    if r.returncode != 0 or m is None:
-        raise FetchError(
-            f"{str(binary)!r} --version printed no release "
-            f"(exit {r.returncode}): {(r.stdout + r.stderr).strip()!r}"
-        )
-    return m.group(1)
+    return _reported(binary, r"version\s+\S*?(\d{8})", "release")
 
 
 CONTAINERD = Package("containerd", BINARIES, binary_version)
