@@ -35,6 +35,8 @@ from dataclasses import dataclass
 from prometheus_client.core import HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from actors.containerd.core.events import LIVENESS_DURATION
+
 __all__ = [
     "CHECK_SANDBOX_START",
     "HISTOGRAMS",
@@ -45,7 +47,6 @@ __all__ = [
     "HistogramKind",
 ]
 
-LIVENESS_DURATION = "node_containerd_containerd_liveness_probe_duration_seconds"
 PRESEED_IMPORT_SECONDS = "node_containerd_preseed_import_duration_seconds"
 PRESEED_IMPORT_BYTES = "node_containerd_preseed_import_bytes"
 CHECK_SANDBOX_START = "node_containerd_check_sandbox_start_duration_seconds"

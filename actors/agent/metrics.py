@@ -93,6 +93,7 @@ from prometheus_client.registry import Collector
 
 from actors.agent.health import Health, health_app
 from actors.agent.histograms import HistogramCollector
+from actors.containerd.core.events import LIVENESS_PROBES
 from actors.containerd.runtimes.sandbox_image import SANDBOX_IMAGE_FACT, SandboxImageState
 from actors.logtree import LogTree
 from actors.supervisor.core.events import FactChanged, StateChanged
@@ -139,7 +140,6 @@ PRESEED_BYTES = "node_containerd_preseed_bytes_total"
 PRESEED_IMAGES = "node_containerd_preseed_images_total"
 PRESEED_FAILURES = "node_containerd_preseed_failures_total"
 LOG_BYTES = "node_containerd_log_bytes_total"
-LIVENESS_PROBES = "node_containerd_containerd_liveness_probes_total"
 #: 1 while the sandbox image is present, 0 while missing (the preseed's fact).
 SANDBOX_PRESENT = "node_containerd_sandbox_image_present"
 
