@@ -37,9 +37,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from containerd_versions import (
+from scripts.containerd_versions import (
     ROOT,
     RUNSC,
     SUITES,

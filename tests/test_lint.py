@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -81,3 +82,18 @@ def test_no_module_is_longer_than_the_styles_hard_ceiling() -> None:
             if lines > MAX_MODULE_LINES:
                 too_long[str(path.relative_to(ROOT))] = lines
     assert too_long == {}, f"split these modules (STYLE.md: {MAX_MODULE_LINES} lines at most)"
+
+
+def test_no_file_edits_the_import_path() -> None:
+    """The checkout is the one import root (pyproject's ``pythonpath``; scripts run as
+    ``python -m scripts.NAME``): a file that edits ``sys.path`` would load a second copy
+    of a module under another name."""
+    editing = []
+    for top in ("actors", "messages", "bench", "scripts", "tests", "contrib", "bin"):
+        for path in (ROOT / top).rglob("*.py"):
+            if "_pb2" in path.name:
+                continue
+            text = path.read_text(encoding="utf-8")
+            if re.search(r"sys\.path\.(insert|append|extend)|sys\.path\s*[+]?=", text):
+                editing.append(str(path.relative_to(ROOT)))
+    assert editing == [], "import from the checkout's root instead of editing sys.path"
