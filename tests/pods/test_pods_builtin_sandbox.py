@@ -3,11 +3,14 @@
 Each agent here runs on the default profile with a fresh state directory and an empty
 preseed directory (no `[cri] sandbox_image`): the agent builds its sandbox image from
 catatonit, imports and pins it, and CRI uses it under runc and runsc, on this containerd
-and, with the same state directory, on a newer release of the matrix.
+and, with the same state directory, on a newer release of the matrix. Deleted with
+`ctr`, it comes back pinned and pods start; as a pod's PID 1 it reaps the orphans of
+the pod's containers (issue 19).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -23,19 +26,25 @@ from actors.containerd.api.cri import PodRun
 from actors.containerd.core.version import ContainerdVersion
 from actors.containerd.runtimes.binary import containerd_version
 from actors.containerd.runtimes.handlers import default_sandbox_image
+from actors.images import FileEntry, ImageSpec, make_layer, write_oci_archive
 from actors.images.pause import write_pause_archive
-from actors.preseed.service.pins import PINNED_LABEL
+from actors.preseed.service.pins import PINNED_LABEL, PRESEEDED_LABEL
 from messages.containerd.services.images.v1 import images_pb2 as ipb
 from messages.cri.runtime.v1 import api_pb2 as cri
 from scripts.containerd_versions import SUITES, bin_dir, cached_version
 from tests.support.agent import AgentUnderTest
 from tests.support.pods import RUNC_NET, runsc_network_line
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.containerd, pytest.mark.pods, pytest.mark.timeout(300)]
 
 CATATONIT = shutil.which("catatonit")
 #: How long a pod's sandbox, or a container of the pause image, may take to stop.
 STOP_WITHIN = 1.0
+#: The promise: the node's own sandbox image, deleted, is back within this many seconds.
+HEAL_SECONDS = 2.0
+#: An application image of Debian's static busybox, written with the project's own writer.
+APP = "localhost/test/busybox:1"
 
 
 def builtin_agent(extra: str = "", env: dict[str, str] | None = None) -> AgentUnderTest:
@@ -215,3 +224,119 @@ def test_without_a_pause_binary_the_warning_and_check_name_what_to_install() -> 
         assert not (agent.state / "images").exists()
     finally:
         agent.cleanup()
+
+
+def _ctr(agent: AgentUnderTest, *args: str) -> None:
+    sock = str(agent.state / "containerd" / "containerd.sock")
+    subprocess.run(["ctr", "-a", sock, "-n", "k8s.io", *args], check=True, timeout=30)
+
+
+def test_the_nodes_own_sandbox_image_deleted_with_ctr_is_back_pinned_and_a_pod_starts(
+    agent: AgentUnderTest,
+) -> None:
+    name, digest = expected_image()
+    assert image_of(agent, name).labels[PINNED_LABEL] == "pinned"
+
+    _ctr(agent, "images", "rm", name)
+    deleted = time.monotonic()
+    wait_until(lambda: agent.client.image_present(name), 30, "the sandbox image back")
+    back = time.monotonic() - deleted
+
+    image = image_of(agent, name)
+    archive = str(agent.state / "images" / "pause.tar")
+    assert (image.target.digest, image.labels[PINNED_LABEL]) == (digest, "pinned")
+    assert image.labels[PRESEEDED_LABEL] == archive
+    said = agent.cli("logs", "root.containerd.preseed", "-n", "all").stdout
+    assert (
+        f"image {name!r} in namespace 'k8s.io' was deleted outside the agent; importing it "
+        f"again from the tarball the agent built, {archive!r}"
+    ) in said
+    pod = PodRun(client=agent.client, handler="runc", log_dir=agent.base / "logs" / "heal")
+    try:
+        assert agent.client.sandbox_ready(pod.start_sandbox())
+    finally:
+        pod.remove()
+    assert back < HEAL_SECONDS, back
+
+
+def _app_image(agent: AgentUnderTest) -> None:
+    """`APP` preseeded (a tarball renamed into the watched directory), and imported."""
+    busybox = Path("/bin/busybox")
+    assert busybox.exists(), "busybox-static: run scripts/setup"
+    entries = [FileEntry(path="/bin/busybox", source=busybox, mode=0o755)]
+    entries += [
+        FileEntry(path=f"/bin/{applet}", kind="symlink", target="busybox")
+        for applet in ("sh", "sleep")
+    ]
+    staged = agent.base / "busybox.tar"
+    write_oci_archive(staged, [ImageSpec(name=APP, layers=(make_layer(entries),))])
+    os.rename(staged, agent.state / "preseed" / "k8s.io" / "busybox.tar")
+    wait_until(lambda: agent.client.image_present(APP), 60, f"{APP} imported")
+
+
+def _status(pid: int) -> dict[str, str]:
+    """`/proc/<pid>/status` as a dict; empty once the pid is gone."""
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return {}
+    return dict(line.split(":\t", 1) for line in text.splitlines() if ":\t" in line)
+
+
+def _in_pid_namespace_of(pid: int) -> dict[int, dict[str, str]]:
+    """The live processes sharing `pid`'s PID namespace, by host pid, with their status."""
+    namespace = os.readlink(f"/proc/{pid}/ns/pid")
+    found = {}
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if os.readlink(f"/proc/{entry}/ns/pid") != namespace:
+                continue
+        except OSError:
+            continue  # gone, or a zombie whose namespaces are released
+        status = _status(int(entry))
+        if status:
+            found[int(entry)] = status
+    return found
+
+
+def test_the_pause_process_reaps_the_orphans_of_a_pods_containers(
+    agent: AgentUnderTest,
+) -> None:
+    """runc, the container in the sandbox's PID namespace (CRI's default, `POD`): a process
+    whose parent exits is re-parented to the pause process, which reaps it when it ends.
+    A zombie whose live parent never waits (the container's own `sleep`) is the control:
+    it stays, so the scan does see zombies."""
+    _app_image(agent)
+    script = 'sh -c "sleep 8 &"; sleep 1 & exec sleep 3600'
+    pod = PodRun(client=agent.client, handler="runc", log_dir=agent.base / "logs" / "reap")
+    try:
+        pod.start_sandbox()
+        pod.start_container(APP, ["/bin/sh", "-c", script])
+        pod.wait_state((cri.CONTAINER_RUNNING,), timeout=60)
+        info = json.loads(agent.client.container_status_verbose(pod.container_id).info["info"])
+        app = int(info["pid"])
+        members = _in_pid_namespace_of(app)
+        (pause,) = [p for p, s in members.items() if s["NSpid"].split()[-1] == "1"]
+        assert Path(f"/proc/{pause}/cmdline").read_bytes() == b"/pause\0-P\0"
+
+        def adopted_by_pause() -> dict[int, dict[str, str]]:
+            return {p: s for p, s in _in_pid_namespace_of(app).items() if s["PPid"] == str(pause)}
+
+        def orphan() -> int | None:
+            found = [p for p, s in adopted_by_pause().items() if s["Name"] == "sleep"]
+            return found[0] if found else None
+
+        adopted = wait_until(orphan, 30, "the orphaned sleep re-parented to the pause process")
+        children = Path(f"/proc/{app}/task/{app}/children")
+        (child,) = wait_until(lambda: children.read_text().split(), 30, "the container's child")
+        control = int(child)
+        wait_until(lambda: not _status(adopted), 30, "the orphan reaped by the pause process")
+        wait_until(
+            lambda: _status(control).get("State", "").startswith("Z"), 30, "the control zombie"
+        )
+        assert _status(control)["PPid"] == str(app)  # never waited for: it stays a zombie
+        # Nor did any other child of the pause process stay (runc's own setup leaves some).
+        zombies = [p for p, s in adopted_by_pause().items() if s["State"].startswith("Z")]
+        assert zombies == [], {p: _status(p).get("Name") for p in zombies}
+    finally:
+        pod.remove()
