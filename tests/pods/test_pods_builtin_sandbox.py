@@ -340,3 +340,28 @@ def test_the_pause_process_reaps_the_orphans_of_a_pods_containers(
         assert zombies == [], {p: _status(p).get("Name") for p in zombies}
     finally:
         pod.remove()
+
+
+def test_a_preseeded_image_deleted_with_ctr_is_back_pinned_and_a_container_from_it_runs(
+    agent: AgentUnderTest,
+) -> None:
+    if not agent.client.image_present(APP):
+        _app_image(agent)
+    wait_until(lambda: image_of(agent, APP).labels.get(PINNED_LABEL), 60, f"{APP} pinned")
+
+    _ctr(agent, "images", "rm", APP)
+    deleted = time.monotonic()
+    wait_until(lambda: agent.client.image_present(APP), 30, f"{APP} back")
+    back = time.monotonic() - deleted
+
+    labels = image_of(agent, APP).labels
+    assert (labels[PINNED_LABEL], labels[PRESEEDED_LABEL]) == ("pinned", "k8s.io/busybox.tar")
+    pod = PodRun(client=agent.client, handler="runc", log_dir=agent.base / "logs" / "healed")
+    try:
+        pod.start_sandbox()
+        pod.start_container(APP, ["/bin/sh", "-c", "echo healed"])
+        status = pod.wait_state((cri.CONTAINER_EXITED,), timeout=60)
+        assert (status.exit_code, pod.log_text().split()[-1]) == (0, "healed")
+    finally:
+        pod.remove()
+    assert back < HEAL_SECONDS, back
