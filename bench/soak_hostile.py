@@ -1,4 +1,4 @@
-"""The soak's faults of the environment: a frozen root, a read-only state, a second agent.
+"""The soak's faults of the environment: a frozen root, a read-only or full state, a second agent.
 
 The other faults signal one process of the tree; these come from around it, as on
 a real node (issue 20's audit found each of them mishandled once):
@@ -18,6 +18,14 @@ readonly state        the state directory read-only for 1 to 5 s (ext4's
                       already open for writing stay writable (the kernel refuses to
                       remount read-only a mount with writers, so the running agent's
                       own mount cannot be)
+full state            the state directory's file system full to the last byte for 1 to
+                      5 s, then freed: whatever failed meanwhile (containerd's
+                      metadata, the import record) recovers once space is back. The
+                      state dir is an ext4 file system of its own for the whole run
+                      (a sparse file, loop-mounted over it before the agent starts, so
+                      that filling it fills nothing of the machine's); the filler is
+                      allocated with `fallocate`, so the sparse file barely grows, and
+                      topped up by writes until not one byte is left
 second agent          `node-containerd run` started on the same config: it must be
                       refused (exit 1, naming the agent that holds the state dir)
                       without writing anything (containerd's config and the runsc
@@ -29,13 +37,15 @@ interrupt check       `node-containerd check`, and SIGINT, SIGTERM or SIGHUP onc
 
 `HostileFaults.setup` prepares what these need before the agent starts: a pause image
 preseeded as the sandbox image so that a check's pods really start (umoci, skopeo and
-busybox-static, as the pod tests; without them the kind is left out). Read-only
-spells need root (a mount); without it that kind is left out. `teardown` removes any
-mount a fault left, always.
+busybox-static, as the pod tests; without them the kind is left out), and the state
+dir's own file system. Read-only spells and a full state need root (mounts, a loop
+device); without it those kinds are left out. `teardown` removes any mount a fault
+left, and the state dir's file system, always.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import random
@@ -64,9 +74,15 @@ _SLOW_STOP = (
     "-c",
     f"trap 'sleep {SLOW_STOP_S}; exit 0' TERM INT; sleep 2147483647 & wait",
 )
-#: The range of a freeze of the root, and of a read-only spell of the state dir, in s.
+#: The range of a freeze of the root, and of a read-only or full spell of the state dir, in s.
 FREEZE_S = (1.0, 10.0)
 READONLY_S = (1.0, 5.0)
+FULL_S = (1.0, 5.0)
+#: The size of the state dir's own file system (a sparse file: only what is written
+#: takes room), enough for the long soak's images.
+STATE_FS_BYTES = 32 << 30
+#: The file that fills the state dir's file system during a full spell.
+FILLER = ".soak-filler"
 #: Seconds a check may take to start its first pod, and to end after the signal.
 CHECK_POD_S = 60.0
 CHECK_END_S = 150.0
@@ -76,6 +92,13 @@ _WRITTEN_BY_AN_AGENT = ("containerd/config.toml", "runsc/launcher")
 
 def _mount(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["mount", *args], capture_output=True, text=True, timeout=30, check=False)
+
+
+def _run(*cmd: str) -> None:
+    """Runs a setup command; a failure raises `RuntimeError` with its stderr."""
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+    if r.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)}: {r.stderr.strip()}")
 
 
 def _digest(path: Path) -> tuple[int, str] | None:
@@ -94,6 +117,8 @@ class HostileFaults:
         self.rng = rng
         #: Read-only mounts over the state dir not unmounted yet.
         self.mounted = 0
+        #: Whether the state dir is on its own (loop-mounted) file system.
+        self.state_fs = False
         #: Why a kind is left out of this run, by action.
         self.unavailable: dict[str, str] = {}
 
@@ -104,9 +129,39 @@ class HostileFaults:
         if os.geteuid() != 0 or shutil.which("mount") is None:
             self.unavailable["readonly"] = "mounting needs root and mount(8)"
         try:
+            self._state_fs()
+        except (OSError, RuntimeError, subprocess.SubprocessError) as e:
+            self.unavailable["full"] = f"cannot give the state dir a file system: {e}"
+        try:
             self._pause_image()
         except (OSError, RuntimeError, subprocess.SubprocessError) as e:
             self.unavailable["interrupt"] = f"cannot build a pause image: {e}"
+
+    def _state_fs(self) -> None:
+        """Moves the state dir (config and tarballs written) onto an ext4 of its own."""
+        if os.geteuid() != 0 or shutil.which("mkfs.ext4") is None:
+            raise RuntimeError("a loop-mounted ext4 needs root and mkfs.ext4")
+        image = self.rig.work / "state.ext4"
+        with open(image, "wb") as f:
+            f.truncate(STATE_FS_BYTES)
+        # No blocks reserved for root: the agent runs as root, and "full" means full.
+        _run("mkfs.ext4", "-q", "-F", "-m", "0", str(image))
+        state = self.rig.state
+        before = state.with_name(state.name + ".before")
+        os.rename(state, before)
+        try:
+            state.mkdir()
+            _run("mount", "-o", "loop", str(image), str(state))
+        except BaseException:
+            state.rmdir()
+            os.rename(before, state)
+            image.unlink()
+            raise
+        self.state_fs = True
+        (state / "lost+found").rmdir()
+        shutil.copytree(before, state, symlinks=True, dirs_exist_ok=True)
+        shutil.copystat(before, state)
+        shutil.rmtree(before)
 
     def _pause_image(self) -> None:
         from tests.support.images.tools import busybox_image
@@ -133,9 +188,13 @@ class HostileFaults:
             f.write(f'[cni]\nconf_dir = "{empty}"\n')
 
     def teardown(self) -> None:
-        """Unmounts whatever read-only mount a fault left over the state dir."""
+        """Unmounts whatever read-only mount a fault left, then the state dir's own file
+        system (its sparse file stays in the work directory, for a kept run)."""
         while self.mounted:
             self._unmount()
+        if self.state_fs:
+            self.state_fs = False
+            subprocess.run(["umount", "-l", str(self.rig.state)], check=False, timeout=30)
 
     def _unmount(self) -> str | None:
         """Unmounts the top mount of the state dir (lazily: a process may hold it)."""
@@ -165,6 +224,9 @@ class HostileFaults:
         elif action == "readonly":
             fault.same_pids = {}  # containerd may fail on a read-only disk: that is allowed
             self._readonly(fault)
+        elif action == "full":
+            fault.same_pids = {}  # containerd may fail on a full disk: that is allowed
+            self._full(fault)
         elif action == "second":
             self._second_agent(fault)
         else:
@@ -203,6 +265,36 @@ class HostileFaults:
             fault.problems.append(f"the state dir stayed read-only: {error}")
         fault.outcome = "restored"
         fault.note = f"read-only {fault.stop_s:.1f} s"
+
+    def _full(self, fault: Fault) -> None:
+        fault.stop_s = self.rng.uniform(*FULL_S)
+        filler = self.rig.state / FILLER
+        try:
+            fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except OSError as e:
+            fault.outcome, fault.note = "missed", f"cannot create the filler: {e}"
+            return
+        try:
+            try:
+                free = os.statvfs(self.rig.state)
+                os.posix_fallocate(fd, 0, free.f_bavail * free.f_frsize)
+            except OSError:
+                pass  # what it allocated stays; the writes below take the rest
+            os.lseek(fd, 0, os.SEEK_END)
+            for block in (1 << 20, 4096, 512, 1):
+                chunk = bytes(block)
+                with contextlib.suppress(OSError):
+                    while True:
+                        os.write(fd, chunk)
+            left = os.statvfs(self.rig.state).f_bavail
+            time.sleep(fault.stop_s)
+        finally:
+            os.close(fd)
+            os.unlink(filler)
+        if left:
+            fault.problems.append(f"the state dir's file system kept {left} free blocks")
+        fault.outcome = "restored"
+        fault.note = f"full {fault.stop_s:.1f} s"
 
     def _second_agent(self, fault: Fault) -> None:
         files = [self.rig.state / name for name in _WRITTEN_BY_AN_AGENT]

@@ -55,11 +55,12 @@ KINDS: dict[tuple[str, str], int] = {
     ("restart", "runsc"): 1,
     ("freeze", "root"): 1,
     ("readonly", "state"): 1,
+    ("full", "state"): 1,
     ("second", "agent"): 1,
     ("interrupt", "check"): 1,
 }
 #: The actions `soak_hostile` carries out (the others are signals to one process).
-HOSTILE_ACTIONS = frozenset({"freeze", "readonly", "second", "interrupt"})
+HOSTILE_ACTIONS = frozenset({"freeze", "readonly", "full", "second", "interrupt"})
 #: Heartbeat interval of every node in the default profile, seconds.
 HEARTBEAT_S = 1.0
 #: The tree fails a node after this many intervals without a heartbeat.

@@ -25,12 +25,14 @@ stop containerd       SIGSTOP/SIGCONT of the containerd binary (the agent does n
 restart runsc         `node-containerd restart root.containerd.runsc`: a graceful restart
 freeze root           SIGSTOP of the agent's root for 1 to 10 s: no node may restart
 readonly state        the state dir remounted read-only for 1 to 5 s (bind mount, root)
+full state            the state dir's file system full to the last byte for 1 to 5 s
+                      (the state dir on an ext4 file system of its own, root)
 second agent          a second `run` on the same config: refused, nothing written
 interrupt check       a `check` signalled (INT, TERM or HUP) once its pod exists: exit
                       128 + the signal, no pod and no run dir left
 ====================  ==================================================================
 
-The last four are `soak_hostile`'s (the module doc says what each must keep). Every
+The last five are `soak_hostile`'s (the module doc says what each must keep). Every
 kind is drawn once before any is drawn by weight, and the fault phase goes on past
 its budget until each was, so that even the short mode covers every kind.
 

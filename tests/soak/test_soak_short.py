@@ -4,7 +4,8 @@
 mode (seed 1) against the real agent, the real containerd and real signals, and asserts
 the invariants of issue 7 on the report: every fault recovered within the drawn backoff
 plus the stated bound (the faults of the environment of issue 20 too: a frozen root, a
-read-only state dir, a second agent, interrupted checks), every preseeded image complete, lines lost only within the bound
+read-only state dir, a full state file system, a second agent, interrupted checks), every
+preseeded image complete, lines lost only within the bound
 per SIGKILL of the pump (none otherwise), exit code 0 after SIGTERM, and nothing of ours
 left. The long mode (``bench/soak --long``, 500 faults) is the one that compares the
 root's RSS after 200 faults with that after 20, and after every log retention is full;
