@@ -23,9 +23,10 @@ full state            the state directory's file system full to the last byte fo
                       metadata, the import record) recovers once space is back. The
                       state dir is an ext4 file system of its own for the whole run
                       (a sparse file, loop-mounted over it before the agent starts, so
-                      that filling it fills nothing of the machine's); the filler is
-                      allocated with `fallocate`, so the sparse file barely grows, and
-                      topped up by writes until not one byte is left
+                      that filling it fills nothing of the machine's; a tmpfs where
+                      the machine has no loop device); the filler is allocated with
+                      `fallocate`, so the sparse file barely grows, and topped up by
+                      writes until not one byte is left
 second agent          `node-containerd run` started on the same config: it must be
                       refused (exit 1, naming the agent that holds the state dir)
                       without writing anything (containerd's config and the runsc
@@ -38,8 +39,9 @@ interrupt check       `node-containerd check`, and SIGINT, SIGTERM or SIGHUP onc
 `HostileFaults.setup` prepares what these need before the agent starts: a pause image
 preseeded as the sandbox image so that a check's pods really start (umoci, skopeo and
 busybox-static, as the pod tests; without them the kind is left out), and the state
-dir's own file system. Read-only spells and a full state need root (mounts, a loop
-device); without it those kinds are left out. `teardown` removes any mount a fault
+dir's own file system (a loop-mounted ext4, or a tmpfs where there is no loop
+device). Read-only spells and a full state need root (mounts); without it those
+kinds are left out. `teardown` removes any mount a fault
 left, and the state dir's file system, always.
 """
 
@@ -81,6 +83,10 @@ FULL_S = (1.0, 5.0)
 #: The size of the state dir's own file system (a sparse file: only what is written
 #: takes room), enough for the long soak's images.
 STATE_FS_BYTES = 32 << 30
+#: Without a loop device: the state dir's tmpfs is at least this big, or this many
+#: times what the state dir holds at setup (its tarballs, imported later).
+TMPFS_MIN_BYTES = 512 << 20
+TMPFS_FACTOR = 8
 #: The file that fills the state dir's file system during a full spell.
 FILLER = ".soak-filler"
 #: Seconds a check may take to start its first pod, and to end after the signal.
@@ -99,6 +105,11 @@ def _run(*cmd: str) -> None:
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
     if r.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)}: {r.stderr.strip()}")
+
+
+def _usage(path: Path) -> int:
+    """Bytes of the regular files below `path`."""
+    return sum(p.lstat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
 
 
 def _digest(path: Path) -> tuple[int, str] | None:
@@ -138,30 +149,48 @@ class HostileFaults:
             self.unavailable["interrupt"] = f"cannot build a pause image: {e}"
 
     def _state_fs(self) -> None:
-        """Moves the state dir (config and tarballs written) onto an ext4 of its own."""
-        if os.geteuid() != 0 or shutil.which("mkfs.ext4") is None:
-            raise RuntimeError("a loop-mounted ext4 needs root and mkfs.ext4")
-        image = self.rig.work / "state.ext4"
-        with open(image, "wb") as f:
-            f.truncate(STATE_FS_BYTES)
-        # No blocks reserved for root: the agent runs as root, and "full" means full.
-        _run("mkfs.ext4", "-q", "-F", "-m", "0", str(image))
+        """Moves the state dir (config and tarballs written) onto a file system of its own:
+        a loop-mounted ext4 on a sparse file, or, where the machine has no loop device
+        (a container), a tmpfs of `TMPFS_MIN_BYTES` or `TMPFS_FACTOR` times what the state
+        holds already, whichever is more (a full spell then holds that much memory)."""
+        if os.geteuid() != 0 or shutil.which("mount") is None:
+            raise RuntimeError("a file system of its own needs root and mount(8)")
         state = self.rig.state
         before = state.with_name(state.name + ".before")
         os.rename(state, before)
         try:
             state.mkdir()
-            _run("mount", "-o", "loop", str(image), str(state))
+            try:
+                self._mount_ext4(state)
+            except RuntimeError as loop_failed:
+                size = max(TMPFS_MIN_BYTES, TMPFS_FACTOR * _usage(before))
+                r = _mount("-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(state))
+                if r.returncode != 0:
+                    raise RuntimeError(f"{loop_failed}; tmpfs: {r.stderr.strip()}") from None
         except BaseException:
             state.rmdir()
             os.rename(before, state)
-            image.unlink()
             raise
         self.state_fs = True
-        (state / "lost+found").rmdir()
+        with contextlib.suppress(FileNotFoundError):
+            (state / "lost+found").rmdir()
         shutil.copytree(before, state, symlinks=True, dirs_exist_ok=True)
         shutil.copystat(before, state)
         shutil.rmtree(before)
+
+    def _mount_ext4(self, state: Path) -> None:
+        image = self.rig.work / "state.ext4"
+        if shutil.which("mkfs.ext4") is None:
+            raise RuntimeError("no mkfs.ext4")
+        with open(image, "wb") as f:
+            f.truncate(STATE_FS_BYTES)
+        try:
+            # No blocks reserved for root: the agent runs as root, and "full" means full.
+            _run("mkfs.ext4", "-q", "-F", "-m", "0", str(image))
+            _run("mount", "-o", "loop", str(image), str(state))
+        except RuntimeError:
+            image.unlink()
+            raise
 
     def _pause_image(self) -> None:
         from tests.support.images.tools import busybox_image
