@@ -24,10 +24,8 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from actors.agent.health import Health
-from actors.agent.metrics import Metrics, MetricsServer
 from actors.agent.reload import plan_reload
 from actors.agent.terminal import TerminalView
 from actors.config import ConfigError, load_config
@@ -36,6 +34,10 @@ from actors.config.schema import AgentConfig, LogSection
 from actors.logtree import JsonLinesSink, LogTree, Severity, StderrSink
 from actors.logtree.journal import stream_is_journal
 from actors.supervisor.core.policy import PolicySet
+
+if TYPE_CHECKING:  # loaded only when metrics are on (`actors.agent.running`)
+    from actors.agent.health import Health
+    from actors.agent.metrics import Metrics, MetricsServer
 
 __all__ = ["LogSinks", "MetricsEndpoint", "Reloader", "RootLog"]
 

@@ -13,27 +13,28 @@ exits and costs nothing while the tree runs.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from actors.agent.sandbox import SandboxChoice
-from actors.config.schema import AgentConfig
 from actors.containerd.core.dns import CONTAINERD_DN, CONTAINERD_NAME
 from actors.containerd.core.spec import ContainerdSpec, PreseedSpec
-from actors.containerd.runtimes.binary import containerd_version_or_none
-from actors.containerd.runtimes.handlers import CRI_SNAPSHOTTER, default_sandbox_image
 from actors.supervisor.core.events import RunnableSpec
-from actors.supervisor.process.api import Context, Signal, signal
-from actors.supervisor.process.api import run as run_child
 from messages.specs import spec_from_wire, spec_to_wire
+
+if TYPE_CHECKING:
+    from actors.agent.sandbox import SandboxChoice
+    from actors.config.schema import AgentConfig
+    from actors.supervisor.process.api import Context
 
 __all__ = ["RUNNABLE_MODULES", "RootSpec", "containerd_spec", "preseed_spec", "root_spec", "run"]
 
 #: The modules of the tree's runnables: what the zygote loads, in this order, between
-#: forks. containerd's first: its process lives as long as the agent, so it should
-#: share them; `root` exits once it has started containerd.
+#: forks. `root`'s first: it is the first fork, and this module loads little in a
+#: runnable (what only the agent needs is imported where it is used, so that the
+#: zygote is ready to fork `root` at once); then containerd's, the second fork, whose
+#: process lives as long as the agent and so should share them.
 RUNNABLE_MODULES = (
-    "actors.containerd.process",
     "actors.agent.root",
+    "actors.containerd.process",
     "actors.containerd.children",
     "actors.containerd.logpump",
     "actors.preseed.service.runnable",
@@ -59,6 +60,9 @@ class RootSpec:
 def sandbox_image(cfg: AgentConfig) -> str | None:
     """CRI's sandbox image when none was built (`[cri] sandbox_image`, else containerd's
     default for its version); None with the user's own containerd config."""
+    from actors.containerd.runtimes.binary import containerd_version_or_none
+    from actors.containerd.runtimes.handlers import default_sandbox_image
+
     if not cfg.containerd.generate_config:
         return None
     version = containerd_version_or_none(cfg.containerd.binary)
@@ -67,6 +71,8 @@ def sandbox_image(cfg: AgentConfig) -> str | None:
 
 def _unbuilt(cfg: AgentConfig) -> SandboxChoice:
     """The sandbox choice when the caller built nothing (tools and tests that start no agent)."""
+    from actors.agent.sandbox import SandboxChoice
+
     missing = cfg.containerd.generate_config and not cfg.cri.sandbox_image
     return SandboxChoice(
         name=sandbox_image(cfg),
@@ -83,6 +89,8 @@ def preseed_spec(cfg: AgentConfig, sandbox: SandboxChoice | None = None) -> Pres
         sandbox: CRI's sandbox image as `prepare_state` chose (and built) it; None: as
             if nothing was built (`[cri] sandbox_image`, else containerd's default).
     """
+    from actors.containerd.runtimes.handlers import CRI_SNAPSHOTTER
+
     p = cfg.preseed
     if not p.enabled:
         return None
@@ -140,6 +148,9 @@ def root_spec(cfg: AgentConfig, sandbox: SandboxChoice | None = None) -> Runnabl
 
 def run(ctx: Context, **wire: Any) -> None:
     """The root runnable: start `root.containerd`, then HEALTHY and DONE."""
+    from actors.supervisor.process.api import Signal, signal
+    from actors.supervisor.process.api import run as run_child
+
     spec = spec_from_wire(RootSpec, wire)
     run_child(
         ctx, CONTAINERD_NAME, "actors.containerd.process:run", **spec_to_wire(spec.containerd)

@@ -1,7 +1,7 @@
 """Which sandbox ("pause") image CRI gets, and the one the node builds itself.
 
 Decided once per start, before the tree runs (`prepare_sandbox`, called by
-`actors.agent.daemon.prepare_state` with the containerd version it found), in
+`actors.agent.prepare.prepare_state` with the containerd version it found), in
 this order:
 
 1. `[cri] sandbox_image` names an image: that one. It must be preseeded.

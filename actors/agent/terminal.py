@@ -19,6 +19,7 @@ where everything is.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -96,9 +97,12 @@ class UpFacts:
 
 
 class UpLine:
-    """Writes the "is up" line once, the first time containerd's node is HEALTHY.
+    """Writes the "is up" line once, when `root.containerd` is first HEALTHY and the
+    agent's facts are known, whichever comes last.
 
-    `observe_state` runs on the supervisor actor's thread; `write` must not block.
+    `observe_state` runs on the supervisor actor's thread, `set_facts` on the agent's
+    main thread (the tree starts before the agent registers, so either may come
+    first); `write` must not block.
 
     Args:
         write: writes one INFO line of the agent's own (on DN `root`).
@@ -106,17 +110,35 @@ class UpLine:
 
     def __init__(self, write: Callable[[str], None]) -> None:
         self._write = write
+        self._lock = threading.Lock()
         self._said = False
-        #: Set before the tree starts; the line is not written without them.
-        self.facts: UpFacts | None = None
+        self._healthy = False
+        self._facts: UpFacts | None = None
 
     def observe_state(self, change: StateChanged, now: float) -> None:
-        """A `StateObserver`: writes the line when `root.containerd` is first HEALTHY."""
+        """A `StateObserver`: notes when `root.containerd` is first HEALTHY."""
         if change.dn != CONTAINERD_DN or change.new is not NodeState.HEALTHY:
             return
-        if not self._said and self.facts is not None:
-            self._said = True
-            self._write(up_line(self.facts))
+        with self._lock:
+            self._healthy = True
+            line = self._take()
+        if line is not None:
+            self._write(line)
+
+    def set_facts(self, facts: UpFacts) -> None:
+        """What the line says (the agent's version, where its things are)."""
+        with self._lock:
+            self._facts = facts
+            line = self._take()
+        if line is not None:
+            self._write(line)
+
+    def _take(self) -> str | None:
+        """The line, if it is due now and was not said yet; under the lock."""
+        if self._said or not self._healthy or self._facts is None:
+            return None
+        self._said = True
+        return up_line(self._facts)
 
 
 def up_line(facts: UpFacts) -> str:

@@ -13,10 +13,11 @@ threads only wait and `tell` the actor what happened:
 1. Setup. Check the binary and the config, and remove sockets a killed containerd
    left (`stale`). Make the runsc FIFO (never world-writable) and hold it open
    read-write, so its kernel buffer — and the bytes in it — outlive restarts of the
-   pump. Bind the private notify socket. Start the children (`children`).
+   pump. Bind the private notify socket.
 2. Spawn. `DaemonProcess` starts ``setpriv --pdeathsig KILL -- containerd --config
    <file>` in this process's group with exactly `PATH`, `TMPDIR`` and
-   `NOTIFY_SOCKET`; its stdout and stderr go to the node's raw log.
+   `NOTIFY_SOCKET`; its stdout and stderr go to the node's raw log. Then the
+   children start (`children`), while containerd does.
 3. Probes. Each `StartProbe` is one `version_call` (the one Version probe) in a
    thread of its own; timers are `threading.Timer` s telling `TimerExpired`.
 4. Report. Close everything, flush the raw log and hand the `ContainerdOutcome` over.
@@ -43,6 +44,7 @@ from actors.containerd.core.events import (
     AddMetric,
     ArmTimer,
     CancelRequested,
+    ChildrenFailed,
     ContainerdOutcome,
     DisarmTimer,
     Event,
@@ -62,6 +64,7 @@ from actors.containerd.core.events import (
     Spawn,
     Spawned,
     SpawnFailed,
+    StartChildren,
     StartProbe,
     Terminate,
     Timer,
@@ -187,7 +190,6 @@ class ContainerdProcessActor(pykka.ThreadingActor):
             target=self._read_notify, args=(self._notify,), name="nc-notify", daemon=True
         )
         self._notify_thread.start()
-        self._node.start_children(child_specs(spec))
 
     def _prepare_fifo(self) -> None:
         spec = self._spec
@@ -223,6 +225,12 @@ class ContainerdProcessActor(pykka.ThreadingActor):
         )
         self._daemon.start()
 
+    def _start_children(self) -> None:
+        try:
+            self._node.start_children(child_specs(self._spec))
+        except Exception as e:  # noqa: BLE001 - the supervisor refused: the node fails
+            self._feed(ChildrenFailed(str(e)))
+
     # ------------------------------------------------------------ helper threads
 
     def _tell(self, message: Event) -> None:
@@ -256,6 +264,8 @@ class ContainerdProcessActor(pykka.ThreadingActor):
         match action:
             case Spawn():
                 self._spawn()
+            case StartChildren():
+                self._start_children()
             case StartProbe(probe=probe, timeout=timeout):
                 threading.Thread(
                     target=self._probe, args=(probe, timeout), name="nc-version", daemon=True

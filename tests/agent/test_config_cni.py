@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from actors.agent.daemon import prepare_network
+from actors.agent.prepare import prepare_network
 from actors.config import ConfigError, parse_config
 from actors.config.schema import AgentConfig
 from actors.containerd.core.version import ContainerdVersion

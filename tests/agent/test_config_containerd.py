@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from actors.agent.daemon import AgentError, prepare_state
+from actors.agent.daemon import AgentError
+from actors.agent.prepare import prepare_state
 from actors.config import AgentConfig, load_config, parse_config
 from actors.containerd.core.version import (
     ContainerdVersion,

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from actors.agent.daemon import AgentError, prepare_state
+from actors.agent.daemon import AgentError
+from actors.agent.prepare import prepare_state
 from actors.agent.root import preseed_spec
 from actors.agent.sandbox import (
     USER_CONFIG,

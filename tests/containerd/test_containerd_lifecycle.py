@@ -14,6 +14,7 @@ import pytest
 from actors.containerd.core.events import (
     ArmTimer,
     CancelRequested,
+    ChildrenFailed,
     ContainerdOutcome,
     DisarmTimer,
     Exited,
@@ -28,8 +29,10 @@ from actors.containerd.core.events import (
     SetupFailed,
     SetupSucceeded,
     SignalHealthy,
+    Spawn,
     Spawned,
     SpawnFailed,
+    StartChildren,
     StartProbe,
     Terminate,
     Timer,
@@ -85,6 +88,39 @@ def test_a_spawn_failure_fails_naming_the_binary_and_the_os_error() -> None:
                 error=f"cannot start containerd {BINARY!r}: [Errno 13] Permission denied"
             )
         )
+    ]
+
+
+def test_containerd_is_spawned_before_its_children_start() -> None:
+    lc = ContainerdLifecycle(make_spec())
+    assert lc.handle(SetupSucceeded(), 1.0) == [Spawn(), StartChildren()]
+    assert lc.phase is ContainerdPhase.SPAWNING
+
+
+def test_children_that_cannot_start_fail_the_node_and_kill_containerd_once_spawned() -> None:
+    lc = ContainerdLifecycle(make_spec())
+    lc.handle(SetupSucceeded(), 1.0)
+    error = "cannot run new runnable on non-NEW node"
+    assert lc.handle(ChildrenFailed(error), 1.1) == []
+    assert lc.phase is ContainerdPhase.STOPPING
+    assert lc.handle(Spawned(PID), 1.2) == [STARTED, Kill()]
+    assert lc.handle(Exited(-9), 1.3) == [
+        Log(Severity.INFO, "containerd exited: killed by signal SIGKILL"),
+        ArmTimer(Timer.DRAIN, 1, DRAIN_TIMEOUT),
+    ]
+    assert lc.handle(OutputClosed(), 1.4) == [
+        DisarmTimer(Timer.DRAIN),
+        Report(ContainerdOutcome(error=error)),
+    ]
+
+
+def test_children_failing_after_a_failed_spawn_leave_the_spawn_failure_reported() -> None:
+    lc = ContainerdLifecycle(make_spec())
+    lc.handle(SetupSucceeded(), 1.0)
+    error = "cannot run new runnable on non-NEW node"
+    assert lc.handle(ChildrenFailed(error), 1.1) == []
+    assert lc.handle(SpawnFailed("[Errno 13] Permission denied"), 1.2) == [
+        Report(ContainerdOutcome(error=error))
     ]
 
 

@@ -9,6 +9,7 @@ from actors.containerd.core.events import (
     SetupSucceeded,
     Spawn,
     Spawned,
+    StartChildren,
 )
 from actors.containerd.core.lifecycle import ContainerdLifecycle, ContainerdPhase
 from actors.containerd.core.notify import NotifyDatagram, NotifyMessage
@@ -49,7 +50,7 @@ def make_spec(**overrides: object) -> ContainerdSpec:
 def spawned(**overrides: object) -> ContainerdLifecycle:
     """A lifecycle whose containerd was spawned at t=100 (READY timer token 1)."""
     lc = ContainerdLifecycle(make_spec(**overrides))
-    assert lc.handle(SetupSucceeded(), 99.0) == [Spawn()]
+    assert lc.handle(SetupSucceeded(), 99.0) == [Spawn(), StartChildren()]
     lc.handle(Spawned(PID), 100.0)
     return lc
 

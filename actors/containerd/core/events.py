@@ -20,6 +20,7 @@ __all__ = [
     "Action",
     "AddMetric",
     "CancelRequested",
+    "ChildrenFailed",
     "DisarmTimer",
     "Event",
     "Exited",
@@ -40,6 +41,7 @@ __all__ = [
     "Spawn",
     "SpawnFailed",
     "Spawned",
+    "StartChildren",
     "StartProbe",
     "Terminate",
     "Timer",
@@ -81,7 +83,7 @@ class Timer(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class SetupSucceeded:
-    """The FIFO, the notify socket and the children are in place: containerd may start."""
+    """The FIFO and the notify socket are in place: containerd may start."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +91,14 @@ class SetupFailed:
     """Setting up failed (bad binary, socket in use, FIFO error)."""
 
     #: The whole message, naming the file at fault.
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChildrenFailed:
+    """The node's children (the log pump, the preseed) could not be started."""
+
+    #: The supervisor's refusal, as it said it.
     error: str
 
 
@@ -178,6 +188,7 @@ class CancelRequested:
 Event = (
     SetupSucceeded
     | SetupFailed
+    | ChildrenFailed
     | Spawned
     | SpawnFailed
     | Exited
@@ -196,6 +207,11 @@ Event = (
 @dataclass(frozen=True, slots=True)
 class Spawn:
     """Start containerd's process."""
+
+
+@dataclass(frozen=True, slots=True)
+class StartChildren:
+    """Start the node's children (`ChildrenFailed` if the supervisor refuses)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,6 +303,7 @@ class Report:
 
 Action = (
     Spawn
+    | StartChildren
     | StartProbe
     | ArmTimer
     | DisarmTimer

@@ -15,10 +15,14 @@ Theory of operation, by `ContainerdPhase`::
       │          └───────────┴──────────┴──► STOPPING ─► DRAINING ─► FINISHED
       └──────────────────────────────────────────────────────────────►
 
-1. SETUP: the shell makes the FIFO, the notify socket and the children.
-   `SetupSucceeded` → `Spawn`; `SetupFailed` → the outcome at once.
+1. SETUP: the shell makes the FIFO and the notify socket. `SetupSucceeded` →
+   `Spawn`, then `StartChildren`: containerd's start waits for nothing it does not
+   need, and the log pump and the preseed start while it does (the shell holds the
+   FIFO open, so runsc's lines wait there for the pump; the preseed waits for
+   containerd to answer). `SetupFailed` → the outcome at once.
 2. SPAWNING: no pid yet. Notify datagrams are kept and replayed once `Spawned`
-   says whose they must be. `SpawnFailed` → the outcome at once.
+   says whose they must be. `SpawnFailed` → the outcome at once. `ChildrenFailed`
+   is a failure like any other (containerd is killed once its pid is known).
 3. STARTING: a `ReadinessTracker` decides (`READY=1`, then a Version probe);
    the READY timer fails the node at `ready_timeout`.
 4. HEALTHY: liveness. The LIVENESS timer starts a Version probe every
@@ -45,6 +49,7 @@ from actors.containerd.core.events import (
     Action,
     ArmTimer,
     CancelRequested,
+    ChildrenFailed,
     ContainerdOutcome,
     DisarmTimer,
     Event,
@@ -63,6 +68,7 @@ from actors.containerd.core.events import (
     Spawn,
     Spawned,
     SpawnFailed,
+    StartChildren,
     StartProbe,
     Terminate,
     Timer,
@@ -162,6 +168,8 @@ class ContainerdLifecycle:
                 return self._on_setup_succeeded(event)
             case SetupFailed():
                 return self._on_setup_failed(event)
+            case ChildrenFailed():
+                return self._on_children_failed(event)
             case Spawned():
                 return self._on_spawned(event, now)
             case SpawnFailed():
@@ -190,11 +198,16 @@ class ContainerdLifecycle:
     def _on_setup_succeeded(self, event: SetupSucceeded) -> list[Action]:
         self._require(event, ContainerdPhase.SETUP)
         self._phase = ContainerdPhase.SPAWNING
-        return [Spawn()]
+        return [Spawn(), StartChildren()]
 
     def _on_setup_failed(self, event: SetupFailed) -> list[Action]:
         self._require(event, ContainerdPhase.SETUP)
         return self._finish(ContainerdOutcome(error=event.error))
+
+    def _on_children_failed(self, event: ChildrenFailed) -> list[Action]:
+        # Told by the shell right after `StartChildren`, before any other event.
+        self._require(event, ContainerdPhase.SPAWNING)
+        return self._fail(event.error)
 
     def _on_spawned(self, event: Spawned, now: float) -> list[Action]:
         if not (self._phase is ContainerdPhase.SPAWNING or self._stopping_before_spawn()):
