@@ -2,8 +2,9 @@
 
 What every exporter's `process_*` series say (resident memory, CPU seconds, open
 descriptors, start time), for each process of the agent, labelled by the DN it runs
-and by `process`: `supervisor` for the agent's root process (DN `root`), `runnable`
-for each node's host process, `containerd` for the daemon `root.containerd` runs. Read from
+and by `process`: `supervisor` for the agent's root process (DN `root`), `zygote` for
+the process the runnables are forked from (DN `root`, while one runs), `runnable` for
+each node's host process, `containerd` for the daemon `root.containerd` runs. Read from
 `/proc/<pid>/stat`, `/proc/<pid>/status` and `/proc/<pid>/fd` at scrape time; a
 process that is gone between listing and reading is left out of that scrape.
 
@@ -188,16 +189,20 @@ class ProcessCollector(Collector):
 
 
 def agent_processes(
-    statuses: Iterable[tuple[str, int | None]], own_pid: int
+    statuses: Iterable[tuple[str, int | None]], own_pid: int, *, zygote_pid: int | None = None
 ) -> list[tuple[str, str, int]]:
     """`(dn, process, pid)` for the agent: its own process (`supervisor`, DN `root`),
-    each running node's host (`runnable`), and containerd under `root.containerd`.
+    the zygote (`zygote`, DN `root`), each running node's host (`runnable`), and
+    containerd under `root.containerd`.
 
     Args:
         statuses: `(dn, pid)` of every node, pid None when it has no process.
         own_pid: the agent's root process.
+        zygote_pid: the zygote's pid, None when none runs (`spawn = "exec"`, or dead).
     """
     out = [("root", "supervisor", own_pid)]
+    if zygote_pid is not None:
+        out.append(("root", "zygote", zygote_pid))
     for dn, pid in statuses:
         if pid is None:
             continue

@@ -148,8 +148,11 @@ def _systemd_notifier(tree: LogTree) -> SystemdNotifier | None:
     return SystemdNotifier(sender, watchdog=env.watchdog, log=log)
 
 
-def _more_metrics(cfg: AgentConfig, metrics: Metrics, supervisor: Supervisor) -> None:
-    """Per-process figures and the versions (`process_metrics`, `build_info`)."""
+def _more_metrics(
+    cfg: AgentConfig, metrics: Metrics, supervisor: Supervisor, zygote: Zygote | None
+) -> None:
+    """Per-process figures (the zygote's too, while one runs) and the versions
+    (`process_metrics`, `build_info`)."""
     from actors.agent.build_info import BuildInfoCollector, build_info_labels
     from actors.agent.process_metrics import ProcessCollector, agent_processes
 
@@ -158,7 +161,8 @@ def _more_metrics(cfg: AgentConfig, metrics: Metrics, supervisor: Supervisor) ->
             nodes = supervisor.snapshot(timeout=2.0)
         except Exception:  # noqa: BLE001 - a busy or stopped tree: the agent's own figures only
             nodes = []
-        return agent_processes(((n.dn, n.pid) for n in nodes), os.getpid())
+        zygote_pid = zygote.pid if zygote is not None else None
+        return agent_processes(((n.dn, n.pid) for n in nodes), os.getpid(), zygote_pid=zygote_pid)
 
     metrics.registry.register(ProcessCollector(processes))
     labels = build_info_labels(cfg.containerd.binary, cfg.runsc.binary)
@@ -222,6 +226,7 @@ def _open_metrics(
     health: Health,
     stack: ExitStack,
     log: Callable[[Severity, str], None],
+    zygote: Zygote | None,
 ) -> MetricsEndpoint:
     """Serves the metrics page: the per-process figures and the versions
     (`_more_metrics`) and `/healthz` (`health`); where it listens is logged.
@@ -231,7 +236,7 @@ def _open_metrics(
     """
     from actors.agent.health import HEALTH_PATH
 
-    _more_metrics(cfg, metrics, supervisor)
+    _more_metrics(cfg, metrics, supervisor, zygote)
     endpoint = _serve_metrics(cfg, metrics, health)
     stack.callback(endpoint.shutdown)
     log(
@@ -310,7 +315,7 @@ def run_locked(cfg: AgentConfig, verbose: bool, hup: threading.Event, zygote: Zy
         endpoint = None
         if metrics is not None and health is not None:
             log = _root_log(tree, "daemon.py")
-            endpoint = _open_metrics(cfg, supervisor, metrics, health, stack, log)
+            endpoint = _open_metrics(cfg, supervisor, metrics, health, stack, log, zygote)
         supervisor.start()
         if not control_first:
             _serve_control(cfg, supervisor, metrics, stack)

@@ -64,6 +64,15 @@ def test_process_series_name_the_dn_and_the_process_and_have_plausible_values():
         child.wait()
 
 
+def test_the_zygote_is_listed_under_root_while_one_runs():
+    listed = agent_processes([("root.x", None)], 100, zygote_pid=101)
+    assert listed == [("root", "supervisor", 100), ("root", "zygote", 101)]
+    assert agent_processes([("root.x", 102)], 100) == [
+        ("root", "supervisor", 100),
+        ("root.x", "runnable", 102),
+    ]
+
+
 def test_a_process_gone_before_the_scrape_is_left_out():
     metrics = Metrics()
     metrics.registry.register(ProcessCollector(lambda: [("root.x", "runnable", 2**22 + 1)]))

@@ -54,9 +54,11 @@ def test_process_series_build_info_and_healthz_follow_the_running_agent():
         wait_until(lambda: _get(health_url) == (200, "ok\n"), 30, "healthz 200", interval=0.2)
         types, samples = parse(_get(metrics_url)[1])
         assert naming_problems(types) == []
-        # The root runnable's own process is DONE once it started its children.
+        # The root runnable's own process is DONE once it started its children; the
+        # runnables are forked from the zygote (`spawn = "zygote"`, the default).
         for dn, process in (
             ("root", "supervisor"),
+            ("root", "zygote"),
             ("root.containerd", "runnable"),
             ("root.containerd.preseed", "runnable"),
             ("root.containerd.runsc", "runnable"),
