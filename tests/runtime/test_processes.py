@@ -77,8 +77,10 @@ def test_backoff_grows_between_consecutive_deaths_and_resets_after_healthy(harne
         died = harness.states.wait_for("root.one", "DEAD", count=i)
         restarted, _ = probe.wait_for("root.one", "started", count=i + 1, timeout=20)
         gaps.append(restarted - died)
-    # 0.1, 0.2, 0.4, 0.8 s plus process start-up: each gap longer than the last.
-    assert gaps == sorted(gaps) and gaps[3] >= 0.8 and gaps[0] < 0.8, gaps
+    # 0.1, 0.2, 0.4, 0.8 s plus process start-up, which varies by more than a tenth on
+    # a loaded machine: each gap is at least its backoff, and the last outgrows the first.
+    assert all(gap >= 0.1 * 2**i for i, gap in enumerate(gaps)), gaps
+    assert gaps[3] > gaps[0] and gaps[0] < 0.8, gaps
     probe.command("root.one", "healthy")
     harness.states.wait_for("root.one", "HEALTHY")
     probe.command("root.one", "die")
