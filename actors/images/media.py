@@ -12,7 +12,10 @@ __all__ = [
     "ANNOTATION_IMAGE_NAME",
     "ANNOTATION_REF_NAME",
     "DOCKER_CONFIG",
+    "DOCKER_LAYER",
+    "DOCKER_LAYER_GZIP",
     "DOCKER_MANIFEST",
+    "DOCKER_MANIFEST_LIST",
     "OCI_CONFIG",
     "OCI_INDEX",
     "OCI_LAYER",
@@ -32,8 +35,14 @@ OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
 OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
 #: Docker's schema-2 image manifest.
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+#: Docker's manifest list (its multi-platform image).
+DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 #: Docker's image config.
 DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
+#: Docker's uncompressed layer.
+DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar"
+#: Docker's gzip-compressed layer.
+DOCKER_LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 #: containerd's name annotation (the full reference), which its importer reads first.
 ANNOTATION_IMAGE_NAME = "io.containerd.image.name"
 #: The OCI reference annotation.
