@@ -64,9 +64,9 @@ class SoakRig:
         layer = random_layer(size, seed=self.s.seed * 1000 + i, spool_dir=spool)
         self.staging.mkdir(exist_ok=True)
         staged = self.staging / f"img{i}.tar"
-        write_oci_archive(staged, [ImageSpec(name, (layer,))])
-        assert layer.path is not None
-        layer.path.unlink()
+        write_oci_archive(staged, [ImageSpec(name=name, layers=(layer,))])
+        assert layer.blob.path is not None
+        layer.blob.path.unlink()
         final = self.preseed_dir / f"img{i}.tar"
         os.replace(staged, final)
         self.images.append(name)

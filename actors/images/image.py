@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from actors.images.blobs import Blob, json_blob
 from actors.images.layer import Layer
+from actors.images.media import OCI_CONFIG, OCI_INDEX, OCI_MANIFEST
 from actors.images.platforms import Platform, host_platform
 
 __all__ = [
@@ -28,13 +29,6 @@ __all__ = [
     "build_image",
     "build_index",
 ]
-
-#: The media type of an image index (`index.json`, a multi-platform image).
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-#: The media type of an image manifest.
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-#: The media type of an image config.
-OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,12 +1,17 @@
-"""Image layers from files: a tar of `FileEntry`s, deterministic to the byte.
+"""Image layers: a tar of `FileEntry`s, or a tar given as a stream, deterministic to the byte.
 
-`make_layer` writes one layer: every entry in path order (a parent directory
-before what it holds; parents not given are added as `0755` directories), every
-header with mtime 0, uid and gid 0, no user or group names, the mode given; PAX
-format, whose extended headers appear only for what USTAR cannot hold (long or
-non-ASCII names). The same entries give the same bytes on every machine. With
-`"gzip"` the tar is compressed by zlib with no file name and mtime 0 (the same
-bytes for the same zlib); `"none"` (the default) needs nothing but the tar.
+`make_layer` writes one layer from files: every entry in path order (a parent
+directory before what it holds; parents not given are added as `0755`
+directories), every header as `tars` writes it (mtime 0, uid and gid 0, no user
+or group names, the mode given; PAX format, whose extended headers appear only
+for what USTAR cannot hold). The same entries give the same bytes on every
+machine. `layer_from_tar` stores a tar someone else made (a stream of chunks, so a
+large one is never held whole) as a layer the same way.
+
+With `"gzip"` the tar is compressed by zlib with no file name and mtime 0 (the
+same bytes for the same zlib and level); `"none"` (the default) needs nothing but
+the tar. zstd is not offered: the standard library of the Pythons we run on has
+no zstd, and this floor imports nothing else.
 
 A file's content is bytes or a file on disk (`FileEntry.source`, streamed, so a
 large file is read once); the layer is built in memory, or spooled to a file in
@@ -23,60 +28,31 @@ import os
 import tarfile
 import tempfile
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Literal
 
 from actors.images.blobs import CHUNK, Blob
+from actors.images.media import OCI_LAYER, OCI_LAYER_GZIP
+from actors.images.tars import tar_header
 
 __all__ = [
+    "GZIP_LEVEL",
     "OCI_LAYER",
     "OCI_LAYER_GZIP",
     "Compression",
     "FileEntry",
     "Layer",
+    "layer_from_tar",
     "make_layer",
     "tar_header",
 ]
 
-#: The media type of an uncompressed layer.
-OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
-#: The media type of a gzip-compressed layer.
-OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
-
 #: How a layer is stored: `"none"` (a plain tar) or `"gzip"`.
 Compression = Literal["none", "gzip"]
-
-_KINDS = {"file": tarfile.REGTYPE, "dir": tarfile.DIRTYPE, "symlink": tarfile.SYMTYPE}
-
-
-def tar_header(
-    name: str,
-    *,
-    kind: Literal["file", "dir", "symlink"] = "file",
-    size: int = 0,
-    mode: int = 0o644,
-    target: str = "",
-) -> bytes:
-    """One tar header with a fixed owner (0:0, no names) and time (0): only the entry decides it.
-
-    Args:
-        name: the member's name, without leading `/` (a directory gets its trailing `/`).
-        kind: `"file"`, `"dir"` or `"symlink"`.
-        size: a file's content length in bytes.
-        mode: the permission bits.
-        target: a symlink's target.
-    """
-    info = tarfile.TarInfo(name + ("/" if kind == "dir" else ""))
-    info.type = _KINDS[kind]
-    info.size = size if kind == "file" else 0
-    info.mode = mode & 0o7777
-    info.mtime = 0
-    info.uid = info.gid = 0
-    info.uname = info.gname = ""
-    info.linkname = target
-    return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+#: zlib's level for a gzip layer, unless told otherwise.
+GZIP_LEVEL = 6
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -127,13 +103,13 @@ class Layer:
 class _Sink:
     """Writes a tar stream, compressed or not, hashing both forms."""
 
-    def __init__(self, out: BinaryIO, compression: Compression) -> None:
+    def __init__(self, out: BinaryIO, compression: Compression, level: int) -> None:
         self.out = out
         self.diff = hashlib.sha256()
         self.stored = hashlib.sha256()
         self.size = 0
         # wbits 31: a gzip wrapper with no file name and mtime 0.
-        self.gz = zlib.compressobj(6, zlib.DEFLATED, 31) if compression == "gzip" else None
+        self.gz = zlib.compressobj(level, zlib.DEFLATED, 31) if compression == "gzip" else None
 
     def write(self, data: bytes) -> None:
         self.diff.update(data)
@@ -162,28 +138,36 @@ def _with_parents(entries: Iterable[FileEntry]) -> list[FileEntry]:
     return [given[name] for name in sorted(given)]
 
 
-def _write_entry(sink: _Sink, entry: FileEntry) -> None:
-    sink.write(entry.header())
+def _entry_chunks(entry: FileEntry) -> Iterator[bytes]:
+    yield entry.header()
     if entry.kind != "file":
         return
     size = 0
     if entry.source is not None:
+        expected = entry.size()
         with open(entry.source, "rb") as f:
             while chunk := f.read(CHUNK):
-                sink.write(chunk)
+                yield chunk
                 size += len(chunk)
-        if size != entry.size():
+        if size != expected:
             raise OSError(f"{str(entry.source)!r} changed while it was read")
     else:
-        sink.write(entry.data)
+        yield entry.data
         size = len(entry.data)
-    sink.write(bytes(-size % tarfile.BLOCKSIZE))
+    yield bytes(-size % tarfile.BLOCKSIZE)
+
+
+def _files_tar(ordered: list[FileEntry]) -> Iterator[bytes]:
+    for entry in ordered:
+        yield from _entry_chunks(entry)
+    yield bytes(2 * tarfile.BLOCKSIZE)
 
 
 def make_layer(
     entries: Iterable[FileEntry],
     *,
     compression: Compression = "none",
+    level: int = GZIP_LEVEL,
     spool_dir: Path | None = None,
 ) -> Layer:
     """One layer holding `entries`.
@@ -191,26 +175,50 @@ def make_layer(
     Args:
         entries: the files, directories and symlinks, in any order; one per path.
         compression: `"none"` (`OCI_LAYER`) or `"gzip"` (`OCI_LAYER_GZIP`).
+        level: zlib's level (1-9) when compressed.
         spool_dir: write the blob to a file there (named by its digest's hex), not to memory.
 
     Raises:
         ValueError: an entry without a path.
         OSError: a source file could not be read, or changed while it was.
     """
-    media_type = OCI_LAYER_GZIP if compression == "gzip" else OCI_LAYER
     ordered = _with_parents(entries)
+    return layer_from_tar(
+        _files_tar(ordered), compression=compression, level=level, spool_dir=spool_dir
+    )
+
+
+def layer_from_tar(
+    chunks: Iterable[bytes],
+    *,
+    compression: Compression = "none",
+    level: int = GZIP_LEVEL,
+    spool_dir: Path | None = None,
+) -> Layer:
+    """A layer whose uncompressed tar is the concatenation of `chunks`, stored as asked.
+
+    Args:
+        chunks: the tar's bytes, in order (e.g. `tars.tar_chunks` of some entries).
+        compression: `"none"` (`OCI_LAYER`) or `"gzip"` (`OCI_LAYER_GZIP`).
+        level: zlib's level (1-9) when compressed.
+        spool_dir: write the blob to a file there (named by its digest's hex), not to memory.
+
+    Raises:
+        OSError: the spool file could not be written, or what `chunks` raises.
+    """
+    media_type = OCI_LAYER_GZIP if compression == "gzip" else OCI_LAYER
     if spool_dir is None:
         out = io.BytesIO()
-        sink = _Sink(out, compression)
-        _write_tar(sink, ordered)
+        sink = _Sink(out, compression, level)
+        _drain(sink, chunks)
         blob = Blob(media_type, "sha256:" + sink.stored.hexdigest(), sink.size, data=out.getvalue())
         return Layer(blob, "sha256:" + sink.diff.hexdigest())
     spool_dir.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".layer-", dir=spool_dir)
     try:
         with os.fdopen(fd, "wb") as f:
-            sink = _Sink(f, compression)
-            _write_tar(sink, ordered)
+            sink = _Sink(f, compression, level)
+            _drain(sink, chunks)
         final = spool_dir / sink.stored.hexdigest()
         os.replace(tmp, final)
     except BaseException:
@@ -220,8 +228,7 @@ def make_layer(
     return Layer(blob, "sha256:" + sink.diff.hexdigest())
 
 
-def _write_tar(sink: _Sink, ordered: list[FileEntry]) -> None:
-    for entry in ordered:
-        _write_entry(sink, entry)
-    sink.write(bytes(2 * tarfile.BLOCKSIZE))
+def _drain(sink: _Sink, chunks: Iterable[bytes]) -> None:
+    for chunk in chunks:
+        sink.write(chunk)
     sink.close()

@@ -16,18 +16,16 @@ is atomic: a temporary file in the same directory, renamed into place.
 
 from __future__ import annotations
 
-import os
 import shutil
-import tarfile
-import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Literal
 
 from actors.images.blobs import CHUNK, Blob, json_bytes
-from actors.images.image import OCI_INDEX, ImageSpec, IndexSpec, build_image, build_index
-from actors.images.layer import tar_header
+from actors.images.image import ImageSpec, IndexSpec, build_image, build_index
+from actors.images.media import ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME, OCI_INDEX
+from actors.images.tars import TarMember, write_tar
 
 __all__ = [
     "ANNOTATION_IMAGE_NAME",
@@ -40,10 +38,6 @@ __all__ = [
     "write_oci_layout",
 ]
 
-#: containerd's name annotation, which its importer reads first.
-ANNOTATION_IMAGE_NAME = "io.containerd.image.name"
-#: The OCI reference annotation.
-ANNOTATION_REF_NAME = "org.opencontainers.image.ref.name"
 #: The `imageLayoutVersion` of `oci-layout`.
 LAYOUT_VERSION = "1.0.0"
 
@@ -65,14 +59,15 @@ class OciLayout:
     #: its index), keyed by name; an unnamed image by that digest.
     images: Mapping[str, str]
 
-    def members(self) -> Iterator[tuple[str, Blob | bytes | None]]:
-        """The tarball's members in order: (name, a file's content or None for a directory)."""
-        yield "oci-layout", self.layout_file
-        yield "index.json", self.index
-        yield "blobs", None
-        yield "blobs/sha256", None
-        for blob in self.blobs:
-            yield f"blobs/sha256/{blob.hex}", blob
+    def entries(self) -> list[TarMember]:
+        """The tarball's members, in order."""
+        return [
+            TarMember("oci-layout", self.layout_file),
+            TarMember("index.json", self.index),
+            TarMember.directory("blobs"),
+            TarMember.directory("blobs/sha256"),
+            *(TarMember(f"blobs/sha256/{blob.hex}", blob) for blob in self.blobs),
+        ]
 
 
 def _descriptor(top: Blob, name: str | None, annotate: Annotate) -> dict[str, object]:
@@ -111,22 +106,6 @@ def oci_layout(
     )
 
 
-def _write_members(out: BinaryIO, layout: OciLayout) -> None:
-    for name, content in layout.members():
-        if content is None:
-            out.write(tar_header(name, kind="dir", mode=0o755))
-            continue
-        size = len(content) if isinstance(content, bytes) else content.size
-        out.write(tar_header(name, size=size))
-        if isinstance(content, bytes):
-            out.write(content)
-        else:
-            with content.open() as src:
-                shutil.copyfileobj(src, out, CHUNK)
-        out.write(bytes(-size % tarfile.BLOCKSIZE))
-    out.write(bytes(2 * tarfile.BLOCKSIZE))
-
-
 def write_oci_archive(
     out: Path | BinaryIO,
     images: Sequence[ImageSpec | IndexSpec],
@@ -142,18 +121,7 @@ def write_oci_archive(
         OSError: the file could not be written (the path is then left as it was).
     """
     layout = oci_layout(images, annotate=annotate)
-    if not isinstance(out, Path):
-        _write_members(out, layout)
-        return layout
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            _write_members(f, layout)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_tar(out, layout.entries())
     return layout
 
 

@@ -60,7 +60,7 @@ _OCI_ENTRIES, _ = ig.oci_archive_entries([_IMAGE])
 _DOCKER_ENTRIES, _ = ig.docker_archive_entries([ig.DockerImageSpec(("fuzz:1",), _IMAGE.layers)])
 
 
-def _tar(entries: list[ig.TarEntry]) -> bytes:
+def _tar(entries: list[ig.TarMember]) -> bytes:
     out = io.BytesIO()
     ig.write_tar(out, entries)
     return out.getvalue()
@@ -133,7 +133,7 @@ json_values = st.recursive(
     max_leaves=20,
 )
 
-_blobs = [_BUILT.manifest, _BUILT.config, *_IMAGE.layers]
+_blobs = [_BUILT.manifest, _BUILT.config, *(layer.blob for layer in _IMAGE.layers)]
 
 
 def _mostly(valid: st.SearchStrategy[Any], odd: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
@@ -168,7 +168,7 @@ annotation_maps = st.dictionaries(
     st.sampled_from([ig.ANNOTATION_IMAGE_NAME, ig.ANNOTATION_REF_NAME, "x"]), names, max_size=2
 )
 platforms = st.sampled_from(
-    [ig.Platform.host().to_json(), {"os": "linux", "architecture": "arm"}, {}]
+    [ig.host_platform().to_json(), {"os": "linux", "architecture": "arm"}, {}]
 ) | st.fixed_dictionaries({"os": st.text(max_size=8), "architecture": st.text(max_size=8)})
 random_descriptors = st.fixed_dictionaries(
     {
@@ -203,7 +203,8 @@ manifest_docs = st.fixed_dictionaries(
         "layers": _mostly(
             st.lists(
                 _mostly(
-                    st.sampled_from([b.descriptor() for b in _IMAGE.layers]), random_descriptors
+                    st.sampled_from([layer.blob.descriptor() for layer in _IMAGE.layers]),
+                    random_descriptors,
                 ),
                 max_size=3,
             ),
@@ -234,8 +235,8 @@ docker_docs = st.lists(
 )
 
 
-def _replace(entries: list[ig.TarEntry], name: str, data: bytes) -> list[ig.TarEntry]:
-    return [ig.TarEntry(name, data) if e.name == name else e for e in entries]
+def _replace(entries: list[ig.TarMember], name: str, data: bytes) -> list[ig.TarMember]:
+    return [ig.TarMember(name, data) if e.name == name else e for e in entries]
 
 
 def _doc_bytes(doc: object) -> bytes:
@@ -335,7 +336,7 @@ def test_random_manifests_with_a_matching_digest_give_a_preseed_error_or_an_imag
     entries = [e for e in _OCI_ENTRIES if e.name != f"blobs/sha256/{_BUILT.manifest.hex}"]
     entries = [
         *_replace(entries, "index.json", _doc_bytes(index)),
-        ig.TarEntry(f"blobs/sha256/{manifest.hex}", manifest),
+        ig.TarMember(f"blobs/sha256/{manifest.hex}", manifest),
     ]
     _import_behaves(client, workdir, _tar(entries))
 

@@ -51,15 +51,15 @@ def test_the_same_specs_and_seeds_write_byte_identical_archives(tmp_path: Path) 
 def test_ctr_imports_every_kind_of_oci_archive_and_checks_it_complete(
     tmp_path: Path, containerd: ContainerdDaemon
 ) -> None:
-    host = str(ig.Platform.host())
+    host = str(ig.host_platform())
     other = "linux/s390x" if host != "linux/s390x" else "linux/amd64"
-    images: list[ig.ImageSpec | ig.MultiPlatformSpec] = [
+    images: list[ig.ImageSpec | ig.IndexSpec] = [
         ig.small_image("docker.io/library/plain:1", seed=1),
         ig.small_image("docker.io/library/layered:1", seed=2, layers=4),
         ig.small_image("docker.io/library/gzipped:1", seed=3, compression="gzip"),
         ig.multi_platform_image("docker.io/library/multi:1", [host, other], include=[host]),
     ]
-    names = ig.write_oci_archive(tmp_path / "all.tar", images)
+    names = ig.write_oci_archive(tmp_path / "all.tar", images).images
     containerd.ctr(
         "images",
         "import",
@@ -117,10 +117,10 @@ def test_ctr_imports_a_docker_archive_under_every_tag(
 
 def test_skopeo_reads_the_oci_archive_with_its_manifest_and_layers(tmp_path: Path) -> None:
     img = ig.small_image("docker.io/library/sk:1", seed=5, layers=2, compression="gzip")
-    names = ig.write_oci_archive(tmp_path / "sk.tar", [img])
+    names = ig.write_oci_archive(tmp_path / "sk.tar", [img]).images
     doc = _skopeo_inspect(f"oci-archive:{tmp_path / 'sk.tar'}")
     assert doc["Digest"] == names["docker.io/library/sk:1"]
-    assert doc["Layers"] == [layer.digest for layer in img.layers]
+    assert doc["Layers"] == [layer.blob.digest for layer in img.layers]
     assert (doc["Os"], doc["Architecture"]) == (img.platform.os, img.platform.architecture)
 
 
@@ -135,9 +135,9 @@ def test_a_random_layer_holds_exactly_n_incompressible_bytes(tmp_path: Path) -> 
     size = 3 * (1 << 20) + 17
     in_memory = ig.random_layer(size, seed=9)
     spooled = ig.random_layer(size, seed=9, spool_dir=tmp_path / "spool")
-    assert spooled.path is not None and spooled.path.stat().st_size == spooled.size
-    assert (spooled.digest, spooled.size) == (in_memory.digest, in_memory.size)
-    with tarfile.open(fileobj=in_memory.open()) as tar:
+    assert spooled.blob.path is not None and spooled.blob.path.stat().st_size == spooled.blob.size
+    assert (spooled.blob.digest, spooled.blob.size) == (in_memory.blob.digest, in_memory.blob.size)
+    with tarfile.open(fileobj=in_memory.blob.open()) as tar:
         member = tar.getmember("data/random-9.bin")
         content = tar.extractfile(member).read()  # type: ignore[union-attr]
     assert member.size == size and content == ig.random_bytes(size, 9)
@@ -148,19 +148,19 @@ def test_a_random_layer_holds_exactly_n_incompressible_bytes(tmp_path: Path) -> 
 def test_a_gzip_random_layer_keeps_the_tar_digest_as_diff_id(tmp_path: Path) -> None:
     plain = ig.random_layer(100_000, seed=2)
     packed = ig.random_layer(100_000, seed=2, compression="gzip")
-    assert packed.media_type == ig.OCI_LAYER_GZIP
-    assert packed.diff_id == plain.diff_id == plain.digest
-    assert gzip.decompress(packed.read()) == plain.read()
+    assert packed.blob.media_type == ig.OCI_LAYER_GZIP
+    assert packed.diff_id == plain.diff_id == plain.blob.digest
+    assert gzip.decompress(packed.blob.read()) == plain.blob.read()
 
 
 def test_many_layer_image_splits_the_total_size_over_its_layers(tmp_path: Path) -> None:
     img = ig.many_layer_image("x.io/many:1", total_size=40_003, count=4, seed=1, spool_dir=tmp_path)
     sizes = []
     for layer in img.layers:
-        with tarfile.open(fileobj=layer.open()) as tar:
+        with tarfile.open(fileobj=layer.blob.open()) as tar:
             sizes.append(sum(m.size for m in tar.getmembers()))
     assert sizes == [10_001, 10_001, 10_001, 10_000]
-    assert len({layer.digest for layer in img.layers}) == 4
+    assert len({layer.blob.digest for layer in img.layers}) == 4
 
 
 @pytest.mark.parametrize("kind,magic", [("gzip", b"\x1f\x8b"), ("zstd", b"\x28\xb5\x2f\xfd")])

@@ -119,7 +119,7 @@ def test_a_full_state_disk_fails_preseed_clearly_and_it_retries_no_faster_than_i
         nodes = wait_until(lambda: _settled(agent), 60, "the tree to come up", interval=0.05)
         filler = fill(state_disk)
         layer = random_layer(4 << 20, seed=5, spool_dir=workdir / "spool")
-        write_oci_archive(workdir / "full.tar", [ImageSpec(IMAGE, (layer,))])
+        write_oci_archive(workdir / "full.tar", [ImageSpec(name=IMAGE, layers=(layer,))])
         os.replace(workdir / "full.tar", workdir / "preseed" / "k8s.io" / "full.tar")
         containerd = child_named(nodes["root.containerd"]["pid"], "containerd")
         assert containerd is not None

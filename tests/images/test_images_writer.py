@@ -20,10 +20,14 @@ from actors.images import (
     IndexSpec,
     Platform,
     RuntimeConfig,
+    TarMember,
+    layer_from_tar,
     make_layer,
     oci_layout,
+    tar_chunks,
     write_oci_archive,
     write_oci_layout,
+    write_tar,
 )
 from actors.images.image import OCI_CONFIG, OCI_INDEX, OCI_MANIFEST
 from actors.images.layer import OCI_LAYER, OCI_LAYER_GZIP
@@ -92,6 +96,38 @@ def test_a_gzip_layer_keeps_the_uncompressed_digest_as_its_diff_id() -> None:
     assert gzip.decompress(packed.blob.read()) == plain.blob.read()
     assert packed.diff_id == plain.diff_id and packed.blob.digest != plain.blob.digest
     assert packed.blob.read() == make_layer(entries(), compression="gzip").blob.read()
+
+
+def test_a_layer_from_a_given_tar_stream_is_the_layer_of_the_same_entries() -> None:
+    tar = make_layer(entries()).blob.read()
+    pieces = (tar[i : i + 1000] for i in range(0, len(tar), 1000))
+    given = layer_from_tar(pieces, compression="gzip", level=1)
+    assert given == make_layer(entries(), compression="gzip", level=1)
+    assert given.blob.read() != make_layer(entries(), compression="gzip", level=9).blob.read()
+
+
+def test_tar_members_are_written_as_given_with_fixed_owner_and_time(tmp_path: Path) -> None:
+    members = [
+        TarMember("/abs/../odd", b"odd"),
+        TarMember.directory("d"),
+        TarMember("d/link", type=tarfile.LNKTYPE, linkname="/abs/../odd"),
+        TarMember("d/dev", type=tarfile.CHRTYPE, mode=0o600),
+    ]
+    write_tar(tmp_path / "m.tar", members)
+    data = (tmp_path / "m.tar").read_bytes()
+    assert data == b"".join(tar_chunks(members))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.tar"]
+    with tarfile.open(tmp_path / "m.tar") as tar:
+        got = [(m.name, m.type, m.linkname, oct(m.mode), m.mtime, m.uid, m.uname)
+               for m in tar.getmembers()]  # fmt: skip
+        odd = tar.extractfile("/abs/../odd")
+        assert odd is not None and odd.read() == b"odd"
+    assert got == [
+        ("/abs/../odd", tarfile.REGTYPE, "", "0o644", 0, 0, ""),
+        ("d", tarfile.DIRTYPE, "", "0o755", 0, 0, ""),
+        ("d/link", tarfile.LNKTYPE, "/abs/../odd", "0o644", 0, 0, ""),
+        ("d/dev", tarfile.CHRTYPE, "", "0o600", 0, 0, ""),
+    ]
 
 
 def test_config_and_manifest_hold_no_time_and_sorted_keys() -> None:

@@ -44,8 +44,8 @@ def big_archive(directory: Path) -> Path:
         write_oci_archive(staged, [image])
         os.replace(staged, path)
         for layer in image.layers:
-            if layer.path is not None:
-                layer.path.unlink()
+            if layer.blob.path is not None:
+                layer.blob.path.unlink()
     return path
 
 

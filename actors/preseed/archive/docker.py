@@ -28,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from actors.images.media import ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME
 from actors.images.platforms import Platform, normalize
 from actors.preseed.archive.archive import Archive, parse_json
 from actors.preseed.archive.descriptors import (
@@ -55,8 +56,6 @@ __all__ = [
 ]
 
 MANIFEST_FILE = "manifest.json"
-ANNOTATION_IMAGE_NAME = "io.containerd.image.name"
-ANNOTATION_REF_NAME = "org.opencontainers.image.ref.name"
 
 #: Maps uncompressed layer digests to compressed blobs containerd already holds.
 FindCompressed = Callable[[Sequence[str]], Mapping[str, Descriptor]]

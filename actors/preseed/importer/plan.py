@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from actors.images.media import ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME, OCI_INDEX
 from actors.images.platforms import Matcher
 from actors.preseed.archive.archive import MAX_JSON_BYTES, Archive, parse_json
 from actors.preseed.archive.descriptors import (
@@ -47,8 +48,6 @@ __all__ = ["BlobWrite", "ImagePlan", "Plan", "make_plan"]
 
 _MAX_DEPTH = 8
 _MAX_DESCRIPTORS = 100_000
-_IMAGE_NAME = "io.containerd.image.name"
-_REF_NAME = "org.opencontainers.image.ref.name"
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +159,11 @@ class _Walk:
 
 
 def _image_name(desc: Descriptor, prefix: str, warnings: list[str]) -> str:
-    name = desc.annotations.get(_IMAGE_NAME) or desc.annotations.get(_REF_NAME) or ""
+    name = (
+        desc.annotations.get(ANNOTATION_IMAGE_NAME)
+        or desc.annotations.get(ANNOTATION_REF_NAME)
+        or ""
+    )
     if not name:
         name = f"{prefix}@{desc.digest}"
         warnings.append(f"manifest {desc.digest} has no image name; imported as {name!r}")
@@ -184,7 +187,7 @@ def make_plan(
     walk = _Walk(archive, layout, matcher, skip_missing)
     if not isinstance(layout.index, dict):
         raise ArchiveError("the image index is not a json object")
-    top = Descriptor("application/vnd.oci.image.index.v1+json", layout.index_digest, 0)
+    top = Descriptor(OCI_INDEX, layout.index_digest, 0)
     check_document(layout.index, top)
     entries = layout.index.get("manifests") or []
     if not isinstance(entries, list):

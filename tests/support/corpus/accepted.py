@@ -31,10 +31,10 @@ def accepted_cases() -> list[Case]:
     """Odd but valid archives: they must import, in `OK_NAMESPACE`."""
     bomb = "docker.io/library/corpus-bomb:1"
     bomb_entries, _ = ig.oci_archive_entries([ig.small_image(bomb, seed=106)])
-    junk = [ig.TarEntry(f"junk/{i:05d}", b"") for i in range(20_000)]
+    junk = [ig.TarMember(f"junk/{i:05d}", b"") for i in range(20_000)]
     dot_name = "docker.io/library/corpus-dot-slash:1"
     dotted, _ = ig.oci_archive_entries([ig.small_image(dot_name, seed=107)])
-    dotted = [ig.TarEntry("./" + e.name, e.data, e.type, e.linkname, e.mode) for e in dotted]
+    dotted = [ig.TarMember("./" + e.name, e.data, e.type, e.linkname, e.mode) for e in dotted]
     # docker save links a layer shared by two images: <id2>/layer.tar -> ../<id1>/layer.tar
     entries = docker_base("corpus-docker-inside-link:1", 108)
     manifest = docker_manifest(entries)
@@ -42,9 +42,9 @@ def accepted_cases() -> list[Case]:
     alias = "f" * 64
     manifest[0]["Layers"] = [f"{alias}/layer.tar", *manifest[0]["Layers"][1:]]  # type: ignore
     linked = [
-        *swap(entries, "manifest.json", ig.TarEntry("manifest.json", ig.json_bytes(manifest))),
-        ig.TarEntry.directory(alias),
-        ig.TarEntry(f"{alias}/layer.tar", type=tarfile.SYMTYPE, linkname="../" + real),
+        *swap(entries, "manifest.json", ig.TarMember("manifest.json", ig.json_bytes(manifest))),
+        ig.TarMember.directory(alias),
+        ig.TarMember(f"{alias}/layer.tar", type=tarfile.SYMTYPE, linkname="../" + real),
     ]
     return [
         Case(

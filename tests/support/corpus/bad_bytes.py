@@ -47,7 +47,7 @@ def container_cases(good: bytes) -> list[Case]:
     not_tar = rf"{NOT_TAR}|invalid header|bad checksum"
     v1 = base(1)
     v1_good = tar_bytes(v1.entries)
-    nested = writes_tar([ig.TarEntry("image.tar", good)])
+    nested = writes_tar([ig.TarMember("image.tar", good)])
     return [
         Case(
             "zero-byte.tar",
@@ -124,16 +124,16 @@ def digest_cases() -> list[Case]:
     b, v5, v6 = base(), base(5), base(6)
     man, l0 = b.victim.manifest, b.layer0
 
-    def altered(base: Base, blob: ig.Blob, old: bytes, new: bytes) -> list[ig.TarEntry]:
+    def altered(base: Base, blob: ig.Blob, old: bytes, new: bytes) -> list[ig.TarMember]:
         data = blob.read()
         assert old in data and len(old) == len(new)
         return swap(
-            base.entries, blob_path(blob), ig.TarEntry(blob_path(blob), data.replace(old, new, 1))
+            base.entries, blob_path(blob), ig.TarMember(blob_path(blob), data.replace(old, new, 1))
         )
 
     cfg = v6.victim.config  # broken leaves come from variants of their own: see `missing`
     sha999, _ = with_manifest(lambda d: layer0_desc(d).update(digest=f"sha999:{l0.hex}"))
-    sha999 = swap(sha999, blob_path(l0), ig.TarEntry(f"blobs/sha999/{l0.hex}", l0))
+    sha999 = swap(sha999, blob_path(l0), ig.TarMember(f"blobs/sha999/{l0.hex}", l0))
     malformed = with_index(b.entries, {**victim_descriptor(man), "digest": "sha256:XYZ-not-hex"})
     return [
         Case(
@@ -152,7 +152,7 @@ def digest_cases() -> list[Case]:
             "config-digest-mismatch.tar",
             "one character of the config changed",
             mismatch(cfg),
-            writes_tar(altered(v6, cfg, b"imagegen layer 0", b"imagegen layer X")),
+            writes_tar(altered(v6, cfg, b"/bin/true", b"/bin/trux")),
         ),
         Case(
             "unknown-digest-algorithm.tar",

@@ -21,13 +21,13 @@ def path_cases() -> list[Case]:
     docker = docker_base("corpus-docker-link:1", 104)
     first_layer = next(e.name for e in docker if e.name.endswith("/layer.tar"))
     docker_link = swap(
-        docker, first_layer, ig.TarEntry(first_layer, type=tarfile.SYMTYPE, linkname="/etc/passwd")
+        docker, first_layer, ig.TarMember(first_layer, type=tarfile.SYMTYPE, linkname="/etc/passwd")
     )
 
-    def plus(*extra: ig.TarEntry) -> Callable[[Path], None]:
+    def plus(*extra: ig.TarMember) -> Callable[[Path], None]:
         return writes_tar([*b.entries, *extra])
 
-    def instead_of_l0(entry: ig.TarEntry) -> Callable[[Path], None]:
+    def instead_of_l0(entry: ig.TarMember) -> Callable[[Path], None]:
         return writes_tar(swap(b.entries, l0, entry))
 
     return [
@@ -35,49 +35,49 @@ def path_cases() -> list[Case]:
             "absolute-path.tar",
             "an extra entry /etc/evil",
             all_of("/etc/evil", UNSAFE),
-            plus(ig.TarEntry("/etc/evil", b"x")),
+            plus(ig.TarMember("/etc/evil", b"x")),
         ),
         Case(
             "absolute-blob.tar",
             "a layer stored as /blobs/sha256/<hex>",
             all_of("/blobs/sha256/", UNSAFE),
-            instead_of_l0(ig.TarEntry("/" + l0, b.layer0)),
+            instead_of_l0(ig.TarMember("/" + l0, b.layer0)),
         ),
         Case(
             "dotdot-traversal.tar",
             "an extra entry ../../evil",
             all_of(r"\.\./evil", UNSAFE),
-            plus(ig.TarEntry("../../evil", b"x")),
+            plus(ig.TarMember("../../evil", b"x")),
         ),
         Case(
             "dotdot-in-blobs.tar",
             "an extra entry blobs/sha256/../../../evil",
             all_of(r"\.\./evil", UNSAFE),
-            plus(ig.TarEntry("blobs/sha256/../../../evil", b"x")),
+            plus(ig.TarMember("blobs/sha256/../../../evil", b"x")),
         ),
         Case(
             "symlink-out.tar",
             "a layer's entry is a symlink to /etc/passwd",
             all_of("link", rf"{hexes}|/etc/passwd"),
-            instead_of_l0(ig.TarEntry(l0, type=tarfile.SYMTYPE, linkname="/etc/passwd")),
+            instead_of_l0(ig.TarMember(l0, type=tarfile.SYMTYPE, linkname="/etc/passwd")),
         ),
         Case(
             "symlink-dotdot.tar",
             "an extra symlink escape -> ../../../etc/shadow",
             all_of("link", r"escape|\.\./etc/shadow"),
-            plus(ig.TarEntry("escape", type=tarfile.SYMTYPE, linkname="../../../etc/shadow")),
+            plus(ig.TarMember("escape", type=tarfile.SYMTYPE, linkname="../../../etc/shadow")),
         ),
         Case(
             "hardlink-out.tar",
             "a layer's entry is a hard link to ../../etc/passwd",
             all_of("link", rf"{hexes}|\.\./etc/passwd"),
-            instead_of_l0(ig.TarEntry(l0, type=tarfile.LNKTYPE, linkname="../../etc/passwd")),
+            instead_of_l0(ig.TarMember(l0, type=tarfile.LNKTYPE, linkname="../../etc/passwd")),
         ),
         Case(
             "hardlink-abs.tar",
             "an extra hard link hardlink-to-shadow -> /etc/shadow",
             all_of("link", r"hardlink-to-shadow|/etc/shadow"),
-            plus(ig.TarEntry("hardlink-to-shadow", type=tarfile.LNKTYPE, linkname="/etc/shadow")),
+            plus(ig.TarMember("hardlink-to-shadow", type=tarfile.LNKTYPE, linkname="/etc/shadow")),
         ),
         Case(
             "docker-symlink-layer.tar",
@@ -89,26 +89,26 @@ def path_cases() -> list[Case]:
             "device-file.tar",
             "an extra character device entry dev/null",
             all_of("dev/null", r"device|special|not a regular|unsupported|type"),
-            plus(ig.TarEntry("dev/null", type=tarfile.CHRTYPE)),
+            plus(ig.TarMember("dev/null", type=tarfile.CHRTYPE)),
         ),
         Case(
             "fifo-in-blobs.tar",
             "a layer's entry is a FIFO",
             all_of(hexes, NOT_REGULAR_ENTRY),
-            instead_of_l0(ig.TarEntry(l0, type=tarfile.FIFOTYPE)),
+            instead_of_l0(ig.TarMember(l0, type=tarfile.FIFOTYPE)),
         ),
         Case(
             "blob-is-directory.tar",
             "a layer's entry is a directory",
             all_of(v2.layer0.hex, rf"{NOT_REGULAR_ENTRY}|{MISSING}"),
             writes_tar(
-                swap(v2.entries, blob_path(v2.layer0), ig.TarEntry.directory(blob_path(v2.layer0)))
+                swap(v2.entries, blob_path(v2.layer0), ig.TarMember.directory(blob_path(v2.layer0)))
             ),
         ),
         Case(
             "duplicate-blob.tar",
             "a layer's entry twice, same content",
             all_of(hexes, r"duplicate|more than once|twice|repeated"),
-            writes_tar(swap(b.entries, l0, ig.TarEntry(l0, b.layer0), ig.TarEntry(l0, b.layer0))),
+            writes_tar(swap(b.entries, l0, ig.TarMember(l0, b.layer0), ig.TarMember(l0, b.layer0))),
         ),
     ]

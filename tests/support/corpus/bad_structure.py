@@ -48,7 +48,7 @@ def make_big_index(path: Path) -> None:
     """index.json padded with whitespace to 100 MiB (valid JSON, all images listed)."""
     index = next(e.data for e in base().entries if e.name == "index.json")
     blob = padded_json(path.with_name(path.name + ".index"), index, "")  # type: ignore[arg-type]
-    ig.write_tar(path, swap(base().entries, "index.json", ig.TarEntry("index.json", blob)))
+    ig.write_tar(path, swap(base().entries, "index.json", ig.TarMember("index.json", blob)))
     assert blob.path is not None
     blob.path.unlink()
 
@@ -59,7 +59,7 @@ def make_big_manifest(path: Path) -> None:
     part = path.with_name(path.name + ".manifest")
     manifest = padded_json(part, b.victim.manifest.read(), ig.OCI_MANIFEST)
     entries = swap(
-        b.entries, blob_path(b.victim.manifest), ig.TarEntry(blob_path(manifest), manifest)
+        b.entries, blob_path(b.victim.manifest), ig.TarMember(blob_path(manifest), manifest)
     )
     plain = path.with_name(path.name + ".tar")
     ig.write_tar(plain, with_index(entries, victim_descriptor(manifest)))
@@ -73,7 +73,7 @@ def structure_cases() -> list[Case]:
     man = b.victim.manifest
     v3, v4 = base(3), base(4)
     index = next(e for e in b.entries if e.name == "index.json")
-    only_bystander = ig.TarEntry(
+    only_bystander = ig.TarMember(
         "index.json",
         ig.json_bytes(
             {
@@ -89,7 +89,7 @@ def structure_cases() -> list[Case]:
 
     def entries_with(name: str, data: bytes | None) -> Callable[[Path], None]:
         return writes_tar(
-            swap(b.entries, name, *([] if data is None else [ig.TarEntry(name, data)]))
+            swap(b.entries, name, *([] if data is None else [ig.TarMember(name, data)]))
         )
 
     def index_with(**desc: object) -> Callable[[Path], None]:
@@ -204,7 +204,9 @@ def docker_cases() -> list[Case]:
     bad_tag = [{**manifest[0], "RepoTags": ["Not A Valid::Tag"]}]
 
     def docker_with(name: str, data: bytes | None) -> Callable[[Path], None]:
-        return writes_tar(swap(entries, name, *([] if data is None else [ig.TarEntry(name, data)])))
+        return writes_tar(
+            swap(entries, name, *([] if data is None else [ig.TarMember(name, data)]))
+        )
 
     return [
         Case(

@@ -52,8 +52,10 @@ class Base:
 
     victim: ig.BuiltImage
     bystander: ig.BuiltImage
-    entries: tuple[ig.TarEntry, ...]
+    entries: tuple[ig.TarMember, ...]
+    #: The victim's plain layer.
     layer0: ig.Blob
+    #: The victim's gzip layer.
     layer1: ig.Blob
 
 
@@ -65,21 +67,28 @@ def base(variant: int = 0) -> Base:
         ig.small_image(None, seed=101 + 10 * variant).layers[0],
         ig.small_image(None, seed=103 + 10 * variant, compression="gzip").layers[0],
     )
-    victim = ig.ImageSpec(VICTIM, layers, ig.Platform.host())
+    victim = ig.ImageSpec(
+        name=VICTIM, layers=layers, platform=ig.host_platform(), config=ig.RUNTIME_CONFIG
+    )
     entries, _ = ig.oci_archive_entries([bystander, victim])
-    return Base(ig.build_image(victim), ig.build_image(bystander), tuple(entries), *layers)
+    return Base(
+        ig.build_image(victim),
+        ig.build_image(bystander),
+        tuple(entries),
+        *(layer.blob for layer in layers),
+    )
 
 
 def good_victim_archive(path: Path) -> str:
     """Write the good archive of `VICTIM` that tests import first; return its digest."""
-    return ig.write_oci_archive(path, [ig.small_image(VICTIM, seed=100)])[VICTIM]
+    return ig.write_oci_archive(path, [ig.small_image(VICTIM, seed=100)]).images[VICTIM]
 
 
 def blob_path(blob: ig.Blob) -> str:
     return f"blobs/sha256/{blob.hex}"
 
 
-def swap(entries: Sequence[ig.TarEntry], name: str, *new: ig.TarEntry) -> list[ig.TarEntry]:
+def swap(entries: Sequence[ig.TarMember], name: str, *new: ig.TarMember) -> list[ig.TarMember]:
     """`entries` with the entry `name` replaced by `new` (nothing: removed)."""
     assert any(e.name == name for e in entries), name
     return [kept for e in entries for kept in (new if e.name == name else (e,))]
@@ -91,7 +100,9 @@ def victim_descriptor(manifest: ig.Blob) -> dict[str, object]:
     )
 
 
-def with_index(entries: Sequence[ig.TarEntry], victim_desc: dict[str, object]) -> list[ig.TarEntry]:
+def with_index(
+    entries: Sequence[ig.TarMember], victim_desc: dict[str, object]
+) -> list[ig.TarMember]:
     b = base()
     index = {
         "schemaVersion": 2,
@@ -103,21 +114,21 @@ def with_index(entries: Sequence[ig.TarEntry], victim_desc: dict[str, object]) -
             victim_desc,
         ],
     }
-    return swap(entries, "index.json", ig.TarEntry("index.json", ig.json_bytes(index)))
+    return swap(entries, "index.json", ig.TarMember("index.json", ig.json_bytes(index)))
 
 
 def with_manifest(
     mutate: Callable[[dict[str, object]], None],
     *,
     raw: bytes | None = None,
-) -> tuple[list[ig.TarEntry], ig.Blob]:
+) -> tuple[list[ig.TarMember], ig.Blob]:
     """The base entries with the victim's manifest rewritten by `mutate` (or set to `raw`)."""
     b = base()
     doc = json.loads(b.victim.manifest.read())
     mutate(doc)
     manifest = ig.Blob.of(ig.OCI_MANIFEST, raw if raw is not None else ig.json_bytes(doc))
     entries = swap(
-        b.entries, blob_path(b.victim.manifest), ig.TarEntry(blob_path(manifest), manifest)
+        b.entries, blob_path(b.victim.manifest), ig.TarMember(blob_path(manifest), manifest)
     )
     return with_index(entries, victim_descriptor(manifest)), manifest
 
@@ -126,7 +137,7 @@ def layer0_desc(doc: dict[str, object]) -> dict[str, object]:
     return doc["layers"][0]  # type: ignore[index,no-any-return]
 
 
-def writes_tar(entries: Sequence[ig.TarEntry]) -> Callable[[Path], None]:
+def writes_tar(entries: Sequence[ig.TarMember]) -> Callable[[Path], None]:
     return lambda path: ig.write_tar(path, entries)
 
 
@@ -134,7 +145,7 @@ def writes_bytes(data: bytes) -> Callable[[Path], object]:
     return lambda path: path.write_bytes(data)
 
 
-def tar_bytes(entries: Sequence[ig.TarEntry]) -> bytes:
+def tar_bytes(entries: Sequence[ig.TarMember]) -> bytes:
     out = io.BytesIO()
     ig.write_tar(out, entries)
     return out.getvalue()
@@ -174,10 +185,10 @@ def writes_good(name: str, *, in_dir: bool = False) -> Callable[[Path], None]:
     return make
 
 
-def docker_base(tag: str, seed: int) -> list[ig.TarEntry]:
+def docker_base(tag: str, seed: int) -> list[ig.TarMember]:
     spec = ig.DockerImageSpec((tag,), ig.small_image(None, seed=seed, layers=2).layers)
     return ig.docker_archive_entries([spec])[0]
 
 
-def docker_manifest(entries: Sequence[ig.TarEntry]) -> list[dict[str, object]]:
+def docker_manifest(entries: Sequence[ig.TarMember]) -> list[dict[str, object]]:
     return json.loads(next(e.data for e in entries if e.name == "manifest.json"))  # type: ignore

@@ -1,47 +1,36 @@
-"""Image tarballs for tests, benchmarks and the soak: the project's own writer, and the tools'.
+"""Image tarballs for tests, benchmarks and the soak, written with the product's own writer.
 
-The project's own writer writes image tarballs per the OCI image-layout spec (`oci-layout`, `index.json`,
-`blobs/sha256/<hex>`) and in the `docker save` format (`manifest.json`, `<hex>.json`,
-`<id>/layer.tar`), byte-for-byte deterministic given the same specs and seeds: every tar
-header has mtime 0, uid/gid 0 and no user names; gzip streams carry no name and mtime 0;
-JSON documents are written with sorted keys and no spaces.
+There is one OCI image writer, `actors.images` (layers, config, manifest, index,
+layout, tarball; deterministic to the byte). This kit stands on it and adds only
+what is test-only on purpose:
 
-Rules:
-    * Blobs are either in memory (`Blob.data`) or spooled to a file (`Blob.path`) so that a
-      300 MB layer never needs to be held twice; writers stream both kinds.
-    * Nothing here talks to containerd (except `tools.ctr_export`): it only makes files.
-    * The low-level pieces (`TarEntry`, `write_tar`, `oci_archive_entries`) are public so
-      that the bad-input corpus can take a good archive apart and break one thing in it.
+    layers: seeded, incompressible content (`random_bytes`, `random_layer`).
+    image_specs: the specs tests ask for most (`small_image`, `many_layer_image`,
+        `multi_platform_image`), returned as the product's `ImageSpec` / `IndexSpec`.
+    archives: `docker save` tarballs (the agent reads them, never writes them),
+        whole-archive `compress` (gzip, zstd), and `oci_archive_entries`, the members
+        the product writes, so that the bad-input corpus can take a good archive
+        apart and break one thing in it.
+    tools: images made by the real tools (umoci, skopeo, `ctr images export`), which
+        test the preseed against other writers on purpose.
+    blob_store: hand-assembled archives from a `BlobStore` (the preseed tests' writer
+        of what no well-behaved writer makes).
 
-Modules (the names below are re-exported here, except those of `tools` and `blob_store`):
-    blobs: media types, `Blob`, `Platform`, deterministic random bytes.
-    layers: layer blobs (`make_layer`, `random_layer`).
-    image_specs: `ImageSpec`, `MultiPlatformSpec`, `build_image` and ready-made specs.
-    archives: tar members, OCI and `docker save` archives, `compress`.
-    tools: images made by the real tools (umoci, skopeo, `ctr images export`).
-    blob_store: hand-assembled archives from a `BlobStore` (the preseed tests' writer).
+The product's vocabulary (`Blob`, `json_bytes`, `Platform`, the media types and
+annotations, `TarMember`, `write_tar`, `ImageSpec`, `IndexSpec`, `build_image`,
+`write_oci_archive`) is re-exported here for the tests that use the kit as one
+namespace; nothing here defines its own.
 
 Typical use::
 
     img = small_image("docker.io/library/hello:1", seed=3, layers=2)
-    digests = write_oci_archive(tmp / "hello.tar", [img])  # {name: manifest digest}
-    gz = compress(tmp / "hello.tar", "gzip")                  # hello.tar.gz beside it
+    digests = write_oci_archive(tmp / "hello.tar", [img]).images  # {name: manifest digest}
+    gz = compress(tmp / "hello.tar", "gzip")                         # hello.tar.gz beside it
 """
 
 from __future__ import annotations
 
-from tests.support.images.archives import (
-    Annotate,
-    DockerImageSpec,
-    TarEntry,
-    compress,
-    docker_archive_entries,
-    oci_archive_entries,
-    write_docker_archive,
-    write_oci_archive,
-    write_tar,
-)
-from tests.support.images.blobs import (
+from actors.images import (
     ANNOTATION_IMAGE_NAME,
     ANNOTATION_REF_NAME,
     DOCKER_CONFIG,
@@ -51,22 +40,38 @@ from tests.support.images.blobs import (
     OCI_LAYER,
     OCI_LAYER_GZIP,
     OCI_MANIFEST,
+    Annotate,
     Blob,
+    BuiltImage,
+    Compression,
+    FileEntry,
+    ImageSpec,
+    IndexSpec,
+    Layer,
     Platform,
-    iter_random_bytes,
+    TarMember,
+    build_image,
+    host_platform,
     json_bytes,
-    random_bytes,
+    make_layer,
+    write_oci_archive,
+    write_tar,
+)
+from tests.support.images.archives import (
+    DockerImageSpec,
+    compress,
+    docker_archive_entries,
+    oci_archive_entries,
+    write_docker_archive,
 )
 from tests.support.images.image_specs import (
-    BuiltImage,
-    ImageSpec,
-    MultiPlatformSpec,
-    build_image,
+    RUNTIME_CONFIG,
+    as_platform,
     many_layer_image,
     multi_platform_image,
     small_image,
 )
-from tests.support.images.layers import Compression, make_layer, random_layer
+from tests.support.images.layers import iter_random_bytes, random_bytes, random_layer
 
 __all__ = [
     "ANNOTATION_IMAGE_NAME",
@@ -78,18 +83,23 @@ __all__ = [
     "OCI_LAYER",
     "OCI_LAYER_GZIP",
     "OCI_MANIFEST",
+    "RUNTIME_CONFIG",
     "Annotate",
     "Blob",
     "BuiltImage",
     "Compression",
     "DockerImageSpec",
+    "FileEntry",
     "ImageSpec",
-    "MultiPlatformSpec",
+    "IndexSpec",
+    "Layer",
     "Platform",
-    "TarEntry",
+    "TarMember",
+    "as_platform",
     "build_image",
     "compress",
     "docker_archive_entries",
+    "host_platform",
     "iter_random_bytes",
     "json_bytes",
     "make_layer",

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import zstandard
 
-from tests.support.images.blobs import (
+from actors.images.media import (
     ANNOTATION_IMAGE_NAME,
     ANNOTATION_REF_NAME,
     OCI_CONFIG,
