@@ -52,26 +52,28 @@ def test_the_missing_cni_error_becomes_one_info_line_saying_what_the_node_can_ru
     assert TerminalView()(broken) is broken
 
 
+#: What the agent knows of itself once registered, and the up line it makes.
+FACTS = UpFacts(
+    version="0.1.0",
+    state_dir="/s",
+    control_socket="/s/control.sock",
+    containerd_address="/s/c.sock",
+    metrics=None,
+)
+UP_LINE = (
+    "node-containerd 0.1.0 is up: state /s, control socket /s/control.sock, containerd at /s/c.sock"
+)
+
+
 def test_the_up_line_is_written_once_when_containerd_is_first_healthy() -> None:
     written: list[str] = []
     up = UpLine(written.append)
-    up.set_facts(
-        UpFacts(
-            version="0.1.0",
-            state_dir="/s",
-            control_socket="/s/control.sock",
-            containerd_address="/s/c.sock",
-            metrics=None,
-        )
-    )
+    up.set_facts(FACTS)
     healthy = StateChanged(dn="root.containerd", old=NodeState.NEW, new=NodeState.HEALTHY)
     up.observe_state(StateChanged(dn="root", old=None, new=NodeState.NEW), 0.0)
     up.observe_state(healthy, 1.0)
     up.observe_state(healthy, 2.0)
-    assert written == [
-        "node-containerd 0.1.0 is up: state /s, control socket /s/control.sock, "
-        "containerd at /s/c.sock"
-    ]
+    assert written == [UP_LINE]
 
 
 def test_the_up_line_waits_for_the_facts_when_containerd_is_healthy_first() -> None:
@@ -80,17 +82,6 @@ def test_the_up_line_waits_for_the_facts_when_containerd_is_healthy_first() -> N
     healthy = StateChanged(dn="root.containerd", old=NodeState.NEW, new=NodeState.HEALTHY)
     up.observe_state(healthy, 1.0)
     assert written == []
-    up.set_facts(
-        UpFacts(
-            version="0.1.0",
-            state_dir="/s",
-            control_socket="/s/control.sock",
-            containerd_address="/s/c.sock",
-            metrics=None,
-        )
-    )
+    up.set_facts(FACTS)
     up.observe_state(healthy, 2.0)
-    assert written == [
-        "node-containerd 0.1.0 is up: state /s, control socket /s/control.sock, "
-        "containerd at /s/c.sock"
-    ]
+    assert written == [UP_LINE]
