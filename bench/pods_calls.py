@@ -33,6 +33,7 @@ from pathlib import Path
 from actors.containerd.api.cri import PodRun
 from bench.pods import TRIXIE_RUNSC
 from messages.cri.runtime.v1 import api_pb2 as cri
+from tests.support.agent import AgentUnderTest
 from tests.support.images.tools import busybox_image
 from tests.support.pods import agent_for_pods, pause_image
 
@@ -115,7 +116,7 @@ def count_calls(runsc: str, platform: str | None, images: list[Path]) -> dict[st
         shutil.rmtree(base, ignore_errors=True)
 
 
-def _one_pod(agent, base: Path, log: Path, step: Path) -> dict[str, dict[str, int]]:  # noqa: ANN001
+def _one_pod(agent: AgentUnderTest, base: Path, log: Path, step: Path) -> dict[str, dict[str, int]]:
     runtime = agent.client.runtime
     timeout = 120
     pod = PodRun(client=agent.client, handler="runsc", log_dir=base / "logs")
