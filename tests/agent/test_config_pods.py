@@ -358,18 +358,22 @@ print(created, started, os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
 """
 
 
+@pytest.mark.parametrize("compact", [True, False], ids=["shell", "helper"])
 def test_a_waiter_whose_container_the_launcher_started_asks_runsc_no_state(
-    tmp_path: Path,
+    tmp_path: Path, compact: bool
 ) -> None:
     # A state asked of runsc would say nothing here: the waiter would then wait too,
     # but a `state` call would be in the list.
     calls, launcher, _ = _launchers(
-        tmp_path, 'case "$*" in *" wait "*) echo \'{"id":"c1","exitStatus":3}\';; esac\n'
+        tmp_path,
+        'case "$*" in *" wait "*) echo \'{"id":"c1","exitStatus":3}\';;'
+        ' *" create "*) prev=; for a; do [ "$prev" = --pid-file ] && echo 1 >"$a"; prev=$a;'
+        " done;; esac\n",
     )
     root = tmp_path / "root"
     root.mkdir()
     bundle = _bundle(
-        tmp_path, {"io.kubernetes.cri.container-type": "container"}, network=True, compact=True
+        tmp_path, {"io.kubernetes.cri.container-type": "container"}, network=True, compact=compact
     )
     pid_file = tmp_path / "init.pid"
     create = ["--root", str(root), "create", "--bundle", str(bundle), "--pid-file", str(pid_file)]
@@ -380,8 +384,10 @@ def test_a_waiter_whose_container_the_launcher_started_asks_runsc_no_state(
         timeout=60,
     )
     assert done.stdout.split() == ["0", "0", "3"], done.stderr
+    # The helper hands runsc a pid file of its own, the shell none.
+    runsc_pid_file = "" if compact else f" --pid-file {pid_file}.runsc"
     assert calls.read_text().splitlines() == [
-        f"--debug --root {root} create --bundle {bundle} c1",
+        f"--debug --root {root} create --bundle {bundle}{runsc_pid_file} c1",
         f"--debug --root {root} start c1",
         f"--debug --root {root} wait c1",
     ]

@@ -173,14 +173,18 @@ def _create_with_waiter(prefix: list[str], sub: list[str], pid_file: str) -> int
     if code != 0:
         return code
     container = sub[-1]
+    # The waiter keeps the container's stdio as fds 3-5 from its fork on (`start` may
+    # reopen them before the child has run a line); its own stdio is /dev/null.
+    for fd in (0, 1, 2):
+        os.dup2(fd, fd + 3, inheritable=False)
     pid = os.fork()
-    if pid == 0:  # the waiter: the container's stdio kept as fds 3-5, its own is /dev/null
-        for fd in (0, 1, 2):
-            os.dup2(fd, fd + 3, inheritable=False)
+    if pid == 0:
         null = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):
             os.dup2(null, fd)
         os._exit(_wait(prefix, container))
+    for fd in (3, 4, 5):
+        os.close(fd)
     _write_atomic(pid_file, str(pid))
     root = _option(prefix, "--root")
     if root is not None:

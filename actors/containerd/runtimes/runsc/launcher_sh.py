@@ -153,10 +153,12 @@ create)
     shift "$n"
     [ -n "$joins" ] || exec @RUNSC@ ${net:+"$net"} ${panic:+"$panic"} "$@"
     @RUNSC@ ${net:+"$net"} "$@" || exit
-    # The waiter. A background job's stdin is /dev/null: the container's goes by fd 6.
-    exec 6<&0
+    # The waiter, holding the container's stdio as fds 3-5 from its fork on: `start`
+    # reopens them as soon as the launcher has exited, maybe before the waiter has
+    # run a line. (A background job's stdin is /dev/null; fd 3 is not.)
+    exec 3<&0 4>&1 5>&2
     (
-        exec 3<&6 4>&1 5>&2 6<&- </dev/null >/dev/null 2>&1
+        exec </dev/null >/dev/null 2>&1
         n=$# i=0
         for arg; do
             i=$((i + 1))
@@ -187,7 +189,7 @@ create)
         exit $((${status:-255} & 255))
     ) &
     waiter=$!
-    exec 6<&-
+    exec 3<&- 4>&- 5>&-
     printf '%s' "$waiter" >"$pidfile" || exit
     [ -z "$root" ] || printf '%s' "$waiter" >"$root/$id.waiter"
     exit
