@@ -12,14 +12,16 @@ the standard library. The shell launcher runs it for:
   as the shell's, from the parsed spec — `--network=host` for a host-network pod
   (recorded as `<root>/<id>.hostnet` for `start`), gVisor's user and panic logs
   in the pod's log directory, a waiter for a container that joins a sandbox;
-* `--watch-exec ARGS...` (ARGS: the shim's `exec --detach` arguments): the exec
-  watcher, started beside `runsc exec`. Once the launcher has left
-  `<pid-file>.started` (runsc exec succeeded), it waits until the host-side
-  `runsc exec` (the pid file's) has ended, and kills the process it ran in the
-  sandbox (`runsc kill --pid`, the pid from `<pid-file>.inner`) only when that
-  ended by a signal (the shim's kill at an ExecSync timeout): after a normal end
-  the process is gone already. It learns how it ended from its pidfd
-  (`PIDFD_GET_INFO`, Linux 6.15); on an older kernel it kills whenever.
+* `--watch-exec ARGS...` (ARGS: the `exec --detach` arguments runsc ran with):
+  the exec watcher, started once `runsc exec` succeeded. It waits until the
+  host-side `runsc exec` (the pid file's) has ended, and kills the process it ran
+  in the sandbox (`runsc kill --pid`, the pid from `<pid-file>.inner`) only when
+  that ended by a signal (the shim's kill at an ExecSync timeout): after a normal
+  end the process is gone already. It learns how it ended from its pidfd
+  (`PIDFD_GET_INFO`, Linux 6.15; without it, it kills whenever). One already
+  reaped when the watcher looks ended by itself if that is less than `_QUICK`
+  after the pid file was written (CRI's timeouts are whole seconds); later than
+  that, the watcher cannot tell, and kills.
 
 `main` takes every other command too (`start` with the waiter's stdio, `kill`
 deleting a container still `created` by force, `delete` removing the records),
@@ -64,9 +66,8 @@ _PIDFD_GET_INFO = (3 << 30) | (_PIDFD_INFO_SIZE << 16) | (0xFF << 8) | 11
 _PIDFD_INFO_EXIT = 1 << 3
 #: How long the watcher waits for the shim to reap the ended exec, in seconds.
 _REAP_WAIT = 2.0
-#: A host-side exec already reaped when the watcher looks, and that ended less than
-#: this long after runsc exec returned (s), ended by itself: CRI's timeouts are
-#: whole seconds. Later than that, the watcher cannot tell, and kills.
+#: A host-side exec already reaped when the watcher looks less than this long (s)
+#: after its pid file was written ended by itself: CRI's timeouts are whole seconds.
 _QUICK = 0.5
 
 
@@ -270,12 +271,7 @@ def _watch_exec(runsc: str, flags: Sequence[str], args: list[str]) -> int:
     pid_file = _option(sub, "--pid-file")
     if pid_file is None or not sub:
         return 0
-    started, inner_file = pid_file + ".started", pid_file + ".inner"
-    launcher = os.getppid()
-    while not os.path.exists(started):  # the launcher kills the watcher when exec fails
-        if os.getppid() != launcher and not os.path.exists(started):
-            return 0
-        time.sleep(0.002)
+    inner_file = pid_file + ".inner"
     try:
         with open(pid_file, encoding="ascii") as f:
             host = int(f.read())
@@ -283,14 +279,13 @@ def _watch_exec(runsc: str, flags: Sequence[str], args: list[str]) -> int:
             inner = f.read().strip()
         fd = os.pidfd_open(host)
     except ProcessLookupError:
-        killed = time.time() - os.stat(started).st_mtime > _QUICK
+        killed = time.time() - os.stat(pid_file).st_mtime > _QUICK
     except (OSError, ValueError):
         return 0
     else:
         killed = _ended_by_signal(fd)
-    for path in (started, inner_file):
-        with contextlib.suppress(OSError):
-            os.unlink(path)
+    with contextlib.suppress(OSError):
+        os.unlink(inner_file)
     if killed and inner:
         command = [runsc, *flags, *global_flags, "kill", "--pid", inner, sub[-1], "9"]
         subprocess.run(command, capture_output=True)
