@@ -453,3 +453,54 @@ def test_the_exec_watcher_kills_the_process_in_the_sandbox_only_when_the_exec_wa
     kill_calls = [f"--debug --root {root} kill --pid 4 c1 9"] if end == "kill" else []
     assert calls.read_text().splitlines() == [exec_call, *kill_calls]
     assert sorted(p.name for p in tmp_path.glob("e1.pid*")) == ["e1.pid"]
+
+
+#: As `_AS_THE_SHIM`, then kills container c1 through the launcher, as the shim after
+#: a failed start (argv: launcher, root, the create's arguments); prints the kill's
+#: code and the waiter's status.
+_CREATE_THEN_KILL = """
+import ctypes, os, subprocess, sys
+ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+launcher, root, create = sys.argv[1], sys.argv[2], sys.argv[3:]
+subprocess.run([launcher, *create], check=True)
+killed = subprocess.run([launcher, "--root", root, "kill", "c1", "9"]).returncode
+pid = int(open(create[create.index("--pid-file") + 1]).read())
+print(killed, os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+"""
+
+
+def test_the_waiter_of_a_container_deleted_by_force_asks_runsc_at_once_and_ends(
+    tmp_path: Path,
+) -> None:
+    # Its record gone with the forced delete, the waiter asks runsc at once, not at its
+    # next ask a second later; runsc knows the container no more, and the waiter ends
+    # (the shim reaps it, and stops the container).
+    deleted = tmp_path / "deleted"
+    calls, launcher, _ = _launchers(
+        tmp_path,
+        f'case "$*" in *" kill "*) echo "cannot signal container in state created" >&2;'
+        f' exit 1;; *" delete "*) : >{deleted};;'
+        f' *" state "*) [ -e {deleted} ] && exit 1; echo \'{{"status":"created"}}\';; esac\n',
+    )
+    root = tmp_path / "root"
+    root.mkdir()
+    bundle = _bundle(
+        tmp_path, {"io.kubernetes.cri.container-type": "container"}, network=True, compact=True
+    )
+    pid_file = tmp_path / "init.pid"
+    create = ["--root", str(root), "create", "--bundle", str(bundle), "--pid-file", str(pid_file)]
+    done = subprocess.run(
+        [sys.executable, "-c", _CREATE_THEN_KILL, str(launcher), str(root), *create, "c1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.stdout.split() == ["0", "255"], done.stderr
+    assert calls.read_text().splitlines() == [
+        f"--debug --root {root} create --bundle {bundle} c1",
+        f"--debug --root {root} kill c1 9",
+        f"--debug --root {root} state c1",
+        f"--debug --root {root} delete --force c1",
+        *[f"--debug --root {root} state c1"] * 3,
+    ]
+    assert not (root / "c1.waiter").exists()  # the kill removed it: no delete ran

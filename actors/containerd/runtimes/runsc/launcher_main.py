@@ -137,15 +137,18 @@ def _hostnet_record(prefix: list[str], sub: list[str]) -> str | None:
 def _wait(prefix: list[str], container: str) -> int:
     """The waiter: the container's exit status, once it has started and exited.
 
-    It has started when the launcher's `start` left `<root>/<id>.started`; without
-    one (no root), or every `_ASK_EVERY` polls, runsc is asked.
+    It has started when the launcher's `start` left `<root>/<id>.started`; runsc is
+    asked without a root, every `_ASK_EVERY` polls, and once the waiter's record
+    `<root>/<id>.waiter` is gone (a forced delete or `delete` removed it).
     """
     root = _option(prefix, "--root")
     started = os.path.join(root, container + ".started") if root else None
+    record = os.path.join(root, container + ".waiter") if root else ""
     polls = 0
     while started is None or not os.path.exists(started):
         polls += 1
-        if started is None or polls % _ASK_EVERY == 0:
+        gone = polls > 1 and not os.path.exists(record)
+        if started is None or gone or polls % _ASK_EVERY == 0:
             state = subprocess.run([*prefix, "state", container], capture_output=True, text=True)
             if state.returncode != 0:
                 return 255
@@ -352,6 +355,10 @@ def _kill(prefix: list[str], sub: list[str]) -> int:
             if done.returncode == 0 and log is not None:  # see launcher_sh: the filestore
                 rootfs = os.path.join(os.path.dirname(log), "rootfs")
                 subprocess.run(["umount", "-l", rootfs], capture_output=True)
+            root = _option(prefix, "--root")
+            if done.returncode == 0 and root is not None:  # its waiter finds it gone now
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(root, ids[0] + ".waiter"))
     sys.stdout.write(done.stdout)
     if done.returncode != 0 and "not running" in done.stderr + done.stdout:
         sys.stderr.write("container not running\n")

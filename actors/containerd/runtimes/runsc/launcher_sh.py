@@ -30,8 +30,9 @@ for `create` when the spec is not the compact JSON containerd writes):
     the container's stdio from `create` as its fds 3-5 (recorded as
     `<root>/<id>.waiter`: runsc hands a joining container the stdio of `start`),
     waits until the container has started — the launcher's `start` leaves
-    `<root>/<id>.started`; runsc is asked only once a second without one (giving
-    up after three `runsc state` failures in a row: the container is gone) —
+    `<root>/<id>.started`; runsc is asked only once a second without one, or at
+    once when the waiter's record is gone (giving up after three `runsc state`
+    failures in a row: the container is gone) —
     then `runsc wait`s and exits with the container's status, which the shim (a
     child subreaper) reaps.
 * `start` of a joining container runs with the waiter's fds, reopened through
@@ -163,13 +164,15 @@ create)
             [ "$i" -lt "$at" ] && set -- "$@" "$arg"
         done
         shift "$n"
-        # Started: the launcher's `start` leaves <root>/<id>.started. Without one
-        # (no root), or once a second without it, runsc is asked.
+        # Started: the launcher's `start` leaves <root>/<id>.started. runsc is asked
+        # without a root, once a second, after a failed ask, and once its record
+        # <root>/<id>.waiter is gone (a forced delete or `delete` removes it).
         failed=0 polls=0
         while [ "$failed" -lt 3 ]; do
             [ -n "$root" ] && [ -e "$root/$id.started" ] && break
             polls=$((polls + 1))
-            if [ -z "$root" ] || [ "$((polls % 20))" = 0 ]; then
+            if [ -z "$root" ] || [ "$failed" -gt 0 ] || [ "$((polls % 20))" = 0 ] ||
+                { [ "$polls" -gt 1 ] && [ ! -e "$root/$id.waiter" ]; }; then
                 if ! state=$(@RUNSC@ "$@" state "$id" 3<&- 4>&- 5>&-); then
                     failed=$((failed + 1)) && sleep 0.05 && continue
                 fi
@@ -227,6 +230,8 @@ kill)
     case $state in
     *'"status": "created"'* | *'"status":"created"'*)
         @RUNSC@ "$@" delete --force "$id" 3>&- || exit
+        # Its waiter, told so, finds it gone at once rather than at its next ask.
+        [ -z "$root" ] || [ ! -e "$root/$id.waiter" ] || rm -f "$root/$id.waiter"
         # A newer runsc's sandbox (overlay2 root:self) keeps the failed container's
         # filestore open in its rootfs: the shim's unmount would fail for ever.
         # Detached now, the mount goes when the sandbox does. (The shim's runc log
