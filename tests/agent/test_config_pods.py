@@ -217,19 +217,22 @@ def test_the_launcher_kills_a_container_that_never_started_by_deleting_it(
     ]
 
 
+@pytest.mark.parametrize("which", ["launcher", "helper"])
 def test_the_launcher_says_not_running_as_runc_does_and_passes_other_errors_on(
-    tmp_path: Path,
+    tmp_path: Path, which: str
 ) -> None:
-    calls, launcher, _ = _launchers(
+    calls, launcher, helper = _launchers(
         tmp_path,
         'case "$*" in *" kill "*) echo "sandbox is not running" >&2; exit 128;;'
         ' *" state "*) printf \'{"status":"stopped"}\';; esac\n',
     )
+    program = launcher if which == "launcher" else helper
     done = subprocess.run(
-        [str(launcher), "--root", "/r", "kill", "p1", "15"], capture_output=True, text=True
+        [str(program), "--root", "/r", "kill", "p1", "15"], capture_output=True, text=True
     )
     assert (done.returncode, done.stderr) == (128, "container not running\n")
-    assert calls.read_text().splitlines()[-1] == "--debug --root /r state p1"
+    # Not running is not `created`: runsc is not asked its state.
+    assert calls.read_text().splitlines() == ["--debug --root /r kill p1 15"]
 
 
 def _bundle(tmp_path: Path, annotations: dict[str, str], network: bool, compact: bool) -> Path:
@@ -340,3 +343,164 @@ def test_a_joining_containers_pid_is_a_waiter_exiting_with_the_containers_status
         f"--debug --root {root} state c1",
         f"--debug --root {root} wait c1",
     ]
+
+
+#: As `_AS_THE_SHIM`, then starts container c1 through the launcher (argv: launcher,
+#: root, the create's arguments); prints create's and start's codes and the status.
+_CREATE_THEN_START = """
+import ctypes, os, subprocess, sys
+ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+launcher, root, create = sys.argv[1], sys.argv[2], sys.argv[3:]
+created = subprocess.run([launcher, *create]).returncode
+started = subprocess.run([launcher, "--root", root, "start", "c1"]).returncode
+pid = int(open(create[create.index("--pid-file") + 1]).read())
+print(created, started, os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+"""
+
+
+@pytest.mark.parametrize("compact", [True, False], ids=["shell", "helper"])
+def test_a_waiter_whose_container_the_launcher_started_asks_runsc_no_state(
+    tmp_path: Path, compact: bool
+) -> None:
+    # A state asked of runsc would say nothing here: the waiter would then wait too,
+    # but a `state` call would be in the list.
+    calls, launcher, _ = _launchers(
+        tmp_path,
+        'case "$*" in *" wait "*) echo \'{"id":"c1","exitStatus":3}\';;'
+        ' *" create "*) prev=; for a; do [ "$prev" = --pid-file ] && echo 1 >"$a"; prev=$a;'
+        " done;; esac\n",
+    )
+    root = tmp_path / "root"
+    root.mkdir()
+    bundle = _bundle(
+        tmp_path, {"io.kubernetes.cri.container-type": "container"}, network=True, compact=compact
+    )
+    pid_file = tmp_path / "init.pid"
+    create = ["--root", str(root), "create", "--bundle", str(bundle), "--pid-file", str(pid_file)]
+    done = subprocess.run(
+        [sys.executable, "-c", _CREATE_THEN_START, str(launcher), str(root), *create, "c1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.stdout.split() == ["0", "0", "3"], done.stderr
+    # The helper hands runsc a pid file of its own, the shell none.
+    runsc_pid_file = "" if compact else f" --pid-file {pid_file}.runsc"
+    assert calls.read_text().splitlines() == [
+        f"--debug --root {root} create --bundle {bundle}{runsc_pid_file} c1",
+        f"--debug --root {root} start c1",
+        f"--debug --root {root} wait c1",
+    ]
+    subprocess.run([str(launcher), "--root", str(root), "delete", "c1"], check=True)
+    assert sorted(p.name for p in root.iterdir()) == []
+
+
+#: A runsc whose `exec --detach` leaves a host-side exec (a `sleep` of $EXEC_SECONDS)
+#: behind, its pid in the pid file, and 4 as the pid in the sandbox.
+_DETACHED_EXEC = """case "$*" in *" exec "*)
+    prev=
+    for a; do [ "$prev" = --pid-file ] && pf=$a; prev=$a; done
+    sleep "$EXEC_SECONDS" </dev/null >/dev/null 2>&1 &
+    echo $! >"$pf.tmp" && mv "$pf.tmp" "$pf" && echo 4 >"$pf.inner";;
+esac
+"""
+#: Runs the launcher as the shim does (a child subreaper), SIGKILLs the host-side exec
+#: a second and a half later when argv[1] is "kill" (as the shim at an ExecSync timeout,
+#: CRI's timeouts being whole seconds), reaps it and every
+#: other child (the watcher, once the launcher is gone); prints the launcher's code
+#: and the exec's status.
+_EXEC_AS_THE_SHIM = """
+import ctypes, os, signal, subprocess, sys, time
+ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+args = sys.argv[2:]
+code = subprocess.run(args).returncode
+pid = int(open(args[args.index("--pid-file") + 1]).read())
+if sys.argv[1] == "kill":
+    time.sleep(1.5)
+    os.kill(pid, signal.SIGKILL)
+status = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+while True:
+    try:
+        os.waitpid(-1, 0)
+    except ChildProcessError:
+        break
+print(code, status)
+"""
+
+
+@pytest.mark.parametrize("end", ["normal", "kill"])
+def test_the_exec_watcher_kills_the_process_in_the_sandbox_only_when_the_exec_was_killed(
+    tmp_path: Path, end: str
+) -> None:
+    # After a normal end the process in the sandbox is gone: a `runsc kill --pid`
+    # would be a runsc start for nothing. Killed (an ExecSync timeout), it runs on.
+    calls, launcher, _ = _launchers(tmp_path, _DETACHED_EXEC)
+    root, pid_file, process = tmp_path / "root", tmp_path / "e1.pid", tmp_path / "process.json"
+    args = ["--root", str(root), "exec", "--detach", "--pid-file", str(pid_file)]
+    args += ["--process", str(process), "c1"]
+    done = subprocess.run(
+        [sys.executable, "-c", _EXEC_AS_THE_SHIM, end, str(launcher), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=dict(os.environ, EXEC_SECONDS="3" if end == "normal" else "100"),
+    )
+    assert done.stdout.split() == ["0", "0" if end == "normal" else "-9"], done.stderr
+    exec_call = (
+        f"--debug --root {root} exec --internal-pid-file={pid_file}.inner --detach "
+        f"--pid-file {pid_file} --process {process} c1"
+    )
+    kill_calls = [f"--debug --root {root} kill --pid 4 c1 9"] if end == "kill" else []
+    assert calls.read_text().splitlines() == [exec_call, *kill_calls]
+    assert sorted(p.name for p in tmp_path.glob("e1.pid*")) == ["e1.pid"]
+
+
+#: As `_AS_THE_SHIM`, then kills container c1 through the launcher, as the shim after
+#: a failed start (argv: launcher, root, the create's arguments); prints the kill's
+#: code and the waiter's status.
+_CREATE_THEN_KILL = """
+import ctypes, os, subprocess, sys
+ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+launcher, root, create = sys.argv[1], sys.argv[2], sys.argv[3:]
+subprocess.run([launcher, *create], check=True)
+killed = subprocess.run([launcher, "--root", root, "kill", "c1", "9"]).returncode
+pid = int(open(create[create.index("--pid-file") + 1]).read())
+print(killed, os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+"""
+
+
+def test_the_waiter_of_a_container_deleted_by_force_asks_runsc_at_once_and_ends(
+    tmp_path: Path,
+) -> None:
+    # Its record gone with the forced delete, the waiter asks runsc at once, not at its
+    # next ask a second later; runsc knows the container no more, and the waiter ends
+    # (the shim reaps it, and stops the container).
+    deleted = tmp_path / "deleted"
+    calls, launcher, _ = _launchers(
+        tmp_path,
+        f'case "$*" in *" kill "*) echo "cannot signal container in state created" >&2;'
+        f' exit 1;; *" delete "*) : >{deleted};;'
+        f' *" state "*) [ -e {deleted} ] && exit 1; echo \'{{"status":"created"}}\';; esac\n',
+    )
+    root = tmp_path / "root"
+    root.mkdir()
+    bundle = _bundle(
+        tmp_path, {"io.kubernetes.cri.container-type": "container"}, network=True, compact=True
+    )
+    pid_file = tmp_path / "init.pid"
+    create = ["--root", str(root), "create", "--bundle", str(bundle), "--pid-file", str(pid_file)]
+    done = subprocess.run(
+        [sys.executable, "-c", _CREATE_THEN_KILL, str(launcher), str(root), *create, "c1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.stdout.split() == ["0", "255"], done.stderr
+    assert calls.read_text().splitlines() == [
+        f"--debug --root {root} create --bundle {bundle} c1",
+        f"--debug --root {root} kill c1 9",
+        f"--debug --root {root} state c1",
+        f"--debug --root {root} delete --force c1",
+        *[f"--debug --root {root} state c1"] * 3,
+    ]
+    assert not (root / "c1.waiter").exists()  # the kill removed it: no delete ran

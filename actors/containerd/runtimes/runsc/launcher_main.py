@@ -12,9 +12,16 @@ the standard library. The shell launcher runs it for:
   as the shell's, from the parsed spec — `--network=host` for a host-network pod
   (recorded as `<root>/<id>.hostnet` for `start`), gVisor's user and panic logs
   in the pod's log directory, a waiter for a container that joins a sandbox;
-* `--when-gone PID ARGS...`: waits until process PID (the host-side `runsc exec`
-  of an exec) has ended, then runs runsc with ARGS (a `kill --pid` of the
-  process it ran in the sandbox).
+* `--watch-exec ARGS...` (ARGS: the `exec --detach` arguments runsc ran with):
+  the exec watcher, started once `runsc exec` succeeded. It waits until the
+  host-side `runsc exec` (the pid file's) has ended, and kills the process it ran
+  in the sandbox (`runsc kill --pid`, the pid from `<pid-file>.inner`) only when
+  that ended by a signal (the shim's kill at an ExecSync timeout): after a normal
+  end the process is gone already. It learns how it ended from its pidfd
+  (`PIDFD_GET_INFO`, Linux 6.15; without it, it kills whenever). One already
+  reaped when the watcher looks ended by itself if that is less than `_QUICK`
+  after the pid file was written (CRI's timeouts are whole seconds); later than
+  that, the watcher cannot tell, and kills.
 
 `main` takes every other command too (`start` with the waiter's stdio, `kill`
 deleting a container still `created` by force, `delete` removing the records),
@@ -24,9 +31,11 @@ though the shell hands it only those two.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import select
+import struct
 import subprocess
 import sys
 import time
@@ -48,6 +57,18 @@ _POLL = 0.05
 _HOST_NETWORK = "--network=host"
 #: The waiter's copies of the container's stdin, stdout, stderr, and how to reopen them.
 _KEPT = ((3, os.O_RDONLY), (4, os.O_WRONLY), (5, os.O_WRONLY))
+#: How many of the waiter's polls (`_POLL` apart) go by between two asks of runsc.
+_ASK_EVERY = 20
+#: `PIDFD_GET_INFO` (`_IOWR(0xFF, 11, struct pidfd_info)`, its first 64 bytes) and its
+#: `PIDFD_INFO_EXIT` bit; the exit code (as `waitpid` reports it) lies at byte 60.
+_PIDFD_INFO_SIZE = 64
+_PIDFD_GET_INFO = (3 << 30) | (_PIDFD_INFO_SIZE << 16) | (0xFF << 8) | 11
+_PIDFD_INFO_EXIT = 1 << 3
+#: How long the watcher waits for the shim to reap the ended exec, in seconds.
+_REAP_WAIT = 2.0
+#: A host-side exec already reaped when the watcher looks less than this long (s)
+#: after its pid file was written ended by itself: CRI's timeouts are whole seconds.
+_QUICK = 0.5
 
 
 def split_command(args: Sequence[str]) -> tuple[list[str], str, list[str]]:
@@ -114,17 +135,29 @@ def _hostnet_record(prefix: list[str], sub: list[str]) -> str | None:
 
 
 def _wait(prefix: list[str], container: str) -> int:
-    """The waiter: the container's exit status, once it has started and exited."""
-    while True:
-        state = subprocess.run([*prefix, "state", container], capture_output=True, text=True)
-        if state.returncode != 0:
-            return 255
-        try:
-            status = json.loads(state.stdout).get("status")
-        except ValueError:
-            return 255
-        if status != "created":
-            break
+    """The waiter: the container's exit status, once it has started and exited.
+
+    It has started when the launcher's `start` left `<root>/<id>.started`; runsc is
+    asked without a root, every `_ASK_EVERY` polls, and once the waiter's record
+    `<root>/<id>.waiter` is gone (a forced delete or `delete` removed it).
+    """
+    root = _option(prefix, "--root")
+    started = os.path.join(root, container + ".started") if root else None
+    record = os.path.join(root, container + ".waiter") if root else ""
+    polls = 0
+    while started is None or not os.path.exists(started):
+        polls += 1
+        gone = polls > 1 and not os.path.exists(record)
+        if started is None or gone or polls % _ASK_EVERY == 0:
+            state = subprocess.run([*prefix, "state", container], capture_output=True, text=True)
+            if state.returncode != 0:
+                return 255
+            try:
+                status = json.loads(state.stdout).get("status")
+            except ValueError:
+                return 255
+            if status != "created":
+                break
         time.sleep(_POLL)
     done = subprocess.run([*prefix, "wait", container], capture_output=True, text=True)
     try:
@@ -144,14 +177,18 @@ def _create_with_waiter(prefix: list[str], sub: list[str], pid_file: str) -> int
     if code != 0:
         return code
     container = sub[-1]
+    # The waiter keeps the container's stdio as fds 3-5 from its fork on (`start` may
+    # reopen them before the child has run a line); its own stdio is /dev/null.
+    for fd in (0, 1, 2):
+        os.dup2(fd, fd + 3, inheritable=False)
     pid = os.fork()
-    if pid == 0:  # the waiter: the container's stdio kept as fds 3-5, its own is /dev/null
-        for fd in (0, 1, 2):
-            os.dup2(fd, fd + 3, inheritable=False)
+    if pid == 0:
         null = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):
             os.dup2(null, fd)
         os._exit(_wait(prefix, container))
+    for fd in (3, 4, 5):
+        os.close(fd)
     _write_atomic(pid_file, str(pid))
     root = _option(prefix, "--root")
     if root is not None:
@@ -184,6 +221,8 @@ def _start(prefix: list[str], sub: list[str]) -> int:
     )
     for fd in stdio:
         os.close(fd)
+    if done.returncode == 0 and record is not None:
+        _write_atomic(record[: -len(".waiter")] + ".started", "")
     return done.returncode
 
 
@@ -191,9 +230,8 @@ def main(runsc: str, flags: Sequence[str], tmpdir: str) -> int:
     """Runs runsc for the shim; returns the exit code (or never returns: exec)."""
     os.environ["TMPDIR"] = tmpdir
     args = sys.argv[1:]
-    if args[:1] == ["--when-gone"] and len(args) > 2:
-        _when_gone(int(args[1]))
-        return subprocess.run([runsc, *flags, *args[2:]], capture_output=True).returncode
+    if args[:1] == ["--watch-exec"]:
+        return _watch_exec(runsc, flags, args[1:])
     global_flags, command, sub = split_command(args)
     prefix = [runsc, *flags, *global_flags]
     hostnet = _hostnet_record(prefix, sub)
@@ -221,7 +259,7 @@ def main(runsc: str, flags: Sequence[str], tmpdir: str) -> int:
     if command == "delete" and sub:
         root = _option(prefix, "--root")
         if root is not None:
-            for suffix in (".waiter", ".hostnet"):
+            for suffix in (".waiter", ".hostnet", ".started"):
                 with contextlib.suppress(OSError):
                     os.unlink(os.path.join(root, sub[-1] + suffix))
     if command == "kill":
@@ -230,14 +268,52 @@ def main(runsc: str, flags: Sequence[str], tmpdir: str) -> int:
     return 127  # not reached
 
 
-def _when_gone(pid: int) -> None:
-    """Returns once process `pid` has ended (at once if it is gone already)."""
+def _watch_exec(runsc: str, flags: Sequence[str], args: list[str]) -> int:
+    """The exec watcher (see the module's docstring); returns 0."""
+    global_flags, _, sub = split_command(args)
+    pid_file = _option(sub, "--pid-file")
+    if pid_file is None or not sub:
+        return 0
+    inner_file = pid_file + ".inner"
     try:
-        fd = os.pidfd_open(pid)
-    except OSError:
-        return
+        with open(pid_file, encoding="ascii") as f:
+            host = int(f.read())
+        with open(inner_file, encoding="ascii") as f:
+            inner = f.read().strip()
+        fd = os.pidfd_open(host)
+    except ProcessLookupError:
+        killed = time.time() - os.stat(pid_file).st_mtime > _QUICK
+    except (OSError, ValueError):
+        return 0
+    else:
+        killed = _ended_by_signal(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(inner_file)
+    if killed and inner:
+        command = [runsc, *flags, *global_flags, "kill", "--pid", inner, sub[-1], "9"]
+        subprocess.run(command, capture_output=True)
+    return 0
+
+
+def _ended_by_signal(fd: int) -> bool:
+    """Waits until the process of pidfd `fd` has ended; whether a signal ended it.
+
+    True also when it cannot be told (a kernel without `PIDFD_GET_INFO`, or the
+    process not reaped within `_REAP_WAIT`): the caller then kills, to be safe.
+    """
     try:
         select.select([fd], [], [])
+        deadline = time.monotonic() + _REAP_WAIT
+        while time.monotonic() < deadline:
+            info = bytearray(_PIDFD_INFO_SIZE)
+            struct.pack_into("Q", info, 0, _PIDFD_INFO_EXIT)
+            fcntl.ioctl(fd, _PIDFD_GET_INFO, info)
+            if struct.unpack_from("Q", info, 0)[0] & _PIDFD_INFO_EXIT:
+                return os.WIFSIGNALED(struct.unpack_from("i", info, 60)[0])
+            time.sleep(0.005)  # ended, not yet reaped by the shim
+        return True
+    except OSError:
+        return True
     finally:
         os.close(fd)
 
@@ -253,7 +329,9 @@ def _kill(prefix: list[str], sub: list[str]) -> int:
     accepts. Its rootfs (`<bundle>/rootfs`, the bundle being where the shim's
     `--log` lies) is then detached: a newer runsc's sandbox keeps the container's
     overlay filestore open there, and the shim's unmount would fail for ever. The
-    state is asked of runsc, not read from the wording of its error.
+    state is asked of runsc, not read from the wording of its error; only an
+    error saying `not running` (a stopped container, or its sandbox gone: never
+    one still `created`, which runsc refuses as `in state created`) spares the ask.
 
     The shim treats a kill of a process that is gone as done only when runc's error
     says `container not running`; runsc says `sandbox is not running` or
@@ -262,7 +340,8 @@ def _kill(prefix: list[str], sub: list[str]) -> int:
     """
     done = subprocess.run([*prefix, "kill", *sub], capture_output=True, text=True)
     ids = [a for a in sub if not a.startswith("-")]
-    if done.returncode != 0 and ids:
+    said = done.stderr + done.stdout
+    if done.returncode != 0 and ids and "not running" not in said:
         state = subprocess.run([*prefix, "state", ids[0]], capture_output=True, text=True)
         try:
             status = json.loads(state.stdout).get("status") if state.returncode == 0 else None
@@ -276,6 +355,10 @@ def _kill(prefix: list[str], sub: list[str]) -> int:
             if done.returncode == 0 and log is not None:  # see launcher_sh: the filestore
                 rootfs = os.path.join(os.path.dirname(log), "rootfs")
                 subprocess.run(["umount", "-l", rootfs], capture_output=True)
+            root = _option(prefix, "--root")
+            if done.returncode == 0 and root is not None:  # its waiter finds it gone now
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(root, ids[0] + ".waiter"))
     sys.stdout.write(done.stdout)
     if done.returncode != 0 and "not running" in done.stderr + done.stdout:
         sys.stderr.write("container not running\n")

@@ -29,9 +29,12 @@ for `create` when the spec is not the compact JSON containerd writes):
     container of a pod, so the waiter's pid goes into the shim's pid file. It keeps
     the container's stdio from `create` as its fds 3-5 (recorded as
     `<root>/<id>.waiter`: runsc hands a joining container the stdio of `start`),
-    waits until the container left state `created` (giving up after three
-    `runsc state` failures in a row: the container is gone), then `runsc wait`s and
-    exits with the container's status, which the shim (a child subreaper) reaps.
+    waits until the container has started — the launcher's `start` leaves
+    `<root>/<id>.started`; runsc is asked only once a second without one, or at
+    once when the waiter's record is gone (giving up after three `runsc state`
+    failures in a row: the container is gone) —
+    then `runsc wait`s and exits with the container's status, which the shim (a
+    child subreaper) reaps.
 * `start` of a joining container runs with the waiter's fds, reopened through
   `/proc/<waiter>/fd` (and fails when the waiter is gone: with the shim's stdio,
   the container would hold `start`'s output open and the shim would hang); of a
@@ -42,13 +45,18 @@ for `create` when the spec is not the compact JSON containerd writes):
   -l`), as a newer runsc's sandbox keeps the container's overlay filestore there
   open, and the shim could never unmount it, nor delete the task, nor CRI the pod.
   runsc's "... is not running" is said as runc says it (`container not running`),
-  the one wording the shim accepts.
+  the one wording the shim accepts; such a container is not `created`, and runsc
+  is not asked its state.
 * `exec --detach` (the shim's exec and ExecSync) also writes the process's pid in
-  the sandbox (`--internal-pid-file`) and leaves the helper watching the host-side
-  `runsc exec`: when that ends (the shim kills it at an ExecSync timeout), the
+  the sandbox (`--internal-pid-file`), and leaves the helper watching the
+  host-side `runsc exec`: when that ends by a signal (the shim kills it at an ExecSync timeout), the
   process in the sandbox is killed too; it would keep running otherwise, holding
   the exec's output open, and ExecSync would return only at the client's deadline.
-* `delete` removes the records.
+  After a normal end the process is gone: no runsc call.
+* `delete` removes the records (one `rm`).
+
+Per pod (a sandbox and one container), `bench/pods_calls` counts what the
+launcher runs: no `runsc state` on the success path.
 """
 
 from __future__ import annotations
@@ -99,6 +107,8 @@ id=$last
 
 case $cmd in
 create)
+    # By `cat`, not the shell's `read`: dash reads a byte per system call (a sandbox's
+    # spec, some 10 KiB, cost several ms more than a `cat`).
     spec=$(cat "${bundle:-.}/config.json" 2>/dev/null) || spec=
     case $spec in
     '{"ociVersion":"'*) ;;
@@ -142,33 +152,45 @@ create)
     shift "$n"
     [ -n "$joins" ] || exec @RUNSC@ ${net:+"$net"} ${panic:+"$panic"} "$@"
     @RUNSC@ ${net:+"$net"} "$@" || exit
-    # The waiter. A background job's stdin is /dev/null: the container's goes by fd 6.
-    exec 6<&0
+    # The waiter, holding the container's stdio as fds 3-5 from its fork on: `start`
+    # reopens them as soon as the launcher has exited, maybe before the waiter has
+    # run a line. (A background job's stdin is /dev/null; fd 3 is not.)
+    exec 3<&0 4>&1 5>&2
     (
-        exec 3<&6 4>&1 5>&2 6<&- </dev/null >/dev/null 2>&1
+        exec </dev/null >/dev/null 2>&1
         n=$# i=0
         for arg; do
             i=$((i + 1))
             [ "$i" -lt "$at" ] && set -- "$@" "$arg"
         done
         shift "$n"
-        failed=0
+        # Started: the launcher's `start` leaves <root>/<id>.started. runsc is asked
+        # without a root, once a second, after a failed ask, and once its record
+        # <root>/<id>.waiter is gone (a forced delete or `delete` removes it).
+        failed=0 polls=0
         while [ "$failed" -lt 3 ]; do
-            if ! state=$(@RUNSC@ "$@" state "$id" 3<&- 4>&- 5>&-); then
-                failed=$((failed + 1)) && sleep 0.05 && continue
+            [ -n "$root" ] && [ -e "$root/$id.started" ] && break
+            polls=$((polls + 1))
+            if [ -z "$root" ] || [ "$failed" -gt 0 ] || [ "$((polls % 20))" = 0 ] ||
+                { [ "$polls" -gt 1 ] && [ ! -e "$root/$id.waiter" ]; }; then
+                if ! state=$(@RUNSC@ "$@" state "$id" 3<&- 4>&- 5>&-); then
+                    failed=$((failed + 1)) && sleep 0.05 && continue
+                fi
+                case $state in
+                *'"status": "created"'* | *'"status":"created"'*) failed=0 ;;
+                *) break ;;
+                esac
             fi
-            case $state in
-            *'"status": "created"'* | *'"status":"created"'*) failed=0 && sleep 0.05 && continue ;;
-            esac
-            status=$(@RUNSC@ "$@" wait "$id" 3<&- 4>&- 5>&-)
-            status=${status#*'"exitStatus":'}
-            status=${status%%[!0-9]*}
-            exit $((${status:-255} & 255))
+            sleep 0.05
         done
-        exit 255
+        [ "$failed" -lt 3 ] || exit 255
+        status=$(@RUNSC@ "$@" wait "$id" 3<&- 4>&- 5>&-)
+        status=${status#*'"exitStatus":'}
+        status=${status%%[!0-9]*}
+        exit $((${status:-255} & 255))
     ) &
     waiter=$!
-    exec 6<&-
+    exec 3<&- 4>&- 5>&-
     printf '%s' "$waiter" >"$pidfile" || exit
     [ -z "$root" ] || printf '%s' "$waiter" >"$root/$id.waiter"
     exit
@@ -179,8 +201,10 @@ start)
     waiter=
     [ -n "$root" ] && [ -f "$root/$id.waiter" ] && { read -r waiter || :; } <"$root/$id.waiter"
     if [ -n "$waiter" ] && [ -e "/proc/$waiter/fd/5" ]; then
-        exec @RUNSC@ ${net:+"$net"} "$@" \
-            <"/proc/$waiter/fd/3" >"/proc/$waiter/fd/4" 2>"/proc/$waiter/fd/5"
+        @RUNSC@ ${net:+"$net"} "$@" \
+            <"/proc/$waiter/fd/3" >"/proc/$waiter/fd/4" 2>"/proc/$waiter/fd/5" || exit
+        : >"$root/$id.started"
+        exit 0
     elif [ -n "$waiter" ]; then
         # Without its stdio the container would hold start's output open: a hang.
         echo "runsc launcher: the waiter of container $id (pid $waiter) is gone" >&2
@@ -193,6 +217,9 @@ kill)
     err=$(@RUNSC@ "$@" 2>&1 >&3 3>&-)
     code=$?
     [ "$code" = 0 ] && exit 0
+    case $err in
+    *"not running"*) echo "container not running" >&2 && exit "$code" ;;
+    esac
     n=$# i=0
     for arg; do
         i=$((i + 1))
@@ -203,6 +230,8 @@ kill)
     case $state in
     *'"status": "created"'* | *'"status":"created"'*)
         @RUNSC@ "$@" delete --force "$id" 3>&- || exit
+        # Its waiter, told so, finds it gone at once rather than at its next ask.
+        [ -z "$root" ] || [ ! -e "$root/$id.waiter" ] || rm -f "$root/$id.waiter"
         # A newer runsc's sandbox (overlay2 root:self) keeps the failed container's
         # filestore open in its rootfs: the shim's unmount would fail for ever.
         # Detached now, the mount goes when the sandbox does. (The shim's runc log
@@ -211,10 +240,7 @@ kill)
         exit 0
         ;;
     esac
-    case $err in
-    *"not running"*) echo "container not running" >&2 ;;
-    *) printf '%s\n' "$err" >&2 ;;
-    esac
+    printf '%s\n' "$err" >&2
     exit "$code"
     ;;
 exec)
@@ -227,25 +253,19 @@ exec)
     done
     shift "$n"
     @RUNSC@ "$@" || exit
-    host= inner=
-    { read -r host || :; } <"$pidfile"
-    [ -f "$pidfile.inner" ] && { read -r inner || :; } <"$pidfile.inner"
-    [ -n "$host" ] && [ -n "$inner" ] || exit 0
-    n=$# i=0
-    for arg; do
-        i=$((i + 1))
-        [ "$i" -lt "$at" ] && set -- "$@" "$arg"
-    done
-    shift "$n"
-    "$python" -IS "$helper" --when-gone "$host" "$@" kill --pid "$inner" "$id" 9 \
-        </dev/null >/dev/null 2>&1 &
+    # Started after runsc exec, not beside it: a Python start on the exec's way costs
+    # it about 30 ms on a busy machine.
+    "$python" -IS "$helper" --watch-exec "$@" </dev/null >/dev/null 2>&1 &
     exit 0
     ;;
 delete)
     if [ -n "$root" ]; then
-        for record in "$root/$id.waiter" "$root/$id.hostnet"; do
-            [ ! -e "$record" ] || rm -f "$record"
+        # One rm for them all, when there is one.
+        for record in waiter hostnet started; do
+            [ ! -e "$root/$id.$record" ] || break
+            record=
         done
+        [ -z "$record" ] || rm -f "$root/$id.waiter" "$root/$id.hostnet" "$root/$id.started"
     fi
     ;;
 esac
