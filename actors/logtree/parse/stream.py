@@ -37,7 +37,7 @@ from __future__ import annotations
 from array import array
 from collections.abc import Callable
 from itertools import groupby, repeat
-from operator import methodcaller
+from operator import itemgetter, methodcaller
 from typing import Any, cast
 
 from actors.logtree.entry import MAX_LINE_LENGTH
@@ -45,7 +45,7 @@ from actors.logtree.lines import LineSplitter
 from actors.logtree.parse.glog import GlogRun, glog_matches, parse_glog, parse_glog_run
 from actors.logtree.parse.line import ParsedLine, ParseFormat
 from actors.logtree.parse.logrus import parse_logrus, parse_logrus_json, parse_logrus_text
-from actors.logtree.parse.logrus_run import LogrusRun, logrus_matches, parse_logrus_run
+from actors.logtree.parse.logrus_run import LogrusRun, logrus_parts, parse_logrus_run
 from actors.logtree.parse.times import HourCache
 from actors.supervisor.core.severity import Severity
 
@@ -376,14 +376,14 @@ class StreamParser:
         if self.format is ParseFormat.GLOG:
             self._add_glog(lines, lengths, now)
             return
-        matches = logrus_matches(lines)
+        parts = logrus_parts(lines)
         start = 0
-        for common, group in groupby(map(bool, matches)):
+        for common, group in groupby(map(bool, map(_FIRST, parts))):
             end = start + len(list(group))
             run_lines, run_lengths = lines[start:end], lengths[start:end]
             run = None
             if common:
-                run = parse_logrus_run(run_lines, matches[start:end], now, self._cache)  # type: ignore[arg-type]
+                run = parse_logrus_run(run_lines, parts[start:end], now, self._cache)
             if run is None:
                 self._add_lines(run_lines, run_lengths, now)
             else:
@@ -469,3 +469,4 @@ class StreamParser:
 
 _CODE = {s: ord(s.code) for s in Severity}
 _STARTS_CRASH = methodcaller("startswith", _CRASH)
+_FIRST = itemgetter(0)
