@@ -56,7 +56,7 @@ The rest, per run:
 from __future__ import annotations
 
 import re
-from itertools import chain, compress, repeat
+from itertools import compress, repeat
 from operator import add, itemgetter, methodcaller
 from typing import NamedTuple
 
@@ -229,18 +229,18 @@ def _unquoted(
     """Quoted texts with `\\"` as `"`, and the lines where a backslash is left in one.
 
     Exact where no backslash is left (see the module doc). The texts hold no `\\n`, so
-    the columns are joined by it, replaced in one call and split again.
+    a column is joined by it, replaced in one call and split again.
     """
-    count = len(columns[0])
-    joined = "\n".join(chain.from_iterable(columns))
-    if "\\" not in joined:
-        return (*(list(column) for column in columns), set())  # type: ignore[return-value]
-    if '\\"' in joined:
-        joined = joined.replace('\\"', '"')
-    split = joined.split("\n")
-    texts, v1, v2, v3 = (split[i : i + count] for i in range(0, 4 * count, count))
+    out: list[list[str]] = []
     again: set[int] = set()
-    if "\\" in joined:
-        for column in (texts, v1, v2, v3):
-            again.update(compress(range(count), map(str.__contains__, column, repeat("\\"))))
-    return texts, v1, v2, v3, again
+    for column in columns:
+        joined = "\n".join(column)
+        if "\\" not in joined:
+            out.append(list(column))
+            continue
+        joined = joined.replace('\\"', '"')
+        texts = joined.split("\n")
+        out.append(texts)
+        if "\\" in joined:
+            again.update(compress(range(len(texts)), map(str.__contains__, texts, repeat("\\"))))
+    return out[0], out[1], out[2], out[3], again
