@@ -377,19 +377,29 @@ class StreamParser:
             self._add_glog(lines, lengths, now)
             return
         parts = logrus_parts(lines)
+        firsts = list(map(_FIRST, parts))
+        if all(firsts):  # the usual chunk: one run, no slices
+            self._add_logrus_run(lines, lengths, parts, now)
+            return
         start = 0
-        for common, group in groupby(map(bool, map(_FIRST, parts))):
+        for common, group in groupby(map(bool, firsts)):
             end = start + len(list(group))
-            run_lines, run_lengths = lines[start:end], lengths[start:end]
-            run = None
             if common:
-                run = parse_logrus_run(run_lines, parts[start:end], now, self._cache)
-            if run is None:
-                self._add_lines(run_lines, run_lengths, now)
+                self._add_logrus_run(lines[start:end], lengths[start:end], parts[start:end], now)
             else:
-                self._batch.add_logrus_run(run, run_lines, run_lengths)
-                self._open, self._more_lines, self._more_bytes = True, 0, 0
+                self._add_lines(lines[start:end], lengths[start:end], now)
             start = end
+
+    def _add_logrus_run(
+        self, lines: list[bytes], lengths: list[int], parts: list[tuple[str, ...]], now: float
+    ) -> None:
+        """Adds a run of logrus lines of the common shape, column-wise if it parses so."""
+        run = parse_logrus_run(lines, parts, now, self._cache)
+        if run is None:
+            self._add_lines(lines, lengths, now)
+        else:
+            self._batch.add_logrus_run(run, lines, lengths)
+            self._open, self._more_lines, self._more_bytes = True, 0, 0
 
     def _add_glog(self, lines: list[bytes], lengths: list[int], now: float) -> None:
         """Adds complete lines of a glog stream; runs of glog lines go column-wise."""
