@@ -378,10 +378,14 @@ class ParsedBatch(Message):
                 and type(row[2]) is int
             ):
                 raise ProtocolError(f"{msg}: origin {row!r:.60} is not [file, line, pid]")
-        if max(memoryview(self.origins).cast("I"), default=-1) >= len(self.origin_table):
+        if len(self.origin_table) == 1:  # one source for all (logrus: none): every index 0
+            outside = self.origins.count(0) != len(self.origins)
+        else:
+            outside = max(memoryview(self.origins).cast("I"), default=-1) >= len(self.origin_table)
+        if outside:
             raise ProtocolError(f"{msg}: field 'origins' points outside 'origin_table'")
-        dicts = [f for f in self.fields or () if f is not None]
-        if dicts and not set(map(type, chain.from_iterable(map(dict.values, dicts)))) <= {str}:
+        values = chain.from_iterable(map(dict.values, filter(None, self.fields or ())))
+        if not set(map(type, values)) <= {str}:
             raise ProtocolError(f"{msg}: field 'fields' holds a value that is not text")
         _check(msg, "raws", self.raws, list)
         _check(msg, "sub", self.sub, str, optional=True)

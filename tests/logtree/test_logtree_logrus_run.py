@@ -10,6 +10,7 @@ the column-wise path must store what a stream without it stores.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import time
 from datetime import datetime
 from pathlib import Path
@@ -28,8 +29,9 @@ from actors.logtree.parse import (
     StreamParser,
     stream,
 )
+from actors.logtree.parse.line import message_of
 from actors.logtree.parse.logrus import parse_logrus_text
-from actors.logtree.parse.logrus_run import LogrusRun, logrus_matches, parse_logrus_run
+from actors.logtree.parse.logrus_run import LogrusRun, logrus_parts, parse_logrus_run
 
 DATA = Path(__file__).parent / "data"
 NOW = datetime(2026, 12, 5, 8, 0, 0).timestamp()
@@ -57,7 +59,7 @@ def stream_records(fmt: ParseFormat, lines: list[bytes], column_wise: bool = Tru
     with contextlib.ExitStack() as stack:
         if not column_wise:
             stack.enter_context(
-                mock.patch.object(stream, "logrus_matches", lambda lines: [None] * len(lines))
+                mock.patch.object(stream, "logrus_parts", lambda lines: [("",)] * len(lines))
             )
         parser.feed(b"".join(line + b"\n" for line in lines), NOW)
     parser.close_entry()
@@ -71,12 +73,11 @@ def check_run(lines: list[bytes]) -> int:
     Returns:
         How many lines the column-wise path took.
     """
-    matches = logrus_matches(lines)
-    taken = [i for i, m in enumerate(matches) if m is not None]
+    parts = logrus_parts(lines)
+    taken = [i for i, p in enumerate(parts) if p[0]]
     if not taken:
         return 0
-    common = [m for m in matches if m is not None]
-    run = parse_logrus_run([lines[i] for i in taken], common, NOW, HourCache())
+    run = parse_logrus_run([lines[i] for i in taken], [parts[i] for i in taken], NOW, HourCache())
     if run is None:  # a bad time: the stream parses these lines one by one
         return 0
     expected = []
@@ -91,7 +92,7 @@ def check_run(lines: list[bytes]) -> int:
 @pytest.mark.parametrize("name", CAPTURES)
 def test_every_captured_containerd_text_line_is_of_the_common_shape(name: str) -> None:
     lines = (DATA / name).read_bytes().splitlines()
-    assert all(m is not None for m in logrus_matches(lines))
+    assert all(p[0] for p in logrus_parts(lines))
 
 
 @pytest.mark.parametrize("name", CAPTURES)
@@ -148,11 +149,27 @@ def test_lines_with_an_escaped_backslash_give_the_text_parsers_entry_either_way(
 @pytest.mark.parametrize(
     "line",
     [
+        b'time="2026-12-04T02:36:55Z" level=info msg=x msg=y',  # the later msg wins
+        b'time="2026-12-04T02:36:55Z" level=info msg=x k=v level=error',
+        b'time="2026-12-04T02:36:55Z" level=info msg=x k=v j=w time="2026-12-04T02:36:56Z"',
+    ],
+)
+def test_a_pair_named_time_level_or_msg_among_the_first_three_gives_the_text_parsers_entry(
+    line: bytes,
+) -> None:
+    assert check_run([line]) == 1
+    assert stream_records(ParseFormat.LOGRUS, [line]) == stream_records(
+        ParseFormat.LOGRUS, [line], column_wise=False
+    )
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
         b"level=info msg=x",  # no time: the text parser's
         b'time="2026-12-04T02:36:55Z"  level=info msg=x',  # two spaces
         b'time="2026-12-04T02:36:55Z" level=info msg=x ',  # a trailing space
-        b'time="2026-12-04T02:36:55Z" level=info msg=x msg=y',  # the later msg wins
-        b'time="2026-12-04T02:36:55Z" level=info msg=x k=v level=error',
+        b'time="2026-12-04T02:36:55Z" level=info msg=x a=1 b=2 c=3 msg=y',  # msg after three
         b'time="2026-12-04T02:36:55Z" level=INFO msg=x',
         b'time="2026-12-04T02:36:55.1234567890Z" level=info msg=x',
         b'time="2026-12-04T02:36:55Z" level=info msg="x" ' + FIELDS_64 + b" k=v",
@@ -160,7 +177,7 @@ def test_lines_with_an_escaped_backslash_give_the_text_parsers_entry_either_way(
     ],
 )
 def test_lines_of_other_shapes_are_left_to_the_text_parser(line: bytes) -> None:
-    assert logrus_matches([line]) == [None]
+    assert not logrus_parts([line])[0][0]
 
 
 def test_a_run_with_a_bad_time_is_left_to_the_text_parser_line_by_line() -> None:
@@ -168,8 +185,7 @@ def test_a_run_with_a_bad_time_is_left_to_the_text_parser_line_by_line() -> None
         b'time="2026-12-04T02:36:55Z" level=info msg=a',
         b'time="2026-02-30T02:36:55Z" level=info msg=b',
     ]
-    matches = logrus_matches(lines)
-    assert parse_logrus_run(lines, matches, NOW, HourCache()) is None  # type: ignore[arg-type]
+    assert parse_logrus_run(lines, logrus_parts(lines), NOW, HourCache()) is None
     assert parse_logrus_text(lines[1], NOW, HourCache()) is None
 
 
@@ -179,10 +195,10 @@ def test_an_escaped_backslash_that_makes_a_line_not_logrus_leaves_the_run_to_the
     # Go reads msg="a\\" then k=\"x" (a bare value, then a stray quote): not logrus. The
     # pattern took `a\\" k=\"x` for the message; the backslash left tells.
     line = rb'time="2026-12-04T02:36:55Z" level=info msg="a\\" k=\"x"'
-    matches = logrus_matches([line])
-    assert matches[0] is not None
+    parts = logrus_parts([line])
+    assert parts[0][0]
     assert parse_logrus_text(line, NOW, HourCache()) is None
-    assert parse_logrus_run([line], matches, NOW, HourCache()) is None  # type: ignore[arg-type]
+    assert parse_logrus_run([line], parts, NOW, HourCache()) is None
 
 
 @pytest.mark.parametrize(
@@ -200,7 +216,7 @@ def test_a_hostile_line_of_the_parse_limit_is_refused_in_linear_time(tail: str) 
     line = ('time="2026-12-04T02:36:55Z" level=info msg=x' + tail)[:PARSE_LIMIT].encode()
     started = time.perf_counter()
     for _ in range(10):
-        assert logrus_matches([line]) == [None]
+        assert not logrus_parts([line])[0][0]
     # About 50 µs each here; backtracking that grew with the square of the length would take
     # hundreds of milliseconds.
     assert (time.perf_counter() - started) / 10 < 0.02
@@ -282,3 +298,125 @@ def test_a_stream_stores_the_same_records_with_and_without_the_column_wise_path(
     fmt: ParseFormat, lines: list[bytes]
 ) -> None:
     assert stream_records(fmt, lines) == stream_records(fmt, lines, column_wise=False)
+
+
+# Blocks: the lines of a chunk are matched as one text.
+
+_OTHER_PIECES = st.sampled_from(
+    [
+        b'time="2026-12-04T02:36:55Z" level=info msg="open',  # a quote this line does not close
+        b'close" k=v',
+        b'" j="x',
+        b"\xe2\x82",  # UTF-8 cut short at the line's end
+        b"\xc3",
+        b"\tgoroutine 1 [running]:",
+        b"",
+    ]
+)
+
+
+@PROPS
+@given(lines=st.lists(logrus_lines() | _OTHER_PIECES, max_size=12))
+def test_a_block_of_lines_has_the_parts_its_lines_have_one_by_one(lines: list[bytes]) -> None:
+    assert logrus_parts(lines) == [logrus_parts([line])[0] for line in lines]
+
+
+def test_a_quote_that_runs_over_the_end_of_its_line_is_no_match_and_the_next_lines_still_are() -> (
+    None
+):
+    first = b'time="2026-12-04T02:36:55Z" level=info msg="open'
+    second = b'close" k=v'
+    third = b'time="2026-12-04T02:36:56Z" level=info msg=x k="y z"'
+    parts = logrus_parts([first, second, third])
+    assert [bool(p[0]) for p in parts] == [False, False, True]
+    assert parts[2] == logrus_parts([third])[0]
+    assert stream_records(ParseFormat.LOGRUS, [first, second, third]) == stream_records(
+        ParseFormat.LOGRUS, [first, second, third], column_wise=False
+    )
+
+
+# containerd's own lines: logrus' TextFormatter quotes a value with Go's strconv.Quote unless
+# every character is one of `_BARE_SAFE`.
+
+_BARE_SAFE = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._/@^+")
+_GO_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_GO_ESCAPES |= {"\v": "\\v", "\\": "\\\\", '"': '\\"'}
+
+
+def go_value(text: str) -> bytes:
+    """`text` as logrus' TextFormatter writes a value: bare, or quoted as Go quotes it."""
+    if text and set(text) <= _BARE_SAFE:
+        return text.encode()
+    out = []
+    for char in text:
+        if char in _GO_ESCAPES:
+            out.append(_GO_ESCAPES[char])
+        elif not char.isprintable():
+            out.append(f"\\x{ord(char):02x}" if ord(char) < 0x80 else f"\\u{ord(char):04x}")
+        else:
+            out.append(char)
+    return ('"' + "".join(out) + '"').encode()
+
+
+_WORDS = st.sampled_from(
+    ["loading plugin", "io.containerd.snapshotter.v1.btrfs", "skip", '"modprobe"', "$PATH"]
+    + ["failed: exec:", "C:\\dir", 'a\\"b', "é", "世界", "\x1b[0m", "tab\there", "line\nnext"]
+    + ["...", " ", "=", "", "serving...", "/run/containerd/containerd.sock", "\\"]
+)
+_GO_TEXT = st.lists(_WORDS, max_size=4).map("".join)
+_FIELD_KEYS = st.sampled_from(
+    ["type", "id", "error", "revision", "version", "address", "path", "runtime", "namespace"]
+)
+_NANOS = st.integers(min_value=0, max_value=999_999_999)
+
+
+@st.composite
+def containerd_lines(draw: st.DrawFn) -> bytes:
+    """A line as containerd 1.6 (`msg="loading plugin \\"…\\"..." type=…`) or 2.x
+    (`msg="loading plugin" id=… type=…`) writes it: RFC 3339 nanosecond times, a level,
+    a message and a few fields, quoted or bare as logrus decides."""
+    when = draw(st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2030, 12, 31)))
+    stamp = when.strftime("%Y-%m-%dT%H:%M:%S") + f".{draw(_NANOS):09d}Z"
+    level = draw(st.sampled_from(["info", "debug", "warning", "error", "trace", "fatal", "panic"]))
+    msg = draw(_GO_TEXT)
+    if draw(st.booleans()):  # 1.6: the plugin's name in the message
+        msg = f'loading plugin "{draw(_WORDS)}"...'
+    line = f'time="{stamp}" level={level} msg='.encode() + go_value(msg)
+    for key in draw(st.lists(_FIELD_KEYS, max_size=5)):
+        line += b" " + key.encode() + b"=" + go_value(draw(_GO_TEXT))
+    return line
+
+
+@PROPS
+@given(
+    lines=st.lists(containerd_lines(), min_size=1, max_size=30),
+    cuts=st.lists(st.integers(min_value=0, max_value=3000), max_size=4),
+)
+def test_containerd_lines_in_any_chunks_are_stored_as_the_text_parser_parses_each(
+    lines: list[bytes], cuts: list[int]
+) -> None:
+    # The column-wise path takes every line but one with a `\\` (an escaped backslash can end
+    # a quoted value where the shape's pattern does not see an end).
+    parts = logrus_parts(lines)
+    assert all(p[0] for line, p in zip(lines, parts, strict=True) if b"\\\\" not in line)
+    data = b"".join(line + b"\n" for line in lines)
+    parser = StreamParser(ParseFormat.LOGRUS)
+    for start, end in itertools.pairwise(
+        sorted({0, len(data), *(c for c in cuts if c < len(data))})
+    ):
+        parser.feed(data[start:end], NOW)
+    parser.close_entry()
+    batch = parser.take(keep_open=False)
+    assert batch is not None and not batch.raws and batch.heads == lines
+    stored = [
+        (chr(code), when, message_of(text, head), fields)
+        for code, when, text, head, fields in zip(
+            batch.codes, batch.times, batch.texts, batch.heads, batch.fields, strict=True
+        )
+    ]
+    expected = []
+    for line in lines:
+        parsed = parse_logrus_text(line, NOW, HourCache())
+        assert parsed is not None, line
+        expected.append(entry(parsed, line))
+    assert stored == expected

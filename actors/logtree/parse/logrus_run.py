@@ -8,9 +8,10 @@ containerd 1.6 and 2.x write (logrus' `TextFormatter`, `RFC3339NanoFixed` times)
 
 `actors.logtree.parse.logrus.parse_logrus_text` reads any logrus line, with a
 Python-level step per pair. This module reads the lines of the common shape with one
-regular expression match per line (`logrus_matches`, a C loop) and C-level work per
-column of a run of them (`parse_logrus_run`), about four times faster; the stream
-sends every other line to `parse_logrus_text`, one by one.
+regular expression call per block of lines (`logrus_parts`: one C loop that gives
+each line's groups) and C-level work per column of a run of them (`parse_logrus_run`),
+about seven times faster; the stream sends every other line to `parse_logrus_text`,
+one by one.
 
 The rule: for every line this module takes, it gives exactly the entry that
 `parse_logrus_text` gives (tests compare them on the captures and on random lines).
@@ -19,24 +20,32 @@ So the common shape (`_COMMON`) is a subset of what the text parser reads:
 * The line starts `time="…" level=L msg=`, exactly one space between the pairs, the
   time RFC 3339 with ASCII digits, `L` a logrus level name.
 * Then the message and at most `MAX_FIELDS` ` key=value` pairs, each after exactly
-  one space, none named `time`, `level` or `msg` (the text parser lets the later
-  one win), and nothing else to the end of the line.
+  one space, and nothing else to the end of the line. A pair named `time`, `level`
+  or `msg` (the text parser lets the later one win) is not of the shape after the
+  third pair; among the first three, its line is parsed again by `parse_logrus_text`.
 * A value is bare (`[^ "]*`, as the text parser's) or quoted. A quoted value runs to
   the first `"` that no backslash is just before (`_QUOTED`).
 
 That last rule is Go's string (a backslash escapes the byte after it) as long as no
 backslash escapes another: after `\\\\` a `"` ends the string. So the parts are
-checked after the match, column by column: `\\"` becomes `"`, and a line where a
-backslash is left anywhere (an escaped backslash, another escape, a byte that is
-not UTF-8, shown as `\\xNN`) is parsed again by `parse_logrus_text`. A backslash
+checked after the match, column by column: in quoted values `\\"` becomes `"`, and a
+line where a backslash is left in one (an escaped backslash, another escape, a byte
+that is not UTF-8, shown as `\\xNN`) is parsed again by `parse_logrus_text`. (A
+bare value is the text parser's as it is, backslashes and all.) A backslash
 taken for escaping a `"` that it does not escape is always left: two backslashes
 come before that `"`.
 
 The rest, per run:
 
-* Each line is decoded (UTF-8, bad bytes as `\\xNN`) before it is matched, so the parts
-  come out as text: the same text as decoding each part on its own (a UTF-8
-  sequence never spans an ASCII byte, and every boundary is ASCII).
+* The lines are joined by `\\n` and decoded as one text (UTF-8, bad bytes as `\\xNN`)
+  before they are matched, so the parts come out as text: the same text as decoding
+  each part on its own (a UTF-8 sequence never spans an ASCII byte, and every
+  boundary, `\\n` included, is ASCII).
+* The pattern is matched at each line's start in turn (`findall`): a line of another
+  shape is taken whole by the pattern's second alternative. Nothing of the shape but
+  a quoted value can take a `\\n`, so a match only runs past its line's end inside a
+  quoted value that its line does not close; then fewer matches than lines come back,
+  and the lines are matched again one by one.
 * The match captures the message and the first three pairs; the dicts of fields are
   built from those columns, and the rarer pairs after the third are read by `_MORE`.
 * The whole second with its zone is looked up in the stream's `HourCache`, filled
@@ -55,48 +64,53 @@ from actors.logtree.parse.line import MAX_FIELDS
 from actors.logtree.parse.logrus import LEVELS, parse_logrus_text, parse_rfc3339
 from actors.logtree.parse.times import HourCache
 
-__all__ = ["LogrusRun", "logrus_matches", "parse_logrus_run"]
+__all__ = ["LogrusRun", "logrus_parts", "parse_logrus_run"]
 
 #: A quoted value's text: up to the next `"`, and past it while a backslash is just before it.
-#: Possessive, so each byte is looked at once.
+#: Possessive, so each byte is looked at once. (It may run past a line's end, over `\n`, in a
+#: block of lines: `logrus_parts` finds that out.)
 _QUOTED = r'(?>[^"]*+(?:(?<=\\)"[^"]*+)*+)'
-#: A bare value: `[^ "]*`, spelled as ranges, which the regular expression engine checks faster
-#: than a negated set.
-_BARE = r"[\x00-\x1f!#-\U0010ffff]*+"
-#: A key of a pair after the message (`[^ ="]+`, as ranges), not one that the text parser would
-#: let win.
-_KEY = r"(?!(?:time|level|msg)=)[\x00-\x1f!#-<>-\U0010ffff]++"
-#: A pair after the message, captured: key, opening quote (or `""`), value text. `{q}` is the
-#: number of its quote group.
-_CAPTURED = r" (" + _KEY + r')=(")?((?({q})' + _QUOTED + "|" + _BARE + r'))(?({q})")'
-#: The common shape. Groups: time without fraction, fraction (with its dot, or `""`), zone,
-#: level, the message's opening quote (or `""`), message, key, quote and value of the first
-#: three pairs, then the other pairs. Each pair is optional within the one before it, and
-#: atomic: a pair's extent follows from where it starts, so a pair given back could only be
-#: matched again the same way, and a key that is not a pair's is looked at once.
-_COMMON = re.compile(
-    "".join(
-        (
-            r'time="(\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d)(\.\d{1,9}|)([Zz]|[+-]\d\d:\d\d)" ',
-            r"level=(trace|debug|info|warning|warn|error|fatal|panic) ",
-            r'msg=(")?((?(5)' + _QUOTED + "|" + _BARE + r'))(?(5)")',
-            "(?>(?:" + _CAPTURED.format(q=8),
-            "(?>(?:" + _CAPTURED.format(q=11),
-            "(?>(?:" + _CAPTURED.format(q=14),
-            rf'((?: {_KEY}=(?:"{_QUOTED}"|{_BARE})){{0,{MAX_FIELDS - 3}}}+)',
-            ")?))?))?)\\Z",
-        )
-    ),
-    re.DOTALL | re.ASCII,
-).match
+#: A bare value: `[^ "\n]*` (a line holds no `\n`: `[^ "]*`, as the text parser's), spelled as
+#: ranges, which the regular expression engine checks faster than a negated set.
+_BARE = r"[\x00-\x09\x0b-\x1f!#-\U0010ffff]*+"
+#: A key of a pair after the message (`[^ ="\n]+`, as ranges). A key the text parser would let
+#: win (`time`, `level`, `msg`) is looked for afterwards among the first three, column-wise.
+_ANY_KEY = r"[\x00-\x09\x0b-\x1f!#-<>-\U0010ffff]++"
+#: A key of a pair after the third, not one that the text parser would let win.
+_KEY = r"(?!(?:time|level|msg)=)" + _ANY_KEY
+#: A value, captured: quoted (its text; `{q}` open) or bare (`{b}` open); the other group `""`.
+_VALUE = r'(?:"(' + _QUOTED + r')"|(' + _BARE + "))"
+#: The common shape, up to the line's end. Groups: time without fraction, fraction (with its
+#: dot, or `""`), zone, level, the message (quoted text, bare text), key and value (quoted
+#: text, bare text) of the first three pairs, then the other pairs. A pair is possessive, and
+#: so is each optional pair: its extent follows from where it starts, so a pair given back could
+#: only be matched again the same way, and a key that is not a pair's is looked at once.
+_SHAPE = "".join(
+    (
+        r'time="(\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d)(\.\d{1,9}|)([Zz]|[+-]\d\d:\d\d)" ',
+        r"level=(info|debug|warning|warn|error|trace|fatal|panic) ",
+        r"msg=" + _VALUE,
+        *(r"(?: (" + _ANY_KEY + ")=" + _VALUE + ")?+",) * 3,
+        rf'((?: {_KEY}=(?:"{_QUOTED}"|{_BARE})){{0,{MAX_FIELDS - 3}}}+)',
+    )
+)
+#: One line of the common shape.
+_LINE = re.compile(_SHAPE + r"\Z", re.DOTALL | re.ASCII)
+_COMMON = _LINE.match
+#: Each line of a block (each ending in `\n`): the common shape's groups, or all `""` for a
+#: line of another shape (the second alternative, which takes any line).
+_BLOCK = re.compile("(?:" + _SHAPE + r"\n|[^\n]*+\n)", re.DOTALL | re.ASCII).findall
 #: The pairs after the third (of a line without a backslash): key, opening quote, value text.
 _MORE = re.compile(
     r" (" + _KEY + r')=(")?((?(2)' + _QUOTED + "|" + _BARE + r'))(?(2)")', re.DOTALL
 ).findall
 
-_GROUPS = methodcaller("groups", "")
+#: The parts of a line of another shape.
+_OTHER = ("",) * _LINE.groups
 _DECODE = methodcaller("decode", "utf-8", "backslashreplace")
 _KEY_VALUE = itemgetter(0, 2)
+#: Keys that the text parser reads as the entry's own, not as fields: the later one wins.
+_RESERVED = frozenset({"time", "level", "msg"})
 #: Level name -> severity code byte.
 _CODES = {name: ord(severity.code) for name, severity in LEVELS.items()}
 
@@ -114,13 +128,33 @@ class LogrusRun(NamedTuple):
     fields: list[dict[str, str] | None]
 
 
-def logrus_matches(lines: list[bytes]) -> list[re.Match[str] | None]:
-    """Each line's match of the common shape, or None for a line of another shape (C loop)."""
-    return list(map(_COMMON, map(_DECODE, lines)))
+def logrus_parts(lines: list[bytes]) -> list[tuple[str, ...]]:
+    """Each line's parts of the common shape (regular expression groups, `""` when absent).
+
+    The first part (the time) of a line of another shape is `""`; a line of the common
+    shape always has one. The lines (none holding a `\\n`, as a `LineSplitter` gives
+    them) are decoded and matched as one block, one C loop (see the module doc); a
+    block where a match ran past a line's end is matched again line by line.
+    """
+    count = len(lines)
+    if not count:
+        return []
+    found: list[tuple[str, ...]] = _BLOCK(
+        b"\n".join(lines).decode("utf-8", "backslashreplace") + "\n"
+    )
+    if len(found) == count:
+        return found
+    return list(map(_line_parts, map(_DECODE, lines)))
+
+
+def _line_parts(text: str) -> tuple[str, ...]:
+    """The parts of one decoded line (see `logrus_parts`)."""
+    m = None if "\n" in text else _COMMON(text)
+    return _OTHER if m is None else m.groups("")
 
 
 def parse_logrus_run(
-    lines: list[bytes], matches: list[re.Match[str]], now: float, cache: HourCache
+    lines: list[bytes], parts: list[tuple[str, ...]], now: float, cache: HourCache
 ) -> LogrusRun | None:
     """Parses a run of lines of the common shape, with C-level column work.
 
@@ -128,7 +162,7 @@ def parse_logrus_run(
 
     Args:
         lines: the lines.
-        matches: their matches (from `logrus_matches`), none None.
+        parts: their parts (from `logrus_parts`), each of the common shape.
         now: the current time (for lines parsed again, which have their own time too).
         cache: the stream's time cache.
 
@@ -136,8 +170,8 @@ def parse_logrus_run(
         The run's columns, or None when a line names no valid time, or is not logrus
         after all (an escaped backslash before a `"`): parse those lines one by one.
     """
-    seconds, fractions, zones, levels, _, messages, k1, _, q1, k2, _, q2, k3, _, q3, more = zip(
-        *map(_GROUPS, matches), strict=True
+    seconds, fractions, zones, levels, mq, mb, k1, q1, b1, k2, q2, b2, k3, q3, b3, more = zip(
+        *parts, strict=True
     )
     keys = list(map(add, seconds, zones))
     starts = list(map(cache.seconds.get, keys))
@@ -149,43 +183,64 @@ def parse_logrus_run(
         starts = list(map(cache.seconds.get, keys))
         if None in starts:
             return None
-    texts = _unquoted(messages)
-    v1, v2, v3 = _unquoted(q1), _unquoted(q2), _unquoted(q3)
+    quoted, v1, v2, v3, again = _unquoted(mq, q1, q2, q3)
+    texts = list(map(add, quoted, mb)) if any(mb) else quoted
     fields: list[dict[str, str] | None] = [
-        (({a: b, c: d, e: f} if e else {a: b, c: d}) if c else {a: b}) if a else None
-        for a, b, c, d, e, f in zip(k1, v1, k2, v2, k3, v3, strict=True)
+        (
+            (
+                ({a: b or c, d: e or f, g: h or i} if g else {a: b or c, d: e or f})
+                if d
+                else {a: b or c}
+            )
+            if a
+            else None
+        )
+        for a, b, c, d, e, f, g, h, i in zip(k1, v1, b1, k2, v2, b2, k3, v3, b3, strict=True)
     ]
-    again = _left(texts) | _left(v1) | _left(v2) | _left(v3)
+    for column in (k1, k2, k3):
+        if not _RESERVED.isdisjoint(column):
+            again.update(compress(range(len(column)), map(_RESERVED.__contains__, column)))
     for i in compress(range(len(more)), more):
         pairs = fields[i]
         if pairs is None or "\\" in more[i]:
             again.add(i)
         else:
             pairs.update(map(_KEY_VALUE, _MORE(more[i])))
-    for i in sorted(again):
-        parsed = parse_logrus_text(lines[i], now, cache)
-        if parsed is None:  # an escaped backslash: not of the common shape after all
-            return None
-        texts[i] = parsed.message(lines[i])
-        fields[i] = parsed.fields
     digits = fractions if "" not in fractions else map("0".__add__, fractions)
-    return LogrusRun(
-        bytes(map(_CODES.__getitem__, levels)),
-        list(map(add, starts, map(float, digits))),
-        texts,
-        fields,
-    )
+    codes = bytes(map(_CODES.__getitem__, levels))
+    times = list(map(add, starts, map(float, digits)))
+    if again:
+        edited = bytearray(codes)
+        for i in sorted(again):
+            parsed = parse_logrus_text(lines[i], now, cache)
+            if parsed is None:  # an escaped backslash: not of the common shape after all
+                return None
+            edited[i] = ord(parsed.severity.code)
+            times[i] = parsed.timestamp
+            texts[i] = parsed.message(lines[i])
+            fields[i] = parsed.fields
+        codes = bytes(edited)
+    return LogrusRun(codes, times, texts, fields)
 
 
-def _left(column: list[str] | tuple[str, ...]) -> set[int]:
-    """The indexes of the texts of `column` that hold a backslash."""
-    if "\\" not in "".join(column):
-        return set()
-    return set(compress(range(len(column)), map(str.__contains__, column, repeat("\\"))))
+def _unquoted(
+    *columns: tuple[str, ...],
+) -> tuple[list[str], list[str], list[str], list[str], set[int]]:
+    """Quoted texts with `\\"` as `"`, and the lines where a backslash is left in one.
 
-
-def _unquoted(column: tuple[str, ...]) -> list[str]:
-    """Each text with `\\"` as `"` (exact where no backslash is left, see the module doc)."""
-    if '\\"' not in "".join(column):
-        return list(column)
-    return list(map(str.replace, column, repeat('\\"'), repeat('"')))
+    Exact where no backslash is left (see the module doc). The texts hold no `\\n`, so
+    a column is joined by it, replaced in one call and split again.
+    """
+    out: list[list[str]] = []
+    again: set[int] = set()
+    for column in columns:
+        joined = "\n".join(column)
+        if "\\" not in joined:
+            out.append(list(column))
+            continue
+        joined = joined.replace('\\"', '"')
+        texts = joined.split("\n")
+        out.append(texts)
+        if "\\" in joined:
+            again.update(compress(range(len(texts)), map(str.__contains__, texts, repeat("\\"))))
+    return out[0], out[1], out[2], out[3], again

@@ -37,7 +37,7 @@ from __future__ import annotations
 from array import array
 from collections.abc import Callable
 from itertools import groupby, repeat
-from operator import methodcaller
+from operator import itemgetter, methodcaller
 from typing import Any, cast
 
 from actors.logtree.entry import MAX_LINE_LENGTH
@@ -45,7 +45,7 @@ from actors.logtree.lines import LineSplitter
 from actors.logtree.parse.glog import GlogRun, glog_matches, parse_glog, parse_glog_run
 from actors.logtree.parse.line import ParsedLine, ParseFormat
 from actors.logtree.parse.logrus import parse_logrus, parse_logrus_json, parse_logrus_text
-from actors.logtree.parse.logrus_run import LogrusRun, logrus_matches, parse_logrus_run
+from actors.logtree.parse.logrus_run import LogrusRun, logrus_parts, parse_logrus_run
 from actors.logtree.parse.times import HourCache
 from actors.supervisor.core.severity import Severity
 
@@ -376,20 +376,30 @@ class StreamParser:
         if self.format is ParseFormat.GLOG:
             self._add_glog(lines, lengths, now)
             return
-        matches = logrus_matches(lines)
+        parts = logrus_parts(lines)
+        firsts = list(map(_FIRST, parts))
+        if all(firsts):  # the usual chunk: one run, no slices
+            self._add_logrus_run(lines, lengths, parts, now)
+            return
         start = 0
-        for common, group in groupby(map(bool, matches)):
+        for common, group in groupby(map(bool, firsts)):
             end = start + len(list(group))
-            run_lines, run_lengths = lines[start:end], lengths[start:end]
-            run = None
             if common:
-                run = parse_logrus_run(run_lines, matches[start:end], now, self._cache)  # type: ignore[arg-type]
-            if run is None:
-                self._add_lines(run_lines, run_lengths, now)
+                self._add_logrus_run(lines[start:end], lengths[start:end], parts[start:end], now)
             else:
-                self._batch.add_logrus_run(run, run_lines, run_lengths)
-                self._open, self._more_lines, self._more_bytes = True, 0, 0
+                self._add_lines(lines[start:end], lengths[start:end], now)
             start = end
+
+    def _add_logrus_run(
+        self, lines: list[bytes], lengths: list[int], parts: list[tuple[str, ...]], now: float
+    ) -> None:
+        """Adds a run of logrus lines of the common shape, column-wise if it parses so."""
+        run = parse_logrus_run(lines, parts, now, self._cache)
+        if run is None:
+            self._add_lines(lines, lengths, now)
+        else:
+            self._batch.add_logrus_run(run, lines, lengths)
+            self._open, self._more_lines, self._more_bytes = True, 0, 0
 
     def _add_glog(self, lines: list[bytes], lengths: list[int], now: float) -> None:
         """Adds complete lines of a glog stream; runs of glog lines go column-wise."""
@@ -469,3 +479,4 @@ class StreamParser:
 
 _CODE = {s: ord(s.code) for s in Severity}
 _STARTS_CRASH = methodcaller("startswith", _CRASH)
+_FIRST = itemgetter(0)
