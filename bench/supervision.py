@@ -89,6 +89,14 @@ def _status(channel: grpc.Channel) -> dict[str, dict[str, object]] | None:
     return {n["dn"]: n for n in status_json(reply)["nodes"]}
 
 
+#: Reconnect at once: the figure is the agent's start, not grpc's backoff.
+_POLL_OPTIONS = [
+    ("grpc.initial_reconnect_backoff_ms", 5),
+    ("grpc.min_reconnect_backoff_ms", 5),
+    ("grpc.max_reconnect_backoff_ms", 20),
+]
+
+
 def agent_figures(spawn: str) -> dict[str, object]:
     """Start -> root.containerd HEALTHY, and PSS, of the real agent on a fresh state."""
     base = Path(tempfile.mkdtemp(prefix="nc-bsup-", dir="/tmp"))
@@ -96,7 +104,11 @@ def agent_figures(spawn: str) -> dict[str, object]:
     config.write_text(f'[supervisor]\nspawn = "{spawn}"\n')
     agent = AgentUnderTest(base, config=config)
     agent.env = python_env(agent.env)
-    channel = grpc.insecure_channel(channel_target(str(agent.state / "control.sock")))
+    # The control socket appears while containerd starts: a channel that tried before
+    # would wait out grpc's reconnect backoff (1 s by default) and see HEALTHY late.
+    channel = grpc.insecure_channel(
+        channel_target(str(agent.state / "control.sock")), options=_POLL_OPTIONS
+    )
     try:
         t0 = time.monotonic()
         agent.start()
