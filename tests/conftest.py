@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -30,6 +31,18 @@ from tests.support.containerd_daemon import (
     started_daemon,
 )
 from tests.support.project import short_tmp
+
+# A run started where SIGINT, SIGHUP or SIGQUIT are ignored (a non-interactive shell's
+# background job, nohup) would pass that on to every program a test runs, and a CLI
+# whose Ctrl-C a test checks would never see it: the suite runs with the defaults.
+for _signum, _default in (
+    (signal.SIGINT, signal.default_int_handler),
+    (signal.SIGHUP, signal.SIG_DFL),
+    (signal.SIGQUIT, signal.SIG_DFL),
+    (signal.SIGTERM, signal.SIG_DFL),
+):
+    if signal.getsignal(_signum) is signal.SIG_IGN:
+        signal.signal(_signum, _default)
 
 # The test process hosts supervision trees, as the agent's `run` does: same GIL setting.
 use_fast_switching()
