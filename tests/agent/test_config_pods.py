@@ -347,6 +347,29 @@ def test_a_joining_containers_pid_is_a_waiter_exiting_with_the_containers_status
 
 #: As `_AS_THE_SHIM`, then starts container c1 through the launcher (argv: launcher,
 #: root, the create's arguments); prints create's and start's codes and the status.
+
+
+def _container_then(
+    tmp_path: Path, launcher: Path, script: str, compact: bool
+) -> tuple[Path, Path, Path, subprocess.CompletedProcess[str]]:
+    """Creates container c1 (an app container's bundle) through `launcher` under a root
+    of its own, then runs `script`'s next step on it: (root, bundle, pid file, result)."""
+    root = tmp_path / "root"
+    root.mkdir()
+    bundle = _bundle(
+        tmp_path, {"io.kubernetes.cri.container-type": "container"}, network=True, compact=compact
+    )
+    pid_file = tmp_path / "init.pid"
+    create = ["--root", str(root), "create", "--bundle", str(bundle), "--pid-file", str(pid_file)]
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(launcher), str(root), *create, "c1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return root, bundle, pid_file, done
+
+
 _CREATE_THEN_START = """
 import ctypes, os, subprocess, sys
 ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
@@ -370,19 +393,7 @@ def test_a_waiter_whose_container_the_launcher_started_asks_runsc_no_state(
         ' *" create "*) prev=; for a; do [ "$prev" = --pid-file ] && echo 1 >"$a"; prev=$a;'
         " done;; esac\n",
     )
-    root = tmp_path / "root"
-    root.mkdir()
-    bundle = _bundle(
-        tmp_path, {"io.kubernetes.cri.container-type": "container"}, network=True, compact=compact
-    )
-    pid_file = tmp_path / "init.pid"
-    create = ["--root", str(root), "create", "--bundle", str(bundle), "--pid-file", str(pid_file)]
-    done = subprocess.run(
-        [sys.executable, "-c", _CREATE_THEN_START, str(launcher), str(root), *create, "c1"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    root, bundle, pid_file, done = _container_then(tmp_path, launcher, _CREATE_THEN_START, compact)
     assert done.stdout.split() == ["0", "0", "3"], done.stderr
     # The helper hands runsc a pid file of its own, the shell none.
     runsc_pid_file = "" if compact else f" --pid-file {pid_file}.runsc"
@@ -482,19 +493,7 @@ def test_the_waiter_of_a_container_deleted_by_force_asks_runsc_at_once_and_ends(
         f' exit 1;; *" delete "*) : >{deleted};;'
         f' *" state "*) [ -e {deleted} ] && exit 1; echo \'{{"status":"created"}}\';; esac\n',
     )
-    root = tmp_path / "root"
-    root.mkdir()
-    bundle = _bundle(
-        tmp_path, {"io.kubernetes.cri.container-type": "container"}, network=True, compact=True
-    )
-    pid_file = tmp_path / "init.pid"
-    create = ["--root", str(root), "create", "--bundle", str(bundle), "--pid-file", str(pid_file)]
-    done = subprocess.run(
-        [sys.executable, "-c", _CREATE_THEN_KILL, str(launcher), str(root), *create, "c1"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    root, bundle, pid_file, done = _container_then(tmp_path, launcher, _CREATE_THEN_KILL, True)
     assert done.stdout.split() == ["0", "255"], done.stderr
     assert calls.read_text().splitlines() == [
         f"--debug --root {root} create --bundle {bundle} c1",
