@@ -33,14 +33,6 @@ from actors.images.platforms import Platform
 from actors.preseed.errors import ArchiveError
 
 __all__ = [
-    "DOCKER_CONFIG",
-    "DOCKER_LAYER",
-    "DOCKER_LAYER_GZIP",
-    "DOCKER_MANIFEST",
-    "DOCKER_MANIFEST_LIST",
-    "OCI_CONFIG",
-    "OCI_INDEX",
-    "OCI_MANIFEST",
     "Descriptor",
     "check_digest",
     "check_document",

@@ -28,17 +28,17 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from actors.images.media import ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME
-from actors.images.platforms import Platform, normalize
-from actors.preseed.archive.archive import Archive, parse_json
-from actors.preseed.archive.descriptors import (
+from actors.images.media import (
+    ANNOTATION_IMAGE_NAME,
+    ANNOTATION_REF_NAME,
     DOCKER_CONFIG,
     DOCKER_LAYER,
     DOCKER_LAYER_GZIP,
     DOCKER_MANIFEST,
-    Descriptor,
-    digest_bytes,
 )
+from actors.images.platforms import Platform, normalize
+from actors.preseed.archive.archive import Archive, parse_json
+from actors.preseed.archive.descriptors import Descriptor, digest_bytes
 from actors.preseed.archive.gojson import go_json
 from actors.preseed.archive.layout import BlobSource, Layout
 from actors.preseed.archive.names import normalize_docker_ref, oci_ref_name

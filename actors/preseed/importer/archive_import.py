@@ -43,9 +43,10 @@ from google.protobuf import field_mask_pb2  # type: ignore[import-untyped]
 from actors.containerd.api.client import ContainerdClient, code_of
 from actors.containerd.api.errors import ContainerdError
 from actors.fs_names import display
+from actors.images.media import DOCKER_LAYER, DOCKER_LAYER_GZIP
 from actors.images.platforms import parse_platform
 from actors.preseed.archive.archive import Archive, open_archive
-from actors.preseed.archive.descriptors import DOCKER_LAYER, DOCKER_LAYER_GZIP, Descriptor
+from actors.preseed.archive.descriptors import Descriptor
 from actors.preseed.archive.docker import DockerArchive, read_docker_manifest, synthesise
 from actors.preseed.archive.names import validate_namespace
 from actors.preseed.archive.oci import LAYOUT_FILE, read_oci_layout
