@@ -253,3 +253,30 @@ def test_a_crash_of_the_supervisor_actor_kills_the_tree_and_reports_why(harness,
     while pid_alive(pid) and time.monotonic() < deadline:
         time.sleep(0.01)
     assert not pid_alive(pid)
+
+
+@pytest.mark.parametrize("spawn", ["exec", "zygote"])
+def test_a_root_frozen_just_past_a_liveness_window_blames_none_of_its_children(probe, spawn):
+    # The children's heartbeats (every 0.2 s, window 0.6 s) go on during each freeze and wait
+    # in their links. Frozen 0.62-0.72 s, the root wakes with a liveness timer due up to one
+    # interval ago: not late enough to be a freeze by the timer alone. It must read its links
+    # before it judges.
+    children = {"one": ("becomes_healthy", {}), "two": ("becomes_healthy", {})}
+    proc = _root_process(probe, children, spawn=spawn)
+    try:
+        probe.wait_for("root.one", "started")
+        probe.wait_for("root.two", "started")
+        time.sleep(0.3)
+        for i in range(14):
+            os.kill(proc.pid, signal.SIGSTOP)
+            try:
+                time.sleep(0.62 + 0.1 * (i % 5) / 4)
+            finally:
+                os.kill(proc.pid, signal.SIGCONT)
+            time.sleep(0.25 + 0.05 * (i % 3))
+        time.sleep(0.8)  # one whole window after the last freeze
+        assert (probe.count("root.one", "started"), probe.count("root.two", "started")) == (1, 1)
+        assert proc.poll() is None
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(20)

@@ -10,7 +10,10 @@ which trusts a runnable to return:
   for `MISSED_HEARTBEATS` intervals by the hello and by every heartbeat: a
   process from which nothing arrives for that long is stopped or deadlocked —
   unless the timer itself fired more than an interval late (`judged_late`): then
-  the supervisor was the one stopped, and the node gets a fresh window.
+  the supervisor was the one stopped, and the node gets a fresh window. The
+  runtime reads the node's link before it hands this core a liveness firing
+  (`runtime.actor`), so heartbeats sent in time are never judged missing because
+  the root had not yet read them, however little late the timer was.
 * *grace* — armed when a running node is told to cancel: a process still there
   when its `grace_period` is over ignored the cancel.
 

@@ -60,6 +60,7 @@ from actors.supervisor.core.events import (
     SubLoggerRequested,
     TimerFired,
     TimerKey,
+    TimerPurpose,
     TreeFailed,
     TreeStarted,
 )
@@ -140,6 +141,13 @@ class _ChildExit:
 @dataclass(frozen=True, slots=True)
 class _TimerDue:
     key: Hashable
+
+
+@dataclass(frozen=True, slots=True)
+class _Judge:
+    """A liveness timer's verdict, queued behind what its node's link held when it fired."""
+
+    key: TimerKey
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,6 +256,8 @@ class SupervisorActor(pykka.ThreadingActor):
                 self._feed(NodeFaulted(dn=child.dn, generation=child.generation, reason=reason))
             case _TimerDue(key):
                 assert isinstance(key, TimerKey)
+                self._timer_fired(key)
+            case _Judge(key):
                 self._feed(TimerFired(key=key))
             case _Begin(root):
                 self._feed(TreeStarted(root=root))
@@ -281,6 +291,22 @@ class SupervisorActor(pykka.ThreadingActor):
                     self._execute(action)
             finally:
                 self._queue.popleft()
+
+    def _timer_fired(self, key: TimerKey) -> None:
+        """Feed a fired timer; a liveness verdict only after the node's link was read.
+
+        A timer can fire before the link reader thread ran (the root was frozen or
+        starved, and both woke at once): the node's heartbeats would then be waiting
+        unread while it is judged. So the link is drained here first -- what it held
+        goes into the mailbox -- and the verdict is queued behind it: a heartbeat
+        among them re-arms the timer, and the core then finds this firing stale.
+        """
+        child = self._children.get((key.dn, key.generation))
+        if key.purpose is not TimerPurpose.LIVENESS or child is None:
+            self._feed(TimerFired(key=key))
+            return
+        child.drain()
+        self._post(_Judge(key))
 
     def _add_metric(self, child: ChildProcess, metric: MetricAdd) -> None:
         if self._metric_sink is None:

@@ -7,7 +7,10 @@ its pid, with three daemon threads:
   tree (raw chunks and leveled entries, in order per DN, never through the
   actor's mailbox); everything else is handed to `on_message`. A protocol
   error (a malformed, unknown, out-of-order or oversized frame) is handed to
-  `on_fault` with a text naming the DN, and reading stops;
+  `on_fault` with a text naming the DN, and reading stops. Bytes leave the
+  socket only under the receive lock, so `drain` -- called by the actor before
+  it judges the node's liveness -- can take whatever the host sent up to that
+  moment, and hand it over ahead of the verdict;
 * the stdio reader copies whatever the host writes to stdout/stderr (stray
   prints, an interpreter crash) into the node's raw log;
 * the waiter blocks in waitpid, so a death is noticed the moment the kernel
@@ -22,6 +25,7 @@ Callbacks run on these threads; they must only hand work over (e.g. a pykka
 from __future__ import annotations
 
 import os
+import select
 import signal
 import socket
 import threading
@@ -52,6 +56,8 @@ __all__ = ["ChildProcess", "ChildOutcome"]
 #: How long the waiter lets the reader drain after the process was reaped.
 DRAIN_SECONDS = 1.0
 _RECV_BYTES = 256 * 1024
+#: At most this many reads per `drain`: a host that keeps writing cannot hold the actor.
+_DRAIN_READS = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +125,11 @@ class ChildProcess:
         self._max_frame = max_frame
         self._session = ChildSession(dn)
         self._exit_msg: Exit | None = None
+        self._frames = FrameReader(max_frame=max_frame)
+        #: Held while bytes are taken from the socket and handed over (reader or drain).
+        self._recv_lock = threading.Lock()
+        #: False once the stream ended or broke: nobody reads it again.
+        self._reading = True
         self._reader_done = threading.Event()
         self._send_lock = threading.Lock()
         self.reaped = False
@@ -171,23 +182,60 @@ class ChildProcess:
 
     # ------------------------------------------------------------ threads
 
+    def drain(self) -> None:
+        """Take what the host has sent so far and hand it over, on the calling thread.
+
+        The actor calls it before it judges the node's liveness: a heartbeat sent in
+        time but not yet read (the root was frozen, starved, or behind) is then in
+        the mailbox ahead of the verdict. Reads at most `_DRAIN_READS` chunks.
+        """
+        with self._recv_lock:
+            for _ in range(_DRAIN_READS):
+                if not self._take():
+                    return
+
     def _read_loop(self) -> None:
-        reader = FrameReader(max_frame=self._max_frame)
-        sock = self._sock
+        poller = select.poll()
+        poller.register(self._sock, select.POLLIN)
         try:
-            while True:
-                data = sock.recv(_RECV_BYTES)
-                if not data:
-                    reader.close()
-                    break
-                for frame in reader.feed(data):
-                    self._handle(decode(frame, CHILD_TO_ROOT))
-        except ProtocolError as e:
-            self._on_fault(self, f"protocol error from {self.dn}: {e}")
-        except OSError:
-            pass
+            while self._reading:
+                poller.poll()
+                with self._recv_lock:
+                    self._take()
         finally:
             self._reader_done.set()
+
+    def _take(self) -> bool:
+        """Read one chunk without blocking and hand its frames over (receive lock held).
+
+        Returns:
+            True if a chunk was read; False if none was waiting or reading is over.
+        """
+        if not self._reading:
+            return False
+        try:
+            data = self._sock.recv(_RECV_BYTES, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return False
+        except OSError:
+            self._reading = False
+            return False
+        try:
+            if not data:
+                self._reading = False
+                self._frames.close()
+                return False
+            for frame in self._frames.feed(data):
+                self._handle(decode(frame, CHILD_TO_ROOT))
+        except ProtocolError as e:
+            self._reading = False
+            self._on_fault(self, f"protocol error from {self.dn}: {e}")
+            try:
+                self._sock.shutdown(socket.SHUT_RD)  # wakes the reader, if a drain found it
+            except OSError:
+                pass
+            return False
+        return True
 
     def _handle(self, msg: Message) -> None:
         self._session.accept(msg)
