@@ -44,11 +44,14 @@ __all__ = [
 SETTLED = frozenset({"HEALTHY", "DONE"})
 
 
-def write_config(path: Path, *, state_dir: Path, json_log: Path, backoff_max_s: float) -> str:
+def write_config(
+    path: Path, *, state_dir: Path, json_log: Path, backoff_max_s: float, log_keep: int
+) -> str:
     """Writes the soak's config on top of the default profile; returns its text.
 
     The soak changes only what it must: a short state directory (unix socket paths),
-    the JSON log sink it counts lines in, stderr off (the sink has everything), a fast
+    the JSON log sink it counts lines in, stderr off (the sink has everything), a log
+    tree that keeps `log_keep` entries per DN (full early: see `SoakSettings.log_keep`), a fast
     backoff so that 200 faults fit in minutes, and no restart intensity limit on
     root.containerd (the default gives up after 10 deaths in 10 minutes — rightly, on
     a real node — and the soak kills it far more often than that on purpose).
@@ -60,6 +63,7 @@ def write_config(path: Path, *, state_dir: Path, json_log: Path, backoff_max_s: 
         "[log]\n"
         "stderr = false\n"
         f'json_file = "{json_log}"\n'
+        f"keep = {log_keep}\n"
         '[policy."*"]\n'
         'backoff_initial = "100ms"\n'
         f'backoff_max = "{int(backoff_max_s * 1000)}ms"\n'

@@ -100,6 +100,10 @@ class SoakSettings:
     rss_tolerance_pct: float = 10.0
     #: The RSS is also sampled every this many faults (the curve in the table).
     rss_every: int = 20
+    #: `[log] keep` of the agent under soak: entries its log tree keeps per DN. Smaller than
+    #: the default (8192) so that every DN's retention is full within the first faults and
+    #: the memory comparison after that point covers most of the run.
+    log_keep: int = 1024
     #: Preseed images (False only while developing without the importer).
     preseed: bool = True
     #: Where to work (default: a fresh directory under /tmp), and whether to keep it.

@@ -80,6 +80,7 @@ class SoakRig:
             state_dir=self.state,
             json_log=self.json_log,
             backoff_max_s=self.s.backoff_max_s,
+            log_keep=self.s.log_keep,
         )
         if not self.s.preseed:
             with open(self.config, "a") as f:

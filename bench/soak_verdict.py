@@ -11,7 +11,6 @@ import statistics
 from dataclasses import dataclass
 from typing import Any
 
-from actors.logtree import DEFAULT_MAX_ENTRIES_PER_DN
 from bench.soak_model import HEARTBEAT_S, KINDS, MISSED_HEARTBEATS, SoakReport
 
 __all__ = ["STEADY_MIN_FAULTS", "RssVerdict", "judge", "render_table", "rss_verdict", "summary"]
@@ -72,7 +71,7 @@ class RssVerdict:
     #: The two fault numbers compared.
     literal_between: tuple[int, int]
     #: Growth from the first sample at which every DN still logging had filled its log retention
-    #: (8192 entries) to the last fault, percent.
+    #: (`SoakSettings.log_keep` entries) to the last fault, percent.
     steady_pct: float | None
     #: The two fault numbers compared.
     steady_between: tuple[int, int]
@@ -234,13 +233,13 @@ def render_table(r: SoakReport) -> str:
         curve = " ".join(f"{m:.1f}{'*' if f else ''}" for _, m, f in r.rss_samples)
         out.append(
             f"root RSS MB every {s.rss_every} faults: {curve}  (*: the log retention "
-            f"({DEFAULT_MAX_ENTRIES_PER_DN} entries) of every DN still logging is full)"
+            f"({s.log_keep} entries) of every DN still logging is full)"
         )
     entries = ", ".join(f"{dn} {c}" for dn, c in r.entries_per_dn.items())
     if entries:
         out.append(
             f"log entries per DN over the run (the tree keeps the newest "
-            f"{DEFAULT_MAX_ENTRIES_PER_DN} of each): {entries}"
+            f"{s.log_keep} of each): {entries}"
         )
     rss = rss_verdict(r)
     if rss.literal_pct is not None:

@@ -62,8 +62,9 @@ agent with exit code 0 and leave no process of ours and no containerd.
 Memory. The RSS of the root is sampled after fault 20, every 20 faults, and after the
 last. Two comparisons are printed: after fault 200 against after fault 20 (issue 7's
 wording), and from the first sample at which every DN still logging has filled its
-log retention (the tree keeps 8192 entries per DN; containerd's ~45 boot lines per
-restart and preseed's one line per tarball per run fill theirs near fault 300 here) to
+log retention (the soak's agent keeps `SoakSettings.log_keep` entries per DN, 1024, where
+the default profile keeps 8192: at 8192, containerd's ~45 boot lines per restart and
+preseed's one line per tarball per run fill theirs only after fault 300 or later) to
 the last fault. Retention filling up is bounded growth, not a leak, so when the run goes on for
 at least `STEADY_MIN_FAULTS` faults past that point (`--long`: 500 faults) the second
 comparison is the one judged; otherwise the first (the short mode: fault 20 against the
@@ -86,7 +87,6 @@ import shutil
 import time
 
 from actors.containerd.logpump import READ_SIZE
-from actors.logtree import DEFAULT_MAX_ENTRIES_PER_DN
 from actors.supervisor.process.childlog import CHUNK_BYTES
 from bench.soak_agent import rss_mb
 from bench.soak_faults import FaultDriver
@@ -223,11 +223,9 @@ class Soak:
             if n // self.s.rss_every > (samples[-1][0] if samples else 0) // self.s.rss_every:
                 self.rig.follower.poll()
                 counts = dict(self.rig.follower.per_dn)
-                # Full: every DN still logging keeps 8192 entries, so no longer grows.
+                # Full: every DN still logging keeps its `[log] keep`, so no longer grows.
                 full = all(
-                    c >= DEFAULT_MAX_ENTRIES_PER_DN
-                    for dn, c in counts.items()
-                    if c > last_counts.get(dn, 0)
+                    c >= self.s.log_keep for dn, c in counts.items() if c > last_counts.get(dn, 0)
                 )
                 last_counts = counts
                 samples.append((n, rss_mb(self.rig.agent.pid), full))

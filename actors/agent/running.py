@@ -268,7 +268,7 @@ def run_locked(cfg: AgentConfig, verbose: bool, hup: threading.Event, zygote: Zy
         AgentError: the agent cannot start; the text names the cause.
     """
     sandbox = prepare_state(cfg)
-    tree = LogTree()
+    tree = LogTree(max_entries_per_dn=cfg.log.keep)
     for pattern, fmt in cfg.log.parse.items():
         tree.set_parse(pattern, ParseFormat(fmt))
     with ExitStack() as stack:

@@ -42,10 +42,10 @@ from types import MappingProxyType
 from typing import Any
 
 from actors.config.bounds import LIMITS, check_bounds, locate
+from actors.config.log_section import read_log
 from actors.config.policy import read_policies
 from actors.config.runtimes import read_cri, read_runsc_runtime
 from actors.config.schema import (
-    DEFAULT_LOG_PARSE,
     DEFAULT_STATE_DIR,
     DERIVED_PATHS,
     SECTION_KEYS,
@@ -56,7 +56,6 @@ from actors.config.schema import (
     ConfigError,
     ContainerdSection,
     ControlSection,
-    LogSection,
     MetricsSection,
     PreseedSection,
     RunscSection,
@@ -201,7 +200,7 @@ def _load_text(
     cri = read_cri(chk, section("cri"), runsc.binary, search)
     cni = _cni(ctx, section("cni"))
     preseed = _preseed(ctx, section("preseed"))
-    log = _log(ctx, section("log"))
+    log = read_log(ctx.chk, section("log"))
     control = ControlSection(socket=ctx.path("control.socket", section("control")))
     metrics = _metrics(chk, section("metrics"))
     supervisor = _supervisor(chk, section("supervisor"))
@@ -510,26 +509,6 @@ def _preseed(ctx: _Paths, t: Mapping[str, Any]) -> PreseedSection:
         labels=MappingProxyType(labels),
         parallel=parallel,
         **flags,
-    )
-
-
-def _log(ctx: _Paths, t: Mapping[str, Any]) -> LogSection:
-    chk = ctx.chk
-    stderr = _static_default(LogSection, "stderr")
-    if "stderr" in t:
-        stderr = chk.boolean("log.stderr", t["stderr"], stderr)
-    severity = _static_default(LogSection, "min_severity")
-    if "min_severity" in t:
-        severity = chk.severity("log.min_severity", t["min_severity"], severity)
-    json_file = chk.path("log.json_file", t.get("json_file", ""), None)
-    parse = dict(DEFAULT_LOG_PARSE)
-    if "parse" in t:
-        parse.update(chk.log_parse("log.parse", t["parse"]))
-    return LogSection(
-        stderr=stderr,
-        json_file=json_file,
-        min_severity=severity,
-        parse=MappingProxyType(parse),
     )
 
 

@@ -129,7 +129,7 @@ SECTION_KEYS: Mapping[str, tuple[str, ...]] = MappingProxyType(
             "unpack",
             "parallel",
         ),
-        "log": ("stderr", "json_file", "min_severity", "parse"),
+        "log": ("stderr", "json_file", "min_severity", "keep", "parse"),
         "control": ("socket",),
         "metrics": ("enabled", "listen"),
         "supervisor": ("spawn",),
@@ -284,6 +284,9 @@ class LogSection:
     parse: Mapping[str, str] = field(
         default_factory=lambda: MappingProxyType(dict(DEFAULT_LOG_PARSE))
     )
+    #: Entries the in-memory log tree keeps per DN (the oldest go first); `logs` reads
+    #: them. Bounds the root's memory: a full tree of the default profile is a few MB.
+    keep: int = 8192
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -363,3 +363,25 @@ def test_preseed_watch_pin_unpack_and_parallel_are_checked(
     (short_dir / "ok.toml").write_text("[preseed]\nwatch = false\nunpack = true\nparallel = 3\n")
     cfg = load_config(short_dir / "ok.toml", env=env).preseed
     assert (cfg.watch, cfg.pin, cfg.unpack, cfg.parallel) == (False, True, True, 3)
+
+
+@pytest.mark.parametrize("value", ["63", "1000001", "true", '"8192"', "8192.0"])
+def test_log_keep_outside_its_bounds_is_refused(
+    short_dir: Path, env: dict[str, str], value: str
+) -> None:
+    shown = {"true": "True", '"8192"': "'8192'"}.get(value, value)
+    assert problems_of(short_dir, env, f"[log]\nkeep = {value}\n") == [
+        f"key 'log.keep' in {short_dir}/agent.toml: {shown} is not an integer from 64 to "
+        "1000000; it is how many entries the agent keeps in memory per DN for `logs`, e.g. 8192"
+    ]
+
+
+def test_log_keep_is_what_the_log_tree_keeps_and_defaults_to_its_default(
+    short_dir: Path, env: dict[str, str]
+) -> None:
+    from actors.logtree import DEFAULT_MAX_ENTRIES_PER_DN
+
+    (short_dir / "ok.toml").write_text("[log]\nkeep = 64\n")
+    assert load_config(short_dir / "ok.toml", env=env).log.keep == 64
+    (short_dir / "none.toml").write_text("")
+    assert load_config(short_dir / "none.toml", env=env).log.keep == DEFAULT_MAX_ENTRIES_PER_DN
