@@ -520,17 +520,24 @@ def _cmd_run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return ExitCode.USAGE
+    from actors.agent.daemon import AgentError, run_agent, spawn_early_zygote
+
+    # The zygote loads the runnables' modules while this process reads the config.
+    early = spawn_early_zygote()
     try:
         cfg = load_config(args.config)
     except ConfigError as e:
+        early.close()
         _print_problems(e.problems)
         return ExitCode.USAGE
-    from actors.agent.daemon import AgentError, run_agent
+    except BaseException:
+        early.close()
+        raise
     from actors.supervisor.runtime.switching import use_fast_switching
 
     use_fast_switching()  # process-global: set here, at the entry point, not by a library
     try:
-        return int(run_agent(cfg, verbose=args.verbose))
+        return int(run_agent(cfg, verbose=args.verbose, early=early))
     except AgentError as e:
         print(f"node-containerd: {e}", file=sys.stderr)
         return ExitCode.FAILURE

@@ -1,10 +1,11 @@
 """`node-containerd run`: the agent in the foreground.
 
-Order of start-up: the state directory's lock (`state_lock`), the zygote the
-runnables are forked from (`[supervisor] spawn`, `actors.supervisor.runtime.zygote`;
-it loads their modules meanwhile), and only then the rest of the agent
-(`actors.agent.running`, which this module imports after the zygote is spawned,
-so that the two load side by side): state directories (0700), the built-in
+Order of start-up: the zygote the runnables are forked from
+(`actors.supervisor.runtime.zygote`), which `run` spawns before it even reads the
+config (`spawn_early_zygote`) so that it loads their modules meanwhile, and which is
+closed at once if `[supervisor] spawn` is "exec"; the state directory's lock
+(`state_lock`); and only then the rest of the agent (`actors.agent.running`,
+imported here so that it loads side by side with the zygote): state directories (0700), the built-in
 sandbox image's tarball (`actors.agent.sandbox`), the generated containerd config
 and the default CNI network (`actors.agent.prepare`); the log tree and its sinks;
 metrics (if enabled); the systemd notifier (if `NOTIFY_SOCKET` is set); the
@@ -41,14 +42,14 @@ from actors.config.schema import AgentConfig
 from actors.supervisor.runtime.spawn import ensure_std_fds
 from actors.supervisor.runtime.zygote import Zygote
 
-__all__ = ["AgentError", "run_agent"]
+__all__ = ["AgentError", "run_agent", "spawn_early_zygote"]
 
 
 class AgentError(Exception):
     """The agent cannot start: the text names the file and the cause."""
 
 
-def run_agent(cfg: AgentConfig, *, verbose: bool = False) -> int:
+def run_agent(cfg: AgentConfig, *, verbose: bool = False, early: Zygote | None = None) -> int:
     """Run the agent until SIGTERM/SIGINT or a failure at the root; return the exit code.
 
     First of all it takes the state directory's lock (`state_lock`): a second agent
@@ -61,6 +62,10 @@ def run_agent(cfg: AgentConfig, *, verbose: bool = False) -> int:
     Args:
         cfg: the checked config.
         verbose: show containerd's own INFO lines on stderr too (`TerminalView`).
+        early: the zygote `spawn_early_zygote` started before the config was read;
+            used with `[supervisor] spawn = "zygote"`, closed at once otherwise, and
+            closed when the run ends however it ends. None: one is spawned here, after
+            the lock, when the config asks for it.
 
     Raises:
         AgentError: the agent cannot start (the state directory is another agent's,
@@ -68,47 +73,30 @@ def run_agent(cfg: AgentConfig, *, verbose: bool = False) -> int:
             text names the cause.
     """
     ensure_std_fds()
+    if early is not None and cfg.supervisor.spawn != "zygote":
+        early.close()
+        early = None
     hup = threading.Event()
     previous = signal.signal(signal.SIGHUP, lambda _signum, _frame: hup.set())
     try:
-        return _run_unlocked(cfg, verbose, hup)
+        return _run_unlocked(cfg, verbose, hup, early)
     finally:
         signal.signal(signal.SIGHUP, previous)
 
 
-def _run_unlocked(cfg: AgentConfig, verbose: bool, hup: threading.Event) -> int:
-    try:
-        lock = StateLock(cfg.state_dir)
-    except StateDirLocked as e:
-        raise AgentError(str(e)) from None
-    except OSError as e:
-        raise AgentError(
-            f"cannot lock the state directory {str(cfg.state_dir)!r}: {e.strerror or e}"
-        ) from e
-    try:
-        zygote = _start_zygote(cfg)
-        try:
-            # Most of the agent loads here, while the zygote loads the runnables.
-            from actors.agent.running import run_locked
+def spawn_early_zygote() -> Zygote:
+    """The zygote, spawned before the config is read: it loads the runnables' modules
+    while this process loads the config and the agent (~80 ms of imports and checks),
+    instead of after.
 
-            return run_locked(cfg, verbose, hup, zygote)
-        finally:
-            if zygote is not None:
-                zygote.close()
-    finally:
-        lock.release()
-
-
-def _start_zygote(cfg: AgentConfig) -> Zygote | None:
-    """The zygote the runnables are forked from (`[supervisor] spawn = "zygote"`), or None.
-
-    Started first, on this (the main) thread, so that it loads the runnables' modules
-    while the state is prepared, and so that its death signal, and its children's,
-    names a thread that lives as long as the agent. Without it (it cannot be
-    spawned) the runnables start with exec, as the supervisor logs.
+    It writes nothing and takes nothing of the state directory: a config that is
+    refused, or a second agent refused by the lock, only closes it. Spawned on this
+    (the main) thread, so that its death signal, and its children's, names a thread
+    that lives as long as the agent. One that could not be spawned is returned all
+    the same: the supervisor logs its absence at the first spawn and runnables start
+    with exec until it is back.
     """
-    if cfg.supervisor.spawn != "zygote":
-        return None
+    ensure_std_fds()
     # systemd's variables are the root's alone (`_systemd_notifier` takes them out of
     # the environment later): never a runnable's.
     env = {k: v for k, v in os.environ.items() if k not in NOTIFY_VARIABLES}
@@ -116,5 +104,31 @@ def _start_zygote(cfg: AgentConfig) -> Zygote | None:
     try:
         zygote.start()
     except OSError:
-        return zygote  # the supervisor logs its absence at the first spawn
+        pass
     return zygote
+
+
+def _run_unlocked(
+    cfg: AgentConfig, verbose: bool, hup: threading.Event, zygote: Zygote | None
+) -> int:
+    try:
+        try:
+            lock = StateLock(cfg.state_dir)
+        except StateDirLocked as e:
+            raise AgentError(str(e)) from None
+        except OSError as e:
+            raise AgentError(
+                f"cannot lock the state directory {str(cfg.state_dir)!r}: {e.strerror or e}"
+            ) from e
+        try:
+            if zygote is None and cfg.supervisor.spawn == "zygote":
+                zygote = spawn_early_zygote()
+            # Most of the agent loads here, while the zygote loads the runnables.
+            from actors.agent.running import run_locked
+
+            return run_locked(cfg, verbose, hup, zygote)
+        finally:
+            lock.release()
+    finally:
+        if zygote is not None:
+            zygote.close()

@@ -27,16 +27,32 @@ if TYPE_CHECKING:
 
 __all__ = ["RUNNABLE_MODULES", "RootSpec", "containerd_spec", "preseed_spec", "root_spec", "run"]
 
-#: The modules of the tree's runnables: what the zygote loads, in this order, between
-#: forks. `root`'s first: it is the first fork, and this module loads little in a
-#: runnable (what only the agent needs is imported where it is used, so that the
-#: zygote is ready to fork `root` at once); then containerd's, the second fork, whose
-#: process lives as long as the agent and so should share them.
+#: The modules of the tree's runnables: what the zygote loads, in this order, one
+#: step per entry, serving fork requests between steps; `@DN`: that node's fork
+#: waits until this entry is loaded (it needs it at once; the others get theirs
+#: shared when they are forked after it, or load them themselves). `root`'s first: it is the
+#: first fork, and this module loads little in a runnable (what only the agent needs
+#: is imported where it is used, so that the zygote is ready to fork `root` at once);
+#: then containerd's, the second fork, whose process lives as long as the agent and
+#: so should share them, with its heavy dependencies as steps of their own (grpc
+#: alone is ~40 ms) so that no request waits long behind one; then the line parsers
+#: that containerd's and runsc's output go through (compiling logrus' patterns takes
+#: ~45 ms, which a fork would otherwise pay again in each of the two), the pump's, and
+#: the preseed's last.
 RUNNABLE_MODULES = (
     "actors.agent.root",
-    "actors.containerd.process",
-    "actors.containerd.children",
+    "pykka",
+    "asyncio",
+    "grpc._cython.cygrpc",
+    "grpc",
+    "actors.containerd.core.events",
+    f"actors.containerd.process@{CONTAINERD_DN}",
+    f"actors.containerd.children@{CONTAINERD_DN}",
+    "actors.logtree.parse.logrus_run",
+    f"actors.logtree.parse.stream@{CONTAINERD_DN}",
     "actors.containerd.logpump",
+    "grpc._channel",
+    "grpc.experimental",
     "actors.preseed.service.runnable",
 )
 

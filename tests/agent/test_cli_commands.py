@@ -203,11 +203,22 @@ def test_run_refuses_a_bad_config_before_starting_anything(
     short_dir: Path, env: dict[str, str]
 ) -> None:
     (short_dir / "bad.toml").write_text('[containerd]\nbinary = "/nonexistent/containerd"\n')
+    # The zygote is spawned before the config is read (it loads while the config is
+    # checked): a refused config ends it, and nothing else was started or written.
     script = (
-        "import sys\n"
+        "import os, time\n"
         "from actors.agent.cli import main\n"
         f"rc = main(['run', '--config', {str(short_dir / 'bad.toml')!r}])\n"
-        "print(rc, 'actors.agent.daemon' in sys.modules)\n"
+        "def kids():\n"
+        "    out = []\n"
+        "    for t in os.listdir('/proc/self/task'):\n"
+        "        out += open(f'/proc/self/task/{t}/children').read().split()\n"
+        "    return out\n"
+        "end = time.monotonic() + 5\n"
+        "while kids() and time.monotonic() < end:\n"
+        "    time.sleep(0.01)\n"
+        "print(rc, kids(), sorted(os.listdir(os.environ['NODE_CONTAINERD_STATE']))\n"
+        "      if os.path.exists(os.environ['NODE_CONTAINERD_STATE']) else None)\n"
     )
     r = subprocess.run(
         [sys.executable, "-c", script],
@@ -217,7 +228,7 @@ def test_run_refuses_a_bad_config_before_starting_anything(
         cwd=REPO,
         timeout=60,
     )
-    assert r.stdout == "2 False\n"
+    assert r.stdout == "2 [] None\n", r.stderr
     assert r.stderr == (
         f"key 'containerd.binary' in {short_dir}/bad.toml: '/nonexistent/containerd' does not "
         "exist; install containerd (Debian: apt-get install containerd) or set "

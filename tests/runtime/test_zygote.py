@@ -110,3 +110,34 @@ def test_importing_grpc_leaves_the_zygote_one_thread_to_fork():
         [sys.executable, "-c", code], env=python_env(), capture_output=True, text=True, check=True
     )
     assert out.stdout.split() == ["1", "1"]
+
+
+def _maps(pid: int) -> str:
+    with open(f"/proc/{pid}/maps") as f:
+        return f.read()
+
+
+def test_a_fork_waits_for_the_modules_tagged_with_its_dn_and_no_others():
+    from actors.supervisor.runtime.zygote import Zygote
+
+    # `_decimal` and `_csv` are shared objects: mapped in a process once imported.
+    zygote = Zygote(["json", "decimal@root.a", "csv"], env=python_env())
+    zygote.start()
+    hosts = []
+    try:
+        assert zygote.wait_ready(20)
+        host = zygote.fork("root.a", wait=20)  # asked at once: decimal is not loaded yet
+        hosts.append(host)
+        assert "/_decimal." in _maps(host.pid)
+        assert "/_csv." not in _maps(host.pid)  # loaded after, while no request waited
+        wait_until(lambda: "/_csv." in _maps(zygote.pid or 0), 20, "csv in the zygote")
+        later = zygote.fork("root.b", wait=20)
+        hosts.append(later)
+        assert "/_csv." in _maps(later.pid)
+    finally:
+        for h in hosts:
+            os.killpg(h.pid, signal.SIGKILL)
+            os.waitpid(h.pid, 0)
+            h.sock.close()
+            os.close(h.stdio_fd)
+        zygote.close()

@@ -101,6 +101,12 @@ def clone_parent() -> int:
     return int(pid)
 
 
+def _needs(preload: list[str], dn: str) -> int:
+    """How many entries of `preload` to load before forking `dn`: up to its last own."""
+    mine = [i for i, entry in enumerate(preload) if entry.partition("@")[2] == dn]
+    return mine[-1] + 1 if mine else 0
+
+
 def _threads() -> int:
     return len(os.listdir("/proc/self/task"))
 
@@ -124,22 +130,15 @@ class _Zygote:
 
         A host forked before its modules were loaded here imports them itself, as a
         spawned one does: the zygote is ready as soon as the host can run, and the
-        agent's first starts never wait for modules they do not need yet. Once all are
-        loaded the heap is frozen.
+        agent's first starts never wait for modules they do not need yet. An entry
+        `MODULE@DN` is one that node needs: a request for DN first loads the list up
+        to its last such entry, so that its host shares them instead of loading them
+        again on its own (`_needs`). Once all are loaded the heap is frozen.
         """
         while True:
             if preload and not select.select([self._sock], [], [], 0)[0]:
-                importlib.import_module(preload.pop(0))
-                if _threads() != 1:
-                    print(
-                        f"node-containerd zygote: a preloaded module started a thread "
-                        f"({_threads()} threads): not forking",
-                        file=sys.stderr,
-                    )
+                if not self._load(preload):
                     return 1
-                if not preload:
-                    gc.collect()
-                    gc.freeze()
                 continue
             try:
                 data, fds, _flags, _addr = socket.recv_fds(self._sock, _MAX_REQUEST, 2)
@@ -153,8 +152,14 @@ class _Zygote:
                 self._sock.send(PID_REPLY.pack(-errno.EINVAL))
                 continue
             link_fd, out_fd = fds
+            dn = data.decode("utf-8", "replace")
+            for _ in range(_needs(preload, dn)):
+                if not self._load(preload):
+                    os.close(link_fd)
+                    os.close(out_fd)
+                    return 1
             try:
-                pid = self._fork(data.decode("utf-8"), link_fd, out_fd)
+                pid = self._fork(dn, link_fd, out_fd)
             except OSError as e:
                 pid = -(e.errno or errno.EIO)
                 print(f"node-containerd zygote: cannot fork: {e}", file=sys.stderr)
@@ -162,6 +167,21 @@ class _Zygote:
                 os.close(link_fd)
                 os.close(out_fd)
             self._sock.send(PID_REPLY.pack(pid))
+
+    def _load(self, preload: list[str]) -> bool:
+        """Import the next entry of `preload`; False if it started a thread (stop)."""
+        importlib.import_module(preload.pop(0).partition("@")[0])
+        if _threads() != 1:
+            print(
+                f"node-containerd zygote: a preloaded module started a thread "
+                f"({_threads()} threads): not forking",
+                file=sys.stderr,
+            )
+            return False
+        if not preload:
+            gc.collect()
+            gc.freeze()
+        return True
 
     def _fork(self, dn: str, link_fd: int, out_fd: int) -> int:
         if _threads() != 1:
@@ -214,7 +234,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="node-containerd-zygote", description=__doc__)
     parser.add_argument("--parent", type=int, required=True, help="pid of the root")
     parser.add_argument(
-        "--preload", action="append", default=[], help="a module the runnables need"
+        "--preload",
+        action="append",
+        default=[],
+        help="a module the runnables need; MODULE@DN: node DN's fork waits for it",
     )
     args = parser.parse_args(argv)
     die_with_parent(args.parent)
