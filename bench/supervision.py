@@ -310,7 +310,11 @@ def main() -> int:
         stdout=subprocess.DEVNULL,
     )
     # ...and the libraries': importing what the agent runs caches them too.
-    loads = ("actors.agent.cli", "actors.agent.daemon", *RUNNABLE_MODULES)
+    loads = (
+        "actors.agent.cli",
+        "actors.agent.daemon",
+        *(m.partition("@")[0] for m in RUNNABLE_MODULES),
+    )
     subprocess.run(
         [sys.executable, "-c", f"import {', '.join(loads)}"], check=True, env=python_env()
     )

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from actors.containerd.core.dns import CONTAINERD_DN, CONTAINERD_NAME
+from actors.containerd.core.dns import CONTAINERD_DN, CONTAINERD_NAME, PRESEED_DN
 from actors.containerd.core.spec import ContainerdSpec, PreseedSpec
 from actors.supervisor.core.events import RunnableSpec
 from messages.specs import spec_from_wire, spec_to_wire
@@ -29,10 +29,11 @@ __all__ = ["RUNNABLE_MODULES", "RootSpec", "containerd_spec", "preseed_spec", "r
 
 #: The modules of the tree's runnables: what the zygote loads, in this order, one
 #: step per entry, serving fork requests between steps; `@DN`: that node's fork
-#: waits until this entry is loaded (it needs it at once; the others get theirs
-#: shared when they are forked after it, or load them themselves). `root`'s first: it is the
-#: first fork, and this module loads little in a runnable (what only the agent needs
-#: is imported where it is used, so that the zygote is ready to fork `root` at once);
+#: waits until this entry is loaded, so that its host shares it instead of loading
+#: its own copy (the others get theirs shared when forked after it, or load them).
+#: `root`'s first: it is the first fork, and this module loads little in a runnable
+#: (what only the agent needs is imported where it is used, so that the zygote is
+#: ready to fork `root` at once);
 #: then containerd's, the second fork, whose process lives as long as the agent and
 #: so should share them, with its heavy dependencies as steps of their own (grpc
 #: alone is ~40 ms) so that no request waits long behind one; then the line parsers
@@ -51,9 +52,9 @@ RUNNABLE_MODULES = (
     "actors.logtree.parse.logrus_run",
     f"actors.logtree.parse.stream@{CONTAINERD_DN}",
     "actors.containerd.logpump",
-    "grpc._channel",
-    "grpc.experimental",
-    "actors.preseed.service.runnable",
+    f"grpc._channel@{PRESEED_DN}",
+    f"grpc.experimental@{PRESEED_DN}",
+    f"actors.preseed.service.runnable@{PRESEED_DN}",
 )
 
 #: How much of root.containerd's grace period containerd gets between SIGTERM
