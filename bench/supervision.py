@@ -11,9 +11,8 @@ Side by side with the raw mechanisms on this machine:
     start -> `root.containerd` HEALTHY (seen by polling `status`, and by the agent's own
     clock: the `since` of its HEALTHY, "healthy_since_ms"), next to containerd's own
     spawn -> answering (its socket accepts and `Version` answers), medians of 3 and 5,
-    and memory that
-    counts sharing: the PSS (`/proc/<pid>/smaps_rollup`) of the root, of each
-    runnable's process, of the zygote and of containerd, the agent's summed.
+    and memory that counts sharing: the PSS (`/proc/<pid>/smaps_rollup`) of the root,
+    of each runnable's process, of the zygote and of containerd, the agent's summed.
 
 Every figure of ours is measured with both spawn modes (`[supervisor] spawn`):
 "exec" (each runnable a fresh interpreter) and "zygote" (forked from one preloaded
