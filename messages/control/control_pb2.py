@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1emessages/control/control.proto\x12\x19nodecontainerd.control.v1\x1a\x1cgoogle/protobuf/struct.proto\"8\n\x0cHelloRequest\x12\x16\n\x0e\x63lient_version\x18\x01 \x01(\t\x12\x10\n\x08protocol\x18\x02 \x01(\r\"M\n\nHelloReply\x12\x0f\n\x07product\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x10\n\x08protocol\x18\x03 \x01(\r\x12\x0b\n\x03pid\x18\x04 \x01(\x03\"\x0f\n\rStatusRequest\"\xf3\x02\n\nNodeStatus\x12\n\n\x02\x64n\x18\x01 \x01(\t\x12\x33\n\x05state\x18\x02 \x01(\x0e\x32$.nodecontainerd.control.v1.NodeState\x12\x10\n\x03pid\x18\x03 \x01(\x03H\x00\x88\x01\x01\x12\x10\n\x08restarts\x18\x04 \x01(\r\x12\x17\n\nlast_error\x18\x05 \x01(\tH\x01\x88\x01\x01\x12\r\n\x05since\x18\x06 \x01(\x01\x12\x12\n\ngeneration\x18\x07 \x01(\x04\x12\x17\n\nrestart_at\x18\x08 \x01(\x01H\x02\x88\x01\x01\x12?\n\x05\x66\x61\x63ts\x18\t \x03(\x0b\x32\x30.nodecontainerd.control.v1.NodeStatus.FactsEntry\x1a\x44\n\nFactsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12%\n\x05value\x18\x02 \x01(\x0b\x32\x16.google.protobuf.Value:\x02\x38\x01\x42\x06\n\x04_pidB\r\n\x0b_last_errorB\r\n\x0b_restart_at\"P\n\x0bStatusReply\x12\x34\n\x05nodes\x18\x01 \x03(\x0b\x32%.nodecontainerd.control.v1.NodeStatus\x12\x0b\n\x03now\x18\x02 \x01(\x01\"\xa3\x03\n\x0bLogsRequest\x12\n\n\x02\x64n\x18\x01 \x01(\t\x12\x0f\n\x07subtree\x18\x02 \x01(\x08\x12\x17\n\rbacklog_count\x18\x03 \x01(\rH\x00\x12\x15\n\x0b\x62\x61\x63klog_all\x18\x04 \x01(\x08H\x00\x12\x0e\n\x06\x66ollow\x18\x05 \x01(\x08\x12>\n\x0cmin_severity\x18\x06 \x01(\x0e\x32#.nodecontainerd.control.v1.SeverityH\x01\x88\x01\x01\x12\x34\n\x05kinds\x18\x07 \x01(\x0e\x32%.nodecontainerd.control.v1.KindFilter\x12\x12\n\x05since\x18\x08 \x01(\x01H\x02\x88\x01\x01\x12Q\n\x0e\x66ield_prefixes\x18\t \x03(\x0b\x32\x39.nodecontainerd.control.v1.LogsRequest.FieldPrefixesEntry\x1a\x34\n\x12\x46ieldPrefixesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\t\n\x07\x62\x61\x63klogB\x0f\n\r_min_severityB\x08\n\x06_since\"\xa5\x03\n\x08LogEntry\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\n\n\x02\x64n\x18\x02 \x01(\t\x12\x32\n\x04kind\x18\x03 \x01(\x0e\x32$.nodecontainerd.control.v1.EntryKind\x12\x0c\n\x04time\x18\x04 \x01(\x01\x12\x35\n\x08severity\x18\x05 \x01(\x0e\x32#.nodecontainerd.control.v1.Severity\x12\x0c\n\x04\x66ile\x18\x06 \x01(\t\x12\x0c\n\x04line\x18\x07 \x01(\r\x12\r\n\x05lines\x18\x08 \x03(\t\x12\x0c\n\x04\x64\x61ta\x18\t \x01(\x0c\x12\x17\n\x0foriginal_length\x18\n \x01(\x04\x12\x0e\n\x06missed\x18\x0b \x01(\x04\x12\x0b\n\x03pid\x18\x0c \x01(\r\x12?\n\x06\x66ields\x18\r \x03(\x0b\x32/.nodecontainerd.control.v1.LogEntry.FieldsEntry\x12\x0c\n\x04head\x18\x0e \x01(\x0c\x12\x0c\n\x04more\x18\x0f \x01(\x0c\x12\x0c\n\x04text\x18\x10 \x01(\t\x1a-\n\x0b\x46ieldsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x1c\n\x0eRestartRequest\x12\n\n\x02\x64n\x18\x01 \x01(\t\"!\n\x0cRestartReply\x12\x11\n\tcancelled\x18\x01 \x03(\t\"0\n\x0cSandboxStart\x12\x0f\n\x07handler\x18\x01 \x01(\t\x12\x0f\n\x07seconds\x18\x02 \x01(\x01\"U\n\x12ReportCheckRequest\x12?\n\x0esandbox_starts\x18\x01 \x03(\x0b\x32\'.nodecontainerd.control.v1.SandboxStart\"$\n\x10ReportCheckReply\x12\x10\n\x08recorded\x18\x01 \x01(\x08*\x96\x01\n\tNodeState\x12\x1a\n\x16NODE_STATE_UNSPECIFIED\x10\x00\x12\x12\n\x0eNODE_STATE_NEW\x10\x01\x12\x16\n\x12NODE_STATE_HEALTHY\x10\x02\x12\x13\n\x0fNODE_STATE_DEAD\x10\x03\x12\x13\n\x0fNODE_STATE_DONE\x10\x04\x12\x17\n\x13NODE_STATE_CANCELED\x10\x05*O\n\nKindFilter\x12\x13\n\x0fKIND_FILTER_ALL\x10\x00\x12\x17\n\x13KIND_FILTER_LEVELED\x10\x01\x12\x13\n\x0fKIND_FILTER_RAW\x10\x02*o\n\x08Severity\x12\x11\n\rSEVERITY_INFO\x10\x00\x12\x14\n\x10SEVERITY_WARNING\x10\x01\x12\x12\n\x0eSEVERITY_ERROR\x10\x02\x12\x12\n\x0eSEVERITY_FATAL\x10\x03\x12\x12\n\x0eSEVERITY_DEBUG\x10\x04*j\n\tEntryKind\x12\x1a\n\x16\x45NTRY_KIND_UNSPECIFIED\x10\x00\x12\x16\n\x12\x45NTRY_KIND_LEVELED\x10\x01\x12\x12\n\x0e\x45NTRY_KIND_RAW\x10\x02\x12\x15\n\x11\x45NTRY_KIND_MISSED\x10\x03\x32\xdf\x03\n\x07\x43ontrol\x12W\n\x05Hello\x12\'.nodecontainerd.control.v1.HelloRequest\x1a%.nodecontainerd.control.v1.HelloReply\x12Z\n\x06Status\x12(.nodecontainerd.control.v1.StatusRequest\x1a&.nodecontainerd.control.v1.StatusReply\x12U\n\x04Logs\x12&.nodecontainerd.control.v1.LogsRequest\x1a#.nodecontainerd.control.v1.LogEntry0\x01\x12]\n\x07Restart\x12).nodecontainerd.control.v1.RestartRequest\x1a\'.nodecontainerd.control.v1.RestartReply\x12i\n\x0bReportCheck\x12-.nodecontainerd.control.v1.ReportCheckRequest\x1a+.nodecontainerd.control.v1.ReportCheckReplyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1emessages/control/control.proto\x12\x19nodecontainerd.control.v1\x1a\x1cgoogle/protobuf/struct.proto\"8\n\x0cHelloRequest\x12\x16\n\x0e\x63lient_version\x18\x01 \x01(\t\x12\x10\n\x08protocol\x18\x02 \x01(\r\"M\n\nHelloReply\x12\x0f\n\x07product\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x10\n\x08protocol\x18\x03 \x01(\r\x12\x0b\n\x03pid\x18\x04 \x01(\x03\"\x0f\n\rStatusRequest\"\xf3\x02\n\nNodeStatus\x12\n\n\x02\x64n\x18\x01 \x01(\t\x12\x33\n\x05state\x18\x02 \x01(\x0e\x32$.nodecontainerd.control.v1.NodeState\x12\x10\n\x03pid\x18\x03 \x01(\x03H\x00\x88\x01\x01\x12\x10\n\x08restarts\x18\x04 \x01(\r\x12\x17\n\nlast_error\x18\x05 \x01(\tH\x01\x88\x01\x01\x12\r\n\x05since\x18\x06 \x01(\x01\x12\x12\n\ngeneration\x18\x07 \x01(\x04\x12\x17\n\nrestart_at\x18\x08 \x01(\x01H\x02\x88\x01\x01\x12?\n\x05\x66\x61\x63ts\x18\t \x03(\x0b\x32\x30.nodecontainerd.control.v1.NodeStatus.FactsEntry\x1a\x44\n\nFactsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12%\n\x05value\x18\x02 \x01(\x0b\x32\x16.google.protobuf.Value:\x02\x38\x01\x42\x06\n\x04_pidB\r\n\x0b_last_errorB\r\n\x0b_restart_at\"P\n\x0bStatusReply\x12\x34\n\x05nodes\x18\x01 \x03(\x0b\x32%.nodecontainerd.control.v1.NodeStatus\x12\x0b\n\x03now\x18\x02 \x01(\x01\"\xa3\x03\n\x0bLogsRequest\x12\n\n\x02\x64n\x18\x01 \x01(\t\x12\x0f\n\x07subtree\x18\x02 \x01(\x08\x12\x17\n\rbacklog_count\x18\x03 \x01(\rH\x00\x12\x15\n\x0b\x62\x61\x63klog_all\x18\x04 \x01(\x08H\x00\x12\x0e\n\x06\x66ollow\x18\x05 \x01(\x08\x12>\n\x0cmin_severity\x18\x06 \x01(\x0e\x32#.nodecontainerd.control.v1.SeverityH\x01\x88\x01\x01\x12\x34\n\x05kinds\x18\x07 \x01(\x0e\x32%.nodecontainerd.control.v1.KindFilter\x12\x12\n\x05since\x18\x08 \x01(\x01H\x02\x88\x01\x01\x12Q\n\x0e\x66ield_prefixes\x18\t \x03(\x0b\x32\x39.nodecontainerd.control.v1.LogsRequest.FieldPrefixesEntry\x1a\x34\n\x12\x46ieldPrefixesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\t\n\x07\x62\x61\x63klogB\x0f\n\r_min_severityB\x08\n\x06_since\"\xba\x03\n\x08LogEntry\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\n\n\x02\x64n\x18\x02 \x01(\t\x12\x32\n\x04kind\x18\x03 \x01(\x0e\x32$.nodecontainerd.control.v1.EntryKind\x12\x0c\n\x04time\x18\x04 \x01(\x01\x12\x35\n\x08severity\x18\x05 \x01(\x0e\x32#.nodecontainerd.control.v1.Severity\x12\x0c\n\x04\x66ile\x18\x06 \x01(\t\x12\x0c\n\x04line\x18\x07 \x01(\r\x12\r\n\x05lines\x18\x08 \x03(\t\x12\x0c\n\x04\x64\x61ta\x18\t \x01(\x0c\x12\x17\n\x0foriginal_length\x18\n \x01(\x04\x12\x0e\n\x06missed\x18\x0b \x01(\x04\x12\x0b\n\x03pid\x18\x0c \x01(\r\x12?\n\x06\x66ields\x18\r \x03(\x0b\x32/.nodecontainerd.control.v1.LogEntry.FieldsEntry\x12\x0c\n\x04head\x18\x0e \x01(\x0c\x12\x0c\n\x04more\x18\x0f \x01(\x0c\x12\x0c\n\x04text\x18\x10 \x01(\t\x12\x13\n\x0b\x66ield_order\x18\x11 \x03(\t\x1a-\n\x0b\x46ieldsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x1c\n\x0eRestartRequest\x12\n\n\x02\x64n\x18\x01 \x01(\t\"!\n\x0cRestartReply\x12\x11\n\tcancelled\x18\x01 \x03(\t\"0\n\x0cSandboxStart\x12\x0f\n\x07handler\x18\x01 \x01(\t\x12\x0f\n\x07seconds\x18\x02 \x01(\x01\"U\n\x12ReportCheckRequest\x12?\n\x0esandbox_starts\x18\x01 \x03(\x0b\x32\'.nodecontainerd.control.v1.SandboxStart\"$\n\x10ReportCheckReply\x12\x10\n\x08recorded\x18\x01 \x01(\x08*\x96\x01\n\tNodeState\x12\x1a\n\x16NODE_STATE_UNSPECIFIED\x10\x00\x12\x12\n\x0eNODE_STATE_NEW\x10\x01\x12\x16\n\x12NODE_STATE_HEALTHY\x10\x02\x12\x13\n\x0fNODE_STATE_DEAD\x10\x03\x12\x13\n\x0fNODE_STATE_DONE\x10\x04\x12\x17\n\x13NODE_STATE_CANCELED\x10\x05*O\n\nKindFilter\x12\x13\n\x0fKIND_FILTER_ALL\x10\x00\x12\x17\n\x13KIND_FILTER_LEVELED\x10\x01\x12\x13\n\x0fKIND_FILTER_RAW\x10\x02*o\n\x08Severity\x12\x11\n\rSEVERITY_INFO\x10\x00\x12\x14\n\x10SEVERITY_WARNING\x10\x01\x12\x12\n\x0eSEVERITY_ERROR\x10\x02\x12\x12\n\x0eSEVERITY_FATAL\x10\x03\x12\x12\n\x0eSEVERITY_DEBUG\x10\x04*j\n\tEntryKind\x12\x1a\n\x16\x45NTRY_KIND_UNSPECIFIED\x10\x00\x12\x16\n\x12\x45NTRY_KIND_LEVELED\x10\x01\x12\x12\n\x0e\x45NTRY_KIND_RAW\x10\x02\x12\x15\n\x11\x45NTRY_KIND_MISSED\x10\x03\x32\xdf\x03\n\x07\x43ontrol\x12W\n\x05Hello\x12\'.nodecontainerd.control.v1.HelloRequest\x1a%.nodecontainerd.control.v1.HelloReply\x12Z\n\x06Status\x12(.nodecontainerd.control.v1.StatusRequest\x1a&.nodecontainerd.control.v1.StatusReply\x12U\n\x04Logs\x12&.nodecontainerd.control.v1.LogsRequest\x1a#.nodecontainerd.control.v1.LogEntry0\x01\x12]\n\x07Restart\x12).nodecontainerd.control.v1.RestartRequest\x1a\'.nodecontainerd.control.v1.RestartReply\x12i\n\x0bReportCheck\x12-.nodecontainerd.control.v1.ReportCheckRequest\x1a+.nodecontainerd.control.v1.ReportCheckReplyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,14 +38,14 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LOGSREQUEST_FIELDPREFIXESENTRY']._serialized_options = b'8\001'
   _globals['_LOGENTRY_FIELDSENTRY']._loaded_options = None
   _globals['_LOGENTRY_FIELDSENTRY']._serialized_options = b'8\001'
-  _globals['_NODESTATE']._serialized_start=1788
-  _globals['_NODESTATE']._serialized_end=1938
-  _globals['_KINDFILTER']._serialized_start=1940
-  _globals['_KINDFILTER']._serialized_end=2019
-  _globals['_SEVERITY']._serialized_start=2021
-  _globals['_SEVERITY']._serialized_end=2132
-  _globals['_ENTRYKIND']._serialized_start=2134
-  _globals['_ENTRYKIND']._serialized_end=2240
+  _globals['_NODESTATE']._serialized_start=1809
+  _globals['_NODESTATE']._serialized_end=1959
+  _globals['_KINDFILTER']._serialized_start=1961
+  _globals['_KINDFILTER']._serialized_end=2040
+  _globals['_SEVERITY']._serialized_start=2042
+  _globals['_SEVERITY']._serialized_end=2153
+  _globals['_ENTRYKIND']._serialized_start=2155
+  _globals['_ENTRYKIND']._serialized_end=2261
   _globals['_HELLOREQUEST']._serialized_start=91
   _globals['_HELLOREQUEST']._serialized_end=147
   _globals['_HELLOREPLY']._serialized_start=149
@@ -63,19 +63,19 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LOGSREQUEST_FIELDPREFIXESENTRY']._serialized_start=1031
   _globals['_LOGSREQUEST_FIELDPREFIXESENTRY']._serialized_end=1083
   _globals['_LOGENTRY']._serialized_start=1124
-  _globals['_LOGENTRY']._serialized_end=1545
-  _globals['_LOGENTRY_FIELDSENTRY']._serialized_start=1500
-  _globals['_LOGENTRY_FIELDSENTRY']._serialized_end=1545
-  _globals['_RESTARTREQUEST']._serialized_start=1547
-  _globals['_RESTARTREQUEST']._serialized_end=1575
-  _globals['_RESTARTREPLY']._serialized_start=1577
-  _globals['_RESTARTREPLY']._serialized_end=1610
-  _globals['_SANDBOXSTART']._serialized_start=1612
-  _globals['_SANDBOXSTART']._serialized_end=1660
-  _globals['_REPORTCHECKREQUEST']._serialized_start=1662
-  _globals['_REPORTCHECKREQUEST']._serialized_end=1747
-  _globals['_REPORTCHECKREPLY']._serialized_start=1749
-  _globals['_REPORTCHECKREPLY']._serialized_end=1785
-  _globals['_CONTROL']._serialized_start=2243
-  _globals['_CONTROL']._serialized_end=2722
+  _globals['_LOGENTRY']._serialized_end=1566
+  _globals['_LOGENTRY_FIELDSENTRY']._serialized_start=1521
+  _globals['_LOGENTRY_FIELDSENTRY']._serialized_end=1566
+  _globals['_RESTARTREQUEST']._serialized_start=1568
+  _globals['_RESTARTREQUEST']._serialized_end=1596
+  _globals['_RESTARTREPLY']._serialized_start=1598
+  _globals['_RESTARTREPLY']._serialized_end=1631
+  _globals['_SANDBOXSTART']._serialized_start=1633
+  _globals['_SANDBOXSTART']._serialized_end=1681
+  _globals['_REPORTCHECKREQUEST']._serialized_start=1683
+  _globals['_REPORTCHECKREQUEST']._serialized_end=1768
+  _globals['_REPORTCHECKREPLY']._serialized_start=1770
+  _globals['_REPORTCHECKREPLY']._serialized_end=1806
+  _globals['_CONTROL']._serialized_start=2264
+  _globals['_CONTROL']._serialized_end=2743
 # @@protoc_insertion_point(module_scope)

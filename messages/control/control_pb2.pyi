@@ -147,7 +147,7 @@ class LogsRequest(_message.Message):
     def __init__(self, dn: _Optional[str] = ..., subtree: _Optional[bool] = ..., backlog_count: _Optional[int] = ..., backlog_all: _Optional[bool] = ..., follow: _Optional[bool] = ..., min_severity: _Optional[_Union[Severity, str]] = ..., kinds: _Optional[_Union[KindFilter, str]] = ..., since: _Optional[float] = ..., field_prefixes: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class LogEntry(_message.Message):
-    __slots__ = ("seq", "dn", "kind", "time", "severity", "file", "line", "lines", "data", "original_length", "missed", "pid", "fields", "head", "more", "text")
+    __slots__ = ("seq", "dn", "kind", "time", "severity", "file", "line", "lines", "data", "original_length", "missed", "pid", "fields", "head", "more", "text", "field_order")
     class FieldsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -171,6 +171,7 @@ class LogEntry(_message.Message):
     HEAD_FIELD_NUMBER: _ClassVar[int]
     MORE_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
+    FIELD_ORDER_FIELD_NUMBER: _ClassVar[int]
     seq: int
     dn: str
     kind: EntryKind
@@ -187,7 +188,8 @@ class LogEntry(_message.Message):
     head: bytes
     more: bytes
     text: str
-    def __init__(self, seq: _Optional[int] = ..., dn: _Optional[str] = ..., kind: _Optional[_Union[EntryKind, str]] = ..., time: _Optional[float] = ..., severity: _Optional[_Union[Severity, str]] = ..., file: _Optional[str] = ..., line: _Optional[int] = ..., lines: _Optional[_Iterable[str]] = ..., data: _Optional[bytes] = ..., original_length: _Optional[int] = ..., missed: _Optional[int] = ..., pid: _Optional[int] = ..., fields: _Optional[_Mapping[str, str]] = ..., head: _Optional[bytes] = ..., more: _Optional[bytes] = ..., text: _Optional[str] = ...) -> None: ...
+    field_order: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, seq: _Optional[int] = ..., dn: _Optional[str] = ..., kind: _Optional[_Union[EntryKind, str]] = ..., time: _Optional[float] = ..., severity: _Optional[_Union[Severity, str]] = ..., file: _Optional[str] = ..., line: _Optional[int] = ..., lines: _Optional[_Iterable[str]] = ..., data: _Optional[bytes] = ..., original_length: _Optional[int] = ..., missed: _Optional[int] = ..., pid: _Optional[int] = ..., fields: _Optional[_Mapping[str, str]] = ..., head: _Optional[bytes] = ..., more: _Optional[bytes] = ..., text: _Optional[str] = ..., field_order: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class RestartRequest(_message.Message):
     __slots__ = ("dn",)

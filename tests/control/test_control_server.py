@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import socket
 import stat
+import subprocess
+import sys
 import threading
 
 import grpc
@@ -15,6 +17,7 @@ from actors.agent.control.wire import SocketState, probe_socket
 from messages.control import control_pb2 as pb
 from messages.control import control_pb2_grpc as pb_grpc
 from tests.support.control import AcceptAndClose, Backend, foreign_grpc_server, node
+from tests.support.project import python_env
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(30)
@@ -240,3 +243,32 @@ def test_stalled_log_readers_are_counted_then_cut_and_status_always_answers(shor
         for c in channels:
             c.close()
         server.stop(0)
+
+
+@pytest.mark.parametrize("seed", ["0", "1", "2", "3", "4", "5"])
+def test_an_entrys_fields_cross_the_grpc_wire_in_the_lines_order_whatever_the_hash_seed(seed):
+    # A protobuf map's iteration order follows the process's string hashes: without
+    # `field_order`, the gRPC client showed a line's fields in a different order than
+    # the plain socket in about half of all processes.
+    code = (
+        "from actors.agent.control.wire import entry_from_proto, entry_to_proto\n"
+        "from actors.logtree import RawEntry\n"
+        "from messages.control import control_pb2 as pb\n"
+        "fields = {'type': 't', 'sandbox': 's', 'container': 'c', 'error': 'e'}\n"
+        "entry = RawEntry(1, 'root.x', b'line', 4, 1.0, fields)\n"
+        "wire = pb.LogEntry.FromString(entry_to_proto(entry).SerializeToString())\n"
+        "print(list(entry_from_proto(wire).fields))\n"
+        "del wire.field_order[:]\n"  # an agent from before the field: sorted
+        "print(list(entry_from_proto(wire).fields))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**python_env(), "PYTHONHASHSEED": seed},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    assert out == [
+        "['type', 'sandbox', 'container', 'error']",
+        "['container', 'error', 'sandbox', 'type']",
+    ]

@@ -106,6 +106,7 @@ def entry_to_proto(entry: Entry) -> pb.LogEntry:
             data=entry.data,
             original_length=entry.original_length,
             fields=entry.fields or {},
+            field_order=list(entry.fields or ()),
         )
     msg = pb.LogEntry(
         seq=entry.seq,
@@ -118,6 +119,7 @@ def entry_to_proto(entry: Entry) -> pb.LogEntry:
         lines=list(entry.lines),
         pid=entry.pid,
         fields=entry.fields or {},
+        field_order=list(entry.fields or ()),
     )
     if isinstance(entry, ParsedEntry):
         msg.head = entry.head
@@ -127,6 +129,19 @@ def entry_to_proto(entry: Entry) -> pb.LogEntry:
     return msg
 
 
+def _fields(msg: pb.LogEntry) -> dict[str, str] | None:
+    """The entry's fields in the line's order (`field_order`): a protobuf map has no order
+    of its own (its iteration order changes with the process's hash seed). Keys it does
+    not name (an agent from before it) follow, sorted."""
+    if not msg.fields:
+        return None
+    got = msg.fields
+    ordered = {k: got[k] for k in msg.field_order if k in got}
+    for k in sorted(got):
+        ordered.setdefault(k, got[k])
+    return ordered
+
+
 def entry_from_proto(msg: pb.LogEntry) -> Entry:
     """Rebuilds a log tree entry from its wire form (for formatting on the client).
 
@@ -134,11 +149,9 @@ def entry_from_proto(msg: pb.LogEntry) -> Entry:
         InvalidSeverity: the severity number is unknown.
     """
     if msg.kind == pb.ENTRY_KIND_RAW:
-        return RawEntry(
-            msg.seq, msg.dn, msg.data, msg.original_length, msg.time, dict(msg.fields) or None
-        )
+        return RawEntry(msg.seq, msg.dn, msg.data, msg.original_length, msg.time, _fields(msg))
     severity = Severity.from_proto(msg.severity)
-    fields = dict(msg.fields) or None
+    fields = _fields(msg)
     if msg.head:
         return ParsedEntry(
             msg.seq,
