@@ -5,9 +5,10 @@ Order of start-up: the zygote the runnables are forked from
 config (`spawn_early_zygote`) so that it loads their modules meanwhile, and which is
 closed at once if `[supervisor] spawn` is "exec"; the state directory's lock
 (`state_lock`); and only then the rest of the agent (`actors.agent.running`,
-imported here so that it loads side by side with the zygote): state directories (0700), the built-in
-sandbox image's tarball (`actors.agent.sandbox`), the generated containerd config
-and the default CNI network (`actors.agent.prepare`); the log tree and its sinks;
+imported here so that it loads side by side with the zygote): state directories
+(0700), the built-in sandbox image's tarball (`actors.agent.sandbox`), the generated
+containerd config and the default CNI network (`actors.agent.prepare`); the log tree
+and its sinks;
 metrics (if enabled); the systemd notifier (if `NOTIFY_SOCKET` is set); the
 supervision tree, whose root runnable starts containerd at once; then, while it
 starts, the control socket and the registry entry (`actors.agent.registry`, so

@@ -494,15 +494,8 @@ def _preseed(ctx: _Paths, t: Mapping[str, Any]) -> PreseedSection:
     labels = chk.labels("preseed.labels", t["labels"]) if "labels" in t else {}
     parallel = 0
     if "parallel" in t:
-        value = t["parallel"]
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 64:
-            chk.problem(
-                "preseed.parallel",
-                f"{value!r} is not an integer from 0 to 64; use 0 for the number of CPUs "
-                "(at most 4), or a count of imports at once, e.g. 2",
-            )
-        else:
-            parallel = value
+        hint = "use 0 for the number of CPUs (at most 4), or a count of imports at once, e.g. 2"
+        parallel = chk.integer_in("preseed.parallel", t["parallel"], 0, 64, hint) or 0
     return PreseedSection(
         dir=ctx.path("preseed.dir", t),
         record=ctx.path("preseed.record", t),

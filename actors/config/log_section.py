@@ -39,19 +39,8 @@ def read_log(chk: Checker, t: Mapping[str, Any]) -> LogSection:
         parse.update(chk.log_parse("log.parse", t["parse"]))
     keep = _default("keep")
     if "keep" in t:
-        value = t["keep"]
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int)
-            or not KEEP_MIN <= value <= KEEP_MAX
-        ):
-            chk.problem(
-                "log.keep",
-                f"{value!r} is not an integer from {KEEP_MIN} to {KEEP_MAX}; it is how many "
-                "entries the agent keeps in memory per DN for `logs`, e.g. 8192",
-            )
-        else:
-            keep = value
+        hint = "it is how many entries the agent keeps in memory per DN for `logs`, e.g. 8192"
+        keep = chk.integer_in("log.keep", t["keep"], KEEP_MIN, KEEP_MAX, hint) or keep
     return LogSection(
         stderr=stderr,
         json_file=json_file,

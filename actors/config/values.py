@@ -206,6 +206,16 @@ class Checker:
             return None
         return float(value)
 
+    def integer_in(self, key: str, value: object, low: int, high: int, hint: str) -> int | None:
+        """An integer from `low` to `high` (a boolean is none); None after a problem.
+
+        The problem reads "<value> is not an integer from <low> to <high>; <hint>".
+        """
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            self.problem(key, f"{value!r} is not an integer from {low} to {high}; {hint}")
+            return None
+        return value
+
     def count_or_off(self, key: str, value: object, what_off_means: str) -> int | None | bool:
         """An integer from 0 to `MAX_COUNT`, or `"off"` (as None); False after a problem."""
         if value == "off":

@@ -304,13 +304,15 @@ def test_the_launcher_refuses_to_start_a_joining_container_whose_waiter_is_gone(
     assert not calls.exists()
 
 
-#: Runs the launcher as the shim does, as a child subreaper, and reports the exit
-#: status of the pid the launcher wrote into the pid file (argv: launcher, its args).
+#: Runs the launcher's create as the shim does, as a child subreaper, and reports the
+#: exit status of the pid the launcher wrote into the pid file (argv: launcher, root,
+#: the create's arguments).
 _AS_THE_SHIM = """
 import ctypes, os, subprocess, sys
 ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
-code = subprocess.run(sys.argv[1:]).returncode
-pid = int(open(sys.argv[sys.argv.index("--pid-file") + 1]).read())
+launcher, create = sys.argv[1], sys.argv[3:]
+code = subprocess.run([launcher, *create]).returncode
+pid = int(open(create[create.index("--pid-file") + 1]).read())
 print(code, os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
 """
 
@@ -323,19 +325,7 @@ def test_a_joining_containers_pid_is_a_waiter_exiting_with_the_containers_status
         'case "$*" in *" state "*) echo \'{"status":"stopped"}\';;'
         ' *" wait "*) echo \'{"id":"c1","exitStatus":7}\';; esac\n',
     )
-    root = tmp_path / "root"
-    root.mkdir()
-    bundle = _bundle(
-        tmp_path, {"io.kubernetes.cri.container-type": "container"}, network=True, compact=True
-    )
-    pid_file = tmp_path / "init.pid"
-    args = ["--root", str(root), "create", "--bundle", str(bundle), "--pid-file", str(pid_file)]
-    done = subprocess.run(
-        [sys.executable, "-c", _AS_THE_SHIM, str(launcher), *args, "c1"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    root, bundle, pid_file, done = _container_then(tmp_path, launcher, _AS_THE_SHIM, True)
     assert done.stdout.split() == ["0", "7"], done.stderr
     assert (root / "c1.waiter").read_text() == pid_file.read_text()
     assert calls.read_text().splitlines() == [
@@ -345,15 +335,12 @@ def test_a_joining_containers_pid_is_a_waiter_exiting_with_the_containers_status
     ]
 
 
-#: As `_AS_THE_SHIM`, then starts container c1 through the launcher (argv: launcher,
-#: root, the create's arguments); prints create's and start's codes and the status.
-
-
 def _container_then(
     tmp_path: Path, launcher: Path, script: str, compact: bool
 ) -> tuple[Path, Path, Path, subprocess.CompletedProcess[str]]:
-    """Creates container c1 (an app container's bundle) through `launcher` under a root
-    of its own, then runs `script`'s next step on it: (root, bundle, pid file, result)."""
+    """Runs `script` (argv: launcher, root, the create's arguments) to create container
+    c1 (an app container's bundle) through `launcher` under a root of its own, and what
+    it does next: (root, bundle, pid file, result)."""
     root = tmp_path / "root"
     root.mkdir()
     bundle = _bundle(
@@ -370,6 +357,8 @@ def _container_then(
     return root, bundle, pid_file, done
 
 
+#: As `_AS_THE_SHIM`, then starts container c1 through the launcher (same argv); prints
+#: create's and start's codes and the status.
 _CREATE_THEN_START = """
 import ctypes, os, subprocess, sys
 ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
