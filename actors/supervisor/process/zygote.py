@@ -186,6 +186,9 @@ class _Zygote:
     def _fork(self, dn: str, link_fd: int, out_fd: int) -> int:
         if _threads() != 1:
             raise OSError(errno.EDEADLK, "the zygote has more than one thread: forking is unsafe")
+        # What is loaded so far is the child's to share: its collector must not write
+        # to it (the whole preload is frozen again, after a collection, once it is in).
+        gc.freeze()
         settled_r, settled_w = os.pipe()
         try:
             pid = clone_parent()
