@@ -42,7 +42,7 @@ import grpc
 
 from actors.agent.control.client import status_json
 from actors.agent.control.wire import channel_target
-from actors.agent.root import RUNNABLE_MODULES
+from actors.agent.preload import RUNNABLE_MODULES
 from actors.config.schema import SupervisorSection
 from actors.containerd.api.client import ContainerdClient
 from actors.supervisor.core.events import RunnableSpec

@@ -511,8 +511,6 @@ def _usage_error(parser: argparse.ArgumentParser, message: str) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from actors.config import ConfigError, load_config
-
     if os.geteuid() != 0:
         print(
             f"{PROG}: run needs root (containerd mounts file systems and makes namespaces); "
@@ -520,21 +518,24 @@ def _cmd_run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return ExitCode.USAGE
-    from actors.agent.daemon import AgentError, run_agent, spawn_early_zygote
+    from actors.agent.preload import spawn_early_zygote
+    from actors.config.errors import ConfigError
 
-    # The zygote loads the runnables' modules while this process reads the config.
+    # The zygote loads the runnables' modules while this process loads the agent and
+    # reads the config: nothing else is imported before it is on its way.
     early = spawn_early_zygote()
     try:
+        from actors.agent.daemon import AgentError, run_agent
+        from actors.config.load import load_config
+        from actors.supervisor.runtime.switching import use_fast_switching
+
         cfg = load_config(args.config)
-    except ConfigError as e:
+    except BaseException as e:
         early.close()
+        if not isinstance(e, ConfigError):
+            raise
         _print_problems(e.problems)
         return ExitCode.USAGE
-    except BaseException:
-        early.close()
-        raise
-    from actors.supervisor.runtime.switching import use_fast_switching
-
     use_fast_switching()  # process-global: set here, at the entry point, not by a library
     try:
         return int(run_agent(cfg, verbose=args.verbose, early=early))

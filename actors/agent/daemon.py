@@ -1,9 +1,10 @@
 """`node-containerd run`: the agent in the foreground.
 
 Order of start-up: the zygote the runnables are forked from
-(`actors.supervisor.runtime.zygote`), which `run` spawns before it even reads the
-config (`spawn_early_zygote`) so that it loads their modules meanwhile, and which is
-closed at once if `[supervisor] spawn` is "exec"; the state directory's lock
+(`actors.supervisor.runtime.zygote`), which `run` spawns before it even loads this
+module or reads the config (`actors.agent.preload.spawn_early_zygote`) so that it
+loads their modules meanwhile, and which is closed at once if `[supervisor] spawn`
+is "exec"; the state directory's lock
 (`state_lock`); and only then the rest of the agent (`actors.agent.running`,
 imported here so that it loads side by side with the zygote): state directories
 (0700), the built-in sandbox image's tarball (`actors.agent.sandbox`), the generated
@@ -32,18 +33,16 @@ metrics port that cannot be had, another agent on the same state) is an
 
 from __future__ import annotations
 
-import os
 import signal
 import threading
 
-from actors.agent.root import RUNNABLE_MODULES
+from actors.agent.preload import spawn_early_zygote
 from actors.agent.state_lock import StateDirLocked, StateLock
-from actors.agent.systemd.sdnotify import NOTIFY_VARIABLES
 from actors.config.schema import AgentConfig
 from actors.supervisor.runtime.spawn import ensure_std_fds
 from actors.supervisor.runtime.zygote import Zygote
 
-__all__ = ["AgentError", "run_agent", "spawn_early_zygote"]
+__all__ = ["AgentError", "run_agent"]
 
 
 class AgentError(Exception):
@@ -83,30 +82,6 @@ def run_agent(cfg: AgentConfig, *, verbose: bool = False, early: Zygote | None =
         return _run_unlocked(cfg, verbose, hup, early)
     finally:
         signal.signal(signal.SIGHUP, previous)
-
-
-def spawn_early_zygote() -> Zygote:
-    """The zygote, spawned before the config is read: it loads the runnables' modules
-    while this process loads the config and the agent (~80 ms of imports and checks),
-    instead of after.
-
-    It writes nothing and takes nothing of the state directory: a config that is
-    refused, or a second agent refused by the lock, only closes it. Spawned on this
-    (the main) thread, so that its death signal, and its children's, names a thread
-    that lives as long as the agent. One that could not be spawned is returned all
-    the same: the supervisor logs its absence at the first spawn and runnables start
-    with exec until it is back.
-    """
-    ensure_std_fds()
-    # systemd's variables are the root's alone (`_systemd_notifier` takes them out of
-    # the environment later): never a runnable's.
-    env = {k: v for k, v in os.environ.items() if k not in NOTIFY_VARIABLES}
-    zygote = Zygote(RUNNABLE_MODULES, env=env)
-    try:
-        zygote.start()
-    except OSError:
-        pass
-    return zygote
 
 
 def _run_unlocked(

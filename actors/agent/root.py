@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from actors.containerd.core.dns import CONTAINERD_DN, CONTAINERD_NAME, PRESEED_DN
+from actors.containerd.core.dns import CONTAINERD_DN, CONTAINERD_NAME
 from actors.containerd.core.spec import ContainerdSpec, PreseedSpec
 from actors.supervisor.core.events import RunnableSpec
 from messages.specs import spec_from_wire, spec_to_wire
@@ -25,37 +25,7 @@ if TYPE_CHECKING:
     from actors.config.schema import AgentConfig
     from actors.supervisor.process.api import Context
 
-__all__ = ["RUNNABLE_MODULES", "RootSpec", "containerd_spec", "preseed_spec", "root_spec", "run"]
-
-#: The modules of the tree's runnables: what the zygote loads, in this order, one
-#: step per entry, serving fork requests between steps; `@DN`: that node's fork
-#: waits until this entry is loaded, so that its host shares it instead of loading
-#: its own copy (the others get theirs shared when forked after it, or load them).
-#: `root`'s first: it is the first fork, and this module loads little in a runnable
-#: (what only the agent needs is imported where it is used, so that the zygote is
-#: ready to fork `root` at once);
-#: then containerd's, the second fork, whose process lives as long as the agent and
-#: so should share them, with its heavy dependencies as steps of their own (grpc
-#: alone is ~40 ms) so that no request waits long behind one; then the line parsers
-#: that containerd's and runsc's output go through (compiling logrus' patterns takes
-#: ~45 ms, which a fork would otherwise pay again in each of the two), the pump's, and
-#: the preseed's last.
-RUNNABLE_MODULES = (
-    "actors.agent.root",
-    "pykka",
-    "asyncio",
-    "grpc._cython.cygrpc",
-    "grpc",
-    "actors.containerd.core.events",
-    f"actors.containerd.process@{CONTAINERD_DN}",
-    f"actors.containerd.children@{CONTAINERD_DN}",
-    "actors.logtree.parse.logrus_run",
-    f"actors.logtree.parse.stream@{CONTAINERD_DN}",
-    "actors.containerd.logpump",
-    f"grpc._channel@{PRESEED_DN}",
-    f"grpc.experimental@{PRESEED_DN}",
-    f"actors.preseed.service.runnable@{PRESEED_DN}",
-)
+__all__ = ["RootSpec", "containerd_spec", "preseed_spec", "root_spec", "run"]
 
 #: How much of root.containerd's grace period containerd gets between SIGTERM
 #: and our own SIGKILL (the rest is for the node's process to report back).

@@ -396,3 +396,27 @@ def test_help_and_config_commands_import_neither_grpc_nor_pykka(
         timeout=60,
     )
     assert (r.stdout, r.stderr) == ("[0, 0, 0, 0, 0] []\n", "")
+
+
+def test_run_has_its_zygote_on_the_way_before_it_loads_the_agent(env: dict[str, str]) -> None:
+    # `run` spawns the zygote with only `actors.agent.preload` loaded: the config, the
+    # agent and the supervision runtime (~150 ms of imports) load while the zygote loads
+    # the runnables' modules, not before it starts.
+    script = (
+        "import sys\n"
+        "import actors.agent.cli, actors.agent.preload\n"
+        "heavy = {'actors.config.load', 'actors.config.schema', 'actors.agent.daemon',\n"
+        "         'actors.agent.running', 'actors.supervisor.core.events', 'messages.wire',\n"
+        "         'actors.supervisor.runtime.actor', 'pykka', 'grpc', 'msgpack'}\n"
+        "print(sorted(heavy & set(sys.modules)))\n"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=60,
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]"
