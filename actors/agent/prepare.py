@@ -18,7 +18,7 @@ from actors.agent.daemon import AgentError
 from actors.agent.sandbox import USER_CONFIG, SandboxChoice, SandboxImageError, prepare_sandbox
 from actors.config.schema import AgentConfig
 from actors.containerd.core.version import ContainerdVersionError
-from actors.containerd.runtimes.binary import containerd_version
+from actors.containerd.runtimes.binary import cached_containerd_version
 from actors.containerd.runtimes.cni import (
     REQUIRED_PLUGINS,
     DefaultNetwork,
@@ -70,8 +70,9 @@ def prepare_state(cfg: AgentConfig) -> SandboxChoice:
             where = cfg.state_dir / "runsc"
             runtimes_cfg = _prepare_runsc_or_drop_it(cfg)
             where = cfg.containerd.config
-            # The binary says which containerd it is: its config layout and defaults.
-            version = containerd_version(cfg.containerd.binary)
+            # The binary says which containerd it is: its config layout and defaults
+            # (asked again only when it is another file or was changed).
+            version = cached_containerd_version(cfg.containerd.binary, version_cache(cfg))
             # The node's own sandbox image, whose name CRI's config gives.
             sandbox = prepare_sandbox(runtimes_cfg, version)
             pods = pod_runtime_settings(
@@ -94,6 +95,11 @@ def prepare_state(cfg: AgentConfig) -> SandboxChoice:
             f"cannot prepare the state directory: {str(e.filename or where)!r}: {e.strerror or e}"
         ) from e
     return sandbox
+
+
+def version_cache(cfg: AgentConfig) -> Path:
+    """Where `run` keeps what `containerd --version` printed, and for which binary."""
+    return cfg.state_dir / "run" / "containerd-version.json"
 
 
 def prepare_network(cfg: AgentConfig, searched: tuple[Path, ...]) -> None:

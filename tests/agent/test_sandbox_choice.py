@@ -3,6 +3,7 @@ preseed gets, the config key that names the pause binary, and the warning withou
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tomllib
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from actors.agent.daemon import AgentError
-from actors.agent.prepare import prepare_state
+from actors.agent.prepare import prepare_state, version_cache
 from actors.agent.root import preseed_spec
 from actors.agent.sandbox import (
     USER_CONFIG,
@@ -23,6 +24,7 @@ from actors.agent.sandbox import (
 from actors.config import AgentConfig, ConfigError, parse_config
 from actors.containerd.core.spec import BuiltImageSpec
 from actors.containerd.core.version import ContainerdVersion
+from actors.containerd.runtimes.binary import containerd_version
 from actors.containerd.runtimes.config_file import render_containerd_config
 from actors.containerd.runtimes.handlers import pod_runtime_settings
 from actors.containerd.runtimes.sandbox_image import missing_sandbox_message
@@ -119,6 +121,9 @@ def test_prepare_state_writes_the_tarball_and_a_config_that_names_it(tmp_path: P
     choice = prepare_state(cfg)
     assert choice.built is not None and Path(choice.built.archive).is_file()
     assert '"localhost/node-containerd/pause:0.1.7"' in cfg.containerd.config.read_text()
+    # What containerd said of its version is kept for the next start.
+    held = json.loads(version_cache(cfg).read_text())
+    assert str(containerd_version(cfg.containerd.binary)) in held["output"]
 
 
 def test_a_pause_binary_that_cannot_be_read_stops_the_start_naming_it(tmp_path: Path) -> None:

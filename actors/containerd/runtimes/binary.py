@@ -8,11 +8,21 @@ version gets the layout it reads natively (`ContainerdVersion.config_version`).
 `containerd_version` runs the binary and reads its line with
 `actors.containerd.core.version.parse_containerd_version`; `containerd_version_or_none`
 is its lenient form, for defaults that fall back when the binary cannot tell.
+
+Running it costs 20–50 ms of the agent's start (a Go binary of ~50 MB, before
+containerd itself is spawned), so `run` keeps what it printed in the state
+directory (`cached_containerd_version`) and asks again only when the binary is
+another file or was changed: its path, device, inode, size, mtime and ctime are
+the key (a package upgrade or a copy over it changes its ctime, which no one can
+set back).
 """
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
+from pathlib import Path
 
 from actors.containerd.core.version import (
     ContainerdVersion,
@@ -20,7 +30,12 @@ from actors.containerd.core.version import (
     parse_containerd_version,
 )
 
-__all__ = ["VERSION_TIMEOUT", "containerd_version", "containerd_version_or_none"]
+__all__ = [
+    "VERSION_TIMEOUT",
+    "cached_containerd_version",
+    "containerd_version",
+    "containerd_version_or_none",
+]
 
 #: Seconds `containerd --version` may take (a loaded machine, a cold page cache).
 VERSION_TIMEOUT = 30.0
@@ -33,6 +48,55 @@ def containerd_version(binary: str) -> ContainerdVersion:
         ContainerdVersionError: the binary cannot run, fails, times out or prints no
             version; the message names the binary.
     """
+    return parse_containerd_version(_version_output(binary), binary)
+
+
+def cached_containerd_version(binary: str, cache: Path) -> ContainerdVersion:
+    """`containerd_version`, from `cache` while the binary is the same unchanged file.
+
+    The file holds the binary's key and what `--version` printed; it is written
+    (replaced at once) after each run, and one that cannot be read or written only
+    costs that run.
+
+    Raises:
+        ContainerdVersionError: as `containerd_version`, when the binary is asked.
+    """
+    key = _binary_key(binary)
+    if key is not None:
+        try:
+            held = json.loads(cache.read_text(encoding="utf-8"))
+            if held["key"] == key:
+                return parse_containerd_version(str(held["output"]), binary)
+        except (OSError, ValueError, KeyError, TypeError, ContainerdVersionError):
+            pass  # absent, torn or stale: ask the binary
+    output = _version_output(binary)
+    version = parse_containerd_version(output, binary)
+    if key is not None:
+        fresh = cache.with_name(f".{cache.name}.{os.getpid()}")
+        try:
+            fresh.write_text(json.dumps({"key": key, "output": output}), encoding="utf-8")
+            fresh.replace(cache)
+        except OSError:
+            fresh.unlink(missing_ok=True)
+    return version
+
+
+def _binary_key(binary: str) -> list[object] | None:
+    """What identifies the file `binary` names (found on PATH like `subprocess` does)."""
+    import shutil  # here: only the cached form looks binaries up
+
+    path = shutil.which(binary)
+    if path is None:
+        return None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    real = os.path.realpath(path)
+    return [real, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+
+
+def _version_output(binary: str) -> str:
     try:
         r = subprocess.run(
             [binary, "--version"],
@@ -54,7 +118,7 @@ def containerd_version(binary: str) -> ContainerdVersion:
             f"containerd {binary!r} --version failed with exit status {r.returncode}: "
             f"{r.stderr.strip()!r}"
         )
-    return parse_containerd_version(r.stdout, binary)
+    return r.stdout
 
 
 def containerd_version_or_none(binary: str) -> ContainerdVersion | None:
