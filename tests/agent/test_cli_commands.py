@@ -39,6 +39,18 @@ def cli(*args: str, env: dict[str, str], stdin: str = "") -> subprocess.Complete
     )
 
 
+def _python(script: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`script` run by a fresh interpreter in the checkout."""
+    return subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=60,
+    )
+
+
 def test_version_prints_the_program_name_and_version(env: dict[str, str]) -> None:
     r = cli("--version", env=env)
     assert (r.returncode, r.stdout, r.stderr) == (0, "node-containerd 0.1.0\n", "")
@@ -220,14 +232,7 @@ def test_run_refuses_a_bad_config_before_starting_anything(
         "print(rc, kids(), sorted(os.listdir(os.environ['NODE_CONTAINERD_STATE']))\n"
         "      if os.path.exists(os.environ['NODE_CONTAINERD_STATE']) else None)\n"
     )
-    r = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=REPO,
-        timeout=60,
-    )
+    r = _python(script, env)
     assert r.stdout == "2 [] None\n", r.stderr
     assert r.stderr == (
         f"key 'containerd.binary' in {short_dir}/bad.toml: '/nonexistent/containerd' does not "
@@ -387,14 +392,7 @@ def test_help_and_config_commands_import_neither_grpc_nor_pykka(
         "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'grpc', 'pykka', 'msgpack'})\n"
         "print(codes, heavy)\n"
     )
-    r = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=REPO,
-        timeout=60,
-    )
+    r = _python(script, env)
     assert (r.stdout, r.stderr) == ("[0, 0, 0, 0, 0] []\n", "")
 
 
@@ -410,13 +408,6 @@ def test_run_has_its_zygote_on_the_way_before_it_loads_the_agent(env: dict[str, 
         "         'actors.supervisor.runtime.actor', 'pykka', 'grpc', 'msgpack'}\n"
         "print(sorted(heavy & set(sys.modules)))\n"
     )
-    r = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=REPO,
-        timeout=60,
-    )
+    r = _python(script, env)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "[]"
