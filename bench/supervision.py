@@ -9,8 +9,10 @@ Side by side with the raw mechanisms on this machine:
   * RSS of the root process and of one idle runnable process;
   * the real agent (`node-containerd run`, default profile, a fresh state directory):
     start -> `root.containerd` HEALTHY (seen by polling `status`, and by the agent's own
-    clock: the `since` of its HEALTHY, "healthy_since_ms"), next to containerd's own
-    spawn -> answering (its socket accepts and `Version` answers), medians of 3 and 5,
+    clock: the `since` of its HEALTHY, "healthy_since_ms"), and again on the same state
+    directory once it stopped ("..._warm_ms": a restart or a reboot, with what `run`
+    kept of its last start), next to containerd's own spawn -> answering (its socket
+    accepts and `Version` answers), medians of 3 and 5,
     and memory that counts sharing: the PSS (`/proc/<pid>/smaps_rollup`) of the root,
     of each runnable's process, of the zygote and of containerd, the agent's summed.
 
@@ -98,8 +100,26 @@ _POLL_OPTIONS = [
 ]
 
 
+def _start(agent: AgentUnderTest, channel: grpc.Channel) -> tuple[float, float]:
+    """Starts the agent; (start -> root.containerd HEALTHY seen, and by its own clock), ms."""
+    t0, wall0 = time.monotonic(), time.time()
+    agent.start()
+    while True:
+        nodes = _status(channel)
+        if nodes and nodes.get("root.containerd", {}).get("state") == "HEALTHY":
+            break
+        if time.monotonic() - t0 > 60:
+            raise TimeoutError(f"root.containerd not HEALTHY in 60 s: {nodes}")
+        time.sleep(0.002)
+    start_ms = (time.monotonic() - t0) * 1000
+    # When the node entered HEALTHY by the agent's own clock (`since`): the figure
+    # without the control socket's own start and this poll's period.
+    return start_ms, (float(nodes["root.containerd"]["since"]) - wall0) * 1000
+
+
 def agent_figures(spawn: str) -> dict[str, object]:
-    """Start -> root.containerd HEALTHY, and PSS, of the real agent on a fresh state."""
+    """Start -> root.containerd HEALTHY on a fresh state directory and again on the same
+    one (a restart, a reboot: what `run` kept of the last start is there), and PSS."""
     base = Path(tempfile.mkdtemp(prefix="nc-bsup-", dir="/tmp"))
     config = base / "agent.toml"
     config.write_text(f'[supervisor]\nspawn = "{spawn}"\n')
@@ -111,19 +131,7 @@ def agent_figures(spawn: str) -> dict[str, object]:
         channel_target(str(agent.state / "control.sock")), options=_POLL_OPTIONS
     )
     try:
-        t0, wall0 = time.monotonic(), time.time()
-        agent.start()
-        while True:
-            nodes = _status(channel)
-            if nodes and nodes.get("root.containerd", {}).get("state") == "HEALTHY":
-                break
-            if time.monotonic() - t0 > 60:
-                raise TimeoutError(f"root.containerd not HEALTHY in 60 s: {nodes}")
-            time.sleep(0.002)
-        start_ms = (time.monotonic() - t0) * 1000
-        # When the node entered HEALTHY by the agent's own clock (`since`): the figure
-        # without the control socket's own start and this poll's period.
-        since_ms = (float(nodes["root.containerd"]["since"]) - wall0) * 1000
+        start_ms, since_ms = _start(agent, channel)
         nodes = agent.wait_ready()
         time.sleep(2.0)  # let the preseed's first pass and the first heartbeats settle
         pss = {"root (agent)": pss_mb(agent.pid)}
@@ -136,6 +144,8 @@ def agent_figures(spawn: str) -> dict[str, object]:
         containerd = child_named(int(nodes["root.containerd"]["pid"]), "containerd")
         assert containerd is not None
         pss_containerd = pss_mb(containerd)
+        agent.terminate()
+        warm_ms, warm_since_ms = _start(agent, channel)
     finally:
         channel.close()
         agent.terminate()
@@ -144,6 +154,8 @@ def agent_figures(spawn: str) -> dict[str, object]:
     return {
         "start_to_healthy_ms": round(start_ms, 1),
         "healthy_since_ms": round(since_ms, 1),
+        "start_to_healthy_warm_ms": round(warm_ms, 1),
+        "healthy_since_warm_ms": round(warm_since_ms, 1),
         "pss_mb": {k: round(v, 1) for k, v in pss.items()},
         "pss_agent_mb": round(sum(pss.values()), 1),
         "pss_containerd_mb": round(pss_containerd, 1),
@@ -294,6 +306,13 @@ def ours(rounds: int, spawn: str) -> tuple[list[float], list[float], float, floa
 
 
 MODES = ("exec", "zygote")
+#: The start figures, each the median of an agent's three runs.
+STARTS = (
+    "start_to_healthy_ms",
+    "healthy_since_ms",
+    "start_to_healthy_warm_ms",
+    "healthy_since_warm_ms",
+)
 
 
 def main() -> int:
@@ -327,7 +346,7 @@ def main() -> int:
         for spawn in MODES:
             runs = [agent_figures(spawn) for _ in range(3)]
             agents[spawn] = runs[-1]
-            for key in ("start_to_healthy_ms", "healthy_since_ms"):
+            for key in STARTS:
                 values = [float(str(run[key])) for run in runs]
                 agents[spawn][key] = round(statistics.median(values), 1)
         alone = containerd_alone_ms(5)
@@ -382,6 +401,14 @@ def main() -> int:
             print(
                 f"{'  HEALTHY by its own clock':<30} {float(str(agent['healthy_since_ms'])):>9.1f}"
             )
+            print(
+                f"{'  again, same state (warm)':<30} "
+                f"{float(str(agent['start_to_healthy_warm_ms'])):>9.1f}"
+            )
+            print(
+                f"{'  warm, by its own clock':<30} "
+                f"{float(str(agent['healthy_since_warm_ms'])):>9.1f}"
+            )
             print(f"{'PSS (MB), each process':<30} {'':>9}")
             pss = cast("dict[str, float]", agent["pss_mb"])
             for name, value in pss.items():
@@ -394,6 +421,8 @@ def main() -> int:
             mode.update(
                 start_to_healthy_ms=agent["start_to_healthy_ms"],
                 healthy_since_ms=agent["healthy_since_ms"],
+                start_to_healthy_warm_ms=agent["start_to_healthy_warm_ms"],
+                healthy_since_warm_ms=agent["healthy_since_warm_ms"],
                 containerd_alone_ms=round(alone_ms, 1),
                 pss_agent_mb=agent["pss_agent_mb"],
                 pss_containerd_mb=agent["pss_containerd_mb"],
