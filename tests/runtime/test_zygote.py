@@ -56,7 +56,24 @@ def test_a_forked_host_gets_what_a_spawned_host_gets_and_a_seed_of_its_own(probe
         for what in ("fds", "signals", "env"):
             assert forked[dn][what] == spawned[dn][what], what
     assert len(forked["root.a"]["fds"]) == 5  # stdio, the link, and the listing itself
+    assert spawned["root.a"]["frozen"] == 0  # a fresh interpreter froze nothing
     assert forked["root.a"]["random"] != forked["root.b"]["random"]
+
+
+def test_a_host_forked_while_the_zygote_still_loads_gets_its_heap_frozen(probe):
+    # root.a is forked between two steps of the zygote's preload (at the latest after
+    # the slow one, before `csv`): what was loaded by then comes frozen, so that the
+    # child's garbage collector leaves the pages it shares with the zygote alone.
+    harness = Harness(probe, spawn="zygote", preload=("tests.support.slow_import", "csv"))
+    try:
+        harness.start(group_spec(probe, {"a": ("reports_itself", {})}))
+        harness.states.wait_for("root.a", "HEALTHY")
+        me = _node(harness, "root.a").facts["self"]
+        assert ZYGOTE_MODULE in cmdline(me["pid"])  # forked...
+        assert "/_csv." not in _maps(me["pid"])  # ...before the preload was done
+        assert me["frozen"] > 0
+    finally:
+        harness.stop()
 
 
 def _wait_forked(harness: Harness, dn: str, count: int) -> int:

@@ -4,9 +4,9 @@ Started by the root as `python -m actors.supervisor.process.zygote --parent PID
 --preload MODULE...` with a SOCK_SEQPACKET socket on `LINK_FD`. It imports the
 process host, says `ZYGOTE_READY`, and then serves one request per datagram;
 while no request is pending it imports the runnables' modules one by one (grpc
-among them: importing it opens no channel and starts no thread), and then freezes
-its heap (`gc.freeze()`, so that a child's garbage collector never writes to the
-pages it shares with the zygote):
+among them: importing it opens no channel and starts no thread). Before each fork,
+and once all is loaded, it freezes its heap (`gc.freeze()`, so that a child's
+garbage collector never writes to the pages it shares with the zygote):
 
     root -> zygote   the DN (UTF-8), with two descriptors: the host's end of
                      its link socket and the write end of its stdout/stderr pipe

@@ -12,7 +12,7 @@ process is left) stay with the tests.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from actors.supervisor.core.events import RunnableSpec
@@ -38,11 +38,13 @@ FAST: Mapping[str, float] = {
 class Harness:
     """A `Supervisor` started with `FAST` policies, and the recorder of its state changes."""
 
-    def __init__(self, probe: Probe, spawn: str = "exec") -> None:
+    def __init__(self, probe: Probe, spawn: str = "exec", preload: Sequence[str] = ()) -> None:
         #: The probe the test's runnables report to.
         self.probe = probe
         #: How hosts start: "exec" (fresh interpreters) or "zygote" (forked).
         self.spawn = spawn
+        #: What the zygote loads after the kit.
+        self.preload = tuple(preload)
         #: The zygote the hosts are forked from, once `start` ran with "zygote".
         self.zygote: Zygote | None = None
         #: The supervisor, once `start` ran.
@@ -69,7 +71,7 @@ class Harness:
         for pattern, o in (rules or {}).items():
             policy_rules.append(PolicyRule(pattern, o))
         if self.spawn == "zygote":
-            self.zygote = Zygote([KIT.rstrip(":")])
+            self.zygote = Zygote([KIT.rstrip(":"), *self.preload])
             self.zygote.start()
         self.sup = Supervisor(
             root,

@@ -252,6 +252,7 @@ def reports_facts(ctx: Context, *, events: str, facts: Mapping[str, Any]) -> Non
 def reports_itself(ctx: Context, *, events: str) -> None:
     """Report the fact `self` (what this process was given), then act as becomes_healthy."""
     import ctypes  # here: the kit's other runnables start as they always did
+    import gc
     import hashlib
     import random
 
@@ -274,6 +275,7 @@ def reports_itself(ctx: Context, *, events: str) -> None:
             "pdeathsig": death.value,
             "env": hashlib.sha256(env.encode()).hexdigest(),
             "random": random.getrandbits(48),
+            "frozen": gc.get_freeze_count(),
         },
     )
     becomes_healthy(ctx, events=events)
