@@ -12,9 +12,7 @@ is its lenient form, for defaults that fall back when the binary cannot tell.
 Running it costs 20–50 ms of the agent's start (a Go binary of ~50 MB, before
 containerd itself is spawned), so `run` keeps what it printed in the state
 directory (`cached_containerd_version`) and asks again only when the binary is
-another file or was changed: its path, device, inode, size, mtime and ctime are
-the key (a package upgrade or a copy over it changes its ctime, which no one can
-set back).
+another file or was changed (`actors.file_key`).
 """
 
 from __future__ import annotations
@@ -29,6 +27,7 @@ from actors.containerd.core.version import (
     ContainerdVersionError,
     parse_containerd_version,
 )
+from actors.file_key import file_key
 
 __all__ = [
     "VERSION_TIMEOUT",
@@ -61,7 +60,7 @@ def cached_containerd_version(binary: str, cache: Path) -> ContainerdVersion:
     Raises:
         ContainerdVersionError: as `containerd_version`, when the binary is asked.
     """
-    key = _binary_key(binary)
+    key = file_key(binary)
     if key is not None:
         try:
             held = json.loads(cache.read_text(encoding="utf-8"))
@@ -79,21 +78,6 @@ def cached_containerd_version(binary: str, cache: Path) -> ContainerdVersion:
         except OSError:
             fresh.unlink(missing_ok=True)
     return version
-
-
-def _binary_key(binary: str) -> list[object] | None:
-    """What identifies the file `binary` names (found on PATH like `subprocess` does)."""
-    import shutil  # here: only the cached form looks binaries up
-
-    path = shutil.which(binary)
-    if path is None:
-        return None
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    real = os.path.realpath(path)
-    return [real, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
 
 
 def _version_output(binary: str) -> str:
