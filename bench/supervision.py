@@ -398,17 +398,12 @@ def main() -> int:
                 f"{'start -> containerd HEALTHY':<30} {start_ms:>9.1f} {'':>9}   "
                 f"{'containerd spawn -> answering':<34} {alone_ms:>9.1f}   <= ref + 60 ms"
             )
-            print(
-                f"{'  HEALTHY by its own clock':<30} {float(str(agent['healthy_since_ms'])):>9.1f}"
-            )
-            print(
-                f"{'  again, same state (warm)':<30} "
-                f"{float(str(agent['start_to_healthy_warm_ms'])):>9.1f}"
-            )
-            print(
-                f"{'  warm, by its own clock':<30} "
-                f"{float(str(agent['healthy_since_warm_ms'])):>9.1f}"
-            )
+            for label, key in (
+                ("  HEALTHY by its own clock", "healthy_since_ms"),
+                ("  again, same state (warm)", "start_to_healthy_warm_ms"),
+                ("  warm, by its own clock", "healthy_since_warm_ms"),
+            ):
+                print(f"{label:<30} {float(str(agent[key])):>9.1f}")
             print(f"{'PSS (MB), each process':<30} {'':>9}")
             pss = cast("dict[str, float]", agent["pss_mb"])
             for name, value in pss.items():
@@ -418,11 +413,8 @@ def main() -> int:
                 f"{'PSS containerd (MB)':<34} {agent['pss_containerd_mb']:>9}   "
                 "agent <= containerd"
             )
+            mode.update({key: agent[key] for key in STARTS})
             mode.update(
-                start_to_healthy_ms=agent["start_to_healthy_ms"],
-                healthy_since_ms=agent["healthy_since_ms"],
-                start_to_healthy_warm_ms=agent["start_to_healthy_warm_ms"],
-                healthy_since_warm_ms=agent["healthy_since_warm_ms"],
                 containerd_alone_ms=round(alone_ms, 1),
                 pss_agent_mb=agent["pss_agent_mb"],
                 pss_containerd_mb=agent["pss_containerd_mb"],

@@ -3,7 +3,7 @@
 `spawn_early_zygote` is the first thing `node-containerd run` does once it knows it
 runs as root: this module imports only the zygote's handle and the DNs, so that
 the zygote's interpreter starts, and loads the runnables' modules, while the root
-loads the config and the rest of the agent (~100 ms of imports and checks).
+loads the config and the rest of the agent (~150 ms of imports and checks).
 """
 
 from __future__ import annotations

@@ -29,7 +29,6 @@ agent neither builds one nor knows its name (`USER_CONFIG`).
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +36,7 @@ from actors.agent import __version__
 from actors.config.schema import AgentConfig
 from actors.containerd.core.spec import BuiltImageSpec
 from actors.containerd.core.version import ContainerdVersion
+from actors.containerd.runtimes.files import write_atomically
 from actors.containerd.runtimes.handlers import default_sandbox_image
 from actors.file_key import file_key
 
@@ -159,12 +159,10 @@ def _build_pause(binary: str, archive: Path) -> BuiltImageSpec:
         "name": image.name,
         "digest": image.digest,
     }
-    fresh = record.with_name(f".{record.name}.{os.getpid()}")
     try:
-        fresh.write_text(json.dumps(held), encoding="utf-8")
-        fresh.replace(record)
+        write_atomically(record, json.dumps(held), 0o644)
     except OSError:
-        fresh.unlink(missing_ok=True)  # only the next start's time is lost
+        pass  # only the next start's time is lost
     return BuiltImageSpec(name=image.name, archive=str(archive), digest=image.digest)
 
 
