@@ -16,6 +16,7 @@ from actors.logtree import RawEntry
 from actors.supervisor.testing.harness import FAST, KIT, group_spec
 from tests.support.processes import pid_alive
 from tests.support.project import python_env, python_module
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -186,6 +187,15 @@ def test_logging_calls_land_in_the_node_dn_and_sub_loggers_in_theirs(harness, pr
     harness.start(group_spec(probe, {"foo": ("log_levels", {})}))
     harness.states.wait_for("root.foo", "DONE")
     tree = harness.sup.log_tree
+
+    def raw_lines() -> list[bytes]:
+        return [
+            e.data for e in tree.read("root.foo", backlog=None).backlog if isinstance(e, RawEntry)
+        ]
+
+    # The print comes over the host's stdio pipe, which keeps no order with DONE on its
+    # link: under load the root may see DONE first (a CI run did).
+    wait_until(raw_lines, 10, "the printed line")
     foo = tree.read("root.foo", backlog=None)
     texts = ["\n".join(e.lines) for e in foo.backlog if hasattr(e, "lines")]
     assert "hello from root.foo" in texts
